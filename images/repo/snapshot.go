@@ -1,0 +1,66 @@
+package repo
+
+import "time"
+
+// Snapshot kinds.
+const (
+	SnapshotFiles = "files" // directory trees / loose files
+	SnapshotImage = "image" // raw or VMDK disk image files
+	SnapshotVM    = "vm"    // a virtual machine: disks plus its config files in Tree
+)
+
+// Snapshot is the manifest of one backup. It names everything it needs (block-map chunks and
+// trees), so a snapshot is restorable by itself and check/prune can walk what it references.
+// Nothing is in the repository until its snapshot file is committed.
+type Snapshot struct {
+	Version  int       `json:"version"`
+	Time     time.Time `json:"time"`
+	Host     string    `json:"host"`
+	Kind     string    `json:"kind"`
+	Source   string    `json:"source"` // what was backed up: a VM name, an image path, a folder
+	Paths    []string  `json:"paths,omitempty"`
+	Tags     []string  `json:"tags,omitempty"`
+	JobID    string    `json:"job_id,omitempty"`
+	Parent   *ID       `json:"parent,omitempty"`
+	Disks    []Disk    `json:"disks,omitempty"`
+	Tree     *ID       `json:"tree,omitempty"` // files, or a VM's .vmx/.nvram/descriptors
+	Partial  bool      `json:"partial,omitempty"`
+	Warnings []string  `json:"warnings,omitempty"`
+	Stats    Stats     `json:"stats"`
+	// VM facts for SnapshotVM (name, id on the source host, datastore).
+	VM *VMInfo `json:"vm,omitempty"`
+}
+
+// Disk is one disk image in a snapshot.
+type Disk struct {
+	Name       string `json:"name"`             // "vmdk0", or the image file's base name
+	Path       string `json:"path"`             // the source path of the data (flat extent or image)
+	Device     string `json:"device,omitempty"` // "scsi0:0" for VM disks
+	Format     string `json:"format"`           // "raw" or "vmdk" (descriptor + flat extent)
+	Descriptor string `json:"descriptor,omitempty"`
+	Size       int64  `json:"size"` // apparent size in bytes
+	BlockSize  int    `json:"block_size"`
+	Map        []ID   `json:"map"`       // block-map chunk blobs, in order
+	Allocated  int64  `json:"allocated"` // bytes in non-hole blocks
+}
+
+// VMInfo records where a VM snapshot came from.
+type VMInfo struct {
+	Name      string `json:"name"`
+	ID        string `json:"id,omitempty"`
+	Datastore string `json:"datastore,omitempty"`
+	VMXPath   string `json:"vmx_path,omitempty"`
+	Mode      string `json:"mode,omitempty"` // hot, warm, cold
+}
+
+// Stats are the byte counts of one backup run.
+type Stats struct {
+	FilesNew       int   `json:"files_new,omitempty"`
+	FilesChanged   int   `json:"files_changed,omitempty"`
+	FilesUnchanged int   `json:"files_unchanged,omitempty"`
+	BytesRead      int64 `json:"bytes_read"`   // bytes read from the source
+	BytesAdded     int64 `json:"bytes_added"`  // plaintext bytes of new blobs
+	BytesStored    int64 `json:"bytes_stored"` // compressed bytes written to packs
+	BlobsNew       int   `json:"blobs_new"`
+	BlobsReused    int   `json:"blobs_reused"`
+}

@@ -1,0 +1,62 @@
+package repo
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Node types in a Tree.
+const (
+	NodeFile    = "file"
+	NodeDir     = "dir"
+	NodeSymlink = "symlink"
+	NodeDev     = "dev"     // block device
+	NodeCharDev = "chardev" // character device
+	NodeFifo    = "fifo"
+	NodeSocket  = "socket"
+)
+
+// Tree is one directory's listing, stored as a JSON TreeBlob. Nodes are sorted by name so equal
+// directories encode to equal bytes and deduplicate.
+type Tree struct {
+	Nodes []Node `json:"nodes"`
+}
+
+// Node is one directory entry with the metadata restore needs.
+type Node struct {
+	Name       string    `json:"name"`
+	Type       string    `json:"type"`
+	Mode       uint32    `json:"mode"` // os.FileMode bits
+	Size       uint64    `json:"size,omitempty"`
+	UID        uint32    `json:"uid"`
+	GID        uint32    `json:"gid"`
+	ModTime    time.Time `json:"mtime"`
+	AccessTime time.Time `json:"atime,omitempty"`
+	ChangeTime time.Time `json:"ctime,omitempty"`
+	Inode      uint64    `json:"inode,omitempty"`
+	DeviceID   uint64    `json:"device_id,omitempty"` // st_dev: with Inode, identifies hard links
+	Links      uint64    `json:"links,omitempty"`
+	Rdev       uint64    `json:"rdev,omitempty"`
+	LinkTarget string    `json:"link_target,omitempty"`
+	Content    []ID      `json:"content,omitempty"` // data blobs of a file, in order
+	Subtree    *ID       `json:"subtree,omitempty"` // tree blob of a directory
+	// Error records why a file could not be read during backup (the snapshot is partial).
+	Error string `json:"error,omitempty"`
+}
+
+// Marshal sorts the nodes and encodes the tree.
+func (t *Tree) Marshal() ([]byte, error) {
+	sort.Slice(t.Nodes, func(i, j int) bool { return t.Nodes[i].Name < t.Nodes[j].Name })
+	return json.Marshal(t)
+}
+
+// UnmarshalTree decodes a tree blob.
+func UnmarshalTree(b []byte) (*Tree, error) {
+	var t Tree
+	if err := json.Unmarshal(b, &t); err != nil {
+		return nil, fmt.Errorf("decode tree: %w", err)
+	}
+	return &t, nil
+}

@@ -1,0 +1,7 @@
+// Package store defines the Backend: the few file operations a repository needs from the place it
+// lives (a local folder, an SFTP-only NAS, `snapferry serve` at the far end of an SSH pipe).
+//
+// Everything above a Backend (packs, index, snapshots, locks) is repository logic in images/repo
+// and runs on the client; a Backend only stores named, immutable files. Keeping it this small is
+// what lets one conformance suite (storetest) prove every implementation equal.
+package store
