@@ -1,0 +1,43 @@
+package sshtest
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestStartServesOpenSSHClient proves the harness with OpenSSH's own client: the key, the
+// known_hosts file and the forced-command option all work as a user's ssh would see them.
+func TestStartServesOpenSSHClient(t *testing.T) {
+	s := Start(t, Options{})
+	sshBin := FindTool(t, "ssh", "/usr/bin/ssh")
+	run := func(key string, args ...string) (string, error) {
+		base := []string{"-F", "/dev/null", "-i", key, "-p", strconv.Itoa(s.Port),
+			"-o", "UserKnownHostsFile=" + s.KnownHosts, "-o", "StrictHostKeyChecking=yes",
+			"-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", s.User + "@" + s.Host}
+		out, err := exec.Command(sshBin, append(base, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	out, err := run(s.ClientKey, "echo", "hello-from-sshd")
+	if err != nil || !strings.Contains(out, "hello-from-sshd") {
+		t.Fatalf("ssh echo: %v\n%s", err, out)
+	}
+	forced := s.AddClientKey(t, "ecdsa", `command="echo forced:$SSH_ORIGINAL_COMMAND",restrict`)
+	out, err = run(forced, "ls", "/")
+	if err != nil || !strings.Contains(out, "forced:ls /") {
+		t.Fatalf("forced command key: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(s.Log); err != nil {
+		t.Fatalf("sshd log missing: %v", err)
+	}
+}
+
+func TestCloseStopsListener(t *testing.T) {
+	s := Start(t, Options{})
+	s.Close()
+	if err := waitBanner(s.Addr); err == nil {
+		t.Fatalf("sshd still answers on %s after Close", s.Addr)
+	}
+}
