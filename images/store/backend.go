@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"time"
 )
 
 // Kind is the folder class of a repository file. The names are part of the on-disk format.
@@ -40,6 +41,9 @@ func (h Handle) String() string {
 type FileInfo struct {
 	Name string
 	Size int64
+	// ModTime is when the file was written, if the backend knows (zero when it does not). Prune
+	// uses it to spare packs a concurrent writer may still be indexing; unknown counts as young.
+	ModTime time.Time
 }
 
 // ErrNotExist is returned (wrapped) when a file is missing; test with errors.Is(err, fs.ErrNotExist)

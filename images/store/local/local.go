@@ -1,0 +1,351 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/snapferry/snapferry/images/store"
+)
+
+// tempPrefix marks files that are being written; List skips them.
+const tempPrefix = ".tmp-"
+
+// Backend stores repository files below Root. It keeps no state besides the path, so it is safe for
+// concurrent use by goroutines and by other processes or hosts.
+type Backend struct {
+	root string
+}
+
+var (
+	_ store.Backend       = (*Backend)(nil)
+	_ store.SpaceReporter = (*Backend)(nil)
+)
+
+// New returns a backend for the folder root. The folder need not exist yet (Create makes it).
+func New(root string) *Backend {
+	return &Backend{root: filepath.Clean(root)}
+}
+
+// Location is the root folder.
+func (b *Backend) Location() string { return b.root }
+
+// Path returns the file name of a handle; data files live in a two-digit shard folder.
+func (b *Backend) Path(h store.Handle) string {
+	if h.Kind == store.KindConfig {
+		return filepath.Join(b.root, "config")
+	}
+	return filepath.Join(b.dir(h), h.Name)
+}
+
+func (b *Backend) dir(h store.Handle) string {
+	if h.Kind == store.KindData && len(h.Name) >= 2 {
+		return filepath.Join(b.root, string(store.KindData), h.Name[:2])
+	}
+	return filepath.Join(b.root, string(h.Kind))
+}
+
+func validate(h store.Handle) error {
+	if h.Kind == store.KindConfig {
+		return nil
+	}
+	switch h.Kind {
+	case store.KindKeys, store.KindData, store.KindIndex, store.KindSnapshots, store.KindLocks:
+	default:
+		return fmt.Errorf("unknown file kind %q", h.Kind)
+	}
+	if h.Name == "" || h.Name == "." || h.Name == ".." || strings.ContainsAny(h.Name, `/\`) ||
+		strings.HasPrefix(h.Name, tempPrefix) {
+		return fmt.Errorf("invalid file name %q for %s", h.Name, h.Kind)
+	}
+	return nil
+}
+
+// Create makes the root and the folders of every kind. It fails if a config already exists, so an
+// existing repository is never initialised twice.
+func (b *Backend) Create(ctx context.Context) error {
+	if _, err := os.Lstat(b.Path(store.Handle{Kind: store.KindConfig})); err == nil {
+		return fmt.Errorf("create repository folders in %s: config exists: %w", b.root, store.ErrExist)
+	}
+	for _, k := range store.Kinds {
+		if k == store.KindConfig {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Join(b.root, string(k)), 0o700); err != nil {
+			return fmt.Errorf("create repository folder %s: %w", k, mapErr(err))
+		}
+	}
+	return syncDir(b.root)
+}
+
+// Save writes the file atomically and never overwrites (see the package doc).
+func (b *Backend) Save(ctx context.Context, h store.Handle, rd io.Reader) (err error) {
+	if err := validate(h); err != nil {
+		return fmt.Errorf("save %s in %s: %w", h, b.root, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("save %s: %w", h, err)
+	}
+	final := b.Path(h)
+	if _, err := os.Lstat(final); err == nil {
+		return fmt.Errorf("save %s in %s: %w", h, b.root, store.ErrExist)
+	}
+	dir := filepath.Dir(final)
+	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	if errors.Is(err, fs.ErrNotExist) {
+		// Shard folders of data/ are made on first use.
+		if mkErr := os.MkdirAll(dir, 0o700); mkErr != nil {
+			return fmt.Errorf("save %s: create folder %s: %w", h, dir, mapErr(mkErr))
+		}
+		f, err = os.CreateTemp(dir, tempPrefix+"*")
+	}
+	if err != nil {
+		return fmt.Errorf("save %s: create temp file in %s: %w", h, dir, mapErr(err))
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	if _, err = io.Copy(f, ctxReader{ctx, rd}); err != nil {
+		return fmt.Errorf("save %s: write %s: %w", h, tmp, mapErr(err))
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("save %s: fsync %s: %w", h, tmp, mapErr(err))
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("save %s: close %s: %w", h, tmp, mapErr(err))
+	}
+	if err = publish(tmp, final); err != nil {
+		return fmt.Errorf("save %s in %s: %w", h, b.root, err)
+	}
+	if err = syncDir(dir); err != nil {
+		return fmt.Errorf("save %s: %w", h, err)
+	}
+	return nil
+}
+
+// publish gives the finished temp file its final name without ever replacing an existing file.
+// link(2) fails with EEXIST atomically; file systems without hard links (some NAS and FAT mounts)
+// fall back to check-then-rename, which is only racy between two writers of the same content.
+func publish(tmp, final string) error {
+	err := os.Link(tmp, final)
+	switch {
+	case err == nil:
+		return os.Remove(tmp)
+	case errors.Is(err, fs.ErrExist):
+		_ = os.Remove(tmp)
+		return store.ErrExist
+	}
+	if _, statErr := os.Lstat(final); statErr == nil {
+		_ = os.Remove(tmp)
+		return store.ErrExist
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("rename %s: %w", tmp, mapErr(err))
+	}
+	return nil
+}
+
+// Load opens the file at offset; length <= 0 reads to the end.
+func (b *Backend) Load(ctx context.Context, h store.Handle, offset, length int64) (io.ReadCloser, error) {
+	if err := validate(h); err != nil {
+		return nil, fmt.Errorf("load %s: %w", h, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("load %s: %w", h, err)
+	}
+	if offset < 0 {
+		return nil, fmt.Errorf("load %s: negative offset %d", h, offset)
+	}
+	f, err := os.Open(b.Path(h))
+	if err != nil {
+		return nil, fmt.Errorf("load %s from %s: %w", h, b.root, mapErr(err))
+	}
+	if offset > 0 {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("load %s: seek to %d: %w", h, offset, err)
+		}
+	}
+	if length <= 0 {
+		return f, nil
+	}
+	return limitedFile{io.LimitReader(f, length), f}, nil
+}
+
+type limitedFile struct {
+	io.Reader
+	io.Closer
+}
+
+// Stat reports the file's size and modification time.
+func (b *Backend) Stat(ctx context.Context, h store.Handle) (store.FileInfo, error) {
+	if err := validate(h); err != nil {
+		return store.FileInfo{}, fmt.Errorf("stat %s: %w", h, err)
+	}
+	fi, err := os.Stat(b.Path(h))
+	if err != nil {
+		return store.FileInfo{}, fmt.Errorf("stat %s in %s: %w", h, b.root, mapErr(err))
+	}
+	return store.FileInfo{Name: h.Name, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+// List calls fn for every finished file of kind k. A missing kind folder lists nothing.
+func (b *Backend) List(ctx context.Context, k store.Kind, fn func(store.FileInfo) error) error {
+	if k == store.KindConfig {
+		fi, err := b.Stat(ctx, store.Handle{Kind: k})
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return fn(fi)
+	}
+	if err := validate(store.Handle{Kind: k, Name: "x"}); err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	dir := filepath.Join(b.root, string(k))
+	if k != store.KindData {
+		return listDir(ctx, dir, fn)
+	}
+	shards, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list %s: %w", dir, err)
+	}
+	for _, s := range shards {
+		if !s.IsDir() {
+			continue
+		}
+		if err := listDir(ctx, filepath.Join(dir, s.Name()), fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func listDir(ctx context.Context, dir string, fn func(store.FileInfo) error) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("list %s: %w", dir, err)
+		}
+		if e.IsDir() || strings.HasPrefix(e.Name(), tempPrefix) {
+			continue
+		}
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed while listing
+		}
+		if err != nil {
+			return fmt.Errorf("list %s: %w", dir, err)
+		}
+		if err := fn(store.FileInfo{Name: e.Name(), Size: fi.Size(), ModTime: fi.ModTime()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Remove deletes the file; a missing file is ErrNotExist.
+func (b *Backend) Remove(ctx context.Context, h store.Handle) error {
+	if err := validate(h); err != nil {
+		return fmt.Errorf("remove %s: %w", h, err)
+	}
+	if err := os.Remove(b.Path(h)); err != nil {
+		return fmt.Errorf("remove %s from %s: %w", h, b.root, mapErr(err))
+	}
+	return nil
+}
+
+// Cleanup removes temp files left by crashed writers. Call it only while holding an exclusive
+// repository lock: no writer can be mid-Save then. It returns how many it removed.
+func (b *Backend) Cleanup(ctx context.Context) (int, error) {
+	n := 0
+	err := filepath.WalkDir(b.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasPrefix(d.Name(), tempPrefix) {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("remove temp files in %s: %w", b.root, err)
+	}
+	return n, nil
+}
+
+// FreeSpace reports the bytes available to this user on the root's file system.
+func (b *Backend) FreeSpace(ctx context.Context) (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(b.root, &st); err != nil {
+		return 0, fmt.Errorf("statfs %s: %w", b.root, err)
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+// Close does nothing: the backend holds no open files between calls.
+func (b *Backend) Close() error { return nil }
+
+// mapErr turns ENOSPC and EDQUOT into store.ErrNoSpace, keeping the original in the chain.
+func mapErr(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", store.ErrNoSpace, err)
+	}
+	return err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open folder %s for fsync: %w", dir, err)
+	}
+	defer d.Close()
+	// Some file systems (and NFS servers) refuse fsync on folders; the rename is then as durable
+	// as that file system makes it, which is all we can get.
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
+		return fmt.Errorf("fsync folder %s: %w", dir, mapErr(err))
+	}
+	return nil
+}
+
+// ctxReader stops a copy when the context ends, so a cancelled upload does not run to the end.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
