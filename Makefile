@@ -7,11 +7,9 @@ PKGS    := ./...
 
 .PHONY: build test demo bench lint fuzz esxi-check clean
 
+# build: linux/amd64 with the epoll overlay (runs on ESXi), linux/arm64 stock; fails over 15 MiB.
 build:
-	@mkdir -p dist
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/snapferry-linux-amd64 ./cmd/snapferry
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/snapferry-linux-arm64 ./cmd/snapferry
-	@ls -l dist/
+	GO='$(GO)' scripts/build.sh -o dist -v '$(VERSION)' linux-amd64 linux-arm64
 
 test:
 	$(GO) test -count=1 -timeout 40m $(PKGS)
@@ -23,8 +21,13 @@ lint:
 demo:
 	@echo "make demo: not built yet"; exit 1
 
-bench:
-	@echo "make bench: not built yet"; exit 1
+# bench: snapferry vs borg/restic/rsync, see docs/benchmarks.md. BENCH_SIZE=small for a quick run.
+bench: build
+	scripts/bench/run.sh
+
+# esxi-check: the stock binary fails and the overlay binary works under scripts/esxi-profile.sh.
+esxi-check:
+	GO='$(GO)' scripts/esxi-check.sh
 
 clean:
 	rm -rf dist bench-out
