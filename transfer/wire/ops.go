@@ -1,0 +1,62 @@
+package wire
+
+import "fmt"
+
+// Op names a request. The numbers are part of the protocol; new ops get new numbers and a
+// capability so an older peer is never sent one it does not know.
+type Op uint8
+
+// Store ops (capability CapStore) and replica ops (capability CapReplica).
+const (
+	OpSave      Op = 1  // args Handle; upload: file body; result: empty
+	OpLoad      Op = 2  // args LoadArgs; download: file bytes
+	OpStat      Op = 3  // args Handle; result: FileInfo
+	OpList      Op = 4  // args Kind; download: ListBatch entries
+	OpRemove    Op = 5  // args Handle; result: empty
+	OpCreate    Op = 6  // no args; result: empty
+	OpFreeSpace Op = 7  // no args; result: uvarint bytes free
+	OpRepBegin  Op = 20 // replica: start (or resume after rollback) an update of a set
+	OpRepHashes Op = 21 // replica: stream the block hashes of one replica file
+	OpRepWrite  Op = 22 // replica: upload changed blocks of one file, in place behind the journal
+	OpRepPut    Op = 23 // replica: replace one small file atomically
+	OpRepCommit Op = 24 // replica: make the update durable and drop the journal
+	OpRepAbort  Op = 25 // replica: roll the update back now
+)
+
+// Capabilities a server announces in its HelloReply.
+const (
+	CapStore   = "store"
+	CapReplica = "replica"
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpSave:
+		return "save"
+	case OpLoad:
+		return "load"
+	case OpStat:
+		return "stat"
+	case OpList:
+		return "list"
+	case OpRemove:
+		return "remove"
+	case OpCreate:
+		return "create"
+	case OpFreeSpace:
+		return "free-space"
+	case OpRepBegin:
+		return "replica-begin"
+	case OpRepHashes:
+		return "replica-hashes"
+	case OpRepWrite:
+		return "replica-write"
+	case OpRepPut:
+		return "replica-put"
+	case OpRepCommit:
+		return "replica-commit"
+	case OpRepAbort:
+		return "replica-abort"
+	}
+	return fmt.Sprintf("op-%d", uint8(o))
+}

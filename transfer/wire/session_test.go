@@ -1,0 +1,293 @@
+package wire
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/snapferry/snapferry/images/store"
+)
+
+// link is a pair of real OS pipes: what the client writes the server reads and back.
+type link struct {
+	cr, sr *os.File // client reads, server reads
+	cw, sw *os.File // client writes, server writes
+}
+
+func newLink(t *testing.T) *link {
+	t.Helper()
+	sr, cw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr, sw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &link{cr: cr, sr: sr, cw: cw, sw: sw}
+	t.Cleanup(func() {
+		for _, f := range []*os.File{cr, sr, cw, sw} {
+			f.Close()
+		}
+	})
+	return l
+}
+
+// testHandler implements a few ops for the session tests: OpSave echoes the upload back as a
+// streamed body, OpLoad streams n bytes of a pattern, OpStat fails with the class named in args.
+func testHandler(ctx context.Context, st *Stream, req Request) {
+	switch req.Op {
+	case OpSave:
+		var buf bytes.Buffer
+		if _, err := io.Copy(&buf, st); err != nil {
+			st.RespondError(fmt.Errorf("read upload: %w", err))
+			return
+		}
+		st.Respond(Response{Streamed: true})
+		st.Write(buf.Bytes())
+		st.CloseWrite()
+	case OpLoad:
+		d := NewDecoder(req.Args)
+		n := int(d.Uvarint())
+		st.Respond(Response{Streamed: true, Body: []byte("ok")})
+		if _, err := st.Write(pattern(n)); err != nil {
+			return
+		}
+		st.CloseWrite()
+	case OpStat:
+		st.RespondError(&RemoteError{Class: Class(req.Args[0]), Message: "test failure"})
+	case OpRemove: // blocks until canceled
+		<-ctx.Done()
+	default:
+		st.RespondError(fmt.Errorf("unknown op %s: %w", req.Op, ErrRefused))
+	}
+}
+
+func pattern(n int) []byte {
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = byte(i*7 + i>>11)
+	}
+	return p
+}
+
+func startPair(t *testing.T, l *link, h Handler) (*Session, *Session) {
+	t.Helper()
+	type acc struct {
+		s   *Session
+		err error
+	}
+	ch := make(chan acc, 1)
+	go func() {
+		s, _, err := Accept(l.sr, l.sw, func(Hello) HelloReply {
+			return HelloReply{Program: "test-server", Root: "/srv", Caps: []string{CapStore}, Window: 128 << 10, MaxStreams: 4}
+		}, h)
+		ch <- acc{s, err}
+	}()
+	c, reply, err := Dial(context.Background(), l.cr, l.cw, Hello{Program: "test-client"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := <-ch
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	if reply.Root != "/srv" || reply.Program != "test-server" || !reply.HasCap(CapStore) || reply.Window != 128<<10 {
+		t.Fatalf("reply = %+v", reply)
+	}
+	t.Cleanup(func() { c.Close(); a.s.Close() })
+	return c, a.s
+}
+
+func TestEchoLargeUploadAndDownload(t *testing.T) {
+	l := newLink(t)
+	c, _ := startPair(t, l, testHandler)
+	ctx := context.Background()
+	want := pattern(3<<20 + 17) // many windows' worth
+	st, err := c.Open(ctx, OpSave, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// The server reads the whole upload before answering, so the upload must get through on
+	// window grants alone.
+	if _, err := st.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("echo returned %d bytes, want %d (equal=%v)", len(got), len(want), bytes.Equal(got, want))
+	}
+}
+
+func TestPipelinedRequests(t *testing.T) {
+	l := newLink(t)
+	c, _ := startPair(t, l, testHandler)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := 0; i < 64; i++ { // more than MaxStreams: Open must queue, not break the server's limit
+		wg.Add(1)
+		go func(n int) {
+			defer wg.Done()
+			var e Encoder
+			e.Uvarint(uint64(n * 1000))
+			st, err := c.Open(ctx, OpLoad, e.B, false)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer st.Close()
+			resp, err := st.Response()
+			if err != nil || string(resp.Body) != "ok" || !resp.Streamed {
+				errs <- fmt.Errorf("response %+v, %v", resp, err)
+				return
+			}
+			got, err := io.ReadAll(st)
+			if err != nil || !bytes.Equal(got, pattern(n*1000)) {
+				errs <- fmt.Errorf("load %d: %d bytes, %v", n*1000, len(got), err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestErrorClassesMapToStoreErrors(t *testing.T) {
+	l := newLink(t)
+	c, _ := startPair(t, l, testHandler)
+	for class, want := range map[Class]error{ClassNotExist: store.ErrNotExist, ClassExist: store.ErrExist, ClassNoSpace: store.ErrNoSpace, ClassRefused: ErrRefused} {
+		st, err := c.Open(context.Background(), OpStat, []byte{byte(class)}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = st.Response()
+		st.Close()
+		if !errors.Is(err, want) {
+			t.Errorf("class %s: got %v, want errors.Is %v", class, err, want)
+		}
+	}
+}
+
+func TestAbandonedReadCancelsServerWork(t *testing.T) {
+	l := newLink(t)
+	c, _ := startPair(t, l, testHandler)
+	ctx := context.Background()
+	// Closing a stream mid-download must cancel the server's write and free the slot; do it
+	// more times than there are slots to prove the slots come back.
+	for i := 0; i < 10; i++ {
+		var e Encoder
+		e.Uvarint(8 << 20)
+		st, err := c.Open(ctx, OpLoad, e.B, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 1000)
+		if _, err := io.ReadFull(st, buf); err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+	}
+	// A request blocked on the server ends when the client cancels it.
+	for i := 0; i < 10; i++ {
+		st, err := c.Open(ctx, OpRemove, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+	}
+	st, err := c.Open(ctx, OpStat, []byte{byte(ClassOther)}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Response(); err == nil {
+		t.Fatal("want the test failure")
+	}
+}
+
+func TestCutLinkFailsPendingCallsFast(t *testing.T) {
+	l := newLink(t)
+	c, _ := startPair(t, l, testHandler)
+	ctx := context.Background()
+	st, err := c.Open(ctx, OpRemove, nil, false) // never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := c.Open(ctx, OpSave, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 2)
+	go func() { _, err := st.Response(); done <- err }()
+	go func() {
+		for {
+			if _, err := up.Write(make([]byte, 64<<10)); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	time.Sleep(50 * time.Millisecond)
+	l.sw.Close() // the server's output dies: the client's reader sees EOF
+	l.sr.Close()
+	for i := 0; i < 2; i++ {
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrLinkLost) {
+				t.Errorf("pending call failed with %v, want ErrLinkLost", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("pending call still blocked 5s after the link was cut")
+		}
+	}
+	if _, err := c.Open(ctx, OpStat, []byte{1}, false); !errors.Is(err, ErrLinkLost) {
+		t.Errorf("open after cut: %v", err)
+	}
+}
+
+func TestDialReportsNonServerPeer(t *testing.T) {
+	l := newLink(t)
+	go func() {
+		io.Copy(io.Discard, io.LimitReader(l.sr, 100))
+	}()
+	go func() {
+		l.sw.Write([]byte("sh: snapferry: not found\n"))
+		l.sw.Close()
+	}()
+	_, _, err := Dial(context.Background(), l.cr, l.cw, Hello{})
+	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("snapferry: not found")) {
+		t.Fatalf("err = %v, want it to quote the peer", err)
+	}
+}
+
+func TestVersionMismatchRefused(t *testing.T) {
+	l := newLink(t)
+	ch := make(chan error, 1)
+	go func() {
+		_, _, err := Accept(l.sr, l.sw, func(Hello) HelloReply { return HelloReply{} }, testHandler)
+		ch <- err
+	}()
+	_, _, err := Dial(context.Background(), l.cr, l.cw, Hello{MinVersion: MaxVersion + 1, MaxVersion: MaxVersion + 5})
+	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("no common protocol version")) {
+		t.Fatalf("dial: %v", err)
+	}
+	if err := <-ch; err == nil {
+		t.Fatal("accept succeeded")
+	}
+}
