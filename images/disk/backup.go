@@ -1,0 +1,293 @@
+package disk
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/snapferry/snapferry/images/progress"
+	"github.com/snapferry/snapferry/images/repo"
+)
+
+// Options tune a backup. The zero value backs up a raw image with one worker per CPU.
+type Options struct {
+	Name       string // Disk.Name; default: the file's base name
+	Device     string // Disk.Device, e.g. "scsi0:0"
+	Format     string // Disk.Format; default "raw"
+	Descriptor string // Disk.Descriptor (VMDK descriptor text)
+	Workers    int    // hash+store goroutines; default runtime.NumCPU()
+	Progress   progress.Reporter
+}
+
+// Backup backs up the image file at path. See BackupFile.
+func Backup(ctx context.Context, bs repo.BlobStore, path string, opts Options) (repo.Disk, repo.Stats, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return repo.Disk{}, repo.Stats{}, fmt.Errorf("open disk image: %w", err)
+	}
+	defer f.Close()
+	return BackupFile(ctx, bs, f, opts)
+}
+
+// BackupFile stores the contents of f (a regular file or a block device) as blocks of
+// bs.BlockSize() and returns the Disk to put in a snapshot, with its block-map chunks already
+// saved. The file must not change while it is read (back up a frozen snapshot base).
+// Stats count bytes read and new/reused blobs (data blocks and map chunks).
+func BackupFile(ctx context.Context, bs repo.BlobStore, f *os.File, opts Options) (repo.Disk, repo.Stats, error) {
+	blockSize := bs.BlockSize()
+	if blockSize <= 0 {
+		return repo.Disk{}, repo.Stats{}, fmt.Errorf("back up %s: repository block size %d is invalid", f.Name(), blockSize)
+	}
+	size, err := fileSize(f)
+	if err != nil {
+		return repo.Disk{}, repo.Stats{}, fmt.Errorf("back up disk: %w", err)
+	}
+	d := repo.Disk{
+		Name:       opts.Name,
+		Path:       f.Name(),
+		Device:     opts.Device,
+		Format:     opts.Format,
+		Descriptor: opts.Descriptor,
+		Size:       size,
+		BlockSize:  blockSize,
+	}
+	if d.Name == "" {
+		d.Name = filepath.Base(f.Name())
+	}
+	if d.Format == "" {
+		d.Format = "raw"
+	}
+	// Reading ahead pays off for the long sequential runs of a disk image; a failure only
+	// costs speed (devices, VMFS), so it is not an error.
+	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_SEQUENTIAL)
+
+	b := &diskBackup{
+		bs:        bs,
+		f:         f,
+		blockSize: blockSize,
+		size:      size,
+		nblocks:   (size + int64(blockSize) - 1) / int64(blockSize),
+		progress:  progress.OrNop(opts.Progress),
+		zero:      make([]byte, blockSize),
+	}
+	b.progress.Start(d.Name, size)
+	defer b.progress.Done()
+	if err := b.run(ctx, workers(opts.Workers)); err != nil {
+		return repo.Disk{}, repo.Stats{}, fmt.Errorf("back up %s: %w", f.Name(), err)
+	}
+	d.Map = b.chunks
+	d.Allocated = b.allocated
+	st := repo.Stats{
+		BytesRead:   b.bytesRead.Load(),
+		BytesAdded:  b.bytesAdded.Load(),
+		BlobsNew:    int(b.blobsNew.Load()),
+		BlobsReused: int(b.blobsReused.Load()),
+	}
+	return d, st, nil
+}
+
+// diskBackup is the state of one BackupFile run.
+type diskBackup struct {
+	bs        repo.BlobStore
+	f         *os.File
+	blockSize int
+	size      int64
+	nblocks   int64
+	progress  progress.Reporter
+	zero      []byte // read-only, compared against to find all-zero blocks
+
+	bytesRead, bytesAdded, blobsNew, blobsReused atomic.Int64
+
+	// Owned by the assembler goroutine.
+	chunks    []repo.ID
+	allocated int64
+}
+
+// blockJob is one read block on its way from the reader to a worker.
+type blockJob struct {
+	seq   uint64
+	index int64
+	buf   []byte // from the pool; the worker returns it
+}
+
+// seqResult carries a blockResult with the reader's sequence number for reordering.
+type seqResult struct {
+	seq uint64
+	blockResult
+}
+
+// blockResult is a stored block on its way to the assembler.
+type blockResult struct {
+	index int64
+	n     int
+	id    repo.ID // zero for an all-zero block
+}
+
+func (b *diskBackup) run(ctx context.Context, nworkers int) error {
+	pool := newBufferPool(2*nworkers+2, b.blockSize)
+	jobs := make(chan blockJob, nworkers)
+	results := make(chan seqResult, nworkers)
+	g := newGroup(ctx)
+	g.Go(func(ctx context.Context) error {
+		defer close(jobs)
+		return b.read(ctx, pool, jobs)
+	})
+	g.GoWorkers(nworkers, func(ctx context.Context) error {
+		for j := range jobs {
+			r, err := b.store(ctx, j)
+			pool.put(j.buf)
+			if err != nil {
+				return err
+			}
+			if err := send(ctx, results, seqResult{j.seq, r}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func() { close(results) })
+	g.Go(func(ctx context.Context) error {
+		asm := newMapAssembler(b)
+		ord := newReorder[blockResult]()
+		for r := range results {
+			if err := ord.push(r.seq, r.blockResult, func(r blockResult) error { return asm.add(ctx, r) }); err != nil {
+				return err
+			}
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		return asm.finish(ctx)
+	})
+	return g.Wait()
+}
+
+// read walks the allocated extents and sends every block that holds data, in order. Blocks
+// wholly inside holes are never read.
+func (b *diskBackup) read(ctx context.Context, pool *bufferPool, jobs chan<- blockJob) error {
+	bsz := int64(b.blockSize)
+	m := extentMapper{f: b.f, size: b.size}
+	var seq uint64
+	next := int64(0) // first block not yet sent or skipped
+	for off := int64(0); off < b.size; {
+		start, end, ok, err := m.next(off)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		first, last := max(start/bsz, next), (end-1)/bsz
+		b.progress.Add((first - next) * bsz) // skipped holes
+		for i := first; i <= last; i++ {
+			buf, err := pool.get(ctx)
+			if err != nil {
+				return err
+			}
+			n := int(min(bsz, b.size-i*bsz))
+			if _, err := b.f.ReadAt(buf[:n], i*bsz); err != nil && err != io.EOF {
+				pool.put(buf)
+				return fmt.Errorf("read block %d: %w", i, err)
+			}
+			b.bytesRead.Add(int64(n))
+			if err := send(ctx, jobs, blockJob{seq: seq, index: i, buf: buf[:n]}); err != nil {
+				pool.put(buf)
+				return err
+			}
+			seq++
+		}
+		next = last + 1
+		off = next * bsz
+	}
+	if rest := b.size - next*bsz; rest > 0 {
+		b.progress.Add(rest)
+	}
+	return nil
+}
+
+// store hashes one block and saves it unless it is all zeros.
+func (b *diskBackup) store(ctx context.Context, j blockJob) (blockResult, error) {
+	r := blockResult{index: j.index, n: len(j.buf)}
+	defer b.progress.Add(int64(len(j.buf)))
+	if bytes.Equal(j.buf, b.zero[:len(j.buf)]) {
+		return r, nil
+	}
+	r.id = b.bs.BlobID(j.buf)
+	added, err := b.bs.SaveBlob(ctx, repo.DataBlob, r.id, j.buf)
+	if err != nil {
+		return r, fmt.Errorf("save block %d: %w", j.index, err)
+	}
+	b.count(added, len(j.buf))
+	return r, nil
+}
+
+func (b *diskBackup) count(added bool, n int) {
+	if added {
+		b.blobsNew.Add(1)
+		b.bytesAdded.Add(int64(n))
+	} else {
+		b.blobsReused.Add(1)
+	}
+}
+
+// mapAssembler builds block-map chunks in disk order from blocks arriving in disk order, saving
+// each chunk as soon as the first block past it arrives. It holds one chunk's ids at a time.
+type mapAssembler struct {
+	b   *diskBackup
+	cur int64 // index of the chunk being filled
+	ids []repo.ID
+}
+
+func newMapAssembler(b *diskBackup) *mapAssembler {
+	return &mapAssembler{b: b, ids: make([]repo.ID, repo.MapChunkBlocks)}
+}
+
+func (a *mapAssembler) add(ctx context.Context, r blockResult) error {
+	c := r.index / repo.MapChunkBlocks
+	for a.cur < c {
+		if err := a.flush(ctx); err != nil {
+			return err
+		}
+	}
+	a.ids[r.index%repo.MapChunkBlocks] = r.id
+	if !r.id.IsZero() {
+		a.b.allocated += int64(r.n)
+	}
+	return nil
+}
+
+// finish saves the remaining chunks, including trailing all-hole ones.
+func (a *mapAssembler) finish(ctx context.Context) error {
+	nchunks := (a.b.nblocks + repo.MapChunkBlocks - 1) / repo.MapChunkBlocks
+	for a.cur < nchunks {
+		if err := a.flush(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *mapAssembler) flush(ctx context.Context) error {
+	first := a.cur * repo.MapChunkBlocks
+	n := min(repo.MapChunkBlocks, a.b.nblocks-first)
+	chunk := repo.BlockMapChunk{First: uint64(first), IDs: a.ids[:n]}
+	data, err := chunk.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("encode block map chunk %d: %w", a.cur, err)
+	}
+	id := a.b.bs.BlobID(data)
+	added, err := a.b.bs.SaveBlob(ctx, repo.TreeBlob, id, data)
+	if err != nil {
+		return fmt.Errorf("save block map chunk %d: %w", a.cur, err)
+	}
+	a.b.count(added, len(data))
+	a.b.chunks = append(a.b.chunks, id)
+	clear(a.ids)
+	a.cur++
+	return nil
+}

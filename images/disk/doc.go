@@ -1,0 +1,16 @@
+// Package disk backs up a raw disk image (or the flat extent of a VMDK) into a repository as
+// fixed-size blocks, and restores it sparse.
+//
+// Backup maps the file's allocated extents with SEEK_DATA/SEEK_HOLE and never reads a block
+// that lies wholly in a hole; on filesystems or devices without that support it reads
+// everything. A block that is a hole, or that reads back all zeros, is a zero id in the block
+// map and costs no blob. Reading, hashing/storing and block-map assembly run as a pipeline: one
+// reader goroutine with pooled buffers, N workers that hash and call SaveBlob (which
+// compresses), and an assembler that emits repo.BlockMapChunk blobs in disk order as soon as a
+// chunk is complete. Memory is bounded by the buffer pool and one map chunk, never by the disk
+// size: a 2 TiB thin disk backs up in the same few MiB as a 2 GiB one.
+//
+// Restore recreates the file at its apparent size and writes only non-hole blocks at their
+// offsets from parallel workers, so a thin disk stays thin. Stream writes the whole image in
+// order to an io.Writer (a pipe, a device) with holes as zeros.
+package disk

@@ -1,0 +1,115 @@
+package disk
+
+import (
+	"context"
+	"encoding/hex"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"lukechampine.com/blake3"
+
+	"github.com/snapferry/snapferry/images/repo"
+)
+
+// region is data written at an offset of a sparse test file.
+type region struct {
+	off  int64
+	data []byte
+}
+
+// makeSparse creates a sparse file of the given apparent size holding only the regions.
+func makeSparse(t testing.TB, path string, size int64, regions ...region) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range regions {
+		if _, err := f.WriteAt(r.data, r.off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// randBytes is n pseudo-random bytes from seed (incompressible, never all zero).
+func randBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func fileSHA(t testing.TB, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := blake3.New(32, nil)
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// allocated is st_blocks*512: the bytes a file really occupies.
+func allocated(t testing.TB, path string) int64 {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Blocks * 512
+}
+
+func apparent(t testing.TB, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// discardStore hashes and counts but keeps nothing, for runs whose memory is measured.
+type discardStore struct{ blockSize int }
+
+func (s discardStore) BlobID(b []byte) repo.ID { return repo.ID(blake3.Sum256(b)) }
+func (s discardStore) SaveBlob(ctx context.Context, _ repo.BlobType, _ repo.ID, _ []byte) (bool, error) {
+	return true, ctx.Err()
+}
+func (s discardStore) LoadBlob(context.Context, repo.BlobType, repo.ID, []byte) ([]byte, error) {
+	return nil, os.ErrNotExist
+}
+func (s discardStore) HasBlob(repo.BlobType, repo.ID) bool { return false }
+func (s discardStore) BlockSize() int                      { return s.blockSize }
+
+// needTool skips when a tool is missing, but fails under CI where it must be installed.
+func needTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is required under CI: %v", name, err)
+		}
+		t.Skipf("%s not installed: %v", name, err)
+	}
+	return p
+}
+
+func tempPath(t testing.TB, name string) string { return filepath.Join(t.TempDir(), name) }
