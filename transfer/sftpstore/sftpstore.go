@@ -1,0 +1,403 @@
+package sftpstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/snapferry/snapferry/images/store"
+)
+
+// tempPrefix marks files being written. It is the same as images/store/local's, so either
+// backend's cleanup recognises the other's leftovers.
+const tempPrefix = ".tmp-"
+
+// lowSpace is the free space under which a failed write is taken for a full disk.
+const lowSpace = 4 << 20
+
+// Options tune a Store. The zero value is fine.
+type Options struct {
+	// Owner is closed by Close after the SFTP session, e.g. the SSH connection the Store was
+	// made on when nothing else uses it.
+	Owner io.Closer
+	// MaxInFlight is the number of requests in flight per file (0: 64).
+	MaxInFlight int
+}
+
+// Store is a store.Backend below Root on an SFTP server.
+type Store struct {
+	c        *sftp.Client
+	root     string // as given: relative paths are below the login directory
+	location string
+	owner    io.Closer
+	hardlink bool
+	fsync    bool
+}
+
+var (
+	_ store.Backend       = (*Store)(nil)
+	_ store.SpaceReporter = (*Store)(nil)
+)
+
+// New starts an SFTP session on conn for the repository at root. location names it in
+// messages (e.g. "sftp://nas/backup").
+func New(conn *ssh.Client, root, location string, opts Options) (*Store, error) {
+	inflight := opts.MaxInFlight
+	if inflight <= 0 {
+		inflight = 64
+	}
+	c, err := sftp.NewClient(conn,
+		sftp.UseConcurrentWrites(true),
+		sftp.UseConcurrentReads(true),
+		sftp.MaxConcurrentRequestsPerFile(inflight),
+		sftp.UseFstat(true),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("start sftp session for %s (does the host allow the sftp subsystem?): %w", location, err)
+	}
+	return NewFromClient(c, root, location, opts), nil
+}
+
+// NewFromClient uses an SFTP client made elsewhere (for example over a pipe).
+func NewFromClient(c *sftp.Client, root, location string, opts Options) *Store {
+	if root == "" {
+		root = "."
+	}
+	_, hardlink := c.HasExtension("hardlink@openssh.com")
+	_, fsync := c.HasExtension("fsync@openssh.com")
+	return &Store{c: c, root: path.Clean(root), location: location, owner: opts.Owner,
+		hardlink: hardlink, fsync: fsync}
+}
+
+// Location is the description given to New.
+func (s *Store) Location() string { return s.location }
+
+func (s *Store) dir(h store.Handle) string {
+	if h.Kind == store.KindConfig {
+		return s.root
+	}
+	if h.Kind == store.KindData && len(h.Name) >= 2 {
+		return path.Join(s.root, string(store.KindData), h.Name[:2])
+	}
+	return path.Join(s.root, string(h.Kind))
+}
+
+// filePath is where a handle's file lives.
+func (s *Store) filePath(h store.Handle) string {
+	if h.Kind == store.KindConfig {
+		return path.Join(s.root, "config")
+	}
+	return path.Join(s.dir(h), h.Name)
+}
+
+func validate(h store.Handle) error {
+	switch h.Kind {
+	case store.KindConfig:
+		return nil
+	case store.KindKeys, store.KindData, store.KindIndex, store.KindSnapshots, store.KindLocks:
+	default:
+		return fmt.Errorf("unknown file kind %q", h.Kind)
+	}
+	if h.Name == "" || h.Name == "." || h.Name == ".." || strings.ContainsAny(h.Name, "/\\\x00\n") ||
+		strings.HasPrefix(h.Name, tempPrefix) {
+		return fmt.Errorf("invalid file name %q for %s", h.Name, h.Kind)
+	}
+	return nil
+}
+
+// Create makes the root and a folder per kind; it fails when a config exists.
+func (s *Store) Create(ctx context.Context) error {
+	if _, err := s.c.Stat(s.filePath(store.Handle{Kind: store.KindConfig})); err == nil {
+		return fmt.Errorf("create repository in %s: config exists: %w", s.location, store.ErrExist)
+	}
+	for _, k := range store.Kinds {
+		if k == store.KindConfig {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("create repository in %s: %w", s.location, err)
+		}
+		p := path.Join(s.root, string(k))
+		if err := s.c.MkdirAll(p); err != nil {
+			return fmt.Errorf("create repository folder %s on %s: %w", p, s.location, s.mapErr(p, err))
+		}
+	}
+	return nil
+}
+
+// Save writes a temp file and publishes it without overwriting (see the package doc).
+func (s *Store) Save(ctx context.Context, h store.Handle, rd io.Reader) (err error) {
+	if err := validate(h); err != nil {
+		return fmt.Errorf("save %s on %s: %w", h, s.location, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("save %s: %w", h, err)
+	}
+	final := s.filePath(h)
+	if _, err := s.c.Lstat(final); err == nil {
+		return fmt.Errorf("save %s on %s: %w", h, s.location, store.ErrExist)
+	}
+	dir := s.dir(h)
+	tmp := path.Join(dir, tempPrefix+randomSuffix())
+	f, err := s.c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if errors.Is(err, fs.ErrNotExist) {
+		// data/ shard folders are made on first use, as in the local layout.
+		if mkErr := s.c.MkdirAll(dir); mkErr != nil {
+			return fmt.Errorf("save %s: create folder %s on %s: %w", h, dir, s.location, s.mapErr(dir, mkErr))
+		}
+		f, err = s.c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	}
+	if err != nil {
+		return fmt.Errorf("save %s: create %s on %s: %w", h, tmp, s.location, s.mapErr(dir, err))
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = s.c.Remove(tmp)
+		}
+	}()
+	if _, err = f.ReadFrom(newCtxReader(ctx, rd)); err != nil {
+		return fmt.Errorf("save %s: write %s on %s: %w", h, tmp, s.location, s.mapErr(dir, err))
+	}
+	if s.fsync {
+		if err = f.Sync(); err != nil {
+			return fmt.Errorf("save %s: fsync %s on %s: %w", h, tmp, s.location, s.mapErr(dir, err))
+		}
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("save %s: close %s on %s: %w", h, tmp, s.location, s.mapErr(dir, err))
+	}
+	if err = s.publish(tmp, final); err != nil {
+		return fmt.Errorf("save %s on %s: %w", h, s.location, err)
+	}
+	return nil
+}
+
+// publish gives tmp the name final unless final exists. On any error tmp is left for the
+// caller to remove.
+func (s *Store) publish(tmp, final string) error {
+	if s.hardlink {
+		err := s.c.Link(tmp, final)
+		if err == nil {
+			_ = s.c.Remove(tmp)
+			return nil
+		}
+		if _, statErr := s.c.Lstat(final); statErr == nil {
+			return store.ErrExist
+		}
+		// The server's file system may not do hard links (FAT, some NAS mounts): rename below.
+	}
+	err := s.c.Rename(tmp, final)
+	if err == nil {
+		return nil
+	}
+	if _, statErr := s.c.Lstat(final); statErr == nil {
+		return store.ErrExist
+	}
+	return fmt.Errorf("rename %s to %s: %w", tmp, final, err)
+}
+
+func randomSuffix() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Load opens the file at offset; length <= 0 reads to the end.
+func (s *Store) Load(ctx context.Context, h store.Handle, offset, length int64) (io.ReadCloser, error) {
+	if err := validate(h); err != nil {
+		return nil, fmt.Errorf("load %s: %w", h, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("load %s: %w", h, err)
+	}
+	if offset < 0 {
+		return nil, fmt.Errorf("load %s: negative offset %d", h, offset)
+	}
+	p := s.filePath(h)
+	f, err := s.c.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("load %s from %s: %w", h, s.location, err)
+	}
+	if offset == 0 && length <= 0 {
+		// The *sftp.File itself: io.Copy then uses its pipelined WriteTo.
+		return f, nil
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("load %s: seek to %d: %w", h, offset, err)
+	}
+	var r io.Reader = readerOnly{f} // hide WriteTo: it reads the whole file, not from offset
+	if length > 0 {
+		r = io.LimitReader(f, length)
+	}
+	return readCloser{r, f}, nil
+}
+
+type readerOnly struct{ r io.Reader }
+
+func (r readerOnly) Read(p []byte) (int, error) { return r.r.Read(p) }
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// Stat returns size and modification time.
+func (s *Store) Stat(ctx context.Context, h store.Handle) (store.FileInfo, error) {
+	if err := validate(h); err != nil {
+		return store.FileInfo{}, fmt.Errorf("stat %s: %w", h, err)
+	}
+	fi, err := s.c.Stat(s.filePath(h))
+	if err != nil {
+		return store.FileInfo{}, fmt.Errorf("stat %s on %s: %w", h, s.location, err)
+	}
+	return store.FileInfo{Name: h.Name, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+// List calls fn for each finished file of kind k; a missing folder lists nothing.
+func (s *Store) List(ctx context.Context, k store.Kind, fn func(store.FileInfo) error) error {
+	if k == store.KindConfig {
+		fi, err := s.Stat(ctx, store.Handle{Kind: k})
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return fn(fi)
+	}
+	if err := validate(store.Handle{Kind: k, Name: "x"}); err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	dir := path.Join(s.root, string(k))
+	if k != store.KindData {
+		return s.listDir(ctx, dir, fn)
+	}
+	shards, err := s.c.ReadDirContext(ctx, dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list %s on %s: %w", dir, s.location, err)
+	}
+	for _, sh := range shards {
+		if !sh.IsDir() {
+			continue
+		}
+		if err := s.listDir(ctx, path.Join(dir, sh.Name()), fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) listDir(ctx context.Context, dir string, fn func(store.FileInfo) error) error {
+	entries, err := s.c.ReadDirContext(ctx, dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list %s on %s: %w", dir, s.location, err)
+	}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("list %s: %w", dir, err)
+		}
+		if e.IsDir() || strings.HasPrefix(e.Name(), tempPrefix) {
+			continue
+		}
+		if err := fn(store.FileInfo{Name: e.Name(), Size: e.Size(), ModTime: e.ModTime()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Remove deletes a file; a missing one is ErrNotExist.
+func (s *Store) Remove(ctx context.Context, h store.Handle) error {
+	if err := validate(h); err != nil {
+		return fmt.Errorf("remove %s: %w", h, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("remove %s: %w", h, err)
+	}
+	p := s.filePath(h)
+	// pkg/sftp's Remove falls back to rmdir when the file is missing and reports that error;
+	// Stat first so a missing file is plainly ErrNotExist.
+	if _, err := s.c.Lstat(p); err != nil {
+		return fmt.Errorf("remove %s from %s: %w", h, s.location, err)
+	}
+	if err := s.c.Remove(p); err != nil {
+		return fmt.Errorf("remove %s from %s: %w", h, s.location, err)
+	}
+	return nil
+}
+
+// FreeSpace asks the server's file system (statvfs@openssh.com).
+func (s *Store) FreeSpace(ctx context.Context) (int64, error) {
+	st, err := s.c.StatVFS(s.root)
+	if err != nil {
+		return 0, fmt.Errorf("free space of %s: %w", s.location, err)
+	}
+	return int64(st.Bavail * st.Frsize), nil
+}
+
+// Close ends the SFTP session and then closes Options.Owner.
+func (s *Store) Close() error {
+	err := s.c.Close()
+	if s.owner != nil {
+		if oerr := s.owner.Close(); err == nil {
+			err = oerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("close %s: %w", s.location, err)
+	}
+	return nil
+}
+
+// mapErr reports a failed write as store.ErrNoSpace when the server's file system in dir is
+// (nearly) full: SFTP v3 has no status for ENOSPC, OpenSSH sends a generic failure.
+func (s *Store) mapErr(dir string, err error) error {
+	var se *sftp.StatusError
+	if !errors.As(err, &se) || se.FxCode() != sftp.ErrSSHFxFailure {
+		return err
+	}
+	st, serr := s.c.StatVFS(dir)
+	if serr != nil {
+		return err
+	}
+	if st.Bavail*st.Frsize < lowSpace || (st.Files > 0 && st.Favail == 0) {
+		return fmt.Errorf("%w: %w", store.ErrNoSpace, err)
+	}
+	return err
+}
+
+// ctxReader stops an upload when ctx ends. Its Size of -1 tells pkg/sftp that the length is
+// unknown, which selects its pipelined writer (it only pipelines readers it can size, or these).
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func newCtxReader(ctx context.Context, r io.Reader) *ctxReader { return &ctxReader{ctx, r} }
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func (c *ctxReader) Size() int64 { return -1 }
