@@ -1,0 +1,214 @@
+package remoterun_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/snapferry/snapferry/transfer/remoterun"
+	"github.com/snapferry/snapferry/transfer/sshtest"
+)
+
+// lineWaiter is a writer that lets the test wait for a line to have arrived.
+type lineWaiter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (w *lineWaiter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *lineWaiter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+func (w *lineWaiter) waitFor(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(w.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%q did not arrive within 10s; got %q", s, w.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func writeScript(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "job.sh")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestExitStatusAndStreams(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	c := s.Dial(t)
+	script := writeScript(t, "echo out-line; echo err-line >&2; exit 3\n")
+	var out, errb bytes.Buffer
+	res, err := remoterun.Run(context.Background(), c.Client, remoterun.ShellQuote(script),
+		remoterun.Options{Stdout: &out, Stderr: &errb})
+	if err != nil || res.ExitStatus != 3 || res.Cancelled {
+		t.Fatalf("Run = %+v, %v; want status 3", res, err)
+	}
+	if out.String() != "out-line\n" || errb.String() != "err-line\n" {
+		t.Fatalf("stdout %q stderr %q", out.String(), errb.String())
+	}
+	res, err = remoterun.Run(context.Background(), c.Client, "true", remoterun.Options{})
+	if err != nil || res.ExitStatus != 0 {
+		t.Fatalf("Run(true) = %+v, %v", res, err)
+	}
+}
+
+// TestStreamsLiveAndCancel: output must show up while the job runs, and cancelling must make
+// the job run its cleanup on the remote side. OpenSSH delivers the TERM only to non-root,
+// non-forced sessions (root sessions run in the monitor process, which refuses signals), so a
+// job must handle both; whichever arrives first, its cleanup has to have run when Run returns.
+func TestStreamsLiveAndCancel(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	c := s.Dial(t)
+	marker := filepath.Join(t.TempDir(), "cleanup")
+	script := writeScript(t, `trap 'echo term > "$1"; exit 143' TERM
+echo ready
+while read line; do :; done
+echo stdin-eof > "$1"
+exit 130
+`)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &lineWaiter{}
+	type ret struct {
+		res remoterun.Result
+		err error
+	}
+	done := make(chan ret, 1)
+	go func() {
+		res, err := remoterun.Run(ctx, c.Client, remoterun.ShellQuote(script, marker), remoterun.Options{Stdout: out})
+		done <- ret{res, err}
+	}()
+	out.waitFor(t, "ready") // streamed while the job is still running
+	select {
+	case r := <-done:
+		t.Fatalf("job ended before cancel: %+v %v", r.res, r.err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	cancel()
+	var r ret
+	select {
+	case r = <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return 15s after cancel")
+	}
+	if !errors.Is(r.err, remoterun.ErrCancelled) || !errors.Is(r.err, context.Canceled) || !r.res.Cancelled {
+		t.Fatalf("cancelled Run = %+v, %v", r.res, r.err)
+	}
+	b, err := os.ReadFile(marker)
+	got := strings.TrimSpace(string(b))
+	want := map[string]int{"term": 143, "stdin-eof": 130}
+	if err != nil || want[got] == 0 || want[got] != r.res.ExitStatus {
+		t.Fatalf("remote cleanup marker %q (%v) with exit status %d", got, err, r.res.ExitStatus)
+	}
+}
+
+// TestCancelByStdinEOF runs under a forced command, where sshd refuses to deliver signals: the
+// closed stdin is then the only thing that tells the job to stop.
+func TestCancelByStdinEOF(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "cleanup")
+	script := filepath.Join(dir, "forced.sh")
+	body := "#!/bin/sh\ntrap '' TERM\necho ready\nwhile read line; do :; done\necho stdin-eof > " + marker + "\nexit 7\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := sshtest.Start(t, sshtest.Options{KeyOptions: `command="` + script + `"`})
+	c := s.Dial(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &lineWaiter{}
+	done := make(chan error, 1)
+	var res remoterun.Result
+	go func() {
+		var err error
+		res, err = remoterun.Run(ctx, c.Client, "anything", remoterun.Options{Stdout: out})
+		done <- err
+	}()
+	out.waitFor(t, "ready")
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, remoterun.ErrCancelled) || res.ExitStatus != 7 {
+			t.Fatalf("Run = %+v, %v; want cancelled with status 7", res, err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return 15s after cancel")
+	}
+	if b, err := os.ReadFile(marker); err != nil || strings.TrimSpace(string(b)) != "stdin-eof" {
+		t.Fatalf("remote cleanup marker: %q, %v", b, err)
+	}
+}
+
+func TestGraceExceeded(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	c := s.Dial(t)
+	script := writeScript(t, "trap '' TERM\necho ready\nexec sleep 30 < /dev/null\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &lineWaiter{}
+	done := make(chan error, 1)
+	go func() {
+		_, err := remoterun.Run(ctx, c.Client, remoterun.ShellQuote(script), remoterun.Options{Stdout: out, Grace: 300 * time.Millisecond})
+		done <- err
+	}()
+	out.waitFor(t, "ready")
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, remoterun.ErrCancelled) || !strings.Contains(err.Error(), "did not stop") {
+			t.Fatalf("Run = %v; want a grace timeout", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run ignored its grace period")
+	}
+}
+
+func TestWatchStdin(t *testing.T) {
+	r, w := io.Pipe()
+	ctx, cancel := remoterun.WatchStdin(context.Background(), r)
+	defer cancel()
+	if _, err := w.Write([]byte("noise\n")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+		t.Fatal("context ended while stdin is open")
+	case <-time.After(50 * time.Millisecond):
+	}
+	w.Close()
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("context not ended by stdin EOF")
+	}
+	if !errors.Is(context.Cause(ctx), remoterun.ErrStdinClosed) {
+		t.Fatalf("cause = %v", context.Cause(ctx))
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	got := remoterun.ShellQuote("/opt/snap ferry", "backup", "--vm=web's", "--to=ssh://h/p", "")
+	want := `'/opt/snap ferry' backup '--vm=web'\''s' --to=ssh://h/p ''`
+	if got != want {
+		t.Fatalf("ShellQuote = %s\nwant          %s", got, want)
+	}
+}
