@@ -1,0 +1,312 @@
+package pidmgr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// KillOptions tune phase 2.
+type KillOptions struct {
+	DryRun bool          // decide and report, signal nothing
+	Grace  time.Duration // wait between SIGTERM and SIGKILL; 0: 10s
+}
+
+// Action is what KillIdle did, or would do, with one process.
+type Action string
+
+const (
+	ActionKeep       Action = "keep"       // protected; never signalled
+	ActionWouldStop  Action = "would-stop" // dry run: would get SIGTERM (then SIGKILL)
+	ActionTerminated Action = "terminated" // exited after SIGTERM
+	ActionKilled     Action = "killed"     // ignored SIGTERM for the grace period; got SIGKILL
+	ActionVanished   Action = "vanished"   // exited (or its pid was reused) before we signalled
+	ActionFailed     Action = "failed"     // signalling failed or it outlived SIGKILL; see Err
+)
+
+// Decision is KillIdle's verdict on one process and why.
+type Decision struct {
+	Process    Process
+	Registered *Entry // the live registry entry for this process, nil when not registered
+	Action     Action
+	Reason     string
+	Err        error // set with ActionFailed
+
+	child bool // stopped as a child of a target, not for being a snapferry binary
+}
+
+// KillReport lists a decision for every snapferry process found, every child of one being
+// stopped, and every editor with a snapferry file open; ordered by pid.
+type KillReport struct {
+	Decisions []Decision
+}
+
+// Stopped counts the processes that were terminated or killed.
+func (k KillReport) Stopped() int {
+	n := 0
+	for _, d := range k.Decisions {
+		if d.Action == ActionTerminated || d.Action == ActionKilled {
+			n++
+		}
+	}
+	return n
+}
+
+// killWaitAfterSIGKILL bounds the wait for the kernel to finish off SIGKILLed processes.
+const killWaitAfterSIGKILL = 5 * time.Second
+
+// pollEvery is how often KillIdle checks whether signalled processes have exited.
+const pollEvery = 50 * time.Millisecond
+
+// KillIdle is phase 2: it stops snapferry processes a user left running so that a new user
+// launch does not fight them over the same VMs and repository. It stops every process of a
+// snapferry binary (same executable path or name) except:
+//   - this process and its ancestors (the shell or `snapferry cron run` that started it),
+//   - editors and viewers whose command line names a snapferry path,
+//   - processes registered with a type other than user (cron, remote, sshpipe keep running).
+//
+// The children of each stopped process (by ppid) are stopped too, unless protected by the same
+// rules. Each gets SIGTERM, and SIGKILL if still running after opts.Grace. Before every signal
+// the process is looked up again and must still carry the start token seen at decision time, so
+// a pid reused meanwhile is never hit. The entries of stopped processes are removed from the
+// registry. Run Cleanup first so that stale entries do not protect anything.
+func (r *Registry) KillIdle(ctx context.Context, opts KillOptions) (KillReport, error) {
+	if opts.Grace <= 0 {
+		opts.Grace = 10 * time.Second
+	}
+	snap, err := takeSnapshot(ctx, r.table)
+	if err != nil {
+		return KillReport{}, fmt.Errorf("kill idle: %w", err)
+	}
+	entries, err := r.snapshotEntries(ctx)
+	if err != nil {
+		return KillReport{}, fmt.Errorf("kill idle: %w", err)
+	}
+	plan := r.planKill(snap, entries)
+	if opts.DryRun {
+		for i := range plan {
+			if plan[i].Action == actionStop {
+				plan[i].Action = ActionWouldStop
+			}
+		}
+		return KillReport{Decisions: plan}, nil
+	}
+	r.execute(ctx, plan, opts.Grace)
+	stopped := map[int]string{}
+	for _, d := range plan {
+		if d.Action == ActionTerminated || d.Action == ActionKilled {
+			stopped[d.Process.PID] = d.Process.Token
+		}
+	}
+	if len(stopped) > 0 {
+		err = r.update(ctx, func(es []Entry) ([]Entry, bool, error) {
+			out := removeWhere(es, func(e Entry) bool { tok, ok := stopped[e.PID]; return ok && tok == e.Token })
+			return out, len(out) != len(es), nil
+		})
+		if err != nil {
+			return KillReport{Decisions: plan}, fmt.Errorf("kill idle: remove stopped processes: %w", err)
+		}
+	}
+	return KillReport{Decisions: plan}, nil
+}
+
+// actionStop marks a planned stop until execute or the dry run turns it into a result.
+const actionStop Action = "stop"
+
+// planKill decides, from one snapshot, which processes to stop and why.
+func (r *Registry) planKill(snap snapshot, entries []Entry) []Decision {
+	live := map[int]*Entry{}
+	for i, e := range entries {
+		if snap.entryState(e) == StateLive {
+			live[e.PID] = &entries[i]
+		}
+	}
+	ancestors := snap.ancestors(r.self)
+	decided := map[int]*Decision{}
+	var order []int
+	decide := func(p Process, action Action, reason string) {
+		if _, ok := decided[p.PID]; ok {
+			return
+		}
+		decided[p.PID] = &Decision{Process: p, Registered: live[p.PID], Action: action, Reason: reason}
+		order = append(order, p.PID)
+	}
+	// protection returns why p must not be signalled, or "".
+	protection := func(p Process) string {
+		switch {
+		case p.PID == r.self:
+			return "this process"
+		case ancestors[p.PID]:
+			return "an ancestor of this process"
+		case r.isEditorOnOurFiles(p):
+			return "an editor or viewer with a snapferry file open"
+		case live[p.PID] != nil && live[p.PID].Type != TypeUser:
+			e := live[p.PID]
+			return fmt.Sprintf("registered as %s%s: %s processes keep running", e.Type, jobSuffix(e.JobID), e.Type)
+		}
+		return ""
+	}
+	pids := make([]int, 0, len(snap.byPID))
+	for pid := range snap.byPID {
+		pids = append(pids, pid)
+	}
+	sort.Ints(pids)
+	var targets []int
+	for _, pid := range pids {
+		p := snap.byPID[pid]
+		ours := r.isOurs(p)
+		if !ours && !r.isEditorOnOurFiles(p) {
+			continue
+		}
+		if why := protection(p); why != "" {
+			decide(p, ActionKeep, why)
+			continue
+		}
+		if !ours {
+			continue
+		}
+		why := "unregistered snapferry process"
+		if e := live[pid]; e != nil {
+			why = "registered as user" + jobSuffix(e.JobID) + ": a new user launch replaces it"
+		}
+		decide(p, actionStop, why)
+		targets = append(targets, pid)
+	}
+	for _, t := range targets {
+		for _, c := range snap.descendants(t) {
+			p := snap.byPID[c]
+			if why := protection(p); why != "" {
+				decide(p, ActionKeep, why)
+				continue
+			}
+			decide(p, actionStop, fmt.Sprintf("child of pid %d, which is being stopped", p.PPID))
+			decided[c].child = true
+		}
+	}
+	sort.Ints(order)
+	out := make([]Decision, 0, len(order))
+	for _, pid := range order {
+		out = append(out, *decided[pid])
+	}
+	return out
+}
+
+func jobSuffix(job string) string {
+	if job == "" {
+		return ""
+	}
+	return " (job " + job + ")"
+}
+
+// isEditorOnOurFiles reports whether p is an editor or viewer whose arguments name a snapferry
+// path: inside the state folder, beside the executable, or containing "snapferry".
+func (r *Registry) isEditorOnOurFiles(p Process) bool {
+	if len(p.Argv) == 0 {
+		return false
+	}
+	if !r.editors[baseName(p.Argv[0])] && !r.editors[p.Name] {
+		return false
+	}
+	exeDir := r.exe[:max(strings.LastIndexByte(r.exe, '/'), 0)]
+	for _, a := range p.Argv[1:] {
+		if strings.Contains(strings.ToLower(a), "snapferry") || strings.HasPrefix(a, r.dir+"/") ||
+			(exeDir != "" && strings.HasPrefix(a, exeDir+"/")) {
+			return true
+		}
+	}
+	return false
+}
+
+// execute signals the planned stops and records the outcome in each decision.
+func (r *Registry) execute(ctx context.Context, plan []Decision, grace time.Duration) {
+	var pending []*Decision
+	for i := range plan {
+		d := &plan[i]
+		if d.Action != actionStop {
+			continue
+		}
+		if r.signalIfSame(ctx, d, syscall.SIGTERM) {
+			pending = append(pending, d)
+		}
+	}
+	pending = r.waitGone(ctx, pending, grace, ActionTerminated)
+	if ctx.Err() != nil {
+		for _, d := range pending {
+			d.Action, d.Err = ActionFailed, fmt.Errorf("pid %d got SIGTERM; interrupted before SIGKILL: %w", d.Process.PID, ctx.Err())
+		}
+		return
+	}
+	var killed []*Decision
+	for _, d := range pending {
+		if r.signalIfSame(ctx, d, syscall.SIGKILL) {
+			killed = append(killed, d)
+		}
+	}
+	for _, d := range r.waitGone(ctx, killed, killWaitAfterSIGKILL, ActionKilled) {
+		d.Action, d.Err = ActionFailed, fmt.Errorf("pid %d still runs after SIGKILL", d.Process.PID)
+	}
+}
+
+// signalIfSame sends sig to d's process if it still has the start token seen when planning and,
+// unless it is a child being stopped with its parent, still runs a snapferry binary (a process
+// may exec another program under the same pid). It returns true when the signal was sent;
+// otherwise d records why not.
+func (r *Registry) signalIfSame(ctx context.Context, d *Decision, sig syscall.Signal) bool {
+	now, err := r.table.Lookup(ctx, d.Process.PID)
+	if err != nil && !errors.Is(err, ErrNoProcess) {
+		d.Action, d.Err = ActionFailed, fmt.Errorf("check pid %d before %s: %w", d.Process.PID, sigName(sig), err)
+		return false
+	}
+	if err != nil || now.Token != d.Process.Token || (!d.child && !r.isOurs(now)) {
+		if sig == syscall.SIGTERM {
+			d.Action = ActionVanished
+		} else {
+			d.Action = ActionTerminated // exited between the last poll and now
+		}
+		return false
+	}
+	if err := syscall.Kill(d.Process.PID, sig); err != nil {
+		if errors.Is(err, syscall.ESRCH) {
+			d.Action = ActionVanished
+			return false
+		}
+		d.Action, d.Err = ActionFailed, fmt.Errorf("send %s to pid %d: %w", sigName(sig), d.Process.PID, err)
+		return false
+	}
+	return true
+}
+
+// waitGone polls until every process in ds has exited or wait has passed; exited ones get
+// action done. It returns those still running.
+func (r *Registry) waitGone(ctx context.Context, ds []*Decision, wait time.Duration, done Action) []*Decision {
+	deadline := r.clock.Now().Add(wait)
+	for {
+		var still []*Decision
+		for _, d := range ds {
+			alive, err := r.table.Alive(ctx, d.Process.PID, d.Process.Token)
+			if err == nil && !alive {
+				d.Action = done
+				continue
+			}
+			still = append(still, d)
+		}
+		ds = still
+		if len(ds) == 0 || !r.clock.Now().Before(deadline) {
+			return ds
+		}
+		if r.clock.Sleep(ctx, pollEvery) != nil {
+			return ds
+		}
+	}
+}
+
+func sigName(s syscall.Signal) string {
+	if s == syscall.SIGKILL {
+		return "SIGKILL"
+	}
+	return "SIGTERM"
+}

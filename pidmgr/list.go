@@ -1,0 +1,31 @@
+package pidmgr
+
+import (
+	"context"
+	"fmt"
+)
+
+// Status is a registry entry with what the process table says about it now.
+type Status struct {
+	Entry
+	State   State   // live, gone or recycled
+	Process Process // the process now holding the pid (zero when gone)
+}
+
+// List returns every entry in file order with its state, for `snapferry pid list` and `status`.
+// It changes nothing; stale entries stay until Cleanup or Shutdown.
+func (r *Registry) List(ctx context.Context) ([]Status, error) {
+	snap, err := takeSnapshot(ctx, r.table)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", r.path, err)
+	}
+	es, err := r.snapshotEntries(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", r.path, err)
+	}
+	out := make([]Status, 0, len(es))
+	for _, e := range es {
+		out = append(out, Status{Entry: e, State: snap.entryState(e), Process: snap.byPID[e.PID]})
+	}
+	return out, nil
+}

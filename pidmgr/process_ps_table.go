@@ -1,0 +1,204 @@
+package pidmgr
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// PSTable reads process facts from ESXi's `ps -c`, for hosts without /proc/PID. The output has
+// the columns WID CID WorldName CommandLine (see docs/pid-registry.md and the ESXi reference).
+//
+// What it cannot know, and what that costs:
+//   - No start time: the token is a hash of WorldName and CommandLine. A recycled id running
+//     the same command line is taken for the registered process. ESXi hands out world ids in
+//     increasing order (they run into the millions), so reuse within the life of a registry
+//     entry is rare, but the guarantee is weaker than on Linux.
+//   - No parent id: PPID is 0, so KillIdle finds no children and no ancestors on ESXi. A
+//     snapferry process stops its own children when it gets SIGTERM; a SIGKILLed one leaves them.
+//   - No executable path: matching is by WorldName or the base name of argv[0].
+//
+// One process (cartel, CID) may show several worlds (threads); its pid is the CID and its facts
+// come from the world whose WID equals the CID, else from the lowest WID.
+type PSTable struct {
+	// Command runs ps; nil means {"ps", "-c"}.
+	Command []string
+}
+
+var _ ProcessTable = (*PSTable)(nil)
+
+func (t *PSTable) command() []string {
+	if len(t.Command) == 0 {
+		return []string{"ps", "-c"}
+	}
+	return t.Command
+}
+
+func (t *PSTable) Processes(ctx context.Context) ([]Process, error) {
+	argv := t.command()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	ps, err := ParsePSC(bytes.NewReader(out))
+	if err != nil {
+		return nil, fmt.Errorf("read output of %s: %w", strings.Join(argv, " "), err)
+	}
+	return ps, nil
+}
+
+func (t *PSTable) Lookup(ctx context.Context, pid int) (Process, error) {
+	ps, err := t.Processes(ctx)
+	if err != nil {
+		return Process{}, err
+	}
+	for _, p := range ps {
+		if p.PID == pid {
+			return p, nil
+		}
+	}
+	return Process{}, ErrNoProcess
+}
+
+func (t *PSTable) Alive(ctx context.Context, pid int, token string) (bool, error) {
+	return aliveFromLookup(ctx, t, pid, token)
+}
+
+// pscWorld is one line of `ps -c`.
+type pscWorld struct {
+	wid, cid int
+	name     string
+	cmdline  string
+}
+
+// ParsePSC parses the output of ESXi's `ps -c`. It needs the header line, because the header's
+// column positions are what separate a WorldName containing spaces from the CommandLine. Lines
+// that do not fit are an error naming the line: a half-understood process table must not drive
+// kill decisions.
+func ParsePSC(r io.Reader) ([]Process, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	nameCol, cmdCol := -1, -1
+	var worlds []pscWorld
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimRight(sc.Text(), "\r")
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		if nameCol < 0 {
+			f := strings.Fields(line)
+			if len(f) != 4 || f[0] != "WID" || f[1] != "CID" || f[2] != "WorldName" || f[3] != "CommandLine" {
+				return nil, fmt.Errorf("line %d: header %q is not \"WID CID WorldName CommandLine\" (is this ESXi's `ps -c`?)", n, line)
+			}
+			nameCol, cmdCol = strings.Index(line, "WorldName"), strings.Index(line, "CommandLine")
+			continue
+		}
+		w, err := parsePSCLine(line, nameCol, cmdCol)
+		if err != nil {
+			return nil, fmt.Errorf("line %d %q: %w", n, line, err)
+		}
+		worlds = append(worlds, w)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read line %d: %w", n+1, err)
+	}
+	if nameCol < 0 {
+		return nil, fmt.Errorf("no header line \"WID CID WorldName CommandLine\" (empty output)")
+	}
+	return groupWorlds(worlds), nil
+}
+
+// parsePSCLine splits one data line. When the name starts at the header's WorldName column and
+// a space stands just before the CommandLine column, the columns decide (a name may contain
+// spaces). A name too long for its column pushes the command line right; then the name is taken
+// as the first word after CID.
+func parsePSCLine(line string, nameCol, cmdCol int) (pscWorld, error) {
+	rest := line
+	var ids [2]int
+	for i, what := range []string{"WID", "CID"} {
+		rest = strings.TrimLeft(rest, " \t")
+		end := strings.IndexAny(rest, " \t")
+		if end < 0 {
+			end = len(rest)
+		}
+		v, err := strconv.Atoi(rest[:end])
+		if err != nil || v < 0 {
+			return pscWorld{}, fmt.Errorf("%s %q is not a number", what, rest[:end])
+		}
+		ids[i] = v
+		rest = rest[end:]
+	}
+	rest = strings.TrimLeft(rest, " \t")
+	nameStart := len(line) - len(rest)
+	w := pscWorld{wid: ids[0], cid: ids[1]}
+	if rest == "" {
+		return pscWorld{}, fmt.Errorf("no WorldName")
+	}
+	switch {
+	case nameStart == nameCol && len(line) <= cmdCol:
+		w.name = strings.TrimSpace(rest)
+	case nameStart == nameCol && line[cmdCol-1] == ' ':
+		w.name = strings.TrimSpace(line[nameCol:cmdCol])
+		w.cmdline = strings.TrimSpace(line[cmdCol:])
+	default:
+		name, cmd, _ := strings.Cut(rest, " ")
+		w.name, w.cmdline = name, strings.TrimSpace(cmd)
+	}
+	if w.name == "" {
+		return pscWorld{}, fmt.Errorf("no WorldName")
+	}
+	return w, nil
+}
+
+// groupWorlds folds the worlds of each cartel into one Process, ordered by pid.
+func groupWorlds(worlds []pscWorld) []Process {
+	sort.SliceStable(worlds, func(i, j int) bool { return worlds[i].wid < worlds[j].wid })
+	chosen := map[int]pscWorld{}
+	var order []int
+	for _, w := range worlds {
+		pid := w.cid
+		if pid == 0 { // kernel worlds have no cartel; each stands alone
+			pid = w.wid
+		}
+		prev, seen := chosen[pid]
+		if !seen {
+			order = append(order, pid)
+		}
+		if !seen || (w.wid == pid && prev.wid != pid) {
+			chosen[pid] = w
+		}
+	}
+	sort.Ints(order)
+	out := make([]Process, 0, len(order))
+	for _, pid := range order {
+		w := chosen[pid]
+		out = append(out, Process{
+			PID:     pid,
+			Name:    w.name,
+			Argv:    strings.Fields(w.cmdline),
+			Cmdline: w.cmdline,
+			Token:   pscToken(w.name, w.cmdline),
+		})
+	}
+	return out
+}
+
+func pscToken(name, cmdline string) string {
+	h := fnv.New64a()
+	_, _ = io.WriteString(h, name)
+	_, _ = h.Write([]byte{0})
+	_, _ = io.WriteString(h, cmdline)
+	return fmt.Sprintf("psc:%016x", h.Sum64())
+}
