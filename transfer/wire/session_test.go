@@ -6,38 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/snapferry/snapferry/images/store"
+	"github.com/snapferry/snapferry/transfer/wire/wiretest"
 )
-
-// link is a pair of real OS pipes: what the client writes the server reads and back.
-type link struct {
-	cr, sr *os.File // client reads, server reads
-	cw, sw *os.File // client writes, server writes
-}
-
-func newLink(t *testing.T) *link {
-	t.Helper()
-	sr, cw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cr, sw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &link{cr: cr, sr: sr, cw: cw, sw: sw}
-	t.Cleanup(func() {
-		for _, f := range []*os.File{cr, sr, cw, sw} {
-			f.Close()
-		}
-	})
-	return l
-}
 
 // testHandler implements a few ops for the session tests: OpSave echoes the upload back as a
 // streamed body, OpLoad streams n bytes of a pattern, OpStat fails with the class named in args.
@@ -77,7 +52,7 @@ func pattern(n int) []byte {
 	return p
 }
 
-func startPair(t *testing.T, l *link, h Handler) (*Session, *Session) {
+func startPair(t *testing.T, l *wiretest.Link, h Handler) (*Session, *Session) {
 	t.Helper()
 	type acc struct {
 		s   *Session
@@ -85,12 +60,12 @@ func startPair(t *testing.T, l *link, h Handler) (*Session, *Session) {
 	}
 	ch := make(chan acc, 1)
 	go func() {
-		s, _, err := Accept(l.sr, l.sw, func(Hello) HelloReply {
+		s, _, err := Accept(l.ServerR, l.ServerW, func(Hello) HelloReply {
 			return HelloReply{Program: "test-server", Root: "/srv", Caps: []string{CapStore}, Window: 128 << 10, MaxStreams: 4}
 		}, h)
 		ch <- acc{s, err}
 	}()
-	c, reply, err := Dial(context.Background(), l.cr, l.cw, Hello{Program: "test-client"})
+	c, reply, err := Dial(context.Background(), l.ClientR, l.ClientW, Hello{Program: "test-client"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +81,7 @@ func startPair(t *testing.T, l *link, h Handler) (*Session, *Session) {
 }
 
 func TestEchoLargeUploadAndDownload(t *testing.T) {
-	l := newLink(t)
+	l := wiretest.Pipes(t)
 	c, _ := startPair(t, l, testHandler)
 	ctx := context.Background()
 	want := pattern(3<<20 + 17) // many windows' worth
@@ -133,7 +108,7 @@ func TestEchoLargeUploadAndDownload(t *testing.T) {
 }
 
 func TestPipelinedRequests(t *testing.T) {
-	l := newLink(t)
+	l := wiretest.Pipes(t)
 	c, _ := startPair(t, l, testHandler)
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -169,7 +144,7 @@ func TestPipelinedRequests(t *testing.T) {
 }
 
 func TestErrorClassesMapToStoreErrors(t *testing.T) {
-	l := newLink(t)
+	l := wiretest.Pipes(t)
 	c, _ := startPair(t, l, testHandler)
 	for class, want := range map[Class]error{ClassNotExist: store.ErrNotExist, ClassExist: store.ErrExist, ClassNoSpace: store.ErrNoSpace, ClassRefused: ErrRefused} {
 		st, err := c.Open(context.Background(), OpStat, []byte{byte(class)}, false)
@@ -185,7 +160,7 @@ func TestErrorClassesMapToStoreErrors(t *testing.T) {
 }
 
 func TestAbandonedReadCancelsServerWork(t *testing.T) {
-	l := newLink(t)
+	l := wiretest.Pipes(t)
 	c, _ := startPair(t, l, testHandler)
 	ctx := context.Background()
 	// Closing a stream mid-download must cancel the server's write and free the slot; do it
@@ -222,7 +197,7 @@ func TestAbandonedReadCancelsServerWork(t *testing.T) {
 }
 
 func TestCutLinkFailsPendingCallsFast(t *testing.T) {
-	l := newLink(t)
+	l := wiretest.Pipes(t)
 	c, _ := startPair(t, l, testHandler)
 	ctx := context.Background()
 	st, err := c.Open(ctx, OpRemove, nil, false) // never answers
@@ -244,8 +219,8 @@ func TestCutLinkFailsPendingCallsFast(t *testing.T) {
 		}
 	}()
 	time.Sleep(50 * time.Millisecond)
-	l.sw.Close() // the server's output dies: the client's reader sees EOF
-	l.sr.Close()
+	l.ServerW.Close() // the server's output dies: the client's reader sees EOF
+	l.ServerR.Close()
 	for i := 0; i < 2; i++ {
 		select {
 		case err := <-done:
@@ -262,28 +237,28 @@ func TestCutLinkFailsPendingCallsFast(t *testing.T) {
 }
 
 func TestDialReportsNonServerPeer(t *testing.T) {
-	l := newLink(t)
+	l := wiretest.Pipes(t)
 	go func() {
-		io.Copy(io.Discard, io.LimitReader(l.sr, 100))
+		io.Copy(io.Discard, io.LimitReader(l.ServerR, 100))
 	}()
 	go func() {
-		l.sw.Write([]byte("sh: snapferry: not found\n"))
-		l.sw.Close()
+		l.ServerW.Write([]byte("sh: snapferry: not found\n"))
+		l.ServerW.Close()
 	}()
-	_, _, err := Dial(context.Background(), l.cr, l.cw, Hello{})
+	_, _, err := Dial(context.Background(), l.ClientR, l.ClientW, Hello{})
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("snapferry: not found")) {
 		t.Fatalf("err = %v, want it to quote the peer", err)
 	}
 }
 
 func TestVersionMismatchRefused(t *testing.T) {
-	l := newLink(t)
+	l := wiretest.Pipes(t)
 	ch := make(chan error, 1)
 	go func() {
-		_, _, err := Accept(l.sr, l.sw, func(Hello) HelloReply { return HelloReply{} }, testHandler)
+		_, _, err := Accept(l.ServerR, l.ServerW, func(Hello) HelloReply { return HelloReply{} }, testHandler)
 		ch <- err
 	}()
-	_, _, err := Dial(context.Background(), l.cr, l.cw, Hello{MinVersion: MaxVersion + 1, MaxVersion: MaxVersion + 5})
+	_, _, err := Dial(context.Background(), l.ClientR, l.ClientW, Hello{MinVersion: MaxVersion + 1, MaxVersion: MaxVersion + 5})
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("no common protocol version")) {
 		t.Fatalf("dial: %v", err)
 	}

@@ -1,0 +1,17 @@
+// Package serve is the far side of an ssh:// store: `snapferry serve --root=DIR` speaks the wire
+// protocol on its stdin and stdout and answers the store ops with the repository files below the
+// root (through images/store/local) and the replica ops with in-place updates behind an undo
+// journal (through transfer/replica).
+//
+// Contracts:
+//   - Every file access stays below Root (package jail): `..`, absolute paths, names with NUL or
+//     line breaks, server-private names and symlink escapes are refused with ClassRefused.
+//   - Only the ops of the wire package are served; anything else is refused, never guessed.
+//   - AppendOnly: new files may be saved; removing or overwriting is refused and logged. Files in
+//     locks/ may still be removed: a client must be able to release the lock it took, or every
+//     append-only repository would fill with stale locks that block prune on the trusted side.
+//     Replica updates rewrite files in place and are refused.
+//   - On start, replica updates that a cut-off run left behind are rolled back, so a replica is
+//     never left torn.
+//   - EOF on the input ends the session: work still running is canceled, Serve returns nil.
+package serve

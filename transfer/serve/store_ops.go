@@ -1,0 +1,167 @@
+package serve
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/snapferry/snapferry/images/store"
+	"github.com/snapferry/snapferry/transfer/serve/jail"
+	"github.com/snapferry/snapferry/transfer/wire"
+)
+
+// checkHandle refuses handles a repository never uses and paths that leave the root. The local
+// backend validates again; this check is the one that knows about symlinks and the root.
+func (s *server) checkHandle(h store.Handle) error {
+	if !slices.Contains(store.Kinds, h.Kind) {
+		return fmt.Errorf("%w: unknown file kind %q", jail.ErrOutside, h.Kind)
+	}
+	if h.Kind != store.KindConfig {
+		if err := jail.CheckName(h.Name); err != nil {
+			return fmt.Errorf("%s: %w", h.Kind, err)
+		}
+		if h.Name[0] == '.' {
+			return fmt.Errorf("%w: hidden name %q", jail.ErrOutside, h.Name)
+		}
+	}
+	return s.jail.Within(s.be.Path(h))
+}
+
+func (s *server) handleArg(op wire.Op, args []byte) (store.Handle, error) {
+	h, err := wire.DecodeHandle(args)
+	if err != nil {
+		return h, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := s.checkHandle(h); err != nil {
+		s.logf("refused %s %q: %v", op, h.String(), err)
+		return h, fmt.Errorf("%s %s: %w", op, h, err)
+	}
+	return h, nil
+}
+
+func (s *server) save(ctx context.Context, st *wire.Stream, args []byte) error {
+	h, err := s.handleArg(wire.OpSave, args)
+	if err != nil {
+		return err
+	}
+	if err := s.be.Save(ctx, h, st); err != nil {
+		if s.opts.AppendOnly && errors.Is(err, store.ErrExist) {
+			s.logf("refused overwrite of %s (append-only)", h)
+		}
+		return err
+	}
+	return st.Respond(wire.Response{})
+}
+
+func (s *server) load(ctx context.Context, st *wire.Stream, args []byte) error {
+	a, err := wire.DecodeLoadArgs(args)
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	if err := s.checkHandle(a.Handle); err != nil {
+		s.logf("refused load %q: %v", a.Handle.String(), err)
+		return fmt.Errorf("load %s: %w", a.Handle, err)
+	}
+	rc, err := s.be.Load(ctx, a.Handle, a.Offset, a.Length)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if err := st.Respond(wire.Response{Streamed: true}); err != nil {
+		return nil // the link is gone; nothing to answer
+	}
+	buf := make([]byte, wire.ChunkSize)
+	for {
+		n, rerr := rc.Read(buf)
+		if n > 0 {
+			if _, err := st.Write(buf[:n]); err != nil {
+				return nil // canceled or link lost: the session cleans up
+			}
+		}
+		if rerr == io.EOF {
+			st.CloseWrite()
+			return nil
+		}
+		if rerr != nil {
+			st.CloseWithError(fmt.Errorf("load %s: read: %w", a.Handle, rerr))
+			return nil
+		}
+	}
+}
+
+func (s *server) stat(ctx context.Context, st *wire.Stream, args []byte) error {
+	h, err := s.handleArg(wire.OpStat, args)
+	if err != nil {
+		return err
+	}
+	fi, err := s.be.Stat(ctx, h)
+	if err != nil {
+		return err
+	}
+	return st.Respond(wire.Response{Body: wire.AppendFileInfo(nil, fi)})
+}
+
+func (s *server) list(ctx context.Context, st *wire.Stream, args []byte) error {
+	k, err := wire.DecodeKind(args)
+	if err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	if !slices.Contains(store.Kinds, k) {
+		return fmt.Errorf("list: %w: unknown file kind %q", jail.ErrOutside, k)
+	}
+	if err := s.jail.Within(s.be.Path(store.Handle{Kind: k, Name: "x"})); err != nil {
+		return fmt.Errorf("list %s: %w", k, err)
+	}
+	if err := st.Respond(wire.Response{Streamed: true}); err != nil {
+		return nil
+	}
+	bw := bufio.NewWriterSize(st, 64<<10)
+	var entry []byte
+	err = s.be.List(ctx, k, func(fi store.FileInfo) error {
+		entry = wire.AppendFileInfo(entry[:0], fi)
+		_, err := bw.Write(entry)
+		return err
+	})
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		st.CloseWithError(fmt.Errorf("list %s: %w", k, err))
+		return nil
+	}
+	st.CloseWrite()
+	return nil
+}
+
+func (s *server) remove(ctx context.Context, st *wire.Stream, args []byte) error {
+	h, err := s.handleArg(wire.OpRemove, args)
+	if err != nil {
+		return err
+	}
+	if s.opts.AppendOnly && h.Kind != store.KindLocks {
+		s.logf("refused remove of %s (append-only)", h)
+		return fmt.Errorf("remove %s: %w: the server is append-only (only lock files may be removed)", h, wire.ErrRefused)
+	}
+	if err := s.be.Remove(ctx, h); err != nil {
+		return err
+	}
+	return st.Respond(wire.Response{})
+}
+
+func (s *server) create(ctx context.Context, st *wire.Stream) error {
+	if err := s.be.Create(ctx); err != nil {
+		return err
+	}
+	return st.Respond(wire.Response{})
+}
+
+func (s *server) freeSpace(ctx context.Context, st *wire.Stream) error {
+	n, err := s.be.FreeSpace(ctx)
+	if err != nil {
+		return err
+	}
+	return st.Respond(wire.Response{Body: wire.EncodeUint(uint64(max(n, 0)))})
+}

@@ -1,0 +1,157 @@
+package wire
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/snapferry/snapferry/images/store"
+)
+
+// Argument and result encodings of the store ops. Both sides use these, so they live here.
+
+// EncodeHandle encodes the argument of Save, Stat and Remove.
+func EncodeHandle(h store.Handle) []byte {
+	var e Encoder
+	e.String(string(h.Kind))
+	e.String(h.Name)
+	return e.B
+}
+
+func decodeHandle(d *Decoder) store.Handle {
+	return store.Handle{Kind: store.Kind(d.String()), Name: d.String()}
+}
+
+// DecodeHandle decodes a handle argument. It checks the encoding only; the server judges names.
+func DecodeHandle(p []byte) (store.Handle, error) {
+	d := NewDecoder(p)
+	h := decodeHandle(d)
+	return h, d.Finish()
+}
+
+// LoadArgs is the argument of OpLoad.
+type LoadArgs struct {
+	Handle         store.Handle
+	Offset, Length int64
+}
+
+// EncodeLoadArgs encodes a.
+func EncodeLoadArgs(a LoadArgs) []byte {
+	e := Encoder{B: EncodeHandle(a.Handle)}
+	e.Varint(a.Offset)
+	e.Varint(a.Length)
+	return e.B
+}
+
+// DecodeLoadArgs decodes an OpLoad argument; a negative offset is malformed.
+func DecodeLoadArgs(p []byte) (LoadArgs, error) {
+	d := NewDecoder(p)
+	a := LoadArgs{Handle: decodeHandle(d), Offset: d.Varint(), Length: d.Varint()}
+	if err := d.Finish(); err != nil {
+		return LoadArgs{}, err
+	}
+	if a.Offset < 0 {
+		return LoadArgs{}, fmt.Errorf("%w: negative load offset %d", ErrMalformed, a.Offset)
+	}
+	return a, nil
+}
+
+// EncodeKind encodes the argument of OpList.
+func EncodeKind(k store.Kind) []byte {
+	var e Encoder
+	e.String(string(k))
+	return e.B
+}
+
+// DecodeKind decodes an OpList argument.
+func DecodeKind(p []byte) (store.Kind, error) {
+	d := NewDecoder(p)
+	k := store.Kind(d.String())
+	return k, d.Finish()
+}
+
+// AppendFileInfo appends the encoding of fi (name, size, modification time in Unix
+// nanoseconds with 0 for unknown): the result of Stat and one entry of a List body.
+func AppendFileInfo(b []byte, fi store.FileInfo) []byte {
+	e := Encoder{B: b}
+	e.String(fi.Name)
+	e.Uvarint(uint64(fi.Size))
+	var ns int64
+	if !fi.ModTime.IsZero() {
+		ns = fi.ModTime.UnixNano()
+	}
+	e.Varint(ns)
+	return e.B
+}
+
+// DecodeFileInfo decodes a Stat result.
+func DecodeFileInfo(p []byte) (store.FileInfo, error) {
+	d := NewDecoder(p)
+	fi := store.FileInfo{Name: d.String(), Size: int64(d.Uvarint())}
+	ns := d.Varint()
+	if err := d.Finish(); err != nil {
+		return store.FileInfo{}, err
+	}
+	if fi.Size < 0 {
+		return store.FileInfo{}, fmt.Errorf("%w: file size out of range", ErrMalformed)
+	}
+	if ns != 0 {
+		fi.ModTime = time.Unix(0, ns)
+	}
+	return fi, nil
+}
+
+// ReadFileInfo reads one List entry from a streamed body. It returns io.EOF at the clean end.
+func ReadFileInfo(br *bufio.Reader) (store.FileInfo, error) {
+	n, err := binary.ReadUvarint(br)
+	if err != nil {
+		return store.FileInfo{}, err // io.EOF here is the clean end of the list
+	}
+	if n > MaxString {
+		return store.FileInfo{}, fmt.Errorf("%w: list entry name of %d bytes", ErrMalformed, n)
+	}
+	name := make([]byte, n)
+	if _, err := io.ReadFull(br, name); err != nil {
+		return store.FileInfo{}, noEOF(err)
+	}
+	size, err := binary.ReadUvarint(br)
+	if err != nil {
+		return store.FileInfo{}, noEOF(err)
+	}
+	ns, err := binary.ReadVarint(br)
+	if err != nil {
+		return store.FileInfo{}, noEOF(err)
+	}
+	if size > 1<<62 {
+		return store.FileInfo{}, fmt.Errorf("%w: list entry size %d", ErrMalformed, size)
+	}
+	fi := store.FileInfo{Name: string(name), Size: int64(size)}
+	if ns != 0 {
+		fi.ModTime = time.Unix(0, ns)
+	}
+	return fi, nil
+}
+
+func noEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// EncodeUint encodes a single unsigned result (FreeSpace).
+func EncodeUint(v uint64) []byte {
+	var e Encoder
+	e.Uvarint(v)
+	return e.B
+}
+
+// DecodeUint decodes a single unsigned result.
+func DecodeUint(p []byte) (uint64, error) {
+	d := NewDecoder(p)
+	v := d.Uvarint()
+	return v, d.Finish()
+}
