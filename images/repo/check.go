@@ -1,0 +1,275 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"lukechampine.com/blake3"
+
+	"github.com/snapferry/snapferry/images/store"
+)
+
+// CheckOptions select how deep Check goes.
+type CheckOptions struct {
+	// ReadData re-reads every pack: its bytes must hash to its name, and every blob must
+	// decompress to bytes that hash to its id.
+	ReadData bool
+}
+
+// Problem is one finding of Check.
+type Problem struct {
+	Kind    string `json:"kind"`   // "index", "pack", "blob", "snapshot", "lock"
+	Object  string `json:"object"` // the id or name it is about
+	Message string `json:"message"`
+}
+
+func (p Problem) String() string { return p.Kind + " " + p.Object + ": " + p.Message }
+
+// CheckReport is what Check found. Errors mean damage; warnings are harmless leftovers (packs of
+// an interrupted backup, stale locks) that prune or the next lock cleans up.
+type CheckReport struct {
+	IndexFiles int `json:"index_files"`
+	Packs      int `json:"packs"`
+	Blobs      int `json:"blobs"`
+	Snapshots  int `json:"snapshots"`
+	// PacksRead and BlobsRead count what ReadData verified.
+	PacksRead        int       `json:"packs_read"`
+	BlobsRead        int       `json:"blobs_read"`
+	Errors           []Problem `json:"errors,omitempty"`
+	Warnings         []Problem `json:"warnings,omitempty"`
+	DamagedPacks     []ID      `json:"damaged_packs,omitempty"`
+	DamagedSnapshots []ID      `json:"damaged_snapshots,omitempty"`
+	UnindexedPacks   []ID      `json:"unindexed_packs,omitempty"`
+}
+
+// OK reports a repository without errors.
+func (c *CheckReport) OK() bool { return len(c.Errors) == 0 }
+
+func (c *CheckReport) fail(kind, obj, format string, a ...any) {
+	c.Errors = append(c.Errors, Problem{Kind: kind, Object: obj, Message: fmt.Sprintf(format, a...)})
+}
+
+func (c *CheckReport) warn(kind, obj, format string, a ...any) {
+	c.Warnings = append(c.Warnings, Problem{Kind: kind, Object: obj, Message: fmt.Sprintf(format, a...)})
+}
+
+// Check verifies the repository's structure under a shared lock: index files decode, every
+// indexed pack exists with the size its index implies, every snapshot's block maps, trees and
+// data blobs are indexed (and readable, for trees). With ReadData it also re-hashes all packs and
+// blobs. The report names damaged packs and the snapshots that depend on them. The returned
+// error is for failures to run the check at all (store unreachable, lock conflict).
+func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, error) {
+	lk, err := r.Lock(ctx, false)
+	if err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+	defer lk.Unlock(context.WithoutCancel(ctx))
+	if err := r.Flush(ctx); err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+	rep := &CheckReport{}
+
+	// Index files, read one by one so a damaged one is reported instead of stopping the check.
+	idx := newIndex()
+	expect := map[ID]int64{} // indexed pack -> size implied by its index entries
+	blobsOf := map[ID][]packBlob{}
+	files, err := listIDs(ctx, r.be, store.KindIndex)
+	if err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+	rep.IndexFiles = len(files)
+	for _, f := range files {
+		b, err := loadFile(ctx, r.be, store.Handle{Kind: store.KindIndex, Name: f.String()})
+		if err == nil {
+			err = decodeIndexFile(b, func(p indexedPack) error {
+				idx.appendBase(p.ID, p.Blobs)
+				size := int64(packHeaderFixed + packEntrySize*len(p.Blobs) + packTrailerSize)
+				for _, bl := range p.Blobs {
+					size += int64(bl.Stored)
+				}
+				expect[p.ID] = size
+				if o.ReadData {
+					blobsOf[p.ID] = slices.Clone(p.Blobs)
+				}
+				return nil
+			})
+		}
+		if err != nil {
+			rep.fail("index", f.String(), "%v (run `snapferry rebuild-index`)", err)
+		}
+	}
+	idx.sortBase()
+	rep.Blobs = len(idx.base)
+	r.mu.Lock()
+	r.idx = idx
+	r.mu.Unlock()
+
+	// Packs present versus packs indexed.
+	present := map[ID]int64{}
+	err = r.be.List(ctx, store.KindData, func(fi store.FileInfo) error {
+		id, err := ParseID(fi.Name)
+		if err != nil {
+			rep.fail("pack", fi.Name, "file name is not a pack id")
+			return nil
+		}
+		present[id] = fi.Size
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("check: list packs in %s: %w", r.be.Location(), err)
+	}
+	rep.Packs = len(present)
+	damaged := map[ID]bool{}
+	for id, size := range expect {
+		got, ok := present[id]
+		switch {
+		case !ok:
+			rep.fail("pack", id.String(), "named by the index but missing from the store")
+			damaged[id] = true
+		case got != size:
+			rep.fail("pack", id.String(), "size %d, the index implies %d", got, size)
+			damaged[id] = true
+		}
+	}
+	for _, id := range sortedIDs(present) {
+		if _, ok := expect[id]; !ok {
+			rep.UnindexedPacks = append(rep.UnindexedPacks, id)
+			rep.warn("pack", id.String(), "in no index (left by an interrupted backup, or being written now); prune removes it")
+		}
+	}
+
+	if o.ReadData {
+		for _, id := range sortedIDs(present) {
+			if err := r.readPack(ctx, id, present[id], blobsOf[id], rep); err != nil {
+				if ctx.Err() != nil {
+					return nil, fmt.Errorf("check: %w", ctx.Err())
+				}
+				rep.fail("pack", id.String(), "%v", err)
+				damaged[id] = true
+			}
+		}
+	}
+
+	// Snapshots and everything they reference.
+	snaps, err := listIDs(ctx, r.be, store.KindSnapshots)
+	if err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+	rep.Snapshots = len(snaps)
+	seen := map[ID]struct{}{}
+	for _, sid := range snaps {
+		sn, err := r.LoadSnapshot(ctx, sid)
+		if err != nil {
+			rep.fail("snapshot", sid.String(), "%v", err)
+			rep.DamagedSnapshots = append(rep.DamagedSnapshots, sid)
+			continue
+		}
+		var why []string
+		note := func(s string) {
+			if len(why) < 5 {
+				why = append(why, s)
+			}
+		}
+		err = r.walkSnapshot(ctx, sn, seen, refVisitor{
+			blob: func(t BlobType, id ID) {
+				e, ok := idx.lookup(id)
+				switch {
+				case !ok:
+					note(fmt.Sprintf("%s blob %s is missing", t, id.Short()))
+				case damaged[idx.packs[e.pack]]:
+					note(fmt.Sprintf("%s blob %s is in damaged pack %s", t, id.Short(), idx.packs[e.pack].Short()))
+				}
+			},
+			fail: func(what string, id ID, err error) {
+				if !errors.Is(err, ErrBlobNotFound) { // missing blobs are noted by blob()
+					note(fmt.Sprintf("%s (%s): %v", what, id.Short(), err))
+				}
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("check: %w", err)
+		}
+		if len(why) > 0 {
+			rep.fail("snapshot", sid.String(), "%s of %s at %s is damaged: %s", sn.Kind, sn.Source,
+				sn.Time.Format("2006-01-02 15:04:05"), strings.Join(why, "; "))
+			rep.DamagedSnapshots = append(rep.DamagedSnapshots, sid)
+		}
+	}
+
+	for id := range damaged {
+		rep.DamagedPacks = append(rep.DamagedPacks, id)
+	}
+	slices.SortFunc(rep.DamagedPacks, compareIDs)
+
+	locks, err := r.ListLocks(ctx)
+	if err == nil {
+		host, _ := r.hostname()
+		for _, l := range locks {
+			if why := l.staleReason(r.opts.Clock.Now(), host, r.opts.LockStale); why != "" {
+				rep.warn("lock", l.ID.String(), "stale %s (%s)", l.Info, why)
+			}
+		}
+	}
+	return rep, nil
+}
+
+// readPack streams one pack: its bytes must hash to its name, its header must decode and agree
+// with the index, and every blob must verify. Only one blob is in memory at a time.
+func (r *Repository) readPack(ctx context.Context, id ID, size int64, indexed []packBlob, rep *CheckReport) error {
+	blobs, err := readPackHeader(ctx, r.be, id, size)
+	if err != nil {
+		return err
+	}
+	if indexed != nil && !slices.Equal(blobs, indexed) {
+		return fmt.Errorf("pack header and index disagree about its blobs: %w", ErrCorrupt)
+	}
+	rd, err := r.be.Load(ctx, store.Handle{Kind: store.KindData, Name: id.String()}, 0, 0)
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	defer rd.Close()
+	h := blake3.New(32, nil)
+	tee := io.TeeReader(rd, h)
+	var stored, plain []byte
+	var bad []string
+	for _, b := range blobs {
+		stored = grow(stored, int(b.Stored))
+		if _, err := io.ReadFull(tee, stored); err != nil {
+			return fmt.Errorf("read blob %s: %w", b.ID.Short(), err)
+		}
+		if plain, err = r.decodeBlob(b.packEntry, stored, plain); err != nil {
+			bad = append(bad, b.ID.Short())
+			continue
+		}
+		rep.BlobsRead++
+	}
+	if _, err := io.Copy(io.Discard, tee); err != nil {
+		return fmt.Errorf("read header: %w", err)
+	}
+	rep.PacksRead++
+	if len(bad) > 0 {
+		return fmt.Errorf("%d blobs do not match their ids (%s): %w", len(bad), strings.Join(bad, ", "), ErrCorrupt)
+	}
+	var sum ID
+	h.Sum(sum[:0])
+	if sum != id {
+		return fmt.Errorf("content hashes to %s, not its name: %w", sum.Short(), ErrCorrupt)
+	}
+	return nil
+}
+
+func compareIDs(a, b ID) int { return bytes.Compare(a[:], b[:]) }
+
+func sortedIDs[V any](m map[ID]V) []ID {
+	ids := make([]ID, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, compareIDs)
+	return ids
+}

@@ -1,0 +1,154 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/snapferry/snapferry/images/store"
+)
+
+// FormatVersion is the newest repository format this build reads and writes.
+const FormatVersion = 1
+
+// Defaults chosen at init.
+const (
+	DefaultBlockSize = 1 << 20
+	DefaultPackSize  = 32 << 20
+	DefaultChunkMin  = 256 << 10
+	DefaultChunkAvg  = 1 << 20
+	DefaultChunkMax  = 4 << 20
+	// MaxBlobSize bounds one blob so a damaged header cannot make a reader allocate gigabytes.
+	MaxBlobSize = 64 << 20
+)
+
+// Config is the repository's "config" file (JSON). It is written once by Init and never changed.
+type Config struct {
+	Version     int           `json:"version"`
+	ID          string        `json:"id"`
+	BlockSize   int           `json:"block_size"`
+	PackSize    int64         `json:"pack_size"` // target size of new packs
+	Chunker     ChunkerParams `json:"chunker"`
+	Compression string        `json:"compression"` // "zstd"
+	Encryption  string        `json:"encryption"`  // "none"; room for a keyed mode
+	Created     time.Time     `json:"created"`
+}
+
+// ChunkerParams are the content-defined chunking sizes for file contents (images/tree uses them).
+type ChunkerParams struct {
+	Min int `json:"min"`
+	Avg int `json:"avg"`
+	Max int `json:"max"`
+}
+
+// InitOptions choose the parameters of a new repository; zero fields take the defaults.
+type InitOptions struct {
+	BlockSize int
+	PackSize  int64
+	Chunker   ChunkerParams
+	Clock     Clock
+}
+
+// Init creates a new repository on be and writes its config. It fails (wrapping store.ErrExist)
+// if be already holds a repository.
+func Init(ctx context.Context, be store.Backend, o InitOptions) (*Config, error) {
+	cfg := Config{
+		Version:     FormatVersion,
+		BlockSize:   o.BlockSize,
+		PackSize:    o.PackSize,
+		Chunker:     o.Chunker,
+		Compression: "zstd",
+		Encryption:  "none",
+		Created:     clockOr(o.Clock).Now().UTC(),
+	}
+	if cfg.BlockSize == 0 {
+		cfg.BlockSize = DefaultBlockSize
+	}
+	if cfg.PackSize == 0 {
+		cfg.PackSize = DefaultPackSize
+	}
+	if cfg.Chunker == (ChunkerParams{}) {
+		cfg.Chunker = ChunkerParams{Min: DefaultChunkMin, Avg: DefaultChunkAvg, Max: DefaultChunkMax}
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("init repository %s: %w", be.Location(), err)
+	}
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, fmt.Errorf("init repository %s: random id: %w", be.Location(), err)
+	}
+	cfg.ID = hex.EncodeToString(id[:])
+	if err := be.Create(ctx); err != nil {
+		return nil, fmt.Errorf("init repository %s: %w", be.Location(), err)
+	}
+	b, err := json.MarshalIndent(&cfg, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("init repository %s: encode config: %w", be.Location(), err)
+	}
+	if err := be.Save(ctx, store.Handle{Kind: store.KindConfig}, bytes.NewReader(b)); err != nil {
+		return nil, fmt.Errorf("init repository %s: save config: %w", be.Location(), err)
+	}
+	return &cfg, nil
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.BlockSize < 4096 || c.BlockSize > MaxBlobSize || c.BlockSize&(c.BlockSize-1) != 0:
+		return fmt.Errorf("block size %d: want a power of two from 4 KiB to 64 MiB", c.BlockSize)
+	case c.PackSize < 1024 || c.PackSize > 1<<30:
+		return fmt.Errorf("pack size %d: want 1 KiB to 1 GiB", c.PackSize)
+	case c.Chunker.Min <= 0 || c.Chunker.Min > c.Chunker.Avg || c.Chunker.Avg > c.Chunker.Max ||
+		c.Chunker.Max > MaxBlobSize:
+		return fmt.Errorf("chunker sizes %+v: want 0 < min <= avg <= max <= 64 MiB", c.Chunker)
+	case c.Compression != "zstd":
+		return fmt.Errorf("compression %q: only zstd is supported", c.Compression)
+	case c.Encryption != "none":
+		return fmt.Errorf("encryption %q: this snapferry supports only unencrypted repositories", c.Encryption)
+	}
+	return nil
+}
+
+// LoadConfig reads and checks the config of the repository on be.
+func LoadConfig(ctx context.Context, be store.Backend) (*Config, error) {
+	rd, err := be.Load(ctx, store.Handle{Kind: store.KindConfig}, 0, 0)
+	if errors.Is(err, store.ErrNotExist) {
+		return nil, fmt.Errorf("open repository %s: no config file (run `snapferry init` first?): %w",
+			be.Location(), ErrNotRepository)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open repository %s: load config: %w", be.Location(), err)
+	}
+	defer rd.Close()
+	b, err := io.ReadAll(io.LimitReader(rd, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("open repository %s: read config: %w", be.Location(), err)
+	}
+	var cfg Config
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return nil, fmt.Errorf("open repository %s: config is not snapferry JSON (%v): %w",
+			be.Location(), err, ErrNotRepository)
+	}
+	if cfg.Version > FormatVersion {
+		return nil, fmt.Errorf("open repository %s: %w", be.Location(), &FormatError{Version: cfg.Version})
+	}
+	if cfg.Version < 1 {
+		return nil, fmt.Errorf("open repository %s: config has no format version: %w", be.Location(), ErrNotRepository)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("open repository %s: config: %w: %w", be.Location(), err, ErrCorrupt)
+	}
+	return &cfg, nil
+}
+
+func clockOr(c Clock) Clock {
+	if c == nil {
+		return SystemClock{}
+	}
+	return c
+}

@@ -1,0 +1,320 @@
+package repo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/snapferry/snapferry/images/store"
+)
+
+// LockInfo is the content of a lock file (JSON in locks/, named by the hash of its bytes).
+type LockInfo struct {
+	Host      string    `json:"host"`
+	PID       int       `json:"pid"`
+	Start     string    `json:"start,omitempty"` // process start token (Linux /proc); empty on ESXi
+	Exclusive bool      `json:"exclusive"`
+	Created   time.Time `json:"created"`
+	Time      time.Time `json:"time"` // last refresh
+}
+
+func (li LockInfo) String() string {
+	kind := "shared"
+	if li.Exclusive {
+		kind = "exclusive"
+	}
+	return fmt.Sprintf("%s lock of host %s pid %d", kind, li.Host, li.PID)
+}
+
+// LockError says who holds the conflicting lock; it matches ErrLocked.
+type LockError struct {
+	Holder LockInfo
+	Age    time.Duration // since the holder last refreshed it
+	Want   string        // "shared" or "exclusive"
+}
+
+func (e *LockError) Error() string {
+	return fmt.Sprintf("repository is locked: %s, refreshed %s ago, prevents a %s lock; wait for it to finish "+
+		"(a lock not refreshed for 30 minutes, or of a dead process on this host, is removed automatically)",
+		e.Holder, e.Age.Round(time.Second), e.Want)
+}
+
+func (e *LockError) Is(target error) bool { return target == ErrLocked }
+
+// Lock is a held repository lock. Shared locks (backups, check) coexist, also across hosts; an
+// exclusive lock (prune) excludes every other lock. A goroutine rewrites the lock file every
+// Options.LockRefresh so others can tell it from an abandoned one.
+type Lock struct {
+	r    *Repository
+	mu   sync.Mutex
+	info LockInfo
+	name ID
+	err  error // first refresh failure
+	stop chan struct{}
+	done chan struct{}
+}
+
+// Lock takes a shared or exclusive lock, removing stale locks on the way. A conflict returns a
+// *LockError (errors.Is(err, ErrLocked)).
+func (r *Repository) Lock(ctx context.Context, exclusive bool) (*Lock, error) {
+	host, err := r.hostname()
+	if err != nil {
+		return nil, err
+	}
+	now := r.opts.Clock.Now().UTC()
+	l := &Lock{r: r, info: LockInfo{Host: host, PID: os.Getpid(), Start: processStart(os.Getpid()),
+		Exclusive: exclusive, Created: now, Time: now}}
+	if err := r.checkLocks(ctx, l.info, ID{}); err != nil {
+		return nil, err
+	}
+	if l.name, err = r.writeLock(ctx, l.info); err != nil {
+		return nil, err
+	}
+	// Another process may have written its lock between our scan and our write: scan again, and
+	// back off if there is a conflict (both may back off; both callers can retry).
+	if err := r.checkLocks(ctx, l.info, l.name); err != nil {
+		_ = r.be.Remove(context.WithoutCancel(ctx), store.Handle{Kind: store.KindLocks, Name: l.name.String()})
+		return nil, err
+	}
+	l.stop, l.done = make(chan struct{}), make(chan struct{})
+	go l.refreshLoop()
+	return l, nil
+}
+
+func (r *Repository) hostname() (string, error) {
+	if r.opts.Hostname != "" {
+		return r.opts.Hostname, nil
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("lock repository: hostname: %w", err)
+	}
+	return h, nil
+}
+
+func (r *Repository) writeLock(ctx context.Context, li LockInfo) (ID, error) {
+	b, err := json.Marshal(li)
+	if err != nil {
+		return ID{}, fmt.Errorf("encode lock: %w", err)
+	}
+	id, err := saveFile(ctx, r.be, store.KindLocks, b)
+	if err != nil {
+		return ID{}, fmt.Errorf("write %s: %w", li, err)
+	}
+	return id, nil
+}
+
+// checkLocks removes stale locks and fails if one that remains conflicts with want; own is our
+// own lock file (skipped).
+func (r *Repository) checkLocks(ctx context.Context, want LockInfo, own ID) error {
+	locks, err := r.ListLocks(ctx)
+	if err != nil {
+		return err
+	}
+	host, _ := r.hostname()
+	now := r.opts.Clock.Now()
+	for _, l := range locks {
+		if l.ID == own {
+			continue
+		}
+		if reason := l.staleReason(now, host, r.opts.LockStale); reason != "" {
+			err := r.be.Remove(ctx, store.Handle{Kind: store.KindLocks, Name: l.ID.String()})
+			if err != nil && !errors.Is(err, store.ErrNotExist) {
+				return fmt.Errorf("remove stale %s (%s): %w", l.Info, reason, err)
+			}
+			continue
+		}
+		if want.Exclusive || l.Info.Exclusive {
+			kind := "shared"
+			if want.Exclusive {
+				kind = "exclusive"
+			}
+			return &LockError{Holder: l.Info, Age: now.Sub(l.Info.Time), Want: kind}
+		}
+	}
+	return nil
+}
+
+// StoredLock is one lock file.
+type StoredLock struct {
+	ID   ID
+	Info LockInfo
+}
+
+// ListLocks returns every lock file. Undecodable lock files are reported as exclusive locks of
+// an unknown holder, so they block prune rather than being ignored; they go stale like others.
+func (r *Repository) ListLocks(ctx context.Context) ([]StoredLock, error) {
+	ids, err := listIDs(ctx, r.be, store.KindLocks)
+	if err != nil {
+		return nil, err
+	}
+	var out []StoredLock
+	for _, id := range ids {
+		h := store.Handle{Kind: store.KindLocks, Name: id.String()}
+		b, err := loadFile(ctx, r.be, h)
+		if errors.Is(err, store.ErrNotExist) {
+			continue // released meanwhile
+		}
+		var li LockInfo
+		if err == nil {
+			err = json.Unmarshal(b, &li)
+		}
+		if err != nil {
+			fi, serr := r.be.Stat(ctx, h)
+			if serr != nil {
+				continue
+			}
+			li = LockInfo{Host: "unknown (damaged lock file " + id.Short() + ")", Exclusive: true, Time: fi.ModTime}
+		}
+		out = append(out, StoredLock{ID: id, Info: li})
+	}
+	return out, nil
+}
+
+// staleReason says why a lock is abandoned, or "" if it is live.
+func (l StoredLock) staleReason(now time.Time, host string, stale time.Duration) string {
+	if age := now.Sub(l.Info.Time); age > stale {
+		return fmt.Sprintf("not refreshed for %s", age.Round(time.Second))
+	}
+	if l.Info.Host == host && l.Info.PID > 0 && !processAlive(l.Info.PID, l.Info.Start) {
+		return fmt.Sprintf("process %d is gone", l.Info.PID)
+	}
+	return ""
+}
+
+// RemoveStaleLocks deletes abandoned locks (what `snapferry unlock` does) and returns how many.
+// With all set it removes every lock: only for a user who knows no process uses the repository.
+func (r *Repository) RemoveStaleLocks(ctx context.Context, all bool) (int, error) {
+	locks, err := r.ListLocks(ctx)
+	if err != nil {
+		return 0, err
+	}
+	host, _ := r.hostname()
+	n := 0
+	for _, l := range locks {
+		if !all && l.staleReason(r.opts.Clock.Now(), host, r.opts.LockStale) == "" {
+			continue
+		}
+		err := r.be.Remove(ctx, store.Handle{Kind: store.KindLocks, Name: l.ID.String()})
+		if err != nil && !errors.Is(err, store.ErrNotExist) {
+			return n, fmt.Errorf("remove %s: %w", l.Info, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+func (l *Lock) refreshLoop() {
+	defer close(l.done)
+	t := time.NewTicker(l.r.opts.LockRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			if err := l.Refresh(context.Background()); err != nil {
+				l.mu.Lock()
+				if l.err == nil {
+					l.err = err
+				}
+				l.mu.Unlock()
+			}
+		}
+	}
+}
+
+// Refresh rewrites the lock file with the current time: the new file is written before the old
+// one is removed, so the lock is never absent.
+func (l *Lock) Refresh(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	info := l.info
+	info.Time = l.r.opts.Clock.Now().UTC()
+	name, err := l.r.writeLock(ctx, info)
+	if err != nil {
+		return fmt.Errorf("refresh lock: %w", err)
+	}
+	if name != l.name {
+		err := l.r.be.Remove(ctx, store.Handle{Kind: store.KindLocks, Name: l.name.String()})
+		if err != nil && !errors.Is(err, store.ErrNotExist) {
+			return fmt.Errorf("refresh lock: remove old lock file: %w", err)
+		}
+	}
+	l.info, l.name = info, name
+	l.r.hook(HookLockRefreshed)
+	return nil
+}
+
+// Err reports the first failed refresh: a long job should stop if its lock could not be kept.
+func (l *Lock) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// Info returns the lock's current content.
+func (l *Lock) Info() LockInfo {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.info
+}
+
+// Unlock stops refreshing and removes the lock file. Safe to call more than once.
+func (l *Lock) Unlock(ctx context.Context) error {
+	select {
+	case <-l.stop:
+		return nil
+	default:
+	}
+	close(l.stop)
+	<-l.done
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	err := l.r.be.Remove(ctx, store.Handle{Kind: store.KindLocks, Name: l.name.String()})
+	if err != nil && !errors.Is(err, store.ErrNotExist) {
+		return fmt.Errorf("unlock %s: %w", l.info, err)
+	}
+	return nil
+}
+
+// processAlive reports whether pid runs on this host and, when both tokens are known, is the
+// same process (not a later one that reused the pid).
+func processAlive(pid int, start string) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	if start != "" {
+		if now := processStart(pid); now != "" && now != start {
+			return false
+		}
+	}
+	return true
+}
+
+// processStart returns the process start time in clock ticks from /proc/PID/stat, or "" where
+// there is no /proc (ESXi): then only the pid identifies the process.
+func processStart(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return ""
+	}
+	// The command name (field 2) may contain spaces and parentheses: fields count from the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return ""
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return ""
+	}
+	return f[19] // field 22, starttime
+}

@@ -1,0 +1,150 @@
+package repo
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+)
+
+// Pack file layout (docs/repository-format.md has the full description):
+//
+//	blob 0 stored bytes | blob 1 | ... | header | trailer
+//	header  = u8 version, u8 flags, u16 reserved, u32 count, count × entry
+//	entry   = u8 type, u8 compression, u16 flags, u32 stored length, u32 raw length, 32-byte id
+//	trailer = u32 header length, u32 CRC-32C of the header, "SFPK"
+//
+// Blobs follow each other from offset 0 without gaps, so offsets come from the stored lengths and
+// a pack is readable (and the index rebuildable) from the pack alone. Little endian throughout.
+const (
+	packVersion       = 1
+	packHeaderFixed   = 8
+	packEntrySize     = 44
+	packTrailerSize   = 12
+	packMagic         = "SFPK"
+	compressionNone   = 0
+	compressionZstd   = 1
+	maxBlobsPerPack   = 1 << 20
+	packTailReadAhead = 64 << 10 // one Load usually fetches trailer and header together
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// packEntry is one blob in a pack header. Flags are reserved for the encryption envelope (a set
+// bit will mean "stored bytes are nonce|ciphertext|tag"); version 1 writes and accepts only 0.
+type packEntry struct {
+	Type        BlobType
+	Compression uint8
+	Flags       uint16
+	Stored      uint32
+	Raw         uint32
+	ID          ID
+}
+
+// packBlob is a packEntry with its position in the pack.
+type packBlob struct {
+	packEntry
+	Offset uint32
+}
+
+// encodePackTail returns header and trailer for the entries, to be appended after the blobs.
+func encodePackTail(entries []packEntry) []byte {
+	hlen := packHeaderFixed + packEntrySize*len(entries)
+	b := make([]byte, hlen+packTrailerSize)
+	b[0] = packVersion
+	binary.LittleEndian.PutUint32(b[4:], uint32(len(entries)))
+	for i, e := range entries {
+		p := b[packHeaderFixed+packEntrySize*i:]
+		p[0] = byte(e.Type)
+		p[1] = e.Compression
+		binary.LittleEndian.PutUint16(p[2:], e.Flags)
+		binary.LittleEndian.PutUint32(p[4:], e.Stored)
+		binary.LittleEndian.PutUint32(p[8:], e.Raw)
+		copy(p[12:44], e.ID[:])
+	}
+	t := b[hlen:]
+	binary.LittleEndian.PutUint32(t, uint32(hlen))
+	binary.LittleEndian.PutUint32(t[4:], crc32.Checksum(b[:hlen], crcTable))
+	copy(t[8:], packMagic)
+	return b
+}
+
+// packTailLen reads the trailer (the last 12 bytes of a pack) and returns how many bytes at the
+// end of the pack hold header and trailer.
+func packTailLen(trailer []byte, packSize int64) (int64, error) {
+	if len(trailer) < packTrailerSize || string(trailer[len(trailer)-4:]) != packMagic {
+		return 0, fmt.Errorf("pack trailer: bad magic: %w", ErrCorrupt)
+	}
+	t := trailer[len(trailer)-packTrailerSize:]
+	hlen := int64(binary.LittleEndian.Uint32(t))
+	if hlen < packHeaderFixed || hlen+packTrailerSize > packSize || (hlen-packHeaderFixed)%packEntrySize != 0 {
+		return 0, fmt.Errorf("pack trailer: header length %d does not fit a %d-byte pack: %w", hlen, packSize, ErrCorrupt)
+	}
+	return hlen + packTrailerSize, nil
+}
+
+// decodePackTail decodes the last bytes of a pack of packSize bytes. tail must hold at least
+// header and trailer (packTailLen says how many); extra leading bytes are ignored.
+func decodePackTail(tail []byte, packSize int64) ([]packBlob, error) {
+	need, err := packTailLen(tail, packSize)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(tail)) < need {
+		return nil, fmt.Errorf("pack header: have %d of %d bytes: %w", len(tail), need, ErrCorrupt)
+	}
+	t := tail[int64(len(tail))-need:]
+	hlen := need - packTrailerSize
+	hdr := t[:hlen]
+	if crc := binary.LittleEndian.Uint32(t[hlen+4:]); crc != crc32.Checksum(hdr, crcTable) {
+		return nil, fmt.Errorf("pack header: checksum mismatch: %w", ErrCorrupt)
+	}
+	if hdr[0] != packVersion {
+		return nil, fmt.Errorf("pack header: version %d, want %d: %w", hdr[0], packVersion, ErrCorrupt)
+	}
+	if hdr[1] != 0 {
+		return nil, fmt.Errorf("pack header: flags %#x (encrypted pack?) not supported: %w", hdr[1], ErrCorrupt)
+	}
+	n := int64(binary.LittleEndian.Uint32(hdr[4:]))
+	if n > maxBlobsPerPack || packHeaderFixed+n*packEntrySize != hlen {
+		return nil, fmt.Errorf("pack header: %d entries do not fit %d bytes: %w", n, hlen, ErrCorrupt)
+	}
+	blobs := make([]packBlob, n)
+	var off int64
+	for i := range blobs {
+		p := hdr[packHeaderFixed+packEntrySize*int64(i):]
+		e := packEntry{
+			Type:        BlobType(p[0]),
+			Compression: p[1],
+			Flags:       binary.LittleEndian.Uint16(p[2:]),
+			Stored:      binary.LittleEndian.Uint32(p[4:]),
+			Raw:         binary.LittleEndian.Uint32(p[8:]),
+		}
+		copy(e.ID[:], p[12:44])
+		if err := e.validate(); err != nil {
+			return nil, fmt.Errorf("pack header entry %d: %w", i, err)
+		}
+		blobs[i] = packBlob{packEntry: e, Offset: uint32(off)}
+		off += int64(e.Stored)
+	}
+	if off != packSize-need {
+		return nil, fmt.Errorf("pack header: blobs cover %d bytes, pack has %d before its header: %w",
+			off, packSize-need, ErrCorrupt)
+	}
+	return blobs, nil
+}
+
+func (e *packEntry) validate() error {
+	switch {
+	case e.Type != DataBlob && e.Type != TreeBlob:
+		return fmt.Errorf("blob %s: unknown type %d: %w", e.ID.Short(), e.Type, ErrCorrupt)
+	case e.Compression != compressionNone && e.Compression != compressionZstd:
+		return fmt.Errorf("blob %s: unknown compression %d: %w", e.ID.Short(), e.Compression, ErrCorrupt)
+	case e.Flags != 0:
+		return fmt.Errorf("blob %s: flags %#x not supported: %w", e.ID.Short(), e.Flags, ErrCorrupt)
+	case e.Raw > MaxBlobSize || e.Stored > MaxBlobSize+1024:
+		return fmt.Errorf("blob %s: %d/%d bytes exceed the blob size limit: %w", e.ID.Short(), e.Stored, e.Raw, ErrCorrupt)
+	case e.Compression == compressionNone && e.Stored != e.Raw:
+		return fmt.Errorf("blob %s: stored raw but %d != %d bytes: %w", e.ID.Short(), e.Stored, e.Raw, ErrCorrupt)
+	}
+	return nil
+}

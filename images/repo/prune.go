@@ -1,0 +1,348 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/snapferry/snapferry/images/store"
+)
+
+// PruneOptions tune Prune.
+type PruneOptions struct {
+	// RepackThreshold: a pack whose unused bytes exceed this fraction of its blob bytes is
+	// rewritten with only its used blobs (default 0.3). Packs below it keep their unused blobs.
+	RepackThreshold float64
+	// Grace spares packs that no index names if they are younger than this (default 24h): they
+	// may belong to a backup that has not written its index yet. Packs whose age the store
+	// cannot tell are always spared.
+	Grace time.Duration
+	// DryRun computes the report without changing anything.
+	DryRun bool
+}
+
+// PruneReport counts what Prune did (or would do, for a dry run).
+type PruneReport struct {
+	Snapshots        int   `json:"snapshots"`
+	BlobsUsed        int   `json:"blobs_used"`
+	BlobsUnused      int   `json:"blobs_unused"`
+	PacksKept        int   `json:"packs_kept"`
+	PacksDeleted     int   `json:"packs_deleted"`
+	PacksRepacked    int   `json:"packs_repacked"`
+	PacksWritten     int   `json:"packs_written"`
+	UnindexedDeleted int   `json:"unindexed_deleted"`
+	UnindexedKept    int   `json:"unindexed_kept"`
+	IndexFilesOld    int   `json:"index_files_old"`
+	IndexFilesNew    int   `json:"index_files_new"`
+	BytesFreed       int64 `json:"bytes_freed"`
+}
+
+// packPlan is prune's verdict on one indexed pack.
+type packPlan struct {
+	id         ID
+	blobs      []packBlob
+	used       []bool // per blob: referenced, and this pack holds the copy the index uses
+	usedBytes  int64
+	totalBytes int64 // stored bytes of all blobs
+	size       int64 // file size
+}
+
+// Prune removes data no snapshot references, under an exclusive lock. Order keeps the
+// repository valid at every step: new packs (repacked blobs) are stored, then a new index naming
+// exactly the packs that stay, then the old index files are removed, then the packs. If any
+// snapshot references a blob that is not indexed, Prune stops before changing anything.
+func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, error) {
+	if o.RepackThreshold <= 0 {
+		o.RepackThreshold = 0.3
+	}
+	if o.Grace <= 0 {
+		o.Grace = 24 * time.Hour
+	}
+	lk, err := r.Lock(ctx, true)
+	if err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	defer lk.Unlock(context.WithoutCancel(ctx))
+	if err := r.Flush(ctx); err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	if err := r.loadIndex(ctx); err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	rep := &PruneReport{}
+
+	used, err := r.markUsed(ctx, rep)
+	if err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	plans, oldIndex, err := r.planPacks(ctx, used, rep)
+	if err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	rep.IndexFilesOld = len(oldIndex)
+
+	var keep, remove, repack []*packPlan
+	for _, p := range plans {
+		switch {
+		case p.usedBytes == 0:
+			remove = append(remove, p)
+		case float64(p.totalBytes-p.usedBytes) > o.RepackThreshold*float64(p.totalBytes):
+			repack = append(repack, p)
+		default:
+			keep = append(keep, p)
+		}
+	}
+	rep.PacksKept, rep.PacksDeleted, rep.PacksRepacked = len(keep), len(remove), len(repack)
+	for _, p := range append(remove, repack...) {
+		rep.BytesFreed += p.size
+	}
+
+	unindexed, err := r.oldUnindexedPacks(ctx, plans, o.Grace, rep)
+	if err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	if o.DryRun || (len(remove) == 0 && len(repack) == 0 && len(unindexed) == 0) {
+		return rep, nil
+	}
+
+	newPacks, written, err := r.repack(ctx, repack)
+	if err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	rep.PacksWritten = len(newPacks)
+	rep.BytesFreed -= written
+
+	// New index: every pack that stays, complete (the index always matches the pack headers).
+	final := newPacks
+	for _, p := range keep {
+		final = append(final, indexedPack{ID: p.id, Blobs: p.blobs})
+	}
+	fresh := map[ID]bool{} // an old file with identical content was rewritten in place: keep it
+	for start := 0; start < len(final); start += 256 {
+		id, err := r.saveIndexFile(ctx, final[start:min(start+256, len(final))])
+		if err != nil {
+			return nil, fmt.Errorf("prune: %w", err)
+		}
+		fresh[id] = true
+		rep.IndexFilesNew++
+	}
+	r.hook(HookPruneIndex)
+	for _, id := range oldIndex {
+		if fresh[id] {
+			continue
+		}
+		if err := r.removeFile(ctx, store.KindIndex, id); err != nil {
+			return nil, fmt.Errorf("prune: %w", err)
+		}
+	}
+	r.hook(HookPruneDelete)
+	for _, p := range append(remove, repack...) {
+		if err := r.removeFile(ctx, store.KindData, p.id); err != nil {
+			return nil, fmt.Errorf("prune: %w", err)
+		}
+	}
+	for _, id := range unindexed {
+		if err := r.removeFile(ctx, store.KindData, id); err != nil {
+			return nil, fmt.Errorf("prune: %w", err)
+		}
+	}
+	if err := r.loadIndex(ctx); err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	return rep, nil
+}
+
+func (r *Repository) removeFile(ctx context.Context, k store.Kind, id ID) error {
+	err := r.be.Remove(ctx, store.Handle{Kind: k, Name: id.String()})
+	if err != nil && !errors.Is(err, store.ErrNotExist) {
+		return fmt.Errorf("remove %s/%s: %w", k, id.Short(), err)
+	}
+	return nil
+}
+
+// markUsed walks every snapshot and returns a bit per base index entry: one bit per blob instead
+// of a set of ids, so marking 2M blobs costs 256 KiB.
+func (r *Repository) markUsed(ctx context.Context, rep *PruneReport) ([]uint64, error) {
+	snaps, err := listIDs(ctx, r.be, store.KindSnapshots)
+	if err != nil {
+		return nil, err
+	}
+	rep.Snapshots = len(snaps)
+	r.mu.Lock()
+	idx := r.idx
+	r.mu.Unlock()
+	used := make([]uint64, (len(idx.base)+63)/64)
+	var problem error
+	seen := map[ID]struct{}{}
+	for _, sid := range snaps {
+		sn, err := r.LoadSnapshot(ctx, sid)
+		if err != nil {
+			return nil, fmt.Errorf("%w; nothing was deleted (run `snapferry check`)", err)
+		}
+		err = r.walkSnapshot(ctx, sn, seen, refVisitor{
+			blob: func(t BlobType, id ID) {
+				i := idx.find(id)
+				if i < 0 {
+					if problem == nil {
+						problem = fmt.Errorf("snapshot %s needs %s blob %s: %w", sid.Short(), t, id.Short(), ErrBlobNotFound)
+					}
+					return
+				}
+				used[i/64] |= 1 << (i % 64)
+			},
+			fail: func(what string, id ID, err error) {
+				if problem == nil {
+					problem = fmt.Errorf("snapshot %s: %s (%s): %w", sid.Short(), what, id.Short(), err)
+				}
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		if problem != nil {
+			return nil, fmt.Errorf("%w; nothing was deleted (run `snapferry check`, then `rebuild-index`)", problem)
+		}
+	}
+	return used, nil
+}
+
+// planPacks reads the index files again (the in-memory index keeps one copy per blob, prune
+// needs every pack's full list) and computes per pack how much of it is used.
+func (r *Repository) planPacks(ctx context.Context, used []uint64, rep *PruneReport) ([]*packPlan, []ID, error) {
+	r.mu.Lock()
+	idx := r.idx
+	r.mu.Unlock()
+	var plans []*packPlan
+	planned := map[ID]bool{}
+	var files []ID
+	err := r.forEachIndexFile(ctx, func(_ ID, ip indexedPack) error {
+		if planned[ip.ID] {
+			return nil // the same pack in two index files (an interrupted prune or rebuild)
+		}
+		planned[ip.ID] = true
+		p := &packPlan{id: ip.ID, blobs: append([]packBlob(nil), ip.Blobs...), used: make([]bool, len(ip.Blobs))}
+		p.size = int64(packHeaderFixed + packEntrySize*len(ip.Blobs) + packTrailerSize)
+		num := idx.packNum[ip.ID]
+		for i, b := range ip.Blobs {
+			p.size += int64(b.Stored)
+			p.totalBytes += int64(b.Stored)
+			pos := idx.find(b.ID)
+			if pos >= 0 && used[pos/64]&(1<<(pos%64)) != 0 && idx.base[pos].e.pack == num && idx.base[pos].e.offset == b.Offset {
+				p.used[i] = true
+				p.usedBytes += int64(b.Stored)
+				rep.BlobsUsed++
+			} else {
+				rep.BlobsUnused++
+			}
+		}
+		plans = append(plans, p)
+		return nil
+	}, func(id ID) { files = append(files, id) })
+	return plans, files, err
+}
+
+// oldUnindexedPacks returns packs in no index that are older than grace.
+func (r *Repository) oldUnindexedPacks(ctx context.Context, plans []*packPlan, grace time.Duration, rep *PruneReport) ([]ID, error) {
+	indexed := make(map[ID]bool, len(plans))
+	for _, p := range plans {
+		indexed[p.id] = true
+	}
+	now := r.opts.Clock.Now()
+	var old []ID
+	err := r.be.List(ctx, store.KindData, func(fi store.FileInfo) error {
+		id, err := ParseID(fi.Name)
+		if err != nil || indexed[id] {
+			return nil
+		}
+		if fi.ModTime.IsZero() || now.Sub(fi.ModTime) < grace {
+			rep.UnindexedKept++
+			return nil
+		}
+		old = append(old, id)
+		rep.UnindexedDeleted++
+		rep.BytesFreed += fi.Size
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list packs in %s: %w", r.be.Location(), err)
+	}
+	return old, nil
+}
+
+// repack copies the used blobs of the given packs into new packs, verifying each blob on the way
+// (stored bytes are copied as they are: no recompression). It returns the new packs and their
+// total size.
+func (r *Repository) repack(ctx context.Context, plans []*packPlan) ([]indexedPack, int64, error) {
+	var out []indexedPack
+	var written int64
+	var p *packer
+	flush := func() error {
+		if p == nil {
+			return nil
+		}
+		id, blobs, size, err := r.storePack(ctx, p)
+		p = nil
+		if err != nil {
+			return err
+		}
+		out = append(out, indexedPack{ID: id, Blobs: blobs})
+		written += size
+		return nil
+	}
+	defer func() {
+		if p != nil {
+			p.close()
+		}
+	}()
+	var stored, plain []byte
+	for _, plan := range plans {
+		rd, err := r.be.Load(ctx, store.Handle{Kind: store.KindData, Name: plan.id.String()}, 0, 0)
+		if err != nil {
+			return nil, 0, fmt.Errorf("repack pack %s: %w", plan.id.Short(), err)
+		}
+		var pos int64
+		for i, b := range plan.blobs {
+			if !plan.used[i] {
+				continue
+			}
+			if _, err := io.CopyN(io.Discard, rd, int64(b.Offset)-pos); err != nil {
+				rd.Close()
+				return nil, 0, fmt.Errorf("repack pack %s: %w", plan.id.Short(), err)
+			}
+			stored = grow(stored, int(b.Stored))
+			if _, err := io.ReadFull(rd, stored); err != nil {
+				rd.Close()
+				return nil, 0, fmt.Errorf("repack pack %s: read blob %s: %w", plan.id.Short(), b.ID.Short(), err)
+			}
+			pos = int64(b.Offset) + int64(b.Stored)
+			if plain, err = r.decodeBlob(b.packEntry, stored, plain); err != nil {
+				rd.Close()
+				return nil, 0, fmt.Errorf("repack pack %s: blob %s: %w; nothing was deleted (run `snapferry check --read-data`)",
+					plan.id.Short(), b.ID.Short(), err)
+			}
+			if p == nil {
+				if p, err = newPacker(r.opts.TempDir); err != nil {
+					rd.Close()
+					return nil, 0, fmt.Errorf("repack: %w", err)
+				}
+			}
+			if err := p.add(b.packEntry, stored); err != nil {
+				rd.Close()
+				return nil, 0, fmt.Errorf("repack: %w", err)
+			}
+			if p.size >= r.opts.PackSize {
+				if err := flush(); err != nil {
+					rd.Close()
+					return nil, 0, fmt.Errorf("repack: %w", err)
+				}
+			}
+		}
+		rd.Close()
+	}
+	if err := flush(); err != nil {
+		return nil, 0, fmt.Errorf("repack: %w", err)
+	}
+	return out, written, nil
+}

@@ -1,0 +1,103 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/snapferry/snapferry/images/store"
+)
+
+// RebuildReport counts what RebuildIndex did.
+type RebuildReport struct {
+	Packs           int      `json:"packs"`
+	Blobs           int      `json:"blobs"`
+	BadPacks        []ID     `json:"bad_packs,omitempty"` // packs whose header could not be read
+	IndexFilesOld   int      `json:"index_files_old"`
+	IndexFilesNew   int      `json:"index_files_new"`
+	BadPackMessages []string `json:"bad_pack_messages,omitempty"`
+}
+
+// RebuildIndex reads the header of every pack and replaces all index files with fresh ones: the
+// repair for lost or damaged index files, possible because packs describe themselves. It holds
+// an exclusive lock so no backup writes index files meanwhile. Packs with unreadable headers are
+// reported and left alone (check --read-data tells more).
+func (r *Repository) RebuildIndex(ctx context.Context) (*RebuildReport, error) {
+	lk, err := r.Lock(ctx, true)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild index: %w", err)
+	}
+	defer lk.Unlock(context.WithoutCancel(ctx))
+	if err := r.Flush(ctx); err != nil {
+		return nil, fmt.Errorf("rebuild index: %w", err)
+	}
+	rep := &RebuildReport{}
+	old, err := listIDs(ctx, r.be, store.KindIndex)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild index: %w", err)
+	}
+	rep.IndexFilesOld = len(old)
+	var packs []store.FileInfo
+	if err := r.be.List(ctx, store.KindData, func(fi store.FileInfo) error {
+		packs = append(packs, fi)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("rebuild index: list packs in %s: %w", r.be.Location(), err)
+	}
+	var batch []indexedPack
+	blobsInBatch := 0
+	written := map[ID]bool{} // an old file with identical content is rewritten in place: keep it
+	writeBatch := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		id, err := r.saveIndexFile(ctx, batch)
+		if err != nil {
+			return fmt.Errorf("rebuild index: %w", err)
+		}
+		written[id] = true
+		rep.IndexFilesNew++
+		batch, blobsInBatch = nil, 0
+		return nil
+	}
+	for _, fi := range packs {
+		id, err := ParseID(fi.Name)
+		if err != nil {
+			rep.BadPackMessages = append(rep.BadPackMessages, fmt.Sprintf("%s: not a pack name", fi.Name))
+			continue
+		}
+		blobs, err := readPackHeader(ctx, r.be, id, fi.Size)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("rebuild index: %w", ctx.Err())
+			}
+			rep.BadPacks = append(rep.BadPacks, id)
+			rep.BadPackMessages = append(rep.BadPackMessages, err.Error())
+			continue
+		}
+		rep.Packs++
+		rep.Blobs += len(blobs)
+		batch = append(batch, indexedPack{ID: id, Blobs: blobs})
+		blobsInBatch += len(blobs)
+		// Bounded index files: a reader holds one file in memory at a time.
+		if blobsInBatch >= 50_000 {
+			if err := writeBatch(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := writeBatch(); err != nil {
+		return nil, err
+	}
+	for _, id := range old {
+		if written[id] {
+			continue
+		}
+		if err := r.removeFile(ctx, store.KindIndex, id); err != nil {
+			return nil, fmt.Errorf("rebuild index: %w", err)
+		}
+	}
+	if err := r.loadIndex(ctx); err != nil {
+		return nil, fmt.Errorf("rebuild index: %w", err)
+	}
+	return rep, nil
+}

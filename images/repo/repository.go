@@ -1,0 +1,508 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"lukechampine.com/blake3"
+
+	"github.com/snapferry/snapferry/images/store"
+)
+
+// Fault-injection points passed to Options.Hook, in the order a backup reaches them.
+const (
+	HookPackUpload    = "pack-upload"    // a finished pack is about to be uploaded
+	HookPackUploaded  = "pack-uploaded"  // the pack is stored, no index names it yet
+	HookIndexSave     = "index-save"     // an index file is about to be written
+	HookIndexSaved    = "index-saved"    // the index file is stored
+	HookSnapshotSave  = "snapshot-save"  // packs and index are stored, the snapshot is not
+	HookSnapshotSaved = "snapshot-saved" // the snapshot file is stored
+	HookPruneIndex    = "prune-index"    // prune wrote its new index, old files still present
+	HookPruneDelete   = "prune-delete"   // prune removed old index files, is about to delete packs
+	HookLockRefreshed = "lock-refreshed" // a lock file was rewritten
+)
+
+// Options tune an open repository. Zero values take the defaults.
+type Options struct {
+	// TempDir is where packs are built before upload. It must be on disk: on ESXi /tmp is a small
+	// ramdisk. Required for writing; reading works without.
+	TempDir string
+	// PackSize overrides the config's target pack size (tests use small packs).
+	PackSize int64
+	// Packers is how many packs are filled at once (default: GOMAXPROCS, at most 4).
+	Packers int
+	// IndexEvery writes an index file after this many uploaded packs (default 16), so a long
+	// backup that dies keeps most of its work.
+	IndexEvery int
+	// Fastest selects zstd's fastest level instead of the default level.
+	Fastest bool
+	// Hook is called at the Hook* points; tests use it to kill the process there.
+	Hook func(point string)
+	// Clock, Hostname and PID identify lock holders and compute ages (defaults: system).
+	Clock    Clock
+	Hostname string
+	// LockRefresh is how often held locks are rewritten (default 5 min); LockStale is when an
+	// unrefreshed lock is considered abandoned (default 30 min).
+	LockRefresh time.Duration
+	LockStale   time.Duration
+}
+
+// RunStats count what this Repository value wrote.
+type RunStats struct {
+	BlobsNew      int64
+	BlobsReused   int64
+	BytesAdded    int64 // plaintext bytes of new blobs
+	BytesStored   int64 // bytes of uploaded packs
+	PacksUploaded int64
+	IndexFiles    int64
+}
+
+// Repository is an open repository. It implements BlobStore; all methods are safe for
+// concurrent use.
+type Repository struct {
+	be   store.Backend
+	cfg  Config
+	opts Options
+
+	enc  *zstd.Encoder
+	dec  *zstd.Decoder
+	bufs sync.Pool // *[]byte scratch for compressed blobs
+
+	// At most Options.Packers packs are open. Each is either an open packer waiting in ready or
+	// a token in free (room to create one). Taking a packer gives exclusive use of it; open
+	// packers are preferred so sequential callers fill one pack instead of several.
+	ready chan *packer
+	free  chan struct{}
+
+	mu         sync.Mutex
+	idx        *index
+	unindexed  []indexedPack // uploaded packs that no index file names yet
+	indexFiles []ID          // index files loaded or written by this value
+	// lost is the first pack upload that failed: blobs that callers were told are saved are gone,
+	// so Flush must fail and no snapshot may be committed on top of this run.
+	lost error
+
+	stats struct {
+		blobsNew, blobsReused, bytesAdded, bytesStored, packs, indexFiles atomic.Int64
+	}
+}
+
+var _ BlobStore = (*Repository)(nil)
+
+// Open reads the config and all index files of the repository on be.
+func Open(ctx context.Context, be store.Backend, o Options) (*Repository, error) {
+	cfg, err := LoadConfig(ctx, be)
+	if err != nil {
+		return nil, err
+	}
+	if o.PackSize == 0 {
+		o.PackSize = cfg.PackSize
+	}
+	if o.Packers <= 0 {
+		o.Packers = min(runtime.GOMAXPROCS(0), 4)
+	}
+	if o.IndexEvery <= 0 {
+		o.IndexEvery = 16
+	}
+	if o.LockRefresh <= 0 {
+		o.LockRefresh = 5 * time.Minute
+	}
+	if o.LockStale <= 0 {
+		o.LockStale = 30 * time.Minute
+	}
+	o.Clock = clockOr(o.Clock)
+	level := zstd.SpeedDefault
+	if o.Fastest {
+		level = zstd.SpeedFastest
+	}
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level),
+		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		return nil, fmt.Errorf("open repository %s: zstd encoder: %w", be.Location(), err)
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithDecoderMaxMemory(MaxBlobSize), zstd.WithDecoderLowmem(true))
+	if err != nil {
+		enc.Close()
+		return nil, fmt.Errorf("open repository %s: zstd decoder: %w", be.Location(), err)
+	}
+	r := &Repository{be: be, cfg: *cfg, opts: o, enc: enc, dec: dec,
+		ready: make(chan *packer, o.Packers), free: make(chan struct{}, o.Packers)}
+	for i := 0; i < o.Packers; i++ {
+		r.free <- struct{}{}
+	}
+	if err := r.loadIndex(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// Config returns the repository's config.
+func (r *Repository) Config() Config { return r.cfg }
+
+// Backend returns the store the repository lives on.
+func (r *Repository) Backend() store.Backend { return r.be }
+
+// BlockSize is the disk-image block size chosen at init.
+func (r *Repository) BlockSize() int { return r.cfg.BlockSize }
+
+// BlobID is BLAKE3-256 of the plaintext.
+func (r *Repository) BlobID(data []byte) ID { return blake3.Sum256(data) }
+
+// Stats returns what this value has written so far.
+func (r *Repository) Stats() RunStats {
+	return RunStats{
+		BlobsNew: r.stats.blobsNew.Load(), BlobsReused: r.stats.blobsReused.Load(),
+		BytesAdded: r.stats.bytesAdded.Load(), BytesStored: r.stats.bytesStored.Load(),
+		PacksUploaded: r.stats.packs.Load(), IndexFiles: r.stats.indexFiles.Load(),
+	}
+}
+
+// BlobCount is the number of distinct blobs in the index (loaded plus added by this run).
+func (r *Repository) BlobCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.idx.len()
+}
+
+func (r *Repository) hook(point string) {
+	if r.opts.Hook != nil {
+		r.opts.Hook(point)
+	}
+}
+
+// HasBlob reports whether the blob is stored or queued by this run. The type is not part of the
+// key: equal bytes are one blob whatever they were saved as.
+func (r *Repository) HasBlob(t BlobType, id ID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.idx.lookup(id)
+	return ok
+}
+
+// SaveBlob compresses data in the caller's goroutine and appends it to an open pack, unless the
+// repository or a concurrent caller has the blob already. A pack that reaches the pack size is
+// uploaded by the caller that filled it. Nothing is durable before Flush returns.
+func (r *Repository) SaveBlob(ctx context.Context, t BlobType, id ID, data []byte) (bool, error) {
+	if len(data) > MaxBlobSize {
+		return false, fmt.Errorf("save blob %s: %d bytes exceed the %d-byte blob limit", id.Short(), len(data), MaxBlobSize)
+	}
+	if t != DataBlob && t != TreeBlob {
+		return false, fmt.Errorf("save blob %s: unknown blob type %d", id.Short(), t)
+	}
+	r.mu.Lock()
+	if _, ok := r.idx.lookup(id); ok {
+		r.mu.Unlock()
+		r.stats.blobsReused.Add(1)
+		return false, nil
+	}
+	r.idx.overlay[id] = indexEntry{pack: pendingPack, typ: t}
+	r.mu.Unlock()
+
+	bufp := r.getBuf()
+	defer r.bufs.Put(bufp)
+	e := packEntry{Type: t, ID: id, Raw: uint32(len(data))}
+	stored := r.enc.EncodeAll(data, (*bufp)[:0])
+	*bufp = stored[:0]
+	if len(stored) < len(data) {
+		e.Compression = compressionZstd
+	} else {
+		stored = data
+	}
+	e.Stored = uint32(len(stored))
+
+	p, err := r.takePacker(ctx)
+	if err != nil {
+		r.unreserve([]packEntry{e})
+		return false, fmt.Errorf("save blob %s: %w", id.Short(), err)
+	}
+	if err := p.add(e, stored); err != nil {
+		r.putPacker(nil)
+		r.discard(p)
+		r.unreserve([]packEntry{e})
+		return false, fmt.Errorf("save blob %s: %w", id.Short(), err)
+	}
+	r.stats.blobsNew.Add(1)
+	r.stats.bytesAdded.Add(int64(len(data)))
+	if p.size < r.opts.PackSize {
+		r.putPacker(p)
+		return true, nil
+	}
+	r.putPacker(nil)
+	if err := r.upload(ctx, p); err != nil {
+		return false, fmt.Errorf("save blob %s: %w", id.Short(), err)
+	}
+	return true, nil
+}
+
+// takePacker returns an open packer, or a new one if fewer than Options.Packers are open.
+func (r *Repository) takePacker(ctx context.Context) (*packer, error) {
+	select {
+	case p := <-r.ready:
+		return p, nil
+	default:
+	}
+	select {
+	case p := <-r.ready:
+		return p, nil
+	case <-r.free:
+		p, err := newPacker(r.opts.TempDir)
+		if err != nil {
+			r.free <- struct{}{}
+			return nil, err
+		}
+		return p, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// putPacker gives a packer back for others to fill, or (nil) returns its room after it was
+// uploaded or discarded.
+func (r *Repository) putPacker(p *packer) {
+	if p == nil {
+		r.free <- struct{}{}
+		return
+	}
+	r.ready <- p
+}
+
+// takeAll takes every packer and every free slot, so no SaveBlob runs until they are put back.
+func (r *Repository) takeAll(ctx context.Context) ([]*packer, int, error) {
+	var held []*packer
+	for n := 0; n < r.opts.Packers; n++ {
+		select {
+		case p := <-r.ready:
+			held = append(held, p)
+		case <-r.free:
+		case <-ctx.Done():
+			for _, p := range held {
+				r.putPacker(p)
+			}
+			for i := len(held); i < n; i++ {
+				r.putPacker(nil)
+			}
+			return nil, 0, ctx.Err()
+		}
+	}
+	return held, r.opts.Packers, nil
+}
+
+func (r *Repository) getBuf() *[]byte {
+	if b, ok := r.bufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, r.cfg.BlockSize+r.cfg.BlockSize/8)
+	return &b
+}
+
+// unreserve forgets blobs that were queued but will not be stored, so a retry saves them again.
+func (r *Repository) unreserve(entries []packEntry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range entries {
+		if cur, ok := r.idx.overlay[e.ID]; ok && cur.pack == pendingPack {
+			delete(r.idx.overlay, e.ID)
+		}
+	}
+}
+
+func (r *Repository) discard(p *packer) {
+	r.unreserve(p.entries)
+	p.close()
+}
+
+// upload stores a full pack and records its blobs; every IndexEvery packs it writes an index
+// file. Order matters for crash safety: a pack is stored before any index names it.
+func (r *Repository) upload(ctx context.Context, p *packer) error {
+	id, blobs, size, err := r.storePack(ctx, p)
+	if err != nil {
+		r.mu.Lock()
+		if r.lost == nil {
+			r.lost = err
+		}
+		r.mu.Unlock()
+		return err
+	}
+	r.stats.bytesStored.Add(size)
+	r.stats.packs.Add(1)
+
+	r.mu.Lock()
+	n := r.idx.addPack(id)
+	for _, b := range blobs {
+		r.idx.overlay[b.ID] = entryOf(n, b)
+	}
+	r.unindexed = append(r.unindexed, indexedPack{ID: id, Blobs: blobs})
+	var batch []indexedPack
+	if len(r.unindexed) >= r.opts.IndexEvery {
+		batch, r.unindexed = r.unindexed, nil
+	}
+	r.mu.Unlock()
+	if batch != nil {
+		return r.writeIndex(ctx, batch)
+	}
+	return nil
+}
+
+// storePack finishes and uploads a pack, closing its temp file. On failure the pack's blobs are
+// unreserved.
+func (r *Repository) storePack(ctx context.Context, p *packer) (ID, []packBlob, int64, error) {
+	defer p.close()
+	id, blobs, err := p.finish()
+	if err != nil {
+		r.unreserve(p.entries)
+		return id, nil, 0, err
+	}
+	r.hook(HookPackUpload)
+	err = r.be.Save(ctx, store.Handle{Kind: store.KindData, Name: id.String()}, p.f)
+	if err != nil && !isExist(err) { // ErrExist: identical bytes already stored
+		r.unreserve(p.entries)
+		return id, nil, 0, fmt.Errorf("upload pack %s to %s: %w", id.Short(), r.be.Location(), err)
+	}
+	r.hook(HookPackUploaded)
+	return id, blobs, p.size, nil
+}
+
+// writeIndex stores an index file for packs; on failure they go back to the queue so Flush
+// retries them.
+func (r *Repository) writeIndex(ctx context.Context, packs []indexedPack) error {
+	id, err := r.saveIndexFile(ctx, packs)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.unindexed = append(r.unindexed, packs...)
+		return err
+	}
+	r.indexFiles = append(r.indexFiles, id)
+	return nil
+}
+
+func (r *Repository) saveIndexFile(ctx context.Context, packs []indexedPack) (ID, error) {
+	r.hook(HookIndexSave)
+	id, err := saveFile(ctx, r.be, store.KindIndex, encodeIndexFile(packs))
+	if err != nil {
+		return id, fmt.Errorf("save index: %w", err)
+	}
+	r.hook(HookIndexSaved)
+	r.stats.indexFiles.Add(1)
+	return id, nil
+}
+
+// Flush uploads every open pack and writes an index file naming all uploaded packs. After Flush
+// returns nil, every blob saved before it is durable and findable by a new Open.
+func (r *Repository) Flush(ctx context.Context) error {
+	held, n, err := r.takeAll(ctx)
+	if err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	var errs []error
+	for _, p := range held {
+		if err := r.upload(ctx, p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for i := 0; i < n; i++ {
+		r.putPacker(nil)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("flush: %w", errors.Join(errs...))
+	}
+	r.mu.Lock()
+	lost := r.lost
+	batch := r.unindexed
+	r.unindexed = nil
+	r.mu.Unlock()
+	if lost != nil {
+		// Index what did arrive (it is valid and saves work next time), then report the loss.
+		if len(batch) > 0 {
+			_ = r.writeIndex(ctx, batch)
+		}
+		return fmt.Errorf("flush: an earlier pack upload failed: %w", lost)
+	}
+	if len(batch) > 0 {
+		if err := r.writeIndex(ctx, batch); err != nil {
+			return fmt.Errorf("flush: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close drops unflushed packs (their blobs were never referenced) and frees the codecs.
+func (r *Repository) Close() error {
+	held, _, _ := r.takeAll(context.Background())
+	for _, p := range held {
+		r.discard(p)
+	}
+	r.enc.Close()
+	r.dec.Close()
+	return nil
+}
+
+// LoadBlob reads, decompresses and verifies one blob.
+func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID, buf []byte) ([]byte, error) {
+	r.mu.Lock()
+	e, ok := r.idx.lookup(id)
+	var pack ID
+	if ok && e.pack != pendingPack {
+		pack = r.idx.packs[e.pack]
+	}
+	r.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("load %s blob %s: %w", t, id.Short(), ErrBlobNotFound)
+	}
+	if e.pack == pendingPack {
+		return nil, fmt.Errorf("load %s blob %s: still in an unfinished pack (Flush first)", t, id.Short())
+	}
+	rd, err := r.be.Load(ctx, store.Handle{Kind: store.KindData, Name: pack.String()}, int64(e.offset), int64(e.stored))
+	if err != nil {
+		return nil, fmt.Errorf("load blob %s from pack %s: %w", id.Short(), pack.Short(), err)
+	}
+	defer rd.Close()
+	bufp := r.getBuf()
+	defer r.bufs.Put(bufp)
+	stored := grow(*bufp, int(e.stored))
+	*bufp = stored[:0]
+	if _, err := io.ReadFull(rd, stored); err != nil {
+		return nil, fmt.Errorf("read blob %s from pack %s: %w", id.Short(), pack.Short(), err)
+	}
+	out, err := r.decodeBlob(packEntry{ID: id, Compression: e.comp, Raw: e.raw}, stored, buf)
+	if err != nil {
+		return nil, fmt.Errorf("load blob %s from pack %s: %w", id.Short(), pack.Short(), err)
+	}
+	return out, nil
+}
+
+// decodeBlob turns stored bytes into plaintext in buf and checks them against the id.
+func (r *Repository) decodeBlob(e packEntry, stored, buf []byte) ([]byte, error) {
+	var out []byte
+	switch e.Compression {
+	case compressionNone:
+		out = append(buf[:0], stored...)
+	case compressionZstd:
+		var err error
+		if out, err = r.dec.DecodeAll(stored, grow(buf, int(e.Raw))[:0]); err != nil {
+			return nil, fmt.Errorf("decompress: %v: %w", err, ErrCorrupt)
+		}
+	default:
+		return nil, fmt.Errorf("unknown compression %d: %w", e.Compression, ErrCorrupt)
+	}
+	if len(out) != int(e.Raw) || ID(blake3.Sum256(out)) != e.ID {
+		return nil, fmt.Errorf("content does not match its id: %w", ErrCorrupt)
+	}
+	return out, nil
+}
+
+func grow(b []byte, n int) []byte {
+	if cap(b) < n {
+		return make([]byte, n)
+	}
+	return b[:n]
+}

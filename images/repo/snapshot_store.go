@@ -1,0 +1,210 @@
+package repo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/snapferry/snapferry/images/store"
+)
+
+// SnapshotVersion is the manifest version SaveSnapshot writes.
+const SnapshotVersion = 1
+
+// SnapshotInfo is a snapshot with its id.
+type SnapshotInfo struct {
+	ID       ID
+	Snapshot *Snapshot
+}
+
+// SnapshotFilter narrows FindSnapshot and ListSnapshots; empty fields match everything.
+type SnapshotFilter struct {
+	Host   string
+	Source string
+	Kind   string
+	Tag    string
+}
+
+func (f SnapshotFilter) match(s *Snapshot) bool {
+	return (f.Host == "" || s.Host == f.Host) && (f.Source == "" || s.Source == f.Source) &&
+		(f.Kind == "" || s.Kind == f.Kind) && (f.Tag == "" || slices.Contains(s.Tags, f.Tag))
+}
+
+// SaveSnapshot commits a snapshot: it first flushes open packs and the index (crash-safety order:
+// packs, then index, then snapshot), checks that the block maps and tree it names are stored,
+// and writes the manifest. The id is the BLAKE3 hash of the manifest bytes.
+func (r *Repository) SaveSnapshot(ctx context.Context, sn *Snapshot) (ID, error) {
+	if err := r.Flush(ctx); err != nil {
+		return ID{}, fmt.Errorf("save snapshot of %s: %w", sn.Source, err)
+	}
+	for _, d := range sn.Disks {
+		for i, c := range d.Map {
+			if !r.HasBlob(TreeBlob, c) {
+				return ID{}, fmt.Errorf("save snapshot of %s: disk %s map chunk %d (%s): %w",
+					sn.Source, d.Name, i, c.Short(), ErrBlobNotFound)
+			}
+		}
+	}
+	if sn.Tree != nil && !r.HasBlob(TreeBlob, *sn.Tree) {
+		return ID{}, fmt.Errorf("save snapshot of %s: tree %s: %w", sn.Source, sn.Tree.Short(), ErrBlobNotFound)
+	}
+	if sn.Version == 0 {
+		sn.Version = SnapshotVersion
+	}
+	b, err := json.Marshal(sn)
+	if err != nil {
+		return ID{}, fmt.Errorf("save snapshot of %s: encode: %w", sn.Source, err)
+	}
+	r.hook(HookSnapshotSave)
+	id, err := saveFile(ctx, r.be, store.KindSnapshots, b)
+	if err != nil {
+		return ID{}, fmt.Errorf("save snapshot of %s: %w", sn.Source, err)
+	}
+	r.hook(HookSnapshotSaved)
+	return id, nil
+}
+
+// decodeSnapshot parses a manifest, rejecting versions this build does not know.
+func decodeSnapshot(b []byte) (*Snapshot, error) {
+	var sn Snapshot
+	if err := json.Unmarshal(b, &sn); err != nil {
+		return nil, fmt.Errorf("decode snapshot: %v: %w", err, ErrCorrupt)
+	}
+	if sn.Version > SnapshotVersion {
+		return nil, fmt.Errorf("snapshot format %d is newer than this snapferry supports (%d); upgrade snapferry: %w",
+			sn.Version, SnapshotVersion, ErrNewerFormat)
+	}
+	if sn.Version < 1 {
+		return nil, fmt.Errorf("decode snapshot: missing version: %w", ErrCorrupt)
+	}
+	return &sn, nil
+}
+
+// LoadSnapshot reads and verifies one snapshot manifest.
+func (r *Repository) LoadSnapshot(ctx context.Context, id ID) (*Snapshot, error) {
+	b, err := loadFile(ctx, r.be, store.Handle{Kind: store.KindSnapshots, Name: id.String()})
+	if errors.Is(err, store.ErrNotExist) {
+		return nil, fmt.Errorf("load snapshot %s: %w", id.Short(), ErrSnapshotNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load snapshot %s: %w", id.Short(), err)
+	}
+	sn, err := decodeSnapshot(b)
+	if err != nil {
+		return nil, fmt.Errorf("load snapshot %s: %w", id.Short(), err)
+	}
+	return sn, nil
+}
+
+// ListSnapshots loads every snapshot matching f, oldest first.
+func (r *Repository) ListSnapshots(ctx context.Context, f SnapshotFilter) ([]SnapshotInfo, error) {
+	ids, err := listIDs(ctx, r.be, store.KindSnapshots)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SnapshotInfo, 0, len(ids))
+	for _, id := range ids {
+		sn, err := r.LoadSnapshot(ctx, id)
+		if errors.Is(err, ErrSnapshotNotFound) {
+			continue // removed by a concurrent forget
+		}
+		if err != nil {
+			return nil, err
+		}
+		if f.match(sn) {
+			out = append(out, SnapshotInfo{ID: id, Snapshot: sn})
+		}
+	}
+	sortSnapshots(out)
+	return out, nil
+}
+
+func sortSnapshots(s []SnapshotInfo) {
+	slices.SortFunc(s, func(a, b SnapshotInfo) int {
+		if c := a.Snapshot.Time.Compare(b.Snapshot.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID.String(), b.ID.String())
+	})
+}
+
+// FindSnapshot resolves a user's reference: "latest" (the newest matching f), or a full id or
+// unique id prefix (f must also match). Errors wrap ErrSnapshotNotFound or ErrAmbiguousSnapshot
+// and say what to do.
+func (r *Repository) FindSnapshot(ctx context.Context, ref string, f SnapshotFilter) (SnapshotInfo, error) {
+	ref = strings.ToLower(strings.TrimSpace(ref))
+	if ref == "" {
+		return SnapshotInfo{}, fmt.Errorf("find snapshot: empty reference (give an id, a prefix, or latest): %w", ErrSnapshotNotFound)
+	}
+	if ref == "latest" {
+		all, err := r.ListSnapshots(ctx, f)
+		if err != nil {
+			return SnapshotInfo{}, err
+		}
+		if len(all) == 0 {
+			return SnapshotInfo{}, fmt.Errorf("find latest snapshot%s: %w", f.describe(), ErrSnapshotNotFound)
+		}
+		return all[len(all)-1], nil
+	}
+	if strings.Trim(ref, "0123456789abcdef") != "" {
+		return SnapshotInfo{}, fmt.Errorf("find snapshot %q: not a hex id prefix or latest: %w", ref, ErrSnapshotNotFound)
+	}
+	ids, err := listIDs(ctx, r.be, store.KindSnapshots)
+	if err != nil {
+		return SnapshotInfo{}, err
+	}
+	var matches []SnapshotInfo
+	for _, id := range ids {
+		if !strings.HasPrefix(id.String(), ref) {
+			continue
+		}
+		sn, err := r.LoadSnapshot(ctx, id)
+		if err != nil {
+			return SnapshotInfo{}, err
+		}
+		if f.match(sn) {
+			matches = append(matches, SnapshotInfo{ID: id, Snapshot: sn})
+		}
+	}
+	switch len(matches) {
+	case 0:
+		return SnapshotInfo{}, fmt.Errorf("find snapshot %s%s: %w (list them with `snapferry snapshots`)", ref, f.describe(), ErrSnapshotNotFound)
+	case 1:
+		return matches[0], nil
+	}
+	sortSnapshots(matches)
+	names := make([]string, len(matches))
+	for i, m := range matches {
+		names[i] = m.ID.Short()
+	}
+	return SnapshotInfo{}, fmt.Errorf("find snapshot %s: %d snapshots match (%s); give more digits: %w",
+		ref, len(matches), strings.Join(names, ", "), ErrAmbiguousSnapshot)
+}
+
+func (f SnapshotFilter) describe() string {
+	var parts []string
+	for _, kv := range [][2]string{{"host", f.Host}, {"source", f.Source}, {"kind", f.Kind}, {"tag", f.Tag}} {
+		if kv[1] != "" {
+			parts = append(parts, kv[0]+"="+kv[1])
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, " ") + ")"
+}
+
+// RemoveSnapshot deletes a snapshot manifest; its data stays until prune.
+func (r *Repository) RemoveSnapshot(ctx context.Context, id ID) error {
+	err := r.be.Remove(ctx, store.Handle{Kind: store.KindSnapshots, Name: id.String()})
+	if errors.Is(err, store.ErrNotExist) {
+		return fmt.Errorf("remove snapshot %s: %w", id.Short(), ErrSnapshotNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("remove snapshot %s: %w", id.Short(), err)
+	}
+	return nil
+}
