@@ -1,0 +1,146 @@
+package deploy
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/snapferry/snapferry/transfer/sshtest"
+)
+
+func copyBinary(t *testing.T, from string) string {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Skipf("no %s to deploy: %v", from, err)
+	}
+	p := filepath.Join(t.TempDir(), filepath.Base(from))
+	if err := os.WriteFile(p, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDeployWhenAbsentThenReuse(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	c := s.Dial(t)
+	ctx := context.Background()
+	echo := copyBinary(t, "/bin/echo")
+	remote := filepath.Join(t.TempDir(), "remote home", "bin", "snapferry-v1")
+	opts := Options{Version: "v1", RemotePath: remote, LocalBinary: echo}
+
+	res, err := Ensure(ctx, c.Client, opts)
+	if err != nil || !res.Uploaded || res.Path != remote {
+		t.Fatalf("first Ensure = %+v, %v; want upload to %s", res, err, remote)
+	}
+	sess, _ := c.NewSession()
+	out, err := sess.Output(shellQuote(res.Path) + " deployed-ok")
+	sess.Close()
+	if err != nil || strings.TrimSpace(string(out)) != "deployed-ok" {
+		t.Fatalf("running the deployed binary: %q, %v", out, err)
+	}
+	fi, err := os.Stat(remote)
+	if err != nil || fi.Mode().Perm() != 0o755 {
+		t.Fatalf("deployed file: %v %v", fi, err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(remote))
+	if len(entries) != 1 {
+		t.Fatalf("temp files left next to the binary: %v", entries)
+	}
+
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(remote, old, old); err != nil {
+		t.Fatal(err)
+	}
+	res, err = Ensure(ctx, c.Client, opts)
+	if err != nil || res.Uploaded {
+		t.Fatalf("second Ensure = %+v, %v; want reuse", res, err)
+	}
+	if fi, _ := os.Stat(remote); !fi.ModTime().Equal(old) {
+		t.Fatalf("identical binary was rewritten")
+	}
+}
+
+func TestDeployReplacesDifferentBinary(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	c := s.Dial(t)
+	ctx := context.Background()
+	remote := filepath.Join(t.TempDir(), "snapferry-dev")
+	// Same version string, same size, other content: a rebuilt dev binary must still replace.
+	first := copyBinary(t, "/bin/echo")
+	if _, err := Ensure(ctx, c.Client, Options{RemotePath: remote, LocalBinary: first}); err != nil {
+		t.Fatal(err)
+	}
+	second := filepath.Join(t.TempDir(), "echo2")
+	b, _ := os.ReadFile(first)
+	b[len(b)-1] ^= 0xff
+	if err := os.WriteFile(second, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Ensure(ctx, c.Client, Options{RemotePath: remote, LocalBinary: second})
+	if err != nil || !res.Uploaded {
+		t.Fatalf("Ensure with changed content = %+v, %v; want upload", res, err)
+	}
+	got, _ := os.ReadFile(remote)
+	if string(got) != string(b) {
+		t.Fatal("remote binary is not the new one")
+	}
+}
+
+func TestDeployRefusesOtherArchitecture(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	c := s.Dial(t)
+	arch, err := exec.Command("uname", "-m").Output()
+	if err != nil || strings.TrimSpace(string(arch)) != "x86_64" {
+		t.Skipf("test patches an x86_64 binary; this host is %q", arch)
+	}
+	bin := copyBinary(t, "/bin/true")
+	b, _ := os.ReadFile(bin)
+	b[18], b[19] = 183, 0 // e_machine = EM_AARCH64
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	remote := filepath.Join(t.TempDir(), "snapferry-v1")
+	_, err = Ensure(context.Background(), c.Client, Options{RemotePath: remote, LocalBinary: bin})
+	if err == nil || !strings.Contains(err.Error(), "aarch64") || !strings.Contains(err.Error(), "--remote-path") {
+		t.Fatalf("Ensure of an arm64 binary to x86_64: %v", err)
+	}
+	if _, statErr := os.Stat(remote); statErr == nil {
+		t.Fatal("wrong-architecture binary was uploaded")
+	}
+}
+
+func TestRemotePathNeedsVersion(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	c := s.Dial(t)
+	for _, v := range []string{"", "../x", "a b"} {
+		_, err := Ensure(context.Background(), c.Client, Options{Version: v, LocalBinary: "/bin/true"})
+		if err == nil || !strings.Contains(err.Error(), "--remote-path") {
+			t.Errorf("version %q: %v", v, err)
+		}
+	}
+}
+
+func TestFromArgv0(t *testing.T) {
+	p, err := fromArgv0("sh")
+	if err != nil || !filepath.IsAbs(p) {
+		t.Fatalf("fromArgv0(sh) = %q, %v", p, err)
+	}
+	if _, err := fromArgv0(""); err == nil {
+		t.Fatal("empty argv[0] accepted")
+	}
+	if _, err := fromArgv0("./no-such-snapferry"); err == nil {
+		t.Fatal("missing file accepted")
+	}
+	self, err := SelfPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(self); err != nil || fi.IsDir() {
+		t.Fatalf("SelfPath %s: %v", self, err)
+	}
+}
