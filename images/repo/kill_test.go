@@ -1,0 +1,150 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/snapferry/snapferry/images/store"
+)
+
+// TestKilledBackups SIGKILLs a backup process at each fault point and checks the promises of the
+// crash-safety order: the repository still checks clean, earlier snapshots load and verify, no
+// half snapshot appears, and the next run completes, reusing what was indexed before the kill.
+func TestKilledBackups(t *testing.T) {
+	points := []struct {
+		at         string
+		nth        int
+		snapshot   bool // the killed run's snapshot exists afterwards
+		keepsBlobs bool // the killed run's indexed work is reused by the next run
+	}{
+		{at: "pack-upload-mid", nth: 3},
+		{at: HookPackUpload, nth: 1},
+		{at: HookPackUploaded, nth: 1},
+		{at: HookIndexSave, nth: 1},
+		{at: HookIndexSaved, nth: 1, keepsBlobs: true},
+		{at: HookPackUploaded, nth: 4, keepsBlobs: true}, // after the first index file
+		{at: HookSnapshotSave, nth: 1, keepsBlobs: true},
+		{at: HookSnapshotSaved, nth: 1, snapshot: true, keepsBlobs: true},
+	}
+	for _, p := range points {
+		t.Run(p.at+"-"+strconv.Itoa(p.nth), func(t *testing.T) {
+			ctx := context.Background()
+			dir := filepath.Join(t.TempDir(), "repo")
+			testInit(t, dir)
+			first := image{seed: 50, blocks: 24}
+			second := image{seed: 51, blocks: 40}
+			base := helperJob{Repo: dir, Tmp: t.TempDir()}
+			j1 := base
+			j1.Seed, j1.Blocks, j1.Source = first.seed, first.blocks, "first"
+			res1 := runBackup(t, j1)
+
+			j2 := base
+			j2.Seed, j2.Blocks, j2.Source, j2.KillAt, j2.KillNth = second.seed, second.blocks, "second", p.at, p.nth
+			runKilled(t, j2)
+
+			r := testOpen(t, dir, nil)
+			rep := mustCheck(t, r, true)
+			if want := 1 + btoi(p.snapshot); rep.Snapshots != want {
+				t.Fatalf("%d snapshots after the kill, want %d", rep.Snapshots, want)
+			}
+			s1, _ := ParseID(res1.Snapshot)
+			verifyImage(t, r, s1, first)
+
+			j2.KillAt = ""
+			res2 := runBackup(t, j2)
+			if p.keepsBlobs && res2.Reused == 0 {
+				t.Errorf("the run after the kill reused no blobs (new %d)", res2.New)
+			}
+			if !p.keepsBlobs && res2.New == 0 {
+				t.Errorf("the run after the kill stored nothing new: the killed run's unindexed work leaked into the index")
+			}
+			r2 := testOpen(t, dir, nil)
+			s2, _ := ParseID(res2.Snapshot)
+			verifyImage(t, r2, s2, second)
+			verifyImage(t, r2, s1, first)
+			mustCheck(t, r2, true)
+			// Prune cleans up after the dead process (its lock is stale: same host, pid gone).
+			if _, err := r2.Prune(ctx, PruneOptions{}); err != nil {
+				t.Fatalf("prune after the kill: %v", err)
+			}
+			verifyImage(t, r2, s2, second)
+		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// TestTwoProcessesBackUpAtOnce runs two backup processes into one repository at the same time:
+// shared locks coexist, and blocks both write end up stored (possibly twice, never lost).
+func TestTwoProcessesBackUpAtOnce(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "repo")
+	testInit(t, dir)
+	ims := []image{{seed: 60, blocks: 40}, {seed: 60, blocks: 50}} // the first 40 blocks are shared
+	res := make([]helperResult, 2)
+	var wg sync.WaitGroup
+	for i := range ims {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			res[i] = runBackup(t, helperJob{Repo: dir, Seed: ims[i].seed, Blocks: ims[i].blocks,
+				Source: "vm" + strconv.Itoa(i), Tmp: t.TempDir()})
+		}(i)
+	}
+	wg.Wait()
+	r := testOpen(t, dir, nil)
+	for i := range ims {
+		id, _ := ParseID(res[i].Snapshot)
+		verifyImage(t, r, id, ims[i])
+	}
+	mustCheck(t, r, true)
+	if _, err := r.Prune(context.Background(), PruneOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, r, true)
+}
+
+// TestPruneWaitsForOtherProcessLock: prune refuses while another live process holds a shared
+// lock, naming it; once that process is SIGKILLed its lock is stale and prune proceeds.
+func TestPruneVersusProcessLock(t *testing.T) {
+	ctx := context.Background()
+	dir, r := newRepo(t)
+	backupImage(t, r, "vm", image{seed: 70, blocks: 5}, t0)
+	cmd, stdin := startLockHolder(t, dir)
+	_, err := r.Prune(ctx, PruneOptions{})
+	var le *LockError
+	if !errors.As(err, &le) || le.Holder.PID != cmd.Process.Pid || !strings.Contains(err.Error(), "pid "+strconv.Itoa(cmd.Process.Pid)) {
+		t.Fatalf("prune while a process holds a lock: want a LockError naming pid %d, got %v", cmd.Process.Pid, err)
+	}
+	// Released normally: prune works.
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("lock holder: %v", err)
+	}
+	if n := countFiles(t, r.Backend(), store.KindLocks); n != 0 {
+		t.Fatalf("%d lock files after the holder exited", n)
+	}
+	// Killed: its lock stays behind, and is broken because the pid is gone.
+	cmd2, _ := startLockHolder(t, dir)
+	if _, err := r.Prune(ctx, PruneOptions{}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("prune while the second holder lives: %v", err)
+	}
+	cmd2.Process.Signal(syscall.SIGKILL)
+	cmd2.Wait()
+	if n := countFiles(t, r.Backend(), store.KindLocks); n != 1 {
+		t.Fatalf("%d lock files after SIGKILL, want the dead holder's", n)
+	}
+	if _, err := r.Prune(ctx, PruneOptions{}); err != nil {
+		t.Fatalf("prune after the holder died: %v", err)
+	}
+}
