@@ -1,0 +1,211 @@
+package storespec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/snapferry/snapferry/images/store"
+	"github.com/snapferry/snapferry/images/store/local"
+	"github.com/snapferry/snapferry/transfer/deploy"
+	"github.com/snapferry/snapferry/transfer/remoterun"
+	"github.com/snapferry/snapferry/transfer/remotestore"
+	"github.com/snapferry/snapferry/transfer/sftpstore"
+	"github.com/snapferry/snapferry/transfer/sshconn"
+)
+
+// Options for Open. The SSH fields map to the CLI's --identity, --known-hosts,
+// --accept-new-host-key and --remote-path.
+type Options struct {
+	Identity         []string
+	KnownHosts       string
+	AcceptNewHostKey bool
+	RemotePath       string // remote snapferry binary; "": deploy to ~/.snapferry/bin/snapferry-VERSION
+	Version          string // this binary's version, for deploy and the wire handshake
+
+	// Create makes the remote root folder first (for `init`); serve refuses a missing root.
+	Create bool
+	// AppendOnly asks serve to refuse removals and rewrites.
+	AppendOnly bool
+
+	// SSH holds the remaining connection settings (timeouts, ssh config file, home); Host,
+	// Port, User and the fields above override it.
+	SSH sshconn.Config
+	// LocalBinary is the binary deploy uploads ("": this executable).
+	LocalBinary string
+	// ServeLog receives the remote serve's stderr (nil: kept only for error messages).
+	ServeLog io.Writer
+}
+
+// Open parses spec and opens its Backend.
+func Open(ctx context.Context, spec string, opts Options) (store.Backend, error) {
+	s, err := Parse(spec)
+	if err != nil {
+		return nil, err
+	}
+	return OpenSpec(ctx, s, opts)
+}
+
+// OpenSpec opens the Backend of a parsed spec.
+func OpenSpec(ctx context.Context, s Spec, opts Options) (store.Backend, error) {
+	switch s.Scheme {
+	case Local:
+		return local.New(s.Path), nil
+	case Tape:
+		return nil, fmt.Errorf("%w %q: a tape is not a repository store; use `snapferry tape` or a backup --to=tape:// job", ErrBadSpec, s)
+	}
+	conn, err := Dial(ctx, s, opts)
+	if err != nil {
+		return nil, err
+	}
+	var be store.Backend
+	if s.Scheme == SFTP {
+		be, err = sftpstore.New(conn.Client, servePath(s.Path), s.String(), sftpstore.Options{Owner: conn})
+	} else {
+		be, err = openServe(ctx, conn, s, opts)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return be, nil
+}
+
+// Dial connects to the host of a remote spec with the SSH options.
+func Dial(ctx context.Context, s Spec, opts Options) (*sshconn.Client, error) {
+	if !s.Remote() {
+		return nil, fmt.Errorf("%w %q: not a remote store", ErrBadSpec, s)
+	}
+	cfg := opts.SSH
+	cfg.Host, cfg.Port, cfg.User = s.Host, s.Port, s.User
+	if len(opts.Identity) > 0 {
+		cfg.Identity = opts.Identity
+	}
+	if opts.KnownHosts != "" {
+		cfg.KnownHosts = opts.KnownHosts
+	}
+	cfg.AcceptNewHostKey = cfg.AcceptNewHostKey || opts.AcceptNewHostKey
+	conn, err := sshconn.Dial(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", s, err)
+	}
+	return conn, nil
+}
+
+// servePath is the root as the far side should get it: "~/x" becomes a path relative to the
+// login directory, where remote commands and SFTP sessions start.
+func servePath(p string) string {
+	if p == "~" {
+		return "."
+	}
+	return strings.TrimPrefix(p, "~/")
+}
+
+func openServe(ctx context.Context, conn *sshconn.Client, s Spec, opts Options) (store.Backend, error) {
+	dep, err := deploy.Ensure(ctx, conn.Client, deploy.Options{
+		Version: opts.Version, RemotePath: opts.RemotePath, LocalBinary: opts.LocalBinary})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", s, err)
+	}
+	root := servePath(s.Path)
+	if opts.Create {
+		var out strings.Builder
+		res, err := remoterun.Run(ctx, conn.Client, remoterun.ShellQuote("mkdir", "-p", "--", root),
+			remoterun.Options{Stderr: &out})
+		if err == nil && res.ExitStatus != 0 {
+			err = errors.New(strings.TrimSpace(out.String()))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: create folder %s: %w", s, root, err)
+		}
+	}
+	sess, err := conn.NewSession()
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: ssh session: %w", s, conn.Explain(err))
+	}
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		sess.Close()
+		return nil, fmt.Errorf("open store %s: %w", s, err)
+	}
+	stdout, err := sess.StdoutPipe()
+	if err != nil {
+		sess.Close()
+		return nil, fmt.Errorf("open store %s: %w", s, err)
+	}
+	tail := &tailBuffer{max: 4096}
+	sess.Stderr = tail
+	if opts.ServeLog != nil {
+		sess.Stderr = io.MultiWriter(tail, opts.ServeLog)
+	}
+	args := []string{dep.Path, "serve", "--root=" + root}
+	if opts.AppendOnly {
+		args = append(args, "--append-only")
+	}
+	cmd := remoterun.ShellQuote(args...)
+	if err := sess.Start(cmd); err != nil {
+		sess.Close()
+		return nil, fmt.Errorf("open store %s: start %s: %w", s, cmd, err)
+	}
+	client, err := remotestore.New(ctx, stdout, stdin, remotestore.Options{Location: s.String(), Program: opts.Version})
+	if err != nil {
+		sess.Close()
+		if msg := tail.String(); msg != "" {
+			return nil, fmt.Errorf("open store %s: %w; the remote %s said: %s", s, err, cmd, msg)
+		}
+		return nil, fmt.Errorf("open store %s: %w", s, conn.Explain(err))
+	}
+	return &serveBackend{Client: client, sess: sess, conn: conn}, nil
+}
+
+// serveBackend owns the session and the connection behind a remotestore.Client.
+type serveBackend struct {
+	*remotestore.Client
+	sess *ssh.Session
+	conn *sshconn.Client
+}
+
+// Close ends the wire session (serve sees EOF and exits), then the SSH session and connection.
+func (b *serveBackend) Close() error {
+	err := b.Client.Close()
+	done := make(chan struct{})
+	go func() { _ = b.sess.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second): // serve is stuck; the connection close below ends it
+	}
+	_ = b.sess.Close()
+	if cerr := b.conn.Close(); err == nil && cerr != nil && !errors.Is(cerr, io.EOF) {
+		err = fmt.Errorf("close connection of %s: %w", b.Location(), cerr)
+	}
+	return err
+}
+
+// tailBuffer keeps the last max bytes written, for error messages from the remote side.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = t.buf[len(t.buf)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.buf))
+}

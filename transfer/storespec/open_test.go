@@ -1,0 +1,137 @@
+package storespec_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/snapferry/snapferry/images/store"
+	"github.com/snapferry/snapferry/images/store/local"
+	"github.com/snapferry/snapferry/images/store/storetest"
+	"github.com/snapferry/snapferry/transfer/serve"
+	"github.com/snapferry/snapferry/transfer/sshtest"
+	"github.com/snapferry/snapferry/transfer/storespec"
+)
+
+// TestMain lets this test binary play `snapferry serve` once deploy has put it on the "remote"
+// side: the same code path the real binary takes, without needing cmd/snapferry built.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		fs := flag.NewFlagSet("serve", flag.ExitOnError)
+		root := fs.String("root", "", "")
+		appendOnly := fs.Bool("append-only", false, "")
+		_ = fs.Parse(os.Args[2:])
+		err := serve.Serve(context.Background(), os.Stdin, os.Stdout,
+			serve.Options{Root: *root, AppendOnly: *appendOnly, Log: os.Stderr, Program: "storespec-test"})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "serve:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func options(t *testing.T, s *sshtest.Server) storespec.Options {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return storespec.Options{
+		SSH:         s.ConnConfig(),
+		Version:     "test",
+		LocalBinary: self,
+		RemotePath:  filepath.Join(s.Dir, "remote-bin", "snapferry-test"),
+	}
+}
+
+func spec(scheme string, s *sshtest.Server, path string) string {
+	return scheme + "://" + s.User + "@" + s.Host + ":" + strconv.Itoa(s.Port) + path
+}
+
+func open(t *testing.T, raw string, opts storespec.Options) store.Backend {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	be, err := storespec.Open(ctx, raw, opts)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", raw, err)
+	}
+	return be
+}
+
+func TestOpenLocalAndTape(t *testing.T) {
+	dir := t.TempDir()
+	be, err := storespec.Open(context.Background(), dir, storespec.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := be.(*local.Backend); !ok || be.Location() != dir {
+		t.Fatalf("local spec gave %T at %s", be, be.Location())
+	}
+	if _, err := storespec.Open(context.Background(), "tape:///dev/nst0", storespec.Options{}); !errors.Is(err, storespec.ErrBadSpec) {
+		t.Fatalf("tape spec as a store: %v", err)
+	}
+	if _, err := storespec.Open(context.Background(), "ssh://h", storespec.Options{}); !errors.Is(err, storespec.ErrBadSpec) {
+		t.Fatalf("bad spec: %v", err)
+	}
+}
+
+func TestSFTPConformance(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	opts := options(t, s)
+	storetest.Run(t, func(t *testing.T) store.Backend {
+		return open(t, spec("sftp", s, filepath.Join(t.TempDir(), "repo")), opts)
+	})
+}
+
+// TestSSHConformance runs the whole chain: ssh, deploy of this test binary, `serve` on the far
+// side, the wire protocol through the session's stdin/stdout.
+func TestSSHConformance(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	opts := options(t, s)
+	storetest.Run(t, func(t *testing.T) store.Backend {
+		root := filepath.Join(t.TempDir(), "repo")
+		if err := os.Mkdir(root, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		return open(t, spec("ssh", s, root), opts)
+	})
+}
+
+func TestSSHCreateAndServeErrors(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	opts := options(t, s)
+	root := filepath.Join(t.TempDir(), "new", "repo")
+	ctx := context.Background()
+	_, err := storespec.Open(ctx, spec("ssh", s, root), opts)
+	if err == nil || !strings.Contains(err.Error(), "create the folder first") {
+		t.Fatalf("missing root: want serve's message passed on, got %v", err)
+	}
+	opts.Create = true
+	be := open(t, spec("ssh", s, root), opts)
+	defer be.Close()
+	if err := be.Create(ctx); err != nil {
+		t.Fatalf("create repository over ssh: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "data")); err != nil {
+		t.Fatalf("repository folders not made on the remote side: %v", err)
+	}
+}
+
+func TestHostKeyErrorPassesThrough(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	opts := options(t, s)
+	opts.SSH.KnownHosts = filepath.Join(t.TempDir(), "empty_known_hosts")
+	_, err := storespec.Open(context.Background(), spec("sftp", s, "/tmp"), opts)
+	if err == nil || !strings.Contains(err.Error(), "--accept-new-host-key") {
+		t.Fatalf("unknown host: %v", err)
+	}
+}
