@@ -8,42 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/snapferry/snapferry/transfer/remoterun"
 	"github.com/snapferry/snapferry/transfer/sshtest"
 )
-
-// lineWaiter is a writer that lets the test wait for a line to have arrived.
-type lineWaiter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (w *lineWaiter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}
-
-func (w *lineWaiter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
-func (w *lineWaiter) waitFor(t *testing.T, s string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(w.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%q did not arrive within 10s; got %q", s, w.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 func writeScript(t *testing.T, body string) string {
 	t.Helper()
@@ -89,7 +59,7 @@ exit 130
 `)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &lineWaiter{}
+	out := &sshtest.Buffer{}
 	type ret struct {
 		res remoterun.Result
 		err error
@@ -99,7 +69,7 @@ exit 130
 		res, err := remoterun.Run(ctx, c.Client, remoterun.ShellQuote(script, marker), remoterun.Options{Stdout: out})
 		done <- ret{res, err}
 	}()
-	out.waitFor(t, "ready") // streamed while the job is still running
+	out.WaitFor(t, "ready") // streamed while the job is still running
 	select {
 	case r := <-done:
 		t.Fatalf("job ended before cancel: %+v %v", r.res, r.err)
@@ -136,7 +106,7 @@ func TestCancelByStdinEOF(t *testing.T) {
 	s := sshtest.Start(t, sshtest.Options{KeyOptions: `command="` + script + `"`})
 	c := s.Dial(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &lineWaiter{}
+	out := &sshtest.Buffer{}
 	done := make(chan error, 1)
 	var res remoterun.Result
 	go func() {
@@ -144,7 +114,7 @@ func TestCancelByStdinEOF(t *testing.T) {
 		res, err = remoterun.Run(ctx, c.Client, "anything", remoterun.Options{Stdout: out})
 		done <- err
 	}()
-	out.waitFor(t, "ready")
+	out.WaitFor(t, "ready")
 	cancel()
 	select {
 	case err := <-done:
@@ -164,13 +134,13 @@ func TestGraceExceeded(t *testing.T) {
 	c := s.Dial(t)
 	script := writeScript(t, "trap '' TERM\necho ready\nexec sleep 30 < /dev/null\n")
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &lineWaiter{}
+	out := &sshtest.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		_, err := remoterun.Run(ctx, c.Client, remoterun.ShellQuote(script), remoterun.Options{Stdout: out, Grace: 300 * time.Millisecond})
 		done <- err
 	}()
-	out.waitFor(t, "ready")
+	out.WaitFor(t, "ready")
 	cancel()
 	select {
 	case err := <-done:

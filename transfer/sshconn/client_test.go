@@ -1,7 +1,6 @@
 package sshconn_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -282,12 +280,12 @@ func TestDeadLinkDetected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := &sshtest.Buffer{}
 	sess.Stdout = out
 	if err := sess.Start("echo started; sleep 60"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return strings.Contains(out.String(), "started") })
+	out.WaitFor(t, "started")
 	time.Sleep(600 * time.Millisecond) // a few keepalives answered while the link is fine
 	if c.Err() != nil {
 		t.Fatalf("healthy link declared dead: %v", c.Err())
@@ -380,22 +378,4 @@ func readPub(t *testing.T, file string) ssh.PublicKey {
 
 func sshtestLine(addr string, k ssh.PublicKey) string {
 	return knownhosts.Line([]string{knownhosts.Normalize(addr)}, k)
-}
-
-// syncBuffer is a bytes.Buffer safe to read while a session writes to it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
