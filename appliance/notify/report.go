@@ -1,0 +1,142 @@
+package notify
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Result is how a job or one VM of it ended.
+type Result string
+
+// Results, ordered from worst to best by rank.
+const (
+	Failure Result = "failure"
+	Partial Result = "partial"
+	Success Result = "success"
+)
+
+func (r Result) rank() int {
+	switch r {
+	case Failure:
+		return 0
+	case Partial:
+		return 1
+	case Success:
+		return 2
+	}
+	return 0 // unknown results sort with the failures: someone must look at them
+}
+
+// VMRow is one VM (or file source) in a report.
+type VMRow struct {
+	Name string
+	Mode string // hot, warm, cold, files
+	// Size is what was read (the allocated size of the disks), Changed the part that differed
+	// from the last backup, Stored the new bytes that reached the repository (compressed).
+	Size, Changed, Stored int64
+	Duration              time.Duration
+	Result                Result
+	Error                 string
+}
+
+// Speed is bytes read per second, 0 when no time was measured.
+func (r VMRow) Speed() float64 {
+	if r.Duration <= 0 {
+		return 0
+	}
+	return float64(r.Size) / r.Duration.Seconds()
+}
+
+// Totals describe the repository after the job.
+type Totals struct {
+	Repository string
+	Snapshots  int
+	// StoredBytes is the repository's size on disk; RawBytes what it holds before dedup and
+	// compression; FreeBytes the space left on the store (-1 when unknown).
+	StoredBytes, RawBytes, FreeBytes int64
+}
+
+// Report is everything an e-mail or a summary says about one job run.
+type Report struct {
+	Job, JobID, Host string
+	Start, End       time.Time
+	Result           Result
+	// Attempt is the attempt number that produced this report (1 without retries).
+	Attempt int
+	Rows    []VMRow
+	// Errors are job-level problems not tied to one VM (store unreachable, leftover snapshot).
+	Errors []string
+	Totals *Totals
+}
+
+// SortedRows returns the rows with failures first, then partial ones, then successes, each group
+// in the original order, so the reader sees what needs attention at the top.
+func (r Report) SortedRows() []VMRow {
+	rows := append([]VMRow(nil), r.Rows...)
+	sort.SliceStable(rows, func(a, b int) bool { return rows[a].Result.rank() < rows[b].Result.rank() })
+	return rows
+}
+
+// Subject is the e-mail subject: result first so a mailbox list shows it.
+func (r Report) Subject() string {
+	failed := 0
+	for _, row := range r.Rows {
+		if row.Result != Success {
+			failed++
+		}
+	}
+	s := fmt.Sprintf("[snapferry] %s: %s", upper(r.Result), r.Job)
+	if r.Host != "" {
+		s += " on " + r.Host
+	}
+	if len(r.Rows) > 0 {
+		s += fmt.Sprintf(" (%d of %d VMs ok)", len(r.Rows)-failed, len(r.Rows))
+	}
+	return s
+}
+
+func upper(r Result) string {
+	switch r {
+	case Failure:
+		return "FAILURE"
+	case Partial:
+		return "PARTIAL"
+	case Success:
+		return "SUCCESS"
+	}
+	return "UNKNOWN (" + string(r) + ")"
+}
+
+// HumanBytes formats a byte count with binary units: "1.5 GiB".
+func HumanBytes(n int64) string {
+	if n < 0 {
+		return "unknown"
+	}
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// HumanDuration rounds to seconds ("1h2m3s").
+func HumanDuration(d time.Duration) string {
+	if d < time.Second && d > 0 {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+// HumanSpeed formats bytes per second ("85.3 MiB/s"), "-" when unknown.
+func HumanSpeed(bps float64) string {
+	if bps <= 0 {
+		return "-"
+	}
+	return HumanBytes(int64(bps)) + "/s"
+}
