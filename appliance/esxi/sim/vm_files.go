@@ -1,0 +1,96 @@
+package sim
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/snapferry/snapferry/appliance/esxi"
+)
+
+// simVM is a registered VM's files as one command sees them.
+type simVM struct {
+	id      string
+	hostVMX string // /vmfs/volumes/UUID/dir/name.vmx
+	vmx     string // local path
+	dir     string // local folder
+	conf    *esxi.VMX
+}
+
+// vm loads a registered VM, or returns the NotFound fault vim-cmd prints for an unknown id.
+func (s *session) vm(id string) (*simVM, error) {
+	hostVMX, ok := s.inv.vmxOf(id)
+	if !ok {
+		return nil, &simFault{typ: "vim.fault.NotFound", msg: fmt.Sprintf(`Unable to find a VM corresponding to "%s"`, id)}
+	}
+	local, err := s.h.local(hostVMX)
+	if err != nil {
+		return nil, fmt.Errorf("VM %s: %w", id, err)
+	}
+	b, err := os.ReadFile(local)
+	if err != nil {
+		return nil, &simFault{typ: "vim.fault.NotFound", msg: fmt.Sprintf(`Unable to find a VM corresponding to "%s"`, hostVMX)}
+	}
+	conf, err := esxi.ParseVMX(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("VM %s: %w", id, err)
+	}
+	if _, ok := s.st.VMs[id]; !ok {
+		s.st.VMs[id] = &vmState{Power: "off"}
+	}
+	return &simVM{id: id, hostVMX: hostVMX, vmx: local, dir: filepath.Dir(local), conf: conf}, nil
+}
+
+// stem is the .vmx file name without its extension: the prefix of the VM's other files.
+func (v *simVM) stem() string { return strings.TrimSuffix(filepath.Base(v.vmx), ".vmx") }
+
+// diskTop resolves a disk's current descriptor (the top of its chain).
+func (s *session) diskTop(v *simVM, d esxi.VMXDisk) (string, error) {
+	return s.h.resolveFile(v.dir, d.FileName)
+}
+
+// findDisk picks a disk by device ("scsi0:0") or name ("vmdk1").
+func (v *simVM) findDisk(which string) (esxi.VMXDisk, error) {
+	disks := v.conf.Disks()
+	for i, d := range disks {
+		if strings.EqualFold(d.Device, which) || esxi.DiskName(i) == which {
+			return d, nil
+		}
+	}
+	return esxi.VMXDisk{}, fmt.Errorf("VM %s has no disk %q (give a device like scsi0:0 or vmdkN)", v.id, which)
+}
+
+// setVMXValue rewrites one key of a .vmx in place (any case), appending it when missing; other
+// lines stay byte for byte.
+func setVMXValue(path, key, value string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("update %s: %w", path, err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	line := key + " = " + esxi.EncodeVMXValue(value) + "\n"
+	done := false
+	for i, l := range lines {
+		k, _, ok := strings.Cut(l, "=")
+		if ok && strings.EqualFold(strings.TrimSpace(k), key) {
+			lines[i] = line
+			done = true
+		}
+	}
+	if !done {
+		if n := len(lines); n > 0 && !strings.HasSuffix(lines[n-1], "\n") {
+			lines[n-1] += "\n"
+		}
+		lines = append(lines, line)
+	}
+	return writeFileAtomic(path, []byte(strings.Join(lines, "")))
+}
+
+// sameFile reports whether two paths name one file (paths through a datastore's name symlink and
+// through its UUID folder differ as strings).
+func sameFile(a, b string) bool {
+	ia, err1 := os.Stat(a)
+	ib, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(ia, ib)
+}
