@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/snapferry/snapferry/images/disk/pipeline"
 	"github.com/snapferry/snapferry/images/progress"
 	"github.com/snapferry/snapferry/images/repo"
 )
@@ -78,7 +79,7 @@ func BackupFile(ctx context.Context, bs repo.BlobStore, f *os.File, opts Options
 	}
 	b.progress.Start(d.Name, size)
 	defer b.progress.Done()
-	if err := b.run(ctx, workers(opts.Workers)); err != nil {
+	if err := b.run(ctx, pipeline.Workers(opts.Workers)); err != nil {
 		return repo.Disk{}, repo.Stats{}, fmt.Errorf("back up %s: %w", f.Name(), err)
 	}
 	d.Map = b.chunks
@@ -130,10 +131,10 @@ type blockResult struct {
 }
 
 func (b *diskBackup) run(ctx context.Context, nworkers int) error {
-	pool := newBufferPool(2*nworkers+2, b.blockSize)
+	pool := pipeline.NewBufferPool(2*nworkers+2, b.blockSize)
 	jobs := make(chan blockJob, nworkers)
 	results := make(chan seqResult, nworkers)
-	g := newGroup(ctx)
+	g := pipeline.NewGroup(ctx)
 	g.Go(func(ctx context.Context) error {
 		defer close(jobs)
 		return b.read(ctx, pool, jobs)
@@ -141,11 +142,11 @@ func (b *diskBackup) run(ctx context.Context, nworkers int) error {
 	g.GoWorkers(nworkers, func(ctx context.Context) error {
 		for j := range jobs {
 			r, err := b.store(ctx, j)
-			pool.put(j.buf)
+			pool.Put(j.buf)
 			if err != nil {
 				return err
 			}
-			if err := send(ctx, results, seqResult{j.seq, r}); err != nil {
+			if err := pipeline.Send(ctx, results, seqResult{j.seq, r}); err != nil {
 				return err
 			}
 		}
@@ -153,9 +154,9 @@ func (b *diskBackup) run(ctx context.Context, nworkers int) error {
 	}, func() { close(results) })
 	g.Go(func(ctx context.Context) error {
 		asm := newMapAssembler(b)
-		ord := newReorder[blockResult]()
+		ord := pipeline.NewReorder[blockResult]()
 		for r := range results {
-			if err := ord.push(r.seq, r.blockResult, func(r blockResult) error { return asm.add(ctx, r) }); err != nil {
+			if err := ord.Push(r.seq, r.blockResult, func(r blockResult) error { return asm.add(ctx, r) }); err != nil {
 				return err
 			}
 		}
@@ -169,7 +170,7 @@ func (b *diskBackup) run(ctx context.Context, nworkers int) error {
 
 // read walks the allocated extents and sends every block that holds data, in order. Blocks
 // wholly inside holes are never read.
-func (b *diskBackup) read(ctx context.Context, pool *bufferPool, jobs chan<- blockJob) error {
+func (b *diskBackup) read(ctx context.Context, pool *pipeline.BufferPool, jobs chan<- blockJob) error {
 	bsz := int64(b.blockSize)
 	m := extentMapper{f: b.f, size: b.size}
 	var seq uint64
@@ -185,18 +186,18 @@ func (b *diskBackup) read(ctx context.Context, pool *bufferPool, jobs chan<- blo
 		first, last := max(start/bsz, next), (end-1)/bsz
 		b.progress.Add((first - next) * bsz) // skipped holes
 		for i := first; i <= last; i++ {
-			buf, err := pool.get(ctx)
+			buf, err := pool.Get(ctx)
 			if err != nil {
 				return err
 			}
 			n := int(min(bsz, b.size-i*bsz))
 			if _, err := b.f.ReadAt(buf[:n], i*bsz); err != nil && err != io.EOF {
-				pool.put(buf)
+				pool.Put(buf)
 				return fmt.Errorf("read block %d: %w", i, err)
 			}
 			b.bytesRead.Add(int64(n))
-			if err := send(ctx, jobs, blockJob{seq: seq, index: i, buf: buf[:n]}); err != nil {
-				pool.put(buf)
+			if err := pipeline.Send(ctx, jobs, blockJob{seq: seq, index: i, buf: buf[:n]}); err != nil {
+				pool.Put(buf)
 				return err
 			}
 			seq++

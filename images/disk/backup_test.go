@@ -26,15 +26,15 @@ func roundTripImage(t *testing.T) (path string, size int64, dataBlocks map[int64
 	path = tempPath(t, "disk.img")
 	const bs = testBlock
 	size = 2*repo.MapChunkBlocks*bs + 100*bs + 1000
-	same := randBytes(7, bs)
+	same := memblobs.RandBytes(7, bs)
 	regions := []region{
-		{0, randBytes(1, 4096)},
-		{100 * kib, randBytes(2, 300*kib)},
+		{0, memblobs.RandBytes(1, 4096)},
+		{100 * kib, memblobs.RandBytes(2, 300*kib)},
 		{16 * bs, make([]byte, 4*bs)}, // allocated, but all zeros: blocks 16..19
-		{4096*bs - 10*kib, randBytes(3, 20*kib)},
+		{4096*bs - 10*kib, memblobs.RandBytes(3, 20*kib)},
 		{300 * bs, same},
 		{301 * bs, same},
-		{size - 3000, randBytes(4, 3000)},
+		{size - 3000, memblobs.RandBytes(4, 3000)},
 	}
 	makeSparse(t, path, size, regions...)
 	dataBlocks = map[int64]bool{}
@@ -132,7 +132,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	}
 
 	// Restoring over an existing, larger, fully written file leaves no old data behind.
-	makeSparse(t, dst, 2*size, region{0, randBytes(9, 4<<20)})
+	makeSparse(t, dst, 2*size, region{0, memblobs.RandBytes(9, 4<<20)})
 	if err := Restore(ctx, bs, d, dst, RestoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestEmptyAndTinyImages(t *testing.T) {
 		src := tempPath(t, "tiny.img")
 		var regions []region
 		if size > 0 {
-			regions = append(regions, region{0, randBytes(uint64(size), int(size))})
+			regions = append(regions, region{0, memblobs.RandBytes(uint64(size), int(size))})
 		}
 		makeSparse(t, src, size, regions...)
 		d, _, err := Backup(ctx, bs, src, Options{})
@@ -210,7 +210,7 @@ func TestRestoreRejectsCorruptMaps(t *testing.T) {
 	}
 
 	// A block blob longer than a block must not be written past its place.
-	long := randBytes(11, testBlock+1)
+	long := memblobs.RandBytes(11, testBlock+1)
 	lid := bs.BlobID(long)
 	if _, err := bs.SaveBlob(ctx, repo.DataBlob, lid, long); err != nil {
 		t.Fatal(err)

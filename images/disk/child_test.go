@@ -83,14 +83,14 @@ func child(t *testing.T, op, path string, wrapper ...string) (childResult, int64
 func TestHugeSparseDiskMemoryIsFlat(t *testing.T) {
 	const mib = 1 << 20
 	regions := []region{
-		{0, randBytes(1, 2*mib)},
-		{1 << 30, randBytes(2, 3*mib)},
-		{2<<30 - mib, randBytes(3, mib)},
+		{0, memblobs.RandBytes(1, 2*mib)},
+		{1 << 30, memblobs.RandBytes(2, 3*mib)},
+		{2<<30 - mib, memblobs.RandBytes(3, mib)},
 	}
 	small := tempPath(t, "small.img")
 	makeSparse(t, small, 2<<30, regions...)
 	huge := tempPath(t, "huge.img")
-	makeSparse(t, huge, 2<<40, append(regions, region{2<<40 - 5*mib, randBytes(4, 2*mib)})...)
+	makeSparse(t, huge, 2<<40, append(regions, region{2<<40 - 5*mib, memblobs.RandBytes(4, 2*mib)})...)
 
 	smallRes, smallRSS := child(t, "backup-discard", small)
 	start := time.Now()

@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"github.com/snapferry/snapferry/images/disk/memblobs"
 	"os"
 	"testing"
 )
@@ -9,9 +10,9 @@ func TestExtentMapperFindsDataRanges(t *testing.T) {
 	path := tempPath(t, "sparse.img")
 	const mib = 1 << 20
 	makeSparse(t, path, 64*mib,
-		region{0, randBytes(1, 4096)},
-		region{5 * mib, randBytes(2, 3*mib)},
-		region{63 * mib, randBytes(3, 8192)},
+		region{0, memblobs.RandBytes(1, 4096)},
+		region{5 * mib, memblobs.RandBytes(2, 3*mib)},
+		region{63 * mib, memblobs.RandBytes(3, 8192)},
 	)
 	f, err := os.Open(path)
 	if err != nil {

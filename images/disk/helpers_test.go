@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"io"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,16 +40,6 @@ func makeSparse(t testing.TB, path string, size int64, regions ...region) {
 	if err := f.Sync(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// randBytes is n pseudo-random bytes from seed (incompressible, never all zero).
-func randBytes(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
 }
 
 func fileSHA(t testing.TB, path string) string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/snapferry/snapferry/images/disk/pipeline"
 	"github.com/snapferry/snapferry/images/progress"
 	"github.com/snapferry/snapferry/images/repo"
 )
@@ -67,10 +68,10 @@ func RestoreFile(ctx context.Context, bs repo.BlobStore, d repo.Disk, f *os.File
 		index int64
 		id    repo.ID
 	}
-	n := workers(opts.Workers)
+	n := pipeline.Workers(opts.Workers)
 	jobs := make(chan job, 2*n)
 	zero := make([]byte, d.BlockSize)
-	g := newGroup(ctx)
+	g := pipeline.NewGroup(ctx)
 	g.Go(func(ctx context.Context) error {
 		defer close(jobs)
 		return walkMap(ctx, bs, d, func(i int64, id repo.ID) error {
@@ -78,7 +79,7 @@ func RestoreFile(ctx context.Context, bs repo.BlobStore, d repo.Disk, f *os.File
 				rep.Add(int64(blockLen(d, i)))
 				return nil
 			}
-			return send(ctx, jobs, job{i, id})
+			return pipeline.Send(ctx, jobs, job{i, id})
 		})
 	})
 	g.GoWorkers(n, func(ctx context.Context) error {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/snapferry/snapferry/images/disk/pipeline"
 	"github.com/snapferry/snapferry/images/progress"
 	"github.com/snapferry/snapferry/images/repo"
 )
@@ -26,11 +27,11 @@ func Stream(ctx context.Context, bs repo.BlobStore, d repo.Disk, w io.Writer, op
 		id    repo.ID
 		buf   []byte // taken from the pool by the loader, so a job never waits for a buffer
 	}
-	n := workers(opts.Workers)
-	pool := newBufferPool(2*n+2, d.BlockSize)
+	n := pipeline.Workers(opts.Workers)
+	pool := pipeline.NewBufferPool(2*n+2, d.BlockSize)
 	jobs := make(chan job, n)
 	results := make(chan job, n)
-	g := newGroup(ctx)
+	g := pipeline.NewGroup(ctx)
 	g.Go(func(ctx context.Context) error {
 		defer close(jobs)
 		var seq uint64
@@ -38,12 +39,12 @@ func Stream(ctx context.Context, bs repo.BlobStore, d repo.Disk, w io.Writer, op
 			if id.IsZero() {
 				return nil
 			}
-			buf, err := pool.get(ctx)
+			buf, err := pool.Get(ctx)
 			if err != nil {
 				return err
 			}
 			seq++
-			return send(ctx, jobs, job{seq - 1, i, id, buf})
+			return pipeline.Send(ctx, jobs, job{seq - 1, i, id, buf})
 		})
 	})
 	g.GoWorkers(n, func(ctx context.Context) error {
@@ -53,7 +54,7 @@ func Stream(ctx context.Context, bs repo.BlobStore, d repo.Disk, w io.Writer, op
 				return err
 			}
 			j.buf = data
-			if err := send(ctx, results, j); err != nil {
+			if err := pipeline.Send(ctx, results, j); err != nil {
 				return err
 			}
 		}
@@ -74,10 +75,10 @@ func Stream(ctx context.Context, bs repo.BlobStore, d repo.Disk, w io.Writer, op
 			}
 			return nil
 		}
-		ord := newReorder[job]()
+		ord := pipeline.NewReorder[job]()
 		for r := range results {
-			err := ord.push(r.seq, r, func(j job) error {
-				defer pool.put(j.buf)
+			err := ord.Push(r.seq, r, func(j job) error {
+				defer pool.Put(j.buf)
 				if err := fill(j.index); err != nil {
 					return err
 				}

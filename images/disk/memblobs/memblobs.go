@@ -7,6 +7,7 @@ package memblobs
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 
@@ -103,4 +104,15 @@ func (s *Store) Put(t repo.BlobType, id repo.ID, data []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.blobs[key{t, id}] = append([]byte(nil), data...)
+}
+
+// RandBytes returns n pseudo-random bytes determined by seed: incompressible test data that is
+// never all zeros and differs between seeds.
+func RandBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
 }

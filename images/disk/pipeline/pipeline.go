@@ -1,4 +1,7 @@
-package disk
+// Package pipeline holds the small concurrency parts that the backup sources share: a goroutine
+// group that cancels on the first error, a bounded buffer pool, and a reorder buffer that
+// releases out-of-order worker results in sequence.
+package pipeline
 
 import (
 	"context"
@@ -7,9 +10,9 @@ import (
 	"sync/atomic"
 )
 
-// group runs the goroutines of one pipeline: the first error cancels the shared context so
+// Group runs the goroutines of one pipeline: the first error cancels the shared context so
 // every stage stops at its next channel operation, and Wait returns that first error.
-type group struct {
+type Group struct {
 	parent context.Context
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -18,13 +21,13 @@ type group struct {
 	err    error
 }
 
-func newGroup(ctx context.Context) *group {
-	g := &group{parent: ctx}
+func NewGroup(ctx context.Context) *Group {
+	g := &Group{parent: ctx}
 	g.ctx, g.cancel = context.WithCancelCause(ctx)
 	return g
 }
 
-func (g *group) Go(f func(ctx context.Context) error) {
+func (g *Group) Go(f func(ctx context.Context) error) {
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
@@ -37,7 +40,7 @@ func (g *group) Go(f func(ctx context.Context) error) {
 
 // GoWorkers runs n copies of f and calls last once after all of them returned (to close the
 // channel they feed), whether they failed or not.
-func (g *group) GoWorkers(n int, f func(ctx context.Context) error, last func()) {
+func (g *Group) GoWorkers(n int, f func(ctx context.Context) error, last func()) {
 	var live atomic.Int32
 	live.Store(int32(n))
 	for range n {
@@ -54,7 +57,7 @@ func (g *group) GoWorkers(n int, f func(ctx context.Context) error, last func())
 
 // Wait waits for all goroutines and returns the first error, or the parent context's error
 // when the run was cancelled from outside.
-func (g *group) Wait() error {
+func (g *Group) Wait() error {
 	g.wg.Wait()
 	g.cancel(nil)
 	if g.err != nil {
@@ -63,21 +66,21 @@ func (g *group) Wait() error {
 	return context.Cause(g.parent)
 }
 
-// bufferPool hands out at most n buffers of one size; taking blocks while all are in flight,
+// BufferPool hands out at most n buffers of one size; taking blocks while all are in flight,
 // which is what bounds a pipeline's memory.
-type bufferPool struct {
+type BufferPool struct {
 	free chan []byte
 }
 
-func newBufferPool(n, size int) *bufferPool {
-	p := &bufferPool{free: make(chan []byte, n)}
+func NewBufferPool(n, size int) *BufferPool {
+	p := &BufferPool{free: make(chan []byte, n)}
 	for range n {
 		p.free <- make([]byte, size)
 	}
 	return p
 }
 
-func (p *bufferPool) get(ctx context.Context) ([]byte, error) {
+func (p *BufferPool) Get(ctx context.Context) ([]byte, error) {
 	select {
 	case b := <-p.free:
 		return b[:cap(b)], nil
@@ -86,19 +89,19 @@ func (p *bufferPool) get(ctx context.Context) ([]byte, error) {
 	}
 }
 
-func (p *bufferPool) put(b []byte) { p.free <- b }
+func (p *BufferPool) Put(b []byte) { p.free <- b }
 
-// reorder releases results in sequence order although workers finish out of order. It holds
+// Reorder releases results in sequence order although Workers finish out of order. It holds
 // only results that overtook an earlier one, so its size is bounded by the work in flight.
-type reorder[T any] struct {
+type Reorder[T any] struct {
 	next    uint64
 	pending map[uint64]T
 }
 
-func newReorder[T any]() *reorder[T] { return &reorder[T]{pending: map[uint64]T{}} }
+func NewReorder[T any]() *Reorder[T] { return &Reorder[T]{pending: map[uint64]T{}} }
 
 // push accepts result seq and calls emit for every result that is now next in order.
-func (r *reorder[T]) push(seq uint64, v T, emit func(T) error) error {
+func (r *Reorder[T]) Push(seq uint64, v T, emit func(T) error) error {
 	r.pending[seq] = v
 	for {
 		v, ok := r.pending[r.next]
@@ -113,17 +116,26 @@ func (r *reorder[T]) push(seq uint64, v T, emit func(T) error) error {
 	}
 }
 
-// workers resolves a worker count: n when positive, else the number of CPUs (hashing and
+// Workers resolves a worker count: n when positive, else the number of CPUs (hashing and
 // compression are CPU-bound; the ESXi shell often has only a few).
-func workers(n int) int {
+func Workers(n int) int {
 	if n > 0 {
 		return n
 	}
 	return max(1, runtime.NumCPU())
 }
 
-// send delivers v unless the pipeline is cancelled first.
-func send[T any](ctx context.Context, ch chan<- T, v T) error {
+// IOWorkers resolves a worker count for work that waits on open/read as much as it computes
+// (many small files): n when positive, else 4 per CPU, at most 32.
+func IOWorkers(n int) int {
+	if n > 0 {
+		return n
+	}
+	return min(4*runtime.NumCPU(), 32)
+}
+
+// Send delivers v unless the pipeline is cancelled first.
+func Send[T any](ctx context.Context, ch chan<- T, v T) error {
 	select {
 	case ch <- v:
 		return nil

@@ -1,0 +1,380 @@
+package tree
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/snapferry/snapferry/images/disk/pipeline"
+	"github.com/snapferry/snapferry/images/progress"
+	"github.com/snapferry/snapferry/images/repo"
+)
+
+// RestoreOptions tune a tree restore.
+type RestoreOptions struct {
+	// Include lists snapshot paths ("/etc/ssh") to restore with everything below them; their
+	// parent directories are recreated too. Empty restores everything.
+	Include  []string
+	Workers  int // goroutines loading and writing file contents; default 4 per CPU
+	Progress progress.Reporter
+}
+
+// Restore recreates the tree rooted at root below target (created if missing): a snapshot
+// path /etc/hosts lands at target/etc/hosts. Every entry is created relative to its open
+// parent directory without following symlinks, and names are checked (ErrUnsafeTree), so
+// nothing is written outside target. Ownership is restored when running as root; modes and
+// times always, after contents, and a directory's after everything inside it.
+//
+// Entries that cannot be restored (a device without root, a missing blob) are returned as
+// FileErrors and the rest goes on; an unsafe tree, an Include path missing from the snapshot
+// or an unusable target end the restore with an error.
+func Restore(ctx context.Context, bs repo.BlobStore, root repo.ID, target string, opts RestoreOptions) ([]FileError, error) {
+	if err := os.MkdirAll(target, 0o700); err != nil {
+		return nil, fmt.Errorf("restore: create target: %w", err)
+	}
+	rootfd, err := unix.Open(target, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("restore: open target %s: %w", target, err)
+	}
+	nworkers := pipeline.IOWorkers(opts.Workers)
+	r := &restorer{
+		bs:       bs,
+		rootfd:   rootfd,
+		owner:    os.Geteuid() == 0,
+		include:  map[string]bool{},
+		links:    map[linkKey]string{},
+		jobs:     make(chan restoreJob, 2*nworkers),
+		progress: progress.OrNop(opts.Progress),
+	}
+	for _, p := range opts.Include {
+		r.include[path.Clean("/"+p)] = false
+	}
+	r.progress.Start("restore", -1)
+	defer r.progress.Done()
+
+	g := pipeline.NewGroup(ctx)
+	g.Go(func(ctx context.Context) error {
+		defer close(r.jobs)
+		top := &restoreDir{fd: rootfd, path: "/"}
+		top.pending.Store(1)
+		return r.restoreTree(ctx, top, root)
+	})
+	g.GoWorkers(nworkers, func(ctx context.Context) error {
+		var buf []byte
+		for j := range r.jobs {
+			var err error
+			if buf, err = r.writeFile(ctx, j, buf); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nil)
+	if err := g.Wait(); err != nil {
+		return r.errors, fmt.Errorf("restore to %s: %w", target, err)
+	}
+	var missing []string
+	for p, seen := range r.include {
+		if !seen {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return r.errors, fmt.Errorf("restore: %s not in the snapshot", strings.Join(missing, ", "))
+	}
+	sort.Slice(r.errors, func(i, j int) bool { return r.errors[i].Path < r.errors[j].Path })
+	return r.errors, nil
+}
+
+type linkKey struct{ dev, ino uint64 }
+
+// restorer is the state of one Restore run.
+type restorer struct {
+	bs       repo.BlobStore
+	rootfd   int
+	owner    bool
+	include  map[string]bool    // include path -> matched; walker only
+	links    map[linkKey]string // first restored path (relative to target) of a hard-linked inode; walker only
+	jobs     chan restoreJob
+	progress progress.Reporter
+
+	mu     sync.Mutex
+	errors []FileError
+}
+
+// restoreDir is a restored directory still open for its entries. As in backup, pending counts
+// the walker and every child not finished; the last release applies the directory's own
+// metadata (so writing its entries cannot change its times again), closes it and releases the
+// parent.
+type restoreDir struct {
+	fd      int
+	path    string     // snapshot path
+	node    *repo.Node // nil for the target itself, whose metadata restore leaves alone
+	parent  *restoreDir
+	pending atomic.Int32
+}
+
+// restoreJob is a created regular file whose contents a worker writes.
+type restoreJob struct {
+	dir  *restoreDir
+	node *repo.Node
+	fd   int
+	path string
+}
+
+func (r *restorer) fail(p string, err error) {
+	r.mu.Lock()
+	r.errors = append(r.errors, FileError{Path: p, Err: err})
+	r.mu.Unlock()
+}
+
+// selected reports whether p is restored: inside an include path, or on the way to one.
+func (r *restorer) selected(p string) bool {
+	if len(r.include) == 0 {
+		return true
+	}
+	ok := false
+	for inc := range r.include {
+		switch {
+		case p == inc:
+			r.include[inc] = true
+			ok = true
+		case inc == "/" || strings.HasPrefix(p, inc+"/") || strings.HasPrefix(inc, p+"/"):
+			ok = true
+		}
+	}
+	return ok
+}
+
+// restoreTree creates the entries of tree id inside d, which is open, then releases the
+// walker's hold on d.
+func (r *restorer) restoreTree(ctx context.Context, d *restoreDir, id repo.ID) error {
+	t, err := readTree(ctx, r.bs, d.path, id)
+	if errors.Is(err, ErrUnsafeTree) {
+		return err
+	}
+	if err != nil {
+		r.fail(d.path, err)
+		return r.release(d)
+	}
+	for i := range t.Nodes {
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
+		n := &t.Nodes[i]
+		p := path.Join(d.path, n.Name)
+		if !r.selected(p) {
+			continue
+		}
+		if err := r.restoreNode(ctx, d, n, p); err != nil {
+			return err
+		}
+	}
+	return r.release(d)
+}
+
+func (r *restorer) restoreNode(ctx context.Context, d *restoreDir, n *repo.Node, p string) error {
+	switch n.Type {
+	case repo.NodeDir:
+		fd, err := makeDir(d.fd, n.Name)
+		if err != nil {
+			r.fail(p, err)
+			return nil
+		}
+		child := &restoreDir{fd: fd, path: p, node: n, parent: d}
+		child.pending.Store(1)
+		d.pending.Add(1)
+		if n.Subtree == nil {
+			return r.release(child)
+		}
+		return r.restoreTree(ctx, child, *n.Subtree)
+	case repo.NodeFile:
+		return r.createFile(ctx, d, n, p)
+	case repo.NodeSymlink:
+		err := retryExisting(d.fd, n.Name, func() error { return unix.Symlinkat(n.LinkTarget, d.fd, n.Name) })
+		if err != nil {
+			r.fail(p, fmt.Errorf("create symlink: %w", err))
+			return nil
+		}
+		r.setMeta(d.fd, -1, n, p)
+	case repo.NodeFifo, repo.NodeSocket, repo.NodeDev, repo.NodeCharDev:
+		mode := map[string]uint32{repo.NodeFifo: unix.S_IFIFO, repo.NodeSocket: unix.S_IFSOCK,
+			repo.NodeDev: unix.S_IFBLK, repo.NodeCharDev: unix.S_IFCHR}[n.Type]
+		err := retryExisting(d.fd, n.Name, func() error {
+			return unix.Mknodat(d.fd, n.Name, mode|unixPerm(fs.FileMode(n.Mode)), int(n.Rdev))
+		})
+		if err != nil {
+			if errors.Is(err, unix.EPERM) {
+				err = fmt.Errorf("%w (creating devices needs root)", err)
+			}
+			r.fail(p, fmt.Errorf("create %s: %w", n.Type, err))
+			return nil
+		}
+		r.setMeta(d.fd, -1, n, p)
+	default:
+		r.fail(p, fmt.Errorf("unknown entry type %q: skipped", n.Type))
+	}
+	r.progress.File(1)
+	return nil
+}
+
+// createFile creates a regular file (or a hard link to one restored before) and queues its
+// contents. The walker creates the file itself so a later hard link to it can be made at once.
+func (r *restorer) createFile(ctx context.Context, d *restoreDir, n *repo.Node, p string) error {
+	rel := strings.TrimPrefix(p, "/")
+	if n.Links > 1 {
+		key := linkKey{n.DeviceID, n.Inode}
+		if first, ok := r.links[key]; ok {
+			err := retryExisting(d.fd, n.Name, func() error { return unix.Linkat(r.rootfd, first, d.fd, n.Name, 0) })
+			if err != nil {
+				r.fail(p, fmt.Errorf("hard link to /%s: %w", first, err))
+			}
+			r.progress.File(1)
+			return nil
+		}
+		r.links[key] = rel
+	}
+	var fd int
+	err := retryExisting(d.fd, n.Name, func() (err error) {
+		fd, err = unix.Openat(d.fd, n.Name, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		return err
+	})
+	if err != nil {
+		r.fail(p, fmt.Errorf("create file: %w", err))
+		return nil
+	}
+	d.pending.Add(1)
+	return pipeline.Send(ctx, r.jobs, restoreJob{dir: d, node: n, fd: fd, path: p})
+}
+
+// retryExisting runs create; when an entry of that name is in the way (restoring over an older
+// restore: EEXIST, or ELOOP for a symlink where a file is opened with O_NOFOLLOW) it removes
+// that entry, never a directory, and tries once more.
+func retryExisting(dirfd int, name string, create func() error) error {
+	err := create()
+	if !errors.Is(err, unix.EEXIST) && !errors.Is(err, unix.ELOOP) {
+		return err
+	}
+	if err := unix.Unlinkat(dirfd, name, 0); err != nil {
+		return fmt.Errorf("replace existing entry: %w", err)
+	}
+	return create()
+}
+
+// makeDir creates (or reuses) directory name in dirfd and opens it. An existing entry of that
+// name that is not a directory, a symlink included, is replaced rather than followed.
+func makeDir(dirfd int, name string) (int, error) {
+	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	err := unix.Mkdirat(dirfd, name, 0o700)
+	if err != nil && !errors.Is(err, unix.EEXIST) {
+		return -1, fmt.Errorf("create directory: %w", err)
+	}
+	fd, err := unix.Openat(dirfd, name, flags, 0)
+	if errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+		if err := unix.Unlinkat(dirfd, name, 0); err != nil {
+			return -1, fmt.Errorf("replace existing entry with a directory: %w", err)
+		}
+		if err := unix.Mkdirat(dirfd, name, 0o700); err != nil {
+			return -1, fmt.Errorf("create directory: %w", err)
+		}
+		fd, err = unix.Openat(dirfd, name, flags, 0)
+	}
+	if err != nil {
+		return -1, fmt.Errorf("open directory: %w", err)
+	}
+	return fd, nil
+}
+
+// writeFile is a worker's part: write the contents, set metadata, close, release the dir.
+func (r *restorer) writeFile(ctx context.Context, j restoreJob, buf []byte) ([]byte, error) {
+	f := os.NewFile(uintptr(j.fd), j.path)
+	var written uint64
+	for i, id := range j.node.Content {
+		data, err := r.bs.LoadBlob(ctx, repo.DataBlob, id, buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				f.Close()
+				return buf, context.Cause(ctx)
+			}
+			r.fail(j.path, fmt.Errorf("load chunk %d: %w", i, err))
+			break
+		}
+		buf = data
+		if _, err := f.Write(data); err != nil {
+			r.fail(j.path, fmt.Errorf("write: %w", err))
+			break
+		}
+		written += uint64(len(data))
+		r.progress.Add(int64(len(data)))
+	}
+	if written == j.node.Size {
+		r.setMeta(j.dir.fd, j.fd, j.node, j.path)
+	} else {
+		r.fail(j.path, fmt.Errorf("restored %d of %d bytes", written, j.node.Size))
+	}
+	if err := f.Close(); err != nil {
+		r.fail(j.path, fmt.Errorf("close: %w", err))
+	}
+	r.progress.File(1)
+	return buf, r.release(j.dir)
+}
+
+// setMeta applies ownership (as root), mode and times to entry n in dirfd; fd is the entry
+// opened, or -1. chown comes first because it clears setuid bits that chmod then sets.
+func (r *restorer) setMeta(dirfd, fd int, n *repo.Node, p string) {
+	mode := fs.FileMode(n.Mode)
+	if r.owner {
+		var err error
+		if fd >= 0 {
+			err = unix.Fchown(fd, int(n.UID), int(n.GID))
+		} else {
+			err = unix.Fchownat(dirfd, n.Name, int(n.UID), int(n.GID), unix.AT_SYMLINK_NOFOLLOW)
+		}
+		if err != nil {
+			r.fail(p, fmt.Errorf("chown: %w", err))
+		}
+	}
+	if n.Type != repo.NodeSymlink {
+		var err error
+		if fd >= 0 {
+			err = unix.Fchmod(fd, unixPerm(mode))
+		} else {
+			err = unix.Fchmodat(dirfd, n.Name, unixPerm(mode), 0)
+		}
+		if err != nil {
+			r.fail(p, fmt.Errorf("chmod: %w", err))
+		}
+	}
+	atime := n.AccessTime
+	if atime.IsZero() {
+		atime = n.ModTime
+	}
+	ts := []unix.Timespec{unix.NsecToTimespec(atime.UnixNano()), unix.NsecToTimespec(n.ModTime.UnixNano())}
+	if err := unix.UtimesNanoAt(dirfd, n.Name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		r.fail(p, fmt.Errorf("set times: %w", err))
+	}
+}
+
+// release drops one hold on d; the last applies d's metadata, closes it and releases upward.
+func (r *restorer) release(d *restoreDir) error {
+	for d != nil && d.pending.Add(-1) == 0 {
+		if d.node != nil {
+			r.setMeta(d.parent.fd, d.fd, d.node, d.path)
+			r.progress.File(1)
+		}
+		if err := unix.Close(d.fd); err != nil {
+			r.fail(d.path, fmt.Errorf("close directory: %w", err))
+		}
+		d = d.parent
+	}
+	return nil
+}
