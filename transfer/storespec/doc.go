@@ -10,8 +10,9 @@
 // A path of "/~/rest" (ssh://host/~/repo) is relative to the remote login directory. The host
 // may be a ~/.ssh/config alias. Parse errors wrap ErrBadSpec, which the CLI maps to exit 2.
 //
-// For ssh:// Open connects, makes sure this binary is on the far side (transfer/deploy), runs
-// `<remote binary> serve --root=PATH` in an SSH session and speaks the wire protocol on that
+// For ssh:// Open connects, makes sure this binary is on the far side (transfer/deploy) unless
+// Options.RemotePath names an installed one, runs `<remote binary> serve --root=PATH` in an SSH
+// session and speaks the wire protocol on that
 // session's stdin/stdout. Closing the Backend closes the session (EOF ends serve) and the
 // connection.
 package storespec

@@ -26,10 +26,14 @@ type Options struct {
 	Identity         []string
 	KnownHosts       string
 	AcceptNewHostKey bool
-	RemotePath       string // remote snapferry binary; "": deploy to ~/.snapferry/bin/snapferry-VERSION
-	Version          string // this binary's version, for deploy and the wire handshake
+	// RemotePath is a snapferry already installed on the far side (--remote-path): it is run
+	// as-is and nothing is uploaded, which is what works with a forced-command key. "": deploy.
+	RemotePath string
+	Version    string // this binary's version, for deploy and the wire handshake
 
 	// Create makes the remote root folder first (for `init`); serve refuses a missing root.
+	// Only with deployment: behind RemotePath may be a forced command that runs serve for any
+	// command, so there the folder must exist.
 	Create bool
 	// AppendOnly asks serve to refuse removals and rewrites.
 	AppendOnly bool
@@ -39,6 +43,8 @@ type Options struct {
 	SSH sshconn.Config
 	// LocalBinary is the binary deploy uploads ("": this executable).
 	LocalBinary string
+	// DeployPath is where deploy puts it ("": ~/.snapferry/bin/snapferry-VERSION).
+	DeployPath string
 	// ServeLog receives the remote serve's stderr (nil: kept only for error messages).
 	ServeLog io.Writer
 }
@@ -108,13 +114,17 @@ func servePath(p string) string {
 }
 
 func openServe(ctx context.Context, conn *sshconn.Client, s Spec, opts Options) (store.Backend, error) {
-	dep, err := deploy.Ensure(ctx, conn.Client, deploy.Options{
-		Version: opts.Version, RemotePath: opts.RemotePath, LocalBinary: opts.LocalBinary})
-	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", s, err)
-	}
 	root := servePath(s.Path)
-	if opts.Create {
+	binary := opts.RemotePath
+	if binary == "" {
+		dep, err := deploy.Ensure(ctx, conn.Client, deploy.Options{
+			Version: opts.Version, RemotePath: opts.DeployPath, LocalBinary: opts.LocalBinary})
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", s, err)
+		}
+		binary = dep.Path
+	}
+	if opts.Create && opts.RemotePath == "" {
 		var out strings.Builder
 		res, err := remoterun.Run(ctx, conn.Client, remoterun.ShellQuote("mkdir", "-p", "--", root),
 			remoterun.Options{Stderr: &out})
@@ -144,7 +154,7 @@ func openServe(ctx context.Context, conn *sshconn.Client, s Spec, opts Options) 
 	if opts.ServeLog != nil {
 		sess.Stderr = io.MultiWriter(tail, opts.ServeLog)
 	}
-	args := []string{dep.Path, "serve", "--root=" + root}
+	args := []string{binary, "serve", "--root=" + root}
 	if opts.AppendOnly {
 		args = append(args, "--append-only")
 	}

@@ -48,7 +48,7 @@ func options(t *testing.T, s *sshtest.Server) storespec.Options {
 		SSH:         s.ConnConfig(),
 		Version:     "test",
 		LocalBinary: self,
-		RemotePath:  filepath.Join(s.Dir, "remote-bin", "snapferry-test"),
+		DeployPath:  filepath.Join(s.Dir, "remote-bin", "snapferry-test"),
 	}
 }
 
@@ -133,5 +133,35 @@ func TestHostKeyErrorPassesThrough(t *testing.T) {
 	_, err := storespec.Open(context.Background(), spec("sftp", s, "/tmp"), opts)
 	if err == nil || !strings.Contains(err.Error(), "--accept-new-host-key") {
 		t.Fatalf("unknown host: %v", err)
+	}
+}
+
+// TestForcedCommandKey: a key limited to `serve --root=DIR` by authorized_keys must work as a
+// store with --remote-path (nothing deployed, no other command run).
+func TestForcedCommandKey(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	s := sshtest.Start(t, sshtest.Options{})
+	key := s.AddClientKey(t, "ed25519", `command="`+self+` serve --root=`+root+` --append-only",restrict`)
+	opts := storespec.Options{SSH: s.ConnConfig(), Version: "test", RemotePath: "/opt/snapferry/snapferry"}
+	opts.SSH.Identity = []string{key}
+	be := open(t, spec("ssh", s, "/ignored/by/forced/command"), opts)
+	defer be.Close()
+	ctx := context.Background()
+	if err := be.Create(ctx); err != nil {
+		t.Fatalf("create through forced command: %v", err)
+	}
+	h := store.Handle{Kind: store.KindSnapshots, Name: storetest.Name(1)}
+	if err := be.Save(ctx, h, strings.NewReader("snap")); err != nil {
+		t.Fatalf("save through forced command: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "snapshots", storetest.Name(1))); err != nil {
+		t.Fatalf("file not in the forced root: %v", err)
+	}
+	if err := be.Remove(ctx, h); err == nil {
+		t.Fatal("append-only forced command allowed a remove")
 	}
 }
