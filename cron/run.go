@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 )
@@ -66,10 +67,12 @@ func exitMeaning(code int) string {
 }
 
 // Subcommand runs `binary args...` (the job's snapferry command in a child process, so each
-// attempt starts clean) with its output going to out. A non-zero exit is an *ExitError, which
-// the retry loop classifies through its Permanent method.
-func Subcommand(ctx context.Context, binary string, args []string, out io.Writer) error {
+// attempt starts clean) with env added to this process's environment and its output going to
+// out. A non-zero exit is an *ExitError, which the retry loop classifies through its Permanent
+// method.
+func Subcommand(ctx context.Context, binary string, args, env []string, out io.Writer) error {
 	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = out
 	cmd.Stderr = out
 	err := cmd.Run()

@@ -30,14 +30,16 @@ func (r Result) rank() int {
 
 // VMRow is one VM (or file source) in a report.
 type VMRow struct {
-	Name string
-	Mode string // hot, warm, cold, files
+	Name string `json:"name"`
+	Mode string `json:"mode"` // hot, warm, cold, files
 	// Size is what was read (the allocated size of the disks), Changed the part that differed
 	// from the last backup, Stored the new bytes that reached the repository (compressed).
-	Size, Changed, Stored int64
-	Duration              time.Duration
-	Result                Result
-	Error                 string
+	Size     int64         `json:"size"`
+	Changed  int64         `json:"changed"`
+	Stored   int64         `json:"stored"`
+	Duration time.Duration `json:"duration_ns"`
+	Result   Result        `json:"result"`
+	Error    string        `json:"error,omitempty"`
 }
 
 // Speed is bytes read per second, 0 when no time was measured.
@@ -50,24 +52,29 @@ func (r VMRow) Speed() float64 {
 
 // Totals describe the repository after the job.
 type Totals struct {
-	Repository string
-	Snapshots  int
+	Repository string `json:"repository"`
+	Snapshots  int    `json:"snapshots"`
 	// StoredBytes is the repository's size on disk; RawBytes what it holds before dedup and
 	// compression; FreeBytes the space left on the store (-1 when unknown).
-	StoredBytes, RawBytes, FreeBytes int64
+	StoredBytes int64 `json:"stored_bytes"`
+	RawBytes    int64 `json:"raw_bytes"`
+	FreeBytes   int64 `json:"free_bytes"`
 }
 
 // Report is everything an e-mail or a summary says about one job run.
 type Report struct {
-	Job, JobID, Host string
-	Start, End       time.Time
-	Result           Result
+	Job    string    `json:"job"`
+	JobID  string    `json:"job_id,omitempty"`
+	Host   string    `json:"host,omitempty"`
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+	Result Result    `json:"result"`
 	// Attempt is the attempt number that produced this report (1 without retries).
-	Attempt int
-	Rows    []VMRow
+	Attempt int     `json:"attempt,omitempty"`
+	Rows    []VMRow `json:"rows"`
 	// Errors are job-level problems not tied to one VM (store unreachable, leftover snapshot).
-	Errors []string
-	Totals *Totals
+	Errors []string `json:"errors,omitempty"`
+	Totals *Totals  `json:"totals,omitempty"`
 }
 
 // SortedRows returns the rows with failures first, then partial ones, then successes, each group

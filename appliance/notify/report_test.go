@@ -75,3 +75,21 @@ func TestHumanUnits(t *testing.T) {
 		t.Error("no duration means no speed")
 	}
 }
+
+func TestReportFileRoundTrip(t *testing.T) {
+	path := t.TempDir() + "/report.json"
+	want := sampleReport()
+	if err := WriteReportFile(path, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadReportFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Text() != want.Text() || !got.Start.Equal(want.Start) || got.Rows[1].Duration != want.Rows[1].Duration {
+		t.Fatalf("round trip changed the report:\n%s\nwant\n%s", got.Text(), want.Text())
+	}
+	if _, err := ReadReportFile(path + ".missing"); err == nil {
+		t.Fatal("missing file must fail")
+	}
+}

@@ -1,18 +1,15 @@
 package notify
 
 import (
-	"bytes"
 	"context"
-	"io"
-	"mime"
-	"mime/multipart"
 	"net"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/snapferry/snapferry/appliance/notify/smtptest"
 )
 
 const testPassword = "s3cret-Pa55"
@@ -26,47 +23,9 @@ func passwordFile(t *testing.T, content string) string {
 	return p
 }
 
-// parts splits a delivered message into its MIME parts by content type (decoded).
-func parts(t *testing.T, raw []byte) (*mail.Message, map[string]string) {
-	t.Helper()
-	msg, err := mail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	if err != nil || mt != "multipart/alternative" {
-		t.Fatalf("content type %q: %v", msg.Header.Get("Content-Type"), err)
-	}
-	out := map[string]string{}
-	var order []string
-	mr := multipart.NewReader(msg.Body, params["boundary"])
-	for {
-		p, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(p) // quoted-printable is decoded by the reader
-		ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
-		out[ct] = string(b)
-		order = append(order, ct)
-	}
-	if strings.Join(order, ",") != "text/plain,text/html" {
-		t.Fatalf("parts %v, want text/plain then text/html", order)
-	}
-	for i, line := range strings.Split(string(raw), "\r\n") {
-		if len(line) > 998 {
-			t.Fatalf("line %d is %d octets, over SMTP's limit", i+1, len(line))
-		}
-	}
-	return msg, out
-}
-
 func checkReportMail(t *testing.T, raw []byte) {
 	t.Helper()
-	msg, p := parts(t, raw)
+	msg, p := smtptest.Parts(t, raw)
 	if got := msg.Header.Get("Subject"); got != "[snapferry] PARTIAL: nightly on esx01 (2 of 3 VMs ok)" {
 		t.Errorf("subject %q", got)
 	}
@@ -89,36 +48,36 @@ func checkReportMail(t *testing.T, raw []byte) {
 }
 
 func TestSendReportPlainSMTP(t *testing.T) {
-	srv := startSMTP(t, smtpOptions{TLS: "none"})
+	srv := smtptest.Start(t, smtptest.Options{TLS: "none"})
 	m := Mailer{Config: MailConfig{To: []string{"ops@example.com, boss@example.com"}, From: "esx01@example.com", Server: srv.Addr, TLS: "none"}, Timeout: 20 * time.Second}
 	sent, err := m.SendReport(context.Background(), sampleReport())
 	if err != nil || !sent {
 		t.Fatalf("sent %v: %v", sent, err)
 	}
-	raws, envs := srv.messages(t)
-	if len(raws) != 1 {
-		t.Fatalf("%d messages delivered", len(raws))
+	got := srv.Messages(t)
+	if len(got) != 1 {
+		t.Fatalf("%d messages delivered", len(got))
 	}
-	if envs[0].MailFrom != "esx01@example.com" || strings.Join(envs[0].RcptTos, ",") != "ops@example.com,boss@example.com" || envs[0].TLS {
-		t.Fatalf("envelope %+v", envs[0])
+	if e := got[0].Envelope; e.MailFrom != "esx01@example.com" || strings.Join(e.RcptTos, ",") != "ops@example.com,boss@example.com" || e.TLS {
+		t.Fatalf("envelope %+v", e)
 	}
-	checkReportMail(t, raws[0])
+	checkReportMail(t, got[0].Raw)
 }
 
 func TestSendReportStartTLSWithAuth(t *testing.T) {
-	cert, key := writeSelfSignedCert(t)
+	cert, key := smtptest.SelfSignedCert(t)
 	for _, loginOnly := range []bool{false, true} {
-		srv := startSMTP(t, smtpOptions{TLS: "starttls", Cert: cert, Key: key, User: "backup", Password: testPassword, LoginOnly: loginOnly})
+		srv := smtptest.Start(t, smtptest.Options{TLS: "starttls", Cert: cert, Key: key, User: "backup", Password: testPassword, LoginOnly: loginOnly})
 		cfg := MailConfig{To: []string{"ops@example.com"}, From: "esx01@example.com", Server: srv.Addr,
 			TLS: "starttls", CAFile: cert, User: "backup", PasswordFile: passwordFile(t, testPassword+"\n")}
 		if _, err := (Mailer{Config: cfg, Timeout: 20 * time.Second}).SendReport(context.Background(), sampleReport()); err != nil {
 			t.Fatalf("login-only=%v: %v", loginOnly, err)
 		}
-		raws, envs := srv.messages(t)
-		if len(raws) != 1 || !envs[0].TLS || envs[0].Login == nil || *envs[0].Login != "backup" {
-			t.Fatalf("login-only=%v: %d messages, envelope %+v", loginOnly, len(raws), envs)
+		got := srv.Messages(t)
+		if len(got) != 1 || !got[0].Envelope.TLS || got[0].Envelope.Login == nil || *got[0].Envelope.Login != "backup" {
+			t.Fatalf("login-only=%v: %d messages, %+v", loginOnly, len(got), got)
 		}
-		checkReportMail(t, raws[0])
+		checkReportMail(t, got[0].Raw)
 
 		// A wrong password is refused by the server, and the error never shows a password.
 		cfg.PasswordFile = passwordFile(t, "wrong-"+testPassword)
@@ -130,18 +89,18 @@ func TestSendReportStartTLSWithAuth(t *testing.T) {
 }
 
 func TestSendReportImplicitTLS(t *testing.T) {
-	cert, key := writeSelfSignedCert(t)
-	srv := startSMTP(t, smtpOptions{TLS: "tls", Cert: cert, Key: key, User: "backup", Password: testPassword})
+	cert, key := smtptest.SelfSignedCert(t)
+	srv := smtptest.Start(t, smtptest.Options{TLS: "tls", Cert: cert, Key: key, User: "backup", Password: testPassword})
 	cfg := MailConfig{To: []string{"ops@example.com"}, From: "esx01@example.com", Server: srv.Addr,
 		TLS: "tls", CAFile: cert, User: "backup", PasswordFile: passwordFile(t, testPassword)}
 	if _, err := (Mailer{Config: cfg, Timeout: 20 * time.Second}).SendReport(context.Background(), sampleReport()); err != nil {
 		t.Fatal(err)
 	}
-	raws, envs := srv.messages(t)
-	if len(raws) != 1 || !envs[0].TLS {
-		t.Fatalf("%d messages %+v", len(raws), envs)
+	got := srv.Messages(t)
+	if len(got) != 1 || !got[0].Envelope.TLS {
+		t.Fatalf("%d messages %+v", len(got), got)
 	}
-	checkReportMail(t, raws[0])
+	checkReportMail(t, got[0].Raw)
 
 	// Without the throwaway CA the certificate is not trusted.
 	cfg.CAFile = ""
@@ -152,7 +111,7 @@ func TestSendReportImplicitTLS(t *testing.T) {
 }
 
 func TestSendRefusesWhatItShould(t *testing.T) {
-	srv := startSMTP(t, smtpOptions{TLS: "none"})
+	srv := smtptest.Start(t, smtptest.Options{TLS: "none"})
 	base := MailConfig{To: []string{"ops@example.com"}, From: "esx01@example.com", Server: srv.Addr}
 	// STARTTLS asked (the default) but not offered: fail, never fall back to clear text.
 	_, err := (Mailer{Config: base, Timeout: 20 * time.Second}).SendReport(context.Background(), sampleReport())
@@ -167,8 +126,8 @@ func TestSendRefusesWhatItShould(t *testing.T) {
 	if sent, err := (Mailer{Config: cfg}).SendReport(context.Background(), ok); sent || err != nil {
 		t.Fatalf("success with --mail-on=failure: sent %v err %v", sent, err)
 	}
-	if raws, _ := srv.messages(t); len(raws) != 0 {
-		t.Fatalf("%d messages delivered", len(raws))
+	if got := srv.Messages(t); len(got) != 0 {
+		t.Fatalf("%d messages delivered", len(got))
 	}
 }
 

@@ -1,4 +1,4 @@
-package notify
+package smtptest
 
 import (
 	"bufio"
@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	_ "embed"
 	"encoding/json"
 	"encoding/pem"
 	"math/big"
@@ -19,37 +20,60 @@ import (
 	"time"
 )
 
-// debianPython is Debian's interpreter: python3-aiosmtpd is installed for it, not for any other
+// Python is Debian's interpreter: python3-aiosmtpd is installed for it, not for any other
 // python3 that may come first on PATH.
-const debianPython = "/usr/bin/python3"
+const Python = "/usr/bin/python3"
 
-// smtpServer is a real aiosmtpd server run by the test (testdata/smtp_server.py).
-type smtpServer struct {
-	Addr string
-	Dir  string
+//go:embed testdata/smtp_server.py
+var serverScript []byte
+
+// Options choose the server's security.
+type Options struct {
+	TLS            string // "none" (default), "starttls" (offered and required) or "tls" (implicit)
+	Cert, Key      string // PEM files, needed for the TLS modes (see SelfSignedCert)
+	User, Password string // require AUTH with these
+	LoginOnly      bool   // offer AUTH LOGIN only
 }
 
-type smtpOptions struct {
-	TLS            string // none, starttls, tls
-	Cert, Key      string
-	User, Password string
-	LoginOnly      bool
+// Server is a running server; it stops when the test ends.
+type Server struct {
+	Addr string // 127.0.0.1:PORT
+	Dir  string // where messages are saved
 }
 
-// startSMTP starts the server, skipping locally (failing under CI) without python3-aiosmtpd.
-func startSMTP(t *testing.T, o smtpOptions) smtpServer {
+// Envelope is what the server saw besides the message.
+type Envelope struct {
+	MailFrom string   `json:"mail_from"`
+	RcptTos  []string `json:"rcpt_tos"`
+	TLS      bool     `json:"tls"`
+	Login    *string  `json:"login"` // the authenticated user, nil without AUTH
+}
+
+// Delivered is one saved message.
+type Delivered struct {
+	Raw      []byte
+	Envelope Envelope
+}
+
+// Start runs a server for the rest of the test.
+func Start(t testing.TB, o Options) *Server {
 	t.Helper()
-	if err := exec.Command(debianPython, "-c", "import aiosmtpd").Run(); err != nil {
+	if err := exec.Command(Python, "-c", "import aiosmtpd").Run(); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("python3-aiosmtpd is required under CI (install it in .ci/run): %v", err)
 		}
-		t.Skipf("python3-aiosmtpd not installed for %s: %v", debianPython, err)
+		t.Skipf("python3-aiosmtpd not installed for %s: %v", Python, err)
 	}
 	dir := t.TempDir()
-	args := []string{"-W", "ignore::UserWarning", "testdata/smtp_server.py", "--dir", dir, "--tls", o.TLS}
-	if o.TLS == "" {
-		args[len(args)-1] = "none"
+	script := filepath.Join(t.TempDir(), "smtp_server.py")
+	if err := os.WriteFile(script, serverScript, 0o644); err != nil {
+		t.Fatal(err)
 	}
+	if o.TLS == "" {
+		o.TLS = "none"
+	}
+	// aiosmtpd warns about AUTH on implicit TLS, which the test set-up does on purpose.
+	args := []string{"-W", "ignore::UserWarning", script, "--dir", dir, "--tls", o.TLS}
 	if o.Cert != "" {
 		args = append(args, "--cert", o.Cert, "--key", o.Key)
 	}
@@ -59,7 +83,7 @@ func startSMTP(t *testing.T, o smtpOptions) smtpServer {
 	if o.LoginOnly {
 		args = append(args, "--login-only")
 	}
-	cmd := exec.Command(debianPython, args...)
+	cmd := exec.Command(Python, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -85,45 +109,39 @@ func startSMTP(t *testing.T, o smtpOptions) smtpServer {
 		if !ok {
 			t.Fatal("SMTP server exited before it was ready")
 		}
-		return smtpServer{Addr: "127.0.0.1:" + port, Dir: dir}
+		return &Server{Addr: "127.0.0.1:" + port, Dir: dir}
 	case <-time.After(20 * time.Second):
 		t.Fatal("SMTP server not ready after 20 s")
 	}
-	return smtpServer{}
+	return nil
 }
 
-type envelope struct {
-	MailFrom string   `json:"mail_from"`
-	RcptTos  []string `json:"rcpt_tos"`
-	TLS      bool     `json:"tls"`
-	Login    *string  `json:"login"`
-}
-
-// messages returns the saved messages (raw bytes) and their envelopes, in arrival order.
-func (s smtpServer) messages(t *testing.T) ([][]byte, []envelope) {
+// Messages returns the messages delivered so far, in arrival order.
+func (s *Server) Messages(t testing.TB) []Delivered {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(s.Dir, "msg-*.eml"))
-	var raws [][]byte
-	var envs []envelope
+	var out []Delivered
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var e envelope
+		d := Delivered{Raw: raw}
 		b, err := os.ReadFile(strings.TrimSuffix(f, ".eml") + ".json")
-		if err != nil || json.Unmarshal(b, &e) != nil {
+		if err != nil {
 			t.Fatalf("envelope of %s: %v", f, err)
 		}
-		raws = append(raws, raw)
-		envs = append(envs, e)
+		if err := json.Unmarshal(b, &d.Envelope); err != nil {
+			t.Fatalf("envelope of %s: %v", f, err)
+		}
+		out = append(out, d)
 	}
-	return raws, envs
+	return out
 }
 
-// writeSelfSignedCert makes a throwaway certificate for 127.0.0.1 that also serves as the CA
-// file the client trusts.
-func writeSelfSignedCert(t *testing.T) (certFile, keyFile string) {
+// SelfSignedCert writes a throwaway certificate for 127.0.0.1 and localhost that is its own CA,
+// so the same file serves the server and the client's CA option.
+func SelfSignedCert(t testing.TB) (certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -151,7 +169,11 @@ func writeSelfSignedCert(t *testing.T) (certFile, keyFile string) {
 	}
 	dir := t.TempDir()
 	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return certFile, keyFile
 }
