@@ -1,9 +1,6 @@
 package repo
 
-import (
-	"bytes"
-	"slices"
-)
+import "slices"
 
 // indexEntry locates one blob: 18 bytes of payload, no pointers, so the garbage collector never
 // scans the index. pack is a number into index.packs.
@@ -24,15 +21,18 @@ type sortedEntry struct {
 	e  indexEntry
 }
 
-// index is the in-memory blob index: a sorted slice for everything loaded at Open (52 bytes per
-// blob, binary search) and a map for blobs added by this run. Two structures because sorting on
-// every insert is too slow and a map costs ~100 bytes per blob: the many loaded blobs get the
-// compact form, the few new ones the convenient one. Not safe for concurrent use; Repository
-// guards it with its mutex.
+// index is the in-memory blob index. Blobs live in sorted slices (52 bytes per blob, no pointers,
+// binary search): base holds what was loaded at Open, segs what this run has indexed since. A
+// map holds only the blobs this run queued or uploaded but no index file names yet; once an
+// index file is written they move to a new segment, and segments merge whenever the newest is as
+// big as the one before (so there are O(log n) of them and each blob is copied O(log n) times).
+// A map costs ~100 bytes per blob and never shrinks: a first backup of a 2 TiB disk must not keep
+// 2 million blobs in one. Not safe for concurrent use; Repository guards it with its mutex.
 type index struct {
 	packs   []ID
 	packNum map[ID]uint32
 	base    []sortedEntry
+	segs    [][]sortedEntry
 	overlay map[ID]indexEntry
 }
 
@@ -70,9 +70,12 @@ func (x *index) sortBase() {
 	x.base = slices.Clip(x.base)
 }
 
-// find returns the position of id in base, or -1.
-func (x *index) find(id ID) int {
-	i, ok := slices.BinarySearchFunc(x.base, id, func(e sortedEntry, id ID) int { return bytes.Compare(e.id[:], id[:]) })
+// find returns the position of id in base, or -1. Prune and check use positions in base (one
+// mark bit per blob) right after a fresh load, when base holds every blob.
+func (x *index) find(id ID) int { return findIn(x.base, id) }
+
+func findIn(s []sortedEntry, id ID) int {
+	i, ok := slices.BinarySearchFunc(s, id, func(e sortedEntry, id ID) int { return compareIDs(e.id, id) })
 	if !ok {
 		return -1
 	}
@@ -83,11 +86,66 @@ func (x *index) lookup(id ID) (indexEntry, bool) {
 	if e, ok := x.overlay[id]; ok {
 		return e, true
 	}
+	for _, seg := range x.segs {
+		if i := findIn(seg, id); i >= 0 {
+			return seg[i].e, true
+		}
+	}
 	if i := x.find(id); i >= 0 {
 		return x.base[i].e, true
 	}
 	return indexEntry{}, false
 }
 
-// len is the number of distinct blobs known (overlay entries are never in base).
-func (x *index) len() int { return len(x.base) + len(x.overlay) }
+// len is the number of distinct blobs known (a blob is in exactly one of map, segs, base).
+func (x *index) len() int {
+	n := len(x.base) + len(x.overlay)
+	for _, s := range x.segs {
+		n += len(s)
+	}
+	return n
+}
+
+// seal moves the blobs of packs that an index file now names from the map to a sorted segment.
+func (x *index) seal(packs []indexedPack) {
+	var seg []sortedEntry
+	for _, p := range packs {
+		num, ok := x.packNum[p.ID]
+		if !ok {
+			continue
+		}
+		for _, b := range p.Blobs {
+			if e, ok := x.overlay[b.ID]; ok && e.pack == num {
+				seg = append(seg, sortedEntry{id: b.ID, e: e})
+				delete(x.overlay, b.ID)
+			}
+		}
+	}
+	if len(x.overlay) == 0 {
+		x.overlay = map[ID]indexEntry{} // maps keep their peak size; start small again
+	}
+	if len(seg) == 0 {
+		return
+	}
+	slices.SortFunc(seg, func(a, b sortedEntry) int { return compareIDs(a.id, b.id) })
+	x.segs = append(x.segs, seg)
+	for n := len(x.segs); n >= 2 && len(x.segs[n-1]) >= len(x.segs[n-2]); n = len(x.segs) {
+		x.segs = append(x.segs[:n-2], mergeSorted(x.segs[n-2], x.segs[n-1]))
+	}
+	if n := len(x.segs); n == 1 && len(x.segs[0]) >= len(x.base) {
+		x.base = mergeSorted(x.base, x.segs[0])
+		x.segs = nil
+	}
+}
+
+func mergeSorted(a, b []sortedEntry) []sortedEntry {
+	out := make([]sortedEntry, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if compareIDs(a[0].id, b[0].id) <= 0 {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
+}
