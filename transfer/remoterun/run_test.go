@@ -182,3 +182,38 @@ func TestShellQuote(t *testing.T) {
 		t.Fatalf("ShellQuote = %s\nwant          %s", got, want)
 	}
 }
+
+// TestCancelDeliversTERM logs in as an ordinary account, where OpenSSH does deliver the signal
+// request: the job's TERM trap must run even though it never reads stdin.
+func TestCancelDeliversTERM(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{NewUser: true})
+	c := s.Dial(t)
+	marker := filepath.Join(s.Home, "cleanup")
+	script := filepath.Join(s.Home, "job.sh")
+	body := "#!/bin/sh\ntrap 'echo term > \"$1\"; exit 143' TERM\necho ready\nwhile :; do sleep 0.1; done < /dev/null\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &sshtest.Buffer{}
+	done := make(chan error, 1)
+	var res remoterun.Result
+	go func() {
+		var err error
+		res, err = remoterun.Run(ctx, c.Client, remoterun.ShellQuote(script, marker), remoterun.Options{Stdout: out})
+		done <- err
+	}()
+	out.WaitFor(t, "ready")
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, remoterun.ErrCancelled) || res.ExitStatus != 143 {
+			t.Fatalf("Run = %+v, %v; want cancelled with status 143", res, err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return 15s after cancel")
+	}
+	if b, err := os.ReadFile(marker); err != nil || strings.TrimSpace(string(b)) != "term" {
+		t.Fatalf("TERM trap marker: %q, %v", b, err)
+	}
+}

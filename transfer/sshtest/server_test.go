@@ -41,3 +41,20 @@ func TestCloseStopsListener(t *testing.T) {
 		t.Fatalf("sshd still answers on %s after Close", s.Addr)
 	}
 }
+
+func TestNewUserLogsInAsThatUser(t *testing.T) {
+	s := Start(t, Options{NewUser: true})
+	c := s.Dial(t)
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	out, err := sess.Output("id -un; pwd")
+	if err != nil {
+		t.Fatalf("run as %s: %v", s.User, err)
+	}
+	if want := s.User + "\n" + s.Home + "\n"; string(out) != want {
+		t.Fatalf("got %q, want %q", out, want)
+	}
+}
