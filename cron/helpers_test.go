@@ -1,12 +1,11 @@
 package cron
 
 import (
-	"context"
 	"os"
 	"os/exec"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/snapferry/snapferry/cron/crontest"
 )
 
 // needTool returns the path of a tool a test needs; missing, the test skips locally but fails
@@ -41,36 +40,5 @@ func mustJob(t *testing.T, name, sched string, args ...string) Job {
 	return j
 }
 
-// fakeClock advances only when slept on, recording every sleep, so retry waits of hours take no
-// time and can be asserted exactly.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	sleeps []time.Duration
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.sleeps = append(c.sleeps, d)
-	c.now = c.now.Add(d)
-	return nil
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-var _ Clock = (*fakeClock)(nil)
+var _ Clock = (*crontest.FakeClock)(nil)
 var _ Clock = SystemClock{}

@@ -30,6 +30,24 @@ func Install(ctx context.Context, target CrontabTarget, entries []CrontabEntry, 
 	return true, nil
 }
 
+// TargetFor picks the crontab to install into and how to make cron re-read it:
+//   - crontabPath given (--crontab=FILE): that file; crond is restarted only when it is ESXi's
+//     root table on an ESXi host, since a test or a custom table needs no daemon restart;
+//   - on ESXi: root's table, then busybox crond restarted as host-facts.md describes;
+//   - elsewhere: the invoking user's crontab through crontab(1), which tells cron itself.
+func TargetFor(crontabPath string, esxi bool, run CommandRunner) (CrontabTarget, func(context.Context) error) {
+	if crontabPath == "" && esxi {
+		crontabPath = ESXiCrontab
+	}
+	if crontabPath == "" {
+		return UserCrontab{Run: run}, nil
+	}
+	if esxi && filepath.Clean(crontabPath) == ESXiCrontab {
+		return FileCrontab{Path: crontabPath}, ESXiCrondRestart(run).Restart
+	}
+	return FileCrontab{Path: crontabPath}, nil
+}
+
 // PersistOptions describe the boot stanza in local.sh.
 type PersistOptions struct {
 	// Binary and Home are those of the crontab lines; the stanza runs

@@ -163,3 +163,34 @@ func TestInstallFirewallRule(t *testing.T) {
 		t.Fatalf("rule %q ran %v", b, ran)
 	}
 }
+
+func TestTargetFor(t *testing.T) {
+	if tg, restart := TargetFor("", false, ExecRunner); restart != nil || tg.String() != "the user's crontab" {
+		t.Fatalf("linux default: %v %v", tg, restart != nil)
+	}
+	if tg, restart := TargetFor("", true, ExecRunner); restart == nil || tg.String() != ESXiCrontab {
+		t.Fatalf("esxi default: %v %v", tg, restart != nil)
+	}
+	if tg, restart := TargetFor("/tmp/x/crontab", true, ExecRunner); restart != nil || tg.String() != "/tmp/x/crontab" {
+		t.Fatalf("override: %v %v", tg, restart != nil)
+	}
+}
+
+func TestBinaryPath(t *testing.T) {
+	p, err := BinaryPath("ignored")
+	if err != nil || !filepath.IsAbs(p) {
+		t.Fatalf("%q %v", p, err)
+	}
+	// As on ESXi: no /proc/self/exe.
+	noProc := func() (string, error) { return "", errors.New("readlink /proc/self/exe: no such file") }
+	sh, _ := exec.LookPath("sh")
+	wd, _ := os.Getwd()
+	for argv0, want := range map[string]string{"sh": sh, "./bin/snapferry": filepath.Join(wd, "bin/snapferry"), "/opt/snapferry": "/opt/snapferry"} {
+		if got, err := binaryPath(noProc, argv0); err != nil || got != want {
+			t.Errorf("argv0 %q: %q %v, want %q", argv0, got, err, want)
+		}
+	}
+	if _, err := binaryPath(noProc, "no-such-snapferry-binary"); err == nil || !strings.Contains(err.Error(), "full path") {
+		t.Errorf("unknown name: %v", err)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/snapferry/snapferry/cron/crontest"
 )
 
 func TestNextAttemptRules(t *testing.T) {
@@ -42,7 +44,7 @@ func TestNextAttemptRules(t *testing.T) {
 }
 
 func TestRunnerRetriesWithFakeClock(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC)}
+	clock := crontest.NewFakeClock(time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC))
 	job := mustJob(t, "nightly", "0 2 * * *", "backup")
 	job.Retry = Retry{Retries: 3, Delay: Duration(5 * time.Minute), Window: Duration(12 * time.Hour)}
 	var seen []Attempt
@@ -50,7 +52,7 @@ func TestRunnerRetriesWithFakeClock(t *testing.T) {
 	r := Runner{Clock: clock, OnAttempt: func(a Attempt) { seen = append(seen, a) }}
 	out := r.Run(context.Background(), job, func(ctx context.Context, attempt int) error {
 		calls = append(calls, attempt)
-		clock.advance(10 * time.Minute) // each attempt takes 10 minutes
+		clock.Advance(10 * time.Minute) // each attempt takes 10 minutes
 		if attempt < 3 {
 			return fmt.Errorf("store unreachable (attempt %d)", attempt)
 		}
@@ -59,8 +61,8 @@ func TestRunnerRetriesWithFakeClock(t *testing.T) {
 	if out.Err != nil || len(out.Attempts) != 3 || fmt.Sprint(calls) != "[1 2 3]" {
 		t.Fatalf("outcome %+v calls %v", out, calls)
 	}
-	if fmt.Sprint(clock.sleeps) != "[5m0s 5m0s]" {
-		t.Fatalf("sleeps %v, want two waits of the retry delay", clock.sleeps)
+	if fmt.Sprint(clock.Sleeps()) != "[5m0s 5m0s]" {
+		t.Fatalf("sleeps %v, want two waits of the retry delay", clock.Sleeps())
 	}
 	wantStarts := []string{"02:00", "02:15", "02:30"}
 	for i, a := range seen {
@@ -74,7 +76,7 @@ func TestRunnerRetriesWithFakeClock(t *testing.T) {
 }
 
 func TestRunnerGivesUpAfterMaxRetries(t *testing.T) {
-	clock := &fakeClock{now: fixedNow}
+	clock := crontest.NewFakeClock(fixedNow)
 	job := mustJob(t, "n", "0 2 * * *", "backup")
 	job.Retry = Retry{Retries: 2, Delay: Duration(time.Minute)}
 	n := 0
@@ -89,16 +91,16 @@ func TestRunnerGivesUpAfterMaxRetries(t *testing.T) {
 
 func TestRunnerWindowAndSchedule(t *testing.T) {
 	// Window: 1h, delay 25m, attempts take 10m: retry at 0:35, the next would start 1:10 > 1:00.
-	clock := &fakeClock{now: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)}
+	clock := crontest.NewFakeClock(time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC))
 	job := mustJob(t, "w", "0 0 * * *", "backup")
 	job.Retry = Retry{Retries: 10, Delay: Duration(25 * time.Minute), Window: Duration(time.Hour)}
-	fail := func(context.Context, int) error { clock.advance(10 * time.Minute); return errors.New("x") }
+	fail := func(context.Context, int) error { clock.Advance(10 * time.Minute); return errors.New("x") }
 	out := Runner{Clock: clock}.Run(context.Background(), job, fail)
 	if len(out.Attempts) != 2 || !strings.Contains(out.Attempts[1].Next.Reason, "window") {
 		t.Fatalf("window: %+v", out.Attempts)
 	}
 	// Hourly job, no window: retries stop before the next scheduled start at 01:00.
-	clock = &fakeClock{now: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)}
+	clock = crontest.NewFakeClock(time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC))
 	job = mustJob(t, "h", "@hourly", "check")
 	job.Retry = Retry{Retries: 10, Delay: Duration(20 * time.Minute)}
 	out = Runner{Clock: clock}.Run(context.Background(), job, fail)
@@ -119,14 +121,14 @@ func TestRunnerNeverRetriesPermanent(t *testing.T) {
 		"classified": {fmt.Errorf("open repo: %w", errBadPassword), func(err error) bool { return errors.Is(err, errBadPassword) }},
 		"exit code":  {&ExitError{Args: []string{"backup"}, Code: 2}, nil},
 	} {
-		clock := &fakeClock{now: fixedNow}
+		clock := crontest.NewFakeClock(fixedNow)
 		n := 0
 		out := Runner{Clock: clock, IsPermanent: tc.classify}.Run(context.Background(), job, func(context.Context, int) error {
 			n++
 			return tc.err
 		})
-		if n != 1 || len(clock.sleeps) != 0 || !out.Attempts[0].Permanent || !errors.Is(out.Err, tc.err) {
-			t.Errorf("%s: ran %d times, slept %v, outcome %+v", name, n, clock.sleeps, out)
+		if n != 1 || len(clock.Sleeps()) != 0 || !out.Attempts[0].Permanent || !errors.Is(out.Err, tc.err) {
+			t.Errorf("%s: ran %d times, slept %v, outcome %+v", name, n, clock.Sleeps(), out)
 		}
 	}
 }
@@ -136,7 +138,7 @@ func TestRunnerStopsWhenCancelled(t *testing.T) {
 	job.Retry = Retry{Retries: 5, Delay: Duration(time.Minute)}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := 0
-	out := Runner{Clock: &fakeClock{now: fixedNow}}.Run(ctx, job, func(context.Context, int) error {
+	out := Runner{Clock: crontest.NewFakeClock(fixedNow)}.Run(ctx, job, func(context.Context, int) error {
 		n++
 		cancel()
 		return errors.New("interrupted")
