@@ -1,5 +1,20 @@
 // Package repo is the deduplicating, compressed repository: content-addressed blobs in packs, an
 // index rebuildable from the packs alone, snapshot manifests, locks, check, forget and prune.
 // It runs on top of any store.Backend, so the same logic serves local folders, SFTP-only NAS
-// boxes and `snapferry serve` over SSH.
+// boxes and `snapferry serve` over SSH. docs/repository-format.md is the on-disk contract.
+//
+// A backup, as callers (appliance jobs, the CLI) drive it:
+//
+//	r, err := repo.Open(ctx, be, repo.Options{TempDir: stateDir + "/tmp"})
+//	lk, err := r.Lock(ctx, false)        // shared: other backups may run
+//	defer lk.Unlock(ctx)
+//	... sources call r.SaveBlob from several goroutines ...
+//	id, err := r.SaveSnapshot(ctx, sn)   // flushes packs, then index, then commits the manifest
+//
+// Any SaveBlob or Flush error means the run must not commit a snapshot (SaveSnapshot refuses
+// anyway after a lost pack). Check, Forget, Prune and RebuildIndex take their own locks.
+//
+// Concurrency: Repository methods are safe for concurrent use, except Close. SaveBlob compresses
+// in the caller's goroutine and appends to one of a few open packs in temp files; the caller that
+// fills a pack uploads it, which paces producers to the store's speed.
 package repo
