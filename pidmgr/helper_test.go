@@ -82,17 +82,19 @@ func helperMain(mode string) int {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		return 0
 	case "killidle":
-		if _, err := reg.Cleanup(ctx); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 2
-		}
-		rep, err := reg.KillIdle(ctx, KillOptions{DryRun: os.Getenv("PIDMGR_DRYRUN") == "1", Grace: 500 * time.Millisecond})
+		// A user launch as the CLI makes it: Begin (cleanup, kill-idle, register), then Shutdown.
+		rep, err := reg.Begin(ctx, BeginOptions{Type: TypeUser, JobID: "job-killer", Argv: os.Args, KillIdle: true,
+			Kill: KillOptions{DryRun: os.Getenv("PIDMGR_DRYRUN") == "1", Grace: 500 * time.Millisecond}})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
 		}
-		out := make([]helperDecision, 0, len(rep.Decisions))
-		for _, d := range rep.Decisions {
+		if err := reg.Shutdown(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		out := make([]helperDecision, 0, len(rep.Kill.Decisions))
+		for _, d := range rep.Kill.Decisions {
 			out = append(out, helperDecision{PID: d.Process.PID, Action: d.Action, Reason: d.Reason})
 		}
 		b, _ := json.Marshal(out)
@@ -147,6 +149,19 @@ func (f *fixture) registry(opts ...func(*Options)) *Registry {
 		f.t.Fatal(err)
 	}
 	return r
+}
+
+// launch returns an option that makes the registry act for a process started now, standing for
+// a new launch: KillIdle only stops processes older than the launch it runs for.
+func (f *fixture) launch() func(*Options) {
+	f.t.Helper()
+	time.Sleep(30 * time.Millisecond) // a later start tick (10ms) than every process before
+	c := exec.Command("sleep", "300")
+	if err := c.Start(); err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { _ = c.Process.Kill(); _ = c.Wait() })
+	return func(o *Options) { o.Self = c.Process.Pid }
 }
 
 // helper is a running helper process.
@@ -240,6 +255,7 @@ func (h *helper) waitExit(t *testing.T, within time.Duration) {
 // killIdle runs a separate user launch (Cleanup + KillIdle) and returns its decisions by pid.
 func (f *fixture) killIdle(env ...string) map[int]helperDecision {
 	f.t.Helper()
+	time.Sleep(30 * time.Millisecond) // a later start tick (10ms) than the processes it judges
 	h := f.start("killidle", env...)
 	line := h.next(f.t)
 	js, ok := strings.CutPrefix(line, "report ")

@@ -86,7 +86,7 @@ func (r *Registry) KillIdle(ctx context.Context, opts KillOptions) (KillReport, 
 	if err != nil {
 		return KillReport{}, fmt.Errorf("kill idle: %w", err)
 	}
-	plan := r.planKill(snap, entries)
+	plan := r.planKill(snap, entries, r.selfPID(ctx))
 	if opts.DryRun {
 		for i := range plan {
 			if plan[i].Action == actionStop {
@@ -118,14 +118,15 @@ func (r *Registry) KillIdle(ctx context.Context, opts KillOptions) (KillReport, 
 const actionStop Action = "stop"
 
 // planKill decides, from one snapshot, which processes to stop and why.
-func (r *Registry) planKill(snap snapshot, entries []Entry) []Decision {
+func (r *Registry) planKill(snap snapshot, entries []Entry, self int) []Decision {
 	live := map[int]*Entry{}
 	for i, e := range entries {
 		if snap.entryState(e) == StateLive {
 			live[e.PID] = &entries[i]
 		}
 	}
-	ancestors := snap.ancestors(r.self)
+	ancestors := snap.ancestors(self)
+	selfOrder := snap.byPID[self].StartOrder
 	decided := map[int]*Decision{}
 	var order []int
 	decide := func(p Process, action Action, reason string) {
@@ -138,7 +139,7 @@ func (r *Registry) planKill(snap snapshot, entries []Entry) []Decision {
 	// protection returns why p must not be signalled, or "".
 	protection := func(p Process) string {
 		switch {
-		case p.PID == r.self:
+		case p.PID == self || p.PID == r.self:
 			return "this process"
 		case ancestors[p.PID]:
 			return "an ancestor of this process"
@@ -167,6 +168,12 @@ func (r *Registry) planKill(snap snapshot, entries []Entry) []Decision {
 			continue
 		}
 		if !ours {
+			continue
+		}
+		if selfOrder != 0 && p.StartOrder >= selfOrder {
+			// Two launches at once must not stop each other, and a job that started after us has
+			// not registered yet (cron) or is a newer user launch that decides about us.
+			decide(p, ActionKeep, "started after this process: the newer launch decides, not the older")
 			continue
 		}
 		why := "unregistered snapferry process"

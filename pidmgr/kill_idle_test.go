@@ -126,6 +126,7 @@ func TestKillIdleKeepsAncestors(t *testing.T) {
 	requireLinuxProc(t)
 	f := newFixture(t)
 	other := f.startReady(TypeUser, "job-other")
+	time.Sleep(30 * time.Millisecond) // the killer must start in a later tick than other
 	parent := f.start("register", "PIDMGR_TYPE=user", "PIDMGR_JOB=job-parent", "PIDMGR_SPAWN_KILLER=1")
 	if line := parent.next(t); !strings.HasPrefix(line, "ready ") {
 		t.Fatalf("parent printed %q", line)
@@ -171,7 +172,7 @@ func TestRecycledPidIsNotKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The entry names the pid but the process there now is not snapferry: nothing may hit it.
-	r := f.registry()
+	r := f.registry(f.launch())
 	rep, err := r.KillIdle(context.Background(), KillOptions{Grace: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +215,7 @@ func TestKillIdleRechecksTokenBeforeSignal(t *testing.T) {
 	requireLinuxProc(t)
 	f := newFixture(t)
 	victim := f.startReady(TypeUser, "job-v")
-	r := f.registry(func(o *Options) { o.Table = tokenSwapTable{ProcessTable: gopsutilTable{}, pid: victim.pid} })
+	r := f.registry(f.launch(), func(o *Options) { o.Table = tokenSwapTable{ProcessTable: gopsutilTable{}, pid: victim.pid} })
 	rep, err := r.KillIdle(context.Background(), KillOptions{Grace: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -260,7 +261,7 @@ func TestKillIdleKeepsEditors(t *testing.T) {
 	plain := f.startReady(TypeUser, "job-p")
 	waitExec(t, viewer.Process.Pid, "tail")
 
-	r := f.registry(func(o *Options) {
+	r := f.registry(f.launch(), func(o *Options) {
 		o.Editors = []string{"tail", "snapferry"}
 	})
 	rep, err := r.KillIdle(context.Background(), KillOptions{Grace: 200 * time.Millisecond})
@@ -307,8 +308,9 @@ func TestKillIdleMatchesByName(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := other.startReady(TypeUser, "job-n")
-	byPath := f.registry()
-	byName := f.registry(func(o *Options) { o.Names = []string{filepath.Base(other.exe)} })
+	launch := f.launch()
+	byPath := f.registry(launch)
+	byName := f.registry(launch, func(o *Options) { o.Names = []string{filepath.Base(other.exe)} })
 	for _, tc := range []struct {
 		r    *Registry
 		want bool
@@ -323,6 +325,108 @@ func TestKillIdleMatchesByName(t *testing.T) {
 		}
 		if found != tc.want {
 			t.Errorf("names %v: found %v, want %v", tc.r.names, found, tc.want)
+		}
+	}
+}
+
+// Of two launches only the newer stops the older: acting for an older user process, KillIdle
+// keeps a newer one (it may be a cron job that has not registered yet, or a newer user launch).
+func TestKillIdleKeepsNewerProcesses(t *testing.T) {
+	requireLinuxProc(t)
+	f := newFixture(t)
+	older := f.startReady(TypeUser, "job-older")
+	time.Sleep(30 * time.Millisecond) // start ticks are 10ms apart at best
+	newer := f.startReady(TypeUser, "job-newer")
+	r := f.registry(func(o *Options) { o.Self = older.pid })
+	rep, err := r.KillIdle(context.Background(), KillOptions{Grace: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int]Decision{}
+	for _, d := range rep.Decisions {
+		got[d.Process.PID] = d
+	}
+	if d := got[newer.pid]; d.Action != ActionKeep || !strings.Contains(d.Reason, "started after") {
+		t.Errorf("newer launch: %q (%s), want keep", d.Action, d.Reason)
+	}
+	if d := got[older.pid]; d.Action != ActionKeep || d.Reason != "this process" {
+		t.Errorf("older (self): %q (%s), want keep as this process", d.Action, d.Reason)
+	}
+	if !running(t, newer.pid) || !running(t, older.pid) {
+		t.Errorf("a process was stopped")
+	}
+}
+
+// ESXi behaviour end to end on `ps -c` output (canned, since ESXi cannot run here; dry run, so
+// the canned pids are never signalled on this host): matching by WorldName, registered cron
+// kept, an editor under busybox kept, this process and a newer launch kept, the older user
+// launch stopped, and no children found (ps -c has no parent ids).
+func TestKillIdlePlanOnESXiProcessTable(t *testing.T) {
+	const bin = "/vmfs/volumes/ds1/snapferry/snapferry"
+	row := func(id, name, cmd string) string {
+		return padRight(id, 9) + padRight(id, 9) + padRight(name, 46) + cmd + "\n"
+	}
+	text := pscHeader +
+		row("900", "vmkfstools", "/sbin/vmkfstools -i a.vmdk -d thin b.vmdk") +
+		row("1000", "snapferry", bin+" backup --vm=web01") +
+		row("1100", "snapferry", bin+" cron run nightly") +
+		row("1200", "busybox", "vi /vmfs/volumes/ds1/snapferry/var/snapferry-pid") +
+		row("1300", "snapferry", bin+" backup --vm=all") +
+		row("1400", "snapferry", bin+" backup --vm=db01")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "ps-c.out")
+	if err := os.WriteFile(out, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tab := &PSTable{Command: []string{"cat", out}}
+	ps, err := tab.Processes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := map[int]string{}
+	for _, p := range ps {
+		tok[p.PID] = p.Token
+	}
+	reg := []Entry{
+		{PID: 1000, Type: TypeUser, Token: tok[1000], JobID: "j-web", Argv: []string{bin, "backup"}},
+		{PID: 1100, Type: TypeCron, Token: tok[1100], JobID: "j-nightly", Argv: []string{bin, "cron"}},
+	}
+	data, err := encodeRegistry(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "var")
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(state, FileName), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(Options{Dir: state, Table: tab, Self: 1300, Exe: bin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := r.KillIdle(context.Background(), KillOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]struct {
+		action Action
+		reason string
+	}{
+		1000: {ActionWouldStop, "registered as user (job j-web)"},
+		1100: {ActionKeep, "registered as cron (job j-nightly)"},
+		1200: {ActionKeep, "editor"},
+		1300: {ActionKeep, "this process"},
+		1400: {ActionKeep, "started after"},
+	}
+	if len(rep.Decisions) != len(want) {
+		t.Errorf("%d decisions, want %d: %+v", len(rep.Decisions), len(want), rep.Decisions)
+	}
+	for _, d := range rep.Decisions {
+		w, ok := want[d.Process.PID]
+		if !ok || d.Action != w.action || !strings.Contains(d.Reason, w.reason) {
+			t.Errorf("pid %d: %q (%s), want %q (%s)", d.Process.PID, d.Action, d.Reason, w.action, w.reason)
 		}
 	}
 }

@@ -67,7 +67,7 @@ func readLinuxProcess(ctx context.Context, pid int) (Process, error) {
 	if err != nil {
 		return Process{}, ErrNoProcess
 	}
-	p := Process{PID: pid, PPID: st.ppid, Name: st.comm, Token: "lx:" + st.startTicks}
+	p := Process{PID: pid, PPID: st.ppid, Name: st.comm, Token: "lx:" + st.startTicks, StartOrder: st.startOrder}
 	if name, err := gp.NameWithContext(ctx); err == nil && name != "" {
 		p.Name = name
 	}
@@ -91,6 +91,7 @@ type procStat struct {
 	state      string
 	ppid       int
 	startTicks string
+	startOrder uint64 // startTicks as a number
 }
 
 // readProcStat parses /proc/PID/stat. The comm field is in parentheses and may itself contain
@@ -118,8 +119,9 @@ func readProcStat(pid int) (procStat, error) {
 	if err != nil {
 		return procStat{}, fmt.Errorf("parse %s: ppid %q: %w", path, rest[1], err)
 	}
-	if _, err := strconv.ParseUint(rest[19], 10, 64); err != nil {
+	ticks, err := strconv.ParseUint(rest[19], 10, 64)
+	if err != nil {
 		return procStat{}, fmt.Errorf("parse %s: starttime %q: %w", path, rest[19], err)
 	}
-	return procStat{comm: s[open+1 : closing], state: rest[0], ppid: ppid, startTicks: rest[19]}, nil
+	return procStat{comm: s[open+1 : closing], state: rest[0], ppid: ppid, startTicks: rest[19], startOrder: ticks}, nil
 }

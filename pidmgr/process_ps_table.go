@@ -42,6 +42,15 @@ func (t *PSTable) command() []string {
 }
 
 func (t *PSTable) Processes(ctx context.Context) ([]Process, error) {
+	worlds, err := t.worlds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return groupWorlds(worlds), nil
+}
+
+// worlds runs ps and parses its lines.
+func (t *PSTable) worlds(ctx context.Context) ([]pscWorld, error) {
 	argv := t.command()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	var stderr bytes.Buffer
@@ -50,21 +59,34 @@ func (t *PSTable) Processes(ctx context.Context) ([]Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(stderr.String()))
 	}
-	ps, err := ParsePSC(bytes.NewReader(out))
+	ws, err := parsePSCWorlds(bytes.NewReader(out))
 	if err != nil {
 		return nil, fmt.Errorf("read output of %s: %w", strings.Join(argv, " "), err)
 	}
-	return ps, nil
+	return ws, nil
 }
 
+// Lookup finds the process whose cartel id is pid, or failing that the process owning the world
+// with id pid: whether getpid() on ESXi yields the cartel or the world id, this process is found
+// (and registered under its cartel id, which is what Processes lists).
 func (t *PSTable) Lookup(ctx context.Context, pid int) (Process, error) {
-	ps, err := t.Processes(ctx)
+	ws, err := t.worlds(ctx)
 	if err != nil {
 		return Process{}, err
 	}
+	ps := groupWorlds(ws)
 	for _, p := range ps {
 		if p.PID == pid {
 			return p, nil
+		}
+	}
+	for _, w := range ws {
+		if w.wid == pid && w.cid != 0 {
+			for _, p := range ps {
+				if p.PID == w.cid {
+					return p, nil
+				}
+			}
 		}
 	}
 	return Process{}, ErrNoProcess
@@ -86,6 +108,14 @@ type pscWorld struct {
 // that do not fit are an error naming the line: a half-understood process table must not drive
 // kill decisions.
 func ParsePSC(r io.Reader) ([]Process, error) {
+	ws, err := parsePSCWorlds(r)
+	if err != nil {
+		return nil, err
+	}
+	return groupWorlds(ws), nil
+}
+
+func parsePSCWorlds(r io.Reader) ([]pscWorld, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	nameCol, cmdCol := -1, -1
@@ -117,7 +147,7 @@ func ParsePSC(r io.Reader) ([]Process, error) {
 	if nameCol < 0 {
 		return nil, fmt.Errorf("no header line \"WID CID WorldName CommandLine\" (empty output)")
 	}
-	return groupWorlds(worlds), nil
+	return worlds, nil
 }
 
 // parsePSCLine splits one data line. When the name starts at the header's WorldName column and
@@ -190,6 +220,8 @@ func groupWorlds(worlds []pscWorld) []Process {
 			Argv:    strings.Fields(w.cmdline),
 			Cmdline: w.cmdline,
 			Token:   pscToken(w.name, w.cmdline),
+			// World and cartel ids grow as ESXi creates worlds, so the id orders by start.
+			StartOrder: uint64(pid),
 		})
 	}
 	return out

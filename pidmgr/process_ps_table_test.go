@@ -190,3 +190,27 @@ func TestPSTableWithRealProcesses(t *testing.T) {
 		t.Errorf("missing ps: %v", err)
 	}
 }
+
+// Lookup accepts a world id as well as a cartel id (whichever getpid() yields on ESXi) and
+// answers with the cartel; an id in neither column is ErrNoProcess.
+func TestPSTableLookupByWorldID(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "ps-c.out")
+	text := pscHeader +
+		"300      300      snapferry                                     /vmfs/volumes/ds1/snapferry/snapferry backup --vm=all\n" +
+		"301      300      snapferry-io                                  /vmfs/volumes/ds1/snapferry/snapferry backup --vm=all\n" +
+		"2099251  2099251  sshd                                          sshd: root@pts/0\n"
+	if err := os.WriteFile(out, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tab := &PSTable{Command: []string{"cat", out}}
+	ctx := context.Background()
+	for _, id := range []int{300, 301} {
+		p, err := tab.Lookup(ctx, id)
+		if err != nil || p.PID != 300 || p.Name != "snapferry" || p.StartOrder != 300 {
+			t.Errorf("lookup %d: %+v, %v; want cartel 300", id, p, err)
+		}
+	}
+	if _, err := tab.Lookup(ctx, 302); err != ErrNoProcess {
+		t.Errorf("lookup of an unknown id: %v", err)
+	}
+}

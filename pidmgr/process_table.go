@@ -20,6 +20,10 @@ type Process struct {
 	// of the same pid with equal tokens are the same process (see each table for how strong
 	// that promise is).
 	Token string
+	// StartOrder orders processes by start within one table: larger started later; 0 unknown.
+	// Linux: start ticks since boot. ESXi: the cartel id, which ESXi hands out in increasing
+	// order. KillIdle uses it so that of two launches only the newer stops the older.
+	StartOrder uint64
 }
 
 // ProcessTable is the source of process facts. Implementations: gopsutilTable (Linux, /proc)

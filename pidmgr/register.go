@@ -21,10 +21,10 @@ func (r *Registry) Register(ctx context.Context, typ Type, jobID string, argv []
 	if err != nil {
 		return Entry{}, fmt.Errorf("register pid %d: look up this process: %w", r.self, err)
 	}
-	e := Entry{PID: r.self, Type: typ, Token: me.Token, JobID: jobID,
+	e := Entry{PID: me.PID, Type: typ, Token: me.Token, JobID: jobID,
 		Registered: r.clock.Now().UTC().Truncate(1e9), Argv: append([]string(nil), argv...)}
 	err = r.update(ctx, func(es []Entry) ([]Entry, bool, error) {
-		out := removeWhere(es, func(x Entry) bool { return x.PID == r.self })
+		out := removeWhere(es, func(x Entry) bool { return x.PID == e.PID })
 		return append(out, e), true, nil
 	})
 	if err != nil {
@@ -39,9 +39,10 @@ func (r *Registry) Register(ctx context.Context, typ Type, jobID string, argv []
 // do). If the process table cannot be read, it still removes this process.
 func (r *Registry) Shutdown(ctx context.Context) error {
 	snap, snapErr := takeSnapshot(ctx, r.table)
+	self := r.selfPID(ctx)
 	err := r.update(ctx, func(es []Entry) ([]Entry, bool, error) {
 		out := removeWhere(es, func(x Entry) bool {
-			return x.PID == r.self || (snapErr == nil && snap.entryState(x) != StateLive)
+			return x.PID == self || x.PID == r.self || (snapErr == nil && snap.entryState(x) != StateLive)
 		})
 		return out, len(out) != len(es), nil
 	})
@@ -52,6 +53,15 @@ func (r *Registry) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("shutdown: removed pid %d but kept other entries: %w", r.self, snapErr)
 	}
 	return nil
+}
+
+// selfPID is this process's pid as the process table lists it: the same as os.Getpid() except
+// on ESXi if getpid() yields a world id rather than the cartel id.
+func (r *Registry) selfPID(ctx context.Context) int {
+	if me, err := r.table.Lookup(ctx, r.self); err == nil {
+		return me.PID
+	}
+	return r.self
 }
 
 // removeWhere returns the entries for which drop is false, in their order.

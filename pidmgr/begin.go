@@ -1,0 +1,46 @@
+package pidmgr
+
+import (
+	"context"
+	"fmt"
+)
+
+// BeginOptions say how a job command enters the registry.
+type BeginOptions struct {
+	Type  Type
+	JobID string
+	Argv  []string
+	// KillIdle runs phase 2 before registering. Meant for user launches of job commands
+	// (backup, replica, restore), not for read-only commands such as status or pid list.
+	KillIdle bool
+	Kill     KillOptions
+}
+
+// BeginReport says what Begin did.
+type BeginReport struct {
+	Cleanup CleanupResult
+	Kill    KillReport // empty unless KillIdle was asked for
+	Entry   Entry      // this process's registry entry
+}
+
+// Begin runs the phases every job command starts with: Cleanup, KillIdle when asked, Register.
+// Pair it with Shutdown in a defer and in the SIGINT/SIGTERM handler. A failing KillIdle does
+// not stop the job from registering; its error is returned alongside a valid report.
+func (r *Registry) Begin(ctx context.Context, o BeginOptions) (BeginReport, error) {
+	var rep BeginReport
+	var err error
+	if rep.Cleanup, err = r.Cleanup(ctx); err != nil {
+		return rep, fmt.Errorf("begin %s job: %w", o.Type, err)
+	}
+	var killErr error
+	if o.KillIdle {
+		rep.Kill, killErr = r.KillIdle(ctx, o.Kill)
+	}
+	if rep.Entry, err = r.Register(ctx, o.Type, o.JobID, o.Argv); err != nil {
+		return rep, fmt.Errorf("begin %s job: %w", o.Type, err)
+	}
+	if killErr != nil {
+		return rep, fmt.Errorf("begin %s job: registered, but %w", o.Type, killErr)
+	}
+	return rep, nil
+}
