@@ -14,7 +14,8 @@ func fullProgress(t *testing.T) string {
 	for i := 3; i < 100; i++ {
 		b.WriteString("\rClone: " + strconv.Itoa(i) + "% done.")
 	}
-	return strings.Replace(body, " ... ", b.String(), 1)
+	// The reference writes the carriage returns as "^M".
+	return strings.ReplaceAll(strings.Replace(body, " ... ", b.String(), 1), "^M", "\r")
 }
 
 func TestParseCloneOutputReference(t *testing.T) {

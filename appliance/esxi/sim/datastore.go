@@ -15,6 +15,8 @@ import (
 type DatastoreOptions struct {
 	Type     string // VMFS-6 (default), VMFS-5, NFS: VMFS-6 gets seSparse deltas, the others vmfsSparse
 	Capacity int64  // bytes; default 1 TiB (free space is capacity minus the allocated bytes)
+	Reserved int64  // bytes taken by things outside the simulation (lowers free space)
+	UUID     string // default derived from the name
 }
 
 // AddDatastore creates a datastore: a folder named by a UUID derived from the name and a symlink
@@ -29,7 +31,10 @@ func (h *Host) AddDatastore(name string, opt DatastoreOptions) error {
 	if opt.Capacity <= 0 {
 		opt.Capacity = 1 << 40
 	}
-	uuid := datastoreUUID(name, opt.Type)
+	uuid := opt.UUID
+	if uuid == "" {
+		uuid = datastoreUUID(name, opt.Type)
+	}
 	return h.do(func(s *session) error {
 		for _, d := range s.st.Datastores {
 			if d.Name == name {
@@ -42,7 +47,7 @@ func (h *Host) AddDatastore(name string, opt DatastoreOptions) error {
 		if err := os.Symlink(uuid, filepath.Join(h.Root, name)); err != nil {
 			return fmt.Errorf("add datastore %q: %w", name, err)
 		}
-		s.st.Datastores = append(s.st.Datastores, datastoreState{Name: name, UUID: uuid, Type: opt.Type, Capacity: opt.Capacity})
+		s.st.Datastores = append(s.st.Datastores, datastoreState{Name: name, UUID: uuid, Type: opt.Type, Capacity: opt.Capacity, Reserved: opt.Reserved})
 		return nil
 	})
 }
@@ -89,7 +94,7 @@ func (s *session) free(d *datastoreState) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return max(d.Capacity-u, 0), nil
+	return max(d.Capacity-d.Reserved-u, 0), nil
 }
 
 // datastoreNamed finds a datastore by name or UUID.

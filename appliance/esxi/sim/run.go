@@ -48,6 +48,11 @@ func Run(argv0 string, args []string, getenv func(string) string, stdout, stderr
 		return 1
 	}
 	h.Getenv = getenv
+	return h.Exec(name, args, stdout, stderr)
+}
+
+// Exec runs one personality (vim-cmd, vmkfstools, esxcli, vmware, guest) against this host.
+func (h *Host) Exec(name string, args []string, stdout, stderr io.Writer) int {
 	switch name {
 	case "vim-cmd":
 		return h.vimCmd(args, stdout, stderr)
@@ -57,8 +62,11 @@ func Run(argv0 string, args []string, getenv func(string) string, stdout, stderr
 		return h.esxcli(args, stdout, stderr)
 	case "vmware":
 		return h.vmware(args, stdout, stderr)
+	case "guest":
+		return h.guestCmd(args, stdout, stderr)
 	}
-	return h.guestCmd(args, stdout, stderr)
+	fmt.Fprintf(stderr, "esxisim: unknown personality %q\n%s", name, runUsage)
+	return 2
 }
 
 const runUsage = `usage: esxisim PERSONALITY ARGS...   (or call it through a link named vim-cmd, vmkfstools, esxcli, vmware)

@@ -139,7 +139,11 @@ func (s *session) uuidPath(local string) (string, error) {
 // merged into it and dropped, and whatever pointed at that delta (the .vmx, the child snapshot,
 // the descriptor above) points at the frozen file instead. Data flows into the parent, as ESXi
 // consolidates.
-func (s *session) removeSnapshot(v *simVM, uid string) error {
+func (s *session) removeSnapshot(vmid, uid string) error {
+	v, err := s.vm(vmid) // fresh: an earlier removal may have repointed the .vmx
+	if err != nil {
+		return err
+	}
 	vmsd, err := v.readVMSD()
 	if err != nil {
 		return err

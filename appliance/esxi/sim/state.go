@@ -29,6 +29,7 @@ type datastoreState struct {
 	UUID     string `json:"uuid"`
 	Type     string `json:"type"` // VMFS-6, VMFS-5, NFS
 	Capacity int64  `json:"capacity"`
+	Reserved int64  `json:"reserved,omitempty"`
 }
 
 // vmState is the runtime state of a registered VM: what is not in its files.

@@ -374,7 +374,7 @@ func (s *session) snapshotRemoveCmd(args []string, out *strings.Builder) error {
 		if err := s.removeSubtree(v, uid); err != nil {
 			return err
 		}
-	} else if err := s.removeSnapshot(v, uid); err != nil {
+	} else if err := s.removeSnapshot(v.id, uid); err != nil {
 		return err
 	}
 	return s.snapshotGet(v.id, out)
@@ -393,7 +393,7 @@ func (s *session) removeSubtree(v *simVM, uid string) error {
 			}
 		}
 	}
-	return s.removeSnapshot(v, uid)
+	return s.removeSnapshot(v.id, uid)
 }
 
 func (s *session) snapshotRemoveAll(id string, out *strings.Builder) error {
@@ -417,7 +417,7 @@ func (s *session) snapshotRemoveAll(id string, out *strings.Builder) error {
 		if uid == "" {
 			uid = vmsd.Snaps[len(vmsd.Snaps)-1].UID
 		}
-		if err := s.removeSnapshot(v, uid); err != nil {
+		if err := s.removeSnapshot(v.id, uid); err != nil {
 			return err
 		}
 	}

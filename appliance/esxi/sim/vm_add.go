@@ -15,6 +15,8 @@ import (
 // VMSpec describes a VM for AddVM.
 type VMSpec struct {
 	Name       string // display name; spaces and brackets allowed
+	ID         int    // inventory id; default the next free one
+	VMXName    string // .vmx file name; default NAME.vmx
 	Datastore  string // datastore of the .vmx
 	Dir        string // folder on the datastore; default Name
 	GuestOS    string // default otherLinux64Guest
@@ -75,6 +77,12 @@ func (h *Host) AddVM(spec VMSpec) (string, error) {
 			return fmt.Errorf("add VM %q: %w", spec.Name, err)
 		}
 		hostVMX := VMFSPrefix + ds.UUID + "/" + spec.Dir + "/" + filepath.Base(vmx)
+		if spec.ID > 0 {
+			if _, taken := s.inv.vmxOf(strconv.Itoa(spec.ID)); taken {
+				return fmt.Errorf("add VM %q: id %d is taken", spec.Name, spec.ID)
+			}
+			s.st.NextVMID = spec.ID
+		}
 		id, err = s.register(hostVMX)
 		if err != nil {
 			return fmt.Errorf("add VM %q: %w", spec.Name, err)
@@ -96,6 +104,10 @@ func (s *session) register(hostVMX string) (string, error) {
 		}
 	}
 	id := strconv.Itoa(s.st.NextVMID)
+	for _, taken := s.inv.vmxOf(id); taken; _, taken = s.inv.vmxOf(id) {
+		s.st.NextVMID++
+		id = strconv.Itoa(s.st.NextVMID)
+	}
 	s.st.NextVMID++
 	s.inv.Entries = append(s.inv.Entries, inventoryEntry{ObjID: id, SecDomain: "1", VMXCfgPath: hostVMX})
 	s.st.VMs[id] = &vmState{Power: "off"}
@@ -103,6 +115,10 @@ func (s *session) register(hostVMX string) (string, error) {
 }
 
 func (h *Host) writeVMFiles(s *session, spec VMSpec, dir string) (string, error) {
+	stem := strings.TrimSuffix(spec.VMXName, ".vmx")
+	if stem == "" {
+		stem = spec.Name
+	}
 	var b strings.Builder
 	kv := func(k, v string) { fmt.Fprintf(&b, "%s = %s\n", k, esxi.EncodeVMXValue(v)) }
 	kv(".encoding", "UTF-8")
@@ -113,7 +129,7 @@ func (h *Host) writeVMFiles(s *session, spec VMSpec, dir string) (string, error)
 	if spec.Annotation != "" {
 		kv("annotation", spec.Annotation)
 	}
-	kv("nvram", spec.Name+".nvram")
+	kv("nvram", stem+".nvram")
 	kv("memSize", "1024")
 	kv("numvcpus", "1")
 	controllers := map[string]bool{}
@@ -147,12 +163,12 @@ func (h *Host) writeVMFiles(s *session, spec VMSpec, dir string) (string, error)
 	kv("ethernet0.virtualDev", "vmxnet3")
 	kv("ethernet0.networkName", "VM Network")
 	kv("uuid.bios", diskUUID())
-	vmx := filepath.Join(dir, spec.Name+".vmx")
+	vmx := filepath.Join(dir, stem+".vmx")
 	files := map[string]string{
-		vmx:                                    b.String(),
-		filepath.Join(dir, spec.Name+".vmsd"):  "",
-		filepath.Join(dir, spec.Name+".vmxf"):  "<?xml version=\"1.0\"?>\n<Foundry>\n<VM>\n<VMId type=\"string\">" + randomHex(16) + "</VMId>\n</VM>\n</Foundry>\n",
-		filepath.Join(dir, spec.Name+".nvram"): "NVRAM" + randomHex(64),
+		vmx:                               b.String(),
+		filepath.Join(dir, stem+".vmsd"):  "",
+		filepath.Join(dir, stem+".vmxf"):  "<?xml version=\"1.0\"?>\n<Foundry>\n<VM>\n<VMId type=\"string\">" + randomHex(16) + "</VMId>\n</VM>\n</Foundry>\n",
+		filepath.Join(dir, stem+".nvram"): "NVRAM" + randomHex(64),
 	}
 	for p, text := range files {
 		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {

@@ -67,8 +67,11 @@ func (v *simVM) writeVMSD(f *vmsdFile) error {
 	var b strings.Builder
 	kv := func(k, val string) { fmt.Fprintf(&b, "%s = %s\n", k, esxi.EncodeVMXValue(val)) }
 	kv(".encoding", "UTF-8")
-	if len(f.Snaps) > 0 {
+	// lastUID outlives the snapshots: ids are never reused on a host.
+	if f.LastUID > 0 {
 		kv("snapshot.lastUID", strconv.Itoa(f.LastUID))
+	}
+	if len(f.Snaps) > 0 {
 		kv("snapshot.current", f.Current)
 	}
 	for i, s := range f.Snaps {
