@@ -30,6 +30,22 @@ func Install(ctx context.Context, target CrontabTarget, entries []CrontabEntry, 
 	return true, nil
 }
 
+// InstallFromStore installs the lines of every job in the store's jobs file, commented out while
+// scheduling is suspended, and reports whether the crontab changed. Binary and Home of o are
+// used; o.Suspended is taken from the jobs file.
+func InstallFromStore(ctx context.Context, s *Store, o LineOptions, target CrontabTarget, restart func(context.Context) error) (bool, error) {
+	f, err := s.Load(ctx)
+	if err != nil {
+		return false, err
+	}
+	o.Suspended = f.Suspended
+	entries, err := CrontabLines(f.Jobs, o)
+	if err != nil {
+		return false, err
+	}
+	return Install(ctx, target, entries, restart)
+}
+
 // TargetFor picks the crontab to install into and how to make cron re-read it:
 //   - crontabPath given (--crontab=FILE): that file; crond is restarted only when it is ESXi's
 //     root table on an ESXi host, since a test or a custom table needs no daemon restart;

@@ -194,3 +194,35 @@ func TestBinaryPath(t *testing.T) {
 		t.Errorf("unknown name: %v", err)
 	}
 }
+
+func TestInstallFromStoreFollowsSuspend(t *testing.T) {
+	ctx := context.Background()
+	s := NewStore(t.TempDir())
+	s.Add(ctx, mustJob(t, "a", "@daily", "check", "--repo=/r"), false)
+	s.Add(ctx, mustJob(t, "b", "15 3 * * 6", "backup", "--to=/r"), false)
+	target := FileCrontab{Path: filepath.Join(t.TempDir(), "root")}
+	os.WriteFile(target.Path, []byte("1 1 * * * /sbin/tmpwatch.py\n"), 0o600)
+	o := LineOptions{Binary: "/opt/snapferry", Home: "/var/lib/snapferry"}
+	read := func() string { b, _ := os.ReadFile(target.Path); return string(b) }
+
+	if changed, err := InstallFromStore(ctx, s, o, target, nil); err != nil || !changed {
+		t.Fatalf("install: %v %v", changed, err)
+	}
+	active := read()
+	s.SetSuspended(ctx, true)
+	InstallFromStore(ctx, s, o, target, nil)
+	suspended := read()
+	if strings.Count(suspended, "\n"+suspendedPrefix) != 2 || !strings.HasPrefix(suspended, "1 1 * * * /sbin/tmpwatch.py\n") {
+		t.Fatalf("suspended table:\n%s", suspended)
+	}
+	s.SetSuspended(ctx, false)
+	InstallFromStore(ctx, s, o, target, nil)
+	if read() != active {
+		t.Fatalf("resume did not restore the table:\n%s\nwant\n%s", read(), active)
+	}
+	s.Remove(ctx, "a")
+	InstallFromStore(ctx, s, o, target, nil)
+	if strings.Contains(read(), "#snapferry:a") || !strings.Contains(read(), "#snapferry:b") {
+		t.Fatalf("after remove:\n%s", read())
+	}
+}
