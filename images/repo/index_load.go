@@ -2,19 +2,28 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/snapferry/snapferry/images/store"
 )
 
-// loadIndex reads every index file into a fresh in-memory index.
-func (r *Repository) loadIndex(ctx context.Context) error {
+// loadIndex reads every index file into a fresh in-memory index. Strict mode fails on a damaged
+// index file; prune needs that, because packs of a skipped file would look unreferenced. Open is
+// lenient: a backup that misses an index file only stores some blobs again, and check must be
+// able to open the repository to report the damage. Skipped files are kept in indexSkipped.
+func (r *Repository) loadIndex(ctx context.Context, strict bool) error {
 	idx := newIndex()
 	var files []ID
+	var skipped []error
+	var onDamage func(ID, error)
+	if !strict {
+		onDamage = func(_ ID, err error) { skipped = append(skipped, err) }
+	}
 	err := r.forEachIndexFile(ctx, func(id ID, p indexedPack) error {
 		idx.appendBase(p.ID, p.Blobs)
 		return nil
-	}, func(id ID) { files = append(files, id) })
+	}, func(id ID) { files = append(files, id) }, onDamage)
 	if err != nil {
 		return err
 	}
@@ -22,23 +31,38 @@ func (r *Repository) loadIndex(ctx context.Context) error {
 	r.mu.Lock()
 	r.idx = idx
 	r.indexFiles = files
+	r.indexSkipped = skipped
 	r.mu.Unlock()
 	return nil
 }
 
-// forEachIndexFile decodes every index file, calling fn per pack entry and done per file.
-func (r *Repository) forEachIndexFile(ctx context.Context, fn func(file ID, p indexedPack) error, done func(ID)) error {
+// IndexProblems returns the damaged index files Open skipped (check reports them too).
+func (r *Repository) IndexProblems() []error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]error(nil), r.indexSkipped...)
+}
+
+// forEachIndexFile decodes every index file, calling fn per pack entry and done per file. A
+// damaged file (ErrCorrupt) goes to onDamage, or ends the walk with an error if onDamage is nil.
+func (r *Repository) forEachIndexFile(ctx context.Context, fn func(file ID, p indexedPack) error, done func(ID),
+	onDamage func(ID, error)) error {
 	names, err := listIDs(ctx, r.be, store.KindIndex)
 	if err != nil {
 		return err
 	}
 	for _, id := range names {
 		b, err := loadFile(ctx, r.be, store.Handle{Kind: store.KindIndex, Name: id.String()})
-		if err != nil {
-			return fmt.Errorf("load index: %w", err)
+		if err == nil {
+			err = decodeIndexFile(b, func(p indexedPack) error { return fn(id, p) })
 		}
-		if err := decodeIndexFile(b, func(p indexedPack) error { return fn(id, p) }); err != nil {
-			return fmt.Errorf("load index file %s: %w (run `snapferry check`; `rebuild-index` repairs it)", id.Short(), err)
+		if err != nil {
+			err = fmt.Errorf("load index file %s: %w (run `snapferry check`; `rebuild-index` repairs it)", id.Short(), err)
+			if onDamage == nil || !errors.Is(err, ErrCorrupt) {
+				return err
+			}
+			onDamage(id, err)
+			continue
 		}
 		if done != nil {
 			done(id)

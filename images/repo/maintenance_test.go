@@ -208,3 +208,46 @@ func TestPruneGraceForUnindexedPacks(t *testing.T) {
 		t.Errorf("unindexed packs after prune: %v", rep2.UnindexedPacks)
 	}
 }
+
+func TestDamagedIndexFile(t *testing.T) {
+	ctx := context.Background()
+	dir, r := newRepo(t)
+	im := image{seed: 45, blocks: 20}
+	s := backupImage(t, r, "vm", im, t0)
+	r.mu.Lock()
+	victim := r.indexFiles[0]
+	r.mu.Unlock()
+	path := local.New(dir).Path(store.Handle{Kind: store.KindIndex, Name: victim.String()})
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[40] ^= 0x55
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r2 := testOpen(t, dir, nil)
+	if len(r2.IndexProblems()) != 1 {
+		t.Fatalf("open skipped %d damaged index files, want 1", len(r2.IndexProblems()))
+	}
+	rep, err := r2.Check(ctx, CheckOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() || rep.Errors[0].Kind != "index" || rep.Errors[0].Object != victim.String() {
+		t.Fatalf("check: %v", rep.Errors)
+	}
+	packs := countFiles(t, r2.Backend(), store.KindData)
+	later := testOpen(t, dir, func(o *Options) { o.Clock = FixedClock(time.Now().Add(72 * time.Hour)) })
+	if _, err := later.Prune(ctx, PruneOptions{}); !isErr(err, ErrCorrupt) {
+		t.Fatalf("prune with a damaged index: want ErrCorrupt, got %v", err)
+	}
+	if countFiles(t, r2.Backend(), store.KindData) != packs {
+		t.Fatal("prune deleted packs despite a damaged index")
+	}
+	if _, err := r2.RebuildIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, r2, true)
+	verifyImage(t, testOpen(t, dir, nil), s, im)
+}

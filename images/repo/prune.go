@@ -68,7 +68,7 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, e
 	if err := r.Flush(ctx); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
-	if err := r.loadIndex(ctx); err != nil {
+	if err := r.loadIndex(ctx, true); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
 	rep := &PruneReport{}
@@ -148,7 +148,7 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, e
 			return nil, fmt.Errorf("prune: %w", err)
 		}
 	}
-	if err := r.loadIndex(ctx); err != nil {
+	if err := r.loadIndex(ctx, true); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
 	return rep, nil
@@ -239,7 +239,7 @@ func (r *Repository) planPacks(ctx context.Context, used []uint64, rep *PruneRep
 		}
 		plans = append(plans, p)
 		return nil
-	}, func(id ID) { files = append(files, id) })
+	}, func(id ID) { files = append(files, id) }, nil)
 	return plans, files, err
 }
 

@@ -96,7 +96,7 @@ func (r *Repository) RebuildIndex(ctx context.Context) (*RebuildReport, error) {
 			return nil, fmt.Errorf("rebuild index: %w", err)
 		}
 	}
-	if err := r.loadIndex(ctx); err != nil {
+	if err := r.loadIndex(ctx, true); err != nil {
 		return nil, fmt.Errorf("rebuild index: %w", err)
 	}
 	return rep, nil

@@ -88,6 +88,8 @@ type Repository struct {
 	idx        *index
 	unindexed  []indexedPack // uploaded packs that no index file names yet
 	indexFiles []ID          // index files loaded or written by this value
+	// indexSkipped are damaged index files Open left out.
+	indexSkipped []error
 	// lost is the first pack upload that failed: blobs that callers were told are saved are gone,
 	// so Flush must fail and no snapshot may be committed on top of this run.
 	lost error
@@ -143,7 +145,7 @@ func Open(ctx context.Context, be store.Backend, o Options) (*Repository, error)
 	for i := 0; i < o.Packers; i++ {
 		r.free <- struct{}{}
 	}
-	if err := r.loadIndex(ctx); err != nil {
+	if err := r.loadIndex(ctx, false); err != nil {
 		r.Close()
 		return nil, err
 	}
