@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/snapferry/snapferry/appliance/notify"
@@ -32,10 +33,17 @@ type Options struct {
 	IsPermanent func(error) bool
 	// OnAttempt receives every attempt, for the job history.
 	OnAttempt func(cron.Attempt)
-	// Exec runs one attempt; nil runs Binary with the job's arguments, its output into the
-	// log and reportFile passed in the environment. Tests and an in-process CLI may replace it.
-	Exec func(ctx context.Context, args []string, reportFile string, out io.Writer) error
+	// Exec runs one attempt; nil runs Binary with the job's arguments, env added to the
+	// environment and the output into the log. An in-process CLI may replace it.
+	Exec func(ctx context.Context, args, env []string, out io.Writer) error
 }
+
+// Environment variables `cron run` gives the command it starts, besides notify.ReportFileEnv:
+// the command records them in the job history (name cron job, origin cron, attempt number).
+const (
+	EnvCronJob = "SNAPFERRY_CRON_JOB"
+	EnvAttempt = "SNAPFERRY_ATTEMPT"
+)
 
 // Result is what a run did.
 type Result struct {
@@ -113,8 +121,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	reportFile := filepath.Join(filepath.Dir(log.Path()), job.Name+".report.json")
 	exec := o.Exec
 	if exec == nil {
-		exec = func(ctx context.Context, args []string, reportFile string, out io.Writer) error {
-			return cron.Subcommand(ctx, o.Binary, args, []string{notify.ReportFileEnv + "=" + reportFile}, out)
+		exec = func(ctx context.Context, args, env []string, out io.Writer) error {
+			return cron.Subcommand(ctx, o.Binary, args, env, out)
 		}
 	}
 	var last *notify.Report
@@ -141,7 +149,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	res.Outcome = runner.Run(ctx, job, func(ctx context.Context, attempt int) error {
 		os.Remove(reportFile)
-		err := exec(ctx, job.Args, reportFile, log)
+		env := []string{notify.ReportFileEnv + "=" + reportFile, EnvCronJob + "=" + job.Name, EnvAttempt + "=" + strconv.Itoa(attempt)}
+		err := exec(ctx, job.Args, env, log)
 		last = nil
 		if r, rerr := notify.ReadReportFile(reportFile); rerr == nil {
 			last = &r

@@ -40,7 +40,7 @@ func fakeSnapferry(t *testing.T, codes []int, reportOn int, rep *notify.Report) 
 	script := fmt.Sprintf(`#!/bin/sh
 n=$(( $(cat '%[1]s' 2>/dev/null || echo 0) + 1 ))
 echo $n > '%[1]s'
-echo "snapferry $* (run $n)"
+echo "snapferry $* (run $n, job $SNAPFERRY_CRON_JOB attempt $SNAPFERRY_ATTEMPT)"
 case $n in
 %[2]s esac
 if [ "$n" = %[3]d ] && [ -n "$SNAPFERRY_REPORT_FILE" ]; then cp '%[4]s' "$SNAPFERRY_REPORT_FILE"; fi
@@ -118,7 +118,8 @@ func TestRunRetriesThenMailsChildReport(t *testing.T) {
 	log, _ := os.ReadFile(res.LogPath)
 	for _, line := range []string{
 		`cron run nightly: start: snapferry ["backup" "--vm=all" "--to=/r"]`,
-		"snapferry backup --vm=all --to=/r (run 1)\nerror: simulated failure 1\n",
+		"snapferry backup --vm=all --to=/r (run 1, job nightly attempt 1)\nerror: simulated failure 1\n",
+		"snapferry backup --vm=all --to=/r (run 3, job nightly attempt 3)\n",
 		"attempt 1: snapferry backup --vm=all --to=/r exited with status 1 (failed); retry at 2026-11-22T02:05:00Z",
 		"attempt 2: snapferry backup --vm=all --to=/r exited with status 3 (partial); retry at",
 		"attempt 3: success", "cron run nightly: success after 3 attempt(s)",
