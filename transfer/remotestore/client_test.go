@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -64,41 +63,20 @@ func inProcess(t *testing.T, root string, opts serve.Options) *Client {
 }
 
 type child struct {
-	cmd   *exec.Cmd
-	c     *Client
-	stdin io.WriteCloser
+	*wiretest.Child
+	c *Client
 }
 
 // startChild runs the test binary as a serve child over its stdin/stdout.
 func startChild(t *testing.T, root string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envServeRoot+"="+root)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
+	ch := wiretest.StartChild(t, envServeRoot+"="+root)
+	c, err := New(context.Background(), ch.Stdout, ch.Stdin, Options{Location: "child:" + root})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c, err := New(context.Background(), stdout, stdin, Options{Location: "child:" + root})
-	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatal(err)
-	}
-	ch := &child{cmd: cmd, c: c, stdin: stdin}
-	t.Cleanup(func() {
-		c.Close()
-		cmd.Process.Kill() // no-op when it already exited after stdin closed
-		cmd.Wait()
-	})
-	return ch
+	t.Cleanup(func() { c.Close() })
+	return &child{Child: ch, c: c}
 }
 
 func TestConformanceInProcess(t *testing.T) {
@@ -116,12 +94,10 @@ func TestConformanceChildProcess(t *testing.T) {
 func TestChildExitsWhenClientCloses(t *testing.T) {
 	ch := startChild(t, t.TempDir())
 	ch.c.Close()
-	done := make(chan error, 1)
-	go func() { done <- ch.cmd.Wait() }()
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve child exited with %v, want clean exit on EOF", err)
+	case <-ch.Done:
+		if ch.Err != nil {
+			t.Fatalf("serve child exited with %v, want clean exit on EOF", ch.Err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve child still running 10s after its input closed")
@@ -172,7 +148,7 @@ func TestKilledServerFailsPendingSaveFastAndLeavesNoFile(t *testing.T) {
 	go func() { saveErr <- ch.c.Save(ctx, h, src) }()
 	statErr := make(chan error, 1)
 	<-src.reached // the upload is mid-stream: the server holds a temp file
-	ch.cmd.Process.Kill()
+	ch.Cmd.Process.Kill()
 	go func() { _, err := ch.c.Stat(ctx, h); statErr <- err }()
 	select {
 	case err := <-saveErr:

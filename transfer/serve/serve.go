@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/snapferry/snapferry/images/store/local"
+	"github.com/snapferry/snapferry/transfer/replica"
 	"github.com/snapferry/snapferry/transfer/serve/jail"
 	"github.com/snapferry/snapferry/transfer/wire"
 )
@@ -19,6 +20,8 @@ type Options struct {
 	AppendOnly bool      // refuse removing (except locks) and rewriting
 	Log        io.Writer // refusals and recoveries, one line each; nil discards
 	Program    string    // this program's version, announced in the handshake
+	// ReplicaHooks let tests stop the server at known points of a replica update.
+	ReplicaHooks replica.Hooks
 }
 
 // Serve answers one client on r and w until the client closes its side (nil), ctx ends, or the
@@ -30,6 +33,12 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opts Options) error {
 	}
 	srv := &server{opts: opts, jail: j, be: local.New(j.Root())}
 	srv.logger.w = opts.Log
+	// A replica update cut off with its server must not stay torn until someone replicates
+	// that set again: finish or undo it before serving anything.
+	if err := replica.Recover(j, srv.logf); err != nil {
+		srv.logf("recovering interrupted replica updates: %v", err)
+	}
+	srv.replica = replica.NewReceiver(j, srv.logf, opts.ReplicaHooks)
 	sess, hello, err := wire.Accept(r, w, srv.answer, srv.handle)
 	if err != nil {
 		return err
@@ -38,6 +47,9 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opts Options) error {
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	defer stop()
 	err = sess.Wait()
+	if rerr := srv.replica.Close(); rerr != nil {
+		srv.logf("%v", rerr)
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -51,16 +63,17 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opts Options) error {
 }
 
 type server struct {
-	opts   Options
-	jail   *jail.Jail
-	be     *local.Backend
-	logger logger
+	opts    Options
+	jail    *jail.Jail
+	be      *local.Backend
+	replica *replica.Receiver
+	logger  logger
 }
 
 func (s *server) answer(wire.Hello) wire.HelloReply {
 	return wire.HelloReply{
 		Program:    s.opts.Program,
-		Caps:       []string{wire.CapStore},
+		Caps:       []string{wire.CapStore, wire.CapReplica},
 		Root:       s.jail.Root(),
 		AppendOnly: s.opts.AppendOnly,
 	}
@@ -100,6 +113,13 @@ func (s *server) handle(ctx context.Context, st *wire.Stream, req wire.Request) 
 		err = s.create(ctx, st)
 	case wire.OpFreeSpace:
 		err = s.freeSpace(ctx, st)
+	case wire.OpRepBegin, wire.OpRepHashes, wire.OpRepWrite, wire.OpRepPut, wire.OpRepCommit, wire.OpRepAbort:
+		if s.opts.AppendOnly && req.Op != wire.OpRepHashes {
+			s.logf("refused %s (append-only)", req.Op)
+			err = fmt.Errorf("%s: %w: the server is append-only and replicas are rewritten in place", req.Op, wire.ErrRefused)
+			break
+		}
+		err = s.replica.Handle(ctx, st, req)
 	default:
 		s.logf("refused unknown op %s", req.Op)
 		err = fmt.Errorf("op %s: %w: this server does not know it (update snapferry on the server)", req.Op, wire.ErrRefused)

@@ -1,0 +1,20 @@
+// Package replica keeps a ready-to-run copy of a set of files (a VM's flat disks, descriptors,
+// .vmx, .nvram: the caller lists them; this package knows nothing of VMs) on the far side of a
+// wire session, sending only what changed.
+//
+// Client side (Push): each disk file is read sparse (SEEK_DATA/SEEK_HOLE), cut into fixed blocks
+// (1 MiB by default) and hashed with BLAKE3 by parallel workers, while the far side streams the
+// hashes of its copy in the same order. Blocks whose hashes differ travel zstd-compressed; blocks
+// that are zero on the source become holes on the far side. Small files are replaced whole.
+//
+// Far side (Receiver, used by transfer/serve): a hash sidecar per disk file describes the copy
+// (block size, file size and mtime it was made for); a stale or missing one is rebuilt by reading
+// the copy. Disk files are written in place behind an undo journal: the old contents of a block
+// (or "was zero") are appended to the journal and fsynced before the block is overwritten, in
+// groups so one fsync covers several blocks. Small files are replaced atomically after a copy of
+// the old one is journaled. Commit fsyncs the data, installs the new sidecars and deletes the
+// journal; an update that never committed (link cut, server killed) is rolled back to the
+// previous replica, byte for byte, when the session ends or the next server starts (Recover).
+//
+// docs/replica.md describes the protocol and the journal format.
+package replica

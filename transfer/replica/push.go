@@ -1,0 +1,295 @@
+package replica
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/snapferry/snapferry/transfer/wire"
+)
+
+// File is one file of a replica set.
+type File struct {
+	Name   string // path below the set on the far side, e.g. "vm1-flat.vmdk"
+	Source string // the local file (or block device) to copy
+	// Disk files are updated in place block by block; other files (descriptors, .vmx, .nvram)
+	// are sent whole and replaced atomically.
+	Disk bool
+}
+
+// Options tune Push. Zero values take the defaults.
+type Options struct {
+	BlockSize int64 // DefaultBlockSize; the far side rebuilds its hashes when this changes
+	Workers   int   // hashing and compressing goroutines; GOMAXPROCS
+	// Level is the zstd level for changed blocks; zstd.SpeedDefault.
+	Level zstd.EncoderLevel
+}
+
+// Stats count what a Push did; the benchmark reports them.
+type Stats struct {
+	Files         int   // files pushed (disk and small)
+	BytesScanned  int64 // apparent size of the disk files
+	BytesRead     int64 // bytes of disk files read and hashed (holes are not read)
+	BlocksChanged int64 // blocks sent, data or zero
+	ZeroBlocks    int64 // changed blocks that became holes on the far side
+	BytesChanged  int64 // uncompressed bytes of the changed data blocks
+	BytesSent     int64 // bytes of block records and small files put on the link
+	Elapsed       time.Duration
+}
+
+// Push brings the replica set on the far side of sess up to date with files, as one update: it
+// either commits whole or the far side rolls back to the previous replica. set is the folder
+// below the server's root that holds the replica.
+func Push(ctx context.Context, sess *wire.Session, set string, files []File, opts Options) (Stats, error) {
+	start := time.Now()
+	if opts.BlockSize == 0 {
+		opts.BlockSize = DefaultBlockSize
+	}
+	if opts.BlockSize < MinBlockSize || opts.BlockSize > MaxBlockSize {
+		return Stats{}, fmt.Errorf("replica block size %d out of range %d..%d", opts.BlockSize, MinBlockSize, MaxBlockSize)
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.Level == 0 {
+		opts.Level = zstd.SpeedDefault
+	}
+	p := &pusher{sess: sess, set: set, opts: opts}
+	if err := p.call(ctx, wire.OpRepBegin, beginArgs{Set: set}.encode()); err != nil {
+		return Stats{}, fmt.Errorf("begin replica update of %s: %w", set, err)
+	}
+	err := p.pushAll(ctx, files)
+	if err == nil {
+		err = p.call(ctx, wire.OpRepCommit, beginArgs{Set: set}.encode())
+		if err != nil {
+			err = fmt.Errorf("commit replica update of %s: %w", set, err)
+		}
+	} else {
+		// Roll back now rather than when the session ends; the far side does it anyway if this
+		// cannot get through.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		if aerr := p.call(actx, wire.OpRepAbort, beginArgs{Set: set}.encode()); aerr != nil && !errors.Is(aerr, wire.ErrLinkLost) {
+			err = fmt.Errorf("%w (and roll back: %v)", err, aerr)
+		}
+		cancel()
+	}
+	st := p.stats()
+	st.Elapsed = time.Since(start)
+	return st, err
+}
+
+type pusher struct {
+	sess *wire.Session
+	set  string
+	opts Options
+
+	files                                   int
+	scanned, read, changed, zero, raw, sent atomic.Int64
+}
+
+func (p *pusher) stats() Stats {
+	return Stats{Files: p.files, BytesScanned: p.scanned.Load(), BytesRead: p.read.Load(), BlocksChanged: p.changed.Load(),
+		ZeroBlocks: p.zero.Load(), BytesChanged: p.raw.Load(), BytesSent: p.sent.Load()}
+}
+
+func (p *pusher) call(ctx context.Context, op wire.Op, args []byte) error {
+	st, err := p.sess.Open(ctx, op, args, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	_, err = st.Response()
+	return err
+}
+
+func (p *pusher) pushAll(ctx context.Context, files []File) error {
+	for _, f := range files {
+		var err error
+		if f.Disk {
+			err = p.pushDisk(ctx, f)
+		} else {
+			err = p.putSmall(ctx, f)
+		}
+		if err != nil {
+			return fmt.Errorf("replicate %s to %s/%s: %w", f.Source, p.set, f.Name, err)
+		}
+		p.files++
+	}
+	return nil
+}
+
+func openSource(path string) (*os.File, int64, uint32, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, 0, err
+	}
+	if fi.Mode().IsRegular() {
+		return f, fi.Size(), uint32(fi.Mode().Perm()), nil
+	}
+	size, err := f.Seek(0, io.SeekEnd) // a block device: st_size is 0
+	if err != nil {
+		f.Close()
+		return nil, 0, 0, fmt.Errorf("size of %s: %w", path, err)
+	}
+	return f, size, 0o600, nil
+}
+
+func (p *pusher) putSmall(ctx context.Context, file File) error {
+	f, size, mode, err := openSource(file.Source)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	args := fileArgs{Set: p.set, Name: file.Name, BlockSize: p.opts.BlockSize, Size: size, Mode: mode}
+	st, err := p.sess.Open(ctx, wire.OpRepPut, args.encode(), true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	n, err := io.Copy(st, io.LimitReader(f, size))
+	p.sent.Add(n)
+	if err != nil {
+		if _, rerr := st.Response(); rerr != nil {
+			return rerr
+		}
+		st.CloseWithError(err)
+		return err
+	}
+	if err := st.CloseWrite(); err != nil {
+		return err
+	}
+	_, err = st.Response()
+	return err
+}
+
+// pushDisk compares one disk file block by block with the far side's hashes and sends the
+// blocks that differ.
+func (p *pusher) pushDisk(ctx context.Context, file File) error {
+	f, size, mode, err := openSource(file.Source)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	bs := p.opts.BlockSize
+	args := fileArgs{Set: p.set, Name: file.Name, BlockSize: bs, Size: size, Mode: mode}
+	hs, err := p.sess.Open(ctx, wire.OpRepHashes, args.encode(), false)
+	if err != nil {
+		return err
+	}
+	defer hs.Close()
+	resp, err := hs.Response()
+	if err != nil {
+		return fmt.Errorf("get hashes of the replica: %w", err)
+	}
+	head, err := decodeHashesHeader(resp.Body)
+	if err != nil {
+		return fmt.Errorf("get hashes of the replica: %w", err)
+	}
+	remote := bufio.NewReaderSize(hs, 64<<10)
+
+	ws, err := p.sess.Open(ctx, wire.OpRepWrite, args.encode(), true)
+	if err != nil {
+		return err
+	}
+	defer ws.Close()
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(p.opts.Level), zstd.WithEncoderConcurrency(p.opts.Workers))
+	if err != nil {
+		return err
+	}
+	defer enc.Close()
+	out := &recordSink{bw: bufio.NewWriterSize(ws, 256<<10)}
+	zeroes := &zeroHashes{}
+	sc := &scanner{f: f, size: size, bs: bs, workers: p.opts.Workers, zeroes: zeroes}
+	bufs := sync.Pool{New: func() any { return make([]byte, 0, bs+bs/8+64) }}
+	p.scanned.Add(size)
+	err = sc.run(ctx, func(b *block) error {
+		if b.index < head.Count {
+			if _, err := io.ReadFull(remote, b.remote[:]); err != nil {
+				return fmt.Errorf("read hashes of the replica: %w", err)
+			}
+		} else {
+			b.remote = zeroes.get(b.n) // the far side grows the file with holes
+		}
+		return nil
+	}, func(b *block) error {
+		if b.hash == b.remote {
+			return nil
+		}
+		p.changed.Add(1)
+		rec := record{kind: recZero, index: b.index}
+		var buf []byte
+		if b.zero {
+			p.zero.Add(1)
+		} else {
+			p.raw.Add(int64(b.n))
+			buf = bufs.Get().([]byte)
+			defer func() { bufs.Put(buf[:0]) }()
+			buf = enc.EncodeAll(b.data, buf[:0])
+			rec.kind, rec.hash, rec.payload = recZstd, b.hash, buf
+			if len(buf) >= b.n {
+				rec.kind, rec.payload = recRaw, b.data
+			}
+		}
+		n, err := out.write(rec)
+		p.sent.Add(int64(n))
+		return err
+	})
+	p.read.Add(sc.bytesRead)
+	if err == nil {
+		err = out.flush()
+	}
+	if err != nil {
+		if _, rerr := ws.Response(); rerr != nil {
+			return rerr // the far side's reason explains ours
+		}
+		ws.CloseWithError(err)
+		return err
+	}
+	if err := ws.CloseWrite(); err != nil {
+		return err
+	}
+	if _, err := ws.Response(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// recordSink serialises block records from the workers onto the upload stream.
+type recordSink struct {
+	mu  sync.Mutex
+	bw  *bufio.Writer
+	hdr []byte
+}
+
+func (s *recordSink) write(r record) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hdr = appendRecordHead(s.hdr[:0], r)
+	if _, err := s.bw.Write(s.hdr); err != nil {
+		return 0, err
+	}
+	if _, err := s.bw.Write(r.payload); err != nil {
+		return len(s.hdr), err
+	}
+	return len(s.hdr) + len(r.payload), nil
+}
+
+func (s *recordSink) flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bw.Flush()
+}

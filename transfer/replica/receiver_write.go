@@ -1,0 +1,283 @@
+package replica
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/klauspost/compress/zstd"
+	"lukechampine.com/blake3"
+
+	"github.com/snapferry/snapferry/transfer/wire"
+)
+
+// Group commit: the undo records of up to this many blocks (or bytes) share one fsync.
+const (
+	batchBlocks = 16
+	batchBytes  = 8 << 20
+)
+
+// write applies the changed blocks of one disk file in place, behind the undo journal.
+func (r *Receiver) write(ctx context.Context, st *wire.Stream, rel, p string, a fileArgs) error {
+	t, err := r.openTx(a.Set)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.files[rel] != nil || t.smalls[rel] {
+		return fmt.Errorf("write %s: %w: written twice in one update", rel, wire.ErrRefused)
+	}
+	// The old sidecar is the base of the new one, so it must describe the file as it is.
+	fi, existed, err := ensureSidecar(ctx, p, a.BlockSize, &r.zeroes)
+	if err != nil {
+		return err
+	}
+	rec := fileRec{name: rel, existed: existed, mode: a.Mode}
+	if existed {
+		rec.size, rec.mtimeNs, rec.mode = fi.Size(), fi.ModTime().UnixNano(), uint32(fi.Mode().Perm())
+	}
+	// The file record is durable before the file is created or touched.
+	if err := t.jw.append(jFile, rec.encode()); err != nil {
+		return err
+	}
+	if err := t.jw.sync(); err != nil {
+		return err
+	}
+	ord := t.ordinal
+	t.ordinal++
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|noFollow, fs.FileMode(a.Mode))
+	if err != nil {
+		return fmt.Errorf("open replica %s: %w", rel, err)
+	}
+	scNew, err := newSidecarFrom(p, existed, rec.size, a.Size, a.BlockSize, &r.zeroes)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	tf := &txFile{f: f, sidecarNew: scNew, bs: a.BlockSize}
+	t.files[rel] = tf
+	w := &blockWriter{r: r, t: t, tf: tf, ord: ord, oldSize: rec.size, newSize: a.Size, bs: a.BlockSize}
+	if err := w.run(st); err != nil {
+		return fmt.Errorf("write replica %s: %w", rel, err)
+	}
+	return st.Respond(wire.Response{})
+}
+
+// newSidecarFrom starts the sidecar the file will have after the update: the old hashes for the
+// blocks the old and new sizes share, zero hashes for blocks the file grows by (they start as
+// holes). Blocks the client sends overwrite their entries. The header is written at commit.
+func newSidecarFrom(p string, existed bool, oldSize, newSize, bs int64, zeroes *zeroHashes) (*os.File, error) {
+	f, err := os.OpenFile(sidecarPath(p)+".new", os.O_RDWR|os.O_CREATE|os.O_TRUNC|noFollow, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create sidecar of %s: %w", p, err)
+	}
+	oldCount, newCount := blockCount(oldSize, bs), blockCount(newSize, bs)
+	keep := min(oldCount, newCount)
+	if existed && keep > 0 {
+		old, err := os.Open(sidecarPath(p))
+		if err == nil {
+			_, err = io.Copy(io.NewOffsetWriter(f, sidecarHeader), io.NewSectionReader(old, sidecarHeader, keep*HashSize))
+			old.Close()
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("copy sidecar of %s: %w", p, err)
+		}
+	}
+	if newCount > keep {
+		buf := make([]byte, 0, 64<<10)
+		for i := keep; i < newCount; i++ {
+			h := zeroes.get(blockLen(i, newSize, bs))
+			buf = append(buf, h[:]...)
+			if len(buf) == cap(buf) || i == newCount-1 {
+				if _, err := f.WriteAt(buf, sidecarHeader+(i+1)*HashSize-int64(len(buf))); err != nil {
+					f.Close()
+					return nil, fmt.Errorf("write sidecar of %s: %w", p, err)
+				}
+				buf = buf[:0]
+			}
+		}
+	}
+	return f, nil
+}
+
+// blockWriter applies one OpRepWrite body.
+type blockWriter struct {
+	r                *Receiver
+	t                *tx
+	tf               *txFile
+	ord              int64
+	oldSize, newSize int64
+	bs               int64
+
+	dec     *zstd.Decoder
+	seen    []uint64 // one bit per block: a second record for a block is a protocol error
+	pending []pendingBlock
+	old     []byte
+	zeros   []byte
+	jbuf    []byte
+}
+
+type pendingBlock struct {
+	index int64
+	zero  bool
+	data  []byte
+	hash  [HashSize]byte
+}
+
+func (w *blockWriter) run(st *wire.Stream) error {
+	var err error
+	w.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(w.bs)))
+	if err != nil {
+		return err
+	}
+	defer w.dec.Close()
+	count := blockCount(w.newSize, w.bs)
+	w.seen = make([]uint64, (count+63)/64)
+	w.old = make([]byte, w.bs)
+	w.zeros = make([]byte, w.bs)
+	f := w.tf.f
+	if w.newSize > w.oldSize {
+		if err := f.Truncate(w.newSize); err != nil {
+			return fmt.Errorf("grow to %d bytes: %w", w.newSize, err)
+		}
+	} else if w.newSize < w.oldSize {
+		// Save the tail that the final truncate drops.
+		for off := w.newSize; off < w.oldSize; off += w.bs - off%w.bs {
+			if err := w.journalOld(off, int(min(w.bs-off%w.bs, w.oldSize-off))); err != nil {
+				return err
+			}
+		}
+	}
+	br := bufio.NewReaderSize(st, 256<<10)
+	var buf []byte
+	pendingBytes := 0
+	for {
+		rec, nbuf, err := readRecord(br, int(w.bs)+int(w.bs)/8+1024, buf)
+		buf = nbuf
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read block records: %w", err)
+		}
+		pb, err := w.decode(rec)
+		if err != nil {
+			return err
+		}
+		w.pending = append(w.pending, pb)
+		pendingBytes += len(pb.data)
+		if len(w.pending) >= batchBlocks || pendingBytes >= batchBytes {
+			if err := w.flush(); err != nil {
+				return err
+			}
+			pendingBytes = 0
+		}
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
+	if w.newSize < w.oldSize {
+		if err := f.Truncate(w.newSize); err != nil {
+			return fmt.Errorf("shrink to %d bytes: %w", w.newSize, err)
+		}
+	}
+	return nil
+}
+
+// decode checks a record and returns its block as it will be written.
+func (w *blockWriter) decode(rec record) (pendingBlock, error) {
+	count := blockCount(w.newSize, w.bs)
+	if rec.index >= count {
+		return pendingBlock{}, fmt.Errorf("%w: block %d of a file with %d blocks", wire.ErrMalformed, rec.index, count)
+	}
+	bit := uint64(1) << (rec.index % 64)
+	if w.seen[rec.index/64]&bit != 0 {
+		return pendingBlock{}, fmt.Errorf("%w: block %d sent twice", wire.ErrMalformed, rec.index)
+	}
+	w.seen[rec.index/64] |= bit
+	n := blockLen(rec.index, w.newSize, w.bs)
+	pb := pendingBlock{index: rec.index}
+	switch rec.kind {
+	case recZero:
+		pb.zero = true
+		return pb, nil
+	case recRaw:
+		pb.data = append(make([]byte, 0, n), rec.payload...)
+	case recZstd:
+		var err error
+		pb.data, err = w.dec.DecodeAll(rec.payload, make([]byte, 0, n))
+		if err != nil {
+			return pb, fmt.Errorf("decompress block %d: %w", rec.index, err)
+		}
+	}
+	if len(pb.data) != n {
+		return pb, fmt.Errorf("%w: block %d has %d bytes, want %d", wire.ErrMalformed, rec.index, len(pb.data), n)
+	}
+	pb.hash = rec.hash
+	if blake3.Sum256(pb.data) != rec.hash {
+		return pb, fmt.Errorf("block %d does not match its hash: damaged in transit", rec.index)
+	}
+	return pb, nil
+}
+
+// flush journals the old contents of the pending blocks, makes that durable with one fsync,
+// then writes the blocks in place and their hashes into the new sidecar.
+func (w *blockWriter) flush() error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	for _, pb := range w.pending {
+		off := pb.index * w.bs
+		if off < w.oldSize {
+			if err := w.journalOld(off, int(min(w.bs, w.oldSize-off))); err != nil {
+				return err
+			}
+		}
+	}
+	if err := w.t.jw.sync(); err != nil {
+		return err
+	}
+	f := w.tf.f
+	for _, pb := range w.pending {
+		off := pb.index * w.bs
+		n := blockLen(pb.index, w.newSize, w.bs)
+		h := pb.hash
+		if pb.zero {
+			h = w.r.zeroes.get(n)
+			if err := punchHole(f, off, n, w.zeros); err != nil {
+				return err
+			}
+		} else if _, err := f.WriteAt(pb.data, off); err != nil {
+			return fmt.Errorf("write block %d: %w", pb.index, err)
+		}
+		if _, err := w.tf.sidecarNew.WriteAt(h[:], sidecarHeader+pb.index*HashSize); err != nil {
+			return fmt.Errorf("write sidecar entry %d: %w", pb.index, err)
+		}
+		if hook := w.r.hooks.AfterBlockWrite; hook != nil {
+			hook(w.r.written.Add(1))
+		}
+	}
+	clear(w.pending)
+	w.pending = w.pending[:0]
+	return nil
+}
+
+// journalOld appends the current contents of [off, off+n) to the journal (not yet synced).
+func (w *blockWriter) journalOld(off int64, n int) error {
+	old := w.old[:n]
+	if _, err := w.tf.f.ReadAt(old, off); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read old block at %d: %w", off, err)
+	}
+	zero := isZero(old, w.zeros)
+	w.jbuf = appendBlockRec(w.jbuf[:0], blockRec{file: w.ord, off: off, n: int64(n), zero: zero, data: old})
+	return w.t.jw.append(jBlock, w.jbuf)
+}
+
+func isZero(p, zeros []byte) bool { return bytes.Equal(p, zeros[:len(p)]) }
