@@ -241,3 +241,17 @@ func checkArch(ctx context.Context, conn *ssh.Client, local string) error {
 	}
 	return nil
 }
+
+// Locate returns the remote snapferry to run: installed (--remote-path) as it is, without
+// looking at the host, since behind a forced-command key nothing else can run there; else the
+// binary Ensure put in place.
+func Locate(ctx context.Context, conn *ssh.Client, installed string, opts Options) (string, error) {
+	if installed != "" {
+		return installed, nil
+	}
+	res, err := Ensure(ctx, conn, opts)
+	if err != nil {
+		return "", err
+	}
+	return res.Path, nil
+}

@@ -181,13 +181,14 @@ func (c *Client) Err() error {
 	return c.dead
 }
 
-// Explain returns err, or the keepalive's verdict when the connection died under it.
+// Explain returns err, with the keepalive's verdict added (both stay in the chain) when the
+// connection died under it: "connection lost" alone does not tell the user the link went silent.
 func (c *Client) Explain(err error) error {
 	if err == nil {
 		return nil
 	}
 	if dead := c.Err(); dead != nil {
-		return fmt.Errorf("%w (%v)", dead, err)
+		return fmt.Errorf("%w (because %w)", err, dead)
 	}
 	return err
 }

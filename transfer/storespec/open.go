@@ -71,16 +71,19 @@ func OpenSpec(ctx context.Context, s Spec, opts Options) (store.Backend, error) 
 		return nil, err
 	}
 	var be store.Backend
+	closeFn := func() error { return nil }
 	if s.Scheme == SFTP {
-		be, err = sftpstore.New(conn.Client, servePath(s.Path), s.String(), sftpstore.Options{Owner: conn})
+		be, err = sftpstore.New(conn.Client, servePath(s.Path), s.String(), sftpstore.Options{})
 	} else {
-		be, err = openServe(ctx, conn, s, opts)
+		var sess *ssh.Session
+		be, sess, err = openServe(ctx, conn, s, opts)
+		closeFn = func() error { return waitSession(sess) }
 	}
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	return be, nil
+	return &linked{Backend: be, conn: conn, closeSession: closeFn}, nil
 }
 
 // Dial connects to the host of a remote spec with the SSH options.
@@ -113,16 +116,12 @@ func servePath(p string) string {
 	return strings.TrimPrefix(p, "~/")
 }
 
-func openServe(ctx context.Context, conn *sshconn.Client, s Spec, opts Options) (store.Backend, error) {
+func openServe(ctx context.Context, conn *sshconn.Client, s Spec, opts Options) (*remotestore.Client, *ssh.Session, error) {
 	root := servePath(s.Path)
-	binary := opts.RemotePath
-	if binary == "" {
-		dep, err := deploy.Ensure(ctx, conn.Client, deploy.Options{
-			Version: opts.Version, RemotePath: opts.DeployPath, LocalBinary: opts.LocalBinary})
-		if err != nil {
-			return nil, fmt.Errorf("open store %s: %w", s, err)
-		}
-		binary = dep.Path
+	binary, err := deploy.Locate(ctx, conn.Client, opts.RemotePath, deploy.Options{
+		Version: opts.Version, RemotePath: opts.DeployPath, LocalBinary: opts.LocalBinary})
+	if err != nil {
+		return nil, nil, fmt.Errorf("open store %s: %w", s, err)
 	}
 	if opts.Create && opts.RemotePath == "" {
 		var out strings.Builder
@@ -132,22 +131,22 @@ func openServe(ctx context.Context, conn *sshconn.Client, s Spec, opts Options) 
 			err = errors.New(strings.TrimSpace(out.String()))
 		}
 		if err != nil {
-			return nil, fmt.Errorf("open store %s: create folder %s: %w", s, root, err)
+			return nil, nil, fmt.Errorf("open store %s: create folder %s: %w", s, root, err)
 		}
 	}
 	sess, err := conn.NewSession()
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: ssh session: %w", s, conn.Explain(err))
+		return nil, nil, fmt.Errorf("open store %s: ssh session: %w", s, conn.Explain(err))
 	}
 	stdin, err := sess.StdinPipe()
 	if err != nil {
 		sess.Close()
-		return nil, fmt.Errorf("open store %s: %w", s, err)
+		return nil, nil, fmt.Errorf("open store %s: %w", s, err)
 	}
 	stdout, err := sess.StdoutPipe()
 	if err != nil {
 		sess.Close()
-		return nil, fmt.Errorf("open store %s: %w", s, err)
+		return nil, nil, fmt.Errorf("open store %s: %w", s, err)
 	}
 	tail := &tailBuffer{max: 4096}
 	sess.Stderr = tail
@@ -161,40 +160,30 @@ func openServe(ctx context.Context, conn *sshconn.Client, s Spec, opts Options) 
 	cmd := remoterun.ShellQuote(args...)
 	if err := sess.Start(cmd); err != nil {
 		sess.Close()
-		return nil, fmt.Errorf("open store %s: start %s: %w", s, cmd, err)
+		return nil, nil, fmt.Errorf("open store %s: start %s: %w", s, cmd, err)
 	}
 	client, err := remotestore.New(ctx, stdout, stdin, remotestore.Options{Location: s.String(), Program: opts.Version})
 	if err != nil {
 		sess.Close()
 		if msg := tail.String(); msg != "" {
-			return nil, fmt.Errorf("open store %s: %w; the remote %s said: %s", s, err, cmd, msg)
+			return nil, nil, fmt.Errorf("open store %s: %w; the remote %s said: %s", s, err, cmd, msg)
 		}
-		return nil, fmt.Errorf("open store %s: %w", s, conn.Explain(err))
+		return nil, nil, fmt.Errorf("open store %s: %w", s, conn.Explain(err))
 	}
-	return &serveBackend{Client: client, sess: sess, conn: conn}, nil
+	return client, sess, nil
 }
 
-// serveBackend owns the session and the connection behind a remotestore.Client.
-type serveBackend struct {
-	*remotestore.Client
-	sess *ssh.Session
-	conn *sshconn.Client
-}
-
-// Close ends the wire session (serve sees EOF and exits), then the SSH session and connection.
-func (b *serveBackend) Close() error {
-	err := b.Client.Close()
+// waitSession gives serve time to exit after the wire session closed its stdin, then cuts the
+// session (closing the connection afterwards ends a stuck serve anyway).
+func waitSession(sess *ssh.Session) error {
 	done := make(chan struct{})
-	go func() { _ = b.sess.Wait(); close(done) }()
+	go func() { _ = sess.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second): // serve is stuck; the connection close below ends it
+	case <-time.After(10 * time.Second):
 	}
-	_ = b.sess.Close()
-	if cerr := b.conn.Close(); err == nil && cerr != nil && !errors.Is(cerr, io.EOF) {
-		err = fmt.Errorf("close connection of %s: %w", b.Location(), cerr)
-	}
-	return err
+	_ = sess.Close()
+	return nil
 }
 
 // tailBuffer keeps the last max bytes written, for error messages from the remote side.

@@ -165,3 +165,42 @@ func TestForcedCommandKey(t *testing.T) {
 		t.Fatal("append-only forced command allowed a remove")
 	}
 }
+
+// TestDeadLinkFailsFast: when the network between client and store host goes silent, store
+// calls must fail within seconds (keepalive), not hang.
+func TestDeadLinkFailsFast(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	for _, scheme := range []string{"ssh", "sftp"} {
+		t.Run(scheme, func(t *testing.T) {
+			p := sshtest.NewProxy(t, s.Addr)
+			opts := options(t, s)
+			opts.Create = true
+			opts.SSH.KnownHosts = filepath.Join(t.TempDir(), "known_hosts")
+			if err := os.WriteFile(opts.SSH.KnownHosts, []byte(s.KnownHostsLine(p.Addr)+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			opts.SSH.KeepaliveInterval, opts.SSH.KeepaliveMax = 250*time.Millisecond, 4
+			be := open(t, scheme+"://"+s.User+"@"+p.Addr+filepath.Join(t.TempDir(), "repo"), opts)
+			defer be.Close()
+			ctx := context.Background()
+			if err := be.Create(ctx); err != nil {
+				t.Fatal(err)
+			}
+			p.Freeze()
+			start := time.Now()
+			err := be.Save(ctx, store.Handle{Kind: store.KindData, Name: storetest.Name(1)}, storetest.NewReader(1, 4<<20))
+			if err == nil {
+				t.Fatal("save over a dead link succeeded")
+			}
+			if !strings.Contains(err.Error(), "the link is dead") {
+				t.Errorf("error does not say the link died: %v", err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("dead link noticed after %s: %v", d, err)
+			}
+			if _, err := be.Stat(ctx, store.Handle{Kind: store.KindData, Name: storetest.Name(1)}); err == nil {
+				t.Fatal("stat over a dead link succeeded")
+			}
+		})
+	}
+}

@@ -1,0 +1,80 @@
+package storespec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/snapferry/snapferry/images/store"
+	"github.com/snapferry/snapferry/transfer/sshconn"
+)
+
+// linked is a remote Backend together with the SSH connection it runs on. It owns the
+// connection (Close closes it) and adds the keepalive's verdict to errors, so a dead link reads
+// as "no answer from the host for 15s" instead of a bare "connection lost" or EOF.
+type linked struct {
+	store.Backend
+	conn         *sshconn.Client
+	closeSession func() error
+}
+
+var (
+	_ store.Backend       = (*linked)(nil)
+	_ store.SpaceReporter = (*linked)(nil)
+)
+
+// Unwrap returns the Backend on the connection: a *remotestore.Client for ssh:// (whose
+// Session carries the replica protocol too), a *sftpstore.Store for sftp://.
+func (l *linked) Unwrap() store.Backend { return l.Backend }
+
+// Conn is the SSH connection under the store.
+func (l *linked) Conn() *sshconn.Client { return l.conn }
+
+func (l *linked) Save(ctx context.Context, h store.Handle, rd io.Reader) error {
+	return l.conn.Explain(l.Backend.Save(ctx, h, rd))
+}
+
+func (l *linked) Load(ctx context.Context, h store.Handle, offset, length int64) (io.ReadCloser, error) {
+	rc, err := l.Backend.Load(ctx, h, offset, length)
+	return rc, l.conn.Explain(err)
+}
+
+func (l *linked) Stat(ctx context.Context, h store.Handle) (store.FileInfo, error) {
+	fi, err := l.Backend.Stat(ctx, h)
+	return fi, l.conn.Explain(err)
+}
+
+func (l *linked) List(ctx context.Context, k store.Kind, fn func(store.FileInfo) error) error {
+	return l.conn.Explain(l.Backend.List(ctx, k, fn))
+}
+
+func (l *linked) Remove(ctx context.Context, h store.Handle) error {
+	return l.conn.Explain(l.Backend.Remove(ctx, h))
+}
+
+func (l *linked) Create(ctx context.Context) error {
+	return l.conn.Explain(l.Backend.Create(ctx))
+}
+
+// FreeSpace asks the backend when it can tell.
+func (l *linked) FreeSpace(ctx context.Context) (int64, error) {
+	sr, ok := l.Backend.(store.SpaceReporter)
+	if !ok {
+		return 0, fmt.Errorf("free space of %s: not reported by this store", l.Location())
+	}
+	n, err := sr.FreeSpace(ctx)
+	return n, l.conn.Explain(err)
+}
+
+// Close closes the backend, then the session it ran in, then the connection.
+func (l *linked) Close() error {
+	err := l.Backend.Close()
+	if serr := l.closeSession(); err == nil {
+		err = serr
+	}
+	if cerr := l.conn.Close(); err == nil && cerr != nil && !errors.Is(cerr, io.EOF) && l.conn.Err() == nil {
+		err = fmt.Errorf("close connection of %s: %w", l.Location(), cerr)
+	}
+	return err
+}
