@@ -369,3 +369,37 @@ func TestSummaries(t *testing.T) {
 		t.Errorf("user %+v, weekly %+v", u, w)
 	}
 }
+
+// The Run helper writes a whole attempt: queued, active with progress, done with an error.
+func TestRunRecorder(t *testing.T) {
+	l, _ := newLog(t, Options{})
+	ctx := context.Background()
+	base := Record{Job: "j9", Name: "nightly", Origin: "cron", Attempt: 2, PID: 77, Token: "lx:5", VMs: []string{"web01", "db01"}}
+	if err := l.Queue(ctx, base); err != nil {
+		t.Fatal(err)
+	}
+	run, err := l.Start(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Progress(ctx, Counts{Read: 10, Sent: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ := l.Job(ctx, "j9", nil); j.State != StateActive || j.BytesRead != 10 || j.Queued.IsZero() {
+		t.Errorf("while running: %+v", j)
+	}
+	if err := run.End(ctx, 3, errors.New("VM db01 skipped: snapshot failed"), Counts{Read: 20, Sent: 8, Stored: 6}); err != nil {
+		t.Fatal(err)
+	}
+	j, err := l.Job(ctx, "j9", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Result() != ResultPartial || j.Attempt != 2 || j.BytesStored != 6 || len(j.VMs) != 2 || !strings.Contains(j.Error, "db01") || j.PID != 77 {
+		t.Errorf("after end: %+v", j)
+	}
+	recs, _ := l.Records(ctx)
+	if len(recs) != 4 || recs[3].VMs != nil {
+		t.Errorf("%d records, last %+v: want 4, lists only on the first ones", len(recs), recs[len(recs)-1])
+	}
+}
