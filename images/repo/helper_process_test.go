@@ -96,6 +96,13 @@ func runHelper(mode string) error {
 		fmt.Println("locked")
 		_, _ = io.Copy(io.Discard, os.Stdin) // hold until the parent closes stdin
 		return nil
+	case "prune":
+		lk.Unlock(ctx) // prune takes its own exclusive lock
+		rep, err := r.Prune(ctx, PruneOptions{})
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(os.Stdout).Encode(rep)
 	case "backup":
 		id, err := tryBackupImage(r, os.Getenv("H_SOURCE"), image{seed: seed, blocks: blocks}, time.Now())
 		if err != nil {
@@ -143,24 +150,30 @@ func (d *dyingReader) Read(p []byte) (int, error) {
 // runBackup runs a helper backup to completion and returns its result.
 func runBackup(t *testing.T, j helperJob) helperResult {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = j.env("backup")
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("helper backup %+v: %v\n%s", j, err, stderrOf(err))
-	}
 	var res helperResult
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("helper output %q: %v", out, err)
-	}
+	runHelperJSON(t, "backup", j, &res)
 	return res
 }
 
-// runKilled runs a helper backup that must die by SIGKILL.
-func runKilled(t *testing.T, j helperJob) {
+// runHelperJSON runs a helper to completion and decodes its JSON output into v.
+func runHelperJSON(t *testing.T, mode string, j helperJob, v any) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = j.env("backup")
+	cmd.Env = j.env(mode)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helper %s %+v: %v\n%s", mode, j, err, stderrOf(err))
+	}
+	if err := json.Unmarshal(out, v); err != nil {
+		t.Fatalf("helper output %q: %v", out, err)
+	}
+}
+
+// runKilled runs a helper that must die by SIGKILL.
+func runKilled(t *testing.T, mode string, j helperJob) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = j.env(mode)
 	out, err := cmd.CombinedOutput()
 	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if err == nil || !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {

@@ -46,7 +46,7 @@ func TestKilledBackups(t *testing.T) {
 
 			j2 := base
 			j2.Seed, j2.Blocks, j2.Source, j2.KillAt, j2.KillNth = second.seed, second.blocks, "second", p.at, p.nth
-			runKilled(t, j2)
+			runKilled(t, "backup", j2)
 
 			r := testOpen(t, dir, nil)
 			rep := mustCheck(t, r, true)
@@ -146,5 +146,49 @@ func TestPruneVersusProcessLock(t *testing.T) {
 	}
 	if _, err := r.Prune(ctx, PruneOptions{}); err != nil {
 		t.Fatalf("prune after the holder died: %v", err)
+	}
+}
+
+// TestKilledPrune SIGKILLs prune while it repacks, after it wrote the new index, and while it
+// deletes: every snapshot still verifies, check passes, and the next prune finishes the job.
+func TestKilledPrune(t *testing.T) {
+	for _, p := range []struct {
+		at  string
+		nth int
+	}{{HookPackUploaded, 1}, {HookPruneIndex, 1}, {HookPruneDelete, 1}} {
+		t.Run(p.at, func(t *testing.T) {
+			ctx := context.Background()
+			dir := filepath.Join(t.TempDir(), "repo")
+			testInit(t, dir)
+			// One big pack mixing orphans and used blobs (repacked), plus a forgotten snapshot
+			// whose packs are deleted outright.
+			w := testOpen(t, dir, func(o *Options) { o.PackSize = 4 << 20; o.Packers = 1 })
+			orphan, kept, gone := image{seed: 90, blocks: 20}, image{seed: 91, blocks: 10}, image{seed: 92, blocks: 10}
+			for i := 0; i < orphan.blocks; i++ {
+				if b := orphan.block(i); b != nil {
+					mustSave(t, w, DataBlob, b)
+				}
+			}
+			s := backupImage(t, w, "kept", kept, t0)
+			g := backupImage(t, w, "gone", gone, t0)
+			if err := w.RemoveSnapshot(ctx, g); err != nil {
+				t.Fatal(err)
+			}
+			j := helperJob{Repo: dir, Tmp: t.TempDir(), KillAt: p.at, KillNth: p.nth}
+			runKilled(t, "prune", j)
+
+			r := testOpen(t, dir, nil)
+			verifyImage(t, r, s, kept)
+			mustCheck(t, r, true)
+			j.KillAt = ""
+			var rep PruneReport
+			runHelperJSON(t, "prune", j, &rep)
+			r2 := testOpen(t, dir, nil)
+			verifyImage(t, r2, s, kept)
+			mustCheck(t, r2, true)
+			if r2.HasBlob(DataBlob, r2.BlobID(orphan.block(1))) || r2.HasBlob(DataBlob, r2.BlobID(gone.block(1))) {
+				t.Errorf("unused blobs survived the second prune (report %+v)", rep)
+			}
+		})
 	}
 }

@@ -48,7 +48,8 @@ type Options struct {
 	BetterCompression bool
 	// Hook is called at the Hook* points; tests use it to kill the process there.
 	Hook func(point string)
-	// Clock, Hostname and PID identify lock holders and compute ages (defaults: system).
+	// Clock computes ages (lock staleness, retention, prune grace); Hostname names this host in
+	// lock files (defaults: the system clock and hostname).
 	Clock    Clock
 	Hostname string
 	// LockRefresh is how often held locks are rewritten (default 5 min); LockStale is when an
