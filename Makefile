@@ -18,8 +18,9 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-demo:
-	@echo "make demo: not built yet"; exit 1
+# demo: the main job on an embedded default, in a fresh temp folder (DEMO_DIR to choose one).
+demo: build
+	scripts/demo/files.sh
 
 # bench: snapferry vs borg/restic/rsync, see docs/benchmarks.md. BENCH_SIZE=small for a quick run.
 bench: build

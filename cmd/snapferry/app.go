@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/spf13/pflag"
+)
+
+// app carries what every command needs: its output streams, the global options and a context
+// that is cancelled on SIGINT/SIGTERM so cleanup (snapshot removal, registry shutdown) still runs.
+type app struct {
+	cmd            string
+	stdout, stderr io.Writer
+	flags          *pflag.FlagSet
+
+	jsonOut bool
+	home    string
+	ssh     sshOptions
+
+	ctx       context.Context
+	stop      context.CancelFunc
+	gotSignal atomic.Bool
+}
+
+// sshOptions are accepted by every command that may reach another host.
+type sshOptions struct {
+	Identity         string
+	KnownHosts       string
+	AcceptNewHostKey bool
+	RemotePath       string
+}
+
+func newApp(name string, stdout, stderr io.Writer) *app {
+	a := &app{cmd: name, stdout: stdout, stderr: stderr}
+	fs := pflag.NewFlagSet("snapferry "+name, pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.SetInterspersed(true)
+	fs.BoolVar(&a.jsonOut, "json", false, "print JSON instead of text")
+	fs.StringVar(&a.home, "home", "", "state folder (env SNAPFERRY_HOME)")
+	a.flags = fs
+	return a
+}
+
+// addSSHFlags registers the SSH options of shared/cli.md on commands that reach other hosts.
+func (a *app) addSSHFlags() {
+	a.flags.StringVar(&a.ssh.Identity, "identity", "", "SSH private key file")
+	a.flags.StringVar(&a.ssh.KnownHosts, "known-hosts", "", "known_hosts file (env SNAPFERRY_KNOWN_HOSTS)")
+	a.flags.BoolVar(&a.ssh.AcceptNewHostKey, "accept-new-host-key", false, "trust and record an unknown host key")
+	a.flags.StringVar(&a.ssh.RemotePath, "remote-path", "", "path of snapferry on the far side")
+}
+
+// parse parses flags and starts the signal-aware context. It returns the positional arguments,
+// or an error for which the caller returns exitUsage (help returns exitOK).
+func (a *app) parse(args []string) ([]string, int, bool) {
+	if err := a.flags.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil, exitOK, false
+		}
+		fmt.Fprintf(a.stderr, "snapferry %s: %v\n", a.cmd, err)
+		return nil, exitUsage, false
+	}
+	if a.ssh.KnownHosts == "" {
+		a.ssh.KnownHosts = os.Getenv("SNAPFERRY_KNOWN_HOSTS")
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-sig:
+			a.gotSignal.Store(true)
+			fmt.Fprintf(a.stderr, "snapferry %s: interrupted, cleaning up\n", a.cmd)
+			stop()
+		case <-ctx.Done():
+		}
+		signal.Stop(sig)
+	}()
+	a.ctx, a.stop = ctx, stop
+	return a.flags.Args(), 0, true
+}
+
+func (a *app) interrupted() bool { return a.gotSignal.Load() }
+
+// fail prints err and returns its exit code. Every command ends through here or returns exitOK.
+func (a *app) fail(err error) int {
+	code := codeFor(a, err)
+	if a.stop != nil {
+		a.stop()
+	}
+	if code == exitOK {
+		return code
+	}
+	if a.jsonOut {
+		json.NewEncoder(a.stdout).Encode(map[string]any{"error": err.Error(), "exit_code": code})
+	}
+	fmt.Fprintf(a.stderr, "snapferry %s: %v\n", a.cmd, err)
+	return code
+}
+
+// printJSON writes v as indented JSON to stdout.
+func (a *app) printJSON(v any) {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// stateDir resolves the state folder: --home, $SNAPFERRY_HOME, a var/ folder beside the binary
+// when writable (on ESXi that is a datastore, which survives reboots), else $HOME/.snapferry.
+func (a *app) stateDir() (string, error) {
+	dir := a.home
+	if dir == "" {
+		dir = os.Getenv("SNAPFERRY_HOME")
+	}
+	if dir == "" {
+		dir = besideBinary()
+	}
+	if dir == "" {
+		h, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("state folder: set --home or SNAPFERRY_HOME: %w", err)
+		}
+		dir = filepath.Join(h, ".snapferry")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create state folder %s: %w", dir, err)
+	}
+	return dir, nil
+}
+
+// besideBinary returns <dir of executable>/var when that folder exists or can be made, else "".
+// os.Executable needs /proc on Linux; on ESXi the fallback is argv[0].
+func besideBinary() string {
+	exe, err := os.Executable()
+	if err != nil || exe == "" {
+		exe = os.Args[0]
+	}
+	if !filepath.IsAbs(exe) {
+		return ""
+	}
+	dir := filepath.Join(filepath.Dir(exe), "var")
+	switch filepath.Dir(exe) {
+	case "/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin":
+		// A packaged install: never litter system folders; use $HOME/.snapferry.
+		if _, err := os.Stat(dir); err != nil {
+			return ""
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return ""
+	}
+	if f, err := os.CreateTemp(dir, ".probe-*"); err == nil {
+		f.Close()
+		os.Remove(f.Name())
+		return dir
+	}
+	return ""
+}
+
+// printJSONLine writes v as one JSON line (streams of entries, events).
+func (a *app) printJSONLine(v any) {
+	json.NewEncoder(a.stdout).Encode(v)
+}

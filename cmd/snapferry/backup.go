@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// backupFlags are the options of `snapferry backup` (shared/cli.md).
+type backupFlags struct {
+	to          string
+	tags        []string
+	vms         string
+	excludeVMs  string
+	excludeDisk string
+	mode        string
+	quiesce     bool
+	memory      bool
+	forceOff    bool
+	bwlimit     string
+	host        string
+	asImage     bool
+	asFiles     bool
+	wait        string
+}
+
+func runBackup(a *app, args []string) int {
+	var f backupFlags
+	fs := a.flags
+	fs.StringVar(&f.to, "to", "", "repository to back up into (env SNAPFERRY_REPO)")
+	fs.StringSliceVar(&f.tags, "tag", nil, "tag the snapshots (repeatable)")
+	fs.StringVar(&f.vms, "vm", "", "VMs to back up: NAMES|IDS|all|running")
+	fs.StringVar(&f.excludeVMs, "exclude-vm", "", "VMs to leave out")
+	fs.StringVar(&f.excludeDisk, "exclude-disk", "", "disks to leave out: vmdk1,scsi0:2,name.vmdk")
+	fs.StringVar(&f.mode, "mode", "hot", "hot (snapshot), warm (shut down, snapshot, power on) or cold (shut down)")
+	fs.BoolVar(&f.quiesce, "quiesce", false, "quiesce the guest file system (VMware Tools)")
+	fs.BoolVar(&f.memory, "memory", false, "include the VM's memory in the snapshot")
+	fs.BoolVar(&f.forceOff, "force-off", false, "power off hard when the guest does not shut down")
+	fs.StringVar(&f.bwlimit, "bwlimit", "", "limit the transfer rate, e.g. 20M (bytes per second)")
+	fs.StringVar(&f.host, "host", "", "run this backup on another host: [user@]host[:port]")
+	fs.BoolVar(&f.asImage, "image", false, "treat every PATH as a disk image")
+	fs.BoolVar(&f.asFiles, "files", false, "treat every PATH as files (never as a disk image)")
+	fs.StringVar(&f.wait, "wait", "", "wait this long for a VM another job is using (e.g. 10m)")
+	a.addSSHFlags()
+	pos, code, ok := a.parse(args)
+	if !ok {
+		return code
+	}
+	if f.asImage && f.asFiles {
+		return a.fail(usagef("--image and --files exclude each other"))
+	}
+	switch f.mode {
+	case "hot", "warm", "cold":
+	default:
+		return a.fail(usagef("--mode=%q: want hot, warm or cold", f.mode))
+	}
+	if f.vms == "" && len(pos) == 0 {
+		return a.fail(usagef("nothing to back up: give PATH... or --vm=NAMES|all|running"))
+	}
+	spec, err := repoSpec(f.to, "to")
+	if err != nil {
+		return a.fail(err)
+	}
+	f.to = spec
+	if f.vms != "" {
+		return a.fail(usagef("--vm=%s: VM backups are not wired into this build yet", strings.TrimSpace(f.vms)))
+	}
+	res, err := a.backupPaths(pos, f)
+	if err != nil {
+		return a.fail(err)
+	}
+	a.printBackupResult(res)
+	if res.partial() {
+		return a.fail(partialError{fmt.Sprintf("%d of %d sources were not backed up completely (see above)", res.partialCount(), len(res.items))})
+	}
+	return exitOK
+}

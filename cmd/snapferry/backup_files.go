@@ -1,0 +1,45 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/snapferry/snapferry/images/repo"
+	"github.com/snapferry/snapferry/images/tree"
+)
+
+// backupFiles stores the given folders and files as one files snapshot. The newest earlier
+// snapshot of the same paths is the parent, so unchanged files are not read again.
+func (a *app) backupFiles(r *repo.Repository, paths []string, host string, f backupFlags, prog *renderer) (backupItem, error) {
+	start := time.Now()
+	before := r.Stats()
+	source := strings.Join(paths, " ")
+	var parent *repo.ID
+	if p, err := r.FindSnapshot(a.ctx, "latest", repo.SnapshotFilter{Host: host, Source: source, Kind: repo.SnapshotFiles}); err == nil {
+		parent = p.Snapshot.Tree
+	}
+	cfg := r.Config()
+	res, err := tree.Backup(a.ctx, r, paths, tree.Options{
+		Parent:   parent,
+		Chunking: tree.Chunking{Min: cfg.Chunker.Min, Avg: cfg.Chunker.Avg, Max: cfg.Chunker.Max},
+		Progress: prog,
+	})
+	if err != nil {
+		return backupItem{}, fmt.Errorf("back up %s: %w", source, err)
+	}
+	root := res.Root
+	sn := &repo.Snapshot{Time: start, Host: host, Kind: repo.SnapshotFiles, Source: source, Paths: paths,
+		Tags: f.tags, Tree: &root, Partial: len(res.Errors) > 0}
+	var warnings []string
+	for _, fe := range res.Errors {
+		warnings = append(warnings, fe.Error())
+	}
+	sn.Warnings = warnings
+	id, err := a.commit(r, sn, res.Stats, before)
+	if err != nil {
+		return backupItem{}, err
+	}
+	return backupItem{Source: source, Kind: "files", Snapshot: id.String(), Stats: sn.Stats,
+		Duration: time.Since(start), Warnings: warnings}, nil
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/snapferry/snapferry/images/disk"
+	"github.com/snapferry/snapferry/images/repo"
+)
+
+// imageSuffixes mark regular files that are disk images rather than ordinary files.
+var imageSuffixes = []string{".img", ".raw", ".iso", ".bin", "-flat.vmdk", ".disk"}
+
+// sourceKind decides how a PATH is backed up: a folder or ordinary file goes into a file tree,
+// a disk image (by name, block device, or --image) is stored as fixed-size blocks, and a VMDK
+// descriptor brings its flat extent along.
+func sourceKind(path string, fi os.FileInfo, f backupFlags) string {
+	switch {
+	case f.asFiles || fi.IsDir():
+		return repo.SnapshotFiles
+	case f.asImage || fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0:
+		return repo.SnapshotImage
+	case strings.HasSuffix(path, ".vmdk") && fi.Size() < 64<<10 && isDescriptor(path):
+		return "vmdk"
+	}
+	for _, s := range imageSuffixes {
+		if strings.HasSuffix(strings.ToLower(path), s) {
+			return repo.SnapshotImage
+		}
+	}
+	return repo.SnapshotFiles
+}
+
+func isDescriptor(path string) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && bytes.Contains(b, []byte("createType"))
+}
+
+// backupPaths backs up each image to its own snapshot (so `latest` finds it by path) and all
+// file paths together into one files snapshot.
+func (a *app) backupPaths(paths []string, f backupFlags) (*backupResult, error) {
+	type src struct{ path, kind string }
+	var images []src
+	var files []string
+	for _, p := range paths {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, usagef("path %q: %v", p, err)
+		}
+		fi, err := os.Stat(abs)
+		if err != nil {
+			return nil, usagef("cannot back up %s: %v (check the path)", p, err)
+		}
+		if k := sourceKind(abs, fi, f); k == repo.SnapshotFiles {
+			files = append(files, abs)
+		} else {
+			images = append(images, src{abs, k})
+		}
+	}
+	r, err := a.openRepo(f.to, true)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	lock, err := r.Lock(a.ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock(a.ctx)
+	host, _ := os.Hostname()
+	prog := newRenderer(a.stderr, a.jsonOut)
+	defer prog.Close()
+	res := &backupResult{}
+	for _, im := range images {
+		it, err := a.backupImage(r, im.path, im.kind, host, f, prog)
+		if err != nil {
+			return res, err
+		}
+		res.items = append(res.items, it)
+	}
+	if len(files) > 0 {
+		it, err := a.backupFiles(r, files, host, f, prog)
+		if err != nil {
+			return res, err
+		}
+		res.items = append(res.items, it)
+	}
+	return res, nil
+}
+
+func (a *app) backupImage(r *repo.Repository, path, kind, host string, f backupFlags, prog *renderer) (backupItem, error) {
+	start := time.Now()
+	before := r.Stats()
+	opts := disk.Options{Progress: prog}
+	data := path
+	if kind == "vmdk" {
+		desc, flat, err := readDescriptorPair(path)
+		if err != nil {
+			return backupItem{}, err
+		}
+		opts.Format, opts.Descriptor, opts.Name, data = "vmdk", desc, filepath.Base(path), flat
+	}
+	d, st, err := disk.Backup(a.ctx, r, data, opts)
+	if err != nil {
+		return backupItem{}, fmt.Errorf("back up %s: %w", path, err)
+	}
+	sn := &repo.Snapshot{Time: start, Host: host, Kind: repo.SnapshotImage, Source: path, Paths: []string{path},
+		Tags: f.tags, Disks: []repo.Disk{d}}
+	id, err := a.commit(r, sn, st, before)
+	if err != nil {
+		return backupItem{}, err
+	}
+	return backupItem{Source: path, Kind: "image", Snapshot: id.String(), Stats: sn.Stats, Duration: time.Since(start)}, nil
+}
+
+// commit flushes packs and index, fills the stored-bytes figure, then writes the snapshot:
+// only this last write makes the backup visible.
+func (a *app) commit(r *repo.Repository, sn *repo.Snapshot, st repo.Stats, before repo.RunStats) (repo.ID, error) {
+	if err := r.Flush(a.ctx); err != nil {
+		return repo.ID{}, fmt.Errorf("store data of %s: %w", sn.Source, err)
+	}
+	after := r.Stats()
+	st.BytesStored = after.BytesStored - before.BytesStored
+	sn.Stats = st
+	if p, err := r.FindSnapshot(a.ctx, "latest", repo.SnapshotFilter{Host: sn.Host, Source: sn.Source}); err == nil && sn.Parent == nil {
+		sn.Parent = &p.ID
+	}
+	id, err := r.SaveSnapshot(a.ctx, sn)
+	if err != nil {
+		return repo.ID{}, fmt.Errorf("commit snapshot of %s: %w", sn.Source, err)
+	}
+	return id, nil
+}

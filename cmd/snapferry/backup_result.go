@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/snapferry/snapferry/images/repo"
+)
+
+// backupItem is the outcome for one source (an image, a folder set, a VM).
+type backupItem struct {
+	Source   string        `json:"source"`
+	Kind     string        `json:"kind"`
+	Snapshot string        `json:"snapshot,omitempty"`
+	Stats    repo.Stats    `json:"stats"`
+	Duration time.Duration `json:"duration_ns"`
+	Warnings []string      `json:"warnings,omitempty"`
+	Error    string        `json:"error,omitempty"`
+}
+
+type backupResult struct {
+	items []backupItem
+}
+
+func (r *backupResult) partial() bool { return r.partialCount() > 0 }
+
+func (r *backupResult) partialCount() int {
+	n := 0
+	for _, it := range r.items {
+		if it.Error != "" || len(it.Warnings) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func (a *app) printBackupResult(res *backupResult) {
+	if a.jsonOut {
+		a.printJSON(map[string]any{"event": "summary", "items": res.items})
+		return
+	}
+	for _, it := range res.items {
+		if it.Error != "" {
+			fmt.Fprintf(a.stdout, "%s %s: FAILED: %s\n", it.Kind, it.Source, it.Error)
+			continue
+		}
+		s := it.Stats
+		fmt.Fprintf(a.stdout, "%s %s: snapshot %s, read %s, new %s (stored %s compressed), %d new / %d reused blobs, %s\n",
+			it.Kind, it.Source, shortID(it.Snapshot), humanBytes(s.BytesRead), humanBytes(s.BytesAdded),
+			humanBytes(s.BytesStored), s.BlobsNew, s.BlobsReused, it.Duration.Truncate(time.Millisecond))
+		if s.FilesNew+s.FilesChanged+s.FilesUnchanged > 0 {
+			fmt.Fprintf(a.stdout, "  files: %d new, %d changed, %d unchanged\n", s.FilesNew, s.FilesChanged, s.FilesUnchanged)
+		}
+		for _, w := range it.Warnings {
+			fmt.Fprintf(a.stdout, "  warning: %s\n", w)
+		}
+	}
+}
+
+func shortID(s string) string {
+	if len(s) > 8 {
+		return s[:8]
+	}
+	return s
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/snapferry/snapferry/images/repo"
+)
+
+func runCheck(a *app, args []string) int {
+	repoFlag := a.flags.String("repo", "", "repository (env SNAPFERRY_REPO)")
+	readData := a.flags.Bool("read-data", false, "re-read and re-hash every pack and blob")
+	a.addSSHFlags()
+	pos, code, ok := a.parse(args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 0 {
+		return a.fail(usagef("check takes no arguments, got %q", pos))
+	}
+	spec, err := repoSpec(*repoFlag, "repo")
+	if err != nil {
+		return a.fail(err)
+	}
+	r, err := a.openRepo(spec, false)
+	if err != nil {
+		return a.fail(err)
+	}
+	defer r.Close()
+	rep, err := r.Check(a.ctx, repo.CheckOptions{ReadData: *readData})
+	if err != nil {
+		return a.fail(err)
+	}
+	if a.jsonOut {
+		a.printJSON(rep)
+	} else {
+		fmt.Fprintf(a.stdout, "checked %d snapshots, %d index files, %d packs, %d blobs", rep.Snapshots, rep.IndexFiles, rep.Packs, rep.Blobs)
+		if *readData {
+			fmt.Fprintf(a.stdout, " (read %d packs, %d blobs)", rep.PacksRead, rep.BlobsRead)
+		}
+		fmt.Fprintln(a.stdout)
+		for _, w := range rep.Warnings {
+			fmt.Fprintf(a.stdout, "warning: %s\n", w)
+		}
+		for _, e := range rep.Errors {
+			fmt.Fprintf(a.stdout, "error: %s\n", e)
+		}
+		for _, p := range rep.DamagedPacks {
+			fmt.Fprintf(a.stdout, "damaged pack: %s\n", p)
+		}
+		for _, s := range rep.DamagedSnapshots {
+			fmt.Fprintf(a.stdout, "damaged snapshot: %s (restore of the damaged parts will fail)\n", s)
+		}
+	}
+	if !rep.OK() {
+		return a.fail(fmt.Errorf("repository %s has %d errors", spec, len(rep.Errors)))
+	}
+	if !a.jsonOut {
+		fmt.Fprintln(a.stdout, "no errors were found")
+	}
+	return exitOK
+}

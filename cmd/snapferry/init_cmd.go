@@ -1,0 +1,42 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/snapferry/snapferry/images/repo"
+)
+
+func runInit(a *app, args []string) int {
+	bs := a.flags.String("block-size", "1M", "disk image block size (64K..16M, a power of two)")
+	encrypt := a.flags.Bool("encrypt", false, "encrypt the repository (not built yet)")
+	a.addSSHFlags()
+	pos, code, ok := a.parse(args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		return a.fail(usagef("init takes one repository: snapferry init REPO"))
+	}
+	if *encrypt {
+		return a.fail(usagef("--encrypt: encrypted repositories are not built yet; run init without it"))
+	}
+	size, err := parseSize(*bs)
+	if err != nil || size <= 0 {
+		return a.fail(usagef("--block-size=%q: want a size like 1M or 512K", *bs))
+	}
+	be, err := a.openBackend(pos[0])
+	if err != nil {
+		return a.fail(err)
+	}
+	defer be.Close()
+	cfg, err := repo.Init(a.ctx, be, repo.InitOptions{BlockSize: int(size)})
+	if err != nil {
+		return a.fail(fmt.Errorf("init %s: %w", pos[0], err))
+	}
+	if a.jsonOut {
+		a.printJSON(cfg)
+		return exitOK
+	}
+	fmt.Fprintf(a.stdout, "created repository %s at %s (block size %s)\n", cfg.ID, pos[0], humanBytes(int64(cfg.BlockSize)))
+	return exitOK
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// version is stamped by `make build` (-X main.version=...).
+var version = "dev"
+
+// command is one subcommand. run returns the process exit status.
+type command struct {
+	name    string
+	summary string
+	run     func(a *app, args []string) int
+}
+
+// commands lists every subcommand; the table is built per call so there is no package state.
+func commands() []command {
+	return []command{
+		{"init", "create a repository", runInit},
+		{"backup", "back up disk images, folders or VMs", runBackup},
+		{"snapshots", "list the snapshots of a repository", runSnapshots},
+		{"ls", "list the contents of a snapshot", runLs},
+		{"restore", "restore a snapshot", runRestore},
+		{"check", "verify a repository", runCheck},
+		{"forget", "remove snapshots by a keep policy", runForget},
+		{"prune", "remove data no snapshot needs", runPrune},
+		{"version", "print the version", runVersion},
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches to a subcommand. It is separate from main so tests drive the CLI in-process.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "--help" || args[0] == "-h" {
+		usage(stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	if args[0] == "--version" {
+		args = []string{"version"}
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			a := newApp(c.name, stdout, stderr)
+			return c.run(a, args[1:])
+		}
+	}
+	fmt.Fprintf(stderr, "snapferry: unknown command %q; run `snapferry help` for the list\n", args[0])
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	cs := commands()
+	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
+	var b strings.Builder
+	b.WriteString("snapferry: backups for hypervisor hosts\n\nUsage: snapferry COMMAND [options]\n\nCommands:\n")
+	for _, c := range cs {
+		fmt.Fprintf(&b, "  %-10s %s\n", c.name, c.summary)
+	}
+	b.WriteString("\nRun `snapferry COMMAND --help` for a command's options. Exit codes: 0 ok, 1 failed,\n" +
+		"2 usage, 3 partial, 10 not a repository, 11 locked, 12 wrong password, 130 interrupted.\n")
+	io.WriteString(w, b.String())
+}

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/snapferry/snapferry/images/repo"
+)
+
+func runPrune(a *app, args []string) int {
+	repoFlag := a.flags.String("repo", "", "repository (env SNAPFERRY_REPO)")
+	a.addSSHFlags()
+	pos, code, ok := a.parse(args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 0 {
+		return a.fail(usagef("prune takes no arguments, got %q", pos))
+	}
+	spec, err := repoSpec(*repoFlag, "repo")
+	if err != nil {
+		return a.fail(err)
+	}
+	r, err := a.openRepo(spec, true)
+	if err != nil {
+		return a.fail(err)
+	}
+	defer r.Close()
+	return a.prune(r)
+}
+
+// prune removes data no snapshot references; shared by `prune` and `forget --prune`.
+func (a *app) prune(r *repo.Repository) int {
+	rep, err := r.Prune(a.ctx, repo.PruneOptions{})
+	if err != nil {
+		return a.fail(err)
+	}
+	if a.jsonOut {
+		a.printJSON(rep)
+		return exitOK
+	}
+	fmt.Fprintf(a.stdout, "prune: %d snapshots, %d blobs used, %d unused; packs: %d kept, %d deleted, %d repacked into %d; freed %s\n",
+		rep.Snapshots, rep.BlobsUsed, rep.BlobsUnused, rep.PacksKept, rep.PacksDeleted, rep.PacksRepacked, rep.PacksWritten, humanBytes(rep.BytesFreed))
+	return exitOK
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/snapferry/snapferry/images/repo"
+	"github.com/snapferry/snapferry/images/store"
+	"github.com/snapferry/snapferry/images/store/local"
+)
+
+// repoSpec returns the repository spec from a flag value or $SNAPFERRY_REPO.
+func repoSpec(flagValue, flagName string) (string, error) {
+	if flagValue == "" {
+		flagValue = os.Getenv("SNAPFERRY_REPO")
+	}
+	if flagValue == "" {
+		return "", usagef("no repository given: pass --%s=REPO or set SNAPFERRY_REPO", flagName)
+	}
+	return flagValue, nil
+}
+
+// openBackend opens the store named by spec (a local folder, ssh://, sftp://).
+func (a *app) openBackend(spec string) (store.Backend, error) {
+	if strings.Contains(spec, "://") {
+		return a.openRemoteBackend(spec)
+	}
+	abs, err := filepath.Abs(spec)
+	if err != nil {
+		return nil, usagef("repository path %q: %v", spec, err)
+	}
+	return local.New(abs), nil
+}
+
+// openRepo opens an existing repository. Writers get a temp folder for pack building inside the
+// state folder: on ESXi /tmp is a small ramdisk, the state folder lives on a datastore.
+func (a *app) openRepo(spec string, write bool) (*repo.Repository, error) {
+	be, err := a.openBackend(spec)
+	if err != nil {
+		return nil, err
+	}
+	var o repo.Options
+	if write {
+		dir, err := a.stateDir()
+		if err != nil {
+			be.Close()
+			return nil, err
+		}
+		o.TempDir = filepath.Join(dir, "tmp")
+		if err := os.MkdirAll(o.TempDir, 0o700); err != nil {
+			be.Close()
+			return nil, fmt.Errorf("create temp folder %s: %w", o.TempDir, err)
+		}
+	}
+	r, err := repo.Open(a.ctx, be, o)
+	if err != nil {
+		be.Close()
+		return nil, fmt.Errorf("open repository %s: %w", spec, err)
+	}
+	return r, nil
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/snapferry/snapferry/images/disk"
+	"github.com/snapferry/snapferry/images/repo"
+)
+
+type restoreFlags struct {
+	from      string
+	target    string
+	source    string
+	datastore string
+	name      string
+	register  bool
+	overwrite bool
+	powerOn   bool
+}
+
+func runRestore(a *app, args []string) int {
+	var f restoreFlags
+	a.flags.StringVar(&f.from, "from", "", "repository to restore from (env SNAPFERRY_REPO)")
+	a.flags.StringVar(&f.target, "target", "", "folder to restore into")
+	a.flags.StringVar(&f.source, "source", "", "with latest: the source (path or VM name) whose newest snapshot to take")
+	a.flags.StringVar(&f.datastore, "datastore", "", "VM restore: datastore to create the VM on")
+	a.flags.StringVar(&f.name, "name", "", "VM restore: name of the restored VM")
+	a.flags.BoolVar(&f.register, "register", false, "VM restore: register the VM on this host")
+	a.flags.BoolVar(&f.overwrite, "overwrite", false, "replace existing files or a VM of the same name")
+	a.flags.BoolVar(&f.powerOn, "power-on", false, "VM restore: power the VM on afterwards")
+	a.addSSHFlags()
+	pos, code, ok := a.parse(args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		return a.fail(usagef("restore takes one snapshot: snapferry restore SNAPSHOT[:PATH] --from=REPO --target=DIR"))
+	}
+	spec, err := repoSpec(f.from, "from")
+	if err != nil {
+		return a.fail(err)
+	}
+	ref, sub := splitSnapshotRef(pos[0])
+	r, err := a.openRepo(spec, false)
+	if err != nil {
+		return a.fail(err)
+	}
+	defer r.Close()
+	si, err := a.findSnapshot(r, ref, repo.SnapshotFilter{Source: f.source})
+	if err != nil {
+		return a.fail(err)
+	}
+	sn := si.Snapshot
+	if sn.Kind == repo.SnapshotVM && f.target == "" {
+		return a.fail(usagef("snapshot %s is a VM: VM restores to a datastore are not wired into this build yet; use --target=DIR to get its files", si.ID.Short()))
+	}
+	if f.target == "" {
+		return a.fail(usagef("restore needs --target=DIR (snapferry never overwrites the original in place)"))
+	}
+	if err := os.MkdirAll(f.target, 0o755); err != nil {
+		return a.fail(fmt.Errorf("create target %s: %w", f.target, err))
+	}
+	prog := newRenderer(a.stderr, a.jsonOut)
+	defer prog.Close()
+	n, err := a.restoreDisks(r, sn, sub, f, prog)
+	if err != nil {
+		return a.fail(err)
+	}
+	if sn.Tree != nil {
+		m, err := a.restoreTree(r, sn, sub, f, prog)
+		if err != nil {
+			return a.fail(err)
+		}
+		n += m
+	}
+	if n == 0 && sub != "" {
+		return a.fail(usagef("nothing in snapshot %s matches %q; see `snapferry ls %s`", si.ID.Short(), sub, si.ID.Short()))
+	}
+	if a.jsonOut {
+		a.printJSON(map[string]any{"snapshot": si.ID, "target": f.target, "restored": n})
+	} else {
+		fmt.Fprintf(a.stdout, "restored %d items of snapshot %s to %s\n", n, si.ID.Short(), f.target)
+	}
+	return exitOK
+}
+
+// restoreDisks writes each disk image (and a VMDK's descriptor) into the target folder,
+// sparse. An existing file is only replaced with --overwrite.
+func (a *app) restoreDisks(r *repo.Repository, sn *repo.Snapshot, sub string, f restoreFlags, prog *renderer) (int, error) {
+	n := 0
+	for _, d := range sn.Disks {
+		if sub != "" && sub != d.Name && sub != filepath.Base(d.Path) {
+			continue
+		}
+		name := filepath.Base(d.Path)
+		if d.Format == "vmdk" {
+			name = flatNameFor(d.Name)
+		}
+		dst := filepath.Join(f.target, name)
+		if err := refuseExisting(dst, f.overwrite); err != nil {
+			return n, err
+		}
+		if err := disk.Restore(a.ctx, r, d, dst, disk.RestoreOptions{Progress: prog}); err != nil {
+			return n, err
+		}
+		if d.Format == "vmdk" {
+			if err := writeDescriptorFor(d, filepath.Join(f.target, d.Name), name, f.overwrite); err != nil {
+				return n, err
+			}
+		}
+		n++
+	}
+	return n, nil
+}
+
+func refuseExisting(path string, overwrite bool) error {
+	if _, err := os.Lstat(path); err == nil && !overwrite {
+		return usagef("%s exists; pass --overwrite to replace it or choose another --target", path)
+	}
+	return nil
+}
