@@ -35,13 +35,13 @@ func ParsePowerState(out string) (appliance.PowerState, error) {
 // "Power off failed" line (6.x hosts, e.g. when the VM already is in that state) is a failure
 // even when the exit status was 0.
 func checkPowerOutput(op, out string, runErr error) error {
-	if err := outputError(op, out, runErr); err != nil {
-		return err
+	if f := ParseFault(out); f != nil {
+		return fmt.Errorf("%s: %w", op, f)
 	}
 	for _, l := range splitLines(out) {
 		if t := strings.TrimSpace(l); strings.HasSuffix(t, " failed") {
 			return fmt.Errorf("%s: host said %q: %w", op, t, appliance.ErrInvalidPowerState)
 		}
 	}
-	return nil
+	return outputError(op, out, runErr)
 }
