@@ -44,13 +44,25 @@ func makePair(t *testing.T, dir string, sectors int64) (string, []byte) {
 }
 
 func TestBackupRestorePair(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { testBackupRestorePair(t, memblobs.New(1<<20)) })
+	t.Run("repository", func(t *testing.T) {
+		_, r := memblobs.LocalRepo(t, 1<<20, repo.ChunkerParams{})
+		testBackupRestorePair(t, r)
+	})
+}
+
+func testBackupRestorePair(t *testing.T, bs repo.BlobStore) {
 	ctx := context.Background()
 	src := t.TempDir()
 	desc, data := makePair(t, src, 8192) // 4 MiB disk
-	bs := memblobs.New(1 << 20)
 	d, st, err := Backup(ctx, bs, desc, disk.Options{Device: "scsi0:0"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if f, ok := bs.(interface{ Flush(context.Context) error }); ok {
+		if err := f.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if d.Format != "vmdk" || d.Name != "web01.vmdk" || d.Device != "scsi0:0" || d.Size != 4<<20 ||
 		d.Path != filepath.Join(src, "web01-flat.vmdk") || d.Descriptor != string(readDesc(t, desc)) {

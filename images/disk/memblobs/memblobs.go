@@ -1,7 +1,8 @@
-// Package memblobs is an in-memory repo.BlobStore for the tests of the backup sources
-// (images/disk, images/tree, images/vmdk). It keeps plaintext blobs in a map, verifies ids on
-// load like the real repository does, and counts calls so tests can prove what a run read or
-// stored. It is not for production: nothing is persisted and memory grows with the data.
+// Package memblobs is test support for the backup sources (images/disk, images/tree,
+// images/vmdk): Store, an in-memory repo.BlobStore that keeps plaintext blobs in a map,
+// verifies ids on load like the real repository does and counts calls so tests can prove what
+// a run read or stored; LocalRepo, a real repository in a temp folder; RandBytes for test data.
+// It is not for production: nothing is persisted and memory grows with the data.
 package memblobs
 
 import (
@@ -10,10 +11,12 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"testing"
 
 	"lukechampine.com/blake3"
 
 	"github.com/snapferry/snapferry/images/repo"
+	"github.com/snapferry/snapferry/images/store/local"
 )
 
 type key struct {
@@ -115,4 +118,27 @@ func RandBytes(seed uint64, n int) []byte {
 		b[i] = byte(r.Uint32())
 	}
 	return b
+}
+
+// LocalRepo creates a real repository in a temp folder of t with the given block size and
+// chunk sizes (zero: defaults) and opens it; the caller gets back the folder for reopening.
+func LocalRepo(t testing.TB, blockSize int, chunker repo.ChunkerParams) (string, *repo.Repository) {
+	t.Helper()
+	dir := t.TempDir() + "/repo"
+	ctx := context.Background()
+	if _, err := repo.Init(ctx, local.New(dir), repo.InitOptions{BlockSize: blockSize, Chunker: chunker}); err != nil {
+		t.Fatalf("init repository %s: %v", dir, err)
+	}
+	return dir, OpenRepo(t, dir)
+}
+
+// OpenRepo opens the repository in dir for reading and writing; it is closed with the test.
+func OpenRepo(t testing.TB, dir string) *repo.Repository {
+	t.Helper()
+	r, err := repo.Open(context.Background(), local.New(dir), repo.Options{TempDir: t.TempDir(), Hostname: "test"})
+	if err != nil {
+		t.Fatalf("open repository %s: %v", dir, err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
 }
