@@ -29,6 +29,7 @@ func commands() []command {
 		{"check", "verify a repository", runCheck},
 		{"forget", "remove snapshots by a keep policy", runForget},
 		{"prune", "remove data no snapshot needs", runPrune},
+		{"serve", "serve a repository over SSH (the far side of ssh://)", runServe},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/snapferry/snapferry/transfer/serve"
+)
+
+// runServe is the far side of ssh:// stores: it speaks the wire protocol on stdin/stdout and
+// never leaves --root. Log lines (refusals, recoveries) go to stderr, which the client shows.
+func runServe(a *app, args []string) int {
+	root := a.flags.String("root", "", "folder to serve (required)")
+	appendOnly := a.flags.Bool("append-only", false, "refuse deleting or rewriting anything (ransomware protection)")
+	tape := a.flags.String("tape", "", "serve this tape device instead of a folder (not built yet)")
+	pos, code, ok := a.parse(args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 0 {
+		return a.fail(usagef("serve takes no arguments, got %q", pos))
+	}
+	if *tape != "" {
+		return a.fail(usagef("--tape=%s: tape serving is not built yet", *tape))
+	}
+	if *root == "" {
+		return a.fail(usagef("serve needs --root=DIR"))
+	}
+	if fi, err := os.Stat(*root); err != nil || !fi.IsDir() {
+		return a.fail(fmt.Errorf("serve: root %s is not a folder; create it first", *root))
+	}
+	err := serve.Serve(a.ctx, os.Stdin, os.Stdout, serve.Options{Root: *root, AppendOnly: *appendOnly, Log: a.stderr, Program: version})
+	if err != nil {
+		return a.fail(err)
+	}
+	return exitOK
+}
