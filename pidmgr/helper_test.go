@@ -100,6 +100,27 @@ func helperMain(mode string) int {
 		b, _ := json.Marshal(out)
 		fmt.Printf("report %s\n", b)
 		return 0
+	case "esxi":
+		// Runs with /proc hidden: the registry must pick the ps -c table on its own.
+		fmt.Printf("table %T\n", reg.Table())
+		if _, err := reg.Begin(ctx, BeginOptions{Type: TypeCron, JobID: "job-esxi", Argv: os.Args}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		st, err := reg.List(ctx)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		for _, s := range st {
+			fmt.Printf("entry %d %s %s %s\n", s.PID, s.Type, s.State, s.Token)
+		}
+		if err := reg.Shutdown(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		fmt.Println("done")
+		return 0
 	}
 	fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
 	return 2

@@ -214,3 +214,26 @@ func TestPSTableLookupByWorldID(t *testing.T) {
 		t.Errorf("lookup of an unknown id: %v", err)
 	}
 }
+
+// A ps that is not ESXi's (Linux busybox here) is refused with an error that says so, instead of
+// being half understood.
+func TestPSTableRefusesOtherPS(t *testing.T) {
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("busybox is needed: %v", err)
+		}
+		t.Skip("no busybox")
+	}
+	ctx := context.Background()
+	for _, cmd := range [][]string{{bb, "ps"}, {bb, "ps", "-c"}} {
+		_, err := (&PSTable{Command: cmd}).Processes(ctx)
+		if err == nil || !strings.Contains(err.Error(), strings.Join(cmd, " ")) {
+			t.Errorf("%q: error %v, want one naming the command", cmd, err)
+		}
+	}
+	_, err = (&PSTable{Command: []string{bb, "ps"}}).Processes(ctx)
+	if err == nil || !strings.Contains(err.Error(), "is this ESXi's `ps -c`") {
+		t.Errorf("busybox ps: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 )
@@ -88,12 +89,9 @@ func New(o Options) (*Registry, error) {
 		r.self = os.Getpid()
 	}
 	if r.exe == "" {
-		exe, err := os.Executable()
+		exe, err := executable()
 		if err != nil {
 			return nil, fmt.Errorf("PID registry: find this program's executable: %w", err)
-		}
-		if resolved, err := filepath.EvalSymlinks(exe); err == nil {
-			exe = resolved
 		}
 		r.exe = exe
 	}
@@ -117,6 +115,24 @@ func New(o Options) (*Registry, error) {
 		r.lockWait = 30 * time.Second
 	}
 	return r, nil
+}
+
+// executable is the absolute path of this program. os.Executable reads /proc/self/exe on Linux,
+// which ESXi does not have; there argv[0] (searched in PATH when it has no slash) stands in.
+func executable() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		if exe, err = exec.LookPath(os.Args[0]); err != nil {
+			return "", err
+		}
+		if exe, err = filepath.Abs(exe); err != nil {
+			return "", err
+		}
+	}
+	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = resolved
+	}
+	return exe, nil
 }
 
 func toSet(xs []string) map[string]bool {
