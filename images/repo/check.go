@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"lukechampine.com/blake3"
 
@@ -209,8 +210,12 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 	locks, err := r.ListLocks(ctx)
 	if err == nil {
 		host, _ := r.hostname()
+		var storeNow time.Time
+		if own, ok := findLock(locks, lk.name); ok {
+			storeNow = own.ModTime
+		}
 		for _, l := range locks {
-			if why := l.staleReason(r.opts.Clock.Now(), host, r.opts.LockStale); why != "" {
+			if why := l.staleReason(r.opts.Clock.Now(), storeNow, host, r.opts.LockStale); why != "" {
 				rep.warn("lock", l.ID.String(), "stale %s (%s)", l.Info, why)
 			}
 		}

@@ -41,7 +41,7 @@ type LockError struct {
 }
 
 func (e *LockError) Error() string {
-	return fmt.Sprintf("repository is locked: %s, refreshed %s ago, prevents a %s lock; wait for it to finish "+
+	return fmt.Sprintf("repository is locked: %s, refreshed %s ago, prevents taking a %s lock; wait for it to finish "+
 		"(a lock not refreshed for 30 minutes, or of a dead process on this host, is removed automatically)",
 		e.Holder, e.Age.Round(time.Second), e.Want)
 }
@@ -71,14 +71,12 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool) (*Lock, error) {
 	now := r.opts.Clock.Now().UTC()
 	l := &Lock{r: r, info: LockInfo{Host: host, PID: os.Getpid(), Start: processStart(os.Getpid()),
 		Exclusive: exclusive, Created: now, Time: now}}
-	if err := r.checkLocks(ctx, l.info, ID{}); err != nil {
-		return nil, err
-	}
+	// Write first, then look: a process that writes after our scan sees our lock in its own scan,
+	// so two conflicting lockers cannot both miss each other (both may back off; callers retry).
+	// Our own fresh file also tells the store's clock, which judges other locks' ages.
 	if l.name, err = r.writeLock(ctx, l.info); err != nil {
 		return nil, err
 	}
-	// Another process may have written its lock between our scan and our write: scan again, and
-	// back off if there is a conflict (both may back off; both callers can retry).
 	if err := r.checkLocks(ctx, l.info, l.name); err != nil {
 		_ = r.be.Remove(context.WithoutCancel(ctx), store.Handle{Kind: store.KindLocks, Name: l.name.String()})
 		return nil, err
@@ -112,11 +110,15 @@ func (r *Repository) writeLock(ctx context.Context, li LockInfo) (ID, error) {
 }
 
 // checkLocks removes stale locks and fails if one that remains conflicts with want; own is our
-// own lock file (skipped).
+// own, just written lock file.
 func (r *Repository) checkLocks(ctx context.Context, want LockInfo, own ID) error {
 	locks, err := r.ListLocks(ctx)
 	if err != nil {
 		return err
+	}
+	var storeNow time.Time
+	if l, ok := findLock(locks, own); ok {
+		storeNow = l.ModTime
 	}
 	host, _ := r.hostname()
 	now := r.opts.Clock.Now()
@@ -124,7 +126,7 @@ func (r *Repository) checkLocks(ctx context.Context, want LockInfo, own ID) erro
 		if l.ID == own {
 			continue
 		}
-		if reason := l.staleReason(now, host, r.opts.LockStale); reason != "" {
+		if reason := l.staleReason(now, storeNow, host, r.opts.LockStale); reason != "" {
 			err := r.be.Remove(ctx, store.Handle{Kind: store.KindLocks, Name: l.ID.String()})
 			if err != nil && !errors.Is(err, store.ErrNotExist) {
 				return fmt.Errorf("remove stale %s (%s): %w", l.Info, reason, err)
@@ -144,19 +146,27 @@ func (r *Repository) checkLocks(ctx context.Context, want LockInfo, own ID) erro
 
 // StoredLock is one lock file.
 type StoredLock struct {
-	ID   ID
-	Info LockInfo
+	ID      ID
+	Info    LockInfo
+	ModTime time.Time // by the store's clock; zero if the store cannot tell
 }
 
 // ListLocks returns every lock file. Undecodable lock files are reported as exclusive locks of
 // an unknown holder, so they block prune rather than being ignored; they go stale like others.
 func (r *Repository) ListLocks(ctx context.Context) ([]StoredLock, error) {
-	ids, err := listIDs(ctx, r.be, store.KindLocks)
-	if err != nil {
-		return nil, err
+	var files []store.FileInfo
+	if err := r.be.List(ctx, store.KindLocks, func(fi store.FileInfo) error {
+		files = append(files, fi)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("list locks in %s: %w", r.be.Location(), err)
 	}
 	var out []StoredLock
-	for _, id := range ids {
+	for _, fi := range files {
+		id, err := ParseID(fi.Name)
+		if err != nil {
+			return nil, fmt.Errorf("list locks: unexpected file %q: %w", fi.Name, ErrCorrupt)
+		}
 		h := store.Handle{Kind: store.KindLocks, Name: id.String()}
 		b, err := loadFile(ctx, r.be, h)
 		if errors.Is(err, store.ErrNotExist) {
@@ -167,21 +177,22 @@ func (r *Repository) ListLocks(ctx context.Context) ([]StoredLock, error) {
 			err = json.Unmarshal(b, &li)
 		}
 		if err != nil {
-			fi, serr := r.be.Stat(ctx, h)
-			if serr != nil {
-				continue
-			}
 			li = LockInfo{Host: "unknown (damaged lock file " + id.Short() + ")", Exclusive: true, Time: fi.ModTime}
 		}
-		out = append(out, StoredLock{ID: id, Info: li})
+		out = append(out, StoredLock{ID: id, Info: li, ModTime: fi.ModTime})
 	}
 	return out, nil
 }
 
-// staleReason says why a lock is abandoned, or "" if it is live.
-func (l StoredLock) staleReason(now time.Time, host string, stale time.Duration) string {
+// staleReason says why a lock is abandoned, or "" if it is live. Age counts by the holder's
+// clock (the time in the file, against ours) and, when storeNow is known, also by the store's
+// clock (the file's mtime against the mtime of a file we just wrote): only a lock old by both is
+// stale, so an ESXi host whose clock is behind does not lose its lock to the others.
+func (l StoredLock) staleReason(now, storeNow time.Time, host string, stale time.Duration) string {
 	if age := now.Sub(l.Info.Time); age > stale {
-		return fmt.Sprintf("not refreshed for %s", age.Round(time.Second))
+		if storeNow.IsZero() || l.ModTime.IsZero() || storeNow.Sub(l.ModTime) > stale {
+			return fmt.Sprintf("not refreshed for %s", age.Round(time.Second))
+		}
 	}
 	if l.Info.Host == host && l.Info.PID > 0 && !processAlive(l.Info.PID, l.Info.Start) {
 		return fmt.Sprintf("process %d is gone", l.Info.PID)
@@ -199,7 +210,7 @@ func (r *Repository) RemoveStaleLocks(ctx context.Context, all bool) (int, error
 	host, _ := r.hostname()
 	n := 0
 	for _, l := range locks {
-		if !all && l.staleReason(r.opts.Clock.Now(), host, r.opts.LockStale) == "" {
+		if !all && l.staleReason(r.opts.Clock.Now(), time.Time{}, host, r.opts.LockStale) == "" {
 			continue
 		}
 		err := r.be.Remove(ctx, store.Handle{Kind: store.KindLocks, Name: l.ID.String()})
@@ -317,4 +328,13 @@ func processStart(pid int) string {
 		return ""
 	}
 	return f[19] // field 22, starttime
+}
+
+func findLock(locks []StoredLock, id ID) (StoredLock, bool) {
+	for _, l := range locks {
+		if l.ID == id {
+			return l, true
+		}
+	}
+	return StoredLock{}, false
 }

@@ -3,12 +3,14 @@ package repo
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/snapferry/snapferry/images/store"
+	"github.com/snapferry/snapferry/images/store/local"
 )
 
 func TestLocksSharedAndExclusive(t *testing.T) {
@@ -88,17 +90,29 @@ func TestLockRefreshAndStaleness(t *testing.T) {
 
 	// A lock of another host not refreshed for 31 minutes is stale; at 29 minutes it is not.
 	li := LockInfo{Host: "far-away", PID: 4242, Exclusive: true, Created: t0, Time: t0}
-	if _, err := holder.writeLock(ctx, li); err != nil {
+	far, err := holder.writeLock(ctx, li)
+	if err != nil {
 		t.Fatal(err)
 	}
 	young := testOpen(t, dir, func(o *Options) { o.Clock = FixedClock(t0.Add(29 * time.Minute)) })
 	if _, err := young.Lock(ctx, false); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "far-away") {
 		t.Fatalf("lock of another host 29 minutes old: %v", err)
 	}
+	// 31 minutes by our clock, but the store wrote the file just now: the holder's clock is
+	// behind ours, its lock is live.
 	old := testOpen(t, dir, func(o *Options) { o.Clock = FixedClock(t0.Add(31 * time.Minute)) })
+	if _, err := old.Lock(ctx, false); !errors.Is(err, ErrLocked) {
+		t.Fatalf("lock of a host with a slow clock, fresh by the store's clock: %v", err)
+	}
+	// Old by both clocks: stale.
+	path := local.New(dir).Path(store.Handle{Kind: store.KindLocks, Name: far.String()})
+	past := time.Now().Add(-31 * time.Minute)
+	if err := os.Chtimes(path, past, past); err != nil {
+		t.Fatal(err)
+	}
 	lk2, err := old.Lock(ctx, true)
 	if err != nil {
-		t.Fatalf("lock over a 31-minute-old lock: %v", err)
+		t.Fatalf("lock over a lock 31 minutes old by both clocks: %v", err)
 	}
 	lk2.Unlock(ctx)
 }
