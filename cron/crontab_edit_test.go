@@ -1,6 +1,9 @@
 package cron
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -128,6 +131,38 @@ func TestEditCrontabEscapesPercent(t *testing.T) {
 	for i := 0; i < len(e.Line); i++ {
 		if e.Line[i] == '%' && (i == 0 || e.Line[i-1] != '\\') {
 			t.Fatalf("unescaped %% at %d in %s", i, e.Line)
+		}
+	}
+}
+
+// TestCrontabLineRunsUnderBusybox runs the command part of a real line (everything after the
+// five fields, redirection and marker included) the way crond would, with both treatments of
+// '%', and checks what the binary receives.
+func TestCrontabLineRunsUnderBusybox(t *testing.T) {
+	busybox := needTool(t, "busybox")
+	dir := t.TempDir()
+	binDir := filepath.Join(dir, "data store 50%")
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	record := filepath.Join(dir, "args")
+	bin := filepath.Join(binDir, "snap'ferry")
+	script := "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > '" + record + "'\necho noise; echo noise >&2\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(dir, "state %h $(id) `x`")
+	e := entriesFor(t, LineOptions{Binary: bin, Home: home}, mustJob(t, "night.ly", "@daily", "backup"))[0]
+	command := strings.SplitN(e.Line, " ", 6)[5]
+	for mode, crond := range crondModes {
+		os.Remove(record)
+		out, err := exec.Command(busybox, "sh", "-c", crond(command)).CombinedOutput()
+		if err != nil || len(out) != 0 {
+			t.Fatalf("%s: %v, output %q (must go to /dev/null)", mode, err, out)
+		}
+		got, _ := os.ReadFile(record)
+		if want := "--home=" + home + "\ncron\nrun\nnight.ly\n"; string(got) != want {
+			t.Errorf("%s: binary got\n%s\nwant\n%s", mode, got, want)
 		}
 	}
 }

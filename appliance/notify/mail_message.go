@@ -8,6 +8,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
+	"net/mail"
 	"net/textproto"
 	"strings"
 	"time"
@@ -56,13 +57,15 @@ func (m Message) Bytes() ([]byte, error) {
 		return nil, fmt.Errorf("build mail %q: message id: %w", m.Subject, err)
 	}
 	domain := "snapferry.invalid"
-	if at := strings.LastIndexByte(m.From, '@'); at >= 0 {
-		domain = strings.Trim(m.From[at+1:], "> ")
+	if a, err := mail.ParseAddress(m.From); err == nil {
+		if at := strings.LastIndexByte(a.Address, '@'); at >= 0 {
+			domain = a.Address[at+1:]
+		}
 	}
 	var out bytes.Buffer
 	for _, h := range [][2]string{
-		{"From", m.From},
-		{"To", strings.Join(m.To, ", ")},
+		{"From", headerAddress(m.From)},
+		{"To", headerAddresses(m.To)},
 		{"Subject", mime.QEncoding.Encode("utf-8", m.Subject)},
 		{"Date", formatDate(m.Date)},
 		{"Message-ID", "<" + hex.EncodeToString(id) + "@" + domain + ">"},
@@ -78,4 +81,21 @@ func (m Message) Bytes() ([]byte, error) {
 	out.WriteString("\r\n")
 	out.Write(body.Bytes())
 	return out.Bytes(), nil
+}
+
+// headerAddress formats an address for a header, quoting and encoding the display name
+// (RFC 5322 and 2047) so a name with commas or accents survives every mail client.
+func headerAddress(s string) string {
+	if a, err := mail.ParseAddress(s); err == nil {
+		return a.String()
+	}
+	return s
+}
+
+func headerAddresses(list []string) string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = headerAddress(s)
+	}
+	return strings.Join(out, ", ")
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/smtp"
 	"os"
 	"strings"
@@ -124,11 +125,12 @@ func (m Mailer) Send(ctx context.Context, msg Message) error {
 			return fail("AUTH as "+c.User, err)
 		}
 	}
-	if err := cl.Mail(c.From); err != nil {
+	// The envelope takes bare addresses; the headers keep display names ("Backup <a@b>").
+	if err := cl.Mail(bareAddress(c.From)); err != nil {
 		return fail("MAIL FROM", err)
 	}
 	for _, rc := range msg.To {
-		if err := cl.Rcpt(rc); err != nil {
+		if err := cl.Rcpt(bareAddress(rc)); err != nil {
 			return fail("RCPT TO "+rc, err)
 		}
 	}
@@ -145,6 +147,14 @@ func (m Mailer) Send(ctx context.Context, msg Message) error {
 	// The message was accepted at the end of DATA; a failed QUIT loses nothing.
 	_ = cl.Quit()
 	return nil
+}
+
+// bareAddress returns the address part of "Name <addr>" (Validate has parsed it already).
+func bareAddress(s string) string {
+	if a, err := mail.ParseAddress(s); err == nil {
+		return a.Address
+	}
+	return s
 }
 
 func (m Mailer) tlsConfig(host string) (*tls.Config, error) {

@@ -49,7 +49,7 @@ func checkReportMail(t *testing.T, raw []byte) {
 
 func TestSendReportPlainSMTP(t *testing.T) {
 	srv := smtptest.Start(t, smtptest.Options{TLS: "none"})
-	m := Mailer{Config: MailConfig{To: []string{"ops@example.com, boss@example.com"}, From: "esx01@example.com", Server: srv.Addr, TLS: "none"}, Timeout: 20 * time.Second}
+	m := Mailer{Config: MailConfig{To: []string{"ops@example.com, Boss <boss@example.com>"}, From: "Backup on esx01 <esx01@example.com>", Server: srv.Addr, TLS: "none"}, Timeout: 20 * time.Second}
 	sent, err := m.SendReport(context.Background(), sampleReport())
 	if err != nil || !sent {
 		t.Fatalf("sent %v: %v", sent, err)
@@ -62,6 +62,11 @@ func TestSendReportPlainSMTP(t *testing.T) {
 		t.Fatalf("envelope %+v", e)
 	}
 	checkReportMail(t, got[0].Raw)
+	hdr, _ := smtptest.Parts(t, got[0].Raw)
+	if hdr.Header.Get("From") != `"Backup on esx01" <esx01@example.com>` || hdr.Header.Get("To") != `<ops@example.com>, "Boss" <boss@example.com>` ||
+		!strings.HasSuffix(hdr.Header.Get("Message-ID"), "@example.com>") || hdr.Header.Get("Date") != "Sun, 22 Nov 2026 02:41:13 +0000" {
+		t.Fatalf("headers %v", hdr.Header)
+	}
 }
 
 func TestSendReportStartTLSWithAuth(t *testing.T) {
