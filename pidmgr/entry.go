@@ -40,12 +40,12 @@ const noJob = "-"
 
 // Entry is one line of the registry: one running (or formerly running) snapferry process.
 type Entry struct {
-	PID        int       // process id (on ESXi the cartel id that `ps -c` prints as CID)
-	Type       Type      // who started it
-	Token      string    // start token of the process when it registered (see ProcessTable)
-	JobID      string    // job id, "" when the process runs no job
-	Registered time.Time // when the line was written (UTC, second precision)
-	Argv       []string  // the command line, argv[0] first
+	PID        int       `json:"pid"`              // process id (on ESXi the cartel id that `ps -c` prints as CID)
+	Type       Type      `json:"type"`             // who started it
+	Token      string    `json:"token"`            // start token of the process when it registered (see ProcessTable)
+	JobID      string    `json:"job_id,omitempty"` // job id, "" when the process runs no job
+	Registered time.Time `json:"registered"`       // when the line was written (UTC, second precision)
+	Argv       []string  `json:"argv"`             // the command line, argv[0] first
 }
 
 // Registry file header and line layout. Changing anything here needs a new version number and

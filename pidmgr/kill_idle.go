@@ -30,11 +30,12 @@ const (
 
 // Decision is KillIdle's verdict on one process and why.
 type Decision struct {
-	Process    Process
-	Registered *Entry // the live registry entry for this process, nil when not registered
-	Action     Action
-	Reason     string
-	Err        error // set with ActionFailed
+	Process    Process `json:"process"`
+	Registered *Entry  `json:"registered,omitempty"` // the live registry entry for this process, nil when not registered
+	Action     Action  `json:"action"`
+	Reason     string  `json:"reason"`
+	Err        error   `json:"-"`               // set with ActionFailed
+	ErrText    string  `json:"error,omitempty"` // Err as text, for --json
 
 	child bool // stopped as a child of a target, not for being a snapferry binary
 }
@@ -42,7 +43,7 @@ type Decision struct {
 // KillReport lists a decision for every snapferry process found, every child of one being
 // stopped, and every editor with a snapferry file open; ordered by pid.
 type KillReport struct {
-	Decisions []Decision
+	Decisions []Decision `json:"decisions"`
 }
 
 // Stopped counts the processes that were terminated or killed.
@@ -129,11 +130,13 @@ func (r *Registry) planKill(snap snapshot, entries []Entry, self int) []Decision
 	selfOrder := snap.byPID[self].StartOrder
 	decided := map[int]*Decision{}
 	var order []int
-	decide := func(p Process, action Action, reason string) {
+	// decide records the first verdict on p; later ones (a target that is also a child of
+	// another target) leave it as it is.
+	decide := func(p Process, action Action, reason string, child bool) {
 		if _, ok := decided[p.PID]; ok {
 			return
 		}
-		decided[p.PID] = &Decision{Process: p, Registered: live[p.PID], Action: action, Reason: reason}
+		decided[p.PID] = &Decision{Process: p, Registered: live[p.PID], Action: action, Reason: reason, child: child}
 		order = append(order, p.PID)
 	}
 	// protection returns why p must not be signalled, or "".
@@ -164,7 +167,7 @@ func (r *Registry) planKill(snap snapshot, entries []Entry, self int) []Decision
 			continue
 		}
 		if why := protection(p); why != "" {
-			decide(p, ActionKeep, why)
+			decide(p, ActionKeep, why, false)
 			continue
 		}
 		if !ours {
@@ -173,25 +176,24 @@ func (r *Registry) planKill(snap snapshot, entries []Entry, self int) []Decision
 		if selfOrder != 0 && p.StartOrder >= selfOrder {
 			// Two launches at once must not stop each other, and a job that started after us has
 			// not registered yet (cron) or is a newer user launch that decides about us.
-			decide(p, ActionKeep, "started after this process: the newer launch decides, not the older")
+			decide(p, ActionKeep, "started after this process: the newer launch decides, not the older", false)
 			continue
 		}
 		why := "unregistered snapferry process"
 		if e := live[pid]; e != nil {
 			why = "registered as user" + jobSuffix(e.JobID) + ": a new user launch replaces it"
 		}
-		decide(p, actionStop, why)
+		decide(p, actionStop, why, false)
 		targets = append(targets, pid)
 	}
 	for _, t := range targets {
 		for _, c := range snap.descendants(t) {
 			p := snap.byPID[c]
 			if why := protection(p); why != "" {
-				decide(p, ActionKeep, why)
+				decide(p, ActionKeep, why, false)
 				continue
 			}
-			decide(p, actionStop, fmt.Sprintf("child of pid %d, which is being stopped", p.PPID))
-			decided[c].child = true
+			decide(p, actionStop, fmt.Sprintf("child of pid %d, which is being stopped", p.PPID), true)
 		}
 	}
 	sort.Ints(order)
@@ -245,6 +247,7 @@ func (r *Registry) execute(ctx context.Context, plan []Decision, grace time.Dura
 		for _, d := range pending {
 			d.Action, d.Err = ActionFailed, fmt.Errorf("pid %d got SIGTERM; interrupted before SIGKILL: %w", d.Process.PID, ctx.Err())
 		}
+		fillErrText(plan)
 		return
 	}
 	var killed []*Decision
@@ -255,6 +258,15 @@ func (r *Registry) execute(ctx context.Context, plan []Decision, grace time.Dura
 	}
 	for _, d := range r.waitGone(ctx, killed, killWaitAfterSIGKILL, ActionKilled) {
 		d.Action, d.Err = ActionFailed, fmt.Errorf("pid %d still runs after SIGKILL", d.Process.PID)
+	}
+	fillErrText(plan)
+}
+
+func fillErrText(plan []Decision) {
+	for i := range plan {
+		if plan[i].Err != nil {
+			plan[i].ErrText = plan[i].Err.Error()
+		}
 	}
 }
 

@@ -8,8 +8,8 @@ import (
 // Status is a registry entry with what the process table says about it now.
 type Status struct {
 	Entry
-	State   State   // live, gone or recycled
-	Process Process // the process now holding the pid (zero when gone)
+	State   State   `json:"state"`            // live, gone or recycled
+	Process Process `json:"process,omitzero"` // the process now holding the pid (zero when gone)
 }
 
 // List returns every entry in file order with its state, for `snapferry pid list` and `status`.

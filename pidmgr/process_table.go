@@ -10,20 +10,20 @@ import (
 
 // Process is what a ProcessTable knows about one running process.
 type Process struct {
-	PID     int
-	PPID    int      // parent pid; 0 when the table cannot tell (ESXi `ps -c`)
-	Name    string   // short name: the kernel's comm on Linux, the WorldName on ESXi
-	Exe     string   // absolute path of the executable; "" when unknown or not readable
-	Argv    []string // command line; on ESXi split on spaces from `ps -c` (quoting is lost)
-	Cmdline string   // command line as one string, for printing
+	PID     int      `json:"pid"`
+	PPID    int      `json:"ppid,omitempty"` // parent pid; 0 when the table cannot tell (ESXi `ps -c`)
+	Name    string   `json:"name"`           // short name: the kernel's comm on Linux, the WorldName on ESXi
+	Exe     string   `json:"exe,omitempty"`  // absolute path of the executable; "" when unknown or not readable
+	Argv    []string `json:"-"`              // command line; on ESXi split on spaces from `ps -c` (quoting is lost)
+	Cmdline string   `json:"cmdline"`        // command line as one string, for printing
 	// Token tells this process apart from a later one that gets the same pid. Two observations
 	// of the same pid with equal tokens are the same process (see each table for how strong
 	// that promise is).
-	Token string
+	Token string `json:"token"`
 	// StartOrder orders processes by start within one table: larger started later; 0 unknown.
 	// Linux: start ticks since boot. ESXi: the cartel id, which ESXi hands out in increasing
 	// order. KillIdle uses it so that of two launches only the newer stops the older.
-	StartOrder uint64
+	StartOrder uint64 `json:"-"`
 }
 
 // ProcessTable is the source of process facts. Implementations: gopsutilTable (Linux, /proc)

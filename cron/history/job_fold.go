@@ -16,21 +16,24 @@ type Liveness interface {
 
 // Job is the folded view of one job id: its latest attempt.
 type Job struct {
-	ID, Name, Origin string
-	State            State
-	Attempt          int       // latest attempt (1 = first try)
-	Queued           time.Time // when the latest attempt was queued (zero if never)
-	Started          time.Time // when it became active
-	Ended            time.Time // when it ended or was found dead (zero while running)
-	Updated          time.Time // time of its newest record
-	PID              int
-	Token            string
-	VMs, Paths       []string
-	BytesRead        int64
-	BytesSent        int64
-	BytesStored      int64
-	Exit             *int
-	Error            string
+	ID          string    `json:"job"`
+	Name        string    `json:"name,omitempty"`
+	Origin      string    `json:"origin,omitempty"`
+	State       State     `json:"state"`
+	Attempt     int       `json:"attempt"`          // latest attempt (1 = first try)
+	Queued      time.Time `json:"queued,omitzero"`  // when the latest attempt was queued (zero if never)
+	Started     time.Time `json:"started,omitzero"` // when it became active
+	Ended       time.Time `json:"ended,omitzero"`   // when it ended or was found dead (zero while running)
+	Updated     time.Time `json:"updated"`          // time of its newest record
+	PID         int       `json:"pid,omitempty"`
+	Token       string    `json:"token,omitempty"`
+	VMs         []string  `json:"vms,omitempty"`
+	Paths       []string  `json:"paths,omitempty"`
+	BytesRead   int64     `json:"bytes_read"`
+	BytesSent   int64     `json:"bytes_sent"`
+	BytesStored int64     `json:"bytes_stored"`
+	Exit        *int      `json:"exit,omitempty"`
+	Error       string    `json:"error,omitempty"`
 }
 
 // Result is a job's one-word outcome.
@@ -190,11 +193,17 @@ func markDied(ctx context.Context, j *Job, alive Liveness) error {
 
 // Summary is the record of one job name: how its runs went and the latest one.
 type Summary struct {
-	Name                                                    string
-	Runs                                                    int
-	OK, Partial, Failed, Interrupted, Died, Running, Queued int
-	Last                                                    Job       // the newest job (by first record)
-	LastOK                                                  time.Time // end of the newest ok run (zero if none)
+	Name        string    `json:"name"`
+	Runs        int       `json:"runs"`
+	OK          int       `json:"ok"`
+	Partial     int       `json:"partial"`
+	Failed      int       `json:"failed"`
+	Interrupted int       `json:"interrupted"`
+	Died        int       `json:"died"`
+	Running     int       `json:"running"`
+	Queued      int       `json:"queued"`
+	Last        Job       `json:"last"`             // the newest job (by first record)
+	LastOK      time.Time `json:"last_ok,omitzero"` // end of the newest ok run (zero if none)
 }
 
 // Summaries groups the jobs by name (jobs without a name under their origin, else "-"), sorted
