@@ -61,30 +61,13 @@ func (v *simVM) findDisk(which string) (esxi.VMXDisk, error) {
 	return esxi.VMXDisk{}, fmt.Errorf("VM %s has no disk %q (give a device like scsi0:0 or vmdkN)", v.id, which)
 }
 
-// setVMXValue rewrites one key of a .vmx in place (any case), appending it when missing; other
-// lines stay byte for byte.
+// setVMXValue rewrites one key of a .vmx in place (see esxi.EditVMX).
 func setVMXValue(path, key, value string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("update %s: %w", path, err)
 	}
-	lines := strings.SplitAfter(string(b), "\n")
-	line := key + " = " + esxi.EncodeVMXValue(value) + "\n"
-	done := false
-	for i, l := range lines {
-		k, _, ok := strings.Cut(l, "=")
-		if ok && strings.EqualFold(strings.TrimSpace(k), key) {
-			lines[i] = line
-			done = true
-		}
-	}
-	if !done {
-		if n := len(lines); n > 0 && !strings.HasSuffix(lines[n-1], "\n") {
-			lines[n-1] += "\n"
-		}
-		lines = append(lines, line)
-	}
-	return writeFileAtomic(path, []byte(strings.Join(lines, "")))
+	return writeFileAtomic(path, []byte(esxi.EditVMX(string(b), map[string]string{key: value}, nil)))
 }
 
 // sameFile reports whether two paths name one file (paths through a datastore's name symlink and
