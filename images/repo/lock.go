@@ -83,6 +83,9 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool) (*Lock, error) {
 	}
 	l.stop, l.done = make(chan struct{}), make(chan struct{})
 	go l.refreshLoop()
+	r.mu.Lock()
+	r.locks[l] = struct{}{}
+	r.mu.Unlock()
 	return l, nil
 }
 
@@ -287,6 +290,9 @@ func (l *Lock) Unlock(ctx context.Context) error {
 	}
 	close(l.stop)
 	<-l.done
+	l.r.mu.Lock()
+	delete(l.r.locks, l)
+	l.r.mu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	err := l.r.be.Remove(ctx, store.Handle{Kind: store.KindLocks, Name: l.name.String()})
@@ -337,4 +343,34 @@ func findLock(locks []StoredLock, id ID) (StoredLock, bool) {
 		}
 	}
 	return StoredLock{}, false
+}
+
+// verifyLocks fails if a lock this Repository holds was lost: its refresh failed, or another
+// process removed it as stale (this process was stopped or cut off for 30 minutes). A prune may
+// have run since, deleting blobs this run deduplicated against, so committing now could record a
+// snapshot with missing data.
+func (r *Repository) verifyLocks(ctx context.Context) error {
+	r.mu.Lock()
+	held := make([]*Lock, 0, len(r.locks))
+	for l := range r.locks {
+		held = append(held, l)
+	}
+	r.mu.Unlock()
+	for _, l := range held {
+		if err := l.Err(); err != nil {
+			return fmt.Errorf("lock lost (%v); run the job again", err)
+		}
+		l.mu.Lock()
+		h := store.Handle{Kind: store.KindLocks, Name: l.name.String()}
+		info := l.info
+		l.mu.Unlock()
+		if _, err := r.be.Stat(ctx, h); err != nil {
+			if errors.Is(err, store.ErrNotExist) {
+				return fmt.Errorf("%s was removed by another process (it looked abandoned); "+
+					"a prune may have run meanwhile, so this run's data cannot be trusted; run the job again", info)
+			}
+			return fmt.Errorf("verify %s: %w", info, err)
+		}
+	}
+	return nil
 }

@@ -172,3 +172,27 @@ func TestProcessStartToken(t *testing.T) {
 		t.Error("a different start token (pid reused) reported alive")
 	}
 }
+
+// TestSnapshotRefusedAfterLockLost: a backup whose lock another process removed (it looked
+// abandoned) must not commit, because a prune may have deleted data it deduplicated against.
+func TestSnapshotRefusedAfterLockLost(t *testing.T) {
+	ctx := context.Background()
+	dir, r := newRepo(t)
+	lk, err := r.Lock(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Unlock(ctx)
+	backupImage(t, r, "vm", image{seed: 95, blocks: 4}, t0)
+	other := testOpen(t, dir, nil)
+	if n, err := other.RemoveStaleLocks(ctx, true); err != nil || n != 1 {
+		t.Fatalf("remove locks: %d, %v", n, err)
+	}
+	_, err = tryBackupImage(r, "vm", image{seed: 96, blocks: 4}, t0.Add(time.Hour))
+	if err == nil || !strings.Contains(err.Error(), "removed by another process") {
+		t.Fatalf("backup after losing the lock: %v", err)
+	}
+	if n := countFiles(t, r.Backend(), store.KindSnapshots); n != 1 {
+		t.Errorf("%d snapshots, want only the one from before the lock was lost", n)
+	}
+}

@@ -89,6 +89,8 @@ type Repository struct {
 	idx        *index
 	unindexed  []indexedPack // uploaded packs that no index file names yet
 	indexFiles []ID          // index files loaded or written by this value
+	// locks are the locks taken through this value and not yet released.
+	locks map[*Lock]struct{}
 	// indexSkipped are damaged index files Open left out.
 	indexSkipped []error
 	// lost is the first pack upload that failed: blobs that callers were told are saved are gone,
@@ -142,7 +144,7 @@ func Open(ctx context.Context, be store.Backend, o Options) (*Repository, error)
 		return nil, fmt.Errorf("open repository %s: zstd decoder: %w", be.Location(), err)
 	}
 	r := &Repository{be: be, cfg: *cfg, opts: o, enc: enc, dec: dec,
-		ready: make(chan *packer, o.Packers), free: make(chan struct{}, o.Packers)}
+		ready: make(chan *packer, o.Packers), free: make(chan struct{}, o.Packers), locks: map[*Lock]struct{}{}}
 	for i := 0; i < o.Packers; i++ {
 		r.free <- struct{}{}
 	}

@@ -34,8 +34,8 @@ func (f SnapshotFilter) match(s *Snapshot) bool {
 }
 
 // SaveSnapshot commits a snapshot: it first flushes open packs and the index (crash-safety order:
-// packs, then index, then snapshot), checks that the block maps and tree it names are stored,
-// and writes the manifest. The id is the BLAKE3 hash of the manifest bytes.
+// packs, then index, then snapshot), checks that the block maps and tree it names are stored and
+// that the locks this value holds were not lost, and writes the manifest. The id is the BLAKE3 hash of the manifest bytes.
 func (r *Repository) SaveSnapshot(ctx context.Context, sn *Snapshot) (ID, error) {
 	if err := r.Flush(ctx); err != nil {
 		return ID{}, fmt.Errorf("save snapshot of %s: %w", sn.Source, err)
@@ -50,6 +50,9 @@ func (r *Repository) SaveSnapshot(ctx context.Context, sn *Snapshot) (ID, error)
 	}
 	if sn.Tree != nil && !r.HasBlob(TreeBlob, *sn.Tree) {
 		return ID{}, fmt.Errorf("save snapshot of %s: tree %s: %w", sn.Source, sn.Tree.Short(), ErrBlobNotFound)
+	}
+	if err := r.verifyLocks(ctx); err != nil {
+		return ID{}, fmt.Errorf("save snapshot of %s: %w", sn.Source, err)
 	}
 	if sn.Version == 0 {
 		sn.Version = SnapshotVersion
