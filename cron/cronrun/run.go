@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gofrs/flock"
+
 	"github.com/snapferry/snapferry/appliance/notify"
 	"github.com/snapferry/snapferry/cron"
 )
@@ -48,10 +50,12 @@ const (
 // Result is what a run did.
 type Result struct {
 	Job cron.Job
-	// Skipped is true when scheduling was suspended and nothing ran.
-	Skipped bool
-	Outcome cron.Outcome
-	Report  notify.Report
+	// Skipped is true when nothing ran: scheduling is suspended, or the previous run of the
+	// same job is still going (SkipReason says which).
+	Skipped    bool
+	SkipReason string
+	Outcome    cron.Outcome
+	Report     notify.Report
 	// MailSent reports whether a report e-mail went out.
 	MailSent bool
 	// Warnings are problems that did not change the result: a failing hook, an unsendable mail,
@@ -92,10 +96,24 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		fmt.Fprintf(log, "%s %s\n", o.Clock.Now().Format(time.RFC3339), fmt.Sprintf(format, args...))
 	}
 	if suspended {
-		logf("cron run %s: skipped, scheduling is suspended (snapferry cron resume)", o.Name)
-		res.Skipped = true
+		res.Skipped, res.SkipReason = true, "scheduling is suspended (snapferry cron resume)"
+		logf("cron run %s: skipped, %s", o.Name, res.SkipReason)
 		return res, nil
 	}
+	// One run per job at a time: a backup that outlasts its interval must not be joined by the
+	// next scheduled start writing the same VMs' snapshots. The lock goes with the process, so a
+	// killed run never blocks the next one.
+	runLock := flock.New(filepath.Join(filepath.Dir(log.Path()), job.Name+".run.lock"))
+	locked, err := runLock.TryLock()
+	if err != nil {
+		return res, fmt.Errorf("cron run %s: lock %s: %w", job.Name, runLock.Path(), err)
+	}
+	if !locked {
+		res.Skipped, res.SkipReason = true, "the previous run of this job is still going"
+		logf("cron run %s: skipped, %s", o.Name, res.SkipReason)
+		return res, nil
+	}
+	defer runLock.Unlock()
 	warn := func(err error) {
 		res.Warnings = append(res.Warnings, err)
 		logf("warning: %v", err)

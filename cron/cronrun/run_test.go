@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gofrs/flock"
 
 	"github.com/snapferry/snapferry/appliance/notify"
 	"github.com/snapferry/snapferry/appliance/notify/smtptest"
@@ -204,6 +207,43 @@ func TestRunSuspendedSkips(t *testing.T) {
 	log, _ := os.ReadFile(res.LogPath)
 	if !strings.Contains(string(log), "skipped, scheduling is suspended") {
 		t.Fatalf("log %q", log)
+	}
+	// A run still going (here: a real process holding the job's run lock) makes the next skip.
+	store.SetSuspended(ctx, false)
+	lockPath := filepath.Join(filepath.Dir(res.LogPath), "n.run.lock")
+	if _, err := exec.LookPath("flock"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("flock(1) from util-linux is required under CI: %v", err)
+		}
+		t.Skip("flock(1) not installed")
+	}
+	// -o: the lock stays with flock itself, not with the sleep it starts.
+	holder := exec.Command("flock", "-o", lockPath, "sleep", "30")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { holder.Process.Kill(); holder.Wait() }()
+	// Wait until the holder really has the lock (our own try fails).
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		probe := flock.New(lockPath)
+		ok, err := probe.TryLock()
+		if err == nil && !ok {
+			break
+		}
+		probe.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("flock(1) did not take the lock")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	res, err = Run(ctx, Options{Store: store, Name: "n", Binary: bin})
+	if err != nil || !res.Skipped || !strings.Contains(res.SkipReason, "still going") || runs(t, counter) != "" {
+		t.Fatalf("overlapping run: err %v skipped %v (%s) runs %q", err, res.Skipped, res.SkipReason, runs(t, counter))
+	}
+	holder.Process.Kill()
+	holder.Wait()
+	if res, err = Run(ctx, Options{Store: store, Name: "n", Binary: bin}); err != nil || res.Skipped || runs(t, counter) != "1" {
+		t.Fatalf("after the holder ended: err %v skipped %v runs %q", err, res.Skipped, runs(t, counter))
 	}
 	if _, err := Run(ctx, Options{Store: store, Name: "missing", Binary: bin}); err == nil {
 		t.Fatal("unknown job must fail")

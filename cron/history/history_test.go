@@ -403,3 +403,20 @@ func TestRunRecorder(t *testing.T) {
 		t.Errorf("%d records, last %+v: want 4, lists only on the first ones", len(recs), recs[len(recs)-1])
 	}
 }
+
+// No input makes the reader panic, and what it accepts is a valid record of this version.
+func FuzzParseRecord(f *testing.F) {
+	f.Add(`{"v":1,"job":"j","state":"done","time":"2026-11-21T22:00:00Z","exit":0}`)
+	f.Add(`{"v":1,"job":"j","state":"active","pid":5,"token":"lx:1","vms":["a"]}`)
+	f.Add(`{"v":2,"job":"j","state":"done"}`)
+	f.Fuzz(func(t *testing.T, line string) {
+		rec, err := parseRecord(line)
+		if err != nil {
+			return
+		}
+		if rec.V != formatVersion || rec.Job == "" || rec.validate() != nil {
+			t.Fatalf("accepted %q as %+v", line, rec)
+		}
+		_ = Fold([]Record{rec, rec})
+	})
+}
