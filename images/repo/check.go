@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"lukechampine.com/blake3"
@@ -145,13 +146,25 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 	}
 
 	if o.ReadData {
-		for _, id := range sortedIDs(present) {
-			if err := r.readPack(ctx, id, present[id], blobsOf[id], rep); err != nil {
-				if ctx.Err() != nil {
-					return nil, fmt.Errorf("check: %w", ctx.Err())
-				}
-				rep.fail("pack", id.String(), "%v", err)
-				damaged[id] = true
+		ids := sortedIDs(present)
+		errs := make([]error, len(ids))
+		var mu sync.Mutex
+		err := forEachParallel(ctx, storeWorkers, len(ids), func(ctx context.Context, i int) error {
+			packs, blobs, err := r.readPack(ctx, ids[i], present[ids[i]], blobsOf[ids[i]])
+			errs[i] = err
+			mu.Lock()
+			rep.PacksRead += packs
+			rep.BlobsRead += blobs
+			mu.Unlock()
+			return ctx.Err()
+		})
+		if err != nil {
+			return nil, fmt.Errorf("check: %w", err)
+		}
+		for i, err := range errs {
+			if err != nil {
+				rep.fail("pack", ids[i].String(), "%v", err)
+				damaged[ids[i]] = true
 			}
 		}
 	}
@@ -224,18 +237,19 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 }
 
 // readPack streams one pack: its bytes must hash to its name, its header must decode and agree
-// with the index, and every blob must verify. Only one blob is in memory at a time.
-func (r *Repository) readPack(ctx context.Context, id ID, size int64, indexed []packBlob, rep *CheckReport) error {
+// with the index, and every blob must verify. Only one blob is in memory at a time. It returns
+// how many packs (0 or 1) and blobs it read to the end.
+func (r *Repository) readPack(ctx context.Context, id ID, size int64, indexed []packBlob) (packs, good int, err error) {
 	blobs, err := readPackHeader(ctx, r.be, id, size)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	if indexed != nil && !slices.Equal(blobs, indexed) {
-		return fmt.Errorf("pack header and index disagree about its blobs: %w", ErrCorrupt)
+		return 0, 0, fmt.Errorf("pack header and index disagree about its blobs: %w", ErrCorrupt)
 	}
 	rd, err := r.be.Load(ctx, store.Handle{Kind: store.KindData, Name: id.String()}, 0, 0)
 	if err != nil {
-		return fmt.Errorf("load: %w", err)
+		return 0, 0, fmt.Errorf("load: %w", err)
 	}
 	defer rd.Close()
 	h := blake3.New(32, nil)
@@ -245,27 +259,26 @@ func (r *Repository) readPack(ctx context.Context, id ID, size int64, indexed []
 	for _, b := range blobs {
 		stored = grow(stored, int(b.Stored))
 		if _, err := io.ReadFull(tee, stored); err != nil {
-			return fmt.Errorf("read blob %s: %w", b.ID.Short(), err)
+			return 0, good, fmt.Errorf("read blob %s: %w", b.ID.Short(), err)
 		}
 		if plain, err = r.decodeBlob(b.packEntry, stored, plain); err != nil {
 			bad = append(bad, b.ID.Short())
 			continue
 		}
-		rep.BlobsRead++
+		good++
 	}
 	if _, err := io.Copy(io.Discard, tee); err != nil {
-		return fmt.Errorf("read header: %w", err)
+		return 0, good, fmt.Errorf("read header: %w", err)
 	}
-	rep.PacksRead++
 	if len(bad) > 0 {
-		return fmt.Errorf("%d blobs do not match their ids (%s): %w", len(bad), strings.Join(bad, ", "), ErrCorrupt)
+		return 1, good, fmt.Errorf("%d blobs do not match their ids (%s): %w", len(bad), strings.Join(bad, ", "), ErrCorrupt)
 	}
 	var sum ID
 	h.Sum(sum[:0])
 	if sum != id {
-		return fmt.Errorf("content hashes to %s, not its name: %w", sum.Short(), ErrCorrupt)
+		return 1, good, fmt.Errorf("content hashes to %s, not its name: %w", sum.Short(), ErrCorrupt)
 	}
-	return nil
+	return 1, good, nil
 }
 
 func compareIDs(a, b ID) int { return bytes.Compare(a[:], b[:]) }

@@ -59,21 +59,32 @@ func (r *Repository) RebuildIndex(ctx context.Context) (*RebuildReport, error) {
 		batch, blobsInBatch = nil, 0
 		return nil
 	}
-	for _, fi := range packs {
-		id, err := ParseID(fi.Name)
+	// Read headers in parallel, then index them in listing order.
+	headers := make([][]packBlob, len(packs))
+	problems := make([]error, len(packs))
+	err = forEachParallel(ctx, storeWorkers, len(packs), func(ctx context.Context, i int) error {
+		id, err := ParseID(packs[i].Name)
 		if err != nil {
-			rep.BadPackMessages = append(rep.BadPackMessages, fmt.Sprintf("%s: not a pack name", fi.Name))
-			continue
+			problems[i] = fmt.Errorf("%s: not a pack name", packs[i].Name)
+			return nil
 		}
-		blobs, err := readPackHeader(ctx, r.be, id, fi.Size)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("rebuild index: %w", ctx.Err())
+		headers[i], problems[i] = readPackHeader(ctx, r.be, id, packs[i].Size)
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rebuild index: %w", err)
+	}
+	for i, fi := range packs {
+		if problems[i] != nil {
+			if id, err := ParseID(fi.Name); err == nil {
+				rep.BadPacks = append(rep.BadPacks, id)
 			}
-			rep.BadPacks = append(rep.BadPacks, id)
-			rep.BadPackMessages = append(rep.BadPackMessages, err.Error())
+			rep.BadPackMessages = append(rep.BadPackMessages, problems[i].Error())
 			continue
 		}
+		id, _ := ParseID(fi.Name)
+		blobs := headers[i]
+		headers[i] = nil
 		rep.Packs++
 		rep.Blobs += len(blobs)
 		batch = append(batch, indexedPack{ID: id, Blobs: blobs})

@@ -108,17 +108,22 @@ func (r *Repository) ListSnapshots(ctx context.Context, f SnapshotFilter) ([]Sna
 	if err != nil {
 		return nil, err
 	}
-	out := make([]SnapshotInfo, 0, len(ids))
-	for _, id := range ids {
-		sn, err := r.LoadSnapshot(ctx, id)
+	loaded := make([]*Snapshot, len(ids))
+	err = forEachParallel(ctx, storeWorkers, len(ids), func(ctx context.Context, i int) error {
+		sn, err := r.LoadSnapshot(ctx, ids[i])
 		if errors.Is(err, ErrSnapshotNotFound) {
-			continue // removed by a concurrent forget
+			return nil // removed by a concurrent forget
 		}
-		if err != nil {
-			return nil, err
-		}
-		if f.match(sn) {
-			out = append(out, SnapshotInfo{ID: id, Snapshot: sn})
+		loaded[i] = sn
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SnapshotInfo, 0, len(ids))
+	for i, sn := range loaded {
+		if sn != nil && f.match(sn) {
+			out = append(out, SnapshotInfo{ID: ids[i], Snapshot: sn})
 		}
 	}
 	sortSnapshots(out)
