@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -91,14 +92,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 	defer log.Close()
-	res := Result{Job: job, LogPath: log.Path()}
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(log, "%s %s\n", o.Clock.Now().Format(time.RFC3339), fmt.Sprintf(format, args...))
-	}
+	r := &run{o: o, job: job, log: log, res: Result{Job: job, LogPath: log.Path()}}
 	if suspended {
-		res.Skipped, res.SkipReason = true, "scheduling is suspended (snapferry cron resume)"
-		logf("cron run %s: skipped, %s", o.Name, res.SkipReason)
-		return res, nil
+		return r.skip("scheduling is suspended (snapferry cron resume)"), nil
 	}
 	// One run per job at a time: a backup that outlasts its interval must not be joined by the
 	// next scheduled start writing the same VMs' snapshots. The lock goes with the process, so a
@@ -106,97 +102,130 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	runLock := flock.New(filepath.Join(filepath.Dir(log.Path()), job.Name+".run.lock"))
 	locked, err := runLock.TryLock()
 	if err != nil {
-		return res, fmt.Errorf("cron run %s: lock %s: %w", job.Name, runLock.Path(), err)
+		return r.res, fmt.Errorf("cron run %s: lock %s: %w", job.Name, runLock.Path(), err)
 	}
 	if !locked {
-		res.Skipped, res.SkipReason = true, "the previous run of this job is still going"
-		logf("cron run %s: skipped, %s", o.Name, res.SkipReason)
-		return res, nil
+		return r.skip("the previous run of this job is still going"), nil
 	}
 	defer runLock.Unlock()
-	warn := func(err error) {
-		res.Warnings = append(res.Warnings, err)
-		logf("warning: %v", err)
-	}
 
-	mail := notify.MailConfig(job.Mail)
-	if err := mail.Validate(); err != nil {
-		warn(fmt.Errorf("job %s: no report mail: %w", job.Name, err))
-		mail = notify.MailConfig{}
+	r.configure()
+	r.logf("cron run %s: start: snapferry %q", job.Name, job.Args)
+	r.fire(ctx, notify.EventData{Event: notify.JobStart, Attempt: 1})
+	last := r.attempts(ctx)
+	// Hooks and the report still go out when the run was interrupted: they have their own
+	// timeouts, and an interrupted backup is exactly what someone should hear about.
+	r.finish(context.WithoutCancel(ctx), last)
+	return r.res, nil
+}
+
+// run is the state of one Run.
+type run struct {
+	o     Options
+	job   cron.Job
+	log   *cron.JobLog
+	res   Result
+	mail  notify.MailConfig
+	hooks notify.HookRunner
+}
+
+func (r *run) logf(format string, args ...any) {
+	fmt.Fprintf(r.log, "%s %s\n", r.o.Clock.Now().Format(time.RFC3339), fmt.Sprintf(format, args...))
+}
+
+func (r *run) warn(err error) {
+	r.res.Warnings = append(r.res.Warnings, err)
+	r.logf("warning: %v", err)
+}
+
+func (r *run) skip(reason string) Result {
+	r.res.Skipped, r.res.SkipReason = true, reason
+	r.logf("cron run %s: skipped, %s", r.o.Name, reason)
+	return r.res
+}
+
+// configure reads the job's mail and hook settings; a bad one is a warning and is left out,
+// since the backup itself must still run.
+func (r *run) configure() {
+	r.mail = notify.MailConfig(r.job.Mail)
+	if err := r.mail.Validate(); err != nil {
+		r.warn(fmt.Errorf("job %s: no report mail: %w", r.job.Name, err))
+		r.mail = notify.MailConfig{}
 	}
-	hookList, err := notify.ParseHooks(job.Hooks)
+	hooks, err := notify.ParseHooks(r.job.Hooks)
 	if err != nil {
-		warn(fmt.Errorf("job %s: hooks disabled: %w", job.Name, err))
+		r.warn(fmt.Errorf("job %s: hooks disabled: %w", r.job.Name, err))
 	}
-	hooks := notify.HookRunner{Hooks: hookList, Timeout: o.HookTimeout, Log: log}
-	fire := func(ev notify.EventData) {
-		ev.JobName, ev.Host = job.Name, o.Host
-		for _, w := range hooks.Fire(ctx, ev) {
-			res.Warnings = append(res.Warnings, w) // Fire has logged it already
-		}
-	}
+	r.hooks = notify.HookRunner{Hooks: hooks, Timeout: r.o.HookTimeout, Log: r.log}
+}
 
-	reportFile := filepath.Join(filepath.Dir(log.Path()), job.Name+".report.json")
-	exec := o.Exec
+func (r *run) fire(ctx context.Context, ev notify.EventData) {
+	ev.JobName, ev.Host = r.job.Name, r.o.Host
+	// Fire has logged each warning already.
+	r.res.Warnings = append(r.res.Warnings, r.hooks.Fire(ctx, ev)...)
+}
+
+// attempts runs the job with its retries and returns the report the last attempt's child left
+// (nil if none).
+func (r *run) attempts(ctx context.Context) *notify.Report {
+	reportFile := filepath.Join(filepath.Dir(r.log.Path()), r.job.Name+".report.json")
+	defer os.Remove(reportFile)
+	exec := r.o.Exec
 	if exec == nil {
 		exec = func(ctx context.Context, args, env []string, out io.Writer) error {
-			return cron.Subcommand(ctx, o.Binary, args, env, out)
+			return cron.Subcommand(ctx, r.o.Binary, args, env, out)
 		}
 	}
 	var last *notify.Report
-	logf("cron run %s: start: snapferry %q", job.Name, job.Args)
-	fire(notify.EventData{Event: notify.JobStart, Attempt: 1})
-	runner := cron.Runner{
-		Clock:       o.Clock,
-		IsPermanent: o.IsPermanent,
-		OnAttempt: func(a cron.Attempt) {
-			switch {
-			case a.Err == nil:
-				logf("attempt %d: success after %s", a.Number, a.End.Sub(a.Start).Round(time.Second))
-			case a.Next.Retry:
-				logf("attempt %d: %v; retry at %s", a.Number, a.Err, a.Next.At.Format(time.RFC3339))
-				fire(notify.EventData{Event: notify.JobRetry, Attempt: a.Number, Result: notify.Failure,
-					Details: map[string]string{"error": a.Err.Error(), "retry_at": a.Next.At.Format(time.RFC3339)}})
-			default:
-				logf("attempt %d: %v; %s", a.Number, a.Err, a.Next.Reason)
-			}
-			if o.OnAttempt != nil {
-				o.OnAttempt(a)
-			}
-		},
-	}
-	res.Outcome = runner.Run(ctx, job, func(ctx context.Context, attempt int) error {
+	runner := cron.Runner{Clock: r.o.Clock, IsPermanent: r.o.IsPermanent, OnAttempt: func(a cron.Attempt) {
+		switch {
+		case a.Err == nil:
+			r.logf("attempt %d: success after %s", a.Number, a.End.Sub(a.Start).Round(time.Second))
+		case a.Next.Retry:
+			r.logf("attempt %d: %v; retry at %s", a.Number, a.Err, a.Next.At.Format(time.RFC3339))
+			r.fire(ctx, notify.EventData{Event: notify.JobRetry, Attempt: a.Number, Result: notify.Failure,
+				Details: map[string]string{"error": a.Err.Error(), "retry_at": a.Next.At.Format(time.RFC3339)}})
+		default:
+			r.logf("attempt %d: %v; %s", a.Number, a.Err, a.Next.Reason)
+		}
+		if r.o.OnAttempt != nil {
+			r.o.OnAttempt(a)
+		}
+	}}
+	r.res.Outcome = runner.Run(ctx, r.job, func(ctx context.Context, attempt int) error {
 		os.Remove(reportFile)
-		env := []string{notify.ReportFileEnv + "=" + reportFile, EnvCronJob + "=" + job.Name, EnvAttempt + "=" + strconv.Itoa(attempt)}
-		err := exec(ctx, job.Args, env, log)
+		env := []string{notify.ReportFileEnv + "=" + reportFile, EnvCronJob + "=" + r.job.Name, EnvAttempt + "=" + strconv.Itoa(attempt)}
+		err := exec(ctx, r.job.Args, env, r.log)
 		last = nil
-		if r, rerr := notify.ReadReportFile(reportFile); rerr == nil {
-			last = &r
+		if rep, rerr := notify.ReadReportFile(reportFile); rerr == nil {
+			last = &rep
 		} else if !errors.Is(rerr, os.ErrNotExist) {
-			warn(rerr)
+			r.warn(rerr)
 		}
 		return err
 	})
-	os.Remove(reportFile)
+	return last
+}
 
-	res.Report = finalReport(job, o.Host, res.Outcome, last)
+// finish builds the final report, fires the job's end event and mails the report.
+func (r *run) finish(ctx context.Context, child *notify.Report) {
+	out := r.res.Outcome
+	r.res.Report = finalReport(r.job, r.o.Host, out, child)
 	details := map[string]string{}
-	if res.Outcome.Err != nil {
-		details["error"] = res.Outcome.Err.Error()
+	if out.Err != nil {
+		details["error"] = out.Err.Error()
 	}
-	fire(notify.EventData{Event: notify.EventForResult(res.Report.Result), JobID: res.Report.JobID,
-		Result: res.Report.Result, Attempt: len(res.Outcome.Attempts), Details: details})
-	logf("cron run %s: %s after %d attempt(s)", job.Name, res.Report.Result, len(res.Outcome.Attempts))
-
-	sent, err := notify.Mailer{Config: mail, Timeout: o.MailTimeout}.SendReport(ctx, res.Report)
+	r.fire(ctx, notify.EventData{Event: notify.EventForResult(r.res.Report.Result), JobID: r.res.Report.JobID,
+		Result: r.res.Report.Result, Attempt: len(out.Attempts), Details: details})
+	r.logf("cron run %s: %s after %d attempt(s)", r.job.Name, r.res.Report.Result, len(out.Attempts))
+	sent, err := notify.Mailer{Config: r.mail, Timeout: r.o.MailTimeout}.SendReport(ctx, r.res.Report)
 	if err != nil {
-		warn(err)
+		r.warn(err)
 	}
-	res.MailSent = sent
+	r.res.MailSent = sent
 	if sent {
-		logf("report mailed to %s", mail.Recipients())
+		r.logf("report mailed to %s", strings.Join(r.mail.Recipients(), ", "))
 	}
-	return res, nil
 }
 
 // finalReport is the child's report of the last attempt when it left one, else a report made

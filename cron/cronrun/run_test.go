@@ -3,6 +3,7 @@ package cronrun
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -280,5 +281,36 @@ func TestRunBrokenHooksAndMailDoNotFailTheJob(t *testing.T) {
 	log, _ := os.ReadFile(res.LogPath)
 	if !strings.Contains(string(log), "hook failing") || !strings.Contains(string(log), "cron run n: success") {
 		t.Fatalf("log:\n%s", log)
+	}
+}
+
+// An interrupted run (SIGTERM cancels the context) still fires its end hook and mails.
+func TestRunInterruptedStillReports(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	store := cron.NewStore(t.TempDir())
+	hooks, events := hookRecorder(t)
+	job := cron.Job{Name: "n", Schedule: "@daily", Args: []string{"backup"},
+		Retry: cron.Retry{Retries: 3, Delay: cron.Duration(time.Minute)},
+		Mail:  cron.Mail{To: []string{"ops@example.com"}, From: "a@example.com", Server: srv.Addr, TLS: "none"},
+		Hooks: hooks}
+	store.Add(context.Background(), job, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	calls := 0
+	res, err := Run(ctx, Options{Store: store, Name: "n", Clock: crontest.NewFakeClock(time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)),
+		Exec: func(ctx context.Context, args, env []string, out io.Writer) error {
+			calls++
+			cancel() // the signal arrives during the attempt
+			return fmt.Errorf("backup interrupted: %w", ctx.Err())
+		}})
+	if err != nil || res.Err() == nil || calls != 1 || res.Report.Result != notify.Failure || !res.MailSent {
+		t.Fatalf("err %v run err %v calls %d result %s mailed %v warnings %v", err, res.Err(), calls, res.Report.Result, res.MailSent, res.Warnings)
+	}
+	ev, _ := os.ReadFile(events)
+	if !strings.HasSuffix(string(ev), "job.failure attempt=1 result=failure job=n\n") {
+		t.Fatalf("events %q", ev)
+	}
+	if len(srv.Messages(t)) != 1 {
+		t.Fatal("no mail after an interrupted run")
 	}
 }
