@@ -77,7 +77,7 @@ func OpenSpec(ctx context.Context, s Spec, opts Options) (store.Backend, error) 
 	} else {
 		var sess *ssh.Session
 		be, sess, err = openServe(ctx, conn, s, opts)
-		closeFn = func() error { return waitSession(sess) }
+		closeFn = func() error { return waitSession(sess, 10*time.Second) }
 	}
 	if err != nil {
 		conn.Close()
@@ -164,7 +164,9 @@ func openServe(ctx context.Context, conn *sshconn.Client, s Spec, opts Options) 
 	}
 	client, err := remotestore.New(ctx, stdout, stdin, remotestore.Options{Location: s.String(), Program: opts.Version})
 	if err != nil {
-		sess.Close()
+		// Let the session finish first: its stderr is copied by another goroutine, and the
+		// remote's last words usually explain the failed handshake.
+		_ = waitSession(sess, 5*time.Second)
 		if msg := tail.String(); msg != "" {
 			return nil, nil, fmt.Errorf("open store %s: %w; the remote %s said: %s", s, err, cmd, msg)
 		}
@@ -175,12 +177,12 @@ func openServe(ctx context.Context, conn *sshconn.Client, s Spec, opts Options) 
 
 // waitSession gives serve time to exit after the wire session closed its stdin, then cuts the
 // session (closing the connection afterwards ends a stuck serve anyway).
-func waitSession(sess *ssh.Session) error {
+func waitSession(sess *ssh.Session, limit time.Duration) error {
 	done := make(chan struct{})
 	go func() { _ = sess.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(limit):
 	}
 	_ = sess.Close()
 	return nil
