@@ -46,6 +46,22 @@ func InstallFromStore(ctx context.Context, s *Store, o LineOptions, target Cront
 	return Install(ctx, target, entries, restart)
 }
 
+// Installed reports whether the crontab holds any snapferry line (active or suspended). The CLI
+// uses it to re-install after add, remove, suspend and resume only where the user has installed
+// before, so those commands never write a crontab unasked.
+func Installed(ctx context.Context, target CrontabTarget) (bool, error) {
+	text, err := target.Read(ctx)
+	if err != nil {
+		return false, fmt.Errorf("read crontab %s: %w", target, err)
+	}
+	for _, l := range splitLines(text) {
+		if _, ok := OwnedCrontabLine(l.text); ok {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // TargetFor picks the crontab to install into and how to make cron re-read it:
 //   - crontabPath given (--crontab=FILE): that file; crond is restarted only when it is ESXi's
 //     root table on an ESXi host, since a test or a custom table needs no daemon restart;

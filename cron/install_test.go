@@ -205,8 +205,14 @@ func TestInstallFromStoreFollowsSuspend(t *testing.T) {
 	o := LineOptions{Binary: "/opt/snapferry", Home: "/var/lib/snapferry"}
 	read := func() string { b, _ := os.ReadFile(target.Path); return string(b) }
 
+	if ok, err := Installed(ctx, target); err != nil || ok {
+		t.Fatalf("installed before install: %v %v", ok, err)
+	}
 	if changed, err := InstallFromStore(ctx, s, o, target, nil); err != nil || !changed {
 		t.Fatalf("install: %v %v", changed, err)
+	}
+	if ok, err := Installed(ctx, target); err != nil || !ok {
+		t.Fatalf("installed after install: %v %v", ok, err)
 	}
 	active := read()
 	s.SetSuspended(ctx, true)
