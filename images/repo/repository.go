@@ -209,6 +209,13 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, id ID, data []byt
 		return false, fmt.Errorf("save blob %s: unknown blob type %d", id.Short(), t)
 	}
 	r.mu.Lock()
+	if r.lost != nil {
+		// Stop the producer at once: after "store full" there is no point compressing the rest
+		// of a 2 TiB disk.
+		err := r.lost
+		r.mu.Unlock()
+		return false, fmt.Errorf("save blob %s: an earlier pack upload failed: %w", id.Short(), err)
+	}
 	if _, ok := r.idx.lookup(id); ok {
 		r.mu.Unlock()
 		r.stats.blobsReused.Add(1)

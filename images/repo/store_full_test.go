@@ -56,7 +56,10 @@ func TestStoreFull(t *testing.T) {
 	if !isErr(err, ErrStoreFull) || !IsPermanent(err) || !strings.Contains(err.Error(), "no space left") {
 		t.Fatalf("want a permanent store-full error, got %v", err)
 	}
-	// Nothing more may be committed on top of the failed run.
+	// The producer is stopped at once, and nothing more may be committed on top of the failed run.
+	if _, err := r.SaveBlob(ctx, DataBlob, r.BlobID([]byte("more")), []byte("more")); !isErr(err, ErrStoreFull) {
+		t.Errorf("SaveBlob after the store filled up: want the store-full error again, got %v", err)
+	}
 	if _, err := r.SaveSnapshot(ctx, &Snapshot{Time: t0, Source: "big", Kind: SnapshotImage}); err == nil {
 		t.Error("a snapshot was committed after a lost pack upload")
 	}
