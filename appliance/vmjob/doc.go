@@ -1,0 +1,19 @@
+// Package vmjob runs VM backups and restores on a host (appliance.Host) into and out of a
+// repository (images/repo), as the CLI's `backup --vm` and `restore` of a VM snapshot call them.
+//
+// A hot backup takes a VM snapshot named snapferry-<jobid>, reads the frozen disks (sparse, through
+// images/vmdk and images/disk) and the VM's config files, commits one repository snapshot of kind
+// "vm", and removes its VM snapshot: always, also on errors and when the context is cancelled
+// (SIGINT/SIGTERM in the CLI). Snapshots that a killed earlier run left are removed first; they
+// are recognised by the snapferry- name prefix only, so a user's snapshot is never touched and
+// removeall is never used. A VM that already has user snapshots is backed up in its current state
+// by cloning the frozen chain to a temporary thin disk (vmkfstools -i) on a datastore with room, or
+// refused with a message saying what to do. Warm backups shut the guest down for the moment of the
+// snapshot; cold backups keep it off for the whole copy. Independent disks (hot/warm) and raw device
+// mappings are skipped with a warning, which makes the result partial. Per-VM locks keep two jobs
+// off one VM.
+//
+// A restore writes thin disks and the config files into a folder on a datastore, rewrites the .vmx
+// for the new name, registers the VM and powers it on if asked, and never touches an existing VM
+// of that name unless told to overwrite it.
+package vmjob

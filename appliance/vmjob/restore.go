@@ -1,0 +1,253 @@
+package vmjob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/snapferry/snapferry/appliance"
+	"github.com/snapferry/snapferry/appliance/esxi"
+	"github.com/snapferry/snapferry/images/disk"
+	"github.com/snapferry/snapferry/images/progress"
+	"github.com/snapferry/snapferry/images/repo"
+	"github.com/snapferry/snapferry/images/vmdk"
+)
+
+// RestoreOptions say where and how a VM snapshot is restored. Datastore and LockDir are required.
+type RestoreOptions struct {
+	Datastore string // target datastore name
+	Name      string // new VM name; default the backed-up VM's name
+	Register  bool   // register the restored VM (solo/registervm)
+	Overwrite bool   // replace an existing VM of that name: power off, unregister, remove its folder
+	PowerOn   bool   // power the restored VM on (implies Register)
+	LockDir   string
+	LockWait  time.Duration
+	Progress  progress.Reporter
+	Log       func(msg string)
+}
+
+// RestoreResult says what a restore created.
+type RestoreResult struct {
+	Name     string
+	Dir      string   // local folder of the restored VM
+	VMX      string   // local path of its .vmx
+	ID       string   // inventory id when registered
+	Disks    []string // local paths of the restored descriptors
+	Warnings []string // disks that were not in the backup and are disabled in the .vmx
+}
+
+// Restore writes a VM snapshot to a datastore as a new VM folder: thin disks named after the new
+// VM, config files renamed, the .vmx rewritten for them, no snapshots. An existing VM of the name
+// (registered or only a folder) is never touched unless Overwrite.
+func Restore(ctx context.Context, h appliance.Host, bs repo.BlobStore, sn *repo.Snapshot, o RestoreOptions) (RestoreResult, error) {
+	var res RestoreResult
+	if sn.Kind != repo.SnapshotVM || sn.VM == nil || sn.Tree == nil {
+		return res, fmt.Errorf("restore VM: snapshot of %q is a %s snapshot, not a VM", sn.Source, sn.Kind)
+	}
+	name := o.Name
+	if name == "" {
+		name = sn.VM.Name
+	}
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return res, fmt.Errorf("restore VM: %q is not a usable VM name (no '/', not empty)", name)
+	}
+	if o.Datastore == "" || o.LockDir == "" {
+		return res, errors.New("restore VM: Datastore and LockDir are required")
+	}
+	if o.Progress == nil {
+		o.Progress = progress.Nop{}
+	}
+	logf := func(format string, args ...any) {
+		if o.Log != nil {
+			o.Log(fmt.Sprintf(format, args...))
+		}
+	}
+	res.Name = name
+	lock, err := appliance.LockVM(ctx, o.LockDir, "name:"+name, o.LockWait)
+	if err != nil {
+		return res, fmt.Errorf("restore VM %s: %w", name, err)
+	}
+	defer lock.Unlock()
+
+	ds, err := findDatastore(ctx, h, o.Datastore)
+	if err != nil {
+		return res, fmt.Errorf("restore VM %s: %w", name, err)
+	}
+	res.Dir = filepath.Join(ds.LocalPath, name)
+	if err := clearTarget(ctx, h, name, res.Dir, o.Overwrite, logf); err != nil {
+		return res, fmt.Errorf("restore VM %s: %w", name, err)
+	}
+	files, err := loadConfigTree(ctx, bs, *sn.Tree)
+	if err != nil {
+		return res, fmt.Errorf("restore VM %s: %w", name, err)
+	}
+	if err := os.MkdirAll(res.Dir, 0o755); err != nil {
+		return res, fmt.Errorf("restore VM %s: %w", name, err)
+	}
+	// Disks first: a .vmx on the datastore always has its disks.
+	newFile := map[string]string{} // device -> new descriptor file name
+	for i, d := range sn.Disks {
+		fn := name + ".vmdk"
+		if i > 0 {
+			fn = name + "_" + strconv.Itoa(i) + ".vmdk"
+		}
+		p := filepath.Join(res.Dir, fn)
+		logf("VM %s: restoring disk %s (%s) as %s", name, d.Name, d.Device, fn)
+		if err := vmdk.Restore(ctx, bs, d, p, disk.RestoreOptions{Progress: o.Progress}); err != nil {
+			return res, fmt.Errorf("restore VM %s: disk %s: %w", name, d.Name, err)
+		}
+		newFile[strings.ToLower(d.Device)] = fn
+		res.Disks = append(res.Disks, p)
+	}
+	vmx, err := writeConfigFiles(files, res.Dir, name, newFile, &res)
+	if err != nil {
+		return res, fmt.Errorf("restore VM %s: %w", name, err)
+	}
+	res.VMX = vmx
+	if o.Register || o.PowerOn {
+		if res.ID, err = h.Register(ctx, vmx, name); err != nil {
+			return res, fmt.Errorf("restore VM %s: %w", name, err)
+		}
+		logf("VM %s: registered as %s", name, res.ID)
+	}
+	if o.PowerOn {
+		if err := h.PowerOn(ctx, res.ID); err != nil {
+			return res, fmt.Errorf("restore VM %s: %w", name, err)
+		}
+	}
+	return res, nil
+}
+
+func findDatastore(ctx context.Context, h appliance.Host, name string) (appliance.Datastore, error) {
+	dss, err := h.Datastores(ctx)
+	if err != nil {
+		return appliance.Datastore{}, err
+	}
+	var names []string
+	for _, d := range dss {
+		if d.Name == name {
+			return d, nil
+		}
+		names = append(names, strconv.Quote(d.Name))
+	}
+	return appliance.Datastore{}, fmt.Errorf("no datastore %q on this host (datastores: %s)", name, strings.Join(names, ", "))
+}
+
+// clearTarget refuses an existing VM of the name, or with overwrite powers it off, unregisters it
+// and removes its folder and the target folder.
+func clearTarget(ctx context.Context, h appliance.Host, name, dir string, overwrite bool, logf func(string, ...any)) error {
+	vms, err := h.VMs(ctx)
+	if err != nil {
+		return err
+	}
+	var existing []appliance.VM
+	for _, vm := range vms {
+		if vm.Name == name {
+			existing = append(existing, vm)
+		}
+	}
+	_, statErr := os.Stat(dir)
+	dirExists := statErr == nil
+	if len(existing) == 0 && !dirExists {
+		return nil
+	}
+	if !overwrite {
+		if len(existing) > 0 {
+			return fmt.Errorf("a VM named %q exists (id %s, %s); restore refused: use --overwrite to replace it or --name to restore beside it",
+				name, existing[0].ID, existing[0].VMXPath)
+		}
+		return fmt.Errorf("folder %s exists; restore refused: use --overwrite to replace it or --name to restore beside it", dir)
+	}
+	for _, vm := range existing {
+		cfg, err := h.Config(ctx, vm.ID)
+		if err != nil {
+			return fmt.Errorf("replace VM %s: %w", vm.ID, err)
+		}
+		if st, err := h.PowerState(ctx, vm.ID); err == nil && st != appliance.PoweredOff {
+			logf("VM %s: powering off the existing VM %s to replace it", name, vm.ID)
+			if err := h.PowerOff(ctx, vm.ID); err != nil && !errors.Is(err, appliance.ErrInvalidPowerState) {
+				return fmt.Errorf("replace VM %s: %w", vm.ID, err)
+			}
+		}
+		logf("VM %s: unregistering the existing VM %s and removing %s", name, vm.ID, cfg.Dir)
+		if err := h.Unregister(ctx, vm.ID); err != nil {
+			return fmt.Errorf("replace VM %s: %w", vm.ID, err)
+		}
+		if err := os.RemoveAll(cfg.Dir); err != nil {
+			return fmt.Errorf("replace VM %s: remove %s: %w", vm.ID, cfg.Dir, err)
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	return nil
+}
+
+// writeConfigFiles writes the config files renamed for the new VM and the rewritten .vmx (last,
+// atomically). The .vmsd is written empty: the restored VM has no snapshots.
+func writeConfigFiles(files []configFile, dir, name string, newFile map[string]string, res *RestoreResult) (string, error) {
+	var vmxFile *configFile
+	for i := range files {
+		if strings.HasSuffix(files[i].Name, ".vmx") {
+			vmxFile = &files[i]
+		}
+	}
+	if vmxFile == nil {
+		return "", errors.New("the snapshot holds no .vmx")
+	}
+	oldStem := strings.TrimSuffix(vmxFile.Name, ".vmx")
+	conf, err := esxi.ParseVMX(string(vmxFile.Data))
+	if err != nil {
+		return "", err
+	}
+	rename := func(n string) string {
+		if strings.HasPrefix(n, oldStem+".") {
+			return name + n[len(oldStem):]
+		}
+		return n
+	}
+	for _, f := range files {
+		if f.Name == vmxFile.Name {
+			continue
+		}
+		data := f.Data
+		if strings.HasSuffix(f.Name, ".vmsd") {
+			data = nil
+		}
+		if err := os.WriteFile(filepath.Join(dir, rename(f.Name)), data, f.Mode|0o600); err != nil {
+			return "", err
+		}
+	}
+	set := map[string]string{"displayName": name}
+	if nv := conf.Value("nvram"); nv != "" {
+		set["nvram"] = rename(filepath.Base(nv))
+	}
+	if xf := conf.Value("extendedConfigFile"); xf != "" {
+		set["extendedConfigFile"] = rename(filepath.Base(xf))
+	}
+	for _, d := range conf.Disks() {
+		if fn, ok := newFile[strings.ToLower(d.Device)]; ok {
+			set[d.Device+".fileName"] = fn
+			continue
+		}
+		set[d.Device+".present"] = "FALSE"
+		res.Warnings = append(res.Warnings, fmt.Sprintf("disk %s (%s) was not in the backup: disabled in the restored .vmx", d.Device, d.FileName))
+	}
+	// The swap file and its derived path belong to the old VM; the host makes new ones.
+	drop := func(k string) bool { return k == "sched.swap.derivedname" }
+	text := esxi.EditVMX(string(vmxFile.Data), set, drop)
+	vmx := filepath.Join(dir, name+".vmx")
+	tmp := vmx + ".tmp"
+	if err := os.WriteFile(tmp, []byte(text), vmxFile.Mode|0o600); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, vmx); err != nil {
+		return "", err
+	}
+	return vmx, nil
+}
