@@ -115,6 +115,9 @@ func parseLine(s string) (Entry, error) {
 	if err != nil {
 		return Entry{}, fmt.Errorf("registration time %q: %w", f[4], err)
 	}
+	if y := reg.UTC().Year(); y < 1 || y > 9999 {
+		return Entry{}, fmt.Errorf("registration time %q is outside the years 1 to 9999", f[4])
+	}
 	var argv []string
 	if err := json.Unmarshal([]byte(f[5]), &argv); err != nil || argv == nil {
 		return Entry{}, fmt.Errorf("command line %q is not a JSON array of strings", f[5])

@@ -291,3 +291,24 @@ func TestNewProcessTableChoosesByProc(t *testing.T) {
 		t.Errorf("default ps command %q", got)
 	}
 }
+
+// Whatever parses writes back to a line that parses to the same entry: the reader never accepts
+// something the writer could not reproduce.
+func FuzzParseLine(f *testing.F) {
+	f.Add("12\tuser\tlx:9\tjob1\t2026-11-21T22:00:00Z\t[\"snapferry\",\"backup\"]")
+	f.Add("4242\tsshpipe\tpsc:00ff\t-\t2026-11-21T22:00:00+01:00\t[]")
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := parseLine(s)
+		if err != nil {
+			return
+		}
+		l, err := e.line()
+		if err != nil {
+			t.Fatalf("parsed %q but cannot write it back: %v", s, err)
+		}
+		back, err := parseLine(l)
+		if err != nil || !reflect.DeepEqual(back, e) {
+			t.Fatalf("%q -> %+v -> %q -> %+v, %v", s, e, l, back, err)
+		}
+	})
+}

@@ -205,3 +205,18 @@ func TestRealClockPaces(t *testing.T) {
 		t.Errorf("took %s, want about 250ms", d)
 	}
 }
+
+func FuzzParseRate(f *testing.F) {
+	for _, s := range []string{"10M", "1.5MiB/s", "500k", "65536", "2MB", "0", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseRate(s)
+		if err == nil && v < 0 {
+			t.Fatalf("ParseRate(%q) = %d", s, v)
+		}
+		if err != nil && !strings.Contains(err.Error(), "rate") {
+			t.Fatalf("ParseRate(%q) error %v does not say what was wrong", s, err)
+		}
+	})
+}
