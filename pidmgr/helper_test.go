@@ -83,8 +83,14 @@ func helperMain(mode string) int {
 		return 0
 	case "killidle":
 		// A user launch as the CLI makes it: Begin (cleanup, kill-idle, register), then Shutdown.
+		// The grace period is long (a loaded machine may take a while to run a SIGTERM handler)
+		// unless PIDMGR_GRACE sets it.
+		grace := 10 * time.Second
+		if g, err := time.ParseDuration(os.Getenv("PIDMGR_GRACE")); err == nil {
+			grace = g
+		}
 		rep, err := reg.Begin(ctx, BeginOptions{Type: TypeUser, JobID: "job-killer", Argv: os.Args, KillIdle: true,
-			Kill: KillOptions{DryRun: os.Getenv("PIDMGR_DRYRUN") == "1", Grace: 500 * time.Millisecond}})
+			Kill: KillOptions{DryRun: os.Getenv("PIDMGR_DRYRUN") == "1", Grace: grace}})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 2

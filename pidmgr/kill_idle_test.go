@@ -101,7 +101,7 @@ func TestKillIdleEscalatesToSIGKILL(t *testing.T) {
 	f := newFixture(t)
 	stubborn := f.startReady(TypeUser, "job-stubborn", "PIDMGR_IGNORE_TERM=1")
 	start := time.Now()
-	got := f.killIdle()
+	got := f.killIdle("PIDMGR_GRACE=500ms")
 	if got[stubborn.pid].Action != ActionKilled {
 		t.Fatalf("stubborn process: %q (%s), want killed", got[stubborn.pid].Action, got[stubborn.pid].Reason)
 	}
@@ -173,7 +173,7 @@ func TestRecycledPidIsNotKilled(t *testing.T) {
 	}
 	// The entry names the pid but the process there now is not snapferry: nothing may hit it.
 	r := f.registry(f.launch())
-	rep, err := r.KillIdle(context.Background(), KillOptions{Grace: 200 * time.Millisecond})
+	rep, err := r.KillIdle(context.Background(), KillOptions{Grace: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestKillIdleRechecksTokenBeforeSignal(t *testing.T) {
 	f := newFixture(t)
 	victim := f.startReady(TypeUser, "job-v")
 	r := f.registry(f.launch(), func(o *Options) { o.Table = tokenSwapTable{ProcessTable: gopsutilTable{}, pid: victim.pid} })
-	rep, err := r.KillIdle(context.Background(), KillOptions{Grace: 200 * time.Millisecond})
+	rep, err := r.KillIdle(context.Background(), KillOptions{Grace: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,7 @@ func TestKillIdleKeepsEditors(t *testing.T) {
 	r := f.registry(f.launch(), func(o *Options) {
 		o.Editors = []string{"tail", "snapferry"}
 	})
-	rep, err := r.KillIdle(context.Background(), KillOptions{Grace: 200 * time.Millisecond})
+	rep, err := r.KillIdle(context.Background(), KillOptions{Grace: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +338,7 @@ func TestKillIdleKeepsNewerProcesses(t *testing.T) {
 	time.Sleep(30 * time.Millisecond) // start ticks are 10ms apart at best
 	newer := f.startReady(TypeUser, "job-newer")
 	r := f.registry(func(o *Options) { o.Self = older.pid })
-	rep, err := r.KillIdle(context.Background(), KillOptions{Grace: 200 * time.Millisecond})
+	rep, err := r.KillIdle(context.Background(), KillOptions{Grace: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
