@@ -3,12 +3,13 @@
 // runs. The CLI drives it in three phases around every job:
 //
 //  1. Cleanup drops entries whose process is gone or whose pid was reused by another process.
-//  2. KillIdle stops snapferry processes a user left behind (type user, or not registered at all),
-//     with their children; scheduled (cron), remote and SSH-pipe processes keep running.
+//  2. KillIdle stops snapferry processes a user left behind (type user, or not registered at all)
+//     that started before this one, with their children; scheduled (cron), remote and SSH-pipe
+//     processes keep running, and of two launches only the newer stops the older.
 //  3. Shutdown, from a defer and from the SIGINT/SIGTERM handler, removes this process and every
 //     entry whose process no longer runs.
 //
-// Register adds this process between phases 2 and 3; List reports every entry as live, gone or
+// Register adds this process between phases 2 and 3 (Begin runs 1, 2 when asked, and Register); List reports every entry as live, gone or
 // recycled for `snapferry pid list` and `snapferry status`.
 //
 // Contracts:
