@@ -57,7 +57,7 @@ func (a *app) openRepo(spec string, write bool) (*repo.Repository, error) {
 	r, err := repo.Open(a.ctx, be, o)
 	if err != nil {
 		be.Close()
-		return nil, fmt.Errorf("open repository %s: %w", spec, err)
+		return nil, err // repo.Open names the location
 	}
 	return r, nil
 }

@@ -38,6 +38,9 @@ func runRestore(a *app, args []string) int {
 	if len(pos) != 1 {
 		return a.fail(usagef("restore takes one snapshot: snapferry restore SNAPSHOT[:PATH] --from=REPO --target=DIR"))
 	}
+	if f.target == "" && f.datastore == "" {
+		return a.fail(usagef("restore needs --target=DIR (files, images) or --datastore=DS (VMs); snapferry never overwrites the original in place"))
+	}
 	spec, err := repoSpec(f.from, "from")
 	if err != nil {
 		return a.fail(err)

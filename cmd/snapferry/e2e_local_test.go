@@ -1,0 +1,130 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestLocalImageAndFilesRoundTrip drives init, two backups, snapshots, ls, check, restore and
+// forget+prune through the real binary, and proves restores identical and sparse.
+func TestLocalImageAndFilesRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	home, repoDir := filepath.Join(dir, "state"), filepath.Join(dir, "repo")
+	img := filepath.Join(dir, "disk.img")
+	sparseImage(t, img, 1<<30, 0, 5, 300, 900)
+	tree := filepath.Join(dir, "tree")
+	os.MkdirAll(filepath.Join(tree, "sub"), 0o755)
+	os.WriteFile(filepath.Join(tree, "a.txt"), []byte(strings.Repeat("hello\n", 5000)), 0o640)
+	os.Symlink("a.txt", filepath.Join(tree, "link"))
+
+	mustSF(t, home, 0, "init", repoDir)
+	first := mustSF(t, home, 0, "backup", img, tree, "--to", repoDir, "--json")
+	if !strings.Contains(first.stdout, `"event": "summary"`) {
+		t.Fatalf("--json backup printed no summary:\n%s", first.stdout)
+	}
+	f, _ := os.OpenFile(img, os.O_RDWR, 0)
+	writeRandom(t, f, 300)
+	f.Close()
+	second := mustSF(t, home, 0, "backup", img, "--to="+repoDir, "--json")
+	var sum struct {
+		Items []backupItem `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(second.stdout), &sum); err != nil || len(sum.Items) != 1 {
+		t.Fatalf("decode summary %q: %v", second.stdout, err)
+	}
+	if st := sum.Items[0].Stats; st.BlobsNew > 3 || st.BlobsReused < 3 || st.BytesAdded > 2<<20 {
+		t.Fatalf("incremental stored too much after one changed MiB: %+v", st)
+	}
+	snaps := mustSF(t, home, 0, "snapshots", "--repo", repoDir)
+	if !strings.Contains(snaps.stdout, "3 snapshots") {
+		t.Fatalf("want 3 snapshots:\n%s", snaps.stdout)
+	}
+	ls := mustSF(t, home, 0, "ls", "latest", "--source", tree, "--repo", repoDir)
+	if !strings.Contains(ls.stdout, filepath.Join(tree, "a.txt")) || !strings.Contains(ls.stdout, filepath.Join(tree, "link")) {
+		t.Fatalf("ls misses entries:\n%s", ls.stdout)
+	}
+	mustSF(t, home, 0, "check", "--repo", repoDir, "--read-data")
+
+	out := filepath.Join(dir, "out")
+	mustSF(t, home, 0, "restore", "latest", "--source", img, "--from", repoDir, "--target", out)
+	got := filepath.Join(out, "disk.img")
+	if fileSHA(t, got) != fileSHA(t, img) {
+		t.Fatal("restored image differs from the source")
+	}
+	if a, b := allocated(t, got), allocated(t, img); a > b+b/20 {
+		t.Fatalf("restored image not sparse: %d bytes allocated, source %d", a, b)
+	}
+	// A second restore into the same place is refused without --overwrite and loses nothing.
+	r := mustSF(t, home, 2, "restore", "latest", "--source", img, "--from", repoDir, "--target", out)
+	if !strings.Contains(r.stderr, "--overwrite") {
+		t.Fatalf("refusal does not say what to do: %s", r.stderr)
+	}
+	mustSF(t, home, 0, "restore", "latest:"+filepath.Join(tree, "a.txt"), "--source", tree, "--from", repoDir, "--target", out)
+	if b, err := os.ReadFile(filepath.Join(out, tree, "a.txt")); err != nil || len(b) != 30000 {
+		t.Fatalf("restored file: %v, %d bytes", err, len(b))
+	}
+
+	mustSF(t, home, 0, "forget", "--repo", repoDir, "--keep-last", "1", "--prune")
+	snaps = mustSF(t, home, 0, "snapshots", "--repo", repoDir)
+	if !strings.Contains(snaps.stdout, "2 snapshots") {
+		t.Fatalf("after forget --keep-last 1 per source want 2 snapshots:\n%s", snaps.stdout)
+	}
+	mustSF(t, home, 0, "check", "--repo", repoDir, "--read-data")
+}
+
+// TestExitCodes pins the documented exit codes for bad input.
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "state")
+	if r := mustSF(t, home, 2, "backup", "--bogus-flag"); !strings.Contains(r.stderr, "bogus-flag") {
+		t.Fatalf("bad flag message: %s", r.stderr)
+	}
+	mustSF(t, home, 2, "nosuchcommand")
+	mustSF(t, home, 2, "backup", dir) // no --to
+	r := mustSF(t, home, 10, "snapshots", "--repo", filepath.Join(dir, "nothing-here"))
+	if !strings.Contains(r.stderr, "not a snapferry repository") {
+		t.Fatalf("not-a-repo message: %s", r.stderr)
+	}
+	repoDir := filepath.Join(dir, "repo")
+	mustSF(t, home, 0, "init", repoDir)
+	mustSF(t, home, 1, "init", repoDir) // exists already
+	mustSF(t, home, 2, "restore", "latest", "--from", repoDir, "--datastore", "") // no --target
+	// A newer format version is refused with the upgrade hint.
+	cfgPath := filepath.Join(repoDir, "config")
+	b, _ := os.ReadFile(cfgPath)
+	os.Chmod(cfgPath, 0o600)
+	os.WriteFile(cfgPath, []byte(strings.Replace(string(b), `"version": 1`, `"version": 99`, 1)), 0o600)
+	if r := mustSF(t, home, 10, "snapshots", "--repo", repoDir); !strings.Contains(r.stderr, "upgrade") {
+		t.Fatalf("newer format message: %s", r.stderr)
+	}
+}
+
+// TestUnreadableFileIsPartial: a file that cannot be read does not stop the backup; the run
+// exits 3, names it, and the readable files are in the snapshot. Root reads everything, so the
+// backup runs as nobody.
+func TestUnreadableFileIsPartial(t *testing.T) {
+	dir := t.TempDir()
+	openUp(t, dir)
+	home, repoDir := filepath.Join(dir, "state"), filepath.Join(dir, "repo")
+	tree := filepath.Join(dir, "tree")
+	os.MkdirAll(tree, 0o755)
+	os.WriteFile(filepath.Join(tree, "ok.txt"), []byte("fine"), 0o644)
+	os.WriteFile(filepath.Join(tree, "secret.txt"), []byte("hidden"), 0o000)
+	mustSF(t, home, 0, "init", repoDir)
+	chownTree(t, dir, nobody)
+	r := sfAs(t, nobody, home, "backup", tree, "--to", repoDir)
+	if r.code != exitPartial || !strings.Contains(r.stdout+r.stderr, "secret.txt") {
+		t.Fatalf("want exit 3 naming secret.txt, got %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	ls := mustSF(t, home, 0, "ls", "latest", "--repo", repoDir)
+	if !strings.Contains(ls.stdout, "ok.txt") {
+		t.Fatalf("readable file missing from the partial snapshot:\n%s", ls.stdout)
+	}
+	snaps := mustSF(t, home, 0, "snapshots", "--repo", repoDir)
+	if !strings.Contains(snaps.stdout, "(partial)") {
+		t.Fatalf("snapshot not marked partial:\n%s", snaps.stdout)
+	}
+}
