@@ -90,7 +90,7 @@ func TestExitCodes(t *testing.T) {
 	}
 	repoDir := filepath.Join(dir, "repo")
 	mustSF(t, home, 0, "init", repoDir)
-	mustSF(t, home, 1, "init", repoDir) // exists already
+	mustSF(t, home, 1, "init", repoDir)                                           // exists already
 	mustSF(t, home, 2, "restore", "latest", "--from", repoDir, "--datastore", "") // no --target
 	// A newer format version is refused with the upgrade hint.
 	cfgPath := filepath.Join(repoDir, "config")
