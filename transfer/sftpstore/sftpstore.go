@@ -32,6 +32,9 @@ type Options struct {
 	Owner io.Closer
 	// MaxInFlight is the number of requests in flight per file (0: 64).
 	MaxInFlight int
+	// MaxPacket is the payload size of one read or write request (0: 32 KiB, which every
+	// server must accept; OpenSSH takes up to 255 KiB).
+	MaxPacket int
 }
 
 // Store is a store.Backend below Root on an SFTP server.
@@ -56,7 +59,11 @@ func New(conn *ssh.Client, root, location string, opts Options) (*Store, error) 
 	if inflight <= 0 {
 		inflight = 64
 	}
-	c, err := sftp.NewClient(conn,
+	packet := sftp.MaxPacketChecked(32 << 10)
+	if opts.MaxPacket > 0 {
+		packet = sftp.MaxPacketUnchecked(opts.MaxPacket)
+	}
+	c, err := sftp.NewClient(conn, packet,
 		sftp.UseConcurrentWrites(true),
 		sftp.UseConcurrentReads(true),
 		sftp.MaxConcurrentRequestsPerFile(inflight),

@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func options(t *testing.T, s *sshtest.Server) storespec.Options {
+func options(t testing.TB, s *sshtest.Server) storespec.Options {
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
