@@ -195,7 +195,7 @@ func TestDeadLinkFailsFast(t *testing.T) {
 			if !strings.Contains(err.Error(), "the link is dead") {
 				t.Errorf("error does not say the link died: %v", err)
 			}
-			if d := time.Since(start); d > 5*time.Second {
+			if d := time.Since(start); d > 8*time.Second {
 				t.Fatalf("dead link noticed after %s: %v", d, err)
 			}
 			if _, err := be.Stat(ctx, store.Handle{Kind: store.KindData, Name: storetest.Name(1)}); err == nil {
