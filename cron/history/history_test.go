@@ -343,6 +343,28 @@ func TestDiedDetection(t *testing.T) {
 	if len(sums) != 1 || sums[0].Runs != 4 || sums[0].Died != 3 || sums[0].Running != 1 {
 		t.Errorf("summary %+v: want 4 runs, 3 died, 1 running", sums)
 	}
+
+	// Writing the verdict down: three died records, once; then no process check is needed.
+	snap, err := pidmgr.Snapshot(ctx, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	died, err := l.RecordDied(ctx, snap)
+	if err != nil || len(died) != 3 {
+		t.Fatalf("RecordDied: %d jobs, %v; want 3", len(died), err)
+	}
+	if again, err := l.RecordDied(ctx, snap); err != nil || len(again) != 0 {
+		t.Errorf("second RecordDied: %d jobs, %v; want none", len(again), err)
+	}
+	jobs, err = l.Jobs(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range jobs {
+		if j.State != want[j.ID] {
+			t.Errorf("after RecordDied, without process checks: job %s is %s, want %s", j.ID, j.State, want[j.ID])
+		}
+	}
 }
 
 func TestSummaries(t *testing.T) {

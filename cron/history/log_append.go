@@ -86,6 +86,16 @@ func (l *Log) Append(ctx context.Context, rec Record) error {
 	if err := rec.validate(); err != nil {
 		return err
 	}
+	fl, err := l.lock(ctx, true)
+	if err != nil {
+		return fmt.Errorf("append to %s: %w", l.path, err)
+	}
+	defer fl.Unlock()
+	return l.appendLocked(rec)
+}
+
+// appendLocked writes a validated record; the caller holds the exclusive lock.
+func (l *Log) appendLocked(rec Record) error {
 	rec = rec.capped()
 	rec.V = formatVersion
 	if rec.Time.IsZero() {
@@ -97,11 +107,6 @@ func (l *Log) Append(ctx context.Context, rec Record) error {
 		return fmt.Errorf("encode history record of job %s: %w", rec.Job, err)
 	}
 	line = append(line, '\n')
-	fl, err := l.lock(ctx, true)
-	if err != nil {
-		return fmt.Errorf("append to %s: %w", l.path, err)
-	}
-	defer fl.Unlock()
 	if err := l.rotateIfFull(int64(len(line))); err != nil {
 		return err
 	}

@@ -24,6 +24,11 @@ func (l *Log) Records(ctx context.Context) ([]Record, error) {
 		return nil, fmt.Errorf("read %s: %w", l.path, err)
 	}
 	defer fl.Unlock()
+	return l.readAll()
+}
+
+// readAll reads every file, oldest first; the caller holds a lock.
+func (l *Log) readAll() ([]Record, error) {
 	var out []Record
 	for i := l.keep; i >= 0; i-- {
 		path := l.path
