@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# images.sh: disk-image benchmark (issue 2): snapferry against borg and restic on the workload of
+# workload.sh, in one run on one machine. For each tool: init, full backup of image.v1, incremental
+# backup of image.v2 (1% of allocated bytes rewritten) under the same path, restore of the latest
+# snapshot (checked byte for byte against image.v2), peak RSS of each step, repository size.
+# Prints a table with snapferry/peer ratios against the targets:
+#   full <= 0.5x borg, incremental <= 0.25x borg, restore <= 0.5x restic, repo size <= restic,
+#   snapferry peak RSS < 64 MiB.
+# A peer that is not installed prints "not installed" and its rows read n/a.
+# Env: BENCH_SIZE (full|small), BENCH_OUT, SNAPFERRY (binary; default dist/snapferry-linux-amd64).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+"$bench_here/workload.sh" >/dev/null
+RESULTS=$WORK/results-images.tsv
+: >"$RESULTS"
+v1=$WORK/image.v1.img v2=$WORK/image.v2.img
+run=$WORK/images
+rm -rf "$run"; mkdir -p "$run/src"
+# Every tool backs up the same path; a hard link swaps v1 for v2 in no time and gives the file a
+# new inode and mtime, as a rewritten VM disk has.
+src=$run/src/disk.img
+
+# Per tool: NAME_init REPO, NAME_backup REPO LABEL (full|incremental; backs up $src), NAME_restore
+# REPO DIR (the incremental one). `measure` runs them in a child bash, hence `export -f` below.
+snapferry_init() { "$SNAPFERRY" init "$1"; }
+snapferry_backup() { "$SNAPFERRY" backup "$src" --to="$1"; }
+snapferry_restore() { "$SNAPFERRY" restore latest --from="$1" --target="$2"; }
+
+export BORG_PASSPHRASE= BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
+export BORG_BASE_DIR=$run/borg-base
+borg_init() { borg init --encryption=none "$1"; }
+borg_backup() { (cd "$run/src" && borg create --chunker-params fixed,4194304 --sparse "$1::$2" disk.img); }
+borg_restore() { (cd "$2" && borg extract --sparse "$1::incremental"); }
+
+export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR=$run/restic-cache
+restic_init() { restic init --repo "$1"; }
+restic_backup() { (cd "$run/src" && restic backup --repo "$1" disk.img); }
+restic_restore() {
+  # restic >= 0.15 can keep holes on restore; 0.14 writes the zeros.
+  local sparse=()
+  restic restore --help 2>/dev/null | grep -q -- '--sparse' && sparse=(--sparse)
+  restic restore --repo "$1" latest --target "$2" "${sparse[@]}"
+}
+
+bench_tool() {
+  local t=$1 repo=$run/$1-repo out=$run/$1-restore
+  if ! peer_available "$t"; then echo "bench: $t: not installed"; return 0; fi
+  echo "bench: $t"
+  ln -f "$v1" "$src"
+  cat "$v1" >/dev/null # warm cache: every tool reads the image after it has been read once
+  measure "$t.init" "${t}_init" "$repo"
+  measure "$t.full" "${t}_backup" "$repo" full
+  ln -f "$v2" "$src"
+  cat "$v2" >/dev/null
+  measure "$t.incremental" "${t}_backup" "$repo" incremental
+  mkdir -p "$out"
+  measure "$t.restore" "${t}_restore" "$repo" "$out"
+  local got
+  got=$(find "$out" -name disk.img -type f | head -n 1)
+  [ -n "$got" ] || die "$t restore: no disk.img under $out"
+  cmp "$got" "$v2" || die "$t restore: $got differs from $v2"
+  record "$t.restore_allocated_bytes" "$(du -B1 "$got" | cut -f1)"
+  record "$t.repo_bytes" "$(dir_bytes "$repo")"
+  rm -rf "$out"
+}
+
+export -f snapferry_init snapferry_backup snapferry_restore borg_init borg_backup borg_restore restic_init restic_backup restic_restore
+export src run SNAPFERRY
+for t in snapferry borg restic; do bench_tool "$t"; done
+
+mib() { awk -v k="$1" 'BEGIN { if (k != "") printf "%.1f", k / 1024 }'; }
+{
+  echo
+  machine_info
+  cat "$WORK/image.meta" | tr '\n' ' '; echo
+  printf '\n%-12s %10s %10s %10s %10s %14s %12s\n' tool "full s" "incr s" "restore s" "RSS MiB" "repo bytes" "restored alloc"
+  for t in snapferry borg restic; do
+    if [ -z "$(get "$t.full" 2)" ]; then printf '%-12s %s\n' "$t" "not installed"; continue; fi
+    rss=0
+    for s in init full incremental restore; do
+      r=$(get "$t.$s" 3); [ "${r:-0}" -gt "$rss" ] && rss=$r
+    done
+    printf '%-12s %10s %10s %10s %10s %14s %12s\n' "$t" "$(get "$t.full" 2)" "$(get "$t.incremental" 2)" \
+      "$(get "$t.restore" 2)" "$(mib "$rss")" "$(get "$t.repo_bytes" 2)" "$(get "$t.restore_allocated_bytes" 2)"
+  done
+  table_header
+  ratio_row "full backup s (vs borg)" "$(get snapferry.full 2)" "$(get borg.full 2)" 0.5 ""
+  ratio_row "incremental s (vs borg)" "$(get snapferry.incremental 2)" "$(get borg.incremental 2)" 0.25 ""
+  ratio_row "restore s (vs restic)" "$(get snapferry.restore 2)" "$(get restic.restore 2)" 0.5 ""
+  ratio_row "repository bytes (vs restic)" "$(get snapferry.repo_bytes 2)" "$(get restic.repo_bytes 2)" 1 ""
+  sf_rss=
+  for s in init full incremental restore; do
+    r=$(get "snapferry.$s" 3); [ -n "$r" ] && [ "$r" -gt "${sf_rss:-0}" ] && sf_rss=$r
+  done
+  ratio_row "snapferry peak RSS KiB (vs 64 MiB)" "$sf_rss" "${sf_rss:+65535}" 1 ""
+} | tee "$WORK/results-images.txt"

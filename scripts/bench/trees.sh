@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# trees.sh: file-tree benchmark (issue 3): snapferry, borg and restic against `rsync -a` to a local
+# folder, on a fresh copy of /usr/share (/usr/share/doc at BENCH_SIZE=small), in one run:
+#   full            first backup of the tree
+#   unchanged       the same tree again (nothing changed)
+#   appended        after 1% of the files (seeded choice) got 4 KiB appended
+# Prints times, peak RSS and repository sizes, and snapferry/rsync ratios against the targets:
+#   full <= 1x rsync, unchanged and appended <= 1.5x rsync.
+# A tool that is not installed prints "not installed" and its rows read n/a.
+# Env: BENCH_SIZE (full|small), BENCH_OUT, SNAPFERRY.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+RESULTS=$WORK/results-trees.tsv
+: >"$RESULTS"
+run=$WORK/trees
+rm -rf "$run"; mkdir -p "$run/src"
+echo "bench: copying $TREE_SRC"
+cp -a "$TREE_SRC" "$run/src/tree"
+src=$run/src/tree
+
+# Per tool: NAME_init REPO, NAME_backup REPO LABEL. rsync's "repository" is its target folder.
+snapferry_init() { "$SNAPFERRY" init "$1"; }
+snapferry_backup() { "$SNAPFERRY" backup "$src" --to="$1"; }
+export BORG_PASSPHRASE= BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
+export BORG_BASE_DIR=$run/borg-base
+borg_init() { borg init --encryption=none "$1"; }
+borg_backup() { (cd "$run/src" && borg create "$1::$2" tree); }
+export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR=$run/restic-cache
+restic_init() { restic init --repo "$1"; }
+restic_backup() { (cd "$run/src" && restic backup --repo "$1" tree); }
+rsync_init() { mkdir -p "$1"; }
+rsync_backup() { rsync -a --delete "$src/" "$1/tree/"; }
+export -f snapferry_init snapferry_backup borg_init borg_backup restic_init restic_backup rsync_init rsync_backup
+export src run SNAPFERRY
+
+tools=(snapferry borg restic rsync)
+step() { # step LABEL: every installed tool backs up the tree as it is now
+  local t
+  for t in "${tools[@]}"; do
+    peer_available "$t" || continue
+    [ "$1" = full ] && measure "$t.init" "${t}_init" "$run/$t-repo"
+    measure "$t.$1" "${t}_backup" "$run/$t-repo" "$1"
+  done
+}
+for t in "${tools[@]}"; do peer_available "$t" || echo "bench: $t: not installed"; done
+tar -cf - -C "$run/src" tree | cat >/dev/null # warm cache: every tool reads a tree read before
+step full
+step unchanged
+/usr/bin/python3 - "$src" <<'PY'
+# Appends 4 KiB to 1% of the regular files (at least one), chosen with a fixed seed.
+import os, random, sys
+files = []
+for root, dirs, names in os.walk(sys.argv[1]):
+    dirs.sort()
+    for n in sorted(names):
+        p = os.path.join(root, n)
+        if os.path.isfile(p) and not os.path.islink(p):
+            files.append(p)
+rng = random.Random(3)
+chosen = rng.sample(files, max(1, len(files) // 100))
+for p in chosen:
+    with open(p, "ab") as f:
+        f.write(rng.randbytes(4096))
+print(f"bench: appended 4 KiB to {len(chosen)} of {len(files)} files")
+PY
+step appended
+for t in "${tools[@]}"; do
+  peer_available "$t" && record "$t.repo_bytes" "$(dir_bytes "$run/$t-repo")"
+done
+
+{
+  echo
+  machine_info
+  echo "tree: $TREE_SRC, $(find "$src" -type f | wc -l) files, $(dir_bytes "$src") bytes"
+  printf '\n%-12s %10s %12s %12s %10s %14s\n' tool "full s" "unchanged s" "appended s" "RSS MiB" "repo bytes"
+  for t in "${tools[@]}"; do
+    if [ -z "$(get "$t.full" 2)" ]; then printf '%-12s %s\n' "$t" "not installed"; continue; fi
+    rss=0
+    for s in full unchanged appended; do r=$(get "$t.$s" 3); [ "${r:-0}" -gt "$rss" ] && rss=$r; done
+    printf '%-12s %10s %12s %12s %10s %14s\n' "$t" "$(get "$t.full" 2)" "$(get "$t.unchanged" 2)" \
+      "$(get "$t.appended" 2)" "$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')" "$(get "$t.repo_bytes" 2)"
+  done
+  table_header
+  ratio_row "full s (vs rsync)" "$(get snapferry.full 2)" "$(get rsync.full 2)" 1 ""
+  ratio_row "unchanged s (vs rsync)" "$(get snapferry.unchanged 2)" "$(get rsync.unchanged 2)" 1.5 ""
+  ratio_row "appended s (vs rsync)" "$(get snapferry.appended 2)" "$(get rsync.appended 2)" 1.5 ""
+} | tee "$WORK/results-trees.txt"
