@@ -51,7 +51,7 @@ type server struct {
 	child *wiretest.Child // nil in process
 }
 
-func inProcess(t *testing.T, root string, opts serve.Options) *server {
+func inProcess(t testing.TB, root string, opts serve.Options) *server {
 	t.Helper()
 	l := wiretest.Pipes(t)
 	opts.Root = root
@@ -79,7 +79,7 @@ func inProcess(t *testing.T, root string, opts serve.Options) *server {
 	return &server{sess: sess}
 }
 
-func child(t *testing.T, root string, killAfter int) *server {
+func child(t testing.TB, root string, killAfter int) *server {
 	t.Helper()
 	env := []string{envRoot + "=" + root}
 	if killAfter > 0 {
@@ -96,13 +96,13 @@ func child(t *testing.T, root string, killAfter int) *server {
 
 // disk builds sparse test images block by block.
 type disk struct {
-	t    *testing.T
+	t    testing.TB
 	path string
 	bs   int64
 	rng  *rand.ChaCha8
 }
 
-func newDisk(t *testing.T, path string, size, bs int64) *disk {
+func newDisk(t testing.TB, path string, size, bs int64) *disk {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -147,7 +147,7 @@ func (d *disk) blockData() []byte {
 	return buf
 }
 
-func fileSum(t *testing.T, path string) string {
+func fileSum(t testing.TB, path string) string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -162,7 +162,7 @@ func fileSum(t *testing.T, path string) string {
 }
 
 // allocated is the space the file really uses.
-func allocated(t *testing.T, path string) int64 {
+func allocated(t testing.TB, path string) int64 {
 	t.Helper()
 	var st syscall.Stat_t
 	if err := syscall.Stat(path, &st); err != nil {
@@ -171,7 +171,7 @@ func allocated(t *testing.T, path string) int64 {
 	return st.Blocks * 512
 }
 
-func push(t *testing.T, s *server, set string, files []replica.File, bs int64) replica.Stats {
+func push(t testing.TB, s *server, set string, files []replica.File, bs int64) replica.Stats {
 	t.Helper()
 	st, err := replica.Push(context.Background(), s.sess, set, files, replica.Options{BlockSize: bs})
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 
 type sums map[string]string
 
-func replicaSums(t *testing.T, v *vm) sums {
+func replicaSums(t testing.TB, v *vm) sums {
 	s := sums{}
 	for _, f := range v.files {
 		s[f.Name] = fileSum(t, filepath.Join(v.root, "vm1", f.Name))
@@ -23,7 +23,7 @@ func replicaSums(t *testing.T, v *vm) sums {
 	return s
 }
 
-func sourceSums(t *testing.T, v *vm) sums {
+func sourceSums(t testing.TB, v *vm) sums {
 	s := sums{}
 	for _, f := range v.files {
 		s[f.Name] = fileSum(t, f.Source)

@@ -26,7 +26,7 @@ type vm struct {
 }
 
 // newVM makes a 64-block sparse disk with data in a few places, a .vmx and an .nvram.
-func newVM(t *testing.T) *vm {
+func newVM(t testing.TB) *vm {
 	src, root := t.TempDir(), t.TempDir()
 	v := &vm{src: src, root: root}
 	v.disk = newDisk(t, filepath.Join(src, "vm1-flat.vmdk"), 64*bs, bs)
@@ -54,7 +54,7 @@ func (v *vm) assertSame(t *testing.T) {
 	}
 }
 
-func compressedSize(t *testing.T, d *disk, blocks ...int64) int64 {
+func compressedSize(t testing.TB, d *disk, blocks ...int64) int64 {
 	enc, _ := zstd.NewWriter(nil)
 	defer enc.Close()
 	f, err := os.Open(d.path)
@@ -211,13 +211,13 @@ func TestRefusesEscapingNames(t *testing.T) {
 	}
 }
 
-func fileSize(t *testing.T, p string) int64 {
+func fileSize(t testing.TB, p string) int64 {
 	fi, err := os.Stat(p)
 	must(t, err)
 	return fi.Size()
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
