@@ -117,3 +117,48 @@ func BenchmarkLoadBlob(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkIndexMemory loads an index of 1M blobs (as Open does) and reports the heap it holds
+// per blob, the number behind the memory bound in docs/repository-format.md.
+func BenchmarkIndexMemory(b *testing.B) {
+	const packs, perPack = 32768, 32
+	var files [][]byte
+	for start := 0; start < packs; start += 4096 {
+		var ips []indexedPack
+		for p := start; p < start+4096; p++ {
+			var pid ID
+			pid[0], pid[1], pid[2] = byte(p), byte(p>>8), 0xaa
+			ip := indexedPack{ID: pid}
+			for k := 0; k < perPack; k++ {
+				var bid ID
+				n := p*perPack + k
+				bid[0], bid[1], bid[2], bid[3] = byte(n), byte(n>>8), byte(n>>16), 0xbb
+				ip.Blobs = append(ip.Blobs, packBlob{packEntry: packEntry{Type: DataBlob, Stored: 100, Raw: 100, ID: bid}, Offset: uint32(k * 100)})
+			}
+			ips = append(ips, ip)
+		}
+		files = append(files, encodeIndexFile(ips))
+	}
+	var total int64
+	for _, f := range files {
+		total += int64(len(f))
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		x := newIndex()
+		x.reserve(total)
+		for _, f := range files {
+			if err := decodeIndexFile(f, func(p indexedPack) error { x.appendBase(p.ID, p.Blobs); return nil }); err != nil {
+				b.Fatal(err)
+			}
+		}
+		x.sortBase()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(x.len()), "heap-bytes/blob")
+		runtime.KeepAlive(x)
+	}
+}

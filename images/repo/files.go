@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"lukechampine.com/blake3"
 
@@ -14,22 +15,39 @@ import (
 
 // Helpers for the content-addressed files (index files, snapshots): name = BLAKE3 of the bytes.
 
-// listIDs lists the files of a kind whose names are ids; other names are an error (they are not
+// idFile is a listed file whose name is an id.
+type idFile struct {
+	ID      ID
+	Size    int64
+	ModTime time.Time
+}
+
+// listFiles lists the files of a kind whose names are ids; other names are an error (they are not
 // ours, and silently skipping them would hide damage).
-func listIDs(ctx context.Context, be store.Backend, k store.Kind) ([]ID, error) {
-	var ids []ID
+func listFiles(ctx context.Context, be store.Backend, k store.Kind) ([]idFile, error) {
+	var files []idFile
 	err := be.List(ctx, k, func(fi store.FileInfo) error {
 		id, err := ParseID(fi.Name)
 		if err != nil {
 			return fmt.Errorf("list %s: unexpected file %q: %w", k, fi.Name, ErrCorrupt)
 		}
-		ids = append(ids, id)
+		files = append(files, idFile{ID: id, Size: fi.Size, ModTime: fi.ModTime})
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list %s in %s: %w", k, be.Location(), err)
 	}
-	return ids, nil
+	return files, nil
+}
+
+// listIDs is listFiles without sizes.
+func listIDs(ctx context.Context, be store.Backend, k store.Kind) ([]ID, error) {
+	files, err := listFiles(ctx, be, k)
+	ids := make([]ID, len(files))
+	for i, f := range files {
+		ids[i] = f.ID
+	}
+	return ids, err
 }
 
 // loadFile reads a whole content-addressed file and checks that its bytes hash to its name.

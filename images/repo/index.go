@@ -1,6 +1,9 @@
 package repo
 
-import "slices"
+import (
+	"cmp"
+	"slices"
+)
 
 // indexEntry locates one blob: 18 bytes of payload, no pointers, so the garbage collector never
 // scans the index. pack is a number into index.packs.
@@ -50,6 +53,13 @@ func (x *index) addPack(id ID) uint32 {
 	return n
 }
 
+// reserve sizes base for index files of total bytes: every blob takes 48 bytes in an index
+// file, so base is allocated once at its final size instead of growing (growth would leave up to
+// 25% slack and double the peak).
+func (x *index) reserve(total int64) {
+	x.base = slices.Grow(x.base, int(total/indexEntrySize))
+}
+
 // appendBase adds loaded entries; call sortBase once after the last.
 func (x *index) appendBase(pack ID, blobs []packBlob) {
 	n := x.addPack(pack)
@@ -63,11 +73,16 @@ func entryOf(pack uint32, b packBlob) indexEntry {
 }
 
 // sortBase sorts and removes duplicate blobs (the same blob in two packs, left by concurrent
-// writers or an interrupted prune): the first pack listed wins.
+// writers or an interrupted prune): the first pack loaded (lowest number) wins. Ties are broken
+// by pack number so an unstable, in-place sort gives the same result as a stable one.
 func (x *index) sortBase() {
-	slices.SortStableFunc(x.base, func(a, b sortedEntry) int { return compareIDs(a.id, b.id) })
+	slices.SortFunc(x.base, func(a, b sortedEntry) int {
+		if c := compareIDs(a.id, b.id); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.e.pack, b.e.pack)
+	})
 	x.base = slices.CompactFunc(x.base, func(a, b sortedEntry) bool { return a.id == b.id })
-	x.base = slices.Clip(x.base)
 }
 
 // find returns the position of id in base, or -1. Prune and check use positions in base (one

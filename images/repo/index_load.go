@@ -23,7 +23,7 @@ func (r *Repository) loadIndex(ctx context.Context, strict bool) error {
 	err := r.forEachIndexFile(ctx, func(id ID, p indexedPack) error {
 		idx.appendBase(p.ID, p.Blobs)
 		return nil
-	}, func(id ID) { files = append(files, id) }, onDamage)
+	}, func(id ID) { files = append(files, id) }, onDamage, idx.reserve)
 	if err != nil {
 		return err
 	}
@@ -45,13 +45,22 @@ func (r *Repository) IndexProblems() []error {
 
 // forEachIndexFile decodes every index file, calling fn per pack entry and done per file. A
 // damaged file (ErrCorrupt) goes to onDamage, or ends the walk with an error if onDamage is nil.
+// sizeHint, if set, first learns the total size of all index files.
 func (r *Repository) forEachIndexFile(ctx context.Context, fn func(file ID, p indexedPack) error, done func(ID),
-	onDamage func(ID, error)) error {
-	names, err := listIDs(ctx, r.be, store.KindIndex)
+	onDamage func(ID, error), sizeHint func(int64)) error {
+	files, err := listFiles(ctx, r.be, store.KindIndex)
 	if err != nil {
 		return err
 	}
-	for _, id := range names {
+	if sizeHint != nil {
+		var total int64
+		for _, f := range files {
+			total += f.Size
+		}
+		sizeHint(total)
+	}
+	for _, f := range files {
+		id := f.ID
 		b, err := loadFile(ctx, r.be, store.Handle{Kind: store.KindIndex, Name: id.String()})
 		if err == nil {
 			err = decodeIndexFile(b, func(p indexedPack) error { return fn(id, p) })

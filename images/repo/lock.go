@@ -157,19 +157,13 @@ type StoredLock struct {
 // ListLocks returns every lock file. Undecodable lock files are reported as exclusive locks of
 // an unknown holder, so they block prune rather than being ignored; they go stale like others.
 func (r *Repository) ListLocks(ctx context.Context) ([]StoredLock, error) {
-	var files []store.FileInfo
-	if err := r.be.List(ctx, store.KindLocks, func(fi store.FileInfo) error {
-		files = append(files, fi)
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("list locks in %s: %w", r.be.Location(), err)
+	files, err := listFiles(ctx, r.be, store.KindLocks)
+	if err != nil {
+		return nil, err
 	}
 	var out []StoredLock
 	for _, fi := range files {
-		id, err := ParseID(fi.Name)
-		if err != nil {
-			return nil, fmt.Errorf("list locks: unexpected file %q: %w", fi.Name, ErrCorrupt)
-		}
+		id := fi.ID
 		h := store.Handle{Kind: store.KindLocks, Name: id.String()}
 		b, err := loadFile(ctx, r.be, h)
 		if errors.Is(err, store.ErrNotExist) {

@@ -239,7 +239,7 @@ func (r *Repository) planPacks(ctx context.Context, used []uint64, rep *PruneRep
 		}
 		plans = append(plans, p)
 		return nil
-	}, func(id ID) { files = append(files, id) }, nil)
+	}, func(id ID) { files = append(files, id) }, nil, nil)
 	return plans, files, err
 }
 

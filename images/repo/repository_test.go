@@ -193,7 +193,7 @@ func TestConcurrentSaveBlob(t *testing.T) {
 	added.Range(func(any, any) bool { distinct++; return true })
 	// Every pack together holds each blob exactly once.
 	stored := 0
-	err := r.forEachIndexFile(ctx, func(_ ID, p indexedPack) error { stored += len(p.Blobs); return nil }, nil, nil)
+	err := r.forEachIndexFile(ctx, func(_ ID, p indexedPack) error { stored += len(p.Blobs); return nil }, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
