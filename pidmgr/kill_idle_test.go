@@ -177,10 +177,8 @@ func TestRecycledPidIsNotKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range rep.Decisions {
-		if d.Process.PID == pid {
-			t.Errorf("kill-idle decided %q on the recycled pid %d: %s", d.Action, pid, d.Reason)
-		}
+	if d, ok := rep.byPID()[pid]; ok {
+		t.Errorf("kill-idle decided %q on the recycled pid %d: %s", d.Action, pid, d.Reason)
 	}
 	if !running(t, pid) {
 		t.Fatalf("recycled pid %d was signalled", pid)
@@ -220,17 +218,12 @@ func TestKillIdleRechecksTokenBeforeSignal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var found bool
-	for _, d := range rep.Decisions {
-		if d.Process.PID == victim.pid {
-			found = true
-			if d.Action != ActionVanished {
-				t.Errorf("victim: %q, want vanished (not signalled)", d.Action)
-			}
-		}
-	}
+	d, found := rep.byPID()[victim.pid]
 	if !found {
 		t.Fatalf("victim %d not in the report", victim.pid)
+	}
+	if d.Action != ActionVanished {
+		t.Errorf("victim: %q, want vanished (not signalled)", d.Action)
 	}
 	time.Sleep(100 * time.Millisecond)
 	if !running(t, victim.pid) {
@@ -268,10 +261,7 @@ func TestKillIdleKeepsEditors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[int]Decision{}
-	for _, d := range rep.Decisions {
-		got[d.Process.PID] = d
-	}
+	got := rep.byPID()
 	for _, pid := range []int{viewer.Process.Pid, editor.pid} {
 		if d := got[pid]; d.Action != ActionKeep || !strings.Contains(d.Reason, "editor") {
 			t.Errorf("pid %d: %q (%s), want keep as editor", pid, d.Action, d.Reason)
@@ -319,10 +309,7 @@ func TestKillIdleMatchesByName(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var found bool
-		for _, d := range rep.Decisions {
-			found = found || (d.Process.PID == h.pid && d.Action == ActionWouldStop)
-		}
+		found := rep.byPID()[h.pid].Action == ActionWouldStop
 		if found != tc.want {
 			t.Errorf("names %v: found %v, want %v", tc.r.names, found, tc.want)
 		}
@@ -342,10 +329,7 @@ func TestKillIdleKeepsNewerProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[int]Decision{}
-	for _, d := range rep.Decisions {
-		got[d.Process.PID] = d
-	}
+	got := rep.byPID()
 	if d := got[newer.pid]; d.Action != ActionKeep || !strings.Contains(d.Reason, "started after") {
 		t.Errorf("newer launch: %q (%s), want keep", d.Action, d.Reason)
 	}
@@ -429,4 +413,13 @@ func TestKillIdlePlanOnESXiProcessTable(t *testing.T) {
 			t.Errorf("pid %d: %q (%s), want %q (%s)", d.Process.PID, d.Action, d.Reason, w.action, w.reason)
 		}
 	}
+}
+
+// byPID indexes a report's decisions.
+func (k KillReport) byPID() map[int]Decision {
+	m := make(map[int]Decision, len(k.Decisions))
+	for _, d := range k.Decisions {
+		m[d.Process.PID] = d
+	}
+	return m
 }
