@@ -3,9 +3,12 @@ package repo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -194,5 +197,51 @@ func TestSnapshotRefusedAfterLockLost(t *testing.T) {
 	}
 	if n := countFiles(t, r.Backend(), store.KindSnapshots); n != 1 {
 		t.Errorf("%d snapshots, want only the one from before the lock was lost", n)
+	}
+}
+
+// TestExclusiveLockRace: many lockers at once, some exclusive; never may an exclusive lock be
+// held together with any other lock.
+func TestExclusiveLockRace(t *testing.T) {
+	ctx := context.Background()
+	dir, _ := newRepo(t)
+	var holders, exclusive atomic.Int32
+	var wg sync.WaitGroup
+	violations := make(chan string, 100)
+	for w := 0; w < 8; w++ {
+		r := testOpen(t, dir, nil)
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for round := 0; round < 15; round++ {
+				ex := (w+round)%3 == 0
+				lk, err := r.Lock(ctx, ex)
+				if errors.Is(err, ErrLocked) {
+					continue
+				}
+				if err != nil {
+					violations <- err.Error()
+					return
+				}
+				n := holders.Add(1)
+				if ex {
+					exclusive.Add(1)
+				}
+				if e := exclusive.Load(); e > 1 || (e == 1 && n > 1) {
+					violations <- fmt.Sprintf("%d holders, %d exclusive", n, e)
+				}
+				time.Sleep(time.Millisecond)
+				if ex {
+					exclusive.Add(-1)
+				}
+				holders.Add(-1)
+				lk.Unlock(ctx)
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(violations)
+	for v := range violations {
+		t.Error(v)
 	}
 }
