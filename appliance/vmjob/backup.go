@@ -138,7 +138,9 @@ func (j *vmBackup) run(ctx context.Context) (err error) {
 			sources[d.Name] = d.Chain
 		}
 	} else {
-		snap, err := h.CreateSnapshot(ctx, vm.ID, SnapshotPrefix+o.JobID, "snapferry backup job "+o.JobID,
+		// err is the named result here (no :=), so the deferred removal can add its failure to it.
+		var snap appliance.SnapshotInfo
+		snap, err = h.CreateSnapshot(ctx, vm.ID, SnapshotPrefix+o.JobID, "snapferry backup job "+o.JobID,
 			appliance.SnapshotOptions{Quiesce: o.Quiesce && wasOn && o.Mode == Hot, Memory: o.Memory && wasOn && o.Mode == Hot})
 		if err != nil {
 			// A failed create may still leave a snapshot on some hosts: the same cleanup applies.
@@ -156,8 +158,8 @@ func (j *vmBackup) run(ctx context.Context) (err error) {
 			}
 			poweredDown = false
 		}
-		after, err := h.Config(ctx, vm.ID)
-		if err != nil {
+		var after *appliance.VMConfig
+		if after, err = h.Config(ctx, vm.ID); err != nil {
 			return err
 		}
 		for _, d := range disks {
