@@ -381,3 +381,27 @@ func readPub(t *testing.T, file string) ssh.PublicKey {
 func sshtestLine(addr string, k ssh.PublicKey) string {
 	return knownhosts.Line([]string{knownhosts.Normalize(addr)}, k)
 }
+
+// TestCipherPreference: AES-GCM is chosen when the server offers everything, and a server that
+// only has chacha20-poly1305 (or only AES-CTR) still works.
+func TestCipherPreference(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{ExtraConfig: []string{"LogLevel DEBUG1"}})
+	c, err := dial(t, s.ConnConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, c, "true")
+	if log := s.LogText(); !strings.Contains(log, "client->server cipher: aes128-gcm@openssh.com") {
+		t.Fatalf("negotiated cipher is not aes128-gcm; sshd log:\n%s", log)
+	}
+	for _, only := range []string{"chacha20-poly1305@openssh.com", "aes256-ctr"} {
+		s := sshtest.Start(t, sshtest.Options{ExtraConfig: []string{"Ciphers " + only}})
+		c, err := dial(t, s.ConnConfig())
+		if err != nil {
+			t.Fatalf("server with only %s: %v", only, err)
+		}
+		if out := run(t, c, "echo ok"); strings.TrimSpace(out) != "ok" {
+			t.Fatalf("server with only %s: %q", only, out)
+		}
+	}
+}

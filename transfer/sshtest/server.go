@@ -28,7 +28,8 @@ type Options struct {
 	KeyOptions string
 	// NoSFTP leaves out the sftp subsystem, for testing clients against an exec-only host.
 	NoSFTP bool
-	// ExtraConfig lines are appended to sshd_config verbatim.
+	// ExtraConfig lines go first in sshd_config, so they override the defaults (sshd keeps
+	// the first value of a keyword; HostKey and other list keywords add up). No Match blocks.
 	ExtraConfig []string
 	// NewUser logs in as a throwaway account made for this server (home in Dir, /bin/sh),
 	// instead of as the user running the test. OpenSSH treats root logins specially (their
@@ -136,14 +137,15 @@ func Start(t testing.TB, opts Options) *Server {
 }
 
 func (s *Server) config(hostKeyFile string, port int, opts Options) string {
-	lines := []string{
-		"Port " + strconv.Itoa(port),
+	lines := append([]string{}, opts.ExtraConfig...)
+	lines = append(lines,
+		"Port "+strconv.Itoa(port),
 		"ListenAddress 127.0.0.1",
 		"AddressFamily inet",
-		"HostKey " + hostKeyFile,
-		"PidFile " + filepath.Join(s.Dir, "sshd.pid"),
-		"AuthorizedKeysFile " + s.AuthorizedKeys,
-		"AllowUsers " + s.User,
+		"HostKey "+hostKeyFile,
+		"PidFile "+filepath.Join(s.Dir, "sshd.pid"),
+		"AuthorizedKeysFile "+s.AuthorizedKeys,
+		"AllowUsers "+s.User,
 		"StrictModes no",
 		"UsePAM no",
 		"PubkeyAuthentication yes",
@@ -156,13 +158,11 @@ func (s *Server) config(hostKeyFile string, port int, opts Options) string {
 		"MaxStartups 64",
 		"MaxSessions 64",
 		"LogLevel VERBOSE",
-	}
+	)
 	if !opts.NoSFTP {
 		lines = append(lines, "Subsystem sftp internal-sftp")
 	}
-	lines = append(lines, opts.ExtraConfig...)
 	if opts.ForceCommand != "" {
-		// Must come last: a Match block would swallow anything after it.
 		lines = append(lines, "ForceCommand "+opts.ForceCommand)
 	}
 	return strings.Join(lines, "\n") + "\n"
