@@ -21,6 +21,7 @@ type backupFlags struct {
 	asImage     bool
 	asFiles     bool
 	wait        string
+	origin      string
 }
 
 func runBackup(a *app, args []string) int {
@@ -41,6 +42,7 @@ func runBackup(a *app, args []string) int {
 	fs.BoolVar(&f.asFiles, "files", false, "treat every PATH as files (never as a disk image)")
 	fs.StringVar(&f.wait, "wait", "", "wait this long for a VM another job is using (e.g. 10m)")
 	a.addSSHFlags()
+	a.addOriginFlag(&f.origin)
 	pos, code, ok := a.parse(args)
 	if !ok {
 		return code
@@ -64,13 +66,20 @@ func runBackup(a *app, args []string) int {
 	if f.vms != "" {
 		return a.fail(usagef("--vm=%s: VM backups are not wired into this build yet", strings.TrimSpace(f.vms)))
 	}
-	res, err := a.backupPaths(pos, f)
+	job, err := a.beginJob("backup", f.origin, nil, pos)
 	if err != nil {
 		return a.fail(err)
 	}
-	a.printBackupResult(res)
-	if res.partial() {
-		return a.fail(partialError{fmt.Sprintf("%d of %d sources were not backed up completely (see above)", res.partialCount(), len(res.items))})
+	res, err := a.backupPaths(pos, f)
+	if err == nil && res.partial() {
+		err = partialError{fmt.Sprintf("%d of %d sources were not backed up completely (see above)", res.partialCount(), len(res.items))}
 	}
-	return exitOK
+	if res != nil {
+		a.printBackupResult(res)
+	}
+	code = a.endJob(job, err, res.list())
+	if err != nil {
+		a.fail(err)
+	}
+	return code
 }

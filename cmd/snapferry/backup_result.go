@@ -11,6 +11,7 @@ import (
 type backupItem struct {
 	Source   string        `json:"source"`
 	Kind     string        `json:"kind"`
+	Mode     string        `json:"mode,omitempty"`
 	Snapshot string        `json:"snapshot,omitempty"`
 	Stats    repo.Stats    `json:"stats"`
 	Duration time.Duration `json:"duration_ns"`
@@ -20,6 +21,13 @@ type backupItem struct {
 
 type backupResult struct {
 	items []backupItem
+}
+
+func (r *backupResult) list() []backupItem {
+	if r == nil {
+		return nil
+	}
+	return r.items
 }
 
 func (r *backupResult) partial() bool { return r.partialCount() > 0 }
