@@ -61,4 +61,3 @@ func (it backupItem) row() notify.VMRow {
 	return notify.VMRow{Name: it.Source, Mode: mode, Size: it.Stats.BytesRead, Changed: it.Stats.BytesAdded,
 		Stored: it.Stats.BytesStored, Duration: it.Duration, Result: res, Error: it.Error}
 }
-
