@@ -69,9 +69,14 @@ func TestKilledBackups(t *testing.T) {
 			verifyImage(t, r2, s2, second)
 			verifyImage(t, r2, s1, first)
 			mustCheck(t, r2, true)
-			// Prune cleans up after the dead process (its lock is stale: same host, pid gone).
-			if _, err := r2.Prune(ctx, PruneOptions{}); err != nil {
+			// Prune cleans up after the dead process (its lock is stale: same host, pid gone),
+			// including the temp file of a torn upload.
+			prep, err := r2.Prune(ctx, PruneOptions{})
+			if err != nil {
 				t.Fatalf("prune after the kill: %v", err)
+			}
+			if want := btoi(p.at == "pack-upload-mid"); prep.TempFilesRemoved != want {
+				t.Errorf("prune removed %d temp files, want %d", prep.TempFilesRemoved, want)
 			}
 			verifyImage(t, r2, s2, second)
 		})

@@ -34,6 +34,7 @@ type PruneReport struct {
 	PacksWritten     int   `json:"packs_written"`
 	UnindexedDeleted int   `json:"unindexed_deleted"`
 	UnindexedKept    int   `json:"unindexed_kept"`
+	TempFilesRemoved int   `json:"temp_files_removed"` // leftovers of uploads killed midway
 	IndexFilesOld    int   `json:"index_files_old"`
 	IndexFilesNew    int   `json:"index_files_new"`
 	BytesFreed       int64 `json:"bytes_freed"`
@@ -103,7 +104,15 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, e
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
-	if o.DryRun || (len(remove) == 0 && len(repack) == 0 && len(unindexed) == 0) {
+	if o.DryRun {
+		return rep, nil
+	}
+	if c, ok := r.be.(store.Cleaner); ok {
+		if rep.TempFilesRemoved, err = c.Cleanup(ctx); err != nil {
+			return nil, fmt.Errorf("prune: %w", err)
+		}
+	}
+	if len(remove) == 0 && len(repack) == 0 && len(unindexed) == 0 {
 		return rep, nil
 	}
 

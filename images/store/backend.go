@@ -88,3 +88,10 @@ type Backend interface {
 type SpaceReporter interface {
 	FreeSpace(ctx context.Context) (int64, error)
 }
+
+// Cleaner is implemented by backends that can hold leftovers of interrupted Saves (temp files of
+// a writer killed mid-upload). The repository calls Cleanup only under an exclusive lock, when no
+// Save can be running; it returns how many leftovers it removed.
+type Cleaner interface {
+	Cleanup(ctx context.Context) (int, error)
+}

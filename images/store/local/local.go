@@ -28,6 +28,7 @@ type Backend struct {
 var (
 	_ store.Backend       = (*Backend)(nil)
 	_ store.SpaceReporter = (*Backend)(nil)
+	_ store.Cleaner       = (*Backend)(nil)
 )
 
 // New returns a backend for the folder root. The folder need not exist yet (Create makes it).
