@@ -10,7 +10,10 @@
 //     sessions run in the privileged monitor, which refuses; ESXi logins are root) nor to
 //     forced-command sessions (authorized_keys command="..."), and when the
 //     connection itself dies no signal can be sent at all, but sshd still closes the job's stdin.
-//   - Run never writes to the remote stdin: it exists only to carry that EOF. A job that is
-//     not started with stdin cancellation enabled (see WatchStdin) must not be run with it, since
-//     cron and shells give it an stdin that may be at EOF from the start.
+//   - Run never writes to the remote stdin: it exists only to carry that EOF. Stdin
+//     cancellation must be switched on explicitly (Launch adds CancelFlag; the CLI then wraps
+//     its context with WatchStdin), since cron and shells give a job an stdin that may be at EOF
+//     from the start.
+//
+// Launch is the whole `--host` path: dial, deploy (or --remote-path), run with CancelFlag.
 package remoterun
