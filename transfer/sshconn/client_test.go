@@ -405,3 +405,26 @@ func TestCipherPreference(t *testing.T) {
 		}
 	}
 }
+
+func TestBadLocalFilesAreConfigErrors(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(garbage, []byte("[127.0.0.1]:22 ssh-ed25519 not-base64!!\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.ConnConfig()
+	cfg.KnownHosts = garbage
+	if _, err := dial(t, cfg); sshconn.KindOf(err) != sshconn.KindConfig || !strings.Contains(err.Error(), garbage) {
+		t.Errorf("garbage known_hosts: want config error naming the file, got %v", err)
+	}
+	sshConfig := filepath.Join(dir, "config")
+	if err := os.WriteFile(sshConfig, []byte("Host nas\n  Port twenty-two\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg = s.ConnConfig()
+	cfg.Host, cfg.Port, cfg.SSHConfig = "nas", 0, sshConfig
+	if _, err := dial(t, cfg); sshconn.KindOf(err) != sshconn.KindConfig || !strings.Contains(err.Error(), "twenty-two") {
+		t.Errorf("bad Port in ssh config: want config error, got %v", err)
+	}
+}
