@@ -66,6 +66,9 @@ const pollEvery = 50 * time.Millisecond
 // KillIdle is phase 2: it stops snapferry processes a user left running so that a new user
 // launch does not fight them over the same VMs and repository. It stops every process of a
 // snapferry binary (same executable path or name) except:
+//   - processes of another executable that are not in this registry (another installation
+//     with its own state folder; only where the path is unknown, as on ESXi, the name decides),
+//   - processes that started after this one (of two launches only the newer stops the older),
 //   - this process and its ancestors (the shell or `snapferry cron run` that started it),
 //   - editors and viewers whose command line names a snapferry path,
 //   - processes registered with a type other than user (cron, remote, sshpipe keep running).
@@ -171,6 +174,12 @@ func (r *Registry) planKill(snap snapshot, entries []Entry, self int) []Decision
 			continue
 		}
 		if !ours {
+			continue
+		}
+		if live[pid] == nil && p.Exe != "" && p.Exe != r.exe {
+			// Same name, another executable, not in this registry: another installation (or a
+			// test's build) with its own state folder. Its own launches look after it.
+			decide(p, ActionKeep, "another snapferry installation ("+p.Exe+"), not registered here", false)
 			continue
 		}
 		if selfOrder != 0 && p.StartOrder >= selfOrder {

@@ -423,3 +423,24 @@ func (k KillReport) byPID() map[int]Decision {
 	}
 	return m
 }
+
+// A process with the same name but another executable that is not in this registry belongs to
+// another installation (or another test's build) and is left alone; registered here, it is
+// judged like any other.
+func TestKillIdleLeavesOtherInstallations(t *testing.T) {
+	requireLinuxProc(t)
+	f := newFixture(t)
+	other := &fixture{t: t, dir: filepath.Join(t.TempDir(), "other-state"), exe: filepath.Join(t.TempDir(), "snapferry")}
+	if err := os.Link(f.exe, other.exe); err != nil {
+		t.Fatal(err)
+	}
+	foreign := other.startReady(TypeUser, "job-foreign")
+	r := f.registry(f.launch(), func(o *Options) { o.Names = []string{"snapferry"} })
+	rep, err := r.KillIdle(context.Background(), KillOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := rep.byPID()[foreign.pid]; d.Action != ActionKeep || !strings.Contains(d.Reason, "another snapferry installation") {
+		t.Errorf("foreign process: %q (%s), want keep as another installation", d.Action, d.Reason)
+	}
+}
