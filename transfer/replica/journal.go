@@ -33,7 +33,8 @@ const (
 	maxRecord    = MaxBlockSize + 4096
 )
 
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
+// castagnoli is the CRC-32C table; the standard library builds it once and caches it.
+func castagnoli() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) }
 
 type journalWriter struct {
 	f  *os.File
@@ -64,7 +65,7 @@ func (j *journalWriter) append(typ byte, body []byte) error {
 	var hdr [5]byte
 	binary.LittleEndian.PutUint32(hdr[:4], uint32(1+len(body)))
 	hdr[4] = typ
-	crc := crc32.Update(crc32.Update(0, crcTable, hdr[4:5]), crcTable, body)
+	crc := crc32.Update(crc32.Update(0, castagnoli(), hdr[4:5]), castagnoli(), body)
 	var tail [4]byte
 	binary.LittleEndian.PutUint32(tail[:], crc)
 	for _, p := range [][]byte{hdr[:], body, tail[:]} {
@@ -203,7 +204,7 @@ func (jr *journalReader) next() (typ byte, body []byte, ok bool) {
 		jr.torn = true
 		return 0, nil, false
 	}
-	if crc32.Checksum(b[:n], crcTable) != binary.LittleEndian.Uint32(b[n:]) {
+	if crc32.Checksum(b[:n], castagnoli()) != binary.LittleEndian.Uint32(b[n:]) {
 		jr.torn = true
 		return 0, nil, false
 	}

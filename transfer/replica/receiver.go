@@ -59,6 +59,9 @@ type tx struct {
 	ordinal int64              // jFile records so far
 	smalls  map[string]bool
 	copies  int
+	// failed is set when an op of the update failed half way; such an update can only be
+	// aborted, never committed.
+	failed error
 }
 
 // txFile is a disk file written in the update.
@@ -146,14 +149,30 @@ func (r *Receiver) Handle(ctx context.Context, st *wire.Stream, req wire.Request
 		if err != nil {
 			return fmt.Errorf("%s: %w", req.Op, err)
 		}
-		switch req.Op {
-		case wire.OpRepHashes:
+		if req.Op == wire.OpRepHashes {
 			return r.hashes(ctx, st, p, a)
-		case wire.OpRepWrite:
-			return r.write(ctx, st, rel, p, a)
-		default:
-			return r.put(ctx, st, rel, p, a)
 		}
+		t, err := r.openTx(a.Set)
+		if err != nil {
+			return err
+		}
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.failed != nil {
+			return fmt.Errorf("%s %s: %w: an earlier op of this update failed (%v); abort it", req.Op, rel, wire.ErrRefused, t.failed)
+		}
+		if t.smalls[rel] || t.files[rel] != nil {
+			return fmt.Errorf("%s %s: %w: written twice in one update", req.Op, rel, wire.ErrRefused)
+		}
+		if req.Op == wire.OpRepWrite {
+			err = r.write(ctx, st, t, rel, p, a)
+		} else {
+			err = r.put(st, t, rel, p, a)
+		}
+		if err != nil {
+			t.failed = err
+		}
+		return err
 	}
 	return fmt.Errorf("op %s: %w: not a replica op", req.Op, wire.ErrRefused)
 }
@@ -258,16 +277,7 @@ func (r *Receiver) hashes(ctx context.Context, st *wire.Stream, p string, a file
 }
 
 // put replaces a small file atomically, after saving the old one for the undo journal.
-func (r *Receiver) put(ctx context.Context, st *wire.Stream, rel, p string, a fileArgs) error {
-	t, err := r.openTx(a.Set)
-	if err != nil {
-		return err
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.smalls[rel] || t.files[rel] != nil {
-		return fmt.Errorf("put %s: %w: written twice in one update", rel, wire.ErrRefused)
-	}
+func (r *Receiver) put(st *wire.Stream, t *tx, rel, p string, a fileArgs) error {
 	rec := smallRec{name: rel, mode: a.Mode}
 	fi, err := os.Lstat(p)
 	switch {
@@ -311,7 +321,13 @@ func (r *Receiver) commit(set string) error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := t.commit(); err != nil {
+	err = t.failed
+	if err != nil {
+		err = fmt.Errorf("%w: an op of this update failed: %v", wire.ErrRefused, err)
+	} else {
+		err = t.commit()
+	}
+	if err != nil {
 		r.logf("commit of replica %q failed, rolling back: %v", set, err)
 		if rbErr := r.rollbackTx(t); rbErr != nil {
 			return fmt.Errorf("commit replica %q: %w (and roll back: %v)", set, err, rbErr)

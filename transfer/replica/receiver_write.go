@@ -23,16 +23,7 @@ const (
 )
 
 // write applies the changed blocks of one disk file in place, behind the undo journal.
-func (r *Receiver) write(ctx context.Context, st *wire.Stream, rel, p string, a fileArgs) error {
-	t, err := r.openTx(a.Set)
-	if err != nil {
-		return err
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.files[rel] != nil || t.smalls[rel] {
-		return fmt.Errorf("write %s: %w: written twice in one update", rel, wire.ErrRefused)
-	}
+func (r *Receiver) write(ctx context.Context, st *wire.Stream, t *tx, rel, p string, a fileArgs) error {
 	// The old sidecar is the base of the new one, so it must describe the file as it is.
 	fi, existed, err := ensureSidecar(ctx, p, a.BlockSize, &r.zeroes)
 	if err != nil {

@@ -96,7 +96,16 @@ func (l *logger) printf(format string, args ...any) {
 	fmt.Fprintf(l.w, "%s snapferry serve: %s\n", time.Now().UTC().Format(time.RFC3339), fmt.Sprintf(format, args...))
 }
 
+// hasUpload tells the ops whose request carries a body; for every other op a body is an error.
+func hasUpload(op wire.Op) bool {
+	return op == wire.OpSave || op == wire.OpRepWrite || op == wire.OpRepPut
+}
+
 func (s *server) handle(ctx context.Context, st *wire.Stream, req wire.Request) {
+	if req.Upload != hasUpload(req.Op) {
+		st.RespondError(fmt.Errorf("op %s: %w: request body flag %v is wrong for this op", req.Op, wire.ErrMalformed, req.Upload))
+		return
+	}
 	var err error
 	switch req.Op {
 	case wire.OpSave:
