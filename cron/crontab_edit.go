@@ -42,6 +42,9 @@ func CrontabLine(job Job, o LineOptions) (CrontabEntry, error) {
 	if !strings.HasPrefix(o.Binary, "/") {
 		return CrontabEntry{}, fmt.Errorf("crontab line for job %s: binary path %q is not absolute; crond runs with a minimal PATH", job.Name, o.Binary)
 	}
+	if o.Home != "" && !strings.HasPrefix(o.Home, "/") {
+		return CrontabEntry{}, fmt.Errorf("crontab line for job %s: home folder %q is not absolute; crond starts in another folder", job.Name, o.Home)
+	}
 	for what, v := range map[string]string{"binary path": o.Binary, "home folder": o.Home} {
 		if strings.ContainsAny(v, "\n\r\x00") {
 			return CrontabEntry{}, fmt.Errorf("crontab line for job %s: %s %q contains a line break or NUL", job.Name, what, v)

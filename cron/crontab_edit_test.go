@@ -52,6 +52,9 @@ func TestCrontabLineFormat(t *testing.T) {
 	if _, err := CrontabLine(j, LineOptions{Binary: "snapferry"}); err == nil || !strings.Contains(err.Error(), "not absolute") {
 		t.Fatalf("relative binary: %v", err)
 	}
+	if _, err := CrontabLine(j, LineOptions{Binary: "/x/snapferry", Home: "var"}); err == nil || !strings.Contains(err.Error(), "home folder") {
+		t.Fatalf("relative home: %v", err)
+	}
 }
 
 func TestEditCrontabESXiFixture(t *testing.T) {
