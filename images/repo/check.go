@@ -13,6 +13,7 @@ import (
 
 	"lukechampine.com/blake3"
 
+	"github.com/snapferry/snapferry/images/progress"
 	"github.com/snapferry/snapferry/images/store"
 )
 
@@ -21,6 +22,8 @@ type CheckOptions struct {
 	// ReadData re-reads every pack: its bytes must hash to its name, and every blob must
 	// decompress to bytes that hash to its id.
 	ReadData bool
+	// Progress hears about packs read (bytes) and snapshots walked (files); nil for none.
+	Progress progress.Reporter
 }
 
 // Problem is one finding of Check.
@@ -145,12 +148,19 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 		}
 	}
 
+	prog := progress.OrNop(o.Progress)
 	if o.ReadData {
 		ids := sortedIDs(present)
+		var total int64
+		for _, size := range present {
+			total += size
+		}
+		prog.Start("read packs", total)
 		errs := make([]error, len(ids))
 		var mu sync.Mutex
 		err := forEachParallel(ctx, storeWorkers, len(ids), func(ctx context.Context, i int) error {
 			packs, blobs, err := r.readPack(ctx, ids[i], present[ids[i]], blobsOf[ids[i]])
+			prog.Add(present[ids[i]])
 			errs[i] = err
 			mu.Lock()
 			rep.PacksRead += packs
@@ -158,6 +168,7 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 			mu.Unlock()
 			return ctx.Err()
 		})
+		prog.Done()
 		if err != nil {
 			return nil, fmt.Errorf("check: %w", err)
 		}
@@ -176,7 +187,10 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 	}
 	rep.Snapshots = len(snaps)
 	seen := map[ID]struct{}{}
+	prog.Start("check snapshots", -1)
+	defer prog.Done()
 	for _, sid := range snaps {
+		prog.File(1)
 		sn, err := r.LoadSnapshot(ctx, sid)
 		if err != nil {
 			rep.fail("snapshot", sid.String(), "%v", err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/images/progress"
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/images/store/local"
 )
@@ -250,4 +251,25 @@ func TestDamagedIndexFile(t *testing.T) {
 	}
 	mustCheck(t, r2, true)
 	verifyImage(t, testOpen(t, dir, nil), s, im)
+}
+
+func TestCheckReportsProgress(t *testing.T) {
+	ctx := context.Background()
+	_, r := newRepo(t)
+	backupImage(t, r, "a", image{seed: 12, blocks: 20}, t0)
+	backupImage(t, r, "b", image{seed: 13, blocks: 20}, t0)
+	var total int64
+	r.Backend().List(ctx, store.KindData, func(fi store.FileInfo) error { total += fi.Size; return nil })
+	var c progress.Counter
+	rep, err := r.Check(ctx, CheckOptions{ReadData: true, Progress: &c})
+	if err != nil || !rep.OK() {
+		t.Fatalf("check: %v %v", err, rep)
+	}
+	st := c.Snapshot()
+	if st.Bytes != total || st.Files != 2 || st.Items != 2 || st.Done != 2 {
+		t.Errorf("progress %+v, want %d bytes of packs and 2 snapshots", st, total)
+	}
+	if rep.PacksRead != countFiles(t, r.Backend(), store.KindData) || rep.BlobsRead != rep.Blobs {
+		t.Errorf("read %d packs, %d of %d blobs", rep.PacksRead, rep.BlobsRead, rep.Blobs)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/snapferry/snapferry/images/progress"
 	"github.com/snapferry/snapferry/images/store"
 )
 
@@ -21,6 +22,8 @@ type PruneOptions struct {
 	Grace time.Duration
 	// DryRun computes the report without changing anything.
 	DryRun bool
+	// Progress hears about the bytes of packs being repacked; nil for none.
+	Progress progress.Reporter
 }
 
 // PruneReport counts what Prune did (or would do, for a dry run).
@@ -116,7 +119,7 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, e
 		return rep, nil
 	}
 
-	newPacks, written, err := r.repack(ctx, repack)
+	newPacks, written, err := r.repack(ctx, repack, progress.OrNop(o.Progress))
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
@@ -283,7 +286,13 @@ func (r *Repository) oldUnindexedPacks(ctx context.Context, plans []*packPlan, g
 // repack copies the used blobs of the given packs into new packs, verifying each blob on the way
 // (stored bytes are copied as they are: no recompression). It returns the new packs and their
 // total size.
-func (r *Repository) repack(ctx context.Context, plans []*packPlan) ([]indexedPack, int64, error) {
+func (r *Repository) repack(ctx context.Context, plans []*packPlan, prog progress.Reporter) ([]indexedPack, int64, error) {
+	var total int64
+	for _, p := range plans {
+		total += p.size
+	}
+	prog.Start("repack", total)
+	defer prog.Done()
 	var out []indexedPack
 	var written int64
 	var p *packer
@@ -349,6 +358,7 @@ func (r *Repository) repack(ctx context.Context, plans []*packPlan) ([]indexedPa
 			}
 		}
 		rd.Close()
+		prog.Add(plan.size)
 	}
 	if err := flush(); err != nil {
 		return nil, 0, fmt.Errorf("repack: %w", err)
