@@ -2,6 +2,8 @@ package repo
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +25,9 @@ type LockInfo struct {
 	Exclusive bool      `json:"exclusive"`
 	Created   time.Time `json:"created"`
 	Time      time.Time `json:"time"` // last refresh
+	// Nonce makes every lock file unique: two locks of one process taken in the same clock tick
+	// must not share a file name (files are named by their content).
+	Nonce string `json:"nonce"`
 }
 
 func (li LockInfo) String() string {
@@ -69,8 +74,12 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool) (*Lock, error) {
 		return nil, err
 	}
 	now := r.opts.Clock.Now().UTC()
+	var nonce [8]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return nil, fmt.Errorf("lock repository: random nonce: %w", err)
+	}
 	l := &Lock{r: r, info: LockInfo{Host: host, PID: os.Getpid(), Start: processStart(os.Getpid()),
-		Exclusive: exclusive, Created: now, Time: now}}
+		Exclusive: exclusive, Created: now, Time: now, Nonce: hex.EncodeToString(nonce[:])}}
 	// Write first, then look: a process that writes after our scan sees our lock in its own scan,
 	// so two conflicting lockers cannot both miss each other (both may back off; callers retry).
 	// Our own fresh file also tells the store's clock, which judges other locks' ages.
