@@ -16,9 +16,11 @@ const (
 	TypeUser Type = "user"
 	// TypeCron is a job started by crond (`snapferry cron run`). Never stopped by KillIdle.
 	TypeCron Type = "cron"
-	// TypeRemote is a command started from another host with --host. Never stopped by KillIdle.
+	// TypeRemote is a process started from another host over SSH: the far side of a --host
+	// launch, or `snapferry serve` behind an ssh:// store. Never stopped by KillIdle.
 	TypeRemote Type = "remote"
-	// TypeSSHPipe is the far side of an ssh:// store (`snapferry serve`). Never stopped by KillIdle.
+	// TypeSSHPipe is the local end of a --host launch: it carries the remote job's output and
+	// stops the remote job when it is stopped. Never stopped by KillIdle.
 	TypeSSHPipe Type = "sshpipe"
 )
 

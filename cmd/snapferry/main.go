@@ -29,6 +29,8 @@ func commands() []command {
 		{"check", "verify a repository", runCheck},
 		{"forget", "remove snapshots by a keep policy", runForget},
 		{"prune", "remove data no snapshot needs", runPrune},
+		{"pid", "the PID registry: list, cleanup, kill-idle", runPid},
+		{"jobs", "the job history", runJobs},
 		{"serve", "serve a repository over SSH (the far side of ssh://)", runServe},
 		{"version", "print the version", runVersion},
 	}

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
+	"github.com/snapferry/snapferry/pidmgr"
 	"github.com/snapferry/snapferry/transfer/serve"
 )
 
@@ -28,6 +30,13 @@ func runServe(a *app, args []string) int {
 	}
 	if fi, err := os.Stat(*root); err != nil || !fi.IsDir() {
 		return a.fail(fmt.Errorf("serve: root %s is not a folder; create it first", *root))
+	}
+	// Registered as remote so a user's kill-idle on the store host never cuts a client's session.
+	if reg, err := a.registry(); err == nil {
+		if _, err := reg.Begin(a.ctx, pidmgr.BeginOptions{Type: pidmgr.TypeRemote, Argv: os.Args}); err != nil {
+			fmt.Fprintf(a.stderr, "warning: %v\n", err)
+		}
+		defer reg.Shutdown(context.Background())
 	}
 	err := serve.Serve(a.ctx, os.Stdin, os.Stdout, serve.Options{Root: *root, AppendOnly: *appendOnly, Log: a.stderr, Program: version})
 	if err != nil {
