@@ -16,7 +16,8 @@ type extentMapper struct {
 	f    *os.File
 	size int64
 	// dense is set once the file turned out not to support SEEK_DATA (EINVAL: old filesystems,
-	// block devices, VMFS through some layers): everything from then on counts as data.
+	// block devices; ENOSYS/ENOTSUP from kernels such as VMkernel that may lack it): everything
+	// from then on counts as data.
 	dense bool
 }
 
@@ -33,7 +34,7 @@ func (m *extentMapper) next(off int64) (start, end int64, ok bool, err error) {
 	switch {
 	case errors.Is(err, syscall.ENXIO):
 		return 0, 0, false, nil // no data after off
-	case errors.Is(err, syscall.EINVAL), errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.ENOTSUP):
+	case errors.Is(err, syscall.EINVAL), errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.ENOTSUP), errors.Is(err, syscall.ENOSYS):
 		m.dense = true
 		return off, m.size, true, nil
 	case err != nil:

@@ -25,6 +25,12 @@ type Options struct {
 	// because small-file backups wait on open/read as much as they compute.
 	Workers  int
 	Progress progress.Reporter
+	// Exclude, when set, is asked about every entry found (path is absolute); excluded
+	// entries are left out of the snapshot, directories with everything below them.
+	Exclude func(path string, n *repo.Node) bool
+	// OneFileSystem keeps the walk below each given path on that path's filesystem: mount
+	// points are stored as empty directories (backing up "/" must not descend into /proc).
+	OneFileSystem bool
 }
 
 // FileError is an entry that could not be backed up (or restored). The run goes on; the
@@ -68,6 +74,8 @@ func Backup(ctx context.Context, bs repo.BlobStore, paths []string, opts Options
 		// Chunk buffers are Max-sized; a handful keep every worker busy without letting
 		// a few big files pin hundreds of MiB on a memory-starved ESXi host.
 		chunkBufs: pipeline.NewBufferPool(min(nworkers, 6)+2, chunking.Max),
+		exclude:   opts.Exclude,
+		oneFS:     opts.OneFileSystem,
 	}
 	a.senders.Store(2)
 	a.progress.Start("files", -1)
@@ -116,6 +124,8 @@ type archiver struct {
 	jobs      chan fileJob // small files and chunks of large ones, for the workers
 	large     chan fileJob // files to cut into chunks, for the chunker goroutine
 	chunkBufs *pipeline.BufferPool
+	exclude   func(string, *repo.Node) bool
+	oneFS     bool
 
 	filesNew, filesChanged, filesUnchanged  atomic.Int64
 	bytesRead, bytesAdded, blobsNew, reused atomic.Int64

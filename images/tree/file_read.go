@@ -23,7 +23,7 @@ import (
 func openRead(path string, extra int) (int, error) {
 	flags := unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW | extra
 	fd, err := unix.Open(path, flags|unix.O_NOATIME, 0)
-	if errors.Is(err, unix.EPERM) {
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EINVAL) { // EINVAL: a kernel or filesystem without O_NOATIME
 		fd, err = unix.Open(path, flags, 0)
 	}
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"sync/atomic"
 
@@ -23,7 +24,8 @@ type dirState struct {
 	nodes   []repo.Node // fixed once the walker has listed the directory; workers fill in elements
 	pending atomic.Int32
 	parent  *dirState
-	idx     int // this directory's node in parent.nodes
+	idx     int    // this directory's node in parent.nodes
+	dev     uint64 // st_dev of the directory, for OneFileSystem
 }
 
 // fileJob is a regular file to read, or (file != nil) one chunk of a large file to store.
@@ -55,6 +57,9 @@ func (a *archiver) walkDir(ctx context.Context, d *dirState, sel *selection, old
 			a.node(d.parent, d.idx).Error = err.Error()
 		}
 	}
+	if a.exclude != nil {
+		d.nodes = slices.DeleteFunc(d.nodes, func(n repo.Node) bool { return a.exclude(path.Join(d.path, n.Name), &n) })
+	}
 	for i := range d.nodes {
 		if err := ctx.Err(); err != nil {
 			return context.Cause(ctx)
@@ -79,7 +84,11 @@ func (a *archiver) walkDir(ctx context.Context, d *dirState, sel *selection, old
 				return err
 			}
 		case repo.NodeDir:
-			child := &dirState{path: p, parent: d, idx: i}
+			if a.oneFS && sel == nil && n.DeviceID != d.dev {
+				a.progress.File(1) // a mount point: kept, but not entered
+				continue
+			}
+			child := &dirState{path: p, parent: d, idx: i, dev: n.DeviceID}
 			child.pending.Store(1)
 			d.pending.Add(1)
 			var prevTree *repo.Tree
