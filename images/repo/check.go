@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"lukechampine.com/blake3"
 
@@ -36,7 +35,8 @@ type Problem struct {
 func (p Problem) String() string { return p.Kind + " " + p.Object + ": " + p.Message }
 
 // CheckReport is what Check found. Errors mean damage; warnings are harmless leftovers (packs of
-// an interrupted backup, stale locks) that prune or the next lock cleans up.
+// an interrupted backup) that prune cleans up. Stale locks need no report: taking the check's own
+// lock removed them.
 type CheckReport struct {
 	IndexFiles int `json:"index_files"`
 	Packs      int `json:"packs"`
@@ -69,14 +69,11 @@ func (c *CheckReport) warn(kind, obj, format string, a ...any) {
 // blobs. The report names damaged packs and the snapshots that depend on them. The returned
 // error is for failures to run the check at all (store unreachable, lock conflict).
 func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, error) {
-	lk, err := r.Lock(ctx, false)
+	unlock, err := r.beginMaintenance(ctx, false, "check")
 	if err != nil {
-		return nil, fmt.Errorf("check: %w", err)
+		return nil, err
 	}
-	defer lk.Unlock(context.WithoutCancel(ctx))
-	if err := r.Flush(ctx); err != nil {
-		return nil, fmt.Errorf("check: %w", err)
-	}
+	defer unlock()
 	rep := &CheckReport{}
 
 	// Index files, read one by one so a damaged one is reported instead of stopping the check.
@@ -234,19 +231,6 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 	}
 	slices.SortFunc(rep.DamagedPacks, compareIDs)
 
-	locks, err := r.ListLocks(ctx)
-	if err == nil {
-		host, _ := r.hostname()
-		var storeNow time.Time
-		if own, ok := findLock(locks, lk.name); ok {
-			storeNow = own.ModTime
-		}
-		for _, l := range locks {
-			if why := l.staleReason(r.opts.Clock.Now(), storeNow, host, r.opts.LockStale); why != "" {
-				rep.warn("lock", l.ID.String(), "stale %s (%s)", l.Info, why)
-			}
-		}
-	}
 	return rep, nil
 }
 

@@ -377,3 +377,19 @@ func (r *Repository) verifyLocks(ctx context.Context) error {
 	}
 	return nil
 }
+
+// beginMaintenance starts check, prune or rebuild-index: it takes the lock and flushes what this
+// value still has open, so the operation sees everything written before it. The returned func
+// releases the lock.
+func (r *Repository) beginMaintenance(ctx context.Context, exclusive bool, op string) (func(), error) {
+	lk, err := r.Lock(ctx, exclusive)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	unlock := func() { _ = lk.Unlock(context.WithoutCancel(ctx)) }
+	if err := r.Flush(ctx); err != nil {
+		unlock()
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return unlock, nil
+}

@@ -64,14 +64,11 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, e
 	if o.Grace <= 0 {
 		o.Grace = 24 * time.Hour
 	}
-	lk, err := r.Lock(ctx, true)
+	unlock, err := r.beginMaintenance(ctx, true, "prune")
 	if err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
+		return nil, err
 	}
-	defer lk.Unlock(context.WithoutCancel(ctx))
-	if err := r.Flush(ctx); err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
-	}
+	defer unlock()
 	if err := r.loadIndex(ctx, true); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}

@@ -22,14 +22,11 @@ type RebuildReport struct {
 // an exclusive lock so no backup writes index files meanwhile. Packs with unreadable headers are
 // reported and left alone (check --read-data tells more).
 func (r *Repository) RebuildIndex(ctx context.Context) (*RebuildReport, error) {
-	lk, err := r.Lock(ctx, true)
+	unlock, err := r.beginMaintenance(ctx, true, "rebuild index")
 	if err != nil {
-		return nil, fmt.Errorf("rebuild index: %w", err)
+		return nil, err
 	}
-	defer lk.Unlock(context.WithoutCancel(ctx))
-	if err := r.Flush(ctx); err != nil {
-		return nil, fmt.Errorf("rebuild index: %w", err)
-	}
+	defer unlock()
 	rep := &RebuildReport{}
 	old, err := listIDs(ctx, r.be, store.KindIndex)
 	if err != nil {
