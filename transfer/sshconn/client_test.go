@@ -428,3 +428,27 @@ func TestBadLocalFilesAreConfigErrors(t *testing.T) {
 		t.Errorf("bad Port in ssh config: want config error, got %v", err)
 	}
 }
+
+// TestHandshakeBounded: a host that accepts TCP but never speaks must not hang Dial: the
+// handshake timeout and the context both end it.
+func TestHandshakeBounded(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	p := sshtest.NewProxy(t, s.Addr)
+	p.Freeze()
+	cfg := s.ConnConfig()
+	cfg.Port, _ = strconv.Atoi(p.Addr[strings.LastIndex(p.Addr, ":")+1:])
+	cfg.HandshakeTimeout = 500 * time.Millisecond
+	start := time.Now()
+	_, err := dial(t, cfg)
+	if !sshconn.Retryable(err) || time.Since(start) > 5*time.Second {
+		t.Fatalf("silent host with 500ms handshake timeout: %v after %s", err, time.Since(start))
+	}
+	cfg.HandshakeTimeout = time.Minute
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	_, err = sshconn.Dial(ctx, cfg)
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
+		t.Fatalf("silent host with 300ms context: %v after %s", err, time.Since(start))
+	}
+}
