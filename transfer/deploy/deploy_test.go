@@ -144,3 +144,20 @@ func TestFromArgv0(t *testing.T) {
 		t.Fatalf("SelfPath %s: %v", self, err)
 	}
 }
+
+// TestDefaultPathInLoginHome logs in as a throwaway account (its home is a temp dir) so the
+// default ~/.snapferry/bin/snapferry-VERSION can be checked without touching a real home.
+func TestDefaultPathInLoginHome(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{NewUser: true})
+	c := s.Dial(t)
+	res, err := Ensure(context.Background(), c.Client, Options{Version: "1.2.3", LocalBinary: copyBinary(t, "/bin/echo")})
+	want := filepath.Join(s.Home, ".snapferry", "bin", "snapferry-1.2.3")
+	if err != nil || res.Path != want || !res.Uploaded {
+		t.Fatalf("Ensure = %+v, %v; want upload to %s", res, err, want)
+	}
+	sess, _ := c.NewSession()
+	defer sess.Close()
+	if out, err := sess.Output(shellQuote(res.Path) + " as-user"); err != nil || strings.TrimSpace(string(out)) != "as-user" {
+		t.Fatalf("run deployed binary as %s: %q, %v", s.User, out, err)
+	}
+}
