@@ -171,8 +171,9 @@ func (s *Server) config(hostKeyFile string, port int, opts Options) string {
 // run starts sshd on port and waits until it answers with an SSH banner.
 func (s *Server) run(sshd, cfgFile string, port int) error {
 	cmd := exec.Command(sshd, "-D", "-f", cfgFile, "-E", s.Log)
-	// Own process group so Close can stop the listener and any pre-auth children together.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Own process group so Close can stop the listener and any pre-auth children together;
+	// Pdeathsig so a test binary killed by a timeout leaves no sshd behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("run %s: %w", sshd, err)
 	}
