@@ -39,6 +39,8 @@ type helperResult struct {
 	Snapshot string `json:"snapshot"`
 	New      int64  `json:"new"`
 	Reused   int64  `json:"reused"`
+	// Start is the helper's own process start token: empty where there is no /proc.
+	Start string `json:"start"`
 }
 
 // helperJob configures one helper run (passed through the environment).
@@ -50,6 +52,16 @@ type helperJob struct {
 	KillAt  string // a Hook* point, or "pack-upload-mid" (inside the pack's Save)
 	KillNth int    // which occurrence of the point (1 = first)
 	Tmp     string // TMPDIR of the helper (a test temp dir, so killed helpers leave nothing behind)
+	// Wrap is a command prefix the helper runs under (scripts/esxi-profile.sh).
+	Wrap []string
+}
+
+// command returns the helper process for mode: this test binary, maybe under j.Wrap.
+func (j helperJob) command(mode string) *exec.Cmd {
+	args := append(append([]string(nil), j.Wrap...), os.Args[0], "-test.run=^$")
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = j.env(mode)
+	return cmd
 }
 
 func (j helperJob) env(mode string) []string {
@@ -109,7 +121,8 @@ func runHelper(mode string) error {
 			return err
 		}
 		st := r.Stats()
-		return json.NewEncoder(os.Stdout).Encode(helperResult{Snapshot: id.String(), New: st.BlobsNew, Reused: st.BlobsReused})
+		return json.NewEncoder(os.Stdout).Encode(helperResult{Snapshot: id.String(), New: st.BlobsNew, Reused: st.BlobsReused,
+			Start: processStart(os.Getpid())})
 	}
 	return fmt.Errorf("unknown helper mode %q", mode)
 }
@@ -158,8 +171,7 @@ func runBackup(t *testing.T, j helperJob) helperResult {
 // runHelperJSON runs a helper to completion and decodes its JSON output into v.
 func runHelperJSON(t *testing.T, mode string, j helperJob, v any) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = j.env(mode)
+	cmd := j.command(mode)
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("helper %s %+v: %v\n%s", mode, j, err, stderrOf(err))
@@ -172,8 +184,7 @@ func runHelperJSON(t *testing.T, mode string, j helperJob, v any) {
 // runKilled runs a helper that must die by SIGKILL.
 func runKilled(t *testing.T, mode string, j helperJob) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = j.env(mode)
+	cmd := j.command(mode)
 	out, err := cmd.CombinedOutput()
 	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if err == nil || !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
@@ -191,8 +202,7 @@ func stderrOf(err error) string {
 // startLockHolder starts a helper that holds a shared lock until stdin closes.
 func startLockHolder(t *testing.T, repoDir string) (*exec.Cmd, io.WriteCloser) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = helperJob{Repo: repoDir, Tmp: t.TempDir()}.env("hold-lock")
+	cmd := helperJob{Repo: repoDir, Tmp: t.TempDir()}.command("hold-lock")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
