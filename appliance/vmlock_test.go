@@ -64,13 +64,15 @@ func TestLockVMReleasedWhenHolderDies(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		_, err := LockVM(context.Background(), dir, "7", 0)
+		l, err := LockVM(context.Background(), dir, "7", 0)
 		if errors.Is(err, ErrLocked) {
 			break
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
+		_ = l.Unlock() // we were first: let flock(1) have it
+
 		if time.Now().After(deadline) {
 			t.Fatal("flock(1) never took the lock")
 		}
@@ -78,7 +80,8 @@ func TestLockVMReleasedWhenHolderDies(t *testing.T) {
 	}
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	_ = cmd.Wait()
-	l, err := LockVM(context.Background(), dir, "7", 0)
+	// Wait reaps flock(1) only; its sleep child, which shares the lock, dies a moment later.
+	l, err := LockVM(context.Background(), dir, "7", 5*time.Second)
 	if err != nil {
 		t.Fatalf("lock after holder died: %v", err)
 	}

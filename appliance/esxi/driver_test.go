@@ -3,7 +3,6 @@ package esxi_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,19 +19,7 @@ import (
 var simBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "esxisim-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if err := simtest.Build(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	simBin = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(simtest.Main(m, func(dir string) { simBin = dir }))
 }
 
 // testHost is a simulated host with two datastores whose names have spaces, and a driver on it.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/snapferry/snapferry/cron"
 	"github.com/snapferry/snapferry/images/progress"
 	"github.com/snapferry/snapferry/images/repo"
 )
@@ -39,28 +40,9 @@ type Repo interface {
 	FindSnapshot(ctx context.Context, ref string, f repo.SnapshotFilter) (repo.SnapshotInfo, error)
 }
 
-// Clock is the time source of waits (guest shutdown, retries).
-type Clock interface {
-	Now() time.Time
-	// Sleep waits d or until ctx ends (then it returns ctx.Err()).
-	Sleep(ctx context.Context, d time.Duration) error
-}
-
-// SystemClock is the real clock.
-type SystemClock struct{}
-
-func (SystemClock) Now() time.Time { return time.Now() }
-
-func (SystemClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+// Clock is the time source of waits (guest shutdown, retries): the scheduler's clock, so tests
+// share its fakes.
+type Clock = cron.Clock
 
 // BackupOptions tune a VM backup. JobID and LockDir are required.
 type BackupOptions struct {
@@ -109,7 +91,7 @@ func (o *BackupOptions) defaults() {
 		o.PollInterval = time.Second
 	}
 	if o.Clock == nil {
-		o.Clock = SystemClock{}
+		o.Clock = cron.SystemClock{}
 	}
 	if o.Progress == nil {
 		o.Progress = progress.Nop{}

@@ -36,8 +36,10 @@ func newTestHost(t *testing.T, datastores ...string) *Host {
 // run calls a personality like a process would and returns stdout, stderr and the exit status.
 func run(h *Host, env map[string]string, name string, args ...string) (string, string, int) {
 	var out, errb bytes.Buffer
-	h.Getenv = func(k string) string { return env[k] }
-	code := h.Exec(name, args, &out, &errb)
+	// A copy, so concurrent runs with different environments share no field.
+	hc := *h
+	hc.Getenv = func(k string) string { return env[k] }
+	code := hc.Exec(name, args, &out, &errb)
 	return out.String(), errb.String(), code
 }
 

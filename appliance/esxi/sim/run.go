@@ -174,19 +174,7 @@ func (h *Host) GuestRun(vmid, disk string, count int, n int64, seed uint64, inte
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
 	var size int64
 	if err := h.do(func(s *session) error {
-		v, err := s.vm(vmid)
-		if err != nil {
-			return err
-		}
-		d, err := v.findDisk(disk)
-		if err != nil {
-			return err
-		}
-		top, err := s.diskTop(v, d)
-		if err != nil {
-			return err
-		}
-		layers, err := s.h.chain(top)
+		_, layers, err := s.diskChain(vmid, disk)
 		if err != nil {
 			return err
 		}

@@ -75,24 +75,12 @@ func (h *Host) GuestWrite(vmid, disk string, off int64, data []byte, seed uint64
 }
 
 func (s *session) guestWrite(vmid, disk string, off int64, data []byte, seed uint64) error {
-	v, err := s.vm(vmid)
+	d, layers, err := s.diskChain(vmid, disk)
 	if err != nil {
 		return err
 	}
 	if s.st.VMs[vmid].Power != "on" {
 		return fmt.Errorf("guest write to VM %s: the VM is %s", vmid, powerLabel(s.st.VMs[vmid].Power))
-	}
-	d, err := v.findDisk(disk)
-	if err != nil {
-		return err
-	}
-	top, err := s.diskTop(v, d)
-	if err != nil {
-		return err
-	}
-	layers, err := s.h.chain(top)
-	if err != nil {
-		return err
 	}
 	if err := writeThrough(layers, off, data); err != nil {
 		return fmt.Errorf("VM %s disk %s: %w", vmid, d.Device, err)
@@ -104,19 +92,7 @@ func (s *session) guestWrite(vmid, disk string, off int64, data []byte, seed uin
 // sparse file dst.
 func (h *Host) ExportDisk(vmid, disk, dst string) error {
 	return h.do(func(s *session) error {
-		v, err := s.vm(vmid)
-		if err != nil {
-			return err
-		}
-		d, err := v.findDisk(disk)
-		if err != nil {
-			return err
-		}
-		top, err := s.diskTop(v, d)
-		if err != nil {
-			return err
-		}
-		layers, err := s.h.chain(top)
+		_, layers, err := s.diskChain(vmid, disk)
 		if err != nil {
 			return err
 		}

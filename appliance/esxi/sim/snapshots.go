@@ -30,11 +30,7 @@ func (s *session) createSnapshot(vmid, name, desc string, memory bool) error {
 		if d.Independent() {
 			continue
 		}
-		top, err := s.diskTop(v, d)
-		if err != nil {
-			return err
-		}
-		layers, err := s.h.chain(top)
+		layers, err := s.chainOf(v, d)
 		if err != nil {
 			return err
 		}
@@ -172,11 +168,7 @@ func (s *session) removeSnapshot(vmid, uid string) error {
 		if err != nil {
 			return err
 		}
-		top, err := s.diskTop(v, d)
-		if err != nil {
-			return err
-		}
-		layers, err := s.h.chain(top)
+		layers, err := s.chainOf(v, d)
 		if err != nil {
 			return err
 		}

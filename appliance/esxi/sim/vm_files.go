@@ -45,9 +45,27 @@ func (s *session) vm(id string) (*simVM, error) {
 // stem is the .vmx file name without its extension: the prefix of the VM's other files.
 func (v *simVM) stem() string { return strings.TrimSuffix(filepath.Base(v.vmx), ".vmx") }
 
-// diskTop resolves a disk's current descriptor (the top of its chain).
-func (s *session) diskTop(v *simVM, d esxi.VMXDisk) (string, error) {
-	return s.h.resolveFile(v.dir, d.FileName)
+// chainOf reads a disk's descriptor chain from its current descriptor (the top) down.
+func (s *session) chainOf(v *simVM, d esxi.VMXDisk) ([]layer, error) {
+	top, err := s.h.resolveFile(v.dir, d.FileName)
+	if err != nil {
+		return nil, err
+	}
+	return s.h.chain(top)
+}
+
+// diskChain finds a VM's disk by device or vmdkN and reads its chain.
+func (s *session) diskChain(vmid, disk string) (esxi.VMXDisk, []layer, error) {
+	v, err := s.vm(vmid)
+	if err != nil {
+		return esxi.VMXDisk{}, nil, err
+	}
+	d, err := v.findDisk(disk)
+	if err != nil {
+		return esxi.VMXDisk{}, nil, err
+	}
+	layers, err := s.chainOf(v, d)
+	return d, layers, err
 }
 
 // findDisk picks a disk by device ("scsi0:0") or name ("vmdk1").

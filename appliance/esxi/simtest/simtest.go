@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"testing"
 	"time"
 
 	"github.com/snapferry/snapferry/appliance/esxi"
@@ -34,6 +35,23 @@ func Build(dir string) error {
 		}
 	}
 	return nil
+}
+
+// Main is a TestMain body for packages that drive the simulator: it builds esxisim into a temp
+// folder, hands the folder to setBin, runs the tests and removes the build.
+func Main(m *testing.M, setBin func(dir string)) int {
+	dir, err := os.MkdirTemp("", "esxisim-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if err := Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	setBin(dir)
+	return m.Run()
 }
 
 // Config is a driver configuration for the simulated host at root, using the tools in binDir.
