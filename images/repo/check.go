@@ -27,7 +27,7 @@ type CheckOptions struct {
 
 // Problem is one finding of Check.
 type Problem struct {
-	Kind    string `json:"kind"`   // "index", "pack", "blob", "snapshot", "lock"
+	Kind    string `json:"kind"`   // "index", "pack" or "snapshot"
 	Object  string `json:"object"` // the id or name it is about
 	Message string `json:"message"`
 }
