@@ -49,3 +49,25 @@ func BenchmarkBackupTreeMemory(b *testing.B) {
 		b.SetBytes(res.Stats.BytesRead)
 	}
 }
+
+// BenchmarkRestoreTree restores a backup of SNAPFERRY_BENCH_TREE (held in memory) into a temp
+// folder: the file creation, writing and metadata path without repository reads.
+func BenchmarkRestoreTree(b *testing.B) {
+	src := os.Getenv("SNAPFERRY_BENCH_TREE")
+	if src == "" {
+		b.Skip("set SNAPFERRY_BENCH_TREE to a folder to back up")
+	}
+	ctx := context.Background()
+	bs := memblobs.New(1 << 20)
+	res, err := Backup(ctx, bs, []string{src}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		errs, err := Restore(ctx, bs, res.Root, b.TempDir(), RestoreOptions{})
+		if err != nil || len(errs) > 0 {
+			b.Fatal(err, errs)
+		}
+		b.SetBytes(res.Stats.BytesRead)
+	}
+}

@@ -2,6 +2,7 @@ package tree
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -69,5 +70,20 @@ func TestOneFileSystemStopsAtMountPoints(t *testing.T) {
 	}))
 	if !found {
 		t.Fatal("/dev/shm missing: the mount point itself must be kept")
+	}
+}
+
+func TestCancelledRunsStop(t *testing.T) {
+	dir, src := makeFixture(t)
+	bs := memblobs.New(1 << 20)
+	res, err := Backup(context.Background(), bs, []string{src}, Options{Chunking: smallChunks})
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Backup(ctx, bs, []string{src}, Options{Chunking: smallChunks}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled backup: err %v", err)
+	}
+	if _, err := Restore(ctx, bs, res.Root, filepath.Join(dir, "out"), RestoreOptions{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled restore: err %v", err)
 	}
 }

@@ -64,8 +64,7 @@ func Restore(ctx context.Context, bs repo.BlobStore, root repo.ID, target string
 	g := pipeline.NewGroup(ctx)
 	g.Go(func(ctx context.Context) error {
 		defer close(r.jobs)
-		top := &restoreDir{fd: rootfd, path: "/"}
-		top.pending.Store(1)
+		top := r.openedDir(&restoreDir{fd: rootfd, path: "/"})
 		return r.restoreTree(ctx, top, root)
 	})
 	g.GoWorkers(nworkers, func(ctx context.Context) error {
@@ -78,7 +77,9 @@ func Restore(ctx context.Context, bs repo.BlobStore, root repo.ID, target string
 		}
 		return nil
 	}, nil)
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	r.closeLeftovers()
+	if err != nil {
 		return r.errors, fmt.Errorf("restore to %s: %w", target, err)
 	}
 	var missing []string
@@ -107,8 +108,30 @@ type restorer struct {
 	jobs     chan restoreJob
 	progress progress.Reporter
 
+	dirs []*restoreDir // every directory opened; walker appends, closeLeftovers reads after the run
+
 	mu     sync.Mutex
 	errors []FileError
+}
+
+// openedDir registers a newly opened directory, held once by the walker.
+func (r *restorer) openedDir(d *restoreDir) *restoreDir {
+	d.pending.Store(1)
+	r.dirs = append(r.dirs, d)
+	return d
+}
+
+// closeLeftovers closes what a failed run left open: directories never finished and files
+// still queued for workers that stopped. It runs after every goroutine has returned.
+func (r *restorer) closeLeftovers() {
+	for j := range r.jobs {
+		unix.Close(j.fd)
+	}
+	for _, d := range r.dirs {
+		if !d.closed {
+			unix.Close(d.fd)
+		}
+	}
 }
 
 // restoreDir is a restored directory still open for its entries. As in backup, pending counts
@@ -121,6 +144,7 @@ type restoreDir struct {
 	node    *repo.Node // nil for the target itself, whose metadata restore leaves alone
 	parent  *restoreDir
 	pending atomic.Int32
+	closed  bool // set by the goroutine that finished it; read after the run
 }
 
 // restoreJob is a created regular file whose contents a worker writes.
@@ -164,7 +188,8 @@ func (r *restorer) restoreTree(ctx context.Context, d *restoreDir, id repo.ID) e
 	}
 	if err != nil {
 		r.fail(d.path, err)
-		return r.release(d)
+		r.release(d)
+		return nil
 	}
 	for i := range t.Nodes {
 		if err := ctx.Err(); err != nil {
@@ -179,7 +204,8 @@ func (r *restorer) restoreTree(ctx context.Context, d *restoreDir, id repo.ID) e
 			return err
 		}
 	}
-	return r.release(d)
+	r.release(d)
+	return nil
 }
 
 func (r *restorer) restoreNode(ctx context.Context, d *restoreDir, n *repo.Node, p string) error {
@@ -190,11 +216,11 @@ func (r *restorer) restoreNode(ctx context.Context, d *restoreDir, n *repo.Node,
 			r.fail(p, err)
 			return nil
 		}
-		child := &restoreDir{fd: fd, path: p, node: n, parent: d}
-		child.pending.Store(1)
+		child := r.openedDir(&restoreDir{fd: fd, path: p, node: n, parent: d})
 		d.pending.Add(1)
 		if n.Subtree == nil {
-			return r.release(child)
+			r.release(child)
+			return nil
 		}
 		return r.restoreTree(ctx, child, *n.Subtree)
 	case repo.NodeFile:
@@ -325,7 +351,8 @@ func (r *restorer) writeFile(ctx context.Context, j restoreJob, buf []byte) ([]b
 		r.fail(j.path, fmt.Errorf("close: %w", err))
 	}
 	r.progress.File(1)
-	return buf, r.release(j.dir)
+	r.release(j.dir)
+	return buf, nil
 }
 
 // setMeta applies ownership (as root), mode and times to entry n in dirfd; fd is the entry
@@ -365,7 +392,7 @@ func (r *restorer) setMeta(dirfd, fd int, n *repo.Node, p string) {
 }
 
 // release drops one hold on d; the last applies d's metadata, closes it and releases upward.
-func (r *restorer) release(d *restoreDir) error {
+func (r *restorer) release(d *restoreDir) {
 	for d != nil && d.pending.Add(-1) == 0 {
 		if d.node != nil {
 			r.setMeta(d.parent.fd, d.fd, d.node, d.path)
@@ -374,7 +401,7 @@ func (r *restorer) release(d *restoreDir) error {
 		if err := unix.Close(d.fd); err != nil {
 			r.fail(d.path, fmt.Errorf("close directory: %w", err))
 		}
+		d.closed = true
 		d = d.parent
 	}
-	return nil
 }

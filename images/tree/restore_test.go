@@ -58,6 +58,12 @@ func TestRestoreRefusesCraftedNames(t *testing.T) {
 	cases["nested"] = saveTree(t, bs, repo.Node{Name: "ok", Type: repo.NodeDir, Mode: 0o755 | uint32(os.ModeDir), ModTime: now, Subtree: &bad})
 	for name, root := range cases {
 		t.Run(name, func(t *testing.T) {
+			fds := openFDs(t)
+			defer func() {
+				if n := openFDs(t); n != fds {
+					t.Errorf("%d file descriptors open after the failed restore, %d before", n, fds)
+				}
+			}()
 			dir := t.TempDir()
 			target := filepath.Join(dir, "t", "target")
 			_, err := Restore(ctx, bs, root, target, RestoreOptions{})
@@ -161,4 +167,14 @@ func TestRestoreMissingBlobIsPartial(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(target, "good")); err != nil || string(b) != "good" {
 		t.Fatalf("good file: %q %v", b, err)
 	}
+}
+
+// openFDs counts this process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	return len(entries)
 }
