@@ -117,8 +117,9 @@ func classifyHandshake(t target, addr string, signers *signerSet, err error) err
 			"%s refused every key for user %s (tried %s); add the public key to ~%s/.ssh/authorized_keys there: %w",
 			t.alias, t.user, strings.Join(signers.sources, ", "), t.user, err)}
 	}
-	if strings.Contains(err.Error(), "known_hosts") {
-		return &Error{Kind: KindConfig, Op: "verify host key", Host: addr, Err: err}
+	var own *Error
+	if errors.As(err, &own) {
+		return own // from the host key callback: already classified
 	}
 	return &Error{Kind: KindNetwork, Op: "handshake", Host: addr, Err: err}
 }

@@ -452,3 +452,19 @@ func TestHandshakeBounded(t *testing.T) {
 		t.Fatalf("silent host with 300ms context: %v after %s", err, time.Since(start))
 	}
 }
+
+func TestImpossibleKnownHostsPathIsConfigError(t *testing.T) {
+	// A path below a regular file fails even for root, who writes through file modes.
+	s := sshtest.Start(t, sshtest.Options{})
+	blocker := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.ConnConfig()
+	cfg.KnownHosts = filepath.Join(blocker, "known_hosts")
+	cfg.AcceptNewHostKey = true
+	_, err := dial(t, cfg)
+	if sshconn.KindOf(err) != sshconn.KindConfig || !strings.Contains(err.Error(), blocker) {
+		t.Fatalf("accept-new into an impossible path: want config error naming it, got %v", err)
+	}
+}

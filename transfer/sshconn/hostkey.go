@@ -119,7 +119,7 @@ func algorithmsFor(keyType string) []string {
 func (h *hostKeyChecker) check(hostname string, remote net.Addr, key ssh.PublicKey) error {
 	cb, err := h.database()
 	if err != nil {
-		return err
+		return &Error{Kind: KindConfig, Op: "read known_hosts", Host: hostname, Err: err}
 	}
 	err = cb(hostname, remote, key)
 	if err == nil {
@@ -134,7 +134,8 @@ func (h *hostKeyChecker) check(hostname string, remote net.Addr, key ssh.PublicK
 	}
 	var keyErr *knownhosts.KeyError
 	if !errors.As(err, &keyErr) {
-		return fmt.Errorf("check host key of %s against %s: %w", hostname, h.file, err)
+		return &Error{Kind: KindConfig, Op: "check host key", Host: hostname,
+			Err: fmt.Errorf("against %s: %w", h.file, err)}
 	}
 	if len(keyErr.Want) > 0 {
 		he.Changed = true
@@ -146,7 +147,10 @@ func (h *hostKeyChecker) check(hostname string, remote net.Addr, key ssh.PublicK
 	if !h.accept {
 		return he
 	}
-	return h.appendKey(hostname, key)
+	if err := h.appendKey(hostname, key); err != nil {
+		return &Error{Kind: KindConfig, Op: "accept new host key", Host: hostname, Err: err}
+	}
+	return nil
 }
 
 func (h *hostKeyChecker) appendKey(hostname string, key ssh.PublicKey) error {
