@@ -79,3 +79,35 @@ func (r *Repository) forEachIndexFile(ctx context.Context, fn func(file ID, p in
 	}
 	return nil
 }
+
+// syncIndex reloads the index if an index file this value knows has disappeared: a prune ran
+// between Open and the lock just taken, and blobs the loaded index promises may be gone.
+// Deduplicating against them would commit snapshots with missing data. Called by Lock, so the
+// index a locked run works with is never older than its lock.
+func (r *Repository) syncIndex(ctx context.Context) error {
+	current, err := listIDs(ctx, r.be, store.KindIndex)
+	if err != nil {
+		return err
+	}
+	present := make(map[ID]bool, len(current))
+	for _, id := range current {
+		present[id] = true
+	}
+	r.mu.Lock()
+	stale := false
+	for _, id := range r.indexFiles {
+		if !present[id] {
+			stale = true
+			break
+		}
+	}
+	busy := len(r.idx.overlay) > 0 || len(r.unindexed) > 0
+	r.mu.Unlock()
+	if !stale {
+		return nil
+	}
+	if busy {
+		return fmt.Errorf("the repository was pruned while this run had unsaved blobs; run the job again")
+	}
+	return r.loadIndex(ctx, false)
+}

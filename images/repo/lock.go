@@ -90,6 +90,10 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool) (*Lock, error) {
 		_ = r.be.Remove(context.WithoutCancel(ctx), store.Handle{Kind: store.KindLocks, Name: l.name.String()})
 		return nil, err
 	}
+	if err := r.syncIndex(ctx); err != nil {
+		_ = r.be.Remove(context.WithoutCancel(ctx), store.Handle{Kind: store.KindLocks, Name: l.name.String()})
+		return nil, fmt.Errorf("lock repository: %w", err)
+	}
 	l.stop, l.done = make(chan struct{}), make(chan struct{})
 	go l.refreshLoop()
 	r.mu.Lock()

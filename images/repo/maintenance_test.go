@@ -273,3 +273,30 @@ func TestCheckReportsProgress(t *testing.T) {
 		t.Errorf("read %d packs, %d of %d blobs", rep.PacksRead, rep.BlobsRead, rep.Blobs)
 	}
 }
+
+// TestLockReloadsIndexAfterPrune: a process opens the repository, another prunes away blobs the
+// first has in its index; once the first takes its lock it must not deduplicate against them.
+func TestLockReloadsIndexAfterPrune(t *testing.T) {
+	ctx := context.Background()
+	dir, r := newRepo(t)
+	im := image{seed: 98, blocks: 12}
+	old := backupImage(t, r, "vm", im, t0)
+
+	early := testOpen(t, dir, nil) // loads an index naming im's blobs
+	if err := r.RemoveSnapshot(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := r.Prune(ctx, PruneOptions{}); err != nil || rep.PacksDeleted == 0 {
+		t.Fatalf("prune: %+v, %v", rep, err)
+	}
+	lk, err := early.Lock(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Unlock(ctx)
+	s := backupImage(t, early, "vm", im, t0.Add(time.Hour))
+	if early.Stats().BlobsReused != 0 {
+		t.Errorf("reused %d blobs that prune deleted", early.Stats().BlobsReused)
+	}
+	verifyImage(t, testOpen(t, dir, nil), s, im)
+}
