@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/pflag"
+
+	"github.com/snapferry/snapferry/transfer/remoterun"
 )
 
 // app carries what every command needs: its output streams, the global options and a context
@@ -29,6 +31,12 @@ type app struct {
 	ctx       context.Context
 	stop      context.CancelFunc
 	gotSignal atomic.Bool
+
+	// bwlimit (bytes per second, 0 = none) slows uploads to stores (--bwlimit).
+	bwlimit int64
+	// cancelOnStdinEOF is set on the far side of a --host launch: the job stops (and cleans up)
+	// when the launching host closes the session's stdin.
+	cancelOnStdinEOF bool
 }
 
 // sshOptions are accepted by every command that may reach another host.
@@ -71,7 +79,11 @@ func (a *app) parse(args []string) ([]string, int, bool) {
 	if a.ssh.KnownHosts == "" {
 		a.ssh.KnownHosts = os.Getenv("SNAPFERRY_KNOWN_HOSTS")
 	}
-	ctx, stop := context.WithCancel(context.Background())
+	base := context.Background()
+	if a.cancelOnStdinEOF {
+		base, _ = remoterun.WatchStdin(base, os.Stdin)
+	}
+	ctx, stop := context.WithCancel(base)
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	go func() {

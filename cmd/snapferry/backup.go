@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"strings"
+
+	"github.com/snapferry/snapferry/transfer/ratelimit"
 )
 
 // backupFlags are the options of `snapferry backup` (shared/cli.md).
@@ -57,6 +59,13 @@ func runBackup(a *app, args []string) int {
 	}
 	if f.vms == "" && len(pos) == 0 {
 		return a.fail(usagef("nothing to back up: give PATH... or --vm=NAMES|all|running"))
+	}
+	if f.bwlimit != "" {
+		bps, err := ratelimit.ParseRate(f.bwlimit)
+		if err != nil {
+			return a.fail(usagef("--bwlimit=%q: %v (examples: 20M, 500K)", f.bwlimit, err))
+		}
+		a.bwlimit = bps
 	}
 	spec, err := repoSpec(f.to, "to")
 	if err != nil {

@@ -56,3 +56,5 @@ func codeFor(a *app, err error) int {
 	}
 	return libraryCode(err)
 }
+
+func asUsage(err error, ue *usageError) bool { return errors.As(err, ue) }

@@ -6,6 +6,10 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/snapferry/snapferry/appliance/jobrun"
+	"github.com/snapferry/snapferry/pidmgr"
+	"github.com/snapferry/snapferry/transfer/remoterun"
 )
 
 // version is stamped by `make build` (-X main.version=...).
@@ -52,9 +56,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if args[0] == "--version" {
 		args = []string{"version"}
 	}
+	// The far side of a --host launch: stdin EOF cancels the job, and the job (and anything it
+	// starts) registers as remote.
+	remote := args[0] == remoterun.CancelFlag
+	if remote {
+		args = args[1:]
+		os.Setenv(jobrun.EnvOrigin, string(pidmgr.TypeRemote))
+		if len(args) == 0 {
+			return exitUsage
+		}
+	}
 	for _, c := range commands() {
 		if c.name == args[0] {
 			a := newApp(c.name, stdout, stderr)
+			a.cancelOnStdinEOF = remote
+			if host, rest, ok := splitHostFlags(args[1:]); ok && !remote {
+				return a.launchOnHost(host, append([]string{c.name}, rest...))
+			}
 			return c.run(a, args[1:])
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/images/store/local"
+	"github.com/snapferry/snapferry/transfer/ratelimit"
 )
 
 // repoSpec returns the repository spec from a flag value or $SNAPFERRY_REPO.
@@ -40,6 +41,9 @@ func (a *app) openRepo(spec string, write bool) (*repo.Repository, error) {
 	be, err := a.openBackend(spec)
 	if err != nil {
 		return nil, err
+	}
+	if write && a.bwlimit > 0 {
+		be = ratelimit.Backend(be, ratelimit.NewLimiter(a.bwlimit, nil))
 	}
 	var o repo.Options
 	if write {

@@ -1,0 +1,36 @@
+package ratelimit
+
+import (
+	"context"
+	"io"
+
+	"github.com/snapferry/snapferry/images/store"
+)
+
+// limitedBackend slows the uploads of a store to the limiter's rate (--bwlimit). Reads are not
+// limited: the flag protects a shared uplink from a backup, not a restore someone waits for.
+type limitedBackend struct {
+	store.Backend
+	l *Limiter
+}
+
+// Backend wraps be so that every Save streams at most at l's rate, shared by all concurrent
+// uploads. A nil limiter returns be unchanged.
+func Backend(be store.Backend, l *Limiter) store.Backend {
+	if l == nil {
+		return be
+	}
+	return &limitedBackend{Backend: be, l: l}
+}
+
+func (b *limitedBackend) Save(ctx context.Context, h store.Handle, rd io.Reader) error {
+	return b.Backend.Save(ctx, h, NewReader(ctx, rd, b.l))
+}
+
+// FreeSpace passes through when the wrapped store can report it.
+func (b *limitedBackend) FreeSpace(ctx context.Context) (int64, error) {
+	if sr, ok := b.Backend.(store.SpaceReporter); ok {
+		return sr.FreeSpace(ctx)
+	}
+	return -1, nil
+}
