@@ -77,23 +77,11 @@ func TestLaunchCancelRunsRemoteCleanup(t *testing.T) {
 	out := &sshtest.Buffer{}
 	opts := launchOptions(t, s, "job", marker)
 	opts.Run.Stdout = out
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	var res remoterun.Result
-	go func() {
-		var err error
-		res, err = remoterun.Launch(ctx, opts)
-		done <- err
-	}()
-	out.WaitFor(t, "job started")
-	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, remoterun.ErrCancelled) || res.ExitStatus != 130 {
-			t.Fatalf("Launch = %+v, %v; want cancelled with 130", res, err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Launch did not return after cancel")
+	res, err := cancelWhenReady(t, out, "job started", func(ctx context.Context) (remoterun.Result, error) {
+		return remoterun.Launch(ctx, opts)
+	})
+	if !errors.Is(err, remoterun.ErrCancelled) || res.ExitStatus != 130 {
+		t.Fatalf("Launch = %+v, %v; want cancelled with 130", res, err)
 	}
 	b, err := os.ReadFile(marker)
 	if err != nil || !strings.Contains(string(b), remoterun.ErrStdinClosed.Error()) {

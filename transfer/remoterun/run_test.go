@@ -57,39 +57,18 @@ while read line; do :; done
 echo stdin-eof > "$1"
 exit 130
 `)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	out := &sshtest.Buffer{}
-	type ret struct {
-		res remoterun.Result
-		err error
-	}
-	done := make(chan ret, 1)
-	go func() {
-		res, err := remoterun.Run(ctx, c.Client, remoterun.ShellQuote(script, marker), remoterun.Options{Stdout: out})
-		done <- ret{res, err}
-	}()
-	out.WaitFor(t, "ready") // streamed while the job is still running
-	select {
-	case r := <-done:
-		t.Fatalf("job ended before cancel: %+v %v", r.res, r.err)
-	case <-time.After(200 * time.Millisecond):
-	}
-	cancel()
-	var r ret
-	select {
-	case r = <-done:
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not return 15s after cancel")
-	}
-	if !errors.Is(r.err, remoterun.ErrCancelled) || !errors.Is(r.err, context.Canceled) || !r.res.Cancelled {
-		t.Fatalf("cancelled Run = %+v, %v", r.res, r.err)
+	res, err := cancelWhenReady(t, out, "ready", func(ctx context.Context) (remoterun.Result, error) {
+		return remoterun.Run(ctx, c.Client, remoterun.ShellQuote(script, marker), remoterun.Options{Stdout: out})
+	})
+	if !errors.Is(err, remoterun.ErrCancelled) || !errors.Is(err, context.Canceled) || !res.Cancelled {
+		t.Fatalf("cancelled Run = %+v, %v", res, err)
 	}
 	b, err := os.ReadFile(marker)
 	got := strings.TrimSpace(string(b))
 	want := map[string]int{"term": 143, "stdin-eof": 130}
-	if err != nil || want[got] == 0 || want[got] != r.res.ExitStatus {
-		t.Fatalf("remote cleanup marker %q (%v) with exit status %d", got, err, r.res.ExitStatus)
+	if err != nil || want[got] == 0 || want[got] != res.ExitStatus {
+		t.Fatalf("remote cleanup marker %q (%v) with exit status %d", got, err, res.ExitStatus)
 	}
 }
 
@@ -105,24 +84,12 @@ func TestCancelByStdinEOF(t *testing.T) {
 	}
 	s := sshtest.Start(t, sshtest.Options{KeyOptions: `command="` + script + `"`})
 	c := s.Dial(t)
-	ctx, cancel := context.WithCancel(context.Background())
 	out := &sshtest.Buffer{}
-	done := make(chan error, 1)
-	var res remoterun.Result
-	go func() {
-		var err error
-		res, err = remoterun.Run(ctx, c.Client, "anything", remoterun.Options{Stdout: out})
-		done <- err
-	}()
-	out.WaitFor(t, "ready")
-	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, remoterun.ErrCancelled) || res.ExitStatus != 7 {
-			t.Fatalf("Run = %+v, %v; want cancelled with status 7", res, err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not return 15s after cancel")
+	res, err := cancelWhenReady(t, out, "ready", func(ctx context.Context) (remoterun.Result, error) {
+		return remoterun.Run(ctx, c.Client, "anything", remoterun.Options{Stdout: out})
+	})
+	if !errors.Is(err, remoterun.ErrCancelled) || res.ExitStatus != 7 {
+		t.Fatalf("Run = %+v, %v; want cancelled with status 7", res, err)
 	}
 	if b, err := os.ReadFile(marker); err != nil || strings.TrimSpace(string(b)) != "stdin-eof" {
 		t.Fatalf("remote cleanup marker: %q, %v", b, err)
@@ -133,22 +100,16 @@ func TestGraceExceeded(t *testing.T) {
 	s := sshtest.Start(t, sshtest.Options{})
 	c := s.Dial(t)
 	script := writeScript(t, "trap '' TERM\necho ready\nexec sleep 30 < /dev/null\n")
-	ctx, cancel := context.WithCancel(context.Background())
 	out := &sshtest.Buffer{}
-	done := make(chan error, 1)
-	go func() {
-		_, err := remoterun.Run(ctx, c.Client, remoterun.ShellQuote(script), remoterun.Options{Stdout: out, Grace: 300 * time.Millisecond})
-		done <- err
-	}()
-	out.WaitFor(t, "ready")
-	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, remoterun.ErrCancelled) || !strings.Contains(err.Error(), "did not stop") {
-			t.Fatalf("Run = %v; want a grace timeout", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run ignored its grace period")
+	start := time.Now()
+	_, err := cancelWhenReady(t, out, "ready", func(ctx context.Context) (remoterun.Result, error) {
+		return remoterun.Run(ctx, c.Client, remoterun.ShellQuote(script), remoterun.Options{Stdout: out, Grace: 300 * time.Millisecond})
+	})
+	if !errors.Is(err, remoterun.ErrCancelled) || !strings.Contains(err.Error(), "did not stop") {
+		t.Fatalf("Run = %v; want a grace timeout", err)
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Fatalf("Run took %s with a 300ms grace period", d)
 	}
 }
 
@@ -194,26 +155,46 @@ func TestCancelDeliversTERM(t *testing.T) {
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	out := &sshtest.Buffer{}
-	done := make(chan error, 1)
-	var res remoterun.Result
-	go func() {
-		var err error
-		res, err = remoterun.Run(ctx, c.Client, remoterun.ShellQuote(script, marker), remoterun.Options{Stdout: out})
-		done <- err
-	}()
-	out.WaitFor(t, "ready")
-	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, remoterun.ErrCancelled) || res.ExitStatus != 143 {
-			t.Fatalf("Run = %+v, %v; want cancelled with status 143", res, err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not return 15s after cancel")
+	res, err := cancelWhenReady(t, out, "ready", func(ctx context.Context) (remoterun.Result, error) {
+		return remoterun.Run(ctx, c.Client, remoterun.ShellQuote(script, marker), remoterun.Options{Stdout: out})
+	})
+	if !errors.Is(err, remoterun.ErrCancelled) || res.ExitStatus != 143 {
+		t.Fatalf("Run = %+v, %v; want cancelled with status 143", res, err)
 	}
 	if b, err := os.ReadFile(marker); err != nil || strings.TrimSpace(string(b)) != "term" {
 		t.Fatalf("TERM trap marker: %q, %v", b, err)
 	}
+}
+
+// cancelWhenReady runs fn, cancels its context once out shows ready (checking that the job did
+// not end on its own first), and returns fn's result.
+func cancelWhenReady(t *testing.T, out *sshtest.Buffer, ready string,
+	fn func(ctx context.Context) (remoterun.Result, error)) (remoterun.Result, error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type ret struct {
+		res remoterun.Result
+		err error
+	}
+	done := make(chan ret, 1)
+	go func() {
+		res, err := fn(ctx)
+		done <- ret{res, err}
+	}()
+	out.WaitFor(t, ready) // streamed while the job is still running
+	select {
+	case r := <-done:
+		t.Fatalf("job ended before it was cancelled: %+v %v", r.res, r.err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	cancel()
+	select {
+	case r := <-done:
+		return r.res, r.err
+	case <-time.After(20 * time.Second):
+		t.Fatal("did not return 20s after cancel")
+	}
+	return remoterun.Result{}, nil
 }
