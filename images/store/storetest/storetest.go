@@ -11,6 +11,7 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/snapferry/snapferry/images/store"
 )
@@ -183,6 +184,22 @@ func testStat(t *testing.T, be store.Backend) {
 	}
 	if fi.Size != 4321 || fi.Name != h.Name {
 		t.Errorf("stat %s = %+v, want name %s size 4321", h, fi, h.Name)
+	}
+	// ModTime is optional, but if given it must be the store's idea of "now": prune trusts it to
+	// spare young packs, so a zone or unit error (1970, or hours off) would delete the wrong ones.
+	if !fi.ModTime.IsZero() {
+		if d := time.Since(fi.ModTime); d < -time.Hour || d > time.Hour {
+			t.Errorf("stat %s: ModTime %s is %s away from now", h, fi.ModTime, d)
+		}
+	}
+	err = be.List(context.Background(), store.KindIndex, func(li store.FileInfo) error {
+		if li.Name == h.Name && !li.ModTime.Equal(fi.ModTime) && !li.ModTime.IsZero() {
+			t.Errorf("list and stat disagree about %s's ModTime: %s vs %s", h, li.ModTime, fi.ModTime)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("list: %v", err)
 	}
 }
 
