@@ -327,3 +327,39 @@ func TestDriverRegisterCloneDatastores(t *testing.T) {
 		t.Errorf("missing vim-cmd: %v", err)
 	}
 }
+
+// A host whose vim-cmd has no help command: the remove syntax comes from the usage that
+// snapshot.remove prints without arguments (on stderr here).
+func TestDriverRemoveSyntaxWithoutHelp(t *testing.T) {
+	h, _ := testHost(t)
+	if err := h.Configure("5.5.0", "1331820", true, false); err != nil {
+		t.Fatal(err)
+	}
+	wrapper := filepath.Join(t.TempDir(), "vim-cmd")
+	script := "#!/bin/sh\nif [ \"$1\" = help ]; then echo \"Unknown command: 'help'\" >&2; exit 1; fi\nexec " +
+		filepath.Join(simBin, "esxisim") + " vim-cmd \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := simtest.Config(simBin, h.Root)
+	cfg.VimCmd = wrapper
+	drv, err := esxi.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	id := addVM(t, h, sim.VMSpec{Name: "old", Datastore: "datastore1", Disks: []sim.DiskSpec{{Size: 1 << 20}}})
+	a, err := drv.CreateSnapshot(ctx, id, "a", "", appliance.SnapshotOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := drv.CreateSnapshot(ctx, id, "b", "", appliance.SnapshotOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := drv.RemoveSnapshot(ctx, id, a); err != nil {
+		t.Fatal(err)
+	}
+	if snaps, err := drv.Snapshots(ctx, id); err != nil || len(snaps) != 1 || snaps[0].Name != "b" {
+		t.Fatalf("after removing a: %+v, %v", snaps, err)
+	}
+}

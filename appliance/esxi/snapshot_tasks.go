@@ -99,15 +99,21 @@ func findSnapshot(snaps []appliance.SnapshotInfo, id string) (appliance.Snapshot
 	return appliance.SnapshotInfo{}, false
 }
 
-// removeSyntax asks the host once which snapshot.remove syntax it takes.
+// removeSyntax asks the host once which snapshot.remove syntax it takes: from `vim-cmd help
+// vmsvc/snapshot.remove`, else from the usage that snapshot.remove without arguments prints.
 func (d *Driver) removeSyntax(ctx context.Context) (RemoveSyntax, error) {
 	d.syntaxOnce.Do(func() {
-		out, err := d.run(ctx, d.cfg.VimCmd, "help", "vmsvc/snapshot.remove")
-		// Some hosts print the usage with a non-zero status; only the text matters.
-		d.syntax, d.syntaxErr = ParseRemoveUsage(out)
-		if d.syntaxErr != nil && err != nil {
-			d.syntaxErr = fmt.Errorf("%w (vim-cmd help: %v)", d.syntaxErr, err)
+		// Both commands may exit non-zero while printing the usage: only the text matters.
+		help, _ := d.run(ctx, d.cfg.VimCmd, "help", "vmsvc/snapshot.remove")
+		d.syntax, d.syntaxErr = ParseRemoveUsage(help)
+		if d.syntaxErr == nil {
+			return
 		}
+		bare, err := d.run(ctx, d.cfg.VimCmd, "vmsvc/snapshot.remove")
+		if err != nil {
+			bare += "\n" + err.Error() // the usage may come on stderr, which run puts in the error
+		}
+		d.syntax, d.syntaxErr = ParseRemoveUsage(bare)
 	})
 	return d.syntax, d.syntaxErr
 }
