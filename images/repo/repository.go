@@ -29,6 +29,9 @@ const (
 	HookLockRefreshed = "lock-refreshed" // a lock file was rewritten
 )
 
+// maxCodecs bounds concurrent zstd encoders and decoders (memory, see Open).
+const maxCodecs = 4
+
 // Options tune an open repository. Zero values take the defaults.
 type Options struct {
 	// TempDir is where packs are built before upload. It must be on disk: on ESXi /tmp is a small
@@ -128,16 +131,20 @@ func Open(ctx context.Context, be store.Backend, o Options) (*Repository, error)
 		o.LockStale = 30 * time.Minute
 	}
 	o.Clock = clockOr(o.Clock)
+	// Each concurrent zstd coder holds its own tables and window; on a 32-core ESXi host one per
+	// core would cost more memory than the whole backup may use. Four fastest-level encoders
+	// compress faster than a datastore reads.
+	codecs := min(runtime.GOMAXPROCS(0), maxCodecs)
 	level := zstd.SpeedFastest
 	if o.BetterCompression {
 		level = zstd.SpeedDefault
 	}
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level),
-		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithLowerEncoderMem(true))
+		zstd.WithEncoderConcurrency(codecs), zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		return nil, fmt.Errorf("open repository %s: zstd encoder: %w", be.Location(), err)
 	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(codecs),
 		zstd.WithDecoderMaxMemory(MaxBlobSize), zstd.WithDecoderLowmem(true))
 	if err != nil {
 		enc.Close()
