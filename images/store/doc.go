@@ -4,4 +4,8 @@
 // Everything above a Backend (packs, index, snapshots, locks) is repository logic in images/repo
 // and runs on the client; a Backend only stores named, immutable files. Keeping it this small is
 // what lets one conformance suite (storetest) prove every implementation equal.
+//
+// Optional abilities are one-method interfaces a backend may add: SpaceReporter (free bytes) and
+// Cleaner (remove leftovers of interrupted saves). Implementations: store/local here; SFTP and
+// the remote store over the wire protocol live in transfer/.
 package store
