@@ -55,14 +55,21 @@ func newEnv(t *testing.T) *env {
 			t.Fatal(err)
 		}
 	}
-	drv, err := esxi.New(simtest.Config(simBin, h.Root))
-	if err != nil {
-		t.Fatal(err)
-	}
+	drv := driverFor(t, h)
 	state := t.TempDir()
 	repoDir := filepath.Join(t.TempDir(), "repo")
 	r := openRepo(t, ctx, repoDir, state, true)
 	return &env{t: t, ctx: ctx, h: h, drv: drv, r: r, state: state, repo: repoDir}
+}
+
+// driverFor is a driver on a simulated host through the built esxisim.
+func driverFor(t *testing.T, h *sim.Host) *esxi.Driver {
+	t.Helper()
+	drv, err := esxi.New(simtest.Config(simBin, h.Root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return drv
 }
 
 func openRepo(t testing.TB, ctx context.Context, dir, state string, create bool) *repo.Repository {

@@ -3,6 +3,7 @@ package vmjob
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/snapferry/snapferry/cron"
@@ -55,7 +56,7 @@ type BackupOptions struct {
 	ExcludeDisks    []string // vmdk1, scsi0:2, name.vmdk
 	UserSnapshots   UserSnapshotPolicy
 	WorkDatastore   string // where temporary chain clones go; default the datastore with most room
-	Host            string // host name recorded in the repository snapshot
+	Host            string // host name recorded in the repository snapshot; default os.Hostname()
 	Tags            []string
 	LockDir         string        // folder of the per-VM lock files
 	LockWait        time.Duration // how long to wait for another job's lock (--wait)
@@ -95,6 +96,9 @@ func (o *BackupOptions) defaults() {
 	}
 	if o.Progress == nil {
 		o.Progress = progress.Nop{}
+	}
+	if o.Host == "" {
+		o.Host, _ = os.Hostname()
 	}
 }
 
