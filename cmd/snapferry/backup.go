@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/snapferry/snapferry/transfer/ratelimit"
@@ -24,6 +23,7 @@ type backupFlags struct {
 	asFiles     bool
 	wait        string
 	origin      string
+	vmfsRoot    string
 }
 
 func runBackup(a *app, args []string) int {
@@ -45,6 +45,7 @@ func runBackup(a *app, args []string) int {
 	fs.StringVar(&f.wait, "wait", "", "wait this long for a VM another job is using (e.g. 10m)")
 	a.addSSHFlags()
 	a.addOriginFlag(&f.origin)
+	a.addVMFSFlag(&f.vmfsRoot)
 	pos, code, ok := a.parse(args)
 	if !ok {
 		return code
@@ -72,16 +73,25 @@ func runBackup(a *app, args []string) int {
 		return a.fail(err)
 	}
 	f.to = spec
-	if f.vms != "" {
-		return a.fail(usagef("--vm=%s: VM backups are not wired into this build yet", strings.TrimSpace(f.vms)))
+	if f.vms != "" && len(pos) > 0 {
+		return a.fail(usagef("give either PATH... or --vm, not both (run two backups)"))
 	}
-	job, err := a.beginJob("backup", f.origin, nil, pos)
+	var vmList []string
+	if f.vms != "" {
+		vmList = strings.Split(f.vms, ",")
+	}
+	job, err := a.beginJob("backup", f.origin, vmList, pos)
 	if err != nil {
 		return a.fail(err)
 	}
-	res, err := a.backupPaths(pos, f)
+	var res *backupResult
+	if f.vms != "" {
+		res, err = a.backupVMs(job, f)
+	} else {
+		res, err = a.backupPaths(pos, f)
+	}
 	if err == nil && res.partial() {
-		err = partialError{fmt.Sprintf("%d of %d sources were not backed up completely (see above)", res.partialCount(), len(res.items))}
+		err = res.outcome()
 	}
 	if res != nil {
 		a.printBackupResult(res)

@@ -30,6 +30,21 @@ func (r *backupResult) list() []backupItem {
 	return r.items
 }
 
+// outcome is the run's error class: every source failed is a failure (exit 1), some failed or
+// incomplete is partial (exit 3).
+func (r *backupResult) outcome() error {
+	failed := 0
+	for _, it := range r.items {
+		if it.Error != "" {
+			failed++
+		}
+	}
+	if failed == len(r.items) && failed > 0 {
+		return fmt.Errorf("all %d sources failed (see above)", failed)
+	}
+	return partialError{fmt.Sprintf("%d of %d sources were not backed up completely (see above)", r.partialCount(), len(r.items))}
+}
+
 func (r *backupResult) partial() bool { return r.partialCount() > 0 }
 
 func (r *backupResult) partialCount() int {

@@ -35,6 +35,7 @@ func commands() []command {
 		{"prune", "remove data no snapshot needs", runPrune},
 		{"pid", "the PID registry: list, cleanup, kill-idle", runPid},
 		{"jobs", "the job history", runJobs},
+		{"vms", "list the VMs of this host", runVms},
 		{"serve", "serve a repository over SSH (the far side of ssh://)", runServe},
 		{"version", "print the version", runVersion},
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/snapferry/snapferry/images/disk"
 	"github.com/snapferry/snapferry/images/repo"
@@ -18,6 +19,9 @@ type restoreFlags struct {
 	register  bool
 	overwrite bool
 	powerOn   bool
+	wait      string
+	vmfsRoot  string
+	origin    string
 }
 
 func runRestore(a *app, args []string) int {
@@ -30,6 +34,9 @@ func runRestore(a *app, args []string) int {
 	a.flags.BoolVar(&f.register, "register", false, "VM restore: register the VM on this host")
 	a.flags.BoolVar(&f.overwrite, "overwrite", false, "replace existing files or a VM of the same name")
 	a.flags.BoolVar(&f.powerOn, "power-on", false, "VM restore: power the VM on afterwards")
+	a.flags.StringVar(&f.wait, "wait", "", "VM restore: wait this long for a VM another job is using")
+	a.addVMFSFlag(&f.vmfsRoot)
+	a.addOriginFlag(&f.origin)
 	a.addSSHFlags()
 	pos, code, ok := a.parse(args)
 	if !ok {
@@ -56,8 +63,11 @@ func runRestore(a *app, args []string) int {
 		return a.fail(err)
 	}
 	sn := si.Snapshot
-	if sn.Kind == repo.SnapshotVM && f.target == "" {
-		return a.fail(usagef("snapshot %s is a VM: VM restores to a datastore are not wired into this build yet; use --target=DIR to get its files", si.ID.Short()))
+	if f.datastore != "" {
+		if sn.Kind != repo.SnapshotVM {
+			return a.fail(usagef("snapshot %s is a %s backup, not a VM: use --target=DIR", si.ID.Short(), sn.Kind))
+		}
+		return a.runRestoreJob(si, f, func(prog *renderer) (int, error) { return a.restoreVM(r, si, f, prog) })
 	}
 	if f.target == "" {
 		return a.fail(usagef("restore needs --target=DIR (snapferry never overwrites the original in place)"))
@@ -65,28 +75,50 @@ func runRestore(a *app, args []string) int {
 	if err := os.MkdirAll(f.target, 0o755); err != nil {
 		return a.fail(fmt.Errorf("create target %s: %w", f.target, err))
 	}
-	prog := newRenderer(a.stderr, a.jsonOut)
-	defer prog.Close()
-	n, err := a.restoreDisks(r, sn, sub, f, prog)
+	return a.runRestoreJob(si, f, func(prog *renderer) (int, error) {
+		n, err := a.restoreDisks(r, sn, sub, f, prog)
+		if err != nil {
+			return n, err
+		}
+		if sn.Tree != nil {
+			m, err := a.restoreTree(r, sn, sub, f, prog)
+			n += m
+			if err != nil {
+				return n, err
+			}
+		}
+		if n == 0 && sub != "" {
+			return 0, usagef("nothing in snapshot %s matches %q; see `snapferry ls %s`", si.ID.Short(), sub, si.ID.Short())
+		}
+		if !a.jsonOut {
+			fmt.Fprintf(a.stdout, "restored %d items of snapshot %s to %s\n", n, si.ID.Short(), f.target)
+		}
+		return n, nil
+	})
+}
+
+// runRestoreJob runs a restore inside the job life cycle (registry, history, report).
+func (a *app) runRestoreJob(si repo.SnapshotInfo, f restoreFlags, fn func(*renderer) (int, error)) int {
+	var vms []string
+	if si.Snapshot.VM != nil {
+		vms = []string{si.Snapshot.VM.Name}
+	}
+	job, err := a.beginJob("restore", f.origin, vms, si.Snapshot.Paths)
 	if err != nil {
 		return a.fail(err)
 	}
-	if sn.Tree != nil {
-		m, err := a.restoreTree(r, sn, sub, f, prog)
-		if err != nil {
-			return a.fail(err)
-		}
-		n += m
+	prog := newRenderer(a.stderr, a.jsonOut)
+	start := time.Now()
+	n, err := fn(prog)
+	prog.Close()
+	if a.jsonOut && err == nil {
+		a.printJSON(map[string]any{"snapshot": si.ID, "target": f.target, "datastore": f.datastore, "restored": n})
 	}
-	if n == 0 && sub != "" {
-		return a.fail(usagef("nothing in snapshot %s matches %q; see `snapferry ls %s`", si.ID.Short(), sub, si.ID.Short()))
+	code := a.endJob(job, err, []backupItem{{Source: si.Snapshot.Source, Kind: "restore", Snapshot: si.ID.String(), Duration: time.Since(start)}})
+	if err != nil {
+		a.fail(err)
 	}
-	if a.jsonOut {
-		a.printJSON(map[string]any{"snapshot": si.ID, "target": f.target, "restored": n})
-	} else {
-		fmt.Fprintf(a.stdout, "restored %d items of snapshot %s to %s\n", n, si.ID.Short(), f.target)
-	}
-	return exitOK
+	return code
 }
 
 // restoreDisks writes each disk image (and a VMDK's descriptor) into the target folder,
