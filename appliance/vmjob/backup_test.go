@@ -426,3 +426,30 @@ func keys(m map[string]string) []string {
 	}
 	return out
 }
+
+// A restore that fails half way (a damaged block map) leaves no folder and registers nothing.
+func TestFailedRestoreLeavesNothing(t *testing.T) {
+	e := newEnv(t)
+	vm := e.addVM(sim.VMSpec{Name: "small", Datastore: "datastore1", Disks: []sim.DiskSpec{{Size: 1 << 20, Data: []sim.Extent{{Offset: 0, Length: 4096, Seed: 1}}}}})
+	res := vmjob.BackupVM(e.ctx, e.drv, e.r, vm, e.opts("r1"))
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	sn, err := e.r.LoadSnapshot(e.ctx, res.Snapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := *sn
+	broken.Disks = append([]repo.Disk(nil), sn.Disks...)
+	broken.Disks[0].Map = []repo.ID{{1, 2, 3}}
+	_, err = vmjob.Restore(e.ctx, e.drv, e.r, &broken, vmjob.RestoreOptions{Datastore: "ssd store (2)", Name: "copy", Register: true, LockDir: e.state})
+	if err == nil {
+		t.Fatal("restore with a damaged block map: want an error")
+	}
+	if _, serr := os.Stat(filepath.Join(e.h.Root, "ssd store (2)", "copy")); !os.IsNotExist(serr) {
+		t.Errorf("partial restore folder left (%v); error was %v", serr, err)
+	}
+	if vms, _ := e.drv.VMs(e.ctx); len(vms) != 1 {
+		t.Errorf("VMs after a failed restore: %+v", vms)
+	}
+}

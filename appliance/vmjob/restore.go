@@ -44,8 +44,7 @@ type RestoreResult struct {
 // Restore writes a VM snapshot to a datastore as a new VM folder: thin disks named after the new
 // VM, config files renamed, the .vmx rewritten for them, no snapshots. An existing VM of the name
 // (registered or only a folder) is never touched unless Overwrite.
-func Restore(ctx context.Context, h appliance.Host, bs repo.BlobStore, sn *repo.Snapshot, o RestoreOptions) (RestoreResult, error) {
-	var res RestoreResult
+func Restore(ctx context.Context, h appliance.Host, bs repo.BlobStore, sn *repo.Snapshot, o RestoreOptions) (res RestoreResult, err error) {
 	if sn.Kind != repo.SnapshotVM || sn.VM == nil || sn.Tree == nil {
 		return res, fmt.Errorf("restore VM: snapshot of %q is a %s snapshot, not a VM", sn.Source, sn.Kind)
 	}
@@ -89,6 +88,14 @@ func Restore(ctx context.Context, h appliance.Host, bs repo.BlobStore, sn *repo.
 	if err := os.MkdirAll(res.Dir, 0o755); err != nil {
 		return res, fmt.Errorf("restore VM %s: %w", name, err)
 	}
+	// A restore that fails before registering leaves no half-written VM folder behind.
+	defer func() {
+		if err != nil && res.ID == "" {
+			if rerr := os.RemoveAll(res.Dir); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("remove the partial restore %s: %w", res.Dir, rerr))
+			}
+		}
+	}()
 	// Disks first: a .vmx on the datastore always has its disks.
 	newFile := map[string]string{} // device -> new descriptor file name
 	for i, d := range sn.Disks {
