@@ -18,8 +18,10 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-# demo: the main job on an embedded default, in a fresh temp folder (DEMO_DIR to choose one).
+# demo: the main job on an embedded default (a simulated ESXi host with a running VM: hot backup,
+# incremental, check, restore as a new VM), then a disk image and a folder; fresh temp folders.
 demo: build
+	scripts/demo/vm.sh
 	scripts/demo/files.sh
 
 # bench: snapferry vs borg/restic/rsync, see docs/benchmarks.md. BENCH_SIZE=small for a quick run.
