@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -19,10 +20,13 @@ import (
 // tempPrefix marks files that are being written; List skips them.
 const tempPrefix = ".tmp-"
 
-// Backend stores repository files below Root. It keeps no state besides the path, so it is safe for
-// concurrent use by goroutines and by other processes or hosts.
+// Backend stores repository files below Root. It keeps no state besides the path (and scratch
+// buffers), so it is safe for concurrent use by goroutines and by other processes or hosts.
 type Backend struct {
 	root string
+	// bufs holds Save's copy buffers: 256 KiB writes instead of io.Copy's 32 KiB cut the
+	// syscalls for a 32 MiB pack from 1024 to 128.
+	bufs sync.Pool
 }
 
 var (
@@ -33,7 +37,9 @@ var (
 
 // New returns a backend for the folder root. The folder need not exist yet (Create makes it).
 func New(root string) *Backend {
-	return &Backend{root: filepath.Clean(root)}
+	b := &Backend{root: filepath.Clean(root)}
+	b.bufs.New = func() any { buf := make([]byte, 256<<10); return &buf }
+	return b
 }
 
 // Location is the root folder.
@@ -118,7 +124,10 @@ func (b *Backend) Save(ctx context.Context, h store.Handle, rd io.Reader) (err e
 			_ = os.Remove(tmp)
 		}
 	}()
-	if _, err = io.Copy(f, ctxReader{ctx, rd}); err != nil {
+	bufp := b.bufs.Get().(*[]byte)
+	_, err = io.CopyBuffer(f, ctxReader{ctx, rd}, *bufp)
+	b.bufs.Put(bufp)
+	if err != nil {
 		return fmt.Errorf("save %s: write %s: %w", h, tmp, mapErr(err))
 	}
 	if err = f.Sync(); err != nil {
