@@ -20,7 +20,7 @@ import (
 )
 
 // helperEnv makes the test binary run helperMain: a backup in its own process, which the test
-// interrupts with a real signal.
+// interrupts with a real signal ("signal") or runs under the ESXi profile ("plain").
 const helperEnv = "VMJOB_SIGNAL_HELPER"
 
 // blockingReporter writes a marker file at the first progress report (our VM snapshot exists by
@@ -62,10 +62,14 @@ func helperMain() int {
 		fmt.Fprintln(os.Stderr, "no VMs:", err)
 		return 1
 	}
-	res := vmjob.BackupVM(ctx, drv, r, vms[0], vmjob.BackupOptions{
-		JobID: "sig1", Host: "esx-test", LockDir: filepath.Join(state, "locks"), TempDir: state,
-		RetryDelay: 20 * time.Millisecond, Progress: &blockingReporter{ctx: ctx, marker: filepath.Join(state, "copying")},
-	})
+	o := vmjob.BackupOptions{JobID: "sig1", Host: "esx-test", LockDir: filepath.Join(state, "locks"), TempDir: state, RetryDelay: 20 * time.Millisecond}
+	if os.Getenv(helperEnv) == "signal" {
+		o.Progress = &blockingReporter{ctx: ctx, marker: filepath.Join(state, "copying")}
+	}
+	if _, err := os.Stat("/proc/self"); err != nil {
+		fmt.Fprintln(os.Stderr, "no /proc here")
+	}
+	res := vmjob.BackupVM(ctx, drv, r, vms[0], o)
 	fmt.Fprintf(os.Stderr, "VM %s: committed=%v err=%v\n", vmid, res.Committed, res.Err)
 	if errors.Is(res.Err, context.Canceled) {
 		return 130
@@ -85,7 +89,7 @@ func TestSignalDuringBackupRemovesSnapshot(t *testing.T) {
 				Disks: []sim.DiskSpec{{Size: 4 << 20, Data: []sim.Extent{{Offset: 0, Length: 2 << 20, Seed: 1}}}}})
 			e.r.Close()
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), helperEnv+"=1", "SIM_ROOT="+e.h.Root, "STATE="+e.state, "REPO="+e.repo,
+			cmd.Env = append(os.Environ(), helperEnv+"=signal", "SIM_ROOT="+e.h.Root, "STATE="+e.state, "REPO="+e.repo,
 				"VMID="+vm.ID, "SIM_BIN="+simBin)
 			out := &lockedBuffer{}
 			cmd.Stdout, cmd.Stderr = out, out
