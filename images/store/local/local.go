@@ -125,7 +125,7 @@ func (b *Backend) Save(ctx context.Context, h store.Handle, rd io.Reader) (err e
 		}
 	}()
 	bufp := b.bufs.Get().(*[]byte)
-	_, err = io.CopyBuffer(f, ctxReader{ctx, rd}, *bufp)
+	_, err = io.CopyBuffer(writerOnly{f}, ctxReader{ctx, rd}, *bufp) // writerOnly: else ReadFrom ignores buf
 	b.bufs.Put(bufp)
 	if err != nil {
 		return fmt.Errorf("save %s: write %s: %w", h, tmp, mapErr(err))
@@ -359,3 +359,6 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+// writerOnly hides *os.File's ReadFrom, which would copy through its own 32 KiB buffer.
+type writerOnly struct{ io.Writer }
