@@ -245,3 +245,16 @@ func TestExclusiveLockRace(t *testing.T) {
 		t.Error(v)
 	}
 }
+
+func TestCloseReleasesLocks(t *testing.T) {
+	ctx := context.Background()
+	dir, _ := newRepo(t)
+	r := testOpen(t, dir, nil)
+	if _, err := r.Lock(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if n := countFiles(t, r.Backend(), store.KindLocks); n != 0 {
+		t.Fatalf("%d lock files after Close", n)
+	}
+}

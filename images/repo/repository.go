@@ -460,10 +460,20 @@ func (r *Repository) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Close drops unflushed packs (no snapshot can reference their blobs) and frees the codecs. It
-// must not run concurrently with other calls; calling it again does nothing.
+// Close releases locks still held, drops unflushed packs (no snapshot can reference their
+// blobs) and frees the codecs. It must not run concurrently with other calls; calling it again
+// does nothing.
 func (r *Repository) Close() error {
 	r.closeOnce.Do(func() {
+		r.mu.Lock()
+		locks := make([]*Lock, 0, len(r.locks))
+		for l := range r.locks {
+			locks = append(locks, l)
+		}
+		r.mu.Unlock()
+		for _, l := range locks {
+			_ = l.Unlock(context.Background())
+		}
 		held, _, _ := r.takeAll(context.Background())
 		for _, p := range held {
 			r.discard(p)
