@@ -14,7 +14,6 @@ const (
 	DefaultBlockSize = 1 << 20
 	MinBlockSize     = 64 << 10
 	MaxBlockSize     = 16 << 20
-	HashSize         = 32
 )
 
 // beginArgs names the set (a folder below the served root) an update covers; it is the
@@ -67,12 +66,13 @@ func decodeFileArgs(p []byte) (fileArgs, error) {
 	return a, nil
 }
 
-// hashesHeader is the result body of OpRepHashes; Count hashes of HashSize bytes follow as the
-// streamed body, block 0 first.
+// hashesHeader is the result body of OpRepHashes; when the file exists, Count fast hashes of
+// FastSize bytes (seeded with Seed) follow as the streamed body, block 0 first.
 type hashesHeader struct {
 	Exists bool
 	Size   int64
 	Count  int64
+	Seed   uint64
 }
 
 func (h hashesHeader) encode() []byte {
@@ -80,12 +80,13 @@ func (h hashesHeader) encode() []byte {
 	e.Bool(h.Exists)
 	e.Uvarint(uint64(h.Size))
 	e.Uvarint(uint64(h.Count))
+	e.Uvarint(h.Seed)
 	return e.B
 }
 
 func decodeHashesHeader(p []byte) (hashesHeader, error) {
 	d := wire.NewDecoder(p)
-	h := hashesHeader{Exists: d.Bool(), Size: int64(d.Uvarint()), Count: int64(d.Uvarint())}
+	h := hashesHeader{Exists: d.Bool(), Size: int64(d.Uvarint()), Count: int64(d.Uvarint()), Seed: d.Uvarint()}
 	if err := d.Finish(); err != nil {
 		return h, err
 	}
@@ -103,11 +104,11 @@ const (
 )
 
 // record is one changed block in an OpRepWrite body: kind, block index (uvarint) and, for data
-// kinds, the BLAKE3 hash of the block and the length-prefixed payload.
+// kinds, the strong (BLAKE3) hash of the block and the length-prefixed payload.
 type record struct {
 	kind    byte
 	index   int64
-	hash    [HashSize]byte
+	hash    [StrongSize]byte
 	payload []byte
 }
 

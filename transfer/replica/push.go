@@ -212,7 +212,7 @@ func (p *pusher) pushDisk(ctx context.Context, file File) error {
 	}
 	defer enc.Close()
 	out := &recordSink{bw: bufio.NewWriterSize(ws, 256<<10)}
-	zeroes := &zeroHashes{}
+	zeroes := newZeroHashes(head.Seed)
 	sc := &scanner{f: f, size: size, bs: bs, workers: p.opts.Workers, zeroes: zeroes}
 	bufs := sync.Pool{New: func() any { return make([]byte, 0, bs+bs/8+64) }}
 	p.scanned.Add(size)
@@ -222,11 +222,11 @@ func (p *pusher) pushDisk(ctx context.Context, file File) error {
 				return fmt.Errorf("read hashes of the replica: %w", err)
 			}
 		} else {
-			b.remote = zeroes.get(b.n) // the far side grows the file with holes
+			b.remote = zeroes.get(b.n).fast // the far side grows the file with holes
 		}
 		return nil
 	}, func(b *block) error {
-		if b.hash == b.remote {
+		if b.fast == b.remote {
 			return nil
 		}
 		p.changed.Add(1)
@@ -239,7 +239,7 @@ func (p *pusher) pushDisk(ctx context.Context, file File) error {
 			buf = bufs.Get().([]byte)
 			defer func() { bufs.Put(buf[:0]) }()
 			buf = enc.EncodeAll(b.data, buf[:0])
-			rec.kind, rec.hash, rec.payload = recZstd, b.hash, buf
+			rec.kind, rec.hash, rec.payload = recZstd, strongSum(b.data), buf
 			if len(buf) >= b.n {
 				rec.kind, rec.payload = recRaw, b.data
 			}
@@ -248,7 +248,7 @@ func (p *pusher) pushDisk(ctx context.Context, file File) error {
 		p.sent.Add(int64(n))
 		return err
 	})
-	p.read.Add(sc.bytesRead)
+	p.read.Add(sc.bytesRead.Load())
 	if err == nil {
 		err = out.flush()
 	}

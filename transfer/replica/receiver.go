@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"bufio"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -33,7 +34,6 @@ type Receiver struct {
 	jail    *jail.Jail
 	logf    func(format string, args ...any)
 	hooks   Hooks
-	zeroes  zeroHashes
 	written atomic.Int64
 
 	mu  sync.Mutex
@@ -69,6 +69,7 @@ type txFile struct {
 	f          *os.File
 	sidecarNew *os.File
 	bs         int64
+	seed       uint64 // of the new sidecar's fast hashes
 }
 
 // undoPaths are where a set's journal lives: below the root in a server-private folder, named
@@ -250,9 +251,9 @@ func (r *Receiver) takeTx(set string) (*tx, error) {
 	return t, nil
 }
 
-// hashes streams the block hashes of a replica file, rebuilding its sidecar first if needed.
+// hashes streams the fast hashes of a replica file, rebuilding its sidecar first if needed.
 func (r *Receiver) hashes(ctx context.Context, st *wire.Stream, p string, a fileArgs) error {
-	fi, exists, err := ensureSidecar(ctx, p, a.BlockSize, &r.zeroes)
+	_, head, exists, err := ensureSidecar(ctx, p, a.BlockSize)
 	if err != nil {
 		return err
 	}
@@ -264,16 +265,31 @@ func (r *Receiver) hashes(ctx context.Context, st *wire.Stream, p string, a file
 		return fmt.Errorf("open sidecar of %s: %w", p, err)
 	}
 	defer sc.Close()
-	count := blockCount(fi.Size(), a.BlockSize)
-	if err := st.Respond(wire.Response{Streamed: true, Body: hashesHeader{Exists: true, Size: fi.Size(), Count: count}.encode()}); err != nil {
+	if err := st.Respond(wire.Response{Streamed: true, Body: hashesHeader{Exists: true, Size: head.size, Count: head.count, Seed: head.seed}.encode()}); err != nil {
 		return nil
 	}
-	if _, err := io.Copy(st, io.NewSectionReader(sc, sidecarHeader, count*HashSize)); err != nil {
+	if err := sendFastColumn(st, sc, head.count); err != nil {
 		st.CloseWithError(fmt.Errorf("send hashes of %s: %w", p, err))
 		return nil
 	}
 	st.CloseWrite()
 	return nil
+}
+
+// sendFastColumn streams the fast hash of each sidecar entry.
+func sendFastColumn(w io.Writer, sc *os.File, count int64) error {
+	br := bufio.NewReaderSize(io.NewSectionReader(sc, sidecarHeader, count*entrySize), 256<<10)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var e [entrySize]byte
+	for i := int64(0); i < count; i++ {
+		if _, err := io.ReadFull(br, e[:]); err != nil {
+			return err
+		}
+		if _, err := bw.Write(e[:FastSize]); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
 }
 
 // put replaces a small file atomically, after saving the old one for the undo journal.
@@ -348,11 +364,11 @@ func (t *tx) commit() error {
 		if err != nil {
 			return fmt.Errorf("stat %s: %w", rel, err)
 		}
-		head := sidecarHead{blockSize: tf.bs, size: fi.Size(), mtime: fi.ModTime().UnixNano(), count: blockCount(fi.Size(), tf.bs)}
+		head := sidecarHead{blockSize: tf.bs, size: fi.Size(), mtime: fi.ModTime().UnixNano(), count: blockCount(fi.Size(), tf.bs), seed: tf.seed}
 		if _, err := tf.sidecarNew.WriteAt(head.encode(), 0); err != nil {
 			return fmt.Errorf("write sidecar of %s: %w", rel, err)
 		}
-		if err := tf.sidecarNew.Truncate(sidecarHeader + head.count*HashSize); err != nil {
+		if err := tf.sidecarNew.Truncate(entryOffset(head.count)); err != nil {
 			return fmt.Errorf("write sidecar of %s: %w", rel, err)
 		}
 		if err := tf.sidecarNew.Sync(); err != nil {

@@ -11,7 +11,6 @@ import (
 	"os"
 
 	"github.com/klauspost/compress/zstd"
-	"lukechampine.com/blake3"
 
 	"github.com/snapferry/snapferry/transfer/wire"
 )
@@ -25,10 +24,15 @@ const (
 // write applies the changed blocks of one disk file in place, behind the undo journal.
 func (r *Receiver) write(ctx context.Context, st *wire.Stream, t *tx, rel, p string, a fileArgs) error {
 	// The old sidecar is the base of the new one, so it must describe the file as it is.
-	fi, existed, err := ensureSidecar(ctx, p, a.BlockSize, &r.zeroes)
+	fi, head, existed, err := ensureSidecar(ctx, p, a.BlockSize)
 	if err != nil {
 		return err
 	}
+	seed := head.seed
+	if !existed {
+		seed = newSeed()
+	}
+	zeroes := newZeroHashes(seed)
 	rec := fileRec{name: rel, existed: existed, mode: a.Mode}
 	if existed {
 		rec.size, rec.mtimeNs, rec.mode = fi.Size(), fi.ModTime().UnixNano(), uint32(fi.Mode().Perm())
@@ -46,23 +50,24 @@ func (r *Receiver) write(ctx context.Context, st *wire.Stream, t *tx, rel, p str
 	if err != nil {
 		return fmt.Errorf("open replica %s: %w", rel, err)
 	}
-	scNew, err := newSidecarFrom(p, existed, rec.size, a.Size, a.BlockSize, &r.zeroes)
+	scNew, err := newSidecarFrom(p, existed, rec.size, a.Size, a.BlockSize, zeroes)
 	if err != nil {
 		f.Close()
 		return err
 	}
-	tf := &txFile{f: f, sidecarNew: scNew, bs: a.BlockSize}
+	tf := &txFile{f: f, sidecarNew: scNew, bs: a.BlockSize, seed: seed}
 	t.files[rel] = tf
-	w := &blockWriter{r: r, t: t, tf: tf, ord: ord, oldSize: rec.size, newSize: a.Size, bs: a.BlockSize}
+	w := &blockWriter{r: r, t: t, tf: tf, ord: ord, oldSize: rec.size, newSize: a.Size, bs: a.BlockSize, zeroes: zeroes}
 	if err := w.run(st); err != nil {
 		return fmt.Errorf("write replica %s: %w", rel, err)
 	}
 	return st.Respond(wire.Response{})
 }
 
-// newSidecarFrom starts the sidecar the file will have after the update: the old hashes for the
-// blocks the old and new sizes share, zero hashes for blocks the file grows by (they start as
-// holes). Blocks the client sends overwrite their entries. The header is written at commit.
+// newSidecarFrom starts the sidecar the file will have after the update: the old entries for the
+// blocks the old and new sizes share, zero entries for blocks the file grows by (they start as
+// holes). Blocks the client sends overwrite their entries. The header is written at commit; the
+// seed stays the old sidecar's, so the kept entries stay valid.
 func newSidecarFrom(p string, existed bool, oldSize, newSize, bs int64, zeroes *zeroHashes) (*os.File, error) {
 	f, err := os.OpenFile(sidecarPath(p)+".new", os.O_RDWR|os.O_CREATE|os.O_TRUNC|noFollow, 0o600)
 	if err != nil {
@@ -73,7 +78,7 @@ func newSidecarFrom(p string, existed bool, oldSize, newSize, bs int64, zeroes *
 	if existed && keep > 0 {
 		old, err := os.Open(sidecarPath(p))
 		if err == nil {
-			_, err = io.Copy(io.NewOffsetWriter(f, sidecarHeader), io.NewSectionReader(old, sidecarHeader, keep*HashSize))
+			_, err = io.Copy(io.NewOffsetWriter(f, sidecarHeader), io.NewSectionReader(old, sidecarHeader, keep*entrySize))
 			old.Close()
 		}
 		if err != nil {
@@ -84,10 +89,10 @@ func newSidecarFrom(p string, existed bool, oldSize, newSize, bs int64, zeroes *
 	if newCount > keep {
 		buf := make([]byte, 0, 64<<10)
 		for i := keep; i < newCount; i++ {
-			h := zeroes.get(blockLen(i, newSize, bs))
-			buf = append(buf, h[:]...)
-			if len(buf) == cap(buf) || i == newCount-1 {
-				if _, err := f.WriteAt(buf, sidecarHeader+(i+1)*HashSize-int64(len(buf))); err != nil {
+			z := zeroes.get(blockLen(i, newSize, bs))
+			buf = appendEntry(buf, z.fast, z.strong)
+			if len(buf)+entrySize > cap(buf) || i == newCount-1 {
+				if _, err := f.WriteAt(buf, entryOffset(i+1)-int64(len(buf))); err != nil {
 					f.Close()
 					return nil, fmt.Errorf("write sidecar of %s: %w", p, err)
 				}
@@ -106,6 +111,7 @@ type blockWriter struct {
 	ord              int64
 	oldSize, newSize int64
 	bs               int64
+	zeroes           *zeroHashes // seeded like the new sidecar
 
 	dec     *zstd.Decoder
 	seen    []uint64 // one bit per block: a second record for a block is a protocol error
@@ -113,13 +119,14 @@ type blockWriter struct {
 	old     []byte
 	zeros   []byte
 	jbuf    []byte
+	ebuf    []byte
 }
 
 type pendingBlock struct {
 	index int64
 	zero  bool
 	data  []byte
-	hash  [HashSize]byte
+	hash  [StrongSize]byte
 }
 
 func (w *blockWriter) run(st *wire.Stream) error {
@@ -212,7 +219,7 @@ func (w *blockWriter) decode(rec record) (pendingBlock, error) {
 		return pb, fmt.Errorf("%w: block %d has %d bytes, want %d", wire.ErrMalformed, rec.index, len(pb.data), n)
 	}
 	pb.hash = rec.hash
-	if blake3.Sum256(pb.data) != rec.hash {
+	if strongSum(pb.data) != rec.hash {
 		return pb, fmt.Errorf("block %d does not match its hash: damaged in transit", rec.index)
 	}
 	return pb, nil
@@ -239,16 +246,21 @@ func (w *blockWriter) flush() error {
 	for _, pb := range w.pending {
 		off := pb.index * w.bs
 		n := blockLen(pb.index, w.newSize, w.bs)
-		h := pb.hash
+		var entry []byte
 		if pb.zero {
-			h = w.r.zeroes.get(n)
+			z := w.zeroes.get(n)
+			entry = appendEntry(w.ebuf[:0], z.fast, z.strong)
 			if err := punchHole(f, off, n, w.zeros); err != nil {
 				return err
 			}
-		} else if _, err := f.WriteAt(pb.data, off); err != nil {
-			return fmt.Errorf("write block %d: %w", pb.index, err)
+		} else {
+			// The fast hash is computed here with this sidecar's seed, never taken from the client.
+			entry = appendEntry(w.ebuf[:0], fastSum(pb.data, w.zeroes.seed), pb.hash)
+			if _, err := f.WriteAt(pb.data, off); err != nil {
+				return fmt.Errorf("write block %d: %w", pb.index, err)
+			}
 		}
-		if _, err := w.tf.sidecarNew.WriteAt(h[:], sidecarHeader+pb.index*HashSize); err != nil {
+		if _, err := w.tf.sidecarNew.WriteAt(entry, entryOffset(pb.index)); err != nil {
 			return fmt.Errorf("write sidecar entry %d: %w", pb.index, err)
 		}
 		if hook := w.r.hooks.AfterBlockWrite; hook != nil {

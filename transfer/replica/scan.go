@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
-
-	"lukechampine.com/blake3"
+	"sync/atomic"
 )
 
 // block is one fixed-size block of a file being scanned.
@@ -17,25 +16,29 @@ type block struct {
 	n      int
 	zero   bool // a hole, or data that reads back all zeros
 	data   []byte
-	hash   [HashSize]byte // of the block's bytes; zeroHash(n) when zero
-	remote [HashSize]byte // client: the far side's hash of the block
+	fast   fastHash         // of the block's bytes with the scanner's seed
+	strong [StrongSize]byte // only when the scanner computes strong hashes
+	remote fastHash         // client: the far side's fast hash of the block
 }
 
-// scanner reads the blocks of a file in order with one goroutine (sequential reads suit disks
-// and caches) and hashes them on several, so hashing runs at the speed of all cores while memory
-// stays at a few buffers.
+// scanner walks the blocks of a file in order with one goroutine (which maps holes and hands out
+// buffers) and reads and hashes them on several: on a cached or fast disk the copy out of the
+// kernel costs as much as the hashing, so both run at the speed of all cores, while the reads
+// stay nearly sequential and memory stays at a few buffers.
 type scanner struct {
 	f         *os.File
 	size      int64
 	bs        int64
 	workers   int
-	zeroes    *zeroHashes
-	bytesRead int64 // bytes actually read (holes are not); valid after run
+	zeroes    *zeroHashes // its seed seeds the fast hashes
+	strong    bool        // compute strong hashes too
+	bytesRead atomic.Int64 // bytes actually read (holes are not)
 }
 
-// run scans every block. before runs in the reader, in block order, before a block is handed out
-// (the client pairs it with the far side's hash there). work runs concurrently on up to
-// s.workers goroutines with the block filled in and hashed; it must not keep b.data.
+// run scans every block. before runs in the walker, in block order, before a block is handed out
+// and before its data is read (the client pairs it with the far side's hash there). work runs
+// concurrently on up to s.workers goroutines with the block read and hashed; it must not keep
+// b.data.
 func (s *scanner) run(ctx context.Context, before func(*block) error, work func(*block) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -52,16 +55,18 @@ func (s *scanner) run(ctx context.Context, before func(*block) error, work func(
 		go func() {
 			defer wg.Done()
 			for b := range jobs {
-				if !b.zero && bytes.Equal(b.data, zeroBuf[:b.n]) {
-					b.zero = true
+				if b.data != nil {
+					if _, err := s.f.ReadAt(b.data, b.off); err != nil {
+						cancel(fmt.Errorf("read %s at %d: %w", s.f.Name(), b.off, err))
+					} else {
+						s.bytesRead.Add(int64(b.n))
+					}
 				}
-				if b.zero {
-					b.hash = s.zeroes.get(b.n)
-				} else {
-					b.hash = blake3.Sum256(b.data)
-				}
-				if err := work(b); err != nil {
-					cancel(err)
+				if ctx.Err() == nil {
+					s.hash(b, zeroBuf)
+					if err := work(b); err != nil {
+						cancel(err)
+					}
 				}
 				if b.data != nil {
 					pool <- b.data[:cap(b.data)]
@@ -79,6 +84,21 @@ func (s *scanner) run(ctx context.Context, before func(*block) error, work func(
 		return err
 	}
 	return ctx.Err()
+}
+
+func (s *scanner) hash(b *block, zeroBuf []byte) {
+	if !b.zero && bytes.Equal(b.data, zeroBuf[:b.n]) {
+		b.zero = true
+	}
+	if b.zero {
+		z := s.zeroes.get(b.n)
+		b.fast, b.strong = z.fast, z.strong
+		return
+	}
+	b.fast = fastSum(b.data, s.zeroes.seed)
+	if s.strong {
+		b.strong = strongSum(b.data)
+	}
 }
 
 func (s *scanner) read(ctx context.Context, pool chan []byte, jobs chan<- *block, before func(*block) error) error {
@@ -99,10 +119,6 @@ func (s *scanner) read(ctx context.Context, pool chan []byte, jobs chan<- *block
 				return nil
 			}
 			b.data = b.data[:b.n]
-			if _, err := s.f.ReadAt(b.data, b.off); err != nil {
-				return fmt.Errorf("read %s at %d: %w", s.f.Name(), b.off, err)
-			}
-			s.bytesRead += int64(b.n)
 		}
 		if before != nil {
 			if err := before(b); err != nil {
@@ -116,24 +132,4 @@ func (s *scanner) read(ctx context.Context, pool chan []byte, jobs chan<- *block
 		}
 	}
 	return nil
-}
-
-// zeroHashes caches the hash of an all-zero block per length (a file has at most two lengths).
-type zeroHashes struct {
-	mu sync.Mutex
-	m  map[int][HashSize]byte
-}
-
-func (z *zeroHashes) get(n int) [HashSize]byte {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	if h, ok := z.m[n]; ok {
-		return h
-	}
-	if z.m == nil {
-		z.m = make(map[int][HashSize]byte)
-	}
-	h := blake3.Sum256(make([]byte, n))
-	z.m[n] = h
-	return h
 }
