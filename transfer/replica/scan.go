@@ -30,8 +30,8 @@ type scanner struct {
 	size      int64
 	bs        int64
 	workers   int
-	zeroes    *zeroHashes // its seed seeds the fast hashes
-	strong    bool        // compute strong hashes too
+	zeroes    *zeroHashes  // its seed seeds the fast hashes
+	strong    bool         // compute strong hashes too
 	bytesRead atomic.Int64 // bytes actually read (holes are not)
 }
 
