@@ -21,3 +21,14 @@ func (s *ProcessSnapshot) Alive(_ context.Context, pid int, token string) (bool,
 	p, ok := s.snap.byPID[pid]
 	return ok && p.Token == token, nil
 }
+
+// Running reports whether any process in the snapshot matches (status uses it to tell whether
+// crond runs).
+func (s *ProcessSnapshot) Running(match func(Process) bool) bool {
+	for _, p := range s.snap.byPID {
+		if match(p) {
+			return true
+		}
+	}
+	return false
+}

@@ -35,7 +35,9 @@ func commands() []command {
 		{"prune", "remove data no snapshot needs", runPrune},
 		{"pid", "the PID registry: list, cleanup, kill-idle", runPid},
 		{"jobs", "the job history", runJobs},
+		{"cron", "scheduled jobs: add, list, remove, run, install, due, suspend, resume", runCron},
 		{"vms", "list the VMs of this host", runVms},
+		{"status", "is everything healthy here?", runStatus},
 		{"serve", "serve a repository over SSH (the far side of ssh://)", runServe},
 		{"version", "print the version", runVersion},
 	}
