@@ -111,9 +111,10 @@ func (j *vmBackup) run(ctx context.Context) (err error) {
 	}
 	wasOn := power == appliance.PoweredOn
 	poweredDown := false
+	var settle time.Duration // how long a guest shutdown we asked for may still take to finish
 	defer func() {
 		if poweredDown {
-			if perr := powerOnAgain(ctx, h, vm); perr != nil {
+			if perr := powerOnAgain(ctx, h, vm, settle, o.PollInterval, o.Clock); perr != nil {
 				err = errors.Join(err, perr)
 			}
 		}
@@ -121,9 +122,9 @@ func (j *vmBackup) run(ctx context.Context) (err error) {
 	if o.Mode != Hot && wasOn {
 		o.logf("VM %s: shutting the guest down (%s mode)", vm.Name, o.Mode)
 		if err := shutdownGuest(ctx, h, vm, o.ShutdownTimeout, o.ForceOff, o.PollInterval, o.Clock); err != nil {
-			// A failed shutdown may still have stopped the guest: power it on again if so.
-			if st, serr := h.PowerState(context.WithoutCancel(ctx), vm.ID); serr == nil && st == appliance.PoweredOff {
-				poweredDown = true
+			// The guest may be on its way down (a cancelled wait): let it finish, then power on.
+			if !errors.Is(err, appliance.ErrToolsNotRunning) {
+				poweredDown, settle = true, max(o.ShutdownTimeout, time.Minute)
 			}
 			return err
 		}
@@ -153,7 +154,7 @@ func (j *vmBackup) run(ctx context.Context) (err error) {
 			}
 		}()
 		if o.Mode == Warm && poweredDown {
-			if err := powerOnAgain(ctx, h, vm); err != nil {
+			if err := powerOnAgain(ctx, h, vm, 0, o.PollInterval, o.Clock); err != nil {
 				return err
 			}
 			poweredDown = false

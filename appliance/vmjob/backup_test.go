@@ -216,14 +216,15 @@ func TestBackupPartialAndRestoreRoundTrip(t *testing.T) {
 // Every fault gives a clear result and leaves no snapshot of ours.
 func TestFaultsLeaveNoSnapshotOfOurs(t *testing.T) {
 	cases := []struct {
-		name      string
-		faults    sim.Faults
-		mode      vmjob.Mode
-		quiesce   bool
-		forceOff  bool
-		ok        bool
-		errSubstr string
-		errIs     error
+		name            string
+		faults          sim.Faults
+		mode            vmjob.Mode
+		quiesce         bool
+		forceOff        bool
+		shutdownTimeout time.Duration
+		ok              bool
+		errSubstr       string
+		errIs           error
 	}{
 		{name: "create fails", faults: sim.Faults{SnapshotCreateFail: true}, errSubstr: "GenericVmConfigFault"},
 		{name: "datastore full", faults: sim.Faults{DatastoreFull: []string{"datastore1"}}, errIs: appliance.ErrNoSpace},
@@ -232,6 +233,9 @@ func TestFaultsLeaveNoSnapshotOfOurs(t *testing.T) {
 		{name: "quiesce without tools", faults: sim.Faults{ToolsNotRunning: true}, quiesce: true, errIs: appliance.ErrToolsNotRunning},
 		{name: "warm without tools", faults: sim.Faults{ToolsNotRunning: true}, mode: vmjob.Warm, errSubstr: "--force-off"},
 		{name: "warm without tools, forced", faults: sim.Faults{ToolsNotRunning: true}, mode: vmjob.Warm, forceOff: true, ok: true},
+		// The guest is slower than the timeout: the job fails, and once the guest is down it is
+		// powered on again rather than left off.
+		{name: "warm, guest slower than the timeout", faults: sim.Faults{ShutdownDelay: 600 * time.Millisecond}, mode: vmjob.Warm, shutdownTimeout: 200 * time.Millisecond, errSubstr: "still running after"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -243,6 +247,9 @@ func TestFaultsLeaveNoSnapshotOfOurs(t *testing.T) {
 			}
 			o := e.opts("f1")
 			o.Mode, o.Quiesce, o.ForceOff = c.mode, c.quiesce, c.forceOff
+			if c.shutdownTimeout > 0 {
+				o.ShutdownTimeout = c.shutdownTimeout
+			}
 			res := vmjob.BackupVM(e.ctx, e.drv, e.r, vm, o)
 			if c.ok && (res.Err != nil || !res.Committed) {
 				t.Fatalf("want success: %+v", res)
@@ -257,6 +264,9 @@ func TestFaultsLeaveNoSnapshotOfOurs(t *testing.T) {
 				if !strings.Contains(res.Err.Error(), "vm 1") {
 					t.Errorf("error does not name the VM: %v", res.Err)
 				}
+			}
+			if c.faults.ShutdownDelay > 0 {
+				time.Sleep(c.faults.ShutdownDelay) // a late guest shutdown would have landed by now
 			}
 			if err := e.h.SetFaults(sim.Faults{}); err != nil {
 				t.Fatal(err)

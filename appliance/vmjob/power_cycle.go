@@ -52,12 +52,26 @@ func powerOffHard(ctx context.Context, h appliance.Host, vm appliance.VM) error 
 }
 
 // powerOnAgain powers a VM back on that the job shut down. It runs during cleanup, so it ignores
-// the job's cancellation (a cancelled backup must not leave the VM off) but not forever.
-func powerOnAgain(ctx context.Context, h appliance.Host, vm appliance.VM) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+// the job's cancellation (a cancelled backup must not leave the VM off) but not forever. With
+// settle > 0 a guest shutdown may still be under way: it waits up to settle for the VM to be off
+// first, since powering on a VM that is still going down does nothing and it would stay off.
+func powerOnAgain(ctx context.Context, h appliance.Host, vm appliance.VM, settle, poll time.Duration, clock Clock) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settle+5*time.Minute)
 	defer cancel()
+	for deadline := clock.Now().Add(settle); settle > 0; {
+		st, err := h.PowerState(ctx, vm.ID)
+		if err != nil || st == appliance.PoweredOff || clock.Now().After(deadline) {
+			break
+		}
+		if clock.Sleep(ctx, poll) != nil {
+			break
+		}
+	}
 	if err := h.PowerOn(ctx, vm.ID); err != nil && !errors.Is(err, appliance.ErrInvalidPowerState) {
 		return fmt.Errorf("power VM %s on again: %w (it stays off: power it on by hand)", vm.Name, err)
+	}
+	if st, err := h.PowerState(ctx, vm.ID); err == nil && st != appliance.PoweredOn {
+		return fmt.Errorf("power VM %s on again: it is %s (power it on by hand)", vm.Name, st)
 	}
 	return nil
 }
