@@ -288,6 +288,15 @@ func TestSnapshotRefusesMissingBlobs(t *testing.T) {
 	if n := countFiles(t, r.Backend(), store.KindSnapshots); n != 0 {
 		t.Errorf("%d snapshots written", n)
 	}
+	// Time and host default to now and this host, so retention can group and order it.
+	id, err := r.SaveSnapshot(context.Background(), &Snapshot{Source: "y", Kind: SnapshotFiles})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn, err := r.LoadSnapshot(context.Background(), id)
+	if err != nil || sn.Host != "testhost" || time.Since(sn.Time) > time.Minute || sn.Version != 1 {
+		t.Errorf("defaults: %+v, %v", sn, err)
+	}
 }
 
 func TestTreeSnapshotCheck(t *testing.T) {

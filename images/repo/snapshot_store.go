@@ -57,6 +57,17 @@ func (r *Repository) SaveSnapshot(ctx context.Context, sn *Snapshot) (ID, error)
 	if sn.Version == 0 {
 		sn.Version = SnapshotVersion
 	}
+	// Retention groups by host and sorts by time: a manifest without them would never expire.
+	if sn.Time.IsZero() {
+		sn.Time = r.opts.Clock.Now().UTC()
+	}
+	if sn.Host == "" {
+		host, err := r.hostname()
+		if err != nil {
+			return ID{}, fmt.Errorf("save snapshot of %s: %w", sn.Source, err)
+		}
+		sn.Host = host
+	}
 	b, err := json.Marshal(sn)
 	if err != nil {
 		return ID{}, fmt.Errorf("save snapshot of %s: encode: %w", sn.Source, err)
