@@ -4,7 +4,8 @@
 #   image.v1.img  sparse ext4 image (8 GiB apparent, ~1.7 GiB allocated at BENCH_SIZE=full) made
 #                 with `mke2fs -d` from mixed content: random data (incompressible, unique), text
 #                 (/usr/share/doc), binaries (/usr/bin), a toolchain (/usr/local/go), then /usr/share
-#                 and /usr/lib until the allocation target is reached.
+#                 and /usr/lib until the content budget (IMG_CONTENT_MIB; ext4 metadata and
+#                 small-file slack add ~12%) is spent.
 #   image.v2.img  the same image with 1% of the allocated bytes rewritten in scattered 64 KiB writes,
 #                 only inside allocated extents (found with SEEK_DATA/SEEK_HOLE), seeded so every run
 #                 builds the same change. This is what an incremental backup of a VM disk sees.
@@ -13,7 +14,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-params="size=$IMG_SIZE alloc_mib=$IMG_ALLOC_MIB random_mib=$IMG_RANDOM_MIB v=2"
+params="size=$IMG_SIZE content_mib=$IMG_CONTENT_MIB random_mib=$IMG_RANDOM_MIB v=2"
 stamp=$WORK/image.stamp
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$params" ] && [ -f "$WORK/image.v1.img" ] && [ -f "$WORK/image.v2.img" ]; then
   echo "workload: cached in $WORK ($params)"; cat "$WORK/image.meta"; exit 0
@@ -32,8 +33,8 @@ for ((i = 0; i < IMG_RANDOM_MIB / 16; i++)); do
   head -c $((16 << 20)) /dev/urandom >"$content/random/r$i.bin"
 done
 
-echo "workload: mixed files up to $IMG_ALLOC_MIB MiB in all"
-"$PY" - "$content" $(((IMG_ALLOC_MIB - IMG_RANDOM_MIB) << 20)) <<'PY'
+echo "workload: mixed files up to $IMG_CONTENT_MIB MiB in all"
+"$PY" - "$content" $(((IMG_CONTENT_MIB - IMG_RANDOM_MIB) << 20)) <<'PY'
 # Copies regular files from the sources, in order, until the byte budget is spent. A file seen
 # under an earlier source (/usr/share/doc inside /usr/share) is not copied twice.
 import os, shutil, sys
