@@ -16,7 +16,7 @@
 //
 // Concurrency: Repository methods are safe for concurrent use, except Close; Check, Prune and
 // RebuildIndex reload the in-memory index, so they must not overlap SaveBlob calls on the same
-// value (separate processes, as in practice, are fine). SaveBlob compresses
-// in the caller's goroutine and appends to one of a few open packs in temp files; the caller that
-// fills a pack uploads it, which paces producers to the store's speed.
+// value (separate processes, as in practice, are fine). SaveBlob compresses in the caller's
+// goroutine and appends to one of a few open packs in temp files; the caller that fills a pack
+// uploads it, which paces producers to the store's speed.
 package repo
