@@ -23,6 +23,8 @@ import (
 const (
 	envRoot      = "SNAPFERRY_REPLICA_TEST_ROOT"
 	envKillAfter = "SNAPFERRY_REPLICA_TEST_KILL_AFTER"
+	// envKillAtCommit makes it SIGKILL itself right after the commit record is durable.
+	envKillAtCommit = "SNAPFERRY_REPLICA_TEST_KILL_AT_COMMIT"
 )
 
 func TestMain(m *testing.M) {
@@ -34,6 +36,12 @@ func TestMain(m *testing.M) {
 					syscall.Kill(os.Getpid(), syscall.SIGKILL)
 					select {} // never continue past the hook point
 				}
+			}
+		}
+		if os.Getenv(envKillAtCommit) != "" {
+			opts.ReplicaHooks.AfterCommitRecord = func() {
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				select {}
 			}
 		}
 		if err := serve.Serve(context.Background(), os.Stdin, os.Stdout, opts); err != nil {
@@ -79,9 +87,11 @@ func inProcess(t testing.TB, root string, opts serve.Options) *server {
 	return &server{sess: sess}
 }
 
-func child(t testing.TB, root string, killAfter int) *server {
+// child starts a serve child; killAfter > 0 kills it after that many block writes, extra adds
+// environment.
+func child(t testing.TB, root string, killAfter int, extra ...string) *server {
 	t.Helper()
-	env := []string{envRoot + "=" + root}
+	env := append([]string{envRoot + "=" + root}, extra...)
 	if killAfter > 0 {
 		env = append(env, envKillAfter+"="+strconv.Itoa(killAfter))
 	}

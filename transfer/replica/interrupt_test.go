@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -110,4 +111,68 @@ func equalSums(a, b sums) bool {
 		}
 	}
 	return true
+}
+
+func TestServerKilledAfterCommitRecordRollsForward(t *testing.T) {
+	v := newVM(t)
+	first := child(t, v.root, 0)
+	push(t, first, "vm1", v.files, bs)
+	first.sess.Close()
+	v.disk.fill(20, 21, 22)
+	want := sourceSums(t, v)
+
+	doomed := child(t, v.root, 0, envKillAtCommit+"=1")
+	if _, err := replica.Push(context.Background(), doomed.sess, "vm1", v.files, replica.Options{BlockSize: bs}); !errors.Is(err, wire.ErrLinkLost) {
+		t.Fatalf("push to a server killed at commit: %v", err)
+	}
+	<-doomed.child.Done
+	sidecarNew, _ := filepath.Glob(filepath.Join(v.root, "vm1", ".snapferry-*.hashes.new"))
+	if len(sidecarNew) != 1 {
+		t.Fatalf("new sidecars after the kill: %v; the kill did not land between commit record and install", sidecarNew)
+	}
+	// The update had committed: the next start keeps it and installs the new sidecar.
+	next := child(t, v.root, 0)
+	if got := replicaSums(t, v); !equalSums(got, want) {
+		t.Fatalf("after restart the replica is %v, want the committed update %v", got, want)
+	}
+	if left, _ := filepath.Glob(filepath.Join(v.root, "vm1", ".snapferry-*.new")); len(left) != 0 {
+		t.Errorf("left after roll forward: %v", left)
+	}
+	// The installed sidecar is right: an unchanged rerun sends no block.
+	if st := push(t, next, "vm1", v.files, bs); st.BlocksChanged != 0 {
+		t.Errorf("rerun after roll forward changed %d blocks, want 0", st.BlocksChanged)
+	}
+}
+
+func TestConcurrentUpdatesOfOneSetAreRefused(t *testing.T) {
+	v := newVM(t)
+	a := child(t, v.root, 0)
+	b := child(t, v.root, 0)
+	ctx := context.Background()
+	// a holds the set open (Begin without Commit) through the raw op.
+	st, err := a.sess.Open(ctx, wire.OpRepBegin, beginArgs("vm1"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Response(); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	_, err = replica.Push(ctx, b.sess, "vm1", v.files, replica.Options{BlockSize: bs})
+	if !errors.Is(err, wire.ErrRefused) || !strings.Contains(err.Error(), "another run") {
+		t.Fatalf("second update of a busy set: %v, want refused", err)
+	}
+	// When a's session ends its open update is rolled back and the set is free again.
+	a.sess.Close()
+	a.child.Stdin.Close()
+	<-a.child.Done
+	push(t, b, "vm1", v.files, bs)
+	v.assertSame(t)
+}
+
+// beginArgs encodes the argument of OpRepBegin the way Push does (a string).
+func beginArgs(set string) []byte {
+	var e wire.Encoder
+	e.String(set)
+	return e.B
 }

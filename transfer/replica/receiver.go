@@ -26,6 +26,9 @@ type Hooks struct {
 	// AfterBlockWrite runs after the n-th block (1-based, counted per Receiver) was written in
 	// place, its undo record already durable.
 	AfterBlockWrite func(n int64)
+	// AfterCommitRecord runs once an update's commit record is durable, before its new sidecars
+	// are installed and its journal removed.
+	AfterCommitRecord func()
 }
 
 // Receiver is the far side of replica updates for one wire session. It is safe for concurrent
@@ -61,7 +64,8 @@ type tx struct {
 	copies  int
 	// failed is set when an op of the update failed half way; such an update can only be
 	// aborted, never committed.
-	failed error
+	failed            error
+	afterCommitRecord func()
 }
 
 // txFile is a disk file written in the update.
@@ -101,11 +105,17 @@ func lockSet(p undoPaths, set string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", p.lock, err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	switch {
+	case err == nil:
+	case errors.Is(err, unix.EWOULDBLOCK):
 		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("replica set %q is being updated by another run right now: %w", set, wire.ErrRefused)
-		}
+		return nil, fmt.Errorf("replica set %q is being updated by another run right now: %w", set, wire.ErrRefused)
+	case errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EINVAL):
+		// A file system without flock (some NAS mounts, VMFS through some layers): the
+		// in-process table still keeps one session per set; across processes it is unguarded.
+	default:
+		f.Close()
 		return nil, fmt.Errorf("lock %s: %w", p.lock, err)
 	}
 	return f, nil
@@ -224,7 +234,8 @@ func (r *Receiver) begin(set string) error {
 		jw.close()
 		return err
 	}
-	r.txs[set] = &tx{set: set, paths: p, lock: lock, jw: jw, files: make(map[string]*txFile), smalls: make(map[string]bool)}
+	r.txs[set] = &tx{set: set, paths: p, lock: lock, jw: jw, files: make(map[string]*txFile), smalls: make(map[string]bool),
+		afterCommitRecord: r.hooks.AfterCommitRecord}
 	ok = true
 	return nil
 }
@@ -380,6 +391,9 @@ func (t *tx) commit() error {
 	}
 	if err := t.jw.sync(); err != nil {
 		return err
+	}
+	if t.afterCommitRecord != nil {
+		t.afterCommitRecord()
 	}
 	for _, tf := range t.files {
 		final := tf.f.Name()

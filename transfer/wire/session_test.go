@@ -266,3 +266,45 @@ func TestVersionMismatchRefused(t *testing.T) {
 		t.Fatal("accept succeeded")
 	}
 }
+
+// TestSlowReaderKeepsBufferWithinWindow: a fast sender and a slow reader. The receiver's buffer
+// for the stream must never hold more than the window, whatever the sender would like to push.
+func TestSlowReaderKeepsBufferWithinWindow(t *testing.T) {
+	l := wiretest.Pipes(t)
+	c, _ := startPair(t, l, testHandler)
+	var e Encoder
+	e.Uvarint(6 << 20)
+	st, err := c.Open(context.Background(), OpLoad, e.B, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	buf := make([]byte, 32<<10)
+	total, peak := 0, 0
+	for {
+		n, err := st.Read(buf)
+		total += n
+		st.mu.Lock()
+		buffered := 0
+		for _, p := range st.inBuf {
+			buffered += len(p)
+		}
+		st.mu.Unlock()
+		peak = max(peak, buffered)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if total%(1<<20) < len(buf) {
+			time.Sleep(20 * time.Millisecond) // let the sender run ahead if it could
+		}
+	}
+	if total != 6<<20 {
+		t.Fatalf("read %d bytes", total)
+	}
+	if window := 128 << 10; peak > window || peak == 0 {
+		t.Fatalf("peak buffered %d bytes, window %d", peak, window)
+	}
+}
