@@ -1,6 +1,6 @@
 // Package esxi is the VMware ESXi driver of appliance.Host. It talks to the host through the
 // shell tools an ESXi host has (vim-cmd, vmkfstools, esxcli, vmware), looked up on PATH or given
-// in a Config, and reads .vmx, .vmsd and VMDK descriptor files itself.
+// in a Config, and reads .vmx and .vmsd files itself and VMDK descriptors through images/vmdk.
 //
 // Every parser follows /work/shared/esxi-reference (the contract for host output) to the letter:
 // rows of getallvms are split by runs of blanks and by the shape of the File column, never by

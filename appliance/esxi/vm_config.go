@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/snapferry/snapferry/appliance"
+	"github.com/snapferry/snapferry/images/vmdk"
 )
 
 // ReadConfig reads a VM's .vmx and each disk's descriptor chain from the datastores. Disks keep the
@@ -73,7 +74,7 @@ func (d *Driver) readDisk(vm appliance.VM, dir string, i int, vd VMXDisk) (appli
 		if err != nil {
 			return disk, fmt.Errorf("read descriptor: %w", err)
 		}
-		desc, err := ParseDescriptor(string(b))
+		desc, err := vmdk.Parse(b)
 		if err != nil {
 			return disk, fmt.Errorf("descriptor %s: %w", cur, err)
 		}
@@ -81,7 +82,7 @@ func (d *Driver) readDisk(vm appliance.VM, dir string, i int, vd VMXDisk) (appli
 		if len(disk.Chain) == 1 {
 			disk.Size = desc.Size()
 		}
-		if !desc.IsDelta() {
+		if !IsDelta(desc) {
 			disk.Base = cur
 			disk.CreateType = desc.CreateType
 			switch desc.CreateType {

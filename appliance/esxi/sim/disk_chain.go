@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/snapferry/snapferry/appliance/esxi"
+	"github.com/snapferry/snapferry/images/vmdk"
 )
 
 // grainSize is the copy-on-write unit of a delta: 8 sectors, as ddb.grain = "8" says for seSparse.
@@ -20,7 +21,7 @@ const grainSize = 4096
 // layer is one link of a disk chain.
 type layer struct {
 	desc  string // local path of the descriptor
-	d     *esxi.Descriptor
+	d     *vmdk.Descriptor
 	data  string // local path of the extent file
 	delta bool
 }
@@ -37,14 +38,14 @@ func (h *Host) chain(top string) ([]layer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("disk chain from %s: %w", top, err)
 		}
-		d, err := esxi.ParseDescriptor(string(b))
+		d, err := vmdk.Parse(b)
 		if err != nil {
 			return nil, fmt.Errorf("disk chain from %s: %s: %w", top, cur, err)
 		}
 		if len(d.Extents) != 1 {
 			return nil, fmt.Errorf("disk chain from %s: %s has %d extents; the simulator makes one", top, cur, len(d.Extents))
 		}
-		l := layer{desc: cur, d: d, data: filepath.Join(filepath.Dir(cur), d.Extents[0].File), delta: d.IsDelta()}
+		l := layer{desc: cur, d: d, data: filepath.Join(filepath.Dir(cur), d.Extents[0].File), delta: esxi.IsDelta(d)}
 		out = append(out, l)
 		if !l.delta {
 			return out, nil

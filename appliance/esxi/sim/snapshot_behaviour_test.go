@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/snapferry/snapferry/appliance/esxi"
+	"github.com/snapferry/snapferry/images/vmdk"
 )
 
 // diskModel is what a disk should hold, kept in memory (test disks are small).
@@ -343,7 +344,7 @@ func TestCloneOfChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if desc, err := esxi.ParseDescriptor(string(d)); err != nil || desc.IsDelta() || desc.Size() != 1<<20 {
+	if desc, err := vmdk.Parse(d); err != nil || esxi.IsDelta(desc) || desc.Size() != 1<<20 {
 		t.Errorf("clone descriptor %+v, %v", desc, err)
 	}
 	out, _, code := run(h, nil, "vmkfstools", "-i", "/vmfs/volumes/datastore1/vm/vm.vmdk", "-d", "thin", "/vmfs/volumes/backup/c.vmdk")

@@ -110,7 +110,7 @@ func (s *session) addDelta(v *simVM, vmDS *datastoreState, layers []layer) (stri
 		return "", err
 	}
 	cid := randomHex(4)
-	text := deltaDescriptor(seSparse, cid, top.d.CID, hint, size/512, data, randomHex(12)+cid)
+	text := deltaDescriptor(seSparse, cid, fmt.Sprintf("%08x", top.d.CID), hint, size/512, data, randomHex(12)+cid)
 	if err := os.WriteFile(filepath.Join(v.dir, name), []byte(text), 0o644); err != nil {
 		return "", err
 	}
@@ -258,7 +258,7 @@ func (s *session) relink(desc string, parent layer) error {
 			}
 			lines[i] = `parentFileNameHint="` + hint + "\"\n"
 		case strings.HasPrefix(l, "parentCID="):
-			lines[i] = "parentCID=" + parent.d.CID + "\n"
+			lines[i] = fmt.Sprintf("parentCID=%08x\n", parent.d.CID)
 		}
 	}
 	return writeFileAtomic(desc, []byte(strings.Join(lines, "")))
