@@ -27,6 +27,7 @@ func commands() []command {
 	return []command{
 		{"init", "create a repository", runInit},
 		{"backup", "back up disk images, folders or VMs", runBackup},
+		{"replica", "keep a ready-to-run copy on another host, sending changed blocks", runReplica},
 		{"snapshots", "list the snapshots of a repository", runSnapshots},
 		{"ls", "list the contents of a snapshot", runLs},
 		{"restore", "restore a snapshot", runRestore},

@@ -2,8 +2,10 @@ package main
 
 import (
 	"errors"
+	"io"
 
 	"github.com/snapferry/snapferry/images/store"
+	"github.com/snapferry/snapferry/transfer/ratelimit"
 	"github.com/snapferry/snapferry/transfer/storespec"
 )
 
@@ -17,6 +19,15 @@ func (a *app) openRemoteBackend(spec string) (store.Backend, error) {
 		Version:          version,
 		Create:           a.cmd == "init",
 		ServeLog:         a.stderr,
+	}
+	if a.bwlimit > 0 {
+		l := ratelimit.NewLimiter(a.bwlimit, nil)
+		o.Upload = func(w io.WriteCloser) io.WriteCloser {
+			return struct {
+				io.Writer
+				io.Closer
+			}{ratelimit.NewWriter(a.ctx, w, l), w}
+		}
 	}
 	if a.ssh.Identity != "" {
 		o.Identity = []string{a.ssh.Identity}

@@ -23,16 +23,30 @@ func repoSpec(flagValue, flagName string) (string, error) {
 	return flagValue, nil
 }
 
-// openBackend opens the store named by spec (a local folder, ssh://, sftp://).
+// openBackend opens the store named by spec (a local folder, ssh://, sftp://). With --bwlimit,
+// uploads are paced: on the SSH link itself for ssh://, per file for the others.
 func (a *app) openBackend(spec string) (store.Backend, error) {
-	if strings.Contains(spec, "://") {
+	if strings.HasPrefix(spec, "ssh://") {
 		return a.openRemoteBackend(spec)
 	}
-	abs, err := filepath.Abs(spec)
-	if err != nil {
-		return nil, usagef("repository path %q: %v", spec, err)
+	var be store.Backend
+	if strings.Contains(spec, "://") {
+		b, err := a.openRemoteBackend(spec)
+		if err != nil {
+			return nil, err
+		}
+		be = b
+	} else {
+		abs, err := filepath.Abs(spec)
+		if err != nil {
+			return nil, usagef("repository path %q: %v", spec, err)
+		}
+		be = local.New(abs)
 	}
-	return local.New(abs), nil
+	if a.bwlimit > 0 {
+		be = ratelimit.Backend(be, ratelimit.NewLimiter(a.bwlimit, nil))
+	}
+	return be, nil
 }
 
 // openRepo opens an existing repository. Writers get a temp folder for pack building inside the
@@ -41,9 +55,6 @@ func (a *app) openRepo(spec string, write bool) (*repo.Repository, error) {
 	be, err := a.openBackend(spec)
 	if err != nil {
 		return nil, err
-	}
-	if write && a.bwlimit > 0 {
-		be = ratelimit.Backend(be, ratelimit.NewLimiter(a.bwlimit, nil))
 	}
 	var o repo.Options
 	if write {

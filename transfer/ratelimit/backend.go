@@ -27,6 +27,9 @@ func (b *limitedBackend) Save(ctx context.Context, h store.Handle, rd io.Reader)
 	return b.Backend.Save(ctx, h, NewReader(ctx, rd, b.l))
 }
 
+// Unwrap returns the limited store (callers looking for a wire session below it).
+func (b *limitedBackend) Unwrap() store.Backend { return b.Backend }
+
 // FreeSpace passes through when the wrapped store can report it.
 func (b *limitedBackend) FreeSpace(ctx context.Context) (int64, error) {
 	if sr, ok := b.Backend.(store.SpaceReporter); ok {

@@ -47,6 +47,9 @@ type Options struct {
 	DeployPath string
 	// ServeLog receives the remote serve's stderr (nil: kept only for error messages).
 	ServeLog io.Writer
+	// Upload, when set, wraps what this side sends to serve (--bwlimit): it limits every
+	// upload on the link, repository packs and replica blocks alike.
+	Upload func(io.WriteCloser) io.WriteCloser
 }
 
 // Open parses spec and opens its Backend.
@@ -161,6 +164,9 @@ func openServe(ctx context.Context, conn *sshconn.Client, s Spec, opts Options) 
 	if err := sess.Start(cmd); err != nil {
 		sess.Close()
 		return nil, nil, fmt.Errorf("open store %s: start %s: %w", s, cmd, err)
+	}
+	if opts.Upload != nil {
+		stdin = opts.Upload(stdin)
 	}
 	client, err := remotestore.New(ctx, stdout, stdin, remotestore.Options{Location: s.String(), Program: opts.Version})
 	if err != nil {

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/snapferry/snapferry/transfer/sshtest"
+)
+
+// TestReplicaSendsOnlyChangedBlocks keeps a replica of a thin image and a small config file on
+// the far side of a real sshd: the second run sends about one changed block, the copy equals the
+// source and stays sparse.
+func TestReplicaSendsOnlyChangedBlocks(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	dir := t.TempDir()
+	home := filepath.Join(dir, "state")
+	src := filepath.Join(dir, "vm")
+	os.MkdirAll(src, 0o755)
+	img := filepath.Join(src, "disk-flat.vmdk")
+	sparseImage(t, img, 512<<20, 0, 1, 2, 200, 400)
+	os.WriteFile(filepath.Join(src, "vm.vmx"), []byte("displayName = \"vm\"\n"), 0o644)
+	far := filepath.Join(dir, "far")
+	os.MkdirAll(far, 0o755)
+	to := fmt.Sprintf("ssh://%s@%s/%s", s.User, s.Addr, far)
+	ssh := []string{"--identity", s.ClientKey, "--known-hosts", s.KnownHosts}
+
+	push := func() map[string]int64 {
+		r := mustSF(t, home, 0, append([]string{"replica", src, "--to", to, "--json"}, ssh...)...)
+		var ev struct {
+			Stats map[string]int64 `json:"stats"`
+		}
+		line := strings.SplitN(strings.TrimSpace(r.stdout), "\n", 2)[0]
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("replica output %q: %v", r.stdout, err)
+		}
+		return ev.Stats
+	}
+	first := push()
+	copyImg := filepath.Join(far, "vm", "disk-flat.vmdk")
+	if fileSHA(t, copyImg) != fileSHA(t, img) {
+		t.Fatal("replica differs after the first run")
+	}
+	f, _ := os.OpenFile(img, os.O_RDWR, 0)
+	writeRandom(t, f, 300)
+	f.Close()
+	second := push()
+	if fileSHA(t, copyImg) != fileSHA(t, img) {
+		t.Fatal("replica differs after the incremental run")
+	}
+	if second["BlocksChanged"] != 1 || second["BytesSent"] > 2<<20 || first["BytesSent"] < 5<<20 {
+		t.Fatalf("incremental should send one block: first %v, second %v", first, second)
+	}
+	if a, b := allocated(t, copyImg), allocated(t, img); a > b+b/10 {
+		t.Fatalf("replica not sparse: %d allocated, source %d", a, b)
+	}
+	if b, err := os.ReadFile(filepath.Join(far, "vm", "vm.vmx")); err != nil || !strings.Contains(string(b), "displayName") {
+		t.Fatalf("small file not replicated: %v", err)
+	}
+}
