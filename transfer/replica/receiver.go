@@ -321,6 +321,9 @@ func (r *Receiver) put(st *wire.Stream, t *tx, rel, p string, a fileArgs) error 
 	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("put %s: %w", rel, err)
 	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("create folder of %s: %w", rel, err)
+	}
 	if err := t.jw.append(jSmall, rec.encode()); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -46,6 +47,9 @@ func (r *Receiver) write(ctx context.Context, st *wire.Stream, t *tx, rel, p str
 	}
 	ord := t.ordinal
 	t.ordinal++
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("create folder of %s: %w", rel, err)
+	}
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|noFollow, fs.FileMode(a.Mode))
 	if err != nil {
 		return fmt.Errorf("open replica %s: %w", rel, err)
@@ -231,16 +235,22 @@ func (w *blockWriter) flush() error {
 	if len(w.pending) == 0 {
 		return nil
 	}
+	saved := 0
 	for _, pb := range w.pending {
 		off := pb.index * w.bs
 		if off < w.oldSize {
 			if err := w.journalOld(off, int(min(w.bs, w.oldSize-off))); err != nil {
 				return err
 			}
+			saved++
 		}
 	}
-	if err := w.t.jw.sync(); err != nil {
-		return err
+	// Blocks past the old end need no undo record (rollback truncates), so a new replica's
+	// first run pays no journal fsyncs at all.
+	if saved > 0 {
+		if err := w.t.jw.sync(); err != nil {
+			return err
+		}
 	}
 	f := w.tf.f
 	for _, pb := range w.pending {

@@ -110,6 +110,21 @@ func TestFullThenIncrementalSendsOnlyChangedBlocks(t *testing.T) {
 	v.assertSame(t)
 }
 
+func TestNestedNames(t *testing.T) {
+	v := newVM(t)
+	s := inProcess(t, v.root, serve.Options{})
+	files := []replica.File{
+		{Name: "disks/a/vm1-flat.vmdk", Source: v.disk.path, Disk: true},
+		{Name: "conf/vm1.vmx", Source: v.vmx},
+	}
+	push(t, s, "vm1", files, bs)
+	for _, f := range files {
+		if fileSum(t, filepath.Join(v.root, "vm1", f.Name)) != fileSum(t, f.Source) {
+			t.Errorf("replica of %s differs", f.Name)
+		}
+	}
+}
+
 func TestGrowAndShrink(t *testing.T) {
 	v := newVM(t)
 	s := inProcess(t, v.root, serve.Options{})

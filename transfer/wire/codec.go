@@ -68,34 +68,21 @@ func (d *Decoder) fail(format string, args ...any) {
 }
 
 // Uvarint reads an unsigned varint.
-func (d *Decoder) Uvarint() uint64 {
+func (d *Decoder) Uvarint() uint64 { return readVarint(d, binary.Uvarint, "unsigned") }
+
+// Varint reads a signed (zig-zag) varint.
+func (d *Decoder) Varint() int64 { return readVarint(d, binary.Varint, "signed") }
+
+func readVarint[T uint64 | int64](d *Decoder, decode func([]byte) (T, int), what string) T {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(d.b)
+	v, n := decode(d.b)
 	if n <= 0 {
-		d.fail("bad unsigned varint")
+		d.fail("bad %s varint", what)
 		return 0
 	}
 	// Reject non-minimal encodings so every value has exactly one encoding.
-	if n > 1 && d.b[n-1] == 0 {
-		d.fail("non-minimal varint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-// Varint reads a signed (zig-zag) varint.
-func (d *Decoder) Varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail("bad signed varint")
-		return 0
-	}
 	if n > 1 && d.b[n-1] == 0 {
 		d.fail("non-minimal varint")
 		return 0
