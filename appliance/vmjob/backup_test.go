@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -172,6 +173,11 @@ func TestBackupPartialAndRestoreRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		equalBytes(t, "restored disk "+cfg.Disks[i].Name, got, want)
+		if st, err := os.Stat(cfg.Disks[i].Extent); err == nil {
+			if alloc := st.Sys().(*syscall.Stat_t).Blocks * 512; alloc > 2<<20 {
+				t.Errorf("restored disk %d is not thin: %d bytes allocated of %d", i, alloc, st.Size())
+			}
+		}
 		if filepath.Dir(cfg.Disks[i].Descriptor) != cfg.Dir {
 			t.Errorf("restored disk %d not in the VM folder: %s", i, cfg.Disks[i].Descriptor)
 		}
