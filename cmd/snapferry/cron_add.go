@@ -1,0 +1,124 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/snapferry/snapferry/cron"
+	"github.com/snapferry/snapferry/cron/cronrun"
+)
+
+// runCronAdd is `snapferry cron add NAME "SCHEDULE" [options] -- ARGS...`: it checks the whole
+// job (schedule, command, mail settings, hooks) and stores it, so a typo shows now and not in a
+// log at 2 a.m.
+func runCronAdd(a *app, args []string) int {
+	var job cron.Job
+	var delay, window time.Duration
+	var replace bool
+	var crontabPath string
+	fs := a.flags
+	fs.IntVar(&job.Retry.Retries, "retries", 0, "retry a failed run up to N times")
+	fs.DurationVar(&delay, "retry-delay", 5*time.Minute, "pause before each retry")
+	fs.DurationVar(&window, "retry-window", 0, "no retry starts later than this after the first attempt (0: until the next scheduled run)")
+	fs.StringSliceVar(&job.Mail.To, "mail-to", nil, "mail the report to these addresses (repeat or comma-separate)")
+	fs.StringVar(&job.Mail.From, "mail-from", "", "sender address of the report")
+	fs.StringVar(&job.Mail.Server, "smtp", "", "SMTP server HOST:PORT")
+	fs.StringVar(&job.Mail.User, "smtp-user", "", "SMTP user (with --smtp-password-file)")
+	fs.StringVar(&job.Mail.PasswordFile, "smtp-password-file", "", "file whose first line is the SMTP password")
+	fs.StringVar(&job.Mail.TLS, "smtp-tls", "", "starttls (default), tls or none")
+	fs.StringVar(&job.Mail.CAFile, "smtp-ca-file", "", "trust this CA certificate (PEM) for the SMTP server")
+	fs.StringVar(&job.Mail.On, "mail-on", "", "always (default) or failure (covers partial runs)")
+	// StringArray, not StringSlice: a hook is "EVENT,EVENT:COMMAND" and its commas are its own.
+	fs.StringArrayVar(&job.Hooks, "on-event", nil, "EVENT[,EVENT]:COMMAND run on job events (repeatable)")
+	fs.BoolVar(&replace, "replace", false, "overwrite a job of the same name")
+	a.addCrontabFlag(&crontabPath)
+	pos, code, ok := a.parse(args)
+	if !ok {
+		return code
+	}
+	dash := fs.ArgsLenAtDash()
+	if dash < 0 {
+		return a.fail(usagef(`give the job's snapferry command after --: cron add NAME "SCHEDULE" [options] -- backup --vm=all --to=REPO`))
+	}
+	if dash != 2 {
+		return a.fail(usagef(`want NAME and "SCHEDULE" before --, got %d arguments (%s); quote the schedule: "30 2 * * *"`, dash, strings.Join(pos[:dash], " ")))
+	}
+	job.Name, job.Schedule, job.Args = pos[0], pos[1], pos[2:]
+	if err := checkJobCommand(job.Args); err != nil {
+		return a.fail(err)
+	}
+	if err := checkAbsolutePaths(job.Args); err != nil {
+		return a.fail(err)
+	}
+	if job.Retry.Retries == 0 && (fs.Changed("retry-delay") || fs.Changed("retry-window")) {
+		return a.fail(usagef("--retry-delay and --retry-window need --retries=N"))
+	}
+	if job.Retry.Retries > 0 {
+		job.Retry.Delay, job.Retry.Window = cron.Duration(delay), cron.Duration(window)
+	}
+	// crond starts the run in another folder: files named relative to here would not be found.
+	for _, p := range []*string{&job.Mail.PasswordFile, &job.Mail.CAFile} {
+		if *p != "" {
+			abs, err := filepath.Abs(*p)
+			if err != nil {
+				return a.fail(fmt.Errorf("cron add %s: %w", job.Name, err))
+			}
+			*p = abs
+		}
+	}
+	if err := cronrun.ValidateJob(job); err != nil {
+		return a.fail(usageError{err.Error()})
+	}
+	store, home, err := a.cronStore()
+	if err != nil {
+		return a.fail(err)
+	}
+	if err := store.Add(a.ctx, job, replace); err != nil {
+		if errors.Is(err, cron.ErrJobExists) {
+			return a.fail(usagef("%v (--replace overwrites it)", err))
+		}
+		return a.fail(err)
+	}
+	if a.jsonOut {
+		a.printJSON(job)
+	} else {
+		next, _ := cron.NextRun(job, time.Now())
+		fmt.Fprintf(a.stdout, "job %s stored in %s; next run %s\n", job.Name, store.Path(), when(next))
+	}
+	installed, err := a.refreshCrontab(store, home, crontabPath)
+	if err != nil {
+		return a.fail(err)
+	}
+	if !installed {
+		a.cronNote("not scheduled yet: run `snapferry cron install` to write the crontab lines")
+	}
+	return exitOK
+}
+
+// checkAbsolutePaths refuses an argument (or a --flag=VALUE value) that names an existing file
+// by a relative path: crond starts the job in another folder, where it would miss the file or,
+// worse, find another one.
+func checkAbsolutePaths(args []string) error {
+	for _, arg := range args[1:] {
+		v := arg
+		if strings.HasPrefix(arg, "-") {
+			_, after, ok := strings.Cut(arg, "=")
+			if !ok {
+				continue
+			}
+			v = after
+		}
+		if v == "" || filepath.IsAbs(v) || strings.Contains(v, "://") {
+			continue
+		}
+		if _, err := os.Stat(v); err == nil {
+			abs, _ := filepath.Abs(v)
+			return usagef("argument %q names %s by a relative path; crond starts jobs in another folder, so write %s", arg, v, abs)
+		}
+	}
+	return nil
+}
