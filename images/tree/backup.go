@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/snapferry/snapferry/images/disk/pipeline"
 	"github.com/snapferry/snapferry/images/progress"
 	"github.com/snapferry/snapferry/images/repo"
@@ -91,6 +93,14 @@ func Backup(ctx context.Context, bs repo.BlobStore, paths []string, opts Options
 		}
 		rootDir := &dirState{path: "/"}
 		rootDir.pending.Store(1)
+		if root.all { // "/" itself was given: walk it like any directory
+			var st unix.Stat_t
+			if err := unix.Lstat("/", &st); err != nil {
+				return fmt.Errorf("lstat /: %w", err)
+			}
+			rootDir.dev = uint64(st.Dev)
+			root = nil
+		}
 		return a.walkDir(ctx, rootDir, root, parent)
 	})
 	g.Go(func(ctx context.Context) error {

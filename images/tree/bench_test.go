@@ -3,6 +3,7 @@ package tree
 import (
 	"context"
 	"os"
+	"strconv"
 	"testing"
 
 	"github.com/snapferry/snapferry/images/disk/memblobs"
@@ -11,6 +12,8 @@ import (
 
 // BenchmarkBackupTree backs up the folder named by SNAPFERRY_BENCH_TREE (for the comparison
 // with `rsync -a`, a copy of /usr/share) into a fresh local repository, flush included.
+//
+// SNAPFERRY_BENCH_WORKERS overrides the worker count.
 //
 //	SNAPFERRY_BENCH_TREE=/usr/share go test -run '^$' -bench BackupTree -benchtime 1x ./images/tree/
 func BenchmarkBackupTree(b *testing.B) {
@@ -21,7 +24,8 @@ func BenchmarkBackupTree(b *testing.B) {
 	ctx := context.Background()
 	for b.Loop() {
 		_, r := memblobs.LocalRepo(b, 0, repo.ChunkerParams{})
-		res, err := Backup(ctx, r, []string{src}, Options{Chunking: Chunking(r.Config().Chunker)})
+		workers, _ := strconv.Atoi(os.Getenv("SNAPFERRY_BENCH_WORKERS"))
+		res, err := Backup(ctx, r, []string{src}, Options{Chunking: Chunking(r.Config().Chunker), Workers: workers})
 		if err != nil {
 			b.Fatal(err)
 		}

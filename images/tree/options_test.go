@@ -87,3 +87,25 @@ func TestCancelledRunsStop(t *testing.T) {
 		t.Fatalf("cancelled restore: err %v", err)
 	}
 }
+
+// Backing up "/" walks the root like any directory (here cut down to one temp folder by
+// Exclude, to keep the test small).
+func TestBackupOfRoot(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "f"), []byte("x"), 0o644)
+	onPath := func(p string) bool { return p == dir || strings.HasPrefix(dir, p+"/") || strings.HasPrefix(p, dir+"/") }
+	bs := memblobs.New(1 << 20)
+	res, err := Backup(ctx, bs, []string{"/"}, Options{Exclude: func(p string, _ *repo.Node) bool { return !onPath(p) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	must(t, List(ctx, bs, res.Root, func(p string, n *repo.Node) error {
+		got = append(got, p)
+		return nil
+	}))
+	if len(got) == 0 || got[len(got)-1] != filepath.Join(dir, "f") || res.Stats.FilesNew != 1 {
+		t.Fatalf("backup of / holds %v (stats %+v)", got, res.Stats)
+	}
+}
