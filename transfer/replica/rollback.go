@@ -134,7 +134,10 @@ func rollbackJournal(j *jail.Jail, p undoPaths, logf func(string, ...any)) error
 		// have to re-read the whole replica.
 		ts := []unix.Timespec{unix.NsecToTimespec(time.Now().UnixNano()), unix.NsecToTimespec(fr.mtimeNs)}
 		if err := unix.UtimesNanoAt(unix.AT_FDCWD, f.Name(), ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return fmt.Errorf("roll back %s: restore mtime: %w", f.Name(), err)
+			// Only an optimisation: without the old mtime the old sidecar is stale and the next
+			// run rebuilds it. Never let it keep the rollback from finishing.
+			logf("roll back %s: cannot restore its mtime (%v); its hashes will be rebuilt", f.Name(), err)
+			os.Remove(sidecarPath(f.Name()))
 		}
 	}
 	for _, sr := range st.smalls {
