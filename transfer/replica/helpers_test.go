@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +29,10 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == "serve" && strings.HasPrefix(os.Args[2], "--root=") {
+		// Deployed over SSH by storespec and started as `snapferry serve --root=DIR`.
+		os.Setenv(envRoot, strings.TrimPrefix(os.Args[2], "--root="))
+	}
 	if root := os.Getenv(envRoot); root != "" {
 		opts := serve.Options{Root: root, Log: os.Stderr}
 		if n, err := strconv.ParseInt(os.Getenv(envKillAfter), 10, 64); err == nil {
