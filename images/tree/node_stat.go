@@ -50,11 +50,16 @@ func nodeFromStat(name string, st *unix.Stat_t) repo.Node {
 	return n
 }
 
-// specialBits pairs the setuid, setgid and sticky bits of st_mode with their fs.FileMode bits.
-var specialBits = [...]struct {
+type modeBit struct {
 	unix uint32
 	mode fs.FileMode
-}{{unix.S_ISUID, fs.ModeSetuid}, {unix.S_ISGID, fs.ModeSetgid}, {unix.S_ISVTX, fs.ModeSticky}}
+}
+
+// specialBits pairs the setuid, setgid and sticky bits of st_mode with their fs.FileMode bits
+// (a function returning an array value, so there is no shared mutable table).
+func specialBits() [3]modeBit {
+	return [3]modeBit{{unix.S_ISUID, fs.ModeSetuid}, {unix.S_ISGID, fs.ModeSetgid}, {unix.S_ISVTX, fs.ModeSticky}}
+}
 
 // fileMode converts st_mode to an fs.FileMode, the form Node.Mode stores.
 func fileMode(m uint32) fs.FileMode {
@@ -73,7 +78,7 @@ func fileMode(m uint32) fs.FileMode {
 	case unix.S_IFSOCK:
 		mode |= fs.ModeSocket
 	}
-	for _, b := range specialBits {
+	for _, b := range specialBits() {
 		if m&b.unix != 0 {
 			mode |= b.mode
 		}
@@ -84,7 +89,7 @@ func fileMode(m uint32) fs.FileMode {
 // unixPerm is the inverse for chmod: permission bits plus setuid, setgid and sticky.
 func unixPerm(mode fs.FileMode) uint32 {
 	m := uint32(mode.Perm())
-	for _, b := range specialBits {
+	for _, b := range specialBits() {
 		if mode&b.mode != 0 {
 			m |= b.unix
 		}

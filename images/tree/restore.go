@@ -233,8 +233,7 @@ func (r *restorer) restoreNode(ctx context.Context, d *restoreDir, n *repo.Node,
 		}
 		r.setMeta(d.fd, -1, n, p)
 	case repo.NodeFifo, repo.NodeSocket, repo.NodeDev, repo.NodeCharDev:
-		mode := map[string]uint32{repo.NodeFifo: unix.S_IFIFO, repo.NodeSocket: unix.S_IFSOCK,
-			repo.NodeDev: unix.S_IFBLK, repo.NodeCharDev: unix.S_IFCHR}[n.Type]
+		mode := specialType(n.Type)
 		err := retryExisting(d.fd, n.Name, func() error {
 			return unix.Mknodat(d.fd, n.Name, mode|unixPerm(fs.FileMode(n.Mode)), int(n.Rdev))
 		})
@@ -253,9 +252,26 @@ func (r *restorer) restoreNode(ctx context.Context, d *restoreDir, n *repo.Node,
 	return nil
 }
 
+// specialType is the st_mode type of a node restored with mknod.
+func specialType(t string) uint32 {
+	switch t {
+	case repo.NodeFifo:
+		return unix.S_IFIFO
+	case repo.NodeSocket:
+		return unix.S_IFSOCK
+	case repo.NodeDev:
+		return unix.S_IFBLK
+	}
+	return unix.S_IFCHR
+}
+
 // createFile creates a regular file (or a hard link to one restored before) and queues its
 // contents. The walker creates the file itself so a later hard link to it can be made at once.
 func (r *restorer) createFile(ctx context.Context, d *restoreDir, n *repo.Node, p string) error {
+	if n.Error != "" && len(n.Content) == 0 && n.Size > 0 {
+		r.fail(p, fmt.Errorf("not in the snapshot: the backup could not read it (%s)", n.Error))
+		return nil
+	}
 	rel := strings.TrimPrefix(p, "/")
 	if n.Links > 1 {
 		key := linkKey{n.DeviceID, n.Inode}

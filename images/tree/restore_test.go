@@ -155,14 +155,19 @@ func TestRestoreMissingBlobIsPartial(t *testing.T) {
 	good := saveData(t, bs, []byte("good"))
 	root := saveTree(t, bs,
 		repo.Node{Name: "bad", Type: repo.NodeFile, Mode: 0o644, Size: 4, ModTime: now, Content: []repo.ID{{1, 2, 3}}},
-		repo.Node{Name: "good", Type: repo.NodeFile, Mode: 0o644, Size: 4, ModTime: now, Content: []repo.ID{good}})
+		repo.Node{Name: "good", Type: repo.NodeFile, Mode: 0o644, Size: 4, ModTime: now, Content: []repo.ID{good}},
+		repo.Node{Name: "unread", Type: repo.NodeFile, Mode: 0o644, Size: 9, ModTime: now, Error: "open: permission denied"})
 	target := t.TempDir()
 	errs, err := Restore(ctx, bs, root, target, RestoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(errs) != 2 || errs[0].Path != "/bad" { // the load error and the short size
-		t.Fatalf("errors %v, want /bad's", errs)
+	if len(errs) != 3 || errs[0].Path != "/bad" || errs[1].Path != "/bad" || // the load error and the short size
+		errs[2].Path != "/unread" || !strings.Contains(errs[2].Error(), "could not read it") {
+		t.Fatalf("errors %v, want /bad's and /unread's", errs)
+	}
+	if _, err := os.Lstat(filepath.Join(target, "unread")); err == nil {
+		t.Fatal("a file the backup could not read was restored (empty)")
 	}
 	if b, err := os.ReadFile(filepath.Join(target, "good")); err != nil || string(b) != "good" {
 		t.Fatalf("good file: %q %v", b, err)
