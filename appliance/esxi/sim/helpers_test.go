@@ -72,3 +72,9 @@ type fixedClock struct{ t time.Time }
 func (c *fixedClock) now() time.Time { return c.t }
 
 func parseInt(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }
+
+// mustRunQuiet is run for goroutines other than the test's: it returns stdout only.
+func mustRunQuiet(h *Host, name string, args ...string) string {
+	out, _, _ := run(h, nil, name, args...)
+	return out
+}

@@ -20,6 +20,8 @@ func (s *session) completeDueTasks() error {
 		switch t.Op {
 		case "createSnapshot":
 			err = s.createSnapshot(t.VMID, t.Name, t.Description, t.Memory)
+		case "removeSnapshot":
+			// Only a marker for get.tasklist: the remove command does the work when its wait ends.
 		case "shutdownGuest":
 			if vs := s.st.VMs[t.VMID]; vs != nil {
 				vs.Power = "off"

@@ -273,6 +273,31 @@ func TestFaultsOnDemand(t *testing.T) {
 		t.Fatal("slow snapshot never appeared")
 	}
 
+	// Slow removal: it shows as a task while the command waits, then the snapshot is gone.
+	h.Now = nil // the removal sleeps in real time
+	set(Faults{})
+	mustRun(t, h, "vim-cmd", "vmsvc/snapshot.create", id, "slow2")
+	set(Faults{SlowTasks: 200 * time.Millisecond})
+	start := time.Now()
+	var seen []esxi.Task
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for time.Since(start) < 150*time.Millisecond {
+			if tasks, err := esxi.ParseTaskList(mustRunQuiet(h, "vim-cmd", "vmsvc/get.tasklist", id)); err == nil && len(tasks) > 0 {
+				seen = tasks
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	mustRun(t, h, "vim-cmd", "vmsvc/snapshot.remove", id, snapshotIDs(t, h, id)["slow2"])
+	<-done
+	if time.Since(start) < 200*time.Millisecond || len(seen) != 1 || seen[0].Op != "removeSnapshot" {
+		t.Errorf("slow removal took %s, tasks seen %+v", time.Since(start), seen)
+	}
+	h.Now = clock.now
+
 	// Removal fails once, then works.
 	set(Faults{SnapshotRemoveFail: 1})
 	fails(nil, "GenericVmConfigFault", "vmsvc/snapshot.remove", id, snapshotIDs(t, h, id)["slow"])

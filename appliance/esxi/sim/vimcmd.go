@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/snapferry/snapferry/appliance/esxi"
 )
@@ -32,6 +33,10 @@ func (h *Host) vimCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	cmd, rest := args[0], args[1:]
+	if err := h.slowRemoval(cmd, rest); err != nil {
+		fmt.Fprintln(stderr, "esxisim:", err)
+		return 1
+	}
 	var out strings.Builder
 	err := h.do(func(s *session) error { return s.vimCmd(cmd, rest, &out) })
 	fmt.Fprint(stdout, out.String())
@@ -48,6 +53,29 @@ func (h *Host) vimCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// slowRemoval makes snapshot.remove/removeall take the slow-tasks time, as consolidation does on a
+// busy host: the removal shows in get.tasklist while the command waits (outside the host lock, so
+// the guest and other commands go on), then the command removes and ends.
+func (h *Host) slowRemoval(cmd string, args []string) error {
+	if (cmd != "vmsvc/snapshot.remove" && cmd != "vmsvc/snapshot.removeall") || len(args) == 0 {
+		return nil
+	}
+	var delay time.Duration
+	err := h.do(func(s *session) error {
+		delay = s.faults.SlowTasks
+		if _, err := s.vm(args[0]); err != nil || delay <= 0 {
+			return nil // the command itself reports an unknown VM
+		}
+		s.addTask(task{VMID: args[0], Op: "removeSnapshot"}, delay)
+		return nil
+	})
+	if err != nil || delay <= 0 {
+		return err
+	}
+	time.Sleep(delay)
+	return nil
 }
 
 // usageError is printed as it is, to stderr.
