@@ -191,8 +191,11 @@ func (b *diskBackup) read(ctx context.Context, pool *pipeline.BufferPool, jobs c
 				return err
 			}
 			n := int(min(bsz, b.size-i*bsz))
-			if _, err := b.f.ReadAt(buf[:n], i*bsz); err != nil && err != io.EOF {
+			if m, err := b.f.ReadAt(buf[:n], i*bsz); m < n {
 				pool.Put(buf)
+				if err == io.EOF {
+					err = fmt.Errorf("file ended at %d bytes, %d expected: it shrank while being read", i*bsz+int64(m), b.size)
+				}
 				return fmt.Errorf("read block %d: %w", i, err)
 			}
 			b.bytesRead.Add(int64(n))
