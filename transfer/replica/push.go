@@ -32,6 +32,9 @@ type Options struct {
 	Workers   int   // hashing and compressing goroutines; GOMAXPROCS
 	// Level is the zstd level for changed blocks; zstd.SpeedDefault.
 	Level zstd.EncoderLevel
+	// Progress, when set, gets the running totals after every 256 blocks and every file, from
+	// one goroutine at a time. It must return quickly.
+	Progress func(Stats)
 }
 
 // Stats count what a Push did; the benchmark reports them.
@@ -123,6 +126,9 @@ func (p *pusher) pushAll(ctx context.Context, files []File) error {
 			return fmt.Errorf("replicate %s to %s/%s: %w", f.Source, p.set, f.Name, err)
 		}
 		p.files++
+		if p.opts.Progress != nil {
+			p.opts.Progress(p.stats())
+		}
 	}
 	return nil
 }
@@ -215,8 +221,13 @@ func (p *pusher) pushDisk(ctx context.Context, file File) error {
 	zeroes := newZeroHashes(head.Seed)
 	sc := &scanner{f: f, size: size, bs: bs, workers: p.opts.Workers, zeroes: zeroes}
 	bufs := sync.Pool{New: func() any { return make([]byte, 0, bs+bs/8+64) }}
-	p.scanned.Add(size)
 	err = sc.run(ctx, func(b *block) error {
+		if p.opts.Progress != nil && b.index%256 == 255 {
+			st := p.stats() // this file's counts join the totals when it is done
+			st.BytesScanned += b.off
+			st.BytesRead += sc.bytesRead.Load()
+			p.opts.Progress(st)
+		}
 		if b.index < head.Count {
 			if _, err := io.ReadFull(remote, b.remote[:]); err != nil {
 				return fmt.Errorf("read hashes of the replica: %w", err)
@@ -249,6 +260,7 @@ func (p *pusher) pushDisk(ctx context.Context, file File) error {
 		return err
 	})
 	p.read.Add(sc.bytesRead.Load())
+	p.scanned.Add(size)
 	if err == nil {
 		err = out.flush()
 	}

@@ -103,7 +103,19 @@ func TestFullThenIncrementalSendsOnlyChangedBlocks(t *testing.T) {
 	}
 
 	// Nothing changed: nothing but the small files travels.
-	st = push(t, s, "vm1", v.files, bs)
+	var calls int
+	var last replica.Stats
+	st, err := replica.Push(context.Background(), s.sess, "vm1", v.files, replica.Options{BlockSize: bs, Progress: func(p replica.Stats) {
+		calls++
+		if p.BytesScanned < last.BytesScanned || p.Files < last.Files {
+			t.Errorf("progress went backwards: %+v after %+v", p, last)
+		}
+		last = p
+	}})
+	must(t, err)
+	if calls != 3 || last.Files != 3 || last.BytesScanned != st.BytesScanned {
+		t.Errorf("progress: %d calls, last %+v; want one per file ending with the totals %+v", calls, last, st)
+	}
 	if st.BlocksChanged != 0 || st.BytesSent != small {
 		t.Errorf("unchanged run: %+v", st)
 	}
@@ -236,5 +248,26 @@ func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestProgressWithinALargeFile(t *testing.T) {
+	const small = replica.MinBlockSize
+	src, root := t.TempDir(), t.TempDir()
+	d := newDisk(t, filepath.Join(src, "big-flat.vmdk"), 600*small, small)
+	d.fill(0, 300, 599)
+	s := inProcess(t, root, serve.Options{})
+	var seen []int64
+	_, err := replica.Push(context.Background(), s.sess, "big", []replica.File{{Name: "big-flat.vmdk", Source: d.path, Disk: true}},
+		replica.Options{BlockSize: small, Progress: func(p replica.Stats) { seen = append(seen, p.BytesScanned) }})
+	must(t, err)
+	want := []int64{255 * small, 511 * small, 600 * small}
+	if len(seen) != len(want) {
+		t.Fatalf("progress scanned %v, want %v", seen, want)
+	}
+	for i := range want {
+		if seen[i] != want[i] {
+			t.Fatalf("progress scanned %v, want %v", seen, want)
+		}
 	}
 }
