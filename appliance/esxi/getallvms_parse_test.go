@@ -48,7 +48,8 @@ func TestParseGetAllVMsEdgeCases(t *testing.T) {
 		"Skipping invalid VM '12'\n" +
 		"21     db [prod] (2)   [nas share (old)] db [prod] (2)/db.vmx   debian11_64Guest   vmx-19   2024 notes\n" +
 		"\n" +
-		"second para\n")
+		"second para\n" +
+		"22     tmpl   [datastore1] tmpl/tmpl.vmtx   debian11_64Guest   vmx-19\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func TestParseGetAllVMsEdgeCases(t *testing.T) {
 	}
 	want := appliance.VM{ID: "21", Name: "db [prod] (2)", Datastore: "nas share (old)", VMXPath: "[nas share (old)] db [prod] (2)/db.vmx",
 		GuestOS: "debian11_64Guest", Version: "vmx-19", Annotation: "2024 notes\n\nsecond para"}
-	if len(got) != 1 || got[0] != want {
+	if len(got) != 2 || got[0] != want || got[1].VMXPath != "[datastore1] tmpl/tmpl.vmtx" {
 		t.Errorf("got %+v\nwant %+v", got, want)
 	}
 	for _, bad := range []string{"", "\n\n", "hello world\n", header + "garbage line\n"} {
