@@ -12,7 +12,7 @@ import (
 // the row is cut by shape: the id, then the name (any text, spaces and brackets included) up to a
 // run of 3+ blanks before "[datastore] ...vmx" (or .vmtx for a template), then the guest OS, the vmx-NN version and the
 // annotation (which may be empty and leave trailing blanks).
-var vmRowRe = regexp.MustCompile(`^(\d+)\s+(.*?)\s{3,}(\[[^\]]+\] .*?\.vmtx?)\s+(\S+)\s+(vmx-\d+)(?:\s+(.*?))?\s*$`)
+var vmRowRe = regexp.MustCompile(`^(\d+)\s+(.*?)\s{3,}(\[[^\]]+\] .*?\.vmt?x)\s+(\S+)\s+(vmx-\d+)(?:\s+(.*?))?\s*$`)
 
 // ParseGetAllVMs parses `vim-cmd vmsvc/getallvms`. A line that is not a row continues the previous
 // row's annotation (multi-line annotations). "Skipping invalid VM" lines, which hosts print for
