@@ -26,7 +26,9 @@ func runCheck(a *app, args []string) int {
 		return a.fail(err)
 	}
 	defer r.Close()
-	rep, err := r.Check(a.ctx, repo.CheckOptions{ReadData: *readData})
+	prog := newRenderer(a.stderr, a.jsonOut)
+	rep, err := r.Check(a.ctx, repo.CheckOptions{ReadData: *readData, Progress: prog})
+	prog.Close()
 	if err != nil {
 		return a.fail(err)
 	}

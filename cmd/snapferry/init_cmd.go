@@ -8,6 +8,7 @@ import (
 
 func runInit(a *app, args []string) int {
 	bs := a.flags.String("block-size", "1M", "disk image block size (64K..16M, a power of two)")
+	packSize := a.flags.String("pack-size", "32M", "target pack file size (4M..256M)")
 	encrypt := a.flags.Bool("encrypt", false, "encrypt the repository (not built yet)")
 	a.addSSHFlags()
 	pos, code, ok := a.parse(args)
@@ -24,12 +25,16 @@ func runInit(a *app, args []string) int {
 	if err != nil || size <= 0 {
 		return a.fail(usagef("--block-size=%q: want a size like 1M or 512K", *bs))
 	}
+	ps, err := parseSize(*packSize)
+	if err != nil || ps < 4<<20 || ps > 256<<20 {
+		return a.fail(usagef("--pack-size=%q: want a size from 4M to 256M", *packSize))
+	}
 	be, err := a.openBackend(pos[0])
 	if err != nil {
 		return a.fail(err)
 	}
 	defer be.Close()
-	cfg, err := repo.Init(a.ctx, be, repo.InitOptions{BlockSize: int(size)})
+	cfg, err := repo.Init(a.ctx, be, repo.InitOptions{BlockSize: int(size), PackSize: ps})
 	if err != nil {
 		return a.fail(fmt.Errorf("init %s: %w", pos[0], err))
 	}

@@ -34,6 +34,8 @@ func commands() []command {
 		{"check", "verify a repository", runCheck},
 		{"forget", "remove snapshots by a keep policy", runForget},
 		{"prune", "remove data no snapshot needs", runPrune},
+		{"rebuild-index", "rebuild the index from the packs", runRebuildIndex},
+		{"unlock", "remove stale repository locks", runUnlock},
 		{"pid", "the PID registry: list, cleanup, kill-idle", runPid},
 		{"jobs", "the job history", runJobs},
 		{"cron", "scheduled jobs: add, list, remove, run, install, due, suspend, resume", runCron},

@@ -8,6 +8,7 @@ import (
 
 func runPrune(a *app, args []string) int {
 	repoFlag := a.flags.String("repo", "", "repository (env SNAPFERRY_REPO)")
+	a.flags.BoolVar(&a.dryRun, "dry-run", false, "report what would be removed, change nothing")
 	a.addSSHFlags()
 	pos, code, ok := a.parse(args)
 	if !ok {
@@ -30,7 +31,9 @@ func runPrune(a *app, args []string) int {
 
 // prune removes data no snapshot references; shared by `prune` and `forget --prune`.
 func (a *app) prune(r *repo.Repository) int {
-	rep, err := r.Prune(a.ctx, repo.PruneOptions{})
+	prog := newRenderer(a.stderr, a.jsonOut)
+	rep, err := r.Prune(a.ctx, repo.PruneOptions{DryRun: a.dryRun, Progress: prog})
+	prog.Close()
 	if err != nil {
 		return a.fail(err)
 	}
@@ -38,7 +41,11 @@ func (a *app) prune(r *repo.Repository) int {
 		a.printJSON(rep)
 		return exitOK
 	}
-	fmt.Fprintf(a.stdout, "prune: %d snapshots, %d blobs used, %d unused; packs: %d kept, %d deleted, %d repacked into %d; freed %s\n",
+	verb := "prune"
+	if a.dryRun {
+		verb = "prune --dry-run (nothing changed)"
+	}
+	fmt.Fprintf(a.stdout, "%s: %d snapshots, %d blobs used, %d unused; packs: %d kept, %d deleted, %d repacked into %d; freed %s\n", verb,
 		rep.Snapshots, rep.BlobsUsed, rep.BlobsUnused, rep.PacksKept, rep.PacksDeleted, rep.PacksRepacked, rep.PacksWritten, humanBytes(rep.BytesFreed))
 	return exitOK
 }
