@@ -14,10 +14,13 @@ import (
 // a directory skips what is below it; any other error stops the walk and is returned. Only one
 // directory level per depth is in memory, so listing a huge snapshot streams.
 func List(ctx context.Context, bs repo.BlobStore, root repo.ID, fn func(path string, n *repo.Node) error) error {
-	return listTree(ctx, bs, "/", root, fn)
+	return listTree(ctx, bs, "/", root, nil, fn)
 }
 
-func listTree(ctx context.Context, bs repo.BlobStore, dir string, id repo.ID, fn func(string, *repo.Node) error) error {
+func listTree(ctx context.Context, bs repo.BlobStore, dir string, id repo.ID, ancestors []repo.ID, fn func(string, *repo.Node) error) error {
+	if err := checkNotCycle(dir, id, ancestors); err != nil {
+		return err
+	}
 	t, err := readTree(ctx, bs, dir, id)
 	if err != nil {
 		return err
@@ -33,7 +36,7 @@ func listTree(ctx context.Context, bs repo.BlobStore, dir string, id repo.ID, fn
 			return err
 		}
 		if n.Type == repo.NodeDir && n.Subtree != nil {
-			if err := listTree(ctx, bs, p, *n.Subtree, fn); err != nil {
+			if err := listTree(ctx, bs, p, *n.Subtree, append(ancestors, id), fn); err != nil {
 				return err
 			}
 		}

@@ -31,6 +31,18 @@ func checkNames(dir string, t *repo.Tree) error {
 	return nil
 }
 
+// checkNotCycle refuses a subtree that is one of the trees above it: a crafted snapshot could
+// otherwise make list and restore recurse forever. (The same tree in unrelated places is
+// normal: equal directories deduplicate.)
+func checkNotCycle(dir string, id repo.ID, ancestors []repo.ID) error {
+	for _, a := range ancestors {
+		if a == id {
+			return fmt.Errorf("snapshot tree %s: directory contains itself (tree %s), refusing it: %w", dir, id.Short(), ErrUnsafeTree)
+		}
+	}
+	return nil
+}
+
 // readTree loads, decodes and checks the tree of directory dir.
 func readTree(ctx context.Context, bs repo.BlobStore, dir string, id repo.ID) (*repo.Tree, error) {
 	data, err := bs.LoadBlob(ctx, repo.TreeBlob, id, nil)

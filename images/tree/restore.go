@@ -144,7 +144,8 @@ type restoreDir struct {
 	node    *repo.Node // nil for the target itself, whose metadata restore leaves alone
 	parent  *restoreDir
 	pending atomic.Int32
-	closed  bool // set by the goroutine that finished it; read after the run
+	closed  bool    // set by the goroutine that finished it; read after the run
+	tree    repo.ID // the tree restored into it; walker only
 }
 
 // restoreJob is a created regular file whose contents a worker writes.
@@ -182,6 +183,14 @@ func (r *restorer) selected(p string) bool {
 // restoreTree creates the entries of tree id inside d, which is open, then releases the
 // walker's hold on d.
 func (r *restorer) restoreTree(ctx context.Context, d *restoreDir, id repo.ID) error {
+	d.tree = id
+	var ancestors []repo.ID
+	for a := d.parent; a != nil; a = a.parent {
+		ancestors = append(ancestors, a.tree)
+	}
+	if err := checkNotCycle(d.path, id, ancestors); err != nil {
+		return err
+	}
 	t, err := readTree(ctx, r.bs, d.path, id)
 	if errors.Is(err, ErrUnsafeTree) {
 		return err
