@@ -53,7 +53,7 @@ func Restore(ctx context.Context, h appliance.Host, bs repo.BlobStore, sn *repo.
 		name = sn.VM.Name
 	}
 	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
-		return res, fmt.Errorf("restore VM: %q is not a usable VM name (no '/', not empty)", name)
+		return res, fmt.Errorf("restore VM: %q is not a usable folder name for the VM (empty, or has '/'): give one with --name", name)
 	}
 	if o.Datastore == "" || o.LockDir == "" {
 		return res, errors.New("restore VM: Datastore and LockDir are required")
