@@ -69,7 +69,7 @@ func NewEncoder(w io.Writer, blockSize int) (*Encoder, error) {
 	return &Encoder{blockSize: blockSize, enc: enc, w: w, seen: map[repo.ID]struct{}{}}, nil
 }
 
-func (e *Encoder) BlockSize() int            { return e.blockSize }
+func (e *Encoder) BlockSize() int             { return e.blockSize }
 func (e *Encoder) BlobID(data []byte) repo.ID { return blake3.Sum256(data) }
 
 func (e *Encoder) HasBlob(t repo.BlobType, id repo.ID) bool {
