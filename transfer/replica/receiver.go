@@ -160,12 +160,14 @@ func (r *Receiver) Handle(ctx context.Context, st *wire.Stream, req wire.Request
 		if err != nil {
 			return fmt.Errorf("%s: %w", req.Op, err)
 		}
-		if req.Op == wire.OpRepHashes {
-			return r.hashes(ctx, st, p, a)
-		}
+		// Every file op needs the set's update open in this session: its lock is what keeps a
+		// sidecar rebuild from racing another run's writes.
 		t, err := r.openTx(a.Set)
 		if err != nil {
 			return err
+		}
+		if req.Op == wire.OpRepHashes {
+			return r.hashes(ctx, st, t, p, a)
 		}
 		t.mu.Lock()
 		defer t.mu.Unlock()
@@ -263,19 +265,17 @@ func (r *Receiver) takeTx(set string) (*tx, error) {
 }
 
 // hashes streams the fast hashes of a replica file, rebuilding its sidecar first if needed.
-func (r *Receiver) hashes(ctx context.Context, st *wire.Stream, p string, a fileArgs) error {
-	_, head, exists, err := ensureSidecar(ctx, p, a.BlockSize)
-	if err != nil {
+func (r *Receiver) hashes(ctx context.Context, st *wire.Stream, t *tx, p string, a fileArgs) error {
+	head, sc, err := openFreshSidecar(ctx, t, p, a.BlockSize)
+	if err != nil || sc == nil {
+		if err == nil {
+			err = st.Respond(wire.Response{Body: hashesHeader{}.encode()})
+		}
 		return err
 	}
-	if !exists {
-		return st.Respond(wire.Response{Body: hashesHeader{}.encode()})
-	}
-	sc, err := os.Open(sidecarPath(p))
-	if err != nil {
-		return fmt.Errorf("open sidecar of %s: %w", p, err)
-	}
 	defer sc.Close()
+	// Streamed without the update's lock: the client reads these hashes while it sends the
+	// write of the same file, which needs the lock; the open file keeps this snapshot.
 	if err := st.Respond(wire.Response{Streamed: true, Body: hashesHeader{Exists: true, Size: head.size, Count: head.count, Seed: head.seed}.encode()}); err != nil {
 		return nil
 	}
@@ -285,6 +285,25 @@ func (r *Receiver) hashes(ctx context.Context, st *wire.Stream, p string, a file
 	}
 	st.CloseWrite()
 	return nil
+}
+
+// openFreshSidecar makes the sidecar fresh under the update's lock and opens it; a missing
+// replica file gives a nil file.
+func openFreshSidecar(ctx context.Context, t *tx, p string, bs int64) (sidecarHead, *os.File, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.failed != nil {
+		return sidecarHead{}, nil, fmt.Errorf("hashes of %s: %w: an earlier op of this update failed (%v); abort it", p, wire.ErrRefused, t.failed)
+	}
+	_, head, exists, err := ensureSidecar(ctx, p, bs)
+	if err != nil || !exists {
+		return head, nil, err
+	}
+	sc, err := os.Open(sidecarPath(p))
+	if err != nil {
+		return head, nil, fmt.Errorf("open sidecar of %s: %w", p, err)
+	}
+	return head, sc, nil
 }
 
 // sendFastColumn streams the fast hash of each sidecar entry.

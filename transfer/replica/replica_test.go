@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -270,4 +271,58 @@ func TestProgressWithinALargeFile(t *testing.T) {
 			t.Fatalf("progress scanned %v, want %v", seen, want)
 		}
 	}
+}
+
+// TestLongHashStreamWhileWriting: the far side's hash stream of a big file is longer than one
+// flow-control window and the changed blocks come early, so the client sends (and the server
+// must take) the write while the hash stream is still flowing.
+func TestLongHashStreamWhileWriting(t *testing.T) {
+	const small = replica.MinBlockSize
+	const blocks = 70_000 // 70,000 x 16-byte hashes > the 1 MiB window
+	src, root := t.TempDir(), t.TempDir()
+	d := newDisk(t, filepath.Join(src, "thin-flat.vmdk"), blocks*small, small)
+	d.fill(1, blocks-1)
+	s := inProcess(t, root, serve.Options{})
+	files := []replica.File{{Name: "thin-flat.vmdk", Source: d.path, Disk: true}}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := replica.Push(ctx, s.sess, "thin", files, replica.Options{BlockSize: small}); err != nil {
+		t.Fatal(err)
+	}
+	var early []int64
+	for b := int64(2); b < 60; b++ { // about 2 MiB of records, more than a window
+		early = append(early, b)
+	}
+	d.fill(early...)
+	st, err := replica.Push(ctx, s.sess, "thin", files, replica.Options{BlockSize: small})
+	if err != nil {
+		t.Fatalf("incremental push of a long file: %v", err)
+	}
+	if st.BlocksChanged != int64(len(early)) {
+		t.Errorf("changed %d blocks, want %d", st.BlocksChanged, len(early))
+	}
+	// Hashing 4 GiB of holes twice would dominate the test: compare the data blocks and check
+	// that everything else is still a hole (the allocations match).
+	rep := filepath.Join(root, "thin", "thin-flat.vmdk")
+	if fileSize(t, rep) != fileSize(t, d.path) {
+		t.Fatalf("replica size %d, source %d", fileSize(t, rep), fileSize(t, d.path))
+	}
+	for _, b := range append(early, 1, blocks-1) {
+		if !bytes.Equal(readBlock(t, rep, b, small), readBlock(t, d.path, b, small)) {
+			t.Errorf("block %d differs", b)
+		}
+	}
+	if a, want := allocated(t, rep), allocated(t, d.path); a > want+small {
+		t.Errorf("replica allocates %d bytes, source %d", a, want)
+	}
+}
+
+func readBlock(t testing.TB, path string, b, bs int64) []byte {
+	f, err := os.Open(path)
+	must(t, err)
+	defer f.Close()
+	buf := make([]byte, bs)
+	_, err = f.ReadAt(buf, b*bs)
+	must(t, err)
+	return buf
 }
