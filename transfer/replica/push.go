@@ -29,7 +29,7 @@ type File struct {
 // Options tune Push. Zero values take the defaults.
 type Options struct {
 	BlockSize int64 // DefaultBlockSize; the far side rebuilds its hashes when this changes
-	Workers   int   // hashing and compressing goroutines; GOMAXPROCS
+	Workers   int   // hashing and compressing goroutines; GOMAXPROCS, at most 4
 	// Level is the zstd level for changed blocks; zstd.SpeedDefault.
 	Level zstd.EncoderLevel
 	// Progress, when set, gets the running totals after every 256 blocks and every file, from
@@ -61,7 +61,9 @@ func Push(ctx context.Context, sess *wire.Session, set string, files []File, opt
 		return Stats{}, fmt.Errorf("replica block size %d out of range %d..%d", opts.BlockSize, MinBlockSize, MaxBlockSize)
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = runtime.GOMAXPROCS(0)
+		// A big ESXi host has dozens of cores but a small memory pool for the shell; four
+		// workers already outrun the disk with the fast hash.
+		opts.Workers = min(runtime.GOMAXPROCS(0), 4)
 	}
 	if opts.Level == 0 {
 		opts.Level = zstd.SpeedDefault
@@ -212,7 +214,10 @@ func (p *pusher) pushDisk(ctx context.Context, file File) error {
 		return err
 	}
 	defer ws.Close()
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(p.opts.Level), zstd.WithEncoderConcurrency(p.opts.Workers))
+	// Blocks are compressed one by one, so a window of one block is all zstd can use; the
+	// smaller window and lower-memory mode keep each worker's encoder to a few MiB.
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(p.opts.Level), zstd.WithEncoderConcurrency(p.opts.Workers),
+		zstd.WithWindowSize(windowFor(bs)), zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		return err
 	}
@@ -278,6 +283,15 @@ func (p *pusher) pushDisk(ctx context.Context, file File) error {
 		return err
 	}
 	return nil
+}
+
+// windowFor is the smallest zstd window (a power of two, at least 1 KiB) that holds a block.
+func windowFor(bs int64) int {
+	w := 1 << 10
+	for int64(w) < bs {
+		w <<= 1
+	}
+	return w
 }
 
 // recordSink serialises block records from the workers onto the upload stream.
