@@ -376,14 +376,15 @@ func (r *Receiver) commit(set string) error {
 	} else {
 		err = t.commit()
 	}
-	if err != nil {
-		r.logf("commit of replica %q failed, rolling back: %v", set, err)
-		if rbErr := r.rollbackTx(t); rbErr != nil {
-			return fmt.Errorf("commit replica %q: %w (and roll back: %v)", set, err, rbErr)
-		}
-		return fmt.Errorf("commit replica %q: %w", set, err)
+	if err == nil {
+		r.logf("replica %q: update committed (%d disk files, %d small files)", set, len(t.files), len(t.smalls))
+		return nil
 	}
-	return nil
+	r.logf("commit of replica %q failed, rolling back: %v", set, err)
+	if rbErr := r.rollbackTx(t); rbErr != nil {
+		return fmt.Errorf("commit replica %q: %w (and roll back: %v)", set, err, rbErr)
+	}
+	return fmt.Errorf("commit replica %q: %w", set, err)
 }
 
 // commit makes the update durable: data, then new sidecars, then the commit record; after that
