@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 }
 
 // inProcess connects a client to Serve over two OS pipes.
-func inProcess(t *testing.T, root string, opts serve.Options) *Client {
+func inProcess(t testing.TB, root string, opts serve.Options) *Client {
 	t.Helper()
 	l := wiretest.Pipes(t)
 	opts.Root = root
