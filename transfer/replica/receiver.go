@@ -82,8 +82,6 @@ type undoPaths struct {
 	dir, journal, lock, copies string
 }
 
-func (r *Receiver) undoPathsFor(set string) (undoPaths, error) { return undoPathsFor(r.jail, set) }
-
 func undoPathsFor(j *jail.Jail, set string) (undoPaths, error) {
 	dir := filepath.Join(j.Root(), jail.PrivatePrefix+"undo")
 	if err := j.Within(dir); err != nil {
@@ -112,8 +110,8 @@ func lockSet(p undoPaths, set string) (*os.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("replica set %q is being updated by another run right now: %w", set, wire.ErrRefused)
 	case errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EINVAL):
-		// A file system without flock (some NAS mounts, VMFS through some layers): the
-		// in-process table still keeps one session per set; across processes it is unguarded.
+		// A file system without flock (some NAS mounts, VMFS through some layers): go on
+		// unguarded; two runs of one set at the same time are then not kept apart.
 	default:
 		f.Close()
 		return nil, fmt.Errorf("lock %s: %w", p.lock, err)
@@ -200,7 +198,7 @@ func (r *Receiver) begin(set string) error {
 	if _, open := r.txs[set]; open {
 		return fmt.Errorf("begin replica update of %q: %w: one is already open in this session", set, wire.ErrRefused)
 	}
-	p, err := r.undoPathsFor(set)
+	p, err := undoPathsFor(r.jail, set)
 	if err != nil {
 		return err
 	}
