@@ -186,6 +186,7 @@ func (j *vmBackup) run(ctx context.Context) (err error) {
 		VM: &repo.VMInfo{Name: vm.Name, ID: vm.ID, Datastore: vm.Datastore, VMXPath: vm.VMXPath, Mode: string(o.Mode)},
 	}
 	var stats repo.Stats
+	before := storedBytes(j.r)
 	for _, d := range disks {
 		chain := sources[d.Name]
 		src := chain[0]
@@ -218,10 +219,11 @@ func (j *vmBackup) run(ctx context.Context) (err error) {
 	sn.Tree = &tree
 	sn.Partial = j.res.Partial
 	sn.Warnings = j.res.Warnings
-	sn.Stats = stats
 	if err := j.r.Flush(ctx); err != nil {
 		return fmt.Errorf("store data: %w", err)
 	}
+	stats.BytesStored = storedBytes(j.r) - before
+	sn.Stats = stats
 	if p, perr := j.r.FindSnapshot(ctx, "latest", repo.SnapshotFilter{Host: o.Host, Source: vm.Name, Kind: repo.SnapshotVM}); perr == nil {
 		sn.Parent = &p.ID
 	}
@@ -267,6 +269,15 @@ func (j *vmBackup) removeOursIfPresent(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// storedBytes is what the repository has uploaded so far in this process, when it can tell
+// (*repo.Repository can); the difference around one VM is that VM's stored (compressed) bytes.
+func storedBytes(r Repo) int64 {
+	if c, ok := r.(interface{ Stats() repo.RunStats }); ok {
+		return c.Stats().BytesStored
+	}
+	return 0
 }
 
 func addStats(a *repo.Stats, b repo.Stats) {

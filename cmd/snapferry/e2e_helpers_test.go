@@ -128,3 +128,22 @@ func allocated(t *testing.T, path string) int64 {
 	}
 	return st.Blocks * 512
 }
+
+// mustRun runs a tool with extra environment and returns its output.
+func mustRun(t *testing.T, env []string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	for _, e := range env {
+		if strings.HasPrefix(e, "PATH=") {
+			if p, err := exec.LookPath(filepath.Join(strings.SplitN(strings.TrimPrefix(e, "PATH="), ":", 2)[0], name)); err == nil {
+				cmd.Path = p
+			}
+		}
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return string(out)
+}

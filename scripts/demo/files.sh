@@ -4,7 +4,7 @@
 # byte-identical and still sparse. Runs on any Linux box; needs only the built binary.
 set -euo pipefail
 bin=${SNAPFERRY:-dist/snapferry-linux-amd64}
-work=${DEMO_DIR:-$(mktemp -d -t snapferry-demo.XXXXXX)}
+work=${DEMO_DIR:-$(mktemp -d -t snapferry-demo.XXXXXX)}/files
 mkdir -p "$work"
 export SNAPFERRY_HOME="$work/state"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }

@@ -4,7 +4,7 @@
 # incremental backup, a check, and a restore as a new VM on the other datastore.
 set -euo pipefail
 bin=$(realpath "${SNAPFERRY:-dist/snapferry-linux-amd64}")
-work=${DEMO_DIR:-$(mktemp -d -t snapferry-demo.XXXXXX)}
+work=${DEMO_DIR:-$(mktemp -d -t snapferry-demo.XXXXXX)}/vm
 mkdir -p "$work/bin"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
