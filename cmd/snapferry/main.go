@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 
@@ -41,12 +42,21 @@ func commands() []command {
 		{"cron", "scheduled jobs: add, list, remove, run, install, due, suspend, resume", runCron},
 		{"vms", "list the VMs of this host", runVms},
 		{"status", "is everything healthy here?", runStatus},
+		{"tape", "tape drives on this host: label, scan, list", runTape}, // tape: tape.go
 		{"serve", "serve a repository over SSH (the far side of ssh://)", runServe},
 		{"version", "print the version", runVersion},
 	}
 }
 
+// defaultMemoryLimit keeps the Go heap well inside the ESXi shell's shared memory pool (about
+// 800 MB for every shell process together): the GC works harder near it instead of growing.
+// GOMEMLIMIT overrides it, as the Go runtime documents.
+const defaultMemoryLimit = 256 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
