@@ -86,11 +86,11 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 	}
 	rep.IndexFiles = len(files)
 	for _, f := range files {
-		b, err := loadFile(ctx, r.be, store.Handle{Kind: store.KindIndex, Name: f.String()})
+		b, err := loadFile(ctx, r.be, store.Handle{Kind: store.KindIndex, Name: f.String()}, r.crypt)
 		if err == nil {
 			err = decodeIndexFile(b, func(p indexedPack) error {
 				idx.appendBase(p.ID, p.Blobs)
-				size := int64(packHeaderFixed + packEntrySize*len(p.Blobs) + packTrailerSize)
+				size := packTailSize(len(p.Blobs), r.crypt)
 				for _, bl := range p.Blobs {
 					size += int64(bl.Stored)
 				}
@@ -238,7 +238,7 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 // with the index, and every blob must verify. Only one blob is in memory at a time. It returns
 // how many packs (0 or 1) and blobs it read to the end.
 func (r *Repository) readPack(ctx context.Context, id ID, size int64, indexed []packBlob) (packs, good int, err error) {
-	blobs, err := readPackHeader(ctx, r.be, id, size)
+	blobs, err := readPackHeader(ctx, r.be, id, size, r.crypt)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -260,7 +260,7 @@ func (r *Repository) readPack(ctx context.Context, id ID, size int64, indexed []
 			return 0, good, fmt.Errorf("read blob %s: %w", b.ID.Short(), err)
 		}
 		if plain, err = r.decodeBlob(b.packEntry, stored, plain); err != nil {
-			bad = append(bad, b.ID.Short())
+			bad = append(bad, fmt.Sprintf("blob %s at offset %d: %v", b.ID.Short(), b.Offset, err))
 			continue
 		}
 		good++
@@ -269,7 +269,7 @@ func (r *Repository) readPack(ctx context.Context, id ID, size int64, indexed []
 		return 0, good, fmt.Errorf("read header: %w", err)
 	}
 	if len(bad) > 0 {
-		return 1, good, fmt.Errorf("%d blobs do not match their ids (%s): %w", len(bad), strings.Join(bad, ", "), ErrCorrupt)
+		return 1, good, fmt.Errorf("%d blobs are damaged (%s): %w", len(bad), strings.Join(bad, "; "), ErrCorrupt)
 	}
 	var sum ID
 	h.Sum(sum[:0])

@@ -14,8 +14,15 @@ import (
 	"github.com/snapferry/snapferry/images/store"
 )
 
-// FormatVersion is the newest repository format this build reads and writes.
-const FormatVersion = 1
+// FormatVersion is the newest repository format this build reads and writes. Version 2 adds
+// encryption (keys/, sealed blobs and files, keyed ids); unencrypted repositories are still
+// written as version 1, so older snapferry builds keep reading them, while an older build meets
+// an encrypted repository with the "upgrade snapferry" message instead of misreading it.
+const (
+	FormatVersion          = 2
+	formatVersionPlain     = 1
+	formatVersionEncrypted = 2
+)
 
 // Defaults chosen at init.
 const (
@@ -36,7 +43,7 @@ type Config struct {
 	PackSize    int64         `json:"pack_size"` // target size of new packs
 	Chunker     ChunkerParams `json:"chunker"`
 	Compression string        `json:"compression"` // "zstd"
-	Encryption  string        `json:"encryption"`  // "none"; room for a keyed mode
+	Encryption  string        `json:"encryption"`  // EncryptionNone or EncryptionXChaCha
 	Created     time.Time     `json:"created"`
 }
 
@@ -53,13 +60,17 @@ type InitOptions struct {
 	PackSize  int64
 	Chunker   ChunkerParams
 	Clock     Clock
+	// Password, if not empty, makes an encrypted repository: a random master key is stored in
+	// keys/, sealed under a key derived from the password with KDF (zero: the defaults).
+	Password []byte
+	KDF      KDFParams
 }
 
 // Init creates a new repository on be and writes its config. It fails (wrapping store.ErrExist)
 // if be already holds a repository.
 func Init(ctx context.Context, be store.Backend, o InitOptions) (*Config, error) {
 	cfg := Config{
-		Version:     FormatVersion,
+		Version:     formatVersionPlain,
 		BlockSize:   o.BlockSize,
 		PackSize:    o.PackSize,
 		Chunker:     o.Chunker,
@@ -84,8 +95,26 @@ func Init(ctx context.Context, be store.Backend, o InitOptions) (*Config, error)
 		return nil, fmt.Errorf("init repository %s: random id: %w", be.Location(), err)
 	}
 	cfg.ID = hex.EncodeToString(id[:])
+	var keyFile []byte
+	if len(o.Password) > 0 {
+		cfg.Version, cfg.Encryption = formatVersionEncrypted, EncryptionXChaCha
+		mk, err := newMasterKey(cfg.ID)
+		if err != nil {
+			return nil, fmt.Errorf("init repository %s: %w", be.Location(), err)
+		}
+		if keyFile, err = sealMasterKey(mk, o.Password, o.KDF, cfg.Created); err != nil {
+			return nil, fmt.Errorf("init repository %s: %w", be.Location(), err)
+		}
+	}
 	if err := be.Create(ctx); err != nil {
 		return nil, fmt.Errorf("init repository %s: %w", be.Location(), err)
+	}
+	// The key goes first: the config is what makes a folder a repository, and an encrypted one
+	// without a key file could never be opened.
+	if keyFile != nil {
+		if _, err := saveFile(ctx, be, store.KindKeys, keyFile, nil); err != nil {
+			return nil, fmt.Errorf("init repository %s: save key: %w", be.Location(), err)
+		}
 	}
 	b, err := json.MarshalIndent(&cfg, "", "  ")
 	if err != nil {
@@ -108,8 +137,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("chunker sizes %+v: want 0 < min <= avg <= max <= 64 MiB", c.Chunker)
 	case c.Compression != "zstd":
 		return fmt.Errorf("compression %q: only zstd is supported", c.Compression)
-	case c.Encryption != "none":
-		return fmt.Errorf("encryption %q: this snapferry supports only unencrypted repositories", c.Encryption)
+	case c.Version == formatVersionPlain && c.Encryption != EncryptionNone:
+		return fmt.Errorf("encryption %q in a version 1 config: version 1 repositories are unencrypted", c.Encryption)
+	case c.Encryption != EncryptionNone && c.Encryption != EncryptionXChaCha:
+		return fmt.Errorf("encryption %q: want %q or %q", c.Encryption, EncryptionNone, EncryptionXChaCha)
 	}
 	return nil
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // Error classes. The CLI maps them to exit codes (ErrNotRepository and ErrNewerFormat → 10,
-// ErrLocked → 11, everything else → 1); callers test them with errors.Is.
+// ErrLocked → 11, ErrWrongPassword and ErrNoPassword → 12, everything else → 1); callers test them with errors.Is.
 var (
 	// ErrNotRepository: the location has no config file.
 	ErrNotRepository = errors.New("not a snapferry repository")
@@ -25,6 +25,11 @@ var (
 	// ErrSnapshotNotFound and ErrAmbiguousSnapshot come from FindSnapshot.
 	ErrSnapshotNotFound  = errors.New("no matching snapshot")
 	ErrAmbiguousSnapshot = errors.New("snapshot reference is ambiguous")
+	// ErrWrongPassword: no key file of an encrypted repository opens with the password given
+	// (exit code 12). Nothing has been written when it is returned.
+	ErrWrongPassword = errors.New("wrong repository password")
+	// ErrNoPassword: the repository is encrypted and no password was given (exit code 12).
+	ErrNoPassword = errors.New("repository password required")
 	// ErrStoreFull is store.ErrNoSpace, re-exported so callers of repo need not import store.
 	ErrStoreFull = store.ErrNoSpace
 )
@@ -46,7 +51,7 @@ func (e *FormatError) Is(target error) bool { return target == ErrNewerFormat }
 // a full store, damaged data, a bad snapshot reference, or a cancelled context. Lock conflicts and
 // I/O or network errors are not permanent: a cron retry may succeed.
 func IsPermanent(err error) bool {
-	for _, p := range []error{ErrNotRepository, ErrNewerFormat, store.ErrNoSpace, ErrCorrupt,
+	for _, p := range []error{ErrNotRepository, ErrNewerFormat, ErrWrongPassword, ErrNoPassword, store.ErrNoSpace, ErrCorrupt,
 		ErrBlobNotFound, ErrSnapshotNotFound, ErrAmbiguousSnapshot, context.Canceled} {
 		if errors.Is(err, p) {
 			return true

@@ -13,7 +13,10 @@ import (
 	"github.com/snapferry/snapferry/images/store"
 )
 
-// Helpers for the content-addressed files (index files, snapshots): name = BLAKE3 of the bytes.
+// Helpers for the content-addressed files (index files, snapshots, locks, keys): name = BLAKE3
+// of the stored bytes. In an encrypted repository the stored bytes are one envelope around the
+// content (keys are sealed on their own and pass a nil cryptor), so the name still lets readers
+// and check verify a file without the key, and the envelope's tag proves the content.
 
 // idFile is a listed file whose name is an id.
 type idFile struct {
@@ -50,8 +53,9 @@ func listIDs(ctx context.Context, be store.Backend, k store.Kind) ([]ID, error) 
 	return ids, err
 }
 
-// loadFile reads a whole content-addressed file and checks that its bytes hash to its name.
-func loadFile(ctx context.Context, be store.Backend, h store.Handle) ([]byte, error) {
+// loadFile reads a whole content-addressed file, checks that its bytes hash to its name and
+// opens its envelope (c nil: none).
+func loadFile(ctx context.Context, be store.Backend, h store.Handle, c *cryptor) ([]byte, error) {
 	rd, err := be.Load(ctx, h, 0, 0)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", h, err)
@@ -64,11 +68,22 @@ func loadFile(ctx context.Context, be store.Backend, h store.Handle) ([]byte, er
 	if ID(blake3.Sum256(buf.Bytes())).String() != h.Name {
 		return nil, fmt.Errorf("%s: content does not match its name: %w", h, ErrCorrupt)
 	}
-	return buf.Bytes(), nil
+	if c == nil {
+		return buf.Bytes(), nil
+	}
+	plain, err := c.open(nil, buf.Bytes(), fileAD(h.Kind))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", h, err)
+	}
+	return plain, nil
 }
 
-// saveFile stores b under the hash of its bytes; an existing identical file is fine.
-func saveFile(ctx context.Context, be store.Backend, k store.Kind, b []byte) (ID, error) {
+// saveFile stores b (sealed by c unless nil) under the hash of the stored bytes; an existing
+// identical file is fine.
+func saveFile(ctx context.Context, be store.Backend, k store.Kind, b []byte, c *cryptor) (ID, error) {
+	if c != nil {
+		b = c.seal(nil, b, fileAD(k))
+	}
 	id := ID(blake3.Sum256(b))
 	err := be.Save(ctx, store.Handle{Kind: k, Name: id.String()}, bytes.NewReader(b))
 	if err != nil && !isExist(err) {

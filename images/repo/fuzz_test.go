@@ -19,17 +19,17 @@ func samplePackEntries() []packEntry {
 // FuzzDecodePackTail: any bytes either decode to entries that re-encode to the same header, or
 // give an error; never a panic or a huge allocation.
 func FuzzDecodePackTail(f *testing.F) {
-	tail := encodePackTail(samplePackEntries())
+	tail := encodePackTail(samplePackEntries(), nil)
 	pack := append(make([]byte, 17), tail...)
 	f.Add(pack)
-	f.Add(encodePackTail(nil))
+	f.Add(encodePackTail(nil, nil))
 	f.Add(pack[:len(pack)-1])
 	f.Add(append([]byte{0}, pack...))
 	bad := bytes.Clone(pack)
 	bad[20] ^= 1
 	f.Add(bad)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		blobs, err := decodePackTail(b, int64(len(b)))
+		blobs, err := decodePackTail(b, int64(len(b)), nil)
 		if err != nil {
 			return
 		}
@@ -42,7 +42,7 @@ func FuzzDecodePackTail(f *testing.F) {
 			}
 			off += bl.Stored
 		}
-		re := encodePackTail(entries)
+		re := encodePackTail(entries, nil)
 		if !bytes.Equal(re, b[len(b)-len(re):]) || int(off)+len(re) != len(b) {
 			t.Fatalf("decoded header does not re-encode to the input")
 		}

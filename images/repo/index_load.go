@@ -61,7 +61,7 @@ func (r *Repository) forEachIndexFile(ctx context.Context, fn func(file ID, p in
 	}
 	for _, f := range files {
 		id := f.ID
-		b, err := loadFile(ctx, r.be, store.Handle{Kind: store.KindIndex, Name: id.String()})
+		b, err := loadFile(ctx, r.be, store.Handle{Kind: store.KindIndex, Name: id.String()}, r.crypt)
 		if err == nil {
 			err = decodeIndexFile(b, func(p indexedPack) error { return fn(id, p) })
 		}

@@ -118,7 +118,7 @@ func (r *Repository) writeLock(ctx context.Context, li LockInfo) (ID, error) {
 	if err != nil {
 		return ID{}, fmt.Errorf("encode lock: %w", err)
 	}
-	id, err := saveFile(ctx, r.be, store.KindLocks, b)
+	id, err := saveFile(ctx, r.be, store.KindLocks, b, r.crypt)
 	if err != nil {
 		return ID{}, fmt.Errorf("write %s: %w", li, err)
 	}
@@ -178,7 +178,7 @@ func (r *Repository) ListLocks(ctx context.Context) ([]StoredLock, error) {
 	for _, fi := range files {
 		id := fi.ID
 		h := store.Handle{Kind: store.KindLocks, Name: id.String()}
-		b, err := loadFile(ctx, r.be, h)
+		b, err := loadFile(ctx, r.be, h, r.crypt)
 		if errors.Is(err, store.ErrNotExist) {
 			continue // released meanwhile
 		}

@@ -29,8 +29,8 @@ const (
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// packEntry is one blob in a pack header. Flags are reserved for the encryption envelope (a set
-// bit will mean "stored bytes are nonce|ciphertext|tag"); version 1 writes and accepts only 0.
+// packEntry is one blob in a pack header. Flags bit blobFlagSealed means "stored bytes are
+// nonce|ciphertext|tag"; it is set for every blob of an encrypted repository and no other.
 type packEntry struct {
 	Type        BlobType
 	Compression uint8
@@ -46,11 +46,22 @@ type packBlob struct {
 	Offset uint32
 }
 
+// packTailSize is the size of header and trailer of a pack of n blobs.
+func packTailSize(n int, c *cryptor) int64 {
+	return int64(packHeaderFixed + packEntrySize*n + c.overhead() + packTrailerSize)
+}
+
 // encodePackTail returns header and trailer for the entries, to be appended after the blobs.
-func encodePackTail(entries []packEntry) []byte {
+// With a cryptor the header is sealed as one envelope (flags packFlagSealed inside it), so a
+// store host learns neither blob ids nor how a pack divides into blobs; the trailer's length
+// and CRC then cover the envelope.
+func encodePackTail(entries []packEntry, c *cryptor) []byte {
 	hlen := packHeaderFixed + packEntrySize*len(entries)
-	b := make([]byte, hlen+packTrailerSize)
+	b := make([]byte, hlen, hlen+packTrailerSize)
 	b[0] = packVersion
+	if c != nil {
+		b[1] = packFlagSealed
+	}
 	binary.LittleEndian.PutUint32(b[4:], uint32(len(entries)))
 	for i, e := range entries {
 		p := b[packHeaderFixed+packEntrySize*i:]
@@ -61,31 +72,35 @@ func encodePackTail(entries []packEntry) []byte {
 		binary.LittleEndian.PutUint32(p[8:], e.Raw)
 		copy(p[12:44], e.ID[:])
 	}
-	t := b[hlen:]
-	binary.LittleEndian.PutUint32(t, uint32(hlen))
-	binary.LittleEndian.PutUint32(t[4:], crc32.Checksum(b[:hlen], crcTable))
-	copy(t[8:], packMagic)
-	return b
+	if c != nil {
+		b = c.seal(make([]byte, 0, hlen+sealOverhead+packTrailerSize), b, []byte(adPackHeader))
+	}
+	crc := crc32.Checksum(b, crcTable)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(b)))
+	b = binary.LittleEndian.AppendUint32(b, crc)
+	return append(b, packMagic...)
 }
 
 // packTailLen reads the trailer (the last 12 bytes of a pack) and returns how many bytes at the
-// end of the pack hold header and trailer.
-func packTailLen(trailer []byte, packSize int64) (int64, error) {
+// end of the pack hold header and trailer. overhead is the envelope size of a sealed header.
+func packTailLen(trailer []byte, packSize int64, overhead int) (int64, error) {
 	if len(trailer) < packTrailerSize || string(trailer[len(trailer)-4:]) != packMagic {
 		return 0, fmt.Errorf("pack trailer: bad magic: %w", ErrCorrupt)
 	}
 	t := trailer[len(trailer)-packTrailerSize:]
 	hlen := int64(binary.LittleEndian.Uint32(t))
-	if hlen < packHeaderFixed || hlen+packTrailerSize > packSize || (hlen-packHeaderFixed)%packEntrySize != 0 {
+	ov := int64(overhead)
+	if hlen < packHeaderFixed+ov || hlen+packTrailerSize > packSize || (hlen-ov-packHeaderFixed)%packEntrySize != 0 {
 		return 0, fmt.Errorf("pack trailer: header length %d does not fit a %d-byte pack: %w", hlen, packSize, ErrCorrupt)
 	}
 	return hlen + packTrailerSize, nil
 }
 
 // decodePackTail decodes the last bytes of a pack of packSize bytes. tail must hold at least
-// header and trailer (packTailLen says how many); extra leading bytes are ignored.
-func decodePackTail(tail []byte, packSize int64) ([]packBlob, error) {
-	need, err := packTailLen(tail, packSize)
+// header and trailer (packTailLen says how many); extra leading bytes are ignored. c opens a
+// sealed header; nil means the repository is unencrypted and the header must be plain.
+func decodePackTail(tail []byte, packSize int64, c *cryptor) ([]packBlob, error) {
+	need, err := packTailLen(tail, packSize, c.overhead())
 	if err != nil {
 		return nil, err
 	}
@@ -98,11 +113,20 @@ func decodePackTail(tail []byte, packSize int64) ([]packBlob, error) {
 	if crc := binary.LittleEndian.Uint32(t[hlen+4:]); crc != crc32.Checksum(hdr, crcTable) {
 		return nil, fmt.Errorf("pack header: checksum mismatch: %w", ErrCorrupt)
 	}
+	wantFlags := byte(0)
+	if c != nil {
+		if hdr, err = c.open(nil, hdr, []byte(adPackHeader)); err != nil {
+			return nil, fmt.Errorf("pack header: %w", err)
+		}
+		hlen = int64(len(hdr))
+		wantFlags = packFlagSealed
+	}
 	if hdr[0] != packVersion {
 		return nil, fmt.Errorf("pack header: version %d, want %d: %w", hdr[0], packVersion, ErrCorrupt)
 	}
-	if hdr[1] != 0 {
-		return nil, fmt.Errorf("pack header: flags %#x (encrypted pack?) not supported: %w", hdr[1], ErrCorrupt)
+	if hdr[1] != wantFlags {
+		return nil, fmt.Errorf("pack header: flags %#x, want %#x (an encrypted pack in a plain repository or the reverse): %w",
+			hdr[1], wantFlags, ErrCorrupt)
 	}
 	n := int64(binary.LittleEndian.Uint32(hdr[4:]))
 	if n > maxBlobsPerPack || packHeaderFixed+n*packEntrySize != hlen {
@@ -123,6 +147,9 @@ func decodePackTail(tail []byte, packSize int64) ([]packBlob, error) {
 		if err := e.validate(); err != nil {
 			return nil, fmt.Errorf("pack header entry %d: %w", i, err)
 		}
+		if err := c.checkSealed(e.Flags); err != nil {
+			return nil, fmt.Errorf("pack header entry %d: %w", i, err)
+		}
 		blobs[i] = packBlob{packEntry: e, Offset: uint32(off)}
 		off += int64(e.Stored)
 	}
@@ -139,12 +166,22 @@ func (e *packEntry) validate() error {
 		return fmt.Errorf("blob %s: unknown type %d: %w", e.ID.Short(), e.Type, ErrCorrupt)
 	case e.Compression != compressionNone && e.Compression != compressionZstd:
 		return fmt.Errorf("blob %s: unknown compression %d: %w", e.ID.Short(), e.Compression, ErrCorrupt)
-	case e.Flags != 0:
+	case e.Flags&^blobFlagSealed != 0:
 		return fmt.Errorf("blob %s: flags %#x not supported: %w", e.ID.Short(), e.Flags, ErrCorrupt)
 	case e.Raw > MaxBlobSize || e.Stored > MaxBlobSize+1024:
 		return fmt.Errorf("blob %s: %d/%d bytes exceed the blob size limit: %w", e.ID.Short(), e.Stored, e.Raw, ErrCorrupt)
-	case e.Compression == compressionNone && e.Stored != e.Raw:
-		return fmt.Errorf("blob %s: stored raw but %d != %d bytes: %w", e.ID.Short(), e.Stored, e.Raw, ErrCorrupt)
+	case e.Compression == compressionNone && e.Stored != e.Raw+e.envelope():
+		return fmt.Errorf("blob %s: stored raw but %d != %d+%d bytes: %w", e.ID.Short(), e.Stored, e.Raw, e.envelope(), ErrCorrupt)
+	case e.Stored < e.envelope():
+		return fmt.Errorf("blob %s: %d stored bytes cannot hold an envelope: %w", e.ID.Short(), e.Stored, ErrCorrupt)
 	}
 	return nil
+}
+
+// envelope is how many stored bytes the entry's encryption adds.
+func (e *packEntry) envelope() uint32 {
+	if e.Flags&blobFlagSealed != 0 {
+		return sealOverhead
+	}
+	return 0
 }

@@ -10,7 +10,8 @@ import (
 
 // readPackHeader loads and decodes the header of a stored pack of the given size. One Load
 // usually suffices: the last 64 KiB hold the trailer and the header of ~1400 blobs.
-func readPackHeader(ctx context.Context, be store.Backend, id ID, size int64) ([]packBlob, error) {
+// c opens the header of an encrypted repository's pack (nil: unencrypted).
+func readPackHeader(ctx context.Context, be store.Backend, id ID, size int64, c *cryptor) ([]packBlob, error) {
 	h := store.Handle{Kind: store.KindData, Name: id.String()}
 	n := min(size, packTailReadAhead)
 	if n < packTrailerSize {
@@ -20,7 +21,7 @@ func readPackHeader(ctx context.Context, be store.Backend, id ID, size int64) ([
 	if err != nil {
 		return nil, err
 	}
-	need, err := packTailLen(tail, size)
+	need, err := packTailLen(tail, size, c.overhead())
 	if err != nil {
 		return nil, fmt.Errorf("read header of pack %s: %w", id.Short(), err)
 	}
@@ -29,7 +30,7 @@ func readPackHeader(ctx context.Context, be store.Backend, id ID, size int64) ([
 			return nil, err
 		}
 	}
-	blobs, err := decodePackTail(tail, size)
+	blobs, err := decodePackTail(tail, size, c)
 	if err != nil {
 		return nil, fmt.Errorf("read header of pack %s: %w", id.Short(), err)
 	}

@@ -47,9 +47,10 @@ func (p *packer) add(e packEntry, stored []byte) error {
 	return nil
 }
 
-// finish writes header and trailer and returns the pack's id with the file rewound for upload.
-func (p *packer) finish() (ID, []packBlob, error) {
-	tail := encodePackTail(p.entries)
+// finish writes header and trailer (sealed by c unless nil) and returns the pack's id with the
+// file rewound for upload.
+func (p *packer) finish(c *cryptor) (ID, []packBlob, error) {
+	tail := encodePackTail(p.entries, c)
 	if _, err := p.w.Write(tail); err != nil {
 		return ID{}, nil, fmt.Errorf("write pack header: %w", err)
 	}

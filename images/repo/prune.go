@@ -232,7 +232,7 @@ func (r *Repository) planPacks(ctx context.Context, used []uint64, rep *PruneRep
 		}
 		planned[ip.ID] = true
 		p := &packPlan{id: ip.ID, blobs: append([]packBlob(nil), ip.Blobs...), used: make([]bool, len(ip.Blobs))}
-		p.size = int64(packHeaderFixed + packEntrySize*len(ip.Blobs) + packTrailerSize)
+		p.size = packTailSize(len(ip.Blobs), r.crypt)
 		num := idx.packNum[ip.ID]
 		for i, b := range ip.Blobs {
 			p.size += int64(b.Stored)

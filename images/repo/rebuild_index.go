@@ -65,7 +65,7 @@ func (r *Repository) RebuildIndex(ctx context.Context) (*RebuildReport, error) {
 			problems[i] = fmt.Errorf("%s: not a pack name", packs[i].Name)
 			return nil
 		}
-		headers[i], problems[i] = readPackHeader(ctx, r.be, id, packs[i].Size)
+		headers[i], problems[i] = readPackHeader(ctx, r.be, id, packs[i].Size, r.crypt)
 		return ctx.Err()
 	})
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
-	"lukechampine.com/blake3"
 
 	"github.com/snapferry/snapferry/images/store"
 )
@@ -59,6 +58,10 @@ type Options struct {
 	// unrefreshed lock is considered abandoned (default 30 min).
 	LockRefresh time.Duration
 	LockStale   time.Duration
+	// Password opens an encrypted repository (one of its key files). It must be empty for an
+	// unencrypted one: a password given for a repository whose config says "none" means the
+	// config may have been replaced to make this client write plaintext, so Open refuses.
+	Password []byte
 }
 
 // RunStats count what this Repository value wrote.
@@ -77,6 +80,12 @@ type Repository struct {
 	be   store.Backend
 	cfg  Config
 	opts Options
+
+	// crypt seals blobs and files of an encrypted repository (nil: unencrypted); master and
+	// keyID are the master key and the key file that opened it.
+	crypt  *cryptor
+	master *masterKey
+	keyID  ID
 
 	enc  *zstd.Encoder
 	dec  *zstd.Decoder
@@ -115,6 +124,10 @@ func Open(ctx context.Context, be store.Backend, o Options) (*Repository, error)
 	if err != nil {
 		return nil, err
 	}
+	crypt, master, keyID, err := openKeys(ctx, be, cfg, o.Password)
+	if err != nil {
+		return nil, err
+	}
 	if o.PackSize == 0 {
 		o.PackSize = cfg.PackSize
 	}
@@ -150,7 +163,8 @@ func Open(ctx context.Context, be store.Backend, o Options) (*Repository, error)
 		enc.Close()
 		return nil, fmt.Errorf("open repository %s: zstd decoder: %w", be.Location(), err)
 	}
-	r := &Repository{be: be, cfg: *cfg, opts: o, enc: enc, dec: dec,
+	o.Password = nil // the master key is what stays in memory, not the password
+	r := &Repository{be: be, cfg: *cfg, opts: o, enc: enc, dec: dec, crypt: crypt, master: master, keyID: keyID,
 		ready: make(chan *packer, o.Packers), free: make(chan struct{}, o.Packers), locks: map[*Lock]struct{}{}}
 	for i := 0; i < o.Packers; i++ {
 		r.free <- struct{}{}
@@ -171,8 +185,8 @@ func (r *Repository) Backend() store.Backend { return r.be }
 // BlockSize is the disk-image block size chosen at init.
 func (r *Repository) BlockSize() int { return r.cfg.BlockSize }
 
-// BlobID is BLAKE3-256 of the plaintext.
-func (r *Repository) BlobID(data []byte) ID { return blake3.Sum256(data) }
+// BlobID is BLAKE3-256 of the plaintext, keyed with the repository's id key when encrypted.
+func (r *Repository) BlobID(data []byte) ID { return r.crypt.blobID(data) }
 
 // Stats returns what this value has written so far.
 func (r *Repository) Stats() RunStats {
@@ -240,6 +254,15 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, id ID, data []byt
 		e.Compression = compressionZstd
 	} else {
 		stored = data
+	}
+	if r.crypt != nil {
+		// Compress, then seal: ciphertext does not compress. The id is the associated data, so
+		// a blob's bytes cannot be moved under another id.
+		sealp := r.getBuf()
+		defer r.bufs.Put(sealp)
+		stored = r.crypt.seal((*sealp)[:0], stored, id[:])
+		*sealp = stored[:0]
+		e.Flags = blobFlagSealed
 	}
 	e.Stored = uint32(len(stored))
 
@@ -380,7 +403,7 @@ func (r *Repository) upload(ctx context.Context, p *packer) error {
 // unreserved.
 func (r *Repository) storePack(ctx context.Context, p *packer) (ID, []packBlob, int64, error) {
 	defer p.close()
-	id, blobs, err := p.finish()
+	id, blobs, err := p.finish(r.crypt)
 	if err != nil {
 		r.unreserve(p.entries)
 		return id, nil, 0, err
@@ -412,7 +435,7 @@ func (r *Repository) writeIndex(ctx context.Context, packs []indexedPack) error 
 
 func (r *Repository) saveIndexFile(ctx context.Context, packs []indexedPack) (ID, error) {
 	r.hook(HookIndexSave)
-	id, err := saveFile(ctx, r.be, store.KindIndex, encodeIndexFile(packs))
+	id, err := saveFile(ctx, r.be, store.KindIndex, encodeIndexFile(packs), r.crypt)
 	if err != nil {
 		return id, fmt.Errorf("save index: %w", err)
 	}
@@ -501,7 +524,7 @@ func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID, buf []byte
 	}
 	rd, err := r.be.Load(ctx, store.Handle{Kind: store.KindData, Name: pack.String()}, int64(e.offset), int64(e.stored))
 	if err != nil {
-		return nil, fmt.Errorf("load blob %s from pack %s: %w", id.Short(), pack.Short(), err)
+		return nil, fmt.Errorf("load blob %s from pack %s at offset %d: %w", id.Short(), pack.Short(), e.offset, err)
 	}
 	defer rd.Close()
 	bufp := r.getBuf()
@@ -511,15 +534,35 @@ func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID, buf []byte
 	if _, err := io.ReadFull(rd, stored); err != nil {
 		return nil, fmt.Errorf("read blob %s from pack %s: %w", id.Short(), pack.Short(), err)
 	}
-	out, err := r.decodeBlob(packEntry{ID: id, Compression: e.comp, Raw: e.raw}, stored, buf)
+	// The in-memory index keeps no flags (memory per blob counts): every blob of a repository
+	// is sealed exactly when the repository is, which pack headers and decodeBlob enforce.
+	var flags uint16
+	if r.crypt != nil {
+		flags = blobFlagSealed
+	}
+	out, err := r.decodeBlob(packEntry{ID: id, Compression: e.comp, Flags: flags, Raw: e.raw}, stored, buf)
 	if err != nil {
-		return nil, fmt.Errorf("load blob %s from pack %s: %w", id.Short(), pack.Short(), err)
+		return nil, fmt.Errorf("load blob %s from pack %s at offset %d: %w", id.Short(), pack.Short(), e.offset, err)
 	}
 	return out, nil
 }
 
-// decodeBlob turns stored bytes into plaintext in buf and checks them against the id.
+// decodeBlob turns stored bytes into plaintext in buf and checks them against the id. stored is
+// left unchanged (prune copies it to a new pack after the check).
 func (r *Repository) decodeBlob(e packEntry, stored, buf []byte) ([]byte, error) {
+	if err := r.crypt.checkSealed(e.Flags); err != nil {
+		return nil, err
+	}
+	if r.crypt != nil {
+		plainp := r.getBuf()
+		defer r.bufs.Put(plainp)
+		plain, err := r.crypt.open((*plainp)[:0], stored, e.ID[:])
+		if err != nil {
+			return nil, err
+		}
+		*plainp = plain[:0]
+		stored = plain
+	}
 	var out []byte
 	switch e.Compression {
 	case compressionNone:
@@ -532,7 +575,7 @@ func (r *Repository) decodeBlob(e packEntry, stored, buf []byte) ([]byte, error)
 	default:
 		return nil, fmt.Errorf("unknown compression %d: %w", e.Compression, ErrCorrupt)
 	}
-	if len(out) != int(e.Raw) || ID(blake3.Sum256(out)) != e.ID {
+	if len(out) != int(e.Raw) || r.crypt.blobID(out) != e.ID {
 		return nil, fmt.Errorf("content does not match its id: %w", ErrCorrupt)
 	}
 	return out, nil

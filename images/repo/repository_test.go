@@ -43,7 +43,7 @@ func TestInitOpenErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Open(ctx, local.New(newer), Options{})
-	if !errors.Is(err, ErrNewerFormat) || !strings.Contains(err.Error(), "repository format 7 is newer than this snapferry supports (1); upgrade snapferry") {
+	if !errors.Is(err, ErrNewerFormat) || !strings.Contains(err.Error(), "repository format 7 is newer than this snapferry supports (2); upgrade snapferry") {
 		t.Errorf("open newer format: got %v", err)
 	}
 

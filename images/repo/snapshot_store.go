@@ -73,7 +73,7 @@ func (r *Repository) SaveSnapshot(ctx context.Context, sn *Snapshot) (ID, error)
 		return ID{}, fmt.Errorf("save snapshot of %s: encode: %w", sn.Source, err)
 	}
 	r.hook(HookSnapshotSave)
-	id, err := saveFile(ctx, r.be, store.KindSnapshots, b)
+	id, err := saveFile(ctx, r.be, store.KindSnapshots, b, r.crypt)
 	if err != nil {
 		return ID{}, fmt.Errorf("save snapshot of %s: %w", sn.Source, err)
 	}
@@ -99,7 +99,7 @@ func decodeSnapshot(b []byte) (*Snapshot, error) {
 
 // LoadSnapshot reads and verifies one snapshot manifest.
 func (r *Repository) LoadSnapshot(ctx context.Context, id ID) (*Snapshot, error) {
-	b, err := loadFile(ctx, r.be, store.Handle{Kind: store.KindSnapshots, Name: id.String()})
+	b, err := loadFile(ctx, r.be, store.Handle{Kind: store.KindSnapshots, Name: id.String()}, r.crypt)
 	if errors.Is(err, store.ErrNotExist) {
 		return nil, fmt.Errorf("load snapshot %s: %w", id.Short(), ErrSnapshotNotFound)
 	}
