@@ -46,6 +46,7 @@ func runBackup(a *app, args []string) int {
 	a.addSSHFlags()
 	a.addOriginFlag(&f.origin)
 	a.addVMFSFlag(&f.vmfsRoot)
+	tf := addTapeFlags(fs) // tape: --pool, --changer, --streams, --tape-home (backup_tape.go)
 	pos, code, ok := a.parse(args)
 	if !ok {
 		return code
@@ -73,6 +74,9 @@ func runBackup(a *app, args []string) int {
 		return a.fail(err)
 	}
 	f.to = spec
+	if strings.HasPrefix(f.to, "tape://") { // tape: save sets on a tape drive (backup_tape.go)
+		return a.backupToTape(pos, f, tf)
+	}
 	if f.vms != "" && len(pos) > 0 {
 		return a.fail(usagef("give either PATH... or --vm, not both (run two backups)"))
 	}

@@ -38,6 +38,7 @@ func runRestore(a *app, args []string) int {
 	a.addVMFSFlag(&f.vmfsRoot)
 	a.addOriginFlag(&f.origin)
 	a.addSSHFlags()
+	tf := addTapeFlags(a.flags) // tape: --changer, --tape-home for --from=tape:// (restore_tape.go)
 	pos, code, ok := a.parse(args)
 	if !ok {
 		return code
@@ -53,6 +54,11 @@ func runRestore(a *app, args []string) int {
 		return a.fail(err)
 	}
 	ref, sub := splitSnapshotRef(pos[0])
+	spec, ref, cleanup, err := a.stageFromTape(spec, ref, f, tf) // tape: the save set into a temporary repository (restore_tape.go)
+	if err != nil {
+		return a.fail(err)
+	}
+	defer cleanup()
 	r, err := a.openRepo(spec, false)
 	if err != nil {
 		return a.fail(err)

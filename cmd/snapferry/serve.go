@@ -14,7 +14,8 @@ import (
 func runServe(a *app, args []string) int {
 	root := a.flags.String("root", "", "folder to serve (required)")
 	appendOnly := a.flags.Bool("append-only", false, "refuse deleting or rewriting anything (ransomware protection)")
-	tape := a.flags.String("tape", "", "serve this tape device instead of a folder (not built yet)")
+	tape := a.flags.String("tape", "", "serve this tape drive (or virtual tape file) instead of a folder")
+	tapeFlags := addServeTapeFlags(a.flags) // tape: --changer (serve_tape.go)
 	pos, code, ok := a.parse(args)
 	if !ok {
 		return code
@@ -23,7 +24,7 @@ func runServe(a *app, args []string) int {
 		return a.fail(usagef("serve takes no arguments, got %q", pos))
 	}
 	if *tape != "" {
-		return a.fail(usagef("--tape=%s: tape serving is not built yet", *tape))
+		return a.serveTape(*tape, tapeFlags) // tape: serve_tape.go
 	}
 	if *root == "" {
 		return a.fail(usagef("serve needs --root=DIR"))

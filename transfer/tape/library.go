@@ -32,6 +32,9 @@ type Library interface {
 // Local is a Library on this host's drive.
 type Local struct {
 	Drive *Drive
+	// Ctx bounds the write session (tape changes happen inside it): set it to the life of the
+	// program, not of one request; nil is context.Background().
+	Ctx context.Context
 
 	mu   sync.Mutex
 	sess *Session
@@ -46,7 +49,11 @@ func (l *Local) OpenSet(ctx context.Context, pool string, h SetHeader) (SetStrea
 	}
 	l.mu.Lock()
 	if l.sess == nil {
-		s, err := l.Drive.Begin(ctx, pool)
+		sctx := l.Ctx
+		if sctx == nil {
+			sctx = context.Background()
+		}
+		s, err := l.Drive.Begin(sctx, pool)
 		if err != nil {
 			l.mu.Unlock()
 			return nil, err

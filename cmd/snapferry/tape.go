@@ -1,0 +1,308 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"github.com/snapferry/snapferry/transfer/storespec"
+	"github.com/snapferry/snapferry/transfer/tape"
+	"github.com/snapferry/snapferry/transfer/tape/tapewire"
+)
+
+// tapeFlags are the tape options of backup and restore (and, in part, of `tape`).
+type tapeFlags struct {
+	pool     string
+	changer  string
+	streams  int
+	tapeHome string
+}
+
+// addTapeFlags registers the options backup and restore need for tape:// targets.
+func addTapeFlags(fs *pflag.FlagSet) *tapeFlags {
+	tf := &tapeFlags{}
+	fs.StringVar(&tf.pool, "pool", "", "tape: the media pool to write to (env SNAPFERRY_TAPE_POOL; default \"default\")")
+	fs.StringVar(&tf.changer, "changer", "", "tape: command the tape host runs to load another volume (gets SNAPFERRY_TAPE_* variables)")
+	fs.IntVar(&tf.streams, "streams", 1, "tape: back up this many sources at once, multiplexed onto one tape file")
+	fs.StringVar(&tf.tapeHome, "tape-home", "", "tape: state folder on the tape host, where its catalog lives (default: serve's)")
+	return tf
+}
+
+func (tf *tapeFlags) poolName() string {
+	switch {
+	case tf.pool != "":
+		return tf.pool
+	case os.Getenv("SNAPFERRY_TAPE_POOL") != "":
+		return os.Getenv("SNAPFERRY_TAPE_POOL")
+	}
+	return "default"
+}
+
+// parseTapeSpec accepts tape://[user@]host[:port]/DEV, tape:///DEV and, for the `tape` command
+// run on the tape host, a bare device or file path.
+func parseTapeSpec(raw string) (storespec.Spec, error) {
+	if !strings.Contains(raw, "://") {
+		if raw == "" {
+			return storespec.Spec{}, usagef("no tape given: pass a device (/dev/nst0), a virtual tape file, or tape://host/dev/nst0")
+		}
+		return storespec.Spec{Scheme: storespec.Tape, Path: raw}, nil
+	}
+	s, err := storespec.Parse(raw)
+	if err != nil {
+		return s, usageError{err.Error()}
+	}
+	if s.Scheme != storespec.Tape {
+		return s, usagef("%s is not a tape; use tape://[user@]host[:port]/dev/nst0 or tape:///dev/nst0", raw)
+	}
+	return s, nil
+}
+
+// tapeDrive is this host's drive at path with the catalog in the state folder. Without a
+// changer command an operator at a terminal is asked to swap tapes; otherwise a full tape or a
+// missing volume is an error that says what to load.
+func (a *app) tapeDrive(path, changer string, interactive bool) (*tape.Drive, error) {
+	dir, err := a.stateDir()
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	d := &tape.Drive{Path: path, Catalog: tape.NewCatalogFile(dir), Host: host, Log: a.stderr}
+	switch {
+	case changer != "":
+		d.Changer = tape.HookChanger(changer, a.stderr)
+	case interactive && term.IsTerminal(int(os.Stdin.Fd())):
+		d.Changer = tape.PromptChanger(os.Stdin, a.stderr)
+	}
+	return d, nil
+}
+
+// openTapeLibrary opens the drive of a tape spec: here, or on a tape host over SSH.
+func (a *app) openTapeLibrary(raw string, tf *tapeFlags) (tape.Library, error) {
+	s, err := parseTapeSpec(raw)
+	if err != nil {
+		return nil, err
+	}
+	if !s.Remote() {
+		d, err := a.tapeDrive(s.Path, tf.changer, true)
+		if err != nil {
+			return nil, err
+		}
+		return &tape.Local{Drive: d, Ctx: a.ctx}, nil
+	}
+	o := tapewire.DialOptions{Home: tf.tapeHome, Changer: tf.changer, Store: storespec.Options{
+		KnownHosts: a.ssh.KnownHosts, AcceptNewHostKey: a.ssh.AcceptNewHostKey, RemotePath: a.ssh.RemotePath,
+		Version: version, ServeLog: a.stderr}}
+	if a.ssh.Identity != "" {
+		o.Store.Identity = []string{a.ssh.Identity}
+	}
+	lib, err := tapewire.Dial(a.ctx, raw, o)
+	if errors.Is(err, storespec.ErrBadSpec) {
+		return nil, usageError{err.Error()}
+	}
+	return lib, err
+}
+
+// runTape is `snapferry tape label|scan|list`, run on the tape host (list also over SSH).
+func runTape(a *app, args []string) int {
+	sub := ""
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub, args = args[0], args[1:]
+	}
+	switch sub {
+	case "label":
+		return runTapeLabel(a, args)
+	case "scan":
+		return runTapeScan(a, args)
+	case "list":
+		return runTapeList(a, args)
+	}
+	a.parse(nil)
+	return a.fail(usagef("tape needs a subcommand: label DEVICE [--pool=P], scan DEVICE, list [DEVICE]"))
+}
+
+// tapeDevice returns the DEVICE argument (or $SNAPFERRY_TAPE) of a tape subcommand.
+func tapeDevice(pos []string, optional bool) (string, error) {
+	switch {
+	case len(pos) == 1:
+		return pos[0], nil
+	case len(pos) > 1:
+		return "", usagef("give one tape device, got %q", pos)
+	case os.Getenv("SNAPFERRY_TAPE") != "" || optional:
+		return os.Getenv("SNAPFERRY_TAPE"), nil
+	}
+	return "", usagef("no tape given: pass a device (/dev/nst0) or a virtual tape file, or set SNAPFERRY_TAPE")
+}
+
+// hostDrive opens the drive a `tape` subcommand names (DEVICE or $SNAPFERRY_TAPE); it must be
+// on this host: label and scan run on the tape host.
+func (a *app) hostDrive(pos []string, sub string) (*tape.Drive, error) {
+	raw, err := tapeDevice(pos, false)
+	if err != nil {
+		return nil, err
+	}
+	s, err := parseTapeSpec(raw)
+	if err != nil {
+		return nil, err
+	}
+	if s.Remote() {
+		return nil, usagef("tape %s runs on the tape host: ssh to %s and run `snapferry tape %s %s` there", sub, s.Host, sub, s.Path)
+	}
+	return a.tapeDrive(s.Path, "", false)
+}
+
+func runTapeLabel(a *app, args []string) int {
+	var o tape.LabelOptions
+	var blockSize, capacity string
+	a.cmd = "tape label"
+	a.flags.StringVar(&o.Pool, "pool", "default", "media pool of the new volume")
+	a.flags.StringVar(&o.Volume, "volume", "", "volume id (default: a new SFxxxxxxxx id; write it on the cartridge)")
+	a.flags.IntVar(&o.Sequence, "sequence", 0, "sequence number in the pool (default: the next one)")
+	a.flags.StringVar(&blockSize, "block-size", "256K", "record size of the volume")
+	a.flags.StringVar(&capacity, "capacity", "0", "virtual tapes: size of a new tape file, e.g. 100M (0: unlimited)")
+	a.flags.BoolVar(&o.Force, "force", false, "erase a tape that already has a label (its save sets are lost)")
+	pos, code, ok := a.parse(args)
+	if !ok {
+		return code
+	}
+	d, err := a.hostDrive(pos, "label")
+	if err != nil {
+		return a.fail(err)
+	}
+	bs, err := parseSize(blockSize)
+	if err != nil {
+		return a.fail(usagef("--block-size: %v", err))
+	}
+	o.BlockSize = int(bs)
+	if d.Capacity, err = parseSize(capacity); err != nil {
+		return a.fail(usagef("--capacity: %v", err))
+	}
+	l, err := d.Label(a.ctx, o)
+	if errors.Is(err, tape.ErrLabeled) {
+		return a.fail(usageError{err.Error()})
+	}
+	if err != nil {
+		return a.fail(err)
+	}
+	if a.jsonOut {
+		a.printJSON(l)
+	} else {
+		fmt.Fprintf(a.stdout, "labeled %s as volume %s (pool %s, sequence %d, %s records)\n", d.Path, l.Volume, l.Pool, l.Sequence, humanBytes(int64(l.BlockSize)))
+	}
+	return exitOK
+}
+
+func runTapeScan(a *app, args []string) int {
+	a.cmd = "tape scan"
+	pos, code, ok := a.parse(args)
+	if !ok {
+		return code
+	}
+	d, err := a.hostDrive(pos, "scan")
+	if err != nil {
+		return a.fail(err)
+	}
+	vs, cat, err := d.Scan(a.ctx)
+	if err != nil {
+		return a.fail(err)
+	}
+	for _, p := range vs.Problems {
+		fmt.Fprintf(a.stderr, "warning: %v\n", p)
+	}
+	if a.jsonOut {
+		a.printJSON(map[string]any{"volume": vs.Label, "files": vs.Files, "sets": vs.Sets, "catalog_copy": vs.Copy != nil,
+			"problems": len(vs.Problems), "catalog_sets": len(cat.Sets), "catalog_volumes": len(cat.Volumes)})
+	} else {
+		fmt.Fprintf(a.stdout, "volume %s (pool %s, sequence %d): %d files, %d save set parts", vs.Label.Volume, vs.Label.Pool, vs.Label.Sequence, vs.Files, len(vs.Sets))
+		if vs.Copy != nil {
+			fmt.Fprintf(a.stdout, ", catalog copy with %d sets on %d volumes", len(vs.Copy.Sets), len(vs.Copy.Volumes))
+		}
+		fmt.Fprintf(a.stdout, "\ncatalog %s now lists %d save sets on %d volumes\n", d.Catalog.Path, len(cat.Sets), len(cat.Volumes))
+	}
+	if len(vs.Problems) > 0 {
+		return a.fail(partialError{fmt.Sprintf("%d damaged or unreadable records on volume %s (see above)", len(vs.Problems), vs.Label.Volume)})
+	}
+	return exitOK
+}
+
+func runTapeList(a *app, args []string) int {
+	a.cmd = "tape list"
+	tf := addTapeFlags(a.flags)
+	volumes := a.flags.Bool("volumes", false, "list the volumes instead of the save sets")
+	a.addSSHFlags()
+	pos, code, ok := a.parse(args)
+	if !ok {
+		return code
+	}
+	raw, err := tapeDevice(pos, true)
+	if err != nil {
+		return a.fail(err)
+	}
+	var cat *tape.Catalog
+	if raw == "" {
+		dir, err := a.stateDir()
+		if err != nil {
+			return a.fail(err)
+		}
+		cat, err = tape.NewCatalogFile(dir).Load()
+	} else {
+		var lib tape.Library
+		if lib, err = a.openTapeLibrary(raw, tf); err == nil {
+			cat, err = lib.Catalog(a.ctx)
+			lib.Close()
+		}
+	}
+	if err != nil {
+		return a.fail(err)
+	}
+	if a.jsonOut {
+		if *volumes {
+			a.printJSON(cat.Volumes)
+		} else {
+			a.printJSON(cat.Sets)
+		}
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+	defer tw.Flush()
+	if *volumes {
+		sort.Slice(cat.Volumes, func(i, j int) bool {
+			vi, vj := cat.Volumes[i], cat.Volumes[j]
+			return vi.Pool < vj.Pool || vi.Pool == vj.Pool && vi.Sequence < vj.Sequence
+		})
+		fmt.Fprintln(tw, "VOLUME\tPOOL\tSEQ\tBLOCK\tFILES\tFULL\tLABELED")
+		for _, v := range cat.Volumes {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%v\t%s\n", v.ID, v.Pool, v.Sequence, humanBytes(int64(v.BlockSize)), v.Files, v.Full, v.Labeled.Local().Format(time.DateTime))
+		}
+		return exitOK
+	}
+	fmt.Fprintln(tw, "SET\tTIME\tHOST\tKIND\tSOURCE\tSIZE\tSTATE\tWHERE")
+	for _, s := range cat.Sets {
+		state := "complete"
+		if !s.Complete {
+			state = "INCOMPLETE"
+		}
+		var where []string
+		for _, p := range s.Parts {
+			where = append(where, fmt.Sprintf("%s:%d/%d", p.Volume, p.File, p.Stream))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", shortID(s.ID), s.Time.Local().Format(time.DateTime), s.Host, s.Kind,
+			s.Source, humanBytes(s.Bytes), state, strings.Join(where, " "))
+	}
+	return exitOK
+}
+
+// closeTape ends a tape session; a failure there (the catalog copy) is worth a warning, not a
+// failed backup: the sets are on tape and in the catalog.
+func (a *app) closeTape(lib tape.Library) {
+	if err := lib.Close(); err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(a.stderr, "warning: ending the tape session: %v\n", err)
+	}
+}
