@@ -19,22 +19,8 @@ func TestRoundTripThroughRepository(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := r.SaveSnapshot(ctx, &repo.Snapshot{Time: time.Now(), Host: "test", Kind: repo.SnapshotImage,
+	r2, sn := memblobs.CommitAndReopen(t, r, dir, &repo.Snapshot{Time: time.Now(), Host: "test", Kind: repo.SnapshotImage,
 		Source: src, Disks: []repo.Disk{d}, Stats: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
-
-	r2 := memblobs.OpenRepo(t, dir)
-	rep, err := r2.Check(ctx, repo.CheckOptions{ReadData: true})
-	if err != nil || !rep.OK() {
-		t.Fatalf("check: %v %+v", err, rep)
-	}
-	sn, err := r2.LoadSnapshot(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dst := tempPath(t, "restored.img")
 	if err := Restore(ctx, r2, sn.Disks[0], dst, RestoreOptions{}); err != nil {
 		t.Fatal(err)

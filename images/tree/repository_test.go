@@ -22,22 +22,8 @@ func TestRoundTripThroughRepository(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := r.SaveSnapshot(ctx, &repo.Snapshot{Time: time.Now(), Host: "test", Kind: repo.SnapshotFiles,
+	r2, sn := memblobs.CommitAndReopen(t, r, repoDir, &repo.Snapshot{Time: time.Now(), Host: "test", Kind: repo.SnapshotFiles,
 		Source: src, Paths: []string{src}, Tree: &res.Root, Stats: res.Stats})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Close()
-
-	r2 := memblobs.OpenRepo(t, repoDir)
-	rep, err := r2.Check(ctx, repo.CheckOptions{ReadData: true})
-	if err != nil || !rep.OK() {
-		t.Fatalf("check: %v %+v", err, rep)
-	}
-	sn, err := r2.LoadSnapshot(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
 	again, err := Backup(ctx, r2, []string{src}, Options{Chunking: chunking, Parent: sn.Tree})
 	if err != nil {
 		t.Fatal(err)

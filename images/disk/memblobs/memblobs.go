@@ -137,3 +137,26 @@ func OpenRepo(t testing.TB, dir string) *repo.Repository {
 	t.Cleanup(func() { r.Close() })
 	return r
 }
+
+// CommitAndReopen saves sn in r, closes r, reopens the repository in dir, checks it with
+// ReadData and returns the reopened repository and the snapshot loaded back: the path every
+// backup takes before a restore can see it.
+func CommitAndReopen(t testing.TB, r *repo.Repository, dir string, sn *repo.Snapshot) (*repo.Repository, *repo.Snapshot) {
+	t.Helper()
+	ctx := context.Background()
+	id, err := r.SaveSnapshot(ctx, sn)
+	if err != nil {
+		t.Fatalf("save snapshot: %v", err)
+	}
+	r.Close()
+	r2 := OpenRepo(t, dir)
+	rep, err := r2.Check(ctx, repo.CheckOptions{ReadData: true})
+	if err != nil || !rep.OK() {
+		t.Fatalf("check after commit: %v %+v", err, rep)
+	}
+	loaded, err := r2.LoadSnapshot(ctx, id)
+	if err != nil {
+		t.Fatalf("load snapshot: %v", err)
+	}
+	return r2, loaded
+}
