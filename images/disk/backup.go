@@ -16,14 +16,17 @@ import (
 	"github.com/snapferry/snapferry/images/repo"
 )
 
-// Options tune a backup. The zero value backs up a raw image with one worker per CPU.
+// Options tune a backup. The zero value backs up a raw image with the default workers.
 type Options struct {
 	Name       string // Disk.Name; default: the file's base name
 	Device     string // Disk.Device, e.g. "scsi0:0"
 	Format     string // Disk.Format; default "raw"
 	Descriptor string // Disk.Descriptor (VMDK descriptor text)
-	Workers    int    // hash+store goroutines; default runtime.NumCPU()
-	Progress   progress.Reporter
+	// Workers is the number of hash+store goroutines; default 2 per CPU, because SaveBlob
+	// uploads a pack that it fills in the caller's goroutine (seconds over SSH) and the other
+	// workers should keep the cores compressing meanwhile.
+	Workers  int
+	Progress progress.Reporter
 }
 
 // Backup backs up the image file at path. See BackupFile.
@@ -79,7 +82,11 @@ func BackupFile(ctx context.Context, bs repo.BlobStore, f *os.File, opts Options
 	}
 	b.progress.Start(d.Name, size)
 	defer b.progress.Done()
-	if err := b.run(ctx, pipeline.Workers(opts.Workers)); err != nil {
+	nworkers := opts.Workers
+	if nworkers <= 0 {
+		nworkers = 2 * pipeline.Workers(0)
+	}
+	if err := b.run(ctx, nworkers); err != nil {
 		return repo.Disk{}, repo.Stats{}, fmt.Errorf("back up %s: %w", f.Name(), err)
 	}
 	d.Map = b.chunks
