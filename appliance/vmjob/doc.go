@@ -1,5 +1,10 @@
-// Package vmjob runs VM backups and restores on a host (appliance.Host) into and out of a
-// repository (images/repo), as the CLI's `backup --vm` and `restore` of a VM snapshot call them.
+// Package vmjob runs VM backups, replicas and restores on a host (appliance.Host): backups into
+// and restores out of a repository (images/repo), replicas to the far side of a transfer/replica
+// push, as the CLI's `backup --vm`, `replica --vm` and `restore` of a VM snapshot call them.
+//
+// Backup and replica copy a VM through Freeze, which holds it at one moment of consistency while
+// a callback copies it and undoes everything it did (our snapshot, power, clones, staged files)
+// whatever the callback returns; the guarantees below hold for both.
 //
 // A hot backup takes a VM snapshot named snapferry-<jobid>, reads the frozen disks (sparse, through
 // images/vmdk and images/disk) and the VM's config files, commits one repository snapshot of kind
@@ -12,6 +17,11 @@
 // snapshot; cold backups keep it off for the whole copy. Independent disks (hot/warm) and raw device
 // mappings are skipped with a warning, which makes the result partial. Per-VM locks keep two jobs
 // off one VM.
+//
+// A replica (ReplicaVM) pushes one folder named like the VM that runs as it is: each disk's
+// frozen flat extent (updated block by block on the far side), a descriptor naming it, and the
+// config files with the .vmx pointing at those descriptors; disks left out are disabled there.
+// The push itself is the caller's (PushFunc): this package never talks SSH.
 //
 // A restore writes thin disks and the config files into a folder on a datastore, rewrites the .vmx
 // for the new name, registers the VM and powers it on if asked, and never touches an existing VM
