@@ -22,11 +22,8 @@ type Options struct {
 	Device     string // Disk.Device, e.g. "scsi0:0"
 	Format     string // Disk.Format; default "raw"
 	Descriptor string // Disk.Descriptor (VMDK descriptor text)
-	// Workers is the number of hash+store goroutines; default 2 per CPU, because SaveBlob
-	// uploads a pack that it fills in the caller's goroutine (seconds over SSH) and the other
-	// workers should keep the cores compressing meanwhile.
-	Workers  int
-	Progress progress.Reporter
+	Workers    int    // hash+store goroutines; default 2 per CPU (see defaultWorkers)
+	Progress   progress.Reporter
 }
 
 // Backup backs up the image file at path. See BackupFile.
@@ -82,11 +79,7 @@ func BackupFile(ctx context.Context, bs repo.BlobStore, f *os.File, opts Options
 	}
 	b.progress.Start(d.Name, size)
 	defer b.progress.Done()
-	nworkers := opts.Workers
-	if nworkers <= 0 {
-		nworkers = 2 * pipeline.Workers(0)
-	}
-	if err := b.run(ctx, nworkers); err != nil {
+	if err := b.run(ctx, defaultWorkers(opts.Workers)); err != nil {
 		return repo.Disk{}, repo.Stats{}, fmt.Errorf("back up %s: %w", f.Name(), err)
 	}
 	d.Map = b.chunks
@@ -98,6 +91,16 @@ func BackupFile(ctx context.Context, bs repo.BlobStore, f *os.File, opts Options
 		BlobsReused: int(b.blobsReused.Load()),
 	}
 	return d, st, nil
+}
+
+// defaultWorkers is n when positive, else 2 per CPU: SaveBlob uploads the pack it fills and
+// LoadBlob may fetch over SSH, both in the caller's goroutine, and the other workers should
+// keep the cores busy meanwhile.
+func defaultWorkers(n int) int {
+	if n > 0 {
+		return n
+	}
+	return 2 * pipeline.Workers(0)
 }
 
 // diskBackup is the state of one BackupFile run.

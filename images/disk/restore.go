@@ -13,7 +13,7 @@ import (
 
 // RestoreOptions tune a restore. The zero value uses one worker per CPU.
 type RestoreOptions struct {
-	Workers  int // blob-loading goroutines; default runtime.NumCPU()
+	Workers  int // blob-loading goroutines; default 2 per CPU (see defaultWorkers)
 	Progress progress.Reporter
 }
 
@@ -68,7 +68,7 @@ func RestoreFile(ctx context.Context, bs repo.BlobStore, d repo.Disk, f *os.File
 		index int64
 		id    repo.ID
 	}
-	n := pipeline.Workers(opts.Workers)
+	n := defaultWorkers(opts.Workers)
 	jobs := make(chan job, 2*n)
 	zero := make([]byte, d.BlockSize)
 	g := pipeline.NewGroup(ctx)

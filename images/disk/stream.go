@@ -27,7 +27,7 @@ func Stream(ctx context.Context, bs repo.BlobStore, d repo.Disk, w io.Writer, op
 		id    repo.ID
 		buf   []byte // taken from the pool by the loader, so a job never waits for a buffer
 	}
-	n := pipeline.Workers(opts.Workers)
+	n := defaultWorkers(opts.Workers)
 	pool := pipeline.NewBufferPool(2*n+2, d.BlockSize)
 	jobs := make(chan job, n)
 	results := make(chan job, n)
