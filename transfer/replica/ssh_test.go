@@ -49,7 +49,7 @@ func TestPushOverSSH(t *testing.T) {
 }
 
 // remoteClient finds the wire client below storespec's wrappers.
-func remoteClient(t *testing.T, be store.Backend) *remotestore.Client {
+func remoteClient(t testing.TB, be store.Backend) *remotestore.Client {
 	for {
 		switch b := be.(type) {
 		case *remotestore.Client:
