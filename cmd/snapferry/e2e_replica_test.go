@@ -23,8 +23,7 @@ func TestReplicaSendsOnlyChangedBlocks(t *testing.T) {
 	img := filepath.Join(src, "disk-flat.vmdk")
 	sparseImage(t, img, 512<<20, 0, 1, 2, 200, 400)
 	os.WriteFile(filepath.Join(src, "vm.vmx"), []byte("displayName = \"vm\"\n"), 0o644)
-	far := filepath.Join(dir, "far")
-	os.MkdirAll(far, 0o755)
+	far := filepath.Join(dir, "far", "replicas") // missing: the first run creates it
 	to := fmt.Sprintf("ssh://%s@%s/%s", s.User, s.Addr, far)
 	ssh := []string{"--identity", s.ClientKey, "--known-hosts", s.KnownHosts}
 

@@ -17,7 +17,7 @@ func (a *app) openRemoteBackend(spec string) (store.Backend, error) {
 		AcceptNewHostKey: a.ssh.AcceptNewHostKey,
 		RemotePath:       a.ssh.RemotePath,
 		Version:          version,
-		Create:           a.cmd == "init",
+		Create:           a.cmd == "init" || a.cmd == "replica",
 		ServeLog:         a.stderr,
 	}
 	if a.bwlimit > 0 {
