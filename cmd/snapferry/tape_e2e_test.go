@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -261,5 +262,55 @@ func TestTapeRealDrive(t *testing.T) {
 	mustSF(t, home, 0, "restore", "latest", "--from", "tape://"+dev, "--target", filepath.Join(dir, "out"))
 	if fileSHA(t, filepath.Join(dir, "out", "d.img")) != fileSHA(t, img) {
 		t.Fatal("image restored from the drive differs")
+	}
+}
+
+// TestTapeTwoHostsOneDrive runs two backups at once, from two "hosts" (state folders), over SSH
+// to one drive: the tape host's serve processes share it through the drive daemon, and both
+// sets land complete on the tape and restore.
+func TestTapeTwoHostsOneDrive(t *testing.T) {
+	dir := t.TempDir()
+	h := tapeHost{s: sshtest.Start(t, sshtest.Options{}), home: filepath.Join(dir, "tapehost")}
+	tp := filepath.Join(dir, "drive")
+	mustSF(t, h.home, 0, "tape", "label", tp, "--pool", "shared", "--volume", "S1", "--block-size", "64K")
+	imgs := []string{filepath.Join(dir, "a.img"), filepath.Join(dir, "b.img")}
+	for i, img := range imgs {
+		sparseImage(t, img, 64<<20, int64(i*10), int64(i*10+1), int64(i*10+2), int64(i*10+3))
+	}
+	results := make([]result, len(imgs))
+	done := make(chan int)
+	for i, img := range imgs {
+		go func() {
+			cmd := exec.Command(binPath, h.args("backup", img, "--to", h.spec(tp), "--pool", "shared")...)
+			cmd.Env = append(os.Environ(), "SNAPFERRY_HOME="+filepath.Join(dir, fmt.Sprint("host", i)))
+			var o, e strings.Builder
+			cmd.Stdout, cmd.Stderr = &o, &e
+			err := cmd.Run()
+			results[i] = result{code: cmd.ProcessState.ExitCode(), stdout: o.String(), stderr: e.String()}
+			if err != nil && results[i].code == 0 {
+				results[i].code = -1
+			}
+			done <- i
+		}()
+	}
+	<-done
+	<-done
+	for i, r := range results {
+		if r.code != 0 {
+			t.Fatalf("backup of %s: exit %d\n%s\n%s", imgs[i], r.code, r.stdout, r.stderr)
+		}
+	}
+	sets := tapeSets(t, h.home)
+	a, b := setOf(t, sets, imgs[0]), setOf(t, sets, imgs[1])
+	if !a.Complete || !b.Complete {
+		t.Fatalf("sets: %+v", sets)
+	}
+	t.Logf("two hosts at once: files %d and %d, streams %d and %d", a.Parts[0].File, b.Parts[0].File, a.Parts[0].Stream, b.Parts[0].Stream)
+	for i, s := range []tape.SetEntry{a, b} {
+		out := filepath.Join(dir, fmt.Sprint("out", i))
+		mustSF(t, filepath.Join(dir, "host0"), 0, h.args("restore", s.ID, "--from", h.spec(tp), "--target", out)...)
+		if fileSHA(t, filepath.Join(out, filepath.Base(imgs[i]))) != fileSHA(t, imgs[i]) {
+			t.Fatalf("%s restored differs", imgs[i])
+		}
 	}
 }

@@ -48,6 +48,7 @@ func (l *Local) OpenSet(ctx context.Context, pool string, h SetHeader) (SetStrea
 		pool = "default"
 	}
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.sess == nil {
 		sctx := l.Ctx
 		if sctx == nil {
@@ -55,17 +56,16 @@ func (l *Local) OpenSet(ctx context.Context, pool string, h SetHeader) (SetStrea
 		}
 		s, err := l.Drive.Begin(sctx, pool)
 		if err != nil {
-			l.mu.Unlock()
 			return nil, err
 		}
 		l.sess, l.pool = s, pool
 	}
-	s := l.sess
-	l.mu.Unlock()
 	if pool != l.pool {
 		return nil, fmt.Errorf("open save set in pool %q: this session writes pool %q; one session writes one pool", pool, l.pool)
 	}
-	w, err := s.BeginSet(h)
+	// Under the lock so a concurrent Close cannot end the session between the two steps; a
+	// header record is quick (unless the volume fills and the changer runs).
+	w, err := l.sess.BeginSet(h)
 	if err != nil {
 		return nil, err
 	}
