@@ -13,6 +13,8 @@ func libraryCode(err error) int {
 		return exitNotRepo
 	case errors.Is(err, repo.ErrLocked):
 		return exitLocked
+	case errors.Is(err, repo.ErrWrongPassword), errors.Is(err, repo.ErrNoPassword): // security helper
+		return exitBadPassword
 	}
 	return exitFailed
 }

@@ -9,7 +9,7 @@ import (
 func runInit(a *app, args []string) int {
 	bs := a.flags.String("block-size", "1M", "disk image block size (64K..16M, a power of two)")
 	packSize := a.flags.String("pack-size", "32M", "target pack file size (4M..256M)")
-	encrypt := a.flags.Bool("encrypt", false, "encrypt the repository (not built yet)")
+	encrypt := a.flags.Bool("encrypt", false, "encrypt the repository (password from --password-file, SNAPFERRY_PASSWORD_FILE, SNAPFERRY_PASSWORD or a prompt)")
 	a.addSSHFlags()
 	pos, code, ok := a.parse(args)
 	if !ok {
@@ -17,9 +17,6 @@ func runInit(a *app, args []string) int {
 	}
 	if len(pos) != 1 {
 		return a.fail(usagef("init takes one repository: snapferry init REPO"))
-	}
-	if *encrypt {
-		return a.fail(usagef("--encrypt: encrypted repositories are not built yet; run init without it"))
 	}
 	size, err := parseSize(*bs)
 	if err != nil || size <= 0 {
@@ -29,12 +26,19 @@ func runInit(a *app, args []string) int {
 	if err != nil || ps < 4<<20 || ps > 256<<20 {
 		return a.fail(usagef("--pack-size=%q: want a size from 4M to 256M", *packSize))
 	}
+	// security helper: --encrypt takes the new repository's password (secrets.go).
+	var password []byte
+	if *encrypt {
+		if password, err = a.newRepoPassword(); err != nil {
+			return a.fail(err)
+		}
+	}
 	be, err := a.openBackend(pos[0])
 	if err != nil {
 		return a.fail(err)
 	}
 	defer be.Close()
-	cfg, err := repo.Init(a.ctx, be, repo.InitOptions{BlockSize: int(size), PackSize: ps})
+	cfg, err := repo.Init(a.ctx, be, repo.InitOptions{BlockSize: int(size), PackSize: ps, Password: password})
 	if err != nil {
 		return a.fail(fmt.Errorf("init %s: %w", pos[0], err))
 	}
@@ -43,5 +47,8 @@ func runInit(a *app, args []string) int {
 		return exitOK
 	}
 	fmt.Fprintf(a.stdout, "created repository %s at %s (block size %s)\n", cfg.ID, pos[0], humanBytes(int64(cfg.BlockSize)))
+	if *encrypt {
+		fmt.Fprintln(a.stdout, "encrypted: without its password the repository cannot be read by anyone; keep the password safe (add a second one with `snapferry key add`)")
+	}
 	return exitOK
 }

@@ -44,6 +44,7 @@ func commands() []command {
 		{"status", "is everything healthy here?", runStatus},
 		{"tape", "tape drives on this host: label, scan, list", runTape}, // tape: tape.go
 		{"serve", "serve a repository over SSH (the far side of ssh://)", runServe},
+		{"key", "passwords of an encrypted repository: add, list, remove", runKey},
 		{"version", "print the version", runVersion},
 	}
 }
@@ -85,6 +86,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, c := range commands() {
 		if c.name == args[0] {
 			a := newApp(c.name, stdout, stderr)
+			if opensRepository(c.name) { // security helper: --password-file (secrets.go)
+				a.addPasswordFlag()
+			}
 			a.cancelOnStdinEOF = remote
 			if host, rest, ok := splitHostFlags(args[1:]); ok && !remote {
 				return a.launchOnHost(host, append([]string{c.name}, rest...))

@@ -69,10 +69,33 @@ func (a *app) openRepo(spec string, write bool) (*repo.Repository, error) {
 			return nil, fmt.Errorf("create temp folder %s: %w", o.TempDir, err)
 		}
 	}
-	r, err := repo.Open(a.ctx, be, o)
+	r, err := a.openWithPassword(be, o)
 	if err != nil {
 		be.Close()
 		return nil, err // repo.Open names the location
 	}
 	return r, nil
+}
+
+// openWithPassword opens with the password from --password-file or the environment (secrets.go),
+// asking on the terminal when the repository turns out to be encrypted and none was given.
+// (security helper: encrypted repositories)
+func (a *app) openWithPassword(be store.Backend, o repo.Options) (*repo.Repository, error) {
+	pw, err := a.openPassword(false)
+	if err != nil {
+		return nil, err
+	}
+	o.Password = pw
+	r, err := repo.Open(a.ctx, be, o)
+	if needsPrompt(err, pw) {
+		asked, perr := a.openPassword(true)
+		if perr != nil {
+			return nil, perr
+		}
+		if asked != nil {
+			o.Password = asked
+			r, err = repo.Open(a.ctx, be, o)
+		}
+	}
+	return r, err
 }

@@ -143,7 +143,8 @@ func (s *server) remove(ctx context.Context, st *wire.Stream, args []byte) error
 	}
 	if s.opts.AppendOnly && h.Kind != store.KindLocks {
 		s.logf("refused remove of %s (append-only)", h)
-		return fmt.Errorf("remove %s: %w: the server is append-only (only lock files may be removed)", h, wire.ErrRefused)
+		return fmt.Errorf("remove %s: %w: the server is append-only (only lock files may be removed); "+
+			"run forget and prune on the store host, or with a key whose forced command lacks --append-only", h, wire.ErrRefused)
 	}
 	if err := s.be.Remove(ctx, h); err != nil {
 		return err

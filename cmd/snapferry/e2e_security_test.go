@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/snapferry/snapferry/images/repo"
+	"github.com/snapferry/snapferry/images/store/local"
+	"github.com/snapferry/snapferry/transfer/sshtest"
+)
+
+// sfSecret runs the binary like sf with extra environment (passwords) and never inherits a
+// password from the test's own environment.
+func sfSecret(t *testing.T, home string, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "SNAPFERRY_PASSWORD") && !strings.HasPrefix(e, "SNAPFERRY_NEW_PASSWORD") {
+			cmd.Env = append(cmd.Env, e)
+		}
+	}
+	cmd.Env = append(cmd.Env, "SNAPFERRY_HOME="+home)
+	cmd.Env = append(cmd.Env, env...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run snapferry %v: %v", args, err)
+	}
+	return result{code, o.String(), e.String()}
+}
+
+func mustSFSecret(t *testing.T, home string, env []string, want int, args ...string) result {
+	t.Helper()
+	r := sfSecret(t, home, env, args...)
+	if r.code != want {
+		t.Fatalf("snapferry %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, want, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// treeState maps every file below dir to its content.
+func treeState(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		out[p] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestEncryptedRepositoryCLI: init --encrypt, backup and restore with the password from a file,
+// exit 12 and an untouched repository for a wrong or missing password, key add/list/remove,
+// tampering found by check --read-data with its location and refused by restore, and the
+// password in no output.
+func TestEncryptedRepositoryCLI(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "state")
+	repoDir := filepath.Join(dir, "repo")
+	img := filepath.Join(dir, "disk.img")
+	sparseImage(t, img, 64<<20, 1, 2, 30)
+	const secret, second = "Hunter2-first-secret", "Second-secret-Pw"
+	pwFile := filepath.Join(dir, "pw")
+	os.WriteFile(pwFile, []byte(secret+"\n"), 0o600)
+	byFile := []string{"SNAPFERRY_PASSWORD_FILE=" + pwFile}
+	var outputs []string
+	keep := func(r result) result { outputs = append(outputs, r.stdout, r.stderr); return r }
+
+	keep(mustSFSecret(t, home, byFile, 0, "init", repoDir, "--encrypt"))
+	// Unencrypted stores need no password; a plain --password flag does not exist.
+	if r := keep(sfSecret(t, home, nil, "init", filepath.Join(dir, "other"), "--password", secret)); r.code != exitUsage {
+		t.Fatalf("--password flag: exit %d\n%s", r.code, r.stderr)
+	}
+	keep(mustSFSecret(t, home, byFile, 0, "backup", img, "--to", repoDir))
+	keep(mustSFSecret(t, home, []string{"SNAPFERRY_PASSWORD=" + secret}, 0, "snapshots", "--repo", repoDir))
+	keep(mustSFSecret(t, home, nil, 0, "snapshots", "--repo", repoDir, "--password-file", pwFile))
+
+	before := treeState(t, repoDir)
+	wrong := keep(sfSecret(t, home, []string{"SNAPFERRY_PASSWORD=not-it"}, "backup", img, "--to", repoDir))
+	if wrong.code != exitBadPassword || !strings.Contains(wrong.stderr, "no key file opens") {
+		t.Fatalf("wrong password: exit %d\n%s", wrong.code, wrong.stderr)
+	}
+	none := keep(sfSecret(t, home, nil, "check", "--repo", repoDir))
+	if none.code != exitBadPassword || !strings.Contains(none.stderr, "SNAPFERRY_PASSWORD_FILE") {
+		t.Fatalf("no password: exit %d\n%s", none.code, none.stderr)
+	}
+	if after := treeState(t, repoDir); len(after) != len(before) {
+		t.Fatalf("a refused open wrote to the repository: %d files, was %d", len(after), len(before))
+	}
+	// A password for an unencrypted repository is refused (its config may have been swapped).
+	plain := filepath.Join(dir, "plain")
+	keep(mustSFSecret(t, home, nil, 0, "init", plain))
+	if r := keep(sfSecret(t, home, byFile, "snapshots", "--repo", plain)); r.code == 0 || !strings.Contains(r.stderr, "not encrypted") {
+		t.Fatalf("password for a plain repository: exit %d\n%s", r.code, r.stderr)
+	}
+
+	// Keys: add a second password, open with it, remove the first, the first stops working.
+	keep(mustSFSecret(t, home, append(byFile, "SNAPFERRY_NEW_PASSWORD="+second), 0, "key", "add", "--repo", repoDir))
+	list := keep(mustSFSecret(t, home, byFile, 0, "key", "list", "--repo", repoDir))
+	if strings.Count(list.stdout, "scrypt N=32768 r=8 p=1") != 2 || !strings.Contains(list.stdout, "(current)") {
+		t.Fatalf("key list:\n%s", list.stdout)
+	}
+	first := strings.Fields(strings.Split(list.stdout, "\n")[1])[0]
+	bySecond := []string{"SNAPFERRY_PASSWORD=" + second}
+	if r := keep(sfSecret(t, home, byFile, "key", "remove", "--repo", repoDir, first)); r.code == 0 || !strings.Contains(r.stderr, "opened the repository with") {
+		t.Fatalf("remove of the current key: exit %d\n%s", r.code, r.stderr)
+	}
+	keep(mustSFSecret(t, home, bySecond, 0, "key", "remove", "--repo", repoDir, first))
+	if r := keep(sfSecret(t, home, byFile, "snapshots", "--repo", repoDir)); r.code != exitBadPassword {
+		t.Fatalf("removed key still opens: exit %d", r.code)
+	}
+	if r := keep(sfSecret(t, home, bySecond, "key", "remove", "--repo", repoDir, strings.Fields(strings.Split(list.stdout, "\n")[2])[0])); r.code == 0 ||
+		!strings.Contains(r.stderr, "opened the repository with") {
+		t.Fatalf("remove of the last key: exit %d\n%s", r.code, r.stderr)
+	}
+
+	out := filepath.Join(dir, "out")
+	keep(mustSFSecret(t, home, bySecond, 0, "restore", "latest", "--from", repoDir, "--target", out))
+	if fileSHA(t, filepath.Join(out, "disk.img")) != fileSHA(t, img) {
+		t.Fatal("restore from the encrypted repository differs")
+	}
+	keep(mustSFSecret(t, home, bySecond, 0, "check", "--repo", repoDir, "--read-data"))
+
+	// Flip one byte inside the first blob of a pack.
+	var pack string
+	filepath.WalkDir(filepath.Join(repoDir, "data"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && pack == "" {
+			pack = p
+		}
+		return err
+	})
+	b, _ := os.ReadFile(pack)
+	b[100] ^= 0x10
+	os.WriteFile(pack, b, 0o600)
+	chk := keep(sfSecret(t, home, bySecond, "check", "--repo", repoDir, "--read-data"))
+	if chk.code != exitFailed || !strings.Contains(chk.stdout, filepath.Base(pack)) || !strings.Contains(chk.stdout, "at offset 0") ||
+		!strings.Contains(chk.stdout, "authentication failed") || !strings.Contains(chk.stdout, "damaged snapshot") {
+		t.Fatalf("check of a tampered pack: exit %d\n%s\n%s", chk.code, chk.stdout, chk.stderr)
+	}
+	out2 := filepath.Join(dir, "out2")
+	rst := keep(sfSecret(t, home, bySecond, "restore", "latest", "--from", repoDir, "--target", out2))
+	if rst.code == 0 || !strings.Contains(rst.stderr, filepath.Base(pack)[:8]) {
+		t.Fatalf("restore of tampered data: exit %d\n%s", rst.code, rst.stderr)
+	}
+	if fi, err := os.Stat(filepath.Join(out2, "disk.img")); err == nil && fileSHA(t, filepath.Join(out2, "disk.img")) == fileSHA(t, img) {
+		t.Fatalf("restore claims an intact file of %d bytes from tampered data", fi.Size())
+	}
+
+	for _, o := range outputs {
+		if strings.Contains(o, secret) || strings.Contains(o, second) || strings.Contains(o, "not-it") {
+			t.Fatalf("a password appears in output:\n%s", o)
+		}
+	}
+}
+
+// TestAppendOnlyStoreOverSSH: with the documented forced-command key a client backs up but
+// cannot forget, prune or remove keys, and the store keeps everything; the admin (here the store
+// host itself, using the folder) can.
+func TestAppendOnlyStoreOverSSH(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "state")
+	repoDir := filepath.Join(dir, "repo")
+	logFile := filepath.Join(dir, "serve.log")
+	s := sshtest.Start(t, sshtest.Options{
+		KeyOptions: fmt.Sprintf(`command="%s serve --root=%s --append-only 2>>%s",restrict`, binPath, repoDir, logFile),
+	})
+	pwFile := filepath.Join(dir, "pw")
+	os.WriteFile(pwFile, []byte("append-only-test-pw\n"), 0o600)
+	env := []string{"SNAPFERRY_PASSWORD_FILE=" + pwFile}
+	mustSFSecret(t, home, env, 0, "init", repoDir, "--encrypt") // on the store host
+	img := filepath.Join(dir, "disk.img")
+	sparseImage(t, img, 32<<20, 1, 5)
+	spec := fmt.Sprintf("ssh://%s@%s/%s", s.User, s.Addr, repoDir)
+	client := []string{"--identity", s.ClientKey, "--known-hosts", s.KnownHosts, "--remote-path", binPath}
+
+	mustSFSecret(t, home, env, 0, append([]string{"backup", img, "--to", spec}, client...)...)
+	f, _ := os.OpenFile(img, os.O_RDWR, 0)
+	f.WriteAt(bytes.Repeat([]byte("rewritten "), 1<<17), 1<<20) // the old block 1 becomes garbage
+	f.Close()
+	mustSFSecret(t, home, env, 0, append([]string{"backup", img, "--to", spec}, client...)...)
+	before := treeState(t, filepath.Join(repoDir, "data"))
+	snapsBefore := treeState(t, filepath.Join(repoDir, "snapshots"))
+
+	forget := sfSecret(t, home, env, append([]string{"forget", "--repo", spec, "--keep-last", "1"}, client...)...)
+	if forget.code == 0 || !strings.Contains(forget.stderr, "append-only") {
+		t.Fatalf("forget through an append-only key: exit %d\n%s%s", forget.code, forget.stdout, forget.stderr)
+	}
+	// Give prune something to delete: the store host forgets the older snapshot (no prune).
+	mustSFSecret(t, home, env, 0, "forget", "--repo", repoDir, "--keep-last", "1")
+	prune := sfSecret(t, home, env, append([]string{"prune", "--repo", spec}, client...)...)
+	t.Logf("forget: %s\nprune: %s", forget.stderr, prune.stderr)
+	if prune.code == 0 || !strings.Contains(prune.stderr, "append-only") {
+		t.Fatalf("prune through an append-only key: exit %d\n%s%s", prune.code, prune.stdout, prune.stderr)
+	}
+	keys := treeState(t, filepath.Join(repoDir, "keys"))
+	var keyID string
+	for p := range keys {
+		keyID = filepath.Base(p)
+	}
+	mustSFSecret(t, home, append(env, "SNAPFERRY_NEW_PASSWORD=another-pw"), 0, append([]string{"key", "add", "--repo", spec}, client...)...)
+	rm := sfSecret(t, home, append(env[:0:0], "SNAPFERRY_PASSWORD=another-pw"), append([]string{"key", "remove", "--repo", spec, keyID[:12]}, client...)...)
+	if rm.code == 0 || !strings.Contains(rm.stderr, "append-only") {
+		t.Fatalf("key remove through an append-only key: exit %d\n%s", rm.code, rm.stderr)
+	}
+	for p, c := range before {
+		if got, err := os.ReadFile(p); err != nil || string(got) != c {
+			t.Fatalf("pack %s changed or vanished: %v", p, err)
+		}
+	}
+	if after := treeState(t, filepath.Join(repoDir, "snapshots")); len(after) != len(snapsBefore)-1 {
+		t.Fatalf("%d snapshots after a refused forget and the store host's forget, want %d", len(after), len(snapsBefore)-1)
+	}
+	if _, err := os.Stat(filepath.Join(repoDir, "keys", keyID)); err != nil {
+		t.Fatalf("key file gone: %v", err)
+	}
+	log, _ := os.ReadFile(logFile)
+	if !strings.Contains(string(log), "refused remove of snapshots/") || !strings.Contains(string(log), "refused remove of keys/") ||
+		!strings.Contains(string(log), "refused remove of index/") {
+		t.Fatalf("serve log lacks the refusals:\n%s", log)
+	}
+	// The store host itself may prune.
+	mustSFSecret(t, home, env, 0, "prune", "--repo", repoDir)
+	mustSFSecret(t, home, env, 0, "check", "--repo", repoDir, "--read-data")
+}
+
+// TestRestoreRefusesCraftedTree: a snapshot whose tree names ../ or absolute entries (written
+// with the library, as an attacker with the repository key could) is refused by restore, and
+// nothing appears outside the target.
+func TestRestoreRefusesCraftedTree(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	home := filepath.Join(dir, "state")
+	repoDir := filepath.Join(dir, "repo")
+	mustSF(t, home, 0, "init", repoDir)
+	for _, name := range []string{"../escaped", "/tmp/absolute-escape", "a/../../b", "..", "x\x00y"} {
+		r, err := repo.Open(ctx, local.New(repoDir), repo.Options{TempDir: t.TempDir(), Hostname: "evil"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := []byte("planted by a crafted snapshot")
+		did := r.BlobID(data)
+		r.SaveBlob(ctx, repo.DataBlob, did, data)
+		tr := repo.Tree{Nodes: []repo.Node{{Name: name, Type: repo.NodeFile, Mode: 0o644, Size: uint64(len(data)),
+			Content: []repo.ID{did}, ModTime: time.Unix(1, 0)}}}
+		tb, err := tr.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tid := r.BlobID(tb)
+		r.SaveBlob(ctx, repo.TreeBlob, tid, tb)
+		sid, err := r.SaveSnapshot(ctx, &repo.Snapshot{Kind: repo.SnapshotFiles, Source: "/crafted", Tree: &tid, Time: time.Now()})
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		target := filepath.Join(dir, "target", "inner")
+		res := sf(t, home, "restore", sid.String(), "--from", repoDir, "--target", target)
+		if res.code == 0 || !strings.Contains(res.stderr, "crafted") {
+			t.Fatalf("restore of a tree entry %q: exit %d\n%s%s", name, res.code, res.stdout, res.stderr)
+		}
+		for _, p := range []string{filepath.Join(dir, "target", "escaped"), filepath.Join(dir, "escaped"), "/tmp/absolute-escape", filepath.Join(dir, "b")} {
+			if _, err := os.Lstat(p); err == nil {
+				t.Fatalf("entry %q: restore wrote %s outside its target", name, p)
+			}
+		}
+	}
+}

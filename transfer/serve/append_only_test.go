@@ -1,0 +1,116 @@
+package serve
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/snapferry/snapferry/images/store"
+	"github.com/snapferry/snapferry/transfer/wire"
+)
+
+// TestAppendOnlyRefusesEveryDestructivePath is the ransomware test: a client of an append-only
+// server, however it words its requests, cannot delete, overwrite or truncate a repository
+// file, and every refusal is logged. Only its own lock files may go.
+func TestAppendOnlyRefusesEveryDestructivePath(t *testing.T) {
+	c, root := newRepo(t, Options{AppendOnly: true})
+	files := map[store.Handle]string{
+		{Kind: store.KindConfig}:                                     "config",
+		{Kind: store.KindKeys, Name: strings.Repeat("1", 64)}:        "key",
+		{Kind: store.KindData, Name: "ab" + strings.Repeat("2", 62)}: "pack",
+		{Kind: store.KindIndex, Name: strings.Repeat("3", 64)}:       "index",
+		{Kind: store.KindSnapshots, Name: strings.Repeat("4", 64)}:   "snapshot",
+	}
+	for h, content := range files {
+		must(t, c.save(h, []byte(content)))
+	}
+	pathOf := func(h store.Handle) string {
+		if h.Kind == store.KindConfig {
+			return filepath.Join(root, "config")
+		}
+		if h.Kind == store.KindData {
+			return filepath.Join(root, "data", h.Name[:2], h.Name)
+		}
+		return filepath.Join(root, string(h.Kind), h.Name)
+	}
+	snap := store.Handle{Kind: store.KindSnapshots, Name: strings.Repeat("4", 64)}
+
+	for h := range files {
+		// Remove: refused for every kind but locks.
+		if _, err := c.call(wire.OpRemove, wire.EncodeHandle(h), nil); !errors.Is(err, wire.ErrRefused) {
+			t.Errorf("remove %s: %v, want refused", h, err)
+		}
+		// Save over the name (overwrite, or truncate with an empty body): exists.
+		for _, body := range [][]byte{[]byte("ransom note"), {}} {
+			if err := c.save(h, body); !errors.Is(err, store.ErrExist) {
+				t.Errorf("save %d bytes over %s: %v, want ErrExist", len(body), h, err)
+			}
+		}
+	}
+	// Path tricks that would turn the lock exception (or another kind) into a delete elsewhere.
+	tricks := []store.Handle{
+		{Kind: store.KindLocks, Name: "../snapshots/" + snap.Name},
+		{Kind: store.KindLocks, Name: "../config"},
+		{Kind: store.KindLocks, Name: ".."},
+		{Kind: store.KindLocks, Name: root + "/config"},
+		{Kind: store.KindLocks, Name: "x\x00/../../config"},
+		{Kind: store.KindLocks, Name: "x\n../config"},
+		{Kind: store.Kind("locks/../snapshots"), Name: snap.Name},
+		{Kind: store.KindData, Name: "../index/" + strings.Repeat("3", 64)},
+		{Kind: store.KindConfig, Name: "../../etc/passwd"},
+	}
+	for _, h := range tricks {
+		if _, err := c.call(wire.OpRemove, wire.EncodeHandle(h), nil); !errors.Is(err, fs.ErrPermission) {
+			t.Errorf("remove %q/%q: %v, want refused", h.Kind, h.Name, err)
+		}
+		if err := c.save(h, []byte("x")); err == nil {
+			t.Errorf("save %q/%q succeeded", h.Kind, h.Name)
+		}
+	}
+	// A lock file that is a symlink to a snapshot: removing the "lock" removes the link at most.
+	must(t, os.Symlink(pathOf(snap), filepath.Join(root, "locks", "evil")))
+	c.call(wire.OpRemove, wire.EncodeHandle(store.Handle{Kind: store.KindLocks, Name: "evil"}), nil)
+	// Create on an existing repository is refused; it never empties folders.
+	if _, err := c.call(wire.OpCreate, nil, nil); !errors.Is(err, store.ErrExist) {
+		t.Errorf("create over an existing repository: %v, want ErrExist", err)
+	}
+	// Replica ops rewrite files in place: all refused except the read-only hash listing.
+	for _, op := range []wire.Op{wire.OpRepBegin, wire.OpRepWrite, wire.OpRepPut, wire.OpRepCommit, wire.OpRepAbort} {
+		var body []byte
+		if hasUpload(op) {
+			body = []byte("block data")
+		}
+		if _, err := c.call(op, []byte("snapshots"), body); !errors.Is(err, wire.ErrRefused) || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("replica op %s: %v, want refused as append-only", op, err)
+		}
+	}
+
+	for h, content := range files {
+		if got, err := os.ReadFile(pathOf(h)); err != nil || string(got) != content {
+			t.Errorf("%s after the attacks: %q, %v; want %q", h, got, err, content)
+		}
+	}
+	log := c.log.String()
+	for h := range files {
+		if !strings.Contains(log, "refused remove of "+h.String()+" (append-only)") || !strings.Contains(log, "refused overwrite of "+h.String()) {
+			t.Errorf("log lacks the refusals for %s", h)
+		}
+	}
+	for _, op := range []wire.Op{wire.OpRepBegin, wire.OpRepWrite, wire.OpRepPut, wire.OpRepCommit, wire.OpRepAbort} {
+		if !strings.Contains(log, "refused "+op.String()+" (append-only)") {
+			t.Errorf("log lacks the refusal of %s", op)
+		}
+	}
+	if n := strings.Count(log, "refused remove"); n < len(files)+len(tricks)-2 {
+		t.Errorf("only %d remove refusals logged:\n%s", n, log)
+	}
+	// The exception itself still works: a client releases its own lock.
+	lock := store.Handle{Kind: store.KindLocks, Name: strings.Repeat("5", 64)}
+	must(t, c.save(lock, []byte("lock")))
+	if _, err := c.call(wire.OpRemove, wire.EncodeHandle(lock), nil); err != nil {
+		t.Errorf("remove own lock: %v", err)
+	}
+}
