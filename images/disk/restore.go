@@ -1,7 +1,6 @@
 package disk
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -97,7 +96,7 @@ func RestoreFile(ctx context.Context, bs repo.BlobStore, d repo.Disk, f *os.File
 			off := j.index * int64(d.BlockSize)
 			var err error
 			if regular {
-				err = writeSparse(f, data, off)
+				err = WriteSparse(f, data, off)
 			} else {
 				_, err = f.WriteAt(data, off)
 			}
@@ -128,36 +127,4 @@ func loadBlock(ctx context.Context, bs repo.BlobStore, d repo.Disk, index int64,
 		return nil, fmt.Errorf("block %d of disk %q has %d bytes, want %d: snapshot is corrupt", index, d.Name, len(data), want)
 	}
 	return data, nil
-}
-
-// pageSize is the granularity at which writeSparse leaves zeros unwritten: the allocation unit
-// of ext4, XFS and VMFS6 small blocks.
-const pageSize = 4096
-
-var zeroPage [pageSize]byte
-
-// writeSparse writes data at off into a file that reads as zeros there, skipping every
-// page-aligned run of zero pages so the file stays sparse.
-func writeSparse(f *os.File, data []byte, off int64) error {
-	start := -1 // start of the pending run of non-zero pages
-	for p := 0; p < len(data); p += pageSize {
-		end := min(p+pageSize, len(data))
-		if bytes.Equal(data[p:end], zeroPage[:end-p]) {
-			if start >= 0 {
-				if _, err := f.WriteAt(data[start:p], off+int64(start)); err != nil {
-					return err
-				}
-				start = -1
-			}
-			continue
-		}
-		if start < 0 {
-			start = p
-		}
-	}
-	if start >= 0 {
-		_, err := f.WriteAt(data[start:], off+int64(start))
-		return err
-	}
-	return nil
 }

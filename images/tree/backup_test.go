@@ -214,3 +214,31 @@ func TestBackupSeveralPaths(t *testing.T) {
 		t.Fatal("bad chunk sizes accepted")
 	}
 }
+
+// A sparse file in a tree comes back sparse: zero pages are not written on restore.
+func TestSparseFileRestoresSparse(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "src", "thin.img")
+	writeFile(t, p, nil, 0o644)
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	must(t, err)
+	must(t, f.Truncate(64<<20))
+	_, err = f.WriteAt(memblobs.RandBytes(1, 100<<10), 10<<20)
+	must(t, err)
+	must(t, f.Close())
+	bs := memblobs.New(1 << 20)
+	res, err := Backup(ctx, bs, []string{filepath.Dir(p)}, Options{})
+	must(t, err)
+	target := filepath.Join(dir, "out")
+	errs, err := Restore(ctx, bs, res.Root, target, RestoreOptions{})
+	if err != nil || len(errs) > 0 {
+		t.Fatal(err, errs)
+	}
+	compareTrees(t, filepath.Dir(p), filepath.Join(target, filepath.Dir(p)))
+	var st unix.Stat_t
+	must(t, unix.Stat(filepath.Join(target, p), &st))
+	if st.Size != 64<<20 || st.Blocks*512 > 1<<20 {
+		t.Fatalf("restored %d bytes with %d allocated, want 64 MiB apparent and little allocated", st.Size, st.Blocks*512)
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/snapferry/snapferry/images/disk"
 	"github.com/snapferry/snapferry/images/disk/pipeline"
 	"github.com/snapferry/snapferry/images/progress"
 	"github.com/snapferry/snapferry/images/repo"
@@ -345,7 +346,8 @@ func makeDir(dirfd int, name string) (int, error) {
 	return fd, nil
 }
 
-// writeFile is a worker's part: write the contents, set metadata, close, release the dir.
+// writeFile is a worker's part: write the contents (zero pages left as holes, so sparse files
+// stay sparse), set metadata, close, release the dir.
 func (r *restorer) writeFile(ctx context.Context, j restoreJob, buf []byte) ([]byte, error) {
 	f := os.NewFile(uintptr(j.fd), j.path)
 	var written uint64
@@ -360,12 +362,16 @@ func (r *restorer) writeFile(ctx context.Context, j restoreJob, buf []byte) ([]b
 			break
 		}
 		buf = data
-		if _, err := f.Write(data); err != nil {
+		if err := disk.WriteSparse(f, data, int64(written)); err != nil {
 			r.fail(j.path, fmt.Errorf("write: %w", err))
 			break
 		}
 		written += uint64(len(data))
 		r.progress.Add(int64(len(data)))
+	}
+	// Zero pages were skipped, so trailing ones still need the file to reach its size.
+	if err := f.Truncate(int64(written)); err != nil {
+		r.fail(j.path, fmt.Errorf("set size: %w", err))
 	}
 	if written == j.node.Size {
 		r.setMeta(j.dir.fd, j.fd, j.node, j.path)
