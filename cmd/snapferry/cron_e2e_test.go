@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -546,4 +547,61 @@ func TestCronRunMailReport(t *testing.T) {
 			t.Errorf("HTML part has no row for %s:\n%s", src, html)
 		}
 	}
+}
+
+// TestCronRunInterrupted stops `cron run` with SIGTERM while its child backs up: the child must
+// get SIGTERM too and end its job properly (history done with 130, not died; registry empty),
+// not be killed outright.
+func TestCronRunInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	home, repo, img := filepath.Join(dir, "state"), filepath.Join(dir, "repo"), filepath.Join(dir, "disk.img")
+	sparseImage(t, img, 8<<20, 0, 1, 2, 3, 4, 5, 6, 7)
+	mustSF(t, home, 0, "init", repo)
+	// 8 MiB at 1 MiB/s: the child is busy for seconds.
+	mustSF(t, home, 0, "cron", "add", "slow", "0 0 1 1 *", "--", "backup", img, "--image", "--to="+repo, "--bwlimit=1M")
+	cmd := exec.Command(binPath, "cron", "run", "slow")
+	cmd.Env = append(os.Environ(), "SNAPFERRY_HOME="+home)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until both the run and its child are registered.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var st []struct {
+			Type string `json:"type"`
+		}
+		json.Unmarshal([]byte(mustSF(t, home, 0, "pid", "list", "--json").stdout), &st)
+		if len(st) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("run and child not both registered after 15 s: %+v\n%s", st, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("cron run did not end 30 s after SIGTERM:\n%s", out.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+		t.Fatalf("exit %d, want %d\n%s", code, exitInterrupted, out.String())
+	}
+	if took := time.Since(start); took > 6*time.Second {
+		t.Fatalf("stopping took %s: the child finished its backup instead of stopping", took)
+	}
+	js := jobsNamed(t, home, "slow")
+	if len(js) != 1 || js[0].State != "done" || js[0].Exit == nil || *js[0].Exit != exitInterrupted {
+		t.Fatalf("the child did not end its job itself (killed?): %+v\n%s", js, readFile(t, jobLog(home, "slow")))
+	}
+	registryEmpty(t, home)
 }
