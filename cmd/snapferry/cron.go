@@ -44,6 +44,10 @@ func runCron(a *app, args []string) int {
 	for _, c := range cronSubcommands() {
 		if c.name == args[0] {
 			a.cmd = "cron " + c.name
+			a.flags.Usage = func() {
+				fmt.Fprintf(a.stderr, "Usage: snapferry cron %s\n\nOptions:\n", c.usage)
+				a.flags.PrintDefaults()
+			}
 			return c.run(a, args[1:])
 		}
 	}
