@@ -77,10 +77,7 @@ mib() { awk -v k="$1" 'BEGIN { if (k != "") printf "%.1f", k / 1024 }'; }
   printf '\n%-12s %10s %10s %10s %10s %14s %12s\n' tool "full s" "incr s" "restore s" "RSS MiB" "repo bytes" "restored alloc"
   for t in snapferry borg restic; do
     if [ -z "$(get "$t.full" 2)" ]; then printf '%-12s %s\n' "$t" "not installed"; continue; fi
-    rss=0
-    for s in init full incremental restore; do
-      r=$(get "$t.$s" 3); [ "${r:-0}" -gt "$rss" ] && rss=$r
-    done
+    rss=$(peak_rss "$t" init full incremental restore)
     printf '%-12s %10s %10s %10s %10s %14s %12s\n' "$t" "$(get "$t.full" 2)" "$(get "$t.incremental" 2)" \
       "$(get "$t.restore" 2)" "$(mib "$rss")" "$(get "$t.repo_bytes" 2)" "$(get "$t.restore_allocated_bytes" 2)"
   done
@@ -89,9 +86,5 @@ mib() { awk -v k="$1" 'BEGIN { if (k != "") printf "%.1f", k / 1024 }'; }
   ratio_row "incremental s (vs borg)" "$(get snapferry.incremental 2)" "$(get borg.incremental 2)" 0.25 ""
   ratio_row "restore s (vs restic)" "$(get snapferry.restore 2)" "$(get restic.restore 2)" 0.5 ""
   ratio_row "repository bytes (vs restic)" "$(get snapferry.repo_bytes 2)" "$(get restic.repo_bytes 2)" 1 ""
-  sf_rss=
-  for s in init full incremental restore; do
-    r=$(get "snapferry.$s" 3); [ -n "$r" ] && [ "$r" -gt "${sf_rss:-0}" ] && sf_rss=$r
-  done
-  ratio_row "snapferry peak RSS KiB (vs 64 MiB)" "$sf_rss" "${sf_rss:+65535}" 1 ""
+  rss_row "snapferry peak RSS KiB (vs 64 MiB)" "$(peak_rss snapferry init full incremental restore)"
 } | tee "$WORK/results-images.txt"

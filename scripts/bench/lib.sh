@@ -62,24 +62,37 @@ record() { printf '%s\t%s\t\n' "$1" "$2" >>"$RESULTS"; printf 'bench: %-28s %s\n
 # get KEY FIELD: FIELD 2 = seconds or value, 3 = peak RSS KiB; empty when not measured.
 get() { awk -F'\t' -v k="$1" -v f="$2" '$1 == k { v = $f } END { print v }' "$RESULTS"; }
 
+# peak_rss TOOL STEP...: the largest peak RSS (KiB) of TOOL's measured steps; empty if none ran.
+peak_rss() {
+  local t=$1 s r max=; shift
+  for s in "$@"; do
+    r=$(get "$t.$s" 3)
+    [ -n "$r" ] && [ "$r" -gt "${max:-0}" ] && max=$r
+  done
+  echo "$max"
+}
+
+# rss_row LABEL KIB: the 64 MiB memory target row (the ESXi shell's memory pool is shared).
+rss_row() { ratio_row "$1" "$2" "${2:+65536}" 1 ""; }
+
 dir_bytes() { du -sb "$1" | awk '{ print $1 }'; }
 
 # ratio_row LABEL OURS PEER TARGET UNIT: one table line with ours/peer against "ratio <= TARGET".
 ratio_row() {
   local label=$1 ours=$2 peer=$3 target=$4 unit=$5
   if [ -z "$ours" ] || [ -z "$peer" ]; then
-    printf '%-34s %12s %12s %8s %8s  %s\n' "$label" "${ours:-n/a}" "${peer:-n/a}" "n/a" "<= $target" "n/a"
+    printf '%-42s %12s %12s %8s %8s  %s\n' "$label" "${ours:-n/a}" "${peer:-n/a}" "n/a" "<= $target" "n/a"
     return
   fi
   awk -v l="$label" -v o="$ours" -v p="$peer" -v t="$target" -v u="$unit" 'BEGIN {
     r = (p > 0) ? o / p : 0
-    printf "%-34s %12s %12s %8.2f %8s  %s\n", l, o u, p u, r, "<= " t, (r <= t) ? "PASS" : "MISS"
+    printf "%-42s %12s %12s %8.2f %8s  %s\n", l, o u, p u, r, "<= " t, (r <= t) ? "PASS" : "MISS"
   }'
 }
 
 table_header() {
-  printf '\n%-34s %12s %12s %8s %8s  %s\n' "metric (ours vs peer)" "snapferry" "peer" "ratio" "target" "verdict"
-  printf '%s\n' "------------------------------------------------------------------------------------------"
+  printf '\n%-42s %12s %12s %8s %8s  %s\n' "metric (ours vs peer)" "snapferry" "peer" "ratio" "target" "verdict"
+  printf '%s\n' "--------------------------------------------------------------------------------------------------"
 }
 
 # peer_available NAME: true when NAME can run (snapferry: the built binary).
@@ -104,5 +117,5 @@ tool_version() {
 machine_info() {
   echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores, $(free -g | awk '/Mem:/ { print $2 }') GiB RAM, kernel $(uname -r), fs $(df --output=fstype "$BENCH_OUT" | tail -n 1)"
   echo "tools: $(tool_version snapferry version); $(tool_version borg --version); $(tool_version restic version); $(tool_version rsync --version)"
-  echo "conditions: warm page cache (inputs read before each tool), $(date -u +%Y-%m-%dT%H:%MZ), BENCH_SIZE=$BENCH_SIZE"
+  echo "conditions: warm page cache (inputs read before each tool), load average $(cut -d" " -f1-3 /proc/loadavg) at the end, $(date -u +%Y-%m-%dT%H:%MZ), BENCH_SIZE=$BENCH_SIZE"
 }

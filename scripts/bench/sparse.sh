@@ -40,7 +40,7 @@ rss=$(get snapferry.sparse.backup 3)
   echo
   echo "large sparse file: $SPARSE_APPARENT apparent, $SPARSE_DATA_MIB MiB allocated"
   table_header
-  ratio_row "snapferry backup peak RSS KiB (vs 64 MiB)" "$rss" 65536 1 ""
+  rss_row "snapferry backup peak RSS KiB (vs 64 MiB)" "$rss"
   echo "backup took $(get snapferry.sparse.backup 2) s; repository $(dir_bytes "$repo") bytes"
 } | tee "$WORK/results-sparse.txt"
 rm -rf "$repo"
