@@ -28,6 +28,20 @@ demo: build
 bench: build
 	scripts/bench/run.sh
 
+# fuzz: every FuzzXxx target in the module, one at a time, for FUZZTIME each (default 10s).
+# FUZZ_PKGS narrows the packages (e.g. FUZZ_PKGS=./images/repo). Findings are written to the
+# package's testdata/fuzz/ folder: commit them with the fix, they stay as regression seeds.
+FUZZTIME  ?= 10s
+FUZZ_PKGS ?= .
+fuzz:
+	@set -e; n=0; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' $(FUZZ_PKGS) | sort); do \
+	  dir=./$$(dirname $${f#./}); \
+	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "== $$dir $$t ($(FUZZTIME))"; n=$$((n+1)); \
+	    $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$dir; \
+	  done; \
+	done; echo "fuzz: $$n targets passed"
+
 # esxi-check: the stock binary fails and the overlay binary works under scripts/esxi-profile.sh.
 esxi-check:
 	GO='$(GO)' scripts/esxi-check.sh

@@ -44,6 +44,11 @@ func (c *BlockMapChunk) UnmarshalBinary(b []byte) error {
 	if v := binary.LittleEndian.Uint16(b[4:]); v != blockMapVersion {
 		return fmt.Errorf("block map chunk: unsupported version %d", v)
 	}
+	// Reserved bits must be zero, so one chunk has one encoding (found by FuzzBlockMapChunk)
+	// and a future use of the field is not silently ignored by this reader.
+	if r := binary.LittleEndian.Uint16(b[6:]); r != 0 {
+		return fmt.Errorf("block map chunk: reserved field %#x is not zero", r)
+	}
 	n := binary.LittleEndian.Uint32(b[16:])
 	if n > MapChunkBlocks || uint64(len(b)) != 20+32*uint64(n) {
 		return fmt.Errorf("block map chunk: %d ids do not fit %d bytes", n, len(b))

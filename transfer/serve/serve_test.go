@@ -19,12 +19,12 @@ import (
 // conn is a raw wire client on an in-process server, so tests can send what a well-behaved
 // client never would.
 type conn struct {
-	t    *testing.T
+	t    testing.TB
 	sess *wire.Session
 	log  *bytes.Buffer
 }
 
-func connect(t *testing.T, opts Options) *conn {
+func connect(t testing.TB, opts Options) *conn {
 	t.Helper()
 	l := wiretest.Pipes(t)
 	log := &bytes.Buffer{}
@@ -74,7 +74,7 @@ func (c *conn) load(h store.Handle) ([]byte, error) {
 	return c.call(wire.OpLoad, wire.EncodeLoadArgs(wire.LoadArgs{Handle: h}), nil)
 }
 
-func newRepo(t *testing.T, opts Options) (*conn, string) {
+func newRepo(t testing.TB, opts Options) (*conn, string) {
 	root := t.TempDir()
 	opts.Root = root
 	c := connect(t, opts)
@@ -207,7 +207,7 @@ func TestRootMustExist(t *testing.T) {
 	}
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
