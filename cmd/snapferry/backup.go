@@ -24,6 +24,8 @@ type backupFlags struct {
 	wait        string
 	origin      string
 	vmfsRoot    string
+	excludes    []string
+	oneFS       bool
 }
 
 func runBackup(a *app, args []string) int {
@@ -43,6 +45,8 @@ func runBackup(a *app, args []string) int {
 	fs.BoolVar(&f.asImage, "image", false, "treat every PATH as a disk image")
 	fs.BoolVar(&f.asFiles, "files", false, "treat every PATH as files (never as a disk image)")
 	fs.StringVar(&f.wait, "wait", "", "wait this long for a VM another job is using (e.g. 10m)")
+	fs.StringArrayVar(&f.excludes, "exclude", nil, "leave out files: a base-name glob (*.tmp) or a path glob (/var/cache/*); dir/ for folders only")
+	fs.BoolVar(&f.oneFS, "one-file-system", false, "stay on each PATH's file system (store mount points empty)")
 	a.addSSHFlags()
 	a.addOriginFlag(&f.origin)
 	a.addVMFSFlag(&f.vmfsRoot)

@@ -19,11 +19,16 @@ func (a *app) backupFiles(r *repo.Repository, paths []string, host string, f bac
 	if p, err := r.FindSnapshot(a.ctx, "latest", repo.SnapshotFilter{Host: host, Source: source, Kind: repo.SnapshotFiles}); err == nil {
 		parent = p.Snapshot.Tree
 	}
-	cfg := r.Config()
+	exclude, err := excludeMatcher(f.excludes)
+	if err != nil {
+		return backupItem{}, err
+	}
 	res, err := tree.Backup(a.ctx, r, paths, tree.Options{
-		Parent:   parent,
-		Chunking: tree.Chunking{Min: cfg.Chunker.Min, Avg: cfg.Chunker.Avg, Max: cfg.Chunker.Max},
-		Progress: prog,
+		Parent:        parent,
+		Chunking:      tree.Chunking(r.Config().Chunker),
+		Progress:      prog,
+		Exclude:       exclude,
+		OneFileSystem: f.oneFS,
 	})
 	if err != nil {
 		return backupItem{}, fmt.Errorf("back up %s: %w", source, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/snapferry/snapferry/images/disk"
 	"github.com/snapferry/snapferry/images/repo"
+	"github.com/snapferry/snapferry/images/vmdk"
 )
 
 // imageSuffixes mark regular files that are disk images rather than ordinary files.
@@ -96,15 +97,11 @@ func (a *app) backupImage(r *repo.Repository, path, kind, host string, f backupF
 	start := time.Now()
 	before := r.Stats()
 	opts := disk.Options{Progress: prog}
-	data := path
+	backup := disk.Backup
 	if kind == "vmdk" {
-		desc, flat, err := readDescriptorPair(path)
-		if err != nil {
-			return backupItem{}, err
-		}
-		opts.Format, opts.Descriptor, opts.Name, data = "vmdk", desc, filepath.Base(path), flat
+		backup = vmdk.Backup // the descriptor plus its flat extent
 	}
-	d, st, err := disk.Backup(a.ctx, r, data, opts)
+	d, st, err := backup(a.ctx, r, path, opts)
 	if err != nil {
 		return backupItem{}, fmt.Errorf("back up %s: %w", path, err)
 	}

@@ -128,3 +128,61 @@ func TestUnreadableFileIsPartial(t *testing.T) {
 		t.Fatalf("snapshot not marked partial:\n%s", snaps.stdout)
 	}
 }
+
+// TestVMDKPairRoundTrip: a descriptor + flat extent pair backs up as one disk and restores as a
+// descriptor pointing at a sparse flat file with identical contents.
+func TestVMDKPairRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	home, repoDir := filepath.Join(dir, "state"), filepath.Join(dir, "repo")
+	src := filepath.Join(dir, "ds", "web01")
+	os.MkdirAll(src, 0o755)
+	flat := filepath.Join(src, "web01-flat.vmdk")
+	sparseImage(t, flat, 128<<20, 3, 64)
+	desc := "# Disk DescriptorFile\nversion=1\nCID=05e9aba7\nparentCID=ffffffff\ncreateType=\"vmfs\"\n\n" +
+		"# Extent description\nRW 262144 VMFS \"web01-flat.vmdk\"\n\n# The Disk Data Base\n#DDB\n\n" +
+		"ddb.adapterType = \"lsilogic\"\nddb.longContentID = \"8124c2c9cf1609f2921a6b6705e9aba7\"\nddb.thinProvisioned = \"1\"\n"
+	os.WriteFile(filepath.Join(src, "web01.vmdk"), []byte(desc), 0o644)
+	mustSF(t, home, 0, "init", repoDir)
+	mustSF(t, home, 0, "backup", filepath.Join(src, "web01.vmdk"), "--to", repoDir)
+	out := filepath.Join(dir, "out")
+	mustSF(t, home, 0, "restore", "latest", "--from", repoDir, "--target", out)
+	if fileSHA(t, filepath.Join(out, "web01-flat.vmdk")) != fileSHA(t, flat) {
+		t.Fatal("restored flat extent differs")
+	}
+	b, err := os.ReadFile(filepath.Join(out, "web01.vmdk"))
+	if err != nil || !strings.Contains(string(b), `"web01-flat.vmdk"`) || strings.Contains(string(b), "CID=05e9aba7") {
+		t.Fatalf("restored descriptor (want the flat name and a new CID): %v\n%s", err, b)
+	}
+	// A delta disk is refused with advice instead of being stored wrong.
+	os.WriteFile(filepath.Join(src, "web01-000001.vmdk"), []byte(strings.Replace(desc, `createType="vmfs"`, `createType="seSparse"`, 1)), 0o644)
+	r := mustSF(t, home, 1, "backup", filepath.Join(src, "web01-000001.vmdk"), "--to", repoDir)
+	if !strings.Contains(r.stderr, "seSparse") {
+		t.Fatalf("delta refusal: %s", r.stderr)
+	}
+}
+
+// TestExclude: base-name and path globs leave entries out of the snapshot.
+func TestExclude(t *testing.T) {
+	dir := t.TempDir()
+	home, repoDir := filepath.Join(dir, "state"), filepath.Join(dir, "repo")
+	tree := filepath.Join(dir, "tree")
+	os.MkdirAll(filepath.Join(tree, "cache", "x"), 0o755)
+	os.MkdirAll(filepath.Join(tree, "keep"), 0o755)
+	for _, f := range []string{"a.txt", "b.tmp", "keep/c.tmp", "keep/d.txt", "cache/x/e.txt"} {
+		os.WriteFile(filepath.Join(tree, f), []byte(f), 0o644)
+	}
+	mustSF(t, home, 0, "init", repoDir)
+	mustSF(t, home, 0, "backup", tree, "--to", repoDir, "--exclude", "*.tmp", "--exclude", filepath.Join(tree, "cache")+"/")
+	ls := mustSF(t, home, 0, "ls", "latest", "--repo", repoDir).stdout
+	for _, want := range []string{"a.txt", "keep/d.txt"} {
+		if !strings.Contains(ls, want) {
+			t.Fatalf("%s missing:\n%s", want, ls)
+		}
+	}
+	for _, gone := range []string{"b.tmp", "c.tmp", "cache"} {
+		if strings.Contains(ls, gone) {
+			t.Fatalf("%s not excluded:\n%s", gone, ls)
+		}
+	}
+	mustSF(t, home, 2, "backup", tree, "--to", repoDir, "--exclude", "[")
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/snapferry/snapferry/images/disk"
 	"github.com/snapferry/snapferry/images/repo"
+	"github.com/snapferry/snapferry/images/vmdk"
 )
 
 type restoreFlags struct {
@@ -135,19 +136,25 @@ func (a *app) restoreDisks(r *repo.Repository, sn *repo.Snapshot, sub string, f 
 		if sub != "" && sub != d.Name && sub != filepath.Base(d.Path) {
 			continue
 		}
-		name := filepath.Base(d.Path)
+		opts := disk.RestoreOptions{Progress: prog}
 		if d.Format == "vmdk" {
-			name = flatNameFor(d.Name)
-		}
-		dst := filepath.Join(f.target, name)
-		if err := refuseExisting(dst, f.overwrite); err != nil {
-			return n, err
-		}
-		if err := disk.Restore(a.ctx, r, d, dst, disk.RestoreOptions{Progress: prog}); err != nil {
-			return n, err
-		}
-		if d.Format == "vmdk" {
-			if err := writeDescriptorFor(d, filepath.Join(f.target, d.Name), name, f.overwrite); err != nil {
+			// The descriptor (named as the disk) plus its flat extent beside it.
+			dst := filepath.Join(f.target, d.Name)
+			if err := refuseExisting(dst, f.overwrite); err != nil {
+				return n, err
+			}
+			if err := refuseExisting(filepath.Join(f.target, vmdk.FlatName(dst)), f.overwrite); err != nil {
+				return n, err
+			}
+			if err := vmdk.Restore(a.ctx, r, d, dst, opts); err != nil {
+				return n, err
+			}
+		} else {
+			dst := filepath.Join(f.target, filepath.Base(d.Path))
+			if err := refuseExisting(dst, f.overwrite); err != nil {
+				return n, err
+			}
+			if err := disk.Restore(a.ctx, r, d, dst, opts); err != nil {
 				return n, err
 			}
 		}

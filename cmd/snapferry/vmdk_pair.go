@@ -2,57 +2,20 @@ package main
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"strings"
 
-	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/images/vmdk"
 )
 
-// readDescriptorPair reads a VMDK descriptor and resolves its flat extent next to it.
+// readDescriptorPair returns a VMDK descriptor's text and the path of its flat extent, with
+// images/vmdk's refusals (RDMs, deltas, multi-extent disks) and their advice.
 func readDescriptorPair(path string) (desc, flat string, err error) {
-	b, err := os.ReadFile(path)
+	d, text, err := vmdk.ReadDescriptor(path)
 	if err != nil {
-		return "", "", fmt.Errorf("read descriptor %s: %w", path, err)
-	}
-	d, err := vmdk.Parse(b)
-	if err != nil {
-		return "", "", fmt.Errorf("descriptor %s: %w", path, err)
+		return "", "", err
 	}
 	e, err := d.FlatExtent()
 	if err != nil {
 		return "", "", fmt.Errorf("descriptor %s: %w", path, err)
 	}
-	flat = e.File
-	if !filepath.IsAbs(flat) {
-		flat = filepath.Join(filepath.Dir(path), flat)
-	}
-	return string(b), flat, nil
-}
-
-// flatNameFor is the flat extent name for a restored descriptor "x.vmdk": "x-flat.vmdk".
-func flatNameFor(descName string) string {
-	return strings.TrimSuffix(descName, ".vmdk") + "-flat.vmdk"
-}
-
-// writeDescriptorFor writes the descriptor of a restored disk, pointing at its new flat file
-// with a fresh content id (it is a new standalone base disk).
-func writeDescriptorFor(d repo.Disk, dst, flat string, overwrite bool) error {
-	if err := refuseExisting(dst, overwrite); err != nil {
-		return err
-	}
-	p, err := vmdk.Parse([]byte(d.Descriptor))
-	if err != nil {
-		return fmt.Errorf("descriptor of %s in snapshot: %w", d.Name, err)
-	}
-	out, err := p.ForRestore(flat, rand.Uint32())
-	if err != nil {
-		return fmt.Errorf("descriptor of %s: %w", d.Name, err)
-	}
-	if err := os.WriteFile(dst, out, 0o600); err != nil {
-		return fmt.Errorf("write descriptor %s: %w", dst, err)
-	}
-	return nil
+	return string(text), vmdk.ExtentPath(path, e), nil
 }
