@@ -170,6 +170,14 @@ func TestEncryptedRepositoryCLI(t *testing.T) {
 			t.Fatalf("a password appears in output:\n%s", o)
 		}
 	}
+	// Nor in the job history, PID registry or logs of the state folder, nor in the repository.
+	for _, folder := range []string{home, repoDir} {
+		for p, c := range treeState(t, folder) {
+			if strings.Contains(c, secret) || strings.Contains(c, second) || strings.Contains(c, "not-it") {
+				t.Fatalf("a password is stored in %s", p)
+			}
+		}
+	}
 }
 
 // TestAppendOnlyStoreOverSSH: with the documented forced-command key a client backs up but
