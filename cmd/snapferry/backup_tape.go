@@ -65,8 +65,9 @@ func (a *app) backupToTape(pos []string, f backupFlags, tf *tapeFlags) int {
 		return a.fail(err)
 	}
 	run.jobID, run.vmOpt.JobID = job.ID, job.ID
-	res := &backupResult{items: make([]backupItem, len(sources))}
+	res := &backupResult{}
 	if run.lib, err = a.openTapeLibrary(f.to, tf); err == nil {
+		res.items = make([]backupItem, len(sources))
 		err = a.writeTapeSets(run, sources, res)
 		a.closeTape(run.lib)
 	}
@@ -227,6 +228,7 @@ func (a *app) writeTapeSet(ctx context.Context, run *tapeRun, src tapeSource) (b
 		set.Abort()
 		return failed(err)
 	}
+	defer enc.Close()
 	ts := &tapeSet{Encoder: enc, set: set}
 	if kind == repo.SnapshotVM {
 		vr := vmjob.BackupVM(ctx, run.vmh, ts, src.vm, run.vmOpt)

@@ -277,11 +277,22 @@ func TestTapeTwoHostsOneDrive(t *testing.T) {
 	for i, img := range imgs {
 		sparseImage(t, img, 64<<20, int64(i*10), int64(i*10+1), int64(i*10+2), int64(i*10+3))
 	}
+	// Each "host" runs its own copy of the binary: on one machine, a user launch's kill-idle
+	// would otherwise take the other host's backup for an idle process of this installation.
+	bins := make([]string, len(imgs))
+	for i := range bins {
+		bins[i] = filepath.Join(dir, fmt.Sprint("host", i), "bin", "snapferry")
+		os.MkdirAll(filepath.Dir(bins[i]), 0o755)
+		b, err := os.ReadFile(binPath)
+		if err != nil || os.WriteFile(bins[i], b, 0o755) != nil {
+			t.Fatalf("copy the binary for host %d: %v", i, err)
+		}
+	}
 	results := make([]result, len(imgs))
 	done := make(chan int)
 	for i, img := range imgs {
 		go func() {
-			cmd := exec.Command(binPath, h.args("backup", img, "--to", h.spec(tp), "--pool", "shared")...)
+			cmd := exec.Command(bins[i], h.args("backup", img, "--to", h.spec(tp), "--pool", "shared")...)
 			cmd.Env = append(os.Environ(), "SNAPFERRY_HOME="+filepath.Join(dir, fmt.Sprint("host", i)))
 			var o, e strings.Builder
 			cmd.Stdout, cmd.Stderr = &o, &e

@@ -51,6 +51,8 @@ type Encoder struct {
 
 	blobs int
 	raw   int64
+
+	closeOnce sync.Once
 }
 
 var _ repo.BlobStore = (*Encoder)(nil)
@@ -128,7 +130,7 @@ func (e *Encoder) write(parts ...[]byte) error {
 // Finish writes the snapshot manifest and the end entry. It returns the snapshot's id (the
 // BLAKE3-256 of its JSON, as the repository names snapshots) and the set's totals.
 func (e *Encoder) Finish(sn *repo.Snapshot) (repo.ID, SetInfo, error) {
-	defer e.enc.Close()
+	defer e.Close()
 	b, err := json.Marshal(sn)
 	if err != nil {
 		return repo.ID{}, SetInfo{}, fmt.Errorf("encode snapshot of %s: %w", sn.Source, err)
@@ -147,6 +149,9 @@ func (e *Encoder) Finish(sn *repo.Snapshot) (repo.ID, SetInfo, error) {
 	}
 	return id, SetInfo{Snapshot: id.String(), Blobs: e.blobs, Raw: e.raw}, nil
 }
+
+// Close frees the compressor; Finish does it too. Call it when a set is abandoned.
+func (e *Encoder) Close() { e.closeOnce.Do(func() { e.enc.Close() }) }
 
 // Unpack reads a save set's stream, verifies every blob against its id and saves it into dst
 // (a local repository, typically a temporary one a restore then reads). It returns the

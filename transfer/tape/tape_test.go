@@ -319,3 +319,18 @@ func TestRefusesUnlabeledAndWrongPool(t *testing.T) {
 		t.Fatalf("relabeled volume: %+v", cat.Volumes)
 	}
 }
+
+// TestPromptChanger: an operator is told which volume to load and the tape is used after Enter.
+func TestPromptChanger(t *testing.T) {
+	var out strings.Builder
+	ch := tape.PromptChanger(strings.NewReader("\n"), &out)
+	if err := ch(context.Background(), tape.VolumeRequest{Device: "/dev/nst0", Pool: "p", Volume: "V7"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "Load volume V7 of pool p into /dev/nst0") {
+		t.Fatalf("prompt: %q", out.String())
+	}
+	if err := ch(context.Background(), tape.VolumeRequest{Pool: "p", Full: "V7"}); err == nil {
+		t.Fatal("prompt with no operator input (EOF) succeeded")
+	}
+}

@@ -108,19 +108,27 @@ func (v *Virtual) Capacity() int64 { return v.capacity }
 
 func (v *Virtual) Name() string { return v.path }
 
+// errTorn marks an entry cut off by the end of the file: a writer died in the middle of it.
+var errTorn = errors.New("last entry is cut off (a writer died mid-record)")
+
 // entry reads the header of the entry at the head.
 func (v *Virtual) entry() (kind byte, n int64, err error) {
 	if v.off >= v.end {
 		return 0, 0, ErrEndOfData
 	}
 	var h [entryHeader]byte
+	if v.off+entryHeader > v.end {
+		return 0, 0, v.damaged(errTorn)
+	}
 	if _, err := v.f.ReadAt(h[:], v.off); err != nil {
 		return 0, 0, v.damaged(err)
 	}
 	kind, n = h[0], int64(binary.LittleEndian.Uint32(h[1:]))
 	switch {
 	case kind == kindFilemark && n == 0:
-	case kind == kindRecord && n <= MaxRecord && v.off+entryHeader+n <= v.end:
+	case kind == kindRecord && n <= MaxRecord && v.off+entryHeader+n > v.end:
+		return 0, 0, v.damaged(errTorn)
+	case kind == kindRecord && n <= MaxRecord:
 	default:
 		return 0, 0, v.damaged(fmt.Errorf("bad entry kind %d length %d", kind, n))
 	}
@@ -235,11 +243,16 @@ func (v *Virtual) SkipFiles(n int) error {
 	return nil
 }
 
-// SeekEnd moves to the end of recorded data.
+// SeekEnd moves to the end of recorded data. A torn last entry is not data: the next write
+// replaces it, as a drive overwrites what follows the head.
 func (v *Virtual) SeekEnd() error {
 	for {
 		err := v.SkipFiles(1)
 		if errors.Is(err, ErrEndOfData) {
+			return nil
+		}
+		if errors.Is(err, errTorn) {
+			v.end = v.off
 			return nil
 		}
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -206,4 +207,45 @@ func TestDrive(t *testing.T) {
 		t.Fatalf("%s opened as %T, want a drive", path, d)
 	}
 	exercise(t, d)
+}
+
+// TestVirtualTornTail: a writer killed mid-record leaves a cut-off entry. Reading reports the
+// damage; appending replaces it.
+func TestVirtualTornTail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tape")
+	d, _ := Open(path, Options{})
+	d.WriteRecord([]byte("complete"))
+	d.WriteFilemark()
+	d.WriteRecord(bytes.Repeat([]byte{9}, 1000))
+	d.Close()
+	fi, _ := os.Stat(path)
+	os.Truncate(path, fi.Size()-400)
+	d, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	d.SkipFiles(1)
+	if _, err := d.ReadRecord(make([]byte, 2000)); !errors.Is(err, errTorn) || !strings.Contains(err.Error(), "file 1, record 0") {
+		t.Fatalf("reading a torn record: %v", err)
+	}
+	d.Rewind()
+	if err := d.SeekEnd(); err != nil {
+		t.Fatalf("seek end over a torn tail: %v", err)
+	}
+	if st, _ := d.Status(); st.File != 1 || st.Block != 0 {
+		t.Fatalf("end of data after the torn tail: %+v", st)
+	}
+	if err := d.WriteRecord([]byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	d.Rewind()
+	d.SkipFiles(1)
+	buf := make([]byte, 100)
+	if n, err := d.ReadRecord(buf); err != nil || string(buf[:n]) != "new" {
+		t.Fatalf("record written over the torn tail: %q %v", buf[:n], err)
+	}
+	if _, err := d.ReadRecord(buf); !errors.Is(err, ErrEndOfData) {
+		t.Fatalf("after it: %v", err)
+	}
 }
