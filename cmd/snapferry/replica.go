@@ -23,8 +23,9 @@ const smallFile = 1 << 20
 // <path>/<base name of PATH> there.
 func runReplica(a *app, args []string) int {
 	to := a.flags.String("to", "", "ssh://[user@]host[:port]/path of the replica root")
-	vms := a.flags.String("vm", "", "VMs to replicate (not built yet)")
+	vms := a.flags.String("vm", "", "VMs to replicate: NAMES|IDS|all|running (replica_vm.go)")
 	bw := a.flags.String("bwlimit", "", "limit the transfer rate, e.g. 20M (bytes per second)")
+	vf := addReplicaVMFlags(a)
 	var origin string
 	a.addOriginFlag(&origin)
 	a.addSSHFlags()
@@ -32,11 +33,11 @@ func runReplica(a *app, args []string) int {
 	if !ok {
 		return code
 	}
-	if *vms != "" {
-		return a.fail(usagef("--vm: VM replicas are not built yet; replicate the flat disk files as PATHs from a powered-off VM"))
+	if *vms != "" && len(pos) > 0 {
+		return a.fail(usagef("give either PATH... or --vm, not both (run two replicas)"))
 	}
-	if len(pos) == 0 {
-		return a.fail(usagef("nothing to replicate: give PATH..."))
+	if *vms == "" && len(pos) == 0 {
+		return a.fail(usagef("nothing to replicate: give PATH... or --vm=NAMES|all|running"))
 	}
 	if !strings.HasPrefix(*to, "ssh://") {
 		return a.fail(usagef("--to=%q: a replica needs ssh://[user@]host[:port]/path (the far side runs snapferry serve)", *to))
@@ -47,6 +48,9 @@ func runReplica(a *app, args []string) int {
 			return a.fail(usagef("--bwlimit=%q: %v", *bw, err))
 		}
 		a.bwlimit = bps
+	}
+	if *vms != "" {
+		return a.replicaVMs(*vms, *to, origin, vf)
 	}
 	sets := map[string][]replica.File{}
 	var order []string
@@ -73,31 +77,21 @@ func runReplica(a *app, args []string) int {
 }
 
 func (a *app) pushReplicas(to string, order []string, sets map[string][]replica.File) ([]backupItem, error) {
-	be, err := a.openRemoteBackend(to)
+	sess, closeLink, err := a.replicaLink(to)
 	if err != nil {
 		return nil, err
 	}
-	defer be.Close()
-	client, ok := unwrapRemote(be)
-	if !ok {
-		return nil, fmt.Errorf("replica %s: the far side is not a snapferry serve session", to)
-	}
+	defer closeLink()
 	var items []backupItem
 	for _, name := range order {
 		start := time.Now()
-		st, err := replica.Push(a.ctx, client.Session(), name, sets[name], replica.Options{})
+		st, err := replica.Push(a.ctx, sess, name, sets[name], replica.Options{})
 		if err != nil {
 			return items, fmt.Errorf("replica %s to %s: %w", name, to, err)
 		}
-		it := backupItem{Source: name, Kind: "replica", Duration: time.Since(start)}
-		it.Stats.BytesRead, it.Stats.BytesAdded, it.Stats.BytesStored = st.BytesRead, st.BytesChanged, st.BytesSent
+		it := replicaItem(name, st, time.Since(start))
 		items = append(items, it)
-		if a.jsonOut {
-			a.printJSONLine(map[string]any{"event": "replica", "set": name, "stats": st})
-			continue
-		}
-		fmt.Fprintf(a.stdout, "replica %s: %d files, read %s, %d blocks changed (%s), sent %s, %s\n", name, st.Files,
-			humanBytes(st.BytesRead), st.BlocksChanged, humanBytes(st.BytesChanged), humanBytes(st.BytesSent), st.Elapsed.Truncate(time.Millisecond))
+		a.printReplica(it, st)
 	}
 	return items, nil
 }

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/snapferry/snapferry/appliance"
+	"github.com/snapferry/snapferry/appliance/jobrun"
+	"github.com/snapferry/snapferry/appliance/vmjob"
+	"github.com/snapferry/snapferry/transfer/replica"
+	"github.com/snapferry/snapferry/transfer/wire"
+)
+
+// replicaVMFlags are the VM options of `snapferry replica --vm` (their meanings are backup's).
+type replicaVMFlags struct {
+	excludeVMs  string
+	excludeDisk string
+	mode        string
+	quiesce     bool
+	forceOff    bool
+	wait        string
+	vmfsRoot    string
+}
+
+func addReplicaVMFlags(a *app) *replicaVMFlags {
+	f := &replicaVMFlags{}
+	fs := a.flags
+	fs.StringVar(&f.excludeVMs, "exclude-vm", "", "VMs to leave out")
+	fs.StringVar(&f.excludeDisk, "exclude-disk", "", "disks to leave out: vmdk1,scsi0:2,name.vmdk")
+	fs.StringVar(&f.mode, "mode", "hot", "hot (snapshot), warm (shut down, snapshot, power on) or cold (shut down)")
+	fs.BoolVar(&f.quiesce, "quiesce", false, "quiesce the guest file system (VMware Tools)")
+	fs.BoolVar(&f.forceOff, "force-off", false, "power off hard when the guest does not shut down")
+	fs.StringVar(&f.wait, "wait", "", "wait this long for a VM another job is using (e.g. 10m)")
+	a.addVMFSFlag(&f.vmfsRoot)
+	return f
+}
+
+// replicaVMs is `snapferry replica --vm=NAMES --to=ssh://host/path`: each VM is frozen as --mode
+// says and pushed as a ready-to-run copy into the folder named like it on the far side. A VM
+// that fails does not stop the others; skipped disks make the run partial (exit 3).
+func (a *app) replicaVMs(list, to, origin string, f *replicaVMFlags) int {
+	switch f.mode {
+	case "hot", "warm", "cold":
+	default:
+		return a.fail(usagef("--mode=%q: want hot, warm or cold", f.mode))
+	}
+	var wait time.Duration
+	if f.wait != "" {
+		var err error
+		if wait, err = time.ParseDuration(f.wait); err != nil {
+			return a.fail(usagef("--wait=%q: %v (example: 10m)", f.wait, err))
+		}
+	}
+	job, err := a.beginJob("replica", origin, strings.Split(list, ","), nil)
+	if err != nil {
+		return a.fail(err)
+	}
+	res, err := a.pushVMReplicas(job, list, to, wait, f)
+	if err == nil && res.partial() {
+		err = res.outcome()
+	}
+	code := a.endJob(job, err, res.list())
+	if err != nil {
+		a.fail(err)
+	}
+	return code
+}
+
+func (a *app) pushVMReplicas(job *jobrun.Job, list, to string, wait time.Duration, f *replicaVMFlags) (*backupResult, error) {
+	h, err := esxiHost(f.vmfsRoot)
+	if err != nil {
+		return nil, err
+	}
+	vms, err := appliance.SelectVMs(a.ctx, h, list, f.excludeVMs)
+	if err != nil {
+		return nil, err
+	}
+	if err := distinctNames(vms); err != nil {
+		return nil, err
+	}
+	lockDir, err := a.vmLockDir()
+	if err != nil {
+		return nil, err
+	}
+	dir, _ := a.stateDir()
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("create temp folder %s: %w", tmp, err)
+	}
+	sess, closeLink, err := a.replicaLink(to)
+	if err != nil {
+		return nil, err
+	}
+	defer closeLink()
+	push := func(ctx context.Context, set string, files []replica.File) (replica.Stats, error) {
+		return replica.Push(ctx, sess, set, files, replica.Options{})
+	}
+	var excl []string
+	if f.excludeDisk != "" {
+		excl = strings.Split(f.excludeDisk, ",")
+	}
+	results := vmjob.Replica(a.ctx, h, vms, push, vmjob.BackupOptions{
+		JobID: job.ID, Mode: vmjob.Mode(f.mode), Quiesce: f.quiesce, ForceOff: f.forceOff, ExcludeDisks: excl,
+		LockDir: lockDir, LockWait: wait, TempDir: tmp, Log: func(m string) { fmt.Fprintf(a.stderr, "%s\n", m) },
+	})
+	res := &backupResult{}
+	for _, vr := range results {
+		it := replicaItem(vr.Set, vr.Stats, vr.Duration)
+		it.Mode, it.Warnings = f.mode, vr.Warnings
+		if vr.Err != nil {
+			it.Error = vr.Err.Error()
+		}
+		a.printReplica(it, vr.Stats)
+		res.items = append(res.items, it)
+	}
+	return res, nil
+}
+
+// replicaLink opens the wire session to the snapferry serve at to (ssh://) that replicas are
+// pushed over; closeLink ends it.
+func (a *app) replicaLink(to string) (sess *wire.Session, closeLink func() error, err error) {
+	be, err := a.openRemoteBackend(to)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, ok := unwrapRemote(be)
+	if !ok {
+		be.Close()
+		return nil, nil, fmt.Errorf("replica %s: the far side is not a snapferry serve session", to)
+	}
+	return client.Session(), be.Close, nil
+}
+
+// distinctNames refuses a selection in which two VMs share a name: their replicas would share
+// one folder on the far side.
+func distinctNames(vms []appliance.VM) error {
+	seen := map[string]string{}
+	for _, vm := range vms {
+		if id, dup := seen[vm.Name]; dup {
+			return usagef("VMs %s and %s are both named %q: their replicas would share one folder on the far side; rename one, or leave one out with --exclude-vm", id, vm.ID, vm.Name)
+		}
+		seen[vm.Name] = vm.ID
+	}
+	return nil
+}
+
+// replicaItem is the job-history row of one replica set: read is what was hashed, "added" the
+// changed bytes, "stored" what went over the link.
+func replicaItem(set string, st replica.Stats, d time.Duration) backupItem {
+	it := backupItem{Source: set, Kind: "replica", Duration: d}
+	it.Stats.BytesRead, it.Stats.BytesAdded, it.Stats.BytesStored = st.BytesRead, st.BytesChanged, st.BytesSent
+	return it
+}
+
+// printReplica prints one replica set's outcome: a JSON line with --json, else a text line and
+// its warnings.
+func (a *app) printReplica(it backupItem, st replica.Stats) {
+	if a.jsonOut {
+		a.printJSONLine(map[string]any{"event": "replica", "set": it.Source, "stats": st, "warnings": it.Warnings, "error": it.Error})
+		return
+	}
+	if it.Error != "" {
+		fmt.Fprintf(a.stdout, "replica %s: FAILED: %s\n", it.Source, it.Error)
+		return
+	}
+	fmt.Fprintf(a.stdout, "replica %s: %d files, read %s, %d blocks changed (%s), sent %s, %s\n", it.Source, st.Files,
+		humanBytes(st.BytesRead), st.BlocksChanged, humanBytes(st.BytesChanged), humanBytes(st.BytesSent), st.Elapsed.Truncate(time.Millisecond))
+	for _, w := range it.Warnings {
+		fmt.Fprintf(a.stdout, "  warning: %s\n", w)
+	}
+}
