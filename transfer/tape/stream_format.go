@@ -36,6 +36,18 @@ const (
 // written earlier in a save set can be read back while the set is being written.
 var ErrNotReadable = errors.New("blobs on a tape being written cannot be read back; tape backups are always full")
 
+// MaxDedup bounds how many distinct blobs an Encoder remembers for deduplication: 512 Ki keys
+// of 16 bytes (about 20 MiB with the map's overhead) cover 512 GiB of distinct 1 MiB blocks,
+// and memory stays flat beyond that on an ESXi host's small pool. Past the bound, blobs not yet
+// remembered are written again when they repeat: correct, only bigger.
+const MaxDedup = 512 << 10
+
+// dedupKey is the first half of a blob id: 128 bits of BLAKE3 make a false match (which would
+// drop a blob) as unlikely as a collision of the full id for any set that fits on tapes.
+type dedupKey [16]byte
+
+func keyOf(id repo.ID) dedupKey { return dedupKey(id[:16]) }
+
 // Encoder is a repo.BlobStore that writes each new blob into a save set's stream, compressed
 // like the repository does, and deduplicated within the set. Safe for concurrent use: blobs are
 // compressed in the caller's goroutine and written one at a time.
@@ -45,7 +57,7 @@ type Encoder struct {
 
 	mu   sync.Mutex
 	w    io.Writer
-	seen map[repo.ID]struct{}
+	seen map[dedupKey]struct{}
 	err  error
 	hdr  [1 + 1 + 32 + 1 + 4 + 4]byte
 
@@ -68,7 +80,7 @@ func NewEncoder(w io.Writer, blockSize int) (*Encoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("save set encoder: %w", err)
 	}
-	return &Encoder{blockSize: blockSize, enc: enc, w: w, seen: map[repo.ID]struct{}{}}, nil
+	return &Encoder{blockSize: blockSize, enc: enc, w: w, seen: map[dedupKey]struct{}{}}, nil
 }
 
 func (e *Encoder) BlockSize() int             { return e.blockSize }
@@ -77,7 +89,7 @@ func (e *Encoder) BlobID(data []byte) repo.ID { return blake3.Sum256(data) }
 func (e *Encoder) HasBlob(t repo.BlobType, id repo.ID) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	_, ok := e.seen[id]
+	_, ok := e.seen[keyOf(id)]
 	return ok
 }
 
@@ -99,7 +111,7 @@ func (e *Encoder) SaveBlob(ctx context.Context, t repo.BlobType, id repo.ID, dat
 	if e.err != nil {
 		return false, e.err
 	}
-	if _, ok := e.seen[id]; ok {
+	if _, ok := e.seen[keyOf(id)]; ok {
 		return false, nil
 	}
 	h := e.hdr[:]
@@ -111,7 +123,9 @@ func (e *Encoder) SaveBlob(ctx context.Context, t repo.BlobType, id repo.ID, dat
 	if err := e.write(h, stored); err != nil {
 		return false, fmt.Errorf("save blob %s to tape: %w", id.Short(), err)
 	}
-	e.seen[id] = struct{}{}
+	if len(e.seen) < MaxDedup || t == repo.TreeBlob {
+		e.seen[keyOf(id)] = struct{}{}
+	}
 	e.blobs++
 	e.raw += int64(len(data))
 	return true, nil

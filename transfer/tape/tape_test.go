@@ -1,6 +1,7 @@
 package tape_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/snapferry/snapferry/images/disk/memblobs"
+	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/transfer/tape"
 	"github.com/snapferry/snapferry/transfer/tape/device"
 )
@@ -332,5 +334,41 @@ func TestPromptChanger(t *testing.T) {
 	}
 	if err := ch(context.Background(), tape.VolumeRequest{Pool: "p", Full: "V7"}); err == nil {
 		t.Fatal("prompt with no operator input (EOF) succeeded")
+	}
+}
+
+// TestEncoderDeduplicatesWithinSet: a blob repeated in a set is written once; Unpack restores
+// every blob verified against its id.
+func TestEncoderDeduplicatesWithinSet(t *testing.T) {
+	var stream bytes.Buffer
+	enc, err := tape.NewEncoder(&stream, testDiskBlock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a, b := memblobs.RandBytes(1, 50000), bytes.Repeat([]byte("compressible "), 4000)
+	for i, blob := range [][]byte{a, b, a, b} {
+		added, err := enc.SaveBlob(ctx, repo.DataBlob, enc.BlobID(blob), blob)
+		if err != nil || added != (i < 2) {
+			t.Fatalf("blob %d: added %v, %v", i, added, err)
+		}
+	}
+	_, info, err := enc.Finish(&repo.Snapshot{Source: "x"})
+	if err != nil || info.Blobs != 2 || info.Raw != int64(len(a)+len(b)) {
+		t.Fatalf("finish: %+v %v", info, err)
+	}
+	if stream.Len() > len(a)+len(b)/4+200 {
+		t.Fatalf("stream of %d bytes: blobs repeated or not compressed", stream.Len())
+	}
+	bs := memblobs.New(testDiskBlock)
+	sn, err := tape.Unpack(ctx, bytes.NewReader(stream.Bytes()), bs)
+	if err != nil || sn.Source != "x" || bs.Len(repo.DataBlob) != 2 {
+		t.Fatalf("unpack: %v %+v", err, sn)
+	}
+	// A flipped byte in a blob is caught by its id.
+	bad := append([]byte(nil), stream.Bytes()...)
+	bad[60] ^= 1
+	if _, err := tape.Unpack(ctx, bytes.NewReader(bad), memblobs.New(testDiskBlock)); err == nil || !strings.Contains(err.Error(), "does not match its id") {
+		t.Fatalf("damaged blob: %v", err)
 	}
 }
