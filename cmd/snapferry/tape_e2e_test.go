@@ -150,6 +150,11 @@ func TestTapeVMsOverSSH(t *testing.T) {
 	if strings.Count(lr.stdout, "complete") != 3 {
 		t.Fatalf("remote tape list:\n%s", lr.stdout)
 	}
+	// A far side that cannot run serve: its own words reach the user.
+	bad := sf(t, home, h.args("tape", "list", h.spec(tp), "--remote-path", "/nonexistent/snapferry")...)
+	if bad.code != exitFailed || !strings.Contains(bad.stderr, "/nonexistent/snapferry") || !strings.Contains(bad.stderr, "said: ") {
+		t.Fatalf("missing remote binary: exit %d\n%s", bad.code, bad.stderr)
+	}
 }
 
 // TestTapeSpanMultiplexScan writes three images at once (--streams=3) over SSH to a small

@@ -61,10 +61,10 @@ func Dial(ctx context.Context, raw string, o DialOptions) (*Client, error) {
 	if err != nil {
 		return fail(err)
 	}
-	tail := &tailBuffer{max: 4096}
-	sess.Stderr = tail
+	head := &headBuffer{}
+	sess.Stderr = head
 	if o.Store.ServeLog != nil {
-		sess.Stderr = io.MultiWriter(tail, o.Store.ServeLog)
+		sess.Stderr = io.MultiWriter(head, o.Store.ServeLog)
 	}
 	args := []string{binary, "serve", "--tape=" + s.Path}
 	if o.Home != "" {
@@ -90,7 +90,7 @@ func Dial(ctx context.Context, raw string, o DialOptions) (*Client, error) {
 	c, err := New(ctx, stdout, stdin, s.String(), o.Store.Version, finish)
 	if err != nil {
 		finish()
-		if msg := tail.String(); msg != "" {
+		if msg := head.String(); msg != "" {
 			return nil, fmt.Errorf("open tape %s: %w; the remote %s said: %s", s, err, cmd, msg)
 		}
 		return nil, fmt.Errorf("open tape %s: %w", s, conn.Explain(err))
@@ -98,25 +98,24 @@ func Dial(ctx context.Context, raw string, o DialOptions) (*Client, error) {
 	return c, nil
 }
 
-// tailBuffer keeps the last max bytes written, for error messages from the far side.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
+// headBuffer keeps the first 4 KiB the far side writes to stderr: when serve fails to start,
+// its first lines say why (a missing device, an unknown flag of an older snapferry).
+type headBuffer struct {
+	mu sync.Mutex
+	b  []byte
 }
 
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = t.buf[len(t.buf)-t.max:]
+func (h *headBuffer) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if room := 4096 - len(h.b); room > 0 {
+		h.b = append(h.b, p[:min(room, len(p))]...)
 	}
 	return len(p), nil
 }
 
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.TrimSpace(string(t.buf))
+func (h *headBuffer) String() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return strings.TrimSpace(string(h.b))
 }
