@@ -605,3 +605,20 @@ func TestCronRunInterrupted(t *testing.T) {
 	}
 	registryEmpty(t, home)
 }
+
+func TestGlobalOptionsAfterCommand(t *testing.T) {
+	for _, c := range []struct{ in, want []string }{
+		{[]string{"--home=/x y/v", "cron", "run", "nightly"}, []string{"cron", "run", "nightly", "--home=/x y/v"}},
+		{[]string{"--home", "/s", "--json", "cron", "list"}, []string{"cron", "list", "--home", "/s", "--json"}},
+		{[]string{"--home=/s", "cron", "install", "--crontab=/c"}, []string{"cron", "install", "--crontab=/c", "--home=/s"}},
+		{[]string{"--home=/s", "cron", "add", "n", "@daily", "--", "backup"}, []string{"cron", "add", "n", "@daily", "--home=/s", "--", "backup"}},
+		{[]string{"cron", "run", "nightly", "--home=/s"}, []string{"cron", "run", "nightly", "--home=/s"}},
+		{[]string{"--home=/s"}, []string{"--home=/s"}},
+		{[]string{"--home"}, []string{"--home"}},
+		{[]string{"--other", "cron", "list"}, []string{"--other", "cron", "list"}},
+	} {
+		if got := globalOptionsAfterCommand(c.in); !slices.Equal(got, c.want) {
+			t.Errorf("%q: got %q, want %q", c.in, got, c.want)
+		}
+	}
+}
