@@ -116,12 +116,18 @@ func runCronInstall(a *app, args []string) int {
 		return exitOK
 	}
 	printInstallReport(a, rep)
+	if esxi && !persist {
+		fmt.Fprintln(a.stdout, "note: ESXi rebuilds its crontab at boot; add --persist to keep these lines")
+	}
 	return exitOK
 }
 
 func printInstallReport(a *app, rep installReport) {
 	if rep.FirewallRule != "" {
 		fmt.Fprintf(a.stdout, "firewall rule %s installed and loaded\n", rep.FirewallRule)
+		if rep.LocalSh == "" {
+			fmt.Fprintln(a.stdout, "note: ESXi rebuilds /etc at boot; add --persist to keep the rule")
+		}
 	}
 	state := "unchanged"
 	if rep.CrontabChanged {
