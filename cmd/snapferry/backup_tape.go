@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/snapferry/snapferry/images/disk"
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/images/tree"
+	"github.com/snapferry/snapferry/transfer/ratelimit"
 	"github.com/snapferry/snapferry/transfer/tape"
 )
 
@@ -34,6 +36,9 @@ type tapeRun struct {
 	prog  *renderer
 	vmh   appliance.Host      // VM backups only
 	vmOpt vmjob.BackupOptions // VM backups only
+	// limit paces the save sets' streams together (--bwlimit): they are nearly all of what a
+	// tape:// backup sends over the link.
+	limit *ratelimit.Limiter
 }
 
 // backupToTape backs up PATHs or VMs as save sets on a tape (--to=tape://...): each VM and each
@@ -48,6 +53,9 @@ func (a *app) backupToTape(pos []string, f backupFlags, tf *tapeFlags) int {
 		return a.fail(usagef("give either PATH... or --vm, not both (run two backups)"))
 	}
 	run := &tapeRun{f: f, tf: tf}
+	if a.bwlimit > 0 {
+		run.limit = ratelimit.NewLimiter(a.bwlimit, nil)
+	}
 	var sources []tapeSource
 	var vmNames []string
 	var err error
@@ -223,7 +231,11 @@ func (a *app) writeTapeSet(ctx context.Context, run *tapeRun, src tapeSource) (b
 	if err != nil {
 		return failed(err)
 	}
-	enc, err := tape.NewEncoder(set, repo.DefaultBlockSize)
+	var out io.Writer = set
+	if run.limit != nil {
+		out = ratelimit.NewWriter(ctx, set, run.limit)
+	}
+	enc, err := tape.NewEncoder(out, repo.DefaultBlockSize)
 	if err != nil {
 		set.Abort()
 		return failed(err)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/snapferry/snapferry/appliance/esxi/sim"
 	"github.com/snapferry/snapferry/transfer/sshtest"
@@ -77,6 +78,12 @@ func TestTapeLocalBackupRestore(t *testing.T) {
 	mustSF(t, home, 0, "restore", "latest", "--source", folder, "--from", "tape://"+tp, "--target", out)
 	if got, _ := os.ReadFile(filepath.Join(out, folder, "sub", "hosts")); string(got) != "127.0.0.1 localhost\n" {
 		t.Fatalf("file restored from tape: %q", got)
+	}
+	// --bwlimit paces the save set: 2 MiB of random blocks at 1 MiB/s take well over a second.
+	start := time.Now()
+	mustSF(t, home, 0, "backup", img1, "--to", "tape://"+tp, "--pool", "weekly", "--bwlimit", "1M")
+	if el := time.Since(start); el < 1500*time.Millisecond {
+		t.Fatalf("2 MiB at --bwlimit=1M took %v", el)
 	}
 	list := mustSF(t, home, 0, "tape", "list", "--volumes")
 	if !strings.Contains(list.stdout, "W0001") || !strings.Contains(list.stdout, "weekly") {
