@@ -32,6 +32,18 @@ func cronTool(t *testing.T, name string) string {
 	return p
 }
 
+// cronSF runs a cron subcommand like mustSF. add, remove, suspend and resume rewrite the crontab
+// where snapferry lines are installed; without --crontab that would be the machine's own table,
+// so they get a fixture file unless the test names one.
+func cronSF(t *testing.T, home string, want int, args ...string) result {
+	t.Helper()
+	if len(args) > 1 && args[0] == "cron" && slices.Contains([]string{"add", "remove", "suspend", "resume"}, args[1]) &&
+		!slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--crontab") }) {
+		args = slices.Insert(slices.Clone(args), 2, "--crontab="+filepath.Join(home, "fixture-crontab"))
+	}
+	return mustSF(t, home, want, args...)
+}
+
 // historyJob is the part of `snapferry jobs --json` the tests check.
 type historyJob struct {
 	ID      string `json:"job"`
@@ -102,7 +114,7 @@ func TestCronAddListRemove(t *testing.T) {
 	pw := filepath.Join(dir, "smtp.pw")
 	os.WriteFile(pw, []byte("secret\n"), 0o600)
 
-	r := mustSF(t, home, 0, "cron", "add", "nightly", "30 2 * * *", "--crontab", crontab, "--retries=3", "--retry-delay=10m",
+	r := cronSF(t, home, 0, "cron", "add", "nightly", "30 2 * * *", "--crontab", crontab, "--retries=3", "--retry-delay=10m",
 		"--retry-window=6h", "--mail-to=ops@example.com,boss@example.com", "--mail-from=esx@example.com",
 		"--smtp=127.0.0.1:2525", "--smtp-tls=none", "--smtp-user=esx", "--smtp-password-file="+pw, "--mail-on=failure",
 		"--on-event=job.failure,job.partial:logger -t snapferry failed, badly", "--", "backup", src, "--to="+repo)
@@ -112,7 +124,7 @@ func TestCronAddListRemove(t *testing.T) {
 	if _, err := os.Stat(crontab); !os.IsNotExist(err) {
 		t.Fatalf("add wrote a crontab nobody asked for: %v", err)
 	}
-	mustSF(t, home, 0, "cron", "add", "weekly", "@weekly", "--crontab", crontab, "--", "check", "--repo="+repo)
+	cronSF(t, home, 0, "cron", "add", "weekly", "@weekly", "--crontab", crontab, "--", "check", "--repo="+repo)
 
 	// Every mistake is refused at add time, with what to do.
 	for _, c := range []struct {
@@ -131,7 +143,7 @@ func TestCronAddListRemove(t *testing.T) {
 		{[]string{"x", "@daily", "--on-event=job.nonsense:true", "--", "backup", src, "--to=" + repo}, "job.nonsense"},
 		{[]string{"x", "@daily", "--retry-delay=1m", "--", "backup", src, "--to=" + repo}, "--retries"},
 	} {
-		r := mustSF(t, home, 2, append([]string{"cron", "add"}, c.args...)...)
+		r := cronSF(t, home, 2, append([]string{"cron", "add"}, c.args...)...)
 		if !strings.Contains(r.stderr, c.says) {
 			t.Errorf("cron add %q: error does not say %q:\n%s", c.args, c.says, r.stderr)
 		}
@@ -144,7 +156,7 @@ func TestCronAddListRemove(t *testing.T) {
 	}
 
 	var list cronListing
-	r = mustSF(t, home, 0, "cron", "list", "--json")
+	r = cronSF(t, home, 0, "cron", "list", "--json")
 	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
 		t.Fatalf("decode cron list --json: %v\n%s", err, r.stdout)
 	}
@@ -160,24 +172,24 @@ func TestCronAddListRemove(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(home, "cron", "jobs.json")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("jobs file must be 0600 (it names the password file): %v %v", fi.Mode(), err)
 	}
-	text := mustSF(t, home, 0, "cron", "list").stdout
+	text := cronSF(t, home, 0, "cron", "list").stdout
 	if !regexp.MustCompile(`(?m)^nightly\s+30 2 \* \* \*\s+\S+ 02:30:00\s+3\s+ops@example.com`).MatchString(text) {
 		t.Fatalf("cron list text:\n%s", text)
 	}
 
-	mustSF(t, home, 0, "cron", "add", "nightly", "0 4 * * *", "--replace", "--", "backup", src, "--to="+repo)
-	mustSF(t, home, 0, "cron", "remove", "weekly")
-	r = mustSF(t, home, 2, "cron", "remove", "weekly")
+	cronSF(t, home, 0, "cron", "add", "nightly", "0 4 * * *", "--replace", "--", "backup", src, "--to="+repo)
+	cronSF(t, home, 0, "cron", "remove", "weekly")
+	r = cronSF(t, home, 2, "cron", "remove", "weekly")
 	if !strings.Contains(r.stderr, "no such job") {
 		t.Fatalf("remove of a missing job: %s", r.stderr)
 	}
-	r = mustSF(t, home, 0, "cron", "list", "--json")
+	r = cronSF(t, home, 0, "cron", "list", "--json")
 	list = cronListing{}
 	json.Unmarshal([]byte(r.stdout), &list)
 	if len(list.Jobs) != 1 || list.Jobs[0].Schedule != "0 4 * * *" || list.Jobs[0].Retry.Retries != 0 {
 		t.Fatalf("after replace and remove: %+v", list.Jobs)
 	}
-	mustSF(t, home, 2, "cron", "frobnicate")
+	cronSF(t, home, 2, "cron", "frobnicate")
 	mustSF(t, home, 2, "cron")
 }
 
@@ -192,8 +204,8 @@ func TestCronInstallSuspendResume(t *testing.T) {
 	foreign := "# m h  dom mon dow   command\nMAILTO=\"\"\n*/5 * * * * /usr/bin/date +\\%s >> /tmp/x.log 2>&1\n\n0 1 * * * /bin/true #snapferry-but-not-ours\n"
 	os.WriteFile(crontab, []byte(foreign), 0o600)
 
-	mustSF(t, home, 0, "cron", "add", "nightly", "30 2 * * *", "--", "backup", src, "--to="+repo)
-	r := mustSF(t, home, 0, "cron", "install", "--crontab", crontab)
+	cronSF(t, home, 0, "cron", "add", "nightly", "30 2 * * *", "--", "backup", src, "--to="+repo)
+	r := cronSF(t, home, 0, "cron", "install", "--crontab", crontab)
 	if !strings.Contains(r.stdout, "updated: 1 job") {
 		t.Fatalf("install output:\n%s", r.stdout)
 	}
@@ -207,7 +219,7 @@ func TestCronInstallSuspendResume(t *testing.T) {
 		!strings.Contains(line, "cron run nightly") || strings.Count(got, "\n") != strings.Count(foreign, "\n")+1 {
 		t.Fatalf("crontab line wrong (want schedule, %% escaped, marker):\n%s", line)
 	}
-	r = mustSF(t, home, 0, "cron", "install", "--crontab", crontab, "--json")
+	r = cronSF(t, home, 0, "cron", "install", "--crontab", crontab, "--json")
 	var rep installReport
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.CrontabChanged || rep.Jobs != 1 {
 		t.Fatalf("second install not idempotent (%v): %s", err, r.stdout)
@@ -217,32 +229,32 @@ func TestCronInstallSuspendResume(t *testing.T) {
 	}
 
 	// Once installed, add and remove keep the table in step by themselves.
-	mustSF(t, home, 0, "cron", "add", "hourly", "@hourly", "--crontab", crontab, "--", "check", "--repo="+repo)
+	cronSF(t, home, 0, "cron", "add", "hourly", "@hourly", "--crontab", crontab, "--", "check", "--repo="+repo)
 	if got := readFile(t, crontab); !strings.Contains(got, "\n0 * * * * ") || !strings.Contains(got, "#snapferry:hourly\n") {
 		t.Fatalf("add did not update the installed crontab:\n%s", got)
 	}
-	mustSF(t, home, 0, "cron", "remove", "hourly", "--crontab", crontab)
+	cronSF(t, home, 0, "cron", "remove", "hourly", "--crontab", crontab)
 	if readFile(t, crontab) != got {
 		t.Fatalf("remove did not restore the crontab:\n%s", readFile(t, crontab))
 	}
 
 	// Suspend comments the lines out; `cron run` skips even when started by hand.
-	mustSF(t, home, 0, "cron", "suspend", "--crontab", crontab)
+	cronSF(t, home, 0, "cron", "suspend", "--crontab", crontab)
 	susp := readFile(t, crontab)
 	if !strings.HasPrefix(susp, foreign) || !strings.Contains(susp, "\n#suspended# 30 2 * * * ") {
 		t.Fatalf("suspend did not comment the line out:\n%s", susp)
 	}
-	if !strings.Contains(mustSF(t, home, 0, "cron", "list").stdout, "SUSPENDED") {
+	if !strings.Contains(cronSF(t, home, 0, "cron", "list").stdout, "SUSPENDED") {
 		t.Fatal("cron list does not show the suspension")
 	}
-	r = mustSF(t, home, 0, "cron", "run", "nightly")
+	r = cronSF(t, home, 0, "cron", "run", "nightly")
 	if !strings.Contains(r.stdout, "skipped") || !strings.Contains(readFile(t, jobLog(home, "nightly")), "skipped, scheduling is suspended") {
 		t.Fatalf("suspended run not skipped:\n%s", r.stdout)
 	}
 	if snaps := mustSF(t, home, 0, "snapshots", "--repo", repo); !strings.Contains(snaps.stdout, "0 snapshots") {
 		t.Fatalf("a suspended job ran:\n%s", snaps.stdout)
 	}
-	mustSF(t, home, 0, "cron", "resume", "--crontab", crontab)
+	cronSF(t, home, 0, "cron", "resume", "--crontab", crontab)
 	if readFile(t, crontab) != got {
 		t.Fatalf("resume did not restore the line:\n%s", readFile(t, crontab))
 	}
@@ -276,14 +288,14 @@ func TestCronPersist(t *testing.T) {
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 
 	// Not on ESXi, --persist and --smtp-firewall need their paths spelled out.
-	r := mustSF(t, home, 2, "cron", "install", "--persist", "--crontab", crontab)
+	r := cronSF(t, home, 2, "cron", "install", "--persist", "--crontab", crontab)
 	if !strings.Contains(r.stderr, "--local-sh") {
 		t.Fatalf("--persist without --local-sh off ESXi: %s", r.stderr)
 	}
-	mustSF(t, home, 2, "cron", "install", "--smtp-firewall", "--crontab", crontab)
-	mustSF(t, home, 2, "cron", "install", "--local-sh", localSh, "--crontab", crontab)
+	cronSF(t, home, 2, "cron", "install", "--smtp-firewall", "--crontab", crontab)
+	cronSF(t, home, 2, "cron", "install", "--local-sh", localSh, "--crontab", crontab)
 
-	mustSF(t, home, 0, "cron", "add", "nightly", "@daily", "--", "check", "--repo=/nonexistent/repo")
+	cronSF(t, home, 0, "cron", "add", "nightly", "@daily", "--", "check", "--repo=/nonexistent/repo")
 	args := []string{"cron", "install", "--persist", "--local-sh", localSh, "--crontab", crontab, "--smtp-firewall", "--firewall-dir", fwDir}
 	mustSF(t, home, 0, args...)
 	sh := readFile(t, localSh)
@@ -312,7 +324,7 @@ func TestCronPersist(t *testing.T) {
 		t.Fatal("second --persist changed local.sh")
 	}
 	// Without --smtp-firewall the stanza keeps only the crontab re-install.
-	mustSF(t, home, 0, "cron", "install", "--persist", "--local-sh", localSh, "--crontab", crontab)
+	cronSF(t, home, 0, "cron", "install", "--persist", "--local-sh", localSh, "--crontab", crontab)
 	if sh2 := readFile(t, localSh); strings.Contains(sh2, "SNAPFERRY_RULE_EOF") || !strings.Contains(sh2, "cron install") || strings.Count(sh2, "# >>> snapferry") != 1 {
 		t.Fatalf("stanza after dropping --smtp-firewall:\n%s", sh2)
 	}
@@ -334,13 +346,13 @@ func TestCronPersist(t *testing.T) {
 
 func TestCronDue(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "state")
-	mustSF(t, home, 0, "cron", "add", "nightly", "30 2 * * *", "--", "check", "--repo=/srv/repo")
-	mustSF(t, home, 0, "cron", "add", "hourly", "@hourly", "--", "check", "--repo=/srv/repo")
-	mustSF(t, home, 0, "cron", "add", "sunday", "0 3 * * sun", "--", "prune", "--repo=/srv/repo")
+	cronSF(t, home, 0, "cron", "add", "nightly", "30 2 * * *", "--", "check", "--repo=/srv/repo")
+	cronSF(t, home, 0, "cron", "add", "hourly", "@hourly", "--", "check", "--repo=/srv/repo")
+	cronSF(t, home, 0, "cron", "add", "sunday", "0 3 * * sun", "--", "prune", "--repo=/srv/repo")
 
 	due := func(args ...string) (bool, []dueRun) {
 		t.Helper()
-		r := mustSF(t, home, 0, append([]string{"cron", "due", "--json"}, args...)...)
+		r := cronSF(t, home, 0, append([]string{"cron", "due", "--json"}, args...)...)
 		var out struct {
 			Suspended bool     `json:"suspended"`
 			Runs      []dueRun `json:"runs"`
@@ -373,16 +385,16 @@ func TestCronDue(t *testing.T) {
 	if got := names(runs); got != "Sun 02:00 hourly, Sun 02:30 nightly, Sun 03:00 hourly, Sun 03:00 sunday, Sun 04:00 hourly" {
 		t.Fatalf("due until: %s", got)
 	}
-	text := mustSF(t, home, 0, "cron", "due", "--at=2026-11-22T02:30:00Z").stdout
+	text := cronSF(t, home, 0, "cron", "due", "--at=2026-11-22T02:30:00Z").stdout
 	if !regexp.MustCompile(`(?m)^2026-11-22 02:30 UTC\s+nightly\s+30 2 \* \* \*\s+check --repo=/srv/repo$`).MatchString(text) {
 		t.Fatalf("cron due text:\n%s", text)
 	}
-	r := mustSF(t, home, 2, "cron", "due", "--at=tomorrow")
+	r := cronSF(t, home, 2, "cron", "due", "--at=tomorrow")
 	if !strings.Contains(r.stderr, "02:00") {
 		t.Fatalf("bad --at not explained: %s", r.stderr)
 	}
-	mustSF(t, home, 2, "cron", "due", "--at=2026-11-22T02:00:00Z", "--until=2026-11-21T02:00:00Z")
-	mustSF(t, home, 0, "cron", "suspend")
+	cronSF(t, home, 2, "cron", "due", "--at=2026-11-22T02:00:00Z", "--until=2026-11-21T02:00:00Z")
+	cronSF(t, home, 0, "cron", "suspend")
 	if s, runs := due("--at=2026-11-22T02:30:00Z"); !s || len(runs) != 1 {
 		t.Fatalf("suspended due: %v %v", s, runs)
 	}
@@ -394,9 +406,9 @@ func TestCronRunBackupJob(t *testing.T) {
 	os.MkdirAll(src, 0o755)
 	os.WriteFile(filepath.Join(src, "a.txt"), []byte(strings.Repeat("scheduled\n", 1000)), 0o644)
 	mustSF(t, home, 0, "init", repo)
-	mustSF(t, home, 0, "cron", "add", "files", "15 1 * * *", "--", "backup", src, "--to="+repo, "--tag=cron")
+	cronSF(t, home, 0, "cron", "add", "files", "15 1 * * *", "--", "backup", src, "--to="+repo, "--tag=cron")
 
-	r := mustSF(t, home, 0, "cron", "run", "files", "--json")
+	r := cronSF(t, home, 0, "cron", "run", "files", "--json")
 	var rep cronRunReport
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("decode cron run --json: %v\n%s", err, r.stdout)
@@ -418,7 +430,7 @@ func TestCronRunBackupJob(t *testing.T) {
 	if snaps := mustSF(t, home, 0, "snapshots", "--repo", repo); !strings.Contains(snaps.stdout, "1 snapshots") {
 		t.Fatalf("the job made no snapshot:\n%s", snaps.stdout)
 	}
-	mustSF(t, home, 2, "cron", "run", "nosuchjob")
+	cronSF(t, home, 2, "cron", "run", "nosuchjob")
 }
 
 func TestCronRunUsageErrorNotRetried(t *testing.T) {
@@ -426,9 +438,9 @@ func TestCronRunUsageErrorNotRetried(t *testing.T) {
 	home, repo, src := filepath.Join(dir, "state"), filepath.Join(dir, "repo"), filepath.Join(dir, "src")
 	os.MkdirAll(src, 0o755)
 	mustSF(t, home, 0, "init", repo)
-	mustSF(t, home, 0, "cron", "add", "typo", "@daily", "--retries=2", "--retry-delay=1s", "--",
+	cronSF(t, home, 0, "cron", "add", "typo", "@daily", "--retries=2", "--retry-delay=1s", "--",
 		"backup", src, "--to="+repo, "--no-such-flag")
-	r := mustSF(t, home, 2, "cron", "run", "typo")
+	r := cronSF(t, home, 2, "cron", "run", "typo")
 	if !strings.Contains(r.stdout, "failure after 1 attempt(s)") {
 		t.Fatalf("cron run output:\n%s", r.stdout)
 	}
@@ -463,9 +475,9 @@ func TestCronRunRetries(t *testing.T) {
 	// The retry hook repairs the repository after the second failure only; after the first it
 	// fails, which must not change the job's result.
 	hook := `job.retry:test "$SNAPFERRY_ATTEMPT" = 2 && mv '` + aside + `' '` + packs[0] + `'`
-	mustSF(t, home, 0, "cron", "add", "verify", "0 0 1 1 *", "--retries=2", "--retry-delay=1s", "--on-event="+hook,
+	cronSF(t, home, 0, "cron", "add", "verify", "0 0 1 1 *", "--retries=2", "--retry-delay=1s", "--on-event="+hook,
 		"--", "check", "--repo="+repo)
-	r := mustSF(t, home, 0, "cron", "run", "verify", "--json")
+	r := cronSF(t, home, 0, "cron", "run", "verify", "--json")
 	var rep cronRunReport
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("decode: %v\n%s", err, r.stdout)
@@ -515,14 +527,14 @@ func TestCronRunMailReport(t *testing.T) {
 	mustSF(t, home, 0, "init", repo)
 	mail := []string{"--mail-to=ops@example.com", "--mail-from=esx01@example.com", "--smtp=" + srv.Addr,
 		"--smtp-user=esx01", "--smtp-password-file=" + pw, "--smtp-ca-file=" + cert}
-	mustSF(t, home, 0, append(append([]string{"cron", "add", "mailed", "@daily"}, mail...), append([]string{"--", "backup"}, append(srcs, "--to="+repo)...)...)...)
-	mustSF(t, home, 0, append(append([]string{"cron", "add", "quiet", "@daily", "--mail-on=failure"}, mail...), "--", "backup", srcs[0], "--to="+repo)...)
+	cronSF(t, home, 0, append(append([]string{"cron", "add", "mailed", "@daily"}, mail...), append([]string{"--", "backup"}, append(srcs, "--to="+repo)...)...)...)
+	cronSF(t, home, 0, append(append([]string{"cron", "add", "quiet", "@daily", "--mail-on=failure"}, mail...), "--", "backup", srcs[0], "--to="+repo)...)
 
-	r := mustSF(t, home, 0, "cron", "run", "mailed", "--json")
+	r := cronSF(t, home, 0, "cron", "run", "mailed", "--json")
 	if !strings.Contains(r.stdout, `"mail_sent": true`) {
 		t.Fatalf("no mail sent: %s\n%s", r.stdout, readFile(t, jobLog(home, "mailed")))
 	}
-	mustSF(t, home, 0, "cron", "run", "quiet")
+	cronSF(t, home, 0, "cron", "run", "quiet")
 	msgs := srv.Messages(t)
 	if len(msgs) != 1 {
 		t.Fatalf("want exactly the one report of job mailed (quiet mails on failure only), got %d", len(msgs))
@@ -558,7 +570,7 @@ func TestCronRunInterrupted(t *testing.T) {
 	sparseImage(t, img, 8<<20, 0, 1, 2, 3, 4, 5, 6, 7)
 	mustSF(t, home, 0, "init", repo)
 	// 8 MiB at 1 MiB/s: the child is busy for seconds.
-	mustSF(t, home, 0, "cron", "add", "slow", "0 0 1 1 *", "--", "backup", img, "--image", "--to="+repo, "--bwlimit=1M")
+	cronSF(t, home, 0, "cron", "add", "slow", "0 0 1 1 *", "--", "backup", img, "--image", "--to="+repo, "--bwlimit=1M")
 	cmd := exec.Command(binPath, "cron", "run", "slow")
 	cmd.Env = append(os.Environ(), "SNAPFERRY_HOME="+home)
 	var out strings.Builder
