@@ -75,11 +75,14 @@ func (a *app) fetchTapeSet(spec, ref, source, tmp string, tf *tapeFlags) (repo.I
 		_, uerr = io.Copy(io.Discard, pr) // the trailer is checked once the whole stream is read
 	}
 	pr.CloseWithError(errors.New("restore stopped reading"))
-	if err := <-read; err != nil {
-		return repo.ID{}, err
-	}
+	rerr := <-read
+	// Unpack's error comes first: it carries a tape error through the pipe too, while a reader
+	// whose consumer failed only knows the pipe was closed.
 	if uerr != nil {
-		return repo.ID{}, fmt.Errorf("restore save set %s: %w", e.ID, uerr)
+		return repo.ID{}, fmt.Errorf("restore save set %s: %w", ref, uerr)
+	}
+	if rerr != nil {
+		return repo.ID{}, rerr
 	}
 	id, err := r.SaveSnapshot(a.ctx, sn)
 	if err != nil {
