@@ -155,6 +155,31 @@ func (e *vmReplicaEnv) noSnapshotOfOurs(t *testing.T) {
 	}
 }
 
+// signalMidUpdate starts a --bwlimit'ed replica of "app", sends sig once the far flat extent
+// differs from before (blocks are being written in place) and returns how the client ended.
+func (e *vmReplicaEnv) signalMidUpdate(t *testing.T, flat, before string, sig syscall.Signal) (string, error) {
+	t.Helper()
+	cmd := exec.Command(binPath, append([]string{"replica", "--vm=app", "--to", e.to, "--bwlimit", "4M"}, e.ssh...)...)
+	cmd.Env = append(append(os.Environ(), "SNAPFERRY_HOME="+e.home), e.env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(40 * time.Second); fileSHA(t, flat) == before; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("the far replica never changed during the update:\n%s", out.String())
+		}
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	return out.String(), err
+}
+
 func equalDisk(t *testing.T, what, path string, want []byte) {
 	t.Helper()
 	got, err := os.ReadFile(path)
@@ -257,49 +282,47 @@ func TestVMReplicaHot(t *testing.T) {
 	}
 }
 
-// TestVMReplicaKilledMidUpdate kills the client (SIGKILL) while a --bwlimit'ed update runs: the
-// far side rolls the torn replica back to the previous one byte for byte, and the next run
-// removes the snapshot the killed run left on the VM and completes.
+// TestVMReplicaKilledMidUpdate interrupts --bwlimit'ed updates once blocks are being written in
+// place on the far side. SIGINT: the client aborts, the far replica is the previous one byte for
+// byte, no snapshot stays, exit 130. SIGKILL: the torn replica is rolled back on the far side, and
+// the next run removes the snapshot the killed run left on the VM and completes.
 func TestVMReplicaKilledMidUpdate(t *testing.T) {
-	const size = 32 << 20
-	ext := []sim.Extent{{Offset: 0, Length: 16 << 20, Seed: 21}}
+	const size = 64 << 20
+	ext := []sim.Extent{{Offset: 0, Length: 40 << 20, Seed: 21}}
 	e := newVMReplicaEnv(t, sim.VMSpec{Name: "app", Datastore: "datastore1", PoweredOn: true, Tools: true,
 		Disks: []sim.DiskSpec{{Size: size, Data: ext}}})
 	id := e.ids[0]
 	e.replica(t, 0, "app")
 	flat := e.farDisks(t, "app", "app.vmx")["scsi0:0"]
 	before := fileSHA(t, flat)
-	for i := range 12 { // 12 changed blocks of incompressible data: 12 s at 1 MiB/s
-		e.guestWrite(t, id, "vmdk0", int64(i)<<20, 1<<20, 30+i)
-	}
+	// 40 changed blocks of incompressible data: about 10 s at 4 MiB/s. The far side writes them
+	// in place in groups of 16, so from about 4 s on the replica is torn until the commit.
+	e.guestWrite(t, id, "vmdk0", 0, 40<<20, 30)
 
-	cmd := exec.Command(binPath, append([]string{"replica", "--vm=app", "--to", e.to, "--bwlimit", "1M"}, e.ssh...)...)
-	cmd.Env = append(append(os.Environ(), "SNAPFERRY_HOME="+e.home), e.env...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	journals := filepath.Join(e.far, ".snapferry-undo", "*.journal")
+
+	// SIGINT mid-update: the client aborts, the far side rolls back at once, our snapshot goes.
+	out, werr := e.signalMidUpdate(t, flat, before, syscall.SIGINT)
+	if ee, ok := werr.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
+		t.Fatalf("interrupted replica: %v, want exit %d:\n%s", werr, exitInterrupted, out)
 	}
-	// Kill once blocks are being written in place on the far side.
-	for deadline := time.Now().Add(40 * time.Second); fileSHA(t, flat) == before; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("the far replica never changed during the update:\n%s", out.String())
-		}
+	if fileSHA(t, flat) != before {
+		t.Fatal("an interrupted update was not rolled back on the far side")
 	}
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
+	if m, _ := filepath.Glob(journals); len(m) != 0 {
+		t.Fatalf("journal left after the abort: %v", m)
 	}
-	werr := cmd.Wait()
+	e.noSnapshotOfOurs(t)
+
+	// SIGKILL mid-update: nothing on this side cleans up.
+	out, werr = e.signalMidUpdate(t, flat, before, syscall.SIGKILL)
 	if ee, ok := werr.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("the client was not killed mid-update (%v); the test proves nothing:\n%s", werr, out.String())
+		t.Fatalf("the client was not killed mid-update (%v); the test proves nothing:\n%s", werr, out)
 	}
 	// The far side rolls back when the session ends (or, when serve died with the link, at the
 	// next serve start or update of the set): wait a little for its journal to go; if it went, the
 	// replica must be the previous one byte for byte.
-	journals := filepath.Join(e.far, ".snapferry-undo", "*.journal")
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		if m, _ := filepath.Glob(journals); len(m) == 0 {
 			break
 		}
