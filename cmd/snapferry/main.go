@@ -70,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
+	// Crontab lines and the boot stanza put global options first (snapferry --home=DIR cron run).
+	args = globalOptionsAfterCommand(args)
 	if args[0] == "--version" {
 		args = []string{"version"}
 	}
