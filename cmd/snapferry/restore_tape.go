@@ -76,13 +76,13 @@ func (a *app) fetchTapeSet(spec, ref, source, tmp string, tf *tapeFlags) (repo.I
 	}
 	pr.CloseWithError(errors.New("restore stopped reading"))
 	rerr := <-read
-	// Unpack's error comes first: it carries a tape error through the pipe too, while a reader
-	// whose consumer failed only knows the pipe was closed.
+	// The reader's error is the cause when Unpack only saw it come through the pipe; otherwise
+	// Unpack's is (a reader whose consumer failed only knows the pipe was closed).
+	if rerr != nil && (uerr == nil || errors.Is(uerr, rerr)) {
+		return repo.ID{}, rerr
+	}
 	if uerr != nil {
 		return repo.ID{}, fmt.Errorf("restore save set %s: %w", ref, uerr)
-	}
-	if rerr != nil {
-		return repo.ID{}, rerr
 	}
 	id, err := r.SaveSnapshot(a.ctx, sn)
 	if err != nil {

@@ -128,6 +128,15 @@ func runTape(a *app, args []string) int {
 	return a.fail(usagef("tape needs a subcommand: label DEVICE [--pool=P], scan DEVICE, list [DEVICE]"))
 }
 
+// tapeUsage sets the help text of a tape subcommand.
+func (a *app) tapeUsage(sub, synopsis string) {
+	a.cmd = "tape " + sub
+	a.flags.Usage = func() {
+		fmt.Fprintf(a.stderr, "Usage: snapferry tape %s %s\n\nOptions:\n", sub, synopsis)
+		a.flags.PrintDefaults()
+	}
+}
+
 // tapeDevice returns the DEVICE argument (or $SNAPFERRY_TAPE) of a tape subcommand.
 func tapeDevice(pos []string, optional bool) (string, error) {
 	switch {
@@ -161,7 +170,7 @@ func (a *app) hostDrive(pos []string, sub string) (*tape.Drive, error) {
 func runTapeLabel(a *app, args []string) int {
 	var o tape.LabelOptions
 	var blockSize, capacity string
-	a.cmd = "tape label"
+	a.tapeUsage("label", "DEVICE [--pool=P] [--volume=ID]: write a new volume label (run on the tape host)")
 	a.flags.StringVar(&o.Pool, "pool", "default", "media pool of the new volume")
 	a.flags.StringVar(&o.Volume, "volume", "", "volume id (default: a new SFxxxxxxxx id; write it on the cartridge)")
 	a.flags.IntVar(&o.Sequence, "sequence", 0, "sequence number in the pool (default: the next one)")
@@ -200,7 +209,7 @@ func runTapeLabel(a *app, args []string) int {
 }
 
 func runTapeScan(a *app, args []string) int {
-	a.cmd = "tape scan"
+	a.tapeUsage("scan", "DEVICE: read the loaded volume and rebuild the catalog from it (run on the tape host)")
 	pos, code, ok := a.parse(args)
 	if !ok {
 		return code
@@ -233,7 +242,7 @@ func runTapeScan(a *app, args []string) int {
 }
 
 func runTapeList(a *app, args []string) int {
-	a.cmd = "tape list"
+	a.tapeUsage("list", "[DEVICE | tape://host/DEVICE] [--volumes]: the save sets (or volumes) in the tape catalog")
 	tf := addTapeFlags(a.flags)
 	volumes := a.flags.Bool("volumes", false, "list the volumes instead of the save sets")
 	a.addSSHFlags()

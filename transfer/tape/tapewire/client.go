@@ -38,16 +38,16 @@ func New(ctx context.Context, r io.Reader, w io.WriteCloser, location, program s
 func (c *Client) call(ctx context.Context, op wire.Op, args []byte, out any) error {
 	st, err := c.sess.Open(ctx, op, args, false)
 	if err != nil {
-		return fmt.Errorf("%s on %s: %w", op, c.location, err)
+		return fmt.Errorf("%s on %s: %w", opName(op), c.location, err)
 	}
 	defer st.Close()
 	resp, err := st.Response()
 	if err != nil {
-		return fmt.Errorf("%s on %s: %w", op, c.location, err)
+		return fmt.Errorf("%s on %s: %w", opName(op), c.location, err)
 	}
 	if out != nil {
 		if err := json.Unmarshal(resp.Body, out); err != nil {
-			return fmt.Errorf("%s on %s: bad answer: %w", op, c.location, err)
+			return fmt.Errorf("%s on %s: bad answer: %w", opName(op), c.location, err)
 		}
 	}
 	return nil

@@ -19,6 +19,27 @@ const (
 	OpClose   wire.Op = 46
 )
 
+// opName names a tape op in messages (wire.Op.String knows only transfer/wire's own ops).
+func opName(op wire.Op) string {
+	switch op {
+	case OpBegin:
+		return "tape-begin"
+	case OpData:
+		return "tape-data"
+	case OpFinish:
+		return "tape-finish"
+	case OpAbort:
+		return "tape-abort"
+	case OpRead:
+		return "tape-read"
+	case OpCatalog:
+		return "tape-catalog"
+	case OpClose:
+		return "tape-close"
+	}
+	return op.String()
+}
+
 type beginArgs struct {
 	Pool   string         `json:"pool"`
 	Header tape.SetHeader `json:"header"`

@@ -80,7 +80,7 @@ func (s *server) closeAll() error {
 
 func (s *server) handle(ctx context.Context, st *wire.Stream, req wire.Request) {
 	if req.Upload != (req.Op == OpData) {
-		st.RespondError(fmt.Errorf("op %s: %w: request body flag %v is wrong for this op", req.Op, wire.ErrMalformed, req.Upload))
+		st.RespondError(fmt.Errorf("op %s: %w: request body flag %v is wrong for this op", opName(req.Op), wire.ErrMalformed, req.Upload))
 		return
 	}
 	var err error
@@ -112,10 +112,10 @@ func (s *server) handle(ctx context.Context, st *wire.Stream, req wire.Request) 
 			err = st.Respond(wire.Response{})
 		}
 	default:
-		err = fmt.Errorf("op %s: %w: this server does not know it (update snapferry on the tape host)", req.Op, wire.ErrRefused)
+		err = fmt.Errorf("op %s: %w: this server does not know it (update snapferry on the tape host)", opName(req.Op), wire.ErrRefused)
 	}
 	if err != nil {
-		s.logf("%s: %v", req.Op, err)
+		s.logf("%s: %v", opName(req.Op), err)
 		st.RespondError(err)
 	}
 }
