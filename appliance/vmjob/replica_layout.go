@@ -15,8 +15,8 @@ import (
 // be registered and powered on as it is:
 //
 //   - per disk its frozen flat extent (Disk: a sparse block-diff update), named after the disk's
-//     descriptor as the .vmx names it (x.vmdk -> x-flat.vmdk; a second disk of the same name on
-//     another datastore becomes x_1.vmdk), and a descriptor naming that extent with no parent and
+//     base descriptor (x.vmdk -> x-flat.vmdk; a second disk of the same name on another
+//     datastore becomes x_1.vmdk), and a descriptor naming that extent with no parent and
 //     no change-tracking file, keeping the source's content id so an unchanged disk sends an
 //     unchanged descriptor;
 //   - the .vmx with every copied disk's fileName pointing at its descriptor there (disks that
@@ -41,7 +41,13 @@ func replicaLayout(fz *Frozen, tempDir string) (dir string, files []replica.File
 	newFile := map[string]string{} // device (lower case) -> descriptor name in the replica
 	var flats, descs []replica.File
 	for _, d := range fz.Disks {
-		name := freeDiskName(filepath.Base(d.FileName), taken)
+		// The base disk's name: with user snapshots the .vmx names a delta (x-000001.vmdk),
+		// but the copy is a standalone disk.
+		base := d.Base
+		if base == "" {
+			base = d.FileName
+		}
+		name := freeDiskName(filepath.Base(base), taken)
 		flat, desc, err := stageDescriptor(d, name, dir)
 		if err != nil {
 			return "", nil, nil, fmt.Errorf("disk %s (%s): %w", d.Name, d.Device, err)

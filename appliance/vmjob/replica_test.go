@@ -127,6 +127,52 @@ func TestReplicaLayoutHot(t *testing.T) {
 	}
 }
 
+// A VM with a snapshot of its own is replicated in its current state through a temporary clone:
+// the copy is named after the base disk (the .vmx names the user's delta), the user's snapshot
+// stays, the clone area goes.
+func TestReplicaWithUserSnapshot(t *testing.T) {
+	e := newEnv(t)
+	const size = 4 << 20
+	vm := e.addVM(sim.VMSpec{Name: "app", Datastore: "datastore1", PoweredOn: true,
+		Disks: []sim.DiskSpec{{Size: size, Data: []sim.Extent{{Offset: 1 << 20, Length: 1 << 20, Seed: 3}}}}})
+	if _, err := e.drv.CreateSnapshot(e.ctx, vm.ID, "before upgrade", "the user's", appliance.SnapshotOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	guestWrite(t, e.h, vm.ID, "vmdk0", 100, 4000, 7)
+	want := e.guestView(vm.ID, "vmdk0")
+	far := t.TempDir()
+	res := vmjob.ReplicaVM(e.ctx, e.drv, vm, copyOut(t, far, nil), e.opts("r4"))
+	if res.Err != nil || !res.Done || res.Partial {
+		t.Fatalf("replica: %+v", res)
+	}
+	b, err := os.ReadFile(filepath.Join(far, "app", "app.vmx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `scsi0:0.fileName = "app.vmdk"`) {
+		t.Fatalf("replica .vmx should name the base disk:\n%s", b)
+	}
+	desc, _, err := vmdk.ReadDescriptor(filepath.Join(far, "app", "app.vmdk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x, err := desc.FlatExtent(); err != nil || x.File != "app-flat.vmdk" || desc.ParentFileNameHint != "" {
+		t.Fatalf("replica descriptor: %+v, %v", desc, err)
+	}
+	got, err := os.ReadFile(filepath.Join(far, "app", "app-flat.vmdk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalBytes(t, "replica vs the VM's current state", got, want)
+	snaps, err := e.drv.Snapshots(e.ctx, vm.ID)
+	if err != nil || len(snaps) != 1 || snaps[0].Name != "before upgrade" {
+		t.Fatalf("snapshots after the replica: %+v, %v", snaps, err)
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(e.h.Root, "*", "snapferry-tmp-*")); len(tmp) != 0 {
+		t.Errorf("temporary clone folders left: %v", tmp)
+	}
+}
+
 // guestWrite writes n bytes of Pattern(seed) as the guest, so model can replay it.
 func guestWrite(t *testing.T, h *sim.Host, vmid, dk string, off, n int64, seed uint64) {
 	t.Helper()
