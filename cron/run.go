@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // ErrSuspended is returned (wrapped) by RunnableJob while scheduling is suspended: `cron run`
@@ -66,15 +68,22 @@ func exitMeaning(code int) string {
 	return ""
 }
 
+// ChildStopGrace is how long an interrupted run lets its child clean up (remove VM snapshots,
+// unlock the repository, leave the registry) after SIGTERM before it is killed.
+const ChildStopGrace = 2 * time.Minute
+
 // Subcommand runs `binary args...` (the job's snapferry command in a child process, so each
 // attempt starts clean) with env added to this process's environment and its output going to
 // out. A non-zero exit is an *ExitError, which the retry loop classifies through its Permanent
-// method.
+// method. When ctx ends the child gets SIGTERM and ChildStopGrace to clean up, as every job
+// command handles it, not an instant SIGKILL that would leave a VM snapshot behind.
 func Subcommand(ctx context.Context, binary string, args, env []string, out io.Writer) error {
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = out
 	cmd.Stderr = out
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = ChildStopGrace
 	err := cmd.Run()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && ee.ExitCode() > 0 {

@@ -82,7 +82,7 @@ func runCronRun(a *app, args []string) int {
 	hist := a.attemptHistory(home, name)
 	host, _ := os.Hostname()
 	res, err := cronrun.Run(a.ctx, cronrun.Options{Store: store, Name: name, Binary: bin, Host: host,
-		Exec: childExec(bin), OnAttempt: func(at cron.Attempt) { hist.record(a.ctx, at) }})
+		OnAttempt: func(at cron.Attempt) { hist.record(a.ctx, at) }})
 	if err != nil {
 		if errors.Is(err, cron.ErrJobNotFound) {
 			return a.fail(usageError{err.Error()})
