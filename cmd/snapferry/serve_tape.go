@@ -37,7 +37,7 @@ func addServeTapeFlags(fs *pflag.FlagSet) *serveTapeFlags {
 // it. Nobody is at a terminal here: a tape swap needs --changer; without it a full tape ends the
 // save set with an error that says so.
 func (a *app) serveTape(device string, sf *serveTapeFlags) int {
-	dir, err := a.stateDir()
+	dir, err := a.tapeHome()
 	if err != nil {
 		return a.fail(err)
 	}

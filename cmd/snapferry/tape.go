@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -32,7 +33,7 @@ func addTapeFlags(fs *pflag.FlagSet) *tapeFlags {
 	fs.StringVar(&tf.pool, "pool", "", "tape: the media pool to write to (env SNAPFERRY_TAPE_POOL; default \"default\")")
 	fs.StringVar(&tf.changer, "changer", "", "tape: command the tape host runs to load another volume (gets SNAPFERRY_TAPE_* variables)")
 	fs.IntVar(&tf.streams, "streams", 1, "tape: back up this many sources at once, multiplexed onto one tape file")
-	fs.StringVar(&tf.tapeHome, "tape-home", "", "tape: state folder on the tape host, where its catalog lives (default: serve's)")
+	fs.StringVar(&tf.tapeHome, "tape-home", "", "tape: state folder on the tape host, where its catalog lives (default: ~/.snapferry of the SSH user there)")
 	return tf
 }
 
@@ -65,11 +66,30 @@ func parseTapeSpec(raw string) (storespec.Spec, error) {
 	return s, nil
 }
 
-// tapeDrive is this host's drive at path with the catalog in the state folder. Without a
+// tapeHome is the state folder that holds this host's tape catalog and drive sockets: --home or
+// SNAPFERRY_HOME when given, else $HOME/.snapferry. Not the folder beside the binary, as other
+// state is: the serve that a client deployed into ~/.snapferry/bin and the snapferry the operator
+// runs `tape list` with must find the same catalog.
+func (a *app) tapeHome() (string, error) {
+	if a.home != "" || os.Getenv("SNAPFERRY_HOME") != "" {
+		return a.stateDir()
+	}
+	h, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("tape state folder: set --home or SNAPFERRY_HOME: %w", err)
+	}
+	dir := filepath.Join(h, ".snapferry")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create tape state folder %s: %w", dir, err)
+	}
+	return dir, nil
+}
+
+// tapeDrive is this host's drive at path with the catalog in the tape state folder. Without a
 // changer command an operator at a terminal is asked to swap tapes; otherwise a full tape or a
 // missing volume is an error that says what to load.
 func (a *app) tapeDrive(path, changer string, interactive bool) (*tape.Drive, error) {
-	dir, err := a.stateDir()
+	dir, err := a.tapeHome()
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +276,7 @@ func runTapeList(a *app, args []string) int {
 	}
 	var cat *tape.Catalog
 	if raw == "" {
-		dir, err := a.stateDir()
+		dir, err := a.tapeHome()
 		if err != nil {
 			return a.fail(err)
 		}
