@@ -219,9 +219,12 @@ func TestVMReplicaHot(t *testing.T) {
 	)
 	web := e.ids[0]
 	const set = "web [r] 1"
-	first, _ := e.replica(t, 0, set)
+	first, r1 := e.replica(t, 0, set)
 	if first[set]["BytesSent"] < 3<<20 {
 		t.Fatalf("first run sent too little: %v", first)
+	}
+	if !strings.Contains(r1.stderr, `"item":"web [r] 1"`) || !strings.Contains(r1.stderr, `"bytes_total":50331648`) || !strings.Contains(r1.stderr, `"final":true`) {
+		t.Errorf("no final progress event for the set (48 MiB of disks):\n%s", r1.stderr)
 	}
 	flats := e.farDisks(t, set, "web [r] 1.vmx")
 	if len(flats) != 2 {

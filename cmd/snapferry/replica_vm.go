@@ -96,8 +96,19 @@ func (a *app) pushVMReplicas(job *jobrun.Job, list, to string, wait time.Duratio
 		return nil, err
 	}
 	defer closeLink()
+	prog := newRenderer(a.stderr, a.jsonOut)
+	defer prog.Close()
 	push := func(ctx context.Context, set string, files []replica.File) (replica.Stats, error) {
-		return replica.Push(ctx, sess, set, files, replica.Options{})
+		prog.Start(set, diskBytes(files))
+		var seen int64 // Progress hands running totals; the renderer counts increments
+		st, err := replica.Push(ctx, sess, set, files, replica.Options{Progress: func(s replica.Stats) {
+			prog.Add(s.BytesScanned - seen)
+			seen = s.BytesScanned
+		}})
+		if err == nil {
+			prog.Done()
+		}
+		return st, err
 	}
 	var excl []string
 	if f.excludeDisk != "" {
@@ -133,6 +144,18 @@ func (a *app) replicaLink(to string) (sess *wire.Session, closeLink func() error
 		return nil, nil, fmt.Errorf("replica %s: the far side is not a snapferry serve session", to)
 	}
 	return client.Session(), be.Close, nil
+}
+
+// diskBytes is the apparent size of the disk files of a replica set, the total its progress
+// counts towards; a file that cannot be read counts 0 here and fails in the push.
+func diskBytes(files []replica.File) int64 {
+	var n int64
+	for _, f := range files {
+		if fi, err := os.Stat(f.Source); err == nil && f.Disk {
+			n += fi.Size()
+		}
+	}
+	return n
 }
 
 // distinctNames refuses a selection in which two VMs share a name: their replicas would share
