@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"lukechampine.com/blake3"
 
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/images/store/local"
@@ -290,5 +293,40 @@ func TestRestoreRefusesCraftedTree(t *testing.T) {
 				t.Fatalf("entry %q: restore wrote %s outside its target", name, p)
 			}
 		}
+	}
+}
+
+// TestRestoreRefusesCraftedDiskNames: an image snapshot whose disk name or path would make
+// restore write target/../evil is refused (as damage), and nothing is written outside the target.
+// The manifest is written as a store host or an old bug could leave it: bytes in snapshots/.
+func TestRestoreRefusesCraftedDiskNames(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "state")
+	repoDir := filepath.Join(dir, "repo")
+	mustSF(t, home, 0, "init", repoDir)
+	for _, d := range []repo.Disk{
+		{Name: "../evil.vmdk", Format: "vmdk", Path: "/vmfs/volumes/ds/x-flat.vmdk", BlockSize: 1 << 20},
+		{Name: "x", Format: "raw", Path: "/images/..", BlockSize: 1 << 20},
+	} {
+		b, err := json.Marshal(&repo.Snapshot{Version: 1, Time: time.Now(), Host: "evil", Kind: repo.SnapshotImage, Source: "/crafted", Disks: []repo.Disk{d}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := repo.ID(blake3.Sum256(b))
+		if err := os.WriteFile(filepath.Join(repoDir, "snapshots", id.String()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		target := filepath.Join(dir, "target", "inner")
+		res := sf(t, home, "restore", id.String(), "--from", repoDir, "--target", target)
+		if res.code == 0 || !strings.Contains(res.stderr, "crafted") {
+			t.Fatalf("restore of disk %+v: exit %d\n%s%s", d, res.code, res.stdout, res.stderr)
+		}
+		ents, _ := os.ReadDir(filepath.Join(dir, "target"))
+		for _, e := range ents {
+			if e.Name() != "inner" {
+				t.Fatalf("disk %+v: restore wrote %s outside its target", d, e.Name())
+			}
+		}
+		os.Remove(filepath.Join(repoDir, "snapshots", id.String()))
 	}
 }

@@ -1,6 +1,11 @@
 package repo
 
-import "time"
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+)
 
 // Snapshot kinds.
 const (
@@ -63,4 +68,19 @@ type Stats struct {
 	BytesStored    int64 `json:"bytes_stored"` // compressed bytes written to packs
 	BlobsNew       int   `json:"blobs_new"`
 	BlobsReused    int   `json:"blobs_reused"`
+}
+
+// checkNames refuses disk names that restore could turn into a path outside its target: the
+// CLI writes a disk to target/<name> (VMDK) or target/<base of path> (raw image). Backups only
+// ever record plain file names ("vmdk0", "web01.vmdk", "disk.img"); anything else comes from a
+// damaged or crafted manifest.
+func (d *Disk) checkNames() error {
+	unsafe := func(s string) bool { return s == "." || s == ".." || strings.ContainsAny(s, "/\x00") }
+	if unsafe(d.Name) {
+		return fmt.Errorf("disk name %q is not a plain file name (damaged or crafted snapshot): %w", d.Name, ErrCorrupt)
+	}
+	if d.Path != "" && unsafe(filepath.Base(d.Path)) {
+		return fmt.Errorf("disk path %q does not end in a file name (damaged or crafted snapshot): %w", d.Path, ErrCorrupt)
+	}
+	return nil
 }

@@ -48,6 +48,11 @@ func (r *Repository) SaveSnapshot(ctx context.Context, sn *Snapshot) (ID, error)
 			}
 		}
 	}
+	for i := range sn.Disks {
+		if err := sn.Disks[i].checkNames(); err != nil {
+			return ID{}, fmt.Errorf("save snapshot of %s: %w", sn.Source, err)
+		}
+	}
 	if sn.Tree != nil && !r.HasBlob(TreeBlob, *sn.Tree) {
 		return ID{}, fmt.Errorf("save snapshot of %s: tree %s: %w", sn.Source, sn.Tree.Short(), ErrBlobNotFound)
 	}
@@ -93,6 +98,11 @@ func decodeSnapshot(b []byte) (*Snapshot, error) {
 	}
 	if sn.Version < 1 {
 		return nil, fmt.Errorf("decode snapshot: missing version: %w", ErrCorrupt)
+	}
+	for i := range sn.Disks {
+		if err := sn.Disks[i].checkNames(); err != nil {
+			return nil, fmt.Errorf("decode snapshot: %w", err)
+		}
 	}
 	return &sn, nil
 }
