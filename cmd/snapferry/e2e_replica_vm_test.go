@@ -279,6 +279,11 @@ func TestVMReplicaHot(t *testing.T) {
 		t.Fatalf("far db 2 should have its one copied disk: %v", got)
 	}
 	e.noSnapshotOfOurs(t)
+	// VM options make no sense for PATHs; --vm with PATHs is one of two jobs.
+	if r := sfEnv(t, e.home, e.env, exitUsage, "replica", e.far, "--mode=cold", "--to", e.to); !strings.Contains(r.stderr, "--mode") {
+		t.Errorf("--mode with PATHs: %s", r.stderr)
+	}
+	sfEnv(t, e.home, e.env, exitUsage, "replica", e.far, "--vm=db 2", "--to", e.to)
 	jobs := sfEnv(t, e.home, e.env, 0, "jobs", "--json")
 	if !strings.Contains(jobs.stdout, `"exit": 3`) || !strings.Contains(jobs.stdout, "replica") {
 		t.Fatalf("job history:\n%s", jobs.stdout)

@@ -52,6 +52,9 @@ func runReplica(a *app, args []string) int {
 	if *vms != "" {
 		return a.replicaVMs(*vms, *to, origin, vf)
 	}
+	if err := vmOnlyFlags(a); err != nil {
+		return a.fail(err)
+	}
 	sets := map[string][]replica.File{}
 	var order []string
 	for _, p := range pos {

@@ -39,6 +39,16 @@ func addReplicaVMFlags(a *app) *replicaVMFlags {
 	return f
 }
 
+// vmOnlyFlags refuses the VM options on a replica of PATHs, where they would mean nothing.
+func vmOnlyFlags(a *app) error {
+	for _, name := range []string{"exclude-vm", "exclude-disk", "mode", "quiesce", "force-off", "wait", "vmfs-root"} {
+		if a.flags.Changed(name) {
+			return usagef("--%s is an option of VM replicas (--vm=NAMES); leave it out when replicating PATHs", name)
+		}
+	}
+	return nil
+}
+
 // replicaVMs is `snapferry replica --vm=NAMES --to=ssh://host/path`: each VM is frozen as --mode
 // says and pushed as a ready-to-run copy into the folder named like it on the far side. A VM
 // that fails does not stop the others; skipped disks make the run partial (exit 3).
