@@ -111,6 +111,9 @@ func TestEncryptedRepositoryCLI(t *testing.T) {
 	}
 	// A password for an unencrypted repository is refused (its config may have been swapped).
 	plain := filepath.Join(dir, "plain")
+	if r := keep(sfSecret(t, home, byFile, "init", plain)); r.code != exitUsage || !strings.Contains(r.stderr, "not --encrypt") {
+		t.Fatalf("init with a password but without --encrypt: exit %d\n%s", r.code, r.stderr)
+	}
 	keep(mustSFSecret(t, home, nil, 0, "init", plain))
 	if r := keep(sfSecret(t, home, byFile, "snapshots", "--repo", plain)); r.code == 0 || !strings.Contains(r.stderr, "not encrypted") {
 		t.Fatalf("password for a plain repository: exit %d\n%s", r.code, r.stderr)

@@ -32,6 +32,10 @@ func runInit(a *app, args []string) int {
 		if password, err = a.newRepoPassword(); err != nil {
 			return a.fail(err)
 		}
+	} else if given, _ := a.repoPassword(); given != nil {
+		// Every later command would refuse the unencrypted repository for this password.
+		return a.fail(usagef("a repository password is given (--%s, $%s or $%s) but not --encrypt: add --encrypt, "+
+			"or unset it for an unencrypted repository", flagPasswordFile, envPasswordFile, envPassword))
 	}
 	be, err := a.openBackend(pos[0])
 	if err != nil {
