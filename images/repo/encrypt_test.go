@@ -82,12 +82,33 @@ func TestEncryptedRoundTripCheckPrune(t *testing.T) {
 	if _, err := r2.Forget(ctx, Policy{Last: 1}, SnapshotFilter{}, false); err != nil {
 		t.Fatal(err)
 	}
-	if rep, err := r2.Prune(ctx, PruneOptions{RepackThreshold: 0.01}); err != nil || rep.PacksDeleted+rep.PacksRepacked == 0 {
+	if rep, err := r2.Prune(ctx, PruneOptions{}); err != nil || rep.PacksDeleted == 0 {
 		t.Fatalf("prune: %+v, %v", rep, err)
 	}
 	r3 := testOpen(t, dir, func(o *Options) { o.Password = []byte(testPassword) })
 	verifyImage(t, r3, b, imB)
 	mustCheck(t, r3, true)
+}
+
+// Prune copies sealed blobs into new packs with sealed headers, verifying each on the way.
+func TestEncryptedPruneRepacks(t *testing.T) {
+	dir, _ := newEncryptedRepo(t)
+	pw := func(o *Options) { o.Password = []byte(testPassword); o.PackSize = 4 << 20; o.Packers = 1 }
+	r := testOpen(t, dir, pw)
+	orphan, kept := image{seed: 55, blocks: 20}, image{seed: 56, blocks: 10}
+	for i := 0; i < orphan.blocks; i++ {
+		if b := orphan.block(i); b != nil {
+			mustSave(t, r, DataBlob, b)
+		}
+	}
+	s := backupImage(t, r, "vm", kept, t0)
+	rep, err := r.Prune(context.Background(), PruneOptions{})
+	if err != nil || rep.PacksRepacked != 1 || rep.PacksWritten != 1 {
+		t.Fatalf("prune: %+v, %v", rep, err)
+	}
+	r2 := testOpen(t, dir, pw)
+	verifyImage(t, r2, s, kept)
+	mustCheck(t, r2, true)
 }
 
 // The store sees neither plaintext nor plain BLAKE3 ids of the content.
