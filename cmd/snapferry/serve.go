@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/snapferry/snapferry/pidmgr"
 	"github.com/snapferry/snapferry/transfer/serve"
@@ -39,6 +41,9 @@ func runServe(a *app, args []string) int {
 		}
 		defer reg.Shutdown(context.Background())
 	}
+	// A client that dies closes our stderr too: logging the rollback must not kill us (SIGPIPE)
+	// before the rollback runs, or the replica stays half-written until the next serve.
+	signal.Ignore(syscall.SIGPIPE)
 	err := serve.Serve(a.ctx, os.Stdin, os.Stdout, serve.Options{Root: *root, AppendOnly: *appendOnly, Log: a.stderr, Program: version})
 	if err != nil {
 		return a.fail(err)
