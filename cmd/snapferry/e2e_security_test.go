@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,28 +19,18 @@ import (
 	"github.com/snapferry/snapferry/transfer/sshtest"
 )
 
-// sfSecret runs the binary like sf with extra environment (passwords) and never inherits a
-// password from the test's own environment.
+// sfSecret runs the binary like sf with extra environment (passwords); password variables of
+// the test's own environment are cleared first (empty counts as unset).
 func sfSecret(t *testing.T, home string, env []string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(binPath, args...)
-	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, "SNAPFERRY_PASSWORD") && !strings.HasPrefix(e, "SNAPFERRY_NEW_PASSWORD") {
-			cmd.Env = append(cmd.Env, e)
-		}
+	for _, k := range []string{envPassword, envPasswordFile, envNewPassword, envNewPasswordFile} {
+		t.Setenv(k, "")
 	}
-	cmd.Env = append(cmd.Env, "SNAPFERRY_HOME="+home)
-	cmd.Env = append(cmd.Env, env...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run snapferry %v: %v", args, err)
+	for _, e := range env {
+		k, v, _ := strings.Cut(e, "=")
+		t.Setenv(k, v)
 	}
-	return result{code, o.String(), e.String()}
+	return sf(t, home, args...)
 }
 
 func mustSFSecret(t *testing.T, home string, env []string, want int, args ...string) result {
