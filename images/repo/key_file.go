@@ -32,9 +32,10 @@ const (
 	DefaultKDFN = 1 << 15
 	DefaultKDFR = 8
 	DefaultKDFP = 1
-	// maxKDFMemory bounds what a key file may ask of the reader: a key file planted by a
-	// compromised store must not make a backup allocate gigabytes.
-	maxKDFMemory = 512 << 20
+	// maxKDFMemory bounds what a key file may ask of the reader (4× the default): a key file
+	// planted by a compromised store must not push a backup past the ESXi memory pool (the
+	// binary's soft memory limit is 256 MiB).
+	maxKDFMemory = 128 << 20
 )
 
 func (p KDFParams) orDefault() KDFParams {
