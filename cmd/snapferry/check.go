@@ -7,23 +7,11 @@ import (
 )
 
 func runCheck(a *app, args []string) int {
-	repoFlag := a.flags.String("repo", "", "repository (env SNAPFERRY_REPO)")
+	repoFlag := a.addRepoFlag()
 	readData := a.flags.Bool("read-data", false, "re-read and re-hash every pack and blob")
-	a.addSSHFlags()
-	pos, code, ok := a.parse(args)
-	if !ok {
+	r, code := a.openRepoOnly(args, repoFlag, false)
+	if r == nil {
 		return code
-	}
-	if len(pos) != 0 {
-		return a.fail(usagef("check takes no arguments, got %q", pos))
-	}
-	spec, err := repoSpec(*repoFlag, "repo")
-	if err != nil {
-		return a.fail(err)
-	}
-	r, err := a.openRepo(spec, false)
-	if err != nil {
-		return a.fail(err)
 	}
 	defer r.Close()
 	prog := newRenderer(a.stderr, a.jsonOut)
@@ -54,7 +42,7 @@ func runCheck(a *app, args []string) int {
 		}
 	}
 	if !rep.OK() {
-		return a.fail(fmt.Errorf("repository %s has %d errors", spec, len(rep.Errors)))
+		return a.fail(fmt.Errorf("repository %s has %d errors", r.Backend().Location(), len(rep.Errors)))
 	}
 	if !a.jsonOut {
 		fmt.Fprintln(a.stdout, "no errors were found")

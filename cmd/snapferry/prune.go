@@ -7,23 +7,11 @@ import (
 )
 
 func runPrune(a *app, args []string) int {
-	repoFlag := a.flags.String("repo", "", "repository (env SNAPFERRY_REPO)")
+	repoFlag := a.addRepoFlag()
 	a.flags.BoolVar(&a.dryRun, "dry-run", false, "report what would be removed, change nothing")
-	a.addSSHFlags()
-	pos, code, ok := a.parse(args)
-	if !ok {
+	r, code := a.openRepoOnly(args, repoFlag, true)
+	if r == nil {
 		return code
-	}
-	if len(pos) != 0 {
-		return a.fail(usagef("prune takes no arguments, got %q", pos))
-	}
-	spec, err := repoSpec(*repoFlag, "repo")
-	if err != nil {
-		return a.fail(err)
-	}
-	r, err := a.openRepo(spec, true)
-	if err != nil {
-		return a.fail(err)
 	}
 	defer r.Close()
 	return a.prune(r)

@@ -5,22 +5,10 @@ import "fmt"
 // runRebuildIndex is `snapferry rebuild-index --repo=REPO`: rebuild the index from the pack
 // headers alone (after lost or damaged index files).
 func runRebuildIndex(a *app, args []string) int {
-	repoFlag := a.flags.String("repo", "", "repository (env SNAPFERRY_REPO)")
-	a.addSSHFlags()
-	pos, code, ok := a.parse(args)
-	if !ok {
+	repoFlag := a.addRepoFlag()
+	r, code := a.openRepoOnly(args, repoFlag, true)
+	if r == nil {
 		return code
-	}
-	if len(pos) != 0 {
-		return a.fail(usagef("rebuild-index takes no arguments, got %q", pos))
-	}
-	spec, err := repoSpec(*repoFlag, "repo")
-	if err != nil {
-		return a.fail(err)
-	}
-	r, err := a.openRepo(spec, true)
-	if err != nil {
-		return a.fail(err)
 	}
 	defer r.Close()
 	rep, err := r.RebuildIndex(a.ctx)

@@ -99,3 +99,30 @@ func (a *app) openWithPassword(be store.Backend, o repo.Options) (*repo.Reposito
 	}
 	return r, err
 }
+
+// addRepoFlag registers --repo (env SNAPFERRY_REPO) and the SSH options that reach it.
+func (a *app) addRepoFlag() *string {
+	a.addSSHFlags()
+	return a.flags.String("repo", "", "repository (env SNAPFERRY_REPO)")
+}
+
+// openRepoOnly parses a command that takes no positional arguments and opens its --repo. On
+// failure it returns a nil repository and the exit code, the message already printed.
+func (a *app) openRepoOnly(args []string, repoFlag *string, write bool) (*repo.Repository, int) {
+	pos, code, ok := a.parse(args)
+	if !ok {
+		return nil, code
+	}
+	if len(pos) != 0 {
+		return nil, a.fail(usagef("%s takes no arguments, got %q", a.cmd, pos))
+	}
+	spec, err := repoSpec(*repoFlag, "repo")
+	if err != nil {
+		return nil, a.fail(err)
+	}
+	r, err := a.openRepo(spec, write)
+	if err != nil {
+		return nil, a.fail(err)
+	}
+	return r, exitOK
+}

@@ -9,25 +9,13 @@ import (
 )
 
 func runSnapshots(a *app, args []string) int {
-	repoFlag := a.flags.String("repo", "", "repository (env SNAPFERRY_REPO)")
+	repoFlag := a.addRepoFlag()
 	host := a.flags.String("host-filter", "", "only snapshots of this host")
 	source := a.flags.String("source", "", "only snapshots of this source (VM name, path)")
 	tag := a.flags.String("tag", "", "only snapshots with this tag")
-	a.addSSHFlags()
-	pos, code, ok := a.parse(args)
-	if !ok {
+	r, code := a.openRepoOnly(args, repoFlag, false)
+	if r == nil {
 		return code
-	}
-	if len(pos) != 0 {
-		return a.fail(usagef("snapshots takes no arguments, got %q", pos))
-	}
-	spec, err := repoSpec(*repoFlag, "repo")
-	if err != nil {
-		return a.fail(err)
-	}
-	r, err := a.openRepo(spec, false)
-	if err != nil {
-		return a.fail(err)
 	}
 	defer r.Close()
 	list, err := r.ListSnapshots(a.ctx, repo.SnapshotFilter{Host: *host, Source: *source, Tag: *tag})
