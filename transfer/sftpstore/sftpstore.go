@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"strings"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -18,9 +17,9 @@ import (
 	"github.com/snapferry/snapferry/images/store"
 )
 
-// tempPrefix marks files being written. It is the same as images/store/local's, so either
-// backend's cleanup recognises the other's leftovers.
-const tempPrefix = ".tmp-"
+// tempPrefix marks files being written: the shared store.TempPrefix, so either store can clean
+// up after the other.
+const tempPrefix = store.TempPrefix
 
 // lowSpace is the free space under which a failed write is taken for a full disk.
 const lowSpace = 4 << 20
@@ -89,38 +88,13 @@ func NewFromClient(c *sftp.Client, root, location string, opts Options) *Store {
 // Location is the description given to New.
 func (s *Store) Location() string { return s.location }
 
-func (s *Store) dir(h store.Handle) string {
-	if h.Kind == store.KindConfig {
-		return s.root
-	}
-	if h.Kind == store.KindData && len(h.Name) >= 2 {
-		return path.Join(s.root, string(store.KindData), h.Name[:2])
-	}
-	return path.Join(s.root, string(h.Kind))
-}
+// dir is the folder of a handle's file in the shared layout (store.RelDir).
+func (s *Store) dir(h store.Handle) string { return path.Join(s.root, store.RelDir(h)) }
 
 // filePath is where a handle's file lives.
-func (s *Store) filePath(h store.Handle) string {
-	if h.Kind == store.KindConfig {
-		return path.Join(s.root, "config")
-	}
-	return path.Join(s.dir(h), h.Name)
-}
+func (s *Store) filePath(h store.Handle) string { return path.Join(s.root, store.RelPath(h)) }
 
-func validate(h store.Handle) error {
-	switch h.Kind {
-	case store.KindConfig:
-		return nil
-	case store.KindKeys, store.KindData, store.KindIndex, store.KindSnapshots, store.KindLocks:
-	default:
-		return fmt.Errorf("unknown file kind %q", h.Kind)
-	}
-	if h.Name == "" || h.Name == "." || h.Name == ".." || strings.ContainsAny(h.Name, "/\\\x00\n") ||
-		strings.HasPrefix(h.Name, tempPrefix) {
-		return fmt.Errorf("invalid file name %q for %s", h.Name, h.Kind)
-	}
-	return nil
-}
+func validate(h store.Handle) error { return store.Validate(h) }
 
 // Create makes the root and a folder per kind; it fails when a config exists.
 func (s *Store) Create(ctx context.Context) error {
@@ -274,61 +248,17 @@ func (s *Store) Stat(ctx context.Context, h store.Handle) (store.FileInfo, error
 
 // List calls fn for each finished file of kind k; a missing folder lists nothing.
 func (s *Store) List(ctx context.Context, k store.Kind, fn func(store.FileInfo) error) error {
-	if k == store.KindConfig {
-		fi, err := s.Stat(ctx, store.Handle{Kind: k})
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return fn(fi)
-	}
-	if err := validate(store.Handle{Kind: k, Name: "x"}); err != nil {
-		return fmt.Errorf("list: %w", err)
-	}
-	dir := path.Join(s.root, string(k))
-	if k != store.KindData {
-		return s.listDir(ctx, dir, fn)
-	}
-	shards, err := s.c.ReadDirContext(ctx, dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("list %s on %s: %w", dir, s.location, err)
-	}
-	for _, sh := range shards {
-		if !sh.IsDir() {
-			continue
-		}
-		if err := s.listDir(ctx, path.Join(dir, sh.Name()), fn); err != nil {
-			return err
-		}
-	}
-	return nil
+	return store.ListFolders(ctx, s, k, fn)
 }
 
-func (s *Store) listDir(ctx context.Context, dir string, fn func(store.FileInfo) error) error {
+// ReadDir lists a folder below the root (store.FolderReader).
+func (s *Store) ReadDir(ctx context.Context, rel string) ([]fs.FileInfo, error) {
+	dir := path.Join(s.root, rel)
 	entries, err := s.c.ReadDirContext(ctx, dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
 	if err != nil {
-		return fmt.Errorf("list %s on %s: %w", dir, s.location, err)
+		return nil, fmt.Errorf("list %s on %s: %w", dir, s.location, err)
 	}
-	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("list %s: %w", dir, err)
-		}
-		if e.IsDir() || strings.HasPrefix(e.Name(), tempPrefix) {
-			continue
-		}
-		if err := fn(store.FileInfo{Name: e.Name(), Size: e.Size(), ModTime: e.ModTime()}); err != nil {
-			return err
-		}
-	}
-	return nil
+	return entries, nil
 }
 
 // Remove deletes a file; a missing one is ErrNotExist.

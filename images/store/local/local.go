@@ -17,8 +17,8 @@ import (
 	"github.com/snapferry/snapferry/images/store"
 )
 
-// tempPrefix marks files that are being written; List skips them.
-const tempPrefix = ".tmp-"
+// tempPrefix marks files that are being written; List skips them (store.TempPrefix).
+const tempPrefix = store.TempPrefix
 
 // Backend stores repository files below Root. It keeps no state besides the path (and scratch
 // buffers), so it is safe for concurrent use by goroutines and by other processes or hosts.
@@ -45,36 +45,16 @@ func New(root string) *Backend {
 // Location is the root folder.
 func (b *Backend) Location() string { return b.root }
 
-// Path returns the file name of a handle; data files live in a two-digit shard folder.
+// Path returns the file name of a handle in the shared folder layout (store.RelPath).
 func (b *Backend) Path(h store.Handle) string {
-	if h.Kind == store.KindConfig {
-		return filepath.Join(b.root, "config")
-	}
-	return filepath.Join(b.dir(h), h.Name)
+	return filepath.Join(b.root, filepath.FromSlash(store.RelPath(h)))
 }
 
 func (b *Backend) dir(h store.Handle) string {
-	if h.Kind == store.KindData && len(h.Name) >= 2 {
-		return filepath.Join(b.root, string(store.KindData), h.Name[:2])
-	}
-	return filepath.Join(b.root, string(h.Kind))
+	return filepath.Join(b.root, filepath.FromSlash(store.RelDir(h)))
 }
 
-func validate(h store.Handle) error {
-	if h.Kind == store.KindConfig {
-		return nil
-	}
-	switch h.Kind {
-	case store.KindKeys, store.KindData, store.KindIndex, store.KindSnapshots, store.KindLocks:
-	default:
-		return fmt.Errorf("unknown file kind %q", h.Kind)
-	}
-	if h.Name == "" || h.Name == "." || h.Name == ".." || strings.ContainsAny(h.Name, `/\`) ||
-		strings.HasPrefix(h.Name, tempPrefix) {
-		return fmt.Errorf("invalid file name %q for %s", h.Name, h.Kind)
-	}
-	return nil
-}
+func validate(h store.Handle) error { return store.Validate(h) }
 
 // Create makes the root and the folders of every kind. It fails if a config already exists, so an
 // existing repository is never initialised twice.
@@ -213,68 +193,29 @@ func (b *Backend) Stat(ctx context.Context, h store.Handle) (store.FileInfo, err
 
 // List calls fn for every finished file of kind k. A missing kind folder lists nothing.
 func (b *Backend) List(ctx context.Context, k store.Kind, fn func(store.FileInfo) error) error {
-	if k == store.KindConfig {
-		fi, err := b.Stat(ctx, store.Handle{Kind: k})
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return fn(fi)
-	}
-	if err := validate(store.Handle{Kind: k, Name: "x"}); err != nil {
-		return fmt.Errorf("list: %w", err)
-	}
-	dir := filepath.Join(b.root, string(k))
-	if k != store.KindData {
-		return listDir(ctx, dir, fn)
-	}
-	shards, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("list %s: %w", dir, err)
-	}
-	for _, s := range shards {
-		if !s.IsDir() {
-			continue
-		}
-		if err := listDir(ctx, filepath.Join(dir, s.Name()), fn); err != nil {
-			return err
-		}
-	}
-	return nil
+	return store.ListFolders(ctx, b, k, fn)
 }
 
-func listDir(ctx context.Context, dir string, fn func(store.FileInfo) error) error {
+// ReadDir lists a folder below the root (store.FolderReader); entries removed while listing are
+// left out.
+func (b *Backend) ReadDir(ctx context.Context, rel string) ([]fs.FileInfo, error) {
+	dir := filepath.Join(b.root, filepath.FromSlash(rel))
 	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
 	if err != nil {
-		return fmt.Errorf("list %s: %w", dir, err)
+		return nil, fmt.Errorf("list %s: %w", dir, err)
 	}
+	out := make([]fs.FileInfo, 0, len(entries))
 	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("list %s: %w", dir, err)
-		}
-		if e.IsDir() || strings.HasPrefix(e.Name(), tempPrefix) {
-			continue
-		}
 		fi, err := e.Info()
 		if errors.Is(err, fs.ErrNotExist) {
-			continue // removed while listing
+			continue
 		}
 		if err != nil {
-			return fmt.Errorf("list %s: %w", dir, err)
+			return nil, fmt.Errorf("list %s: %w", dir, err)
 		}
-		if err := fn(store.FileInfo{Name: e.Name(), Size: fi.Size(), ModTime: fi.ModTime()}); err != nil {
-			return err
-		}
+		out = append(out, fi)
 	}
-	return nil
+	return out, nil
 }
 
 // Remove deletes the file; a missing file is ErrNotExist.
