@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -144,7 +145,10 @@ func (r *Repository) checkLocks(ctx context.Context, want LockInfo, own ID) erro
 		}
 		if reason := l.staleReason(now, storeNow, host, r.opts.LockStale); reason != "" {
 			err := r.be.Remove(ctx, store.Handle{Kind: store.KindLocks, Name: l.ID.String()})
-			if err != nil && !errors.Is(err, store.ErrNotExist) {
+			// An append-only store refuses to remove locks this client did not write. A stale
+			// lock is abandoned either way, so it is ignored as if removed; the store host's own
+			// runs (prune, unlock) clear it.
+			if err != nil && !errors.Is(err, store.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
 				return fmt.Errorf("remove stale %s (%s): %w", l.Info, reason, err)
 			}
 			continue

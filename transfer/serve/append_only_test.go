@@ -114,3 +114,37 @@ func TestAppendOnlyRefusesEveryDestructivePath(t *testing.T) {
 		t.Errorf("remove own lock: %v", err)
 	}
 }
+
+// TestAppendOnlyLocksOfOtherSessions: an append-only client releases the locks it wrote but not
+// another session's (an administrator's prune lock, another host's backup lock); an unrestricted
+// session may remove any.
+func TestAppendOnlyLocksOfOtherSessions(t *testing.T) {
+	admin, root := newRepo(t, Options{})
+	pruneLock := store.Handle{Kind: store.KindLocks, Name: strings.Repeat("6", 64)}
+	must(t, admin.save(pruneLock, []byte("exclusive")))
+	client := connect(t, Options{Root: root, AppendOnly: true})
+	if _, err := client.call(wire.OpRemove, wire.EncodeHandle(pruneLock), nil); !errors.Is(err, wire.ErrRefused) ||
+		!strings.Contains(err.Error(), "not written in this session") {
+		t.Fatalf("append-only removal of another session's lock: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "locks", pruneLock.Name)); err != nil {
+		t.Fatalf("the other session's lock is gone: %v", err)
+	}
+	if !strings.Contains(client.log.String(), "refused remove of locks/"+pruneLock.Name+" (append-only: not written in this session)") {
+		t.Errorf("refusal not logged:\n%s", client.log.String())
+	}
+	own := store.Handle{Kind: store.KindLocks, Name: strings.Repeat("7", 64)}
+	must(t, client.save(own, []byte("shared")))
+	if _, err := client.call(wire.OpRemove, wire.EncodeHandle(own), nil); err != nil {
+		t.Fatalf("release own lock: %v", err)
+	}
+	// Removed once, it is no longer this session's to remove again (a second remove of the same
+	// name would delete a file someone else saved under it meanwhile).
+	must(t, admin.save(own, []byte("shared")))
+	if _, err := client.call(wire.OpRemove, wire.EncodeHandle(own), nil); !errors.Is(err, wire.ErrRefused) {
+		t.Fatalf("second removal of a released lock name: %v", err)
+	}
+	if _, err := admin.call(wire.OpRemove, wire.EncodeHandle(pruneLock), nil); err != nil {
+		t.Fatalf("unrestricted session removing a lock: %v", err)
+	}
+}

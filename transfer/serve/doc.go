@@ -7,9 +7,12 @@
 //   - Every file access stays below Root (package jail): `..`, absolute paths, names with NUL or
 //     line breaks, server-private names and symlink escapes are refused with ClassRefused.
 //   - Only the ops of the wire package are served; anything else is refused, never guessed.
-//   - AppendOnly: new files may be saved; removing or overwriting is refused and logged. Files in
-//     locks/ may still be removed: a client must be able to release the lock it took, or every
-//     append-only repository would fill with stale locks that block prune on the trusted side.
+//   - AppendOnly: new files may be saved; removing or overwriting is refused and logged. Lock
+//     files this session saved may still be removed: a client must be able to release the lock
+//     it took, or every append-only repository would fill with locks that block prune on the
+//     trusted side. Other lock files (another host's, an administrator's prune lock) are refused,
+//     so a compromised client cannot break someone else's lock; stale ones are removed on the
+//     store host.
 //     Replica updates rewrite files in place and are refused.
 //   - On start, replica updates that a cut-off run left behind are rolled back, so a replica is
 //     never left torn.

@@ -17,7 +17,7 @@ import (
 // Options configure one serving session.
 type Options struct {
 	Root       string    // the folder served; must exist
-	AppendOnly bool      // refuse removing (except locks) and rewriting
+	AppendOnly bool      // refuse removing (except locks this session wrote) and rewriting
 	Log        io.Writer // refusals and recoveries, one line each; nil discards
 	Program    string    // this program's version, announced in the handshake
 	// ReplicaHooks let tests stop the server at known points of a replica update.
@@ -31,7 +31,7 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opts Options) error {
 	if err != nil {
 		return err
 	}
-	srv := &server{opts: opts, jail: j, be: local.New(j.Root())}
+	srv := &server{opts: opts, jail: j, be: local.New(j.Root()), sessionLocks: map[string]bool{}}
 	srv.logger.w = opts.Log
 	// A replica update cut off with its server must not stay torn until someone replicates
 	// that set again: finish or undo it before serving anything.
@@ -68,6 +68,12 @@ type server struct {
 	be      *local.Backend
 	replica *replica.Receiver
 	logger  logger
+
+	// sessionLocks are the lock files this session saved: in append-only mode they are the
+	// only files a client may remove, so it can release its own locks but not anyone else's
+	// (an administrator's prune lock above all).
+	mu           sync.Mutex
+	sessionLocks map[string]bool
 }
 
 func (s *server) answer(wire.Hello) wire.HelloReply {

@@ -53,6 +53,11 @@ func (s *server) save(ctx context.Context, st *wire.Stream, args []byte) error {
 		}
 		return err
 	}
+	if h.Kind == store.KindLocks {
+		s.mu.Lock()
+		s.sessionLocks[h.Name] = true
+		s.mu.Unlock()
+	}
 	return st.Respond(wire.Response{})
 }
 
@@ -146,8 +151,23 @@ func (s *server) remove(ctx context.Context, st *wire.Stream, args []byte) error
 		return fmt.Errorf("remove %s: %w: the server is append-only (only lock files may be removed); "+
 			"run forget and prune on the store host, or with a key whose forced command lacks --append-only", h, wire.ErrRefused)
 	}
+	if s.opts.AppendOnly {
+		s.mu.Lock()
+		own := s.sessionLocks[h.Name]
+		s.mu.Unlock()
+		if !own {
+			s.logf("refused remove of %s (append-only: not written in this session)", h)
+			return fmt.Errorf("remove %s: %w: the server is append-only and this lock was not written in this session; "+
+				"stale locks are removed on the store host (`snapferry unlock`)", h, wire.ErrRefused)
+		}
+	}
 	if err := s.be.Remove(ctx, h); err != nil {
 		return err
+	}
+	if h.Kind == store.KindLocks {
+		s.mu.Lock()
+		delete(s.sessionLocks, h.Name)
+		s.mu.Unlock()
 	}
 	return st.Respond(wire.Response{})
 }
