@@ -16,4 +16,8 @@
 // Several sets may be open at once on one link (each is a stream of the same tape file:
 // multiplexing). When the client goes away without tape-close, open sets are aborted and the
 // session still ends with its catalog copy.
+//
+// Several hosts may write to one drive at once (share.go): every `serve --tape` Forwards its
+// client over a unix socket to the drive's daemon (RunDaemon, started on demand), which holds the
+// drive and serves all clients with one shared write session, and exits when the last leaves.
 package tapewire
