@@ -69,22 +69,22 @@ export -f snapferry_init snapferry_backup snapferry_restore borg_init borg_backu
 export src run SNAPFERRY
 for t in snapferry borg restic; do bench_tool "$t"; done
 
-mib() { awk -v k="$1" 'BEGIN { if (k != "") printf "%.1f", k / 1024 }'; }
 {
   echo
   machine_info
   cat "$WORK/image.meta" | tr '\n' ' '; echo
-  printf '\n%-12s %10s %10s %10s %10s %14s %12s\n' tool "full s" "incr s" "restore s" "RSS MiB" "repo bytes" "restored alloc"
+  echo "times are wall seconds, CPU seconds (user+system) in brackets"
+  printf '\n%-12s %16s %16s %16s %10s %14s %12s\n' tool "full s" "incr s" "restore s" "RSS MiB" "repo bytes" "restored alloc"
   for t in snapferry borg restic; do
     if [ -z "$(get "$t.full" 2)" ]; then printf '%-12s %s\n' "$t" "not installed"; continue; fi
     rss=$(peak_rss "$t" init full incremental restore)
-    printf '%-12s %10s %10s %10s %10s %14s %12s\n' "$t" "$(get "$t.full" 2)" "$(get "$t.incremental" 2)" \
-      "$(get "$t.restore" 2)" "$(mib "$rss")" "$(get "$t.repo_bytes" 2)" "$(get "$t.restore_allocated_bytes" 2)"
+    printf '%-12s %16s %16s %16s %10s %14s %12s\n' "$t" "$(wall_cpu "$t.full")" "$(wall_cpu "$t.incremental")" \
+      "$(wall_cpu "$t.restore")" "$(mib "$rss")" "$(get "$t.repo_bytes" 2)" "$(get "$t.restore_allocated_bytes" 2)"
   done
   table_header
-  ratio_row "full backup s (vs borg)" "$(get snapferry.full 2)" "$(get borg.full 2)" 0.5 ""
-  ratio_row "incremental s (vs borg)" "$(get snapferry.incremental 2)" "$(get borg.incremental 2)" 0.25 ""
-  ratio_row "restore s (vs restic)" "$(get snapferry.restore 2)" "$(get restic.restore 2)" 0.5 ""
+  time_rows "full backup" full borg 0.5
+  time_rows "incremental" incremental borg 0.25
+  time_rows "restore" restore restic 0.5
   ratio_row "repository bytes (vs restic)" "$(get snapferry.repo_bytes 2)" "$(get restic.repo_bytes 2)" 1 ""
   rss_row "snapferry peak RSS KiB (vs 64 MiB)" "$(peak_rss snapferry init full incremental restore)"
 } | tee "$WORK/results-images.txt"

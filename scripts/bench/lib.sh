@@ -27,6 +27,9 @@ case $BENCH_SIZE in
 esac
 WORK=$BENCH_OUT/$BENCH_SIZE
 mkdir -p "$WORK"
+# The workload copies Go sources (/usr/local/go) and /usr/share; a go.mod makes BENCH_OUT its own
+# module, so `go vet ./...` and `go test ./...` in the repository never walk into it.
+[ -f "$BENCH_OUT/go.mod" ] || echo "module benchout" >"$BENCH_OUT/go.mod"
 
 die() { echo "bench: $*" >&2; exit 1; }
 
@@ -36,7 +39,8 @@ have() { command -v "$1" >/dev/null 2>&1; }
 TIME_BIN=/usr/bin/time
 [ -x "$TIME_BIN" ] || die "GNU time not found at $TIME_BIN; install it: apt-get install time"
 
-# measure KEY CMD...: run CMD (a command or an exported function), record "KEY wall_seconds max_rss_kib" in $RESULTS (a TSV).
+# measure KEY CMD...: run CMD (a command or an exported function), record "KEY wall_seconds
+# max_rss_kib cpu_seconds" in $RESULTS (a TSV).
 # Output of CMD goes to $WORK/logs/KEY.log; a failing CMD fails the bench, naming the log.
 measure() {
   local key=$1; shift
@@ -49,17 +53,20 @@ measure() {
     tail -n 20 "$log" >&2
     die "$key failed: $* (full output in $log)"
   fi
-  local wall rss
+  local wall rss cpu
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$tv")
   rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$tv")
-  printf '%s\t%s\t%s\n' "$key" "$wall" "$rss" >>"$RESULTS"
-  printf 'bench: %-28s %8.2f s  %8d KiB peak RSS\n' "$key" "$wall" "$rss"
+  # CPU seconds (user + system) vary less than wall time on a loaded machine.
+  cpu=$(awk -F': ' '/(User|System) time \(seconds\)/ { s += $2 } END { printf "%.2f", s }' "$tv")
+  printf '%s\t%s\t%s\t%s\n' "$key" "$wall" "$rss" "$cpu" >>"$RESULTS"
+  printf 'bench: %-28s %8.2f s  %8d KiB peak RSS  %8.2f s CPU\n' "$key" "$wall" "$rss" "$cpu"
 }
 
 # record KEY VALUE: a measured number that is not a timed command (repository size in bytes).
 record() { printf '%s\t%s\t\n' "$1" "$2" >>"$RESULTS"; printf 'bench: %-28s %s\n' "$1" "$2"; }
 
-# get KEY FIELD: FIELD 2 = seconds or value, 3 = peak RSS KiB; empty when not measured.
+# get KEY FIELD: FIELD 2 = wall seconds or value, 3 = peak RSS KiB, 4 = CPU seconds; empty when
+# not measured.
 get() { awk -F'\t' -v k="$1" -v f="$2" '$1 == k { v = $f } END { print v }' "$RESULTS"; }
 
 # peak_rss TOOL STEP...: the largest peak RSS (KiB) of TOOL's measured steps; empty if none ran.
@@ -72,8 +79,21 @@ peak_rss() {
   echo "$max"
 }
 
+# time_rows LABEL STEP PEER TARGET: the wall-time target row of snapferry's STEP against PEER's,
+# and the same ratio in CPU seconds (steadier when other work shares the machine).
+time_rows() {
+  ratio_row "$1 s (vs $3)" "$(get "snapferry.$2" 2)" "$(get "$3.$2" 2)" "$4" ""
+  ratio_row "  same in CPU s" "$(get "snapferry.$2" 4)" "$(get "$3.$2" 4)" "$4" ""
+}
+
 # rss_row LABEL KIB: the 64 MiB memory target row (the ESXi shell's memory pool is shared).
 rss_row() { ratio_row "$1" "$2" "${2:+65536}" 1 ""; }
+
+# wall_cpu KEY: "WALL (CPU)" seconds of a measured step.
+wall_cpu() { [ -n "$(get "$1" 2)" ] && echo "$(get "$1" 2) ($(get "$1" 4))"; }
+
+# mib KIB: KiB as MiB with one decimal.
+mib() { awk -v k="$1" 'BEGIN { if (k != "") printf "%.1f", k / 1024 }'; }
 
 dir_bytes() { du -sb "$1" | awk '{ print $1 }'; }
 

@@ -74,16 +74,17 @@ done
   echo
   machine_info
   echo "tree: $TREE_SRC, $(find "$src" -type f | wc -l) files, $(dir_bytes "$src") bytes"
-  printf '\n%-12s %10s %12s %12s %10s %14s\n' tool "full s" "unchanged s" "appended s" "RSS MiB" "repo bytes"
+  echo "times are wall seconds, CPU seconds (user+system) in brackets"
+  printf '\n%-12s %16s %16s %16s %10s %14s\n' tool "full s" "unchanged s" "appended s" "RSS MiB" "repo bytes"
   for t in "${tools[@]}"; do
     if [ -z "$(get "$t.full" 2)" ]; then printf '%-12s %s\n' "$t" "not installed"; continue; fi
     rss=$(peak_rss "$t" full unchanged appended)
-    printf '%-12s %10s %12s %12s %10s %14s\n' "$t" "$(get "$t.full" 2)" "$(get "$t.unchanged" 2)" \
-      "$(get "$t.appended" 2)" "$(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }')" "$(get "$t.repo_bytes" 2)"
+    printf '%-12s %16s %16s %16s %10s %14s\n' "$t" "$(wall_cpu "$t.full")" "$(wall_cpu "$t.unchanged")" \
+      "$(wall_cpu "$t.appended")" "$(mib "$rss")" "$(get "$t.repo_bytes" 2)"
   done
   table_header
-  ratio_row "full s (vs rsync)" "$(get snapferry.full 2)" "$(get rsync.full 2)" 1 ""
-  ratio_row "unchanged s (vs rsync)" "$(get snapferry.unchanged 2)" "$(get rsync.unchanged 2)" 1.5 ""
-  ratio_row "appended s (vs rsync)" "$(get snapferry.appended 2)" "$(get rsync.appended 2)" 1.5 ""
+  time_rows "full" full rsync 1
+  time_rows "unchanged" unchanged rsync 1.5
+  time_rows "appended" appended rsync 1.5
   rss_row "snapferry peak RSS KiB (vs 64 MiB)" "$(peak_rss snapferry full unchanged appended)"
 } | tee "$WORK/results-trees.txt"
