@@ -19,4 +19,11 @@
 // value (separate processes, as in practice, are fine). SaveBlob compresses in the caller's
 // goroutine and appends to one of a few open packs in temp files; the caller that fills a pack
 // uploads it, which paces producers to the store's speed.
+//
+// Encryption (format version 2, docs/security.md): Init with a Password draws a master key and
+// stores it in keys/ sealed under scrypt(password); Open with Options.Password unseals it. From
+// then on the same code paths seal every blob, pack header, index file, snapshot and lock with
+// XChaCha20-Poly1305 and name blobs by keyed BLAKE3 (crypto.go: a nil *cryptor is the plain
+// mode). A wrong or missing password is ErrWrongPassword/ErrNoPassword before anything is
+// written; changed bytes fail authentication and surface as ErrCorrupt naming pack and offset.
 package repo

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -194,7 +195,7 @@ func openMasterKey(ctx context.Context, be store.Backend, cfg *Config, password 
 			continue
 		}
 		mk, err := kf.unseal(password, cfg.ID)
-		if err == ErrWrongPassword {
+		if errors.Is(err, ErrWrongPassword) {
 			continue
 		}
 		if err != nil {
