@@ -16,6 +16,7 @@ import (
 
 	"github.com/snapferry/snapferry/transfer/storespec"
 	"github.com/snapferry/snapferry/transfer/tape"
+	"github.com/snapferry/snapferry/transfer/tape/device"
 	"github.com/snapferry/snapferry/transfer/tape/tapewire"
 )
 
@@ -143,9 +144,11 @@ func runTape(a *app, args []string) int {
 		return runTapeScan(a, args)
 	case "list":
 		return runTapeList(a, args)
+	case "status":
+		return runTapeStatus(a, args)
 	}
 	a.parse(nil)
-	return a.fail(usagef("tape needs a subcommand: label DEVICE [--pool=P], scan DEVICE, list [DEVICE]"))
+	return a.fail(usagef("tape needs a subcommand: label DEVICE [--pool=P], scan DEVICE, list [DEVICE], status DEVICE"))
 }
 
 // tapeUsage sets the help text of a tape subcommand.
@@ -324,6 +327,61 @@ func runTapeList(a *app, args []string) int {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", shortID(s.ID), s.Time.Local().Format(time.DateTime), s.Host, s.Kind,
 			s.Source, humanBytes(s.Bytes), state, strings.Join(where, " "))
+	}
+	return exitOK
+}
+
+// runTapeStatus shows which volume is loaded and what the catalog knows about it.
+func runTapeStatus(a *app, args []string) int {
+	a.tapeUsage("status", "DEVICE: the loaded volume's label and what the catalog knows about it")
+	pos, code, ok := a.parse(args)
+	if !ok {
+		return code
+	}
+	d, err := a.hostDrive(pos, "status")
+	if err != nil {
+		return a.fail(err)
+	}
+	dev, err := device.Open(d.Path, device.Options{ReadOnly: true})
+	if err != nil {
+		return a.fail(err)
+	}
+	l, lerr := tape.ReadLabel(dev)
+	st, serr := dev.Status()
+	dev.Close()
+	if lerr != nil {
+		return a.fail(lerr)
+	}
+	if serr != nil {
+		return a.fail(serr)
+	}
+	cat, err := d.Catalog.Load()
+	if err != nil {
+		return a.fail(err)
+	}
+	v, sets := cat.Volume(l.Volume), 0
+	for _, s := range cat.Sets {
+		for _, p := range s.Parts {
+			if p.Volume == l.Volume {
+				sets++
+				break
+			}
+		}
+	}
+	if a.jsonOut {
+		a.printJSON(map[string]any{"label": l, "catalog": v, "sets": sets, "write_protected": st.WriteProtected})
+		return exitOK
+	}
+	fmt.Fprintf(a.stdout, "%s: volume %s, pool %s, sequence %d, %s records, labeled %s\n", d.Path, l.Volume, l.Pool, l.Sequence,
+		humanBytes(int64(l.BlockSize)), l.Labeled.Local().Format(time.DateTime))
+	switch {
+	case v == nil:
+		fmt.Fprintf(a.stdout, "not in the catalog %s: run `snapferry tape scan %s`\n", d.Catalog.Path, d.Path)
+	default:
+		fmt.Fprintf(a.stdout, "catalog: %d files, %d save sets, full %v\n", v.Files, sets, v.Full)
+	}
+	if st.WriteProtected {
+		fmt.Fprintln(a.stdout, "write-protected")
 	}
 	return exitOK
 }

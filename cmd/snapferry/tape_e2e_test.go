@@ -85,6 +85,9 @@ func TestTapeLocalBackupRestore(t *testing.T) {
 	if el := time.Since(start); el < 1500*time.Millisecond {
 		t.Fatalf("2 MiB at --bwlimit=1M took %v", el)
 	}
+	if st := mustSF(t, home, 0, "tape", "status", tp); !strings.Contains(st.stdout, "volume W0001, pool weekly") || !strings.Contains(st.stdout, "4 save sets") {
+		t.Fatalf("tape status:\n%s", st.stdout)
+	}
 	list := mustSF(t, home, 0, "tape", "list", "--volumes")
 	if !strings.Contains(list.stdout, "W0001") || !strings.Contains(list.stdout, "weekly") {
 		t.Fatalf("tape list --volumes:\n%s", list.stdout)
