@@ -8,24 +8,15 @@ import (
 
 // backupFlags are the options of `snapferry backup` (shared/cli.md).
 type backupFlags struct {
-	to          string
-	tags        []string
-	vms         string
-	excludeVMs  string
-	excludeDisk string
-	mode        string
-	quiesce     bool
-	memory      bool
-	forceOff    bool
-	bwlimit     string
-	host        string
-	asImage     bool
-	asFiles     bool
-	wait        string
-	origin      string
-	vmfsRoot    string
-	excludes    []string
-	oneFS       bool
+	vmFlags
+	to       string
+	bwlimit  string
+	host     string
+	asImage  bool
+	asFiles  bool
+	origin   string
+	excludes []string
+	oneFS    bool
 }
 
 func runBackup(a *app, args []string) int {

@@ -41,26 +41,38 @@ func isDescriptor(path string) bool {
 	return err == nil && bytes.Contains(b, []byte("createType"))
 }
 
-// backupPaths backs up each image to its own snapshot (so `latest` finds it by path) and all
-// file paths together into one files snapshot.
-func (a *app) backupPaths(paths []string, f backupFlags) (*backupResult, error) {
-	type src struct{ path, kind string }
-	var images []src
+// imageSource is a PATH backed up as a disk image (kind image or vmdk).
+type imageSource struct{ path, kind string }
+
+// classifyPaths sorts PATHs into disk images (each its own snapshot, so `latest` finds it by
+// path) and files (all together in one files snapshot), as absolute paths.
+func classifyPaths(paths []string, f backupFlags) ([]imageSource, []string, error) {
+	var images []imageSource
 	var files []string
 	for _, p := range paths {
 		abs, err := filepath.Abs(p)
 		if err != nil {
-			return nil, usagef("path %q: %v", p, err)
+			return nil, nil, usagef("path %q: %v", p, err)
 		}
 		fi, err := os.Stat(abs)
 		if err != nil {
-			return nil, usagef("cannot back up %s: %v (check the path)", p, err)
+			return nil, nil, usagef("cannot back up %s: %v (check the path)", p, err)
 		}
 		if k := sourceKind(abs, fi, f); k == repo.SnapshotFiles {
 			files = append(files, abs)
 		} else {
-			images = append(images, src{abs, k})
+			images = append(images, imageSource{abs, k})
 		}
+	}
+	return images, files, nil
+}
+
+// backupPaths backs up each image to its own snapshot (so `latest` finds it by path) and all
+// file paths together into one files snapshot.
+func (a *app) backupPaths(paths []string, f backupFlags) (*backupResult, error) {
+	images, files, err := classifyPaths(paths, f)
+	if err != nil {
+		return nil, err
 	}
 	r, err := a.openRepo(f.to, true)
 	if err != nil {

@@ -92,22 +92,13 @@ func (a *app) backupToTape(pos []string, f backupFlags, tf *tapeFlags) int {
 
 // tapePathSources sorts PATHs into image sets and one files set, as backupPaths does.
 func tapePathSources(pos []string, f backupFlags) ([]tapeSource, error) {
+	images, files, err := classifyPaths(pos, f)
+	if err != nil {
+		return nil, err
+	}
 	var sources []tapeSource
-	var files []string
-	for _, p := range pos {
-		abs, err := filepath.Abs(p)
-		if err != nil {
-			return nil, usagef("path %q: %v", p, err)
-		}
-		fi, err := os.Stat(abs)
-		if err != nil {
-			return nil, usagef("cannot back up %s: %v (check the path)", p, err)
-		}
-		if k := sourceKind(abs, fi, f); k != repo.SnapshotFiles {
-			sources = append(sources, tapeSource{kind: k, paths: []string{abs}})
-		} else {
-			files = append(files, abs)
-		}
+	for _, im := range images {
+		sources = append(sources, tapeSource{kind: im.kind, paths: []string{im.path}})
 	}
 	if len(files) > 0 {
 		sources = append(sources, tapeSource{kind: repo.SnapshotFiles, paths: files})
@@ -118,40 +109,12 @@ func tapePathSources(pos []string, f backupFlags) ([]tapeSource, error) {
 // tapeVMSources selects the VMs and prepares the VM job options shared by their sets.
 func (a *app) tapeVMSources(run *tapeRun) ([]tapeSource, error) {
 	f := run.f
-	h, err := esxiHost(f.vmfsRoot)
+	h, vms, opts, err := a.selectVMs(f.vmFlags)
 	if err != nil {
 		return nil, err
-	}
-	vms, err := appliance.SelectVMs(a.ctx, h, f.vms, f.excludeVMs)
-	if err != nil {
-		return nil, err
-	}
-	var wait time.Duration
-	if f.wait != "" {
-		if wait, err = time.ParseDuration(f.wait); err != nil {
-			return nil, usagef("--wait=%q: %v (example: 10m)", f.wait, err)
-		}
-	}
-	lockDir, err := a.vmLockDir()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := a.stateDir()
-	if err != nil {
-		return nil, err
-	}
-	tmp := filepath.Join(dir, "tmp")
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		return nil, fmt.Errorf("create temp folder %s: %w", tmp, err)
-	}
-	var excl []string
-	if f.excludeDisk != "" {
-		excl = strings.Split(f.excludeDisk, ",")
 	}
 	run.vmh = h
-	run.vmOpt = vmjob.BackupOptions{Mode: vmjob.Mode(f.mode), Quiesce: f.quiesce, Memory: f.memory, ForceOff: f.forceOff,
-		ExcludeDisks: excl, Tags: f.tags, LockDir: lockDir, LockWait: wait, TempDir: tmp,
-		Log: func(m string) { fmt.Fprintf(a.stderr, "%s\n", m) }}
+	run.vmOpt = opts
 	sources := make([]tapeSource, len(vms))
 	for i, vm := range vms {
 		sources[i] = tapeSource{kind: repo.SnapshotVM, vm: vm}

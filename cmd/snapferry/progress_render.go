@@ -26,10 +26,13 @@ type renderer struct {
 	total atomic.Int64
 	done  atomic.Int64
 	files atomic.Int64
-	start time.Time
-	stop  chan struct{}
-	wg    sync.WaitGroup
-	last  int // width of the last TTY line, to blank it
+	// active counts items between Start and Done: items that overlap (tape --streams, several
+	// disks at once) add their totals to one line instead of overwriting each other's.
+	active int
+	start  time.Time
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	last   int // width of the last TTY line, to blank it
 }
 
 func newRenderer(w io.Writer, jsonOut bool) *renderer {
@@ -41,19 +44,27 @@ func newRenderer(w io.Writer, jsonOut bool) *renderer {
 	return r
 }
 
-// Start begins a named item (a disk, a folder) of total bytes (0 when unknown).
+// Start begins a named item (a disk, a folder) of total bytes (0 or less when unknown).
 func (r *renderer) Start(name string, total int64) {
 	r.mu.Lock()
-	r.name = name
-	r.mu.Unlock()
-	r.total.Store(total)
-	r.done.Store(0)
-	r.files.Store(0)
-	r.start = time.Now()
+	if r.active == 0 {
+		r.total.Store(0)
+		r.done.Store(0)
+		r.files.Store(0)
+		r.start = time.Now()
+		r.name = name
+	} else {
+		r.name = fmt.Sprintf("%d items", r.active+1)
+	}
+	r.active++
 	if r.stop == nil {
 		r.stop = make(chan struct{})
 		r.wg.Add(1)
 		go r.loop()
+	}
+	r.mu.Unlock()
+	if total > 0 {
+		r.total.Add(total)
 	}
 }
 
@@ -63,8 +74,18 @@ func (r *renderer) Add(n int64) { r.done.Add(n) }
 // File counts finished files or directory entries. Safe for concurrent use.
 func (r *renderer) File(n int) { r.files.Add(int64(n)) }
 
-// Done prints the final state of the current item.
-func (r *renderer) Done() { r.print(true) }
+// Done ends an item; the final line comes when the last overlapping item is done.
+func (r *renderer) Done() {
+	r.mu.Lock()
+	if r.active > 0 {
+		r.active--
+	}
+	last := r.active == 0
+	r.mu.Unlock()
+	if last {
+		r.print(true)
+	}
+}
 
 // Close stops the ticker; the renderer must not be used afterwards.
 func (r *renderer) Close() {

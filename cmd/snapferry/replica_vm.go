@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -58,10 +57,8 @@ func (a *app) replicaVMs(list, to, origin string, f *replicaVMFlags) int {
 	default:
 		return a.fail(usagef("--mode=%q: want hot, warm or cold", f.mode))
 	}
-	var wait time.Duration
-	if f.wait != "" {
-		var err error
-		if wait, err = time.ParseDuration(f.wait); err != nil {
+	if f.wait != "" { // checked before the job starts; selectVMs uses it
+		if _, err := time.ParseDuration(f.wait); err != nil {
 			return a.fail(usagef("--wait=%q: %v (example: 10m)", f.wait, err))
 		}
 	}
@@ -69,7 +66,7 @@ func (a *app) replicaVMs(list, to, origin string, f *replicaVMFlags) int {
 	if err != nil {
 		return a.fail(err)
 	}
-	res, err := a.pushVMReplicas(job, list, to, wait, f)
+	res, err := a.pushVMReplicas(job, list, to, f)
 	if err == nil && res.partial() {
 		err = res.outcome()
 	}
@@ -80,26 +77,14 @@ func (a *app) replicaVMs(list, to, origin string, f *replicaVMFlags) int {
 	return code
 }
 
-func (a *app) pushVMReplicas(job *jobrun.Job, list, to string, wait time.Duration, f *replicaVMFlags) (*backupResult, error) {
-	h, err := esxiHost(f.vmfsRoot)
-	if err != nil {
-		return nil, err
-	}
-	vms, err := appliance.SelectVMs(a.ctx, h, list, f.excludeVMs)
+func (a *app) pushVMReplicas(job *jobrun.Job, list, to string, f *replicaVMFlags) (*backupResult, error) {
+	h, vms, opts, err := a.selectVMs(vmFlags{vms: list, excludeVMs: f.excludeVMs, excludeDisk: f.excludeDisk,
+		mode: f.mode, quiesce: f.quiesce, forceOff: f.forceOff, wait: f.wait, vmfsRoot: f.vmfsRoot})
 	if err != nil {
 		return nil, err
 	}
 	if err := distinctNames(vms); err != nil {
 		return nil, err
-	}
-	lockDir, err := a.vmLockDir()
-	if err != nil {
-		return nil, err
-	}
-	dir, _ := a.stateDir()
-	tmp := filepath.Join(dir, "tmp")
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		return nil, fmt.Errorf("create temp folder %s: %w", tmp, err)
 	}
 	sess, closeLink, err := a.replicaLink(to)
 	if err != nil {
@@ -120,14 +105,8 @@ func (a *app) pushVMReplicas(job *jobrun.Job, list, to string, wait time.Duratio
 		}
 		return st, err
 	}
-	var excl []string
-	if f.excludeDisk != "" {
-		excl = strings.Split(f.excludeDisk, ",")
-	}
-	results := vmjob.Replica(a.ctx, h, vms, push, vmjob.BackupOptions{
-		JobID: job.ID, Mode: vmjob.Mode(f.mode), Quiesce: f.quiesce, ForceOff: f.forceOff, ExcludeDisks: excl,
-		LockDir: lockDir, LockWait: wait, TempDir: tmp, Log: func(m string) { fmt.Fprintf(a.stderr, "%s\n", m) },
-	})
+	opts.JobID = job.ID
+	results := vmjob.Replica(a.ctx, h, vms, push, opts)
 	res := &backupResult{}
 	for _, vr := range results {
 		it := replicaItem(vr.Set, vr.Stats, vr.Duration)
