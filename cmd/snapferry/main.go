@@ -42,7 +42,7 @@ func commands() []command {
 		{"cron", "scheduled jobs: add, list, remove, run, install, due, suspend, resume", runCron},
 		{"vms", "list the VMs of this host", runVms},
 		{"status", "is everything healthy here?", runStatus},
-		{"tape", "tape drives on this host: label, scan, list", runTape}, // tape: tape.go
+		{"tape", "tape drives on this host: label, scan, list, status", runTape},
 		{"serve", "serve a repository over SSH (the far side of ssh://)", runServe},
 		{"key", "passwords of an encrypted repository: add, list, remove", runKey},
 		{"version", "print the version", runVersion},
@@ -88,7 +88,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, c := range commands() {
 		if c.name == args[0] {
 			a := newApp(c.name, stdout, stderr)
-			if opensRepository(c.name) { // security helper: --password-file (secrets.go)
+			if opensRepository(c.name) { // repository commands read --password-file (secrets.go)
 				a.addPasswordFlag()
 			}
 			a.cancelOnStdinEOF = remote
