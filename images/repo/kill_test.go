@@ -156,6 +156,8 @@ func TestPruneVersusProcessLock(t *testing.T) {
 
 // TestKilledPrune SIGKILLs prune while it repacks, after it wrote the new index, and while it
 // deletes: every snapshot still verifies, check passes, and the next prune finishes the job.
+// The prune-index case once lost data: the second prune repacked the same blobs into packs with
+// the same bytes (and so the same names) as the first prune's, then deleted them as duplicates.
 func TestKilledPrune(t *testing.T) {
 	for _, p := range []struct {
 		at  string

@@ -147,7 +147,20 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, e
 		}
 	}
 	r.hook(HookPruneDelete)
+	// A pack this repack wrote may carry the name of one on the delete list: packs are named by
+	// their bytes, and repacking the same used blobs again (a prune killed after its new index,
+	// then run again) yields the same bytes, which the store kept under the existing name. The
+	// new index names it, so it must stay.
+	fromRepack := make(map[ID]bool, len(newPacks))
+	for _, np := range newPacks {
+		fromRepack[np.ID] = true
+	}
 	for _, p := range append(remove, repack...) {
+		if fromRepack[p.id] {
+			rep.PacksDeleted--
+			rep.BytesFreed -= p.size
+			continue
+		}
 		if err := r.removeFile(ctx, store.KindData, p.id); err != nil {
 			return nil, fmt.Errorf("prune: %w", err)
 		}
