@@ -152,7 +152,9 @@ func Open(ctx context.Context, be store.Backend, o Options) (*Repository, error)
 	if o.BetterCompression {
 		level = zstd.SpeedDefault
 	}
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level),
+	// No frame checksum: every blob is verified against its id (BLAKE3, or a keyed hash) when
+	// read, so zstd's own xxhash would only cost time. Frames that carry one still decode.
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderCRC(false),
 		zstd.WithEncoderConcurrency(codecs), zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		return nil, fmt.Errorf("open repository %s: zstd encoder: %w", be.Location(), err)
@@ -248,12 +250,15 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, id ID, data []byt
 	bufp := r.getBuf()
 	defer r.bufs.Put(bufp)
 	e := packEntry{Type: t, ID: id, Raw: uint32(len(data))}
-	stored := r.enc.EncodeAll(data, (*bufp)[:0])
-	*bufp = stored[:0]
-	if len(stored) < len(data) {
-		e.Compression = compressionZstd
-	} else {
-		stored = data
+	stored := data
+	if worthCompressing(r.enc, data, (*bufp)[:0]) {
+		stored = r.enc.EncodeAll(data, (*bufp)[:0])
+		*bufp = stored[:0]
+		if len(stored) < len(data) {
+			e.Compression = compressionZstd
+		} else {
+			stored = data
+		}
 	}
 	if r.crypt != nil {
 		// Compress, then seal: ciphertext does not compress. The id is the associated data, so
