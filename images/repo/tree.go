@@ -46,9 +46,14 @@ type Node struct {
 	Error string `json:"error,omitempty"`
 }
 
+// Sort puts the nodes in name order, the order Marshal stores them in.
+func (t *Tree) Sort() {
+	sort.Slice(t.Nodes, func(i, j int) bool { return t.Nodes[i].Name < t.Nodes[j].Name })
+}
+
 // Marshal sorts the nodes and encodes the tree.
 func (t *Tree) Marshal() ([]byte, error) {
-	sort.Slice(t.Nodes, func(i, j int) bool { return t.Nodes[i].Name < t.Nodes[j].Name })
+	t.Sort()
 	return json.Marshal(t)
 }
 

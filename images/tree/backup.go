@@ -75,9 +75,10 @@ func Backup(ctx context.Context, bs repo.BlobStore, paths []string, opts Options
 		large:    make(chan fileJob, 4),
 		// Chunk buffers are Max-sized; a handful keep every worker busy without letting
 		// a few big files pin hundreds of MiB on a memory-starved ESXi host.
-		chunkBufs: pipeline.NewBufferPool(min(nworkers, 6)+2, chunking.Max),
-		exclude:   opts.Exclude,
-		oneFS:     opts.OneFileSystem,
+		chunkBufs:   pipeline.NewBufferPool(min(nworkers, 6)+2, chunking.Max),
+		exclude:     opts.Exclude,
+		oneFS:       opts.OneFileSystem,
+		treeLoaders: make(chan struct{}, prefetchLoaders),
 	}
 	a.senders.Store(2)
 	a.progress.Start("files", -1)
@@ -136,8 +137,11 @@ type archiver struct {
 	chunkBufs *pipeline.BufferPool
 	exclude   func(string, *repo.Node) bool
 	oneFS     bool
+	// treeLoaders is the semaphore of the goroutines prefetching parent-snapshot trees.
+	treeLoaders chan struct{}
 
 	filesNew, filesChanged, filesUnchanged  atomic.Int64
+	treesReused                             atomic.Int64 // unchanged directories whose parent tree id was reused
 	bytesRead, bytesAdded, blobsNew, reused atomic.Int64
 
 	// senders counts the goroutines that send to jobs (walker, chunker); the last one to

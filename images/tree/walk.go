@@ -26,6 +26,11 @@ type dirState struct {
 	parent  *dirState
 	idx     int    // this directory's node in parent.nodes
 	dev     uint64 // st_dev of the directory, for OneFileSystem
+	// prev and prevID are this directory's tree in the parent snapshot, when there is one: an
+	// unchanged directory reuses its id instead of encoding, hashing and looking up the same
+	// bytes again (most of a nothing-changed backup).
+	prev   *repo.Tree
+	prevID *repo.ID
 }
 
 // fileJob is a regular file to read, or (file != nil) one chunk of a large file to store.
@@ -45,6 +50,7 @@ func (a *archiver) node(d *dirState, idx int) *repo.Node { return &d.nodes[idx] 
 // walkDir lists d (the selected children only when sel is not nil), schedules its files,
 // walks its subdirectories and releases the walker's hold on d.
 func (a *archiver) walkDir(ctx context.Context, d *dirState, sel *selection, old *repo.Tree) error {
+	d.prev = old
 	var err error
 	if sel != nil {
 		d.nodes, err = a.lstatSelected(d.path, sel)
@@ -60,6 +66,7 @@ func (a *archiver) walkDir(ctx context.Context, d *dirState, sel *selection, old
 	if a.exclude != nil {
 		d.nodes = slices.DeleteFunc(d.nodes, func(n repo.Node) bool { return a.exclude(path.Join(d.path, n.Name), &n) })
 	}
+	prefetched := a.prefetchChildren(ctx, old)
 	for i := range d.nodes {
 		if err := ctx.Err(); err != nil {
 			return context.Cause(ctx)
@@ -92,8 +99,10 @@ func (a *archiver) walkDir(ctx context.Context, d *dirState, sel *selection, old
 			child.pending.Store(1)
 			d.pending.Add(1)
 			var prevTree *repo.Tree
-			if prev != nil && prev.Type == repo.NodeDir && prev.Subtree != nil {
-				prevTree = a.loadTree(ctx, *prev.Subtree)
+			if f := prefetched[n.Name]; f != nil && prev != nil && prev.Type == repo.NodeDir && prev.Subtree != nil {
+				if prevTree = f.wait(ctx); prevTree != nil {
+					child.prevID = prev.Subtree
+				}
 			}
 			if err := a.walkDir(ctx, child, childSel, prevTree); err != nil {
 				return err
@@ -159,14 +168,9 @@ func (a *archiver) haveBlobs(ids []repo.ID) bool {
 // release drops one hold on d; the last one saves d's tree and releases its parent.
 func (a *archiver) release(ctx context.Context, d *dirState) error {
 	for d != nil && d.pending.Add(-1) == 0 {
-		t := repo.Tree{Nodes: d.nodes}
-		data, err := t.Marshal()
+		id, err := a.saveDirTree(ctx, d)
 		if err != nil {
-			return fmt.Errorf("encode tree of %s: %w", d.path, err)
-		}
-		id, err := a.save(ctx, repo.TreeBlob, data)
-		if err != nil {
-			return fmt.Errorf("save tree of %s: %w", d.path, err)
+			return err
 		}
 		a.progress.File(1)
 		if d.parent == nil {
@@ -179,6 +183,26 @@ func (a *archiver) release(ctx context.Context, d *dirState) error {
 		d = d.parent
 	}
 	return nil
+}
+
+// saveDirTree stores d's tree, or returns the parent snapshot's id for it when nothing in the
+// directory changed and the repository still has that tree.
+func (a *archiver) saveDirTree(ctx context.Context, d *dirState) (repo.ID, error) {
+	t := repo.Tree{Nodes: d.nodes}
+	t.Sort()
+	if d.prevID != nil && d.prev != nil && sameNodes(t.Nodes, d.prev.Nodes) && a.bs.HasBlob(repo.TreeBlob, *d.prevID) {
+		a.treesReused.Add(1)
+		return *d.prevID, nil
+	}
+	data, err := t.Marshal()
+	if err != nil {
+		return repo.ID{}, fmt.Errorf("encode tree of %s: %w", d.path, err)
+	}
+	id, err := a.save(ctx, repo.TreeBlob, data)
+	if err != nil {
+		return repo.ID{}, fmt.Errorf("save tree of %s: %w", d.path, err)
+	}
+	return id, nil
 }
 
 // loadTree loads a tree of the parent snapshot. A parent that cannot be read only costs
