@@ -119,4 +119,18 @@ func TestVMBackupPartialAndRestore(t *testing.T) {
 	if !strings.Contains(st.stdout, "all healthy") {
 		t.Fatalf("status after good runs:\n%s", st.stdout)
 	}
+	// A crashed run's snapshot: status needs a human (exit 1) and names it; the next backup of
+	// that VM removes it, and the user's own snapshot stays.
+	mustRun(t, env, "vim-cmd", "vmsvc/snapshot.create", ids[1], "snapferry-20260101-000000-dead00", "crashed", "0", "0")
+	mustRun(t, env, "vim-cmd", "vmsvc/snapshot.create", ids[1], "before upgrade", "the user's", "0", "0")
+	st = sfEnv(t, home, env, exitFailed, "status")
+	if !strings.Contains(st.stdout, "snapferry-20260101-000000-dead00") || strings.Contains(st.stdout, "before upgrade") {
+		t.Fatalf("status does not name only our leftover:\n%s", st.stdout)
+	}
+	sfEnv(t, home, env, 0, "backup", "--vm", "web 2", "--to", repoDir)
+	snaps := mustRun(t, env, "vim-cmd", "vmsvc/snapshot.get", ids[1])
+	if strings.Contains(snaps, "snapferry-") || !strings.Contains(snaps, "before upgrade") {
+		t.Fatalf("after the backup:\n%s", snaps)
+	}
+	sfEnv(t, home, env, 0, "status")
 }
