@@ -114,7 +114,8 @@ type Outcome struct {
 	Counts history.Counts
 	Rows   []notify.VMRow
 	Totals *notify.Totals
-	Errors []string // job-level problems for the report
+	Errors []string        // job-level problems for the report
+	Events []notify.Notice // events for hooks (fired by `cron run`)
 }
 
 // End records the outcome, leaves the report for `cron run` when it asked for one, and runs the
@@ -155,5 +156,5 @@ func (j *Job) report(o Outcome) notify.Report {
 		name = j.o.Command
 	}
 	return notify.Report{Job: name, JobID: j.ID, Host: j.o.Host, Start: j.Start, End: j.o.Now(), Result: res,
-		Attempt: j.o.Origin.Attempt, Rows: o.Rows, Errors: errs, Totals: o.Totals}
+		Attempt: j.o.Origin.Attempt, Rows: o.Rows, Errors: errs, Totals: o.Totals, Events: o.Events}
 }

@@ -75,6 +75,15 @@ type Report struct {
 	// Errors are job-level problems not tied to one VM (store unreachable, leftover snapshot).
 	Errors []string `json:"errors,omitempty"`
 	Totals *Totals  `json:"totals,omitempty"`
+	// Events are what happened during the run that hooks may want beside the end event
+	// (snapshot.leftover, vm.failure, store.low-space); `cron run` fires them.
+	Events []Notice `json:"events,omitempty"`
+}
+
+// Notice is one event a job reports, with the details its hook gets as SNAPFERRY_* variables.
+type Notice struct {
+	Event   Event             `json:"event"`
+	Details map[string]string `json:"details,omitempty"`
 }
 
 // SortedRows returns the rows with failures first, then partial ones, then successes, each group

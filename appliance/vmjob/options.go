@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/snapferry/snapferry/appliance"
 	"github.com/snapferry/snapferry/cron"
 	"github.com/snapferry/snapferry/images/progress"
 	"github.com/snapferry/snapferry/images/repo"
@@ -64,6 +65,9 @@ type BackupOptions struct {
 	Progress        progress.Reporter
 	// Log receives progress notes and warnings as they happen; nil discards them.
 	Log func(msg string)
+	// OnLeftover hears of each snapshot an earlier, killed run left on a VM, before it is
+	// removed (the snapshot.leftover event); nil for none.
+	OnLeftover func(vm appliance.VM, snapshot string)
 	// RemoveAttempts is how often removing our VM snapshot is tried (default 3), RetryDelay the
 	// pause between tries (default 2s); PollInterval how often power state is polled (default 1s).
 	RemoveAttempts int

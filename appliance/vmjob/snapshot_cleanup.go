@@ -24,6 +24,9 @@ func removeLeftovers(ctx context.Context, h appliance.Host, vm appliance.VM, o *
 			continue
 		}
 		o.logf("VM %s: removing snapshot %q left by an earlier snapferry run", vm.Name, s.Name)
+		if o.OnLeftover != nil {
+			o.OnLeftover(vm, s.Name)
+		}
 		if err := removeWithRetry(ctx, h, vm, s, o); err != nil {
 			return nil, fmt.Errorf("remove leftover snapshot %q: %w", s.Name, err)
 		}

@@ -183,3 +183,8 @@ func besideBinary() string {
 func (a *app) printJSONLine(v any) {
 	json.NewEncoder(a.stdout).Encode(v)
 }
+
+// warnf prints a warning that does not change the exit status.
+func (a *app) warnf(format string, args ...any) {
+	fmt.Fprintf(a.stderr, "warning: "+format+"\n", args...)
+}

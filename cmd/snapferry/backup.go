@@ -17,6 +17,8 @@ type backupFlags struct {
 	origin   string
 	excludes []string
 	oneFS    bool
+	lowSpace string
+	lowBytes int64 // lowSpace parsed
 }
 
 func runBackup(a *app, args []string) int {
@@ -38,6 +40,7 @@ func runBackup(a *app, args []string) int {
 	fs.StringVar(&f.wait, "wait", "", "wait this long for a VM another job is using (e.g. 10m)")
 	fs.StringArrayVar(&f.excludes, "exclude", nil, "leave out files: a base-name glob (*.tmp) or a path glob (/var/cache/*); dir/ for folders only")
 	fs.BoolVar(&f.oneFS, "one-file-system", false, "stay on each PATH's file system (store mount points empty)")
+	fs.StringVar(&f.lowSpace, "low-space", "5G", "report store.low-space when the store has less free space than this (0: never)")
 	a.addSSHFlags()
 	a.addOriginFlag(&f.origin)
 	a.addVMFSFlag(&f.vmfsRoot)
@@ -57,6 +60,11 @@ func runBackup(a *app, args []string) int {
 	if f.vms == "" && len(pos) == 0 {
 		return a.fail(usagef("nothing to back up: give PATH... or --vm=NAMES|all|running"))
 	}
+	low, err := lowSpaceLimit(f.lowSpace)
+	if err != nil {
+		return a.fail(err)
+	}
+	f.lowBytes = low
 	if f.bwlimit != "" {
 		bps, err := ratelimit.ParseRate(f.bwlimit)
 		if err != nil {
@@ -95,7 +103,7 @@ func runBackup(a *app, args []string) int {
 	if res != nil {
 		a.printBackupResult(res)
 	}
-	code = a.endJob(job, err, res.list())
+	code = a.endJob(job, err, res.list(), res.notices()...)
 	if err != nil {
 		a.fail(err)
 	}

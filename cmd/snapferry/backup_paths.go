@@ -102,6 +102,7 @@ func (a *app) backupPaths(paths []string, f backupFlags) (*backupResult, error) 
 		}
 		res.items = append(res.items, it)
 	}
+	res.events.checkSpace(a, r, f.lowBytes)
 	return res, nil
 }
 

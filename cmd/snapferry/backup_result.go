@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/snapferry/snapferry/appliance/notify"
 	"github.com/snapferry/snapferry/images/repo"
 )
 
@@ -20,7 +21,16 @@ type backupItem struct {
 }
 
 type backupResult struct {
-	items []backupItem
+	items  []backupItem
+	events jobEvents
+}
+
+// notices are the run's events for hooks.
+func (r *backupResult) notices() []notify.Notice {
+	if r == nil {
+		return nil
+	}
+	return r.events.notices()
 }
 
 func (r *backupResult) list() []backupItem {

@@ -27,9 +27,9 @@ func (a *app) backupVMs(job *jobrun.Job, f backupFlags) (*backupResult, error) {
 	host, _ := os.Hostname()
 	prog := newRenderer(a.stderr, a.jsonOut)
 	defer prog.Close()
-	opts.JobID, opts.Host, opts.Progress = job.ID, host, prog
-	results := vmjob.Backup(a.ctx, h, r, vms, opts)
 	res := &backupResult{}
+	opts.JobID, opts.Host, opts.Progress, opts.OnLeftover = job.ID, host, prog, res.events.leftover
+	results := vmjob.Backup(a.ctx, h, r, vms, opts)
 	for _, vr := range results {
 		it := backupItem{Source: vr.VM.Name, Kind: "vm", Mode: f.mode, Stats: vr.Stats, Duration: vr.Duration, Warnings: vr.Warnings}
 		if vr.Committed {
@@ -37,8 +37,10 @@ func (a *app) backupVMs(job *jobrun.Job, f backupFlags) (*backupResult, error) {
 		}
 		if vr.Err != nil {
 			it.Error = vr.Err.Error()
+			res.events.vmFailed(vr.VM.Name, it.Error)
 		}
 		res.items = append(res.items, it)
 	}
+	res.events.checkSpace(a, r, f.lowBytes)
 	return res, nil
 }

@@ -134,3 +134,35 @@ func TestVMBackupPartialAndRestore(t *testing.T) {
 	}
 	sfEnv(t, home, env, 0, "status")
 }
+
+// TestCronHooksHearLeftoverAndLowSpace: a scheduled VM backup finds a snapshot a killed run left
+// behind and a store under its --low-space limit; `cron run` fires the snapshot.leftover and
+// store.low-space hooks with the details in SNAPFERRY_* variables, and the job still succeeds.
+func TestCronHooksHearLeftoverAndLowSpace(t *testing.T) {
+	_, env, ids := simHost(t, sim.VMSpec{Name: "app 1", Datastore: "datastore1", PoweredOn: true, Tools: true,
+		Disks: []sim.DiskSpec{{Size: 16 << 20, Data: []sim.Extent{{Offset: 0, Length: 1 << 20, Seed: 5}}}}})
+	dir := t.TempDir()
+	home, repoDir := filepath.Join(dir, "state"), filepath.Join(dir, "repo")
+	events := filepath.Join(dir, "events.log")
+	sfEnv(t, home, env, 0, "init", repoDir)
+	mustRun(t, env, "vim-cmd", "vmsvc/snapshot.create", ids[0], "snapferry-20260101-000000-beef00", "crashed", "0", "0")
+	hook := `snapshot.leftover,store.low-space:echo "$SNAPFERRY_EVENT vm=$SNAPFERRY_VM snapshot=$SNAPFERRY_SNAPSHOT free=$SNAPFERRY_FREE_BYTES" >> ` + events
+	cronSF(t, home, 0, "cron", "add", "nightly", "@daily", "--on-event="+hook, "--",
+		"backup", "--vm=app 1", "--to="+repoDir, "--low-space=1000T")
+	cronSF(t, home, 0, "cron", "run", "nightly")
+	got := readFile(t, events)
+	if !strings.Contains(got, "snapshot.leftover vm=app 1 snapshot=snapferry-20260101-000000-beef00") {
+		t.Fatalf("no snapshot.leftover hook with details:\n%s", got)
+	}
+	if !strings.Contains(got, "store.low-space") || strings.Contains(got, "free= ") {
+		t.Fatalf("no store.low-space hook with the free bytes:\n%s", got)
+	}
+	// The next run finds neither: no leftover, and a limit of 0 never warns.
+	os.Remove(events)
+	cronSF(t, home, 0, "cron", "add", "nightly", "@daily", "--replace", "--on-event="+hook, "--",
+		"backup", "--vm=app 1", "--to="+repoDir, "--low-space=0")
+	cronSF(t, home, 0, "cron", "run", "nightly")
+	if b, err := os.ReadFile(events); err == nil && len(b) > 0 {
+		t.Fatalf("hooks fired without a cause:\n%s", b)
+	}
+}

@@ -31,9 +31,9 @@ func (a *app) beginJob(command, origin string, vms, paths []string) (*jobrun.Job
 }
 
 // endJob records the outcome of a job and returns the exit code to use.
-func (a *app) endJob(j *jobrun.Job, err error, items []backupItem) int {
+func (a *app) endJob(j *jobrun.Job, err error, items []backupItem, events ...notify.Notice) int {
 	code := codeFor(a, err)
-	out := jobrun.Outcome{Exit: code, Err: err}
+	out := jobrun.Outcome{Exit: code, Err: err, Events: events}
 	for _, it := range items {
 		out.Counts.Read += it.Stats.BytesRead
 		out.Counts.Stored += it.Stats.BytesStored

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// parseSize reads sizes like "1M", "512K", "1MiB", "4096" (binary units: sizes here are block
+// parseSize reads sizes like "1M", "512K", "1MiB", "5G", "2T", "4096" (binary units: sizes here are block
 // and pack sizes, which are powers of two).
 func parseSize(s string) (int64, error) {
 	t := strings.TrimSpace(strings.ToUpper(s))
@@ -20,6 +20,8 @@ func parseSize(s string) (int64, error) {
 			mult = 1 << 20
 		case 'G':
 			mult = 1 << 30
+		case 'T':
+			mult = 1 << 40
 		}
 		if mult > 1 {
 			t = t[:n-1]

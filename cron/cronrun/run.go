@@ -211,6 +211,10 @@ func (r *run) attempts(ctx context.Context) *notify.Report {
 func (r *run) finish(ctx context.Context, child *notify.Report) {
 	out := r.res.Outcome
 	r.res.Report = finalReport(r.job, r.o.Host, out, child)
+	for _, n := range r.res.Report.Events {
+		r.fire(ctx, notify.EventData{Event: n.Event, JobID: r.res.Report.JobID, Result: r.res.Report.Result,
+			Attempt: len(out.Attempts), Details: n.Details})
+	}
 	details := map[string]string{}
 	if out.Err != nil {
 		details["error"] = out.Err.Error()
