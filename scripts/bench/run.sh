@@ -12,6 +12,7 @@ start=$(date +%s)
 "$here/images.sh"
 "$here/trees.sh"
 "$here/sparse.sh"
-cat "$WORK/results-images.txt" "$WORK/results-trees.txt" "$WORK/results-sparse.txt" >"$WORK/results.txt"
+"$here/vm-sparse.sh"
+cat "$WORK/results-images.txt" "$WORK/results-trees.txt" "$WORK/results-sparse.txt" "$WORK/results-vm-sparse.txt" >"$WORK/results.txt"
 echo
 echo "bench: done in $(($(date +%s) - start)) s; results in $WORK/results.txt"
