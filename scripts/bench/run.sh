@@ -13,6 +13,8 @@ start=$(date +%s)
 "$here/trees.sh"
 "$here/sparse.sh"
 "$here/vm-sparse.sh"
-cat "$WORK/results-images.txt" "$WORK/results-trees.txt" "$WORK/results-sparse.txt" "$WORK/results-vm-sparse.txt" >"$WORK/results.txt"
+"$here/ssh.sh"
+cat "$WORK/results-images.txt" "$WORK/results-trees.txt" "$WORK/results-sparse.txt" "$WORK/results-vm-sparse.txt" \
+  "$WORK/results-ssh.txt" >"$WORK/results.txt"
 echo
 echo "bench: done in $(($(date +%s) - start)) s; results in $WORK/results.txt"

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# ssh.sh: the push-over-SSH benchmark (issue 3), against a loopback OpenSSH sshd: snapferry
+# backing up to ssh:// (snapferry serve on the far side) against borg over ssh:// (borg serve) and
+# restic over sftp:, then keeping a replica of the image against `rsync --inplace --no-whole-file`.
+# Same 8 GiB / 1% workload as images.sh. Targets: full <= 0.5x borg, incremental <= 0.25x borg,
+# replica incremental <= 0.2x rsync; bytes sent and snapferry's client peak RSS are printed.
+# The far side's memory is not measured here (sshd starts it); transfer/replica's Go benchmark does.
+# Env: BENCH_SIZE, BENCH_OUT, SNAPFERRY.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+"$bench_here/workload.sh" >/dev/null
+RESULTS=$WORK/results-ssh.tsv
+: >"$RESULTS"
+v1=$WORK/image.v1.img v2=$WORK/image.v2.img
+run=$WORK/ssh
+rm -rf "$run"; mkdir -p "$run/src"
+src=$run/src/disk.img
+"$bench_root/scripts/sshd/loopback-sshd.sh" start "$run/sshd" >/dev/null
+trap '"$bench_root/scripts/sshd/loopback-sshd.sh" stop "$run/sshd"' EXIT
+# shellcheck disable=SC1091
+. "$run/sshd/env"
+far="$SSH_USER@127.0.0.1"
+ssh_cmd="ssh -i $SSH_KEY -p $SSH_PORT -o UserKnownHostsFile=$SSH_KNOWN_HOSTS -o StrictHostKeyChecking=yes -o BatchMode=yes"
+# The functions run in child shells (measure): settings travel in exported variables.
+export sf_ssh_identity="$SSH_KEY" sf_ssh_known="$SSH_KNOWN_HOSTS"
+snapferry_init() { "$SNAPFERRY" init "ssh://$far:$SSH_PORT$run/snapferry-repo" --identity="$sf_ssh_identity" --known-hosts="$sf_ssh_known"; }
+snapferry_backup() { "$SNAPFERRY" backup "$src" --to="ssh://$far:$SSH_PORT$run/snapferry-repo" --identity="$sf_ssh_identity" --known-hosts="$sf_ssh_known"; }
+export BORG_PASSPHRASE= BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
+export BORG_BASE_DIR=$run/borg-base BORG_RSH="$ssh_cmd"
+borg_init() { borg init --encryption=none "ssh://$far:$SSH_PORT$run/borg-repo"; }
+borg_backup() { (cd "$run/src" && borg create --chunker-params fixed,4194304 --sparse "ssh://$far:$SSH_PORT$run/borg-repo::$1" disk.img); }
+export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR=$run/restic-cache
+restic_repo() { echo "sftp:$far:$run/restic-repo"; }
+restic_init() { restic init --repo "$(restic_repo)" -o sftp.command="$ssh_cmd $far -s sftp"; }
+restic_backup() { (cd "$run/src" && restic backup --repo "$(restic_repo)" -o sftp.command="$ssh_cmd $far -s sftp" disk.img); }
+
+# Replicas: the image kept current on the far side. snapferry prints its byte counts as JSON;
+# rsync's --stats says what it sent.
+snapferry_replica() { "$SNAPFERRY" replica "$src" --to="ssh://$far:$SSH_PORT$run/snapferry-replica" --identity="$sf_ssh_identity" --known-hosts="$sf_ssh_known" --json >"$run/replica-$1.json"; }
+rsync_replica() { rsync --inplace --no-whole-file --stats -e "$ssh_cmd" "$src" "$far:$run/rsync-replica/" >"$run/rsync-$1.txt"; }
+export -f snapferry_init snapferry_backup borg_init borg_backup restic_repo restic_init restic_backup snapferry_replica rsync_replica
+export src run far SNAPFERRY SSH_PORT ssh_cmd
+mkdir -p "$run/rsync-replica"
+
+bench_tool() {
+  local t=$1
+  if ! peer_available "$t"; then echo "bench: $t: not installed"; return 0; fi
+  echo "bench: $t over ssh"
+  ln -f "$v1" "$src"; cat "$v1" >/dev/null
+  measure "$t.init" "${t}_init"
+  measure "$t.full" "${t}_backup" full
+  ln -f "$v2" "$src"; cat "$v2" >/dev/null
+  measure "$t.incremental" "${t}_backup" incremental
+}
+for t in snapferry borg restic; do bench_tool "$t"; done
+
+for t in snapferry rsync; do
+  if ! peer_available "$t"; then echo "bench: $t: not installed"; continue; fi
+  ln -f "$v1" "$src"
+  measure "$t.replica_full" "${t}_replica" full
+  ln -f "$v2" "$src"
+  measure "$t.replica_incremental" "${t}_replica" incremental
+done
+cmp "$v2" "$run/snapferry-replica/disk.img/disk.img" 2>/dev/null || cmp "$v2" "$run/snapferry-replica/disk.img" || die "snapferry replica differs from $v2"
+sf_sent=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["stats"]["BytesSent"])' "$run/replica-incremental.json")
+rs_sent=$(awk -F': ' '/Total bytes sent/ { gsub(/,/, "", $2); print $2 }' "$run/rsync-incremental.txt" 2>/dev/null || true)
+changed=$(awk '{ for (i = 1; i < NF; i++) if ($i == "rewritten_bytes") print $(i + 1) }' "$WORK/image.meta")
+record snapferry.replica_sent "$sf_sent"
+record rsync.replica_sent "${rs_sent:-}"
+{
+  echo
+  machine_info
+  echo "over a loopback OpenSSH sshd; $(tr '\n' ' ' <"$WORK/image.meta")"
+  echo "times are wall seconds, CPU seconds (user+system) in brackets"
+  printf '\n%-12s %16s %16s %10s\n' tool "full s" "incr s" "RSS MiB"
+  for t in snapferry borg restic; do
+    if [ -z "$(get "$t.full" 2)" ]; then printf '%-12s %s\n' "$t" "not installed"; continue; fi
+    printf '%-12s %16s %16s %10s\n' "$t" "$(wall_cpu "$t.full")" "$(wall_cpu "$t.incremental")" "$(mib "$(peak_rss "$t" init full incremental)")"
+  done
+  printf '\n%-12s %16s %16s %16s\n' replica "full s" "incr s" "incr bytes sent"
+  printf '%-12s %16s %16s %16s\n' snapferry "$(wall_cpu snapferry.replica_full)" "$(wall_cpu snapferry.replica_incremental)" "$sf_sent"
+  printf '%-12s %16s %16s %16s\n' rsync "$(wall_cpu rsync.replica_full)" "$(wall_cpu rsync.replica_incremental)" "${rs_sent:-n/a}"
+  table_header
+  time_rows "full backup over ssh" full borg 0.5
+  time_rows "incremental over ssh" incremental borg 0.25
+  time_rows "replica incremental" replica_incremental rsync 0.2
+  ratio_row "replica incremental bytes sent (vs rsync)" "$sf_sent" "${rs_sent:-}" 1 ""
+  echo "the 1% rewrite is $changed bytes in 64 KiB writes; snapferry sends whole changed 1 MiB blocks, compressed"
+  rss_row "snapferry client peak RSS KiB (vs 64 MiB)" "$(peak_rss snapferry init full incremental)"
+} | tee "$WORK/results-ssh.txt"
