@@ -37,6 +37,8 @@ type app struct {
 	// cancelOnStdinEOF is set on the far side of a --host launch: the job stops (and cleans up)
 	// when the launching host closes the session's stdin.
 	cancelOnStdinEOF bool
+	// jobBytes records a running job's bytes in the job history (set by beginJob).
+	jobBytes func(read int64)
 	// dryRun is prune's --dry-run (shared with forget --prune, which never prunes on a dry run).
 	dryRun bool
 }

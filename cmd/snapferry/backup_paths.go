@@ -85,7 +85,7 @@ func (a *app) backupPaths(paths []string, f backupFlags) (*backupResult, error) 
 	}
 	defer lock.Unlock(a.ctx)
 	host, _ := os.Hostname()
-	prog := newRenderer(a.stderr, a.jsonOut)
+	prog := a.renderer()
 	defer prog.Close()
 	res := &backupResult{}
 	for _, im := range images {

@@ -125,7 +125,7 @@ func (a *app) tapeVMSources(run *tapeRun) ([]tapeSource, error) {
 // writeTapeSets runs up to --streams sources at once. A tape failure stops sources not yet
 // started (a failed VM does not); sets already written stay on tape.
 func (a *app) writeTapeSets(run *tapeRun, sources []tapeSource, res *backupResult) error {
-	run.prog = newRenderer(a.stderr, a.jsonOut)
+	run.prog = a.renderer()
 	defer run.prog.Close()
 	run.host, _ = os.Hostname()
 	run.vmOpt.Host, run.vmOpt.Progress = run.host, run.prog

@@ -25,7 +25,7 @@ func (a *app) backupVMs(job *jobrun.Job, f backupFlags) (*backupResult, error) {
 	}
 	defer lock.Unlock(a.ctx)
 	host, _ := os.Hostname()
-	prog := newRenderer(a.stderr, a.jsonOut)
+	prog := a.renderer()
 	defer prog.Close()
 	res := &backupResult{}
 	opts.JobID, opts.Host, opts.Progress, opts.OnLeftover = job.ID, host, prog, res.events.leftover

@@ -3,9 +3,11 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestLocalImageAndFilesRoundTrip drives init, two backups, snapshots, ls, check, restore and
@@ -185,4 +187,44 @@ func TestExclude(t *testing.T) {
 		}
 	}
 	mustSF(t, home, 2, "backup", tree, "--to", repoDir, "--exclude", "[")
+}
+
+// TestStatusShowsRunningJobProgress: while a (rate-limited) backup runs, `status` lists it as
+// running with the bytes read so far, and `jobs` shows it active; afterwards it is done.
+func TestStatusShowsRunningJobProgress(t *testing.T) {
+	dir := t.TempDir()
+	home, repoDir := filepath.Join(dir, "state"), filepath.Join(dir, "repo")
+	img := filepath.Join(dir, "slow.img")
+	sparseImage(t, img, 64<<20, seq(0, 24)...)
+	mustSF(t, home, 0, "init", repoDir)
+	cmd := exec.Command(binPath, "backup", img, "--to", repoDir, "--bwlimit", "2M")
+	cmd.Env = append(os.Environ(), "SNAPFERRY_HOME="+home)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := sf(t, home, "status", "--json")
+		var rep struct {
+			Running []struct {
+				BytesRead int64 `json:"bytes_read"`
+				Name      string
+			} `json:"running"`
+		}
+		json.Unmarshal([]byte(st.stdout), &rep)
+		if len(rep.Running) == 1 && rep.Running[0].BytesRead > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never showed the running backup with progress:\n%s", st.stdout)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	if st := mustSF(t, home, 0, "status", "--json"); !strings.Contains(st.stdout, `"running": null`) && !strings.Contains(st.stdout, `"running": []`) {
+		t.Fatalf("a finished job still shows as running:\n%s", st.stdout)
+	}
 }

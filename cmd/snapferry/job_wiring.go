@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
 	"github.com/snapferry/snapferry/appliance/jobrun"
 	"github.com/snapferry/snapferry/appliance/notify"
+	"github.com/snapferry/snapferry/cron/history"
 )
 
 // addOriginFlag registers the hidden --origin flag that --host launches pass to the far side.
@@ -26,8 +28,20 @@ func (a *app) beginJob(command, origin string, vms, paths []string) (*jobrun.Job
 		return nil, usagef("--origin: %v", err)
 	}
 	host, _ := os.Hostname()
-	return jobrun.Begin(a.ctx, jobrun.Options{StateDir: dir, Command: command, Argv: os.Args, Origin: o,
+	j, err := jobrun.Begin(a.ctx, jobrun.Options{StateDir: dir, Command: command, Argv: os.Args, Origin: o,
 		VMs: vms, Paths: paths, Host: host, Warn: func(s string) { fmt.Fprintf(a.stderr, "warning: %s\n", s) }})
+	if err == nil {
+		// Running jobs show their progress in `status` and `jobs` through the history.
+		a.jobBytes = func(read int64) { j.Progress(context.Background(), history.Counts{Read: read}) }
+	}
+	return j, err
+}
+
+// renderer is the progress renderer of a job command: it also records the job's progress.
+func (a *app) renderer() *renderer {
+	r := newRenderer(a.stderr, a.jsonOut)
+	r.onBytes = a.jobBytes
+	return r
 }
 
 // endJob records the outcome of a job and returns the exit code to use.

@@ -26,6 +26,11 @@ type renderer struct {
 	total atomic.Int64
 	done  atomic.Int64
 	files atomic.Int64
+	// total bytes over every item of the run, and where they go for `status` (the job
+	// history), at most every historyEvery.
+	cum       atomic.Int64
+	onBytes   func(total int64)
+	lastSaved time.Time
 	// active counts items between Start and Done: items that overlap (tape --streams, several
 	// disks at once) add their totals to one line instead of overwriting each other's.
 	active int
@@ -36,7 +41,7 @@ type renderer struct {
 }
 
 func newRenderer(w io.Writer, jsonOut bool) *renderer {
-	r := &renderer{w: w, jsonOut: jsonOut, interval: 5 * time.Second}
+	r := &renderer{w: w, jsonOut: jsonOut, interval: 5 * time.Second, lastSaved: time.Now()}
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !jsonOut {
 		r.tty = true
 		r.interval = 250 * time.Millisecond
@@ -69,7 +74,13 @@ func (r *renderer) Start(name string, total int64) {
 }
 
 // Add counts processed bytes. Safe for concurrent use.
-func (r *renderer) Add(n int64) { r.done.Add(n) }
+func (r *renderer) Add(n int64) {
+	r.done.Add(n)
+	r.cum.Add(n)
+}
+
+// historyEvery is how often a running job's byte count reaches the job history.
+const historyEvery = 5 * time.Second
 
 // File counts finished files or directory entries. Safe for concurrent use.
 func (r *renderer) File(n int) { r.files.Add(int64(n)) }
@@ -117,6 +128,10 @@ func (r *renderer) loop() {
 func (r *renderer) print(final bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.onBytes != nil && time.Since(r.lastSaved) >= historyEvery {
+		r.lastSaved = time.Now()
+		r.onBytes(r.cum.Load())
+	}
 	done, total := r.done.Load(), r.total.Load()
 	el := time.Since(r.start)
 	rate := float64(done) / el.Seconds()

@@ -91,7 +91,7 @@ func (a *app) pushVMReplicas(job *jobrun.Job, list, to string, f *replicaVMFlags
 		return nil, err
 	}
 	defer closeLink()
-	prog := newRenderer(a.stderr, a.jsonOut)
+	prog := a.renderer()
 	defer prog.Close()
 	push := func(ctx context.Context, set string, files []replica.File) (replica.Stats, error) {
 		prog.Start(set, diskBytes(files))

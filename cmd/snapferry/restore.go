@@ -114,7 +114,7 @@ func (a *app) runRestoreJob(si repo.SnapshotInfo, f restoreFlags, fn func(*rende
 	if err != nil {
 		return a.fail(err)
 	}
-	prog := newRenderer(a.stderr, a.jsonOut)
+	prog := a.renderer()
 	start := time.Now()
 	n, err := fn(prog)
 	prog.Close()
