@@ -74,19 +74,12 @@ func (a *app) backupPaths(paths []string, f backupFlags) (*backupResult, error) 
 	if err != nil {
 		return nil, err
 	}
-	r, err := a.openRepo(f.to, true)
+	t, err := a.openBackupTarget(f.to)
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
-	lock, err := r.Lock(a.ctx, false)
-	if err != nil {
-		return nil, err
-	}
-	defer lock.Unlock(a.ctx)
-	host, _ := os.Hostname()
-	prog := a.renderer()
-	defer prog.Close()
+	defer t.Close(a)
+	r, host, prog := t.r, t.host, t.prog
 	res := &backupResult{}
 	for _, im := range images {
 		it, err := a.backupImage(r, im.path, im.kind, host, f, prog)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-
 	"github.com/snapferry/snapferry/appliance/jobrun"
 	"github.com/snapferry/snapferry/appliance/vmjob"
 )
@@ -14,19 +12,12 @@ func (a *app) backupVMs(job *jobrun.Job, f backupFlags) (*backupResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := a.openRepo(f.to, true)
+	t, err := a.openBackupTarget(f.to)
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
-	lock, err := r.Lock(a.ctx, false)
-	if err != nil {
-		return nil, err
-	}
-	defer lock.Unlock(a.ctx)
-	host, _ := os.Hostname()
-	prog := a.renderer()
-	defer prog.Close()
+	defer t.Close(a)
+	r, host, prog := t.r, t.host, t.prog
 	res := &backupResult{}
 	opts.JobID, opts.Host, opts.Progress, opts.OnLeftover = job.ID, host, prog, res.events.leftover
 	results := vmjob.Backup(a.ctx, h, r, vms, opts)

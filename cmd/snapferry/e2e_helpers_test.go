@@ -43,6 +43,13 @@ func sf(t *testing.T, home string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(binPath, args...)
 	cmd.Env = append(os.Environ(), "SNAPFERRY_HOME="+home)
+	return runCollect(t, cmd)
+}
+
+// runCollect runs a prepared snapferry command and returns its exit code and output; only a
+// failure to start it fails the test.
+func runCollect(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -50,7 +57,7 @@ func sf(t *testing.T, home string, args ...string) result {
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("run snapferry %v: %v", args, err)
+		t.Fatalf("run %v: %v", cmd.Args, err)
 	}
 	return result{code, o.String(), e.String()}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,14 +39,5 @@ func sfAs(t *testing.T, uid int, home string, args ...string) result {
 	cmd := exec.Command(binPath, args...)
 	cmd.Env = append(os.Environ(), "SNAPFERRY_HOME="+home, "HOME="+home)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run snapferry as %d: %v", uid, err)
-	}
-	return result{code, o.String(), e.String()}
+	return runCollect(t, cmd)
 }

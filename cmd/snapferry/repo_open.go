@@ -126,3 +126,33 @@ func (a *app) openRepoOnly(args []string, repoFlag *string, write bool) (*repo.R
 	}
 	return r, exitOK
 }
+
+// backupTarget is an open repository under a shared lock, ready for a backup run.
+type backupTarget struct {
+	r    *repo.Repository
+	lock *repo.Lock
+	host string
+	prog *renderer
+}
+
+// openBackupTarget opens the repository for writing and takes a shared lock (several backups,
+// even from several hosts, may write at once; only prune excludes them). Close releases all.
+func (a *app) openBackupTarget(spec string) (*backupTarget, error) {
+	r, err := a.openRepo(spec, true)
+	if err != nil {
+		return nil, err
+	}
+	lock, err := r.Lock(a.ctx, false)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	return &backupTarget{r: r, lock: lock, host: host, prog: a.renderer()}, nil
+}
+
+func (t *backupTarget) Close(a *app) {
+	t.prog.Close()
+	t.lock.Unlock(a.ctx)
+	t.r.Close()
+}
