@@ -18,7 +18,8 @@ func (a *app) openRemoteBackend(spec string) (store.Backend, error) {
 		RemotePath:       a.ssh.RemotePath,
 		Version:          version,
 		Create:           a.cmd == "init" || a.cmd == "replica",
-		ServeLog:         a.stderr,
+		// No ServeLog: the far side's routine lines (session started) would be noise on every
+		// command; storespec keeps its last words for error messages.
 	}
 	if a.bwlimit > 0 {
 		l := ratelimit.NewLimiter(a.bwlimit, nil)
