@@ -119,7 +119,7 @@ func usage(w io.Writer) {
 	var b strings.Builder
 	b.WriteString("snapferry: backups for hypervisor hosts\n\nUsage: snapferry COMMAND [options]\n\nCommands:\n")
 	for _, c := range cs {
-		fmt.Fprintf(&b, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(&b, "  %-14s %s\n", c.name, c.summary)
 	}
 	b.WriteString("\nRun `snapferry COMMAND --help` for a command's options. Exit codes: 0 ok, 1 failed,\n" +
 		"2 usage, 3 partial, 10 not a repository, 11 locked, 12 wrong password, 130 interrupted.\n")
