@@ -39,6 +39,9 @@ type app struct {
 	cancelOnStdinEOF bool
 	// jobBytes records a running job's bytes in the job history (set by beginJob).
 	jobBytes func(read int64)
+	// state is the resolved state folder, once stateDir has found it: resolving probes the
+	// filesystem, and one command asks several times (registry, history, locks, temp files).
+	state string
 	// dryRun is prune's --dry-run (shared with forget --prune, which never prunes on a dry run).
 	dryRun bool
 }
@@ -132,6 +135,9 @@ func (a *app) printJSON(v any) {
 // stateDir resolves the state folder: --home, $SNAPFERRY_HOME, a var/ folder beside the binary
 // when writable (on ESXi that is a datastore, which survives reboots), else $HOME/.snapferry.
 func (a *app) stateDir() (string, error) {
+	if a.state != "" {
+		return a.state, nil
+	}
 	dir := a.home
 	if dir == "" {
 		dir = os.Getenv("SNAPFERRY_HOME")
@@ -149,6 +155,7 @@ func (a *app) stateDir() (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("create state folder %s: %w", dir, err)
 	}
+	a.state = dir
 	return dir, nil
 }
 
