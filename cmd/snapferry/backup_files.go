@@ -11,13 +11,13 @@ import (
 
 // backupFiles stores the given folders and files as one files snapshot. The newest earlier
 // snapshot of the same paths is the parent, so unchanged files are not read again.
-func (a *app) backupFiles(r *repo.Repository, paths []string, host string, f backupFlags, prog *renderer) (backupItem, error) {
+func (a *app) backupFiles(r *repo.Repository, paths []string, host string, f backupFlags, prog *renderer, parents map[string]repo.SnapshotInfo) (backupItem, error) {
 	start := time.Now()
 	before := r.Stats()
 	source := strings.Join(paths, " ")
-	var parent *repo.ID
-	if p, err := r.FindSnapshot(a.ctx, "latest", repo.SnapshotFilter{Host: host, Source: source, Kind: repo.SnapshotFiles}); err == nil {
-		parent = p.Snapshot.Tree
+	var parent, parentID *repo.ID
+	if p, ok := parents[source]; ok && p.Snapshot.Kind == repo.SnapshotFiles {
+		parent, parentID = p.Snapshot.Tree, &p.ID
 	}
 	exclude, err := excludeMatcher(f.excludes)
 	if err != nil {
@@ -35,7 +35,7 @@ func (a *app) backupFiles(r *repo.Repository, paths []string, host string, f bac
 	}
 	root := res.Root
 	sn := &repo.Snapshot{Time: start, Host: host, Kind: repo.SnapshotFiles, Source: source, Paths: paths,
-		Tags: f.tags, Tree: &root, Partial: len(res.Errors) > 0}
+		Tags: f.tags, Tree: &root, Partial: len(res.Errors) > 0, Parent: parentID}
 	var warnings []string
 	for _, fe := range res.Errors {
 		warnings = append(warnings, fe.Error())

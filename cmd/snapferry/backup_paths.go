@@ -80,16 +80,20 @@ func (a *app) backupPaths(paths []string, f backupFlags) (*backupResult, error) 
 	}
 	defer t.Close(a)
 	r, host, prog := t.r, t.host, t.prog
+	parents, err := a.latestBySource(r, host)
+	if err != nil {
+		return nil, err
+	}
 	res := &backupResult{}
 	for _, im := range images {
-		it, err := a.backupImage(r, im.path, im.kind, host, f, prog)
+		it, err := a.backupImage(r, im.path, im.kind, host, f, prog, parents)
 		if err != nil {
 			return res, err
 		}
 		res.items = append(res.items, it)
 	}
 	if len(files) > 0 {
-		it, err := a.backupFiles(r, files, host, f, prog)
+		it, err := a.backupFiles(r, files, host, f, prog, parents)
 		if err != nil {
 			return res, err
 		}
@@ -99,7 +103,7 @@ func (a *app) backupPaths(paths []string, f backupFlags) (*backupResult, error) 
 	return res, nil
 }
 
-func (a *app) backupImage(r *repo.Repository, path, kind, host string, f backupFlags, prog *renderer) (backupItem, error) {
+func (a *app) backupImage(r *repo.Repository, path, kind, host string, f backupFlags, prog *renderer, parents map[string]repo.SnapshotInfo) (backupItem, error) {
 	start := time.Now()
 	before := r.Stats()
 	opts := disk.Options{Progress: prog}
@@ -113,11 +117,29 @@ func (a *app) backupImage(r *repo.Repository, path, kind, host string, f backupF
 	}
 	sn := &repo.Snapshot{Time: start, Host: host, Kind: repo.SnapshotImage, Source: path, Paths: []string{path},
 		Tags: f.tags, Disks: []repo.Disk{d}}
+	if p, ok := parents[path]; ok {
+		sn.Parent = &p.ID
+	}
 	id, err := a.commit(r, sn, st, before)
 	if err != nil {
 		return backupItem{}, err
 	}
 	return backupItem{Source: path, Kind: "image", Snapshot: id.String(), Stats: sn.Stats, Duration: time.Since(start)}, nil
+}
+
+// latestBySource lists this host's snapshots once per run and keeps the newest of each source:
+// the parents of the snapshots this run writes. Listing loads every snapshot file, so asking
+// once per source would repeat that for each image.
+func (a *app) latestBySource(r *repo.Repository, host string) (map[string]repo.SnapshotInfo, error) {
+	all, err := r.ListSnapshots(a.ctx, repo.SnapshotFilter{Host: host})
+	if err != nil {
+		return nil, err
+	}
+	latest := make(map[string]repo.SnapshotInfo)
+	for _, s := range all { // oldest first: the last one of a source wins
+		latest[s.Snapshot.Source] = s
+	}
+	return latest, nil
 }
 
 // commit flushes packs and index, fills the stored-bytes figure, then writes the snapshot:
@@ -129,9 +151,6 @@ func (a *app) commit(r *repo.Repository, sn *repo.Snapshot, st repo.Stats, befor
 	after := r.Stats()
 	st.BytesStored = after.BytesStored - before.BytesStored
 	sn.Stats = st
-	if p, err := r.FindSnapshot(a.ctx, "latest", repo.SnapshotFilter{Host: sn.Host, Source: sn.Source}); err == nil && sn.Parent == nil {
-		sn.Parent = &p.ID
-	}
 	id, err := r.SaveSnapshot(a.ctx, sn)
 	if err != nil {
 		return repo.ID{}, fmt.Errorf("commit snapshot of %s: %w", sn.Source, err)

@@ -40,6 +40,38 @@ func TestLocalImageAndFilesRoundTrip(t *testing.T) {
 	if st := sum.Items[0].Stats; st.BlobsNew > 3 || st.BlobsReused < 3 || st.BytesAdded > 2<<20 {
 		t.Fatalf("incremental stored too much after one changed MiB: %+v", st)
 	}
+	// The folder again, unchanged: the previous files snapshot is found as the parent, so its
+	// file is not read again and the new snapshot names it.
+	again := mustSF(t, home, 0, "backup", tree, "--to", repoDir, "--json")
+	var sum2 struct {
+		Items []backupItem `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(again.stdout), &sum2); err != nil || len(sum2.Items) != 1 {
+		t.Fatalf("decode summary %q: %v", again.stdout, err)
+	}
+	if st := sum2.Items[0].Stats; st.FilesUnchanged != 1 || st.BytesRead != 0 {
+		t.Fatalf("unchanged folder was read again: %+v", st)
+	}
+	var listed []struct {
+		Snapshot struct {
+			Source string `json:"source"`
+			Parent string `json:"parent"`
+		} `json:"snapshot"`
+	}
+	js := mustSF(t, home, 0, "snapshots", "--repo", repoDir, "--json")
+	if err := json.Unmarshal([]byte(js.stdout), &listed); err != nil {
+		t.Fatal(err)
+	}
+	parents := 0
+	for _, l := range listed {
+		if l.Snapshot.Parent != "" {
+			parents++
+		}
+	}
+	if parents != 2 { // the second image and the second folder snapshot
+		t.Fatalf("want 2 snapshots with a parent, got %d:\n%s", parents, js.stdout)
+	}
+	mustSF(t, home, 0, "forget", "--repo", repoDir, "--keep-last", "1", "--source", tree)
 	snaps := mustSF(t, home, 0, "snapshots", "--repo", repoDir)
 	if !strings.Contains(snaps.stdout, "3 snapshots") {
 		t.Fatalf("want 3 snapshots:\n%s", snaps.stdout)
