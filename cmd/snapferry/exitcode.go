@@ -56,5 +56,3 @@ func codeFor(a *app, err error) int {
 	}
 	return libraryCode(err)
 }
-
-func asUsage(err error, ue *usageError) bool { return errors.As(err, ue) }

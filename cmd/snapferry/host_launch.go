@@ -105,12 +105,7 @@ func (a *app) launchOnHost(h hostLaunch, args []string) int {
 		return res.ExitStatus
 	}
 	if err != nil {
-		var ue usageError
-		if !asUsage(err, &ue) {
-			fmt.Fprintf(a.stderr, "snapferry %s --host=%s: %v\n", a.cmd, h.target, err)
-			return exitFailed
-		}
-		return a.fail(err)
+		return a.fail(fmt.Errorf("--host=%s: %w", h.target, err))
 	}
 	return res.ExitStatus
 }
