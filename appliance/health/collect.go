@@ -7,13 +7,11 @@ import (
 	"time"
 
 	"github.com/snapferry/snapferry/appliance"
+	"github.com/snapferry/snapferry/appliance/vmjob"
 	"github.com/snapferry/snapferry/cron"
 	"github.com/snapferry/snapferry/cron/history"
 	"github.com/snapferry/snapferry/pidmgr"
 )
-
-// SnapshotPrefix names snapferry's own VM snapshots (snapferry-<jobid>).
-const SnapshotPrefix = "snapferry-"
 
 // Options say where to look. Host may be nil (a Linux edge host without ESXi tools).
 type Options struct {
@@ -136,7 +134,7 @@ func (r *Report) collectLeftovers(ctx context.Context, o Options, running map[st
 			continue
 		}
 		for _, s := range snaps {
-			if !strings.HasPrefix(s.Name, SnapshotPrefix) || running[strings.TrimPrefix(s.Name, SnapshotPrefix)] {
+			if !strings.HasPrefix(s.Name, vmjob.SnapshotPrefix) || running[strings.TrimPrefix(s.Name, vmjob.SnapshotPrefix)] {
 				continue
 			}
 			r.Leftovers = append(r.Leftovers, Leftover{VMID: vm.ID, VM: vm.Name, Snapshot: s.Name})
