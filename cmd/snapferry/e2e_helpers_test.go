@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/snapferry/snapferry/images/disk/memblobs"
 )
 
 // binPath is the snapferry binary built once for the end-to-end tests: they run it as a real
@@ -86,31 +88,14 @@ func sparseImage(t *testing.T, path string, size int64, mibs ...int64) {
 	writeRandom(t, f, mibs...)
 }
 
+// writeRandom writes 1 MiB of incompressible, seed-determined data at each given MiB offset.
 func writeRandom(t *testing.T, f *os.File, mibs ...int64) {
 	t.Helper()
-	buf := make([]byte, 1<<20)
 	for _, m := range mibs {
-		if _, err := io.ReadFull(randReader{seed: uint64(m)*7919 + 1}, buf); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.WriteAt(buf, m<<20); err != nil {
+		if _, err := f.WriteAt(memblobs.RandBytes(uint64(m)*7919+1, 1<<20), m<<20); err != nil {
 			t.Fatal(err)
 		}
 	}
-}
-
-// randReader is a deterministic xorshift stream: incompressible, different per seed.
-type randReader struct{ seed uint64 }
-
-func (r randReader) Read(p []byte) (int, error) {
-	x := r.seed
-	for i := range p {
-		x ^= x << 13
-		x ^= x >> 7
-		x ^= x << 17
-		p[i] = byte(x)
-	}
-	return len(p), nil
 }
 
 func fileSHA(t *testing.T, path string) string {

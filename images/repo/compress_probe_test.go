@@ -2,6 +2,7 @@ package repo
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -15,9 +16,7 @@ func TestWorthCompressing(t *testing.T) {
 	}
 	defer enc.Close()
 	random := make([]byte, 1<<20)
-	if _, err := (randSource{seed: 7}).Read(random); err != nil {
-		t.Fatal(err)
-	}
+	rand.NewChaCha8([32]byte{7}).Read(random)
 	text := bytes.Repeat([]byte("snapferry backs up VMs on ESXi hosts. "), 1<<20/38+1)[:1<<20]
 	scratch := make([]byte, 0, 128<<10)
 	if worthCompressing(enc, random, scratch) {
@@ -29,18 +28,4 @@ func TestWorthCompressing(t *testing.T) {
 	if !worthCompressing(enc, random[:100<<10], scratch) {
 		t.Error("small blobs must always be tried")
 	}
-}
-
-// randSource is a deterministic xorshift stream (incompressible).
-type randSource struct{ seed uint64 }
-
-func (r randSource) Read(p []byte) (int, error) {
-	x := r.seed | 1
-	for i := range p {
-		x ^= x << 13
-		x ^= x >> 7
-		x ^= x << 17
-		p[i] = byte(x)
-	}
-	return len(p), nil
 }
