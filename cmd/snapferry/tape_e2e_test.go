@@ -6,7 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -103,6 +106,55 @@ type tapeHost struct {
 	home string
 }
 
+// newTapeHost starts the tape host's sshd. Its drive daemons are detached and leave on their
+// own once the last client is gone, writing the catalog copy on the way out: the test waits
+// for them, so none is still writing into the folder the test's cleanup removes (and one that
+// does not leave is a bug worth a failure).
+func newTapeHost(t *testing.T, dir string) tapeHost {
+	h := tapeHost{s: sshtest.Start(t, sshtest.Options{}), home: filepath.Join(dir, "tapehost")}
+	t.Cleanup(func() {
+		mark := "--home=" + h.home
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			left := processesWith("--tape-daemon", mark)
+			if len(left) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				for _, p := range left {
+					syscall.Kill(p, syscall.SIGKILL)
+				}
+				t.Errorf("tape daemon(s) %v of %s still running 30 s after the last client left", left, h.home)
+				return
+			}
+		}
+	})
+	return h
+}
+
+// processesWith lists the PIDs whose command line holds every one of args.
+func processesWith(args ...string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		all, parts := true, strings.Split(string(b), "\x00")
+		for _, a := range args {
+			all = all && slices.Contains(parts, a)
+		}
+		if all {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
 func (h tapeHost) spec(dev string) string {
 	return fmt.Sprintf("tape://%s@%s%s", h.s.User, h.s.Addr, dev)
 }
@@ -123,7 +175,7 @@ func TestTapeVMsOverSSH(t *testing.T) {
 			{Size: 8 << 20, Data: []sim.Extent{{Offset: 1 << 20, Length: 1 << 20, Seed: 13}}}}},
 	)
 	dir := t.TempDir()
-	h := tapeHost{s: sshtest.Start(t, sshtest.Options{}), home: filepath.Join(dir, "tapehost")}
+	h := newTapeHost(t, dir)
 	home, tp := filepath.Join(dir, "esxi-state"), filepath.Join(dir, "tapes", "drive0")
 	os.MkdirAll(filepath.Dir(tp), 0o755)
 	mustSF(t, h.home, 0, "tape", "label", tp, "--pool", "vms", "--volume", "VM0001", "--block-size", "128K")
@@ -174,7 +226,7 @@ func TestTapeVMsOverSSH(t *testing.T) {
 // volume and file number.
 func TestTapeSpanMultiplexScan(t *testing.T) {
 	dir := t.TempDir()
-	h := tapeHost{s: sshtest.Start(t, sshtest.Options{}), home: filepath.Join(dir, "tapehost")}
+	h := newTapeHost(t, dir)
 	home, slots, drive := filepath.Join(dir, "client"), filepath.Join(dir, "slots"), filepath.Join(dir, "drive")
 	os.MkdirAll(slots, 0o755)
 	for _, v := range []string{"V1", "V2"} {
@@ -285,7 +337,7 @@ func TestTapeRealDrive(t *testing.T) {
 // sets land complete on the tape and restore.
 func TestTapeTwoHostsOneDrive(t *testing.T) {
 	dir := t.TempDir()
-	h := tapeHost{s: sshtest.Start(t, sshtest.Options{}), home: filepath.Join(dir, "tapehost")}
+	h := newTapeHost(t, dir)
 	tp := filepath.Join(dir, "drive")
 	mustSF(t, h.home, 0, "tape", "label", tp, "--pool", "shared", "--volume", "S1", "--block-size", "64K")
 	imgs := []string{filepath.Join(dir, "a.img"), filepath.Join(dir, "b.img")}
