@@ -4,7 +4,8 @@
 # restic over sftp:, then keeping a replica of the image against `rsync --inplace --no-whole-file`.
 # Same 8 GiB / 1% workload as images.sh. Targets: full <= 0.5x borg, incremental <= 0.25x borg,
 # replica incremental <= 0.2x rsync; bytes sent and snapferry's client peak RSS are printed.
-# The far side's memory is not measured here (sshd starts it); transfer/replica's Go benchmark does.
+# The far side's peak RSS is measured too: --remote-path names a wrapper that runs the same binary
+# under GNU time, which appends each session's peak RSS to far-rss.txt.
 # Env: BENCH_SIZE, BENCH_OUT, SNAPFERRY.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -23,9 +24,14 @@ trap '"$bench_root/scripts/sshd/loopback-sshd.sh" stop "$run/sshd"' EXIT
 far="$SSH_USER@127.0.0.1"
 ssh_cmd="ssh -i $SSH_KEY -p $SSH_PORT -o UserKnownHostsFile=$SSH_KNOWN_HOSTS -o StrictHostKeyChecking=yes -o BatchMode=yes"
 # The functions run in child shells (measure): settings travel in exported variables.
-export sf_ssh_identity="$SSH_KEY" sf_ssh_known="$SSH_KNOWN_HOSTS"
-snapferry_init() { "$SNAPFERRY" init "ssh://$far:$SSH_PORT$run/snapferry-repo" --identity="$sf_ssh_identity" --known-hosts="$sf_ssh_known"; }
-snapferry_backup() { "$SNAPFERRY" backup "$src" --to="ssh://$far:$SSH_PORT$run/snapferry-repo" --identity="$sf_ssh_identity" --known-hosts="$sf_ssh_known"; }
+far_rss=$run/far-rss.txt
+# The wrapper ignores SIGHUP (and so do time and serve after exec): sshd hangs up on the session
+# when the client leaves, which would kill time before it writes the figure.
+printf '#!/bin/sh\ntrap "" HUP\nexec %q -f %%M -a -o %q %q "$@"\n' "$TIME_BIN" "$far_rss" "$SNAPFERRY" >"$run/far-snapferry"
+chmod +x "$run/far-snapferry"
+export sf_ssh_identity="$SSH_KEY" sf_ssh_known="$SSH_KNOWN_HOSTS" sf_far="--remote-path=$run/far-snapferry"
+snapferry_init() { mkdir -p "$run/snapferry-repo"; "$SNAPFERRY" init "ssh://$far:$SSH_PORT$run/snapferry-repo" --identity="$sf_ssh_identity" --known-hosts="$sf_ssh_known" "$sf_far"; }
+snapferry_backup() { "$SNAPFERRY" backup "$src" --to="ssh://$far:$SSH_PORT$run/snapferry-repo" --identity="$sf_ssh_identity" --known-hosts="$sf_ssh_known" "$sf_far"; }
 export BORG_PASSPHRASE= BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
 export BORG_BASE_DIR=$run/borg-base BORG_RSH="$ssh_cmd"
 borg_init() { borg init --encryption=none "ssh://$far:$SSH_PORT$run/borg-repo"; }
@@ -37,30 +43,45 @@ restic_backup() { (cd "$run/src" && restic backup --repo "$(restic_repo)" -o sft
 
 # Replicas: the image kept current on the far side. snapferry prints its byte counts as JSON;
 # rsync's --stats says what it sent.
-snapferry_replica() { "$SNAPFERRY" replica "$src" --to="ssh://$far:$SSH_PORT$run/snapferry-replica" --identity="$sf_ssh_identity" --known-hosts="$sf_ssh_known" --json >"$run/replica-$1.json"; }
+snapferry_replica() { mkdir -p "$run/snapferry-replica"; "$SNAPFERRY" replica "$src" --to="ssh://$far:$SSH_PORT$run/snapferry-replica" --identity="$sf_ssh_identity" --known-hosts="$sf_ssh_known" "$sf_far" --json >"$run/replica-$1.json"; }
 rsync_replica() { rsync --inplace --no-whole-file --stats -e "$ssh_cmd" "$src" "$far:$run/rsync-replica/" >"$run/rsync-$1.txt"; }
 export -f snapferry_init snapferry_backup borg_init borg_backup restic_repo restic_init restic_backup snapferry_replica rsync_replica
 export src run far SNAPFERRY SSH_PORT ssh_cmd
 mkdir -p "$run/rsync-replica"
+
+# far_measure KEY CMD...: measure, then record the largest far-side peak RSS of the step's
+# sessions as KEY.far (snapferry only; other tools' far sides are not wrapped).
+far_measure() {
+  : >"$far_rss"
+  measure "$@"
+  local r i
+  # The client may be gone before its far side has finished exiting (and time has written).
+  for i in $(seq 100); do pgrep -f "$SNAPFERRY serve --root=$run/" >/dev/null || break; sleep 0.1; done
+  r=$(awk '/^[0-9]+$/ && $1 > m { m = $1 } END { print m }' "$far_rss")
+  [ -z "$r" ] || [[ $1 != snapferry.* ]] || record "$1.far" "$r"
+}
 
 bench_tool() {
   local t=$1
   if ! peer_available "$t"; then echo "bench: $t: not installed"; return 0; fi
   echo "bench: $t over ssh"
   ln -f "$v1" "$src"; cat "$v1" >/dev/null
-  measure "$t.init" "${t}_init"
-  measure "$t.full" "${t}_backup" full
+  far_measure "$t.init" "${t}_init"
+  far_measure "$t.full" "${t}_backup" full
   ln -f "$v2" "$src"; cat "$v2" >/dev/null
-  measure "$t.incremental" "${t}_backup" incremental
+  [ "$t" = snapferry ] && record snapferry.repo_full "$(dir_bytes "$run/snapferry-repo")"
+  far_measure "$t.incremental" "${t}_backup" incremental
+  [ "$t" = snapferry ] && record snapferry.repo_incremental "$(dir_bytes "$run/snapferry-repo")"
+  return 0
 }
 for t in snapferry borg restic; do bench_tool "$t"; done
 
 for t in snapferry rsync; do
   if ! peer_available "$t"; then echo "bench: $t: not installed"; continue; fi
   ln -f "$v1" "$src"
-  measure "$t.replica_full" "${t}_replica" full
+  far_measure "$t.replica_full" "${t}_replica" full
   ln -f "$v2" "$src"
-  measure "$t.replica_incremental" "${t}_replica" incremental
+  far_measure "$t.replica_incremental" "${t}_replica" incremental
 done
 cmp "$v2" "$run/snapferry-replica/disk.img/disk.img" 2>/dev/null || cmp "$v2" "$run/snapferry-replica/disk.img" || die "snapferry replica differs from $v2"
 sf_sent=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["stats"]["BytesSent"])' "$run/replica-incremental.json")
@@ -86,6 +107,11 @@ record rsync.replica_sent "${rs_sent:-}"
   time_rows "incremental over ssh" incremental borg 0.25
   time_rows "replica incremental" replica_incremental rsync 0.2
   ratio_row "replica incremental bytes sent (vs rsync)" "$sf_sent" "${rs_sent:-}" 1 ""
-  echo "the 1% rewrite is $changed bytes in 64 KiB writes; snapferry sends whole changed 1 MiB blocks, compressed"
-  rss_row "snapferry client peak RSS KiB (vs 64 MiB)" "$(peak_rss snapferry init full incremental)"
+  added=$(( $(get snapferry.repo_incremental 2) - $(get snapferry.repo_full 2) ))
+  # The rewrite is random data, so "the changed data compressed" is its own size.
+  ratio_row "backup incremental bytes to the far side (vs changed)" "$added" "$changed" 1.2 ""
+  echo "the 1% rewrite is $changed bytes in 64 KiB writes; snapferry sends whole changed blocks (1 MiB by default), compressed"
+  rss_row "snapferry client peak RSS KiB (vs 64 MiB)" "$(peak_rss snapferry init full incremental replica_full replica_incremental)"
+  far_peak=$(for s in init full incremental replica_full replica_incremental; do get "snapferry.$s.far" 2; done | sort -n | tail -n 1)
+  rss_row "snapferry far side (serve) peak RSS KiB" "$far_peak"
 } | tee "$WORK/results-ssh.txt"
