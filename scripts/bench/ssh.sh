@@ -107,6 +107,7 @@ record rsync.replica_sent "${rs_sent:-}"
   time_rows "incremental over ssh" incremental borg 0.25
   time_rows "replica incremental" replica_incremental rsync 0.2
   ratio_row "replica incremental bytes sent (vs rsync)" "$sf_sent" "${rs_sent:-}" 1 ""
+  ratio_row "replica incremental bytes sent (vs changed)" "$sf_sent" "$changed" 1.2 ""
   added=$(( $(get snapferry.repo_incremental 2) - $(get snapferry.repo_full 2) ))
   # The rewrite is random data, so "the changed data compressed" is its own size.
   ratio_row "backup incremental bytes to the far side (vs changed)" "$added" "$changed" 1.2 ""

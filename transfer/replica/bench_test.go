@@ -80,7 +80,7 @@ func benchIncremental(b *testing.B, sess *wire.Session, rsyncCmd func(src string
 	if v, err := strconv.ParseInt(os.Getenv("SNAPFERRY_BENCH_REPLICA_FILL"), 10, 64); err == nil && v > 0 && v <= 100 {
 		fill = v
 	}
-	const bsz = replica.DefaultBlockSize
+	const bsz = 1 << 20 // the disk is filled and changed in 1 MiB blocks
 	blocks := mib << 20 / bsz
 	d := newDisk(b, filepath.Join(b.TempDir(), "disk-flat.vmdk"), blocks*bsz, bsz)
 	var data []int64

@@ -11,9 +11,8 @@ import (
 
 // Limits the far side enforces on what a client asks for.
 const (
-	DefaultBlockSize = 1 << 20
-	MinBlockSize     = 64 << 10
-	MaxBlockSize     = 16 << 20
+	MinBlockSize = 64 << 10
+	MaxBlockSize = 16 << 20
 )
 
 // beginArgs names the set (a folder below the served root) an update covers; it is the

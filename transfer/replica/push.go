@@ -28,7 +28,7 @@ type File struct {
 
 // Options tune Push. Zero values take the defaults.
 type Options struct {
-	BlockSize int64 // DefaultBlockSize; the far side rebuilds its hashes when this changes
+	BlockSize int64 // 0: BlockSizeFor each file's size; the far side rebuilds its hashes when it changes
 	Workers   int   // hashing and compressing goroutines; GOMAXPROCS, at most 4
 	// Level is the zstd level for changed blocks; zstd.SpeedFastest, as for repository blobs:
 	// on a LAN the link outruns the compressor at higher levels.
@@ -55,10 +55,7 @@ type Stats struct {
 // below the server's root that holds the replica.
 func Push(ctx context.Context, sess *wire.Session, set string, files []File, opts Options) (Stats, error) {
 	start := time.Now()
-	if opts.BlockSize == 0 {
-		opts.BlockSize = DefaultBlockSize
-	}
-	if opts.BlockSize < MinBlockSize || opts.BlockSize > MaxBlockSize {
+	if opts.BlockSize != 0 && (opts.BlockSize < MinBlockSize || opts.BlockSize > MaxBlockSize) {
 		return Stats{}, fmt.Errorf("replica block size %d out of range %d..%d", opts.BlockSize, MinBlockSize, MaxBlockSize)
 	}
 	if opts.Workers <= 0 {
@@ -163,7 +160,7 @@ func (p *pusher) putSmall(ctx context.Context, file File) error {
 		return err
 	}
 	defer f.Close()
-	args := fileArgs{Set: p.set, Name: file.Name, BlockSize: p.opts.BlockSize, Size: size, Mode: mode}
+	args := fileArgs{Set: p.set, Name: file.Name, BlockSize: p.blockSize(size), Size: size, Mode: mode}
 	st, err := p.sess.Open(ctx, wire.OpRepPut, args.encode(), true)
 	if err != nil {
 		return err
@@ -193,7 +190,7 @@ func (p *pusher) pushDisk(ctx context.Context, file File) error {
 		return err
 	}
 	defer f.Close()
-	bs := p.opts.BlockSize
+	bs := p.blockSize(size)
 	args := fileArgs{Set: p.set, Name: file.Name, BlockSize: bs, Size: size, Mode: mode}
 	hs, err := p.sess.Open(ctx, wire.OpRepHashes, args.encode(), false)
 	if err != nil {
@@ -287,6 +284,31 @@ func (p *pusher) pushDisk(ctx context.Context, file File) error {
 }
 
 // windowFor is the smallest zstd window (a power of two, at least 1 KiB) that holds a block.
+// maxHashBlocks bounds the blocks of one file under the automatic block size: the far side sends
+// 16 bytes of hashes per block on every run, so 2^20 blocks cost 16 MiB of download and sidecar.
+const maxHashBlocks = 1 << 20
+
+// BlockSizeFor is the automatic block size for a file of size bytes: the smallest power of two
+// from MinBlockSize up that keeps the file within maxHashBlocks blocks. Like rsync's block size
+// it grows with the file, but only where the hash list would get big: disks up to 64 GiB get
+// 64 KiB blocks, so a guest's scattered small writes send little more than what they wrote; a
+// 2 TiB disk gets 2 MiB blocks and a 16 MiB hash list.
+func BlockSizeFor(size int64) int64 {
+	bs := int64(MinBlockSize)
+	for bs < MaxBlockSize && (size+bs-1)/bs > maxHashBlocks {
+		bs <<= 1
+	}
+	return bs
+}
+
+// blockSize is the block size for a file of size bytes: Options.BlockSize or the automatic one.
+func (p *pusher) blockSize(size int64) int64 {
+	if p.opts.BlockSize != 0 {
+		return p.opts.BlockSize
+	}
+	return BlockSizeFor(size)
+}
+
 func windowFor(bs int64) int {
 	w := 1 << 10
 	for int64(w) < bs {
