@@ -66,8 +66,9 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
 	}
-	stop := startCPUProfile()
+	stop, stopMem := startCPUProfile(), startMemProfile()
 	code := run(os.Args[1:], os.Stdout, os.Stderr)
+	stopMem()
 	stop()
 	os.Exit(code)
 }

@@ -73,9 +73,10 @@ func Backup(ctx context.Context, bs repo.BlobStore, paths []string, opts Options
 		progress: progress.OrNop(opts.Progress),
 		jobs:     make(chan fileJob, 2*nworkers),
 		large:    make(chan fileJob, 4),
-		// Chunk buffers are Max-sized; a handful keep every worker busy without letting
-		// a few big files pin hundreds of MiB on a memory-starved ESXi host.
-		chunkBufs:   pipeline.NewBufferPool(min(nworkers, 6)+2, chunking.Max),
+		// Chunk buffers are Max-sized. Compressing a chunk is CPU work, so one in flight per
+		// core plus one being filled and one queued keeps the cores busy; more only pins memory
+		// (4 MiB each) on a memory-starved ESXi host. The I/O workers above are for small files.
+		chunkBufs:   pipeline.NewBufferPool(min(pipeline.Workers(0), 6)+2, chunking.Max),
 		exclude:     opts.Exclude,
 		oneFS:       opts.OneFileSystem,
 		treeLoaders: make(chan struct{}, prefetchLoaders),

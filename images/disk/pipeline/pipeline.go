@@ -64,15 +64,19 @@ func (g *Group) Wait() error {
 }
 
 // BufferPool hands out at most n buffers of one size; taking blocks while all are in flight,
-// which is what bounds a pipeline's memory.
+// which is what bounds a pipeline's memory. Buffers are made on first demand, so a pool sized
+// for the worst case costs nothing while the work is lighter (a file-tree backup without large
+// files never touches its 4 MiB chunk buffers).
 type BufferPool struct {
-	free chan []byte
+	free  chan []byte
+	slots chan struct{} // one token per buffer not made yet
+	size  int
 }
 
 func NewBufferPool(n, size int) *BufferPool {
-	p := &BufferPool{free: make(chan []byte, n)}
+	p := &BufferPool{free: make(chan []byte, n), slots: make(chan struct{}, n), size: size}
 	for range n {
-		p.free <- make([]byte, size)
+		p.slots <- struct{}{}
 	}
 	return p
 }
@@ -81,6 +85,13 @@ func (p *BufferPool) Get(ctx context.Context) ([]byte, error) {
 	select {
 	case b := <-p.free:
 		return b[:cap(b)], nil
+	default:
+	}
+	select {
+	case b := <-p.free:
+		return b[:cap(b)], nil
+	case <-p.slots:
+		return make([]byte, p.size), nil
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
 	}

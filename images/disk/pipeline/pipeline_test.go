@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestGroupFirstErrorCancelsOthers(t *testing.T) {
@@ -83,5 +84,27 @@ func TestBufferPoolBlocksWhenEmpty(t *testing.T) {
 	p.Put(b[:3])
 	if b, _ := p.Get(context.Background()); len(b) != 8 {
 		t.Fatalf("a returned buffer comes back at full length, got %d", len(b))
+	}
+}
+
+func TestBufferPoolMakesBuffersOnDemandAndReusesThem(t *testing.T) {
+	p := NewBufferPool(2, 8)
+	if len(p.free) != 0 || len(p.slots) != 2 {
+		t.Fatalf("a new pool holds %d buffers and %d unmade slots; want none made yet", len(p.free), len(p.slots))
+	}
+	a, _ := p.Get(context.Background())
+	p.Put(a)
+	b, _ := p.Get(context.Background())
+	if &a[0] != &b[0] || len(p.slots) != 1 {
+		t.Fatalf("a returned buffer was not reused (%d slots left)", len(p.slots))
+	}
+	c, _ := p.Get(context.Background())
+	if &c[0] == &b[0] || len(p.slots) != 0 {
+		t.Fatal("the second buffer in flight should be a new one")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := p.Get(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a third Get with two buffers out must wait: %v", err)
 	}
 }
