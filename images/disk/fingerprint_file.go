@@ -320,6 +320,8 @@ func (w *fpWriter) commit() error {
 		err = cerr
 	}
 	if err == nil {
+		// The folder is not fsynced: after a crash the old file may be back, which is still
+		// right for every block it names.
 		err = os.Rename(w.f.Name(), w.path)
 	}
 	if err != nil {
