@@ -75,7 +75,9 @@ func (j *vmBackup) copy(ctx context.Context, fz *Frozen) error {
 	before := storedBytes(j.r)
 	for _, d := range fz.Disks {
 		o.logf("VM %s: reading disk %s (%s)", vm.Name, d.Name, d.Device)
-		rd, st, err := vmdk.Backup(ctx, j.r, d.Source, disk.Options{Name: d.Name, Device: d.Device, Progress: o.Progress})
+		dopts := disk.Options{Name: d.Name, Device: d.Device, Progress: o.Progress}
+		j.useCache(&dopts, d)
+		rd, st, err := vmdk.Backup(ctx, j.r, d.Source, dopts)
 		if err != nil {
 			return fmt.Errorf("disk %s: %w", d.Name, err)
 		}
@@ -108,6 +110,30 @@ func (j *vmBackup) copy(ctx context.Context, fz *Frozen) error {
 	return nil
 }
 
+// useCache points the disk backup at the disk's fingerprint cache. The key names the VM by its
+// .vmx path (stable while the VM stays registered where it is; the vmid changes when it is
+// re-registered, the display name when it is renamed) and the disk by its device: never by
+// d.Source, which is a temporary chain clone with a new name on every run when the VM has
+// snapshots of its own. A key that misses only costs the speed of one run.
+func (j *vmBackup) useCache(o *disk.Options, d FrozenDisk) {
+	rc, ok := j.r.(interface{ Config() repo.Config })
+	if j.o.CacheDir == "" || !ok {
+		return
+	}
+	id := rc.Config().ID
+	vmKey := j.vm.VMXPath
+	if vmKey == "" {
+		vmKey = j.vm.Name
+	}
+	dev := d.Device
+	if dev == "" {
+		dev = d.Name
+	}
+	o.Cache = disk.CachePath(j.o.CacheDir, id, "vm\x00"+vmKey+"\x00"+dev)
+	o.RepoID = id
+	o.Rehash = j.o.Rehash
+}
+
 // storedBytes is what the repository has uploaded so far in this process, when it can tell
 // (*repo.Repository can); the difference around one VM is that VM's stored (compressed) bytes.
 func storedBytes(r Repo) int64 {
@@ -126,4 +152,5 @@ func addStats(a *repo.Stats, b repo.Stats) {
 	a.BytesStored += b.BytesStored
 	a.BlobsNew += b.BlobsNew
 	a.BlobsReused += b.BlobsReused
+	a.BlocksCached += b.BlocksCached
 }

@@ -62,7 +62,12 @@ type BackupOptions struct {
 	LockDir         string        // folder of the per-VM lock files
 	LockWait        time.Duration // how long to wait for another job's lock (--wait)
 	TempDir         string        // staging of config files (small); default os.TempDir()
-	Progress        progress.Reporter
+	// CacheDir is the folder of block fingerprint caches (disk.CacheDir of the state folder);
+	// empty: none, every block is hashed. Used when the repository tells its id (Config).
+	CacheDir string
+	// Rehash ignores the caches for this run: every block is hashed with BLAKE3 again.
+	Rehash   bool
+	Progress progress.Reporter
 	// Log receives progress notes and warnings as they happen; nil discards them.
 	Log func(msg string)
 	// OnLeftover hears of each snapshot an earlier, killed run left on a VM, before it is

@@ -80,13 +80,14 @@ func (a *app) backupPaths(paths []string, f backupFlags) (*backupResult, error) 
 	}
 	defer t.Close(a)
 	r, host, prog := t.r, t.host, t.prog
+	cacheDir := a.blockCacheDir()
 	parents, err := a.latestBySource(r, host)
 	if err != nil {
 		return nil, err
 	}
 	res := &backupResult{}
 	for _, im := range images {
-		it, err := a.backupImage(r, im.path, im.kind, host, f, prog, parents)
+		it, err := a.backupImage(r, im.path, im.kind, host, f, prog, parents, cacheDir)
 		if err != nil {
 			return res, err
 		}
@@ -103,10 +104,15 @@ func (a *app) backupPaths(paths []string, f backupFlags) (*backupResult, error) 
 	return res, nil
 }
 
-func (a *app) backupImage(r *repo.Repository, path, kind, host string, f backupFlags, prog *renderer, parents map[string]repo.SnapshotInfo) (backupItem, error) {
+func (a *app) backupImage(r *repo.Repository, path, kind, host string, f backupFlags, prog *renderer, parents map[string]repo.SnapshotInfo, cacheDir string) (backupItem, error) {
 	start := time.Now()
 	before := r.Stats()
-	opts := disk.Options{Progress: prog}
+	opts := disk.Options{Progress: prog, Rehash: f.rehash}
+	if cacheDir != "" {
+		// Keyed by the absolute path given: the same image backed up again finds its cache.
+		id := r.Config().ID
+		opts.Cache, opts.RepoID = disk.CachePath(cacheDir, id, path), id
+	}
 	backup := disk.Backup
 	if kind == "vmdk" {
 		backup = vmdk.Backup // the descriptor plus its flat extent
@@ -156,4 +162,19 @@ func (a *app) commit(r *repo.Repository, sn *repo.Snapshot, st repo.Stats, befor
 		return repo.ID{}, fmt.Errorf("commit snapshot of %s: %w", sn.Source, err)
 	}
 	return id, nil
+}
+
+// blockCacheDir is the folder of the block fingerprint caches in the state folder, after
+// removing the caches of sources no backup wrote for disk.CacheMaxAge (one directory listing).
+// Without a state folder it is "": images are then hashed in full, which is slower, not wrong.
+func (a *app) blockCacheDir() string {
+	state, err := a.stateDir()
+	if err != nil {
+		return ""
+	}
+	dir := disk.CacheDir(state)
+	if _, err := disk.RemoveStaleCaches(dir, disk.CacheMaxAge, time.Now()); err != nil {
+		a.warnf("removing old block caches: %v", err)
+	}
+	return dir
 }

@@ -20,6 +20,7 @@ func (a *app) backupVMs(job *jobrun.Job, f backupFlags) (*backupResult, error) {
 	r, host, prog := t.r, t.host, t.prog
 	res := &backupResult{}
 	opts.JobID, opts.Host, opts.Progress, opts.OnLeftover = job.ID, host, prog, res.events.leftover
+	opts.CacheDir, opts.Rehash = a.blockCacheDir(), f.rehash
 	results := vmjob.Backup(a.ctx, h, r, vms, opts)
 	for _, vr := range results {
 		it := backupItem{Source: vr.VM.Name, Kind: "vm", Mode: f.mode, Stats: vr.Stats, Duration: vr.Duration, Warnings: vr.Warnings}

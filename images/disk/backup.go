@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 
+	"github.com/zeebo/xxh3"
 	"golang.org/x/sys/unix"
 
 	"github.com/snapferry/snapferry/images/disk/pipeline"
@@ -24,6 +25,18 @@ type Options struct {
 	Descriptor string // Disk.Descriptor (VMDK descriptor text)
 	Workers    int    // hash+store goroutines; default 2 per CPU (see defaultWorkers)
 	Progress   progress.Reporter
+
+	// Cache is the block fingerprint cache file of this source in this repository (CachePath,
+	// docs/block-cache.md); empty: no cache, every block is hashed with BLAKE3. A missing or
+	// unusable file is ignored and replaced; the new file replaces the old one only when the
+	// backup succeeds.
+	Cache string
+	// RepoID is the repository's id (repo.Config().ID), required with Cache: blob ids are keyed
+	// in an encrypted repository, so a cache is valid for one repository only.
+	RepoID string
+	// Rehash ignores the old cache: every block is hashed with BLAKE3 again, and the cache is
+	// rewritten with a new seed.
+	Rehash bool
 }
 
 // Backup backs up the image file at path. See BackupFile.
@@ -77,18 +90,22 @@ func BackupFile(ctx context.Context, bs repo.BlobStore, f *os.File, opts Options
 		progress:  progress.OrNop(opts.Progress),
 		zero:      make([]byte, blockSize),
 	}
+	b.openCache(opts)
 	b.progress.Start(d.Name, size)
 	defer b.progress.Done()
-	if err := b.run(ctx, defaultWorkers(opts.Workers)); err != nil {
+	err = b.run(ctx, defaultWorkers(opts.Workers))
+	b.closeCache(err == nil)
+	if err != nil {
 		return repo.Disk{}, repo.Stats{}, fmt.Errorf("back up %s: %w", f.Name(), err)
 	}
 	d.Map = b.chunks
 	d.Allocated = b.allocated
 	st := repo.Stats{
-		BytesRead:   b.bytesRead.Load(),
-		BytesAdded:  b.bytesAdded.Load(),
-		BlobsNew:    int(b.blobsNew.Load()),
-		BlobsReused: int(b.blobsReused.Load()),
+		BytesRead:    b.bytesRead.Load(),
+		BytesAdded:   b.bytesAdded.Load(),
+		BlobsNew:     int(b.blobsNew.Load()),
+		BlobsReused:  int(b.blobsReused.Load()),
+		BlocksCached: int(b.blocksCached.Load()),
 	}
 	return d, st, nil
 }
@@ -113,7 +130,15 @@ type diskBackup struct {
 	progress  progress.Reporter
 	zero      []byte // read-only, compared against to find all-zero blocks
 
-	bytesRead, bytesAdded, blobsNew, blobsReused atomic.Int64
+	// The fingerprint cache (fingerprint_cache.go): old is read by the reader goroutine, out
+	// written by the assembler, both in disk order. fast is set when either exists: the workers
+	// then compute each block's fast hash under seed.
+	old  *fpReader
+	out  *fpWriter
+	seed uint64
+	fast bool
+
+	bytesRead, bytesAdded, blobsNew, blobsReused, blocksCached atomic.Int64
 
 	// Owned by the assembler goroutine.
 	chunks    []repo.ID
@@ -122,9 +147,11 @@ type diskBackup struct {
 
 // blockJob is one read block on its way from the reader to a worker.
 type blockJob struct {
-	seq   uint64
-	index int64
-	buf   []byte // from the pool; the worker returns it
+	seq    uint64
+	index  int64
+	buf    []byte      // from the pool; the worker returns it
+	cached fingerprint // the old cache's entry for this block, when hasOld
+	hasOld bool
 }
 
 // seqResult carries a blockResult with the reader's sequence number for reordering.
@@ -137,7 +164,8 @@ type seqResult struct {
 type blockResult struct {
 	index int64
 	n     int
-	id    repo.ID // zero for an all-zero block
+	id    repo.ID      // zero for an all-zero block
+	fast  xxh3.Uint128 // the block's fast hash when diskBackup.fast
 }
 
 func (b *diskBackup) run(ctx context.Context, nworkers int) error {
@@ -209,7 +237,9 @@ func (b *diskBackup) read(ctx context.Context, pool *pipeline.BufferPool, jobs c
 				return fmt.Errorf("read block %d: %w", i, err)
 			}
 			b.bytesRead.Add(int64(n))
-			if err := pipeline.Send(ctx, jobs, blockJob{seq: seq, index: i, buf: buf[:n]}); err != nil {
+			j := blockJob{seq: seq, index: i, buf: buf[:n]}
+			j.cached, j.hasOld = b.old.lookup(i, n)
+			if err := pipeline.Send(ctx, jobs, j); err != nil {
 				pool.Put(buf)
 				return err
 			}
@@ -224,12 +254,23 @@ func (b *diskBackup) read(ctx context.Context, pool *pipeline.BufferPool, jobs c
 	return nil
 }
 
-// store hashes one block and saves it unless it is all zeros.
+// store hashes one block and saves it unless it is all zeros, or unless the fingerprint cache
+// vouches for it: the same fast hash as last time, and the repository still has the blob (a
+// prune may have removed it since).
 func (b *diskBackup) store(ctx context.Context, j blockJob) (blockResult, error) {
 	r := blockResult{index: j.index, n: len(j.buf)}
 	defer b.progress.Add(int64(len(j.buf)))
 	if bytes.Equal(j.buf, b.zero[:len(j.buf)]) {
 		return r, nil
+	}
+	if b.fast {
+		r.fast = fastHash(j.buf, b.seed)
+		if j.hasOld && r.fast == j.cached.fast && b.bs.HasBlob(repo.DataBlob, j.cached.id) {
+			r.id = j.cached.id
+			b.blocksCached.Add(1)
+			b.count(false, len(j.buf))
+			return r, nil
+		}
 	}
 	r.id = b.bs.BlobID(j.buf)
 	added, err := b.bs.SaveBlob(ctx, repo.DataBlob, r.id, j.buf)
@@ -271,6 +312,9 @@ func (a *mapAssembler) add(ctx context.Context, r blockResult) error {
 	a.ids[r.index%repo.MapChunkBlocks] = r.id
 	if !r.id.IsZero() {
 		a.b.allocated += int64(r.n)
+		if a.b.fast {
+			a.b.out.add(fingerprint{index: r.index, fast: r.fast, id: r.id})
+		}
 	}
 	return nil
 }

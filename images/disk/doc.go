@@ -10,6 +10,12 @@
 // chunk is complete. Memory is bounded by the buffer pool and one map chunk, never by the disk
 // size: a 2 TiB thin disk backs up in the same few MiB as a 2 GiB one.
 //
+// With Options.Cache, a block fingerprint cache (fingerprint_cache.go, docs/block-cache.md)
+// remembers each allocated block's seeded XXH3-128 and blob id from the last successful backup of
+// the source; a block that hashes the same and whose blob the repository still has is reused
+// without BLAKE3 or SaveBlob. The old file is read and the new one written in disk order beside
+// the pipeline, so the cache adds two 64 KiB buffers to the memory bound, not a table per block.
+//
 // Restore recreates the file at its apparent size and writes only non-hole blocks at their
 // offsets from parallel workers, so a thin disk stays thin. Stream writes the whole image in
 // order to an io.Writer (a pipe, a device) with holes as zeros.

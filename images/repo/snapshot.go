@@ -68,6 +68,9 @@ type Stats struct {
 	BytesStored    int64 `json:"bytes_stored"` // compressed bytes written to packs
 	BlobsNew       int   `json:"blobs_new"`
 	BlobsReused    int   `json:"blobs_reused"`
+	// BlocksCached counts disk blocks the block fingerprint cache recognised as unchanged: they
+	// were not hashed with BLAKE3 nor offered to the repository (also counted in BlobsReused).
+	BlocksCached int `json:"blocks_cached,omitempty"`
 }
 
 // checkNames refuses disk names that restore could turn into a path outside its target: the
