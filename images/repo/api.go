@@ -43,3 +43,29 @@ type BlobStore interface {
 	// BlockSize is the fixed disk-image block size chosen at init (default 1 MiB).
 	BlockSize() int
 }
+
+// PatchStore is a BlobStore that can keep a changed disk block as a patch of an earlier block
+// (docs/repository-format.md, "Patch blobs"): only the sub-blocks that changed are stored, so
+// a guest's scattered small writes cost about what they wrote, in the repository and on the
+// wire. *Repository implements it; a source uses it when PatchesEnabled says the repository's
+// format allows patches, and falls back to SaveBlob otherwise.
+type PatchStore interface {
+	BlobStore
+
+	// PatchesEnabled reports whether patches may be written (format version 3 or newer:
+	// older builds must never meet one).
+	PatchesEnabled() bool
+
+	// IsFullBlob reports whether id is stored, or queued in this run, as a whole blob (not a
+	// patch). Only whole blobs may be patch bases, so a block never needs more than one other
+	// blob to be rebuilt.
+	IsFullBlob(id ID) bool
+
+	// SavePatch stores block, whose id is id, as a patch of the whole blob base: only the
+	// sub-blocks listed in changed (indexes of subSize-byte pieces of block, increasing) are
+	// kept. Unless the repository has id already (then it reports false, like SaveBlob), and
+	// when base is not a whole blob, the block is stored whole instead. The caller vouches
+	// that the sub-blocks not listed equal base's; LoadBlob checks the rebuilt block against
+	// id, so a wrong claim is caught as corruption, never restored silently.
+	SavePatch(ctx context.Context, id, base ID, block []byte, subSize int, changed []int) (added bool, err error)
+}
