@@ -83,6 +83,15 @@ for t in snapferry rsync; do
   ln -f "$v2" "$src"
   far_measure "$t.replica_incremental" "${t}_replica" incremental
 done
+# The SSH pipe itself: 1 GiB through snapferry's in-process client and through OpenSSH's ssh, both
+# aes128-gcm, into `cat > /dev/null` on the loopback sshd (Go benchmarks in transfer/sshconn).
+echo "bench: ssh pipe throughput, in-process vs OpenSSH (1 GiB each)"
+(cd "$bench_root" && go test -run - -bench 'Pipe(InProcess|OpenSSH)$' -benchtime 1024x ./transfer/sshconn) >"$WORK/logs/ssh-pipe.log" 2>&1 ||
+  die "ssh pipe benchmark failed (see $WORK/logs/ssh-pipe.log)"
+pipe_mbs() { awk -v n="$1" '$1 ~ n { for (i = 1; i < NF; i++) if ($(i + 1) == "MB/s") print $i }' "$WORK/logs/ssh-pipe.log"; }
+record snapferry.pipe_mbs "$(pipe_mbs BenchmarkPipeInProcess)"
+record openssh.pipe_mbs "$(pipe_mbs BenchmarkPipeOpenSSH)"
+
 cmp "$v2" "$run/snapferry-replica/disk.img/disk.img" 2>/dev/null || cmp "$v2" "$run/snapferry-replica/disk.img" || die "snapferry replica differs from $v2"
 sf_sent=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["stats"]["BytesSent"])' "$run/replica-incremental.json")
 rs_sent=$(awk -F': ' '/Total bytes sent/ { gsub(/,/, "", $2); print $2 }' "$run/rsync-incremental.txt" 2>/dev/null || true)
@@ -102,6 +111,8 @@ record rsync.replica_sent "${rs_sent:-}"
   printf '\n%-12s %16s %16s %16s\n' replica "full s" "incr s" "incr bytes sent"
   printf '%-12s %16s %16s %16s\n' snapferry "$(wall_cpu snapferry.replica_full)" "$(wall_cpu snapferry.replica_incremental)" "$sf_sent"
   printf '%-12s %16s %16s %16s\n' rsync "$(wall_cpu rsync.replica_full)" "$(wall_cpu rsync.replica_incremental)" "${rs_sent:-n/a}"
+  awk -v a="$(get snapferry.pipe_mbs 2)" -v b="$(get openssh.pipe_mbs 2)" 'BEGIN {
+    printf "\nssh pipe MB/s: in-process %s, OpenSSH ssh %s, ratio %.2f (higher is faster)\n", a, b, (b > 0 ? a / b : 0) }'
   table_header
   time_rows "full backup over ssh" full borg 0.5
   time_rows "incremental over ssh" incremental borg 0.25
