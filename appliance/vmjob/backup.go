@@ -153,4 +153,5 @@ func addStats(a *repo.Stats, b repo.Stats) {
 	a.BlobsNew += b.BlobsNew
 	a.BlobsReused += b.BlobsReused
 	a.BlocksCached += b.BlocksCached
+	a.BlocksPatched += b.BlocksPatched
 }

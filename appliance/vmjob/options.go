@@ -65,7 +65,8 @@ type BackupOptions struct {
 	// CacheDir is the folder of block fingerprint caches (disk.CacheDir of the state folder);
 	// empty: none, every block is hashed. Used when the repository tells its id (Config).
 	CacheDir string
-	// Rehash ignores the caches for this run: every block is hashed with BLAKE3 again.
+	// Rehash ignores the caches for this run: every block is hashed with BLAKE3 again, and
+	// changed blocks are stored whole, not as patches.
 	Rehash   bool
 	Progress progress.Reporter
 	// Log receives progress notes and warnings as they happen; nil discards them.

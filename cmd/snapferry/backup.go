@@ -42,7 +42,7 @@ func runBackup(a *app, args []string) int {
 	fs.StringArrayVar(&f.excludes, "exclude", nil, "leave out files: a base-name glob (*.tmp) or a path glob (/var/cache/*); dir/ for folders only")
 	fs.BoolVar(&f.oneFS, "one-file-system", false, "stay on each PATH's file system (store mount points empty)")
 	fs.StringVar(&f.lowSpace, "low-space", "5G", "report store.low-space when the store has less free space than this (0: never)")
-	fs.BoolVar(&f.rehash, "rehash", false, "hash every disk block with BLAKE3 again instead of trusting the block fingerprint cache (docs/block-cache.md)")
+	fs.BoolVar(&f.rehash, "rehash", false, "hash every disk block with BLAKE3 again instead of trusting the block fingerprint cache, and store changed blocks whole, not as patches (docs/block-cache.md)")
 	a.addSSHFlags()
 	a.addOriginFlag(&f.origin)
 	a.addVMFSFlag(&f.vmfsRoot)

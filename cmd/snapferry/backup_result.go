@@ -81,8 +81,9 @@ func (a *app) printBackupResult(res *backupResult) {
 		fmt.Fprintf(a.stdout, "%s %s: snapshot %s, read %s, new %s (stored %s compressed), %d new / %d reused blobs, %s\n",
 			it.Kind, it.Source, shortID(it.Snapshot), humanBytes(s.BytesRead), humanBytes(s.BytesAdded),
 			humanBytes(s.BytesStored), s.BlobsNew, s.BlobsReused, it.Duration.Truncate(time.Millisecond))
-		if s.BlocksCached > 0 {
-			fmt.Fprintf(a.stdout, "  blocks: %d unchanged by their fingerprints (not rehashed)\n", s.BlocksCached)
+		if s.BlocksCached+s.BlocksPatched > 0 {
+			fmt.Fprintf(a.stdout, "  blocks: %d unchanged by their fingerprints (not rehashed), %d stored as patches\n",
+				s.BlocksCached, s.BlocksPatched)
 		}
 		if s.FilesNew+s.FilesChanged+s.FilesUnchanged > 0 {
 			fmt.Fprintf(a.stdout, "  files: %d new, %d changed, %d unchanged\n", s.FilesNew, s.FilesChanged, s.FilesUnchanged)

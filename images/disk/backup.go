@@ -35,7 +35,8 @@ type Options struct {
 	// in an encrypted repository, so a cache is valid for one repository only.
 	RepoID string
 	// Rehash ignores the old cache: every block is hashed with BLAKE3 again, and the cache is
-	// rewritten with a new seed.
+	// rewritten with a new seed. It also stores no patches: every changed block is saved whole
+	// (and becomes the base of later patches).
 	Rehash bool
 }
 
@@ -89,6 +90,11 @@ func BackupFile(ctx context.Context, bs repo.BlobStore, f *os.File, opts Options
 		nblocks:   (size + int64(blockSize) - 1) / int64(blockSize),
 		progress:  progress.OrNop(opts.Progress),
 		zero:      make([]byte, blockSize),
+		subSize:   subBlockSize(blockSize),
+	}
+	if ps, ok := bs.(repo.PatchStore); ok {
+		b.ps = ps
+		b.patch = ps.PatchesEnabled() && !opts.Rehash
 	}
 	b.openCache(opts)
 	b.progress.Start(d.Name, size)
@@ -101,11 +107,12 @@ func BackupFile(ctx context.Context, bs repo.BlobStore, f *os.File, opts Options
 	d.Map = b.chunks
 	d.Allocated = b.allocated
 	st := repo.Stats{
-		BytesRead:    b.bytesRead.Load(),
-		BytesAdded:   b.bytesAdded.Load(),
-		BlobsNew:     int(b.blobsNew.Load()),
-		BlobsReused:  int(b.blobsReused.Load()),
-		BlocksCached: int(b.blocksCached.Load()),
+		BytesRead:     b.bytesRead.Load(),
+		BytesAdded:    b.bytesAdded.Load(),
+		BlobsNew:      int(b.blobsNew.Load()),
+		BlobsReused:   int(b.blobsReused.Load()),
+		BlocksCached:  int(b.blocksCached.Load()),
+		BlocksPatched: int(b.blocksPatched.Load()),
 	}
 	return d, st, nil
 }
@@ -138,7 +145,14 @@ type diskBackup struct {
 	seed uint64
 	fast bool
 
-	bytesRead, bytesAdded, blobsNew, blobsReused, blocksCached atomic.Int64
+	// Patches (patch.go): ps is bs when it is a repo.PatchStore; patch is set when this run may
+	// store changed blocks as patches (PatchesEnabled, not Rehash, and a cache to learn the
+	// bases from). subSize is the sub-block size.
+	ps      repo.PatchStore
+	patch   bool
+	subSize int
+
+	bytesRead, bytesAdded, blobsNew, blobsReused, blocksCached, blocksPatched atomic.Int64
 
 	// Owned by the assembler goroutine.
 	chunks    []repo.ID
@@ -166,6 +180,9 @@ type blockResult struct {
 	n     int
 	id    repo.ID      // zero for an all-zero block
 	fast  xxh3.Uint128 // the block's fast hash when diskBackup.fast
+	// The block's patch base for the new cache entry, when diskBackup.fast (zero: none).
+	base     repo.ID
+	baseSubs subHashes
 }
 
 func (b *diskBackup) run(ctx context.Context, nworkers int) error {
@@ -256,7 +273,8 @@ func (b *diskBackup) read(ctx context.Context, pool *pipeline.BufferPool, jobs c
 
 // store hashes one block and saves it unless it is all zeros, or unless the fingerprint cache
 // vouches for it: the same fast hash as last time, and the repository still has the blob (a
-// prune may have removed it since).
+// prune may have removed it since). A changed block is saved as a patch of its base when
+// savePatch finds that worth it, else whole.
 func (b *diskBackup) store(ctx context.Context, j blockJob) (blockResult, error) {
 	r := blockResult{index: j.index, n: len(j.buf)}
 	defer b.progress.Add(int64(len(j.buf)))
@@ -266,19 +284,65 @@ func (b *diskBackup) store(ctx context.Context, j blockJob) (blockResult, error)
 	if b.fast {
 		r.fast = fastHash(j.buf, b.seed)
 		if j.hasOld && r.fast == j.cached.fast && b.bs.HasBlob(repo.DataBlob, j.cached.id) {
-			r.id = j.cached.id
+			r.id, r.base, r.baseSubs = j.cached.id, j.cached.base, j.cached.baseSubs
 			b.blocksCached.Add(1)
 			b.count(false, len(j.buf))
 			return r, nil
 		}
 	}
 	r.id = b.bs.BlobID(j.buf)
+	var subs subHashes
+	if b.fast {
+		subs = hashSubBlocks(j.buf, b.subSize, b.seed)
+		if done, err := b.savePatch(ctx, j, &r, &subs); done || err != nil {
+			return r, err
+		}
+	}
 	added, err := b.bs.SaveBlob(ctx, repo.DataBlob, r.id, j.buf)
 	if err != nil {
 		return r, fmt.Errorf("save block %d: %w", j.index, err)
 	}
 	b.count(added, len(j.buf))
+	switch {
+	case !b.fast:
+	case added || b.ps == nil || b.ps.IsFullBlob(r.id):
+		// Stored whole: the block is the base of its own later patches.
+		r.base, r.baseSubs = r.id, subs
+	case j.hasOld:
+		// Its id was stored before as a patch (another block's, or this one's in a run without
+		// a cache): keep the base the block had, if any.
+		r.base, r.baseSubs = j.cached.base, j.cached.baseSubs
+	}
 	return r, nil
+}
+
+// savePatch stores the changed block of j as a patch of its base when patches are on, its cache
+// entry names a base that is still a whole blob, and at least one and at most half of its
+// sub-blocks (hashes subs) differ from the base's. It reports whether it stored the block; the
+// new cache entry then keeps the same base, so a block is always patched against its last whole
+// blob, never against a patch.
+func (b *diskBackup) savePatch(ctx context.Context, j blockJob, r *blockResult, subs *subHashes) (bool, error) {
+	if !b.patch || !j.hasOld || j.cached.base.IsZero() || !b.ps.IsFullBlob(j.cached.base) {
+		return false, nil
+	}
+	n := len(j.buf)
+	changed := changedSubBlocks(subs, &j.cached.baseSubs, n, b.subSize)
+	if !worthPatching(changed, n, b.subSize) {
+		return false, nil
+	}
+	added, err := b.ps.SavePatch(ctx, r.id, j.cached.base, j.buf, b.subSize, changed)
+	if err != nil {
+		return true, fmt.Errorf("save block %d as a patch: %w", j.index, err)
+	}
+	if added {
+		b.blocksPatched.Add(1)
+		// The plaintext this run added is what the patch keeps of the block.
+		b.count(true, min(n, len(changed)*b.subSize))
+	} else {
+		b.count(false, n)
+	}
+	r.base, r.baseSubs = j.cached.base, j.cached.baseSubs
+	return true, nil
 }
 
 func (b *diskBackup) count(added bool, n int) {
@@ -313,7 +377,7 @@ func (a *mapAssembler) add(ctx context.Context, r blockResult) error {
 	if !r.id.IsZero() {
 		a.b.allocated += int64(r.n)
 		if a.b.fast {
-			a.b.out.add(fingerprint{index: r.index, fast: r.fast, id: r.id})
+			a.b.out.add(fingerprint{index: r.index, fast: r.fast, id: r.id, base: r.base, baseSubs: r.baseSubs})
 		}
 	}
 	return nil

@@ -248,7 +248,7 @@ func TestCacheIgnoresUnusableFiles(t *testing.T) {
 			rewrite(t, fx.cache, func(b []byte) []byte { b[30] ^= 1; return b })
 		}},
 		{name: "newer version", damage: func(t *testing.T, fx *cacheFixture, _ *Options) {
-			rewrite(t, fx.cache, func(b []byte) []byte { binary.LittleEndian.PutUint32(b[16:], 2); return resealed(b) })
+			rewrite(t, fx.cache, func(b []byte) []byte { binary.LittleEndian.PutUint32(b[16:], fpVersion+1); return resealed(b) })
 		}},
 		{name: "another repository", damage: func(t *testing.T, fx *cacheFixture, o *Options) {
 			// The same file, read for a repository with another id (as a copied state folder

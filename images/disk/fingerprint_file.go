@@ -21,34 +21,43 @@ import (
 //
 //	header, 120 bytes:
 //	  magic       16 bytes "SNAPFERRY-BFPC1\n"
-//	  version     u32 (1)
+//	  version     u32 (2; version 1 files are still read, see below)
 //	  block size  u32
 //	  seed        u64  seed of the fast hashes
 //	  disk size   u64  the disk's size when the entries were written
 //	  count       u64  number of entries
 //	  repo id     64 bytes: the repository's id (config "id"), zero padded
 //	  check       u64  XXH3-64 of the 112 bytes before it
-//	entries, count x 64 bytes, block index strictly increasing (allocated, non-zero blocks only):
+//	entries, count x 224 bytes, block index strictly increasing (allocated, non-zero blocks only):
 //	  block index u64
 //	  fast hash   16 bytes: XXH3-128 of the block with the seed (Hi then Lo, big endian)
 //	  blob id     32 bytes: the id the block was stored under
-//	  check       u64  XXH3-64 of the 56 bytes before it
+//	  base id     32 bytes: the whole blob this block's patches are made against; zero: none
+//	  base subs   16 x u64: XXH3-64 with the seed of each sub-block of the base (subBlockSize;
+//	              zero past the base's last sub-block)
+//	  check       u64  XXH3-64 of the 216 bytes before it
+//
+// Version 1 entries are 64 bytes (index, fast hash, blob id, check of the 56 bytes before it):
+// they vouch for unchanged blocks as before and carry no base, so a changed block is stored
+// whole once and becomes its own base.
 //
 // The count is patched into the header when the file is complete, so a truncated file is
-// recognised before any entry is used (its length is not header + count x 64). Each entry carries
-// its own check because the file is used while it is read (never loaded whole): an entry that
-// fails it ends the use of the file there, and every entry before it was checked.
+// recognised before any entry is used (its length is not header + count x entry size). Each
+// entry carries its own check because the file is used while it is read (never loaded whole): an
+// entry that fails it ends the use of the file there, and every entry before it was checked.
 const (
 	fpMagic      = "SNAPFERRY-BFPC1\n"
-	fpVersion    = 1
+	fpVersion    = 2
 	fpHeaderSize = 120
-	fpEntrySize  = 64
+	fpEntrySize  = 224 // version 2
+	fpEntrySize1 = 64  // version 1
 	fpRepoIDSize = 64
 	fpBufSize    = 64 << 10 // read and write buffers: the whole memory cost of the cache
 )
 
 // fpHeader is a cache file's header.
 type fpHeader struct {
+	version   int // of a file read; files are always written as fpVersion
 	blockSize int
 	seed      uint64
 	diskSize  int64
@@ -62,7 +71,7 @@ func (h fpHeader) marshal() ([fpHeaderSize]byte, error) {
 		return b, fmt.Errorf("repository id %q: want 1 to %d bytes", h.repoID, fpRepoIDSize)
 	}
 	copy(b[0:16], fpMagic)
-	binary.LittleEndian.PutUint32(b[16:], fpVersion)
+	binary.LittleEndian.PutUint32(b[16:], fpVersion) // whatever h.version: entries are written in this version
 	binary.LittleEndian.PutUint32(b[20:], uint32(h.blockSize))
 	binary.LittleEndian.PutUint64(b[24:], h.seed)
 	binary.LittleEndian.PutUint64(b[32:], uint64(h.diskSize))
@@ -79,10 +88,12 @@ func parseFPHeader(b []byte) (fpHeader, error) {
 	if binary.LittleEndian.Uint64(b[112:]) != xxh3.Hash(b[:112]) {
 		return fpHeader{}, errors.New("header check failed")
 	}
-	if v := binary.LittleEndian.Uint32(b[16:]); v != fpVersion {
-		return fpHeader{}, fmt.Errorf("version %d, want %d", v, fpVersion)
+	v := binary.LittleEndian.Uint32(b[16:])
+	if v != 1 && v != fpVersion {
+		return fpHeader{}, fmt.Errorf("version %d, want 1 or %d", v, fpVersion)
 	}
 	return fpHeader{
+		version:   int(v),
 		blockSize: int(binary.LittleEndian.Uint32(b[20:])),
 		seed:      binary.LittleEndian.Uint64(b[24:]),
 		diskSize:  int64(binary.LittleEndian.Uint64(b[32:])),
@@ -96,6 +107,11 @@ type fingerprint struct {
 	index int64
 	fast  xxh3.Uint128
 	id    repo.ID
+	// base is the whole blob a changed block may be stored as a patch of (the block's own id
+	// when it was last stored whole; zero when unknown: a version 1 entry, or a block whose
+	// blob is not known to be whole), baseSubs its sub-block hashes (subHashes).
+	base     repo.ID
+	baseSubs subHashes
 }
 
 func (e fingerprint) marshal(b *[fpEntrySize]byte) {
@@ -103,11 +119,17 @@ func (e fingerprint) marshal(b *[fpEntrySize]byte) {
 	binary.BigEndian.PutUint64(b[8:], e.fast.Hi)
 	binary.BigEndian.PutUint64(b[16:], e.fast.Lo)
 	copy(b[24:56], e.id[:])
-	binary.LittleEndian.PutUint64(b[56:], xxh3.Hash(b[:56]))
+	copy(b[56:88], e.base[:])
+	for i, h := range e.baseSubs {
+		binary.LittleEndian.PutUint64(b[88+8*i:], h)
+	}
+	binary.LittleEndian.PutUint64(b[fpEntrySize-8:], xxh3.Hash(b[:fpEntrySize-8]))
 }
 
-func parseFingerprint(b *[fpEntrySize]byte) (fingerprint, bool) {
-	if binary.LittleEndian.Uint64(b[56:]) != xxh3.Hash(b[:56]) {
+// parseFingerprint parses an entry of a file of the given version (len(b) is its entry size).
+func parseFingerprint(b []byte, version int) (fingerprint, bool) {
+	n := len(b)
+	if binary.LittleEndian.Uint64(b[n-8:]) != xxh3.Hash(b[:n-8]) {
 		return fingerprint{}, false
 	}
 	e := fingerprint{
@@ -115,6 +137,12 @@ func parseFingerprint(b *[fpEntrySize]byte) (fingerprint, bool) {
 		fast:  xxh3.Uint128{Hi: binary.BigEndian.Uint64(b[8:]), Lo: binary.BigEndian.Uint64(b[16:])},
 	}
 	copy(e.id[:], b[24:56])
+	if version >= 2 {
+		copy(e.base[:], b[56:88])
+		for i := range e.baseSubs {
+			e.baseSubs[i] = binary.LittleEndian.Uint64(b[88+8*i:])
+		}
+	}
 	return e, e.index >= 0
 }
 
@@ -140,10 +168,10 @@ type fpReader struct {
 	hdr      fpHeader
 	left     uint64 // entries not yet read
 	cur      fingerprint
-	have     bool  // cur is an entry not yet passed
-	last     int64 // index of the last entry read; -1 before the first
-	stopped  bool  // end of file, or an entry failed its check: nothing more is used
-	entryBuf [fpEntrySize]byte
+	have     bool   // cur is an entry not yet passed
+	last     int64  // index of the last entry read; -1 before the first
+	stopped  bool   // end of file, or an entry failed its check: nothing more is used
+	entryBuf []byte // one entry of the file's version
 }
 
 // openFingerprints opens the cache file at path if it was written for this repository and
@@ -185,10 +213,15 @@ func newFPReader(f *os.File, repoID string, blockSize int) (*fpReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	if h.count > uint64(fi.Size())/fpEntrySize || fi.Size() != fpHeaderSize+int64(h.count)*fpEntrySize {
-		return nil, fmt.Errorf("%d bytes, %d entries want %d (truncated or damaged)", fi.Size(), h.count, fpHeaderSize+h.count*fpEntrySize)
+	esz := uint64(fpEntrySize)
+	if h.version == 1 {
+		esz = fpEntrySize1
 	}
-	return &fpReader{f: f, r: bufio.NewReaderSize(f, fpBufSize), hdr: h, left: h.count, last: -1}, nil
+	if h.count > uint64(fi.Size())/esz || fi.Size() != fpHeaderSize+int64(h.count*esz) {
+		return nil, fmt.Errorf("%d bytes, %d entries want %d (truncated or damaged)", fi.Size(), h.count, fpHeaderSize+h.count*esz)
+	}
+	return &fpReader{f: f, r: bufio.NewReaderSize(f, fpBufSize), hdr: h, left: h.count, last: -1,
+		entryBuf: make([]byte, esz)}, nil
 }
 
 // lookup returns the entry of block i, whose data is n bytes now, if the file has one. Calls
@@ -219,11 +252,11 @@ func (r *fpReader) advance() {
 		return
 	}
 	r.left--
-	if _, err := io.ReadFull(r.r, r.entryBuf[:]); err != nil {
+	if _, err := io.ReadFull(r.r, r.entryBuf); err != nil {
 		r.stopped = true
 		return
 	}
-	e, ok := parseFingerprint(&r.entryBuf)
+	e, ok := parseFingerprint(r.entryBuf, r.hdr.version)
 	if !ok || e.index <= r.last {
 		r.stopped = true // damaged from here on; the entries before were checked one by one
 		return

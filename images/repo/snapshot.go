@@ -71,6 +71,10 @@ type Stats struct {
 	// BlocksCached counts disk blocks the block fingerprint cache recognised as unchanged: they
 	// were not hashed with BLAKE3 nor offered to the repository (also counted in BlobsReused).
 	BlocksCached int `json:"blocks_cached,omitempty"`
+	// BlocksPatched counts changed disk blocks stored as patches of an earlier whole blob of the
+	// same block (repo.PatchStore): also counted in BlobsNew, and in BytesAdded with the bytes
+	// of the sub-blocks the patch keeps.
+	BlocksPatched int `json:"blocks_patched,omitempty"`
 }
 
 // checkNames refuses disk names that restore could turn into a path outside its target: the
