@@ -130,7 +130,7 @@ func TestExitCodes(t *testing.T) {
 	cfgPath := filepath.Join(repoDir, "config")
 	b, _ := os.ReadFile(cfgPath)
 	os.Chmod(cfgPath, 0o600)
-	os.WriteFile(cfgPath, []byte(strings.Replace(string(b), `"version": 1`, `"version": 99`, 1)), 0o600)
+	os.WriteFile(cfgPath, []byte(strings.Replace(string(b), `"version": 3`, `"version": 99`, 1)), 0o600)
 	if r := mustSF(t, home, 10, "snapshots", "--repo", repoDir); !strings.Contains(r.stderr, "upgrade") {
 		t.Fatalf("newer format message: %s", r.stderr)
 	}

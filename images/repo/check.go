@@ -27,7 +27,7 @@ type CheckOptions struct {
 
 // Problem is one finding of Check.
 type Problem struct {
-	Kind    string `json:"kind"`   // "index", "pack" or "snapshot"
+	Kind    string `json:"kind"`   // "index", "pack", "blob" (a patch blob) or "snapshot"
 	Object  string `json:"object"` // the id or name it is about
 	Message string `json:"message"`
 }
@@ -177,6 +177,11 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 		}
 	}
 
+	patchBase, badPatch, err := r.checkPatches(ctx, idx, damaged, o.ReadData, rep)
+	if err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+
 	// Snapshots and everything they reference.
 	snaps, err := listIDs(ctx, r.be, store.KindSnapshots)
 	if err != nil {
@@ -208,6 +213,14 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 					note(fmt.Sprintf("%s blob %s is missing", t, id.Short()))
 				case damaged[idx.packs[e.pack]]:
 					note(fmt.Sprintf("%s blob %s is in damaged pack %s", t, id.Short(), idx.packs[e.pack].Short()))
+				case badPatch[id] != "":
+					note(fmt.Sprintf("%s blob %s is a damaged patch: %s", t, id.Short(), badPatch[id]))
+				default:
+					if base, ok := patchBase[id]; ok {
+						if be, ok := idx.lookup(base); ok && damaged[idx.packs[be.pack]] {
+							note(fmt.Sprintf("%s blob %s is a patch of blob %s in damaged pack %s", t, id.Short(), base.Short(), idx.packs[be.pack].Short()))
+						}
+					}
 				}
 			},
 			fail: func(what string, id ID, err error) {
@@ -232,6 +245,53 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 	slices.SortFunc(rep.DamagedPacks, compareIDs)
 
 	return rep, nil
+}
+
+// checkPatches reads the header of every indexed patch blob (patches are a small share of the
+// blobs, and each is one small read) and reports one whose base is missing from the index or is
+// itself a patch. With readData every patch is
+// also rebuilt and checked against its id. Patches in damaged packs are left to the pack's
+// report, and with readData a base in a damaged pack to the snapshot walk. It returns each
+// readable patch's base and a reason per damaged patch.
+func (r *Repository) checkPatches(ctx context.Context, idx *index, damaged map[ID]bool, readData bool,
+	rep *CheckReport) (map[ID]ID, map[ID]string, error) {
+	bases, bad := map[ID]ID{}, map[ID]string{}
+	var buf []byte
+	for _, se := range idx.base {
+		if se.e.comp&compPatch == 0 || damaged[idx.packs[se.e.pack]] {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		id := se.id
+		fail := func(format string, a ...any) {
+			msg := fmt.Sprintf(format, a...)
+			rep.fail("blob", id.String(), "patch: %s", msg)
+			bad[id] = msg
+		}
+		base, err := r.patchBase(ctx, id)
+		if err != nil {
+			fail("%v", err)
+			continue
+		}
+		bases[id] = base
+		be, ok := idx.lookup(base)
+		switch {
+		case !ok:
+			fail("its base blob %s is not in the index", base.Short())
+			continue
+		case be.comp&compPatch != 0:
+			fail("its base blob %s is itself a patch (a base must be a whole blob)", base.Short())
+			continue
+		}
+		if readData && !damaged[idx.packs[be.pack]] {
+			if buf, err = r.LoadBlob(ctx, DataBlob, id, buf); err != nil {
+				fail("%v", err)
+			}
+		}
+	}
+	return bases, bad, nil
 }
 
 // readPack streams one pack: its bytes must hash to its name, its header must decode and agree

@@ -14,14 +14,18 @@ import (
 	"github.com/snapferry/snapferry/images/store"
 )
 
-// FormatVersion is the newest repository format this build reads and writes. Version 2 adds
-// encryption (keys/, sealed blobs and files, keyed ids); unencrypted repositories are still
-// written as version 1, so older snapferry builds keep reading them, while an older build meets
-// an encrypted repository with the "upgrade snapferry" message instead of misreading it.
+// FormatVersion is the newest repository format this build reads and writes. Version 2 added
+// encryption (keys/, sealed blobs and files, keyed ids) and is always encrypted; version 1 is
+// always unencrypted. Version 3 means "may contain patch blobs" (docs/repository-format.md,
+// "Patch blobs") and is either: the config's encryption field tells. Init writes version 3, so
+// an older build meets a repository that may hold patches with the "upgrade snapferry" message
+// instead of misreading one; version 1 and 2 repositories stay as they are and are read as
+// before (no patches are written to them).
 const (
-	FormatVersion          = 2
+	FormatVersion          = 3
 	formatVersionPlain     = 1
 	formatVersionEncrypted = 2
+	formatVersionPatches   = 3
 )
 
 // Defaults chosen at init.
@@ -70,7 +74,7 @@ type InitOptions struct {
 // if be already holds a repository.
 func Init(ctx context.Context, be store.Backend, o InitOptions) (*Config, error) {
 	cfg := Config{
-		Version:     formatVersionPlain,
+		Version:     formatVersionPatches,
 		BlockSize:   o.BlockSize,
 		PackSize:    o.PackSize,
 		Chunker:     o.Chunker,
@@ -97,7 +101,7 @@ func Init(ctx context.Context, be store.Backend, o InitOptions) (*Config, error)
 	cfg.ID = hex.EncodeToString(id[:])
 	var keyFile []byte
 	if len(o.Password) > 0 {
-		cfg.Version, cfg.Encryption = formatVersionEncrypted, EncryptionXChaCha
+		cfg.Encryption = EncryptionXChaCha
 		mk, err := newMasterKey(cfg.ID)
 		if err != nil {
 			return nil, fmt.Errorf("init repository %s: %w", be.Location(), err)
@@ -139,6 +143,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("compression %q: only zstd is supported", c.Compression)
 	case c.Version == formatVersionPlain && c.Encryption != EncryptionNone:
 		return fmt.Errorf("encryption %q in a version 1 config: version 1 repositories are unencrypted", c.Encryption)
+	case c.Version == formatVersionEncrypted && c.Encryption == EncryptionNone:
+		return fmt.Errorf("encryption %q in a version 2 config: version 2 repositories are encrypted", c.Encryption)
 	case c.Encryption != EncryptionNone && c.Encryption != EncryptionXChaCha:
 		return fmt.Errorf("encryption %q: want %q or %q", c.Encryption, EncryptionNone, EncryptionXChaCha)
 	}
@@ -176,6 +182,9 @@ func LoadConfig(ctx context.Context, be store.Backend) (*Config, error) {
 	}
 	return &cfg, nil
 }
+
+// PatchesEnabled reports whether the repository's format (3 or newer) allows patch blobs.
+func (r *Repository) PatchesEnabled() bool { return r.cfg.Version >= formatVersionPatches }
 
 func clockOr(c Clock) Clock {
 	if c == nil {

@@ -20,7 +20,11 @@
 // goroutine and appends to one of a few open packs in temp files; the caller that fills a pack
 // uploads it, which paces producers to the store's speed.
 //
-// Encryption (format version 2, docs/security.md): Init with a Password draws a master key and
+// Patch blobs (format version 3, blob_patch.go): SavePatch stores a changed disk block as the
+// sub-blocks that differ from a whole base blob; LoadBlob rebuilds and verifies it, prune keeps
+// bases of used patches alive, check verifies them.
+//
+// Encryption (format version 2 or 3, docs/security.md): Init with a Password draws a master key and
 // stores it in keys/ sealed under scrypt(password); Open with Options.Password unseals it. From
 // then on the same code paths seal every blob, pack header, index file, snapshot and lock with
 // XChaCha20-Poly1305 and name blobs by keyed BLAKE3 (crypto.go: a nil *cryptor is the plain

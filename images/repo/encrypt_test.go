@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"io/fs"
 	"os"
@@ -61,7 +62,7 @@ func TestEncryptedRoundTripCheckPrune(t *testing.T) {
 	ctx := context.Background()
 	dir, r := newEncryptedRepo(t)
 	cfg := r.Config()
-	if cfg.Version != 2 || cfg.Encryption != EncryptionXChaCha || !r.Encrypted() {
+	if cfg.Version != 3 || cfg.Encryption != EncryptionXChaCha || !r.Encrypted() {
 		t.Fatalf("config %+v", cfg)
 	}
 	imA, imB := image{seed: 50, blocks: 40}, image{seed: 51, blocks: 40}
@@ -387,13 +388,14 @@ func TestEncryptedBlobSwapAndPlantedPlaintext(t *testing.T) {
 	}
 }
 
-// An old build's format check: version 2 configs are new, version 1 configs must be plain.
+// Format checks: version 1 configs must be plain, version 2 configs encrypted; version 3 (what
+// init writes) is either.
 func TestEncryptedConfigVersion(t *testing.T) {
 	dir, r := newEncryptedRepo(t)
 	r.Close()
 	p := filepath.Join(dir, "config")
 	b, _ := os.ReadFile(p)
-	tampered := bytes.Replace(b, []byte(`"version": 2`), []byte(`"version": 1`), 1)
+	tampered := bytes.Replace(b, []byte(`"version": 3`), []byte(`"version": 1`), 1)
 	os.WriteFile(p, tampered, 0o600)
 	if _, err := openWith(dir, testPassword); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "version 1 repositories are unencrypted") {
 		t.Fatalf("version 1 config with encryption: %v", err)
@@ -443,4 +445,53 @@ func TestDefaultKDFCost(t *testing.T) {
 		t.Fatalf("key of another repository: %v", err)
 	}
 	t.Logf("two default scrypt derivations: %v", time.Since(start))
+}
+
+// Repositories of format 1 (plain) and 2 (encrypted) still open, read and back up; they never
+// get patches. A plain config that claims version 2 is refused.
+func TestOlderFormatVersions(t *testing.T) {
+	setVersion := func(t *testing.T, dir string, from, to int) {
+		t.Helper()
+		p := filepath.Join(dir, "config")
+		b, _ := os.ReadFile(p)
+		nb := bytes.Replace(b, []byte(fmt.Sprintf(`"version": %d`, from)), []byte(fmt.Sprintf(`"version": %d`, to)), 1)
+		if bytes.Equal(b, nb) {
+			t.Fatalf("config has no version %d: %s", from, b)
+		}
+		if err := os.WriteFile(p, nb, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	im := image{seed: 3, blocks: 12}
+	t.Run("v1", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "repo")
+		testInit(t, dir)
+		setVersion(t, dir, 3, 1)
+		r := testOpen(t, dir, nil)
+		if r.PatchesEnabled() || r.Config().Version != 1 {
+			t.Fatalf("v1: patches enabled %v, version %d", r.PatchesEnabled(), r.Config().Version)
+		}
+		sid := backupImage(t, r, "v1", im, time.Now())
+		verifyImage(t, testOpen(t, dir, nil), sid, im)
+	})
+	t.Run("v2", func(t *testing.T) {
+		dir, r := newEncryptedRepo(t)
+		r.Close()
+		setVersion(t, dir, 3, 2)
+		r = testOpen(t, dir, func(o *Options) { o.Password = []byte(testPassword) })
+		if r.PatchesEnabled() || r.Config().Version != 2 || !r.Encrypted() {
+			t.Fatalf("v2: patches enabled %v, version %d", r.PatchesEnabled(), r.Config().Version)
+		}
+		sid := backupImage(t, r, "v2", im, time.Now())
+		verifyImage(t, r, sid, im)
+	})
+	t.Run("plain v2 refused", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "repo")
+		testInit(t, dir)
+		setVersion(t, dir, 3, 2)
+		if _, err := Open(context.Background(), local.New(dir), Options{}); !errors.Is(err, ErrCorrupt) ||
+			!strings.Contains(err.Error(), "version 2 repositories are encrypted") {
+			t.Fatalf("plain version 2 config: %v", err)
+		}
+	})
 }

@@ -69,15 +69,25 @@ func (x *index) appendBase(pack ID, blobs []packBlob) {
 }
 
 func entryOf(pack uint32, b packBlob) indexEntry {
-	return indexEntry{pack: pack, offset: b.Offset, stored: b.Stored, raw: b.Raw, typ: b.Type, comp: b.Compression}
+	e := indexEntry{pack: pack, offset: b.Offset, stored: b.Stored, raw: b.Raw, typ: b.Type, comp: b.Compression}
+	if b.Flags&blobFlagPatch != 0 {
+		e.comp |= compPatch
+	}
+	return e
 }
 
 // sortBase sorts and removes duplicate blobs (the same blob in two packs, left by concurrent
-// writers or an interrupted prune): the first pack loaded (lowest number) wins. Ties are broken
+// writers or an interrupted prune): a whole copy wins over a patch, then the first pack loaded
+// (lowest number). Ties are broken
 // by pack number so an unstable, in-place sort gives the same result as a stable one.
 func (x *index) sortBase() {
 	slices.SortFunc(x.base, func(a, b sortedEntry) int {
 		if c := compareIDs(a.id, b.id); c != 0 {
+			return c
+		}
+		// A whole copy wins over a patch of the same block: a patch built on this blob (a base
+		// must be whole) stays readable after prune keeps only the copy the index uses.
+		if c := cmp.Compare(a.e.comp&compPatch, b.e.comp&compPatch); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.e.pack, b.e.pack)

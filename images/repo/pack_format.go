@@ -30,7 +30,8 @@ const (
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // packEntry is one blob in a pack header. Flags bit blobFlagSealed means "stored bytes are
-// nonce|ciphertext|tag"; it is set for every blob of an encrypted repository and no other.
+// nonce|ciphertext|tag"; it is set for every blob of an encrypted repository and no other. Bit
+// blobFlagPatch means the plaintext is a patch of a whole blob (blob_patch.go).
 type packEntry struct {
 	Type        BlobType
 	Compression uint8
@@ -166,8 +167,10 @@ func (e *packEntry) validate() error {
 		return fmt.Errorf("blob %s: unknown type %d: %w", e.ID.Short(), e.Type, ErrCorrupt)
 	case e.Compression != compressionNone && e.Compression != compressionZstd:
 		return fmt.Errorf("blob %s: unknown compression %d: %w", e.ID.Short(), e.Compression, ErrCorrupt)
-	case e.Flags&^blobFlagSealed != 0:
+	case e.Flags&^(blobFlagSealed|blobFlagPatch) != 0:
 		return fmt.Errorf("blob %s: flags %#x not supported: %w", e.ID.Short(), e.Flags, ErrCorrupt)
+	case e.Flags&blobFlagPatch != 0 && (e.Type != DataBlob || e.Raw < patchHeaderSize):
+		return fmt.Errorf("blob %s: a patch must be a data blob of at least %d bytes: %w", e.ID.Short(), patchHeaderSize, ErrCorrupt)
 	case e.Raw > MaxBlobSize || e.Stored > MaxBlobSize+1024:
 		return fmt.Errorf("blob %s: %d/%d bytes exceed the blob size limit: %w", e.ID.Short(), e.Stored, e.Raw, ErrCorrupt)
 	case e.Compression == compressionNone && e.Stored != e.Raw+e.envelope():

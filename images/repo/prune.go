@@ -78,6 +78,9 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, e
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
+	if err := r.markPatchBases(ctx, used); err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
 	plans, oldIndex, err := r.planPacks(ctx, used, rep)
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
@@ -230,6 +233,47 @@ func (r *Repository) markUsed(ctx context.Context, rep *PruneReport) ([]uint64, 
 	return used, nil
 }
 
+// markPatchBases marks the base of every used patch blob: a patch is worthless without it. The
+// base id is read from the patch itself (one small read per used patch; the in-memory index has
+// no room for it). A base that is not indexed, or a patch that cannot be read, stops the prune
+// before anything is deleted. Bases are whole blobs, so one pass suffices; the work list also
+// follows a (damaged) patch-of-a-patch chain rather than lose data.
+func (r *Repository) markPatchBases(ctx context.Context, used []uint64) error {
+	r.mu.Lock()
+	idx := r.idx
+	r.mu.Unlock()
+	var todo []int
+	for i := range idx.base {
+		if used[i/64]&(1<<(i%64)) != 0 && idx.base[i].e.comp&compPatch != 0 {
+			todo = append(todo, i)
+		}
+	}
+	for len(todo) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		i := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		id := idx.base[i].id
+		base, err := r.patchBase(ctx, id)
+		if err != nil {
+			return fmt.Errorf("patch blob %s: %w; nothing was deleted (run `snapferry check --read-data`)", id.Short(), err)
+		}
+		j := idx.find(base)
+		if j < 0 {
+			return fmt.Errorf("patch blob %s needs base blob %s: %w; nothing was deleted (run `snapferry check`, then `rebuild-index`)",
+				id.Short(), base.Short(), ErrBlobNotFound)
+		}
+		if used[j/64]&(1<<(j%64)) == 0 {
+			used[j/64] |= 1 << (j % 64)
+			if idx.base[j].e.comp&compPatch != 0 {
+				todo = append(todo, j)
+			}
+		}
+	}
+	return nil
+}
+
 // planPacks reads the index files again (the in-memory index keeps one copy per blob, prune
 // needs every pack's full list) and computes per pack how much of it is used.
 func (r *Repository) planPacks(ctx context.Context, used []uint64, rep *PruneReport) ([]*packPlan, []ID, error) {
@@ -294,7 +338,8 @@ func (r *Repository) oldUnindexedPacks(ctx context.Context, plans []*packPlan, g
 }
 
 // repack copies the used blobs of the given packs into new packs, verifying each blob on the way
-// (stored bytes are copied as they are: no recompression). It returns the new packs and their
+// (stored bytes are copied as they are: no recompression; a patch is rebuilt from its base and
+// checked against its id, and keeps its flags in the new pack and index). It returns the new packs and their
 // total size.
 func (r *Repository) repack(ctx context.Context, plans []*packPlan, prog progress.Reporter) ([]indexedPack, int64, error) {
 	var total int64
@@ -324,7 +369,7 @@ func (r *Repository) repack(ctx context.Context, plans []*packPlan, prog progres
 			p.close()
 		}
 	}()
-	var stored, plain []byte
+	var stored, plain, rebuilt []byte
 	for _, plan := range plans {
 		rd, err := r.be.Load(ctx, store.Handle{Kind: store.KindData, Name: plan.id.String()}, 0, 0)
 		if err != nil {
@@ -349,6 +394,13 @@ func (r *Repository) repack(ctx context.Context, plans []*packPlan, prog progres
 				rd.Close()
 				return nil, 0, fmt.Errorf("repack pack %s: blob %s: %w; nothing was deleted (run `snapferry check --read-data`)",
 					plan.id.Short(), b.ID.Short(), err)
+			}
+			if b.Flags&blobFlagPatch != 0 {
+				if rebuilt, err = r.rebuildPatch(ctx, b.ID, plain, rebuilt); err != nil {
+					rd.Close()
+					return nil, 0, fmt.Errorf("repack pack %s: patch blob %s: %w; nothing was deleted (run `snapferry check --read-data`)",
+						plan.id.Short(), b.ID.Short(), err)
+				}
 			}
 			if p == nil {
 				if p, err = newPacker(r.opts.TempDir); err != nil {

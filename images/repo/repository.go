@@ -72,6 +72,11 @@ type RunStats struct {
 	BytesStored   int64 // bytes of uploaded packs
 	PacksUploaded int64
 	IndexFiles    int64
+	// BlobsPatched counts new blobs stored as patches (also in BlobsNew); BytesPatched is their
+	// plaintext (also in BytesAdded) and BytesPatchedWhole the blocks they stand for.
+	BlobsPatched      int64
+	BytesPatched      int64
+	BytesPatchedWhole int64
 }
 
 // Repository is an open repository. It implements BlobStore; all methods are safe for
@@ -113,6 +118,7 @@ type Repository struct {
 
 	stats struct {
 		blobsNew, blobsReused, bytesAdded, bytesStored, packs, indexFiles atomic.Int64
+		blobsPatched, bytesPatched, bytesPatchedWhole                     atomic.Int64
 	}
 }
 
@@ -196,6 +202,8 @@ func (r *Repository) Stats() RunStats {
 		BlobsNew: r.stats.blobsNew.Load(), BlobsReused: r.stats.blobsReused.Load(),
 		BytesAdded: r.stats.bytesAdded.Load(), BytesStored: r.stats.bytesStored.Load(),
 		PacksUploaded: r.stats.packs.Load(), IndexFiles: r.stats.indexFiles.Load(),
+		BlobsPatched: r.stats.blobsPatched.Load(), BytesPatched: r.stats.bytesPatched.Load(),
+		BytesPatchedWhole: r.stats.bytesPatchedWhole.Load(),
 	}
 }
 
@@ -244,12 +252,20 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, id ID, data []byt
 		r.stats.blobsReused.Add(1)
 		return false, nil
 	}
-	r.idx.overlay[id] = indexEntry{pack: pendingPack, typ: t}
+	// raw is known already: SavePatch checks a queued base's length.
+	r.idx.overlay[id] = indexEntry{pack: pendingPack, typ: t, raw: uint32(len(data))}
 	r.mu.Unlock()
+	return r.storeBlob(ctx, packEntry{Type: t, ID: id}, data)
+}
 
+// storeBlob compresses and (in an encrypted repository) seals data, the plaintext of a blob
+// reserved in the index, and appends it to an open pack; SaveBlob and SavePatch share it. e
+// gives type, id and flags (blobFlagPatch); the rest is filled in here.
+func (r *Repository) storeBlob(ctx context.Context, e packEntry, data []byte) (bool, error) {
+	id := e.ID
 	bufp := r.getBuf()
 	defer r.bufs.Put(bufp)
-	e := packEntry{Type: t, ID: id, Raw: uint32(len(data))}
+	e.Raw = uint32(len(data))
 	stored := data
 	if worthCompressing(r.enc, data, (*bufp)[:0]) {
 		stored = r.enc.EncodeAll(data, (*bufp)[:0])
@@ -267,7 +283,7 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, id ID, data []byt
 		defer r.bufs.Put(sealp)
 		stored = r.crypt.seal((*sealp)[:0], stored, id[:])
 		*sealp = stored[:0]
-		e.Flags = blobFlagSealed
+		e.Flags |= blobFlagSealed
 	}
 	e.Stored = uint32(len(stored))
 
@@ -512,8 +528,31 @@ func (r *Repository) Close() error {
 	return nil
 }
 
-// LoadBlob reads, decompresses and verifies one blob.
+// LoadBlob reads, decompresses and verifies one blob. A patch blob is rebuilt from its base.
 func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID, buf []byte) ([]byte, error) {
+	e, pack, err := r.locate(t, id)
+	if err != nil {
+		return nil, err
+	}
+	if e.comp&compPatch == 0 {
+		return r.loadEntry(ctx, id, e, pack, buf)
+	}
+	plainp := r.getBuf()
+	defer r.bufs.Put(plainp)
+	plain, err := r.loadEntry(ctx, id, e, pack, (*plainp)[:0])
+	if err != nil {
+		return nil, err
+	}
+	*plainp = plain[:0]
+	out, err := r.rebuildPatch(ctx, id, plain, buf)
+	if err != nil {
+		return nil, fmt.Errorf("load %s blob %s (a patch in pack %s): %w", t, id.Short(), pack.Short(), err)
+	}
+	return out, nil
+}
+
+// locate finds a blob in the index; it must be in an uploaded pack.
+func (r *Repository) locate(t BlobType, id ID) (indexEntry, ID, error) {
 	r.mu.Lock()
 	e, ok := r.idx.lookup(id)
 	var pack ID
@@ -522,11 +561,17 @@ func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID, buf []byte
 	}
 	r.mu.Unlock()
 	if !ok {
-		return nil, fmt.Errorf("load %s blob %s: %w", t, id.Short(), ErrBlobNotFound)
+		return e, pack, fmt.Errorf("load %s blob %s: %w", t, id.Short(), ErrBlobNotFound)
 	}
 	if e.pack == pendingPack {
-		return nil, fmt.Errorf("load %s blob %s: still in an unfinished pack (Flush first)", t, id.Short())
+		return e, pack, fmt.Errorf("load %s blob %s: still in an unfinished pack (Flush first)", t, id.Short())
 	}
+	return e, pack, nil
+}
+
+// loadEntry reads and decodes one stored blob into buf: the verified plaintext of a whole
+// blob, or the checked but not yet applied plaintext of a patch.
+func (r *Repository) loadEntry(ctx context.Context, id ID, e indexEntry, pack ID, buf []byte) ([]byte, error) {
 	rd, err := r.be.Load(ctx, store.Handle{Kind: store.KindData, Name: pack.String()}, int64(e.offset), int64(e.stored))
 	if err != nil {
 		return nil, fmt.Errorf("load blob %s from pack %s at offset %d: %w", id.Short(), pack.Short(), e.offset, err)
@@ -540,12 +585,16 @@ func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID, buf []byte
 		return nil, fmt.Errorf("read blob %s from pack %s: %w", id.Short(), pack.Short(), err)
 	}
 	// The in-memory index keeps no flags (memory per blob counts): every blob of a repository
-	// is sealed exactly when the repository is, which pack headers and decodeBlob enforce.
+	// is sealed exactly when the repository is, which pack headers and decodeBlob enforce, and
+	// the patch flag lives in comp's high bit.
 	var flags uint16
 	if r.crypt != nil {
 		flags = blobFlagSealed
 	}
-	out, err := r.decodeBlob(packEntry{ID: id, Compression: e.comp, Flags: flags, Raw: e.raw}, stored, buf)
+	if e.comp&compPatch != 0 {
+		flags |= blobFlagPatch
+	}
+	out, err := r.decodeBlob(packEntry{Type: e.typ, ID: id, Compression: e.comp &^ compPatch, Flags: flags, Raw: e.raw}, stored, buf)
 	if err != nil {
 		return nil, fmt.Errorf("load blob %s from pack %s at offset %d: %w", id.Short(), pack.Short(), e.offset, err)
 	}
@@ -553,7 +602,8 @@ func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID, buf []byte
 }
 
 // decodeBlob turns stored bytes into plaintext in buf and checks them against the id. stored is
-// left unchanged (prune copies it to a new pack after the check).
+// left unchanged (prune copies it to a new pack after the check). A patch's plaintext cannot be
+// checked against the id without its base: it is only parsed here (rebuildPatch checks the id).
 func (r *Repository) decodeBlob(e packEntry, stored, buf []byte) ([]byte, error) {
 	if err := r.crypt.checkSealed(e.Flags); err != nil {
 		return nil, err
@@ -579,6 +629,15 @@ func (r *Repository) decodeBlob(e packEntry, stored, buf []byte) ([]byte, error)
 		}
 	default:
 		return nil, fmt.Errorf("unknown compression %d: %w", e.Compression, ErrCorrupt)
+	}
+	if e.Flags&blobFlagPatch != 0 {
+		if len(out) != int(e.Raw) {
+			return nil, fmt.Errorf("patch has %d bytes, want %d: %w", len(out), e.Raw, ErrCorrupt)
+		}
+		if _, err := parsePatch(out); err != nil {
+			return nil, err
+		}
+		return out, nil
 	}
 	if len(out) != int(e.Raw) || r.crypt.blobID(out) != e.ID {
 		return nil, fmt.Errorf("content does not match its id: %w", ErrCorrupt)

@@ -30,7 +30,7 @@ func TestInitOpenErrors(t *testing.T) {
 	}
 	r := testOpen(t, dir, nil)
 	cfg := r.Config()
-	if cfg.Version != 1 || cfg.BlockSize != testBlockSize || cfg.Compression != "zstd" || cfg.Encryption != "none" ||
+	if cfg.Version != 3 || !r.PatchesEnabled() || cfg.BlockSize != testBlockSize || cfg.Compression != "zstd" || cfg.Encryption != "none" ||
 		len(cfg.ID) != 32 || cfg.Created.IsZero() {
 		t.Errorf("config = %+v", cfg)
 	}
@@ -38,12 +38,12 @@ func TestInitOpenErrors(t *testing.T) {
 	newer := filepath.Join(t.TempDir(), "newer")
 	testInit(t, newer)
 	b, _ := os.ReadFile(filepath.Join(newer, "config"))
-	b = bytes.Replace(b, []byte(`"version": 1`), []byte(`"version": 7`), 1)
+	b = bytes.Replace(b, []byte(`"version": 3`), []byte(`"version": 7`), 1)
 	if err := os.WriteFile(filepath.Join(newer, "config"), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Open(ctx, local.New(newer), Options{})
-	if !errors.Is(err, ErrNewerFormat) || !strings.Contains(err.Error(), "repository format 7 is newer than this snapferry supports (2); upgrade snapferry") {
+	if !errors.Is(err, ErrNewerFormat) || !strings.Contains(err.Error(), "repository format 7 is newer than this snapferry supports (3); upgrade snapferry") {
 		t.Errorf("open newer format: got %v", err)
 	}
 
