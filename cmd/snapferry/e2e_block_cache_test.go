@@ -87,7 +87,9 @@ func backupStats(t *testing.T, home, img, repoDir string, extra ...string) stats
 }
 
 type statsJSON struct {
-	BlobsNew     int `json:"blobs_new"`
-	BlobsReused  int `json:"blobs_reused"`
-	BlocksCached int `json:"blocks_cached"`
+	BlobsNew      int   `json:"blobs_new"`
+	BlobsReused   int   `json:"blobs_reused"`
+	BlocksCached  int   `json:"blocks_cached"`
+	BlocksPatched int   `json:"blocks_patched"`
+	BytesStored   int64 `json:"bytes_stored"`
 }
