@@ -152,15 +152,9 @@ func (r *Repository) SavePatch(ctx context.Context, id, base ID, block []byte, s
 	}
 	usable := r.PatchesEnabled() && id != base && len(changed) > 0 && patchLen(block, subSize, changed) < len(block)
 	r.mu.Lock()
-	if r.lost != nil {
-		err := r.lost
+	if need, err := r.admitLocked(id); !need {
 		r.mu.Unlock()
-		return false, fmt.Errorf("save blob %s: an earlier pack upload failed: %w", id.Short(), err)
-	}
-	if _, ok := r.idx.lookup(id); ok {
-		r.mu.Unlock()
-		r.stats.blobsReused.Add(1)
-		return false, nil
+		return false, err
 	}
 	if usable {
 		b, ok := r.idx.lookup(base)

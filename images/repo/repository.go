@@ -240,17 +240,9 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, id ID, data []byt
 		return false, fmt.Errorf("save blob %s: unknown blob type %d", id.Short(), t)
 	}
 	r.mu.Lock()
-	if r.lost != nil {
-		// Stop the producer at once: after "store full" there is no point compressing the rest
-		// of a 2 TiB disk.
-		err := r.lost
+	if need, err := r.admitLocked(id); !need {
 		r.mu.Unlock()
-		return false, fmt.Errorf("save blob %s: an earlier pack upload failed: %w", id.Short(), err)
-	}
-	if _, ok := r.idx.lookup(id); ok {
-		r.mu.Unlock()
-		r.stats.blobsReused.Add(1)
-		return false, nil
+		return false, err
 	}
 	// raw is known already: SavePatch checks a queued base's length.
 	r.idx.overlay[id] = indexEntry{pack: pendingPack, typ: t, raw: uint32(len(data))}
@@ -307,6 +299,20 @@ func (r *Repository) storeBlob(ctx context.Context, e packEntry, data []byte) (b
 	r.putPacker(nil)
 	if err := r.upload(ctx, p); err != nil {
 		return false, fmt.Errorf("save blob %s: %w", id.Short(), err)
+	}
+	return true, nil
+}
+
+// admitLocked, called with r.mu held, reports whether blob id still has to be stored. After a
+// failed pack upload every save fails at once: after "store full" there is no point compressing
+// the rest of a 2 TiB disk. A blob the repository or this run has already counts as reused.
+func (r *Repository) admitLocked(id ID) (bool, error) {
+	if r.lost != nil {
+		return false, fmt.Errorf("save blob %s: an earlier pack upload failed: %w", id.Short(), r.lost)
+	}
+	if _, ok := r.idx.lookup(id); ok {
+		r.stats.blobsReused.Add(1)
+		return false, nil
 	}
 	return true, nil
 }
