@@ -122,7 +122,7 @@ record rsync.replica_sent "${rs_sent:-}"
   added=$(( $(get snapferry.repo_incremental 2) - $(get snapferry.repo_full 2) ))
   # The rewrite is random data, so "the changed data compressed" is its own size.
   ratio_row "backup incremental bytes to the far side (vs changed)" "$added" "$changed" 1.2 ""
-  echo "the 1% rewrite is $changed bytes in 64 KiB writes; snapferry sends whole changed blocks (1 MiB by default), compressed"
+  echo "the 1% rewrite is $changed bytes in 64 KiB writes; snapferry stores and sends the changed 64 KiB pieces of each changed block (patch blobs), compressed"
   rss_row "snapferry client peak RSS KiB (vs 64 MiB)" "$(peak_rss snapferry init full incremental replica_full replica_incremental)"
   far_peak=$(for s in init full incremental replica_full replica_incremental; do get "snapferry.$s.far" 2; done | sort -n | tail -n 1)
   rss_row "snapferry far side (serve) peak RSS KiB" "$far_peak"
