@@ -28,10 +28,12 @@ say "init"
 "$bin" init "$work/repo"
 say "first backup"
 "$bin" backup "$img" "$work/folder" --to="$work/repo" --tag=demo
-say "change 3 blocks in the image, append to one file"
+say "write 3 new MiB into holes of the image, 64 KiB into a block with data, append to one file"
 for off in 100 1750 3000; do head -c 1M /dev/urandom | dd of="$img" bs=1M seek=$off conv=notrunc status=none; done
+# A guest's small write: only its 64 KiB piece is stored (a patch of the block's earlier version).
+head -c 64K /dev/urandom | dd of="$img" bs=64K seek=$(( 250 * 16 + 5 )) conv=notrunc status=none
 echo "one more line" >> "$work/folder/numbers.txt"
-say "second backup: only the changed blocks are stored"
+say "second backup: only the changed blocks are stored, the small write as a 64 KiB patch"
 "$bin" backup "$img" "$work/folder" --to="$work/repo" --tag=demo
 say "snapshots"
 "$bin" snapshots --repo="$work/repo"
