@@ -8,30 +8,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/snapferry/snapferry/cron/clock"
 )
 
-// Clock is the time source: registration times and the waits of KillIdle go through it.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits d or until ctx ends, whichever is first, and returns ctx.Err() in the latter case.
-	Sleep(ctx context.Context, d time.Duration) error
-}
+// Clock is the time source: registration times and the waits of KillIdle go through it
+// (cron/clock).
+type Clock = clock.Clock
 
 // RealClock is the wall clock.
-type RealClock struct{}
-
-func (RealClock) Now() time.Time { return time.Now() }
-
-func (RealClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+type RealClock = clock.System
 
 // DefaultEditors are programs that may hold a snapferry file open for a person; KillIdle never
 // stops them even when their command line names a snapferry file.

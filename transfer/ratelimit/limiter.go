@@ -4,33 +4,15 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/snapferry/snapferry/cron/clock"
 )
 
-// Clock is the time source of a Limiter.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits d or until ctx ends, returning ctx.Err() in the latter case.
-	Sleep(ctx context.Context, d time.Duration) error
-}
+// Clock is the time source of a Limiter (cron/clock).
+type Clock = clock.Clock
 
 // SystemClock is the wall clock.
-type SystemClock struct{}
-
-func (SystemClock) Now() time.Time { return time.Now() }
-
-func (SystemClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+type SystemClock = clock.System
 
 // Burst bounds: a bucket holds about an eighth of a second of traffic, at least minBurst so
 // tiny rates still move whole packets, at most maxBurst so one Read or Write never hogs the

@@ -1,0 +1,36 @@
+package clock
+
+import (
+	"context"
+	"time"
+)
+
+// Clock is a time source for code that waits: schedules and retries (cron), KillIdle's grace
+// periods (pidmgr), bandwidth limits (transfer/ratelimit). Tests pass a fake that advances at
+// once, so a retry delay of hours or a rate limit of minutes costs nothing.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits d or until ctx is done, returning ctx.Err() in that case.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+// System is the wall clock.
+type System struct{}
+
+// Now returns time.Now().
+func (System) Now() time.Time { return time.Now() }
+
+// Sleep blocks for d or until ctx is done.
+func (System) Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
