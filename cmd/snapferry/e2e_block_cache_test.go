@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/images/disk/disktest"
+
 	"github.com/snapferry/snapferry/images/disk/memblobs"
 )
 
@@ -57,7 +59,7 @@ func TestBlockCacheIncrementalImage(t *testing.T) {
 	}
 	out := filepath.Join(dir, "out")
 	mustSF(t, home, 0, "restore", "latest", "--source", img, "--from", repoDir, "--target", out)
-	if fileSHA(t, filepath.Join(out, "disk.img")) != fileSHA(t, img) {
+	if disktest.FileSum(t, filepath.Join(out, "disk.img")) != disktest.FileSum(t, img) {
 		t.Fatal("restored image differs from the changed source")
 	}
 

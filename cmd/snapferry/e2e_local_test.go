@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/snapferry/snapferry/images/disk/disktest"
 )
 
 // TestLocalImageAndFilesRoundTrip drives init, two backups, snapshots, ls, check, restore and
@@ -85,10 +87,10 @@ func TestLocalImageAndFilesRoundTrip(t *testing.T) {
 	out := filepath.Join(dir, "out")
 	mustSF(t, home, 0, "restore", "latest", "--source", img, "--from", repoDir, "--target", out)
 	got := filepath.Join(out, "disk.img")
-	if fileSHA(t, got) != fileSHA(t, img) {
+	if disktest.FileSum(t, got) != disktest.FileSum(t, img) {
 		t.Fatal("restored image differs from the source")
 	}
-	if a, b := allocated(t, got), allocated(t, img); a > b+b/20 {
+	if a, b := disktest.Allocated(t, got), disktest.Allocated(t, img); a > b+b/20 {
 		t.Fatalf("restored image not sparse: %d bytes allocated, source %d", a, b)
 	}
 	// A second restore into the same place is refused without --overwrite and loses nothing.
@@ -180,7 +182,7 @@ func TestVMDKPairRoundTrip(t *testing.T) {
 	mustSF(t, home, 0, "backup", filepath.Join(src, "web01.vmdk"), "--to", repoDir)
 	out := filepath.Join(dir, "out")
 	mustSF(t, home, 0, "restore", "latest", "--from", repoDir, "--target", out)
-	if fileSHA(t, filepath.Join(out, "web01-flat.vmdk")) != fileSHA(t, flat) {
+	if disktest.FileSum(t, filepath.Join(out, "web01-flat.vmdk")) != disktest.FileSum(t, flat) {
 		t.Fatal("restored flat extent differs")
 	}
 	b, err := os.ReadFile(filepath.Join(out, "web01.vmdk"))

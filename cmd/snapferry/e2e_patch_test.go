@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/snapferry/snapferry/images/disk/disktest"
+
 	"github.com/snapferry/snapferry/images/disk/memblobs"
 	"github.com/snapferry/snapferry/transfer/sshtest"
 )
@@ -50,7 +52,7 @@ func TestPatchedBlocksOverSSH(t *testing.T) {
 	restoreSame := func(what string) {
 		out := filepath.Join(dir, "out-"+what)
 		mustSF(t, home, 0, append([]string{"restore", "latest", "--source", img, "--from", spec, "--target", out}, ssh...)...)
-		if fileSHA(t, filepath.Join(out, "disk.img")) != fileSHA(t, img) {
+		if disktest.FileSum(t, filepath.Join(out, "disk.img")) != disktest.FileSum(t, img) {
 			t.Fatalf("%s: restored image differs from the source", what)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/snapferry/snapferry/images/disk/disktest"
+
 	"github.com/snapferry/snapferry/transfer/sshtest"
 )
 
@@ -40,21 +42,21 @@ func TestReplicaSendsOnlyChangedBlocks(t *testing.T) {
 	}
 	first := push()
 	copyImg := filepath.Join(far, "vm", "disk-flat.vmdk")
-	if fileSHA(t, copyImg) != fileSHA(t, img) {
+	if disktest.FileSum(t, copyImg) != disktest.FileSum(t, img) {
 		t.Fatal("replica differs after the first run")
 	}
 	f, _ := os.OpenFile(img, os.O_RDWR, 0)
 	writeRandom(t, f, 300)
 	f.Close()
 	second := push()
-	if fileSHA(t, copyImg) != fileSHA(t, img) {
+	if disktest.FileSum(t, copyImg) != disktest.FileSum(t, img) {
 		t.Fatal("replica differs after the incremental run")
 	}
 	// The random MiB is sixteen 64 KiB blocks (the automatic block size for a 512 MiB disk).
 	if second["BytesChanged"] != 1<<20 || second["BytesSent"] > 1<<20+1<<20/5 || first["BytesSent"] < 5<<20 {
 		t.Fatalf("incremental should send the changed MiB: first %v, second %v", first, second)
 	}
-	if a, b := allocated(t, copyImg), allocated(t, img); a > b+b/10 {
+	if a, b := disktest.Allocated(t, copyImg), disktest.Allocated(t, img); a > b+b/10 {
 		t.Fatalf("replica not sparse: %d allocated, source %d", a, b)
 	}
 	if b, err := os.ReadFile(filepath.Join(far, "vm", "vm.vmx")); err != nil || !strings.Contains(string(b), "displayName") {

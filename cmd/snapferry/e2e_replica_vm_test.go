@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/images/disk/disktest"
+
 	"github.com/snapferry/snapferry/appliance/esxi"
 	"github.com/snapferry/snapferry/appliance/esxi/sim"
 	"github.com/snapferry/snapferry/images/vmdk"
@@ -166,7 +168,7 @@ func (e *vmReplicaEnv) signalMidUpdate(t *testing.T, flat, before string, sig sy
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(40 * time.Second); fileSHA(t, flat) == before; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(40 * time.Second); disktest.FileSum(t, flat) == before; time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
 			cmd.Wait()
@@ -233,10 +235,10 @@ func TestVMReplicaHot(t *testing.T) {
 	equalDisk(t, "far vmdk0", flats["scsi0:0"], e.diskAtLastSnapshot(t, web, "scsi0:0", size0, ext0))
 	equalDisk(t, "far vmdk1", flats["scsi0:1"], e.diskAtLastSnapshot(t, web, "scsi0:1", size1, ext1))
 	// Holes stay holes: 3 MiB of data in 32 MiB, 1 MiB in 16 MiB.
-	if a := allocated(t, flats["scsi0:0"]); a > 4<<20 {
+	if a := disktest.Allocated(t, flats["scsi0:0"]); a > 4<<20 {
 		t.Errorf("far vmdk0 has %d bytes allocated, want at most the 3 MiB of data", a)
 	}
-	if a := allocated(t, flats["scsi0:1"]); a > 2<<20 {
+	if a := disktest.Allocated(t, flats["scsi0:1"]); a > 2<<20 {
 		t.Errorf("far vmdk1 has %d bytes allocated, want about its 1 MiB of data", a)
 	}
 	e.noSnapshotOfOurs(t)
@@ -303,7 +305,7 @@ func TestVMReplicaKilledMidUpdate(t *testing.T) {
 	id := e.ids[0]
 	e.replica(t, 0, "app")
 	flat := e.farDisks(t, "app", "app.vmx")["scsi0:0"]
-	before := fileSHA(t, flat)
+	before := disktest.FileSum(t, flat)
 	// 40 changed blocks of incompressible data: about 10 s at 4 MiB/s. The far side writes them
 	// in place in groups of 16, so from about 4 s on the replica is torn until the commit.
 	e.guestWrite(t, id, "vmdk0", 0, 40<<20, 30)
@@ -315,7 +317,7 @@ func TestVMReplicaKilledMidUpdate(t *testing.T) {
 	if ee, ok := werr.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
 		t.Fatalf("interrupted replica: %v, want exit %d:\n%s", werr, exitInterrupted, out)
 	}
-	if fileSHA(t, flat) != before {
+	if disktest.FileSum(t, flat) != before {
 		t.Fatal("an interrupted update was not rolled back on the far side")
 	}
 	if m, _ := filepath.Glob(journals); len(m) != 0 {
@@ -340,7 +342,7 @@ func TestVMReplicaKilledMidUpdate(t *testing.T) {
 			break
 		}
 	}
-	if m, _ := filepath.Glob(journals); len(m) == 0 && fileSHA(t, flat) != before {
+	if m, _ := filepath.Glob(journals); len(m) == 0 && disktest.FileSum(t, flat) != before {
 		t.Fatal("the far side dropped its journal but the replica is not the previous one")
 	}
 	if snaps := mustRun(t, e.env, "vim-cmd", "vmsvc/snapshot.get", id); !strings.Contains(snaps, "snapferry-") {

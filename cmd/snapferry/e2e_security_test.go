@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/images/disk/disktest"
+
 	"lukechampine.com/blake3"
 
 	"github.com/snapferry/snapferry/images/repo"
@@ -130,7 +132,7 @@ func TestEncryptedRepositoryCLI(t *testing.T) {
 
 	out := filepath.Join(dir, "out")
 	keep(mustSFSecret(t, home, bySecond, 0, "restore", "latest", "--from", repoDir, "--target", out))
-	if fileSHA(t, filepath.Join(out, "disk.img")) != fileSHA(t, img) {
+	if disktest.FileSum(t, filepath.Join(out, "disk.img")) != disktest.FileSum(t, img) {
 		t.Fatal("restore from the encrypted repository differs")
 	}
 	keep(mustSFSecret(t, home, bySecond, 0, "check", "--repo", repoDir, "--read-data"))
@@ -156,7 +158,7 @@ func TestEncryptedRepositoryCLI(t *testing.T) {
 	if rst.code == 0 || !strings.Contains(rst.stderr, filepath.Base(pack)[:8]) {
 		t.Fatalf("restore of tampered data: exit %d\n%s", rst.code, rst.stderr)
 	}
-	if fi, err := os.Stat(filepath.Join(out2, "disk.img")); err == nil && fileSHA(t, filepath.Join(out2, "disk.img")) == fileSHA(t, img) {
+	if fi, err := os.Stat(filepath.Join(out2, "disk.img")); err == nil && disktest.FileSum(t, filepath.Join(out2, "disk.img")) == disktest.FileSum(t, img) {
 		t.Fatalf("restore claims an intact file of %d bytes from tampered data", fi.Size())
 	}
 

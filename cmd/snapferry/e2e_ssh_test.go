@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/snapferry/snapferry/images/disk/disktest"
+
 	"github.com/snapferry/snapferry/transfer/sshtest"
 )
 
@@ -35,7 +37,7 @@ func TestRemoteStoresRoundTrip(t *testing.T) {
 			mustSF(t, home, 0, append([]string{"check", "--repo", spec, "--read-data"}, ssh...)...)
 			out := filepath.Join(dir, "out")
 			mustSF(t, home, 0, append([]string{"restore", "latest", "--from", spec, "--target", out}, ssh...)...)
-			if fileSHA(t, filepath.Join(out, "disk.img")) != fileSHA(t, img) {
+			if disktest.FileSum(t, filepath.Join(out, "disk.img")) != disktest.FileSum(t, img) {
 				t.Fatalf("restore over %s differs", scheme)
 			}
 		})

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/images/disk/disktest"
+
 	"github.com/snapferry/snapferry/appliance/esxi/sim"
 	"github.com/snapferry/snapferry/transfer/sshtest"
 	"github.com/snapferry/snapferry/transfer/tape"
@@ -75,7 +77,7 @@ func TestTapeLocalBackupRestore(t *testing.T) {
 	}
 	out := filepath.Join(dir, "out")
 	mustSF(t, home, 0, "restore", b.ID[:10], "--from", "tape://"+tp, "--target", out)
-	if fileSHA(t, filepath.Join(out, "b.img")) != fileSHA(t, img2) {
+	if disktest.FileSum(t, filepath.Join(out, "b.img")) != disktest.FileSum(t, img2) {
 		t.Fatal("image restored from tape differs")
 	}
 	mustSF(t, home, 0, "restore", "latest", "--source", folder, "--from", "tape://"+tp, "--target", out)
@@ -199,7 +201,7 @@ func TestTapeVMsOverSSH(t *testing.T) {
 	r := sfEnv(t, home, env, 0, h.args("restore", web.ID[:12], "--from", h.spec(tp), "--target", out)...)
 	src, _ := filepath.Glob(filepath.Join(root, "datastore1", "web 2", "*-flat.vmdk"))
 	got, _ := filepath.Glob(filepath.Join(out, "*-flat.vmdk"))
-	if len(src) != 1 || len(got) != 1 || fileSHA(t, src[0]) != fileSHA(t, got[0]) {
+	if len(src) != 1 || len(got) != 1 || disktest.FileSum(t, src[0]) != disktest.FileSum(t, got[0]) {
 		t.Fatalf("VM disk restored from tape: source %v, restored %v\n%s", src, got, r.stderr)
 	}
 	sfEnv(t, home, env, 0, h.args("restore", "latest", "--source", "dns 3", "--from", h.spec(tp),
@@ -274,7 +276,7 @@ func TestTapeSpanMultiplexScan(t *testing.T) {
 		}
 		out := filepath.Join(dir, fmt.Sprintf("out%d", i))
 		mustSF(t, home, 0, h.args("restore", s.ID, "--from", h.spec(drive), "--target", out, "--changer", changer)...)
-		if fileSHA(t, filepath.Join(out, filepath.Base(img))) != fileSHA(t, img) {
+		if disktest.FileSum(t, filepath.Join(out, filepath.Base(img))) != disktest.FileSum(t, img) {
 			t.Fatalf("%s restored from the rebuilt catalog differs", img)
 		}
 	}
@@ -327,7 +329,7 @@ func TestTapeRealDrive(t *testing.T) {
 	mustSF(t, home, 0, "tape", "label", dev, "--pool", "test", "--force")
 	mustSF(t, home, 0, "backup", img, "--to", "tape://"+dev, "--pool", "test")
 	mustSF(t, home, 0, "restore", "latest", "--from", "tape://"+dev, "--target", filepath.Join(dir, "out"))
-	if fileSHA(t, filepath.Join(dir, "out", "d.img")) != fileSHA(t, img) {
+	if disktest.FileSum(t, filepath.Join(dir, "out", "d.img")) != disktest.FileSum(t, img) {
 		t.Fatal("image restored from the drive differs")
 	}
 }
@@ -387,7 +389,7 @@ func TestTapeTwoHostsOneDrive(t *testing.T) {
 	for i, s := range []tape.SetEntry{a, b} {
 		out := filepath.Join(dir, fmt.Sprint("out", i))
 		mustSF(t, filepath.Join(dir, "host0"), 0, h.args("restore", s.ID, "--from", h.spec(tp), "--target", out)...)
-		if fileSHA(t, filepath.Join(out, filepath.Base(imgs[i]))) != fileSHA(t, imgs[i]) {
+		if disktest.FileSum(t, filepath.Join(out, filepath.Base(imgs[i]))) != disktest.FileSum(t, imgs[i]) {
 			t.Fatalf("%s restored differs", imgs[i])
 		}
 	}

@@ -2,12 +2,13 @@ package disk
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
 
-	"lukechampine.com/blake3"
+	"github.com/snapferry/snapferry/images/disk/disktest"
 
 	"github.com/snapferry/snapferry/images/disk/memblobs"
 	"github.com/snapferry/snapferry/images/progress"
@@ -108,7 +109,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	if err := Restore(ctx, bs, d, dst, RestoreOptions{Workers: 3}); err != nil {
 		t.Fatal(err)
 	}
-	if fileSHA(t, dst) != fileSHA(t, src) {
+	if disktest.FileSum(t, dst) != disktest.FileSum(t, src) {
 		t.Fatal("restored image differs from the source")
 	}
 	if apparent(t, dst) != size {
@@ -116,7 +117,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	}
 	// The restore is sparse: it allocates no more than the source (whose zero run is
 	// allocated), and at least the non-zero data.
-	sa, da := allocated(t, src), allocated(t, dst)
+	sa, da := disktest.Allocated(t, src), disktest.Allocated(t, dst)
 	t.Logf("allocated: source %d, restored %d, apparent %d", sa, da, size)
 	if da > sa+sa/20 || da < 4096+300*kib {
 		t.Fatalf("restored allocation %d bytes, source %d: not sparse within 5%%", da, sa)
@@ -136,7 +137,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	if err := Restore(ctx, bs, d, dst, RestoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if fileSHA(t, dst) != fileSHA(t, src) {
+	if disktest.FileSum(t, dst) != disktest.FileSum(t, src) {
 		t.Fatal("restore over an existing file differs from the source")
 	}
 }
@@ -149,7 +150,7 @@ func TestStreamWritesWholeImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := blake3.New(32, nil)
+	h := sha256.New() // what disktest.FileSum hashes with
 	n, err := Stream(ctx, bs, d, h, RestoreOptions{Workers: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +158,7 @@ func TestStreamWritesWholeImage(t *testing.T) {
 	if n != size {
 		t.Fatalf("streamed %d bytes, want %d", n, size)
 	}
-	if hex.EncodeToString(h.Sum(nil)) != fileSHA(t, src) {
+	if hex.EncodeToString(h.Sum(nil)) != disktest.FileSum(t, src) {
 		t.Fatal("streamed image differs from the source")
 	}
 }
@@ -180,7 +181,7 @@ func TestEmptyAndTinyImages(t *testing.T) {
 		if err := Restore(ctx, bs, d, dst, RestoreOptions{}); err != nil {
 			t.Fatalf("size %d: %v", size, err)
 		}
-		if apparent(t, dst) != size || fileSHA(t, dst) != fileSHA(t, src) {
+		if apparent(t, dst) != size || disktest.FileSum(t, dst) != disktest.FileSum(t, src) {
 			t.Fatalf("size %d: restored image differs", size)
 		}
 	}

@@ -1,9 +1,10 @@
 package disk
 
 import (
-	"github.com/snapferry/snapferry/images/disk/memblobs"
 	"os"
 	"testing"
+
+	"github.com/snapferry/snapferry/images/disk/memblobs"
 )
 
 func TestExtentMapperFindsDataRanges(t *testing.T) {

@@ -2,12 +2,9 @@ package disk
 
 import (
 	"context"
-	"encoding/hex"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"lukechampine.com/blake3"
@@ -40,30 +37,6 @@ func makeSparse(t testing.TB, path string, size int64, regions ...region) {
 	if err := f.Sync(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func fileSHA(t testing.TB, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := blake3.New(32, nil)
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// allocated is st_blocks*512: the bytes a file really occupies.
-func allocated(t testing.TB, path string) int64 {
-	t.Helper()
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		t.Fatal(err)
-	}
-	return st.Blocks * 512
 }
 
 func apparent(t testing.TB, path string) int64 {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/snapferry/snapferry/images/disk/disktest"
+
 	"github.com/zeebo/xxh3"
 
 	"github.com/snapferry/snapferry/images/disk/memblobs"
@@ -55,7 +57,7 @@ func (fx *patchFixture) run(t *testing.T, o Options) (repo.Stats, []repo.ID) {
 	if err := Restore(ctx, fx.ps, d, dst, RestoreOptions{}); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
-	if apparent(t, dst) != patchSize || fileSHA(t, dst) != fileSHA(t, fx.src) {
+	if apparent(t, dst) != patchSize || disktest.FileSum(t, dst) != disktest.FileSum(t, fx.src) {
 		t.Fatal("restored image differs from the source")
 	}
 	var ids []repo.ID

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/images/disk/disktest"
+
 	"github.com/snapferry/snapferry/images/disk/memblobs"
 	"github.com/snapferry/snapferry/images/repo"
 )
@@ -25,7 +27,7 @@ func TestRoundTripThroughRepository(t *testing.T) {
 	if err := Restore(ctx, r2, sn.Disks[0], dst, RestoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if apparent(t, dst) != size || fileSHA(t, dst) != fileSHA(t, src) {
+	if apparent(t, dst) != size || disktest.FileSum(t, dst) != disktest.FileSum(t, src) {
 		t.Fatal("image restored from the repository differs")
 	}
 	// A second backup into the reopened repository stores nothing new.

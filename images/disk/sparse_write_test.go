@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/snapferry/snapferry/images/disk/disktest"
+
 	"github.com/snapferry/snapferry/images/disk/memblobs"
 )
 
@@ -36,7 +38,7 @@ func TestWriteSparseSkipsZeroPagesAlignedToTheFile(t *testing.T) {
 		t.Fatal("contents differ")
 	}
 	// The non-zero bytes lie in 3 file pages: 3, 8 and 13.
-	if a := allocated(t, path); a != 3*pageSize {
+	if a := disktest.Allocated(t, path); a != 3*pageSize {
 		t.Fatalf("%d bytes allocated, want 3 pages", a)
 	}
 }

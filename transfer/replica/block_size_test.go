@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/snapferry/snapferry/images/disk/disktest"
+
 	"github.com/snapferry/snapferry/transfer/replica"
 	"github.com/snapferry/snapferry/transfer/serve"
 )
@@ -42,7 +44,7 @@ func TestAutomaticBlockSizeSendsSmallWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := fileSum(t, filepath.Join(root, "vm", "disk-flat.vmdk")), fileSum(t, d.path); got != want {
+	if got, want := disktest.FileSum(t, filepath.Join(root, "vm", "disk-flat.vmdk")), disktest.FileSum(t, d.path); got != want {
 		t.Fatal("replica differs from the source")
 	}
 	if st.BlocksChanged != 3 || st.BytesChanged != 3*small {

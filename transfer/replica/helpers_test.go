@@ -2,9 +2,6 @@ package replica_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -160,30 +157,6 @@ func (d *disk) blockData() []byte {
 		buf[i] = byte(i % 251)
 	}
 	return buf
-}
-
-func fileSum(t testing.TB, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// allocated is the space the file really uses.
-func allocated(t testing.TB, path string) int64 {
-	t.Helper()
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		t.Fatal(err)
-	}
-	return st.Blocks * 512
 }
 
 func push(t testing.TB, s *server, set string, files []replica.File, bs int64) replica.Stats {

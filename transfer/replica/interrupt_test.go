@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/images/disk/disktest"
+
 	"github.com/snapferry/snapferry/transfer/replica"
 	"github.com/snapferry/snapferry/transfer/wire"
 )
@@ -19,7 +21,7 @@ type sums map[string]string
 func replicaSums(t testing.TB, v *vm) sums {
 	s := sums{}
 	for _, f := range v.files {
-		s[f.Name] = fileSum(t, filepath.Join(v.root, "vm1", f.Name))
+		s[f.Name] = disktest.FileSum(t, filepath.Join(v.root, "vm1", f.Name))
 	}
 	return s
 }
@@ -27,7 +29,7 @@ func replicaSums(t testing.TB, v *vm) sums {
 func sourceSums(t testing.TB, v *vm) sums {
 	s := sums{}
 	for _, f := range v.files {
-		s[f.Name] = fileSum(t, f.Source)
+		s[f.Name] = disktest.FileSum(t, f.Source)
 	}
 	return s
 }

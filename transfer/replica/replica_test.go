@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/images/disk/disktest"
+
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/snapferry/snapferry/transfer/replica"
@@ -49,7 +51,7 @@ func (v *vm) assertSame(t *testing.T) {
 	t.Helper()
 	for _, f := range v.files {
 		got := filepath.Join(v.root, "vm1", f.Name)
-		if fileSum(t, got) != fileSum(t, f.Source) {
+		if disktest.FileSum(t, got) != disktest.FileSum(t, f.Source) {
 			t.Errorf("replica %s differs from its source", got)
 		}
 	}
@@ -81,8 +83,8 @@ func TestFullThenIncrementalSendsOnlyChangedBlocks(t *testing.T) {
 		t.Errorf("full run: %+v; want 7 changed blocks, 7 blocks read (holes are not read)", st)
 	}
 	// Holes stay holes: the replica uses about what the source uses, not 64 blocks.
-	if a := allocated(t, v.replicaDisk); a > allocated(t, v.disk.path)+bs {
-		t.Errorf("replica allocates %d bytes, source %d: holes were filled", a, allocated(t, v.disk.path))
+	if a := disktest.Allocated(t, v.replicaDisk); a > disktest.Allocated(t, v.disk.path)+bs {
+		t.Errorf("replica allocates %d bytes, source %d: holes were filled", a, disktest.Allocated(t, v.disk.path))
 	}
 
 	// Change three blocks (one was a hole), zero one data block.
@@ -97,10 +99,10 @@ func TestFullThenIncrementalSendsOnlyChangedBlocks(t *testing.T) {
 	if limit := compressedSize(t, v.disk, 2, 30, 63)*12/10 + small + 1024; st.BytesSent > limit {
 		t.Errorf("incremental run sent %d bytes, want <= %d (1.2x the changed data compressed plus small files)", st.BytesSent, limit)
 	}
-	before := allocated(t, v.replicaDisk)
+	before := disktest.Allocated(t, v.replicaDisk)
 	// The zeroed block became a hole on the far side.
-	if before > allocated(t, v.disk.path) {
-		t.Errorf("replica allocates %d bytes, source %d: the zeroed block was not punched", before, allocated(t, v.disk.path))
+	if before > disktest.Allocated(t, v.disk.path) {
+		t.Errorf("replica allocates %d bytes, source %d: the zeroed block was not punched", before, disktest.Allocated(t, v.disk.path))
 	}
 
 	// Nothing changed: nothing but the small files travels.
@@ -132,7 +134,7 @@ func TestNestedNames(t *testing.T) {
 	}
 	push(t, s, "vm1", files, bs)
 	for _, f := range files {
-		if fileSum(t, filepath.Join(v.root, "vm1", f.Name)) != fileSum(t, f.Source) {
+		if disktest.FileSum(t, filepath.Join(v.root, "vm1", f.Name)) != disktest.FileSum(t, f.Source) {
 			t.Errorf("replica of %s differs", f.Name)
 		}
 	}
@@ -185,7 +187,7 @@ func TestFailedPushRollsBack(t *testing.T) {
 	v := newVM(t)
 	s := inProcess(t, v.root, serve.Options{})
 	push(t, s, "vm1", v.files, bs)
-	oldDisk, oldVmx := fileSum(t, v.replicaDisk), fileSum(t, filepath.Join(v.root, "vm1", "vm1.vmx"))
+	oldDisk, oldVmx := disktest.FileSum(t, v.replicaDisk), disktest.FileSum(t, filepath.Join(v.root, "vm1", "vm1.vmx"))
 	v.disk.fill(3, 4, 5)
 	must(t, os.Truncate(v.disk.path, 20*bs)) // shrink too
 	must(t, os.WriteFile(v.vmx, []byte("changed\n"), 0o644))
@@ -194,7 +196,7 @@ func TestFailedPushRollsBack(t *testing.T) {
 	if err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("push with a missing source: %v", err)
 	}
-	if fileSum(t, v.replicaDisk) != oldDisk || fileSum(t, filepath.Join(v.root, "vm1", "vm1.vmx")) != oldVmx {
+	if disktest.FileSum(t, v.replicaDisk) != oldDisk || disktest.FileSum(t, filepath.Join(v.root, "vm1", "vm1.vmx")) != oldVmx {
 		t.Fatal("a failed push left a changed replica")
 	}
 	if _, err := os.Stat(filepath.Join(v.root, "vm1", "missing.nvram")); err == nil {
@@ -312,7 +314,7 @@ func TestLongHashStreamWhileWriting(t *testing.T) {
 			t.Errorf("block %d differs", b)
 		}
 	}
-	if a, want := allocated(t, rep), allocated(t, d.path); a > want+small {
+	if a, want := disktest.Allocated(t, rep), disktest.Allocated(t, d.path); a > want+small {
 		t.Errorf("replica allocates %d bytes, source %d", a, want)
 	}
 }

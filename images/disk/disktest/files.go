@@ -1,0 +1,37 @@
+// Package disktest holds file checks the disk-image, replica and end-to-end tests share: what a
+// file holds (its hash) and what it occupies (sparse or not).
+package disktest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"syscall"
+	"testing"
+)
+
+// FileSum is the SHA-256 of a file's contents, in hex: equal sums, equal images.
+func FileSum(t testing.TB, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Allocated is st_blocks*512: the bytes a file really occupies, so holes are seen to stay holes.
+func Allocated(t testing.TB, path string) int64 {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Blocks * 512
+}
