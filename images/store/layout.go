@@ -51,6 +51,21 @@ func Validate(h Handle) error {
 	return nil
 }
 
+// CheckLoad is the argument check every backend's Load makes before touching a file: a valid
+// handle, a live context, an offset not below zero. The error names the handle.
+func CheckLoad(ctx context.Context, h Handle, offset int64) error {
+	if err := Validate(h); err != nil {
+		return fmt.Errorf("load %s: %w", h, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("load %s: %w", h, err)
+	}
+	if offset < 0 {
+		return fmt.Errorf("load %s: negative offset %d", h, offset)
+	}
+	return nil
+}
+
 // FolderReader is what ListFolders needs from a store: the entries of a folder given by its
 // slash path below the root (a missing folder is an error matching fs.ErrNotExist), and Stat.
 type FolderReader interface {

@@ -196,14 +196,8 @@ func randomSuffix() string {
 
 // Load opens the file at offset; length <= 0 reads to the end.
 func (s *Store) Load(ctx context.Context, h store.Handle, offset, length int64) (io.ReadCloser, error) {
-	if err := validate(h); err != nil {
-		return nil, fmt.Errorf("load %s: %w", h, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("load %s: %w", h, err)
-	}
-	if offset < 0 {
-		return nil, fmt.Errorf("load %s: negative offset %d", h, offset)
+	if err := store.CheckLoad(ctx, h, offset); err != nil {
+		return nil, err
 	}
 	p := s.filePath(h)
 	f, err := s.c.Open(p)

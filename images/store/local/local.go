@@ -149,14 +149,8 @@ func publish(tmp, final string) error {
 
 // Load opens the file at offset; length <= 0 reads to the end.
 func (b *Backend) Load(ctx context.Context, h store.Handle, offset, length int64) (io.ReadCloser, error) {
-	if err := validate(h); err != nil {
-		return nil, fmt.Errorf("load %s: %w", h, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("load %s: %w", h, err)
-	}
-	if offset < 0 {
-		return nil, fmt.Errorf("load %s: negative offset %d", h, offset)
+	if err := store.CheckLoad(ctx, h, offset); err != nil {
+		return nil, err
 	}
 	f, err := os.Open(b.Path(h))
 	if err != nil {
