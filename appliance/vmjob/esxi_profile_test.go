@@ -3,10 +3,10 @@ package vmjob_test
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/snapferry/snapferry/images/disk/disktest"
 
 	"github.com/snapferry/snapferry/appliance/esxi/sim"
 	"github.com/snapferry/snapferry/images/repo"
@@ -17,26 +17,7 @@ import (
 // ENOSYS, for the job and for every vim-cmd it starts. epoll_pwait stays out of the set: this
 // test binary is a stock build; the overlay that avoids it is proven on the release binary.
 func TestHotBackupOnESXiProfile(t *testing.T) {
-	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(file), "..", "..", "scripts", "esxi-profile.sh")
-	for _, need := range []string{"strace", "unshare"} {
-		if _, err := exec.LookPath(need); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is needed (CI installs it): %v", need, err)
-			}
-			t.Skipf("%s not installed", need)
-		}
-	}
-	if _, err := os.Stat(script); err != nil {
-		t.Fatalf("the ESXi profile script: %v", err)
-	}
-	t.Setenv("ESXI_PROFILE_SYSCALLS", "epoll_pwait2,pidfd_open,pidfd_send_signal,clone3,close_range,getrandom,copy_file_range,splice,io_uring_setup,statx")
-	if out, err := exec.Command(script, "/bin/true").CombinedOutput(); err != nil {
-		if os.Getenv("CI") != "" || !strings.Contains(string(out), "cannot") {
-			t.Fatalf("esxi-profile.sh cannot run here: %v: %s", err, out)
-		}
-		t.Skipf("no mount namespaces here: %s", out)
-	}
+	script := disktest.ESXiProfile(t)
 
 	e := newEnv(t)
 	vm := e.addVM(sim.VMSpec{Name: "esx vm", Datastore: "datastore1", PoweredOn: true,

@@ -1,11 +1,10 @@
 package repo
 
 import (
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/snapferry/snapferry/images/disk/disktest"
 
 	"github.com/snapferry/snapferry/images/store"
 )
@@ -15,29 +14,7 @@ import (
 // epoll_pwait is left out of the set: the test binary is built stock, and the overlay that avoids
 // it is proven by `make esxi-check` on the release binary.
 func TestBackupAndPruneOnESXiProfile(t *testing.T) {
-	script, err := filepath.Abs("../../scripts/esxi-profile.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, need := range []string{"strace", "unshare"} {
-		if _, err := exec.LookPath(need); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is needed (CI installs it): %v", need, err)
-			}
-			t.Skipf("%s not installed", need)
-		}
-	}
-	if _, err := os.Stat(script); err != nil {
-		t.Fatalf("the ESXi profile script: %v", err)
-	}
-	missing := "epoll_pwait2,pidfd_open,pidfd_send_signal,clone3,close_range,getrandom,copy_file_range,splice,io_uring_setup,statx"
-	t.Setenv("ESXI_PROFILE_SYSCALLS", missing)
-	if out, err := exec.Command(script, "/bin/true").CombinedOutput(); err != nil {
-		if os.Getenv("CI") != "" || !strings.Contains(string(out), "cannot") {
-			t.Fatalf("esxi-profile.sh cannot run here: %v: %s", err, out)
-		}
-		t.Skipf("no mount namespaces here: %s", out)
-	}
+	script := disktest.ESXiProfile(t)
 
 	dir := filepath.Join(t.TempDir(), "repo")
 	testInit(t, dir)

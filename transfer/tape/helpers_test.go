@@ -3,13 +3,13 @@ package tape_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/snapferry/snapferry/images/disk/disktest"
 
 	"github.com/snapferry/snapferry/images/disk"
 	"github.com/snapferry/snapferry/images/disk/memblobs"
@@ -112,21 +112,9 @@ func restoreSet(t *testing.T, d *tape.Drive, id, out string) error {
 	return disk.Restore(context.Background(), bs, sn.Disks[0], out, disk.RestoreOptions{})
 }
 
-func sha(t *testing.T, path string) [32]byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	io.Copy(h, f)
-	return [32]byte(h.Sum(nil))
-}
-
 func sameFile(t *testing.T, a, b string) {
 	t.Helper()
-	if sha(t, a) != sha(t, b) {
+	if disktest.FileSum(t, a) != disktest.FileSum(t, b) {
 		t.Fatalf("%s differs from %s", b, a)
 	}
 }

@@ -1,4 +1,5 @@
-// Package disktest holds file checks the disk-image, replica and end-to-end tests share: what a
+// Package disktest holds what the disk-image, replica, repository, VM-job and end-to-end tests
+// share: the ESXi shell profile (esxi_profile.go), and file checks: what a
 // file holds (its hash) and what it occupies (sparse or not).
 package disktest
 
