@@ -44,24 +44,6 @@ func mustSFSecret(t *testing.T, home string, env []string, want int, args ...str
 	return r
 }
 
-// treeState maps every file below dir to its content.
-func treeState(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		out[p] = string(b)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // TestEncryptedRepositoryCLI: init --encrypt, backup and restore with the password from a file,
 // exit 12 and an untouched repository for a wrong or missing password, key add/list/remove,
 // tampering found by check --read-data with its location and refused by restore, and the
@@ -88,7 +70,7 @@ func TestEncryptedRepositoryCLI(t *testing.T) {
 	keep(mustSFSecret(t, home, []string{"SNAPFERRY_PASSWORD=" + secret}, 0, "snapshots", "--repo", repoDir))
 	keep(mustSFSecret(t, home, nil, 0, "snapshots", "--repo", repoDir, "--password-file", pwFile))
 
-	before := treeState(t, repoDir)
+	before := disktest.TreeState(t, repoDir)
 	wrong := keep(sfSecret(t, home, []string{"SNAPFERRY_PASSWORD=not-it"}, "backup", img, "--to", repoDir))
 	if wrong.code != exitBadPassword || !strings.Contains(wrong.stderr, "no key file opens") {
 		t.Fatalf("wrong password: exit %d\n%s", wrong.code, wrong.stderr)
@@ -97,7 +79,7 @@ func TestEncryptedRepositoryCLI(t *testing.T) {
 	if none.code != exitBadPassword || !strings.Contains(none.stderr, "SNAPFERRY_PASSWORD_FILE") {
 		t.Fatalf("no password: exit %d\n%s", none.code, none.stderr)
 	}
-	if after := treeState(t, repoDir); len(after) != len(before) {
+	if after := disktest.TreeState(t, repoDir); len(after) != len(before) {
 		t.Fatalf("a refused open wrote to the repository: %d files, was %d", len(after), len(before))
 	}
 	// A password for an unencrypted repository is refused (its config may have been swapped).
@@ -169,7 +151,7 @@ func TestEncryptedRepositoryCLI(t *testing.T) {
 	}
 	// Nor in the job history, PID registry or logs of the state folder, nor in the repository.
 	for _, folder := range []string{home, repoDir} {
-		for p, c := range treeState(t, folder) {
+		for p, c := range disktest.TreeState(t, folder) {
 			if strings.Contains(c, secret) || strings.Contains(c, second) || strings.Contains(c, "not-it") {
 				t.Fatalf("a password is stored in %s", p)
 			}
@@ -202,8 +184,8 @@ func TestAppendOnlyStoreOverSSH(t *testing.T) {
 	f.WriteAt(bytes.Repeat([]byte("rewritten "), 1<<17), 1<<20) // the old block 1 becomes garbage
 	f.Close()
 	mustSFSecret(t, home, env, 0, append([]string{"backup", img, "--to", spec}, client...)...)
-	before := treeState(t, filepath.Join(repoDir, "data"))
-	snapsBefore := treeState(t, filepath.Join(repoDir, "snapshots"))
+	before := disktest.TreeState(t, filepath.Join(repoDir, "data"))
+	snapsBefore := disktest.TreeState(t, filepath.Join(repoDir, "snapshots"))
 
 	forget := sfSecret(t, home, env, append([]string{"forget", "--repo", spec, "--keep-last", "1"}, client...)...)
 	if forget.code == 0 || !strings.Contains(forget.stderr, "append-only") {
@@ -216,7 +198,7 @@ func TestAppendOnlyStoreOverSSH(t *testing.T) {
 	if prune.code == 0 || !strings.Contains(prune.stderr, "append-only") {
 		t.Fatalf("prune through an append-only key: exit %d\n%s%s", prune.code, prune.stdout, prune.stderr)
 	}
-	keys := treeState(t, filepath.Join(repoDir, "keys"))
+	keys := disktest.TreeState(t, filepath.Join(repoDir, "keys"))
 	var keyID string
 	for p := range keys {
 		keyID = filepath.Base(p)
@@ -231,7 +213,7 @@ func TestAppendOnlyStoreOverSSH(t *testing.T) {
 			t.Fatalf("pack %s changed or vanished: %v", p, err)
 		}
 	}
-	if after := treeState(t, filepath.Join(repoDir, "snapshots")); len(after) != len(snapsBefore)-1 {
+	if after := disktest.TreeState(t, filepath.Join(repoDir, "snapshots")); len(after) != len(snapsBefore)-1 {
 		t.Fatalf("%d snapshots after a refused forget and the store host's forget, want %d", len(after), len(snapsBefore)-1)
 	}
 	if _, err := os.Stat(filepath.Join(repoDir, "keys", keyID)); err != nil {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/images/disk/disktest"
+
 	"github.com/snapferry/snapferry/images/store"
 )
 
@@ -631,13 +633,13 @@ func TestPatchBaseMissing(t *testing.T) {
 	if _, err := r.RebuildIndex(ctx); err != nil {
 		t.Fatal(err)
 	}
-	before := snapshotTree(t, dir)
+	before := disktest.TreeState(t, dir)
 	_, err := r.Prune(ctx, PruneOptions{})
 	if !isErr(err, ErrBlobNotFound) || !strings.Contains(err.Error(), "nothing was deleted") ||
 		!strings.Contains(err.Error(), "needs base blob") {
 		t.Fatalf("prune with a missing base: %v", err)
 	}
-	after := snapshotTree(t, dir)
+	after := disktest.TreeState(t, dir)
 	for name := range before {
 		if _, ok := after[name]; !ok && !strings.HasPrefix(name, "locks") {
 			t.Fatalf("prune deleted %s", name)

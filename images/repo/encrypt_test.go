@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/images/disk/disktest"
+
 	"lukechampine.com/blake3"
 
 	"github.com/snapferry/snapferry/images/store"
@@ -38,24 +40,6 @@ func newEncryptedRepo(t testing.TB) (string, *Repository) {
 
 func openWith(dir, password string) (*Repository, error) {
 	return Open(context.Background(), local.New(dir), Options{Password: []byte(password), Hostname: "testhost"})
-}
-
-// snapshotTree returns every file below dir with its content, to prove that nothing changed.
-func snapshotTree(t testing.TB, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		out[p] = string(b)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 func TestEncryptedRoundTripCheckPrune(t *testing.T) {
@@ -131,7 +115,7 @@ func TestEncryptedStoreLearnsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for p, content := range snapshotTree(t, r.Backend().Location()) {
+	for p, content := range disktest.TreeState(t, r.Backend().Location()) {
 		for _, leak := range []string{"TOPSECRET", "payroll-vm", "secret-host-name", plainID.String(), id.String(),
 			string(plainID[:8]), string(id[:8]), "testhost"} {
 			if strings.Contains(content, leak) {
@@ -158,7 +142,7 @@ func TestEncryptedWrongOrMissingPassword(t *testing.T) {
 	dir, r := newEncryptedRepo(t)
 	backupImage(t, r, "vm", image{seed: 52, blocks: 6}, t0)
 	r.Close()
-	before := snapshotTree(t, dir)
+	before := disktest.TreeState(t, dir)
 	_, err := openWith(dir, "wrong password")
 	if !errors.Is(err, ErrWrongPassword) || !IsPermanent(err) {
 		t.Fatalf("wrong password: %v", err)
@@ -169,7 +153,7 @@ func TestEncryptedWrongOrMissingPassword(t *testing.T) {
 	if _, err := openWith(dir, ""); !errors.Is(err, ErrNoPassword) || !strings.Contains(err.Error(), "SNAPFERRY_PASSWORD") {
 		t.Fatalf("no password: %v", err)
 	}
-	after := snapshotTree(t, dir)
+	after := disktest.TreeState(t, dir)
 	if len(after) != len(before) {
 		t.Fatalf("failed opens changed the repository: %d files, was %d", len(after), len(before))
 	}

@@ -1,13 +1,15 @@
 // Package disktest holds what the disk-image, replica, repository, VM-job and end-to-end tests
-// share: the ESXi shell profile (esxi_profile.go), and file checks: what a
-// file holds (its hash) and what it occupies (sparse or not).
+// share: the ESXi shell profile (esxi_profile.go), and file checks: what a file or a folder
+// holds (hash, TreeState) and what a file occupies (sparse or not).
 package disktest
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 )
@@ -35,4 +37,23 @@ func Allocated(t testing.TB, path string) int64 {
 		t.Fatal(err)
 	}
 	return st.Blocks * 512
+}
+
+// TreeState maps every file below dir to its content: two equal states prove that nothing in
+// the folder changed (a refused command, a wrong password).
+func TreeState(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		out[p] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
