@@ -1,7 +1,6 @@
 package pidmgr
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -104,9 +103,10 @@ type pscWorld struct {
 }
 
 // ParsePSC parses the output of ESXi's `ps -c`. It needs the header line, because the header's
-// column positions are what separate a WorldName containing spaces from the CommandLine. Lines
-// that do not fit are an error naming the line: a half-understood process table must not drive
-// kill decisions.
+// column positions are what separate a WorldName containing spaces from the CommandLine. A line
+// that is not a world continues the command line above it: an argument may hold a newline (a
+// `sh -c` script, say) and ps prints it as it is. Only a line that fits nothing is an error: a
+// half-understood process table must not drive kill decisions.
 func ParsePSC(r io.Reader) ([]Process, error) {
 	ws, err := parsePSCWorlds(r)
 	if err != nil {
@@ -115,19 +115,30 @@ func ParsePSC(r io.Reader) ([]Process, error) {
 	return groupWorlds(ws), nil
 }
 
+// maxPSCLine is how much of one output line is kept. Command lines of many kilobytes exist
+// (scripts passed as arguments); a world's name and ids are at the start, so the cut costs
+// nothing but the tail of a command line that is only shown, never matched in full.
+const maxPSCLine = 64 << 10
+
 func parsePSCWorlds(r io.Reader) ([]pscWorld, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	lines := newLineReader(r, maxPSCLine)
 	nameCol, cmdCol := -1, -1
 	var worlds []pscWorld
 	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimRight(sc.Text(), "\r")
-		if strings.TrimSpace(line) == "" {
-			continue
+	for {
+		raw, err := lines.next()
+		if err == io.EOF {
+			break
 		}
+		if err != nil {
+			return nil, fmt.Errorf("read line %d: %w", n+1, err)
+		}
+		n++
+		line := strings.TrimRight(raw, "\r")
 		if nameCol < 0 {
+			if strings.TrimSpace(line) == "" {
+				continue
+			}
 			f := strings.Fields(line)
 			if len(f) != 4 || f[0] != "WID" || f[1] != "CID" || f[2] != "WorldName" || f[3] != "CommandLine" {
 				return nil, fmt.Errorf("line %d: header %q is not \"WID CID WorldName CommandLine\" (is this ESXi's `ps -c`?)", n, line)
@@ -136,16 +147,26 @@ func parsePSCWorlds(r io.Reader) ([]pscWorld, error) {
 			continue
 		}
 		w, err := parsePSCLine(line, nameCol, cmdCol)
-		if err != nil {
+		switch {
+		case err == nil:
+			worlds = append(worlds, w)
+		case len(worlds) > 0:
+			// The rest of the previous world's command line, after a newline in an argument.
+			last := &worlds[len(worlds)-1]
+			if len(last.cmdline) < maxPSCLine {
+				last.cmdline += "\n" + line
+			}
+		case strings.TrimSpace(line) == "":
+			continue
+		default:
 			return nil, fmt.Errorf("line %d %q: %w", n, line, err)
 		}
-		worlds = append(worlds, w)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read line %d: %w", n+1, err)
 	}
 	if nameCol < 0 {
 		return nil, fmt.Errorf("no header line \"WID CID WorldName CommandLine\" (empty output)")
+	}
+	for i := range worlds {
+		worlds[i].cmdline = strings.TrimRight(worlds[i].cmdline, "\n")
 	}
 	return worlds, nil
 }

@@ -75,6 +75,11 @@ func TestParsePSCCases(t *testing.T) {
 		{"CRLF and blank lines", strings.ReplaceAll(pscHeader+"\n"+row("7", "7", "sh", "sh -c true"), "\n", "\r\n"),
 			[]proc{{7, "sh", "sh -c true"}}},
 		{"header only", pscHeader, nil},
+		{"newline in an argument continues the command line",
+			pscHeader + row("500", "500", "bash", "bash -c LARGE_TEXT='#!/bin/bash") + "  echo 1 2 'x\n\n" + row("501", "501", "sleep", "sleep 9"),
+			[]proc{{500, "bash", "bash -c LARGE_TEXT='#!/bin/bash\n  echo 1 2 'x"}, {501, "sleep", "sleep 9"}}},
+		{"huge command line kept in part", pscHeader + row("600", "600", "sh", "sh -c "+strings.Repeat("y", 2<<20)) + row("601", "601", "sleep", "sleep 9"),
+			[]proc{{600, "sh", ("sh -c " + strings.Repeat("y", 2<<20))[:maxPSCLine-len(row("600", "600", "sh", ""))+1]}, {601, "sleep", "sleep 9"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ps, err := ParsePSC(strings.NewReader(tc.in))
@@ -94,12 +99,12 @@ func TestParsePSCCases(t *testing.T) {
 
 func TestParsePSCErrors(t *testing.T) {
 	for name, tc := range map[string]struct{ in, want string }{
-		"procps output": {"  PID TTY          TIME CMD\n    1 ?        00:00:01 init\n", "is this ESXi's `ps -c`"},
-		"empty":         {"", "no header line"},
-		"bad WID":       {pscHeader + "abc      1        x     y\n", `WID "abc" is not a number`},
-		"bad CID":       {pscHeader + "1        -2       x     y\n", `CID "-2" is not a number`},
-		"no world name": {pscHeader + "1        1\n", "no WorldName"},
-		"line too long": {pscHeader + "1 1 x " + strings.Repeat("y", 2<<20) + "\n", "read line 2"},
+		"procps output":      {"  PID TTY          TIME CMD\n    1 ?        00:00:01 init\n", "is this ESXi's `ps -c`"},
+		"empty":              {"", "no header line"},
+		"bad WID":            {pscHeader + "abc      1        x     y\n", `WID "abc" is not a number`},
+		"bad CID":            {pscHeader + "1        -2       x     y\n", `CID "-2" is not a number`},
+		"no world name":      {pscHeader + "1        1\n", "no WorldName"},
+		"first row no world": {pscHeader + "echo hi\n1        1        sh     sh\n", `line 2 "echo hi": WID "echo" is not a number`},
 	} {
 		_, err := ParsePSC(strings.NewReader(tc.in))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -126,8 +131,8 @@ func FuzzParsePSC(f *testing.F) {
 			if p.PID < 0 || seen[p.PID] || p.Name == "" || p.PPID != 0 || !strings.HasPrefix(p.Token, "psc:") {
 				t.Fatalf("bad process %+v from %q", p, in)
 			}
-			if strings.ContainsAny(p.Name+p.Cmdline, "\n") {
-				t.Fatalf("newline inside a field: %+v", p)
+			if strings.Contains(p.Name, "\n") || strings.HasSuffix(p.Cmdline, "\n") {
+				t.Fatalf("newline inside a name or ending a command line: %+v", p)
 			}
 			seen[p.PID] = true
 		}

@@ -28,8 +28,10 @@ fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/esxi-check.XXXXXX")
 sshd_dir=
+neighbour=
 cleanup() {
   [ -n "$sshd_dir" ] && "$here/sshd/loopback-sshd.sh" stop "$sshd_dir" >/dev/null 2>&1
+  [ -n "$neighbour" ] && kill "$neighbour" 2>/dev/null
   if [ -n "${ESXI_CHECK_KEEP:-}" ]; then echo "esxi-check: work folder kept: $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -77,6 +79,14 @@ profiled() {
   fi
   return $rc
 }
+
+# A neighbour process as CI runners and admins' shells have them: a script passed as an argument,
+# so its command line spans lines and runs past 100 KiB (one argument may hold 128 KiB). It loops,
+# because bash would exec a single last command in its own place. `ps -c` prints it as it is, and
+# every run's registry cleanup must read past it (a CI run once failed on exactly this).
+big_arg=$(printf 'LARGE_TEXT=\x27#!/bin/bash\n  echo 1 2 x\n%s\x27\nwhile :; do sleep 1; done' "$(head -c 120000 /dev/zero | tr '\0' y)")
+bash -c "$big_arg" neighbour &
+neighbour=$!
 
 # --- proof: stock dies, overlay lives ------------------------------------------------------------
 # The proof command must wait on a timer: a Go program initialises the netpoller at its first
