@@ -60,6 +60,7 @@ type Frame struct {
 	Type    FrameType
 	Stream  uint32
 	Payload []byte
+	pooled  bool // Payload comes from chunkPool; the writer gives it back once written
 }
 
 // AppendFrame appends the encoding of f to b.
@@ -94,6 +95,11 @@ func WriteFrame(w io.Writer, f Frame) error {
 // io.ErrUnexpectedEOF when it ends inside one, and an ErrMalformed error for an unknown type
 // or an oversized payload.
 func ReadFrame(r *bufio.Reader) (Frame, error) {
+	return readFrame(r, func(_ FrameType, n int) []byte { return make([]byte, n) })
+}
+
+// readFrame is ReadFrame with the payload buffer taken from alloc(type, size).
+func readFrame(r *bufio.Reader, alloc func(FrameType, int) []byte) (Frame, error) {
 	var hdr [HeaderSize]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return Frame{}, err
@@ -103,7 +109,7 @@ func ReadFrame(r *bufio.Reader) (Frame, error) {
 		return Frame{}, err
 	}
 	if n > 0 {
-		f.Payload = make([]byte, n)
+		f.Payload = alloc(f.Type, n)
 		if _, err := io.ReadFull(r, f.Payload); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF

@@ -144,6 +144,9 @@ func (s *Session) writeLoop() {
 				s.fail(fmt.Errorf("write to peer: %w", err))
 				return
 			}
+			if f.pooled { // bw holds a copy or has written it through
+				putChunk(f.Payload)
+			}
 			if len(s.out) == 0 {
 				if err := s.bw.Flush(); err != nil {
 					s.fail(fmt.Errorf("write to peer: %w", err))
@@ -161,7 +164,7 @@ func (s *Session) writeLoop() {
 func (s *Session) readLoop() {
 	defer close(s.readerDone)
 	for {
-		f, err := ReadFrame(s.br)
+		f, err := readFrame(s.br, framePayload)
 		if err != nil {
 			if err == io.EOF {
 				err = fmt.Errorf("peer closed the link: %w", io.EOF)
@@ -176,6 +179,14 @@ func (s *Session) readLoop() {
 			return
 		}
 	}
+}
+
+// framePayload takes data frames' payloads from the chunk pool; Stream.Read gives them back.
+func framePayload(t FrameType, n int) []byte {
+	if t == FrameData && n <= ChunkSize {
+		return getChunk(n)
+	}
+	return make([]byte, n)
 }
 
 func (s *Session) lookup(id uint32) *Stream {
@@ -218,6 +229,7 @@ func (s *Session) dispatch(f Frame) error {
 		if st := s.lookup(f.Stream); st != nil {
 			return st.deliverData(f.Payload)
 		}
+		putChunk(f.Payload)
 	case FrameEnd:
 		re, err := DecodeEnd(f.Payload)
 		if err != nil {

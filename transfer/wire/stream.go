@@ -27,8 +27,9 @@ type Stream struct {
 	changed chan struct{} // closed and replaced on every state change
 
 	// Inbound body.
-	inExpected bool // server: the request has an upload; client: the response is streamed
-	inBuf      [][]byte
+	inExpected bool     // server: the request has an upload; client: the response is streamed
+	inBuf      [][]byte // whole payloads as read, so each goes back to the chunk pool
+	inOff      int      // bytes of inBuf[0] already read
 	inEnded    bool
 	inErr      error // set with inEnded when the peer ended the body with an error
 	inAllowed  int   // bytes the peer may still send before our next window grant
@@ -96,6 +97,7 @@ func (st *Stream) deliverData(p []byte) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.closed || st.canceled {
+		putChunk(p)
 		return nil // nobody will read it; the stream is winding down
 	}
 	if !st.inExpected || st.inEnded {
@@ -107,6 +109,8 @@ func (st *Stream) deliverData(p []byte) error {
 	st.inAllowed -= len(p)
 	if len(p) > 0 {
 		st.inBuf = append(st.inBuf, p)
+	} else {
+		putChunk(p)
 	}
 	st.wakeLocked()
 	return nil
@@ -179,12 +183,13 @@ func (st *Stream) Read(p []byte) (int, error) {
 			}
 		}
 		if len(st.inBuf) > 0 {
-			n := copy(p, st.inBuf[0])
-			if n == len(st.inBuf[0]) {
+			n := copy(p, st.inBuf[0][st.inOff:])
+			st.inOff += n
+			if st.inOff == len(st.inBuf[0]) {
+				putChunk(st.inBuf[0])
 				st.inBuf[0] = nil
 				st.inBuf = st.inBuf[1:]
-			} else {
-				st.inBuf[0] = st.inBuf[0][n:]
+				st.inOff = 0
 			}
 			st.grantLocked(n)
 			return n, nil
@@ -241,9 +246,10 @@ func (st *Stream) Write(p []byte) (int, error) {
 		n := min(len(p), st.outCredit, ChunkSize)
 		st.outCredit -= n
 		st.mu.Unlock()
-		chunk := make([]byte, n)
+		chunk := getChunk(n)
 		copy(chunk, p[:n])
-		if err := st.s.send(st.ctx, Frame{Type: FrameData, Stream: st.id, Payload: chunk}); err != nil {
+		if err := st.s.send(st.ctx, Frame{Type: FrameData, Stream: st.id, Payload: chunk, pooled: true}); err != nil {
+			putChunk(chunk) // not queued
 			return written, st.sendErr(err)
 		}
 		written += n
@@ -336,7 +342,7 @@ func (st *Stream) Close() error {
 		return nil
 	}
 	st.closed = true
-	st.inBuf = nil
+	st.inBuf, st.inOff = nil, 0
 	finished := st.finishedLocked()
 	if !finished {
 		st.cancelSent = true
