@@ -110,6 +110,21 @@ ratio_row() {
   }'
 }
 
+# floor_row LABEL NEED BUDGET: a feasibility line, not a target of ours: NEED (CPU seconds some
+# unavoidable part of the work takes alone) against BUDGET (CPU seconds a target leaves). Above
+# the budget, the target is out of reach on this machine for any tool that must do that part.
+floor_row() {
+  local label=$1 need=$2 budget=$3
+  if [ -z "$need" ] || [ -z "$budget" ]; then
+    printf '%-42s %12s %12s %8s %8s  %s\n' "$label" "${need:-n/a}" "${budget:-n/a}" "n/a" "" "n/a"
+    return
+  fi
+  awk -v l="$label" -v o="$need" -v p="$budget" 'BEGIN {
+    r = (p > 0) ? o / p : 0
+    printf "%-42s %12s %12s %8.2f %8s  %s\n", l, o, p, r, "", (r <= 1) ? "within budget" : "target out of reach"
+  }'
+}
+
 table_header() {
   printf '\n%-42s %12s %12s %8s %8s  %s\n' "metric (ours vs peer)" "snapferry" "peer" "ratio" "target" "verdict"
   printf '%s\n' "--------------------------------------------------------------------------------------------------"

@@ -76,23 +76,17 @@ rm -rf "$content"
 
 echo "workload: image.v2.img = image.v1.img with 1% of the allocated bytes rewritten"
 cp --sparse=always "$WORK/image.v1.img" "$WORK/image.v2.img.tmp"
-"$PY" - "$WORK/image.v2.img.tmp" "$WORK/image.meta" <<'PY'
+"$PY" - "$WORK/image.v2.img.tmp" "$WORK/image.meta" "$bench_here" <<'PY'
 # Rewrites 1% of the allocated bytes in 64 KiB writes at random 64 KiB-aligned places inside the
 # allocated extents (SEEK_DATA/SEEK_HOLE), each place at most once, with a fixed seed.
 import os, random, sys
 path, meta = sys.argv[1], sys.argv[2]
+sys.path.insert(0, sys.argv[3])
+from extents import data_extents
 W = 64 << 10
 fd = os.open(path, os.O_RDWR)
 size = os.fstat(fd).st_size
-extents, off = [], 0
-while off < size:
-    try:
-        d = os.lseek(fd, off, os.SEEK_DATA)
-    except OSError:
-        break
-    h = os.lseek(fd, d, os.SEEK_HOLE)
-    extents.append((d, h))
-    off = h
+extents = data_extents(fd)
 allocated = sum(h - d for d, h in extents)
 slots = []  # every 64 KiB-aligned window that lies wholly inside one extent
 for d, h in extents:
