@@ -63,3 +63,37 @@ func TestLayoutAndTempFiles(t *testing.T) {
 		}
 	}
 }
+
+// A streamed save abandoned mid-way (the writer was killed) leaves a temp file in the kind's
+// folder: never listed, removed by Cleanup.
+func TestAbandonedStreamIsCleanedUp(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	be := New(root)
+	if err := be.Create(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p, err := be.SaveStream(ctx, store.KindData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Write(storetest.Data(1, 100000)); err != nil {
+		t.Fatal(err)
+	}
+	temps, _ := filepath.Glob(filepath.Join(root, "data", tempPrefix+"*"))
+	if len(temps) != 1 {
+		t.Fatalf("temp files in data/: %v", temps)
+	}
+	if err := be.List(ctx, store.KindData, func(fi store.FileInfo) error {
+		t.Errorf("listed %s while a stream is pending", fi.Name)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := be.Cleanup(ctx); err != nil || n != 1 {
+		t.Fatalf("cleanup: %d removed, %v", n, err)
+	}
+	if _, err := os.Stat(temps[0]); !os.IsNotExist(err) {
+		t.Errorf("temp file still there: %v", err)
+	}
+}

@@ -42,18 +42,27 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		{"context-cancel", testCancel},
 		{"failing-reader", testFailingReader},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			be := open(t)
-			t.Cleanup(func() {
-				if err := be.Close(); err != nil {
-					t.Errorf("close backend %s: %v", be.Location(), err)
-				}
-			})
-			if err := be.Create(context.Background()); err != nil {
-				t.Fatalf("create %s: %v", be.Location(), err)
+	created := func(t *testing.T) store.Backend {
+		be := open(t)
+		t.Cleanup(func() {
+			if err := be.Close(); err != nil {
+				t.Errorf("close backend %s: %v", be.Location(), err)
 			}
-			tc.fn(t, be)
+		})
+		if err := be.Create(context.Background()); err != nil {
+			t.Fatalf("create %s: %v", be.Location(), err)
+		}
+		return be
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, created(t)) })
+	}
+	for _, tc := range streamTests {
+		t.Run(tc.name, func(t *testing.T) {
+			be := created(t)
+			if ss, ok := streamSaver(t, be); ok {
+				tc.fn(t, be, ss)
+			}
 		})
 	}
 }
