@@ -85,8 +85,11 @@ func runHelper(mode string) error {
 		}
 	}
 	var be store.Backend = local.New(os.Getenv("H_REPO"))
-	if killAt == "pack-upload-mid" {
+	switch killAt {
+	case "pack-upload-mid": // the spool path: a store that cannot stream, killed inside Save
 		be = &dyingBackend{Backend: be, die: func() { die("pack-upload-mid") }}
+	case "pack-stream-mid": // the streaming path: killed while a pack's bytes go into the store
+		be = &dyingStreamBackend{Backend: be.(*local.Backend), die: func() { die("pack-stream-mid") }}
 	}
 	tmp, err := os.MkdirTemp("", "helper-pack-")
 	if err != nil {
@@ -138,6 +141,43 @@ func (d *dyingBackend) Save(ctx context.Context, h store.Handle, rd io.Reader) e
 		return d.Backend.Save(ctx, h, rd)
 	}
 	return d.Backend.Save(ctx, h, &dyingReader{r: rd, die: d.die})
+}
+
+// dyingStreamBackend kills the process halfway through streaming a pack into the store.
+type dyingStreamBackend struct {
+	*local.Backend
+	die func()
+}
+
+func (d *dyingStreamBackend) SaveStream(ctx context.Context, k store.Kind) (store.Pending, error) {
+	p, err := d.Backend.SaveStream(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	return &dyingPending{Pending: p, die: d.die}, nil
+}
+
+type dyingPending struct {
+	store.Pending
+	n   int
+	die func()
+}
+
+// Write tears the pack once its bytes pass 20 000: half of this write lands, then die (which
+// kills on the nth pack).
+func (d *dyingPending) Write(p []byte) (int, error) {
+	if d.n <= 20_000 && d.n+len(p) > 20_000 {
+		if _, err := d.Pending.Write(p[:len(p)/2]); err != nil {
+			return 0, err
+		}
+		d.die()
+		n, err := d.Pending.Write(p[len(p)/2:])
+		d.n += len(p)
+		return len(p)/2 + n, err
+	}
+	n, err := d.Pending.Write(p)
+	d.n += n
+	return n, err
 }
 
 type dyingReader struct {

@@ -2,22 +2,51 @@ package repo
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 
 	"lukechampine.com/blake3"
+
+	"github.com/snapferry/snapferry/images/store"
 )
 
-// packer builds one pack in a temp file: blobs stream to disk as they come, so memory stays at a
-// write buffer however big packs are. The temp file is unlinked right after creation, so a crash
-// (even SIGKILL) leaves nothing behind in the temp folder.
+// packer builds one pack as blobs come, so memory stays at a write buffer however big packs
+// are. Where the store can take a file before its name is known (store.StreamSaver: local
+// folders and ssh:// stores), the bytes go straight into the store and the pack is named at
+// commit. Elsewhere (sftp://, --bwlimit) they go to a temp file that Save reads back; that file
+// is unlinked right after creation, so a crash (even SIGKILL) leaves nothing in the temp folder.
 type packer struct {
+	pend    store.Pending // the store's pending file, or nil when spooling to f
 	f       *os.File
 	w       *bufio.Writer
 	h       *blake3.Hasher
 	entries []packEntry
 	size    int64
+}
+
+// packWriteBuffer is the write size into the store or the temp file: 256 KiB keeps syscalls and
+// wire frames few without holding much per open pack.
+const packWriteBuffer = 256 << 10
+
+// newPackerFor starts a pack in be when it streams, else in a temp file in dir. A store that
+// answers errors.ErrUnsupported is remembered in noStream, so later packs spool at once.
+func newPackerFor(ctx context.Context, be store.Backend, dir string, noStream *atomic.Bool) (*packer, error) {
+	if ss, ok := be.(store.StreamSaver); ok && !noStream.Load() {
+		pend, err := ss.SaveStream(ctx, store.KindData)
+		switch {
+		case err == nil:
+			return &packer{pend: pend, w: bufio.NewWriterSize(pend, packWriteBuffer), h: blake3.New(32, nil)}, nil
+		case errors.Is(err, errors.ErrUnsupported):
+			noStream.Store(true)
+		default:
+			return nil, fmt.Errorf("start pack in %s: %w", be.Location(), err)
+		}
+	}
+	return newPacker(dir)
 }
 
 func newPacker(dir string) (*packer, error) {
@@ -33,13 +62,13 @@ func newPacker(dir string) (*packer, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("unlink pack temp file %s: %w", f.Name(), err)
 	}
-	return &packer{f: f, w: bufio.NewWriterSize(f, 256<<10), h: blake3.New(32, nil)}, nil
+	return &packer{f: f, w: bufio.NewWriterSize(f, packWriteBuffer), h: blake3.New(32, nil)}, nil
 }
 
 // add appends one blob's stored bytes.
 func (p *packer) add(e packEntry, stored []byte) error {
 	if _, err := p.w.Write(stored); err != nil {
-		return fmt.Errorf("write blob %s to pack temp file: %w", e.ID.Short(), err)
+		return fmt.Errorf("write blob %s to pack: %w", e.ID.Short(), err)
 	}
 	_, _ = p.h.Write(stored)
 	p.entries = append(p.entries, e)
@@ -47,8 +76,8 @@ func (p *packer) add(e packEntry, stored []byte) error {
 	return nil
 }
 
-// finish writes header and trailer (sealed by c unless nil) and returns the pack's id with the
-// file rewound for upload.
+// finish writes header and trailer (sealed by c unless nil) and returns the pack's id; a
+// spooled pack's file is rewound for upload.
 func (p *packer) finish(c *cryptor) (ID, []packBlob, error) {
 	tail := encodePackTail(p.entries, c)
 	if _, err := p.w.Write(tail); err != nil {
@@ -56,11 +85,13 @@ func (p *packer) finish(c *cryptor) (ID, []packBlob, error) {
 	}
 	_, _ = p.h.Write(tail)
 	if err := p.w.Flush(); err != nil {
-		return ID{}, nil, fmt.Errorf("write pack temp file: %w", err)
+		return ID{}, nil, fmt.Errorf("write pack: %w", err)
 	}
 	p.size += int64(len(tail))
-	if _, err := p.f.Seek(0, io.SeekStart); err != nil {
-		return ID{}, nil, fmt.Errorf("rewind pack temp file: %w", err)
+	if p.f != nil {
+		if _, err := p.f.Seek(0, io.SeekStart); err != nil {
+			return ID{}, nil, fmt.Errorf("rewind pack temp file: %w", err)
+		}
 	}
 	var id ID
 	p.h.Sum(id[:0])
@@ -73,4 +104,21 @@ func (p *packer) finish(c *cryptor) (ID, []packBlob, error) {
 	return id, blobs, nil
 }
 
-func (p *packer) close() { _ = p.f.Close() }
+// store names the finished pack id in be: a commit of the streamed bytes, or a Save of the
+// spooled file. ErrExist (identical bytes already stored) comes back as it is.
+func (p *packer) store(ctx context.Context, be store.Backend, id ID) error {
+	h := store.Handle{Kind: store.KindData, Name: id.String()}
+	if p.pend != nil {
+		return p.pend.Commit(ctx, h)
+	}
+	return be.Save(ctx, h, p.f)
+}
+
+// close drops what was not stored: the store's pending file or the temp file.
+func (p *packer) close() {
+	if p.pend != nil {
+		p.pend.Abort()
+		return
+	}
+	_ = p.f.Close()
+}

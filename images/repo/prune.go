@@ -403,7 +403,7 @@ func (r *Repository) repack(ctx context.Context, plans []*packPlan, prog progres
 				}
 			}
 			if p == nil {
-				if p, err = newPacker(r.opts.TempDir); err != nil {
+				if p, err = newPackerFor(ctx, r.be, r.opts.TempDir, &r.noStream); err != nil {
 					rd.Close()
 					return nil, 0, fmt.Errorf("repack: %w", err)
 				}

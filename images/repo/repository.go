@@ -101,6 +101,9 @@ type Repository struct {
 	// packers are preferred so sequential callers fill one pack instead of several.
 	ready chan *packer
 	free  chan struct{}
+	// noStream is set once the store answered that it cannot stream packs (sftp://, --bwlimit):
+	// later packs spool to a temp file without asking again.
+	noStream atomic.Bool
 
 	mu         sync.Mutex
 	idx        *index
@@ -285,6 +288,8 @@ func (r *Repository) storeBlob(ctx context.Context, e packEntry, data []byte) (b
 		return false, fmt.Errorf("save blob %s: %w", id.Short(), err)
 	}
 	if err := p.add(e, stored); err != nil {
+		// A streamed pack fails here, not at upload: the run is lost just the same.
+		r.lose(err)
 		r.putPacker(nil)
 		r.discard(p)
 		r.unreserve([]packEntry{e})
@@ -301,6 +306,15 @@ func (r *Repository) storeBlob(ctx context.Context, e packEntry, data []byte) (b
 		return false, fmt.Errorf("save blob %s: %w", id.Short(), err)
 	}
 	return true, nil
+}
+
+// lose records the first failed pack write or upload: every later save fails with it.
+func (r *Repository) lose(err error) {
+	r.mu.Lock()
+	if r.lost == nil {
+		r.lost = err
+	}
+	r.mu.Unlock()
 }
 
 // admitLocked, called with r.mu held, reports whether blob id still has to be stored. After a
@@ -328,7 +342,7 @@ func (r *Repository) takePacker(ctx context.Context) (*packer, error) {
 	case p := <-r.ready:
 		return p, nil
 	case <-r.free:
-		p, err := newPacker(r.opts.TempDir)
+		p, err := newPackerFor(ctx, r.be, r.opts.TempDir, &r.noStream)
 		if err != nil {
 			r.free <- struct{}{}
 			return nil, err
@@ -399,11 +413,7 @@ func (r *Repository) discard(p *packer) {
 func (r *Repository) upload(ctx context.Context, p *packer) error {
 	id, blobs, size, err := r.storePack(ctx, p)
 	if err != nil {
-		r.mu.Lock()
-		if r.lost == nil {
-			r.lost = err
-		}
-		r.mu.Unlock()
+		r.lose(err)
 		return err
 	}
 	r.stats.bytesStored.Add(size)
@@ -436,7 +446,7 @@ func (r *Repository) storePack(ctx context.Context, p *packer) (ID, []packBlob, 
 		return id, nil, 0, err
 	}
 	r.hook(HookPackUpload)
-	err = r.be.Save(ctx, store.Handle{Kind: store.KindData, Name: id.String()}, p.f)
+	err = p.store(ctx, r.be, id)
 	if err != nil && !isExist(err) { // ErrExist: identical bytes already stored
 		r.unreserve(p.entries)
 		return id, nil, 0, fmt.Errorf("upload pack %s to %s: %w", id.Short(), r.be.Location(), err)

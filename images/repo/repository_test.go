@@ -109,15 +109,36 @@ func TestBlobRoundTrip(t *testing.T) {
 	}
 }
 
+// spoolOnly hides the local store's StreamSaver, as an sftp:// store or a --bwlimit wrapper does.
+type spoolOnly struct{ store.Backend }
+
+// A store that cannot stream packs gets them through a temp file in Options.TempDir, which must
+// then be set; a streaming store (a local folder, ssh://) needs none.
 func TestSaveBlobNeedsTempDir(t *testing.T) {
+	ctx := context.Background()
 	dir, _ := newRepo(t)
-	r := testOpen(t, dir, func(o *Options) { o.TempDir = "" })
-	_, err := r.SaveBlob(context.Background(), DataBlob, r.BlobID([]byte("x")), []byte("x"))
+	r, err := Open(ctx, spoolOnly{local.New(dir)}, Options{Hostname: "testhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	_, err = r.SaveBlob(ctx, DataBlob, r.BlobID([]byte("x")), []byte("x"))
 	if err == nil || !strings.Contains(err.Error(), "TempDir") {
 		t.Fatalf("save without TempDir: %v", err)
 	}
 	if r.HasBlob(DataBlob, r.BlobID([]byte("x"))) {
 		t.Error("a failed save left the blob reserved")
+	}
+
+	s := testOpen(t, dir, func(o *Options) { o.TempDir = "" })
+	if _, err := s.SaveBlob(ctx, DataBlob, s.BlobID([]byte("y")), []byte("y")); err != nil {
+		t.Fatalf("save into a streaming store without TempDir: %v", err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := testOpen(t, dir, nil).LoadBlob(ctx, DataBlob, s.BlobID([]byte("y")), nil); err != nil || string(got) != "y" {
+		t.Fatalf("load the streamed blob: %q, %v", got, err)
 	}
 }
 
