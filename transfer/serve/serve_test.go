@@ -23,7 +23,7 @@ type conn struct {
 	t     testing.TB
 	sess  *wire.Session
 	hello wire.HelloReply
-	log   *bytes.Buffer
+	log   *syncBuffer
 	// hangUp closes the client's side of the link and returns what Serve returned. The test's
 	// cleanup calls it too; only the first call closes.
 	hangUp func() error
@@ -32,8 +32,8 @@ type conn struct {
 func connect(t testing.TB, opts Options) *conn {
 	t.Helper()
 	l := wiretest.Pipes(t)
-	log := &bytes.Buffer{}
-	opts.Log = log // written by handlers before they answer, read by the test after the answer
+	log := &syncBuffer{}
+	opts.Log = log
 	done := make(chan error, 1)
 	go func() { done <- Serve(context.Background(), l.ServerR, l.ServerW, opts); l.ServerW.Close() }()
 	sess, hello, err := wire.Dial(context.Background(), l.ClientR, l.ClientW, wire.Hello{Program: "serve-test"})
@@ -56,6 +56,25 @@ func connect(t testing.TB, opts Options) *conn {
 		}
 	})
 	return &conn{t: t, sess: sess, hello: hello, log: log, hangUp: hangUp}
+}
+
+// syncBuffer is the server's log in tests. Handlers write their lines before they answer, but
+// Serve's own lines (session start, dropped uploads) come at any time.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 func (c *conn) call(op wire.Op, args []byte, upload []byte) ([]byte, error) {
