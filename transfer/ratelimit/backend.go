@@ -2,6 +2,8 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 
 	"github.com/snapferry/snapferry/images/store"
@@ -14,6 +16,8 @@ type limitedBackend struct {
 	l *Limiter
 }
 
+var _ store.StreamSaver = (*limitedBackend)(nil)
+
 // Backend wraps be so that every Save streams at most at l's rate, shared by all concurrent
 // uploads. A nil limiter returns be unchanged.
 func Backend(be store.Backend, l *Limiter) store.Backend {
@@ -25,6 +29,14 @@ func Backend(be store.Backend, l *Limiter) store.Backend {
 
 func (b *limitedBackend) Save(ctx context.Context, h store.Handle, rd io.Reader) error {
 	return b.Backend.Save(ctx, h, NewReader(ctx, rd, b.l))
+}
+
+// SaveStream is never passed through, even when the wrapped store streams: the bytes of a
+// streamed save would go to the store unpaced. errors.ErrUnsupported makes the repository spool
+// the file and use Save, which is rate limited; a --bwlimit run keeps working that way.
+func (b *limitedBackend) SaveStream(ctx context.Context, k store.Kind) (store.Pending, error) {
+	return nil, fmt.Errorf("stream save %s on %s: uploads are rate limited (--bwlimit) through save only: %w",
+		k, b.Location(), errors.ErrUnsupported)
 }
 
 // Unwrap returns the limited store (callers looking for a wire session below it).

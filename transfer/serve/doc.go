@@ -14,6 +14,10 @@
 //     so a compromised client cannot break someone else's lock; stale ones are removed on the
 //     store host.
 //     Replica updates rewrite files in place and are refused.
+//   - Streamed saves (a pack uploaded before its name is known, named by a later commit): the
+//     kind is checked before a temp file is made, the name at the commit as for a save. At most
+//     16 uploads per session wait for their commit; those left when the session ends, however
+//     it ends, are dropped with their temp files.
 //   - On start, replica updates that a cut-off run left behind are rolled back, so a replica is
 //     never left torn.
 //   - EOF on the input ends the session: work still running is canceled, Serve returns nil.

@@ -44,6 +44,7 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, opts Options) error {
 		return err
 	}
 	srv.logf("session from client %q started (root %s, append-only %v)", hello.Program, j.Root(), opts.AppendOnly)
+	defer srv.dropPending() // runs after sess.Wait: every handler has returned
 	stop := context.AfterFunc(ctx, func() { sess.Close() })
 	defer stop()
 	err = sess.Wait()
@@ -74,12 +75,14 @@ type server struct {
 	// (an administrator's prune lock above all).
 	mu           sync.Mutex
 	sessionLocks map[string]bool
+
+	pending pendingFiles // streamed uploads waiting for their commit
 }
 
 func (s *server) answer(wire.Hello) wire.HelloReply {
 	return wire.HelloReply{
 		Program:    s.opts.Program,
-		Caps:       []string{wire.CapStore, wire.CapReplica},
+		Caps:       []string{wire.CapStore, wire.CapStream, wire.CapReplica},
 		Root:       s.jail.Root(),
 		AppendOnly: s.opts.AppendOnly,
 	}
@@ -104,7 +107,7 @@ func (l *logger) printf(format string, args ...any) {
 
 // hasUpload tells the ops whose request carries a body; for every other op a body is an error.
 func hasUpload(op wire.Op) bool {
-	return op == wire.OpSave || op == wire.OpRepWrite || op == wire.OpRepPut
+	return op == wire.OpSave || op == wire.OpSaveStream || op == wire.OpRepWrite || op == wire.OpRepPut
 }
 
 func (s *server) handle(ctx context.Context, st *wire.Stream, req wire.Request) {
@@ -128,6 +131,10 @@ func (s *server) handle(ctx context.Context, st *wire.Stream, req wire.Request) 
 		err = s.create(ctx, st)
 	case wire.OpFreeSpace:
 		err = s.freeSpace(ctx, st)
+	case wire.OpSaveStream:
+		err = s.saveStream(ctx, st, req.Args)
+	case wire.OpCommitStream:
+		err = s.commitStream(ctx, st, req.Args)
 	case wire.OpRepBegin, wire.OpRepHashes, wire.OpRepWrite, wire.OpRepPut, wire.OpRepCommit, wire.OpRepAbort:
 		if s.opts.AppendOnly && req.Op != wire.OpRepHashes {
 			s.logf("refused %s (append-only)", req.Op)

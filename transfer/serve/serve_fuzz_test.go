@@ -9,9 +9,10 @@ import (
 	"github.com/snapferry/snapferry/transfer/wire"
 )
 
-// FuzzServeStaysInRoot sends arbitrary file kinds and names with every store op to one server
-// (append-only, so a remove that gets through is also a finding). Whatever the names, nothing
-// may appear, change or disappear outside the served folder, and the session must survive.
+// FuzzServeStaysInRoot sends arbitrary file kinds and names with every store op (streamed saves
+// too) to one server (append-only, so a remove that gets through is also a finding). Whatever
+// the names, nothing may appear, change or disappear outside the served folder, and the session
+// must survive.
 func FuzzServeStaysInRoot(f *testing.F) {
 	for _, seed := range [][2]string{
 		{"data", "ab" + "0123456789"}, {"index", "../escape"}, {"locks", "../config"}, {"../x", "y"},
@@ -19,6 +20,7 @@ func FuzzServeStaysInRoot(f *testing.F) {
 		{"locks/..", "config"}, {"index", "a\nb"}, {"data", "..\\x"},
 	} {
 		f.Add(seed[0], seed[1], byte(0))
+		f.Add(seed[0], seed[1], byte(4))
 	}
 	parent := f.TempDir()
 	outsideFile := filepath.Join(parent, "keep")
@@ -35,7 +37,7 @@ func FuzzServeStaysInRoot(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, kind, name string, op byte) {
 		h := store.Handle{Kind: store.Kind(kind), Name: name}
-		switch op % 4 {
+		switch op % 5 {
 		case 0:
 			c.save(h, []byte("fuzz"))
 		case 1:
@@ -44,6 +46,10 @@ func FuzzServeStaysInRoot(f *testing.F) {
 			c.call(wire.OpRemove, wire.EncodeHandle(h), nil)
 		case 3:
 			c.call(wire.OpStat, wire.EncodeHandle(h), nil)
+		case 4: // streamed: the kind is judged at the upload, the name at the commit
+			if tok, err := c.saveStream(h.Kind, []byte("fuzz")); err == nil {
+				c.commitStream(tok, h)
+			}
 		}
 		ents, err := os.ReadDir(parent)
 		if err != nil {
@@ -54,13 +60,13 @@ func FuzzServeStaysInRoot(f *testing.F) {
 			for _, e := range ents {
 				names = append(names, e.Name())
 			}
-			t.Fatalf("%q/%q op %d: the folder around the root now holds %q", kind, name, op%4, names)
+			t.Fatalf("%q/%q op %d: the folder around the root now holds %q", kind, name, op%5, names)
 		}
 		if b, err := os.ReadFile(outsideFile); err != nil || string(b) != "outside" {
-			t.Fatalf("%q/%q op %d: a file outside the root changed: %v", kind, name, op%4, err)
+			t.Fatalf("%q/%q op %d: a file outside the root changed: %v", kind, name, op%5, err)
 		}
 		if _, err := c.call(wire.OpFreeSpace, nil, nil); err != nil {
-			t.Fatalf("%q/%q op %d: session broken: %v", kind, name, op%4, err)
+			t.Fatalf("%q/%q op %d: session broken: %v", kind, name, op%5, err)
 		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/snapferry/snapferry/images/store"
@@ -19,30 +20,61 @@ import (
 // conn is a raw wire client on an in-process server, so tests can send what a well-behaved
 // client never would.
 type conn struct {
-	t    testing.TB
-	sess *wire.Session
-	log  *bytes.Buffer
+	t     testing.TB
+	sess  *wire.Session
+	hello wire.HelloReply
+	log   *syncBuffer
+	// hangUp closes the client's side of the link and returns what Serve returned. The test's
+	// cleanup calls it too; only the first call closes.
+	hangUp func() error
 }
 
 func connect(t testing.TB, opts Options) *conn {
 	t.Helper()
 	l := wiretest.Pipes(t)
-	log := &bytes.Buffer{}
-	opts.Log = log // written by handlers before they answer, read by the test after the answer
+	log := &syncBuffer{}
+	opts.Log = log
 	done := make(chan error, 1)
 	go func() { done <- Serve(context.Background(), l.ServerR, l.ServerW, opts); l.ServerW.Close() }()
-	sess, _, err := wire.Dial(context.Background(), l.ClientR, l.ClientW, wire.Hello{Program: "serve-test"})
+	sess, hello, err := wire.Dial(context.Background(), l.ClientR, l.ClientW, wire.Hello{Program: "serve-test"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	var once sync.Once
+	var serveErr error
+	hangUp := func() error {
+		once.Do(func() {
+			sess.Close()
+			l.ClientW.Close()
+			serveErr = <-done
+		})
+		return serveErr
+	}
 	t.Cleanup(func() {
-		sess.Close()
-		l.ClientW.Close()
-		if err := <-done; err != nil {
+		if err := hangUp(); err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return &conn{t: t, sess: sess, log: log}
+	return &conn{t: t, sess: sess, hello: hello, log: log, hangUp: hangUp}
+}
+
+// syncBuffer is the server's log in tests. Handlers write their lines before they answer, but
+// Serve's own lines (session start, dropped uploads) come at any time.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 func (c *conn) call(op wire.Op, args []byte, upload []byte) ([]byte, error) {
@@ -158,7 +190,7 @@ func TestRefusesSymlinkEscapes(t *testing.T) {
 
 func TestRefusesUnknownOps(t *testing.T) {
 	c, _ := newRepo(t, Options{})
-	for _, op := range []wire.Op{0, 8, 19, 99, 255} {
+	for _, op := range []wire.Op{0, 10, 19, 99, 255} {
 		_, err := c.call(op, []byte{1, 2, 3}, nil)
 		if !errors.Is(err, wire.ErrRefused) || !strings.Contains(err.Error(), "does not know") {
 			t.Errorf("op %d: %v, want refused", op, err)

@@ -22,6 +22,7 @@ type linked struct {
 var (
 	_ store.Backend       = (*linked)(nil)
 	_ store.SpaceReporter = (*linked)(nil)
+	_ store.StreamSaver   = (*linked)(nil)
 )
 
 // Unwrap returns the Backend on the connection: a *remotestore.Client for ssh:// (whose
@@ -65,6 +66,36 @@ func (l *linked) FreeSpace(ctx context.Context) (int64, error) {
 	}
 	n, err := sr.FreeSpace(ctx)
 	return n, l.conn.Explain(err)
+}
+
+// SaveStream streams when the backend can (ssh://); the sftp store cannot, and the caller then
+// spools and uses Save.
+func (l *linked) SaveStream(ctx context.Context, k store.Kind) (store.Pending, error) {
+	ss, ok := l.Backend.(store.StreamSaver)
+	if !ok {
+		return nil, fmt.Errorf("stream save %s on %s: this store takes whole files only: %w", k, l.Location(), errors.ErrUnsupported)
+	}
+	p, err := ss.SaveStream(ctx, k)
+	if err != nil {
+		return nil, l.conn.Explain(err)
+	}
+	return &linkedPending{Pending: p, conn: l.conn}, nil
+}
+
+// linkedPending adds the keepalive's verdict to the errors of a streamed save: the link most
+// often dies during the long part, the writes.
+type linkedPending struct {
+	store.Pending
+	conn *sshconn.Client
+}
+
+func (p *linkedPending) Write(b []byte) (int, error) {
+	n, err := p.Pending.Write(b)
+	return n, p.conn.Explain(err)
+}
+
+func (p *linkedPending) Commit(ctx context.Context, h store.Handle) error {
+	return p.conn.Explain(p.Pending.Commit(ctx, h))
 }
 
 // Close closes the backend, then the session it ran in, then the connection.

@@ -6,27 +6,33 @@ import "fmt"
 // capability so an older peer is never sent one it does not know.
 type Op uint8
 
-// Store ops (capability CapStore) and replica ops (capability CapReplica).
+// Store ops (capability CapStore; the streamed saves also CapStream) and replica ops
+// (capability CapReplica).
 const (
-	OpSave      Op = 1  // args Handle; upload: file body; result: empty
-	OpLoad      Op = 2  // args LoadArgs; download: file bytes
-	OpStat      Op = 3  // args Handle; result: FileInfo
-	OpList      Op = 4  // args Kind; download: ListBatch entries
-	OpRemove    Op = 5  // args Handle; result: empty
-	OpCreate    Op = 6  // no args; result: empty
-	OpFreeSpace Op = 7  // no args; result: uvarint bytes free
-	OpRepBegin  Op = 20 // replica: start (or resume after rollback) an update of a set
-	OpRepHashes Op = 21 // replica: stream the block hashes of one replica file
-	OpRepWrite  Op = 22 // replica: upload changed blocks of one file, in place behind the journal
-	OpRepPut    Op = 23 // replica: replace one small file atomically
-	OpRepCommit Op = 24 // replica: make the update durable and drop the journal
-	OpRepAbort  Op = 25 // replica: roll the update back now
+	OpSave         Op = 1  // args Handle; upload: file body; result: empty
+	OpLoad         Op = 2  // args LoadArgs; download: file bytes
+	OpStat         Op = 3  // args Handle; result: FileInfo
+	OpList         Op = 4  // args Kind; download: ListBatch entries
+	OpRemove       Op = 5  // args Handle; result: empty
+	OpCreate       Op = 6  // no args; result: empty
+	OpFreeSpace    Op = 7  // no args; result: uvarint bytes free
+	OpSaveStream   Op = 8  // args Kind; upload: a file not named yet; result after the body: token
+	OpCommitStream Op = 9  // args CommitStreamArgs: names the token's file; result: empty
+	OpRepBegin     Op = 20 // replica: start (or resume after rollback) an update of a set
+	OpRepHashes    Op = 21 // replica: stream the block hashes of one replica file
+	OpRepWrite     Op = 22 // replica: upload changed blocks of one file, in place behind the journal
+	OpRepPut       Op = 23 // replica: replace one small file atomically
+	OpRepCommit    Op = 24 // replica: make the update durable and drop the journal
+	OpRepAbort     Op = 25 // replica: roll the update back now
 )
 
 // Capabilities a server announces in its HelloReply.
 const (
 	CapStore   = "store"
 	CapReplica = "replica"
+	// CapStream: OpSaveStream and OpCommitStream are served. A new capability rather than a
+	// new protocol version, so old clients and servers keep talking to new ones.
+	CapStream = "stream"
 )
 
 func (o Op) String() string {
@@ -45,6 +51,10 @@ func (o Op) String() string {
 		return "create"
 	case OpFreeSpace:
 		return "free-space"
+	case OpSaveStream:
+		return "save-stream"
+	case OpCommitStream:
+		return "commit-stream"
 	case OpRepBegin:
 		return "replica-begin"
 	case OpRepHashes:

@@ -363,3 +363,47 @@ func TestSlowReaderKeepsBufferWithinWindow(t *testing.T) {
 		t.Fatalf("peak buffered %d bytes, window %d", peak, window)
 	}
 }
+
+// TestSlotReusedBeforeHandlerReturns: the client may reuse a stream slot as soon as the
+// request's last frame arrived, while the server's handler may still be returning. The server
+// must not count that stream against the limit any more (it used to kill the session with
+// "more than N streams open").
+func TestSlotReusedBeforeHandlerReturns(t *testing.T) {
+	l := wiretest.Pipes(t)
+	c, _ := startPair(t, l, func(ctx context.Context, st *Stream, req Request) {
+		if req.Op == OpLoad {
+			st.Respond(Response{Streamed: true})
+			st.Write([]byte("body"))
+			st.CloseWrite()
+		} else {
+			st.Respond(Response{})
+		}
+		time.Sleep(200 * time.Millisecond) // still running when the client reuses the slot
+	})
+	// A server that kills the session leaves the test's pipes open: the deadline ends the wait.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for round := range 3 {
+		for _, op := range []Op{OpStat, OpLoad} {
+			var sts []*Stream
+			for range 4 { // the server's MaxStreams
+				st, err := c.Open(ctx, op, nil, false)
+				if err != nil {
+					t.Fatalf("round %d, %s: open: %v", round, op, err)
+				}
+				sts = append(sts, st)
+			}
+			for _, st := range sts {
+				if _, err := st.Response(); err != nil {
+					t.Fatalf("round %d, %s: %v", round, op, err)
+				}
+				if op == OpLoad {
+					if _, err := io.ReadAll(st); err != nil {
+						t.Fatalf("round %d, %s: read: %v", round, op, err)
+					}
+				}
+				st.Close()
+			}
+		}
+	}
+}

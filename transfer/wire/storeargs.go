@@ -59,18 +59,78 @@ func DecodeLoadArgs(p []byte) (LoadArgs, error) {
 	return a, nil
 }
 
-// EncodeKind encodes the argument of OpList.
+// EncodeKind encodes the argument of OpList and OpSaveStream.
 func EncodeKind(k store.Kind) []byte {
 	var e Encoder
 	e.String(string(k))
 	return e.B
 }
 
-// DecodeKind decodes an OpList argument.
+// DecodeKind decodes an OpList or OpSaveStream argument.
 func DecodeKind(p []byte) (store.Kind, error) {
 	d := NewDecoder(p)
 	k := store.Kind(d.String())
 	return k, d.Finish()
+}
+
+// MaxToken bounds a stream token. The server picks it (32 hex digits today); the client only
+// hands it back, so the bound is all the client checks.
+const MaxToken = 64
+
+// EncodeStreamToken encodes the result of OpSaveStream.
+func EncodeStreamToken(tok string) []byte {
+	var e Encoder
+	e.String(tok)
+	return e.B
+}
+
+// DecodeStreamToken decodes an OpSaveStream result: a non-empty token of at most MaxToken bytes.
+func DecodeStreamToken(p []byte) (string, error) {
+	d := NewDecoder(p)
+	tok := d.String()
+	if err := d.Finish(); err != nil {
+		return "", err
+	}
+	if err := checkToken(tok); err != nil {
+		return "", err
+	}
+	return tok, nil
+}
+
+func checkToken(tok string) error {
+	if tok == "" || len(tok) > MaxToken {
+		return fmt.Errorf("%w: stream token of %d bytes", ErrMalformed, len(tok))
+	}
+	return nil
+}
+
+// CommitStreamArgs is the argument of OpCommitStream: the token OpSaveStream answered with and
+// the name the uploaded file gets.
+type CommitStreamArgs struct {
+	Token  string
+	Handle store.Handle
+}
+
+// EncodeCommitStreamArgs encodes a.
+func EncodeCommitStreamArgs(a CommitStreamArgs) []byte {
+	var e Encoder
+	e.String(a.Token)
+	e.B = append(e.B, EncodeHandle(a.Handle)...)
+	return e.B
+}
+
+// DecodeCommitStreamArgs decodes an OpCommitStream argument. Like DecodeHandle it checks the
+// encoding only; the server judges the token and the name.
+func DecodeCommitStreamArgs(p []byte) (CommitStreamArgs, error) {
+	d := NewDecoder(p)
+	a := CommitStreamArgs{Token: d.String(), Handle: decodeHandle(d)}
+	if err := d.Finish(); err != nil {
+		return CommitStreamArgs{}, err
+	}
+	if err := checkToken(a.Token); err != nil {
+		return CommitStreamArgs{}, err
+	}
+	return a, nil
 }
 
 // AppendFileInfo appends the encoding of fi (name, size, modification time in Unix

@@ -310,6 +310,9 @@ func (st *Stream) endOutbound(re *RemoteError) error {
 	}
 	st.outEnded = true
 	st.mu.Unlock()
+	if st.s.server {
+		st.leaveTable()
+	}
 	return st.sendErr(st.s.send(st.ctx, Frame{Type: FrameEnd, Stream: st.id, Payload: EncodeEnd(re)}))
 }
 
@@ -380,9 +383,20 @@ func (st *Stream) Respond(r Response) error {
 	}
 	st.responded = true
 	st.streamed = r.Err == nil && r.Streamed
+	final := !st.streamed
 	st.mu.Unlock()
+	if final {
+		st.leaveTable()
+	}
 	return st.s.send(st.s.ctx, Frame{Type: FrameResponse, Stream: st.id, Payload: EncodeResponse(r)})
 }
+
+// leaveTable takes a server stream out of the session's table before the frame that ends the
+// request for the client (a final Response, or the End of a streamed one) is sent: the client
+// gives the slot back when that frame arrives and may open a new stream at once, while this
+// handler may still be returning. Counted until then, the stream would push the new request over
+// the limit. Frames the client still sends for it are dropped, as after the handler returned.
+func (st *Stream) leaveTable() { st.s.remove(st) }
 
 // RespondError answers with err, classed for the client.
 func (st *Stream) RespondError(err error) error {
