@@ -372,3 +372,50 @@ func removeAll(t testing.TB, be store.Backend, k store.Kind) {
 		}
 	}
 }
+
+// ctxBoundStore's pending files fail once the context SaveStream got is done, as the ssh://
+// client's do (its upload stream lives in that context).
+type ctxBoundStore struct{ *local.Backend }
+
+func (c ctxBoundStore) SaveStream(ctx context.Context, k store.Kind) (store.Pending, error) {
+	p, err := c.Backend.SaveStream(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	return ctxBoundPending{p, ctx}, nil
+}
+
+type ctxBoundPending struct {
+	store.Pending
+	ctx context.Context
+}
+
+func (p ctxBoundPending) Write(b []byte) (int, error) {
+	if err := p.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return p.Pending.Write(b)
+}
+
+// A pack is opened by one SaveBlob call and finished by a later one or by Flush: the end of the
+// opening call's context must not break its upload.
+func TestStreamedPackOutlivesItsOpeningCall(t *testing.T) {
+	dir, _ := newRepo(t)
+	r, err := Open(context.Background(), ctxBoundStore{local.New(dir)}, Options{Hostname: "testhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	data := bytes.Repeat([]byte("outlive "), 1000)
+	if _, err := r.SaveBlob(ctx, DataBlob, r.BlobID(data), data); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatalf("flush after the opening call's context ended: %v", err)
+	}
+	if got, err := testOpen(t, dir, nil).LoadBlob(context.Background(), DataBlob, r.BlobID(data), nil); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("load: %d bytes, %v", len(got), err)
+	}
+}
