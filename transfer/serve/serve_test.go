@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/snapferry/snapferry/images/store"
+	"github.com/snapferry/snapferry/transfer/sshtest"
 	"github.com/snapferry/snapferry/transfer/wire"
 	"github.com/snapferry/snapferry/transfer/wire/wiretest"
 )
@@ -23,7 +23,7 @@ type conn struct {
 	t     testing.TB
 	sess  *wire.Session
 	hello wire.HelloReply
-	log   *syncBuffer
+	log   *sshtest.Buffer // Serve writes its own lines (session start, dropped uploads) at any time
 	// hangUp closes the client's side of the link and returns what Serve returned. The test's
 	// cleanup calls it too; only the first call closes.
 	hangUp func() error
@@ -32,7 +32,7 @@ type conn struct {
 func connect(t testing.TB, opts Options) *conn {
 	t.Helper()
 	l := wiretest.Pipes(t)
-	log := &syncBuffer{}
+	log := &sshtest.Buffer{}
 	opts.Log = log
 	done := make(chan error, 1)
 	go func() { done <- Serve(context.Background(), l.ServerR, l.ServerW, opts); l.ServerW.Close() }()
@@ -56,25 +56,6 @@ func connect(t testing.TB, opts Options) *conn {
 		}
 	})
 	return &conn{t: t, sess: sess, hello: hello, log: log, hangUp: hangUp}
-}
-
-// syncBuffer is the server's log in tests. Handlers write their lines before they answer, but
-// Serve's own lines (session start, dropped uploads) come at any time.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func (c *conn) call(op wire.Op, args []byte, upload []byte) ([]byte, error) {
