@@ -16,9 +16,9 @@ import (
 
 // packer builds one pack as blobs come, so memory stays at a write buffer however big packs
 // are. Where the store can take a file before its name is known (store.StreamSaver: local
-// folders and ssh:// stores), the bytes go straight into the store and the pack is named at
-// commit. Elsewhere (sftp://, --bwlimit) they go to a temp file that Save reads back; that file
-// is unlinked right after creation, so a crash (even SIGKILL) leaves nothing in the temp folder.
+// folders and ssh:// stores, paced under --bwlimit), the bytes go straight into the store and
+// the pack is named at commit. Elsewhere (sftp://) they go to a temp file that Save reads back;
+// that file is unlinked right after creation, so a crash (even SIGKILL) leaves nothing behind.
 type packer struct {
 	pend    store.Pending // the store's pending file, or nil when spooling to f
 	f       *os.File

@@ -101,7 +101,7 @@ type Repository struct {
 	// packers are preferred so sequential callers fill one pack instead of several.
 	ready chan *packer
 	free  chan struct{}
-	// noStream is set once the store answered that it cannot stream packs (sftp://, --bwlimit):
+	// noStream is set once the store answered that it cannot stream packs (sftp://):
 	// later packs spool to a temp file without asking again.
 	noStream atomic.Bool
 

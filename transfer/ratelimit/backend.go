@@ -31,13 +31,28 @@ func (b *limitedBackend) Save(ctx context.Context, h store.Handle, rd io.Reader)
 	return b.Backend.Save(ctx, h, NewReader(ctx, rd, b.l))
 }
 
-// SaveStream is never passed through, even when the wrapped store streams: the bytes of a
-// streamed save would go to the store unpaced. errors.ErrUnsupported makes the repository spool
-// the file and use Save, which is rate limited; a --bwlimit run keeps working that way.
+// SaveStream passes a streamed save through with its writes paced by the same limiter as Save,
+// so packs still go straight into the store under --bwlimit. A wrapped store that cannot stream
+// answers errors.ErrUnsupported, and the repository falls back to the paced Save.
 func (b *limitedBackend) SaveStream(ctx context.Context, k store.Kind) (store.Pending, error) {
-	return nil, fmt.Errorf("stream save %s on %s: uploads are rate limited (--bwlimit) through save only: %w",
-		k, b.Location(), errors.ErrUnsupported)
+	ss, ok := b.Backend.(store.StreamSaver)
+	if !ok {
+		return nil, fmt.Errorf("stream save %s on %s: %w", k, b.Location(), errors.ErrUnsupported)
+	}
+	p, err := ss.SaveStream(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	return &limitedPending{Pending: p, w: NewWriter(ctx, p, b.l)}, nil
 }
+
+// limitedPending paces the writes of a streamed save; Commit and Abort pass through.
+type limitedPending struct {
+	store.Pending
+	w *Writer
+}
+
+func (p *limitedPending) Write(b []byte) (int, error) { return p.w.Write(b) }
 
 // Unwrap returns the limited store (callers looking for a wire session below it).
 func (b *limitedBackend) Unwrap() store.Backend { return b.Backend }
