@@ -134,6 +134,10 @@ func TestWatchStdin(t *testing.T) {
 	if !errors.Is(context.Cause(ctx), remoterun.ErrStdinClosed) {
 		t.Fatalf("cause = %v", context.Cause(ctx))
 	}
+	// A job that returns the cause instead of ctx.Err() still reads as cancelled (exit 130).
+	if !errors.Is(context.Cause(ctx), context.Canceled) {
+		t.Fatalf("cause %v does not match context.Canceled", context.Cause(ctx))
+	}
 }
 
 func TestShellQuote(t *testing.T) {
