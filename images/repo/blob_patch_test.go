@@ -87,17 +87,8 @@ func TestPatchRoundTrip(t *testing.T) {
 	for _, enc := range []bool{false, true} {
 		t.Run(map[bool]string{false: "plain", true: "encrypted"}[enc], func(t *testing.T) {
 			ctx := context.Background()
-			var dir string
-			var r *Repository
-			reopen := func() *Repository { return testOpen(t, dir, nil) }
-			if enc {
-				dir, r = newEncryptedRepo(t)
-				reopen = func() *Repository {
-					return testOpen(t, dir, func(o *Options) { o.Password = []byte(testPassword) })
-				}
-			} else {
-				dir, r = newRepo(t)
-			}
+			dir, r, mod := newRepoEncryptedIf(t, enc)
+			reopen := func() *Repository { return testOpen(t, dir, mod) }
 			if !r.PatchesEnabled() {
 				t.Fatal("a new repository has no patches")
 			}
@@ -395,15 +386,7 @@ func TestRebuildIndexKeepsPatchFlag(t *testing.T) {
 	for _, enc := range []bool{false, true} {
 		t.Run(map[bool]string{false: "plain", true: "encrypted"}[enc], func(t *testing.T) {
 			ctx := context.Background()
-			var dir string
-			var r *Repository
-			mod := func(o *Options) {}
-			if enc {
-				dir, r = newEncryptedRepo(t)
-				mod = func(o *Options) { o.Password = []byte(testPassword) }
-			} else {
-				dir, r = newRepo(t)
-			}
+			dir, r, mod := newRepoEncryptedIf(t, enc)
 			base := randBlock(30, testBlockSize)
 			block := changeSubs(base, testSubSize, []int{7}, 30)
 			mustSaveWhole(t, r, base)
@@ -729,20 +712,8 @@ func TestKilledPruneWithPatches(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			j := helperJob{Repo: dir, Tmp: t.TempDir(), KillAt: at, KillNth: 1}
-			runKilled(t, "prune", j)
-			r := testOpen(t, dir, nil)
-			verifyBlocks(t, r, s2, day2)
-			mustCheck(t, r, true)
-			j.KillAt = ""
-			var rep PruneReport
-			runHelperJSON(t, "prune", j, &rep)
-			r2 := testOpen(t, dir, nil)
-			verifyBlocks(t, r2, s2, day2)
-			mustCheck(t, r2, true)
-			if r2.HasBlob(DataBlob, r2.BlobID(orphan[1])) || r2.HasBlob(DataBlob, r2.BlobID(gone[1])) {
-				t.Errorf("unused blobs survived the second prune (report %+v)", rep)
-			}
+			killPruneThenFinish(t, dir, at, 1, func(r *Repository) { verifyBlocks(t, r, s2, day2) },
+				orphan[1], gone[1])
 		})
 	}
 }

@@ -38,6 +38,18 @@ func newEncryptedRepo(t testing.TB) (string, *Repository) {
 	return dir, testOpen(t, dir, func(o *Options) { o.Password = []byte(testPassword) })
 }
 
+// newRepoEncryptedIf makes a plain or an encrypted repository and returns the Options change
+// that opens it again.
+func newRepoEncryptedIf(t testing.TB, enc bool) (string, *Repository, func(*Options)) {
+	t.Helper()
+	if !enc {
+		dir, r := newRepo(t)
+		return dir, r, nil
+	}
+	dir, r := newEncryptedRepo(t)
+	return dir, r, func(o *Options) { o.Password = []byte(testPassword) }
+}
+
 func openWith(dir, password string) (*Repository, error) {
 	return Open(context.Background(), local.New(dir), Options{Password: []byte(password), Hostname: "testhost"})
 }

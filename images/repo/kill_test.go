@@ -185,21 +185,31 @@ func TestKilledPrune(t *testing.T) {
 			if err := w.RemoveSnapshot(ctx, g); err != nil {
 				t.Fatal(err)
 			}
-			j := helperJob{Repo: dir, Tmp: t.TempDir(), KillAt: p.at, KillNth: p.nth}
-			runKilled(t, "prune", j)
-
-			r := testOpen(t, dir, nil)
-			verifyImage(t, r, s, kept)
-			mustCheck(t, r, true)
-			j.KillAt = ""
-			var rep PruneReport
-			runHelperJSON(t, "prune", j, &rep)
-			r2 := testOpen(t, dir, nil)
-			verifyImage(t, r2, s, kept)
-			mustCheck(t, r2, true)
-			if r2.HasBlob(DataBlob, r2.BlobID(orphan.block(1))) || r2.HasBlob(DataBlob, r2.BlobID(gone.block(1))) {
-				t.Errorf("unused blobs survived the second prune (report %+v)", rep)
-			}
+			killPruneThenFinish(t, dir, p.at, p.nth, func(r *Repository) { verifyImage(t, r, s, kept) },
+				orphan.block(1), gone.block(1))
 		})
+	}
+}
+
+// killPruneThenFinish SIGKILLs a prune of dir at the nth time it reaches hook at, then runs a
+// whole prune. After each, verify must pass and check must be clean; after the second, none of
+// the unused blobs may be left.
+func killPruneThenFinish(t *testing.T, dir, at string, nth int, verify func(*Repository), unused ...[]byte) {
+	t.Helper()
+	j := helperJob{Repo: dir, Tmp: t.TempDir(), KillAt: at, KillNth: nth}
+	runKilled(t, "prune", j)
+	r := testOpen(t, dir, nil)
+	verify(r)
+	mustCheck(t, r, true)
+	j.KillAt = ""
+	var rep PruneReport
+	runHelperJSON(t, "prune", j, &rep)
+	r2 := testOpen(t, dir, nil)
+	verify(r2)
+	mustCheck(t, r2, true)
+	for _, b := range unused {
+		if r2.HasBlob(DataBlob, r2.BlobID(b)) {
+			t.Errorf("an unused blob survived the second prune (report %+v)", rep)
+		}
 	}
 }
