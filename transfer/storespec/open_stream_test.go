@@ -3,7 +3,6 @@ package storespec_test
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,20 +45,8 @@ func TestStreamSaveBySpec(t *testing.T) {
 // seconds, and its error says the link died (the pending file's errors are explained too).
 func TestDeadLinkFailsStreamedSave(t *testing.T) {
 	s := sshtest.Start(t, sshtest.Options{})
-	p := sshtest.NewProxy(t, s.Addr)
-	opts := options(t, s)
-	opts.Create = true
-	opts.SSH.KnownHosts = filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(opts.SSH.KnownHosts, []byte(s.KnownHostsLine(p.Addr)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	opts.SSH.KeepaliveInterval, opts.SSH.KeepaliveMax = 250*time.Millisecond, 4
-	be := open(t, "ssh://"+s.User+"@"+p.Addr+filepath.Join(t.TempDir(), "repo"), opts)
-	defer be.Close()
+	be, p := createBehindProxy(t, s, "ssh")
 	ctx := context.Background()
-	if err := be.Create(ctx); err != nil {
-		t.Fatal(err)
-	}
 	pending, err := be.(store.StreamSaver).SaveStream(ctx, store.KindData)
 	if err != nil {
 		t.Fatal(err)

@@ -172,20 +172,8 @@ func TestDeadLinkFailsFast(t *testing.T) {
 	s := sshtest.Start(t, sshtest.Options{})
 	for _, scheme := range []string{"ssh", "sftp"} {
 		t.Run(scheme, func(t *testing.T) {
-			p := sshtest.NewProxy(t, s.Addr)
-			opts := options(t, s)
-			opts.Create = true
-			opts.SSH.KnownHosts = filepath.Join(t.TempDir(), "known_hosts")
-			if err := os.WriteFile(opts.SSH.KnownHosts, []byte(s.KnownHostsLine(p.Addr)+"\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			opts.SSH.KeepaliveInterval, opts.SSH.KeepaliveMax = 250*time.Millisecond, 4
-			be := open(t, scheme+"://"+s.User+"@"+p.Addr+filepath.Join(t.TempDir(), "repo"), opts)
-			defer be.Close()
+			be, p := createBehindProxy(t, s, scheme)
 			ctx := context.Background()
-			if err := be.Create(ctx); err != nil {
-				t.Fatal(err)
-			}
 			p.Freeze()
 			start := time.Now()
 			err := be.Save(ctx, store.Handle{Kind: store.KindData, Name: storetest.Name(1)}, storetest.NewReader(1, 4<<20))
@@ -203,4 +191,24 @@ func TestDeadLinkFailsFast(t *testing.T) {
 			}
 		})
 	}
+}
+
+// createBehindProxy creates a store at scheme:// reached through a proxy the test can freeze,
+// with a keepalive that declares the link dead after about a second.
+func createBehindProxy(t *testing.T, s *sshtest.Server, scheme string) (store.Backend, *sshtest.Proxy) {
+	t.Helper()
+	p := sshtest.NewProxy(t, s.Addr)
+	opts := options(t, s)
+	opts.Create = true
+	opts.SSH.KnownHosts = filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(opts.SSH.KnownHosts, []byte(s.KnownHostsLine(p.Addr)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts.SSH.KeepaliveInterval, opts.SSH.KeepaliveMax = 250*time.Millisecond, 4
+	be := open(t, scheme+"://"+s.User+"@"+p.Addr+filepath.Join(t.TempDir(), "repo"), opts)
+	t.Cleanup(func() { be.Close() })
+	if err := be.Create(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return be, p
 }
