@@ -154,9 +154,7 @@ func fastHash(b []byte, seed uint64) xxh3.Uint128 { return xxh3.Hash128Seed(b, s
 // state folder.
 func newSeed() uint64 {
 	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("crypto/rand failed: " + err.Error()) // cannot happen on Linux; nothing to fall back to
-	}
+	rand.Read(b[:]) // crypto/rand's Read never fails (since Go 1.24 it crashes the program instead)
 	return binary.LittleEndian.Uint64(b[:])
 }
 

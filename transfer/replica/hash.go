@@ -39,9 +39,7 @@ func strongSum(b []byte) [StrongSize]byte { return blake3.Sum256(b) }
 // newSeed draws the fast-hash seed of a new sidecar.
 func newSeed() uint64 {
 	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("crypto/rand failed: " + err.Error()) // cannot happen on Linux; nothing to fall back to
-	}
+	rand.Read(b[:]) // crypto/rand's Read never fails (since Go 1.24 it crashes the program instead)
 	return binary.LittleEndian.Uint64(b[:])
 }
 
