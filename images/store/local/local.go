@@ -73,8 +73,9 @@ func (b *Backend) Create(ctx context.Context) error {
 	return syncDir(b.root)
 }
 
-// Save writes the file atomically and never overwrites (see the package doc).
-func (b *Backend) Save(ctx context.Context, h store.Handle, rd io.Reader) (err error) {
+// Save writes the file atomically and never overwrites (see the package doc): a pending file
+// in the file's own folder, filled from rd and committed as h.
+func (b *Backend) Save(ctx context.Context, h store.Handle, rd io.Reader) error {
 	if err := validate(h); err != nil {
 		return fmt.Errorf("save %s in %s: %w", h, b.root, err)
 	}
@@ -85,44 +86,19 @@ func (b *Backend) Save(ctx context.Context, h store.Handle, rd io.Reader) (err e
 	if _, err := os.Lstat(final); err == nil {
 		return fmt.Errorf("save %s in %s: %w", h, b.root, store.ErrExist)
 	}
-	dir := filepath.Dir(final)
-	f, err := os.CreateTemp(dir, tempPrefix+"*")
-	if errors.Is(err, fs.ErrNotExist) {
-		// Shard folders of data/ are made on first use.
-		if mkErr := os.MkdirAll(dir, 0o700); mkErr != nil {
-			return fmt.Errorf("save %s: create folder %s: %w", h, dir, mapErr(mkErr))
-		}
-		f, err = os.CreateTemp(dir, tempPrefix+"*")
-	}
+	p, err := b.newPending(h.Kind, filepath.Dir(final))
 	if err != nil {
-		return fmt.Errorf("save %s: create temp file in %s: %w", h, dir, mapErr(err))
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	bufp := b.bufs.Get().(*[]byte)
-	_, err = io.CopyBuffer(writerOnly{f}, ctxReader{ctx, rd}, *bufp) // writerOnly: else ReadFrom ignores buf
-	b.bufs.Put(bufp)
-	if err != nil {
-		return fmt.Errorf("save %s: write %s: %w", h, tmp, mapErr(err))
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("save %s: fsync %s: %w", h, tmp, mapErr(err))
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("save %s: close %s: %w", h, tmp, mapErr(err))
-	}
-	if err = publish(tmp, final); err != nil {
-		return fmt.Errorf("save %s in %s: %w", h, b.root, err)
-	}
-	if err = syncDir(dir); err != nil {
 		return fmt.Errorf("save %s: %w", h, err)
 	}
-	return nil
+	bufp := b.bufs.Get().(*[]byte)
+	_, err = io.CopyBuffer(writerOnly{p.f}, ctxReader{ctx, rd}, *bufp) // writerOnly: else ReadFrom ignores buf
+	b.bufs.Put(bufp)
+	if err != nil {
+		err = fmt.Errorf("save %s: write %s: %w", h, p.f.Name(), mapErr(err))
+		p.Abort()
+		return err
+	}
+	return p.Commit(ctx, h)
 }
 
 // publish gives the finished temp file its final name without ever replacing an existing file.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -22,10 +23,25 @@ func (b *Backend) SaveStream(ctx context.Context, k store.Kind) (store.Pending, 
 	if err := store.ValidateStreamKind(k); err != nil {
 		return nil, fmt.Errorf("save %s in %s: %w", k, b.root, err)
 	}
-	dir := filepath.Join(b.root, string(k))
-	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	p, err := b.newPending(k, filepath.Join(b.root, string(k)))
 	if err != nil {
-		return nil, fmt.Errorf("save %s: create temp file in %s: %w", k, dir, mapErr(err))
+		return nil, fmt.Errorf("save %s: %w", k, err)
+	}
+	return p, nil
+}
+
+// newPending starts a temp file of kind k in dir, making dir on first use (shard folders of
+// data/ are made when the first pack lands in them).
+func (b *Backend) newPending(k store.Kind, dir string) (*pending, error) {
+	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	if errors.Is(err, fs.ErrNotExist) {
+		if mkErr := os.MkdirAll(dir, 0o700); mkErr != nil {
+			return nil, fmt.Errorf("create folder %s: %w", dir, mapErr(mkErr))
+		}
+		f, err = os.CreateTemp(dir, tempPrefix+"*")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create temp file in %s: %w", dir, mapErr(err))
 	}
 	return &pending{b: b, kind: k, f: f}, nil
 }
@@ -51,7 +67,7 @@ func (p *pending) Write(b []byte) (int, error) {
 	return n, p.err
 }
 
-func (p *pending) Commit(ctx context.Context, h store.Handle) (err error) {
+func (p *pending) Commit(ctx context.Context, h store.Handle) error {
 	if p.f == nil {
 		return fmt.Errorf("save %s: pending file already finished", h)
 	}
