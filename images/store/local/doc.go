@@ -7,6 +7,8 @@
 //
 // Every Save writes a temp file (".tmp-" prefix) in the destination folder, fsyncs it, links it to
 // the final name (link fails if the name exists, which makes "never overwrite" atomic even between
-// hosts sharing an NFS or VMFS folder) and fsyncs the folder. Temp files are never listed; ones left
-// by a crash are harmless and `Cleanup` removes them.
+// hosts sharing an NFS or VMFS folder) and fsyncs the folder. SaveStream (store.StreamSaver) does
+// the same with a temp file in the kind's folder that is filled before the name is known; Save is
+// such a pending file committed at once. Temp files are never listed; ones left by a crash are
+// harmless and `Cleanup` removes them.
 package local
