@@ -47,6 +47,9 @@ measure() {
   mkdir -p "$WORK/logs"
   local log=$WORK/logs/$key.log tv=$WORK/logs/$key.time
   echo "bench: $key: $*" >"$log"
+  # The previous command's dirty pages (a 540 MiB rsync copy, a repository) would otherwise be
+  # written back during this one and charged to whichever tool runs next.
+  sync
   # bash -c lets CMD be a function exported with `export -f`; GNU time reports the largest RSS
   # of any process it waited for, so the small wrapper shell does not add to the figure.
   if ! "$TIME_BIN" -v -o "$tv" bash -c '"$@"' measure "$@" >>"$log" 2>&1; then
@@ -90,6 +93,16 @@ time_rows() {
 rss_row() { ratio_row "$1" "$2" "${2:+65536}" 1 ""; }
 
 # wall_cpu KEY: "WALL (CPU)" seconds of a measured step.
+# sum_cpu KEY...: the CPU seconds of all KEYs added up; empty when any of them was not measured.
+sum_cpu() {
+  local k v total=0
+  for k in "$@"; do
+    v=$(get "$k" 4)
+    [ -n "$v" ] || return 0
+    total=$(awk -v a="$total" -v b="$v" 'BEGIN { printf "%.2f", a + b }')
+  done
+  echo "$total"
+}
 wall_cpu() { [ -n "$(get "$1" 2)" ] && echo "$(get "$1" 2) ($(get "$1" 4))"; }
 
 # mib KIB: KiB as MiB with one decimal.
