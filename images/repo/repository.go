@@ -600,6 +600,11 @@ func (r *Repository) loadEntry(ctx context.Context, id ID, e indexEntry, pack ID
 	if _, err := io.ReadFull(rd, stored); err != nil {
 		return nil, fmt.Errorf("read blob %s from pack %s: %w", id.Short(), pack.Short(), err)
 	}
+	return r.decodeEntry(id, e, pack, stored, buf)
+}
+
+// decodeEntry decodes the stored bytes of the index entry e into buf (see decodeBlob).
+func (r *Repository) decodeEntry(id ID, e indexEntry, pack ID, stored, buf []byte) ([]byte, error) {
 	// The in-memory index keeps no flags (memory per blob counts): every blob of a repository
 	// is sealed exactly when the repository is, which pack headers and decodeBlob enforce, and
 	// the patch flag lives in comp's high bit.

@@ -53,8 +53,9 @@ func Restore(ctx context.Context, bs repo.BlobStore, root repo.ID, target string
 		owner:    os.Geteuid() == 0,
 		include:  map[string]bool{},
 		links:    map[linkKey]string{},
-		jobs:     make(chan restoreJob, 2*nworkers),
+		jobs:     make(chan []restoreJob, 2*nworkers),
 		progress: progress.OrNop(opts.Progress),
+		loaders:  make(chan struct{}, prefetchLoaders),
 	}
 	for _, p := range opts.Include {
 		r.include[path.Clean("/"+p)] = false
@@ -66,13 +67,21 @@ func Restore(ctx context.Context, bs repo.BlobStore, root repo.ID, target string
 	g.Go(func(ctx context.Context) error {
 		defer close(r.jobs)
 		top := r.openedDir(&restoreDir{fd: rootfd, path: "/"})
-		return r.restoreTree(ctx, top, root)
+		if err := r.restoreTree(ctx, top, root, nil); err != nil {
+			return err
+		}
+		return r.sendBatch(ctx)
 	})
 	g.GoWorkers(nworkers, func(ctx context.Context) error {
 		var buf []byte
-		for j := range r.jobs {
+		for jobs := range r.jobs {
 			var err error
-			if buf, err = r.writeFile(ctx, j, buf); err != nil {
+			if len(jobs) == 1 && jobs[0].fd >= 0 {
+				buf, err = r.writeFile(ctx, jobs[0], buf)
+			} else {
+				err = r.writeBatch(ctx, jobs)
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -106,8 +115,12 @@ type restorer struct {
 	owner    bool
 	include  map[string]bool    // include path -> matched; walker only
 	links    map[linkKey]string // first restored path (relative to target) of a hard-linked inode; walker only
-	jobs     chan restoreJob
+	jobs     chan []restoreJob  // one file the walker created, or a batch of small files
 	progress progress.Reporter
+
+	batch      []restoreJob // small files waiting to be sent as one batch; walker only
+	batchBytes uint64
+	loaders    chan struct{} // semaphore of the goroutines loading trees ahead of the walker
 
 	dirs []*restoreDir // every directory opened; walker appends, closeLeftovers reads after the run
 
@@ -125,8 +138,12 @@ func (r *restorer) openedDir(d *restoreDir) *restoreDir {
 // closeLeftovers closes what a failed run left open: directories never finished and files
 // still queued for workers that stopped. It runs after every goroutine has returned.
 func (r *restorer) closeLeftovers() {
-	for j := range r.jobs {
-		unix.Close(j.fd)
+	for jobs := range r.jobs {
+		for _, j := range jobs {
+			if j.fd >= 0 {
+				unix.Close(j.fd)
+			}
+		}
 	}
 	for _, d := range r.dirs {
 		if !d.closed {
@@ -149,7 +166,8 @@ type restoreDir struct {
 	tree    repo.ID // the tree restored into it; walker only
 }
 
-// restoreJob is a created regular file whose contents a worker writes.
+// restoreJob is a regular file whose contents a worker writes: created by the walker (fd), or
+// a small file of a batch (fd -1) that the worker creates.
 type restoreJob struct {
 	dir  *restoreDir
 	node *repo.Node
@@ -183,7 +201,8 @@ func (r *restorer) selected(p string) bool {
 
 // restoreTree creates the entries of tree id inside d, which is open, then releases the
 // walker's hold on d.
-func (r *restorer) restoreTree(ctx context.Context, d *restoreDir, id repo.ID) error {
+// restoreTree restores tree id into d. fut, when not nil, is that tree already being loaded.
+func (r *restorer) restoreTree(ctx context.Context, d *restoreDir, id repo.ID, fut *treeFuture) error {
 	d.tree = id
 	var ancestors []repo.ID
 	for a := d.parent; a != nil; a = a.parent {
@@ -192,15 +211,28 @@ func (r *restorer) restoreTree(ctx context.Context, d *restoreDir, id repo.ID) e
 	if err := checkNotCycle(d.path, id, ancestors); err != nil {
 		return err
 	}
-	t, err := readTree(ctx, r.bs, d.path, id)
+	var t *repo.Tree
+	var err error
+	if fut != nil {
+		t, err = fut.wait(ctx)
+	} else {
+		t, err = readTree(ctx, r.bs, d.path, id)
+	}
 	if errors.Is(err, ErrUnsafeTree) {
 		return err
+	}
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
 	}
 	if err != nil {
 		r.fail(d.path, err)
 		r.release(d)
 		return nil
 	}
+	futs := prefetchSubtrees(ctx, r.loaders, t, func(n *repo.Node) bool { return r.selected(path.Join(d.path, n.Name)) },
+		func(ctx context.Context, n *repo.Node) (*repo.Tree, error) {
+			return readTree(ctx, r.bs, path.Join(d.path, n.Name), *n.Subtree)
+		})
 	for i := range t.Nodes {
 		if err := ctx.Err(); err != nil {
 			return context.Cause(ctx)
@@ -210,7 +242,7 @@ func (r *restorer) restoreTree(ctx context.Context, d *restoreDir, id repo.ID) e
 		if !r.selected(p) {
 			continue
 		}
-		if err := r.restoreNode(ctx, d, n, p); err != nil {
+		if err := r.restoreNode(ctx, d, n, p, futs[n.Name]); err != nil {
 			return err
 		}
 	}
@@ -218,7 +250,8 @@ func (r *restorer) restoreTree(ctx context.Context, d *restoreDir, id repo.ID) e
 	return nil
 }
 
-func (r *restorer) restoreNode(ctx context.Context, d *restoreDir, n *repo.Node, p string) error {
+// restoreNode restores one entry of d; fut is its subtree being loaded, if it is a directory.
+func (r *restorer) restoreNode(ctx context.Context, d *restoreDir, n *repo.Node, p string, fut *treeFuture) error {
 	switch n.Type {
 	case repo.NodeDir:
 		fd, err := makeDir(d.fd, n.Name)
@@ -232,7 +265,7 @@ func (r *restorer) restoreNode(ctx context.Context, d *restoreDir, n *repo.Node,
 			r.release(child)
 			return nil
 		}
-		return r.restoreTree(ctx, child, *n.Subtree)
+		return r.restoreTree(ctx, child, *n.Subtree, fut)
 	case repo.NodeFile:
 		return r.createFile(ctx, d, n, p)
 	case repo.NodeSymlink:
@@ -294,18 +327,27 @@ func (r *restorer) createFile(ctx context.Context, d *restoreDir, n *repo.Node, 
 			return nil
 		}
 		r.links[key] = rel
+	} else if len(n.Content) <= 1 {
+		return r.batchFile(ctx, restoreJob{dir: d, node: n, fd: -1, path: p})
 	}
-	var fd int
-	err := retryExisting(d.fd, n.Name, func() (err error) {
-		fd, err = unix.Openat(d.fd, n.Name, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-		return err
-	})
+	fd, err := createRegular(d.fd, n.Name)
 	if err != nil {
 		r.fail(p, fmt.Errorf("create file: %w", err))
 		return nil
 	}
 	d.pending.Add(1)
-	return pipeline.Send(ctx, r.jobs, restoreJob{dir: d, node: n, fd: fd, path: p})
+	return pipeline.Send(ctx, r.jobs, []restoreJob{{dir: d, node: n, fd: fd, path: p}})
+}
+
+// createRegular creates (or truncates) regular file name in dirfd for writing, replacing
+// whatever else is in the way (retryExisting) and never following a symlink.
+func createRegular(dirfd int, name string) (int, error) {
+	var fd int
+	err := retryExisting(dirfd, name, func() (err error) {
+		fd, err = unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		return err
+	})
+	return fd, err
 }
 
 // retryExisting runs create; when an entry of that name is in the way (restoring over an older
@@ -369,6 +411,13 @@ func (r *restorer) writeFile(ctx context.Context, j restoreJob, buf []byte) ([]b
 		written += uint64(len(data))
 		r.progress.Add(int64(len(data)))
 	}
+	r.finishFile(j, f, written)
+	return buf, nil
+}
+
+// finishFile sets the size of a file whose contents are written, its metadata when all of it
+// was, closes it and releases its directory.
+func (r *restorer) finishFile(j restoreJob, f *os.File, written uint64) {
 	// Zero pages were skipped, so trailing ones still need the file to reach its size.
 	if err := f.Truncate(int64(written)); err != nil {
 		r.fail(j.path, fmt.Errorf("set size: %w", err))
@@ -383,7 +432,6 @@ func (r *restorer) writeFile(ctx context.Context, j restoreJob, buf []byte) ([]b
 	}
 	r.progress.File(1)
 	r.release(j.dir)
-	return buf, nil
 }
 
 // setMeta applies ownership (as root), mode and times to entry n in dirfd; fd is the entry

@@ -6,36 +6,40 @@ import (
 	"github.com/snapferry/snapferry/images/repo"
 )
 
-// prefetchLoaders bounds the goroutines decoding parent-snapshot trees ahead of the walker.
+// prefetchLoaders bounds the goroutines loading trees ahead of a walker (per backup or restore).
 const prefetchLoaders = 3
 
-// treeFuture is a parent-snapshot tree being loaded in the background.
+// treeFuture is a tree being loaded in the background.
 type treeFuture struct {
 	done chan struct{}
 	t    *repo.Tree
+	err  error
 }
 
-// wait returns the loaded tree (nil when it could not be read: only speed is lost).
-func (f *treeFuture) wait(ctx context.Context) *repo.Tree {
+// wait returns the loaded tree, or the error loading it.
+func (f *treeFuture) wait(ctx context.Context) (*repo.Tree, error) {
 	select {
 	case <-f.done:
-		return f.t
+		return f.t, f.err
 	case <-ctx.Done():
-		return nil
+		return nil, context.Cause(ctx)
 	}
 }
 
-// prefetchChildren starts loading the subtrees of old's directories, so the walker finds them
-// decoded when it gets there. In a backup where little changed, decoding the previous snapshot's
-// trees is most of the work, and the walker alone would do it one directory at a time.
-func (a *archiver) prefetchChildren(ctx context.Context, old *repo.Tree) map[string]*treeFuture {
-	if old == nil {
+// prefetchSubtrees starts loading the subtrees of t's directories that want accepts, at most
+// cap(sem) at a time, so the walker finds them decoded when it gets there. A walker alone
+// loads one directory's tree at a time: a round trip each on ssh:// or sftp://, and in a
+// backup where little changed, decoding the parent's trees is most of the work. Futures are
+// keyed by node name.
+func prefetchSubtrees(ctx context.Context, sem chan struct{}, t *repo.Tree, want func(*repo.Node) bool,
+	load func(context.Context, *repo.Node) (*repo.Tree, error)) map[string]*treeFuture {
+	if t == nil {
 		return nil
 	}
 	var futs map[string]*treeFuture
-	for i := range old.Nodes {
-		n := &old.Nodes[i]
-		if n.Type != repo.NodeDir || n.Subtree == nil {
+	for i := range t.Nodes {
+		n := &t.Nodes[i]
+		if n.Type != repo.NodeDir || n.Subtree == nil || !want(n) {
 			continue
 		}
 		if futs == nil {
@@ -43,17 +47,26 @@ func (a *archiver) prefetchChildren(ctx context.Context, old *repo.Tree) map[str
 		}
 		f := &treeFuture{done: make(chan struct{})}
 		futs[n.Name] = f
-		id := *n.Subtree
 		go func() {
 			defer close(f.done)
 			select {
-			case a.treeLoaders <- struct{}{}:
+			case sem <- struct{}{}:
 			case <-ctx.Done():
+				f.err = context.Cause(ctx)
 				return
 			}
-			defer func() { <-a.treeLoaders }()
-			f.t = a.loadTree(ctx, id)
+			defer func() { <-sem }()
+			f.t, f.err = load(ctx, n)
 		}()
 	}
 	return futs
+}
+
+// prefetchChildren prefetches the parent snapshot's subtrees for a backup. A parent tree that
+// cannot be read only costs speed (everything below is read again): its future holds nil.
+func (a *archiver) prefetchChildren(ctx context.Context, old *repo.Tree) map[string]*treeFuture {
+	all := func(*repo.Node) bool { return true }
+	return prefetchSubtrees(ctx, a.treeLoaders, old, all, func(ctx context.Context, n *repo.Node) (*repo.Tree, error) {
+		return a.loadTree(ctx, *n.Subtree), nil
+	})
 }

@@ -100,7 +100,7 @@ func (a *archiver) walkDir(ctx context.Context, d *dirState, sel *selection, old
 			d.pending.Add(1)
 			var prevTree *repo.Tree
 			if f := prefetched[n.Name]; f != nil && prev != nil && prev.Type == repo.NodeDir && prev.Subtree != nil {
-				if prevTree = f.wait(ctx); prevTree != nil {
+				if prevTree, _ = f.wait(ctx); prevTree != nil {
 					child.prevID = prev.Subtree
 				}
 			}
