@@ -92,7 +92,6 @@ time_rows() {
 # rss_row LABEL KIB: the 64 MiB memory target row (the ESXi shell's memory pool is shared).
 rss_row() { ratio_row "$1" "$2" "${2:+65536}" 1 ""; }
 
-# wall_cpu KEY: "WALL (CPU)" seconds of a measured step.
 # sum_cpu KEY...: the CPU seconds of all KEYs added up; empty when any of them was not measured.
 sum_cpu() {
   local k v total=0
@@ -103,6 +102,7 @@ sum_cpu() {
   done
   echo "$total"
 }
+# wall_cpu KEY: "WALL (CPU)" seconds of a measured step.
 wall_cpu() { [ -n "$(get "$1" 2)" ] && echo "$(get "$1" 2) ($(get "$1" 4))"; }
 
 # mib KIB: KiB as MiB with one decimal.
@@ -119,7 +119,8 @@ ratio_row() {
   fi
   awk -v l="$label" -v o="$ours" -v p="$peer" -v t="$target" -v u="$unit" 'BEGIN {
     r = (p > 0) ? o / p : 0
-    printf "%-42s %12s %12s %8.2f %8s  %s\n", l, o u, p u, r, "<= " t, (r <= t) ? "PASS" : "MISS"
+    if (t == "") printf "%-42s %12s %12s %8.2f %8s  %s\n", l, o u, p u, r, "", "(no target)"
+    else printf "%-42s %12s %12s %8.2f %8s  %s\n", l, o u, p u, r, "<= " t, (r <= t) ? "PASS" : "MISS"
   }'
 }
 

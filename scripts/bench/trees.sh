@@ -4,6 +4,8 @@
 #   full            first backup of the tree
 #   unchanged       the same tree again (nothing changed)
 #   appended        after 1% of the files (seeded choice) got 4 KiB appended
+#   restore         the latest snapshot into an empty folder (rsync: its copy, copied again),
+#                   checked against the tree with diff -r
 # Prints times, peak RSS and repository sizes, and snapferry/rsync ratios against the targets:
 #   full <= 1x rsync, unchanged and appended <= 1.5x rsync; and snapferry's peak RSS against the
 #   64 MiB of the image benchmark (not an issue target for trees; the ESXi memory pool is shared).
@@ -32,7 +34,13 @@ restic_init() { restic init --repo "$1"; }
 restic_backup() { (cd "$run/src" && restic backup --repo "$1" tree); }
 rsync_init() { mkdir -p "$1"; }
 rsync_backup() { rsync -a --delete "$src/" "$1/tree/"; }
+# NAME_restore REPO DIR: the latest snapshot of the tree into DIR (each puts it at its own path).
+snapferry_restore() { "$SNAPFERRY" restore latest --from="$1" --target="$2"; }
+borg_restore() { (cd "$2" && borg extract "$1::appended"); }
+restic_restore() { restic restore --repo "$1" latest --target "$2"; }
+rsync_restore() { rsync -a "$1/tree/" "$2/tree/"; }
 export -f snapferry_init snapferry_backup borg_init borg_backup restic_init restic_backup rsync_init rsync_backup
+export -f snapferry_restore borg_restore restic_restore rsync_restore
 export src run SNAPFERRY
 
 tools=(snapferry borg restic rsync)
@@ -67,6 +75,15 @@ print(f"bench: appended 4 KiB to {len(chosen)} of {len(files)} files")
 PY
 step appended
 for t in "${tools[@]}"; do
+  peer_available "$t" || continue
+  out=$run/$t-restore
+  rm -rf "$out"; mkdir -p "$out"
+  measure "$t.restore" "${t}_restore" "$run/$t-repo" "$out"
+  got=$(find "$out" -type d -name tree -print -quit)
+  [ -n "$got" ] && diff -r --no-dereference "$src" "$got" >/dev/null || die "$t restore: $out differs from $src"
+  rm -rf "$out"
+done
+for t in "${tools[@]}"; do
   peer_available "$t" && record "$t.repo_bytes" "$(dir_bytes "$run/$t-repo")"
 done
 
@@ -75,16 +92,18 @@ done
   machine_info
   echo "tree: $TREE_SRC, $(find "$src" -type f | wc -l) files, $(dir_bytes "$src") bytes"
   echo "times are wall seconds, CPU seconds (user+system) in brackets"
-  printf '\n%-12s %16s %16s %16s %10s %14s\n' tool "full s" "unchanged s" "appended s" "RSS MiB" "repo bytes"
+  printf '\n%-12s %16s %16s %16s %16s %10s %14s\n' tool "full s" "unchanged s" "appended s" "restore s" "RSS MiB" "repo bytes"
   for t in "${tools[@]}"; do
     if [ -z "$(get "$t.full" 2)" ]; then printf '%-12s %s\n' "$t" "not installed"; continue; fi
-    rss=$(peak_rss "$t" full unchanged appended)
-    printf '%-12s %16s %16s %16s %10s %14s\n' "$t" "$(wall_cpu "$t.full")" "$(wall_cpu "$t.unchanged")" \
-      "$(wall_cpu "$t.appended")" "$(mib "$rss")" "$(get "$t.repo_bytes" 2)"
+    rss=$(peak_rss "$t" full unchanged appended restore)
+    printf '%-12s %16s %16s %16s %16s %10s %14s\n' "$t" "$(wall_cpu "$t.full")" "$(wall_cpu "$t.unchanged")" \
+      "$(wall_cpu "$t.appended")" "$(wall_cpu "$t.restore")" "$(mib "$rss")" "$(get "$t.repo_bytes" 2)"
   done
   table_header
   time_rows "full" full rsync 1
   time_rows "unchanged" unchanged rsync 1.5
   time_rows "appended" appended rsync 1.5
-  rss_row "snapferry peak RSS KiB (vs 64 MiB)" "$(peak_rss snapferry full unchanged appended)"
+  # No issue target: restoring is what the copies are for, and rsync's copy is the floor.
+  time_rows "restore (no target)" restore rsync ""
+  rss_row "snapferry peak RSS KiB (vs 64 MiB)" "$(peak_rss snapferry full unchanged appended restore)"
 } | tee "$WORK/results-trees.txt"
