@@ -242,7 +242,11 @@ func (r *restorer) restoreTree(ctx context.Context, d *restoreDir, id repo.ID, f
 		if !r.selected(p) {
 			continue
 		}
-		if err := r.restoreNode(ctx, d, n, p, futs[n.Name]); err != nil {
+		var fut *treeFuture
+		if n.Type == repo.NodeDir {
+			fut = futs.take(n.Name)
+		}
+		if err := r.restoreNode(ctx, d, n, p, fut); err != nil {
 			return err
 		}
 	}

@@ -99,7 +99,7 @@ func (a *archiver) walkDir(ctx context.Context, d *dirState, sel *selection, old
 			child.pending.Store(1)
 			d.pending.Add(1)
 			var prevTree *repo.Tree
-			if f := prefetched[n.Name]; f != nil && prev != nil && prev.Type == repo.NodeDir && prev.Subtree != nil {
+			if f := prefetched.take(n.Name); f != nil && prev != nil && prev.Type == repo.NodeDir && prev.Subtree != nil {
 				if prevTree, _ = f.wait(ctx); prevTree != nil {
 					child.prevID = prev.Subtree
 				}
