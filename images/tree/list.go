@@ -14,21 +14,41 @@ import (
 // a directory skips what is below it; any other error stops the walk and is returned. Only one
 // directory level per depth is in memory, so listing a huge snapshot streams.
 func List(ctx context.Context, bs repo.BlobStore, root repo.ID, fn func(path string, n *repo.Node) error) error {
-	return listTree(ctx, bs, "/", root, nil, fn)
+	l := lister{bs: bs, fn: fn, sem: make(chan struct{}, prefetchLoaders)}
+	return l.tree(ctx, "/", root, nil, nil)
 }
 
-func listTree(ctx context.Context, bs repo.BlobStore, dir string, id repo.ID, ancestors []repo.ID, fn func(string, *repo.Node) error) error {
+// lister is one List call. Subtrees are loaded a few ahead of the walk (subtreeLoads): on
+// ssh:// each tree is a round trip.
+type lister struct {
+	bs  repo.BlobStore
+	fn  func(string, *repo.Node) error
+	sem chan struct{}
+}
+
+// tree lists tree id at dir; fut, when not nil, is that tree already being loaded.
+func (l *lister) tree(ctx context.Context, dir string, id repo.ID, ancestors []repo.ID, fut *treeFuture) error {
 	if err := checkNotCycle(dir, id, ancestors); err != nil {
 		return err
 	}
-	t, err := readTree(ctx, bs, dir, id)
+	var t *repo.Tree
+	var err error
+	if fut != nil {
+		t, err = fut.wait(ctx)
+	} else {
+		t, err = readTree(ctx, l.bs, dir, id)
+	}
 	if err != nil {
 		return err
 	}
+	all := func(*repo.Node) bool { return true }
+	loads := prefetchSubtrees(ctx, l.sem, t, all, func(ctx context.Context, n *repo.Node) (*repo.Tree, error) {
+		return readTree(ctx, l.bs, path.Join(dir, n.Name), *n.Subtree)
+	})
 	for i := range t.Nodes {
 		n := &t.Nodes[i]
 		p := path.Join(dir, n.Name)
-		err := fn(p, n)
+		err := l.fn(p, n)
 		if errors.Is(err, fs.SkipDir) {
 			continue
 		}
@@ -36,7 +56,7 @@ func listTree(ctx context.Context, bs repo.BlobStore, dir string, id repo.ID, an
 			return err
 		}
 		if n.Type == repo.NodeDir && n.Subtree != nil {
-			if err := listTree(ctx, bs, p, *n.Subtree, append(ancestors, id), fn); err != nil {
+			if err := l.tree(ctx, p, *n.Subtree, append(ancestors, id), loads.take(n.Name)); err != nil {
 				return err
 			}
 		}
