@@ -180,3 +180,24 @@ func TestManyReadToLengthLoadsGiveSlotsBack(t *testing.T) {
 		open = append(open, st)
 	}
 }
+
+// TestOpenWithEndedContextKeepsNoSlot: an Open whose context ends before the request is queued
+// (send picks the ended context at random) must give its slot back, since no answer will come
+// for a request the server never saw.
+func TestOpenWithEndedContextKeepsNoSlot(t *testing.T) {
+	c, _ := startGatedPair(t, &gate{}, 1, testHandler)
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 100 {
+		if st, err := c.Open(ended, OpStat, []byte{byte(ClassOther)}, false); err == nil {
+			st.Close() // the request went out after all: its answer frees the slot
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := c.Open(ctx, OpStat, []byte{byte(ClassOther)}, false)
+	if err != nil {
+		t.Fatalf("the only stream slot did not come back: %v", err)
+	}
+	st.Close()
+}

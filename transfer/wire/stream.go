@@ -369,6 +369,17 @@ func (st *Stream) Close() error {
 	return nil
 }
 
+// forget drops a client stream whose request never went out. Close would wait for the server
+// to end it, but the server never heard of it: the slot would stay taken for good.
+func (st *Stream) forget() {
+	st.mu.Lock()
+	st.closed, st.released = true, true
+	st.mu.Unlock()
+	st.s.remove(st)
+	<-st.s.sem
+	st.cancel()
+}
+
 func (st *Stream) finishedLocked() bool {
 	return st.resp != nil && (st.resp.Err != nil || !st.resp.Streamed || st.inEnded)
 }
