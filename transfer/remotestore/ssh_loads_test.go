@@ -27,7 +27,7 @@ func overSSH(t *testing.T, root string) *Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { sess.Close() })
+	t.Cleanup(func() { sess.Close() }) // closing the channel ends serve
 	stdin, err := sess.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +44,10 @@ func overSSH(t *testing.T, root string) *Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	// Not c.Close: it half-closes the channel (CloseWrite) while the session's writer may still
+	// be in a Write, and x/crypto/ssh sets and reads that flag unguarded (a data race under
+	// -race). Closing the channel afterwards sets its flag under the channel's write lock.
+	t.Cleanup(func() { c.Session().Close() })
 	return c
 }
 
