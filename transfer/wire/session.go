@@ -304,7 +304,7 @@ func (s *Session) Open(ctx context.Context, op Op, args []byte, upload bool) (*S
 	s.streams[st.id] = st
 	s.mu.Unlock()
 	if err := s.send(ctx, Frame{Type: FrameRequest, Stream: st.id, Payload: EncodeRequest(Request{Op: op, Upload: upload, Args: args})}); err != nil {
-		st.Close()
+		st.forget()
 		return nil, err
 	}
 	return st, nil

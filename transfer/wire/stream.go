@@ -285,8 +285,10 @@ func (st *Stream) writableLocked() error {
 	return nil
 }
 
+// sendErr explains a failed send by the stream's context when that ended; a frame that went out
+// is no failure, even if the context ended meanwhile.
 func (st *Stream) sendErr(err error) error {
-	if st.ctx.Err() != nil {
+	if err != nil && st.ctx.Err() != nil {
 		return st.ctxErr()
 	}
 	return err
@@ -310,10 +312,18 @@ func (st *Stream) endOutbound(re *RemoteError) error {
 	}
 	st.outEnded = true
 	st.mu.Unlock()
+	ctx := st.ctx
 	if st.s.server {
 		st.leaveTable()
+		// Past this point only the session's end may stop the End: the client gives its stream
+		// slot back when the End arrives, and finishServer sends no substitute once outEnded is
+		// set. A client that read the whole body closes the stream before the End comes, so its
+		// cancel often lands just after writableLocked looked; under st.ctx, send would then
+		// drop the End whenever it picked the canceled context (at random with room in the
+		// queue, always with the queue full), and every drop cost the client a slot for good.
+		ctx = st.s.ctx
 	}
-	return st.sendErr(st.s.send(st.ctx, Frame{Type: FrameEnd, Stream: st.id, Payload: EncodeEnd(re)}))
+	return st.sendErr(st.s.send(ctx, Frame{Type: FrameEnd, Stream: st.id, Payload: EncodeEnd(re)}))
 }
 
 // --- client side ---
@@ -357,6 +367,17 @@ func (st *Stream) Close() error {
 	}
 	st.cancel()
 	return nil
+}
+
+// forget drops a client stream whose request never went out. Close would wait for the server
+// to end it, but the server never heard of it: the slot would stay taken for good.
+func (st *Stream) forget() {
+	st.mu.Lock()
+	st.closed, st.released = true, true
+	st.mu.Unlock()
+	st.s.remove(st)
+	<-st.s.sem
+	st.cancel()
 }
 
 func (st *Stream) finishedLocked() bool {
