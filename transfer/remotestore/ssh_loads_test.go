@@ -44,10 +44,9 @@ func overSSH(t *testing.T, root string) *Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Not c.Close: it half-closes the channel (CloseWrite) while the session's writer may still
-	// be in a Write, and x/crypto/ssh sets and reads that flag unguarded (a data race under
-	// -race). Closing the channel afterwards sets its flag under the channel's write lock.
-	t.Cleanup(func() { c.Session().Close() })
+	// Close half-closes the channel only after the session's writer stopped: x/crypto/ssh sets
+	// and reads its EOF flag without a lock, so -race fails this test when Close does not wait.
+	t.Cleanup(func() { c.Close() })
 	return c
 }
 

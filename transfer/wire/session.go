@@ -46,6 +46,7 @@ type Session struct {
 	nextID  uint32
 
 	readerDone chan struct{}
+	writerDone chan struct{} // closed when writeLoop has returned
 }
 
 func newSession(r *bufio.Reader, w io.Writer, server bool, window, maxStreams int) *Session {
@@ -62,6 +63,7 @@ func newSession(r *bufio.Reader, w io.Writer, server bool, window, maxStreams in
 		maxStreams: maxStreams,
 		streams:    make(map[uint32]*Stream),
 		readerDone: make(chan struct{}),
+		writerDone: make(chan struct{}),
 	}
 	if !server {
 		s.sem = make(chan struct{}, maxStreams)
@@ -86,6 +88,11 @@ func (s *Session) Err() error {
 
 // Done is closed when the session is dead.
 func (s *Session) Done() <-chan struct{} { return s.done }
+
+// WriterStopped is closed once the session's writer has returned, after Close or a failure:
+// from then on nothing writes to the underlying writer, and its owner may close it without
+// racing a write in flight. It stays open for a session that never started.
+func (s *Session) WriterStopped() <-chan struct{} { return s.writerDone }
 
 // Close ends the session: pending calls fail with ErrClosed, handlers are canceled. It does not
 // close the underlying reader or writer; their owner does (closing the writer is what tells the
@@ -137,6 +144,7 @@ func (s *Session) send(ctx context.Context, f Frame) error {
 // writeLoop is the only writer of the link. It flushes whenever the queue runs dry, so small
 // frames sent together share one write and a lone frame is never held back.
 func (s *Session) writeLoop() {
+	defer close(s.writerDone)
 	for {
 		select {
 		case f := <-s.out:
