@@ -69,6 +69,8 @@ func RestoreFile(ctx context.Context, bs repo.BlobStore, d repo.Disk, f *os.File
 	}
 	n := defaultWorkers(opts.Workers)
 	jobs := make(chan job, 2*n)
+	wb := startWriteback(int(f.Fd()), syncWrite)
+	defer wb.stop()
 	zero := make([]byte, d.BlockSize)
 	g := pipeline.NewGroup(ctx)
 	g.Go(func(ctx context.Context) error {
@@ -103,6 +105,7 @@ func RestoreFile(ctx context.Context, bs repo.BlobStore, d repo.Disk, f *os.File
 			if err != nil {
 				return fmt.Errorf("restore disk %q: write block %d to %s: %w", d.Name, j.index, f.Name(), err)
 			}
+			wb.wrote(want)
 			rep.Add(int64(want))
 		}
 		return nil
@@ -110,6 +113,7 @@ func RestoreFile(ctx context.Context, bs repo.BlobStore, d repo.Disk, f *os.File
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
+	wb.stop()
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("restore disk %q: sync %s: %w", d.Name, f.Name(), err)
 	}

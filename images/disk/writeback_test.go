@@ -1,0 +1,71 @@
+package disk
+
+import (
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// drained waits until w's run loop has taken the pending request.
+func drained(t *testing.T, w *writeback) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(w.kick) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("write-out request never taken")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestWritebackEveryStretch(t *testing.T) {
+	var calls atomic.Int64
+	w := startWriteback(-1, func(int) error { calls.Add(1); return nil })
+	w.wrote(writebackEvery - 1)
+	if len(w.kick) != 0 {
+		t.Fatal("write-out requested before a whole stretch was written")
+	}
+	w.wrote(1)
+	drained(t, w)
+	for range 9 {
+		w.wrote(writebackEvery)
+		drained(t, w)
+	}
+	w.stop()
+	w.stop() // a second stop, as the deferred one after the explicit one, does nothing
+	if got := calls.Load(); got != 10 {
+		t.Fatalf("%d write-out requests for 10 stretches", got)
+	}
+}
+
+func TestWritebackOffWhereUnsupported(t *testing.T) {
+	var calls atomic.Int64
+	w := startWriteback(-1, func(int) error { calls.Add(1); return unix.ENOSYS })
+	for range 10 {
+		w.wrote(writebackEvery)
+		drained(t, w)
+	}
+	w.stop()
+	if got := calls.Load(); got != 1 {
+		t.Fatalf("%d calls of a missing system call, want 1 then none", got)
+	}
+}
+
+// The real system call on a real file (the VFS implements it for every Linux filesystem).
+func TestSyncWriteOnAFile(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "disk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := syncWrite(int(f.Fd())); err != nil {
+		t.Fatalf("sync_file_range on a regular file of this filesystem: %v", err)
+	}
+}
