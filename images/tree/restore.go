@@ -200,8 +200,7 @@ func (r *restorer) selected(p string) bool {
 }
 
 // restoreTree creates the entries of tree id inside d, which is open, then releases the
-// walker's hold on d.
-// restoreTree restores tree id into d. fut, when not nil, is that tree already being loaded.
+// walker's hold on d. fut, when not nil, is that tree already being loaded.
 func (r *restorer) restoreTree(ctx context.Context, d *restoreDir, id repo.ID, fut *treeFuture) error {
 	d.tree = id
 	var ancestors []repo.ID
