@@ -35,11 +35,11 @@ const packWriteBuffer = 256 << 10
 // newPackerFor starts a pack in be when it streams, else in a temp file in dir. A store that
 // answers errors.ErrUnsupported is remembered in noStream, so later packs spool at once.
 func newPackerFor(ctx context.Context, be store.Backend, dir string, noStream *atomic.Bool) (*packer, error) {
-	if ss, ok := be.(store.StreamSaver); ok && !noStream.Load() {
+	if !noStream.Load() {
 		// A pack outlives the SaveBlob call that opened it (a later call or Flush finishes it), so
 		// its upload must not end with that call's context. Cancelled runs drop open packs
 		// through close (Abort) instead.
-		pend, err := ss.SaveStream(context.WithoutCancel(ctx), store.KindData)
+		pend, err := store.StartStream(context.WithoutCancel(ctx), be, store.KindData)
 		switch {
 		case err == nil:
 			return &packer{pend: pend, w: bufio.NewWriterSize(pend, packWriteBuffer), h: blake3.New(32, nil)}, nil

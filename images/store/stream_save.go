@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -26,6 +27,17 @@ type Pending interface {
 	Commit(ctx context.Context, h Handle) error
 	// Abort drops the bytes written so far. It is safe after Commit and more than once.
 	Abort()
+}
+
+// StartStream starts a streamed save of kind k in be, or fails with an error matching
+// errors.ErrUnsupported when be takes whole files only: the one check every wrapper and the
+// repository make before streaming.
+func StartStream(ctx context.Context, be Backend, k Kind) (Pending, error) {
+	ss, ok := be.(StreamSaver)
+	if !ok {
+		return nil, fmt.Errorf("stream save %s on %s: this store takes whole files only: %w", k, be.Location(), errors.ErrUnsupported)
+	}
+	return ss.SaveStream(ctx, k)
 }
 
 // ValidateStreamKind refuses kinds that cannot be streamed: unknown ones, and the config, which

@@ -2,8 +2,6 @@ package ratelimit
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 
 	"github.com/snapferry/snapferry/images/store"
@@ -35,11 +33,7 @@ func (b *limitedBackend) Save(ctx context.Context, h store.Handle, rd io.Reader)
 // so packs still go straight into the store under --bwlimit. A wrapped store that cannot stream
 // answers errors.ErrUnsupported, and the repository falls back to the paced Save.
 func (b *limitedBackend) SaveStream(ctx context.Context, k store.Kind) (store.Pending, error) {
-	ss, ok := b.Backend.(store.StreamSaver)
-	if !ok {
-		return nil, fmt.Errorf("stream save %s on %s: %w", k, b.Location(), errors.ErrUnsupported)
-	}
-	p, err := ss.SaveStream(ctx, k)
+	p, err := store.StartStream(ctx, b.Backend, k)
 	if err != nil {
 		return nil, err
 	}

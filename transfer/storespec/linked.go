@@ -71,11 +71,7 @@ func (l *linked) FreeSpace(ctx context.Context) (int64, error) {
 // SaveStream streams when the backend can (ssh://); the sftp store cannot, and the caller then
 // spools and uses Save.
 func (l *linked) SaveStream(ctx context.Context, k store.Kind) (store.Pending, error) {
-	ss, ok := l.Backend.(store.StreamSaver)
-	if !ok {
-		return nil, fmt.Errorf("stream save %s on %s: this store takes whole files only: %w", k, l.Location(), errors.ErrUnsupported)
-	}
-	p, err := ss.SaveStream(ctx, k)
+	p, err := store.StartStream(ctx, l.Backend, k)
 	if err != nil {
 		return nil, l.conn.Explain(err)
 	}
