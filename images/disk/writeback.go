@@ -26,13 +26,13 @@ type writeback struct {
 	written atomic.Int64
 	kick    chan struct{}
 	done    chan struct{}
-	sync    func(fd int) error // syncWrite; tests count the calls
+	request func(fd int) error // syncWrite; tests count the calls
 	stopped sync.Once
 }
 
-// startWriteback starts write-out requests for fd, made with sync (syncWrite outside tests).
-func startWriteback(fd int, sync func(fd int) error) *writeback {
-	w := &writeback{fd: fd, kick: make(chan struct{}, 1), done: make(chan struct{}), sync: sync}
+// startWriteback starts write-out requests for fd, made with request (syncWrite outside tests).
+func startWriteback(fd int, request func(fd int) error) *writeback {
+	w := &writeback{fd: fd, kick: make(chan struct{}, 1), done: make(chan struct{}), request: request}
 	go w.run()
 	return w
 }
@@ -43,7 +43,7 @@ func (w *writeback) run() {
 	defer close(w.done)
 	on := true
 	for range w.kick {
-		if on && w.sync(w.fd) != nil {
+		if on && w.request(w.fd) != nil {
 			on = false
 		}
 	}

@@ -41,8 +41,7 @@ func (l *lister) tree(ctx context.Context, dir string, id repo.ID, ancestors []r
 	if err != nil {
 		return err
 	}
-	all := func(*repo.Node) bool { return true }
-	loads := prefetchSubtrees(ctx, l.sem, t, all, func(ctx context.Context, n *repo.Node) (*repo.Tree, error) {
+	loads := prefetchSubtrees(ctx, l.sem, t, nil, func(ctx context.Context, n *repo.Node) (*repo.Tree, error) {
 		return readTree(ctx, l.bs, path.Join(dir, n.Name), *n.Subtree)
 	})
 	for i := range t.Nodes {

@@ -47,8 +47,9 @@ type subtreeLoads struct {
 	done int // dirs[:done] taken or passed by the walker
 }
 
-// prefetchSubtrees starts loading the subtrees of t's directories that want accepts: at most
-// cap(sem) at a time, at most prefetchAhead ahead of the walker. nil when t is nil.
+// prefetchSubtrees starts loading the subtrees of t's directories that want accepts (all of
+// them when want is nil): at most cap(sem) at a time, at most prefetchAhead ahead of the
+// walker. nil when t is nil.
 func prefetchSubtrees(ctx context.Context, sem chan struct{}, t *repo.Tree, want func(*repo.Node) bool,
 	load func(context.Context, *repo.Node) (*repo.Tree, error)) *subtreeLoads {
 	if t == nil {
@@ -56,7 +57,7 @@ func prefetchSubtrees(ctx context.Context, sem chan struct{}, t *repo.Tree, want
 	}
 	s := &subtreeLoads{ctx: ctx, sem: sem, load: load, futs: map[string]*treeFuture{}}
 	for i := range t.Nodes {
-		if n := &t.Nodes[i]; n.Type == repo.NodeDir && n.Subtree != nil && want(n) {
+		if n := &t.Nodes[i]; n.Type == repo.NodeDir && n.Subtree != nil && (want == nil || want(n)) {
 			s.dirs = append(s.dirs, n)
 		}
 	}
@@ -109,8 +110,7 @@ func (s *subtreeLoads) fill(upto int) {
 // prefetchChildren prefetches the parent snapshot's subtrees for a backup. A parent tree that
 // cannot be read only costs speed (everything below is read again): its future holds nil.
 func (a *archiver) prefetchChildren(ctx context.Context, old *repo.Tree) *subtreeLoads {
-	all := func(*repo.Node) bool { return true }
-	return prefetchSubtrees(ctx, a.treeLoaders, old, all, func(ctx context.Context, n *repo.Node) (*repo.Tree, error) {
+	return prefetchSubtrees(ctx, a.treeLoaders, old, nil, func(ctx context.Context, n *repo.Node) (*repo.Tree, error) {
 		return a.loadTree(ctx, *n.Subtree), nil
 	})
 }
