@@ -54,15 +54,7 @@ func TestLoadBlobsFewLoadsEveryPosition(t *testing.T) {
 			dir, r, mod := newRepoEncryptedIf(t, enc)
 			ids, datas := saveSmall(t, r, 120)
 			cb := &storetest.LoadCounter{Backend: local.New(dir)}
-			o := Options{TempDir: t.TempDir(), Hostname: "testhost"}
-			if mod != nil {
-				mod(&o)
-			}
-			rb, err := Open(context.Background(), cb, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rb.Close()
+			rb := testOpenOn(t, cb, mod)
 			// Reverse order, a blob asked for twice, and one the repository lacks.
 			var ask []ID
 			var want [][]byte

@@ -30,13 +30,19 @@ func testInit(t testing.TB, dir string) {
 
 func testOpen(t testing.TB, dir string, mod func(*Options)) *Repository {
 	t.Helper()
+	return testOpenOn(t, local.New(dir), mod)
+}
+
+// testOpenOn is testOpen on a given backend (a wrapper around the repository's folder).
+func testOpenOn(t testing.TB, be store.Backend, mod func(*Options)) *Repository {
+	t.Helper()
 	o := Options{TempDir: t.TempDir(), Hostname: "testhost"}
 	if mod != nil {
 		mod(&o)
 	}
-	r, err := Open(context.Background(), local.New(dir), o)
+	r, err := Open(context.Background(), be, o)
 	if err != nil {
-		t.Fatalf("open %s: %v", dir, err)
+		t.Fatalf("open %s: %v", be.Location(), err)
 	}
 	t.Cleanup(func() { r.Close() })
 	return r

@@ -19,12 +19,7 @@ import (
 func openCounted(t *testing.T, dir string) (*repo.Repository, *storetest.LoadCounter) {
 	t.Helper()
 	c := &storetest.LoadCounter{Backend: local.New(dir)}
-	r, err := repo.Open(context.Background(), c, repo.Options{TempDir: t.TempDir(), Hostname: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r, c
+	return memblobs.OpenRepoOn(t, c), c
 }
 
 // Hundreds of small files restore through a handful of pack reads, not one per file, and come

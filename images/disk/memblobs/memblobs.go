@@ -11,6 +11,7 @@ import (
 	"lukechampine.com/blake3"
 
 	"github.com/snapferry/snapferry/images/repo"
+	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/images/store/local"
 )
 
@@ -130,9 +131,16 @@ func LocalRepo(t testing.TB, blockSize int, chunker repo.ChunkerParams) (string,
 // OpenRepo opens the repository in dir for reading and writing; it is closed with the test.
 func OpenRepo(t testing.TB, dir string) *repo.Repository {
 	t.Helper()
-	r, err := repo.Open(context.Background(), local.New(dir), repo.Options{TempDir: t.TempDir(), Hostname: "test"})
+	return OpenRepoOn(t, local.New(dir))
+}
+
+// OpenRepoOn opens the repository in be (a wrapper around its folder, say); it is closed with
+// the test.
+func OpenRepoOn(t testing.TB, be store.Backend) *repo.Repository {
+	t.Helper()
+	r, err := repo.Open(context.Background(), be, repo.Options{TempDir: t.TempDir(), Hostname: "test"})
 	if err != nil {
-		t.Fatalf("open repository %s: %v", dir, err)
+		t.Fatalf("open repository %s: %v", be.Location(), err)
 	}
 	t.Cleanup(func() { r.Close() })
 	return r
