@@ -6,14 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/transfer/wire"
 )
-
-// closeWriterWait bounds how long Close waits for the session's writer to stop.
-const closeWriterWait = 2 * time.Second
 
 // Options configure a Client.
 type Options struct {
@@ -71,14 +67,7 @@ func (c *Client) Location() string { return c.location }
 
 // Close ends the session and closes the writer, which ends the server.
 func (c *Client) Close() error {
-	c.sess.Close()
-	// Half-closing an SSH channel while the session's writer is still in a Write races inside
-	// x/crypto/ssh (its EOF flag is set and read without a lock). The writer stops at once after
-	// Close unless a write is stuck on a dead link; that one is not waited for long.
-	select {
-	case <-c.sess.WriterStopped():
-	case <-time.After(closeWriterWait):
-	}
+	c.sess.CloseForOwner()
 	if err := c.w.Close(); err != nil && !errors.Is(err, io.ErrClosedPipe) {
 		return fmt.Errorf("close link to %s: %w", c.location, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 )
 
 // ErrClosed is wrapped by the errors of calls on a session closed by Close.
@@ -89,17 +90,27 @@ func (s *Session) Err() error {
 // Done is closed when the session is dead.
 func (s *Session) Done() <-chan struct{} { return s.done }
 
-// WriterStopped is closed once the session's writer has returned, after Close or a failure:
-// from then on nothing writes to the underlying writer, and its owner may close it without
-// racing a write in flight. It stays open for a session that never started.
-func (s *Session) WriterStopped() <-chan struct{} { return s.writerDone }
-
 // Close ends the session: pending calls fail with ErrClosed, handlers are canceled. It does not
 // close the underlying reader or writer; their owner does (closing the writer is what tells the
 // peer the session is over).
 func (s *Session) Close() error {
 	s.fail(ErrClosed)
 	return nil
+}
+
+// closeWriterWait bounds how long CloseForOwner waits for the writer to stop.
+const closeWriterWait = 2 * time.Second
+
+// CloseForOwner is Close for the owner of the link, who closes the writer next: it also waits
+// until the session's writer has returned, so closing an SSH channel does not race a Write in
+// flight (x/crypto/ssh sets and reads its EOF flag without a lock). The writer stops at once
+// after Close unless a write is stuck on a dead link; that one is not waited for long.
+func (s *Session) CloseForOwner() {
+	s.Close()
+	select {
+	case <-s.writerDone:
+	case <-time.After(closeWriterWait):
+	}
 }
 
 // Wait blocks until the peer's side of the link ended (or Close was called) and, on a server,

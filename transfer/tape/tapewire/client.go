@@ -138,7 +138,7 @@ func (c *Client) Catalog(ctx context.Context) (*tape.Catalog, error) {
 // Close ends the tape session (the server writes the catalog copy and answers), then the link.
 func (c *Client) Close() error {
 	err := c.call(context.Background(), OpClose, nil, nil)
-	c.sess.Close()
+	c.sess.CloseForOwner()
 	if cerr := c.w.Close(); err == nil && cerr != nil && !errors.Is(cerr, io.ErrClosedPipe) {
 		err = fmt.Errorf("close link to %s: %w", c.location, cerr)
 	}
