@@ -4,7 +4,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 PKGS    := ./...
 
-.PHONY: build test demo bench lint fuzz esxi-check clean
+.PHONY: build test demo bench lint fuzz esxi-check clean docs
 
 # build: linux/amd64 with the epoll overlay (runs on ESXi), linux/arm64 stock; fails over 15 MiB.
 build:
@@ -21,6 +21,13 @@ test:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	scripts/check-layers.sh --self-test
+	GO='$(GO)' scripts/check-layers.sh
+
+# docs: the command reference (docs/cli.md) and the man pages (dist/man), generated from the
+# command definitions that --help and shell completion use too.
+docs:
+	$(GO) run ./cmd/snapferry docs --markdown=docs/cli.md --man=dist/man
 
 # demo: the main job on an embedded default (a simulated ESXi host with a running VM: hot backup,
 # incremental, check, restore as a new VM), then a disk image and a folder; fresh temp folders.

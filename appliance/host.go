@@ -17,14 +17,14 @@ const (
 
 // VM is one registered virtual machine as the inventory lists it.
 type VM struct {
-	ID         string // the host's id (vim-cmd Vmid)
-	Name       string // display name; may contain spaces and brackets
-	Datastore  string // datastore holding the .vmx
-	VMXPath    string // datastore path of the .vmx: "[datastore1] web 01/web 01.vmx"
-	LocalVMX   string // file system path of the .vmx on this host (under the VMFS root)
-	GuestOS    string
-	Version    string // virtual hardware version, "vmx-19"
-	Annotation string // may span several lines
+	ID         string `json:"id"`                  // the host's id (vim-cmd Vmid)
+	Name       string `json:"name"`                // display name; may contain spaces and brackets
+	Datastore  string `json:"datastore"`           // datastore holding the .vmx
+	VMXPath    string `json:"vmx_path"`            // datastore path of the .vmx: "[datastore1] web 01/web 01.vmx"
+	LocalVMX   string `json:"local_vmx,omitempty"` // file system path of the .vmx on this host (under the VMFS root)
+	GuestOS    string `json:"guest_os,omitempty"`
+	Version    string `json:"version,omitempty"`    // virtual hardware version, "vmx-19"
+	Annotation string `json:"annotation,omitempty"` // may span several lines
 }
 
 // RDMKind says whether a disk is a raw device mapping and of which compatibility.
@@ -39,19 +39,19 @@ const (
 
 // Disk is one virtual disk of a VM, in .vmx order.
 type Disk struct {
-	Name        string   // "vmdk0", "vmdk1"... in the order the .vmx lists the disks
-	Device      string   // "scsi0:0", "sata0:1", "nvme0:0", "ide0:0"
-	FileName    string   // the .vmx fileName value as written (relative or absolute)
-	Descriptor  string   // local path of the descriptor the VM runs on now (a delta while snapshotted)
-	Chain       []string // local paths of the descriptors from Descriptor down to the base disk
-	Base        string   // local path of the base descriptor (the last element of Chain)
-	Extent      string   // local path of the base disk's flat extent (empty for RDMs)
-	Datastore   string   // datastore of the base descriptor
-	Size        int64    // bytes: sectors of the extent lines x 512
-	Mode        string   // the .vmx mode value, "" for the default (dependent)
-	Independent bool     // mode independent-*: left out of snapshots
-	RDM         RDMKind
-	CreateType  string // createType of the base descriptor
+	Name        string   `json:"name"`             // "vmdk0", "vmdk1"... in the order the .vmx lists the disks
+	Device      string   `json:"device"`           // "scsi0:0", "sata0:1", "nvme0:0", "ide0:0"
+	FileName    string   `json:"file_name"`        // the .vmx fileName value as written (relative or absolute)
+	Descriptor  string   `json:"descriptor"`       // local path of the descriptor the VM runs on now (a delta while snapshotted)
+	Chain       []string `json:"chain,omitempty"`  // local paths of the descriptors from Descriptor down to the base disk
+	Base        string   `json:"base"`             // local path of the base descriptor (the last element of Chain)
+	Extent      string   `json:"extent,omitempty"` // local path of the base disk's flat extent (empty for RDMs)
+	Datastore   string   `json:"datastore"`        // datastore of the base descriptor
+	Size        int64    `json:"size"`             // bytes: sectors of the extent lines x 512
+	Mode        string   `json:"mode,omitempty"`   // the .vmx mode value, "" for the default (dependent)
+	Independent bool     `json:"independent"`      // mode independent-*: left out of snapshots
+	RDM         RDMKind  `json:"rdm"`
+	CreateType  string   `json:"create_type"` // createType of the base descriptor
 }
 
 // VMConfig is a VM with what its .vmx and descriptors say.
@@ -65,14 +65,14 @@ type VMConfig struct {
 
 // SnapshotInfo is one VM snapshot.
 type SnapshotInfo struct {
-	ID          string // the host's snapshot id (vim-cmd Snapshot Id)
-	Name        string
-	Description string
-	Created     time.Time // host local time, as printed
-	State       string    // "powered on", "powered off", "suspended"
-	Parent      string    // id of the parent snapshot, "" for a root
-	Level       int       // depth in the tree, 0 for a root
-	Index       int       // position among the snapshots of the same level, in tree order
+	ID          string    `json:"id"` // the host's snapshot id (vim-cmd Snapshot Id)
+	Name        string    `json:"name"`
+	Description string    `json:"description,omitempty"`
+	Created     time.Time `json:"created"`          // host local time, as printed
+	State       string    `json:"state"`            // "powered on", "powered off", "suspended"
+	Parent      string    `json:"parent,omitempty"` // id of the parent snapshot, "" for a root
+	Level       int       `json:"level"`            // depth in the tree, 0 for a root
+	Index       int       `json:"index"`            // position among the snapshots of the same level, in tree order
 }
 
 // SnapshotOptions are the optional flags of a VM snapshot.

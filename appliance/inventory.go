@@ -9,11 +9,11 @@ import (
 // snapshots.
 type VMReport struct {
 	VM
-	Power      PowerState
-	Datastores []string // the .vmx's first, then the disks' in order, no repeats
-	Disks      []Disk
-	Snapshots  []SnapshotInfo
-	Error      string `json:",omitempty"` // why the details could not be read (the VM is still listed)
+	Power      PowerState     `json:"power"`
+	Datastores []string       `json:"datastores,omitempty"` // the .vmx's first, then the disks' in order, no repeats
+	Disks      []Disk         `json:"disks,omitempty"`
+	Snapshots  []SnapshotInfo `json:"snapshots,omitempty"`
+	Error      string         `json:"error,omitempty"` // why the details could not be read (the VM is still listed)
 }
 
 // Inventory reports every registered VM. A VM whose details cannot be read is listed with Error

@@ -3,12 +3,13 @@ package appliance
 import (
 	"context"
 	"errors"
-	"os"
 	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/snapferry/snapferry/cron/testkit"
 )
 
 func TestLockVMExcludesSecondJob(t *testing.T) {
@@ -48,12 +49,7 @@ func TestLockVMExcludesSecondJob(t *testing.T) {
 
 // A lock held by a killed process is free at once: flock dies with its holder.
 func TestLockVMReleasedWhenHolderDies(t *testing.T) {
-	if _, err := exec.LookPath("flock"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("flock(1) missing (util-linux)")
-		}
-		t.Skip("flock(1) missing")
-	}
+	testkit.RequireTool(t, "flock")
 	dir := t.TempDir()
 	path := dir + "/vm-7.lock"
 	cmd := exec.Command("flock", path, "sleep", "30")
@@ -62,22 +58,17 @@ func TestLockVMReleasedWhenHolderDies(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testkit.Eventually(t, 5*time.Second, "flock(1) to take the lock", func() bool {
 		l, err := LockVM(context.Background(), dir, "7", 0)
 		if errors.Is(err, ErrLocked) {
-			break
+			return true
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
 		_ = l.Unlock() // we were first: let flock(1) have it
-
-		if time.Now().After(deadline) {
-			t.Fatal("flock(1) never took the lock")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false
+	})
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	_ = cmd.Wait()
 	// Wait reaps flock(1) only; its sleep child, which shares the lock, dies a moment later.

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/snapferry/snapferry/cron/testkit"
 )
 
 var testLine = LineOptions{Binary: "/vmfs/volumes/datastore 1/snapferry/snapferry", Home: "/vmfs/volumes/datastore 1/snapferry/var"}
@@ -142,7 +144,7 @@ func TestEditCrontabEscapesPercent(t *testing.T) {
 // five fields, redirection and marker included) the way crond would, with both treatments of
 // '%', and checks what the binary receives.
 func TestCrontabLineRunsUnderBusybox(t *testing.T) {
-	busybox := needTool(t, "busybox")
+	busybox := testkit.RequireTool(t, "busybox")
 	dir := t.TempDir()
 	binDir := filepath.Join(dir, "data store 50%")
 	if err := os.MkdirAll(binDir, 0o755); err != nil {

@@ -2,25 +2,11 @@ package cron
 
 import (
 	"os"
-	"os/exec"
 	"testing"
 
+	"github.com/snapferry/snapferry/cron/clock"
 	"github.com/snapferry/snapferry/cron/crontest"
 )
-
-// needTool returns the path of a tool a test needs; missing, the test skips locally but fails
-// under CI, where .ci/run installs it.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required under CI (install it in .ci/run): %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
 
 func readFixture(t *testing.T, name string) string {
 	t.Helper()
@@ -40,5 +26,5 @@ func mustJob(t *testing.T, name, sched string, args ...string) Job {
 	return j
 }
 
-var _ Clock = (*crontest.FakeClock)(nil)
-var _ Clock = SystemClock{}
+var _ clock.Clock = (*crontest.FakeClock)(nil)
+var _ clock.Clock = clock.System{}

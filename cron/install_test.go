@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/snapferry/snapferry/cron/testkit"
 )
 
 func TestInstallFileCrontabIdempotentWithRestart(t *testing.T) {
@@ -130,12 +132,16 @@ func TestCrondRestartKillsOldAndStartsNew(t *testing.T) {
 func TestCrondRestartRefusesSecondCrond(t *testing.T) {
 	dir := t.TempDir()
 	// A process that ignores SIGTERM stands in for a crond that does not stop.
-	stubborn := exec.Command("sh", "-c", "trap '' TERM; while :; do sleep 1; done")
+	ready := filepath.Join(dir, "trap-set")
+	stubborn := exec.Command("sh", "-c", "trap '' TERM; touch \"$1\"; while :; do sleep 1; done", "sh", ready)
 	if err := stubborn.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { stubborn.Process.Kill(); stubborn.Wait() })
-	time.Sleep(200 * time.Millisecond) // let the trap be set
+	testkit.Eventually(t, 10*time.Second, "the stand-in crond to set its trap", func() bool {
+		_, err := os.Stat(ready)
+		return err == nil
+	})
 	pidFile := filepath.Join(dir, "crond.pid")
 	os.WriteFile(pidFile, []byte(strconv.Itoa(stubborn.Process.Pid)), 0o644)
 	started := filepath.Join(dir, "started")
@@ -173,25 +179,6 @@ func TestTargetFor(t *testing.T) {
 	}
 	if tg, restart := TargetFor("/tmp/x/crontab", true, ExecRunner); restart != nil || tg.String() != "/tmp/x/crontab" {
 		t.Fatalf("override: %v %v", tg, restart != nil)
-	}
-}
-
-func TestBinaryPath(t *testing.T) {
-	p, err := BinaryPath("ignored")
-	if err != nil || !filepath.IsAbs(p) {
-		t.Fatalf("%q %v", p, err)
-	}
-	// As on ESXi: no /proc/self/exe.
-	noProc := func() (string, error) { return "", errors.New("readlink /proc/self/exe: no such file") }
-	sh, _ := exec.LookPath("sh")
-	wd, _ := os.Getwd()
-	for argv0, want := range map[string]string{"sh": sh, "./bin/snapferry": filepath.Join(wd, "bin/snapferry"), "/opt/snapferry": "/opt/snapferry"} {
-		if got, err := binaryPath(noProc, argv0); err != nil || got != want {
-			t.Errorf("argv0 %q: %q %v, want %q", argv0, got, err, want)
-		}
-	}
-	if _, err := binaryPath(noProc, "no-such-snapferry-binary"); err == nil || !strings.Contains(err.Error(), "full path") {
-		t.Errorf("unknown name: %v", err)
 	}
 }
 

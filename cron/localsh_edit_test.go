@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/snapferry/snapferry/cron/testkit"
 )
 
 func TestEditLocalShFixture(t *testing.T) {
@@ -112,7 +114,7 @@ func TestFirewallRuleFileMatchesScripts(t *testing.T) {
 // TestPersistStanzaRunsUnderBusybox runs the stanza the way local.sh would at boot, with the
 // snapferry binary and esxcli replaced by scripts that record their arguments.
 func TestPersistStanzaRunsUnderBusybox(t *testing.T) {
-	busybox := needTool(t, "busybox")
+	busybox := testkit.RequireTool(t, "busybox")
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin dir")
 	home := filepath.Join(dir, "state 'home'")

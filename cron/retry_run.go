@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/snapferry/snapferry/cron/clock"
 )
 
 // Attempt is one try of a job run, reported to the caller for the job history.
@@ -27,7 +29,7 @@ type Outcome struct {
 // Runner runs a job's attempts. The job history lives elsewhere (cron/history); OnAttempt is
 // where the caller records each attempt.
 type Runner struct {
-	Clock Clock
+	Clock clock.Clock
 	// IsPermanent classifies errors the caller knows cannot be fixed by retrying (usage error,
 	// bad password, VM not found). Errors marked with Permanent are permanent regardless.
 	IsPermanent func(error) bool

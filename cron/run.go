@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/snapferry/snapferry/cron/exitcode"
 )
 
 // ErrSuspended is returned (wrapped) by RunnableJob while scheduling is suspended: `cron run`
@@ -39,34 +41,15 @@ type ExitError struct {
 }
 
 func (e *ExitError) Error() string {
-	return fmt.Sprintf("snapferry %s exited with status %d%s", strings.Join(e.Args, " "), e.Code, exitMeaning(e.Code))
-}
-
-// Permanent reports whether the exit status (see the CLI's exit status table) says retrying
-// cannot help: usage error (2), not a repository (10), wrong password or key (12).
-func (e *ExitError) Permanent() bool {
-	return e.Code == 2 || e.Code == 10 || e.Code == 12
-}
-
-func exitMeaning(code int) string {
-	switch code {
-	case 1:
-		return " (failed)"
-	case 2:
-		return " (usage error)"
-	case 3:
-		return " (partial)"
-	case 10:
-		return " (repository not found)"
-	case 11:
-		return " (repository locked)"
-	case 12:
-		return " (wrong password or key)"
-	case 130:
-		return " (interrupted)"
+	meaning := ""
+	if m := exitcode.Meaning(e.Code); m != "" {
+		meaning = " (" + m + ")"
 	}
-	return ""
+	return fmt.Sprintf("snapferry %s exited with status %d%s", strings.Join(e.Args, " "), e.Code, meaning)
 }
+
+// Permanent reports whether the exit status says retrying cannot help (exitcode.Permanent).
+func (e *ExitError) Permanent() bool { return exitcode.Permanent(e.Code) }
 
 // ChildStopGrace is how long an interrupted run lets its child clean up (remove VM snapshots,
 // unlock the repository, leave the registry) after SIGTERM before it is killed.

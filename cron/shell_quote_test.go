@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/snapferry/snapferry/cron/testkit"
 )
 
 // trickyArgs are arguments a crontab line must carry unchanged through crond and busybox ash.
@@ -21,7 +23,7 @@ var crondModes = map[string]func(string) string{
 }
 
 func TestQuoteCrontabRoundTripBusybox(t *testing.T) {
-	busybox := needTool(t, "busybox")
+	busybox := testkit.RequireTool(t, "busybox")
 	// printf's format has a '%' as well, so it is quoted the same way as the data.
 	args := append([]string{"printf", `[%s]\n`}, trickyArgs...)
 	cmd := QuoteCrontabCommand(args)
@@ -44,7 +46,7 @@ func TestQuoteCrontabRoundTripBusybox(t *testing.T) {
 }
 
 func TestQuoteShellArgRoundTripBusybox(t *testing.T) {
-	busybox := needTool(t, "busybox")
+	busybox := testkit.RequireTool(t, "busybox")
 	var q []string
 	for _, a := range trickyArgs {
 		q = append(q, QuoteShellArg(a))

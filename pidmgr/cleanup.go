@@ -7,15 +7,15 @@ import (
 
 // Removed is a registry entry that Cleanup dropped, with the reason.
 type Removed struct {
-	Entry Entry
-	State State // StateGone or StateRecycled
+	Entry Entry `json:"entry"`
+	State State `json:"state"` // StateGone or StateRecycled
 }
 
 // CleanupResult says what phase 1 did.
 type CleanupResult struct {
-	Removed     []Removed
-	Kept        int  // entries whose process still runs
-	FileDeleted bool // the registry was left empty and deleted
+	Removed     []Removed `json:"removed"`
+	Kept        int       `json:"kept"`         // entries whose process still runs
+	FileDeleted bool      `json:"file_deleted"` // the registry was left empty and deleted
 }
 
 // Cleanup is phase 1: it drops every entry whose process is gone or whose pid now belongs to

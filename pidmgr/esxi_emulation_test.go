@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/snapferry/snapferry/cron/testkit"
 )
 
 // The closest this host gets to ESXi: a helper runs with /proc hidden (an empty folder
@@ -16,12 +18,7 @@ import (
 // register, list itself live and shut down cleanly.
 func TestRegistryWithoutProcUnderMissingSyscalls(t *testing.T) {
 	for _, tool := range []string{"unshare", "strace", "mount"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is needed: %v", tool, err)
-			}
-			t.Skipf("no %s", tool)
-		}
+		testkit.RequireTool(t, tool)
 	}
 	f := newFixture(t)
 	shimDir, empty := t.TempDir(), t.TempDir()
@@ -39,7 +36,7 @@ func TestRegistryWithoutProcUnderMissingSyscalls(t *testing.T) {
 	cmd.Env = append(os.Environ(), helperEnv+"=esxi", "PIDMGR_DIR="+f.dir, "PATH="+shimDir+":"+os.Getenv("PATH"))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		if strings.Contains(string(out), "Operation not permitted") && os.Getenv("CI") == "" {
+		if strings.Contains(string(out), "Operation not permitted") && !testkit.CI() {
 			t.Skipf("not allowed to unshare/mount here: %s", out)
 		}
 		t.Fatalf("helper: %v\n%s", err, out)

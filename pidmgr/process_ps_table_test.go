@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/snapferry/snapferry/cron/testkit"
 )
 
 // testdata/ps-c.txt is the ESXi reference sample (../shared/esxi-reference/ps.txt without its
@@ -149,12 +151,7 @@ func padRight(s string, n int) string {
 // The ps -c table against real processes: a shim prints this host's processes in ESXi's layout
 // (procps cannot), so Lookup and Alive run end to end through exec and the parser.
 func TestPSTableWithRealProcesses(t *testing.T) {
-	if _, err := exec.LookPath("ps"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("procps ps is needed: %v", err)
-		}
-		t.Skip("no ps")
-	}
+	testkit.RequireTool(t, "ps")
 	shim := filepath.Join(t.TempDir(), "ps-esxi")
 	script := "#!/bin/sh\n" +
 		"printf 'WID      CID      WorldName                                     CommandLine\\n'\n" +
@@ -223,13 +220,7 @@ func TestPSTableLookupByWorldID(t *testing.T) {
 // A ps that is not ESXi's (Linux busybox here) is refused with an error that says so, instead of
 // being half understood.
 func TestPSTableRefusesOtherPS(t *testing.T) {
-	bb, err := exec.LookPath("busybox")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("busybox is needed: %v", err)
-		}
-		t.Skip("no busybox")
-	}
+	bb := testkit.RequireTool(t, "busybox")
 	ctx := context.Background()
 	for _, cmd := range [][]string{{bb, "ps"}, {bb, "ps", "-c"}} {
 		_, err := (&PSTable{Command: cmd}).Processes(ctx)
@@ -237,7 +228,7 @@ func TestPSTableRefusesOtherPS(t *testing.T) {
 			t.Errorf("%q: error %v, want one naming the command", cmd, err)
 		}
 	}
-	_, err = (&PSTable{Command: []string{bb, "ps"}}).Processes(ctx)
+	_, err := (&PSTable{Command: []string{bb, "ps"}}).Processes(ctx)
 	if err == nil || !strings.Contains(err.Error(), "is this ESXi's `ps -c`") {
 		t.Errorf("busybox ps: %v", err)
 	}

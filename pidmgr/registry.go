@@ -5,19 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
 
 	"github.com/snapferry/snapferry/cron/clock"
+	"github.com/snapferry/snapferry/cron/executable"
 )
-
-// Clock is the time source: registration times and the waits of KillIdle go through it
-// (cron/clock).
-type Clock = clock.Clock
-
-// RealClock is the wall clock.
-type RealClock = clock.System
 
 // DefaultEditors are programs that may hold a snapferry file open for a person; KillIdle never
 // stops them even when their command line names a snapferry file.
@@ -33,7 +26,7 @@ type Options struct {
 	Self  int           // pid of this process; 0: os.Getpid()
 	Exe   string        // path of snapferry's executable; "": os.Executable() with links resolved
 	Names []string      // process names that count as snapferry; nil: the base name of Exe
-	Clock Clock         // nil: RealClock
+	Clock clock.Clock   // registration times and KillIdle waits; nil: the wall clock
 	Warn  func(string)  // receives warnings (skipped lines); nil: dropped
 	Lock  time.Duration // longest wait for the registry lock; 0: 30s
 	// Editors are program names never stopped by KillIdle when their command line names a
@@ -50,7 +43,7 @@ type Registry struct {
 	exe                 string
 	names               map[string]bool
 	editors             map[string]bool
-	clock               Clock
+	clock               clock.Clock
 	warn                func(string)
 	lockWait            time.Duration
 }
@@ -75,7 +68,7 @@ func New(o Options) (*Registry, error) {
 		r.self = os.Getpid()
 	}
 	if r.exe == "" {
-		exe, err := executable()
+		exe, err := executable.Resolved()
 		if err != nil {
 			return nil, fmt.Errorf("PID registry: find this program's executable: %w", err)
 		}
@@ -92,7 +85,7 @@ func New(o Options) (*Registry, error) {
 	}
 	r.editors = toSet(editors)
 	if r.clock == nil {
-		r.clock = RealClock{}
+		r.clock = clock.System{}
 	}
 	if r.warn == nil {
 		r.warn = func(string) {}
@@ -101,24 +94,6 @@ func New(o Options) (*Registry, error) {
 		r.lockWait = 30 * time.Second
 	}
 	return r, nil
-}
-
-// executable is the absolute path of this program. os.Executable reads /proc/self/exe on Linux,
-// which ESXi does not have; there argv[0] (searched in PATH when it has no slash) stands in.
-func executable() (string, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		if exe, err = exec.LookPath(os.Args[0]); err != nil {
-			return "", err
-		}
-		if exe, err = filepath.Abs(exe); err != nil {
-			return "", err
-		}
-	}
-	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
-		exe = resolved
-	}
-	return exe, nil
 }
 
 func toSet(xs []string) map[string]bool {

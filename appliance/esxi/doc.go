@@ -1,6 +1,6 @@
 // Package esxi is the VMware ESXi driver of appliance.Host. It talks to the host through the
 // shell tools an ESXi host has (vim-cmd, vmkfstools, esxcli, vmware), looked up on PATH or given
-// in a Config, and reads .vmx and .vmsd files itself and VMDK descriptors through images/vmdk.
+// in a Config, and reads .vmx and .vmsd files through appliance/vmx and VMDK descriptors through images/vmdk.
 //
 // Every parser follows shared/esxi-reference (the contract for host output, copied into
 // testdata/reference) to the letter: rows of getallvms are split by runs of blanks and by the

@@ -13,6 +13,7 @@ import (
 	"github.com/snapferry/snapferry/appliance/esxi"
 	"github.com/snapferry/snapferry/appliance/esxi/sim"
 	"github.com/snapferry/snapferry/appliance/esxi/simtest"
+	"github.com/snapferry/snapferry/cron/testkit"
 )
 
 // simBin holds the esxisim build shared by this test binary's tests (set once in TestMain).
@@ -162,20 +163,13 @@ func TestDriverPower(t *testing.T) {
 	if err := drv.Shutdown(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testkit.Eventually(t, 5*time.Second, "the guest to shut down", func() bool {
 		st, err := drv.PowerState(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st == appliance.PoweredOff {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("guest never shut down")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return st == appliance.PoweredOff
+	})
 	if err := drv.PowerOn(ctx, id); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/snapferry/snapferry/appliance/esxi/internal/reftext"
+	"github.com/snapferry/snapferry/appliance/internal/reftext"
 )
 
 // samples loads a reference file's samples or fails the test.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/snapferry/snapferry/appliance"
+	"github.com/snapferry/snapferry/appliance/vmx"
 	"github.com/snapferry/snapferry/images/vmdk"
 )
 
@@ -17,7 +18,7 @@ func (d *Driver) ReadConfig(vm appliance.VM) (*appliance.VMConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config of VM %s (%s): %w", vm.ID, vm.Name, err)
 	}
-	vmx, err := ParseVMX(string(b))
+	vmx, err := vmx.Parse(string(b))
 	if err != nil {
 		return nil, fmt.Errorf("read config of VM %s (%s): %s: %w", vm.ID, vm.Name, vm.LocalVMX, err)
 	}
@@ -56,9 +57,9 @@ func (d *Driver) resolve(dir, name string) string {
 // maxChain bounds a descriptor chain; ESXi allows 32 snapshots per VM.
 const maxChain = 64
 
-func (d *Driver) readDisk(vm appliance.VM, dir string, i int, vd VMXDisk) (appliance.Disk, error) {
+func (d *Driver) readDisk(vm appliance.VM, dir string, i int, vd vmx.Disk) (appliance.Disk, error) {
 	disk := appliance.Disk{
-		Name: DiskName(i), Device: vd.Device, FileName: vd.FileName, Mode: vd.Mode, Independent: vd.Independent(),
+		Name: vmx.DiskName(i), Device: vd.Device, FileName: vd.FileName, Mode: vd.Mode, Independent: vd.Independent(),
 		Datastore: vm.Datastore,
 	}
 	if strings.HasPrefix(vd.FileName, hostVMFS) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/snapferry/snapferry/appliance/notify"
+	"github.com/snapferry/snapferry/cron/exitcode"
 	"github.com/snapferry/snapferry/cron/history"
 	"github.com/snapferry/snapferry/pidmgr"
 )
@@ -142,9 +143,9 @@ func (j *Job) End(o Outcome) error {
 func (j *Job) report(o Outcome) notify.Report {
 	res := notify.Success
 	switch {
-	case o.Exit == 3:
+	case o.Exit == exitcode.Partial:
 		res = notify.Partial
-	case o.Exit != 0:
+	case o.Exit != exitcode.OK:
 		res = notify.Failure
 	}
 	errs := o.Errors

@@ -3,7 +3,7 @@ package jobrun
 import (
 	"strconv"
 
-	"github.com/snapferry/snapferry/cron/cronrun"
+	"github.com/snapferry/snapferry/appliance/cronrun"
 	"github.com/snapferry/snapferry/pidmgr"
 )
 

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snapferry/snapferry/cron/cronrun"
+	"github.com/snapferry/snapferry/appliance/cronrun"
 	"github.com/snapferry/snapferry/pidmgr"
 )
 

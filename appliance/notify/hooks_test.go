@@ -3,6 +3,7 @@ package notify
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/snapferry/snapferry/cron/testkit"
 )
 
 func TestParseHook(t *testing.T) {
@@ -136,16 +139,13 @@ func TestHangingHookIsKilledWithItsChildren(t *testing.T) {
 // waitGone fails unless process pid ends (or is a zombie waiting for init) within 5 s.
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
-		if out, _ := exec.Command("ps", "-o", "stat=", "-p", strconv.Itoa(pid)).Output(); strings.HasPrefix(strings.TrimSpace(string(out)), "Z") {
-			break // killed, waiting to be reaped
+	testkit.Eventually(t, 5*time.Second, fmt.Sprintf("child %d of the hook to end after the timeout", pid), func() bool {
+		if syscall.Kill(pid, 0) != nil {
+			return true
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("child %d of the hook survived the timeout", pid)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		out, _ := exec.Command("ps", "-o", "stat=", "-p", strconv.Itoa(pid)).Output()
+		return strings.HasPrefix(strings.TrimSpace(string(out)), "Z") // killed, waiting to be reaped
+	})
 }
 
 func TestHookLeavingBackgroundChildDoesNotHang(t *testing.T) {

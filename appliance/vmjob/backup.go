@@ -72,7 +72,7 @@ func (j *vmBackup) copy(ctx context.Context, fz *Frozen) error {
 		VM: &repo.VMInfo{Name: vm.Name, ID: vm.ID, Datastore: vm.Datastore, VMXPath: vm.VMXPath, Mode: string(o.Mode)},
 	}
 	var stats repo.Stats
-	before := storedBytes(j.r)
+	run := repo.BeginRun(j.r)
 	for _, d := range fz.Disks {
 		o.logf("VM %s: reading disk %s (%s)", vm.Name, d.Name, d.Device)
 		dopts := disk.Options{Name: d.Name, Device: d.Device, Progress: o.Progress}
@@ -93,19 +93,14 @@ func (j *vmBackup) copy(ctx context.Context, fz *Frozen) error {
 	sn.Tree = &tree
 	sn.Partial = j.res.Partial
 	sn.Warnings = j.res.Warnings
-	if err := j.r.Flush(ctx); err != nil {
-		return fmt.Errorf("store data: %w", err)
-	}
-	stats.BytesStored = storedBytes(j.r) - before
-	sn.Stats = stats
 	if p, perr := j.r.FindSnapshot(ctx, "latest", repo.SnapshotFilter{Host: o.Host, Source: vm.Name, Kind: repo.SnapshotVM}); perr == nil {
 		sn.Parent = &p.ID
 	}
-	id, err := j.r.SaveSnapshot(ctx, sn)
+	id, err := run.Commit(ctx, sn, stats)
 	if err != nil {
-		return fmt.Errorf("commit snapshot: %w", err)
+		return err
 	}
-	j.res.Snapshot, j.res.Committed, j.res.Stats = id, true, stats
+	j.res.Snapshot, j.res.Committed, j.res.Stats = id, true, sn.Stats
 	o.logf("VM %s: committed snapshot %s", vm.Name, id.Short())
 	return nil
 }
@@ -136,13 +131,6 @@ func (j *vmBackup) useCache(o *disk.Options, d FrozenDisk) {
 
 // storedBytes is what the repository has uploaded so far in this process, when it can tell
 // (*repo.Repository can); the difference around one VM is that VM's stored (compressed) bytes.
-func storedBytes(r Repo) int64 {
-	if c, ok := r.(interface{ Stats() repo.RunStats }); ok {
-		return c.Stats().BytesStored
-	}
-	return 0
-}
-
 func addStats(a *repo.Stats, b repo.Stats) {
 	a.FilesNew += b.FilesNew
 	a.FilesChanged += b.FilesChanged

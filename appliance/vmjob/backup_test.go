@@ -13,6 +13,7 @@ import (
 	"github.com/snapferry/snapferry/appliance"
 	"github.com/snapferry/snapferry/appliance/esxi/sim"
 	"github.com/snapferry/snapferry/appliance/vmjob"
+	"github.com/snapferry/snapferry/cron/testkit"
 	"github.com/snapferry/snapferry/images/repo"
 )
 
@@ -33,13 +34,10 @@ func TestHotBackupWhileGuestWrites(t *testing.T) {
 	if err := guest.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for { // let the guest get going before the backup
+	testkit.Eventually(t, time.Minute, "the guest to get going before the backup", func() bool {
 		evs, _ := e.h.Events()
-		if len(evs) > 30 {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return len(evs) > 30
+	})
 	res := vmjob.BackupVM(e.ctx, e.drv, e.r, vm, e.opts("j1"))
 	if err := guest.Wait(); err != nil {
 		t.Fatalf("guest: %v: %s", err, out)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/snapferry/snapferry/appliance"
-	"github.com/snapferry/snapferry/cron"
+	"github.com/snapferry/snapferry/cron/clock"
 	"github.com/snapferry/snapferry/images/progress"
 	"github.com/snapferry/snapferry/images/repo"
 )
@@ -37,14 +37,9 @@ const SnapshotPrefix = "snapferry-"
 // Repo is what a VM backup needs from a repository; *repo.Repository implements it.
 type Repo interface {
 	repo.BlobStore
-	Flush(ctx context.Context) error
-	SaveSnapshot(ctx context.Context, sn *repo.Snapshot) (repo.ID, error)
+	repo.Committer
 	FindSnapshot(ctx context.Context, ref string, f repo.SnapshotFilter) (repo.SnapshotInfo, error)
 }
-
-// Clock is the time source of waits (guest shutdown, retries): the scheduler's clock, so tests
-// share its fakes.
-type Clock = cron.Clock
 
 // BackupOptions tune a VM backup. JobID and LockDir are required.
 type BackupOptions struct {
@@ -79,7 +74,7 @@ type BackupOptions struct {
 	RemoveAttempts int
 	RetryDelay     time.Duration
 	PollInterval   time.Duration
-	Clock          Clock
+	Clock          clock.Clock
 }
 
 func (o *BackupOptions) defaults() {
@@ -102,7 +97,7 @@ func (o *BackupOptions) defaults() {
 		o.PollInterval = time.Second
 	}
 	if o.Clock == nil {
-		o.Clock = cron.SystemClock{}
+		o.Clock = clock.System{}
 	}
 	if o.Progress == nil {
 		o.Progress = progress.Nop{}

@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/snapferry/snapferry/appliance"
+	"github.com/snapferry/snapferry/cron/clock"
 )
 
 // shutdownGuest shuts a running VM down through VMware Tools and waits until it is off. Without
 // Tools, or when the guest does not stop within timeout, it powers off hard if forceOff allows,
 // else it fails saying what to do.
-func shutdownGuest(ctx context.Context, h appliance.Host, vm appliance.VM, timeout time.Duration, forceOff bool, poll time.Duration, clock Clock) error {
+func shutdownGuest(ctx context.Context, h appliance.Host, vm appliance.VM, timeout time.Duration, forceOff bool, poll time.Duration, clk clock.Clock) error {
 	err := h.Shutdown(ctx, vm.ID)
 	switch {
 	case errors.Is(err, appliance.ErrToolsNotRunning):
@@ -23,7 +24,7 @@ func shutdownGuest(ctx context.Context, h appliance.Host, vm appliance.VM, timeo
 	case err != nil:
 		return fmt.Errorf("shut down VM %s: %w", vm.Name, err)
 	}
-	deadline := clock.Now().Add(timeout)
+	deadline := clk.Now().Add(timeout)
 	for {
 		st, err := h.PowerState(ctx, vm.ID)
 		if err != nil {
@@ -32,13 +33,13 @@ func shutdownGuest(ctx context.Context, h appliance.Host, vm appliance.VM, timeo
 		if st == appliance.PoweredOff {
 			return nil
 		}
-		if clock.Now().After(deadline) {
+		if clk.Now().After(deadline) {
 			if !forceOff {
 				return fmt.Errorf("shut down VM %s: the guest is still running after %s; add --force-off to power it off hard, or raise the timeout", vm.Name, timeout)
 			}
 			return powerOffHard(ctx, h, vm)
 		}
-		if err := clock.Sleep(ctx, poll); err != nil {
+		if err := clk.Sleep(ctx, poll); err != nil {
 			return fmt.Errorf("shut down VM %s: %w", vm.Name, err)
 		}
 	}
@@ -55,15 +56,15 @@ func powerOffHard(ctx context.Context, h appliance.Host, vm appliance.VM) error 
 // the job's cancellation (a cancelled backup must not leave the VM off) but not forever. With
 // settle > 0 a guest shutdown may still be under way: it waits up to settle for the VM to be off
 // first, since powering on a VM that is still going down does nothing and it would stay off.
-func powerOnAgain(ctx context.Context, h appliance.Host, vm appliance.VM, settle, poll time.Duration, clock Clock) error {
+func powerOnAgain(ctx context.Context, h appliance.Host, vm appliance.VM, settle, poll time.Duration, clk clock.Clock) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settle+5*time.Minute)
 	defer cancel()
-	for deadline := clock.Now().Add(settle); settle > 0; {
+	for deadline := clk.Now().Add(settle); settle > 0; {
 		st, err := h.PowerState(ctx, vm.ID)
-		if err != nil || st == appliance.PoweredOff || clock.Now().After(deadline) {
+		if err != nil || st == appliance.PoweredOff || clk.Now().After(deadline) {
 			break
 		}
-		if clock.Sleep(ctx, poll) != nil {
+		if clk.Sleep(ctx, poll) != nil {
 			break
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/snapferry/snapferry/appliance/esxi"
+	"github.com/snapferry/snapferry/appliance/vmx"
 	"github.com/snapferry/snapferry/images/vmdk"
 	"github.com/snapferry/snapferry/transfer/replica"
 )
@@ -141,7 +141,7 @@ func stageVMX(src, dir string, newFile map[string]string, others []replica.File)
 	if err != nil {
 		return "", nil, fmt.Errorf("read staged .vmx: %w", err)
 	}
-	conf, err := esxi.ParseVMX(string(b))
+	conf, err := vmx.Parse(string(b))
 	if err != nil {
 		return "", nil, fmt.Errorf("%s: %w", filepath.Base(src), err)
 	}
@@ -169,7 +169,7 @@ func stageVMX(src, dir string, newFile map[string]string, others []replica.File)
 	// its own.
 	drop := func(k string) bool { return k == "sched.swap.derivedname" }
 	out := filepath.Join(dir, filepath.Base(src))
-	if err := os.WriteFile(out, []byte(esxi.EditVMX(string(b), set, drop)), fi.Mode().Perm()|0o600); err != nil {
+	if err := os.WriteFile(out, []byte(vmx.Edit(string(b), set, drop)), fi.Mode().Perm()|0o600); err != nil {
 		return "", nil, fmt.Errorf("stage .vmx: %w", err)
 	}
 	return out, notes, nil

@@ -10,9 +10,9 @@ import (
 	"testing"
 
 	"github.com/snapferry/snapferry/appliance"
-	"github.com/snapferry/snapferry/appliance/esxi"
 	"github.com/snapferry/snapferry/appliance/esxi/sim"
 	"github.com/snapferry/snapferry/appliance/vmjob"
+	"github.com/snapferry/snapferry/appliance/vmx"
 	"github.com/snapferry/snapferry/images/vmdk"
 	"github.com/snapferry/snapferry/transfer/replica"
 )
@@ -80,7 +80,7 @@ func TestReplicaLayoutHot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf, err := esxi.ParseVMX(string(b))
+	conf, err := vmx.Parse(string(b))
 	if err != nil {
 		t.Fatal(err)
 	}

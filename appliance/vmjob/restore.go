@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/snapferry/snapferry/appliance"
-	"github.com/snapferry/snapferry/appliance/esxi"
+	"github.com/snapferry/snapferry/appliance/vmx"
 	"github.com/snapferry/snapferry/images/disk"
 	"github.com/snapferry/snapferry/images/progress"
 	"github.com/snapferry/snapferry/images/repo"
@@ -33,12 +33,12 @@ type RestoreOptions struct {
 
 // RestoreResult says what a restore created.
 type RestoreResult struct {
-	Name     string
-	Dir      string   // local folder of the restored VM
-	VMX      string   // local path of its .vmx
-	ID       string   // inventory id when registered
-	Disks    []string // local paths of the restored descriptors
-	Warnings []string // disks that were not in the backup and are disabled in the .vmx
+	Name     string   `json:"name"`
+	Dir      string   `json:"dir"`                // local folder of the restored VM
+	VMX      string   `json:"vmx"`                // local path of its .vmx
+	ID       string   `json:"id,omitempty"`       // inventory id when registered
+	Disks    []string `json:"disks"`              // local paths of the restored descriptors
+	Warnings []string `json:"warnings,omitempty"` // disks that were not in the backup and are disabled in the .vmx
 }
 
 // Restore writes a VM snapshot to a datastore as a new VM folder: thin disks named after the new
@@ -208,7 +208,7 @@ func writeConfigFiles(files []configFile, dir, name string, newFile map[string]s
 		return "", errors.New("the snapshot holds no .vmx")
 	}
 	oldStem := strings.TrimSuffix(vmxFile.Name, ".vmx")
-	conf, err := esxi.ParseVMX(string(vmxFile.Data))
+	conf, err := vmx.Parse(string(vmxFile.Data))
 	if err != nil {
 		return "", err
 	}
@@ -247,7 +247,7 @@ func writeConfigFiles(files []configFile, dir, name string, newFile map[string]s
 	}
 	// The swap file and its derived path belong to the old VM; the host makes new ones.
 	drop := func(k string) bool { return k == "sched.swap.derivedname" }
-	text := esxi.EditVMX(string(vmxFile.Data), set, drop)
+	text := vmx.Edit(string(vmxFile.Data), set, drop)
 	vmx := filepath.Join(dir, name+".vmx")
 	tmp := vmx + ".tmp"
 	if err := os.WriteFile(tmp, []byte(text), vmxFile.Mode|0o600); err != nil {

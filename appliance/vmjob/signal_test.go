@@ -16,6 +16,7 @@ import (
 	"github.com/snapferry/snapferry/appliance/esxi/sim"
 	"github.com/snapferry/snapferry/appliance/esxi/simtest"
 	"github.com/snapferry/snapferry/appliance/vmjob"
+	"github.com/snapferry/snapferry/cron/testkit"
 	"github.com/snapferry/snapferry/images/repo"
 )
 
@@ -97,16 +98,9 @@ func TestSignalDuringBackupRemovesSnapshot(t *testing.T) {
 				t.Fatal(err)
 			}
 			marker := filepath.Join(e.state, "copying")
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				if _, err := os.Stat(marker); err == nil {
-					break
-				}
-				if time.Now().After(deadline) {
-					_ = cmd.Process.Kill()
-					t.Fatalf("backup never started copying: %s", out)
-				}
-				time.Sleep(10 * time.Millisecond)
+			if !testkit.Poll(30*time.Second, func() bool { _, err := os.Stat(marker); return err == nil }) {
+				_ = cmd.Process.Kill()
+				t.Fatalf("backup never started copying: %s", out)
 			}
 			if left := e.ourSnapshots(vm.ID); len(left) != 1 {
 				t.Fatalf("while copying, our snapshots are %v; want one", left)

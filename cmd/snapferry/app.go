@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,19 +13,24 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/snapferry/snapferry/cron/executable"
 	"github.com/snapferry/snapferry/transfer/remoterun"
 )
 
 // app carries what every command needs: its output streams, the global options and a context
 // that is cancelled on SIGINT/SIGTERM so cleanup (snapshot removal, registry shutdown) still runs.
+// One app serves one command line: the command definitions bind their flags to it or to their
+// own option structs, and only the command that runs has its flags parsed.
 type app struct {
-	cmd            string
 	stdout, stderr io.Writer
-	flags          *pflag.FlagSet
+	// argv is the command line after the program name (a --host launch forwards it).
+	argv []string
 
 	jsonOut bool
 	home    string
 	ssh     sshOptions
+	// passwordFile is --password-file of the commands that open a repository (secrets.go).
+	passwordFile string
 
 	ctx       context.Context
 	stop      context.CancelFunc
@@ -34,6 +38,8 @@ type app struct {
 
 	// bwlimit (bytes per second, 0 = none) slows uploads to stores (--bwlimit).
 	bwlimit int64
+	// createStore lets an ssh:// or sftp:// store's folder be created (init, replica).
+	createStore bool
 	// cancelOnStdinEOF is set on the far side of a --host launch: the job stops (and cleans up)
 	// when the launching host closes the session's stdin.
 	cancelOnStdinEOF bool
@@ -42,8 +48,6 @@ type app struct {
 	// state is the resolved state folder, once stateDir has found it: resolving probes the
 	// filesystem, and one command asks several times (registry, history, locks, temp files).
 	state string
-	// dryRun is prune's --dry-run (shared with forget --prune, which never prunes on a dry run).
-	dryRun bool
 }
 
 // sshOptions are accepted by every command that may reach another host.
@@ -54,35 +58,17 @@ type sshOptions struct {
 	RemotePath       string
 }
 
-func newApp(name string, stdout, stderr io.Writer) *app {
-	a := &app{cmd: name, stdout: stdout, stderr: stderr}
-	fs := pflag.NewFlagSet("snapferry "+name, pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.SetInterspersed(true)
-	fs.BoolVar(&a.jsonOut, "json", false, "print JSON instead of text")
-	fs.StringVar(&a.home, "home", "", "state folder (env SNAPFERRY_HOME)")
-	a.flags = fs
-	return a
+// addSSHFlags registers the SSH options on commands that reach other hosts.
+func (a *app) addSSHFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&a.ssh.Identity, "identity", "", "SSH private key file")
+	fs.StringVar(&a.ssh.KnownHosts, "known-hosts", "", "known_hosts file (env SNAPFERRY_KNOWN_HOSTS)")
+	fs.BoolVar(&a.ssh.AcceptNewHostKey, "accept-new-host-key", false, "trust and record an unknown host key")
+	fs.StringVar(&a.ssh.RemotePath, "remote-path", "", "path of snapferry on the far side")
 }
 
-// addSSHFlags registers the SSH options of shared/cli.md on commands that reach other hosts.
-func (a *app) addSSHFlags() {
-	a.flags.StringVar(&a.ssh.Identity, "identity", "", "SSH private key file")
-	a.flags.StringVar(&a.ssh.KnownHosts, "known-hosts", "", "known_hosts file (env SNAPFERRY_KNOWN_HOSTS)")
-	a.flags.BoolVar(&a.ssh.AcceptNewHostKey, "accept-new-host-key", false, "trust and record an unknown host key")
-	a.flags.StringVar(&a.ssh.RemotePath, "remote-path", "", "path of snapferry on the far side")
-}
-
-// parse parses flags and starts the signal-aware context. It returns the positional arguments,
-// or an error for which the caller returns exitUsage (help returns exitOK).
-func (a *app) parse(args []string) ([]string, int, bool) {
-	if err := a.flags.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return nil, exitOK, false
-		}
-		fmt.Fprintf(a.stderr, "snapferry %s: %v\n", a.cmd, err)
-		return nil, exitUsage, false
-	}
+// start runs after the flags are parsed and before the command: it fills defaults from the
+// environment and starts the signal-aware context.
+func (a *app) start(name string) {
 	if a.ssh.KnownHosts == "" {
 		a.ssh.KnownHosts = os.Getenv("SNAPFERRY_KNOWN_HOSTS")
 	}
@@ -97,33 +83,16 @@ func (a *app) parse(args []string) ([]string, int, bool) {
 		select {
 		case <-sig:
 			a.gotSignal.Store(true)
-			fmt.Fprintf(a.stderr, "snapferry %s: interrupted, cleaning up\n", a.cmd)
+			fmt.Fprintf(a.stderr, "%s: interrupted, cleaning up\n", name)
 			stop()
 		case <-ctx.Done():
 		}
 		signal.Stop(sig)
 	}()
 	a.ctx, a.stop = ctx, stop
-	return a.flags.Args(), 0, true
 }
 
 func (a *app) interrupted() bool { return a.gotSignal.Load() }
-
-// fail prints err and returns its exit code. Every command ends through here or returns exitOK.
-func (a *app) fail(err error) int {
-	code := codeFor(a, err)
-	if a.stop != nil {
-		a.stop()
-	}
-	if code == exitOK {
-		return code
-	}
-	if a.jsonOut {
-		json.NewEncoder(a.stdout).Encode(map[string]any{"error": err.Error(), "exit_code": code})
-	}
-	fmt.Fprintf(a.stderr, "snapferry %s: %v\n", a.cmd, err)
-	return code
-}
 
 // printJSON writes v as indented JSON to stdout.
 func (a *app) printJSON(v any) {
@@ -160,13 +129,9 @@ func (a *app) stateDir() (string, error) {
 }
 
 // besideBinary returns <dir of executable>/var when that folder exists or can be made, else "".
-// os.Executable needs /proc on Linux; on ESXi the fallback is argv[0].
 func besideBinary() string {
-	exe, err := os.Executable()
-	if err != nil || exe == "" {
-		exe = os.Args[0]
-	}
-	if !filepath.IsAbs(exe) {
+	exe, err := executable.Path()
+	if err != nil {
 		return ""
 	}
 	dir := filepath.Join(filepath.Dir(exe), "var")

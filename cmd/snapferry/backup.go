@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/snapferry/snapferry/transfer/ratelimit"
 )
 
@@ -22,9 +24,23 @@ type backupFlags struct {
 	rehash   bool
 }
 
-func runBackup(a *app, args []string) int {
+func newBackupCmd(a *app) *cobra.Command {
 	var f backupFlags
-	fs := a.flags
+	var tf *tapeFlags
+	c := &cobra.Command{
+		Use:   "backup (PATH... | --vm=NAMES) --to=REPO [options]",
+		Short: "back up disk images, folders or VMs",
+		Long: "Backup stores PATHs (disk images, sparse, block by block; folders and files as trees) or this\n" +
+			"host's VMs (--vm: frozen by a snapshot, disks and config) as snapshots in REPO. Unchanged data is\n" +
+			"never stored twice. A run that skipped some sources exits 3 (partial); the others are kept.\n" +
+			"--to=tape://host/DEVICE writes save sets to a tape drive instead (docs/tape.md).",
+		Example: "  snapferry backup /srv/images/db.img /etc --to=/backup/repo\n" +
+			"  snapferry backup --vm=all --exclude-vm=scratch --to=ssh://backup@nas/volume1/snapferry\n" +
+			"  snapferry backup --vm=web01 --mode=warm --to=/backup/repo --host=root@esxi01",
+		Args: cobra.ArbitraryArgs,
+		RunE: func(_ *cobra.Command, args []string) error { return a.backup(args, f, tf) },
+	}
+	fs := c.Flags()
 	fs.StringVar(&f.to, "to", "", "repository to back up into (env SNAPFERRY_REPO)")
 	fs.StringSliceVar(&f.tags, "tag", nil, "tag the snapshots (repeatable)")
 	fs.StringVar(&f.vms, "vm", "", "VMs to back up: NAMES|IDS|all|running")
@@ -35,7 +51,6 @@ func runBackup(a *app, args []string) int {
 	fs.BoolVar(&f.memory, "memory", false, "include the VM's memory in the snapshot")
 	fs.BoolVar(&f.forceOff, "force-off", false, "power off hard when the guest does not shut down")
 	fs.StringVar(&f.bwlimit, "bwlimit", "", "limit the transfer rate, e.g. 20M (bytes per second)")
-	fs.StringVar(&f.host, "host", "", "run this backup on another host: [user@]host[:port]")
 	fs.BoolVar(&f.asImage, "image", false, "treat every PATH as a disk image")
 	fs.BoolVar(&f.asFiles, "files", false, "treat every PATH as files (never as a disk image)")
 	fs.StringVar(&f.wait, "wait", "", "wait this long for a VM another job is using (e.g. 10m)")
@@ -43,47 +58,49 @@ func runBackup(a *app, args []string) int {
 	fs.BoolVar(&f.oneFS, "one-file-system", false, "stay on each PATH's file system (store mount points empty)")
 	fs.StringVar(&f.lowSpace, "low-space", "5G", "report store.low-space when the store has less free space than this (0: never)")
 	fs.BoolVar(&f.rehash, "rehash", false, "hash every disk block with BLAKE3 again instead of trusting the block fingerprint cache, and store changed blocks whole, not as patches (docs/block-cache.md)")
-	a.addSSHFlags()
-	a.addOriginFlag(&f.origin)
-	a.addVMFSFlag(&f.vmfsRoot)
-	tf := addTapeFlags(fs) // tape: --pool, --changer, --streams, --tape-home (backup_tape.go)
-	pos, code, ok := a.parse(args)
-	if !ok {
-		return code
-	}
+	a.addSSHFlags(fs)
+	a.addPasswordFlag(fs)
+	a.addOriginFlag(fs, &f.origin)
+	a.addVMFSFlag(fs, &f.vmfsRoot)
+	tf = addTapeFlags(fs) // tape: --pool, --changer, --streams, --tape-home (backup_tape.go)
+	a.addHostFlag(c)
+	return c
+}
+
+func (a *app) backup(pos []string, f backupFlags, tf *tapeFlags) error {
 	if f.asImage && f.asFiles {
-		return a.fail(usagef("--image and --files exclude each other"))
+		return usagef("--image and --files exclude each other")
 	}
 	switch f.mode {
 	case "hot", "warm", "cold":
 	default:
-		return a.fail(usagef("--mode=%q: want hot, warm or cold", f.mode))
+		return usagef("--mode=%q: want hot, warm or cold", f.mode)
 	}
 	if f.vms == "" && len(pos) == 0 {
-		return a.fail(usagef("nothing to back up: give PATH... or --vm=NAMES|all|running"))
+		return usagef("nothing to back up: give PATH... or --vm=NAMES|all|running")
 	}
 	low, err := lowSpaceLimit(f.lowSpace)
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	f.lowBytes = low
 	if f.bwlimit != "" {
 		bps, err := ratelimit.ParseRate(f.bwlimit)
 		if err != nil {
-			return a.fail(usagef("--bwlimit=%q: %v (examples: 20M, 500K)", f.bwlimit, err))
+			return usagef("--bwlimit=%q: %v (examples: 20M, 500K)", f.bwlimit, err)
 		}
 		a.bwlimit = bps
 	}
 	spec, err := repoSpec(f.to, "to")
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	f.to = spec
 	if strings.HasPrefix(f.to, "tape://") { // tape: save sets on a tape drive (backup_tape.go)
 		return a.backupToTape(pos, f, tf)
 	}
 	if f.vms != "" && len(pos) > 0 {
-		return a.fail(usagef("give either PATH... or --vm, not both (run two backups)"))
+		return usagef("give either PATH... or --vm, not both (run two backups)")
 	}
 	var vmList []string
 	if f.vms != "" {
@@ -91,7 +108,7 @@ func runBackup(a *app, args []string) int {
 	}
 	job, err := a.beginJob("backup", f.origin, vmList, pos)
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	var res *backupResult
 	if f.vms != "" {
@@ -105,9 +122,5 @@ func runBackup(a *app, args []string) int {
 	if res != nil {
 		a.printBackupResult(res)
 	}
-	code = a.endJob(job, err, res.list(), res.notices()...)
-	if err != nil {
-		a.fail(err)
-	}
-	return code
+	return a.endJob(job, err, res.list(), res.notices()...)
 }

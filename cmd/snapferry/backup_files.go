@@ -13,7 +13,7 @@ import (
 // snapshot of the same paths is the parent, so unchanged files are not read again.
 func (a *app) backupFiles(r *repo.Repository, paths []string, host string, f backupFlags, prog *renderer, parents map[string]repo.SnapshotInfo) (backupItem, error) {
 	start := time.Now()
-	before := r.Stats()
+	run := repo.BeginRun(r)
 	source := strings.Join(paths, " ")
 	var parent, parentID *repo.ID
 	if p, ok := parents[source]; ok && p.Snapshot.Kind == repo.SnapshotFiles {
@@ -41,7 +41,7 @@ func (a *app) backupFiles(r *repo.Repository, paths []string, host string, f bac
 		warnings = append(warnings, fe.Error())
 	}
 	sn.Warnings = warnings
-	id, err := a.commit(r, sn, res.Stats, before)
+	id, err := run.Commit(a.ctx, sn, res.Stats)
 	if err != nil {
 		return backupItem{}, err
 	}

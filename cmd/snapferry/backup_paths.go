@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"cmp"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -45,18 +47,25 @@ func isDescriptor(path string) bool {
 type imageSource struct{ path, kind string }
 
 // classifyPaths sorts PATHs into disk images (each its own snapshot, so `latest` finds it by
-// path) and files (all together in one files snapshot), as absolute paths.
-func classifyPaths(paths []string, f backupFlags) ([]imageSource, []string, error) {
+// path) and files (all together in one files snapshot), as absolute paths. PATHs that cannot be
+// read are returned as failed items: the others are still backed up, and the run is partial.
+// When no PATH can be read, that is a usage error.
+func classifyPaths(paths []string, f backupFlags) ([]imageSource, []string, []backupItem, error) {
 	var images []imageSource
 	var files []string
+	var failed []backupItem
+	var firstErr error
 	for _, p := range paths {
 		abs, err := filepath.Abs(p)
 		if err != nil {
-			return nil, nil, usagef("path %q: %v", p, err)
+			return nil, nil, nil, usagef("path %q: %v", p, err)
 		}
 		fi, err := os.Stat(abs)
 		if err != nil {
-			return nil, nil, usagef("cannot back up %s: %v (check the path)", p, err)
+			err = fmt.Errorf("cannot back up %s: %v (check the path)", p, errors.Unwrap(err))
+			failed = append(failed, backupItem{Source: abs, Kind: "files", Error: err.Error()})
+			firstErr = cmp.Or(firstErr, err)
+			continue
 		}
 		if k := sourceKind(abs, fi, f); k == repo.SnapshotFiles {
 			files = append(files, abs)
@@ -64,13 +73,19 @@ func classifyPaths(paths []string, f backupFlags) ([]imageSource, []string, erro
 			images = append(images, imageSource{abs, k})
 		}
 	}
-	return images, files, nil
+	if len(failed) == len(paths) {
+		if len(paths) == 1 {
+			return nil, nil, nil, asUsage(firstErr)
+		}
+		return nil, nil, nil, usagef("none of the %d paths can be backed up: %v", len(paths), firstErr)
+	}
+	return images, files, failed, nil
 }
 
 // backupPaths backs up each image to its own snapshot (so `latest` finds it by path) and all
 // file paths together into one files snapshot.
 func (a *app) backupPaths(paths []string, f backupFlags) (*backupResult, error) {
-	images, files, err := classifyPaths(paths, f)
+	images, files, failed, err := classifyPaths(paths, f)
 	if err != nil {
 		return nil, err
 	}
@@ -81,11 +96,11 @@ func (a *app) backupPaths(paths []string, f backupFlags) (*backupResult, error) 
 	defer t.Close(a)
 	r, host, prog := t.r, t.host, t.prog
 	cacheDir := a.blockCacheDir()
-	parents, err := a.latestBySource(r, host)
+	parents, err := r.LatestBySource(a.ctx, host)
 	if err != nil {
 		return nil, err
 	}
-	res := &backupResult{}
+	res := &backupResult{items: failed}
 	for _, im := range images {
 		it, err := a.backupImage(r, im.path, im.kind, host, f, prog, parents, cacheDir)
 		if err != nil {
@@ -106,7 +121,7 @@ func (a *app) backupPaths(paths []string, f backupFlags) (*backupResult, error) 
 
 func (a *app) backupImage(r *repo.Repository, path, kind, host string, f backupFlags, prog *renderer, parents map[string]repo.SnapshotInfo, cacheDir string) (backupItem, error) {
 	start := time.Now()
-	before := r.Stats()
+	run := repo.BeginRun(r)
 	opts := disk.Options{Progress: prog, Rehash: f.rehash}
 	if cacheDir != "" {
 		// Keyed by the absolute path given: the same image backed up again finds its cache.
@@ -126,42 +141,11 @@ func (a *app) backupImage(r *repo.Repository, path, kind, host string, f backupF
 	if p, ok := parents[path]; ok {
 		sn.Parent = &p.ID
 	}
-	id, err := a.commit(r, sn, st, before)
+	id, err := run.Commit(a.ctx, sn, st)
 	if err != nil {
 		return backupItem{}, err
 	}
 	return backupItem{Source: path, Kind: "image", Snapshot: id.String(), Stats: sn.Stats, Duration: time.Since(start)}, nil
-}
-
-// latestBySource lists this host's snapshots once per run and keeps the newest of each source:
-// the parents of the snapshots this run writes. Listing loads every snapshot file, so asking
-// once per source would repeat that for each image.
-func (a *app) latestBySource(r *repo.Repository, host string) (map[string]repo.SnapshotInfo, error) {
-	all, err := r.ListSnapshots(a.ctx, repo.SnapshotFilter{Host: host})
-	if err != nil {
-		return nil, err
-	}
-	latest := make(map[string]repo.SnapshotInfo)
-	for _, s := range all { // oldest first: the last one of a source wins
-		latest[s.Snapshot.Source] = s
-	}
-	return latest, nil
-}
-
-// commit flushes packs and index, fills the stored-bytes figure, then writes the snapshot:
-// only this last write makes the backup visible.
-func (a *app) commit(r *repo.Repository, sn *repo.Snapshot, st repo.Stats, before repo.RunStats) (repo.ID, error) {
-	if err := r.Flush(a.ctx); err != nil {
-		return repo.ID{}, fmt.Errorf("store data of %s: %w", sn.Source, err)
-	}
-	after := r.Stats()
-	st.BytesStored = after.BytesStored - before.BytesStored
-	sn.Stats = st
-	id, err := r.SaveSnapshot(a.ctx, sn)
-	if err != nil {
-		return repo.ID{}, fmt.Errorf("commit snapshot of %s: %w", sn.Source, err)
-	}
-	return id, nil
 }
 
 // blockCacheDir is the folder of the block fingerprint caches in the state folder, after

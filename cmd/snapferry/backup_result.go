@@ -5,7 +5,9 @@ import (
 	"time"
 
 	"github.com/snapferry/snapferry/appliance/notify"
+	"github.com/snapferry/snapferry/cron/exitcode"
 	"github.com/snapferry/snapferry/images/repo"
+	"github.com/snapferry/snapferry/transfer/replica"
 )
 
 // backupItem is the outcome for one source (an image, a folder set, a VM).
@@ -18,6 +20,8 @@ type backupItem struct {
 	Duration time.Duration `json:"duration_ns"`
 	Warnings []string      `json:"warnings,omitempty"`
 	Error    string        `json:"error,omitempty"`
+	// Replica is what a replica set sent (replica only).
+	Replica *replica.Stats `json:"replica,omitempty"`
 }
 
 type backupResult struct {
@@ -52,7 +56,7 @@ func (r *backupResult) outcome() error {
 	if failed == len(r.items) && failed > 0 {
 		return fmt.Errorf("all %d sources failed (see above)", failed)
 	}
-	return partialError{fmt.Sprintf("%d of %d sources were not backed up completely (see above)", r.partialCount(), len(r.items))}
+	return exitcode.Partialf("%d of %s were not backed up completely (see above)", r.partialCount(), plural(len(r.items), "source"))
 }
 
 func (r *backupResult) partial() bool { return r.partialCount() > 0 }
@@ -69,7 +73,7 @@ func (r *backupResult) partialCount() int {
 
 func (a *app) printBackupResult(res *backupResult) {
 	if a.jsonOut {
-		a.printJSON(map[string]any{"event": "summary", "items": res.items})
+		a.printJSON(map[string]any{"event": "summary", "items": orEmpty(res.items)})
 		return
 	}
 	for _, it := range res.items {
@@ -97,6 +101,14 @@ func (a *app) printBackupResult(res *backupResult) {
 func shortID(s string) string {
 	if len(s) > 8 {
 		return s[:8]
+	}
+	return s
+}
+
+// orEmpty is s, or an empty list for nil: JSON output has [] where there is nothing, never null.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
 	}
 	return s
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/snapferry/snapferry/appliance"
@@ -45,12 +44,12 @@ type tapeRun struct {
 // image is its own set, all file paths together one set, as with repositories. Tape backups are
 // always full (nothing can be read back from a tape being written); blobs are deduplicated
 // within a set. --streams=N writes N sets at once, multiplexed onto the same tape file.
-func (a *app) backupToTape(pos []string, f backupFlags, tf *tapeFlags) int {
+func (a *app) backupToTape(pos []string, f backupFlags, tf *tapeFlags) error {
 	if tf.streams < 1 || tf.streams > 64 {
-		return a.fail(usagef("--streams=%d: want 1 to 64", tf.streams))
+		return usagef("--streams=%d: want 1 to 64", tf.streams)
 	}
 	if f.vms != "" && len(pos) > 0 {
-		return a.fail(usagef("give either PATH... or --vm, not both (run two backups)"))
+		return usagef("give either PATH... or --vm, not both (run two backups)")
 	}
 	run := &tapeRun{f: f, tf: tf}
 	if a.bwlimit > 0 {
@@ -66,11 +65,11 @@ func (a *app) backupToTape(pos []string, f backupFlags, tf *tapeFlags) int {
 		sources, err = tapePathSources(pos, f)
 	}
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	job, err := a.beginJob("backup", f.origin, vmNames, pos)
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	run.jobID, run.vmOpt.JobID = job.ID, job.ID
 	res := &backupResult{}
@@ -80,19 +79,18 @@ func (a *app) backupToTape(pos []string, f backupFlags, tf *tapeFlags) int {
 		a.closeTape(run.lib)
 	}
 	if err == nil && res.partial() {
-		err = partialError{fmt.Sprintf("%d of %d sources were not backed up completely (see above)", res.partialCount(), len(res.items))}
+		err = res.outcome()
 	}
 	a.printBackupResult(res)
-	code := a.endJob(job, err, res.list())
-	if err != nil {
-		a.fail(err)
-	}
-	return code
+	return a.endJob(job, err, res.list())
 }
 
 // tapePathSources sorts PATHs into image sets and one files set, as backupPaths does.
 func tapePathSources(pos []string, f backupFlags) ([]tapeSource, error) {
-	images, files, err := classifyPaths(pos, f)
+	images, files, failed, err := classifyPaths(pos, f)
+	if err == nil && len(failed) > 0 {
+		err = usagef("%s", failed[0].Error) // a tape save set is written whole or not at all
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -122,54 +120,26 @@ func (a *app) tapeVMSources(run *tapeRun) ([]tapeSource, error) {
 	return sources, nil
 }
 
-// writeTapeSets runs up to --streams sources at once. A tape failure stops sources not yet
-// started (a failed VM does not); sets already written stay on tape.
+// writeTapeSets runs up to --streams sources at once (tape.RunStreams). A tape failure stops
+// sources not yet started (a failed VM does not); sets already written stay on tape.
 func (a *app) writeTapeSets(run *tapeRun, sources []tapeSource, res *backupResult) error {
 	run.prog = a.renderer()
 	defer run.prog.Close()
 	run.host, _ = os.Hostname()
 	run.vmOpt.Host, run.vmOpt.Progress = run.host, run.prog
-	ctx, cancel := context.WithCancel(a.ctx)
-	defer cancel()
-	sem := make(chan struct{}, run.tf.streams)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	for i, src := range sources {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			it, err := a.writeTapeSet(ctx, run, src)
-			res.items[i] = it
-			if err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-				cancel()
-			}
-		}()
-	}
-	wg.Wait()
+	started, err := tape.RunStreams(a.ctx, len(sources), run.tf.streams, func(ctx context.Context, i int) error {
+		it, err := a.writeTapeSet(ctx, run, sources[i])
+		res.items[i] = it
+		return err
+	})
 	kept := res.items[:0]
-	for _, it := range res.items {
-		if it.Source != "" {
+	for i, it := range res.items {
+		if started[i] && it.Source != "" {
 			kept = append(kept, it)
 		}
 	}
 	res.items = kept
-	if first == nil {
-		first = a.ctx.Err()
-	}
-	return first
+	return err
 }
 
 // writeTapeSet backs one source up into a new save set, through the same VM, disk and tree code
@@ -204,7 +174,7 @@ func (a *app) writeTapeSet(ctx context.Context, run *tapeRun, src tapeSource) (b
 		return failed(err)
 	}
 	defer enc.Close()
-	ts := &tapeSet{Encoder: enc, set: set}
+	ts := tape.NewSetRepo(enc, set)
 	if kind == repo.SnapshotVM {
 		vr := vmjob.BackupVM(ctx, run.vmh, ts, src.vm, run.vmOpt)
 		it.Mode, it.Stats, it.Warnings = run.f.mode, vr.Stats, vr.Warnings
@@ -213,23 +183,24 @@ func (a *app) writeTapeSet(ctx context.Context, run *tapeRun, src tapeSource) (b
 		}
 	} else {
 		sn := &repo.Snapshot{Time: start, Host: run.host, Kind: kind, Source: source, Paths: src.paths, Tags: run.f.tags, JobID: run.jobID}
-		if err := a.fillTapeSet(ctx, ts, src, sn, run.prog); err != nil {
-			ts.err = err
-		} else if _, err := ts.SaveSnapshot(ctx, sn); err == nil {
+		commit := repo.BeginRun(ts)
+		if st, err := a.fillTapeSet(ctx, ts, src, sn, run.prog); err != nil {
+			ts.Fail(err)
+		} else if _, err := commit.Commit(ctx, sn, st); err == nil {
 			it.Stats, it.Warnings = sn.Stats, sn.Warnings
 		}
 	}
-	if ts.entry == nil {
+	if ts.Entry() == nil {
 		set.Abort()
-		if ts.err == nil && it.Error != "" {
+		if ts.Err() == nil && it.Error != "" {
 			return it, nil // the VM failed (snapshot, power...): the others go on
 		}
-		if ts.err == nil {
-			ts.err = fmt.Errorf("the save set was not finished")
+		if ts.Err() == nil {
+			ts.Fail(fmt.Errorf("the save set was not finished"))
 		}
-		return failed(ts.err)
+		return failed(ts.Err())
 	}
-	e := ts.entry
+	e := ts.Entry()
 	it.Stats.BytesStored = e.Bytes
 	it.Snapshot, it.Duration = e.ID, time.Since(start)
 	var where []string
@@ -243,67 +214,31 @@ func (a *app) writeTapeSet(ctx context.Context, run *tapeRun, src tapeSource) (b
 }
 
 // fillTapeSet reads an image or the file paths into the set and fills in the snapshot.
-func (a *app) fillTapeSet(ctx context.Context, ts *tapeSet, src tapeSource, sn *repo.Snapshot, prog *renderer) error {
+func (a *app) fillTapeSet(ctx context.Context, ts *tape.SetRepo, src tapeSource, sn *repo.Snapshot, prog *renderer) (repo.Stats, error) {
 	if src.kind == repo.SnapshotFiles {
 		r, err := tree.Backup(ctx, ts, src.paths, tree.Options{Progress: prog})
 		if err != nil {
-			return err
+			return repo.Stats{}, err
 		}
 		root := r.Root
-		sn.Tree, sn.Stats, sn.Partial = &root, r.Stats, len(r.Errors) > 0
+		sn.Tree, sn.Partial = &root, len(r.Errors) > 0
 		for _, fe := range r.Errors {
 			sn.Warnings = append(sn.Warnings, fe.Error())
 		}
-		return nil
+		return r.Stats, nil
 	}
 	opts, data := disk.Options{Progress: prog}, src.paths[0]
 	if src.kind == "vmdk" {
 		desc, flat, err := readDescriptorPair(src.paths[0])
 		if err != nil {
-			return err
+			return repo.Stats{}, err
 		}
 		opts.Format, opts.Descriptor, opts.Name, data = "vmdk", desc, filepath.Base(src.paths[0]), flat
 	}
 	d, st, err := disk.Backup(ctx, ts, data, opts)
 	if err != nil {
-		return err
+		return repo.Stats{}, err
 	}
-	sn.Disks, sn.Stats = []repo.Disk{d}, st
-	return nil
-}
-
-// tapeSet is one save set seen as the repository a VM job (or disk/tree backup) writes into:
-// blobs go into the set's stream, the snapshot manifest ends it. There is no parent on tape.
-type tapeSet struct {
-	*tape.Encoder
-	set   tape.SetStream
-	entry *tape.SetEntry
-	err   error // a tape failure (as opposed to a VM's)
-}
-
-var _ vmjob.Repo = (*tapeSet)(nil)
-
-func (t *tapeSet) Flush(ctx context.Context) error { return nil }
-
-func (t *tapeSet) FindSnapshot(ctx context.Context, ref string, f repo.SnapshotFilter) (repo.SnapshotInfo, error) {
-	return repo.SnapshotInfo{}, fmt.Errorf("tape save sets have no parent: %w", repo.ErrSnapshotNotFound)
-}
-
-// SaveSnapshot ends the set: manifest, trailer, catalog entry.
-func (t *tapeSet) SaveSnapshot(ctx context.Context, sn *repo.Snapshot) (repo.ID, error) {
-	if sn.Version == 0 {
-		sn.Version = repo.SnapshotVersion
-	}
-	id, info, err := t.Encoder.Finish(sn)
-	if err != nil {
-		t.err = err
-		return id, err
-	}
-	e, err := t.set.Finish(info)
-	if err != nil {
-		t.err = err
-		return id, err
-	}
-	t.entry = &e
-	return id, nil
+	sn.Disks = []repo.Disk{d}
+	return st, nil
 }

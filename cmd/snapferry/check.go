@@ -3,29 +3,51 @@ package main
 import (
 	"fmt"
 
+	"github.com/spf13/cobra"
+
 	"github.com/snapferry/snapferry/images/repo"
 )
 
-func runCheck(a *app, args []string) int {
-	repoFlag := a.addRepoFlag()
-	readData := a.flags.Bool("read-data", false, "re-read and re-hash every pack and blob")
-	r, code := a.openRepoOnly(args, repoFlag, false)
-	if r == nil {
-		return code
+func newCheckCmd(a *app) *cobra.Command {
+	var readData bool
+	var repoFlag *string
+	c := &cobra.Command{
+		Use:   "check --repo=REPO [options]",
+		Short: "verify a repository",
+		Long: "Check reads the repository's config, index files, snapshots and pack headers and reports\n" +
+			"anything missing or damaged; with --read-data it also re-reads and re-hashes every blob.\n" +
+			"It exits 1 when it found errors and 10 when REPO is not a repository.",
+		Example: "  snapferry check --repo=/backup/repo\n  snapferry check --repo=ssh://nas/backup/repo --read-data",
+		Args:    noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			r, err := a.openRepoFlag(*repoFlag, false)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			return a.check(r, readData)
+		},
 	}
-	defer r.Close()
+	repoFlag = a.addRepoFlag(c.Flags())
+	c.Flags().BoolVar(&readData, "read-data", false, "re-read and re-hash every pack and blob")
+	a.addHostFlag(c)
+	return c
+}
+
+func (a *app) check(r *repo.Repository, readData bool) error {
 	prog := newRenderer(a.stderr, a.jsonOut)
-	rep, err := r.Check(a.ctx, repo.CheckOptions{ReadData: *readData, Progress: prog})
+	rep, err := r.Check(a.ctx, repo.CheckOptions{ReadData: readData, Progress: prog})
 	prog.Close()
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	if a.jsonOut {
 		a.printJSON(rep)
 	} else {
-		fmt.Fprintf(a.stdout, "checked %d snapshots, %d index files, %d packs, %d blobs", rep.Snapshots, rep.IndexFiles, rep.Packs, rep.Blobs)
-		if *readData {
-			fmt.Fprintf(a.stdout, " (read %d packs, %d blobs)", rep.PacksRead, rep.BlobsRead)
+		fmt.Fprintf(a.stdout, "checked %s, %s, %s, %s", plural(rep.Snapshots, "snapshot"), plural(rep.IndexFiles, "index file"),
+			plural(rep.Packs, "pack"), plural(rep.Blobs, "blob"))
+		if readData {
+			fmt.Fprintf(a.stdout, " (read %s, %s)", plural(rep.PacksRead, "pack"), plural(rep.BlobsRead, "blob"))
 		}
 		fmt.Fprintln(a.stdout)
 		for _, w := range rep.Warnings {
@@ -42,10 +64,10 @@ func runCheck(a *app, args []string) int {
 		}
 	}
 	if !rep.OK() {
-		return a.fail(fmt.Errorf("repository %s has %d errors", r.Backend().Location(), len(rep.Errors)))
+		return fmt.Errorf("repository %s has %s", r.Backend().Location(), plural(len(rep.Errors), "error"))
 	}
 	if !a.jsonOut {
 		fmt.Fprintln(a.stdout, "no errors were found")
 	}
-	return exitOK
+	return nil
 }

@@ -4,69 +4,27 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"maps"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/snapferry/snapferry/cron"
+	"github.com/snapferry/snapferry/cron/executable"
 )
 
-// cronSubcommand is one `snapferry cron ...` subcommand; run gets the arguments after its name.
-type cronSubcommand struct {
-	name, usage string
-	run         func(a *app, args []string) int
-}
-
-// cronSubcommands lists the subcommands; built per call so there is no package state.
-func cronSubcommands() []cronSubcommand {
-	return []cronSubcommand{
-		{"add", `add NAME "SCHEDULE" [options] -- ARGS...   store a job (ARGS: a snapferry command)`, runCronAdd},
-		{"list", "list                                   the jobs, their next run and the suspend state", runCronList},
-		{"remove", "remove NAME                            delete a job", runCronRemove},
-		{"run", "run NAME                               run a job now, with its retries, hooks and mail", runCronRun},
-		{"install", "install [--crontab=FILE] [--persist] [--local-sh=FILE] [--smtp-firewall]", runCronInstall},
-		{"due", "due [--at=TIME] [--until=TIME]         which jobs start at a time or until a time", runCronDue},
-		{"suspend", "suspend                                pause all scheduling, keep every job", runCronSuspend},
-		{"resume", "resume                                 end a suspend", runCronResume},
-	}
-}
-
-// runCron is `snapferry cron SUBCOMMAND ...` (docs/scheduling.md).
-func runCron(a *app, args []string) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "--help" || args[0] == "-h" {
-		cronUsage(a.stdout)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
-	}
-	for _, c := range cronSubcommands() {
-		if c.name == args[0] {
-			a.cmd = "cron " + c.name
-			a.flags.Usage = func() {
-				fmt.Fprintf(a.stderr, "Usage: snapferry cron %s\n\nOptions:\n", c.usage)
-				a.flags.PrintDefaults()
-			}
-			return c.run(a, args[1:])
-		}
-	}
-	var names []string
-	for _, c := range cronSubcommands() {
-		names = append(names, c.name)
-	}
-	fmt.Fprintf(a.stderr, "snapferry cron: unknown subcommand %q; want one of: %s\n", args[0], strings.Join(names, ", "))
-	return exitUsage
-}
-
-func cronUsage(w io.Writer) {
-	var b strings.Builder
-	b.WriteString("Usage: snapferry cron SUBCOMMAND\n\n")
-	for _, c := range cronSubcommands() {
-		b.WriteString("  " + c.usage + "\n")
-	}
-	b.WriteString("\nRun `snapferry cron SUBCOMMAND --help` for its options; docs/scheduling.md has the details.\n")
-	io.WriteString(w, b.String())
+// newCronCmd is `snapferry cron COMMAND ...`: scheduled jobs (docs/scheduling.md).
+func newCronCmd(a *app) *cobra.Command {
+	return groupCmd("cron COMMAND", "scheduled jobs: add, list, remove, run, install, due, suspend, resume",
+		"Cron keeps named jobs (a snapferry command, a schedule, retries, mail and hooks) in the state\n"+
+			"folder and installs one crontab line per job that runs `snapferry cron run NAME`\n"+
+			"(docs/scheduling.md).",
+		newCronAddCmd(a), newCronListCmd(a), newCronRemoveCmd(a), newCronRunCmd(a), newCronInstallCmd(a),
+		newCronDueCmd(a), newCronSuspendCmd(a, true), newCronSuspendCmd(a, false))
 }
 
 // cronStore opens the jobs file of the state folder and returns the folder as an absolute path:
@@ -84,13 +42,13 @@ func (a *app) cronStore() (*cron.Store, string, error) {
 }
 
 // addCrontabFlag registers --crontab on the subcommands that write or refresh the crontab.
-func (a *app) addCrontabFlag(dst *string) {
-	a.flags.StringVar(dst, "crontab", "", "crontab file to edit (default: root's table on ESXi, else the user's crontab via crontab(1))")
+func (a *app) addCrontabFlag(fs *pflag.FlagSet, dst *string) {
+	fs.StringVar(dst, "crontab", "", "crontab file to edit (default: root's table on ESXi, else the user's crontab via crontab(1))")
 }
 
 // cronLineOptions are the binary and state folder every crontab line starts.
 func cronLineOptions(home string) (cron.LineOptions, error) {
-	bin, err := cron.BinaryPath(os.Args[0])
+	bin, err := executable.Path()
 	if err != nil {
 		return cron.LineOptions{}, err
 	}
@@ -127,32 +85,42 @@ func (a *app) refreshCrontab(store *cron.Store, home, crontabPath string) (bool,
 	return true, nil
 }
 
-// cronJobCommands are the snapferry commands a job may run: the ones that do their work
-// unattended. Interactive or read-only commands (ls, snapshots, pid) make no sense at 2 a.m.,
-// and `cron` itself is refused by the library.
-func cronJobCommands() []string {
-	return []string{"backup", "replica", "check", "forget", "prune", "restore"}
+// cronJobCommands are the snapferry commands a job may run, each with the flag that names its
+// repository or target: the commands that do their work unattended. Interactive or read-only
+// commands (ls, snapshots, pid) make no sense at 2 a.m., and `cron` itself is refused by the
+// library.
+func cronJobCommands() map[string]string {
+	return map[string]string{"backup": "to", "replica": "to", "check": "repo", "forget": "repo", "prune": "repo", "restore": "from"}
 }
 
-// checkJobCommand refuses a job whose command this snapferry cannot run unattended, so the
-// mistake shows at `cron add` and not in a log at 2 a.m.
+// checkJobCommand parses a job's command line with this snapferry's own command definitions, so
+// an unknown command or flag, a bad argument or a missing repository shows at `cron add` and not
+// in a log at 2 a.m.
 func checkJobCommand(args []string) error {
 	if len(args) == 0 {
 		return usagef("no command after --; e.g. -- backup --vm=all --to=REPO")
 	}
-	known := false
-	for _, c := range commands() {
-		known = known || c.name == args[0]
+	jobs := cronJobCommands()
+	repoFlag, ok := jobs[args[0]]
+	if !ok {
+		return usagef("command %q cannot be scheduled; a job runs one of: %s", args[0], strings.Join(slices.Sorted(maps.Keys(jobs)), ", "))
 	}
-	for _, c := range cronJobCommands() {
-		if c == args[0] {
-			if !known {
-				return usagef("command %q is not available in this snapferry build (snapferry help lists them)", args[0])
-			}
-			return nil
-		}
+	root := newRootCmd(&app{stdout: io.Discard, stderr: io.Discard})
+	c, rest, err := root.Find(args)
+	if err != nil || c == root {
+		return usagef("command %q is not available in this snapferry build (snapferry help lists them)", args[0])
 	}
-	return usagef("command %q cannot be scheduled; a job runs one of: %s", args[0], strings.Join(cronJobCommands(), ", "))
+	line := strings.Join(args, " ")
+	if err := c.ParseFlags(rest); err != nil {
+		return usagef("the job's command %q: %v", line, flagError(c, err))
+	}
+	if err := c.ValidateArgs(c.Flags().Args()); err != nil {
+		return usagef("the job's command %q: %v", line, err)
+	}
+	if !c.Flags().Changed(repoFlag) {
+		return usagef("the job's command %q names no repository: add --%s=REPO (crond starts jobs without $SNAPFERRY_REPO)", line, repoFlag)
+	}
+	return nil
 }
 
 // cronNote prints a line for people: to stdout, or to stderr when stdout carries JSON.

@@ -8,22 +8,33 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/snapferry/snapferry/appliance/cronrun"
 	"github.com/snapferry/snapferry/cron"
-	"github.com/snapferry/snapferry/cron/cronrun"
 )
 
-// runCronAdd is `snapferry cron add NAME "SCHEDULE" [options] -- ARGS...`: it checks the whole
-// job (schedule, command, mail settings, hooks) and stores it, so a typo shows now and not in a
-// log at 2 a.m.
-func runCronAdd(a *app, args []string) int {
-	var job cron.Job
-	var delay, window time.Duration
-	var replace bool
-	var crontabPath string
-	fs := a.flags
+func newCronAddCmd(a *app) *cobra.Command {
+	var o cronAddOptions
+	c := &cobra.Command{
+		Use:   `add NAME "SCHEDULE" [options] -- COMMAND [ARGS...]`,
+		Short: "store a job: a snapferry command on a schedule",
+		Long: "Add stores job NAME: the snapferry COMMAND after -- (backup, replica, check, forget, prune or\n" +
+			"restore) run on SCHEDULE (5 cron fields or @daily, in the host's local time), with retries,\n" +
+			"mail and hooks. The whole job is checked now (schedule, the command's flags and repository,\n" +
+			"mail settings, hooks), not at 2 a.m. Where crontab lines are installed they are refreshed.",
+		Example: `  snapferry cron add nightly "30 2 * * *" -- backup --vm=all --to=/vmfs/volumes/backup/repo
+  snapferry cron add weekly-check "@weekly" --retries=2 --mail-to=ops@example.com \
+      --mail-from=esxi01@example.com --smtp=mail.example.com:587 -- check --repo=/vmfs/volumes/backup/repo`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error { return a.cronAdd(c.Flags(), args, o) },
+	}
+	job := &o.job
+	fs := c.Flags()
 	fs.IntVar(&job.Retry.Retries, "retries", 0, "retry a failed run up to N times")
-	fs.DurationVar(&delay, "retry-delay", 5*time.Minute, "pause before each retry")
-	fs.DurationVar(&window, "retry-window", 0, "no retry starts later than this after the first attempt (0: until the next scheduled run)")
+	fs.DurationVar(&o.delay, "retry-delay", 5*time.Minute, "pause before each retry")
+	fs.DurationVar(&o.window, "retry-window", 0, "no retry starts later than this after the first attempt (0: until the next scheduled run)")
 	fs.StringSliceVar(&job.Mail.To, "mail-to", nil, "mail the report to these addresses (repeat or comma-separate)")
 	fs.StringVar(&job.Mail.From, "mail-from", "", "sender address of the report")
 	fs.StringVar(&job.Mail.Server, "smtp", "", "SMTP server HOST:PORT")
@@ -34,28 +45,38 @@ func runCronAdd(a *app, args []string) int {
 	fs.StringVar(&job.Mail.On, "mail-on", "", "always (default) or failure (covers partial runs)")
 	// StringArray, not StringSlice: a hook is "EVENT,EVENT:COMMAND" and its commas are its own.
 	fs.StringArrayVar(&job.Hooks, "on-event", nil, "EVENT[,EVENT]:COMMAND run on job events (repeatable)")
-	fs.BoolVar(&replace, "replace", false, "overwrite a job of the same name")
-	a.addCrontabFlag(&crontabPath)
-	pos, code, ok := a.parse(args)
-	if !ok {
-		return code
-	}
+	fs.BoolVar(&o.replace, "replace", false, "overwrite a job of the same name")
+	a.addCrontabFlag(fs, &o.crontab)
+	return c
+}
+
+type cronAddOptions struct {
+	job           cron.Job
+	delay, window time.Duration
+	replace       bool
+	crontab       string
+}
+
+// cronAdd checks the whole job (schedule, command, mail settings, hooks) and stores it, so a
+// typo shows now and not in a log at 2 a.m.
+func (a *app) cronAdd(fs *pflag.FlagSet, pos []string, o cronAddOptions) error {
+	job, delay, window, replace, crontabPath := o.job, o.delay, o.window, o.replace, o.crontab
 	dash := fs.ArgsLenAtDash()
 	if dash < 0 {
-		return a.fail(usagef(`give the job's snapferry command after --: cron add NAME "SCHEDULE" [options] -- backup --vm=all --to=REPO`))
+		return usagef(`give the job's snapferry command after --: cron add NAME "SCHEDULE" [options] -- backup --vm=all --to=REPO`)
 	}
 	if dash != 2 {
-		return a.fail(usagef(`want NAME and "SCHEDULE" before --, got %d arguments (%s); quote the schedule: "30 2 * * *"`, dash, strings.Join(pos[:dash], " ")))
+		return usagef(`want NAME and "SCHEDULE" before --, got %d arguments (%s); quote the schedule: "30 2 * * *"`, dash, strings.Join(pos[:dash], " "))
 	}
 	job.Name, job.Schedule, job.Args = pos[0], pos[1], pos[2:]
 	if err := checkJobCommand(job.Args); err != nil {
-		return a.fail(err)
+		return err
 	}
 	if err := checkAbsolutePaths(job.Args); err != nil {
-		return a.fail(err)
+		return err
 	}
 	if job.Retry.Retries == 0 && (fs.Changed("retry-delay") || fs.Changed("retry-window")) {
-		return a.fail(usagef("--retry-delay and --retry-window need --retries=N"))
+		return usagef("--retry-delay and --retry-window need --retries=N")
 	}
 	if job.Retry.Retries > 0 {
 		job.Retry.Delay, job.Retry.Window = cron.Duration(delay), cron.Duration(window)
@@ -65,23 +86,23 @@ func runCronAdd(a *app, args []string) int {
 		if *p != "" {
 			abs, err := filepath.Abs(*p)
 			if err != nil {
-				return a.fail(fmt.Errorf("cron add %s: %w", job.Name, err))
+				return fmt.Errorf("cron add %s: %w", job.Name, err)
 			}
 			*p = abs
 		}
 	}
 	if err := cronrun.ValidateJob(job); err != nil {
-		return a.fail(usageError{err.Error()})
+		return asUsage(err)
 	}
 	store, home, err := a.cronStore()
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	if err := store.Add(a.ctx, job, replace); err != nil {
 		if errors.Is(err, cron.ErrJobExists) {
-			return a.fail(usagef("%v (--replace overwrites it)", err))
+			return usagef("%v (--replace overwrites it)", err)
 		}
-		return a.fail(err)
+		return err
 	}
 	if a.jsonOut {
 		a.printJSON(job)
@@ -91,12 +112,12 @@ func runCronAdd(a *app, args []string) int {
 	}
 	installed, err := a.refreshCrontab(store, home, crontabPath)
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	if !installed {
 		a.cronNote("not scheduled yet: run `snapferry cron install` to write the crontab lines")
 	}
-	return exitOK
+	return nil
 }
 
 // checkAbsolutePaths refuses an argument (or a --flag=VALUE value) that names an existing file

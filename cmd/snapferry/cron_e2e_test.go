@@ -14,23 +14,12 @@ import (
 	"time"
 
 	"github.com/snapferry/snapferry/appliance/notify/smtptest"
+	"github.com/snapferry/snapferry/cron/exitcode"
+	"github.com/snapferry/snapferry/cron/testkit"
 )
 
 // The cron tests drive `snapferry cron ...` through the real binary. Crontab and local.sh are
 // fixture files (--crontab, --local-sh): never the machine's own table or /etc/rc.local.d.
-
-// cronTool finds a tool the test needs: skipped locally when missing, fatal under CI.
-func cronTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required under CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
 
 // cronSF runs a cron subcommand like mustSF. add, remove, suspend and resume rewrite the crontab
 // where snapferry lines are installed; without --crontab that would be the machine's own table,
@@ -260,7 +249,7 @@ func TestCronInstallSuspendResume(t *testing.T) {
 	}
 
 	// The installed line works when busybox crond hands it to the shell as it stands.
-	busybox := cronTool(t, "busybox")
+	busybox := testkit.RequireTool(t, "busybox")
 	command := strings.TrimSuffix(strings.Join(strings.Fields(line)[5:], " "), " #snapferry:nightly")
 	command = strings.Replace(command, ">/dev/null 2>&1", "", 1)
 	out, err := exec.Command(busybox, "sh", "-c", command).CombinedOutput()
@@ -330,7 +319,7 @@ func TestCronPersist(t *testing.T) {
 	}
 
 	// A reboot: ESXi rebuilds the crontab without our line; local.sh under busybox puts it back.
-	busybox := cronTool(t, "busybox")
+	busybox := testkit.RequireTool(t, "busybox")
 	want := readFile(t, crontab)
 	os.WriteFile(crontab, []byte("1 1 * * * /sbin/tmpwatch.py\n"), 0o600)
 	out, err := exec.Command(busybox, "sh", localSh).CombinedOutput()
@@ -427,7 +416,7 @@ func TestCronRunBackupJob(t *testing.T) {
 		t.Fatalf("history of the run: %+v", js)
 	}
 	registryEmpty(t, home)
-	if snaps := mustSF(t, home, 0, "snapshots", "--repo", repo); !strings.Contains(snaps.stdout, "1 snapshots") {
+	if snaps := mustSF(t, home, 0, "snapshots", "--repo", repo); !strings.Contains(snaps.stdout, "\n1 snapshot\n") {
 		t.Fatalf("the job made no snapshot:\n%s", snaps.stdout)
 	}
 	cronSF(t, home, 2, "cron", "run", "nosuchjob")
@@ -438,14 +427,22 @@ func TestCronRunUsageErrorNotRetried(t *testing.T) {
 	home, repo, src := filepath.Join(dir, "state"), filepath.Join(dir, "repo"), filepath.Join(dir, "src")
 	os.MkdirAll(src, 0o755)
 	mustSF(t, home, 0, "init", repo)
+	// A typo in the job's flags is refused when the job is added, not at 2 a.m.
+	if r := cronSF(t, home, 2, "cron", "add", "typo", "@daily", "--", "backup", src, "--to="+repo, "--no-such-flag"); !strings.Contains(r.stderr, "unknown flag: --no-such-flag") {
+		t.Fatalf("cron add with an unknown flag: %s", r.stderr)
+	}
+	if r := cronSF(t, home, 2, "cron", "add", "typo", "@daily", "--", "backup", src); !strings.Contains(r.stderr, "--to=REPO") {
+		t.Fatalf("cron add without a repository: %s", r.stderr)
+	}
+	// A usage error that only shows when the job runs, before the command records itself.
 	cronSF(t, home, 0, "cron", "add", "typo", "@daily", "--retries=2", "--retry-delay=1s", "--",
-		"backup", src, "--to="+repo, "--no-such-flag")
+		"backup", src, "--to="+repo, "--mode=lukewarm")
 	r := cronSF(t, home, 2, "cron", "run", "typo")
 	if !strings.Contains(r.stdout, "failure after 1 attempt(s)") {
 		t.Fatalf("cron run output:\n%s", r.stdout)
 	}
 	log := readFile(t, jobLog(home, "typo"))
-	if !strings.Contains(log, "permanent error: not retried") || strings.Contains(log, "attempt 2") || !strings.Contains(log, "no-such-flag") {
+	if !strings.Contains(log, "permanent error: not retried") || strings.Contains(log, "attempt 2") || !strings.Contains(log, "lukewarm") {
 		t.Fatalf("job log:\n%s", log)
 	}
 	// The command stopped before it could record itself; `cron run` recorded the attempt.
@@ -578,23 +575,16 @@ func TestCronRunInterrupted(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Wait until both the run and its child are registered.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	// Wait until both the run and its child are registered and the child's backup runs.
+	t.Cleanup(func() { cmd.Process.Kill() })
+	testkit.Eventually(t, 15*time.Second, "the run and its child to register and the backup to start", func() bool {
 		var st []struct {
 			Type string `json:"type"`
 		}
 		json.Unmarshal([]byte(mustSF(t, home, 0, "pid", "list", "--json").stdout), &st)
-		if len(st) == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("run and child not both registered after 15 s: %+v\n%s", st, out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	time.Sleep(300 * time.Millisecond)
+		js := jobsNamed(t, home, "slow")
+		return len(st) == 2 && len(js) == 1 && js[0].State == "active"
+	})
 	start := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
@@ -605,32 +595,15 @@ func TestCronRunInterrupted(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatalf("cron run did not end 30 s after SIGTERM:\n%s", out.String())
 	}
-	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
-		t.Fatalf("exit %d, want %d\n%s", code, exitInterrupted, out.String())
+	if code := cmd.ProcessState.ExitCode(); code != exitcode.Interrupted {
+		t.Fatalf("exit %d, want %d\n%s", code, exitcode.Interrupted, out.String())
 	}
 	if took := time.Since(start); took > 6*time.Second {
 		t.Fatalf("stopping took %s: the child finished its backup instead of stopping", took)
 	}
 	js := jobsNamed(t, home, "slow")
-	if len(js) != 1 || js[0].State != "done" || js[0].Exit == nil || *js[0].Exit != exitInterrupted {
+	if len(js) != 1 || js[0].State != "done" || js[0].Exit == nil || *js[0].Exit != exitcode.Interrupted {
 		t.Fatalf("the child did not end its job itself (killed?): %+v\n%s", js, readFile(t, jobLog(home, "slow")))
 	}
 	registryEmpty(t, home)
-}
-
-func TestGlobalOptionsAfterCommand(t *testing.T) {
-	for _, c := range []struct{ in, want []string }{
-		{[]string{"--home=/x y/v", "cron", "run", "nightly"}, []string{"cron", "run", "nightly", "--home=/x y/v"}},
-		{[]string{"--home", "/s", "--json", "cron", "list"}, []string{"cron", "list", "--home", "/s", "--json"}},
-		{[]string{"--home=/s", "cron", "install", "--crontab=/c"}, []string{"cron", "install", "--crontab=/c", "--home=/s"}},
-		{[]string{"--home=/s", "cron", "add", "n", "@daily", "--", "backup"}, []string{"cron", "add", "n", "@daily", "--home=/s", "--", "backup"}},
-		{[]string{"cron", "run", "nightly", "--home=/s"}, []string{"cron", "run", "nightly", "--home=/s"}},
-		{[]string{"--home=/s"}, []string{"--home=/s"}},
-		{[]string{"--home"}, []string{"--home"}},
-		{[]string{"--other", "cron", "list"}, []string{"--other", "cron", "list"}},
-	} {
-		if got := globalOptionsAfterCommand(c.in); !slices.Equal(got, c.want) {
-			t.Errorf("%q: got %q, want %q", c.in, got, c.want)
-		}
-	}
 }

@@ -6,6 +6,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/snapferry/snapferry/cron"
 )
 
@@ -22,42 +24,46 @@ type cronListing struct {
 	Jobs      []listedJob `json:"jobs"`
 }
 
-// runCronList is `snapferry cron list`: every job, its schedule, next start and command.
-func runCronList(a *app, args []string) int {
-	pos, code, ok := a.parse(args)
-	if !ok {
-		return code
+func newCronListCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "list",
+		Short:   "the jobs, their next run and the suspend state",
+		Long:    "List shows every job: its schedule, next start, retries, mail, hooks and command.",
+		Example: "  snapferry cron list\n  snapferry --home=/vmfs/volumes/ds1/snapferry cron list --json",
+		Args:    noArgs,
+		RunE:    func(*cobra.Command, []string) error { return a.cronList() },
 	}
-	if len(pos) != 0 {
-		return a.fail(usagef("cron list takes no arguments"))
-	}
+}
+
+// cronList prints every job, its schedule, next start and command.
+func (a *app) cronList() error {
 	store, _, err := a.cronStore()
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	f, err := store.Load(a.ctx)
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	now := time.Now()
 	out := cronListing{Suspended: f.Suspended, File: store.Path(), Jobs: []listedJob{}}
 	for _, j := range f.Jobs {
 		next, err := cron.NextRun(j, now)
 		if err != nil {
-			return a.fail(err)
+			return err
 		}
 		out.Jobs = append(out.Jobs, listedJob{Job: j, Next: next})
 	}
 	if a.jsonOut {
 		a.printJSON(out)
-		return exitOK
+		return nil
 	}
 	if f.Suspended {
 		fmt.Fprintln(a.stdout, "scheduling is SUSPENDED: no job runs until `snapferry cron resume`")
 	}
 	if len(out.Jobs) == 0 {
 		fmt.Fprintf(a.stdout, "no jobs in %s; add one with snapferry cron add\n", store.Path())
-		return exitOK
+		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSCHEDULE\tNEXT\tRETRIES\tMAIL\tHOOKS\tCOMMAND")
@@ -73,6 +79,5 @@ func runCronList(a *app, args []string) int {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\n", j.Name, j.Schedule, next, j.Retry.Retries, mail,
 			len(j.Hooks), strings.Join(j.Args, " "))
 	}
-	tw.Flush()
-	return exitOK
+	return tw.Flush()
 }

@@ -7,8 +7,13 @@ import (
 	"os"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	"github.com/snapferry/snapferry/appliance/cronrun"
+	"github.com/snapferry/snapferry/appliance/jobrun"
 	"github.com/snapferry/snapferry/cron"
-	"github.com/snapferry/snapferry/cron/cronrun"
+	"github.com/snapferry/snapferry/cron/executable"
+	"github.com/snapferry/snapferry/cron/exitcode"
 	"github.com/snapferry/snapferry/pidmgr"
 )
 
@@ -42,32 +47,38 @@ type attemptSummary struct {
 // leaves the job log, the history of every attempt, the hooks and the report mail behind.
 // Exit status: 0 for success and for a skipped run (suspended, or the previous run still
 // going), else the status of the last attempt's command (3 partial, 1 failed...).
-func runCronRun(a *app, args []string) int {
-	pos, code, ok := a.parse(args)
-	if !ok {
-		return code
+func newCronRunCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "run NAME",
+		Short: "run a job now, with its retries, hooks and mail",
+		Long: "Run runs job NAME as its crontab line does: the job's command in a child process, with the job's\n" +
+			"retries, its log, the job history, hooks and the report mail. It exits 0 for success and for a\n" +
+			"skipped run (suspended, or the previous run still going), else with the status of the last\n" +
+			"attempt's command (3 partial, 1 failed, ...).",
+		Example: "  snapferry cron run nightly\n  snapferry --home=/vmfs/volumes/ds1/snapferry cron run nightly",
+		Args:    exactArgs(1),
+		RunE:    func(_ *cobra.Command, args []string) error { return a.cronRun(args[0]) },
 	}
-	if len(pos) != 1 {
-		return a.fail(usagef("cron run takes one job name (see snapferry cron list)"))
-	}
-	name := pos[0]
+}
+
+func (a *app) cronRun(name string) error {
 	store, home, err := a.cronStore()
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
-	bin, err := cron.BinaryPath(os.Args[0])
+	bin, err := executable.Path()
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	reg, err := a.registry()
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	// Type cron: a person's later backup must not stop this run, and this run stops nobody.
 	begin, err := reg.Begin(a.ctx, pidmgr.BeginOptions{Type: pidmgr.TypeCron, Argv: os.Args})
 	if err != nil {
 		if begin.Entry.PID == 0 {
-			return a.fail(err)
+			return err
 		}
 		fmt.Fprintf(a.stderr, "warning: %v\n", err)
 	}
@@ -79,23 +90,23 @@ func runCronRun(a *app, args []string) int {
 			fmt.Fprintf(a.stderr, "warning: %v\n", err)
 		}
 	}()
-	hist := a.attemptHistory(home, name)
+	hist := jobrun.NewAttemptHistory(home, name, func(s string) { fmt.Fprintf(a.stderr, "warning: %s\n", s) })
 	host, _ := os.Hostname()
 	res, err := cronrun.Run(a.ctx, cronrun.Options{Store: store, Name: name, Binary: bin, Host: host,
-		OnAttempt: func(at cron.Attempt) { hist.record(a.ctx, at) }})
+		OnAttempt: func(at cron.Attempt) { hist.Record(a.ctx, at) }})
 	if err != nil {
 		if errors.Is(err, cron.ErrJobNotFound) {
-			return a.fail(usageError{err.Error()})
+			return asUsage(err)
 		}
-		return a.fail(err)
+		return err
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(a.stderr, "warning: %v\n", w)
 	}
-	code = cronRunExit(a, res)
+	code := cronRunExit(a, res)
 	if a.jsonOut {
 		a.printJSON(cronRunSummary(res, code))
-		return code
+		return exitcode.New(code, nil)
 	}
 	switch {
 	case res.Skipped:
@@ -103,10 +114,14 @@ func runCronRun(a *app, args []string) int {
 	default:
 		fmt.Fprintf(a.stdout, "job %s: %s after %d attempt(s); log %s\n", name, res.Report.Result, len(res.Outcome.Attempts), res.LogPath)
 		if res.Err() != nil {
-			fmt.Fprintf(a.stderr, "snapferry %s: %v\n", a.cmd, res.Err())
+			fmt.Fprintf(a.stderr, "snapferry cron run: %v\n", res.Err())
 		}
 	}
-	return code
+	if code == exitcode.OK {
+		return nil
+	}
+	// The last attempt's status passes through; its error is printed above.
+	return exitcode.New(code, nil)
 }
 
 // cronRunExit is the exit status of a run: the last attempt's command status passes through,
@@ -116,13 +131,13 @@ func cronRunExit(a *app, res cronrun.Result) int {
 	var ee *cron.ExitError
 	switch {
 	case res.Skipped || err == nil:
-		return exitOK
+		return exitcode.OK
 	case a.interrupted() || errors.Is(err, context.Canceled):
-		return exitInterrupted
+		return exitcode.Interrupted
 	case errors.As(err, &ee):
 		return ee.Code
 	}
-	return exitFailed
+	return exitcode.Failed
 }
 
 func cronRunSummary(res cronrun.Result, code int) cronRunReport {

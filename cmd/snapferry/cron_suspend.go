@@ -1,32 +1,42 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
 
-// runCronSuspend is `snapferry cron suspend`: pause all scheduling, keep every job.
-func runCronSuspend(a *app, args []string) int { return setCronSuspended(a, args, true) }
+	"github.com/spf13/cobra"
+)
 
-// runCronResume is `snapferry cron resume`: end a suspend.
-func runCronResume(a *app, args []string) int { return setCronSuspended(a, args, false) }
+// newCronSuspendCmd is `snapferry cron suspend` (pause all scheduling, keep every job) or, with
+// suspend false, `snapferry cron resume`.
+func newCronSuspendCmd(a *app, suspend bool) *cobra.Command {
+	var crontabPath string
+	c := &cobra.Command{
+		Use:   "suspend [--crontab=FILE]",
+		Short: "pause all scheduling, keep every job",
+		Long: "Suspend pauses every job: the crontab lines are written commented out and `cron run` refuses,\n" +
+			"until `snapferry cron resume`.",
+		Example: "  snapferry cron suspend",
+		Args:    noArgs,
+		RunE:    func(*cobra.Command, []string) error { return a.setCronSuspended(suspend, crontabPath) },
+	}
+	if !suspend {
+		c.Use, c.Short, c.Example = "resume [--crontab=FILE]", "end a suspend", "  snapferry cron resume"
+		c.Long = "Resume ends a suspend: the crontab lines are written active again."
+	}
+	a.addCrontabFlag(c.Flags(), &crontabPath)
+	return c
+}
 
 // setCronSuspended sets the flag in the jobs file and, where snapferry lines are installed,
 // comments them out or back in, so the crontab shows the state. `cron run` also checks the flag,
 // so a stale crontab cannot start a suspended job either.
-func setCronSuspended(a *app, args []string, suspended bool) int {
-	var crontabPath string
-	a.addCrontabFlag(&crontabPath)
-	pos, code, ok := a.parse(args)
-	if !ok {
-		return code
-	}
-	if len(pos) != 0 {
-		return a.fail(usagef("%s takes no arguments", a.cmd))
-	}
+func (a *app) setCronSuspended(suspended bool, crontabPath string) error {
 	store, home, err := a.cronStore()
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	if err := store.SetSuspended(a.ctx, suspended); err != nil {
-		return a.fail(err)
+		return err
 	}
 	state := "resumed"
 	if suspended {
@@ -38,7 +48,7 @@ func setCronSuspended(a *app, args []string, suspended bool) int {
 		fmt.Fprintf(a.stdout, "scheduling %s\n", state)
 	}
 	if _, err := a.refreshCrontab(store, home, crontabPath); err != nil {
-		return a.fail(err)
+		return err
 	}
-	return exitOK
+	return nil
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/snapferry/snapferry/images/disk/disktest"
 
-	"github.com/snapferry/snapferry/images/disk/memblobs"
+	"github.com/snapferry/snapferry/images/memblobs"
 )
 
 // The block fingerprint cache through the real binary: the second backup of an image vouches for

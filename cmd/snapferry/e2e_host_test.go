@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/cron/exitcode"
+	"github.com/snapferry/snapferry/cron/testkit"
 	"github.com/snapferry/snapferry/transfer/sshtest"
 )
 
@@ -76,38 +78,23 @@ func TestHostLaunchInterruptStopsRemoteJob(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Wait until the far job is registered and running.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	// Wait until the far job is registered and running its backup.
+	t.Cleanup(func() { cmd.Process.Kill() })
+	testkit.Eventually(t, 30*time.Second, "the far job to register and start its backup", func() bool {
 		b, _ := os.ReadFile(filepath.Join(far, "snapferry-pid"))
-		if strings.Contains(string(b), "remote") {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("far job never registered; output:\n%s", out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	time.Sleep(500 * time.Millisecond)
+		return strings.Contains(string(b), "remote") &&
+			strings.Contains(mustSF(t, far, 0, "jobs", "--json").stdout, `"state": "active"`)
+	})
 	cmd.Process.Signal(syscall.SIGINT)
 	err := cmd.Wait()
 	ee, ok := err.(*exec.ExitError)
-	if !ok || ee.ExitCode() != exitInterrupted {
+	if !ok || ee.ExitCode() != exitcode.Interrupted {
 		t.Fatalf("near side: %v, want exit 130; output:\n%s", err, out.String())
 	}
 	// The far job ended through its cleanup: history says 130, registry is empty.
-	deadline = time.Now().Add(20 * time.Second)
-	for {
-		jobs := mustSF(t, far, 0, "jobs", "--json")
-		if strings.Contains(jobs.stdout, `"exit": 130`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("far job did not record its interruption:\n%s", jobs.stdout)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testkit.Eventually(t, 20*time.Second, "the far job to record its interruption", func() bool {
+		return strings.Contains(mustSF(t, far, 0, "jobs", "--json").stdout, `"exit": 130`)
+	})
 	if b, err := os.ReadFile(filepath.Join(far, "snapferry-pid")); err == nil && strings.Contains(string(b), "remote") {
 		t.Fatalf("far registry entry left behind:\n%s", b)
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/cron/exitcode"
+	"github.com/snapferry/snapferry/cron/testkit"
 	"github.com/snapferry/snapferry/images/disk/disktest"
 )
 
@@ -152,7 +154,7 @@ func TestUnreadableFileIsPartial(t *testing.T) {
 	mustSF(t, home, 0, "init", repoDir)
 	chownTree(t, dir, nobody)
 	r := sfAs(t, nobody, home, "backup", tree, "--to", repoDir)
-	if r.code != exitPartial || !strings.Contains(r.stdout+r.stderr, "secret.txt") {
+	if r.code != exitcode.Partial || !strings.Contains(r.stdout+r.stderr, "secret.txt") {
 		t.Fatalf("want exit 3 naming secret.txt, got %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	ls := mustSF(t, home, 0, "ls", "latest", "--repo", repoDir)
@@ -237,9 +239,9 @@ func TestStatusShowsRunningJobProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		st := sf(t, home, "status", "--json")
+	var st result
+	if !testkit.Poll(30*time.Second, func() bool {
+		st = sf(t, home, "status", "--json")
 		var rep struct {
 			Running []struct {
 				BytesRead int64 `json:"bytes_read"`
@@ -247,13 +249,9 @@ func TestStatusShowsRunningJobProgress(t *testing.T) {
 			} `json:"running"`
 		}
 		json.Unmarshal([]byte(st.stdout), &rep)
-		if len(rep.Running) == 1 && rep.Running[0].BytesRead > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status never showed the running backup with progress:\n%s", st.stdout)
-		}
-		time.Sleep(500 * time.Millisecond)
+		return len(rep.Running) == 1 && rep.Running[0].BytesRead > 0
+	}) {
+		t.Fatalf("status never showed the running backup with progress:\n%s", st.stdout)
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("backup: %v", err)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/snapferry/snapferry/images/disk/disktest"
 
-	"github.com/snapferry/snapferry/images/disk/memblobs"
+	"github.com/snapferry/snapferry/images/memblobs"
 	"github.com/snapferry/snapferry/transfer/sshtest"
 )
 

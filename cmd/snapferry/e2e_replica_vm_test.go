@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -14,10 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/cron/exitcode"
+	"github.com/snapferry/snapferry/cron/testkit"
 	"github.com/snapferry/snapferry/images/disk/disktest"
 
-	"github.com/snapferry/snapferry/appliance/esxi"
 	"github.com/snapferry/snapferry/appliance/esxi/sim"
+	"github.com/snapferry/snapferry/appliance/vmx"
 	"github.com/snapferry/snapferry/images/vmdk"
 	"github.com/snapferry/snapferry/transfer/sshtest"
 )
@@ -51,18 +52,77 @@ func (e *vmReplicaEnv) replica(t *testing.T, want int, vm string, extra ...strin
 	args := append([]string{"replica", "--vm=" + vm, "--to", e.to, "--json"}, e.ssh...)
 	r := sfEnv(t, e.home, e.env, want, append(args, extra...)...)
 	stats := map[string]map[string]int64{}
-	sc := bufio.NewScanner(strings.NewReader(r.stdout))
-	for sc.Scan() {
-		var ev struct {
-			Event string           `json:"event"`
-			Set   string           `json:"set"`
-			Stats map[string]int64 `json:"stats"`
-		}
-		if json.Unmarshal(sc.Bytes(), &ev) == nil && ev.Event == "replica" {
-			stats[ev.Set] = ev.Stats
+	var sum struct {
+		Items []struct {
+			Source  string           `json:"source"`
+			Replica map[string]int64 `json:"replica"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil && r.code == want && want == 0 {
+		t.Fatalf("replica --json: %v\n%s", err, r.stdout)
+	}
+	for _, it := range sum.Items {
+		if it.Replica != nil {
+			stats[it.Source] = it.Replica
 		}
 	}
 	return stats, r
+}
+
+// simEvents reads the simulator's event journal.
+func (e *vmReplicaEnv) simEvents(t *testing.T) []sim.Event {
+	t.Helper()
+	h, err := sim.Open(e.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := h.Events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events
+}
+
+// guestWrites counts the journaled guest writes of vmid from event index since on.
+func (e *vmReplicaEnv) guestWrites(t *testing.T, vmid string, since int) int {
+	n := 0
+	for i, ev := range e.simEvents(t) {
+		if i >= since && ev.Op == "write" && ev.Fields["vm"] == vmid {
+			n++
+		}
+	}
+	return n
+}
+
+// writesAroundLastSnapshot counts the guest writes of vmid from event index since on that came
+// before the newest snapferry snapshot was created, and those between its creation and removal.
+func (e *vmReplicaEnv) writesAroundLastSnapshot(t *testing.T, vmid string, since int) (before, during int) {
+	t.Helper()
+	events := e.simEvents(t)
+	created, removed := -1, len(events)
+	for i, ev := range events {
+		if ev.Op == "snapshot-create" && ev.Fields["vm"] == vmid && strings.HasPrefix(ev.Fields["name"], "snapferry-") {
+			created, removed = i, len(events)
+		}
+		if ev.Op == "snapshot-remove" && ev.Fields["vm"] == vmid && created >= 0 && removed == len(events) {
+			removed = i
+		}
+	}
+	if created < 0 {
+		t.Fatalf("VM %s: no snapferry snapshot was taken", vmid)
+	}
+	for i, ev := range events {
+		if i < since || ev.Op != "write" || ev.Fields["vm"] != vmid {
+			continue
+		}
+		switch {
+		case i < created:
+			before++
+		case i < removed:
+			during++
+		}
+	}
+	return before, during
 }
 
 // guestWrite writes n bytes of the simulator's pattern as the guest of vm.
@@ -110,14 +170,14 @@ func (e *vmReplicaEnv) diskAtLastSnapshot(t *testing.T, vmid, device string, siz
 
 // farDisks checks that the far .vmx of set names descriptors that exist beside it and whose flat
 // extents exist, and returns the flat extents' paths by device.
-func (e *vmReplicaEnv) farDisks(t *testing.T, set, vmx string) map[string]string {
+func (e *vmReplicaEnv) farDisks(t *testing.T, set, vmxName string) map[string]string {
 	t.Helper()
 	dir := filepath.Join(e.far, set)
-	b, err := os.ReadFile(filepath.Join(dir, vmx))
+	b, err := os.ReadFile(filepath.Join(dir, vmxName))
 	if err != nil {
 		t.Fatalf("far .vmx: %v", err)
 	}
-	conf, err := esxi.ParseVMX(string(b))
+	conf, err := vmx.Parse(string(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,12 +228,10 @@ func (e *vmReplicaEnv) signalMidUpdate(t *testing.T, flat, before string, sig sy
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(40 * time.Second); disktest.FileSum(t, flat) == before; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("the far replica never changed during the update:\n%s", out.String())
-		}
+	if !testkit.Poll(40*time.Second, func() bool { return disktest.FileSum(t, flat) != before }) {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("the far replica never changed during the update:\n%s", out.String())
 	}
 	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
@@ -222,7 +280,7 @@ func TestVMReplicaHot(t *testing.T) {
 	web := e.ids[0]
 	const set = "web [r] 1"
 	first, r1 := e.replica(t, 0, set)
-	if first[set]["BytesSent"] < 3<<20 {
+	if first[set]["bytes_sent"] < 3<<20 {
 		t.Fatalf("first run sent too little: %v", first)
 	}
 	if !strings.Contains(r1.stderr, `"item":"web [r] 1"`) || !strings.Contains(r1.stderr, `"bytes_total":50331648`) || !strings.Contains(r1.stderr, `"final":true`) {
@@ -249,7 +307,7 @@ func TestVMReplicaHot(t *testing.T) {
 	e.guestWrite(t, web, "vmdk0", 10<<20, 4096, 8)
 	e.guestWrite(t, web, "vmdk1", 4<<20+4096, 4096, 9)
 	second, _ := e.replica(t, 0, set)
-	if second[set]["BlocksChanged"] != 3 || second[set]["BytesChanged"] != 3<<16 || second[set]["BytesSent"] > 4<<16 {
+	if second[set]["blocks_changed"] != 3 || second[set]["bytes_changed"] != 3<<16 || second[set]["bytes_sent"] > 4<<16 {
 		t.Fatalf("second run should send the 3 changed blocks: %v", second[set])
 	}
 	flats = e.farDisks(t, set, "web [r] 1.vmx")
@@ -257,6 +315,7 @@ func TestVMReplicaHot(t *testing.T) {
 	equalDisk(t, "far vmdk1 after the second run", flats["scsi0:1"], e.diskAtLastSnapshot(t, web, "scsi0:1", size1, ext1))
 
 	// A run while the guest keeps writing copies the disk as our snapshot froze it.
+	mark := len(e.simEvents(t)) // the writes of this guest run come after
 	guest := exec.Command(filepath.Join(simDir, "esxisim"), "guest", "run", web, "vmdk0", "--count", "300", "--len", "6000", "--seed", "11", "--interval", "2ms")
 	guest.Env = append(os.Environ(), e.env...)
 	var gout bytes.Buffer
@@ -264,17 +323,22 @@ func TestVMReplicaHot(t *testing.T) {
 	if err := guest.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	testkit.Eventually(t, 30*time.Second, "the guest to start writing", func() bool { return e.guestWrites(t, web, mark) > 0 })
 	e.replica(t, 0, set)
 	if err := guest.Wait(); err != nil {
 		t.Fatalf("guest: %v\n%s", err, gout.String())
+	}
+	// The run really overlapped the writes: some landed before our snapshot, some while the
+	// replica was being pushed from it (before the snapshot was removed).
+	if before, during := e.writesAroundLastSnapshot(t, web, mark); before == 0 || during == 0 {
+		t.Fatalf("guest writes and replica did not overlap: %d writes before our snapshot, %d while it existed", before, during)
 	}
 	flats = e.farDisks(t, set, "web [r] 1.vmx")
 	equalDisk(t, "far vmdk0 of a run during guest writes", flats["scsi0:0"], e.diskAtLastSnapshot(t, web, "scsi0:0", size0, ext0))
 	e.noSnapshotOfOurs(t)
 
 	// An independent disk: partial, with a warning naming it; the far .vmx leaves it out.
-	_, r := e.replica(t, exitPartial, "db 2")
+	_, r := e.replica(t, exitcode.Partial, "db 2")
 	if !strings.Contains(r.stdout, "vmdk1") || !strings.Contains(r.stdout, "independent") {
 		t.Fatalf("partial replica does not name the skipped disk:\n%s\n%s", r.stdout, r.stderr)
 	}
@@ -283,10 +347,10 @@ func TestVMReplicaHot(t *testing.T) {
 	}
 	e.noSnapshotOfOurs(t)
 	// VM options make no sense for PATHs; --vm with PATHs is one of two jobs.
-	if r := sfEnv(t, e.home, e.env, exitUsage, "replica", e.far, "--mode=cold", "--to", e.to); !strings.Contains(r.stderr, "--mode") {
+	if r := sfEnv(t, e.home, e.env, exitcode.Usage, "replica", e.far, "--mode=cold", "--to", e.to); !strings.Contains(r.stderr, "--mode") {
 		t.Errorf("--mode with PATHs: %s", r.stderr)
 	}
-	sfEnv(t, e.home, e.env, exitUsage, "replica", e.far, "--vm=db 2", "--to", e.to)
+	sfEnv(t, e.home, e.env, exitcode.Usage, "replica", e.far, "--vm=db 2", "--to", e.to)
 	jobs := sfEnv(t, e.home, e.env, 0, "jobs", "--json")
 	if !strings.Contains(jobs.stdout, `"exit": 3`) || !strings.Contains(jobs.stdout, "replica") {
 		t.Fatalf("job history:\n%s", jobs.stdout)
@@ -314,8 +378,8 @@ func TestVMReplicaKilledMidUpdate(t *testing.T) {
 
 	// SIGINT mid-update: the client aborts, the far side rolls back at once, our snapshot goes.
 	out, werr := e.signalMidUpdate(t, flat, before, syscall.SIGINT)
-	if ee, ok := werr.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
-		t.Fatalf("interrupted replica: %v, want exit %d:\n%s", werr, exitInterrupted, out)
+	if ee, ok := werr.(*exec.ExitError); !ok || ee.ExitCode() != exitcode.Interrupted {
+		t.Fatalf("interrupted replica: %v, want exit %d:\n%s", werr, exitcode.Interrupted, out)
 	}
 	if disktest.FileSum(t, flat) != before {
 		t.Fatal("an interrupted update was not rolled back on the far side")
@@ -333,14 +397,8 @@ func TestVMReplicaKilledMidUpdate(t *testing.T) {
 	// The far side rolls back when the session ends (or, when serve died with the link, at the
 	// next serve start or update of the set): wait a little for its journal to go; if it went, the
 	// replica must be the previous one byte for byte.
-	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if m, _ := filepath.Glob(journals); len(m) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Log("the far side still holds the journal; the next run's begin rolls it back")
-			break
-		}
+	if !testkit.Poll(3*time.Second, func() bool { m, _ := filepath.Glob(journals); return len(m) == 0 }) {
+		t.Log("the far side still holds the journal; the next run's begin rolls it back")
 	}
 	if m, _ := filepath.Glob(journals); len(m) == 0 && disktest.FileSum(t, flat) != before {
 		t.Fatal("the far side dropped its journal but the replica is not the previous one")

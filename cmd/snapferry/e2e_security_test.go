@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/cron/exitcode"
 	"github.com/snapferry/snapferry/images/disk/disktest"
 
 	"lukechampine.com/blake3"
@@ -63,7 +64,7 @@ func TestEncryptedRepositoryCLI(t *testing.T) {
 
 	keep(mustSFSecret(t, home, byFile, 0, "init", repoDir, "--encrypt"))
 	// Unencrypted stores need no password; a plain --password flag does not exist.
-	if r := keep(sfSecret(t, home, nil, "init", filepath.Join(dir, "other"), "--password", secret)); r.code != exitUsage {
+	if r := keep(sfSecret(t, home, nil, "init", filepath.Join(dir, "other"), "--password", secret)); r.code != exitcode.Usage {
 		t.Fatalf("--password flag: exit %d\n%s", r.code, r.stderr)
 	}
 	keep(mustSFSecret(t, home, byFile, 0, "backup", img, "--to", repoDir))
@@ -72,11 +73,11 @@ func TestEncryptedRepositoryCLI(t *testing.T) {
 
 	before := disktest.TreeState(t, repoDir)
 	wrong := keep(sfSecret(t, home, []string{"SNAPFERRY_PASSWORD=not-it"}, "backup", img, "--to", repoDir))
-	if wrong.code != exitBadPassword || !strings.Contains(wrong.stderr, "no key file opens") {
+	if wrong.code != exitcode.WrongPassword || !strings.Contains(wrong.stderr, "no key file opens") {
 		t.Fatalf("wrong password: exit %d\n%s", wrong.code, wrong.stderr)
 	}
 	none := keep(sfSecret(t, home, nil, "check", "--repo", repoDir))
-	if none.code != exitBadPassword || !strings.Contains(none.stderr, "SNAPFERRY_PASSWORD_FILE") {
+	if none.code != exitcode.WrongPassword || !strings.Contains(none.stderr, "SNAPFERRY_PASSWORD_FILE") {
 		t.Fatalf("no password: exit %d\n%s", none.code, none.stderr)
 	}
 	if after := disktest.TreeState(t, repoDir); len(after) != len(before) {
@@ -84,7 +85,7 @@ func TestEncryptedRepositoryCLI(t *testing.T) {
 	}
 	// A password for an unencrypted repository is refused (its config may have been swapped).
 	plain := filepath.Join(dir, "plain")
-	if r := keep(sfSecret(t, home, byFile, "init", plain)); r.code != exitUsage || !strings.Contains(r.stderr, "not --encrypt") {
+	if r := keep(sfSecret(t, home, byFile, "init", plain)); r.code != exitcode.Usage || !strings.Contains(r.stderr, "not --encrypt") {
 		t.Fatalf("init with a password but without --encrypt: exit %d\n%s", r.code, r.stderr)
 	}
 	keep(mustSFSecret(t, home, nil, 0, "init", plain))
@@ -104,7 +105,7 @@ func TestEncryptedRepositoryCLI(t *testing.T) {
 		t.Fatalf("remove of the current key: exit %d\n%s", r.code, r.stderr)
 	}
 	keep(mustSFSecret(t, home, bySecond, 0, "key", "remove", "--repo", repoDir, first))
-	if r := keep(sfSecret(t, home, byFile, "snapshots", "--repo", repoDir)); r.code != exitBadPassword {
+	if r := keep(sfSecret(t, home, byFile, "snapshots", "--repo", repoDir)); r.code != exitcode.WrongPassword {
 		t.Fatalf("removed key still opens: exit %d", r.code)
 	}
 	if r := keep(sfSecret(t, home, bySecond, "key", "remove", "--repo", repoDir, strings.Fields(strings.Split(list.stdout, "\n")[2])[0])); r.code == 0 ||
@@ -131,7 +132,7 @@ func TestEncryptedRepositoryCLI(t *testing.T) {
 	b[100] ^= 0x10
 	os.WriteFile(pack, b, 0o600)
 	chk := keep(sfSecret(t, home, bySecond, "check", "--repo", repoDir, "--read-data"))
-	if chk.code != exitFailed || !strings.Contains(chk.stdout, filepath.Base(pack)) || !strings.Contains(chk.stdout, "at offset 0") ||
+	if chk.code != exitcode.Failed || !strings.Contains(chk.stdout, filepath.Base(pack)) || !strings.Contains(chk.stdout, "at offset 0") ||
 		!strings.Contains(chk.stdout, "authentication failed") || !strings.Contains(chk.stdout, "damaged snapshot") {
 		t.Fatalf("check of a tampered pack: exit %d\n%s\n%s", chk.code, chk.stdout, chk.stderr)
 	}

@@ -3,10 +3,14 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/snapferry/snapferry/cron/exitcode"
+	"github.com/snapferry/snapferry/cron/testkit"
 	"github.com/snapferry/snapferry/images/disk/disktest"
 
 	"github.com/snapferry/snapferry/transfer/sshtest"
@@ -58,4 +62,37 @@ func TestUnknownHostKeyRefused(t *testing.T) {
 	}
 	mustSF(t, home, 0, "init", spec, "--identity", s.ClientKey, "--known-hosts", kh, "--accept-new-host-key")
 	mustSF(t, home, 0, "snapshots", "--repo", spec, "--identity", s.ClientKey, "--known-hosts", kh)
+}
+
+// TestInterruptOverSSHSaysInterrupted: Ctrl-C during a backup to ssh:// ends with exit 130 and
+// the message "interrupted", not the closed link the cancellation caused ("wire link lost").
+func TestInterruptOverSSHSaysInterrupted(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	dir := t.TempDir()
+	home := filepath.Join(dir, "state")
+	img := filepath.Join(dir, "disk.img")
+	sparseImage(t, img, 512<<20, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+	spec := fmt.Sprintf("ssh://%s@%s/%s", s.User, s.Addr, filepath.Join(dir, "repo"))
+	ssh := []string{"--identity", s.ClientKey, "--known-hosts", s.KnownHosts}
+	mustSF(t, home, 0, append([]string{"init", spec}, ssh...)...)
+	cmd := exec.Command(binPath, append([]string{"backup", img, "--to", spec, "--bwlimit=256K"}, ssh...)...)
+	cmd.Env = append(os.Environ(), "SNAPFERRY_HOME="+home)
+	var out sshtest.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The backup is under way once its job shows as running in the history.
+	testkit.Eventually(t, time.Minute, "the backup to start sending", func() bool {
+		r := sf(t, home, "jobs", "--json")
+		return strings.Contains(r.stdout, `"state": "active"`)
+	})
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitcode.Interrupted {
+		t.Fatalf("exit %v, want %d\n%s", err, exitcode.Interrupted, out.String())
+	}
+	if text := out.String(); !strings.Contains(text, "snapferry backup: interrupted") || strings.Contains(text, "link lost") {
+		t.Fatalf("message after Ctrl-C:\n%s", text)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/snapferry/snapferry/appliance"
 	"github.com/snapferry/snapferry/appliance/esxi/sim"
 	"github.com/snapferry/snapferry/appliance/esxi/simtest"
+	"github.com/snapferry/snapferry/cron/exitcode"
 )
 
 var (
@@ -85,7 +86,7 @@ func TestVMBackupPartialAndRestore(t *testing.T) {
 	if !strings.Contains(vms.stdout, "db (prod) 1") || !strings.Contains(vms.stdout, "independent") || !strings.Contains(vms.stdout, "raw device mapping") {
 		t.Fatalf("vms output:\n%s", vms.stdout)
 	}
-	r := sfEnv(t, home, env, exitPartial, "backup", "--vm=all", "--to", repoDir)
+	r := sfEnv(t, home, env, exitcode.Partial, "backup", "--vm=all", "--to", repoDir)
 	out := r.stdout + r.stderr
 	if !strings.Contains(out, "vmdk2") || !strings.Contains(out, "vmdk3") {
 		t.Fatalf("partial backup does not name the skipped disks:\n%s", out)
@@ -99,7 +100,7 @@ func TestVMBackupPartialAndRestore(t *testing.T) {
 		}
 	}
 	sfEnv(t, home, env, 0, "restore", "latest", "--source", "web 2", "--from", repoDir, "--datastore", "datastore1", "--name", "web 2 copy", "--register")
-	refused := sfEnv(t, home, env, exitFailed, "restore", "latest", "--source", "web 2", "--from", repoDir, "--datastore", "datastore1", "--name", "web 2 copy", "--register")
+	refused := sfEnv(t, home, env, exitcode.Failed, "restore", "latest", "--source", "web 2", "--from", repoDir, "--datastore", "datastore1", "--name", "web 2 copy", "--register")
 	if !strings.Contains(refused.stderr, "--overwrite") {
 		t.Fatalf("refusal does not say what to do: %s", refused.stderr)
 	}
@@ -123,7 +124,7 @@ func TestVMBackupPartialAndRestore(t *testing.T) {
 	// that VM removes it, and the user's own snapshot stays.
 	mustRun(t, env, "vim-cmd", "vmsvc/snapshot.create", ids[1], "snapferry-20260101-000000-dead00", "crashed", "0", "0")
 	mustRun(t, env, "vim-cmd", "vmsvc/snapshot.create", ids[1], "before upgrade", "the user's", "0", "0")
-	st = sfEnv(t, home, env, exitFailed, "status")
+	st = sfEnv(t, home, env, exitcode.Failed, "status")
 	if !strings.Contains(st.stdout, "snapferry-20260101-000000-dead00") || strings.Contains(st.stdout, "before upgrade") {
 		t.Fatalf("status does not name only our leftover:\n%s", st.stdout)
 	}

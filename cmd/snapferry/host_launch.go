@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/snapferry/snapferry/cron/exitcode"
 	"github.com/snapferry/snapferry/pidmgr"
 	"github.com/snapferry/snapferry/transfer/deploy"
 	"github.com/snapferry/snapferry/transfer/remoterun"
@@ -69,13 +70,13 @@ func splitHostFlags(args []string) (hostLaunch, []string, bool) {
 // launchOnHost runs the command on another host over SSH: output streams live, the exit
 // status is the remote job's, and Ctrl-C or SIGTERM here stops the remote job so its cleanup
 // (VM snapshot removal, registry shutdown) runs there. This process registers as sshpipe.
-func (a *app) launchOnHost(h hostLaunch, args []string) int {
+func (a *app) launchOnHost(h hostLaunch, args []string) error {
 	if h.target == "" {
-		return a.fail(usagef("--host needs [user@]host[:port]"))
+		return usagef("--host needs [user@]host[:port]")
 	}
 	cfg, err := parseHostTarget(h.target)
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	if h.identity != "" {
 		cfg.Identity = []string{h.identity}
@@ -100,14 +101,18 @@ func (a *app) launchOnHost(h hostLaunch, args []string) int {
 	if res.Cancelled {
 		fmt.Fprintf(a.stderr, "snapferry: stopped the job on %s (exit %d)\n", h.target, res.ExitStatus)
 		if res.ExitStatus == 0 {
-			return exitInterrupted
+			return exitcode.New(exitcode.Interrupted, nil)
 		}
-		return res.ExitStatus
+		return exitcode.New(res.ExitStatus, nil)
 	}
 	if err != nil {
-		return a.fail(fmt.Errorf("--host=%s: %w", h.target, err))
+		return fmt.Errorf("--host=%s: %w", h.target, err)
 	}
-	return res.ExitStatus
+	if res.ExitStatus != 0 {
+		// The far side's status passes through; it printed its own messages.
+		return exitcode.New(res.ExitStatus, nil)
+	}
+	return nil
 }
 
 // parseHostTarget reads [user@]host[:port] (a ~/.ssh/config alias works as host).

@@ -4,12 +4,14 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/spf13/pflag"
+
 	"github.com/snapferry/snapferry/appliance/esxi"
 )
 
 // addVMFSFlag registers --vmfs-root (env SNAPFERRY_VMFS_ROOT) on commands that talk to the host.
-func (a *app) addVMFSFlag(dst *string) {
-	a.flags.StringVar(dst, "vmfs-root", "", "datastore folder of this host (default /vmfs/volumes; env SNAPFERRY_VMFS_ROOT)")
+func (a *app) addVMFSFlag(fs *pflag.FlagSet, dst *string) {
+	fs.StringVar(dst, "vmfs-root", "", "datastore folder of this host (default /vmfs/volumes; env SNAPFERRY_VMFS_ROOT)")
 }
 
 // esxiHost opens the ESXi driver: vim-cmd, vmkfstools and esxcli from PATH, datastores under

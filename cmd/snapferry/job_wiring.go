@@ -5,15 +5,17 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/spf13/pflag"
+
 	"github.com/snapferry/snapferry/appliance/jobrun"
 	"github.com/snapferry/snapferry/appliance/notify"
 	"github.com/snapferry/snapferry/cron/history"
 )
 
 // addOriginFlag registers the hidden --origin flag that --host launches pass to the far side.
-func (a *app) addOriginFlag(dst *string) {
-	a.flags.StringVar(dst, "origin", "", "who started this job: user, cron, remote (set by snapferry itself)")
-	a.flags.MarkHidden("origin")
+func (a *app) addOriginFlag(fs *pflag.FlagSet, dst *string) {
+	fs.StringVar(dst, "origin", "", "who started this job: user, cron, remote (set by snapferry itself)")
+	fs.MarkHidden("origin")
 }
 
 // beginJob starts the job life cycle (registry phases, history). Call before any child process
@@ -44,9 +46,9 @@ func (a *app) renderer() *renderer {
 	return r
 }
 
-// endJob records the outcome of a job and returns the exit code to use.
-func (a *app) endJob(j *jobrun.Job, err error, items []backupItem, events ...notify.Notice) int {
-	code := codeFor(a, err)
+// endJob records the outcome of a job and returns its error, for the command to return.
+func (a *app) endJob(j *jobrun.Job, err error, items []backupItem, events ...notify.Notice) error {
+	code := exitCode(err, a.interrupted())
 	out := jobrun.Outcome{Exit: code, Err: err, Events: events}
 	for _, it := range items {
 		out.Counts.Read += it.Stats.BytesRead
@@ -56,7 +58,7 @@ func (a *app) endJob(j *jobrun.Job, err error, items []backupItem, events ...not
 	if e := j.End(out); e != nil {
 		fmt.Fprintf(a.stderr, "warning: recording the end of job %s: %v\n", j.ID, e)
 	}
-	return code
+	return err
 }
 
 // row turns a backup item into a report row.

@@ -6,48 +6,59 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/snapferry/snapferry/cron/history"
 	"github.com/snapferry/snapferry/pidmgr"
 )
 
-// runJobs is `snapferry jobs [JOBID] [--summary]`: the job history.
-func runJobs(a *app, args []string) int {
-	summary := a.flags.Bool("summary", false, "one line per job name: runs, results, last success")
-	pos, code, ok := a.parse(args)
-	if !ok {
-		return code
+func newJobsCmd(a *app) *cobra.Command {
+	var summary bool
+	c := &cobra.Command{
+		Use:   "jobs [JOBID] [--summary]",
+		Short: "the job history",
+		Long: "Jobs lists the job history of this host (backups, restores, replicas, cron runs): state,\n" +
+			"result, times, bytes and exit status; with JOBID one job in detail, with --summary one line per\n" +
+			"job name.",
+		Example: "  snapferry jobs\n  snapferry jobs --summary\n  snapferry jobs 20261122-0200-ab12",
+		Args:    maxArgs(1),
+		RunE:    func(_ *cobra.Command, args []string) error { return a.jobs(args, summary) },
 	}
-	if len(pos) > 1 {
-		return a.fail(usagef("jobs takes at most one job id"))
-	}
+	c.Flags().BoolVar(&summary, "summary", false, "one line per job name: runs, results, last success")
+	a.addHostFlag(c)
+	return c
+}
+
+// jobs prints the job history: one job (pos[0]), a summary per name, or every job.
+func (a *app) jobs(pos []string, summary bool) error {
 	log, reg, err := a.historyLog()
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	// One process listing for all jobs: on ESXi every lookup would run `ps -c` again.
 	alive, err := pidmgr.Snapshot(a.ctx, reg.Table())
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	switch {
 	case len(pos) == 1:
 		j, err := log.Job(a.ctx, pos[0], alive)
 		if err != nil {
-			return a.fail(err)
+			return err
 		}
 		if a.jsonOut {
 			a.printJSON(j)
-			return exitOK
+			return nil
 		}
 		printJob(a, j)
-	case *summary:
+	case summary:
 		ss, err := log.Summaries(a.ctx, alive)
 		if err != nil {
-			return a.fail(err)
+			return err
 		}
 		if a.jsonOut {
-			a.printJSON(ss)
-			return exitOK
+			a.printJSON(orEmpty(ss))
+			return nil
 		}
 		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tRUNS\tOK\tPARTIAL\tFAILED\tDIED\tRUNNING\tLAST\tLAST OK")
@@ -59,11 +70,11 @@ func runJobs(a *app, args []string) int {
 	default:
 		js, err := log.Jobs(a.ctx, alive)
 		if err != nil {
-			return a.fail(err)
+			return err
 		}
 		if a.jsonOut {
-			a.printJSON(js)
-			return exitOK
+			a.printJSON(orEmpty(js))
+			return nil
 		}
 		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "JOB\tNAME\tORIGIN\tSTATE\tRESULT\tSTART\tEND\tREAD\tSTORED\tEXIT\tERROR")
@@ -77,7 +88,7 @@ func runJobs(a *app, args []string) int {
 		}
 		tw.Flush()
 	}
-	return exitOK
+	return nil
 }
 
 // historyLog opens the job history and the registry (whose process table tells died jobs).

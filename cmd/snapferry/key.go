@@ -5,62 +5,72 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"github.com/snapferry/snapferry/images/repo"
 )
 
-// runKey manages the passwords of an encrypted repository: each password is one key file in
-// keys/ that holds the master key sealed under it.
-//
-//	snapferry key list   --repo=REPO
-//	snapferry key add    --repo=REPO [--new-password-file=FILE]
-//	snapferry key remove --repo=REPO ID
-//
-// The current password opens the repository as for every command (--password-file,
-// $SNAPFERRY_PASSWORD_FILE, $SNAPFERRY_PASSWORD, prompt); the new one for `add` comes from
-// --new-password-file, $SNAPFERRY_NEW_PASSWORD_FILE, $SNAPFERRY_NEW_PASSWORD or a prompt.
-func runKey(a *app, args []string) int {
-	repoFlag := a.flags.String("repo", "", "repository (env SNAPFERRY_REPO)")
-	newFile := a.flags.String("new-password-file", "", "key add: file whose first line is the new password (env "+envNewPasswordFile+")")
-	a.addSSHFlags()
-	pos, code, ok := a.parse(args)
-	if !ok {
-		return code
+// newKeyCmd manages the passwords of an encrypted repository: each password is one key file in
+// keys/ that holds the master key sealed under it. The current password opens the repository as
+// for every command (--password-file, $SNAPFERRY_PASSWORD_FILE, $SNAPFERRY_PASSWORD, prompt); the
+// new one for `add` comes from --new-password-file, $SNAPFERRY_NEW_PASSWORD_FILE,
+// $SNAPFERRY_NEW_PASSWORD or a prompt.
+func newKeyCmd(a *app) *cobra.Command {
+	var newFile string
+	add := &cobra.Command{
+		Use:   "add --repo=REPO [--new-password-file=FILE]",
+		Short: "add a password",
+		Long: "Add seals the repository's master key under a new password, as a new key file. Either\n" +
+			"password then opens the repository.",
+		Example: "  snapferry key add --repo=/backup/repo --password-file=old.txt --new-password-file=new.txt",
+		Args:    noArgs,
 	}
-	if len(pos) == 0 {
-		return a.fail(usagef("key needs a subcommand: add, list or remove"))
+	add.Flags().StringVar(&newFile, "new-password-file", "", "file whose first line is the new password (env "+envNewPasswordFile+")")
+	list := &cobra.Command{
+		Use:     "list --repo=REPO",
+		Short:   "list the passwords (key files)",
+		Long:    "List shows every key file: id, when and where it was made, its KDF, and which one opened the repository.",
+		Example: "  snapferry key list --repo=/backup/repo",
+		Args:    noArgs,
 	}
-	sub, rest := pos[0], pos[1:]
-	switch {
-	case sub != "add" && sub != "list" && sub != "remove":
-		return a.fail(usagef("key %q: want add, list or remove", sub))
-	case sub == "remove" && len(rest) != 1:
-		return a.fail(usagef("key remove takes one key id (see `snapferry key list`)"))
-	case sub != "remove" && len(rest) != 0:
-		return a.fail(usagef("key %s takes no arguments, got %q", sub, rest))
-	case sub != "add" && *newFile != "":
-		return a.fail(usagef("--new-password-file is for key add"))
+	remove := &cobra.Command{
+		Use:     "remove ID --repo=REPO",
+		Short:   "remove a password",
+		Long:    "Remove deletes one key file (ID, or a unique prefix, from key list). The last one cannot be removed.",
+		Example: "  snapferry key remove 5e1f --repo=/backup/repo",
+		Args:    exactArgs(1),
 	}
-	spec, err := repoSpec(*repoFlag, "repo")
+	for _, sub := range []*cobra.Command{add, list, remove} {
+		repoFlag := a.addRepoFlag(sub.Flags())
+		sub.RunE = func(c *cobra.Command, args []string) error { return a.key(c.Name(), args, *repoFlag, newFile) }
+	}
+	return groupCmd("key COMMAND", "passwords of an encrypted repository: add, list, remove",
+		"Key manages the passwords of an encrypted repository: each password is one key file that holds\n"+
+			"the master key sealed under it (docs/security.md).", add, list, remove)
+}
+
+func (a *app) key(sub string, rest []string, repoFlag, newFile string) error {
+	spec, err := repoSpec(repoFlag, "repo")
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	// Read the new password before opening, so a missing file fails before any scrypt work.
 	var newPassword []byte
 	if sub == "add" {
-		if newPassword, err = a.newKeyPassword(*newFile); err != nil {
-			return a.fail(err)
+		if newPassword, err = a.newKeyPassword(newFile); err != nil {
+			return err
 		}
 	}
 	r, err := a.openRepo(spec, false)
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	defer r.Close()
 	switch sub {
 	case "add":
 		id, err := r.AddKey(a.ctx, newPassword, repo.KDFParams{})
 		if err != nil {
-			return a.fail(err)
+			return err
 		}
 		if a.jsonOut {
 			a.printJSON(map[string]any{"id": id})
@@ -72,10 +82,10 @@ func runKey(a *app, args []string) int {
 	case "remove":
 		id, err := a.findKey(r, rest[0])
 		if err != nil {
-			return a.fail(err)
+			return err
 		}
 		if err := r.RemoveKey(a.ctx, id); err != nil {
-			return a.fail(err)
+			return err
 		}
 		if a.jsonOut {
 			a.printJSON(map[string]any{"removed": id})
@@ -83,7 +93,7 @@ func runKey(a *app, args []string) int {
 			fmt.Fprintf(a.stdout, "removed key %s\n", id.Short())
 		}
 	}
-	return exitOK
+	return nil
 }
 
 func (a *app) newKeyPassword(file string) ([]byte, error) {
@@ -97,14 +107,14 @@ func (a *app) newKeyPassword(file string) ([]byte, error) {
 	return nil, usagef("key add needs the new password: give it in --new-password-file, $%s or $%s", envNewPasswordFile, envNewPassword)
 }
 
-func (a *app) listKeys(r *repo.Repository) int {
+func (a *app) listKeys(r *repo.Repository) error {
 	keys, err := r.ListKeys(a.ctx)
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	if a.jsonOut {
-		a.printJSON(keys)
-		return exitOK
+		a.printJSON(orEmpty(keys))
+		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tCREATED\tHOST\tUSER\tKDF\t")
@@ -119,8 +129,7 @@ func (a *app) listKeys(r *repo.Repository) int {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID.Short(), k.Created.Format("2006-01-02 15:04:05"), k.Host, k.User, kdf, mark)
 	}
-	tw.Flush()
-	return exitOK
+	return tw.Flush()
 }
 
 // findKey resolves a key id or unique prefix.

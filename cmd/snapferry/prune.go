@@ -3,37 +3,53 @@ package main
 import (
 	"fmt"
 
+	"github.com/spf13/cobra"
+
 	"github.com/snapferry/snapferry/images/repo"
 )
 
-func runPrune(a *app, args []string) int {
-	repoFlag := a.addRepoFlag()
-	a.flags.BoolVar(&a.dryRun, "dry-run", false, "report what would be removed, change nothing")
-	r, code := a.openRepoOnly(args, repoFlag, true)
-	if r == nil {
-		return code
+func newPruneCmd(a *app) *cobra.Command {
+	var repoFlag *string
+	var dryRun bool
+	c := &cobra.Command{
+		Use:   "prune --repo=REPO [options]",
+		Short: "remove data no snapshot needs",
+		Long: "Prune deletes the packs no snapshot references and repacks the partly used ones. It takes the\n" +
+			"repository's exclusive lock: no backup may run meanwhile.",
+		Example: "  snapferry prune --repo=/backup/repo --dry-run\n  snapferry prune --repo=/backup/repo",
+		Args:    noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			r, err := a.openRepoFlag(*repoFlag, true)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			return a.prune(r, dryRun)
+		},
 	}
-	defer r.Close()
-	return a.prune(r)
+	repoFlag = a.addRepoFlag(c.Flags())
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "report what would be removed, change nothing")
+	a.addHostFlag(c)
+	return c
 }
 
 // prune removes data no snapshot references; shared by `prune` and `forget --prune`.
-func (a *app) prune(r *repo.Repository) int {
+func (a *app) prune(r *repo.Repository, dryRun bool) error {
 	prog := newRenderer(a.stderr, a.jsonOut)
-	rep, err := r.Prune(a.ctx, repo.PruneOptions{DryRun: a.dryRun, Progress: prog})
+	rep, err := r.Prune(a.ctx, repo.PruneOptions{DryRun: dryRun, Progress: prog})
 	prog.Close()
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	if a.jsonOut {
 		a.printJSON(rep)
-		return exitOK
+		return nil
 	}
 	verb := "prune"
-	if a.dryRun {
+	if dryRun {
 		verb = "prune --dry-run (nothing changed)"
 	}
 	fmt.Fprintf(a.stdout, "%s: %d snapshots, %d blobs used, %d unused; packs: %d kept, %d deleted, %d repacked into %d; freed %s\n", verb,
 		rep.Snapshots, rep.BlobsUsed, rep.BlobsUnused, rep.PacksKept, rep.PacksDeleted, rep.PacksRepacked, rep.PacksWritten, humanBytes(rep.BytesFreed))
-	return exitOK
+	return nil
 }

@@ -1,31 +1,46 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
 
-// runRebuildIndex is `snapferry rebuild-index --repo=REPO`: rebuild the index from the pack
-// headers alone (after lost or damaged index files).
-func runRebuildIndex(a *app, args []string) int {
-	repoFlag := a.addRepoFlag()
-	r, code := a.openRepoOnly(args, repoFlag, true)
-	if r == nil {
-		return code
+	"github.com/spf13/cobra"
+)
+
+func newRebuildIndexCmd(a *app) *cobra.Command {
+	var repoFlag *string
+	c := &cobra.Command{
+		Use:   "rebuild-index --repo=REPO",
+		Short: "rebuild the index from the packs",
+		Long: "Rebuild-index reads the header of every pack and writes a new index from them alone, after\n" +
+			"index files were lost or damaged. Packs it cannot read are listed; the run then exits 1.",
+		Example: "  snapferry rebuild-index --repo=/backup/repo",
+		Args:    noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			r, err := a.openRepoFlag(*repoFlag, true)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			rep, err := r.RebuildIndex(a.ctx)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				a.printJSON(rep)
+				return nil
+			}
+			fmt.Fprintf(a.stdout, "rebuilt the index from %s (%s): %s replaced by %d\n",
+				plural(rep.Packs, "pack"), plural(rep.Blobs, "blob"), plural(rep.IndexFilesOld, "old index file"), rep.IndexFilesNew)
+			for _, m := range rep.BadPackMessages {
+				fmt.Fprintf(a.stdout, "unreadable pack: %s\n", m)
+			}
+			if len(rep.BadPacks) > 0 {
+				return fmt.Errorf("%s could not be read; run `snapferry check --read-data` to see which snapshots need them", plural(len(rep.BadPacks), "pack"))
+			}
+			return nil
+		},
 	}
-	defer r.Close()
-	rep, err := r.RebuildIndex(a.ctx)
-	if err != nil {
-		return a.fail(err)
-	}
-	if a.jsonOut {
-		a.printJSON(rep)
-		return exitOK
-	}
-	fmt.Fprintf(a.stdout, "rebuilt the index from %d packs (%d blobs): %d old index files replaced by %d\n",
-		rep.Packs, rep.Blobs, rep.IndexFilesOld, rep.IndexFilesNew)
-	for _, m := range rep.BadPackMessages {
-		fmt.Fprintf(a.stdout, "unreadable pack: %s\n", m)
-	}
-	if len(rep.BadPacks) > 0 {
-		return a.fail(fmt.Errorf("%d packs could not be read; run `snapferry check --read-data` to see which snapshots need them", len(rep.BadPacks)))
-	}
-	return exitOK
+	repoFlag = a.addRepoFlag(c.Flags())
+	a.addHostFlag(c)
+	return c
 }

@@ -12,12 +12,21 @@ import (
 // openRemoteBackend opens ssh:// and sftp:// stores: ssh:// deploys this binary when the far
 // side lacks it and runs `snapferry serve` there; sftp:// runs the repository logic here.
 func (a *app) openRemoteBackend(spec string) (store.Backend, error) {
+	be, err := storespec.Open(a.ctx, spec, a.storeOptions())
+	if errors.Is(err, storespec.ErrBadSpec) {
+		return nil, asUsage(err)
+	}
+	return be, err
+}
+
+// storeOptions are the SSH, deploy and bandwidth options of every ssh:// and sftp:// link.
+func (a *app) storeOptions() storespec.Options {
 	o := storespec.Options{
 		KnownHosts:       a.ssh.KnownHosts,
 		AcceptNewHostKey: a.ssh.AcceptNewHostKey,
 		RemotePath:       a.ssh.RemotePath,
 		Version:          version,
-		Create:           a.cmd == "init" || a.cmd == "replica",
+		Create:           a.createStore,
 		// No ServeLog: the far side's routine lines (session started) would be noise on every
 		// command; storespec keeps its last words for error messages.
 	}
@@ -33,9 +42,5 @@ func (a *app) openRemoteBackend(spec string) (store.Backend, error) {
 	if a.ssh.Identity != "" {
 		o.Identity = []string{a.ssh.Identity}
 	}
-	be, err := storespec.Open(a.ctx, spec, o)
-	if errors.Is(err, storespec.ErrBadSpec) {
-		return nil, usageError{err.Error()}
-	}
-	return be, err
+	return o
 }

@@ -8,9 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/snapferry/snapferry/images/store"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/snapferry/snapferry/transfer/ratelimit"
-	"github.com/snapferry/snapferry/transfer/remotestore"
 	"github.com/snapferry/snapferry/transfer/replica"
 )
 
@@ -21,62 +22,82 @@ const smallFile = 1 << 20
 // runReplica is `snapferry replica PATH... --to=ssh://host/path`: keep a ready-to-use copy of
 // image files or folders on the far side, sending only changed blocks. Each PATH becomes
 // <path>/<base name of PATH> there.
-func runReplica(a *app, args []string) int {
-	to := a.flags.String("to", "", "ssh://[user@]host[:port]/path of the replica root")
-	vms := a.flags.String("vm", "", "VMs to replicate: NAMES|IDS|all|running (replica_vm.go)")
-	bw := a.flags.String("bwlimit", "", "limit the transfer rate, e.g. 20M (bytes per second)")
-	vf := addReplicaVMFlags(a)
-	var origin string
-	a.addOriginFlag(&origin)
-	a.addSSHFlags()
-	pos, code, ok := a.parse(args)
-	if !ok {
-		return code
+func newReplicaCmd(a *app) *cobra.Command {
+	var o replicaOptions
+	c := &cobra.Command{
+		Use:   "replica (PATH... | --vm=NAMES) --to=ssh://[user@]host[:port]/path [options]",
+		Short: "keep a ready-to-run copy on another host, sending changed blocks",
+		Long: "Replica keeps a ready-to-use copy of image files, folders or VMs on another host, sending only\n" +
+			"the blocks that changed since the last run. Each PATH becomes <path>/<base name of PATH> there;\n" +
+			"each VM a folder named like it. The far side keeps an undo journal, so an interrupted run\n" +
+			"leaves the previous replica intact.",
+		Example: "  snapferry replica /srv/images/db.img --to=ssh://backup@dr-host/replicas\n" +
+			"  snapferry replica --vm=web01,db01 --to=ssh://root@esxi02/vmfs/volumes/ds2/replicas --bwlimit=20M",
+		Args: cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error { return a.replica(c.Flags(), args, o) },
 	}
+	fs := c.Flags()
+	fs.StringVar(&o.to, "to", "", "ssh://[user@]host[:port]/path of the replica root")
+	fs.StringVar(&o.vms, "vm", "", "VMs to replicate: NAMES|IDS|all|running")
+	fs.StringVar(&o.bwlimit, "bwlimit", "", "limit the transfer rate, e.g. 20M (bytes per second)")
+	o.vf = addReplicaVMFlags(a, fs)
+	a.addOriginFlag(fs, &o.origin)
+	a.addSSHFlags(fs)
+	a.addHostFlag(c)
+	return c
+}
+
+type replicaOptions struct {
+	to, vms, bwlimit, origin string
+	vf                       *replicaVMFlags
+}
+
+func (a *app) replica(fs *pflag.FlagSet, pos []string, o replicaOptions) error {
+	to, vms, bw, vf, origin := &o.to, &o.vms, &o.bwlimit, o.vf, o.origin
+	a.createStore = true
 	if *vms != "" && len(pos) > 0 {
-		return a.fail(usagef("give either PATH... or --vm, not both (run two replicas)"))
+		return usagef("give either PATH... or --vm, not both (run two replicas)")
 	}
 	if *vms == "" && len(pos) == 0 {
-		return a.fail(usagef("nothing to replicate: give PATH... or --vm=NAMES|all|running"))
+		return usagef("nothing to replicate: give PATH... or --vm=NAMES|all|running")
 	}
 	if !strings.HasPrefix(*to, "ssh://") {
-		return a.fail(usagef("--to=%q: a replica needs ssh://[user@]host[:port]/path (the far side runs snapferry serve)", *to))
+		return usagef("--to=%q: a replica needs ssh://[user@]host[:port]/path (the far side runs snapferry serve)", *to)
 	}
 	if *bw != "" {
 		bps, err := ratelimit.ParseRate(*bw)
 		if err != nil {
-			return a.fail(usagef("--bwlimit=%q: %v", *bw, err))
+			return usagef("--bwlimit=%q: %v", *bw, err)
 		}
 		a.bwlimit = bps
 	}
 	if *vms != "" {
 		return a.replicaVMs(*vms, *to, origin, vf)
 	}
-	if err := vmOnlyFlags(a); err != nil {
-		return a.fail(err)
+	if err := vmOnlyFlags(fs); err != nil {
+		return err
 	}
 	sets := map[string][]replica.File{}
 	var order []string
 	for _, p := range pos {
 		name, files, err := replicaFiles(p)
 		if err != nil {
-			return a.fail(err)
+			return err
 		}
 		if _, dup := sets[name]; dup {
-			return a.fail(usagef("two PATHs are both named %q on the far side; replicate them separately", name))
+			return usagef("two PATHs are both named %q on the far side; replicate them separately", name)
 		}
 		sets[name], order = files, append(order, name)
 	}
 	job, err := a.beginJob("replica", origin, nil, pos)
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	items, err := a.pushReplicas(*to, order, sets)
-	code = a.endJob(job, err, items)
-	if err != nil {
-		a.fail(err)
+	if a.jsonOut {
+		a.printBackupResult(&backupResult{items: items})
 	}
-	return code
+	return a.endJob(job, err, items)
 }
 
 func (a *app) pushReplicas(to string, order []string, sets map[string][]replica.File) ([]backupItem, error) {
@@ -97,20 +118,6 @@ func (a *app) pushReplicas(to string, order []string, sets map[string][]replica.
 		a.printReplica(it, st)
 	}
 	return items, nil
-}
-
-// unwrapRemote finds the wire client below the store wrappers (link owner, rate limit).
-func unwrapRemote(be store.Backend) (*remotestore.Client, bool) {
-	for {
-		switch b := be.(type) {
-		case *remotestore.Client:
-			return b, true
-		case interface{ Unwrap() store.Backend }:
-			be = b.Unwrap()
-		default:
-			return nil, false
-		}
-	}
 }
 
 // replicaFiles lists what one PATH replicates: a file is one entry, a folder every regular file

@@ -2,15 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/snapferry/snapferry/appliance"
 	"github.com/snapferry/snapferry/appliance/jobrun"
 	"github.com/snapferry/snapferry/appliance/vmjob"
 	"github.com/snapferry/snapferry/transfer/replica"
+	"github.com/snapferry/snapferry/transfer/storespec"
 	"github.com/snapferry/snapferry/transfer/wire"
 )
 
@@ -25,23 +29,22 @@ type replicaVMFlags struct {
 	vmfsRoot    string
 }
 
-func addReplicaVMFlags(a *app) *replicaVMFlags {
+func addReplicaVMFlags(a *app, fs *pflag.FlagSet) *replicaVMFlags {
 	f := &replicaVMFlags{}
-	fs := a.flags
 	fs.StringVar(&f.excludeVMs, "exclude-vm", "", "VMs to leave out")
 	fs.StringVar(&f.excludeDisk, "exclude-disk", "", "disks to leave out: vmdk1,scsi0:2,name.vmdk")
 	fs.StringVar(&f.mode, "mode", "hot", "hot (snapshot), warm (shut down, snapshot, power on) or cold (shut down)")
 	fs.BoolVar(&f.quiesce, "quiesce", false, "quiesce the guest file system (VMware Tools)")
 	fs.BoolVar(&f.forceOff, "force-off", false, "power off hard when the guest does not shut down")
 	fs.StringVar(&f.wait, "wait", "", "wait this long for a VM another job is using (e.g. 10m)")
-	a.addVMFSFlag(&f.vmfsRoot)
+	a.addVMFSFlag(fs, &f.vmfsRoot)
 	return f
 }
 
 // vmOnlyFlags refuses the VM options on a replica of PATHs, where they would mean nothing.
-func vmOnlyFlags(a *app) error {
+func vmOnlyFlags(fs *pflag.FlagSet) error {
 	for _, name := range []string{"exclude-vm", "exclude-disk", "mode", "quiesce", "force-off", "wait", "vmfs-root"} {
-		if a.flags.Changed(name) {
+		if fs.Changed(name) {
 			return usagef("--%s is an option of VM replicas (--vm=NAMES); leave it out when replicating PATHs", name)
 		}
 	}
@@ -51,30 +54,29 @@ func vmOnlyFlags(a *app) error {
 // replicaVMs is `snapferry replica --vm=NAMES --to=ssh://host/path`: each VM is frozen as --mode
 // says and pushed as a ready-to-run copy into the folder named like it on the far side. A VM
 // that fails does not stop the others; skipped disks make the run partial (exit 3).
-func (a *app) replicaVMs(list, to, origin string, f *replicaVMFlags) int {
+func (a *app) replicaVMs(list, to, origin string, f *replicaVMFlags) error {
 	switch f.mode {
 	case "hot", "warm", "cold":
 	default:
-		return a.fail(usagef("--mode=%q: want hot, warm or cold", f.mode))
+		return usagef("--mode=%q: want hot, warm or cold", f.mode)
 	}
 	if f.wait != "" { // checked before the job starts; selectVMs uses it
 		if _, err := time.ParseDuration(f.wait); err != nil {
-			return a.fail(usagef("--wait=%q: %v (example: 10m)", f.wait, err))
+			return usagef("--wait=%q: %v (example: 10m)", f.wait, err)
 		}
 	}
 	job, err := a.beginJob("replica", origin, strings.Split(list, ","), nil)
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	res, err := a.pushVMReplicas(job, list, to, f)
 	if err == nil && res.partial() {
 		err = res.outcome()
 	}
-	code := a.endJob(job, err, res.list())
-	if err != nil {
-		a.fail(err)
+	if a.jsonOut && res != nil {
+		a.printBackupResult(res)
 	}
-	return code
+	return a.endJob(job, err, res.list())
 }
 
 func (a *app) pushVMReplicas(job *jobrun.Job, list, to string, f *replicaVMFlags) (*backupResult, error) {
@@ -123,16 +125,11 @@ func (a *app) pushVMReplicas(job *jobrun.Job, list, to string, f *replicaVMFlags
 // replicaLink opens the wire session to the snapferry serve at to (ssh://) that replicas are
 // pushed over; closeLink ends it.
 func (a *app) replicaLink(to string) (sess *wire.Session, closeLink func() error, err error) {
-	be, err := a.openRemoteBackend(to)
-	if err != nil {
-		return nil, nil, err
+	sess, closeLink, err = storespec.OpenSession(a.ctx, to, a.storeOptions())
+	if errors.Is(err, storespec.ErrBadSpec) {
+		return nil, nil, asUsage(err)
 	}
-	client, ok := unwrapRemote(be)
-	if !ok {
-		be.Close()
-		return nil, nil, fmt.Errorf("replica %s: the far side is not a snapferry serve session", to)
-	}
-	return client.Session(), be.Close, nil
+	return sess, closeLink, err
 }
 
 // diskBytes is the apparent size of the disk files of a replica set, the total its progress
@@ -163,16 +160,15 @@ func distinctNames(vms []appliance.VM) error {
 // replicaItem is the job-history row of one replica set: read is what was hashed, "added" the
 // changed bytes, "stored" what went over the link.
 func replicaItem(set string, st replica.Stats, d time.Duration) backupItem {
-	it := backupItem{Source: set, Kind: "replica", Duration: d}
+	it := backupItem{Source: set, Kind: "replica", Duration: d, Replica: &st}
 	it.Stats.BytesRead, it.Stats.BytesAdded, it.Stats.BytesStored = st.BytesRead, st.BytesChanged, st.BytesSent
 	return it
 }
 
-// printReplica prints one replica set's outcome: a JSON line with --json, else a text line and
-// its warnings.
+// printReplica prints one replica set's outcome as it ends: a text line and its warnings. With
+// --json the run's summary comes at the end instead (printBackupResult).
 func (a *app) printReplica(it backupItem, st replica.Stats) {
 	if a.jsonOut {
-		a.printJSONLine(map[string]any{"event": "replica", "set": it.Source, "stats": st, "warnings": it.Warnings, "error": it.Error})
 		return
 	}
 	if it.Error != "" {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/pflag"
+
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/images/store/local"
@@ -100,31 +102,21 @@ func (a *app) openWithPassword(be store.Backend, o repo.Options) (*repo.Reposito
 	return r, err
 }
 
-// addRepoFlag registers --repo (env SNAPFERRY_REPO) and the SSH options that reach it.
-func (a *app) addRepoFlag() *string {
-	a.addSSHFlags()
-	return a.flags.String("repo", "", "repository (env SNAPFERRY_REPO)")
+// addRepoFlag registers --repo (env SNAPFERRY_REPO), --password-file and the SSH options
+// that reach the repository.
+func (a *app) addRepoFlag(fs *pflag.FlagSet) *string {
+	a.addSSHFlags(fs)
+	a.addPasswordFlag(fs)
+	return fs.String("repo", "", "repository (env SNAPFERRY_REPO)")
 }
 
-// openRepoOnly parses a command that takes no positional arguments and opens its --repo. On
-// failure it returns a nil repository and the exit code, the message already printed.
-func (a *app) openRepoOnly(args []string, repoFlag *string, write bool) (*repo.Repository, int) {
-	pos, code, ok := a.parse(args)
-	if !ok {
-		return nil, code
-	}
-	if len(pos) != 0 {
-		return nil, a.fail(usagef("%s takes no arguments, got %q", a.cmd, pos))
-	}
-	spec, err := repoSpec(*repoFlag, "repo")
+// openRepoFlag opens the repository a --repo flag (or $SNAPFERRY_REPO) names.
+func (a *app) openRepoFlag(flagValue string, write bool) (*repo.Repository, error) {
+	spec, err := repoSpec(flagValue, "repo")
 	if err != nil {
-		return nil, a.fail(err)
+		return nil, err
 	}
-	r, err := a.openRepo(spec, write)
-	if err != nil {
-		return nil, a.fail(err)
-	}
-	return r, exitOK
+	return a.openRepo(spec, write)
 }
 
 // backupTarget is an open repository under a shared lock, ready for a backup run.

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/snapferry/snapferry/images/disk"
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/images/vmdk"
@@ -25,62 +27,75 @@ type restoreFlags struct {
 	origin    string
 }
 
-func runRestore(a *app, args []string) int {
+func newRestoreCmd(a *app) *cobra.Command {
 	var f restoreFlags
-	a.flags.StringVar(&f.from, "from", "", "repository to restore from (env SNAPFERRY_REPO)")
-	a.flags.StringVar(&f.target, "target", "", "folder to restore into")
-	a.flags.StringVar(&f.source, "source", "", "with latest: the source (path or VM name) whose newest snapshot to take")
-	a.flags.StringVar(&f.datastore, "datastore", "", "VM restore: datastore to create the VM on")
-	a.flags.StringVar(&f.name, "name", "", "VM restore: name of the restored VM")
-	a.flags.BoolVar(&f.register, "register", false, "VM restore: register the VM on this host")
-	a.flags.BoolVar(&f.overwrite, "overwrite", false, "replace existing files or a VM of the same name")
-	a.flags.BoolVar(&f.powerOn, "power-on", false, "VM restore: power the VM on afterwards")
-	a.flags.StringVar(&f.wait, "wait", "", "VM restore: wait this long for a VM another job is using")
-	a.addVMFSFlag(&f.vmfsRoot)
-	a.addOriginFlag(&f.origin)
-	a.addSSHFlags()
-	tf := addTapeFlags(a.flags) // tape: --changer, --tape-home for --from=tape:// (restore_tape.go)
-	pos, code, ok := a.parse(args)
-	if !ok {
-		return code
+	var tf *tapeFlags
+	c := &cobra.Command{
+		Use:   "restore SNAPSHOT[:PATH] --from=REPO (--target=DIR | --datastore=DS) [options]",
+		Short: "restore a snapshot",
+		Long: "Restore writes a snapshot (or the part below PATH) into --target=DIR: disk images sparse, files\n" +
+			"with their metadata. A VM snapshot with --datastore=DS is recreated as a VM on this host. snapferry\n" +
+			"never restores over the original in place, and replaces existing files or a VM only with\n" +
+			"--overwrite. SNAPSHOT is an id, a unique prefix of one, or latest (with --source).",
+		Example: "  snapferry restore latest:/etc --from=/backup/repo --source=/etc --target=/tmp/r\n" +
+			"  snapferry restore 3f2a9c1e --from=/backup/repo --datastore=datastore1 --name=web01-restored --register",
+		Args: exactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error { return a.restore(args[0], f, tf) },
 	}
-	if len(pos) != 1 {
-		return a.fail(usagef("restore takes one snapshot: snapferry restore SNAPSHOT[:PATH] --from=REPO --target=DIR"))
-	}
+	fs := c.Flags()
+	fs.StringVar(&f.from, "from", "", "repository to restore from (env SNAPFERRY_REPO)")
+	fs.StringVar(&f.target, "target", "", "folder to restore into")
+	fs.StringVar(&f.source, "source", "", "with latest: the source (path or VM name) whose newest snapshot to take")
+	fs.StringVar(&f.datastore, "datastore", "", "VM restore: datastore to create the VM on")
+	fs.StringVar(&f.name, "name", "", "VM restore: name of the restored VM")
+	fs.BoolVar(&f.register, "register", false, "VM restore: register the VM on this host")
+	fs.BoolVar(&f.overwrite, "overwrite", false, "replace existing files or a VM of the same name")
+	fs.BoolVar(&f.powerOn, "power-on", false, "VM restore: power the VM on afterwards")
+	fs.StringVar(&f.wait, "wait", "", "VM restore: wait this long for a VM another job is using")
+	a.addVMFSFlag(fs, &f.vmfsRoot)
+	a.addOriginFlag(fs, &f.origin)
+	a.addSSHFlags(fs)
+	a.addPasswordFlag(fs)
+	tf = addTapeAccessFlags(fs) // tape: --changer, --tape-home for --from=tape:// (restore_tape.go)
+	a.addHostFlag(c)
+	return c
+}
+
+func (a *app) restore(snapshot string, f restoreFlags, tf *tapeFlags) error {
 	if f.target == "" && f.datastore == "" {
-		return a.fail(usagef("restore needs --target=DIR (files, images) or --datastore=DS (VMs); snapferry never overwrites the original in place"))
+		return usagef("restore needs --target=DIR (files, images) or --datastore=DS (VMs); snapferry never overwrites the original in place")
 	}
 	spec, err := repoSpec(f.from, "from")
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
-	ref, sub := splitSnapshotRef(pos[0])
+	ref, sub := splitSnapshotRef(snapshot)
 	spec, ref, cleanup, err := a.stageFromTape(spec, ref, f, tf) // tape: the save set into a temporary repository (restore_tape.go)
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	defer cleanup()
 	r, err := a.openRepo(spec, false)
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	defer r.Close()
 	si, err := a.findSnapshot(r, ref, repo.SnapshotFilter{Source: f.source})
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	sn := si.Snapshot
 	if f.datastore != "" {
 		if sn.Kind != repo.SnapshotVM {
-			return a.fail(usagef("snapshot %s is a %s backup, not a VM: use --target=DIR", si.ID.Short(), sn.Kind))
+			return usagef("snapshot %s is a %s backup, not a VM: use --target=DIR", si.ID.Short(), sn.Kind)
 		}
 		return a.runRestoreJob(si, f, func(prog *renderer) (int, error) { return a.restoreVM(r, si, f, prog) })
 	}
 	if f.target == "" {
-		return a.fail(usagef("restore needs --target=DIR (snapferry never overwrites the original in place)"))
+		return usagef("restore needs --target=DIR (snapferry never overwrites the original in place)")
 	}
 	if err := os.MkdirAll(f.target, 0o755); err != nil {
-		return a.fail(fmt.Errorf("create target %s: %w", f.target, err))
+		return fmt.Errorf("create target %s: %w", f.target, err)
 	}
 	return a.runRestoreJob(si, f, func(prog *renderer) (int, error) {
 		n, err := a.restoreDisks(r, sn, sub, f, prog)
@@ -98,21 +113,21 @@ func runRestore(a *app, args []string) int {
 			return 0, usagef("nothing in snapshot %s matches %q; see `snapferry ls %s`", si.ID.Short(), sub, si.ID.Short())
 		}
 		if !a.jsonOut {
-			fmt.Fprintf(a.stdout, "restored %d items of snapshot %s to %s\n", n, si.ID.Short(), f.target)
+			fmt.Fprintf(a.stdout, "restored %s of snapshot %s to %s\n", plural(n, "item"), si.ID.Short(), f.target)
 		}
 		return n, nil
 	})
 }
 
 // runRestoreJob runs a restore inside the job life cycle (registry, history, report).
-func (a *app) runRestoreJob(si repo.SnapshotInfo, f restoreFlags, fn func(*renderer) (int, error)) int {
+func (a *app) runRestoreJob(si repo.SnapshotInfo, f restoreFlags, fn func(*renderer) (int, error)) error {
 	var vms []string
 	if si.Snapshot.VM != nil {
 		vms = []string{si.Snapshot.VM.Name}
 	}
 	job, err := a.beginJob("restore", f.origin, vms, si.Snapshot.Paths)
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	prog := a.renderer()
 	start := time.Now()
@@ -121,11 +136,7 @@ func (a *app) runRestoreJob(si repo.SnapshotInfo, f restoreFlags, fn func(*rende
 	if a.jsonOut && err == nil {
 		a.printJSON(map[string]any{"snapshot": si.ID, "target": f.target, "datastore": f.datastore, "restored": n})
 	}
-	code := a.endJob(job, err, []backupItem{{Source: si.Snapshot.Source, Kind: "restore", Snapshot: si.ID.String(), Duration: time.Since(start)}})
-	if err != nil {
-		a.fail(err)
-	}
-	return code
+	return a.endJob(job, err, []backupItem{{Source: si.Snapshot.Source, Kind: "restore", Snapshot: si.ID.String(), Duration: time.Since(start)}})
 }
 
 // restoreDisks writes each disk image (and a VMDK's descriptor) into the target folder,

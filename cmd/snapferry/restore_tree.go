@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 
+	"github.com/snapferry/snapferry/cron/exitcode"
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/images/tree"
 )
@@ -24,7 +25,7 @@ func (a *app) restoreTree(r *repo.Repository, sn *repo.Snapshot, sub string, f r
 		fmt.Fprintf(a.stderr, "warning: %s\n", fe.Error())
 	}
 	if len(errs) > 0 {
-		return 1, partialError{fmt.Sprintf("%d entries could not be restored", len(errs))}
+		return 1, exitcode.Partialf("%s could not be restored", plural(len(errs), "entry/entries"))
 	}
 	return 1, nil
 }

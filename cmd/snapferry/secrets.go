@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/snapferry/snapferry/images/repo"
@@ -30,27 +30,15 @@ const (
 	flagPasswordFile   = "password-file"
 )
 
-// opensRepository names the commands that open (or create) a repository and therefore take
-// --password-file.
-func opensRepository(cmd string) bool {
-	return slices.Contains([]string{"init", "backup", "snapshots", "ls", "restore", "check", "forget", "prune",
-		"rebuild-index", "unlock", "key"}, cmd)
-}
-
-// addPasswordFlag registers --password-file. main registers it for opensRepository commands,
-// before the command defines its own flags.
-func (a *app) addPasswordFlag() {
-	a.flags.String(flagPasswordFile, "", "file whose first line is the repository password (env "+envPasswordFile+
+// addPasswordFlag registers --password-file on a command that opens or creates a repository.
+func (a *app) addPasswordFlag(fs *pflag.FlagSet) {
+	fs.StringVar(&a.passwordFile, flagPasswordFile, "", "file whose first line is the repository password (env "+envPasswordFile+
 		"; or set "+envPassword+")")
 }
 
 // repoPassword returns the password given by flag or environment, or nil if none is.
 func (a *app) repoPassword() ([]byte, error) {
-	file := ""
-	if f := a.flags.Lookup(flagPasswordFile); f != nil {
-		file = f.Value.String()
-	}
-	return passwordFrom(file, envPasswordFile, envPassword, "--"+flagPasswordFile)
+	return passwordFrom(a.passwordFile, envPasswordFile, envPassword, "--"+flagPasswordFile)
 }
 
 // passwordFrom reads the first of: file (named by what in messages), the file named by

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/snapferry/snapferry/cron/executable"
 	"github.com/snapferry/snapferry/pidmgr"
 	"github.com/snapferry/snapferry/transfer/tape"
 	"github.com/snapferry/snapferry/transfer/tape/tapewire"
@@ -36,13 +37,13 @@ func addServeTapeFlags(fs *pflag.FlagSet) *serveTapeFlags {
 // transfer/tape/tapewire), which holds the drive and multiplexes every client's save sets onto
 // it. Nobody is at a terminal here: a tape swap needs --changer; without it a full tape ends the
 // save set with an error that says so.
-func (a *app) serveTape(device string, sf *serveTapeFlags) int {
+func (a *app) serveTape(device string, sf *serveTapeFlags) error {
 	dir, err := a.tapeHome()
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	if device, err = filepath.Abs(device); err != nil {
-		return a.fail(usagef("--tape=%s: %v", device, err))
+		return usagef("--tape=%s: %v", device, err)
 	}
 	// Registered as remote so a user's kill-idle on the tape host never cuts a client's session.
 	if reg, err := a.registry(); err == nil {
@@ -54,11 +55,11 @@ func (a *app) serveTape(device string, sf *serveTapeFlags) int {
 	sum := sha256.Sum256([]byte(device))
 	socket := filepath.Join(dir, "tape", "drive-"+hex.EncodeToString(sum[:6])+".sock")
 	if err := os.MkdirAll(filepath.Dir(socket), 0o700); err != nil {
-		return a.fail(fmt.Errorf("tape state folder: %w", err))
+		return fmt.Errorf("tape state folder: %w", err)
 	}
 	drive, err := a.tapeDrive(device, sf.changer, false)
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	o := tapewire.ServeOptions{Library: &tape.Local{Drive: drive, Ctx: a.ctx}, Program: version, Log: a.stderr}
 	switch {
@@ -73,17 +74,17 @@ func (a *app) serveTape(device string, sf *serveTapeFlags) int {
 			Start: func() error { return startTapeDaemon(dir, device, sf.changer) }})
 	}
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
-	return exitOK
+	return nil
 }
 
 // startTapeDaemon runs `serve --tape=DEVICE --tape-daemon` detached (own session, so the end of
 // the SSH session that started it does not end it), logging to STATE/tape/daemon.log.
 func startTapeDaemon(dir, device, changer string) error {
-	exe, err := os.Executable()
+	exe, err := executable.Path()
 	if err != nil {
-		exe = os.Args[0]
+		return fmt.Errorf("start the tape daemon: %w", err)
 	}
 	args := []string{"serve", "--tape=" + device, "--tape-daemon", "--home=" + dir}
 	if changer != "" {

@@ -5,22 +5,42 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"github.com/snapferry/snapferry/images/repo"
 )
 
-func runSnapshots(a *app, args []string) int {
-	repoFlag := a.addRepoFlag()
-	host := a.flags.String("host-filter", "", "only snapshots of this host")
-	source := a.flags.String("source", "", "only snapshots of this source (VM name, path)")
-	tag := a.flags.String("tag", "", "only snapshots with this tag")
-	r, code := a.openRepoOnly(args, repoFlag, false)
-	if r == nil {
-		return code
+func newSnapshotsCmd(a *app) *cobra.Command {
+	var repoFlag *string
+	var filter repo.SnapshotFilter
+	c := &cobra.Command{
+		Use:   "snapshots --repo=REPO [options]",
+		Short: "list the snapshots of a repository",
+		Long: "Snapshots lists the snapshots in REPO, oldest first: id, time, host, kind (image, files, vm),\n" +
+			"source, size and what the run added. The filters narrow the list.",
+		Example: "  snapferry snapshots --repo=/backup/repo\n  snapferry snapshots --repo=/backup/repo --source=web01 --json",
+		Args:    noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			r, err := a.openRepoFlag(*repoFlag, false)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			return a.listSnapshots(r, filter)
+		},
 	}
-	defer r.Close()
-	list, err := r.ListSnapshots(a.ctx, repo.SnapshotFilter{Host: *host, Source: *source, Tag: *tag})
+	repoFlag = a.addRepoFlag(c.Flags())
+	c.Flags().StringVar(&filter.Host, "host-filter", "", "only snapshots of this host")
+	c.Flags().StringVar(&filter.Source, "source", "", "only snapshots of this source (VM name, path)")
+	c.Flags().StringVar(&filter.Tag, "tag", "", "only snapshots with this tag")
+	a.addHostFlag(c)
+	return c
+}
+
+func (a *app) listSnapshots(r *repo.Repository, filter repo.SnapshotFilter) error {
+	list, err := r.ListSnapshots(a.ctx, filter)
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	if a.jsonOut {
 		out := make([]map[string]any, 0, len(list))
@@ -28,7 +48,7 @@ func runSnapshots(a *app, args []string) int {
 			out = append(out, map[string]any{"id": s.ID, "snapshot": s.Snapshot})
 		}
 		a.printJSON(out)
-		return exitOK
+		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTIME\tHOST\tKIND\tSOURCE\tSIZE\tADDED\tTAGS")
@@ -49,6 +69,6 @@ func runSnapshots(a *app, args []string) int {
 			sn.Host, sn.Kind, sn.Source, flag, humanBytes(size), humanBytes(sn.Stats.BytesStored), strings.Join(sn.Tags, ","))
 	}
 	tw.Flush()
-	fmt.Fprintf(a.stdout, "%d snapshots\n", len(list))
-	return exitOK
+	fmt.Fprintln(a.stdout, plural(len(list), "snapshot"))
+	return nil
 }

@@ -7,33 +7,45 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/snapferry/snapferry/appliance"
 	"github.com/snapferry/snapferry/appliance/health"
 	"github.com/snapferry/snapferry/cron"
+	"github.com/snapferry/snapferry/cron/exitcode"
 )
 
 // runStatus is `snapferry status`: is everything healthy here? Exit 0 when nothing needs a
 // human, 1 when something does (each such finding is printed under "attention").
-func runStatus(a *app, args []string) int {
-	var vmfs string
-	crontab := a.flags.String("crontab", "", "crontab file to inspect (default: this host's)")
-	a.addVMFSFlag(&vmfs)
-	pos, code, ok := a.parse(args)
-	if !ok {
-		return code
+func newStatusCmd(a *app) *cobra.Command {
+	var vmfs, crontab string
+	c := &cobra.Command{
+		Use:   "status [options]",
+		Short: "is everything healthy here?",
+		Long: "Status shows this host's registered processes, running jobs, schedule, last results and\n" +
+			"leftover VM snapshots. It exits 0 when nothing needs a human and 1 when something does; each\n" +
+			"such finding is listed under \"attention\".",
+		Example: "  snapferry status\n  snapferry status --host=root@esxi01 --json",
+		Args:    noArgs,
+		RunE:    func(*cobra.Command, []string) error { return a.status(vmfs, crontab) },
 	}
-	if len(pos) != 0 {
-		return a.fail(usagef("status takes no arguments, got %q", pos))
-	}
+	c.Flags().StringVar(&crontab, "crontab", "", "crontab file to inspect (default: this host's)")
+	a.addVMFSFlag(c.Flags(), &vmfs)
+	a.addSSHFlags(c.Flags())
+	a.addHostFlag(c)
+	return c
+}
+
+func (a *app) status(vmfs, crontab string) error {
 	dir, err := a.stateDir()
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	log, reg, err := a.historyLog()
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
-	target, _ := cron.TargetFor(*crontab, cron.IsESXi(), cron.ExecRunner)
+	target, _ := cron.TargetFor(crontab, cron.IsESXi(), cron.ExecRunner)
 	var host appliance.Host
 	if _, err := exec.LookPath("vim-cmd"); err == nil || vmfs != "" || os.Getenv("SNAPFERRY_VMFS_ROOT") != "" {
 		if h, err := esxiHost(vmfs); err == nil {
@@ -44,14 +56,16 @@ func runStatus(a *app, args []string) int {
 	rep := health.Collect(a.ctx, health.Options{Version: version, HostName: name, StateDir: dir, Registry: reg,
 		History: log, Cron: cron.NewStore(dir), Crontab: target, Host: host, Now: time.Now()})
 	if a.jsonOut {
+		rep.Registry, rep.Running, rep.LastRuns = orEmpty(rep.Registry), orEmpty(rep.Running), orEmpty(rep.LastRuns)
+		rep.Leftovers, rep.Attention, rep.Cron.Jobs = orEmpty(rep.Leftovers), orEmpty(rep.Attention), orEmpty(rep.Cron.Jobs)
 		a.printJSON(rep)
 	} else {
 		printStatus(a, rep)
 	}
 	if !rep.Healthy() {
-		return exitFailed
+		return exitcode.New(exitcode.Failed, nil) // the findings are printed above
 	}
-	return exitOK
+	return nil
 }
 
 func printStatus(a *app, r *health.Report) {

@@ -11,9 +11,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/snapferry/snapferry/cron/exitcode"
 	"github.com/snapferry/snapferry/transfer/storespec"
 	"github.com/snapferry/snapferry/transfer/tape"
 	"github.com/snapferry/snapferry/transfer/tape/device"
@@ -28,12 +30,18 @@ type tapeFlags struct {
 	tapeHome string
 }
 
-// addTapeFlags registers the options backup and restore need for tape:// targets.
+// addTapeFlags registers the options backup needs for tape:// targets.
 func addTapeFlags(fs *pflag.FlagSet) *tapeFlags {
-	tf := &tapeFlags{}
+	tf := addTapeAccessFlags(fs)
 	fs.StringVar(&tf.pool, "pool", "", "tape: the media pool to write to (env SNAPFERRY_TAPE_POOL; default \"default\")")
-	fs.StringVar(&tf.changer, "changer", "", "tape: command the tape host runs to load another volume (gets SNAPFERRY_TAPE_* variables)")
 	fs.IntVar(&tf.streams, "streams", 1, "tape: back up this many sources at once, multiplexed onto one tape file")
+	return tf
+}
+
+// addTapeAccessFlags registers the options every command that reads a tape:// spec needs.
+func addTapeAccessFlags(fs *pflag.FlagSet) *tapeFlags {
+	tf := &tapeFlags{}
+	fs.StringVar(&tf.changer, "changer", "", "tape: command the tape host runs to load another volume (gets SNAPFERRY_TAPE_* variables)")
 	fs.StringVar(&tf.tapeHome, "tape-home", "", "tape: state folder on the tape host, where its catalog lives (default: ~/.snapferry of the SSH user there)")
 	return tf
 }
@@ -59,7 +67,7 @@ func parseTapeSpec(raw string) (storespec.Spec, error) {
 	}
 	s, err := storespec.Parse(raw)
 	if err != nil {
-		return s, usageError{err.Error()}
+		return s, asUsage(err)
 	}
 	if s.Scheme != storespec.Tape {
 		return s, usagef("%s is not a tape; use tape://[user@]host[:port]/dev/nst0 or tape:///dev/nst0", raw)
@@ -126,38 +134,17 @@ func (a *app) openTapeLibrary(raw string, tf *tapeFlags) (tape.Library, error) {
 	}
 	lib, err := tapewire.Dial(a.ctx, raw, o)
 	if errors.Is(err, storespec.ErrBadSpec) {
-		return nil, usageError{err.Error()}
+		return nil, asUsage(err)
 	}
 	return lib, err
 }
 
-// runTape is `snapferry tape label|scan|list`, run on the tape host (list also over SSH).
-func runTape(a *app, args []string) int {
-	sub := ""
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		sub, args = args[0], args[1:]
-	}
-	switch sub {
-	case "label":
-		return runTapeLabel(a, args)
-	case "scan":
-		return runTapeScan(a, args)
-	case "list":
-		return runTapeList(a, args)
-	case "status":
-		return runTapeStatus(a, args)
-	}
-	a.parse(nil)
-	return a.fail(usagef("tape needs a subcommand: label DEVICE [--pool=P], scan DEVICE, list [DEVICE], status DEVICE"))
-}
-
-// tapeUsage sets the help text of a tape subcommand.
-func (a *app) tapeUsage(sub, synopsis string) {
-	a.cmd = "tape " + sub
-	a.flags.Usage = func() {
-		fmt.Fprintf(a.stderr, "Usage: snapferry tape %s %s\n\nOptions:\n", sub, synopsis)
-		a.flags.PrintDefaults()
-	}
+// newTapeCmd is `snapferry tape label|scan|list|status`, run on the tape host (list also over SSH).
+func newTapeCmd(a *app) *cobra.Command {
+	return groupCmd("tape COMMAND", "tape drives on this host: label, scan, list, status",
+		"Tape labels and scans volumes in this host's drives and lists the tape catalog: the save sets\n"+
+			"that `backup --to=tape://...` wrote (docs/tape.md).",
+		newTapeLabelCmd(a), newTapeScanCmd(a), newTapeListCmd(a), newTapeStatusCmd(a))
 }
 
 // tapeDevice returns the DEVICE argument (or $SNAPFERRY_TAPE) of a tape subcommand.
@@ -190,60 +177,78 @@ func (a *app) hostDrive(pos []string, sub string) (*tape.Drive, error) {
 	return a.tapeDrive(s.Path, "", false)
 }
 
-func runTapeLabel(a *app, args []string) int {
+func newTapeLabelCmd(a *app) *cobra.Command {
 	var o tape.LabelOptions
 	var blockSize, capacity string
-	a.tapeUsage("label", "DEVICE [--pool=P] [--volume=ID]: write a new volume label (run on the tape host)")
-	a.flags.StringVar(&o.Pool, "pool", "default", "media pool of the new volume")
-	a.flags.StringVar(&o.Volume, "volume", "", "volume id (default: a new SFxxxxxxxx id; write it on the cartridge)")
-	a.flags.IntVar(&o.Sequence, "sequence", 0, "sequence number in the pool (default: the next one)")
-	a.flags.StringVar(&blockSize, "block-size", "256K", "record size of the volume")
-	a.flags.StringVar(&capacity, "capacity", "0", "virtual tapes: size of a new tape file, e.g. 100M (0: unlimited)")
-	a.flags.BoolVar(&o.Force, "force", false, "erase a tape that already has a label (its save sets are lost)")
-	pos, code, ok := a.parse(args)
-	if !ok {
-		return code
+	c := &cobra.Command{
+		Use:   "label [DEVICE] [--pool=P] [--volume=ID]",
+		Short: "write a new volume label (run on the tape host)",
+		Long: "Label writes a new volume label on the tape in DEVICE (or $SNAPFERRY_TAPE): a drive (/dev/nst0)\n" +
+			"or a virtual tape file. A tape that has a label is only erased with --force.",
+		Example: "  snapferry tape label /dev/nst0 --pool=weekly\n  snapferry tape label /srv/tapes/vt1 --capacity=100M",
+		Args:    maxArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return a.tapeLabel(args, o, blockSize, capacity)
+		},
 	}
+	fs := c.Flags()
+	fs.StringVar(&o.Pool, "pool", "default", "media pool of the new volume")
+	fs.StringVar(&o.Volume, "volume", "", "volume id (default: a new SFxxxxxxxx id; write it on the cartridge)")
+	fs.IntVar(&o.Sequence, "sequence", 0, "sequence number in the pool (default: the next one)")
+	fs.StringVar(&blockSize, "block-size", "256K", "record size of the volume")
+	fs.StringVar(&capacity, "capacity", "0", "virtual tapes: size of a new tape file, e.g. 100M (0: unlimited)")
+	fs.BoolVar(&o.Force, "force", false, "erase a tape that already has a label (its save sets are lost)")
+	return c
+}
+
+func (a *app) tapeLabel(pos []string, o tape.LabelOptions, blockSize, capacity string) error {
 	d, err := a.hostDrive(pos, "label")
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	bs, err := parseSize(blockSize)
 	if err != nil {
-		return a.fail(usagef("--block-size: %v", err))
+		return usagef("--block-size: %v", err)
 	}
 	o.BlockSize = int(bs)
 	if d.Capacity, err = parseSize(capacity); err != nil {
-		return a.fail(usagef("--capacity: %v", err))
+		return usagef("--capacity: %v", err)
 	}
 	l, err := d.Label(a.ctx, o)
 	if errors.Is(err, tape.ErrLabeled) {
-		return a.fail(usageError{err.Error()})
+		return asUsage(err)
 	}
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	if a.jsonOut {
 		a.printJSON(l)
 	} else {
 		fmt.Fprintf(a.stdout, "labeled %s as volume %s (pool %s, sequence %d, %s records)\n", d.Path, l.Volume, l.Pool, l.Sequence, humanBytes(int64(l.BlockSize)))
 	}
-	return exitOK
+	return nil
 }
 
-func runTapeScan(a *app, args []string) int {
-	a.tapeUsage("scan", "DEVICE: read the loaded volume and rebuild the catalog from it (run on the tape host)")
-	pos, code, ok := a.parse(args)
-	if !ok {
-		return code
+func newTapeScanCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "scan [DEVICE]",
+		Short: "read the loaded volume and rebuild the catalog from it (run on the tape host)",
+		Long: "Scan reads the volume in DEVICE (or $SNAPFERRY_TAPE) from start to end and adds what it finds to\n" +
+			"the tape catalog; damaged records are listed and make the run partial (exit 3).",
+		Example: "  snapferry tape scan /dev/nst0",
+		Args:    maxArgs(1),
+		RunE:    func(_ *cobra.Command, args []string) error { return a.tapeScan(args) },
 	}
+}
+
+func (a *app) tapeScan(pos []string) error {
 	d, err := a.hostDrive(pos, "scan")
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	vs, cat, err := d.Scan(a.ctx)
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	for _, p := range vs.Problems {
 		fmt.Fprintf(a.stderr, "warning: %v\n", p)
@@ -259,29 +264,39 @@ func runTapeScan(a *app, args []string) int {
 		fmt.Fprintf(a.stdout, "\ncatalog %s now lists %d save sets on %d volumes\n", d.Catalog.Path, len(cat.Sets), len(cat.Volumes))
 	}
 	if len(vs.Problems) > 0 {
-		return a.fail(partialError{fmt.Sprintf("%d damaged or unreadable records on volume %s (see above)", len(vs.Problems), vs.Label.Volume)})
+		return exitcode.Partialf("%s on volume %s (see above)", plural(len(vs.Problems), "damaged or unreadable record"), vs.Label.Volume)
 	}
-	return exitOK
+	return nil
 }
 
-func runTapeList(a *app, args []string) int {
-	a.tapeUsage("list", "[DEVICE | tape://host/DEVICE] [--volumes]: the save sets (or volumes) in the tape catalog")
-	tf := addTapeFlags(a.flags)
-	volumes := a.flags.Bool("volumes", false, "list the volumes instead of the save sets")
-	a.addSSHFlags()
-	pos, code, ok := a.parse(args)
-	if !ok {
-		return code
+func newTapeListCmd(a *app) *cobra.Command {
+	var tf *tapeFlags
+	var volumes bool
+	c := &cobra.Command{
+		Use:   "list [DEVICE | tape://host/DEVICE] [--volumes]",
+		Short: "the save sets (or volumes) in the tape catalog",
+		Long: "List shows the save sets (or, with --volumes, the volumes) of the tape catalog: this host's, or\n" +
+			"that of the tape host a tape:// spec names.",
+		Example: "  snapferry tape list\n  snapferry tape list tape://backup@tapehost/dev/nst0 --volumes",
+		Args:    maxArgs(1),
+		RunE:    func(_ *cobra.Command, args []string) error { return a.tapeList(args, tf, volumes) },
 	}
+	tf = addTapeAccessFlags(c.Flags())
+	c.Flags().BoolVar(&volumes, "volumes", false, "list the volumes instead of the save sets")
+	a.addSSHFlags(c.Flags())
+	return c
+}
+
+func (a *app) tapeList(pos []string, tf *tapeFlags, volumes bool) error {
 	raw, err := tapeDevice(pos, true)
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	var cat *tape.Catalog
 	if raw == "" {
 		dir, err := a.tapeHome()
 		if err != nil {
-			return a.fail(err)
+			return err
 		}
 		cat, err = tape.NewCatalogFile(dir).Load()
 	} else {
@@ -292,19 +307,19 @@ func runTapeList(a *app, args []string) int {
 		}
 	}
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	if a.jsonOut {
-		if *volumes {
-			a.printJSON(cat.Volumes)
+		if volumes {
+			a.printJSON(orEmpty(cat.Volumes))
 		} else {
-			a.printJSON(cat.Sets)
+			a.printJSON(orEmpty(cat.Sets))
 		}
-		return exitOK
+		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
 	defer tw.Flush()
-	if *volumes {
+	if volumes {
 		sort.Slice(cat.Volumes, func(i, j int) bool {
 			vi, vj := cat.Volumes[i], cat.Volumes[j]
 			return vi.Pool < vj.Pool || vi.Pool == vj.Pool && vi.Sequence < vj.Sequence
@@ -313,7 +328,7 @@ func runTapeList(a *app, args []string) int {
 		for _, v := range cat.Volumes {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%v\t%s\n", v.ID, v.Pool, v.Sequence, humanBytes(int64(v.BlockSize)), v.Files, v.Full, v.Labeled.Local().Format(time.DateTime))
 		}
-		return exitOK
+		return nil
 	}
 	fmt.Fprintln(tw, "SET\tTIME\tHOST\tKIND\tSOURCE\tSIZE\tSTATE\tWHERE")
 	for _, s := range cat.Sets {
@@ -328,36 +343,42 @@ func runTapeList(a *app, args []string) int {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", shortID(s.ID), s.Time.Local().Format(time.DateTime), s.Host, s.Kind,
 			s.Source, humanBytes(s.Bytes), state, strings.Join(where, " "))
 	}
-	return exitOK
+	return nil
 }
 
-// runTapeStatus shows which volume is loaded and what the catalog knows about it.
-func runTapeStatus(a *app, args []string) int {
-	a.tapeUsage("status", "DEVICE: the loaded volume's label and what the catalog knows about it")
-	pos, code, ok := a.parse(args)
-	if !ok {
-		return code
+func newTapeStatusCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:     "status [DEVICE]",
+		Short:   "the loaded volume's label and what the catalog knows about it",
+		Long:    "Status reads the label of the volume in DEVICE (or $SNAPFERRY_TAPE) and shows what the catalog knows about it.",
+		Example: "  snapferry tape status /dev/nst0",
+		Args:    maxArgs(1),
+		RunE:    func(_ *cobra.Command, args []string) error { return a.tapeStatus(args) },
 	}
+}
+
+// tapeStatus shows which volume is loaded and what the catalog knows about it.
+func (a *app) tapeStatus(pos []string) error {
 	d, err := a.hostDrive(pos, "status")
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	dev, err := device.Open(d.Path, device.Options{ReadOnly: true})
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	l, lerr := tape.ReadLabel(dev)
 	st, serr := dev.Status()
 	dev.Close()
 	if lerr != nil {
-		return a.fail(lerr)
+		return lerr
 	}
 	if serr != nil {
-		return a.fail(serr)
+		return serr
 	}
 	cat, err := d.Catalog.Load()
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	v, sets := cat.Volume(l.Volume), 0
 	for _, s := range cat.Sets {
@@ -370,7 +391,7 @@ func runTapeStatus(a *app, args []string) int {
 	}
 	if a.jsonOut {
 		a.printJSON(map[string]any{"label": l, "catalog": v, "sets": sets, "write_protected": st.WriteProtected})
-		return exitOK
+		return nil
 	}
 	fmt.Fprintf(a.stdout, "%s: volume %s, pool %s, sequence %d, %s records, labeled %s\n", d.Path, l.Volume, l.Pool, l.Sequence,
 		humanBytes(int64(l.BlockSize)), l.Labeled.Local().Format(time.DateTime))
@@ -383,7 +404,7 @@ func runTapeStatus(a *app, args []string) int {
 	if st.WriteProtected {
 		fmt.Fprintln(a.stdout, "write-protected")
 	}
-	return exitOK
+	return nil
 }
 
 // closeTape ends a tape session; a failure there (the catalog copy) is worth a warning, not a

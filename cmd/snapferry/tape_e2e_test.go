@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/cron/exitcode"
+	"github.com/snapferry/snapferry/cron/testkit"
 	"github.com/snapferry/snapferry/images/disk/disktest"
 
 	"github.com/snapferry/snapferry/appliance/esxi/sim"
@@ -55,15 +57,15 @@ func TestTapeLocalBackupRestore(t *testing.T) {
 	os.WriteFile(filepath.Join(folder, "sub", "hosts"), []byte("127.0.0.1 localhost\n"), 0o644)
 
 	r := sf(t, home, "backup", img1, "--to", "tape://"+filepath.Join(dir, "blank"))
-	if r.code != exitFailed || !strings.Contains(r.stderr, "not labeled") || !strings.Contains(r.stderr, "tape label") {
+	if r.code != exitcode.Failed || !strings.Contains(r.stderr, "not labeled") || !strings.Contains(r.stderr, "tape label") {
 		t.Fatalf("unlabeled tape: exit %d\n%s", r.code, r.stderr)
 	}
 	mustSF(t, home, 0, "tape", "label", tp, "--pool", "weekly", "--volume", "W0001", "--block-size", "64K")
-	if r := sf(t, home, "tape", "label", tp, "--pool", "weekly"); r.code != exitUsage || !strings.Contains(r.stderr, "--force") {
+	if r := sf(t, home, "tape", "label", tp, "--pool", "weekly"); r.code != exitcode.Usage || !strings.Contains(r.stderr, "--force") {
 		t.Fatalf("label over a label: exit %d\n%s", r.code, r.stderr)
 	}
 	r = sf(t, home, "backup", img1, "--to", "tape://"+tp, "--pool", "daily")
-	if r.code != exitFailed || !strings.Contains(r.stderr, `not pool "daily"`) {
+	if r.code != exitcode.Failed || !strings.Contains(r.stderr, `not pool "daily"`) {
 		t.Fatalf("wrong pool: exit %d\n%s", r.code, r.stderr)
 	}
 	mustSF(t, home, 0, "backup", img1, img2, folder, "--to", "tape://"+tp, "--pool", "weekly", "--tag", "monday")
@@ -116,19 +118,14 @@ func newTapeHost(t *testing.T, dir string) tapeHost {
 	h := tapeHost{s: sshtest.Start(t, sshtest.Options{}), home: filepath.Join(dir, "tapehost")}
 	t.Cleanup(func() {
 		mark := "--home=" + h.home
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			left := processesWith("--tape-daemon", mark)
-			if len(left) == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				for _, p := range left {
-					syscall.Kill(p, syscall.SIGKILL)
-				}
-				t.Errorf("tape daemon(s) %v of %s still running 30 s after the last client left", left, h.home)
-				return
-			}
+		if testkit.Poll(30*time.Second, func() bool { return len(processesWith("--tape-daemon", mark)) == 0 }) {
+			return
 		}
+		left := processesWith("--tape-daemon", mark)
+		for _, p := range left {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+		t.Errorf("tape daemon(s) %v of %s still running 30 s after the last client left", left, h.home)
 	})
 	return h
 }
@@ -216,7 +213,7 @@ func TestTapeVMsOverSSH(t *testing.T) {
 	}
 	// A far side that cannot run serve: its own words reach the user.
 	bad := sf(t, home, h.args("tape", "list", h.spec(tp), "--remote-path", "/nonexistent/snapferry")...)
-	if bad.code != exitFailed || !strings.Contains(bad.stderr, "/nonexistent/snapferry") || !strings.Contains(bad.stderr, "said: ") {
+	if bad.code != exitcode.Failed || !strings.Contains(bad.stderr, "/nonexistent/snapferry") || !strings.Contains(bad.stderr, "said: ") {
 		t.Fatalf("missing remote binary: exit %d\n%s", bad.code, bad.stderr)
 	}
 }
@@ -283,7 +280,7 @@ func TestTapeSpanMultiplexScan(t *testing.T) {
 	// Damage one record of file 1 on V1: restores of the sets in it name volume and file.
 	damageVirtualRecord(t, filepath.Join(slots, "V1"), 1, 4)
 	r := sf(t, home, h.args("restore", setOf(t, sets, imgs[0]).ID, "--from", h.spec(drive), "--target", filepath.Join(dir, "bad"), "--changer", changer)...)
-	if r.code != exitFailed || !strings.Contains(r.stderr, "volume V1 file 1 record 4") || !strings.Contains(r.stderr, "checksum") {
+	if r.code != exitcode.Failed || !strings.Contains(r.stderr, "volume V1 file 1 record 4") || !strings.Contains(r.stderr, "checksum") {
 		t.Fatalf("damaged record: exit %d\n%s", r.code, r.stderr)
 	}
 }

@@ -1,25 +1,41 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
 
-// runUnlock is `snapferry unlock --repo=REPO [--all]`: remove stale locks (dead processes,
-// unrefreshed for 30 minutes), or every lock with --all when the operator knows nothing runs.
-func runUnlock(a *app, args []string) int {
-	repoFlag := a.addRepoFlag()
-	all := a.flags.Bool("all", false, "remove every lock, also live ones (only when no backup or prune runs)")
-	r, code := a.openRepoOnly(args, repoFlag, false)
-	if r == nil {
-		return code
+	"github.com/spf13/cobra"
+)
+
+func newUnlockCmd(a *app) *cobra.Command {
+	var repoFlag *string
+	var all bool
+	c := &cobra.Command{
+		Use:   "unlock --repo=REPO [--all]",
+		Short: "remove stale repository locks",
+		Long: "Unlock removes stale locks: those of dead processes and those not refreshed for 30 minutes.\n" +
+			"--all removes every lock, also live ones: only when you know no backup or prune runs.",
+		Example: "  snapferry unlock --repo=/backup/repo",
+		Args:    noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			r, err := a.openRepoFlag(*repoFlag, false)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			n, err := r.RemoveStaleLocks(a.ctx, all)
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				a.printJSON(map[string]int{"removed": n})
+				return nil
+			}
+			fmt.Fprintf(a.stdout, "removed %s\n", plural(n, "lock"))
+			return nil
+		},
 	}
-	defer r.Close()
-	n, err := r.RemoveStaleLocks(a.ctx, *all)
-	if err != nil {
-		return a.fail(err)
-	}
-	if a.jsonOut {
-		a.printJSON(map[string]int{"removed": n})
-		return exitOK
-	}
-	fmt.Fprintf(a.stdout, "removed %d locks\n", n)
-	return exitOK
+	repoFlag = a.addRepoFlag(c.Flags())
+	c.Flags().BoolVar(&all, "all", false, "remove every lock, also live ones (only when no backup or prune runs)")
+	a.addHostFlag(c)
+	return c
 }

@@ -4,31 +4,41 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/snapferry/snapferry/appliance"
 )
 
-// runVms is `snapferry vms`: the inventory of this host with disks and snapshots.
-func runVms(a *app, args []string) int {
+func newVmsCmd(a *app) *cobra.Command {
 	var vmfs string
-	a.addVMFSFlag(&vmfs)
-	pos, code, ok := a.parse(args)
-	if !ok {
-		return code
+	c := &cobra.Command{
+		Use:   "vms [options]",
+		Short: "list the VMs of this host",
+		Long: "Vms lists the VMs of this ESXi host with their power state, datastores, disks and snapshots, as\n" +
+			"backup --vm sees them.",
+		Example: "  snapferry vms\n  snapferry vms --host=root@esxi01 --json",
+		Args:    noArgs,
+		RunE:    func(*cobra.Command, []string) error { return a.vms(vmfs) },
 	}
-	if len(pos) != 0 {
-		return a.fail(usagef("vms takes no arguments, got %q", pos))
-	}
+	a.addVMFSFlag(c.Flags(), &vmfs)
+	a.addSSHFlags(c.Flags())
+	a.addHostFlag(c)
+	return c
+}
+
+// vms prints the inventory of this host with disks and snapshots.
+func (a *app) vms(vmfs string) error {
 	h, err := esxiHost(vmfs)
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	inv, err := appliance.Inventory(a.ctx, h)
 	if err != nil {
-		return a.fail(err)
+		return err
 	}
 	if a.jsonOut {
-		a.printJSON(inv)
-		return exitOK
+		a.printJSON(orEmpty(inv))
+		return nil
 	}
 	for _, vm := range inv {
 		fmt.Fprintf(a.stdout, "%s  %s  [%s]  %s\n", vm.ID, vm.Name, vm.Power, strings.Join(vm.Datastores, ", "))
@@ -50,6 +60,6 @@ func runVms(a *app, args []string) int {
 			fmt.Fprintf(a.stdout, "    snapshot %s %q %s\n", s.ID, s.Name, s.Created.Format("2006-01-02 15:04:05"))
 		}
 	}
-	fmt.Fprintf(a.stdout, "%d VMs\n", len(inv))
-	return exitOK
+	fmt.Fprintln(a.stdout, plural(len(inv), "VM"))
+	return nil
 }

@@ -34,3 +34,13 @@ func (System) Sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// Fixed is a clock that always says the same instant and never waits: for tests of code that
+// only computes ages (lock staleness, retention). Tests advance it by making a new one.
+type Fixed time.Time
+
+// Now returns the fixed instant.
+func (c Fixed) Now() time.Time { return time.Time(c) }
+
+// Sleep returns at once (ctx.Err() when ctx is done).
+func (Fixed) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }

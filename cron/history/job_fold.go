@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/snapferry/snapferry/cron/exitcode"
 )
 
 // Liveness tells whether the process that wrote an active record still runs. pidmgr's
@@ -62,11 +64,11 @@ func (j Job) Result() Result {
 	switch {
 	case j.Exit == nil:
 		return ResultFailed // done without a status is a bug in the writer: do not call it ok
-	case *j.Exit == 0:
+	case *j.Exit == exitcode.OK:
 		return ResultOK
-	case *j.Exit == 3:
+	case *j.Exit == exitcode.Partial:
 		return ResultPartial
-	case *j.Exit == 130:
+	case *j.Exit == exitcode.Interrupted:
 		return ResultInterrupted
 	}
 	return ResultFailed

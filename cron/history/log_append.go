@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/snapferry/snapferry/cron/clock"
 )
 
 // File names inside the state folder.
@@ -21,19 +23,12 @@ const (
 	LockFileName = "snapferry-history.lock"  // sidecar flock; never deleted
 )
 
-// Clock is the time source for record times.
-type Clock interface{ Now() time.Time }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
 // Options configure a Log. Only Dir is required.
 type Options struct {
 	Dir      string        // state folder (created when missing)
 	MaxBytes int64         // rotate before the current file would pass this size; 0: 4 MiB
 	Keep     int           // rotated files to keep; 0: 4 (so at most 5 files)
-	Clock    Clock         // nil: wall clock
+	Clock    clock.Clock   // record times; nil: the wall clock
 	Warn     func(string)  // receives warnings about skipped lines; nil: dropped
 	Lock     time.Duration // longest wait for the lock; 0: 30s
 }
@@ -44,7 +39,7 @@ type Log struct {
 	path, lockPath string
 	maxBytes       int64
 	keep           int
-	clock          Clock
+	clock          clock.Clock
 	warn           func(string)
 	lockWait       time.Duration
 }
@@ -66,7 +61,7 @@ func Open(o Options) (*Log, error) {
 		l.keep = 4
 	}
 	if l.clock == nil {
-		l.clock = realClock{}
+		l.clock = clock.System{}
 	}
 	if l.warn == nil {
 		l.warn = func(string) {}

@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snapferry/snapferry/images/disk/memblobs"
+	"github.com/snapferry/snapferry/cron/testkit"
+	"github.com/snapferry/snapferry/images/memblobs"
 	"github.com/snapferry/snapferry/images/repo"
 )
 
@@ -119,7 +120,7 @@ func TestHugeSparseDiskMemoryIsFlat(t *testing.T) {
 // Where SEEK_DATA is unsupported (EINVAL), backup reads everything and still finds the holes
 // by their zeros. strace makes every lseek fail in a real child process.
 func TestBackupWithoutSeekData(t *testing.T) {
-	strace := needTool(t, "strace")
+	strace := testkit.RequireTool(t, "strace")
 	src, size, _, _ := roundTripImage(t)
 	want, _ := child(t, "backup-mem", src)
 	got, _ := child(t, "backup-mem", src, strace, "-f", "-qq", "-o", "/dev/null",

@@ -9,14 +9,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/snapferry/snapferry/images/disk/memblobs"
+	"github.com/snapferry/snapferry/cron/testkit"
+	"github.com/snapferry/snapferry/images/memblobs"
 )
 
 // loopDevice attaches file to a free loop device and returns its path; it skips when the
 // kernel or the container does not allow loop devices (a privilege, not a missing tool).
 func loopDevice(t *testing.T, file string) string {
 	t.Helper()
-	losetup := needTool(t, "losetup")
+	losetup := testkit.RequireTool(t, "losetup")
 	out, err := exec.Command(losetup, "-f", "--show", file).CombinedOutput()
 	if err != nil {
 		t.Skipf("no loop device here: %v: %s", err, out)

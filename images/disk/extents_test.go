@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/snapferry/snapferry/images/disk/memblobs"
+	"github.com/snapferry/snapferry/images/memblobs"
 )
 
 func TestExtentMapperFindsDataRanges(t *testing.T) {

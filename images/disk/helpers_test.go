@@ -3,7 +3,6 @@ package disk
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -60,18 +59,5 @@ func (s discardStore) LoadBlob(context.Context, repo.BlobType, repo.ID, []byte) 
 }
 func (s discardStore) HasBlob(repo.BlobType, repo.ID) bool { return false }
 func (s discardStore) BlockSize() int                      { return s.blockSize }
-
-// needTool skips when a tool is missing, but fails under CI where it must be installed.
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required under CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
 
 func tempPath(t testing.TB, name string) string { return filepath.Join(t.TempDir(), name) }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/snapferry/snapferry/images/disk/disktest"
 
-	"github.com/snapferry/snapferry/images/disk/memblobs"
+	"github.com/snapferry/snapferry/images/memblobs"
 )
 
 func TestWriteSparseSkipsZeroPagesAlignedToTheFile(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/snapferry/snapferry/images/disk/pipeline"
+	"github.com/snapferry/snapferry/images/pipeline"
 	"github.com/snapferry/snapferry/images/progress"
 	"github.com/snapferry/snapferry/images/repo"
 )

@@ -8,18 +8,14 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/snapferry/snapferry/cron/testkit"
 )
 
 // drained waits until w's run loop has taken the pending request.
 func drained(t *testing.T, w *writeback) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for len(w.kick) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("write-out request never taken")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, 5*time.Second, "the write-out request to be taken", func() bool { return len(w.kick) == 0 })
 }
 
 func TestWritebackEveryStretch(t *testing.T) {

@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"syscall"
 	"time"
 
+	"github.com/snapferry/snapferry/cron/clock"
 	"github.com/snapferry/snapferry/images/store"
 )
 
@@ -63,7 +65,7 @@ type InitOptions struct {
 	BlockSize int
 	PackSize  int64
 	Chunker   ChunkerParams
-	Clock     Clock
+	Clock     clock.Clock
 	// Password, if not empty, makes an encrypted repository: a random master key is stored in
 	// keys/, sealed under a key derived from the password with KDF (zero: the defaults).
 	Password []byte
@@ -158,6 +160,9 @@ func LoadConfig(ctx context.Context, be store.Backend) (*Config, error) {
 		return nil, fmt.Errorf("open repository %s: no config file (run `snapferry init` first?): %w",
 			be.Location(), ErrNotRepository)
 	}
+	if errors.Is(err, syscall.ENOTDIR) {
+		return nil, fmt.Errorf("open repository %s: it is a file, not a folder: %w", be.Location(), ErrNotRepository)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open repository %s: load config: %w", be.Location(), err)
 	}
@@ -186,9 +191,9 @@ func LoadConfig(ctx context.Context, be store.Backend) (*Config, error) {
 // PatchesEnabled reports whether the repository's format (3 or newer) allows patch blobs.
 func (r *Repository) PatchesEnabled() bool { return r.cfg.Version >= formatVersionPatches }
 
-func clockOr(c Clock) Clock {
+func clockOr(c clock.Clock) clock.Clock {
 	if c == nil {
-		return SystemClock{}
+		return clock.System{}
 	}
 	return c
 }

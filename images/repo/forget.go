@@ -36,15 +36,15 @@ func (p Policy) Empty() bool {
 // ForgetDecision is the verdict on one snapshot, with the rules that kept it.
 type ForgetDecision struct {
 	SnapshotInfo
-	Keep    bool
-	Reasons []string
+	Keep    bool     `json:"keep"`
+	Reasons []string `json:"reasons"`
 }
 
 // ForgetGroup is one host+source group, newest snapshot first.
 type ForgetGroup struct {
-	Host      string
-	Source    string
-	Decisions []ForgetDecision
+	Host      string           `json:"host"`
+	Source    string           `json:"source"`
+	Decisions []ForgetDecision `json:"decisions"`
 }
 
 type bucketRule struct {

@@ -47,9 +47,13 @@ type LockError struct {
 }
 
 func (e *LockError) Error() string {
-	return fmt.Sprintf("repository is locked: %s, refreshed %s ago, prevents taking a %s lock; wait for it to finish "+
+	article := "a"
+	if strings.HasPrefix(e.Want, "e") {
+		article = "an" // an exclusive lock
+	}
+	return fmt.Sprintf("repository is locked: %s, refreshed %s ago, prevents taking %s %s lock; wait for it to finish "+
 		"(a lock not refreshed for 30 minutes, or of a dead process on this host, is removed automatically)",
-		e.Holder, e.Age.Round(time.Second), e.Want)
+		e.Holder, e.Age.Round(time.Second), article, e.Want)
 }
 
 func (e *LockError) Is(target error) bool { return target == ErrLocked }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/cron/clock"
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/images/store/local"
 )
@@ -56,7 +57,7 @@ func TestAppendOnlyStoreStaleForeignLock(t *testing.T) {
 	}
 	openClient := func(now time.Time) *Repository {
 		be := &appendOnlyBackend{Backend: local.New(dir), saved: map[string]bool{}}
-		r, err := Open(ctx, be, Options{TempDir: t.TempDir(), Hostname: "esx1", Clock: FixedClock(now)})
+		r, err := Open(ctx, be, Options{TempDir: t.TempDir(), Hostname: "esx1", Clock: clock.Fixed(now)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +91,7 @@ func TestAppendOnlyStoreStaleForeignLock(t *testing.T) {
 		t.Fatalf("locks left: %v (want only the stale one)", ids)
 	}
 	// The store host (unrestricted) clears it.
-	if n, err := testOpen(t, dir, func(o *Options) { o.Clock = FixedClock(t0.Add(time.Hour)) }).RemoveStaleLocks(ctx, false); err != nil || n != 1 {
+	if n, err := testOpen(t, dir, func(o *Options) { o.Clock = clock.Fixed(t0.Add(time.Hour)) }).RemoveStaleLocks(ctx, false); err != nil || n != 1 {
 		t.Fatalf("unlock on the store host: %d, %v", n, err)
 	}
 	verifyImage(t, testOpen(t, dir, nil), s, image{seed: 60, blocks: 5})

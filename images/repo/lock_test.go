@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/cron/clock"
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/images/store/local"
 )
@@ -97,13 +98,13 @@ func TestLockRefreshAndStaleness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	young := testOpen(t, dir, func(o *Options) { o.Clock = FixedClock(t0.Add(29 * time.Minute)) })
+	young := testOpen(t, dir, func(o *Options) { o.Clock = clock.Fixed(t0.Add(29 * time.Minute)) })
 	if _, err := young.Lock(ctx, false); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "far-away") {
 		t.Fatalf("lock of another host 29 minutes old: %v", err)
 	}
 	// 31 minutes by our clock, but the store wrote the file just now: the holder's clock is
 	// behind ours, its lock is live.
-	old := testOpen(t, dir, func(o *Options) { o.Clock = FixedClock(t0.Add(31 * time.Minute)) })
+	old := testOpen(t, dir, func(o *Options) { o.Clock = clock.Fixed(t0.Add(31 * time.Minute)) })
 	if _, err := old.Lock(ctx, false); !errors.Is(err, ErrLocked) {
 		t.Fatalf("lock of a host with a slow clock, fresh by the store's clock: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/cron/clock"
 	"github.com/snapferry/snapferry/images/progress"
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/images/store/local"
@@ -199,7 +200,7 @@ func TestPruneGraceForUnindexedPacks(t *testing.T) {
 	if err != nil || rep.UnindexedKept == 0 || rep.UnindexedDeleted != 0 || countFiles(t, r.Backend(), store.KindData) != packs {
 		t.Fatalf("prune within grace: %+v, %v", rep, err)
 	}
-	later := testOpen(t, dir, func(o *Options) { o.Clock = FixedClock(time.Now().Add(48 * time.Hour)) })
+	later := testOpen(t, dir, func(o *Options) { o.Clock = clock.Fixed(time.Now().Add(48 * time.Hour)) })
 	rep, err = later.Prune(ctx, PruneOptions{})
 	if err != nil || rep.UnindexedDeleted == 0 || countFiles(t, r.Backend(), store.KindData) != packs-rep.UnindexedDeleted {
 		t.Fatalf("prune after grace: %+v, %v", rep, err)
@@ -239,7 +240,7 @@ func TestDamagedIndexFile(t *testing.T) {
 		t.Fatalf("check: %v", rep.Errors)
 	}
 	packs := countFiles(t, r2.Backend(), store.KindData)
-	later := testOpen(t, dir, func(o *Options) { o.Clock = FixedClock(time.Now().Add(72 * time.Hour)) })
+	later := testOpen(t, dir, func(o *Options) { o.Clock = clock.Fixed(time.Now().Add(72 * time.Hour)) })
 	if _, err := later.Prune(ctx, PruneOptions{}); !isErr(err, ErrCorrupt) {
 		t.Fatalf("prune with a damaged index: want ErrCorrupt, got %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/snapferry/snapferry/cron/clock"
 	"github.com/snapferry/snapferry/images/store"
 )
 
@@ -52,7 +53,7 @@ type Options struct {
 	Hook func(point string)
 	// Clock computes ages (lock staleness, retention, prune grace); Hostname names this host in
 	// lock files (defaults: the system clock and hostname).
-	Clock    Clock
+	Clock    clock.Clock
 	Hostname string
 	// LockRefresh is how often held locks are rewritten (default 5 min); LockStale is when an
 	// unrefreshed lock is considered abandoned (default 30 min).

@@ -16,8 +16,8 @@ const SnapshotVersion = 1
 
 // SnapshotInfo is a snapshot with its id.
 type SnapshotInfo struct {
-	ID       ID
-	Snapshot *Snapshot
+	ID       ID        `json:"id"`
+	Snapshot *Snapshot `json:"snapshot"`
 }
 
 // SnapshotFilter narrows FindSnapshot and ListSnapshots; empty fields match everything.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/cron/testkit"
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/images/store/local"
 )
@@ -24,7 +24,7 @@ func TestStoreFull(t *testing.T) {
 	mnt := t.TempDir()
 	var be store.Backend
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		if os.Getenv("CI") != "" {
+		if testkit.CI() {
 			t.Fatalf("mount an 8 MiB tmpfs (CI runs as root): %v: %s", err, out)
 		}
 		t.Logf("no tmpfs (%v: %s); using a backend that runs out of space after 8 MiB", err, strings.TrimSpace(string(out)))

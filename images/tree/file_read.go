@@ -12,7 +12,7 @@ import (
 	fastcdc "github.com/jotfs/fastcdc-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/snapferry/snapferry/images/disk/pipeline"
+	"github.com/snapferry/snapferry/images/pipeline"
 	"github.com/snapferry/snapferry/images/repo"
 )
 

@@ -6,7 +6,7 @@ import (
 	"os"
 
 	"github.com/snapferry/snapferry/images/disk"
-	"github.com/snapferry/snapferry/images/disk/pipeline"
+	"github.com/snapferry/snapferry/images/pipeline"
 	"github.com/snapferry/snapferry/images/repo"
 )
 

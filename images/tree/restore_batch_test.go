@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snapferry/snapferry/images/disk/memblobs"
+	"github.com/snapferry/snapferry/images/memblobs"
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/images/store/local"
 	"github.com/snapferry/snapferry/images/store/storetest"

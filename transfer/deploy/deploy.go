@@ -17,6 +17,8 @@ import (
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/snapferry/snapferry/cron/executable"
 )
 
 // DefaultDir is where binaries go on the remote host, relative to the login directory.
@@ -26,7 +28,7 @@ const DefaultDir = ".snapferry/bin"
 type Options struct {
 	Version     string // this binary's version; names the remote file (required unless RemotePath)
 	RemotePath  string // exact remote path of the binary (--remote-path); "": DefaultDir/snapferry-VERSION
-	LocalBinary string // the file to deploy; "": this executable (see SelfPath)
+	LocalBinary string // the file to deploy; "": this executable (cron/executable)
 }
 
 // Result says where the binary is and whether it had to be uploaded.
@@ -39,7 +41,7 @@ type Result struct {
 func Ensure(ctx context.Context, conn *ssh.Client, opts Options) (Result, error) {
 	local := opts.LocalBinary
 	if local == "" {
-		p, err := SelfPath()
+		p, err := executable.Path()
 		if err != nil {
 			return Result{}, err
 		}

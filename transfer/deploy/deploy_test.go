@@ -125,26 +125,6 @@ func TestRemotePathNeedsVersion(t *testing.T) {
 	}
 }
 
-func TestFromArgv0(t *testing.T) {
-	p, err := fromArgv0("sh")
-	if err != nil || !filepath.IsAbs(p) {
-		t.Fatalf("fromArgv0(sh) = %q, %v", p, err)
-	}
-	if _, err := fromArgv0(""); err == nil {
-		t.Fatal("empty argv[0] accepted")
-	}
-	if _, err := fromArgv0("./no-such-snapferry"); err == nil {
-		t.Fatal("missing file accepted")
-	}
-	self, err := SelfPath()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi, err := os.Stat(self); err != nil || fi.IsDir() {
-		t.Fatalf("SelfPath %s: %v", self, err)
-	}
-}
-
 // TestDefaultPathInLoginHome logs in as a throwaway account (its home is a temp dir) so the
 // default ~/.snapferry/bin/snapferry-VERSION can be checked without touching a real home.
 func TestDefaultPathInLoginHome(t *testing.T) {

@@ -8,12 +8,6 @@ import (
 	"github.com/snapferry/snapferry/cron/clock"
 )
 
-// Clock is the time source of a Limiter (cron/clock).
-type Clock = clock.Clock
-
-// SystemClock is the wall clock.
-type SystemClock = clock.System
-
 // Burst bounds: a bucket holds about an eighth of a second of traffic, at least minBurst so
 // tiny rates still move whole packets, at most maxBurst so one Read or Write never hogs the
 // limit shared with other streams.
@@ -28,7 +22,7 @@ const (
 type Limiter struct {
 	rate  float64 // bytes per second; 0 = unlimited
 	burst int64
-	clock Clock
+	clock clock.Clock
 
 	mu     sync.Mutex
 	tokens float64 // may go negative: bytes promised but not yet earned
@@ -37,18 +31,18 @@ type Limiter struct {
 
 // NewLimiter returns a limiter for bytesPerSec (0 or less: unlimited) on clock (nil: the wall
 // clock). The bucket starts full.
-func NewLimiter(bytesPerSec int64, clock Clock) *Limiter {
-	if clock == nil {
-		clock = SystemClock{}
+func NewLimiter(bytesPerSec int64, clk clock.Clock) *Limiter {
+	if clk == nil {
+		clk = clock.System{}
 	}
-	l := &Limiter{clock: clock}
+	l := &Limiter{clock: clk}
 	if bytesPerSec <= 0 {
 		return l
 	}
 	l.rate = float64(bytesPerSec)
 	l.burst = min(max(bytesPerSec/8, minBurst), maxBurst)
 	l.tokens = float64(l.burst)
-	l.last = clock.Now()
+	l.last = clk.Now()
 	return l
 }
 

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/snapferry/snapferry/cron/clock"
 )
 
 func TestParseRate(t *testing.T) {
@@ -174,7 +176,7 @@ func TestUnlimitedNeverWaits(t *testing.T) {
 
 func TestCancelStopsWaiting(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := NewLimiter(1024, SystemClock{}) // a 1 MiB write would take ~17 minutes
+	l := NewLimiter(1024, clock.System{}) // a 1 MiB write would take ~17 minutes
 	done := make(chan struct{})
 	var n int
 	var err error

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/cron/testkit"
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/images/store/storetest"
 	"github.com/snapferry/snapferry/transfer/serve"
@@ -32,15 +33,6 @@ func tempFileSizes(t *testing.T, root string) []int64 {
 		return nil
 	})
 	return sizes
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("still not %s after 5s", what)
-		}
-	}
 }
 
 func startStream(t *testing.T, c *Client, k store.Kind) store.Pending {
@@ -67,7 +59,7 @@ func TestStreamSaveWritesThrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	window := int64(c.Server().Window)
-	waitFor(t, "holding the written bytes on the server", func() bool {
+	testkit.Eventually(t, 10*time.Second, "holding the written bytes on the server", func() bool {
 		s := tempFileSizes(t, root)
 		return len(s) == 1 && s[0] >= int64(len(data))-window
 	})
@@ -166,9 +158,9 @@ func TestStreamAbortDropsServerFile(t *testing.T) {
 	if _, err := p.Write(storetest.Data(9, 3<<20)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "receiving the upload", func() bool { return len(tempFileSizes(t, root)) == 1 })
+	testkit.Eventually(t, 10*time.Second, "receiving the upload", func() bool { return len(tempFileSizes(t, root)) == 1 })
 	p.Abort()
-	waitFor(t, "dropping the aborted upload", func() bool { return len(tempFileSizes(t, root)) == 0 })
+	testkit.Eventually(t, 10*time.Second, "dropping the aborted upload", func() bool { return len(tempFileSizes(t, root)) == 0 })
 	// Its stream slot came back: as many uploads as the server allows can start and finish.
 	var ps []store.Pending
 	for range c.Server().MaxStreams {

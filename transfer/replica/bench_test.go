@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/cron/testkit"
 	"github.com/snapferry/snapferry/transfer/replica"
 	"github.com/snapferry/snapferry/transfer/serve"
 	"github.com/snapferry/snapferry/transfer/sshtest"
@@ -30,13 +31,7 @@ import (
 // percentage of blocks that hold data (default 100: the worst case for Push, which skips holes
 // while rsync reads them as zeros).
 func BenchmarkIncrementalVsRsync(b *testing.B) {
-	rsync, err := exec.LookPath("rsync")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			b.Fatal("rsync is needed for this benchmark")
-		}
-		b.Skip("rsync not installed")
-	}
+	rsync := testkit.RequireTool(b, "rsync")
 	b.Run("pipe", func(b *testing.B) {
 		root, rdst := b.TempDir(), b.TempDir()
 		s := inProcess(b, root, serve.Options{})

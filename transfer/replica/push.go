@@ -40,14 +40,14 @@ type Options struct {
 
 // Stats count what a Push did; the benchmark reports them.
 type Stats struct {
-	Files         int   // files pushed (disk and small)
-	BytesScanned  int64 // apparent size of the disk files
-	BytesRead     int64 // bytes of disk files read and hashed (holes are not read)
-	BlocksChanged int64 // blocks sent, data or zero
-	ZeroBlocks    int64 // changed blocks that became holes on the far side
-	BytesChanged  int64 // uncompressed bytes of the changed data blocks
-	BytesSent     int64 // bytes of block records and small files put on the link
-	Elapsed       time.Duration
+	Files         int           `json:"files"`          // files pushed (disk and small)
+	BytesScanned  int64         `json:"bytes_scanned"`  // apparent size of the disk files
+	BytesRead     int64         `json:"bytes_read"`     // bytes of disk files read and hashed (holes are not read)
+	BlocksChanged int64         `json:"blocks_changed"` // blocks sent, data or zero
+	ZeroBlocks    int64         `json:"zero_blocks"`    // changed blocks that became holes on the far side
+	BytesChanged  int64         `json:"bytes_changed"`  // uncompressed bytes of the changed data blocks
+	BytesSent     int64         `json:"bytes_sent"`     // bytes of block records and small files put on the link
+	Elapsed       time.Duration `json:"elapsed_ns"`
 }
 
 // Push brings the replica set on the far side of sess up to date with files, as one update: it
@@ -183,7 +183,7 @@ func (p *pusher) putSmall(ctx context.Context, file File) error {
 }
 
 // pushDisk compares one disk file block by block with the far side's hashes and sends the
-// blocks that differ.
+// blocks that differ: read the far hashes, open the block writer, scan and send, finish.
 func (p *pusher) pushDisk(ctx context.Context, file File) error {
 	f, size, mode, err := openSource(file.Source)
 	if err != nil {
@@ -192,39 +192,95 @@ func (p *pusher) pushDisk(ctx context.Context, file File) error {
 	defer f.Close()
 	bs := p.blockSize(size)
 	args := fileArgs{Set: p.set, Name: file.Name, BlockSize: bs, Size: size, Mode: mode}
-	hs, err := p.sess.Open(ctx, wire.OpRepHashes, args.encode(), false)
+	hs, head, err := p.farHashes(ctx, args)
 	if err != nil {
 		return err
 	}
 	defer hs.Close()
-	resp, err := hs.Response()
-	if err != nil {
-		return fmt.Errorf("get hashes of the replica: %w", err)
-	}
-	head, err := decodeHashesHeader(resp.Body)
-	if err != nil {
-		return fmt.Errorf("get hashes of the replica: %w", err)
-	}
-	remote := bufio.NewReaderSize(hs, 64<<10)
-
-	ws, err := p.sess.Open(ctx, wire.OpRepWrite, args.encode(), true)
+	w, err := p.openBlockUpload(ctx, args, bs)
 	if err != nil {
 		return err
 	}
-	defer ws.Close()
+	defer w.close()
+	err = p.sendChanged(ctx, f, size, bs, head, bufio.NewReaderSize(hs, 64<<10), w)
+	return w.finish(err)
+}
+
+// farHashes opens the stream of the far side's block hashes of a file and reads its header.
+func (p *pusher) farHashes(ctx context.Context, args fileArgs) (*wire.Stream, hashesHeader, error) {
+	hs, err := p.sess.Open(ctx, wire.OpRepHashes, args.encode(), false)
+	if err != nil {
+		return nil, hashesHeader{}, err
+	}
+	resp, err := hs.Response()
+	if err == nil {
+		var head hashesHeader
+		if head, err = decodeHashesHeader(resp.Body); err == nil {
+			return hs, head, nil
+		}
+	}
+	hs.Close()
+	return nil, hashesHeader{}, fmt.Errorf("get hashes of the replica: %w", err)
+}
+
+// blockUpload is the upload stream of one disk's changed blocks, compressed one by one.
+type blockUpload struct {
+	ws   *wire.Stream
+	enc  *zstd.Encoder
+	out  *recordSink
+	bufs sync.Pool
+}
+
+func (p *pusher) openBlockUpload(ctx context.Context, args fileArgs, bs int64) (*blockUpload, error) {
+	ws, err := p.sess.Open(ctx, wire.OpRepWrite, args.encode(), true)
+	if err != nil {
+		return nil, err
+	}
 	// Blocks are compressed one by one, so a window of one block is all zstd can use; the
 	// smaller window and lower-memory mode keep each worker's encoder to a few MiB.
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(p.opts.Level), zstd.WithEncoderConcurrency(p.opts.Workers),
 		zstd.WithWindowSize(windowFor(bs)), zstd.WithLowerEncoderMem(true))
 	if err != nil {
+		ws.Close()
+		return nil, err
+	}
+	w := &blockUpload{ws: ws, enc: enc, out: &recordSink{bw: bufio.NewWriterSize(ws, 256<<10)}}
+	w.bufs.New = func() any { return make([]byte, 0, bs+bs/8+64) }
+	return w, nil
+}
+
+func (w *blockUpload) close() {
+	w.enc.Close()
+	w.ws.Close()
+}
+
+// finish ends the upload after sendChanged returned err: flush and wait for the far side's
+// answer, or abort with the far side's reason when it has one.
+func (w *blockUpload) finish(err error) error {
+	if err == nil {
+		err = w.out.flush()
+	}
+	if err != nil {
+		if _, rerr := w.ws.Response(); rerr != nil {
+			return rerr // the far side's reason explains ours
+		}
+		w.ws.CloseWithError(err)
 		return err
 	}
-	defer enc.Close()
-	out := &recordSink{bw: bufio.NewWriterSize(ws, 256<<10)}
+	if err := w.ws.CloseWrite(); err != nil {
+		return err
+	}
+	_, err = w.ws.Response()
+	return err
+}
+
+// sendChanged scans the file, compares each block's fast hash with the far side's (read from
+// remote in block order; blocks past the far file's end compare with a hole) and writes a record
+// for each block that differs.
+func (p *pusher) sendChanged(ctx context.Context, f *os.File, size, bs int64, head hashesHeader, remote *bufio.Reader, w *blockUpload) error {
 	zeroes := newZeroHashes(head.Seed)
 	sc := &scanner{f: f, size: size, bs: bs, workers: p.opts.Workers, zeroes: zeroes}
-	bufs := sync.Pool{New: func() any { return make([]byte, 0, bs+bs/8+64) }}
-	err = sc.run(ctx, func(b *block) error {
+	err := sc.run(ctx, func(b *block) error {
 		if p.opts.Progress != nil && b.index%256 == 255 {
 			st := p.stats() // this file's counts join the totals when it is done
 			st.BytesScanned += b.off
@@ -243,44 +299,33 @@ func (p *pusher) pushDisk(ctx context.Context, file File) error {
 		if b.fast == b.remote {
 			return nil
 		}
-		p.changed.Add(1)
-		rec := record{kind: recZero, index: b.index}
-		var buf []byte
-		if b.zero {
-			p.zero.Add(1)
-		} else {
-			p.raw.Add(int64(b.n))
-			buf = bufs.Get().([]byte)
-			defer func() { bufs.Put(buf[:0]) }()
-			buf = enc.EncodeAll(b.data, buf[:0])
-			rec.kind, rec.hash, rec.payload = recZstd, strongSum(b.data), buf
-			if len(buf) >= b.n {
-				rec.kind, rec.payload = recRaw, b.data
-			}
-		}
-		n, err := out.write(rec)
-		p.sent.Add(int64(n))
-		return err
+		return p.sendBlock(b, w)
 	})
 	p.read.Add(sc.bytesRead.Load())
 	p.scanned.Add(size)
-	if err == nil {
-		err = out.flush()
-	}
-	if err != nil {
-		if _, rerr := ws.Response(); rerr != nil {
-			return rerr // the far side's reason explains ours
+	return err
+}
+
+// sendBlock writes one changed block: a hole record, or its data compressed (raw when that
+// does not shrink it).
+func (p *pusher) sendBlock(b *block, w *blockUpload) error {
+	p.changed.Add(1)
+	rec := record{kind: recZero, index: b.index}
+	if b.zero {
+		p.zero.Add(1)
+	} else {
+		p.raw.Add(int64(b.n))
+		buf := w.bufs.Get().([]byte)
+		defer func() { w.bufs.Put(buf[:0]) }()
+		buf = w.enc.EncodeAll(b.data, buf[:0])
+		rec.kind, rec.hash, rec.payload = recZstd, strongSum(b.data), buf
+		if len(buf) >= b.n {
+			rec.kind, rec.payload = recRaw, b.data
 		}
-		ws.CloseWithError(err)
-		return err
 	}
-	if err := ws.CloseWrite(); err != nil {
-		return err
-	}
-	if _, err := ws.Response(); err != nil {
-		return err
-	}
-	return nil
+	n, err := w.out.write(rec)
+	p.sent.Add(int64(n))
+	return err
 }
 
 // windowFor is the smallest zstd window (a power of two, at least 1 KiB) that holds a block.

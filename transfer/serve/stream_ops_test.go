@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/cron/testkit"
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/transfer/wire"
 )
@@ -54,15 +55,6 @@ func tempFiles(t testing.TB, root string) []string {
 		t.Fatal(err)
 	}
 	return out
-}
-
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("still not %s after 5s", what)
-		}
-	}
 }
 
 func streamName(i int) string { return strings.Repeat(string(rune('a'+i%6)), 64) }
@@ -207,7 +199,7 @@ func TestStreamPendingLimit(t *testing.T) {
 		st.Write([]byte("racing"))
 		last[i] = st
 	}
-	waitFor(t, "receiving both racing uploads", func() bool { return len(tempFiles(t, root)) == maxPending+1 })
+	testkit.Eventually(t, 10*time.Second, "receiving both racing uploads", func() bool { return len(tempFiles(t, root)) == maxPending+1 })
 	for i, st := range last {
 		st.CloseWrite()
 		resp, err := st.Response()
@@ -270,9 +262,9 @@ func TestStreamUploadEndedEarly(t *testing.T) {
 	st, err = c.sess.Open(context.Background(), wire.OpSaveStream, wire.EncodeKind(store.KindData), true)
 	must(t, err)
 	st.Write(make([]byte, 300<<10))
-	waitFor(t, "receiving the upload", func() bool { return len(tempFiles(t, root)) == 1 })
+	testkit.Eventually(t, 10*time.Second, "receiving the upload", func() bool { return len(tempFiles(t, root)) == 1 })
 	st.Close() // cancels the request
-	waitFor(t, "dropping the canceled upload", func() bool { return len(tempFiles(t, root)) == 0 })
+	testkit.Eventually(t, 10*time.Second, "dropping the canceled upload", func() bool { return len(tempFiles(t, root)) == 0 })
 }
 
 // TestStreamSessionEndDropsTempFiles: uploads that wait for a commit and one still running are
@@ -287,7 +279,7 @@ func TestStreamSessionEndDropsTempFiles(t *testing.T) {
 	st, err := c.sess.Open(context.Background(), wire.OpSaveStream, wire.EncodeKind(store.KindIndex), true)
 	must(t, err)
 	st.Write(make([]byte, 200<<10))
-	waitFor(t, "receiving the third upload", func() bool { return len(tempFiles(t, root)) == 3 })
+	testkit.Eventually(t, 10*time.Second, "receiving the third upload", func() bool { return len(tempFiles(t, root)) == 3 })
 	if err := c.hangUp(); err != nil {
 		t.Fatalf("serve: %v", err)
 	}

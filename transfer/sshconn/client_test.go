@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snapferry/snapferry/transfer/sshconn"
-	"github.com/snapferry/snapferry/transfer/sshtest"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/snapferry/snapferry/cron/testkit"
+	"github.com/snapferry/snapferry/transfer/sshconn"
+	"github.com/snapferry/snapferry/transfer/sshtest"
 )
 
 func dial(t *testing.T, cfg sshconn.Config) (*sshconn.Client, error) {
@@ -70,7 +72,7 @@ func TestAgentAuth(t *testing.T) {
 		t.Fatalf("start ssh-agent: %v", err)
 	}
 	t.Cleanup(func() { agentCmd.Process.Kill(); agentCmd.Wait() })
-	waitFor(t, func() bool { _, err := os.Stat(sock); return err == nil })
+	testkit.Eventually(t, 10*time.Second, "the agent socket", func() bool { _, err := os.Stat(sock); return err == nil })
 	key := s.AddClientKey(t, "ecdsa", "")
 	add := exec.Command(addBin, key)
 	add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
@@ -340,17 +342,6 @@ func TestParseTarget(t *testing.T) {
 		if _, _, _, err := sshconn.ParseTarget(bad); err == nil {
 			t.Errorf("ParseTarget(%q) accepted", bad)
 		}
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

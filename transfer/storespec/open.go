@@ -80,7 +80,7 @@ func OpenSpec(ctx context.Context, s Spec, opts Options) (store.Backend, error) 
 	} else {
 		var sess *ssh.Session
 		be, sess, err = openServe(ctx, conn, s, opts)
-		closeFn = func() error { return waitSession(sess, 10*time.Second) }
+		closeFn = func() error { return waitSession(sess, sessionCloseWait) }
 	}
 	if err != nil {
 		conn.Close()
@@ -88,6 +88,9 @@ func OpenSpec(ctx context.Context, s Spec, opts Options) (store.Backend, error) 
 	}
 	return &linked{Backend: be, conn: conn, closeSession: closeFn}, nil
 }
+
+// sessionCloseWait bounds how long closing a store waits for the far serve to end.
+const sessionCloseWait = 10 * time.Second
 
 // Dial connects to the host of a remote spec with the SSH options.
 func Dial(ctx context.Context, s Spec, opts Options) (*sshconn.Client, error) {

@@ -5,7 +5,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/snapferry/snapferry/images/disk/memblobs"
+	"github.com/snapferry/snapferry/images/memblobs"
 	"github.com/snapferry/snapferry/images/repo"
 )
 

@@ -12,7 +12,7 @@ import (
 	"github.com/snapferry/snapferry/images/disk/disktest"
 
 	"github.com/snapferry/snapferry/images/disk"
-	"github.com/snapferry/snapferry/images/disk/memblobs"
+	"github.com/snapferry/snapferry/images/memblobs"
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/transfer/tape"
 	"github.com/snapferry/snapferry/transfer/tape/device"

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/snapferry/snapferry/images/disk/memblobs"
+	"github.com/snapferry/snapferry/images/memblobs"
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/transfer/tape"
 	"github.com/snapferry/snapferry/transfer/tape/device"

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/cron/testkit"
 	"github.com/snapferry/snapferry/transfer/wire/wiretest"
 )
 
@@ -54,16 +55,6 @@ func startGatedPair(t *testing.T, g *gate, maxStreams uint32, h Handler) (*Sessi
 	return c, a.s
 }
 
-// waitUntil polls cond for up to 10 s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-	}
-}
-
 // TestEndSentDespiteLateCancel: a client that read a whole body closes the stream before the
 // End comes, and its cancel may reach the handler just after CloseWrite checked for one. The
 // End must go out anyway: it is what gives the client its stream slot back. The server's queue
@@ -104,11 +95,11 @@ func TestEndSentDespiteLateCancel(t *testing.T) {
 		for srv.send(fill, Frame{Type: FrameWindow, Stream: 1 << 30, Payload: EncodeWindow(1)}) == nil {
 		}
 	}()
-	waitUntil(t, "the server's writer is held and its queue full", func() bool { return g.held.Load() && len(srv.out) == cap(srv.out) })
+	testkit.Eventually(t, 10*time.Second, "the server's writer is held and its queue full", func() bool { return g.held.Load() && len(srv.out) == cap(srv.out) })
 	stopFill() // the queue stays full while the gate is shut
 
 	close(proceed)
-	waitUntil(t, "CloseWrite took the stream out of the table", func() bool { return srv.lookup(sst.id) == nil })
+	testkit.Eventually(t, 10*time.Second, "CloseWrite took the stream out of the table", func() bool { return srv.lookup(sst.id) == nil })
 	// What the session's reader does with a cancel frame that found the stream still in the
 	// table, when the handler gets past CloseWrite's check first.
 	sst.peerCancel()

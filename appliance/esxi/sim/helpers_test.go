@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snapferry/snapferry/appliance/esxi/internal/reftext"
+	"github.com/snapferry/snapferry/appliance/internal/reftext"
 )
 
 // newTestHost makes a host in a temp folder with the given datastores (VMFS-6 unless the name

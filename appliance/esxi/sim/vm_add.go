@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/snapferry/snapferry/appliance"
-	"github.com/snapferry/snapferry/appliance/esxi"
+	"github.com/snapferry/snapferry/appliance/vmx"
 )
 
 // VMSpec describes a VM for AddVM.
@@ -120,7 +120,7 @@ func (h *Host) writeVMFiles(s *session, spec VMSpec, dir string) (string, error)
 		stem = spec.Name
 	}
 	var b strings.Builder
-	kv := func(k, v string) { fmt.Fprintf(&b, "%s = %s\n", k, esxi.EncodeVMXValue(v)) }
+	kv := func(k, v string) { fmt.Fprintf(&b, "%s = %s\n", k, vmx.EncodeValue(v)) }
 	kv(".encoding", "UTF-8")
 	kv("config.version", "8")
 	kv("virtualHW.version", strconv.Itoa(spec.HWVersion))

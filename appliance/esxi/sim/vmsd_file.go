@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/snapferry/snapferry/appliance/esxi"
+	"github.com/snapferry/snapferry/appliance/vmx"
 )
 
 // vmsdSnap is one snapshot as the simulator keeps it in the .vmsd.
@@ -33,11 +33,11 @@ func (v *simVM) readVMSD() (*vmsdFile, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("read %s: %w", v.vmsdPath(), err)
 	}
-	kv, err := esxi.ParseVMX(string(b))
+	kv, err := vmx.Parse(string(b))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", v.vmsdPath(), err)
 	}
-	parsed, err := esxi.ParseVMSD(string(b))
+	parsed, err := vmx.ParseVMSD(string(b))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", v.vmsdPath(), err)
 	}
@@ -65,7 +65,7 @@ func (v *simVM) readVMSD() (*vmsdFile, error) {
 
 func (v *simVM) writeVMSD(f *vmsdFile) error {
 	var b strings.Builder
-	kv := func(k, val string) { fmt.Fprintf(&b, "%s = %s\n", k, esxi.EncodeVMXValue(val)) }
+	kv := func(k, val string) { fmt.Fprintf(&b, "%s = %s\n", k, vmx.EncodeValue(val)) }
 	kv(".encoding", "UTF-8")
 	// lastUID outlives the snapshots: ids are never reused on a host.
 	if f.LastUID > 0 {

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/snapferry/snapferry/cron/testkit"
 )
 
 // Python is Debian's interpreter: python3-aiosmtpd is installed for it, not for any other
@@ -58,12 +60,8 @@ type Delivered struct {
 // Start runs a server for the rest of the test.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
-	if err := exec.Command(Python, "-c", "import aiosmtpd").Run(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("python3-aiosmtpd is required under CI (install it in .ci/run): %v", err)
-		}
-		t.Skipf("python3-aiosmtpd not installed for %s: %v", Python, err)
-	}
+	err := exec.Command(Python, "-c", "import aiosmtpd").Run()
+	testkit.Require(t, err == nil, "python3-aiosmtpd not installed for %s: %v", Python, err)
 	dir := t.TempDir()
 	script := filepath.Join(t.TempDir(), "smtp_server.py")
 	if err := os.WriteFile(script, serverScript, 0o644); err != nil {

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/snapferry/snapferry/cron/testkit"
 )
 
 // ESXiMissingSyscalls are the syscalls the profile makes fail with ENOSYS in tests: those VMkernel
@@ -23,19 +25,14 @@ func ESXiProfile(t *testing.T) string {
 	_, file, _, _ := runtime.Caller(0)
 	script := filepath.Join(filepath.Dir(file), "..", "..", "..", "scripts", "esxi-profile.sh")
 	for _, need := range []string{"strace", "unshare"} {
-		if _, err := exec.LookPath(need); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is needed (CI installs it): %v", need, err)
-			}
-			t.Skipf("%s not installed", need)
-		}
+		testkit.RequireTool(t, need)
 	}
 	if _, err := os.Stat(script); err != nil {
 		t.Fatalf("the ESXi profile script: %v", err)
 	}
 	t.Setenv("ESXI_PROFILE_SYSCALLS", ESXiMissingSyscalls)
 	if out, err := exec.Command(script, "/bin/true").CombinedOutput(); err != nil {
-		if os.Getenv("CI") != "" || !strings.Contains(string(out), "cannot") {
+		if testkit.CI() || !strings.Contains(string(out), "cannot") {
 			t.Fatalf("esxi-profile.sh cannot run here: %v: %s", err, out)
 		}
 		t.Skipf("no mount namespaces here: %s", out)

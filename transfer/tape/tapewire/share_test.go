@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snapferry/snapferry/images/disk/memblobs"
+	"github.com/snapferry/snapferry/images/memblobs"
 	"github.com/snapferry/snapferry/transfer/tape"
 	"github.com/snapferry/snapferry/transfer/tape/device"
 	"github.com/snapferry/snapferry/transfer/tape/tapewire"

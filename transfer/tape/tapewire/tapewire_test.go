@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/snapferry/snapferry/images/disk/memblobs"
+	"github.com/snapferry/snapferry/images/memblobs"
 	"github.com/snapferry/snapferry/transfer/tape"
 	"github.com/snapferry/snapferry/transfer/tape/tapewire"
 )

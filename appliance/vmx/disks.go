@@ -1,4 +1,4 @@
-package esxi
+package vmx
 
 import (
 	"regexp"
@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// VMXDisk is a disk entry of a .vmx, before its descriptor is read.
-type VMXDisk struct {
+// Disk is a disk entry of a .vmx, before its descriptor is read.
+type Disk struct {
 	Device     string // "scsi0:1"
 	FileName   string // as written: relative to the .vmx folder or an absolute /vmfs/volumes path
 	Mode       string // "", "persistent", "independent-persistent", "independent-nonpersistent"...
@@ -15,7 +15,7 @@ type VMXDisk struct {
 }
 
 // Independent reports a mode that keeps the disk out of snapshots.
-func (d VMXDisk) Independent() bool { return strings.Contains(strings.ToLower(d.Mode), "independent") }
+func (d Disk) Independent() bool { return strings.Contains(strings.ToLower(d.Mode), "independent") }
 
 var diskDeviceRe = regexp.MustCompile(`^(scsi|sata|nvme|ide)(\d+):(\d+)$`)
 
@@ -25,8 +25,8 @@ var notDiskTypes = map[string]bool{"cdrom-image": true, "atapi-cdrom": true, "cd
 // Disks lists the present disks of a .vmx in file order (that order names them vmdk0, vmdk1...).
 // A disk is a scsiX:Y / sataX:Y / nvmeX:Y / ideX:Y prefix whose .present is TRUE, whose
 // controller is not marked absent, and whose fileName ends in .vmdk.
-func (v *VMX) Disks() []VMXDisk {
-	var disks []VMXDisk
+func (v *File) Disks() []Disk {
+	var disks []Disk
 	seen := map[string]bool{}
 	for _, key := range v.Keys {
 		dot := strings.LastIndexByte(key, '.')
@@ -47,7 +47,7 @@ func (v *VMX) Disks() []VMXDisk {
 		if !strings.HasSuffix(strings.ToLower(file), ".vmdk") || notDiskTypes[strings.ToLower(devType)] {
 			continue
 		}
-		disks = append(disks, VMXDisk{Device: dev, FileName: file, Mode: v.Value(dev + ".mode"), DeviceType: devType})
+		disks = append(disks, Disk{Device: dev, FileName: file, Mode: v.Value(dev + ".mode"), DeviceType: devType})
 	}
 	return disks
 }

@@ -1,4 +1,4 @@
-package esxi
+package vmx
 
 import (
 	"reflect"
@@ -6,14 +6,14 @@ import (
 )
 
 func TestVMXDisksReference(t *testing.T) {
-	vmx, err := ParseVMX(samples(t, "vmx.txt", false)[0].Body)
+	vmx, err := Parse(samples(t, "vmx.txt", false)[0].Body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if vmx.Value("displayName") != "web 01" || vmx.Value("DISPLAYNAME") != "web 01" || vmx.Value("nvram") != "web 01.nvram" {
 		t.Errorf("values: displayName %q nvram %q", vmx.Value("displayName"), vmx.Value("nvram"))
 	}
-	want := []VMXDisk{
+	want := []Disk{
 		{Device: "scsi0:0", FileName: "web 01.vmdk", DeviceType: "scsi-hardDisk"},
 		{Device: "scsi0:1", FileName: "/vmfs/volumes/ssd store/web 01/web 01_1.vmdk", DeviceType: "scsi-hardDisk"},
 		{Device: "scsi0:2", FileName: "web 01_2.vmdk", DeviceType: "scsi-hardDisk", Mode: "independent-persistent"},
@@ -45,7 +45,7 @@ scsi1:1.present = "TRUE"
 scsi1:1.deviceType = "rawDisk"
 scsi1:1.fileName = "rdm.vmdk"
 `
-	vmx, err := ParseVMX(text)
+	vmx, err := Parse(text)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,14 +61,14 @@ scsi1:1.fileName = "rdm.vmdk"
 
 func TestVMXValueCoding(t *testing.T) {
 	for _, s := range []string{"plain", `say "hi"`, "a|b", "#1 server", "tab\there", "", "ünï"} {
-		v, err := ParseVMX("k = " + EncodeVMXValue(s) + "\n")
+		v, err := Parse("k = " + EncodeValue(s) + "\n")
 		if err != nil || v.Value("k") != s {
 			t.Errorf("round trip %q: got %q, %v", s, v.Value("k"), err)
 		}
 	}
 	for _, bad := range []string{"novalue\n", "= \"x\"\n", "a b = \"c\"\n", "k = \"open\n"} {
-		if _, err := ParseVMX(bad); err == nil {
-			t.Errorf("ParseVMX(%q): want an error", bad)
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q): want an error", bad)
 		}
 	}
 }
@@ -108,10 +108,12 @@ snapshot.numSnapshots = "2"
 	}
 }
 
-func FuzzParseVMX(f *testing.F) {
-	addSeeds(f, false, "vmx.txt")
+func FuzzParse(f *testing.F) {
+	for _, s := range samples(f, "vmx.txt", false) {
+		f.Add(s.Body)
+	}
 	f.Fuzz(func(t *testing.T, text string) {
-		v, err := ParseVMX(text)
+		v, err := Parse(text)
 		if err != nil {
 			return
 		}
@@ -122,7 +124,7 @@ func FuzzParseVMX(f *testing.F) {
 		}
 		for _, k := range v.Keys {
 			val := v.Value(k)
-			back, err := ParseVMX("k = " + EncodeVMXValue(val) + "\n")
+			back, err := Parse("k = " + EncodeValue(val) + "\n")
 			if err != nil || back.Value("k") != val {
 				t.Fatalf("value %q does not survive encoding: %q, %v", val, back.Value("k"), err)
 			}

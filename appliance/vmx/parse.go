@@ -1,4 +1,4 @@
-package esxi
+package vmx
 
 import (
 	"fmt"
@@ -6,31 +6,32 @@ import (
 	"strings"
 )
 
-// VMX is a parsed .vmx (or .vmsd: the same `key = "value"` syntax). Keys are case-insensitive on
+// File is a parsed .vmx (or .vmsd: the same `key = "value"` syntax). Keys are case-insensitive on
 // ESXi, so lookups use lower case; Keys keeps the file's order and spelling.
-type VMX struct {
+type File struct {
 	Keys   []string          // keys as written, in file order
 	Values map[string]string // lower-case key -> decoded value
 }
 
 // Get returns the value of a key (any case) and whether it is set.
-func (v *VMX) Get(key string) (string, bool) {
+func (v *File) Get(key string) (string, bool) {
 	s, ok := v.Values[strings.ToLower(key)]
 	return s, ok
 }
 
 // Value returns the value of a key, "" when unset.
-func (v *VMX) Value(key string) string { s, _ := v.Get(key); return s }
+func (v *File) Value(key string) string { s, _ := v.Get(key); return s }
 
 // True reports a boolean key set to "TRUE" (any case).
-func (v *VMX) True(key string) bool { return strings.EqualFold(v.Value(key), "true") }
+func (v *File) True(key string) bool { return strings.EqualFold(v.Value(key), "true") }
 
-// ParseVMX parses `key = "value"` lines. Blank lines and '#' comments are skipped; unquoted values
+// Parse parses `key = "value"` lines. Blank lines and '#' comments are skipped; unquoted values
 // are accepted; "|XX" hex escapes (how VMware writes '"', '|' and control characters) are decoded.
 // A later duplicate key wins, as in VMware's own reader.
-func ParseVMX(text string) (*VMX, error) {
-	v := &VMX{Values: map[string]string{}}
-	for n, line := range splitLines(text) {
+func Parse(text string) (*File, error) {
+	v := &File{Values: map[string]string{}}
+	for n, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		line = strings.TrimSuffix(line, "\r")
 		t := strings.TrimSpace(line)
 		if t == "" || strings.HasPrefix(t, "#") {
 			continue
@@ -55,13 +56,13 @@ func ParseVMX(text string) (*VMX, error) {
 		if _, dup := v.Values[lk]; !dup {
 			v.Keys = append(v.Keys, key)
 		}
-		v.Values[lk] = decodeVMXValue(raw)
+		v.Values[lk] = decodeValue(raw)
 	}
 	return v, nil
 }
 
-// decodeVMXValue turns "|22" into '"' and so on; a '|' not followed by two hex digits stays.
-func decodeVMXValue(s string) string {
+// decodeValue turns "|22" into '"' and so on; a '|' not followed by two hex digits stays.
+func decodeValue(s string) string {
 	if !strings.Contains(s, "|") {
 		return s
 	}
@@ -79,9 +80,9 @@ func decodeVMXValue(s string) string {
 	return b.String()
 }
 
-// EncodeVMXValue quotes a value the way VMware writes it: '"', '|', '#' and control characters as
-// "|XX". ParseVMX(EncodeVMXValue(s)) gives s back.
-func EncodeVMXValue(s string) string {
+// EncodeValue quotes a value the way VMware writes it: '"', '|', '#' and control characters as
+// "|XX". Parse(EncodeValue(s)) gives s back.
+func EncodeValue(s string) string {
 	var b strings.Builder
 	b.WriteByte('"')
 	for i := 0; i < len(s); i++ {

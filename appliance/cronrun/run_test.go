@@ -17,6 +17,7 @@ import (
 	"github.com/snapferry/snapferry/appliance/notify/smtptest"
 	"github.com/snapferry/snapferry/cron"
 	"github.com/snapferry/snapferry/cron/crontest"
+	"github.com/snapferry/snapferry/cron/testkit"
 )
 
 // fakeSnapferry writes a stand-in for the snapferry binary (the CLI is built elsewhere): a
@@ -212,12 +213,7 @@ func TestRunSuspendedSkips(t *testing.T) {
 	// A run still going (here: a real process holding the job's run lock) makes the next skip.
 	store.SetSuspended(ctx, false)
 	lockPath := filepath.Join(filepath.Dir(res.LogPath), "n.run.lock")
-	if _, err := exec.LookPath("flock"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("flock(1) from util-linux is required under CI: %v", err)
-		}
-		t.Skip("flock(1) not installed")
-	}
+	testkit.RequireTool(t, "flock")
 	// -o: the lock stays with flock itself, not with the sleep it starts.
 	holder := exec.Command("flock", "-o", lockPath, "sleep", "30")
 	if err := holder.Start(); err != nil {
@@ -225,18 +221,12 @@ func TestRunSuspendedSkips(t *testing.T) {
 	}
 	defer func() { holder.Process.Kill(); holder.Wait() }()
 	// Wait until the holder really has the lock (our own try fails).
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	testkit.Eventually(t, 5*time.Second, "flock(1) to take the lock", func() bool {
 		probe := flock.New(lockPath)
 		ok, err := probe.TryLock()
-		if err == nil && !ok {
-			break
-		}
 		probe.Unlock()
-		if time.Now().After(deadline) {
-			t.Fatal("flock(1) did not take the lock")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil && !ok
+	})
 	res, err = Run(ctx, Options{Store: store, Name: "n", Binary: bin})
 	if err != nil || !res.Skipped || !strings.Contains(res.SkipReason, "still going") || runs(t, counter) != "" {
 		t.Fatalf("overlapping run: err %v skipped %v (%s) runs %q", err, res.Skipped, res.SkipReason, runs(t, counter))

@@ -15,6 +15,8 @@ import (
 
 	"github.com/snapferry/snapferry/appliance/notify"
 	"github.com/snapferry/snapferry/cron"
+	"github.com/snapferry/snapferry/cron/clock"
+	"github.com/snapferry/snapferry/cron/exitcode"
 )
 
 // Options configure one `cron run`.
@@ -23,7 +25,7 @@ type Options struct {
 	Name  string
 	// Binary is the snapferry binary that runs the job's arguments (os.Executable()).
 	Binary string
-	Clock  cron.Clock
+	Clock  clock.Clock
 	// Host names this host in reports and hooks.
 	Host string
 	// LogMaxSize and LogKeep rotate the job log (defaults 1 MiB and 5).
@@ -74,7 +76,7 @@ func (r Result) Err() error { return r.Outcome.Err }
 // in Result.Outcome.Err.
 func Run(ctx context.Context, o Options) (Result, error) {
 	if o.Clock == nil {
-		o.Clock = cron.SystemClock{}
+		o.Clock = clock.System{}
 	}
 	if o.LogMaxSize == 0 {
 		o.LogMaxSize = 1 << 20
@@ -258,7 +260,7 @@ func finalReport(job cron.Job, host string, out cron.Outcome, child *notify.Repo
 		if r.Result == "" {
 			r.Result = notify.Success
 		}
-	case errors.As(out.Err, &ee) && ee.Code == 3:
+	case errors.As(out.Err, &ee) && ee.Code == exitcode.Partial:
 		r.Result = notify.Partial
 	default:
 		r.Result = notify.Failure

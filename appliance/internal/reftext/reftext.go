@@ -24,7 +24,7 @@ type Sample struct {
 // Dir returns the testdata/reference folder of appliance/esxi, wherever the caller's tests run.
 func Dir() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "reference")
+	return filepath.Join(filepath.Dir(file), "..", "..", "esxi", "testdata", "reference")
 }
 
 // Load reads a reference file by name ("getallvms.txt") and cuts it into samples.

@@ -1,4 +1,4 @@
-package esxi
+package vmx
 
 import (
 	"fmt"
@@ -24,7 +24,7 @@ type VMSD struct {
 
 // ParseVMSD parses a .vmsd (same syntax as a .vmx). An empty file means no snapshots.
 func ParseVMSD(text string) (*VMSD, error) {
-	kv, err := ParseVMX(text)
+	kv, err := Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("parse vmsd: %w", err)
 	}

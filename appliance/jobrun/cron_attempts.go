@@ -1,4 +1,4 @@
-package main
+package jobrun
 
 import (
 	"context"
@@ -6,37 +6,38 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/snapferry/snapferry/appliance/jobrun"
 	"github.com/snapferry/snapferry/cron"
+	"github.com/snapferry/snapferry/cron/exitcode"
 	"github.com/snapferry/snapferry/cron/history"
 	"github.com/snapferry/snapferry/pidmgr"
 )
 
-// attemptHistory makes sure the job history shows every attempt of a cron run. A job command
+// AttemptHistory makes sure the job history shows every attempt of a cron run. A job command
 // that runs inside jobrun (backup, restore) records its own attempt, named after the cron job;
 // one that does not (check, prune...) or that stops before it starts its job (a usage error, a
 // repository that is not there) leaves nothing, and then `cron run` writes the attempt itself.
-type attemptHistory struct {
+type AttemptHistory struct {
 	log  *history.Log // nil when the history cannot be opened: warned once, runs go on
 	name string
 	warn func(string)
 }
 
-func (a *app) attemptHistory(home, name string) attemptHistory {
-	warn := func(s string) { fmt.Fprintf(a.stderr, "warning: %s\n", s) }
-	log, err := history.Open(history.Options{Dir: home, Warn: warn})
+// NewAttemptHistory opens the job history in the state folder dir for the runs of cron job
+// name. When the history cannot be opened, warn hears so once and the runs go on unrecorded.
+func NewAttemptHistory(dir, name string, warn func(string)) AttemptHistory {
+	log, err := history.Open(history.Options{Dir: dir, Warn: warn})
 	if err != nil {
 		warn(fmt.Sprintf("job history: %v", err))
 	}
-	return attemptHistory{log: log, name: name, warn: warn}
+	return AttemptHistory{log: log, name: name, warn: warn}
 }
 
 // clockSlack covers the child's clock reading before ours: a record written during the attempt
 // may carry a time a little before the attempt's start as `cron run` measured it.
 const clockSlack = time.Second
 
-// record writes the attempt unless its child already did.
-func (h attemptHistory) record(ctx context.Context, at cron.Attempt) {
+// Record writes the attempt unless its child already did.
+func (h AttemptHistory) Record(ctx context.Context, at cron.Attempt) {
 	if h.log == nil {
 		return
 	}
@@ -51,17 +52,17 @@ func (h attemptHistory) record(ctx context.Context, at cron.Attempt) {
 	if recorded {
 		return
 	}
-	exit := exitOK
+	exit := exitcode.OK
 	var ee *cron.ExitError
 	switch {
 	case errors.As(at.Err, &ee):
 		exit = ee.Code
 	case errors.Is(at.Err, context.Canceled):
-		exit = exitInterrupted
+		exit = exitcode.Interrupted
 	case at.Err != nil:
-		exit = exitFailed
+		exit = exitcode.Failed
 	}
-	base := history.Record{Job: jobrun.NewID(at.Start), Name: h.name, Origin: string(pidmgr.TypeCron), Attempt: at.Number}
+	base := history.Record{Job: NewID(at.Start), Name: h.name, Origin: string(pidmgr.TypeCron), Attempt: at.Number}
 	active, done := base, base
 	active.State, active.Time = history.StateActive, at.Start
 	done.State, done.Time, done.Exit = history.StateDone, at.End, history.ExitCode(exit)
@@ -78,7 +79,7 @@ func (h attemptHistory) record(ctx context.Context, at cron.Attempt) {
 
 // childRecorded reports whether the history holds a record of this attempt written while it ran.
 // Runs of one job never overlap (cronrun holds a lock), so name, attempt and time identify it.
-func (h attemptHistory) childRecorded(ctx context.Context, at cron.Attempt) (bool, error) {
+func (h AttemptHistory) childRecorded(ctx context.Context, at cron.Attempt) (bool, error) {
 	recs, err := h.log.Records(ctx)
 	if err != nil {
 		return false, err

@@ -1,11 +1,11 @@
-package esxi
+package vmx
 
 import "strings"
 
-// EditVMX returns .vmx (or .vmsd) text with the keys in set given new values and the keys drop
+// Edit returns .vmx (or .vmsd) text with the keys in set given new values and the keys drop
 // matches removed. Keys match in any case; a key set but missing is appended. Every other line
 // stays byte for byte, so an edited file differs from the original only where it must.
-func EditVMX(text string, set map[string]string, drop func(lowerKey string) bool) string {
+func Edit(text string, set map[string]string, drop func(lowerKey string) bool) string {
 	pending := make(map[string]string, len(set))
 	var order []string
 	for k, v := range set {
@@ -27,7 +27,7 @@ func EditVMX(text string, set map[string]string, drop func(lowerKey string) bool
 				continue
 			}
 			if v, hit := pending[lk]; hit {
-				b.WriteString(strings.TrimSpace(k) + " = " + EncodeVMXValue(v) + "\n")
+				b.WriteString(strings.TrimSpace(k) + " = " + EncodeValue(v) + "\n")
 				delete(pending, lk)
 				continue
 			}
@@ -39,7 +39,7 @@ func EditVMX(text string, set map[string]string, drop func(lowerKey string) bool
 	}
 	for _, k := range order {
 		if v, hit := pending[strings.ToLower(k)]; hit {
-			b.WriteString(k + " = " + EncodeVMXValue(v) + "\n")
+			b.WriteString(k + " = " + EncodeValue(v) + "\n")
 			delete(pending, strings.ToLower(k))
 		}
 	}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// readmeCommands returns every snapferry command line of README.md: the lines of its code
+// blocks that run ./snapferry or snapferry (continuation lines joined), and the inline `snapferry
+// ...` examples of its prose. Each is split as sh would (quotes; no variables in the README).
+func readmeCommands(t *testing.T) [][]string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	inBlock := false
+	var cont string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "```") {
+			inBlock = !inBlock
+			continue
+		}
+		if !inBlock {
+			for _, m := range regexp.MustCompile("`(snapferry [^`]+)`").FindAllStringSubmatch(l, -1) {
+				lines = append(lines, m[1])
+			}
+			continue
+		}
+		l = cont + strings.TrimSpace(l)
+		cont = ""
+		if strings.HasSuffix(l, "\\") {
+			cont = strings.TrimSuffix(l, "\\") + " "
+			continue
+		}
+		if c, _, _ := strings.Cut(l, "  #"); strings.HasPrefix(c, "./snapferry ") || strings.HasPrefix(c, "snapferry ") {
+			lines = append(lines, strings.TrimSpace(c))
+		}
+	}
+	var out [][]string
+	for _, l := range lines {
+		words := shellWords(t, l)
+		if len(words) < 2 || strings.Contains(l, "COMMAND") || strings.Contains(l, "|") {
+			continue // a synopsis (`snapferry COMMAND --help`, `key add|list|remove`), not an example
+		}
+		out = append(out, words[1:])
+	}
+	if len(out) < 10 {
+		t.Fatalf("found only %d snapferry examples in README.md", len(out))
+	}
+	return out
+}
+
+// shellWords splits a command line as sh does for the README's examples: blanks separate
+// words, single and double quotes group.
+func shellWords(t *testing.T, s string) []string {
+	var words []string
+	var w strings.Builder
+	in, quote := false, rune(0)
+	for _, r := range s {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			w.WriteRune(r)
+		case r == '\'' || r == '"':
+			quote, in = r, true
+		case r == ' ' || r == '\t':
+			if in {
+				words = append(words, w.String())
+				w.Reset()
+				in = false
+			}
+		default:
+			w.WriteRune(r)
+			in = true
+		}
+	}
+	if quote != 0 {
+		t.Fatalf("unbalanced quote in README example %q", s)
+	}
+	if in {
+		words = append(words, w.String())
+	}
+	return words
+}
+
+// TestReadmeExamplesParse: every example in README.md is a command line this snapferry accepts
+// as written: the command exists, every flag is known and takes the value given, the positional
+// arguments fit; a `cron add` example is stored as a job (schedule, mail settings, the job's own
+// command line), so an example that would fail at 2 a.m. fails here.
+func TestReadmeExamplesParse(t *testing.T) {
+	t.Setenv("SNAPFERRY_HOME", t.TempDir())
+	for _, args := range readmeCommands(t) {
+		line := strings.Join(args, " ")
+		if args[0] == "cron" && len(args) > 1 && args[1] == "add" {
+			if r := runIn(t, args...); r.code != 0 {
+				t.Errorf("README example `snapferry %s` fails: exit %d\n%s", line, r.code, r.stderr)
+			}
+			continue
+		}
+		root := newRootCmd(&app{})
+		c, rest, err := root.Find(args)
+		if err != nil || c == root {
+			t.Errorf("README example `snapferry %s`: no such command (%v)", line, err)
+			continue
+		}
+		if err := c.ParseFlags(rest); err != nil {
+			t.Errorf("README example `snapferry %s`: %v", line, err)
+			continue
+		}
+		if c.Args != nil {
+			if err := c.Args(c, c.Flags().Args()); err != nil {
+				t.Errorf("README example `snapferry %s`: %v", line, err)
+			}
+		}
+	}
+}

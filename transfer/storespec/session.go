@@ -1,0 +1,32 @@
+package storespec
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/snapferry/snapferry/transfer/wire"
+)
+
+// OpenSession starts `snapferry serve` at an ssh:// spec, as Open does, and hands out its wire
+// session itself: for protocols that talk to serve directly (replicas) instead of through a
+// repository store. closeFn ends the session and the SSH connection.
+func OpenSession(ctx context.Context, spec string, opts Options) (sess *wire.Session, closeFn func() error, err error) {
+	s, err := Parse(spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.Scheme != SSH {
+		return nil, nil, fmt.Errorf("%w %q: a serve session needs ssh://[user@]host[:port]/path (the far side runs snapferry serve)", ErrBadSpec, spec)
+	}
+	conn, err := Dial(ctx, s, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, ssh, err := openServe(ctx, conn, s, opts)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	l := &linked{Backend: client, conn: conn, closeSession: func() error { return waitSession(ssh, sessionCloseWait) }}
+	return client.Session(), l.Close, nil
+}
