@@ -80,12 +80,13 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 	idx := newIndex()
 	expect := map[ID]int64{} // indexed pack -> size implied by its index entries
 	blobsOf := map[ID][]packBlob{}
-	files, err := listIDs(ctx, r.be, store.KindIndex)
+	listed, err := listIndexFiles(ctx, r.be)
 	if err != nil {
 		return nil, fmt.Errorf("check: %w", err)
 	}
-	rep.IndexFiles = len(files)
-	for _, f := range files {
+	rep.IndexFiles = len(listed)
+	for _, lf := range listed {
+		f := lf.ID
 		b, err := loadFile(ctx, r.be, store.Handle{Kind: store.KindIndex, Name: f.String()}, r.crypt)
 		if err == nil {
 			err = decodeIndexFile(b, func(p indexedPack) error {
@@ -177,6 +178,11 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 		}
 	}
 
+	if n := len(idx.dups); n > 0 {
+		rep.warn("index", "", "%d blobs are stored in more than one pack (backups running at once, an interrupted prune, "+
+			"or copies another client added): readers fall back to another copy when one does not verify, and prune "+
+			"deletes a copy only after reading and verifying the one it keeps", n)
+	}
 	patchBase, badPatch, err := r.checkPatches(ctx, idx, damaged, o.ReadData, rep)
 	if err != nil {
 		return nil, fmt.Errorf("check: %w", err)
@@ -207,7 +213,7 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 		}
 		err = r.walkSnapshot(ctx, sn, seen, refVisitor{
 			blob: func(t BlobType, id ID) {
-				e, ok := idx.lookup(id)
+				e, ok := intactCopy(idx, id, damaged)
 				switch {
 				case !ok:
 					note(fmt.Sprintf("%s blob %s is missing", t, id.Short()))
@@ -217,7 +223,7 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 					note(fmt.Sprintf("%s blob %s is a damaged patch: %s", t, id.Short(), badPatch[id]))
 				default:
 					if base, ok := patchBase[id]; ok {
-						if be, ok := idx.lookup(base); ok && damaged[idx.packs[be.pack]] {
+						if be, ok := intactCopy(idx, base, damaged); ok && damaged[idx.packs[be.pack]] {
 							note(fmt.Sprintf("%s blob %s is a patch of blob %s in damaged pack %s", t, id.Short(), base.Short(), idx.packs[be.pack].Short()))
 						}
 					}
@@ -337,6 +343,21 @@ func (r *Repository) readPack(ctx context.Context, id ID, size int64, indexed []
 		return 1, good, fmt.Errorf("content hashes to %s, not its name: %w", sum.Short(), ErrCorrupt)
 	}
 	return 1, good, nil
+}
+
+// intactCopy returns the copy of id that the index uses, or if its pack is damaged, the first
+// other copy in an undamaged pack: a snapshot is damaged only when no copy of a blob is intact.
+func intactCopy(idx *index, id ID, damaged map[ID]bool) (indexEntry, bool) {
+	e, ok := idx.lookup(id)
+	if !ok || !damaged[idx.packs[e.pack]] {
+		return e, ok
+	}
+	for _, d := range idx.dups[id] {
+		if !damaged[idx.packs[d.pack]] {
+			return d, true
+		}
+	}
+	return e, true
 }
 
 func compareIDs(a, b ID) int { return bytes.Compare(a[:], b[:]) }
