@@ -27,7 +27,7 @@ type CheckOptions struct {
 
 // Problem is one finding of Check.
 type Problem struct {
-	Kind    string `json:"kind"`   // "index", "pack", "blob" (a patch blob) or "snapshot"
+	Kind    string `json:"kind"`   // "index", "pack", "blob" (a patch blob), "snapshot" or "stray"
 	Object  string `json:"object"` // the id or name it is about
 	Message string `json:"message"`
 }
@@ -50,6 +50,8 @@ type CheckReport struct {
 	DamagedPacks     []ID      `json:"damaged_packs,omitempty"`
 	DamagedSnapshots []ID      `json:"damaged_snapshots,omitempty"`
 	UnindexedPacks   []ID      `json:"unindexed_packs,omitempty"`
+	// StrayFiles are files whose names are not ids (KIND/NAME): ignored by every reader.
+	StrayFiles []string `json:"stray_files,omitempty"`
 }
 
 // OK reports a repository without errors.
@@ -117,8 +119,7 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 	err = r.be.List(ctx, store.KindData, func(fi store.FileInfo) error {
 		id, err := ParseID(fi.Name)
 		if err != nil {
-			rep.fail("pack", fi.Name, "file name is not a pack id")
-			return nil
+			return nil // a stray file, reported below
 		}
 		present[id] = fi.Size
 		return nil
@@ -127,6 +128,15 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 		return nil, fmt.Errorf("check: list packs in %s: %w", r.be.Location(), err)
 	}
 	rep.Packs = len(present)
+	strays, err := r.StrayFiles(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+	for _, name := range strays {
+		rep.StrayFiles = append(rep.StrayFiles, name)
+		rep.warn("stray", name, "the name is not an id, so snapferry did not write this file and every command ignores it; "+
+			"remove it on the store host")
+	}
 	damaged := map[ID]bool{}
 	for id, size := range expect {
 		got, ok := present[id]
