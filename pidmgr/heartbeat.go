@@ -202,3 +202,7 @@ func (p *Pulse) Last() Heartbeat {
 	defer p.mu.Unlock()
 	return p.hb
 }
+
+// Heartbeat returns the last heartbeat of pid in this registry, if there is a readable one.
+// It is the process's own claim: compare its Token with the entry's before trusting it.
+func (r *Registry) Heartbeat(pid int) (Heartbeat, bool) { return r.readBeat(pid) }
