@@ -19,7 +19,9 @@ func runPrune(a *app, args []string) int {
 
 // prune removes data no snapshot references; shared by `prune` and `forget --prune`.
 func (a *app) prune(r *repo.Repository) int {
-	prog := newRenderer(a.stderr, a.jsonOut)
+	// Registered (no kill-idle of its own) so that a user launch keeps it while it makes progress.
+	defer a.beginTask("prune")()
+	prog := a.renderer()
 	rep, err := r.Prune(a.ctx, repo.PruneOptions{DryRun: a.dryRun, Progress: prog})
 	prog.Close()
 	if err != nil {
