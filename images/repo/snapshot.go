@@ -47,6 +47,14 @@ type Disk struct {
 	BlockSize  int    `json:"block_size"`
 	Map        []ID   `json:"map"`       // block-map chunk blobs, in order
 	Allocated  int64  `json:"allocated"` // bytes in non-hole blocks
+	// The image file's permission bits (as chmod takes them, 07777), owner and times, which a
+	// restore gives the file back. Snapshots made before they were recorded have Mode 0: such
+	// images restore as 0600 with the time of the restore.
+	Mode       uint32    `json:"mode,omitempty"`
+	UID        uint32    `json:"uid,omitempty"`
+	GID        uint32    `json:"gid,omitempty"`
+	ModTime    time.Time `json:"mtime,omitzero"`
+	AccessTime time.Time `json:"atime,omitzero"`
 }
 
 // VMInfo records where a VM snapshot came from.
