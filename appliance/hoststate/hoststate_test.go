@@ -114,7 +114,7 @@ func TestSaveLoadApplyRebuildsTheHost(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mustWrite(t, old.localSh, "#!/bin/sh\nexit 0\n") // a fresh host's stock local.sh
+	mustWrite(t, old.localSh, "#!/bin/sh\nexit 0\n")      // a fresh host's stock local.sh
 	if err := os.MkdirAll(old.fwDir, 0o755); err != nil { // ESXi has /etc/vmware/firewall
 		t.Fatal(err)
 	}
