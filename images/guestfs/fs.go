@@ -37,16 +37,21 @@ type File interface {
 	Close() error
 }
 
-// readable lists the file-system types OpenFS reads.
-var readable = map[string]func(r io.ReaderAt, size int64) (FS, error){
-	"ext2": openExt,
-	"ext3": openExt,
-	"ext4": openExt,
-	"vfat": openFAT,
+// opener returns the reader for file-system type t, or nil when snapferry does not read it.
+func opener(t string) func(r io.ReaderAt, size int64) (FS, error) {
+	switch t {
+	case "ext2", "ext3", "ext4":
+		return openExt
+	case "vfat":
+		return openFAT
+	case "ntfs":
+		return openNTFS
+	}
+	return nil
 }
 
 // Readable reports whether OpenFS reads file systems of type t.
-func Readable(t string) bool { _, ok := readable[t]; return ok }
+func Readable(t string) bool { return opener(t) != nil }
 
 // OpenFS opens the file system of v. Every call on the returned FS runs under the guard
 // (guard.go): one call at a time (the libraries share a read position) and a library panic on
@@ -55,8 +60,8 @@ func (v *Volume) OpenFS() (FS, error) {
 	if v.Problem != "" {
 		return nil, fmt.Errorf("%s: %s", v.Name, v.Problem)
 	}
-	open, ok := readable[v.FSType]
-	if !ok {
+	open := opener(v.FSType)
+	if open == nil {
 		what := v.FSType
 		if what == "" {
 			what = "an unknown file system"

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"testing"
+	"time"
 )
 
 // fuzzWalk opens every volume of a disk image and reads everything it lists, bounded, so the
@@ -61,7 +62,7 @@ func fuzzWalk(data []byte) {
 // FuzzOpen feeds hostile disk images to Open and the file-system readers. Seeds are small real
 // images (testdata/fuzz/FuzzOpen) plus the ones built here from bytes.
 func FuzzOpen(f *testing.F) {
-	for _, p := range []string{"testdata/ext2-small.img", "testdata/fat12-small.img", "testdata/lvm-label.img"} {
+	for _, p := range []string{"testdata/ext2-small.img", "testdata/fat12-small.img", "testdata/lvm-label.img", "testdata/ntfs-small.img"} {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)
 		}
@@ -71,6 +72,10 @@ func FuzzOpen(f *testing.F) {
 	mbr[446+4], mbr[446+8], mbr[446+12] = 0x05, 1, 6 // an extended partition pointing at itself
 	f.Add(mbr)
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// A walk that does not end is a bug the fuzzer must report with its input: a panic
+		// from the timer crashes the worker, and the fuzzer saves what it was running.
+		stop := time.AfterFunc(30*time.Second, func() { panic("guestfs: walking a fuzzed image took over 30 s") })
+		defer stop.Stop()
 		fuzzWalk(data)
 	})
 }

@@ -81,3 +81,15 @@ func TestBareFileSystemIsP0(t *testing.T) {
 		t.Error("a path through a symlink resolved")
 	}
 }
+
+func TestNTFS(t *testing.T) {
+	src, tr := makeTree(t, false, 500)
+	img := mkfsImage(t, "ntfs", src, 64<<20)
+	disk := mkDisk(t, "dos", "size=70M, type=7\n", map[int]string{1: img})
+	d := openDisk(t, disk)
+	p1 := vol(t, d, "p1")
+	if p1.FSType != "ntfs" || p1.Type != "0x07" {
+		t.Fatalf("p1 = %+v", p1)
+	}
+	checkTree(t, openFS(t, p1), tr, caps{}, false)
+}
