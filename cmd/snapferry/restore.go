@@ -85,6 +85,9 @@ func runRestore(a *app, args []string) int {
 		return a.fail(fmt.Errorf("create target %s: %w", f.target, err))
 	}
 	return a.runRestoreJob(si, f, func(prog *renderer) (int, error) {
+		if handled, n, err := a.restoreInsideDisk(r, sn, sub, f); handled { // IMAGE/pN/PATH (restore_disk_files.go)
+			return n, err
+		}
 		n, kept, err := a.restoreDisks(r, sn, sub, f, prog)
 		if err != nil {
 			return n, err
