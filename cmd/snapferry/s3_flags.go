@@ -2,9 +2,12 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/snapferry/snapferry/transfer/storespec"
 )
 
 // addS3Flags registers the options of s3:// stores on every command that takes a repository
@@ -18,6 +21,19 @@ func (a *app) addS3Flags() {
 	if a.cmd == "init" {
 		a.flags.Var(lockDuration{&a.s3.LockFor}, "s3-object-lock", "write every object with Object Lock retention this long, e.g. 30d (needs a bucket with Object Lock; init creates one)")
 	}
+}
+
+// s3Options are the --s3-* flags plus the folder of the index/snapshot cache in the state folder
+// (without a state folder the store works uncached). Only an s3:// spec looks for the folder.
+func (a *app) s3Options(spec string) storespec.S3Options {
+	o := a.s3
+	if !strings.HasPrefix(strings.ToLower(spec), "s3://") {
+		return o
+	}
+	if dir, err := a.stateDir(); err == nil {
+		o.MetaCache = filepath.Join(dir, "cache", "meta")
+	}
+	return o
 }
 
 // lockDuration is a retention like 30d, 12h or 90m.

@@ -1,9 +1,13 @@
 package storespec
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"path/filepath"
 	"time"
 
 	"github.com/snapferry/snapferry/images/store"
+	"github.com/snapferry/snapferry/images/store/metacache"
 	"github.com/snapferry/snapferry/transfer/s3store"
 )
 
@@ -16,10 +20,13 @@ type S3Options struct {
 	Connections  int    // --s3-connections: requests in flight at once (0 = 8)
 	// LockFor is init's --s3-object-lock: every object is written with this retention.
 	LockFor time.Duration
+	// MetaCache, if set, is a folder where index and snapshot files are cached (images/store/
+	// metacache), one subfolder per repository location, so later commands fetch only new ones.
+	MetaCache string
 }
 
 func openS3(s Spec, o S3Options) (store.Backend, error) {
-	return s3store.New(s3store.Options{
+	be, err := s3store.New(s3store.Options{
 		Endpoint:     s.Endpoint(),
 		Bucket:       s.Bucket(),
 		Prefix:       s.Prefix(),
@@ -29,4 +36,9 @@ func openS3(s Spec, o S3Options) (store.Backend, error) {
 		Connections:  o.Connections,
 		LockFor:      o.LockFor,
 	})
+	if err != nil || o.MetaCache == "" {
+		return be, err
+	}
+	sum := sha256.Sum256([]byte(s.String()))
+	return metacache.New(be, filepath.Join(o.MetaCache, hex.EncodeToString(sum[:8]))), nil
 }
