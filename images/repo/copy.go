@@ -258,4 +258,3 @@ func (c *copier) dataBlobs(ctx context.Context, ids []ID) error {
 		return c.save(ctx, DataBlob, nid, data)
 	})
 }
-
