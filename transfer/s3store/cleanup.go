@@ -30,7 +30,11 @@ func (s *Store) Cleanup(ctx context.Context) (int, error) {
 		}
 		n++
 	}
-	if s.o.LockFor > 0 {
+	lockFor, err := s.Retention(ctx)
+	if err != nil {
+		return n, err
+	}
+	if lockFor > 0 {
 		m, err := s.expireHidden(ctx, prefix)
 		n += m
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -49,8 +50,8 @@ type Options struct {
 	// MaxRetries is how many times minio-go tries a request that failed transiently
 	// (default 10; 1 = no retry).
 	MaxRetries int
-	// LockFor, when positive, writes every object with an Object Lock retention of this long
-	// (the bucket must have Object Lock enabled; Create enables it on a bucket it makes).
+	// LockFor, when positive, makes Create set up Object Lock: the bucket made with it (or
+	// checked to have it) and its default retention set to this long (see lock.go).
 	LockFor time.Duration
 	// Transport, when set, carries the requests instead of a fresh http.Transport (tests inject
 	// faults here). Connections still bounds it.
@@ -65,6 +66,12 @@ type Store struct {
 	core     minio.Core
 	o        Options
 	location string
+	// lock caches the bucket's default retention once asked (Retention).
+	lock struct {
+		sync.Mutex
+		known     bool
+		retention time.Duration
+	}
 }
 
 var (
@@ -248,6 +255,9 @@ func (s *Store) Create(ctx context.Context) error {
 	} else if !errors.Is(err, store.ErrNotExist) {
 		return err
 	}
+	if s.o.LockFor > 0 {
+		return s.setDefaultRetention(ctx)
+	}
 	return nil
 }
 
@@ -298,13 +308,11 @@ func (s *Store) List(ctx context.Context, k store.Kind, fn func(store.FileInfo) 
 }
 
 // Remove deletes h. S3 deletes of missing keys succeed, so Remove asks first to keep the
-// contract (ErrNotExist); on an Object Lock bucket it removes every version (see lock.go).
+// contract (ErrNotExist). On an Object Lock bucket the server keeps the version behind a delete
+// marker (see lock.go).
 func (s *Store) Remove(ctx context.Context, h store.Handle) error {
 	if err := store.Validate(h); err != nil {
 		return fmt.Errorf("remove %s: %w", h, err)
-	}
-	if s.o.LockFor > 0 {
-		return s.removeVersions(ctx, h)
 	}
 	if _, err := s.Stat(ctx, h); err != nil {
 		return fmt.Errorf("remove: %w", err)

@@ -36,6 +36,17 @@ func (s *Store) Save(ctx context.Context, h store.Handle, rd io.Reader) error {
 		return fmt.Errorf("save %s: read source: %w", h, err)
 	}
 	if int64(len(first)) < s.o.PartSize {
+		// RGW ignores If-None-Match on a versioned bucket (every Object Lock bucket is one):
+		// there the name is checked first. Two writers racing past the check both store a
+		// version; repository files are named by the hash of their bytes, so both hold the
+		// same bytes (docs/object-storage.md).
+		if d, err := s.Retention(ctx); err != nil {
+			return err
+		} else if d > 0 {
+			if err := s.refuseExisting(ctx, h); err != nil {
+				return err
+			}
+		}
 		return s.putSmall(ctx, h, first)
 	}
 	return s.putMultipart(ctx, h, first, rd)
@@ -48,24 +59,18 @@ func readPart(rd io.Reader, n int64) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-// putOptions are the options of every object write of kind k: Object Lock retention when
-// configured.
-func (s *Store) putOptions(k store.Kind) minio.PutObjectOptions {
+// putOptions are the options of every object write. Retention needs none: an Object Lock
+// bucket applies its default retention to every version (lock.go).
+func (s *Store) putOptions() minio.PutObjectOptions {
 	// The body's SHA-256 is computed here and signed, instead of minio-go's streaming signature
 	// over plain http, which RGW rejects for an empty body; the server checks it either way.
-	o := minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true, DisableContentSha256: true}
-	// Lock files are rewritten and removed by every run; they protect nothing worth keeping.
-	if s.o.LockFor > 0 && k != store.KindLocks {
-		o.Mode = minio.Compliance
-		o.RetainUntilDate = s.o.Now().Add(s.o.LockFor).UTC().Truncate(time.Second)
-	}
-	return o
+	return minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true, DisableContentSha256: true}
 }
 
 // putSmall stores b as h in one request, refused by the server if h exists (If-None-Match: *),
 // so concurrent writers of one name cannot both win.
 func (s *Store) putSmall(ctx context.Context, h store.Handle, b []byte) error {
-	o := s.putOptions(h.Kind)
+	o := s.putOptions()
 	o.SetMatchETagExcept("*")
 	_, err := s.core.PutObject(ctx, s.o.Bucket, s.key(h), bytes.NewReader(b), int64(len(b)), "", sha256Hex(b), o)
 	return s.wrap("save", h.String(), err)
@@ -78,7 +83,7 @@ func (s *Store) putMultipart(ctx context.Context, h store.Handle, first []byte, 
 	if err := s.refuseExisting(ctx, h); err != nil {
 		return err
 	}
-	o := s.putOptions(h.Kind)
+	o := s.putOptions()
 	o.DisableMultipart = false
 	id, err := s.core.NewMultipartUpload(ctx, s.o.Bucket, key, o)
 	if err != nil {
