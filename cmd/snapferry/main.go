@@ -36,6 +36,7 @@ func commands() []command {
 		{"check", "verify a repository", runCheck},
 		{"forget", "remove snapshots by a keep policy", runForget},
 		{"prune", "remove data no snapshot needs", runPrune},
+		{"copy", "copy snapshots to another repository (any kind), sending what it lacks", runCopy},
 		{"rebuild-index", "rebuild the index from the packs", runRebuildIndex},
 		{"unlock", "remove stale repository locks", runUnlock},
 		{"pid", "the PID registry: list, cleanup, kill-idle", runPid},
