@@ -116,20 +116,16 @@ func (j *domBackup) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("domain state: %w", err)
 	}
-	mode := "hot"
 	j.sn = &repo.Snapshot{
 		Time: j.start, Host: j.o.Host, Kind: repo.SnapshotVM, Source: j.vm.Name, Tags: j.o.Tags, JobID: j.o.JobID,
-		VM: &repo.VMInfo{Name: j.vm.Name, ID: j.vm.ID, Hypervisor: "libvirt"},
+		VM: &repo.VMInfo{Name: j.vm.Name, ID: j.vm.ID, Hypervisor: "libvirt", Mode: "hot"},
 	}
 	switch golibvirt.DomainState(st) {
 	case golibvirt.DomainRunning, golibvirt.DomainPaused, golibvirt.DomainBlocked, golibvirt.DomainPmsuspended:
-		err = j.online(ctx)
-	default:
-		mode = "cold"
-		err = j.offline(ctx)
+		return j.online(ctx)
 	}
-	j.sn.VM.Mode = mode
-	return err
+	j.sn.VM.Mode = "cold"
+	return j.offline(ctx)
 }
 
 // prevCheckpoint is the checkpoint of this chain the last snapshot recorded, "" for none.

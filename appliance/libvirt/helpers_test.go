@@ -170,7 +170,14 @@ func guestWrite(t *testing.T, d *Driver, vm appliance.VM, target string, pattern
 func qemuImg(t *testing.T, dir, name, format string, size int64, writes ...string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
-	run(t, "qemu-img", "create", "-q", "-f", format, p, fmt.Sprint(size))
+	if format == "raw" {
+		// qemu-img create writes the first 4 KiB of a raw image; a sparse file has no data.
+		if err := os.WriteFile(p, nil, 0o600); err != nil || os.Truncate(p, size) != nil {
+			t.Fatalf("create %s: %v", p, err)
+		}
+	} else {
+		run(t, "qemu-img", "create", "-q", "-f", format, p, fmt.Sprint(size))
+	}
 	for _, w := range writes {
 		run(t, "qemu-io", "-f", format, "-c", w, p)
 	}
