@@ -63,17 +63,19 @@ func domainDisks(doc string) (dom *libvirtxml.Domain, disks []diskSpec, skipped 
 }
 
 // rewriteForRestore turns a backed-up domain XML into the definition of the restored domain:
-// the new name, a new UUID (none when keepUUID, so libvirt keeps the old domain's when it
-// replaces it), new MAC addresses for every interface unless keepMACs, and each backed-up disk
-// (by target) at its new path and format. Disks not in paths are removed: their data is not in
-// the snapshot. Backing-store elements of the old disks are dropped.
-func rewriteForRestore(doc, name string, paths map[string]string, format string, keepMACs bool) (string, error) {
+// the new name, and unless keepIdentity (the domain restored as itself) a new UUID (libvirt
+// makes one) and new MAC addresses; each backed-up disk (by target) at its new path and format.
+// Disks not in paths are removed: their data is not in the snapshot. Backing-store elements of
+// the old disks are dropped.
+func rewriteForRestore(doc, name string, paths map[string]string, format string, keepIdentity bool) (string, error) {
 	dom, _, _, err := domainDisks(doc)
 	if err != nil {
 		return "", err
 	}
 	dom.Name = name
-	dom.UUID = ""
+	if !keepIdentity {
+		dom.UUID = ""
+	}
 	dom.ID = nil
 	if dom.Devices != nil {
 		var kept []libvirtxml.DomainDisk
@@ -96,7 +98,7 @@ func rewriteForRestore(doc, name string, paths map[string]string, format string,
 			kept = append(kept, d)
 		}
 		dom.Devices.Disks = kept
-		if !keepMACs {
+		if !keepIdentity {
 			for i := range dom.Devices.Interfaces {
 				mac, err := randomMAC()
 				if err != nil {
