@@ -15,6 +15,7 @@ import (
 	golibvirt "github.com/digitalocean/go-libvirt"
 
 	"github.com/snapferry/snapferry/appliance"
+	"github.com/snapferry/snapferry/appliance/libvirt/lvtest"
 )
 
 // daemon is the private libvirtd that TestMain starts through scripts/libvirt/start.sh for
@@ -32,14 +33,13 @@ func TestMain(m *testing.M) {
 			return m.Run()
 		}
 		defer os.RemoveAll(dir)
-		root, _ := filepath.Abs("../..")
-		out, err := exec.Command("bash", filepath.Join(root, "scripts/libvirt/start.sh"), dir).CombinedOutput()
+		lv, err := lvtest.StartIn(dir)
 		if err != nil {
-			daemon.err = fmt.Errorf("scripts/libvirt/start.sh: %v\n%s", err, out)
+			daemon.err = err
 			return m.Run()
 		}
-		defer exec.Command("bash", filepath.Join(root, "scripts/libvirt/stop.sh"), dir).Run()
-		daemon.uri = "qemu:///system?socket=" + filepath.Join(dir, "run", "libvirt-sock")
+		defer lv.Stop()
+		daemon.uri = lv.URI
 		return m.Run()
 	}()
 	os.Exit(code)
@@ -49,16 +49,8 @@ func TestMain(m *testing.M) {
 // (failing under CI, which installs libvirt and QEMU).
 func needLibvirt(t *testing.T) *Driver {
 	t.Helper()
-	for _, tool := range []string{"qemu-img", "qemu-nbd", "qemu-system-x86_64"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			daemon.err = fmt.Errorf("%s not found", tool)
-		}
-	}
 	if daemon.err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("libvirt harness: %v (CI installs libvirt-daemon, libvirt-daemon-driver-qemu, qemu-system-x86, qemu-utils)", daemon.err)
-		}
-		t.Skipf("libvirt harness: %v", daemon.err)
+		lvtest.Unavailable(t, daemon.err)
 	}
 	d, err := Open(testCtx(t), daemon.uri)
 	if err != nil {
