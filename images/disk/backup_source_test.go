@@ -87,3 +87,33 @@ func checkStream(t *testing.T, st *memblobs.Store, d repo.Disk, want []byte) {
 		t.Fatal("restored disk differs from the source")
 	}
 }
+
+// Reader serves any range of a snapshot's disk, across blocks, holes and the short last block.
+func TestReader(t *testing.T) {
+	const bs = 64 << 10
+	st := memblobs.New(bs)
+	data := make([]byte, 10*bs+77)
+	copy(data[bs-5:], memblobs.RandBytes(9, 2*bs))
+	copy(data[10*bs:], memblobs.RandBytes(8, 77))
+	src := &memSource{data: data, ranges: [][2]int64{{0, int64(len(data))}}}
+	d, _, err := disk.BackupSource(context.Background(), st, src, disk.SourceOptions{Name: "vda"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := disk.NewReader(context.Background(), st, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range [][2]int64{{0, 10}, {bs - 10, 3 * bs}, {5 * bs, bs}, {10*bs + 70, 7}, {0, int64(len(data))}} {
+		buf := make([]byte, c[1])
+		if n, err := r.ReadAt(buf, c[0]); n != len(buf) || err != nil {
+			t.Fatalf("read %v: %d %v", c, n, err)
+		}
+		if !bytes.Equal(buf, data[c[0]:c[0]+c[1]]) {
+			t.Fatalf("read %v differs", c)
+		}
+	}
+	if n, err := r.ReadAt(make([]byte, 10), int64(len(data))-4); n != 4 || err == nil {
+		t.Fatalf("read past the end: %d %v", n, err)
+	}
+}

@@ -123,10 +123,17 @@ func (c *Client) handshake(o Options) error {
 	if err := binary.Write(c.conn, binary.BigEndian, cflags); err != nil {
 		return err
 	}
+	// Structured replies are needed for block status; a server without them (simple replies
+	// only) is still read, and Context then reports no metadata context.
+	structured := true
 	if err := c.option(optStructured, nil, func(typ uint32, p []byte) error { return nil }); err != nil {
-		return fmt.Errorf("structured replies: %w", err)
+		var oe *optionError
+		if !errors.As(err, &oe) || oe.typ != repErrUnsup {
+			return fmt.Errorf("structured replies: %w", err)
+		}
+		structured = false
 	}
-	if len(o.MetaContexts) > 0 {
+	if len(o.MetaContexts) > 0 && structured {
 		if err := c.option(optSetMetaContext, metaContextRequest(o.Export, o.MetaContexts), func(typ uint32, p []byte) error {
 			if typ != repMetaContext {
 				return nil
@@ -213,6 +220,14 @@ func (c *Client) option(opt uint32, data []byte, fn func(typ uint32, payload []b
 	}
 }
 
+// optionError is an error reply to an option.
+type optionError struct {
+	typ uint32
+	msg string
+}
+
+func (e *optionError) Error() string { return e.msg }
+
 func optError(typ uint32, p []byte) error {
 	what := fmt.Sprintf("error %#x", typ)
 	switch typ {
@@ -225,10 +240,11 @@ func optError(typ uint32, p []byte) error {
 	case repErrUnknown:
 		what = "unknown export"
 	}
+	msg := "server says " + what
 	if len(p) > 0 && len(p) <= maxStringLen {
-		return fmt.Errorf("server says %s: %s", what, p)
+		msg += ": " + string(p)
 	}
-	return fmt.Errorf("server says %s", what)
+	return &optionError{typ: typ, msg: msg}
 }
 
 // send writes one request header (no payload).
