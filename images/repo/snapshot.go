@@ -68,6 +68,10 @@ type VMInfo struct {
 	Datastore string `json:"datastore,omitempty"`
 	VMXPath   string `json:"vmx_path,omitempty"`
 	Mode      string `json:"mode,omitempty"` // hot, warm, cold
+	// Hypervisor is "libvirt" for libvirt domains (empty: ESXi). Checkpoint is the libvirt
+	// checkpoint this backup created (or kept): the next incremental reads what changed since.
+	Hypervisor string `json:"hypervisor,omitempty"`
+	Checkpoint string `json:"checkpoint,omitempty"`
 }
 
 // Stats are the byte counts of one backup run.
