@@ -14,7 +14,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/snapferry/snapferry/cron/executable"
+	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/transfer/remoterun"
+	"github.com/snapferry/snapferry/transfer/storespec"
 )
 
 // app carries what every command needs: its output streams, the global options and a context
@@ -29,6 +31,7 @@ type app struct {
 	jsonOut bool
 	home    string
 	ssh     sshOptions
+	s3      storespec.S3Options // the --s3-* flags (s3_flags.go)
 	// passwordFile is --password-file of the commands that open a repository (secrets.go).
 	passwordFile string
 
@@ -38,6 +41,8 @@ type app struct {
 
 	// bwlimit (bytes per second, 0 = none) slows uploads to stores (--bwlimit).
 	bwlimit int64
+	// compression is this run's codec for new blobs (--compression; empty: the repository's).
+	compression repo.Compression
 	// createStore lets an ssh:// or sftp:// store's folder be created (init, replica).
 	createStore bool
 	// cancelOnStdinEOF is set on the far side of a --host launch: the job stops (and cleans up)
@@ -45,6 +50,8 @@ type app struct {
 	cancelOnStdinEOF bool
 	// jobBytes records a running job's bytes in the job history (set by beginJob).
 	jobBytes func(read int64)
+	// jobWork counts work for the running job's heartbeat (set by beginJob; pidmgr kill-idle).
+	jobWork func(n int64)
 	// state is the resolved state folder, once stateDir has found it: resolving probes the
 	// filesystem, and one command asks several times (registry, history, locks, temp files).
 	state string
@@ -64,6 +71,7 @@ func (a *app) addSSHFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&a.ssh.KnownHosts, "known-hosts", "", "known_hosts file (env SNAPFERRY_KNOWN_HOSTS)")
 	fs.BoolVar(&a.ssh.AcceptNewHostKey, "accept-new-host-key", false, "trust and record an unknown host key")
 	fs.StringVar(&a.ssh.RemotePath, "remote-path", "", "path of snapferry on the far side")
+	a.addS3Flags(fs)
 }
 
 // start runs after the flags are parsed and before the command: it fills defaults from the
@@ -153,10 +161,6 @@ func besideBinary() string {
 	return ""
 }
 
-// printJSONLine writes v as one JSON line (streams of entries, events).
-func (a *app) printJSONLine(v any) {
-	json.NewEncoder(a.stdout).Encode(v)
-}
 
 // warnf prints a warning that does not change the exit status.
 func (a *app) warnf(format string, args ...any) {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/snapferry/snapferry/appliance/libvirt"
 	"github.com/snapferry/snapferry/transfer/ratelimit"
 )
 
@@ -14,6 +15,8 @@ type backupFlags struct {
 	to       string
 	bwlimit  string
 	host     string
+	comp     string
+	hv       hypervisorFlags
 	asImage  bool
 	asFiles  bool
 	origin   string
@@ -58,11 +61,13 @@ func newBackupCmd(a *app) *cobra.Command {
 	fs.BoolVar(&f.oneFS, "one-file-system", false, "stay on each PATH's file system (store mount points empty)")
 	fs.StringVar(&f.lowSpace, "low-space", "5G", "report store.low-space when the store has less free space than this (0: never)")
 	fs.BoolVar(&f.rehash, "rehash", false, "hash every disk block with BLAKE3 again instead of trusting the block fingerprint cache, and store changed blocks whole, not as patches (docs/block-cache.md)")
+	fs.StringVar(&f.comp, "compression", "", compressionUsage("how to compress new data (default: the repository's, set at init)"))
 	a.addSSHFlags(fs)
 	a.addPasswordFlag(fs)
 	a.addOriginFlag(fs, &f.origin)
 	a.addVMFSFlag(fs, &f.vmfsRoot)
-	tf = addTapeFlags(fs) // tape: --pool, --changer, --streams, --tape-home (backup_tape.go)
+	a.addHypervisorFlags(fs, &f.hv) // libvirt hosts: backup_libvirt.go
+	tf = addTapeFlags(fs)           // tape: --pool, --changer, --streams, --tape-home (backup_tape.go)
 	a.addHostFlag(c)
 	return c
 }
@@ -79,6 +84,11 @@ func (a *app) backup(pos []string, f backupFlags, tf *tapeFlags) error {
 	if f.vms == "" && len(pos) == 0 {
 		return usagef("nothing to back up: give PATH... or --vm=NAMES|all|running")
 	}
+	chosen, err := compressionChoice(f.comp)
+	if err != nil {
+		return err
+	}
+	a.compression = chosen
 	low, err := lowSpaceLimit(f.lowSpace)
 	if err != nil {
 		return err
@@ -112,7 +122,13 @@ func (a *app) backup(pos []string, f backupFlags, tf *tapeFlags) error {
 	}
 	var res *backupResult
 	if f.vms != "" {
-		res, err = a.backupVMs(job, f)
+		var lv *libvirt.Driver
+		if lv, err = a.libvirtHost(f.hv); err == nil && lv != nil {
+			defer lv.Close()
+			res, err = a.backupLibvirt(job, f, lv)
+		} else if err == nil {
+			res, err = a.backupVMs(job, f)
+		}
 	} else {
 		res, err = a.backupPaths(pos, f)
 	}

@@ -35,7 +35,9 @@ func newCheckCmd(a *app) *cobra.Command {
 }
 
 func (a *app) check(r *repo.Repository, readData bool) error {
-	prog := newRenderer(a.stderr, a.jsonOut)
+	// Registered (no kill-idle of its own) so that a user launch keeps it while it makes progress.
+	defer a.beginTask("check")()
+	prog := a.renderer()
 	rep, err := r.Check(a.ctx, repo.CheckOptions{ReadData: readData, Progress: prog})
 	prog.Close()
 	if err != nil {

@@ -25,14 +25,16 @@ func newInitCmd(a *app) *cobra.Command {
 	fs.StringVar(&o.blockSize, "block-size", "1M", "disk image block size: a power of two from 4K to 64M")
 	fs.StringVar(&o.packSize, "pack-size", "32M", "target pack file size (4M..256M)")
 	fs.BoolVar(&o.encrypt, "encrypt", false, "encrypt the repository (password from --password-file, SNAPFERRY_PASSWORD_FILE, SNAPFERRY_PASSWORD or a prompt)")
+	fs.StringVar(&o.compression, "compression", "", compressionUsage("the repository's default compression for new data"))
 	a.addSSHFlags(fs)
+	a.addS3LockFlag(fs)
 	a.addPasswordFlag(fs)
 	return c
 }
 
 type initOptions struct {
-	blockSize, packSize string
-	encrypt             bool
+	blockSize, packSize, compression string
+	encrypt                          bool
 }
 
 func (a *app) init(spec string, o initOptions) error {
@@ -44,6 +46,10 @@ func (a *app) init(spec string, o initOptions) error {
 	ps, err := parseSize(*packSize)
 	if err != nil || ps < 4<<20 || ps > 256<<20 {
 		return usagef("--pack-size=%q: want a size from 4M to 256M", *packSize)
+	}
+	defComp, err := compressionChoice(o.compression)
+	if err != nil {
+		return err
 	}
 	// security helper: --encrypt takes the new repository's password (secrets.go).
 	var password []byte
@@ -65,7 +71,7 @@ func (a *app) init(spec string, o initOptions) error {
 	if cfg, err := repo.LoadConfig(a.ctx, be); err == nil {
 		return fmt.Errorf("%s is a snapferry repository already (id %s); nothing was changed", spec, cfg.ID)
 	}
-	cfg, err := repo.Init(a.ctx, be, repo.InitOptions{BlockSize: int(size), PackSize: ps, Password: password})
+	cfg, err := repo.Init(a.ctx, be, repo.InitOptions{BlockSize: int(size), PackSize: ps, Password: password, Compression: defComp})
 	if err != nil {
 		return fmt.Errorf("init %s: %w", spec, err)
 	}

@@ -46,6 +46,9 @@ func (a *app) ls(repoFlag, snapshot, source string, long bool) error {
 	if err != nil {
 		return err
 	}
+	if handled, err := a.lsInsideDisk(r, si, sub, long); handled { // IMAGE/pN/PATH (ls_disk.go)
+		return err
+	}
 	prefix := ""
 	if sub != "" {
 		prefix = path.Clean("/" + sub)

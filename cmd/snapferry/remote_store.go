@@ -12,7 +12,7 @@ import (
 // openRemoteBackend opens ssh:// and sftp:// stores: ssh:// deploys this binary when the far
 // side lacks it and runs `snapferry serve` there; sftp:// runs the repository logic here.
 func (a *app) openRemoteBackend(spec string) (store.Backend, error) {
-	be, err := storespec.Open(a.ctx, spec, a.storeOptions())
+	be, err := storespec.Open(a.ctx, spec, a.storeOptions(spec))
 	if errors.Is(err, storespec.ErrBadSpec) {
 		return nil, asUsage(err)
 	}
@@ -20,13 +20,14 @@ func (a *app) openRemoteBackend(spec string) (store.Backend, error) {
 }
 
 // storeOptions are the SSH, deploy and bandwidth options of every ssh:// and sftp:// link.
-func (a *app) storeOptions() storespec.Options {
+func (a *app) storeOptions(spec string) storespec.Options {
 	o := storespec.Options{
 		KnownHosts:       a.ssh.KnownHosts,
 		AcceptNewHostKey: a.ssh.AcceptNewHostKey,
 		RemotePath:       a.ssh.RemotePath,
 		Version:          version,
 		Create:           a.createStore,
+		S3:               a.s3Options(spec),
 		// No ServeLog: the far side's routine lines (session started) would be noise on every
 		// command; storespec keeps its last words for error messages.
 	}

@@ -41,6 +41,7 @@ func newReplicaCmd(a *app) *cobra.Command {
 	fs.StringVar(&o.vms, "vm", "", "VMs to replicate: NAMES|IDS|all|running")
 	fs.StringVar(&o.bwlimit, "bwlimit", "", "limit the transfer rate, e.g. 20M (bytes per second)")
 	o.vf = addReplicaVMFlags(a, fs)
+	fs.StringVar(&o.comp, "compression", "", compressionUsage("how to compress changed blocks on the link"))
 	a.addOriginFlag(fs, &o.origin)
 	a.addSSHFlags(fs)
 	a.addHostFlag(c)
@@ -48,13 +49,18 @@ func newReplicaCmd(a *app) *cobra.Command {
 }
 
 type replicaOptions struct {
-	to, vms, bwlimit, origin string
-	vf                       *replicaVMFlags
+	to, vms, bwlimit, origin, comp string
+	vf                             *replicaVMFlags
 }
 
 func (a *app) replica(fs *pflag.FlagSet, pos []string, o replicaOptions) error {
 	to, vms, bw, vf, origin := &o.to, &o.vms, &o.bwlimit, o.vf, o.origin
 	a.createStore = true
+	chosen, err := compressionChoice(o.comp)
+	if err != nil {
+		return err
+	}
+	a.compression = chosen
 	if *vms != "" && len(pos) > 0 {
 		return usagef("give either PATH... or --vm, not both (run two replicas)")
 	}
@@ -109,7 +115,7 @@ func (a *app) pushReplicas(to string, order []string, sets map[string][]replica.
 	var items []backupItem
 	for _, name := range order {
 		start := time.Now()
-		st, err := replica.Push(a.ctx, sess, name, sets[name], replica.Options{})
+		st, err := replica.Push(a.ctx, sess, name, sets[name], replica.Options{Compression: a.compression})
 		if err != nil {
 			return items, fmt.Errorf("replica %s to %s: %w", name, to, err)
 		}

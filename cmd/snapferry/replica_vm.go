@@ -98,7 +98,7 @@ func (a *app) pushVMReplicas(job *jobrun.Job, list, to string, f *replicaVMFlags
 	push := func(ctx context.Context, set string, files []replica.File) (replica.Stats, error) {
 		prog.Start(set, diskBytes(files))
 		var seen int64 // Progress hands running totals; the renderer counts increments
-		st, err := replica.Push(ctx, sess, set, files, replica.Options{Progress: func(s replica.Stats) {
+		st, err := replica.Push(ctx, sess, set, files, replica.Options{Compression: a.compression, Progress: func(s replica.Stats) {
 			prog.Add(s.BytesScanned - seen)
 			seen = s.BytesScanned
 		}})
@@ -125,7 +125,7 @@ func (a *app) pushVMReplicas(job *jobrun.Job, list, to string, f *replicaVMFlags
 // replicaLink opens the wire session to the snapferry serve at to (ssh://) that replicas are
 // pushed over; closeLink ends it.
 func (a *app) replicaLink(to string) (sess *wire.Session, closeLink func() error, err error) {
-	sess, closeLink, err = storespec.OpenSession(a.ctx, to, a.storeOptions())
+	sess, closeLink, err = storespec.OpenSession(a.ctx, to, a.storeOptions(to))
 	if errors.Is(err, storespec.ErrBadSpec) {
 		return nil, nil, asUsage(err)
 	}

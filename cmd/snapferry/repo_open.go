@@ -58,7 +58,7 @@ func (a *app) openRepo(spec string, write bool) (*repo.Repository, error) {
 	if err != nil {
 		return nil, err
 	}
-	var o repo.Options
+	o := repo.Options{Compression: a.compression}
 	if write {
 		dir, err := a.stateDir()
 		if err != nil {
@@ -144,6 +144,7 @@ func (a *app) openBackupTarget(spec string) (*backupTarget, error) {
 }
 
 func (t *backupTarget) Close(a *app) {
+	t.saveHostState(a) // host_state_save.go
 	t.prog.Close()
 	t.lock.Unlock(a.ctx)
 	t.r.Close()

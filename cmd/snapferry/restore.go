@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,7 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/snapferry/snapferry/appliance/libvirt"
 	"github.com/snapferry/snapferry/images/disk"
+	"github.com/snapferry/snapferry/images/overwrite"
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/images/vmdk"
 )
@@ -30,8 +33,9 @@ type restoreFlags struct {
 func newRestoreCmd(a *app) *cobra.Command {
 	var f restoreFlags
 	var tf *tapeFlags
+	var lf libvirtRestoreFlags
 	c := &cobra.Command{
-		Use:   "restore SNAPSHOT[:PATH] --from=REPO (--target=DIR | --datastore=DS) [options]",
+		Use:   "restore SNAPSHOT[:PATH] --from=REPO (--target=DIR | --datastore=DS | --disk-dir=DIR) [options]",
 		Short: "restore a snapshot",
 		Long: "Restore writes a snapshot (or the part below PATH) into --target=DIR: disk images sparse, files\n" +
 			"with their metadata. A VM snapshot with --datastore=DS is recreated as a VM on this host. snapferry\n" +
@@ -40,7 +44,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 		Example: "  snapferry restore latest:/etc --from=/backup/repo --source=/etc --target=/tmp/r\n" +
 			"  snapferry restore 3f2a9c1e --from=/backup/repo --datastore=datastore1 --name=web01-restored --register",
 		Args: exactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error { return a.restore(args[0], f, tf) },
+		RunE: func(_ *cobra.Command, args []string) error { return a.restore(args[0], f, tf, lf) },
 	}
 	fs := c.Flags()
 	fs.StringVar(&f.from, "from", "", "repository to restore from (env SNAPFERRY_REPO)")
@@ -53,6 +57,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 	fs.BoolVar(&f.powerOn, "power-on", false, "VM restore: power the VM on afterwards")
 	fs.StringVar(&f.wait, "wait", "", "VM restore: wait this long for a VM another job is using")
 	a.addVMFSFlag(fs, &f.vmfsRoot)
+	a.addLibvirtRestoreFlags(fs, &lf) // libvirt domains: restore_libvirt.go
 	a.addOriginFlag(fs, &f.origin)
 	a.addSSHFlags(fs)
 	a.addPasswordFlag(fs)
@@ -61,9 +66,9 @@ func newRestoreCmd(a *app) *cobra.Command {
 	return c
 }
 
-func (a *app) restore(snapshot string, f restoreFlags, tf *tapeFlags) error {
-	if f.target == "" && f.datastore == "" {
-		return usagef("restore needs --target=DIR (files, images) or --datastore=DS (VMs); snapferry never overwrites the original in place")
+func (a *app) restore(snapshot string, f restoreFlags, tf *tapeFlags, lf libvirtRestoreFlags) error {
+	if f.target == "" && f.datastore == "" && lf.diskDir == "" {
+		return usagef("restore needs --target=DIR (files, images), --datastore=DS (ESXi VMs) or --disk-dir=DIR (libvirt domains); snapferry never overwrites the original in place")
 	}
 	spec, err := repoSpec(f.from, "from")
 	if err != nil {
@@ -85,6 +90,9 @@ func (a *app) restore(snapshot string, f restoreFlags, tf *tapeFlags) error {
 		return err
 	}
 	sn := si.Snapshot
+	if libvirt.IsLibvirtSnapshot(sn) && f.target == "" {
+		return a.runRestoreJob(si, f, func(prog *renderer) (int, error) { return a.restoreLibvirt(r, si, f, lf, prog) })
+	}
 	if f.datastore != "" {
 		if sn.Kind != repo.SnapshotVM {
 			return usagef("snapshot %s is a %s backup, not a VM: use --target=DIR", si.ID.Short(), sn.Kind)
@@ -98,15 +106,19 @@ func (a *app) restore(snapshot string, f restoreFlags, tf *tapeFlags) error {
 		return fmt.Errorf("create target %s: %w", f.target, err)
 	}
 	return a.runRestoreJob(si, f, func(prog *renderer) (int, error) {
-		n, err := a.restoreDisks(r, sn, sub, f, prog)
+		if handled, n, err := a.restoreInsideDisk(r, sn, sub, f); handled { // IMAGE/pN/PATH (restore_disk_files.go)
+			return n, err
+		}
+		n, kept, err := a.restoreDisks(r, sn, sub, f, prog)
 		if err != nil {
 			return n, err
 		}
 		if sn.Tree != nil {
-			m, err := a.restoreTree(r, sn, sub, f, prog)
+			m, keptFiles, err := a.restoreTree(r, sn, sub, f, prog)
 			n += m
+			kept = append(kept, keptFiles...)
 			if err != nil {
-				return n, err
+				return n, errors.Join(err, overwrite.Check(kept))
 			}
 		}
 		if n == 0 && sub != "" {
@@ -115,7 +127,7 @@ func (a *app) restore(snapshot string, f restoreFlags, tf *tapeFlags) error {
 		if !a.jsonOut {
 			fmt.Fprintf(a.stdout, "restored %s of snapshot %s to %s\n", plural(n, "item"), si.ID.Short(), f.target)
 		}
-		return n, nil
+		return n, overwrite.Check(kept)
 	})
 }
 
@@ -140,43 +152,31 @@ func (a *app) runRestoreJob(si repo.SnapshotInfo, f restoreFlags, fn func(*rende
 }
 
 // restoreDisks writes each disk image (and a VMDK's descriptor) into the target folder,
-// sparse. An existing file is only replaced with --overwrite.
-func (a *app) restoreDisks(r *repo.Repository, sn *repo.Snapshot, sub string, f restoreFlags, prog *renderer) (int, error) {
+// sparse, by package overwrite's rule; it returns the paths kept because they differ.
+func (a *app) restoreDisks(r *repo.Repository, sn *repo.Snapshot, sub string, f restoreFlags, prog *renderer) (int, []string, error) {
 	n := 0
+	var kept []string
 	for _, d := range sn.Disks {
 		if sub != "" && sub != d.Name && sub != filepath.Base(d.Path) {
 			continue
 		}
-		opts := disk.RestoreOptions{Progress: prog}
+		opts := disk.RestoreOptions{Progress: prog, Overwrite: f.overwrite}
+		var err error
 		if d.Format == "vmdk" {
 			// The descriptor (named as the disk) plus its flat extent beside it.
-			dst := filepath.Join(f.target, d.Name)
-			if err := refuseExisting(dst, f.overwrite); err != nil {
-				return n, err
-			}
-			if err := refuseExisting(filepath.Join(f.target, vmdk.FlatName(dst)), f.overwrite); err != nil {
-				return n, err
-			}
-			if err := vmdk.Restore(a.ctx, r, d, dst, opts); err != nil {
-				return n, err
-			}
+			err = vmdk.Restore(a.ctx, r, d, filepath.Join(f.target, d.Name), opts)
 		} else {
-			dst := filepath.Join(f.target, filepath.Base(d.Path))
-			if err := refuseExisting(dst, f.overwrite); err != nil {
-				return n, err
-			}
-			if err := disk.Restore(a.ctx, r, d, dst, opts); err != nil {
-				return n, err
-			}
+			err = disk.Restore(a.ctx, r, d, filepath.Join(f.target, filepath.Base(d.Path)), opts)
+		}
+		var nr *overwrite.NotReplaced
+		if errors.As(err, &nr) {
+			kept = append(kept, nr.Paths...)
+			continue
+		}
+		if err != nil {
+			return n, kept, err
 		}
 		n++
 	}
-	return n, nil
-}
-
-func refuseExisting(path string, overwrite bool) error {
-	if _, err := os.Lstat(path); err == nil && !overwrite {
-		return usagef("%s exists; pass --overwrite to replace it or choose another --target", path)
-	}
-	return nil
+	return n, kept, nil
 }

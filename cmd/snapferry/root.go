@@ -61,6 +61,8 @@ func commands(a *app) []*cobra.Command {
 		newSnapshotsCmd(a),
 		newLsCmd(a),
 		newRestoreCmd(a),
+		newRestoreStateCmd(a),
+		newCopyCmd(a),
 		newCheckCmd(a),
 		newForgetCmd(a),
 		newPruneCmd(a),

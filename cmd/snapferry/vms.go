@@ -11,26 +11,37 @@ import (
 
 func newVmsCmd(a *app) *cobra.Command {
 	var vmfs string
+	var hv hypervisorFlags
 	c := &cobra.Command{
 		Use:   "vms [options]",
 		Short: "list the VMs of this host",
-		Long: "Vms lists the VMs of this ESXi host with their power state, datastores, disks and snapshots, as\n" +
+		Long: "Vms lists the VMs of this host (ESXi or libvirt) with their power state, datastores, disks and snapshots, as\n" +
 			"backup --vm sees them.",
 		Example: "  snapferry vms\n  snapferry vms --host=root@esxi01 --json",
 		Args:    noArgs,
-		RunE:    func(*cobra.Command, []string) error { return a.vms(vmfs) },
+		RunE:    func(*cobra.Command, []string) error { return a.vms(vmfs, hv) },
 	}
 	a.addVMFSFlag(c.Flags(), &vmfs)
+	a.addHypervisorFlags(c.Flags(), &hv)
 	a.addSSHFlags(c.Flags())
 	a.addHostFlag(c)
 	return c
 }
 
 // vms prints the inventory of this host with disks and snapshots.
-func (a *app) vms(vmfs string) error {
-	h, err := esxiHost(vmfs)
-	if err != nil {
+func (a *app) vms(vmfs string, hv hypervisorFlags) error {
+	var h appliance.Host
+	lv, err := a.libvirtHost(hv)
+	switch {
+	case err != nil:
 		return err
+	case lv != nil:
+		defer lv.Close()
+		h = lv
+	default:
+		if h, err = esxiHost(vmfs); err != nil {
+			return err
+		}
 	}
 	inv, err := appliance.Inventory(a.ctx, h)
 	if err != nil {

@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
-
 	"github.com/snapferry/snapferry/cron/clock"
 	"github.com/snapferry/snapferry/images/store"
 )
@@ -44,11 +42,9 @@ type Options struct {
 	// IndexEvery writes an index file after this many uploaded packs (default 16), so a long
 	// backup that dies keeps most of its work.
 	IndexEvery int
-	// BetterCompression selects zstd's default level instead of its fastest. The fastest level
-	// is the default: on mixed VM data it stored within 1% of the default level's size, ran ~20%
-	// faster and needed half the encoder memory (BenchmarkSaveBlob*), and ESXi hosts are short of
-	// both CPU and memory for anything that is not a VM.
-	BetterCompression bool
+	// Compression is what this run does with new blobs (empty: the repository's default, see
+	// Config.Compression). Readers decode every codec whatever this says.
+	Compression Compression
 	// Hook is called at the Hook* points; tests use it to kill the process there.
 	Hook func(point string)
 	// Clock computes ages (lock staleness, retention, prune grace); Hostname names this host in
@@ -93,9 +89,8 @@ type Repository struct {
 	master *masterKey
 	keyID  ID
 
-	enc  *zstd.Encoder
-	dec  *zstd.Decoder
-	bufs sync.Pool // *[]byte scratch for compressed blobs
+	codec *codecs
+	bufs  sync.Pool // *[]byte scratch for compressed blobs
 
 	// At most Options.Packers packs are open. Each is either an open packer waiting in ready or
 	// a token in free (room to create one). Taking a packer gives exclusive use of it; open
@@ -157,26 +152,15 @@ func Open(ctx context.Context, be store.Backend, o Options) (*Repository, error)
 	// Each concurrent zstd coder holds its own tables and window; on a 32-core ESXi host one per
 	// core would cost more memory than the whole backup may use. Four fastest-level encoders
 	// compress faster than a datastore reads.
-	codecs := min(runtime.GOMAXPROCS(0), maxCodecs)
-	level := zstd.SpeedFastest
-	if o.BetterCompression {
-		level = zstd.SpeedDefault
+	if o.Compression == "" {
+		o.Compression = cfg.DefaultCompression()
 	}
-	// No frame checksum: every blob is verified against its id (BLAKE3, or a keyed hash) when
-	// read, so zstd's own xxhash would only cost time. Frames that carry one still decode.
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderCRC(false),
-		zstd.WithEncoderConcurrency(codecs), zstd.WithLowerEncoderMem(true))
+	codec, err := newCodecs(defaultCodecs())
 	if err != nil {
-		return nil, fmt.Errorf("open repository %s: zstd encoder: %w", be.Location(), err)
-	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(codecs),
-		zstd.WithDecoderMaxMemory(MaxBlobSize), zstd.WithDecoderLowmem(true))
-	if err != nil {
-		enc.Close()
-		return nil, fmt.Errorf("open repository %s: zstd decoder: %w", be.Location(), err)
+		return nil, fmt.Errorf("open repository %s: %w", be.Location(), err)
 	}
 	o.Password = nil // the master key is what stays in memory, not the password
-	r := &Repository{be: be, cfg: *cfg, opts: o, enc: enc, dec: dec, crypt: crypt, master: master, keyID: keyID,
+	r := &Repository{be: be, cfg: *cfg, opts: o, codec: codec, crypt: crypt, master: master, keyID: keyID,
 		ready: make(chan *packer, o.Packers), free: make(chan struct{}, o.Packers), locks: map[*Lock]struct{}{}}
 	for i := 0; i < o.Packers; i++ {
 		r.free <- struct{}{}
@@ -233,6 +217,19 @@ func (r *Repository) HasBlob(t BlobType, id ID) bool {
 	return ok
 }
 
+// BlobSize returns the plaintext length of a whole (not patch) blob the index knows, without
+// reading it: a restore uses it to compare a file already on disk with the snapshot chunk by
+// chunk. ok is false for unknown blobs, patches and blobs of this run not yet uploaded.
+func (r *Repository) BlobSize(id ID) (size int, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.idx.lookup(id)
+	if !ok || e.pack == pendingPack || e.comp&compPatch != 0 {
+		return 0, false
+	}
+	return int(e.raw), true
+}
+
 // SaveBlob compresses data in the caller's goroutine and appends it to an open pack, unless the
 // repository or a concurrent caller has the blob already. A pack that reaches the pack size is
 // uploaded by the caller that filled it. Nothing is durable before Flush returns.
@@ -262,16 +259,15 @@ func (r *Repository) storeBlob(ctx context.Context, e packEntry, data []byte) (b
 	bufp := r.getBuf()
 	defer r.bufs.Put(bufp)
 	e.Raw = uint32(len(data))
-	stored := data
-	if worthCompressing(r.enc, data, (*bufp)[:0]) {
-		stored = r.enc.EncodeAll(data, (*bufp)[:0])
-		*bufp = stored[:0]
-		if len(stored) < len(data) {
-			e.Compression = compressionZstd
-		} else {
-			stored = data
-		}
+	codec, stored, err := r.codec.encode(r.opts.Compression, data, *bufp)
+	if err != nil {
+		r.unreserve([]packEntry{e})
+		return false, fmt.Errorf("save blob %s: %w", id.Short(), err)
 	}
+	if codec != compressionNone {
+		*bufp = stored[:0]
+	}
+	e.Compression = codec
 	if r.crypt != nil {
 		// Compress, then seal: ciphertext does not compress. The id is the associated data, so
 		// a blob's bytes cannot be moved under another id.
@@ -539,18 +535,25 @@ func (r *Repository) Close() error {
 		for _, p := range held {
 			r.discard(p)
 		}
-		r.enc.Close()
-		r.dec.Close()
+		r.codec.close()
 	})
 	return nil
 }
 
-// LoadBlob reads, decompresses and verifies one blob. A patch blob is rebuilt from its base.
+// LoadBlob reads, decompresses and verifies one blob. A patch blob is rebuilt from its base. When
+// several packs hold the blob and the copy the index uses does not verify, the others are tried.
 func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID, buf []byte) ([]byte, error) {
 	e, pack, err := r.locate(t, id)
 	if err != nil {
 		return nil, err
 	}
+	return r.tryCopies(ctx, id, e, pack, func(e indexEntry, pack ID) ([]byte, error) {
+		return r.loadCopy(ctx, t, id, e, pack, buf)
+	})
+}
+
+// loadCopy reads and verifies the copy e (in pack) of blob id; a patch is rebuilt from its base.
+func (r *Repository) loadCopy(ctx context.Context, t BlobType, id ID, e indexEntry, pack ID, buf []byte) ([]byte, error) {
 	if e.comp&compPatch == 0 {
 		return r.loadEntry(ctx, id, e, pack, buf)
 	}
@@ -566,6 +569,40 @@ func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID, buf []byte
 		return nil, fmt.Errorf("load %s blob %s (a patch in pack %s): %w", t, id.Short(), pack.Short(), err)
 	}
 	return out, nil
+}
+
+// blobCopy is one indexed copy of a blob and the pack holding it.
+type blobCopy struct {
+	e    indexEntry
+	pack ID
+}
+
+// otherCopies returns the indexed copies of id besides the one lookups give.
+func (r *Repository) otherCopies(id ID) []blobCopy {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []blobCopy
+	for _, e := range r.idx.dups[id] {
+		out = append(out, blobCopy{e: e, pack: r.idx.packs[e.pack]})
+	}
+	return out
+}
+
+// tryCopies calls load with the copy (e, pack) and, while that fails, with the blob's other
+// copies. It returns the first success, or the first copy's error. A blob in several packs
+// (two writers, an interrupted prune, or copies a hostile append-only client planted) therefore
+// stays readable as long as one copy is intact.
+func (r *Repository) tryCopies(ctx context.Context, id ID, e indexEntry, pack ID, load func(indexEntry, ID) ([]byte, error)) ([]byte, error) {
+	out, err := load(e, pack)
+	if err == nil || ctx.Err() != nil {
+		return out, err
+	}
+	for _, c := range r.otherCopies(id) {
+		if out, cerr := load(c.e, c.pack); cerr == nil {
+			return out, nil
+		}
+	}
+	return nil, err
 }
 
 // locate finds a blob in the index; it must be in an uploaded pack.
@@ -640,17 +677,9 @@ func (r *Repository) decodeBlob(e packEntry, stored, buf []byte) ([]byte, error)
 		*plainp = plain[:0]
 		stored = plain
 	}
-	var out []byte
-	switch e.Compression {
-	case compressionNone:
-		out = append(buf[:0], stored...)
-	case compressionZstd:
-		var err error
-		if out, err = r.dec.DecodeAll(stored, grow(buf, int(e.Raw))[:0]); err != nil {
-			return nil, fmt.Errorf("decompress: %v: %w", err, ErrCorrupt)
-		}
-	default:
-		return nil, fmt.Errorf("unknown compression %d: %w", e.Compression, ErrCorrupt)
+	out, err := r.codec.decode(e.Compression, stored, buf, int(e.Raw))
+	if err != nil {
+		return nil, err
 	}
 	if e.Flags&blobFlagPatch != 0 {
 		if len(out) != int(e.Raw) {

@@ -12,7 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/snapferry/snapferry/images/repo"
 
 	"github.com/snapferry/snapferry/transfer/wire"
 )
@@ -33,6 +36,9 @@ type Options struct {
 	// Level is the zstd level for changed blocks; zstd.SpeedFastest, as for repository blobs:
 	// on a LAN the link outruns the compressor at higher levels.
 	Level zstd.EncoderLevel
+	// Compression is backup's --compression word for changed blocks: "" or auto (zstd at
+	// Level), fast (S2), max (zstd's better level), off (raw).
+	Compression repo.Compression
 	// Progress, when set, gets the running totals after every 256 blocks and every file, from
 	// one goroutine at a time. It must return quickly.
 	Progress func(Stats)
@@ -65,6 +71,9 @@ func Push(ctx context.Context, sess *wire.Session, set string, files []File, opt
 	}
 	if opts.Level == 0 {
 		opts.Level = zstd.SpeedFastest
+		if opts.Compression == repo.CompressionMax {
+			opts.Level = zstd.SpeedBetterCompression
+		}
 	}
 	p := &pusher{sess: sess, set: set, opts: opts}
 	if err := p.call(ctx, wire.OpRepBegin, beginArgs{Set: set}.encode()); err != nil {
@@ -245,7 +254,7 @@ func (p *pusher) openBlockUpload(ctx context.Context, args fileArgs, bs int64) (
 		return nil, err
 	}
 	w := &blockUpload{ws: ws, enc: enc, out: &recordSink{bw: bufio.NewWriterSize(ws, 256<<10)}}
-	w.bufs.New = func() any { return make([]byte, 0, bs+bs/8+64) }
+	w.bufs.New = func() any { return make([]byte, 0, s2.MaxEncodedLen(int(bs))) }
 	return w, nil
 }
 
@@ -315,10 +324,19 @@ func (p *pusher) sendBlock(b *block, w *blockUpload) error {
 		p.zero.Add(1)
 	} else {
 		p.raw.Add(int64(b.n))
-		buf := w.bufs.Get().([]byte)
-		defer func() { w.bufs.Put(buf[:0]) }()
-		buf = w.enc.EncodeAll(b.data, buf[:0])
-		rec.kind, rec.hash, rec.payload = recZstd, strongSum(b.data), buf
+		pooled := w.bufs.Get().([]byte)
+		defer func() { w.bufs.Put(pooled[:0]) }()
+		var buf []byte
+		rec.kind, rec.hash = recZstd, strongSum(b.data)
+		switch p.opts.Compression {
+		case repo.CompressionFast:
+			buf, rec.kind = s2.Encode(pooled[:cap(pooled)], b.data), recS2
+		case repo.CompressionOff:
+			buf = b.data
+		default:
+			buf = w.enc.EncodeAll(b.data, pooled[:0])
+		}
+		rec.payload = buf
 		if len(buf) >= b.n {
 			rec.kind, rec.payload = recRaw, b.data
 		}
