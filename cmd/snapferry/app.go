@@ -161,7 +161,6 @@ func besideBinary() string {
 	return ""
 }
 
-
 // warnf prints a warning that does not change the exit status.
 func (a *app) warnf(format string, args ...any) {
 	fmt.Fprintf(a.stderr, "warning: "+format+"\n", args...)

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/snapferry/snapferry/images/backupjob"
 	"github.com/snapferry/snapferry/images/disk"
 	"github.com/snapferry/snapferry/images/repo"
-	"github.com/snapferry/snapferry/images/vmdk"
 )
 
 // imageSuffixes mark regular files that are disk images rather than ordinary files.
@@ -100,52 +100,35 @@ func (a *app) backupPaths(paths []string, f backupFlags) (*backupResult, error) 
 	if err != nil {
 		return nil, err
 	}
+	exclude, err := excludeMatcher(f.excludes)
+	if err != nil {
+		return nil, err
+	}
+	o := backupjob.Options{Host: host, Tags: f.tags, Parents: parents, CacheDir: cacheDir, Rehash: f.rehash,
+		Progress: prog, Exclude: exclude, OneFileSystem: f.oneFS}
 	res := &backupResult{items: failed}
 	for _, im := range images {
-		it, err := a.backupImage(r, im.path, im.kind, host, f, prog, parents, cacheDir)
+		br, err := backupjob.Image(a.ctx, r, im.path, im.kind == "vmdk", o)
 		if err != nil {
 			return res, err
 		}
-		res.items = append(res.items, it)
+		res.items = append(res.items, resultItem("image", br))
 	}
 	if len(files) > 0 {
-		it, err := a.backupFiles(r, files, host, f, prog, parents)
+		br, err := backupjob.Files(a.ctx, r, files, o)
 		if err != nil {
 			return res, err
 		}
-		res.items = append(res.items, it)
+		res.items = append(res.items, resultItem("files", br))
 	}
 	res.events.checkSpace(a, r, f.lowBytes)
 	return res, nil
 }
 
-func (a *app) backupImage(r *repo.Repository, path, kind, host string, f backupFlags, prog *renderer, parents map[string]repo.SnapshotInfo, cacheDir string) (backupItem, error) {
-	start := time.Now()
-	run := repo.BeginRun(r)
-	opts := disk.Options{Progress: prog, Rehash: f.rehash}
-	if cacheDir != "" {
-		// Keyed by the absolute path given: the same image backed up again finds its cache.
-		id := r.Config().ID
-		opts.Cache, opts.RepoID = disk.CachePath(cacheDir, id, path), id
-	}
-	backup := disk.Backup
-	if kind == "vmdk" {
-		backup = vmdk.Backup // the descriptor plus its flat extent
-	}
-	d, st, err := backup(a.ctx, r, path, opts)
-	if err != nil {
-		return backupItem{}, fmt.Errorf("back up %s: %w", path, err)
-	}
-	sn := &repo.Snapshot{Time: start, Host: host, Kind: repo.SnapshotImage, Source: path, Paths: []string{path},
-		Tags: f.tags, Disks: []repo.Disk{d}}
-	if p, ok := parents[path]; ok {
-		sn.Parent = &p.ID
-	}
-	id, err := run.Commit(a.ctx, sn, st)
-	if err != nil {
-		return backupItem{}, err
-	}
-	return backupItem{Source: path, Kind: "image", Snapshot: id.String(), Stats: sn.Stats, Duration: time.Since(start)}, nil
+// resultItem is the report row of an image or files backup.
+func resultItem(kind string, br backupjob.Result) backupItem {
+	return backupItem{Source: br.Source, Kind: kind, Snapshot: br.Snapshot.String(), Stats: br.Stats,
+		Duration: br.Duration, Warnings: br.Warnings}
 }
 
 // blockCacheDir is the folder of the block fingerprint caches in the state folder, after

@@ -20,12 +20,9 @@ func newCheckCmd(a *app) *cobra.Command {
 		Example: "  snapferry check --repo=/backup/repo\n  snapferry check --repo=ssh://nas/backup/repo --read-data",
 		Args:    noArgs,
 		RunE: func(*cobra.Command, []string) error {
-			r, err := a.openRepoFlag(*repoFlag, false)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			return a.check(r, readData)
+			return a.withRepo(*repoFlag, false, func(r *repo.Repository) error {
+				return a.check(r, readData)
+			})
 		},
 	}
 	repoFlag = a.addRepoFlag(c.Flags())

@@ -19,12 +19,9 @@ func newPruneCmd(a *app) *cobra.Command {
 		Example: "  snapferry prune --repo=/backup/repo --dry-run\n  snapferry prune --repo=/backup/repo",
 		Args:    noArgs,
 		RunE: func(*cobra.Command, []string) error {
-			r, err := a.openRepoFlag(*repoFlag, true)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			return a.prune(r, dryRun)
+			return a.withRepo(*repoFlag, true, func(r *repo.Repository) error {
+				return a.prune(r, dryRun)
+			})
 		},
 	}
 	repoFlag = a.addRepoFlag(c.Flags())

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/snapferry/snapferry/images/repo"
 )
 
 func newRebuildIndexCmd(a *app) *cobra.Command {
@@ -16,28 +18,25 @@ func newRebuildIndexCmd(a *app) *cobra.Command {
 		Example: "  snapferry rebuild-index --repo=/backup/repo",
 		Args:    noArgs,
 		RunE: func(*cobra.Command, []string) error {
-			r, err := a.openRepoFlag(*repoFlag, true)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			rep, err := r.RebuildIndex(a.ctx)
-			if err != nil {
-				return err
-			}
-			if a.jsonOut {
-				a.printJSON(rep)
+			return a.withRepo(*repoFlag, true, func(r *repo.Repository) error {
+				rep, err := r.RebuildIndex(a.ctx)
+				if err != nil {
+					return err
+				}
+				if a.jsonOut {
+					a.printJSON(rep)
+					return nil
+				}
+				fmt.Fprintf(a.stdout, "rebuilt the index from %s (%s): %s replaced by %d\n",
+					plural(rep.Packs, "pack"), plural(rep.Blobs, "blob"), plural(rep.IndexFilesOld, "old index file"), rep.IndexFilesNew)
+				for _, m := range rep.BadPackMessages {
+					fmt.Fprintf(a.stdout, "unreadable pack: %s\n", m)
+				}
+				if len(rep.BadPacks) > 0 {
+					return fmt.Errorf("%s could not be read; run `snapferry check --read-data` to see which snapshots need them", plural(len(rep.BadPacks), "pack"))
+				}
 				return nil
-			}
-			fmt.Fprintf(a.stdout, "rebuilt the index from %s (%s): %s replaced by %d\n",
-				plural(rep.Packs, "pack"), plural(rep.Blobs, "blob"), plural(rep.IndexFilesOld, "old index file"), rep.IndexFilesNew)
-			for _, m := range rep.BadPackMessages {
-				fmt.Fprintf(a.stdout, "unreadable pack: %s\n", m)
-			}
-			if len(rep.BadPacks) > 0 {
-				return fmt.Errorf("%s could not be read; run `snapferry check --read-data` to see which snapshots need them", plural(len(rep.BadPacks), "pack"))
-			}
-			return nil
+			})
 		},
 	}
 	repoFlag = a.addRepoFlag(c.Flags())

@@ -119,6 +119,16 @@ func (a *app) openRepoFlag(flagValue string, write bool) (*repo.Repository, erro
 	return a.openRepo(spec, write)
 }
 
+// withRepo opens the repository a --repo flag names, runs fn on it and closes it.
+func (a *app) withRepo(flagValue string, write bool, fn func(*repo.Repository) error) error {
+	r, err := a.openRepoFlag(flagValue, write)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return fn(r)
+}
+
 // backupTarget is an open repository under a shared lock, ready for a backup run.
 type backupTarget struct {
 	r    *repo.Repository

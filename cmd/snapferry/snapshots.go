@@ -21,12 +21,9 @@ func newSnapshotsCmd(a *app) *cobra.Command {
 		Example: "  snapferry snapshots --repo=/backup/repo\n  snapferry snapshots --repo=/backup/repo --source=web01 --json",
 		Args:    noArgs,
 		RunE: func(*cobra.Command, []string) error {
-			r, err := a.openRepoFlag(*repoFlag, false)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			return a.listSnapshots(r, filter)
+			return a.withRepo(*repoFlag, false, func(r *repo.Repository) error {
+				return a.listSnapshots(r, filter)
+			})
 		},
 	}
 	repoFlag = a.addRepoFlag(c.Flags())

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/snapferry/snapferry/images/repo"
 )
 
 func newUnlockCmd(a *app) *cobra.Command {
@@ -17,21 +19,18 @@ func newUnlockCmd(a *app) *cobra.Command {
 		Example: "  snapferry unlock --repo=/backup/repo",
 		Args:    noArgs,
 		RunE: func(*cobra.Command, []string) error {
-			r, err := a.openRepoFlag(*repoFlag, false)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			n, err := r.RemoveStaleLocks(a.ctx, all)
-			if err != nil {
-				return err
-			}
-			if a.jsonOut {
-				a.printJSON(map[string]int{"removed": n})
+			return a.withRepo(*repoFlag, false, func(r *repo.Repository) error {
+				n, err := r.RemoveStaleLocks(a.ctx, all)
+				if err != nil {
+					return err
+				}
+				if a.jsonOut {
+					a.printJSON(map[string]int{"removed": n})
+					return nil
+				}
+				fmt.Fprintf(a.stdout, "removed %s\n", plural(n, "lock"))
 				return nil
-			}
-			fmt.Fprintf(a.stdout, "removed %s\n", plural(n, "lock"))
-			return nil
+			})
 		},
 	}
 	repoFlag = a.addRepoFlag(c.Flags())
