@@ -98,6 +98,10 @@ func TestFilesFromInsideDisk(t *testing.T) {
 				t.Fatalf("ls -l of p2/home:\n%s", l)
 			}
 			js := mustSF(t, home, 0, append([]string{"ls", ref + "/p2/etc/hostname", "--json", "--repo", spec}, ssh...)...).stdout
+			var compact bytes.Buffer // one document, pretty-printed (docs/json.md)
+			if err := json.Compact(&compact, []byte(js)); err == nil {
+				js = compact.String()
+			}
 			if !strings.Contains(js, `"size":6`) || !strings.Contains(js, `"type":"file"`) {
 				t.Fatalf("ls --json:\n%s", js)
 			}

@@ -31,14 +31,15 @@ func TestReplicaSendsOnlyChangedBlocks(t *testing.T) {
 
 	push := func() map[string]int64 {
 		r := mustSF(t, home, 0, append([]string{"replica", src, "--to", to, "--json"}, ssh...)...)
-		var ev struct {
-			Stats map[string]int64 `json:"stats"`
+		var sum struct {
+			Items []struct {
+				Replica map[string]int64 `json:"replica"`
+			} `json:"items"`
 		}
-		line := strings.SplitN(strings.TrimSpace(r.stdout), "\n", 2)[0]
-		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+		if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil || len(sum.Items) != 1 {
 			t.Fatalf("replica output %q: %v", r.stdout, err)
 		}
-		return ev.Stats
+		return sum.Items[0].Replica
 	}
 	first := push()
 	copyImg := filepath.Join(far, "vm", "disk-flat.vmdk")
@@ -53,7 +54,7 @@ func TestReplicaSendsOnlyChangedBlocks(t *testing.T) {
 		t.Fatal("replica differs after the incremental run")
 	}
 	// The random MiB is sixteen 64 KiB blocks (the automatic block size for a 512 MiB disk).
-	if second["BytesChanged"] != 1<<20 || second["BytesSent"] > 1<<20+1<<20/5 || first["BytesSent"] < 5<<20 {
+	if second["bytes_changed"] != 1<<20 || second["bytes_sent"] > 1<<20+1<<20/5 || first["bytes_sent"] < 5<<20 {
 		t.Fatalf("incremental should send the changed MiB: first %v, second %v", first, second)
 	}
 	if a, b := disktest.Allocated(t, copyImg), disktest.Allocated(t, img); a > b+b/10 {

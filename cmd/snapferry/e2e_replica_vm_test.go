@@ -316,7 +316,7 @@ func TestVMReplicaHot(t *testing.T) {
 
 	// A run while the guest keeps writing copies the disk as our snapshot froze it.
 	mark := len(e.simEvents(t)) // the writes of this guest run come after
-	guest := exec.Command(filepath.Join(simDir, "esxisim"), "guest", "run", web, "vmdk0", "--count", "300", "--len", "6000", "--seed", "11", "--interval", "2ms")
+	guest := exec.Command(filepath.Join(simDir, "esxisim"), "guest", "run", web, "vmdk0", "--count", "3000", "--len", "6000", "--seed", "11", "--interval", "2ms")
 	guest.Env = append(os.Environ(), e.env...)
 	var gout bytes.Buffer
 	guest.Stdout, guest.Stderr = &gout, &gout

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/snapferry/snapferry/cron/exitcode"
+	"github.com/snapferry/snapferry/images/overwrite"
 	"github.com/snapferry/snapferry/images/repo"
 )
 
@@ -35,6 +36,8 @@ func exitCode(err error, interrupted bool) int {
 		return exitcode.Locked
 	case errors.Is(err, repo.ErrWrongPassword), errors.Is(err, repo.ErrNoPassword):
 		return exitcode.WrongPassword
+	case errors.Is(err, overwrite.ErrDiffers):
+		return exitcode.Partial // a restore kept existing entries that differ (no --overwrite)
 	}
 	return exitcode.Failed
 }

@@ -44,7 +44,7 @@ func TestRestoreStateRebuildsASimulatedHost(t *testing.T) {
 		t.Fatalf("crontab before:\n%s", crontabBefore)
 	}
 	// The state snapshot is not a backup: listings and `latest` show the VM only.
-	if snaps := mustSF(t, home, 0, "snapshots", "--repo", repoDir).stdout; strings.Contains(snaps, "host-state") || !strings.Contains(snaps, "1 snapshots") {
+	if snaps := mustSF(t, home, 0, "snapshots", "--repo", repoDir).stdout; strings.Contains(snaps, "host-state") || !strings.Contains(snaps, "\n1 snapshot\n") {
 		t.Errorf("snapshots lists the host state:\n%s", snaps)
 	}
 	hostname, _ := os.Hostname()

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,32 +59,9 @@ func (a *app) fetchTapeSet(spec, ref, source, tmp string, tf *tapeFlags) (repo.I
 		return repo.ID{}, err
 	}
 	defer lib.Close()
-	pr, pw := io.Pipe()
-	read := make(chan error, 1)
-	var e tape.SetEntry
-	go func() {
-		var err error
-		e, err = lib.ReadSet(a.ctx, ref, source, pw)
-		pw.CloseWithError(err)
-		read <- err
-	}()
-	sn, uerr := tape.Unpack(a.ctx, pr, r)
-	if uerr == nil {
-		_, uerr = io.Copy(io.Discard, pr) // the trailer is checked once the whole stream is read
-	}
-	pr.CloseWithError(errors.New("restore stopped reading"))
-	rerr := <-read
-	// The reader's error is the cause when Unpack only saw it come through the pipe; otherwise
-	// Unpack's is (a reader whose consumer failed only knows the pipe was closed).
-	if rerr != nil && (uerr == nil || errors.Is(uerr, rerr)) {
-		return repo.ID{}, rerr
-	}
-	if uerr != nil {
-		return repo.ID{}, fmt.Errorf("restore save set %s: %w", ref, uerr)
-	}
-	id, err := r.SaveSnapshot(a.ctx, sn)
+	id, e, err := tape.FetchSet(a.ctx, lib, ref, source, r)
 	if err != nil {
-		return repo.ID{}, fmt.Errorf("restore save set %s: %w", e.ID, err)
+		return repo.ID{}, err
 	}
 	if !a.jsonOut {
 		fmt.Fprintf(a.stderr, "read save set %s (%s from %s, %s) from tape\n", shortID(e.ID), e.Source, e.Host, humanBytes(e.Bytes))

@@ -8,5 +8,5 @@
 //     restore costs a read, not a write);
 //   - an existing entry whose content differs is never replaced unless the caller asked to
 //     overwrite: it is reported as ErrDiffers and the restore goes on; NotReplaced lists such
-//     entries and makes the run partial (its ExitCode is 3) with a hint naming --overwrite.
+//     entries, with a hint naming --overwrite; the CLI maps ErrDiffers to exit 3 (partial).
 package overwrite

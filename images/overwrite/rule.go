@@ -42,9 +42,6 @@ func (e *NotReplaced) Error() string {
 		len(e.Paths), what, strings.Join(e.Paths, ", "))
 }
 
-// ExitCode makes the run partial (exit 3), as documented for restores.
-func (e *NotReplaced) ExitCode() int { return 3 }
-
 // Unwrap lets errors.Is(err, ErrDiffers) find it.
 func (e *NotReplaced) Unwrap() error { return ErrDiffers }
 
