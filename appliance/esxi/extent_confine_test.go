@@ -35,8 +35,19 @@ func TestConfigRefusesExtentOutsideTheVMFolder(t *testing.T) {
 			if !line.Match(b) {
 				t.Fatalf("no extent line in %s:\n%s", desc, b)
 			}
-			b = line.ReplaceAll(b, []byte(`${1}"`+extent+`"`))
-			if err := os.WriteFile(desc, b, 0o600); err != nil {
+			// The same file by its absolute host path is fine: it is in the VM's folder.
+			flat := filepath.Join(filepath.Dir(desc), strings.TrimSuffix(filepath.Base(desc), ".vmdk")+"-flat.vmdk")
+			hostPath := drv.HostPath(flat)
+			if !strings.HasPrefix(hostPath, "/vmfs/volumes/") {
+				t.Fatalf("host path of %s: %s", flat, hostPath)
+			}
+			if err := os.WriteFile(desc, line.ReplaceAll(b, []byte(`${1}"`+hostPath+`"`)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if cfg, err := drv.Config(ctx, id); err != nil || !sameFile(cfg.Disks[0].Extent, flat) {
+				t.Fatalf("extent by its absolute host path %s: %v", hostPath, err)
+			}
+			if err := os.WriteFile(desc, line.ReplaceAll(b, []byte(`${1}"`+extent+`"`)), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			_, err = drv.Config(ctx, id)
