@@ -150,10 +150,13 @@ func guestWrite(t *testing.T, d *Driver, vm appliance.VM, target string, pattern
 	if qdev == "" {
 		t.Fatalf("no qdev for disk %s in %s", target, out)
 	}
-	cmd := fmt.Sprintf(`qemu-io -d %s "write -P 0x%02x %d %d"`, qdev, pattern, off, n)
-	res, err := d.l.QEMUDomainMonitorCommand(dom, cmd, 1) // 1: HMP
-	if err != nil || strings.Contains(res, "rror") {
-		t.Fatalf("%s: %v %s", cmd, err, res)
+	// The flush writes QEMU's cached qcow2 metadata out, so tools reading the file see the write.
+	for _, c := range []string{fmt.Sprintf("write -P 0x%02x %d %d", pattern, off, n), "flush"} {
+		cmd := fmt.Sprintf(`qemu-io -d %s "%s"`, qdev, c)
+		res, err := d.l.QEMUDomainMonitorCommand(dom, cmd, 1) // 1: HMP
+		if err != nil || strings.Contains(res, "rror") {
+			t.Fatalf("%s: %v %s", cmd, err, res)
+		}
 	}
 }
 
