@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,7 +64,9 @@ func serveFile(ctx context.Context, qemuNBD, dir, path, format string) (string, 
 	defer tick.Stop()
 	deadline := time.After(30 * time.Second)
 	for {
-		if _, err := os.Stat(sock); err == nil {
+		// The socket file appears at bind, before qemu-nbd listens: wait for a connection.
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
 			return sock, stop, nil
 		}
 		select {
