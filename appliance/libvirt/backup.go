@@ -54,18 +54,21 @@ func (d *Driver) BackupVM(ctx context.Context, r vmjob.Repo, vm appliance.VM, o 
 
 // domBackup is one domain backup in progress.
 type domBackup struct {
-	d      *Driver
-	r      vmjob.Repo
-	vm     appliance.VM
-	o      *BackupOptions
-	res    *vmjob.Result
-	start  time.Time
-	dom    golibvirt.Domain
-	xml    string // the persistent definition, stored for restore
-	disks  []diskSpec
-	parent *repo.SnapshotInfo
-	sn     *repo.Snapshot
-	stats  repo.Stats
+	d     *Driver
+	r     vmjob.Repo
+	vm    appliance.VM
+	o     *BackupOptions
+	res   *vmjob.Result
+	start time.Time
+	dom   golibvirt.Domain
+	xml   string // the persistent definition, stored for restore
+	disks []diskSpec
+	// leftOut are the targets of disks not backed up (excluded, or not local): the backup job
+	// and the checkpoint leave them out too.
+	leftOut []string
+	parent  *repo.SnapshotInfo
+	sn      *repo.Snapshot
+	stats   repo.Stats
 }
 
 func (j *domBackup) warn(format string, args ...any) {
@@ -99,9 +102,11 @@ func (j *domBackup) run(ctx context.Context) error {
 		j.warn("disk %s skipped: not a local file or block device", t)
 		j.res.Partial = true
 	}
+	j.leftOut = skipped
 	for _, s := range disks {
 		if appliance.DiskExcluded(appliance.Disk{Name: s.Target, FileName: s.Path}, j.o.ExcludeDisks) {
 			j.o.logf("domain %s: disk %s excluded", j.vm.Name, s.Target)
+			j.leftOut = append(j.leftOut, s.Target)
 			continue
 		}
 		j.disks = append(j.disks, s)
@@ -324,16 +329,8 @@ func (j *domBackup) checkpointXML(name string, plans []diskPlan) string {
 		return ""
 	}
 	// Disks left out of the backup are left out of the checkpoint too.
-	if _, all, _, err := domainDisks(j.xml); err == nil {
-		for _, s := range all {
-			found := false
-			for _, p := range plans {
-				found = found || p.spec.Target == s.Target
-			}
-			if !found {
-				x.Disks.Disks = append(x.Disks.Disks, libvirtxml.DomainCheckpointDisk{Name: s.Target, Checkpoint: "no"})
-			}
-		}
+	for _, t := range j.leftOut {
+		x.Disks.Disks = append(x.Disks.Disks, libvirtxml.DomainCheckpointDisk{Name: t, Checkpoint: "no"})
 	}
 	s, _ := x.Marshal()
 	return s
@@ -355,16 +352,8 @@ func (j *domBackup) backupXML(port int, prev string, plans []diskPlan) (string, 
 		}
 		x.Pull.Disks.Disks = append(x.Pull.Disks.Disks, dk)
 	}
-	if _, all, _, err := domainDisks(j.xml); err == nil {
-		for _, s := range all {
-			found := false
-			for _, p := range plans {
-				found = found || p.spec.Target == s.Target
-			}
-			if !found {
-				x.Pull.Disks.Disks = append(x.Pull.Disks.Disks, libvirtxml.DomainBackupPullDisk{Name: s.Target, Backup: "no"})
-			}
-		}
+	for _, t := range j.leftOut {
+		x.Pull.Disks.Disks = append(x.Pull.Disks.Disks, libvirtxml.DomainBackupPullDisk{Name: t, Backup: "no"})
 	}
 	s, _ := x.Marshal()
 	return s, scratch

@@ -111,3 +111,31 @@ func TestBackupShutOffAndRaw(t *testing.T) {
 	checkDisk(t, r, sn, "vda", top)
 	checkDisk(t, r, sn, "vdb", raw)
 }
+
+// An excluded disk is left out of the snapshot, the backup job and the checkpoint; --quiesce
+// without a guest agent goes on and says it did not quiesce.
+func TestBackupExcludeAndQuiesce(t *testing.T) {
+	d := needLibvirt(t)
+	dir := t.TempDir()
+	a := qemuImg(t, dir, "a.qcow2", "qcow2", 8<<20, "write -P 0x11 0 1M")
+	b := qemuImg(t, dir, "b.qcow2", "qcow2", 8<<20, "write -P 0x22 0 1M")
+	vm := testDomain(t, d, "sf-excl", true, a, b)
+	_, r := memblobs.LocalRepo(t, testBlock, repo.ChunkerParams{})
+	o := backupOpts(t, "q1")
+	o.ExcludeDisks, o.Quiesce = []string{"vdb"}, true
+	st, sn := backupOK(t, d, r, vm, o)
+	if len(sn.Disks) != 1 || sn.Disks[0].Name != "vda" || st.BytesRead != 1<<20 {
+		t.Fatalf("disks %v read %d, want only vda's 1 MiB", sn.Disks, st.BytesRead)
+	}
+	if len(sn.Warnings) != 1 || !strings.Contains(sn.Warnings[0], "not quiesced") {
+		t.Fatalf("warnings %q, want one saying the guest was not quiesced", sn.Warnings)
+	}
+	dom, _ := d.domain(vm.ID)
+	disks, ok, err := d.checkpointDisks(dom, sn.VM.Checkpoint)
+	if err != nil || !ok {
+		t.Fatalf("checkpoint %s: %v %v", sn.VM.Checkpoint, ok, err)
+	}
+	if _, has := disks["vdb"]; has || len(disks) != 1 {
+		t.Fatalf("checkpoint bitmaps %v, want vda only", disks)
+	}
+}
