@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -26,6 +28,12 @@ var daemon struct {
 }
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	// Fuzz targets need no daemon; fuzz workers run TestMain too.
+	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
+		daemon.err = errors.New("not started while fuzzing")
+		os.Exit(m.Run())
+	}
 	code := func() int {
 		dir, err := os.MkdirTemp("", "sflv")
 		if err != nil {
