@@ -3,6 +3,7 @@ module github.com/snapferry/snapferry
 go 1.26.0
 
 require (
+	github.com/digitalocean/go-libvirt v0.0.0-20261013170128-efbbdf578ac8
 	github.com/goccy/go-json v0.10.5
 	github.com/gofrs/flock v0.13.1
 	github.com/jotfs/fastcdc-go v0.2.0
@@ -20,7 +21,6 @@ require (
 )
 
 require (
-	github.com/digitalocean/go-libvirt v0.0.0-20261013170128-efbbdf578ac8 // indirect
 	github.com/ebitengine/purego v0.11.2 // indirect
 	github.com/go-ole/go-ole v1.2.6 // indirect
 	github.com/klauspost/cpuid/v2 v2.2.10 // indirect
@@ -30,5 +30,4 @@ require (
 	github.com/tklauser/go-sysconf v0.4.0 // indirect
 	github.com/tklauser/numcpus v0.12.0 // indirect
 	github.com/yusufpapurcu/wmi v1.2.4 // indirect
-	libvirt.org/go/libvirtxml v1.12008.0 // indirect
 )

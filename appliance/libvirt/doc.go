@@ -1,6 +1,7 @@
 // Package libvirt is the Linux/KVM host driver: domains of a local libvirtd (QEMU driver) behind
-// appliance.Host, through libvirt's RPC protocol in pure Go (github.com/digitalocean/go-libvirt,
-// domain XML through libvirt.org/go/libvirtxml), so the binary stays static.
+// appliance.Host, through libvirt's RPC protocol in pure Go (github.com/digitalocean/go-libvirt),
+// so the binary stays static. Domain, backup and checkpoint XML are read and edited as a generic
+// element tree (xml_tree.go) that writes back everything it does not change.
 //
 // What it adds over the ESXi driver is QEMU's dirty bitmaps. A backup of a running domain is a
 // libvirt pull-mode backup job (virDomainBackupBegin): QEMU exports each disk's state at that

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
-	"libvirt.org/go/libvirtxml"
 
 	"github.com/snapferry/snapferry/appliance"
 	"github.com/snapferry/snapferry/images/disk"
@@ -158,25 +157,21 @@ func (d *Driver) InstantRestore(ctx context.Context, bs repo.BlobStore, sn *repo
 // withNBDBacking gives each restored disk an explicit backing store: the NBD export of the
 // same target on sock, raw. libvirt then never probes the overlay's backing string.
 func withNBDBacking(doc string, paths map[string]string, sock string) (string, error) {
-	var dom libvirtxml.Domain
-	if err := dom.Unmarshal(doc); err != nil {
+	dom, err := parseXML(doc)
+	if err != nil {
 		return "", err
 	}
-	if dom.Devices != nil {
-		for i, dk := range dom.Devices.Disks {
-			if dk.Target == nil || paths[dk.Target.Dev] == "" {
-				continue
-			}
-			dom.Devices.Disks[i].BackingStore = &libvirtxml.DomainDiskBackingStore{
-				Format: &libvirtxml.DomainDiskFormat{Type: "raw"},
-				Source: &libvirtxml.DomainDiskSource{Network: &libvirtxml.DomainDiskSourceNetwork{
-					Protocol: "nbd", Name: dk.Target.Dev,
-					Hosts: []libvirtxml.DomainDiskSourceHost{{Transport: "unix", Socket: sock}},
-				}},
-			}
+	for _, dk := range dom.child("devices").childrenSafe("disk") {
+		t := dk.child("target").attr("dev")
+		if paths[t] == "" {
+			continue
 		}
+		dk.remove(func(c *xnode) bool { return c.name == "backingStore" })
+		dk.kids = append(dk.kids, el("backingStore", []string{"type", "network"},
+			el("format", []string{"type", "raw"}),
+			el("source", []string{"protocol", "nbd", "name", t}, el("host", []string{"transport", "unix", "socket", sock}))))
 	}
-	return dom.Marshal()
+	return dom.String(), nil
 }
 
 // Wait serves the exports until every disk's block pull has finished (the domain then no
@@ -230,12 +225,12 @@ func (in *Instant) stillBacked() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	var dom libvirtxml.Domain
-	if err := dom.Unmarshal(x); err != nil {
+	dom, err := parseXML(x)
+	if err != nil {
 		return false, err
 	}
-	for _, dk := range dom.Devices.Disks {
-		if bs := dk.BackingStore; bs != nil && bs.Source != nil && bs.Source.Network != nil && bs.Source.Network.Protocol == "nbd" {
+	for _, dk := range dom.child("devices").childrenSafe("disk") {
+		if bs := dk.child("backingStore"); bs != nil && bs.child("source").attr("protocol") == "nbd" {
 			return true, nil
 		}
 	}
