@@ -139,3 +139,41 @@ func TestBackupExcludeAndQuiesce(t *testing.T) {
 		t.Fatalf("checkpoint bitmaps %v, want vda only", disks)
 	}
 }
+
+// A domain shut down after a backup: the next backup reads its qcow2 file through qemu-nbd with
+// the checkpoint's persistent bitmap and reads only what the guest wrote before shutting down;
+// the backup after it, running again, is incremental from the same checkpoint.
+func TestBackupShutOffIncremental(t *testing.T) {
+	d := needLibvirt(t)
+	img := qemuImg(t, t.TempDir(), "offinc.qcow2", "qcow2", 32<<20, "write -P 0x11 0 2M")
+	vm := testDomain(t, d, "sf-offinc", true, img)
+	_, r := memblobs.LocalRepo(t, testBlock, repo.ChunkerParams{})
+	backupOK(t, d, r, vm, backupOpts(t, "k1"))
+	guestWrite(t, d, vm, "vda", 0x3c, 6<<20, 64<<10)
+	if err := d.Shutdown(testCtx(t), vm.ID); err != nil {
+		t.Fatal(err)
+	}
+	// No guest OS answers ACPI: stop it hard; QEMU still writes the bitmaps out on exit.
+	if err := d.PowerOff(testCtx(t), vm.ID); err != nil {
+		t.Fatal(err)
+	}
+	st, sn := backupOK(t, d, r, vm, backupOpts(t, "k2"))
+	if sn.VM.Mode != "cold" || sn.VM.Checkpoint != "snapferry-r1-k1" || len(sn.Warnings) != 0 {
+		t.Fatalf("offline snapshot %+v warnings %q", sn.VM, sn.Warnings)
+	}
+	if st.BytesRead != testBlock {
+		t.Fatalf("offline incremental read %d bytes, want the one block written", st.BytesRead)
+	}
+	checkDisk(t, r, sn, "vda", img)
+
+	if err := d.PowerOn(testCtx(t), vm.ID); err != nil {
+		t.Fatal(err)
+	}
+	guestWrite(t, d, vm, "vda", 0x4d, 9<<20, 4096)
+	st, sn = backupOK(t, d, r, vm, backupOpts(t, "k3"))
+	// Changes since k1: the block written before the shutdown and the new one.
+	if st.BytesRead != 2*testBlock || len(sn.Warnings) != 0 {
+		t.Fatalf("running incremental after the offline one read %d bytes (warnings %q)", st.BytesRead, sn.Warnings)
+	}
+	checkDisk(t, r, sn, "vda", img)
+}
