@@ -18,8 +18,9 @@
 // When the checkpoint a snapshot names is gone (deleted by a user, a raw disk that keeps no
 // bitmap, a disk resized, a domain redefined) the disk is read whole once and the snapshot's
 // warnings say why. Shut-off domains are read from their disk files through
-// `qemu-nbd --read-only` (qcow2 backing chains included); their checkpoint is kept, since the
-// disk does not change while the domain is off.
+// `qemu-nbd --read-only` (qcow2 backing chains included), only the dirty extents when the
+// chain's checkpoint is the newest (its persistent bitmap exported with --bitmap); their
+// checkpoint is kept, since the disk does not change while the domain is off.
 //
 // Restore writes each disk as qcow2 or raw into a folder, rewrites the domain XML (name, UUID,
 // MAC addresses, disk paths) and defines it; an existing domain of that name is replaced only
