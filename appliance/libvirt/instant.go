@@ -93,7 +93,7 @@ func (d *Driver) InstantRestore(ctx context.Context, bs repo.BlobStore, sn *repo
 	var exports []nbd.Export
 	paths := map[string]string{}
 	for _, dk := range sn.Disks {
-		r, err := disk.NewReader(context.WithoutCancel(ctx), bs, dk)
+		r, err := disk.NewReader(context.WithoutCancel(ctx), bs, dk, disk.ReaderOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("disk %s: %w", dk.Name, err)
 		}

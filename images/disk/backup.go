@@ -75,6 +75,7 @@ func BackupFile(ctx context.Context, bs repo.BlobStore, f *os.File, opts Options
 	if d.Name == "" {
 		d.Name = filepath.Base(f.Name())
 	}
+	recordMeta(f, &d)
 	if d.Format == "" {
 		d.Format = "raw"
 	}

@@ -100,7 +100,7 @@ func TestReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := disk.NewReader(context.Background(), st, d)
+	r, err := disk.NewReader(context.Background(), st, d, disk.ReaderOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
