@@ -18,7 +18,6 @@ require (
 	golang.org/x/crypto v0.58.0
 	golang.org/x/sys v0.49.0
 	golang.org/x/term v0.47.0
-	libvirt.org/go/libvirtxml v1.12008.0
 	lukechampine.com/blake3 v1.4.1
 	www.velocidex.com/golang/go-ntfs v0.2.1
 )
