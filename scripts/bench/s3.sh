@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # s3.sh: object storage benchmark (issue 17): the disk-image workload (image.v1 full, image.v2
-# incremental) and the file tree (full, unchanged) backed up into a Ceph RGW on this host by
+# incremental) and the file tree (full, unchanged twice: the first reads the parent's trees from the
+# bucket, the second from snapferry's local cache) backed up into a Ceph RGW on this host by
 # snapferry (s3://) and by restic's own s3 backend, in the same run against the same gateway;
 # then `snapferry copy` of a local image repository to RGW. Per step: wall and CPU seconds, bytes
 # uploaded and requests the gateway served (radosgw's own counters, read over its admin socket
@@ -69,6 +70,7 @@ for t in snapferry restic; do
   s3_measure "$t.tree_init" "${t}_init" "$t-tree"
   s3_measure "$t.tree_full" "${t}_backup" "$t-tree" "$run/src/tree"
   s3_measure "$t.tree_unchanged" "${t}_backup" "$t-tree" "$run/src/tree"
+  s3_measure "$t.tree_unchanged2" "${t}_backup" "$t-tree" "$run/src/tree"
 done
 
 # copy: the image repository built locally, then sent off-site to RGW in one command, and again
@@ -103,9 +105,9 @@ mib_b() { awk -v b="$1" 'BEGIN { if (b != "") printf "%.1f", b / 1048576 }'; }
   echo "into a single-node Ceph RGW (bluestore on a sparse file) on 127.0.0.1, plain http; $(tr '\n' ' ' <"$WORK/image.meta")"
   echo "times are wall seconds, CPU seconds (user+system) in brackets; requests and MiB as radosgw counted them"
   printf '\n%-10s %-18s %16s %10s %12s %12s\n' tool step "time s" requests "put MiB" "get MiB"
-  for s in image_full image_incremental tree_full tree_unchanged copy copy_again; do row "$s"; done
+  for s in image_full image_incremental tree_full tree_unchanged tree_unchanged2 copy copy_again; do row "$s"; done
   printf '\n%-42s %12s %12s %8s\n' "restic / snapferry (higher: snapferry better)" snapferry restic ratio
-  for s in image_full image_incremental tree_full tree_unchanged; do
+  for s in image_full image_incremental tree_full tree_unchanged tree_unchanged2; do
     for f in 2 requests put_bytes; do
       k=$s; [ "$f" = 2 ] || k=$s.$f
       a=$(get "snapferry.$k" 2); b=$(get "restic.$k" 2)
