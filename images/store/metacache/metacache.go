@@ -86,12 +86,7 @@ func matches(h store.Handle, data []byte) bool {
 // fetch loads h whole from the store and keeps a copy when it matches its name (a file that does
 // not is returned as it is, for the repository to report, and not cached).
 func (b *Backend) fetch(ctx context.Context, h store.Handle) ([]byte, error) {
-	rd, err := b.Backend.Load(ctx, h, 0, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer rd.Close()
-	data, err := io.ReadAll(rd)
+	data, err := b.loadBytes(ctx, h, 0, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +94,16 @@ func (b *Backend) fetch(ctx context.Context, h store.Handle) ([]byte, error) {
 		b.keep(h, data)
 	}
 	return data, nil
+}
+
+// loadBytes reads a range of h from the store.
+func (b *Backend) loadBytes(ctx context.Context, h store.Handle, offset, length int64) ([]byte, error) {
+	rd, err := b.Backend.Load(ctx, h, offset, length)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	return io.ReadAll(rd)
 }
 
 // keep writes a cached copy of h.

@@ -33,12 +33,7 @@ func (b *Backend) loadRange(ctx context.Context, h store.Handle, offset, length 
 		}
 		_ = os.Remove(path)
 	}
-	rd, err := b.Backend.Load(ctx, h, offset, length)
-	if err != nil {
-		return nil, err
-	}
-	defer rd.Close()
-	data, err := io.ReadAll(rd)
+	data, err := b.loadBytes(ctx, h, offset, length)
 	if err != nil {
 		return nil, err
 	}
