@@ -44,6 +44,8 @@ type app struct {
 	cancelOnStdinEOF bool
 	// jobBytes records a running job's bytes in the job history (set by beginJob).
 	jobBytes func(read int64)
+	// jobWork counts work for the running job's heartbeat (set by beginJob; pidmgr kill-idle).
+	jobWork func(n int64)
 	// state is the resolved state folder, once stateDir has found it: resolving probes the
 	// filesystem, and one command asks several times (registry, history, locks, temp files).
 	state string

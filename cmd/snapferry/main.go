@@ -32,6 +32,7 @@ func commands() []command {
 		{"snapshots", "list the snapshots of a repository", runSnapshots},
 		{"ls", "list the contents of a snapshot", runLs},
 		{"restore", "restore a snapshot", runRestore},
+		{"restore-state", "rebuild this host's jobs and schedule from its backups", runRestoreState},
 		{"check", "verify a repository", runCheck},
 		{"forget", "remove snapshots by a keep policy", runForget},
 		{"prune", "remove data no snapshot needs", runPrune},

@@ -43,7 +43,7 @@ type Options struct {
 	SSH sshconn.Config
 	// LocalBinary is the binary deploy uploads ("": this executable).
 	LocalBinary string
-	// DeployPath is where deploy puts it ("": ~/.snapferry/bin/snapferry-VERSION).
+	// DeployPath is where deploy puts it ("": ~/.snapferry/bin/snapferry-VERSION-SUM).
 	DeployPath string
 	// ServeLog receives the remote serve's stderr (nil: kept only for error messages).
 	ServeLog io.Writer
