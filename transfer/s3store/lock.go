@@ -74,7 +74,12 @@ func (s *Store) Retention(ctx context.Context) (time.Duration, error) {
 func (s *Store) bucketRetention(ctx context.Context) (time.Duration, error) {
 	_, mode, validity, unit, err := s.cl.GetObjectLockConfig(ctx, s.o.Bucket)
 	if err != nil {
-		if c := minio.ToErrorResponse(err).Code; c == "ObjectLockConfigurationNotFoundError" || c == "InvalidRequest" {
+		// A server answer other than "no such bucket" means no retention we can use: no Object
+		// Lock configured (ObjectLockConfigurationNotFoundError), a server without the API
+		// (NotImplemented), or a backup key without s3:GetBucketObjectLockConfiguration
+		// (AccessDenied) — least-privilege keys are the point of such a setup, so the store
+		// works on without it. Only failures to get an answer at all are errors.
+		if r := minio.ToErrorResponse(err); r.Code != "" && r.Code != "NoSuchBucket" {
 			return 0, nil
 		}
 		return 0, s.wrap("read the Object Lock setting of", "bucket "+s.o.Bucket, err)
