@@ -37,6 +37,8 @@ func commands() []command {
 		{"forget", "remove snapshots by a keep policy", runForget},
 		{"prune", "remove data no snapshot needs", runPrune},
 		{"copy", "copy snapshots to another repository (any kind), sending what it lacks", runCopy},
+		{"retain", "renew S3 Object Lock retention of what recent snapshots need", runRetain},
+		{"undelete", "bring back files removed from an S3 Object Lock repository", runUndelete},
 		{"rebuild-index", "rebuild the index from the packs", runRebuildIndex},
 		{"unlock", "remove stale repository locks", runUnlock},
 		{"pid", "the PID registry: list, cleanup, kill-idle", runPid},

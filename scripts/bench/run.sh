@@ -16,7 +16,8 @@ start=$(date +%s)
 "$here/vm-sparse.sh"
 "$here/ssh.sh"
 "$here/libvirt.sh"
+"$here/s3.sh"
 cat "$WORK/results-images.txt" "$WORK/results-trees.txt" "$WORK/results-sparse.txt" "$WORK/results-vm-sparse.txt" \
-  "$WORK/results-ssh.txt" "$WORK/results-libvirt.txt" >"$WORK/results.txt"
+  "$WORK/results-ssh.txt" "$WORK/results-libvirt.txt" "$WORK/results-s3.txt" >"$WORK/results.txt"
 echo
 echo "bench: done in $(($(date +%s) - start)) s; results in $WORK/results.txt"
