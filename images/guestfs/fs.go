@@ -46,6 +46,8 @@ func opener(t string) func(r io.ReaderAt, size int64) (FS, error) {
 		return openFAT
 	case "ntfs":
 		return openNTFS
+	case "xfs":
+		return openXFS
 	}
 	return nil
 }

@@ -183,7 +183,7 @@ func mkDisk(t testing.TB, label string, script string, parts map[int]string) str
 		t.Fatal(err)
 	}
 	f.Close()
-	if err := os.Truncate(disk, 256<<20); err != nil {
+	if err := os.Truncate(disk, 512<<20); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("sfdisk", "-q", disk)

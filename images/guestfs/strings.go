@@ -1,6 +1,10 @@
 package guestfs
 
-import "strings"
+import (
+	"bytes"
+	"io"
+	"strings"
+)
 
 func containsAny(s string, subs ...string) bool {
 	s = strings.ToLower(s)
@@ -11,3 +15,6 @@ func containsAny(s string, subs ...string) bool {
 	}
 	return false
 }
+
+// readerOf is an io.ReaderAt over b.
+func readerOf(b []byte) io.ReaderAt { return bytes.NewReader(b) }
