@@ -29,8 +29,11 @@ func (a *app) restoreInsideDisk(r *repo.Repository, sn *repo.Snapshot, sub strin
 		return true, n, err
 	}
 	if !a.jsonOut {
+		st := t.Reader.Stats()
 		fmt.Fprintf(a.stdout, "from %s: %d files (%d bytes), %d folders, %d symlinks, %d unchanged, %d skipped (devices, fifos)\n",
 			sub, res.Files, res.Bytes, res.Dirs, res.Symlinks, res.Unchanged, res.Skipped)
+		fmt.Fprintf(a.stdout, "read from the repository: %d of the disk's blocks (%d bytes) and %d block-map chunks\n",
+			st.Blocks, st.BlockBytes, st.MapChunks)
 	}
 	return true, n, nil
 }

@@ -31,6 +31,7 @@ type extFS struct {
 	groups     uint32
 	incompat   uint32
 	blockCount uint64
+	dirs       dirCache
 }
 
 // ext feature and inode flag bits used here.
@@ -224,17 +225,15 @@ func (e *extFS) lookup(name string) (*extInode, error) {
 		if in.mode&0xF000 != 0x4000 {
 			return nil, &fs.PathError{Op: "lstat", Path: name, Err: fmt.Errorf("%s is not a directory", walked)}
 		}
-		var found uint32
-		err := e.eachEntry(in, func(n string, ino uint32) bool {
-			if n == el {
-				found = ino
-				return false
+		names, ok := e.dirs.get(walked)
+		if !ok {
+			names = map[string]uint64{}
+			if err := e.eachEntry(in, func(n string, ino uint32) bool { names[n] = uint64(ino); return true }); err != nil {
+				return nil, fmt.Errorf("%s: %w", path.Join(walked, "."), err)
 			}
-			return true
-		})
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path.Join(walked, "."), err)
+			e.dirs.put(walked, names)
 		}
+		found := uint32(names[el])
 		if found == 0 {
 			return nil, &fs.PathError{Op: "lstat", Path: name, Err: fs.ErrNotExist}
 		}

@@ -29,6 +29,7 @@ type xfsFS struct {
 	ftype      bool
 	bigtime    bool
 	dataBlocks uint64
+	dirs       dirCache
 }
 
 func openXFS(r io.ReaderAt, size int64) (FS, error) {

@@ -266,16 +266,15 @@ func (x *xfsFS) lookup(name string) (*xfsInode, error) {
 		if in.mode&0xF000 != 0x4000 {
 			return nil, &fs.PathError{Op: "lstat", Path: name, Err: fmt.Errorf("%s is not a directory", walked)}
 		}
-		var found uint64
-		if err := x.eachEntry(in, func(n string, ino uint64) bool {
-			if n == el {
-				found = ino
-				return false
+		names, ok := x.dirs.get(walked)
+		if !ok {
+			names = map[string]uint64{}
+			if err := x.eachEntry(in, func(n string, ino uint64) bool { names[n] = ino; return true }); err != nil {
+				return nil, fmt.Errorf("%s: %w", path.Join(walked, "."), err)
 			}
-			return true
-		}); err != nil {
-			return nil, fmt.Errorf("%s: %w", path.Join(walked, "."), err)
+			x.dirs.put(walked, names)
 		}
+		found := names[el]
 		if found == 0 {
 			return nil, &fs.PathError{Op: "lstat", Path: name, Err: fs.ErrNotExist}
 		}
