@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
 	"slices"
-	"strings"
 )
 
 // xfsFile reads an inode's data through its extent list.
@@ -256,36 +254,6 @@ func (x *xfsFS) readlink(in *xfsInode) (string, error) {
 	return string(out), nil
 }
 
-func (x *xfsFS) lookup(name string) (*xfsInode, error) {
-	in, err := x.inode(x.rootIno)
-	if err != nil || name == "." {
-		return in, err
-	}
-	walked := ""
-	for _, el := range strings.Split(name, "/") {
-		if in.mode&0xF000 != 0x4000 {
-			return nil, &fs.PathError{Op: "lstat", Path: name, Err: fmt.Errorf("%s is not a directory", walked)}
-		}
-		names, ok := x.dirs.get(walked)
-		if !ok {
-			names = map[string]uint64{}
-			if err := x.eachEntry(in, func(n string, ino uint64) bool { names[n] = ino; return true }); err != nil {
-				return nil, fmt.Errorf("%s: %w", path.Join(walked, "."), err)
-			}
-			x.dirs.put(walked, names)
-		}
-		found := names[el]
-		if found == 0 {
-			return nil, &fs.PathError{Op: "lstat", Path: name, Err: fs.ErrNotExist}
-		}
-		walked = path.Join(walked, el)
-		if in, err = x.inode(found); err != nil {
-			return nil, fmt.Errorf("%s: %w", walked, err)
-		}
-	}
-	return in, nil
-}
-
 func (x *xfsFS) entry(name string, in *xfsInode) (Entry, error) {
 	e := Entry{Name: name, Mode: in.fileMode(), Size: in.size, ModTime: in.mtime, Inode: in.num, Nlink: in.nlink}
 	switch {
@@ -301,41 +269,18 @@ func (x *xfsFS) entry(name string, in *xfsInode) (Entry, error) {
 	return e, nil
 }
 
-func (x *xfsFS) Lstat(name string) (Entry, error) {
-	in, err := x.lookup(name)
-	if err != nil {
-		return Entry{}, err
-	}
-	return x.entry(path.Base(name), in)
+// The inodeTree methods (inode_tree.go) that give XFS its path lookup, Lstat and ReadDir.
+func (x *xfsFS) inodeOf(n uint64) (*xfsInode, error) { return x.inode(n) }
+func (x *xfsFS) rootNum() uint64                     { return x.rootIno }
+func (x *xfsFS) isDir(in *xfsInode) bool             { return in.mode&0xF000 == 0x4000 }
+func (x *xfsFS) folderCache() *dirCache              { return &x.dirs }
+func (x *xfsFS) entries(dir *xfsInode, fn func(string, uint64) bool) error {
+	return x.eachEntry(dir, fn)
 }
 
-func (x *xfsFS) ReadDir(name string) ([]Entry, error) {
-	dir, err := x.lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	if dir.mode&0xF000 != 0x4000 {
-		return nil, fmt.Errorf("%s: not a directory", name)
-	}
-	var out []Entry
-	var ierr error
-	err = x.eachEntry(dir, func(n string, ino uint64) bool {
-		in, err := x.inode(ino)
-		if err == nil {
-			var e Entry
-			if e, err = x.entry(n, in); err == nil {
-				out = append(out, e)
-				return true
-			}
-		}
-		ierr = fmt.Errorf("%s: %w", path.Join(name, n), err)
-		return false
-	})
-	if err == nil {
-		err = ierr
-	}
-	return out, err
-}
+func (x *xfsFS) lookup(name string) (*xfsInode, error) { return lookupPath[*xfsInode](x, name) }
+func (x *xfsFS) Lstat(name string) (Entry, error)      { return lstatPath[*xfsInode](x, name) }
+func (x *xfsFS) ReadDir(name string) ([]Entry, error)  { return readDirPath[*xfsInode](x, name) }
 
 func (x *xfsFS) Open(name string) (File, error) {
 	in, err := x.lookup(name)
