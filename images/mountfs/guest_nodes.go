@@ -39,7 +39,7 @@ func (n *partsNode) guest() (*guestfs.Disk, error) {
 			n.err = err
 			return
 		}
-		n.gd, n.err = guestfs.Open(rd, n.d.Size)
+		n.gd, n.err = guestfs.Open(&timedReader{m: n.m, rd: rd}, n.d.Size)
 	})
 	return n.gd, n.err
 }
@@ -73,6 +73,19 @@ func (n *partsNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 		}
 	}
 	return nil, syscall.ENOENT
+}
+
+// timedReader gives every read the file systems make of the disk its own time limit, so a
+// store that stops answering fails that read (EIO) instead of holding the FUSE request.
+type timedReader struct {
+	m  *mount
+	rd *disk.Reader
+}
+
+func (t *timedReader) ReadAt(p []byte, off int64) (int, error) {
+	ctx, cancel := context.WithTimeout(t.m.ctx, opTimeout)
+	defer cancel()
+	return t.rd.ReadAtContext(ctx, p, off)
 }
 
 // volumeNode is a partition or logical volume: its file system's root, or for an LVM physical
