@@ -31,6 +31,7 @@ func backedUpExt4(t *testing.T) (*memblobs.Store, *repo.Snapshot) {
 	f.WriteAt([]byte("end"), 8<<20)
 	f.Close()
 	os.Symlink("app.conf", filepath.Join(src, "etc/app/current"))
+	os.Link(filepath.Join(src, "etc/app/app.conf"), filepath.Join(src, "etc/app/app.conf.link"))
 	img := filepath.Join(t.TempDir(), "disk.img")
 	os.WriteFile(img, nil, 0o644)
 	os.Truncate(img, 32<<20)
@@ -58,8 +59,13 @@ func TestRestoreFolderTwiceAndOverwrite(t *testing.T) {
 	}
 	out := t.TempDir()
 	res, err := Restore(tg, out, false)
-	if err != nil || res.Files != 2 || res.Symlinks != 1 || res.Dirs != 1 {
+	if err != nil || res.Files != 2 || res.HardLinks != 1 || res.Symlinks != 1 || res.Dirs != 1 {
 		t.Fatalf("first restore: %+v %v", res, err)
+	}
+	a, _ := os.Stat(filepath.Join(out, "app/app.conf"))
+	b, _ := os.Stat(filepath.Join(out, "app/app.conf.link"))
+	if !os.SameFile(a, b) {
+		t.Error("the two names of one guest file came back as two files")
 	}
 	fi, _ := os.Stat(filepath.Join(out, "app/app.conf"))
 	if fi.Mode().Perm() != 0o600 {
@@ -76,7 +82,7 @@ func TestRestoreFolderTwiceAndOverwrite(t *testing.T) {
 	}
 	// Again: everything is there and identical, so nothing is written and nothing refused.
 	res, err = Restore(tg, out, false)
-	if err != nil || res.Unchanged != 3 || res.Files != 0 {
+	if err != nil || res.Unchanged != 4 || res.Files != 0 {
 		t.Fatalf("second restore: %+v %v", res, err)
 	}
 	// A changed local file is refused without overwrite and left as it was.
