@@ -48,6 +48,8 @@ func opener(t string) func(r io.ReaderAt, size int64) (FS, error) {
 		return openNTFS
 	case "xfs":
 		return openXFS
+	case "exfat":
+		return openExFAT
 	}
 	return nil
 }

@@ -132,3 +132,15 @@ func TestXFS(t *testing.T) {
 	}
 	checkTree(t, openFS(t, p1), tr, caps{symlinks: true, hardlinks: true, modes: true}, false)
 }
+
+func TestExFAT(t *testing.T) {
+	src, tr := makeTree(t, false, 300)
+	img := mkfsImage(t, "exfat", src, 64<<20)
+	disk := mkDisk(t, "dos", "size=70M, type=7\n", map[int]string{1: img})
+	d := openDisk(t, disk)
+	p1 := vol(t, d, "p1")
+	if p1.FSType != "exfat" {
+		t.Fatalf("p1 = %+v", p1)
+	}
+	checkTree(t, openFS(t, p1), tr, caps{}, true)
+}
