@@ -54,9 +54,6 @@ func opener(t string) func(r io.ReaderAt, size int64) (FS, error) {
 	return nil
 }
 
-// Readable reports whether OpenFS reads file systems of type t.
-func Readable(t string) bool { return opener(t) != nil }
-
 // OpenFS opens the file system of v. Every call on the returned FS runs under the guard
 // (guard.go): one call at a time (the libraries share a read position) and a library panic on
 // a damaged image becomes an error naming the volume.

@@ -27,9 +27,6 @@ type Volume struct {
 	r io.ReaderAt // the volume's bytes, offset 0 = Start on the disk
 }
 
-// ReaderAt gives the volume's bytes (offset 0 is its first byte).
-func (v *Volume) ReaderAt() io.ReaderAt { return v.r }
-
 // Disk is what Open found on a disk image.
 type Disk struct {
 	Size    int64

@@ -1,6 +1,7 @@
 package guestfs
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -291,7 +292,7 @@ func (x *xfsFS) Open(name string) (File, error) {
 		return nil, fmt.Errorf("%s: %w", name, ErrNotRegular)
 	}
 	if in.format == 1 { // never written by Linux for files, but cheap to serve
-		return &sizedReader{r: readerOf(in.fork), size: min(in.size, int64(len(in.fork)))}, nil
+		return &sizedReader{r: bytes.NewReader(in.fork), size: min(in.size, int64(len(in.fork)))}, nil
 	}
 	return x.openData(in)
 }
