@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/snapferry/snapferry/images/disk"
+	"github.com/snapferry/snapferry/images/overwrite"
 	"github.com/snapferry/snapferry/images/repo"
 )
 
@@ -104,7 +105,25 @@ func Restore(ctx context.Context, bs repo.BlobStore, dk repo.Disk, descriptorPat
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", descriptorPath, err)
 	}
-	if err := disk.Restore(ctx, bs, dk, filepath.Join(filepath.Dir(descriptorPath), flat), opts); err != nil {
+	flatPath := filepath.Join(filepath.Dir(descriptorPath), flat)
+	// The pair follows package overwrite's rule as one: an existing descriptor whose flat
+	// extent holds the disk is an earlier restore (descriptors differ in CID only) and is left
+	// alone; otherwise both are kept unless opts.Overwrite.
+	if _, err := os.Lstat(descriptorPath); err == nil && !opts.Overwrite {
+		same, err := disk.Same(ctx, bs, dk, flatPath)
+		if err != nil {
+			return fmt.Errorf("restore %s: compare with the existing %s: %w", descriptorPath, flatPath, err)
+		}
+		if same {
+			return nil
+		}
+		kept := []string{descriptorPath}
+		if _, err := os.Lstat(flatPath); err == nil {
+			kept = append(kept, flatPath)
+		}
+		return &overwrite.NotReplaced{Paths: kept}
+	}
+	if err := disk.Restore(ctx, bs, dk, flatPath, opts); err != nil {
 		return fmt.Errorf("restore %s: %w", descriptorPath, err)
 	}
 	if err := writeAtomic(descriptorPath, text); err != nil {
