@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -82,6 +83,10 @@ func (a *app) copy(o copyOptions) error {
 	src, err := repo.Open(a.ctx, srcBe, repo.Options{Password: pw})
 	if err != nil {
 		srcBe.Close()
+		if errors.Is(err, repo.ErrNoPassword) {
+			return fmt.Errorf("source %s is encrypted: give its password in --%s, $%s or $%s: %w",
+				*from, flagFromPasswordFile, envFromPasswordFile, envFromPassword, err)
+		}
 		return fmt.Errorf("source: %w", err)
 	}
 	defer src.Close()

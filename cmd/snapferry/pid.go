@@ -2,11 +2,13 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/snapferry/snapferry/appliance/jobrun"
 	"github.com/snapferry/snapferry/pidmgr"
 )
 
@@ -97,7 +99,8 @@ func (a *app) pidKillIdle(dryRun bool) error {
 	if err != nil {
 		return err
 	}
-	rep, err := reg.KillIdle(a.ctx, pidmgr.KillOptions{DryRun: dryRun})
+	idle := jobrun.IdleAfter(os.Getenv, func(s string) { fmt.Fprintf(a.stderr, "warning: %s\n", s) })
+	rep, err := reg.KillIdle(a.ctx, pidmgr.KillOptions{DryRun: dryRun, IdleAfter: idle})
 	if a.jsonOut {
 		rep.Decisions = orEmpty(rep.Decisions)
 		a.printJSON(rep)

@@ -35,7 +35,7 @@ type Result struct {
 	Snapshot repo.ID
 	Stats    repo.Stats
 	Duration time.Duration
-	Warnings []string // files that could not be read (the snapshot is partial)
+	Warnings []string // files that could not be read or changed while being read (partial)
 }
 
 // Image backs up the disk image at path (absolute) as its own snapshot, so `latest` finds it by
@@ -44,7 +44,8 @@ type Result struct {
 func Image(ctx context.Context, r *repo.Repository, path string, vmdkPair bool, o Options) (Result, error) {
 	start := time.Now()
 	run := repo.BeginRun(r)
-	opts := disk.Options{Progress: o.Progress, Rehash: o.Rehash}
+	var warnings []string // an image that grew or changed while being read
+	opts := disk.Options{Progress: o.Progress, Rehash: o.Rehash, Warn: func(s string) { warnings = append(warnings, s) }}
 	if o.CacheDir != "" {
 		id := r.Config().ID
 		opts.Cache, opts.RepoID = disk.CachePath(o.CacheDir, id, path), id
@@ -58,7 +59,7 @@ func Image(ctx context.Context, r *repo.Repository, path string, vmdkPair bool, 
 		return Result{}, fmt.Errorf("back up %s: %w", path, err)
 	}
 	sn := &repo.Snapshot{Time: start, Host: o.Host, Kind: repo.SnapshotImage, Source: path, Paths: []string{path},
-		Tags: o.Tags, Disks: []repo.Disk{d}}
+		Tags: o.Tags, Disks: []repo.Disk{d}, Warnings: warnings}
 	if p, ok := o.Parents[path]; ok {
 		sn.Parent = &p.ID
 	}
@@ -66,7 +67,7 @@ func Image(ctx context.Context, r *repo.Repository, path string, vmdkPair bool, 
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Source: path, Snapshot: id, Stats: sn.Stats, Duration: time.Since(start)}, nil
+	return Result{Source: path, Snapshot: id, Stats: sn.Stats, Duration: time.Since(start), Warnings: warnings}, nil
 }
 
 // Files stores folders and files (absolute paths) as one files snapshot. The newest earlier
@@ -93,7 +94,7 @@ func Files(ctx context.Context, r *repo.Repository, paths []string, o Options) (
 	root := res.Root
 	sn := &repo.Snapshot{Time: start, Host: o.Host, Kind: repo.SnapshotFiles, Source: source, Paths: paths,
 		Tags: o.Tags, Tree: &root, Partial: len(res.Errors) > 0, Parent: parentID}
-	for _, fe := range res.Errors {
+	for _, fe := range append(res.Errors, res.Warnings...) { // unreadable, or changed while being read
 		sn.Warnings = append(sn.Warnings, fe.Error())
 	}
 	id, err := run.Commit(ctx, sn, res.Stats)
