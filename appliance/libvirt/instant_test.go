@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/snapferry/snapferry/appliance"
-	"github.com/snapferry/snapferry/images/disk/memblobs"
+	"github.com/snapferry/snapferry/images/memblobs"
 	"github.com/snapferry/snapferry/images/repo"
 )
 

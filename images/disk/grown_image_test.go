@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/snapferry/snapferry/images/disk/memblobs"
+	"github.com/snapferry/snapferry/images/memblobs"
 	"github.com/snapferry/snapferry/images/progress"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/snapferry/snapferry/images/disk"
-	"github.com/snapferry/snapferry/images/disk/memblobs"
+	"github.com/snapferry/snapferry/images/memblobs"
 	"github.com/snapferry/snapferry/images/repo"
 )
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/cron/clock"
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/images/store/local"
 )
@@ -27,10 +28,6 @@ func (s *retainingStore) Retain(_ context.Context, h store.Handle, until time.Ti
 	return nil
 }
 
-type atClock struct{ t time.Time }
-
-func (c atClock) Now() time.Time { return c.t }
-
 // TestRenewRetention: 20 days after two backups, with a 30-day retention, the files a snapshot
 // from yesterday needs (its packs, its manifest, every index file, the config) are retained
 // for another 30 days; the packs and manifest of a snapshot older than the retention are not.
@@ -43,7 +40,7 @@ func TestRenewRetention(t *testing.T) {
 	w.Close()
 
 	rs := &retainingStore{Backend: local.New(dir), period: 30 * 24 * time.Hour, kept: map[store.Handle]time.Time{}}
-	r := testOpenOn(t, rs, func(o *Options) { o.Clock = atClock{now} })
+	r := testOpenOn(t, rs, func(o *Options) { o.Clock = clock.Fixed(now) })
 	rep, err := r.RenewRetention(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +85,7 @@ func TestRenewRetention(t *testing.T) {
 
 	// Right after the backups nothing is due: every file has its whole retention left.
 	rs.kept = map[store.Handle]time.Time{}
-	fresh := testOpenOn(t, rs, func(o *Options) { o.Clock = atClock{time.Now()} })
+	fresh := testOpenOn(t, rs, func(o *Options) { o.Clock = clock.Fixed(time.Now()) })
 	if rep, err := fresh.RenewRetention(ctx); err != nil || rep.Renewed != 0 {
 		t.Errorf("renewal right after writing: %+v, %v; want nothing renewed", rep, err)
 	}

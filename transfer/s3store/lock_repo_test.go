@@ -15,6 +15,9 @@ type shiftedClock struct{ d time.Duration }
 
 func (c shiftedClock) Now() time.Time { return time.Now().Add(c.d) }
 
+// Sleep returns at once: the repository only computes ages with this clock.
+func (shiftedClock) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+
 // TestObjectLockRepository: a repository on an Object Lock bucket. Forget and prune work (the
 // snapshot and its packs disappear from the repository), yet the server still holds every
 // version; Undelete brings them back and the snapshot restores and checks clean: what someone
