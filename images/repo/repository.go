@@ -105,6 +105,8 @@ type Repository struct {
 
 	codec *codecs
 	bufs  sync.Pool // *[]byte scratch for compressed blobs
+	// smallBufs is scratch for storing blobs of at most smallBlob bytes (see scratchFor).
+	smallBufs sync.Pool
 
 	// At most Options.Packers packs are open. Each is either an open packer waiting in ready or
 	// a token in free (room to create one). Taking a packer gives exclusive use of it; open
@@ -265,8 +267,8 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, id ID, data []byt
 // gives type, id and flags (blobFlagPatch); the rest is filled in here.
 func (r *Repository) storeBlob(ctx context.Context, e packEntry, data []byte) (bool, error) {
 	id := e.ID
-	bufp := r.getBuf()
-	defer r.bufs.Put(bufp)
+	bufp, pool := r.scratchFor(len(data))
+	defer pool.Put(bufp)
 	e.Raw = uint32(len(data))
 	codec, stored, err := r.codec.encode(r.opts.Compression, data, *bufp)
 	if err != nil {
@@ -280,8 +282,8 @@ func (r *Repository) storeBlob(ctx context.Context, e packEntry, data []byte) (b
 	if r.crypt != nil {
 		// Compress, then seal: ciphertext does not compress. The id is the associated data, so
 		// a blob's bytes cannot be moved under another id.
-		sealp := r.getBuf()
-		defer r.bufs.Put(sealp)
+		sealp, pool := r.scratchFor(len(stored))
+		defer pool.Put(sealp)
 		stored = r.crypt.seal((*sealp)[:0], stored, id[:])
 		*sealp = stored[:0]
 		e.Flags |= blobFlagSealed
@@ -393,6 +395,23 @@ func (r *Repository) takeAll(ctx context.Context) ([]*packer, int, error) {
 // packFull says whether p is done: big enough, or holding as many blobs as one should.
 func (r *Repository) packFull(p *packer) bool {
 	return p.size >= r.opts.PackSize || len(p.entries) >= r.opts.PackBlobs
+}
+
+// smallBlob is the largest blob whose store scratch comes from smallBufs. A file-tree backup
+// saves mostly small files from 8 workers at once: with block-sized scratch each (1 MiB and up,
+// grown to the largest chunk seen), that pinned ~8 MiB for blobs of a few KiB.
+const smallBlob = 64 << 10
+
+// scratchFor returns scratch to compress or seal a blob of n bytes and the pool it goes back to.
+func (r *Repository) scratchFor(n int) (*[]byte, *sync.Pool) {
+	if n > smallBlob {
+		return r.getBuf(), &r.bufs
+	}
+	if b, ok := r.smallBufs.Get().(*[]byte); ok {
+		return b, &r.smallBufs
+	}
+	b := make([]byte, 0, smallBlob+smallBlob/4) // s2's worst case is n + n/6 + a few bytes
+	return &b, &r.smallBufs
 }
 
 func (r *Repository) getBuf() *[]byte {

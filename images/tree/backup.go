@@ -73,10 +73,10 @@ func Backup(ctx context.Context, bs repo.BlobStore, paths []string, opts Options
 		progress: progress.OrNop(opts.Progress),
 		jobs:     make(chan fileJob, 2*nworkers),
 		large:    make(chan fileJob, 4),
-		// Chunk buffers are Max-sized. Compressing a chunk is CPU work, so one in flight per
-		// core plus one being filled and one queued keeps the cores busy; more only pins memory
-		// (4 MiB each) on a memory-starved ESXi host. The I/O workers above are for small files.
-		chunkBufs:   pipeline.NewBufferPool(min(pipeline.Workers(0), 6)+2, chunking.Max),
+		// Compressing a chunk is CPU work, so one in flight per core plus one being filled and
+		// one queued keeps the cores busy; more only pins memory on a memory-starved ESXi host.
+		// The I/O workers above are for small files.
+		chunkBufs:   newChunkPool(min(pipeline.Workers(0), 6)+2, min(2*chunking.Avg, chunking.Max)),
 		exclude:     opts.Exclude,
 		oneFS:       opts.OneFileSystem,
 		treeLoaders: make(chan struct{}, prefetchLoaders),
@@ -135,7 +135,7 @@ type archiver struct {
 	progress  progress.Reporter
 	jobs      chan fileJob // small files and chunks of large ones, for the workers
 	large     chan fileJob // files to cut into chunks, for the chunker goroutine
-	chunkBufs *pipeline.BufferPool
+	chunkBufs *chunkPool
 	exclude   func(string, *repo.Node) bool
 	oneFS     bool
 	// treeLoaders is the semaphore of the goroutines prefetching parent-snapshot trees.
