@@ -66,6 +66,7 @@ func Backup(ctx context.Context, bs repo.BlobStore, paths []string, opts Options
 	if err != nil {
 		return Result{}, fmt.Errorf("back up files: %w", err)
 	}
+	defer tightenGC()()
 	nworkers := pipeline.IOWorkers(opts.Workers)
 	a := &archiver{
 		bs:       bs,
@@ -73,10 +74,10 @@ func Backup(ctx context.Context, bs repo.BlobStore, paths []string, opts Options
 		progress: progress.OrNop(opts.Progress),
 		jobs:     make(chan fileJob, 2*nworkers),
 		large:    make(chan fileJob, 4),
-		// Compressing a chunk is CPU work, so one in flight per core plus one being filled and
-		// one queued keeps the cores busy; more only pins memory on a memory-starved ESXi host.
-		// The I/O workers above are for small files.
-		chunkBufs:   newChunkPool(min(pipeline.Workers(0), 6)+2, min(2*chunking.Avg, chunking.Max)),
+		// Compressing a chunk is CPU work, so one in flight per core plus one being filled
+		// keeps the cores busy; more only pins memory on a memory-starved ESXi host. The I/O
+		// workers above are for small files.
+		chunkBufs:   newChunkPool(min(pipeline.Workers(0), 6)+1, min(2*chunking.Avg, chunking.Max)),
 		exclude:     opts.Exclude,
 		oneFS:       opts.OneFileSystem,
 		treeLoaders: make(chan struct{}, prefetchLoaders),
