@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/snapferry/snapferry/images/disk/pipeline"
+	"github.com/snapferry/snapferry/images/overwrite"
 	"github.com/snapferry/snapferry/images/progress"
 	"github.com/snapferry/snapferry/images/repo"
 )
@@ -14,23 +16,65 @@ import (
 type RestoreOptions struct {
 	Workers  int // blob-loading goroutines; default 2 per CPU (see defaultWorkers)
 	Progress progress.Reporter
+	// Overwrite replaces an existing file that differs from the disk; without it Restore keeps
+	// the file and returns *overwrite.NotReplaced (package overwrite has the rule).
+	Overwrite bool
 }
 
-// Restore writes disk d to path, creating the file or truncating an existing one. See
-// RestoreFile.
+// Restore writes disk d to the file path by package overwrite's rule: an existing file that
+// already holds d (Same) is left as it is; one that differs is kept and reported as
+// *overwrite.NotReplaced unless opts.Overwrite. The image is written under a temporary name
+// beside path (overwrite.PartialName), given d's mode, owner and times, synced and renamed to
+// path only when complete; a failed restore removes it, so nothing under path ever looks
+// finished while it is not. See RestoreFile for how blocks are written.
 func Restore(ctx context.Context, bs repo.BlobStore, d repo.Disk, path string, opts RestoreOptions) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if _, err := os.Lstat(path); err == nil {
+		same, err := Same(ctx, bs, d, path)
+		if err != nil {
+			return fmt.Errorf("restore disk %q: compare with the existing %s: %w", d.Name, path, err)
+		}
+		if same {
+			return nil
+		}
+		if !opts.Overwrite {
+			return &overwrite.NotReplaced{Paths: []string{path}}
+		}
+	}
+	tmp := filepath.Join(filepath.Dir(path), overwrite.PartialName(filepath.Base(path)))
+	_ = os.Remove(tmp) // a leftover of a killed run; never written through if it is a symlink
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("restore disk %q: %w", d.Name, err)
 	}
-	if err := RestoreFile(ctx, bs, d, f, opts); err != nil {
-		f.Close()
+	err = RestoreFile(ctx, bs, d, f, opts)
+	if err == nil {
+		if err = applyMeta(f, d); err != nil {
+			err = fmt.Errorf("restore disk %q: %s: %w", d.Name, tmp, err)
+		}
+	}
+	if cerr := f.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("restore disk %q: close %s: %w", d.Name, tmp, cerr)
+	}
+	if err == nil {
+		if err = os.Rename(tmp, path); err != nil {
+			err = fmt.Errorf("restore disk %q: %w", d.Name, err)
+		}
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("restore disk %q: close %s: %w", d.Name, path, err)
-	}
+	syncDir(filepath.Dir(path))
 	return nil
+}
+
+// syncDir makes a rename in dir durable. A failure (a filesystem that refuses fsync on a
+// directory) only loses that guarantee: the file itself was synced.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
 }
 
 // RestoreFile writes disk d into f. A regular file is emptied and set to d.Size, then only
