@@ -30,11 +30,11 @@ const (
 const maxCodecs = 4
 
 // DefaultPackBlobs and DefaultIndexEveryBlobs bound the blobs held in the map index (see
-// Options.PackBlobs): with up to 4 open packs, at most ~64k blobs (~7 MiB) however many files a
+// Options.PackBlobs): with up to 4 open packs, at most ~32k blobs (~3.5 MiB) however many files a
 // tree has. Image blocks (1 MiB) fill a pack by bytes long before either count.
 const (
-	DefaultPackBlobs       = 8192
-	DefaultIndexEveryBlobs = 32768
+	DefaultPackBlobs       = 4096
+	DefaultIndexEveryBlobs = 16384
 )
 
 // Options tune an open repository. Zero values take the defaults.

@@ -62,7 +62,7 @@ func (t *Tree) Marshal() ([]byte, error) {
 	if t.Nodes == nil {
 		return []byte(`{"nodes":null}`), nil
 	}
-	out := append(make([]byte, 0, 64+256*len(t.Nodes)), `{"nodes":[`...)
+	out := append(make([]byte, 0, 64+384*len(t.Nodes)), `{"nodes":[`...) // a node of a file is ~330 bytes
 	for i := range t.Nodes {
 		b, err := json.Marshal(&t.Nodes[i])
 		if err != nil {
