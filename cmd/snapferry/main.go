@@ -31,6 +31,7 @@ func commands() []command {
 		{"replica", "keep a ready-to-run copy on another host, sending changed blocks", runReplica},
 		{"snapshots", "list the snapshots of a repository", runSnapshots},
 		{"ls", "list the contents of a snapshot", runLs},
+		{"mount", "serve a repository read-only as a folder (FUSE, Linux)", runMount},
 		{"restore", "restore a snapshot", runRestore},
 		{"restore-state", "rebuild this host's jobs and schedule from its backups", runRestoreState},
 		{"check", "verify a repository", runCheck},

@@ -24,6 +24,7 @@ var ErrExists = errors.New("exists")
 // RestoreResult counts what Restore wrote.
 type RestoreResult struct {
 	Files, Dirs, Symlinks, Skipped int // Skipped: devices, fifos, sockets (not files to restore)
+	HardLinks                      int // names linked to a file restored earlier in this run
 	Unchanged                      int // already there with the same contents
 	Bytes                          int64
 }
@@ -31,8 +32,9 @@ type RestoreResult struct {
 // Restore writes what t names (a file, a folder with everything below it, or a symlink) into
 // the folder target, with modes and modification times. A file is written under a temporary
 // name and renamed when complete, zero runs left as holes; an existing file of the same name is
-// left alone when identical and otherwise only replaced with overwrite. Hard links come back as
-// separate files. A name from the guest that could leave target ("..", a slash) is refused.
+// left alone when identical and otherwise only replaced with overwrite. Names of one file (hard
+// links, same inode) restored in one run are hard links again. A name from the guest that could
+// leave target ("..", a slash) is refused.
 func Restore(t *Target, target string, overwrite bool) (RestoreResult, error) {
 	var res RestoreResult
 	if t.Volume == nil {
@@ -50,7 +52,7 @@ func Restore(t *Target, target string, overwrite bool) (RestoreResult, error) {
 	if t.Inner == "." {
 		name = strings.ReplaceAll(t.Volume.Name, "/", "-")
 	}
-	w := &writer{fs: f, overwrite: overwrite, res: &res, buf: make([]byte, 1<<20)}
+	w := &writer{fs: f, overwrite: overwrite, res: &res, buf: make([]byte, 1<<20), links: map[uint64]string{}}
 	err = w.item(t.Inner, e, filepath.Join(target, name))
 	return res, err
 }
@@ -60,6 +62,7 @@ type writer struct {
 	overwrite bool
 	res       *RestoreResult
 	buf       []byte
+	links     map[uint64]string // inode -> the path it was restored to, for files with several names
 }
 
 func safeName(n string) error {
@@ -120,9 +123,15 @@ func (w *writer) file(src string, e guestfs.Entry, dst string) error {
 		return err
 	}
 	defer in.Close()
+	if first, ok := w.links[e.Inode]; ok && e.Nlink > 1 {
+		return w.link(first, dst)
+	}
 	if fi, err := os.Lstat(dst); err == nil {
 		if fi.Mode().IsRegular() && fi.Size() == e.Size && w.same(in, dst) {
 			w.res.Unchanged++
+			if e.Nlink > 1 && e.Inode != 0 {
+				w.links[e.Inode] = dst
+			}
 			return nil
 		}
 		if !w.overwrite {
@@ -173,6 +182,35 @@ func (w *writer) file(src string, e guestfs.Entry, dst string) error {
 	ok = true
 	w.res.Files++
 	w.res.Bytes += e.Size
+	if e.Nlink > 1 && e.Inode != 0 {
+		w.links[e.Inode] = dst
+	}
+	return nil
+}
+
+// link makes dst another name of first (restored earlier in this run), under a temporary name
+// renamed into place, so an existing dst is only replaced with overwrite.
+func (w *writer) link(first, dst string) error {
+	if a, err := os.Stat(first); err == nil {
+		if b, err := os.Lstat(dst); err == nil {
+			if os.SameFile(a, b) {
+				w.res.Unchanged++
+				return nil
+			}
+			if !w.overwrite {
+				return fmt.Errorf("%s %w; pass --overwrite to replace it or choose another --target", dst, ErrExists)
+			}
+		}
+	}
+	tmp := filepath.Join(filepath.Dir(dst), fmt.Sprintf(".snapferry-link-%d", time.Now().UnixNano()))
+	if err := os.Link(first, tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	w.res.HardLinks++
 	return nil
 }
 
