@@ -22,6 +22,7 @@ type restoreFlags struct {
 	register  bool
 	overwrite bool
 	powerOn   bool
+	powerOff  bool
 	wait      string
 	vmfsRoot  string
 	origin    string
@@ -37,6 +38,7 @@ func runRestore(a *app, args []string) int {
 	a.flags.BoolVar(&f.register, "register", false, "VM restore: register the VM on this host")
 	a.flags.BoolVar(&f.overwrite, "overwrite", false, "replace existing files or a VM of the same name")
 	a.flags.BoolVar(&f.powerOn, "power-on", false, "VM restore: power the VM on afterwards")
+	a.flags.BoolVar(&f.powerOff, "power-off", false, "VM restore with --overwrite: power off the running VM it replaces")
 	a.flags.StringVar(&f.wait, "wait", "", "VM restore: wait this long for a VM another job is using")
 	a.addVMFSFlag(&f.vmfsRoot)
 	a.addOriginFlag(&f.origin)

@@ -30,10 +30,17 @@ func PartialName(name string) string {
 }
 
 // NotReplaced is the error of a restore that finished but kept existing entries that differ
-// from the snapshot. Paths names them.
-type NotReplaced struct{ Paths []string }
+// from the snapshot. Paths names them; Msg, when set, is the whole message instead of the
+// generic one (a VM restore says what it found and offers --name too).
+type NotReplaced struct {
+	Paths []string
+	Msg   string
+}
 
 func (e *NotReplaced) Error() string {
+	if e.Msg != "" {
+		return e.Msg
+	}
 	what := "entry"
 	if len(e.Paths) != 1 {
 		what = "entries"
