@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -56,5 +57,41 @@ func TestRestoreKeepsLocalEditsWithoutOverwrite(t *testing.T) {
 	mustSF(t, home, 0, "restore", "latest", "--source", img, "--from", repoDir, "--target", out, "--overwrite")
 	if b, _ := os.ReadFile(got); strings.Contains(string(b), "MY LOCAL EDIT") {
 		t.Fatal("--overwrite did not replace the image")
+	}
+}
+
+// init takes a missing or empty folder only, and says what it found otherwise.
+func TestInitRefusesFoldersWithData(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "state")
+	full := filepath.Join(dir, "full")
+	os.MkdirAll(filepath.Join(full, "sub"), 0o755)
+	for i := range 740 {
+		os.WriteFile(filepath.Join(full, "sub", "f"+strconv.Itoa(i)), []byte("data"), 0o644)
+	}
+	r := mustSF(t, home, 1, "init", full)
+	if !strings.Contains(r.stderr, "740 files") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Fatalf("init into a folder of 740 files:\n%s", r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(full, "data")); err == nil {
+		t.Fatal("init wrote into a folder of user data")
+	}
+	repoDir := filepath.Join(dir, "repo")
+	mustSF(t, home, 0, "init", repoDir)
+	r = mustSF(t, home, 1, "init", repoDir)
+	if !strings.Contains(r.stderr, "a repository already exists") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Fatalf("init over a repository:\n%s", r.stderr)
+	}
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "f"), []byte("something"), 0o644)
+	mustSF(t, home, 0, "backup", src, "--to", repoDir)
+	os.Remove(filepath.Join(repoDir, "config"))
+	r = mustSF(t, home, 1, "init", repoDir)
+	if !strings.Contains(r.stderr, "no config: looks like a repository whose config was lost; refusing") {
+		t.Fatalf("init over packs without a config:\n%s", r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(repoDir, "config")); err == nil {
+		t.Fatal("init wrote a new config beside the old packs")
 	}
 }

@@ -105,6 +105,11 @@ func runRestore(a *app, args []string) int {
 		if !a.jsonOut {
 			fmt.Fprintf(a.stdout, "restored %d items of snapshot %s to %s\n", n, si.ID.Short(), f.target)
 		}
+		if !overwrite.Listed(len(kept)) {
+			for _, p := range kept {
+				fmt.Fprintf(a.stderr, "kept %s: it differs from the snapshot\n", p)
+			}
+		}
 		return n, overwrite.Check(kept)
 	})
 }

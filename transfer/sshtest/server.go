@@ -45,7 +45,7 @@ type Server struct {
 	Port int
 	Addr string // Host:Port
 	User string // the account the client logs in as (the user running the test)
-	Home string // that account's home directory (where relative SFTP paths land)
+	Home string // the sessions' home: $HOME and where relative SFTP paths land (a folder in Dir unless NewUser)
 
 	Dir            string // temp dir holding everything below
 	ClientKey      string // private key file (ed25519, no passphrase) listed in authorized_keys
@@ -85,6 +85,15 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	if opts.NewUser {
 		s.User, s.Home = newUser(t, dir)
+	} else {
+		// The current user's sessions get a home in the test's folder: $HOME for commands and the
+		// SFTP start folder for relative paths (deploy's ~/.snapferry/bin), so no test ever
+		// writes into the real home of whoever runs it. The login directory sshd changes to is
+		// still the account's own; nothing writes relative to it.
+		s.Home = filepath.Join(dir, "home")
+		if err := os.Mkdir(s.Home, 0o700); err != nil {
+			t.Fatalf("sshtest: create home: %v", err)
+		}
 	}
 	hostKeyFile := filepath.Join(dir, "host_ed25519")
 	generateKey(t, keygen, hostKeyFile, "ed25519")
@@ -159,8 +168,15 @@ func (s *Server) config(hostKeyFile string, port int, opts Options) string {
 		"MaxSessions 64",
 		"LogLevel VERBOSE",
 	)
+	if !opts.NewUser {
+		lines = append(lines, "SetEnv HOME="+s.Home)
+	}
 	if !opts.NoSFTP {
-		lines = append(lines, "Subsystem sftp internal-sftp")
+		sftp := "Subsystem sftp internal-sftp"
+		if !opts.NewUser {
+			sftp += " -d " + s.Home
+		}
+		lines = append(lines, sftp)
 	}
 	if opts.ForceCommand != "" {
 		lines = append(lines, "ForceCommand "+opts.ForceCommand)
