@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -94,4 +95,34 @@ func TestInitRefusesFoldersWithData(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(repoDir, "config")); err == nil {
 		t.Fatal("init wrote a new config beside the old packs")
 	}
+}
+
+// A restore's job history counts the bytes it restored (it said "read 0 B").
+func TestRestoreHistoryCountsBytes(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "state")
+	repoDir := filepath.Join(dir, "repo")
+	tree := filepath.Join(dir, "tree")
+	os.MkdirAll(tree, 0o755)
+	os.WriteFile(filepath.Join(tree, "f"), []byte(strings.Repeat("restore me\n", 1000)), 0o644)
+	mustSF(t, home, 0, "init", repoDir)
+	mustSF(t, home, 0, "backup", tree, "--to", repoDir)
+	mustSF(t, home, 0, "restore", "latest", "--from", repoDir, "--target", filepath.Join(dir, "out"))
+	var jobs []struct {
+		Name      string `json:"name"`
+		BytesRead int64  `json:"bytes_read"`
+	}
+	out := mustSF(t, home, 0, "jobs", "--json").stdout
+	if err := json.Unmarshal([]byte(out), &jobs); err != nil {
+		t.Fatalf("jobs --json: %v\n%s", err, out)
+	}
+	for _, j := range jobs {
+		if j.Name == "restore" {
+			if j.BytesRead != 11000 {
+				t.Fatalf("restore job counts %d bytes, want 11000:\n%s", j.BytesRead, out)
+			}
+			return
+		}
+	}
+	t.Fatalf("no restore job in the history:\n%s", out)
 }

@@ -131,7 +131,9 @@ func (a *app) runRestoreJob(si repo.SnapshotInfo, f restoreFlags, fn func(*rende
 	if a.jsonOut && err == nil {
 		a.printJSON(map[string]any{"snapshot": si.ID, "target": f.target, "datastore": f.datastore, "restored": n})
 	}
-	code := a.endJob(job, err, []backupItem{{Source: si.Snapshot.Source, Kind: "restore", Snapshot: si.ID.String(), Duration: time.Since(start)}})
+	// The history counts what a restore wrote, as it counts what a backup read.
+	code := a.endJob(job, err, []backupItem{{Source: si.Snapshot.Source, Kind: "restore", Snapshot: si.ID.String(), Duration: time.Since(start),
+		Stats: repo.Stats{BytesRead: prog.cum.Load()}}})
 	if err != nil {
 		a.fail(err)
 	}
