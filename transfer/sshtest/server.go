@@ -90,10 +90,14 @@ func Start(t testing.TB, opts Options) *Server {
 		// SFTP start folder for relative paths (deploy's ~/.snapferry/bin), so no test ever
 		// writes into the real home of whoever runs it. The login directory sshd changes to is
 		// still the account's own; nothing writes relative to it.
-		s.Home = filepath.Join(dir, "home")
-		if err := os.Mkdir(s.Home, 0o700); err != nil {
+		// It lives outside the test's temp folder: processes a session started (a deployed
+		// serve writing its state on the way out) may outlive the test by a moment, and the
+		// folder is removed once they are done with it (removeHome).
+		var err error
+		if s.Home, err = os.MkdirTemp("", "sshtest-home-"); err != nil {
 			t.Fatalf("sshtest: create home: %v", err)
 		}
+		t.Cleanup(func() { removeHome(t, s.Home) }) // runs after Close, registered below
 	}
 	hostKeyFile := filepath.Join(dir, "host_ed25519")
 	generateKey(t, keygen, hostKeyFile, "ed25519")
@@ -182,6 +186,44 @@ func (s *Server) config(hostKeyFile string, port int, opts Options) string {
 		lines = append(lines, "ForceCommand "+opts.ForceCommand)
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// removeHome removes a session home once no process runs a binary from it any more (a serve
+// deployed there writes its state on the way out, after the test's client has gone), waiting
+// for that with a deadline.
+func removeHome(t testing.TB, home string) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if n := processesFrom(home); n == 0 {
+			err := os.RemoveAll(home)
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("sshtest: remove session home %s: %v", home, err)
+				return
+			}
+		} else if time.Now().After(deadline) {
+			t.Errorf("sshtest: %d processes still run from the session home %s", n, home)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// processesFrom counts the processes whose executable lies below dir (from /proc; 0 without it).
+func processesFrom(dir string) int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && strings.HasPrefix(exe, dir+"/") {
+			n++
+		}
+	}
+	return n
 }
 
 // run starts sshd on port and waits until it answers with an SSH banner.
