@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/snapferry/snapferry/appliance/libvirt"
 	"github.com/snapferry/snapferry/images/disk"
 	"github.com/snapferry/snapferry/images/overwrite"
 	"github.com/snapferry/snapferry/images/repo"
@@ -41,6 +42,8 @@ func runRestore(a *app, args []string) int {
 	a.flags.BoolVar(&f.powerOff, "power-off", false, "VM restore with --overwrite: power off the running VM it replaces")
 	a.flags.StringVar(&f.wait, "wait", "", "VM restore: wait this long for a VM another job is using")
 	a.addVMFSFlag(&f.vmfsRoot)
+	var lf libvirtRestoreFlags
+	a.addLibvirtRestoreFlags(&lf) // libvirt domains: restore_libvirt.go
 	a.addOriginFlag(&f.origin)
 	a.addSSHFlags()
 	tf := addTapeFlags(a.flags) // tape: --changer, --tape-home for --from=tape:// (restore_tape.go)
@@ -51,8 +54,8 @@ func runRestore(a *app, args []string) int {
 	if len(pos) != 1 {
 		return a.fail(usagef("restore takes one snapshot: snapferry restore SNAPSHOT[:PATH] --from=REPO --target=DIR"))
 	}
-	if f.target == "" && f.datastore == "" {
-		return a.fail(usagef("restore needs --target=DIR (files, images) or --datastore=DS (VMs); snapferry never overwrites the original in place"))
+	if f.target == "" && f.datastore == "" && lf.diskDir == "" {
+		return a.fail(usagef("restore needs --target=DIR (files, images), --datastore=DS (ESXi VMs) or --disk-dir=DIR (libvirt domains); snapferry never overwrites the original in place"))
 	}
 	spec, err := repoSpec(f.from, "from")
 	if err != nil {
@@ -74,6 +77,9 @@ func runRestore(a *app, args []string) int {
 		return a.fail(err)
 	}
 	sn := si.Snapshot
+	if libvirt.IsLibvirtSnapshot(sn) && f.target == "" {
+		return a.runRestoreJob(si, f, func(prog *renderer) (int, error) { return a.restoreLibvirt(r, si, f, lf, prog) })
+	}
 	if f.datastore != "" {
 		if sn.Kind != repo.SnapshotVM {
 			return a.fail(usagef("snapshot %s is a %s backup, not a VM: use --target=DIR", si.ID.Short(), sn.Kind))
@@ -87,6 +93,9 @@ func runRestore(a *app, args []string) int {
 		return a.fail(fmt.Errorf("create target %s: %w", f.target, err))
 	}
 	return a.runRestoreJob(si, f, func(prog *renderer) (int, error) {
+		if handled, n, err := a.restoreInsideDisk(r, sn, sub, f); handled { // IMAGE/pN/PATH (restore_disk_files.go)
+			return n, err
+		}
 		n, kept, err := a.restoreDisks(r, sn, sub, f, prog)
 		if err != nil {
 			return n, err

@@ -63,6 +63,14 @@ type batchBlob struct {
 
 // LoadBlobs is the BatchLoader of a Repository: see the package function LoadBlobs.
 func (r *Repository) LoadBlobs(ctx context.Context, t BlobType, ids []ID, fn func(i int, data []byte, err error) error) error {
+	deliverTo := fn
+	fn = func(i int, data []byte, err error) error {
+		// The copy the index uses failed: LoadBlob tries the blob's other copies, if any.
+		if err != nil && ctx.Err() == nil && len(r.otherCopies(ids[i])) > 0 {
+			data, err = r.LoadBlob(ctx, t, ids[i], nil)
+		}
+		return deliverTo(i, data, err)
+	}
 	blobs, err := r.placeBatch(ctx, t, ids, fn)
 	if err != nil {
 		return err

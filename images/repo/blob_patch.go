@@ -201,7 +201,12 @@ func (r *Repository) rebuildPatch(ctx context.Context, id ID, plain, buf []byte)
 	if be.comp&compPatch != 0 {
 		return nil, fmt.Errorf("its base %s is itself a patch (a base must be a whole blob): %w", p.base.Short(), ErrCorrupt)
 	}
-	out, err := r.loadEntry(ctx, p.base, be, pack, buf)
+	out, err := r.tryCopies(ctx, p.base, be, pack, func(e indexEntry, pack ID) ([]byte, error) {
+		if e.comp&compPatch != 0 {
+			return nil, fmt.Errorf("copy in pack %s is a patch: %w", pack.Short(), ErrCorrupt)
+		}
+		return r.loadEntry(ctx, p.base, e, pack, buf)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("base %s: %w", p.base.Short(), err)
 	}
@@ -224,6 +229,11 @@ func (r *Repository) patchBase(ctx context.Context, id ID) (ID, error) {
 	if e.comp&compPatch == 0 {
 		return ID{}, fmt.Errorf("blob %s is not a patch", id.Short())
 	}
+	return r.patchBaseOf(ctx, id, e, pack)
+}
+
+// patchBaseOf reads the base id of the patch copy e (in pack) of blob id.
+func (r *Repository) patchBaseOf(ctx context.Context, id ID, e indexEntry, pack ID) (ID, error) {
 	plainp := r.getBuf()
 	defer r.bufs.Put(plainp)
 	plain, err := r.loadEntry(ctx, id, e, pack, (*plainp)[:0])

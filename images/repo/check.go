@@ -27,7 +27,7 @@ type CheckOptions struct {
 
 // Problem is one finding of Check.
 type Problem struct {
-	Kind    string `json:"kind"`   // "index", "pack", "blob" (a patch blob) or "snapshot"
+	Kind    string `json:"kind"`   // "index", "pack", "blob" (a patch blob), "snapshot" or "stray"
 	Object  string `json:"object"` // the id or name it is about
 	Message string `json:"message"`
 }
@@ -50,6 +50,8 @@ type CheckReport struct {
 	DamagedPacks     []ID      `json:"damaged_packs,omitempty"`
 	DamagedSnapshots []ID      `json:"damaged_snapshots,omitempty"`
 	UnindexedPacks   []ID      `json:"unindexed_packs,omitempty"`
+	// StrayFiles are files whose names are not ids (KIND/NAME): ignored by every reader.
+	StrayFiles []string `json:"stray_files,omitempty"`
 }
 
 // OK reports a repository without errors.
@@ -80,12 +82,13 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 	idx := newIndex()
 	expect := map[ID]int64{} // indexed pack -> size implied by its index entries
 	blobsOf := map[ID][]packBlob{}
-	files, err := listIDs(ctx, r.be, store.KindIndex)
+	listed, err := listIndexFiles(ctx, r.be)
 	if err != nil {
 		return nil, fmt.Errorf("check: %w", err)
 	}
-	rep.IndexFiles = len(files)
-	for _, f := range files {
+	rep.IndexFiles = len(listed)
+	for _, lf := range listed {
+		f := lf.ID
 		b, err := loadFile(ctx, r.be, store.Handle{Kind: store.KindIndex, Name: f.String()}, r.crypt)
 		if err == nil {
 			err = decodeIndexFile(b, func(p indexedPack) error {
@@ -116,8 +119,7 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 	err = r.be.List(ctx, store.KindData, func(fi store.FileInfo) error {
 		id, err := ParseID(fi.Name)
 		if err != nil {
-			rep.fail("pack", fi.Name, "file name is not a pack id")
-			return nil
+			return nil // a stray file, reported below
 		}
 		present[id] = fi.Size
 		return nil
@@ -126,6 +128,15 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 		return nil, fmt.Errorf("check: list packs in %s: %w", r.be.Location(), err)
 	}
 	rep.Packs = len(present)
+	strays, err := r.StrayFiles(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+	for _, name := range strays {
+		rep.StrayFiles = append(rep.StrayFiles, name)
+		rep.warn("stray", name, "the name is not an id, so snapferry did not write this file and every command ignores it; "+
+			"remove it on the store host")
+	}
 	damaged := map[ID]bool{}
 	for id, size := range expect {
 		got, ok := present[id]
@@ -177,6 +188,11 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 		}
 	}
 
+	if n := len(idx.dups); n > 0 {
+		rep.warn("index", "", "%d blobs are stored in more than one pack (backups running at once, an interrupted prune, "+
+			"or copies another client added): readers fall back to another copy when one does not verify, and prune "+
+			"deletes a copy only after reading and verifying the one it keeps", n)
+	}
 	patchBase, badPatch, err := r.checkPatches(ctx, idx, damaged, o.ReadData, rep)
 	if err != nil {
 		return nil, fmt.Errorf("check: %w", err)
@@ -207,7 +223,7 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 		}
 		err = r.walkSnapshot(ctx, sn, seen, refVisitor{
 			blob: func(t BlobType, id ID) {
-				e, ok := idx.lookup(id)
+				e, ok := intactCopy(idx, id, damaged)
 				switch {
 				case !ok:
 					note(fmt.Sprintf("%s blob %s is missing", t, id.Short()))
@@ -217,7 +233,7 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 					note(fmt.Sprintf("%s blob %s is a damaged patch: %s", t, id.Short(), badPatch[id]))
 				default:
 					if base, ok := patchBase[id]; ok {
-						if be, ok := idx.lookup(base); ok && damaged[idx.packs[be.pack]] {
+						if be, ok := intactCopy(idx, base, damaged); ok && damaged[idx.packs[be.pack]] {
 							note(fmt.Sprintf("%s blob %s is a patch of blob %s in damaged pack %s", t, id.Short(), base.Short(), idx.packs[be.pack].Short()))
 						}
 					}
@@ -337,6 +353,21 @@ func (r *Repository) readPack(ctx context.Context, id ID, size int64, indexed []
 		return 1, good, fmt.Errorf("content hashes to %s, not its name: %w", sum.Short(), ErrCorrupt)
 	}
 	return 1, good, nil
+}
+
+// intactCopy returns the copy of id that the index uses, or if its pack is damaged, the first
+// other copy in an undamaged pack: a snapshot is damaged only when no copy of a blob is intact.
+func intactCopy(idx *index, id ID, damaged map[ID]bool) (indexEntry, bool) {
+	e, ok := idx.lookup(id)
+	if !ok || !damaged[idx.packs[e.pack]] {
+		return e, ok
+	}
+	for _, d := range idx.dups[id] {
+		if !damaged[idx.packs[d.pack]] {
+			return d, true
+		}
+	}
+	return e, true
 }
 
 func compareIDs(a, b ID) int { return bytes.Compare(a[:], b[:]) }

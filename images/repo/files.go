@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"lukechampine.com/blake3"
@@ -25,14 +26,15 @@ type idFile struct {
 	ModTime time.Time
 }
 
-// listFiles lists the files of a kind whose names are ids; other names are an error (they are not
-// ours, and silently skipping them would hide damage).
+// listFiles lists the files of a kind whose names are ids. Other names are skipped: snapferry
+// never writes them, and failing on one would let anybody who can add a file (an append-only
+// client, a stray copy) lock every user out. Check reports them (StrayFiles).
 func listFiles(ctx context.Context, be store.Backend, k store.Kind) ([]idFile, error) {
 	var files []idFile
 	err := be.List(ctx, k, func(fi store.FileInfo) error {
 		id, err := ParseID(fi.Name)
 		if err != nil {
-			return fmt.Errorf("list %s: unexpected file %q: %w", k, fi.Name, ErrCorrupt)
+			return nil
 		}
 		files = append(files, idFile{ID: id, Size: fi.Size, ModTime: fi.ModTime})
 		return nil
@@ -41,6 +43,25 @@ func listFiles(ctx context.Context, be store.Backend, k store.Kind) ([]idFile, e
 		return nil, fmt.Errorf("list %s in %s: %w", k, be.Location(), err)
 	}
 	return files, nil
+}
+
+// StrayFiles lists the files whose names snapferry never writes (not an id), as KIND/NAME.
+// Readers skip them; check reports them; they are left for the store host's administrator.
+func (r *Repository) StrayFiles(ctx context.Context) ([]string, error) {
+	var out []string
+	for _, k := range []store.Kind{store.KindKeys, store.KindData, store.KindIndex, store.KindSnapshots, store.KindLocks} {
+		err := r.be.List(ctx, k, func(fi store.FileInfo) error {
+			if _, err := ParseID(fi.Name); err != nil {
+				out = append(out, string(k)+"/"+fi.Name)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list %s in %s: %w", k, r.be.Location(), err)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // listIDs is listFiles without sizes.

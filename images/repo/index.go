@@ -37,10 +37,16 @@ type index struct {
 	base    []sortedEntry
 	segs    [][]sortedEntry
 	overlay map[ID]indexEntry
+	// dups holds the other copies of blobs that several loaded packs hold (two writers at once,
+	// an interrupted prune, or copies a hostile append-only client planted), in load order.
+	// base keeps one copy per blob for lookups; readers fall back to these when that copy does
+	// not verify, and prune deletes a copy only after the one it keeps was read and verified.
+	// Nothing in a healthy repository is duplicated for long, so this stays small.
+	dups map[ID][]indexEntry
 }
 
 func newIndex() *index {
-	return &index{packNum: map[ID]uint32{}, overlay: map[ID]indexEntry{}}
+	return &index{packNum: map[ID]uint32{}, overlay: map[ID]indexEntry{}, dups: map[ID][]indexEntry{}}
 }
 
 func (x *index) addPack(id ID) uint32 {
@@ -76,10 +82,11 @@ func entryOf(pack uint32, b packBlob) indexEntry {
 	return e
 }
 
-// sortBase sorts and removes duplicate blobs (the same blob in two packs, left by concurrent
-// writers or an interrupted prune): a whole copy wins over a patch, then the first pack loaded
-// (lowest number). Ties are broken
-// by pack number so an unstable, in-place sort gives the same result as a stable one.
+// sortBase sorts and moves duplicate blobs (the same blob in two packs) to dups: base keeps a
+// whole copy over a patch, then the first pack loaded (lowest number; loadIndex loads index
+// files in the order the store received them, which a client cannot choose for files already
+// there). Ties are broken by pack number so an unstable, in-place sort gives the same result as
+// a stable one.
 func (x *index) sortBase() {
 	slices.SortFunc(x.base, func(a, b sortedEntry) int {
 		if c := compareIDs(a.id, b.id); c != 0 {
@@ -92,7 +99,43 @@ func (x *index) sortBase() {
 		}
 		return cmp.Compare(a.e.pack, b.e.pack)
 	})
-	x.base = slices.CompactFunc(x.base, func(a, b sortedEntry) bool { return a.id == b.id })
+	out := x.base[:0]
+	for i, se := range x.base {
+		if i > 0 && se.id == x.base[i-1].id {
+			x.dups[se.id] = append(x.dups[se.id], se.e)
+			continue
+		}
+		out = append(out, se)
+	}
+	clear(x.base[len(out):])
+	x.base = out
+}
+
+// copies returns every indexed copy of id: the one lookup gives first, then the others.
+func (x *index) copies(id ID) []indexEntry {
+	e, ok := x.lookup(id)
+	if !ok {
+		return nil
+	}
+	return append([]indexEntry{e}, x.dups[id]...)
+}
+
+// setPrimary makes the copy e of the base blob at position i the one lookups return, keeping
+// the old one among the duplicates.
+func (x *index) setPrimary(i int, e indexEntry) {
+	id := x.base[i].id
+	old := x.base[i].e
+	if old == e {
+		return
+	}
+	rest := []indexEntry{old}
+	for _, d := range x.dups[id] {
+		if d != e {
+			rest = append(rest, d)
+		}
+	}
+	x.base[i].e = e
+	x.dups[id] = rest
 }
 
 // find returns the position of id in base, or -1. Prune and check use positions in base (one

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/snapferry/snapferry/images/store"
 )
@@ -48,7 +49,7 @@ func (r *Repository) IndexProblems() []error {
 // sizeHint, if set, first learns the total size of all index files.
 func (r *Repository) forEachIndexFile(ctx context.Context, fn func(file ID, p indexedPack) error, done func(ID),
 	onDamage func(ID, error), sizeHint func(int64)) error {
-	files, err := listFiles(ctx, r.be, store.KindIndex)
+	files, err := listIndexFiles(ctx, r.be)
 	if err != nil {
 		return err
 	}
@@ -78,6 +79,21 @@ func (r *Repository) forEachIndexFile(ctx context.Context, fn func(file ID, p in
 		}
 	}
 	return nil
+}
+
+// listIndexFiles lists the index files in the order the store received them (modification
+// time, then name). The index uses the copy of a duplicated blob from the pack loaded first, so
+// copies are ranked by something a client cannot choose for files already stored: the name is
+// the hash of content the client picks, the arrival time is the store's.
+func listIndexFiles(ctx context.Context, be store.Backend) ([]idFile, error) {
+	files, err := listFiles(ctx, be, store.KindIndex)
+	slices.SortStableFunc(files, func(a, b idFile) int {
+		if c := a.ModTime.Compare(b.ModTime); c != 0 {
+			return c
+		}
+		return compareIDs(a.ID, b.ID)
+	})
+	return files, err
 }
 
 // syncIndex reloads the index if an index file this value knows has disappeared: a prune ran

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/snapferry/snapferry/images/progress"
@@ -41,6 +42,9 @@ type PruneReport struct {
 	IndexFilesOld    int   `json:"index_files_old"`
 	IndexFilesNew    int   `json:"index_files_new"`
 	BytesFreed       int64 `json:"bytes_freed"`
+	// DamagedBlobs are blobs snapshots need of which no copy verified when prune was about to
+	// drop one: prune kept every copy (run `snapferry check --read-data`, then `repair`).
+	DamagedBlobs []ID `json:"damaged_blobs,omitempty"`
 }
 
 // packPlan is prune's verdict on one indexed pack.
@@ -51,6 +55,11 @@ type packPlan struct {
 	usedBytes  int64
 	totalBytes int64 // stored bytes of all blobs
 	size       int64 // file size
+	// conflict: index files disagree about this pack's blobs (only a hostile or broken writer
+	// makes that); its header decides.
+	conflict bool
+	// headerRead: blobs come from the pack's own header, not from an index file.
+	headerRead bool
 }
 
 // Prune removes data no snapshot references, under an exclusive lock. Order keeps the
@@ -81,22 +90,15 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, e
 	if err := r.markPatchBases(ctx, used); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
-	plans, oldIndex, err := r.planPacks(ctx, used, rep)
+	plans, oldIndex, err := r.planPacks(ctx, used)
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
 	rep.IndexFilesOld = len(oldIndex)
 
-	var keep, remove, repack []*packPlan
-	for _, p := range plans {
-		switch {
-		case p.usedBytes == 0:
-			remove = append(remove, p)
-		case float64(p.totalBytes-p.usedBytes) > o.RepackThreshold*float64(p.totalBytes):
-			repack = append(repack, p)
-		default:
-			keep = append(keep, p)
-		}
+	keep, remove, repack, err := r.settlePlans(ctx, plans, used, o.RepackThreshold, rep)
+	if err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
 	}
 	rep.PacksKept, rep.PacksDeleted, rep.PacksRepacked = len(keep), len(remove), len(repack)
 	for _, p := range append(remove, repack...) {
@@ -255,58 +257,105 @@ func (r *Repository) markPatchBases(ctx context.Context, used []uint64) error {
 		i := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]
 		id := idx.base[i].id
-		base, err := r.patchBase(ctx, id)
+		bases, err := r.patchBases(ctx, idx, id)
 		if err != nil {
-			return fmt.Errorf("patch blob %s: %w; nothing was deleted (run `snapferry check --read-data`)", id.Short(), err)
+			return err
 		}
-		j := idx.find(base)
-		if j < 0 {
-			return fmt.Errorf("patch blob %s needs base blob %s: %w; nothing was deleted (run `snapferry check`, then `rebuild-index`)",
-				id.Short(), base.Short(), ErrBlobNotFound)
-		}
-		if used[j/64]&(1<<(j%64)) == 0 {
-			used[j/64] |= 1 << (j % 64)
-			if idx.base[j].e.comp&compPatch != 0 {
-				todo = append(todo, j)
+		for _, j := range bases {
+			if used[j/64]&(1<<(j%64)) == 0 {
+				used[j/64] |= 1 << (j % 64)
+				if idx.base[j].e.comp&compPatch != 0 {
+					todo = append(todo, j)
+				}
 			}
 		}
 	}
 	return nil
 }
 
+// patchBases returns the base positions of every copy of patch blob id that reads and names an
+// indexed base: keeping one base too many is harmless, losing the one the intact copy needs is
+// not (another copy may be a fake naming another base). No such copy stops the prune.
+func (r *Repository) patchBases(ctx context.Context, idx *index, id ID) ([]int, error) {
+	var out []int
+	var first error
+	for _, c := range append([]indexEntry{idx.base[idx.find(id)].e}, idx.dups[id]...) {
+		if c.comp&compPatch == 0 {
+			continue
+		}
+		base, err := r.patchBaseOf(ctx, id, c, idx.packs[c.pack])
+		if err == nil {
+			if j := idx.find(base); j >= 0 {
+				out = append(out, j)
+				continue
+			}
+			err = fmt.Errorf("patch blob %s needs base blob %s: %w; nothing was deleted (run `snapferry check`, then `rebuild-index`)",
+				id.Short(), base.Short(), ErrBlobNotFound)
+		} else {
+			err = fmt.Errorf("patch blob %s: %w; nothing was deleted (run `snapferry check --read-data`)", id.Short(), err)
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	if len(out) == 0 && first != nil {
+		return nil, first
+	}
+	return out, nil
+}
+
 // planPacks reads the index files again (the in-memory index keeps one copy per blob, prune
 // needs every pack's full list) and computes per pack how much of it is used.
-func (r *Repository) planPacks(ctx context.Context, used []uint64, rep *PruneReport) ([]*packPlan, []ID, error) {
+func (r *Repository) planPacks(ctx context.Context, used []uint64) ([]*packPlan, []ID, error) {
 	r.mu.Lock()
 	idx := r.idx
 	r.mu.Unlock()
 	var plans []*packPlan
-	planned := map[ID]bool{}
+	planned := map[ID]*packPlan{}
 	var files []ID
 	err := r.forEachIndexFile(ctx, func(_ ID, ip indexedPack) error {
-		if planned[ip.ID] {
-			return nil // the same pack in two index files (an interrupted prune or rebuild)
-		}
-		planned[ip.ID] = true
-		p := &packPlan{id: ip.ID, blobs: append([]packBlob(nil), ip.Blobs...), used: make([]bool, len(ip.Blobs))}
-		p.size = packTailSize(len(ip.Blobs), r.crypt)
-		num := idx.packNum[ip.ID]
-		for i, b := range ip.Blobs {
-			p.size += int64(b.Stored)
-			p.totalBytes += int64(b.Stored)
-			pos := idx.find(b.ID)
-			if pos >= 0 && used[pos/64]&(1<<(pos%64)) != 0 && idx.base[pos].e.pack == num && idx.base[pos].e.offset == b.Offset {
-				p.used[i] = true
-				p.usedBytes += int64(b.Stored)
-				rep.BlobsUsed++
-			} else {
-				rep.BlobsUnused++
+		if p := planned[ip.ID]; p != nil {
+			// The same pack in two index files (an interrupted prune or rebuild) is harmless
+			// when both agree; when they do not, one of them lies and the header decides.
+			if !slices.Equal(p.blobs, ip.Blobs) {
+				p.conflict = true
 			}
+			return nil
 		}
+		p := &packPlan{id: ip.ID, blobs: append([]packBlob(nil), ip.Blobs...)}
+		planned[ip.ID] = p
 		plans = append(plans, p)
 		return nil
 	}, func(id ID) { files = append(files, id) }, nil, nil)
-	return plans, files, err
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, p := range plans {
+		p.mark(idx, used, nil, r.crypt)
+	}
+	return plans, files, nil
+}
+
+// mark computes which blobs of the pack prune keeps: those that snapshots use and whose copy the
+// index uses is this one, plus every copy of the blobs in keepAll (no copy of them verified).
+func (p *packPlan) mark(idx *index, used []uint64, keepAll map[ID]bool, c *cryptor) {
+	p.used = make([]bool, len(p.blobs))
+	p.usedBytes, p.totalBytes = 0, 0
+	p.size = packTailSize(len(p.blobs), c)
+	num, indexed := idx.packNum[p.id]
+	for i, b := range p.blobs {
+		p.totalBytes += int64(b.Stored)
+		p.size += int64(b.Stored)
+		pos := idx.find(b.ID)
+		if pos < 0 || used[pos/64]&(1<<(pos%64)) == 0 {
+			continue
+		}
+		e := idx.base[pos].e
+		if keepAll[b.ID] || (indexed && e.pack == num && e.offset == b.Offset) {
+			p.used[i] = true
+			p.usedBytes += int64(b.Stored)
+		}
+	}
 }
 
 // oldUnindexedPacks returns packs in no index that are older than grace.

@@ -539,12 +539,20 @@ func (r *Repository) Close() error {
 	return nil
 }
 
-// LoadBlob reads, decompresses and verifies one blob. A patch blob is rebuilt from its base.
+// LoadBlob reads, decompresses and verifies one blob. A patch blob is rebuilt from its base. When
+// several packs hold the blob and the copy the index uses does not verify, the others are tried.
 func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID, buf []byte) ([]byte, error) {
 	e, pack, err := r.locate(t, id)
 	if err != nil {
 		return nil, err
 	}
+	return r.tryCopies(ctx, id, e, pack, func(e indexEntry, pack ID) ([]byte, error) {
+		return r.loadCopy(ctx, t, id, e, pack, buf)
+	})
+}
+
+// loadCopy reads and verifies the copy e (in pack) of blob id; a patch is rebuilt from its base.
+func (r *Repository) loadCopy(ctx context.Context, t BlobType, id ID, e indexEntry, pack ID, buf []byte) ([]byte, error) {
 	if e.comp&compPatch == 0 {
 		return r.loadEntry(ctx, id, e, pack, buf)
 	}
@@ -560,6 +568,40 @@ func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID, buf []byte
 		return nil, fmt.Errorf("load %s blob %s (a patch in pack %s): %w", t, id.Short(), pack.Short(), err)
 	}
 	return out, nil
+}
+
+// blobCopy is one indexed copy of a blob and the pack holding it.
+type blobCopy struct {
+	e    indexEntry
+	pack ID
+}
+
+// otherCopies returns the indexed copies of id besides the one lookups give.
+func (r *Repository) otherCopies(id ID) []blobCopy {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []blobCopy
+	for _, e := range r.idx.dups[id] {
+		out = append(out, blobCopy{e: e, pack: r.idx.packs[e.pack]})
+	}
+	return out
+}
+
+// tryCopies calls load with the copy (e, pack) and, while that fails, with the blob's other
+// copies. It returns the first success, or the first copy's error. A blob in several packs
+// (two writers, an interrupted prune, or copies a hostile append-only client planted) therefore
+// stays readable as long as one copy is intact.
+func (r *Repository) tryCopies(ctx context.Context, id ID, e indexEntry, pack ID, load func(indexEntry, ID) ([]byte, error)) ([]byte, error) {
+	out, err := load(e, pack)
+	if err == nil || ctx.Err() != nil {
+		return out, err
+	}
+	for _, c := range r.otherCopies(id) {
+		if out, cerr := load(c.e, c.pack); cerr == nil {
+			return out, nil
+		}
+	}
+	return nil, err
 }
 
 // locate finds a blob in the index; it must be in an uploaded pack.

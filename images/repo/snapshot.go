@@ -12,6 +12,10 @@ const (
 	SnapshotFiles = "files" // directory trees / loose files
 	SnapshotImage = "image" // raw or VMDK disk image files
 	SnapshotVM    = "vm"    // a virtual machine: disks plus its config files in Tree
+	// SnapshotHostState is a host's own snapferry state (jobs, schedules, history, known hosts;
+	// appliance/hoststate), stored beside every backup run so a dead host can be rebuilt. It is
+	// not a backup of a source: a filter with an empty Kind leaves it out (SnapshotFilter).
+	SnapshotHostState = "host-state"
 )
 
 // Snapshot is the manifest of one backup. It names everything it needs (block-map chunks and
@@ -84,6 +88,10 @@ type VMInfo struct {
 	Datastore string `json:"datastore,omitempty"`
 	VMXPath   string `json:"vmx_path,omitempty"`
 	Mode      string `json:"mode,omitempty"` // hot, warm, cold
+	// Hypervisor is "libvirt" for libvirt domains (empty: ESXi). Checkpoint is the libvirt
+	// checkpoint this backup created (or kept): the next incremental reads what changed since.
+	Hypervisor string `json:"hypervisor,omitempty"`
+	Checkpoint string `json:"checkpoint,omitempty"`
 }
 
 // Stats are the byte counts of one backup run.

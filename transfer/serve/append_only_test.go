@@ -148,3 +148,27 @@ func TestAppendOnlyLocksOfOtherSessions(t *testing.T) {
 		t.Fatalf("unrestricted session removing a lock: %v", err)
 	}
 }
+
+// TestAppendOnlyRefusesNamesThatAreNotIDs: an append-only client cannot add snapshots/not-an-id
+// or locks/xxx (readers would have to step around them), saved whole or streamed; ids pass.
+func TestAppendOnlyRefusesNamesThatAreNotIDs(t *testing.T) {
+	c, root := newRepo(t, Options{AppendOnly: true})
+	for _, h := range []store.Handle{
+		{Kind: store.KindSnapshots, Name: "not-an-id"},
+		{Kind: store.KindLocks, Name: "xxx"},
+		{Kind: store.KindIndex, Name: strings.Repeat("A", 64)},
+		{Kind: store.KindKeys, Name: strings.Repeat("1", 63)},
+		{Kind: store.KindData, Name: strings.Repeat("1", 65)},
+	} {
+		if err := c.save(h, []byte("x")); !errors.Is(err, wire.ErrRefused) {
+			t.Errorf("save %s: %v, want refused", h, err)
+		}
+		if _, err := os.Stat(filepath.Join(root, store.RelPath(h))); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s was created: %v", h, err)
+		}
+	}
+	if !strings.Contains(c.log.String(), "refused save of snapshots/not-an-id (append-only: the name is not an id)") {
+		t.Errorf("log lacks the refusal:\n%s", c.log.String())
+	}
+	must(t, c.save(store.Handle{Kind: store.KindSnapshots, Name: strings.Repeat("ab", 32)}, []byte("ok")))
+}

@@ -188,8 +188,8 @@ func TestRefusesUnknownOps(t *testing.T) {
 
 func TestAppendOnly(t *testing.T) {
 	c, root := newRepo(t, Options{AppendOnly: true})
-	data := store.Handle{Kind: store.KindData, Name: "ab01"}
-	lock := store.Handle{Kind: store.KindLocks, Name: "l1"}
+	data := store.Handle{Kind: store.KindData, Name: "ab01" + strings.Repeat("0", 60)}
+	lock := store.Handle{Kind: store.KindLocks, Name: strings.Repeat("1", 64)}
 	must(t, c.save(data, []byte("one")))
 	must(t, c.save(lock, []byte("lock")))
 	if err := c.save(data, []byte("two")); !errors.Is(err, store.ErrExist) {
@@ -204,11 +204,11 @@ func TestAppendOnly(t *testing.T) {
 	if _, err := c.call(wire.OpRemove, wire.EncodeHandle(lock), nil); err != nil {
 		t.Errorf("remove of a lock in append-only: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(root, "locks", "l1")); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(root, "locks", lock.Name)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("lock still there: %v", err)
 	}
 	log := c.log.String()
-	if !strings.Contains(log, "refused remove of data/ab01 (append-only)") || !strings.Contains(log, "refused overwrite of data/ab01") {
+	if !strings.Contains(log, "refused remove of data/ab01") || !strings.Contains(log, "refused overwrite of data/ab01") {
 		t.Errorf("log lacks the refusals:\n%s", log)
 	}
 }

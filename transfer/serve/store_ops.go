@@ -42,9 +42,37 @@ func (s *server) handleArg(op wire.Op, args []byte) (store.Handle, error) {
 	return h, nil
 }
 
+// checkNewName is what an append-only server also demands of a file it is to create: every
+// file but config is named by the hash of its bytes (64 lowercase hex digits). A client that may
+// only add files must not add one under another name, which readers would have to skip.
+func (s *server) checkNewName(op wire.Op, h store.Handle) error {
+	if !s.opts.AppendOnly || h.Kind == store.KindConfig || isID(h.Name) {
+		return nil
+	}
+	s.logf("refused %s of %s (append-only: the name is not an id)", op, h)
+	return fmt.Errorf("%s %s: %w: the server is append-only and takes only files named by an id (64 lowercase hex digits)",
+		op, h, wire.ErrRefused)
+}
+
+// isID reports whether name is 64 lowercase hex digits, as snapferry names every file but config.
+func isID(name string) bool {
+	if len(name) != 64 {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *server) save(ctx context.Context, st *wire.Stream, args []byte) error {
 	h, err := s.handleArg(wire.OpSave, args)
 	if err != nil {
+		return err
+	}
+	if err := s.checkNewName(wire.OpSave, h); err != nil {
 		return err
 	}
 	if err := s.be.Save(ctx, h, st); err != nil {

@@ -97,6 +97,9 @@ func (s *server) commitStream(ctx context.Context, st *wire.Stream, args []byte)
 		s.logf("refused %s %q: %v", op, a.Handle.String(), err)
 		return fmt.Errorf("%s %s: %w", op, a.Handle, err)
 	}
+	if err := s.checkNewName(op, a.Handle); err != nil {
+		return err
+	}
 	if err := p.Commit(ctx, a.Handle); err != nil {
 		if s.opts.AppendOnly && errors.Is(err, store.ErrExist) {
 			s.logf("refused overwrite of %s (append-only)", a.Handle)

@@ -176,6 +176,12 @@ func TestStreamAppendOnly(t *testing.T) {
 	if !strings.Contains(c.log.String(), "refused overwrite of "+h.String()+" (append-only)") {
 		t.Errorf("log lacks the refusal:\n%s", c.log.String())
 	}
+	bad := store.Handle{Kind: store.KindSnapshots, Name: "not-an-id"}
+	tok, err = c.saveStream(store.KindSnapshots, []byte("stray"))
+	must(t, err)
+	if err := c.commitStream(tok, bad); !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("streamed save as %s: %v, want refused", bad, err)
+	}
 	h2 := store.Handle{Kind: store.KindSnapshots, Name: streamName(5)}
 	tok, err = c.saveStream(store.KindSnapshots, []byte("second"))
 	must(t, err)
