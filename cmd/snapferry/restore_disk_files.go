@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/snapferry/snapferry/images/diskfiles"
+	"github.com/snapferry/snapferry/images/overwrite"
 	"github.com/snapferry/snapferry/images/repo"
 )
 
@@ -22,15 +23,13 @@ func (a *app) restoreInsideDisk(r *repo.Repository, sn *repo.Snapshot, sub strin
 	}
 	res, err := diskfiles.Restore(t, f.target, f.overwrite)
 	n = res.Files + res.Dirs + res.Symlinks + res.Unchanged
-	if errors.Is(err, diskfiles.ErrExists) {
-		return true, n, usagef("%v", err) // exit 2, as for a whole file or image that exists
-	}
-	if err != nil {
+	var kept *overwrite.NotReplaced
+	if err != nil && !errors.As(err, &kept) { // kept: exit 3 after the summary, as every restore
 		return true, n, err
 	}
 	if !a.jsonOut {
 		fmt.Fprintf(a.stdout, "from %s: %d files (%d bytes), %d folders, %d symlinks, %d unchanged, %d skipped (devices, fifos)\n",
 			sub, res.Files, res.Bytes, res.Dirs, res.Symlinks, res.Unchanged, res.Skipped)
 	}
-	return true, n, nil
+	return true, n, err
 }

@@ -2,7 +2,6 @@ package diskfiles
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,11 +14,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/snapferry/snapferry/images/guestfs"
+	"github.com/snapferry/snapferry/images/overwrite"
 )
 
-// ErrExists is returned when a different file already has a restored item's name and overwrite
-// was not asked for.
-var ErrExists = errors.New("exists")
+// ErrExists marks an existing entry that differs from the restored item and was kept because
+// overwrite was not asked for: package overwrite's rule, which every restore follows (Restore
+// goes on and returns *overwrite.NotReplaced listing them).
+var ErrExists = overwrite.ErrDiffers
 
 // RestoreResult counts what Restore wrote.
 type RestoreResult struct {
@@ -33,7 +34,7 @@ type RestoreResult struct {
 // name and renamed when complete, zero runs left as holes; an existing file of the same name is
 // left alone when identical and otherwise only replaced with overwrite. Hard links come back as
 // separate files. A name from the guest that could leave target ("..", a slash) is refused.
-func Restore(t *Target, target string, overwrite bool) (RestoreResult, error) {
+func Restore(t *Target, target string, replace bool) (RestoreResult, error) {
 	var res RestoreResult
 	if t.Volume == nil {
 		return res, fmt.Errorf("name a partition: %s holds %d (see `snapferry ls`); to restore the whole disk, name the disk alone", t.Disk.Name, len(t.Guest.Volumes))
@@ -50,9 +51,11 @@ func Restore(t *Target, target string, overwrite bool) (RestoreResult, error) {
 	if t.Inner == "." {
 		name = strings.ReplaceAll(t.Volume.Name, "/", "-")
 	}
-	w := &writer{fs: f, overwrite: overwrite, res: &res, buf: make([]byte, 1<<20)}
-	err = w.item(t.Inner, e, filepath.Join(target, name))
-	return res, err
+	w := &writer{fs: f, overwrite: replace, res: &res, buf: make([]byte, 1<<20)}
+	if err := w.item(t.Inner, e, filepath.Join(target, name)); err != nil {
+		return res, err
+	}
+	return res, overwrite.Check(w.kept)
 }
 
 type writer struct {
@@ -60,6 +63,7 @@ type writer struct {
 	overwrite bool
 	res       *RestoreResult
 	buf       []byte
+	kept      []string // existing entries that differ, left as they were
 }
 
 func safeName(n string) error {
@@ -85,7 +89,8 @@ func (w *writer) item(src string, e guestfs.Entry, dst string) error {
 func (w *writer) dir(src string, e guestfs.Entry, dst string) error {
 	if fi, err := os.Lstat(dst); err == nil && !fi.IsDir() {
 		if !w.overwrite {
-			return fmt.Errorf("%s %w and is not a folder; pass --overwrite to replace it or choose another --target", dst, ErrExists)
+			w.kept = append(w.kept, dst)
+			return nil
 		}
 		if err := os.Remove(dst); err != nil {
 			return err
@@ -126,10 +131,13 @@ func (w *writer) file(src string, e guestfs.Entry, dst string) error {
 			return nil
 		}
 		if !w.overwrite {
-			return fmt.Errorf("%s %w with other contents; pass --overwrite to replace it or choose another --target", dst, ErrExists)
+			w.kept = append(w.kept, dst)
+			return nil
 		}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".snapferry-restore-*")
+	tmpName := filepath.Join(filepath.Dir(dst), overwrite.PartialName(filepath.Base(dst)))
+	_ = os.Remove(tmpName) // a leftover of a killed run; never written through
+	tmp, err := os.OpenFile(tmpName, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
@@ -202,9 +210,11 @@ func (w *writer) symlink(e guestfs.Entry, dst string) error {
 		w.res.Unchanged++
 		return nil
 	} else if _, err := os.Lstat(dst); err == nil && !w.overwrite {
-		return fmt.Errorf("%s %w; pass --overwrite to replace it or choose another --target", dst, ErrExists)
+		w.kept = append(w.kept, dst)
+		return nil
 	}
-	tmp := filepath.Join(filepath.Dir(dst), fmt.Sprintf(".snapferry-link-%d", time.Now().UnixNano()))
+	tmp := filepath.Join(filepath.Dir(dst), overwrite.PartialName(filepath.Base(dst)))
+	_ = os.Remove(tmp)
 	if err := os.Symlink(e.Target, tmp); err != nil {
 		return err
 	}
