@@ -6,7 +6,7 @@ PKGS    := ./...
 
 .PHONY: build test demo bench lint fuzz esxi-check clean
 
-# build: linux/amd64 with the epoll overlay (runs on ESXi), linux/arm64 stock; fails over 15 MiB;
+# build: linux/amd64 with the epoll overlay (runs on ESXi), linux/arm64 stock; fails over 22 MiB (docs/esxi.md);
 # and dist/snapferry-VIBVERSION.vib, the linux/amd64 binary packaged for ESXi 8 (docs/esxi.md).
 build:
 	GO='$(GO)' scripts/build.sh -o dist -v '$(VERSION)' -V linux-amd64 linux-arm64

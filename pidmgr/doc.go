@@ -11,8 +11,9 @@
 //  3. Shutdown, from a defer and from the SIGINT/SIGTERM handler, removes this process and every
 //     entry whose process no longer runs.
 //
-// Register adds this process between phases 2 and 3 (Begin runs 1, 2 when asked, and Register); List reports every entry as live, gone or
-// recycled for `snapferry pid list` and `snapferry status`.
+// Register adds this process between phases 2 and 3 (Begin runs 1, 2 when asked, Register and
+// the first heartbeat; the job then beats through BeginReport.Pulse); List reports every entry
+// as live, gone or recycled for `snapferry pid list` and `snapferry status`.
 //
 // Contracts:
 //   - Every change happens under an exclusive flock on the sidecar file `snapferry-pid.lock` and

@@ -86,6 +86,9 @@ func TestHeartbeatFilesFollowTheRegistry(t *testing.T) {
 	if hb, _ := r.readBeat(rep.Entry.PID); hb.Progress != 500 || hb.At.Before(rep.Pulse.Last().At) {
 		t.Errorf("heartbeat after Beat(500): %+v", hb)
 	}
+	if st, err := r.List(ctx); err != nil || len(st) != 1 || st[0].Heartbeat == nil || st[0].Heartbeat.Progress != 500 {
+		t.Errorf("List: %+v, %v; want this process with its heartbeat", st, err)
+	}
 	stale := Heartbeat{PID: 999999, Token: "lx:1", At: time.Now()}
 	if err := r.writeBeat(stale); err != nil {
 		t.Fatal(err)

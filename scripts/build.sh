@@ -7,9 +7,10 @@
 #   linux-amd64-stock  without the overlay: for scripts/esxi-check.sh, which proves the overlay matters
 # Output: DIR/NAME-TARGET; NAME defaults to the last element of PKG (./cmd/snapferry -> snapferry).
 # Every binary is CGO_ENABLED=0 (static), -trimpath, -ldflags "-s -w -X main.version=VERSION".
-# Prints each binary's size and fails when one is larger than MAX_BYTES (default 20 MiB): the
+# Prints each binary's size and fails when one is larger than MAX_BYTES (default 22 MiB): the
 # binary is copied to datastores and started from a shell with a small memory pool. (15 MiB until
-# s3:// stores: net/http, crypto/tls and minio-go add 4.2 MiB, the binary measured 17.3 MiB.)
+# s3:// stores: net/http, crypto/tls and minio-go add 4.2 MiB, the binary measured 17.3 MiB; 20 MiB
+# until `snapferry mount`: go-fuse and the mount took the binary from 19.8 to 20.5 MiB.)
 # -V also packages the linux-amd64 binary as an ESXi VIB, DIR/NAME-VIBVERSION.vib (cmd/vibgen,
 # docs/esxi.md): VERSION must then be `git describe --tags --always --dirty` output; the commit
 # count and commit time come from git (SOURCE_DATE_EPOCH overrides the time), so two builds of
@@ -17,7 +18,7 @@
 # Env GO selects the go command (default: go).
 set -euo pipefail
 
-out=dist pkg=./cmd/snapferry name= version=dev max=$((20 * 1024 * 1024)) vib=0
+out=dist pkg=./cmd/snapferry name= version=dev max=$((22 * 1024 * 1024)) vib=0
 GO=${GO:-go}
 usage() { echo "usage: $0 [-o DIR] [-p PKG] [-n NAME] [-v VERSION] [-m MAX_BYTES] [-V] linux-amd64|linux-arm64|linux-amd64-stock..." >&2; exit 2; }
 while getopts "o:p:n:v:m:V" opt; do

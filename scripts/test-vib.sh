@@ -5,7 +5,8 @@
 # parser) and its payload size, sha-256 (gzipped) and sha-256/sha-1 (gunzipped) match the member;
 # acceptance level community, a VERSION-RELEASE version; the payload unpacks with tar to exactly
 # opt/snapferry/{snapferry,snapferry-smtp.xml}, owned by root, the binary 0755 and byte-identical
-# to the release binary built beside it; and the two builds are byte-identical.
+# to the release binary built beside it; the two builds are byte-identical; and the ESXi
+# simulator installs it with esxcli software vib install (and refuses a copy with a byte changed).
 # Prints "N passed, M failed"; exits 1 when anything failed. Needs ar (binutils), tar, python3:
 # skips when one is missing, fails when CI is set.
 set -u
@@ -81,6 +82,17 @@ mkdir -p "$T/p" && tar -xzf "$T/x/payload1" -C "$T/p"
 check "the binary inside is the release binary" cmp -s "$T/p/opt/snapferry/snapferry" "$T/a/snapferry-linux-amd64"
 check "the firewall rule inside is scripts/firewall/snapferry-smtp.xml" cmp -s "$T/p/opt/snapferry/snapferry-smtp.xml" "$here/firewall/snapferry-smtp.xml"
 check "the binary inside reports the build's version" bash -c '"$1" version | grep -qF -- "$2"' _ "$T/p/opt/snapferry/snapferry" "$version"
+
+# The simulator's esxcli installs it the way a host does: reads and verifies it (appliance/esxi/vib).
+(cd "$here/.." && "$GO" build -o "$T/esxisim" ./cmd/esxisim) && ESXISIM_ROOT=$T/host "$T/esxisim" init "$T/host" >/dev/null
+sim() { ESXISIM_ROOT=$T/host "$T/esxisim" esxcli "$@"; }
+sim software acceptance set --level=CommunitySupported >/dev/null
+id=snapferry_bootbank_snapferry_$(basename "$vib" .vib | sed 's/^snapferry-//')
+out=$(sim software vib install -v "$vib" --no-sig-check 2>&1)
+check "esxisim installs it (got: $out)" bash -c '[[ $1 == *"VIBs Installed: $2"* ]]' _ "$out" "$id"
+python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[-5000] ^= 0xff; open(sys.argv[2], "wb").write(b)' "$vib" "$T/damaged.vib"
+out=$(sim software vib install -v "$T/damaged.vib" --no-sig-check 2>&1)
+check "esxisim refuses a damaged copy (got: $(echo "$out" | head -2 | tr '\n' ' '))" bash -c '[[ $1 == *"VibFormatError"* ]]' _ "$out"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

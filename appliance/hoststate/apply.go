@@ -41,17 +41,19 @@ type Target struct {
 
 // Report says what Apply changed, for the user to read.
 type Report struct {
-	Actions []Action
+	Actions []Action `json:"actions"`
 	// Notes are things the user must do by hand (secrets not stored, a boot stanza not written).
-	Notes          []string
-	Jobs           int
-	Suspended      bool
-	CrontabChanged bool
+	Notes          []string `json:"notes,omitempty"`
+	Jobs           int      `json:"jobs"`
+	Suspended      bool     `json:"suspended"`
+	CrontabChanged bool     `json:"crontab_changed"`
 }
 
 // Action is one thing Apply did or left alone.
 type Action struct {
-	What, Path, Result string
+	What   string `json:"what"`
+	Path   string `json:"path"`
+	Result string `json:"result"`
 }
 
 // Apply writes st into the target host: jobs file, history, known_hosts, secrets, then the

@@ -72,7 +72,7 @@ func Begin(ctx context.Context, o Options) (*Job, error) {
 		}
 		j.reg = reg
 	}
-	idle := idleAfter(o.Getenv, o.Warn)
+	idle := IdleAfter(o.Getenv, o.Warn)
 	rep, err := j.reg.Begin(ctx, pidmgr.BeginOptions{Type: o.Origin.Type, JobID: j.ID, Argv: o.Argv,
 		KillIdle: o.Origin.Type == pidmgr.TypeUser && pol.killIdle, Kill: pidmgr.KillOptions{IdleAfter: idle},
 		Command: o.Command, KeepWhileBusy: pol.keepWhileBusy})

@@ -39,8 +39,8 @@ func policyFor(command string) (policy, error) {
 // user launch treats it as an idle leftover (a Go duration such as 5m; default 2m).
 const EnvIdleAfter = "SNAPFERRY_IDLE_AFTER"
 
-// idleAfter reads EnvIdleAfter; an unset or invalid value gives the default.
-func idleAfter(getenv func(string) string, warn func(string)) time.Duration {
+// IdleAfter reads EnvIdleAfter; an unset or invalid value gives the default (with a warning).
+func IdleAfter(getenv func(string) string, warn func(string)) time.Duration {
 	v := getenv(EnvIdleAfter)
 	if v == "" {
 		return pidmgr.DefaultIdleAfter

@@ -127,7 +127,7 @@ func TestPolicies(t *testing.T) {
 		t.Error("Begin accepted an unknown command")
 	}
 	warned := ""
-	if d := idleAfter(env(map[string]string{EnvIdleAfter: "soon"}), func(s string) { warned = s }); d != pidmgr.DefaultIdleAfter || warned == "" {
+	if d := IdleAfter(env(map[string]string{EnvIdleAfter: "soon"}), func(s string) { warned = s }); d != pidmgr.DefaultIdleAfter || warned == "" {
 		t.Errorf("invalid %s: %s, warning %q", EnvIdleAfter, d, warned)
 	}
 }

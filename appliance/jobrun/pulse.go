@@ -2,6 +2,9 @@ package jobrun
 
 import (
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -18,9 +21,16 @@ const beatEvery = 5 * time.Second
 // reporting bytes. An idle Go process (this ticker, the runtime) uses far less.
 const cpuBusyShare = 50 // 1/50 = 2%
 
+// ioBusyBytes is how many bytes the process must have read (Linux: rchar of /proc/self/io)
+// between two heartbeats to count as busy without counted work: a check that reads one 16 MiB
+// pack over a slow link counts its bytes only when the pack is complete. SSH keepalives of a
+// hung session stay far below it.
+const ioBusyBytes = 16 << 10
+
 // pulse writes the job's heartbeat while it makes progress: when its work count grew (bytes and
-// files the progress renderer saw) or it used the CPU. A job that is blocked or stopped writes
-// none, so the heartbeat's age is how long it has been idle.
+// files the progress renderer saw), it read from files, pipes or sockets (Linux), or it used the
+// CPU. A job that is blocked or stopped writes none, so the heartbeat's age is how long it has
+// been idle.
 type pulse struct {
 	p     *pidmgr.Pulse
 	work  *atomic.Int64
@@ -42,6 +52,8 @@ func (ps *pulse) loop() {
 	t := time.NewTicker(ps.every)
 	defer t.Stop()
 	lastWork, lastCPU := ps.work.Load(), cpuTime()
+	var io ioCounter
+	io.busy()
 	failed := false
 	for {
 		select {
@@ -49,8 +61,8 @@ func (ps *pulse) loop() {
 			return
 		case <-t.C:
 		}
-		w, c := ps.work.Load(), cpuTime()
-		if w == lastWork && (c < 0 || c-lastCPU < ps.every/cpuBusyShare) {
+		w, c, readMuch := ps.work.Load(), cpuTime(), io.busy()
+		if w == lastWork && !readMuch && (c < 0 || c-lastCPU < ps.every/cpuBusyShare) {
 			continue
 		}
 		lastWork, lastCPU = w, c
@@ -64,6 +76,35 @@ func (ps *pulse) loop() {
 func (ps *pulse) close() {
 	close(ps.stop)
 	<-ps.done
+}
+
+// ioCounter follows the bytes this process reads (rchar: files, pipes and sockets alike). Each
+// sample is itself a read of /proc/self/io, which the next sample's count includes, so its
+// length is taken off.
+type ioCounter struct {
+	rchar, sampleLen int64
+	ok               bool
+}
+
+// busy takes a sample and reports whether more than ioBusyBytes were read since the last one.
+// Without /proc (ESXi) it is always false.
+func (c *ioCounter) busy() bool {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		c.ok = false
+		return false
+	}
+	var r int64
+	ok := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, found := strings.CutPrefix(line, "rchar:"); found {
+			r, err = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			ok = err == nil
+		}
+	}
+	busy := ok && c.ok && r-c.rchar-c.sampleLen >= ioBusyBytes
+	c.rchar, c.sampleLen, c.ok = r, int64(len(b)), ok
+	return busy
 }
 
 // cpuTime is the CPU time this process used so far, or -1 where getrusage fails.

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
-	"libvirt.org/go/libvirtxml"
 
 	"github.com/snapferry/snapferry/appliance"
 	"github.com/snapferry/snapferry/appliance/vmjob"
@@ -54,18 +53,21 @@ func (d *Driver) BackupVM(ctx context.Context, r vmjob.Repo, vm appliance.VM, o 
 
 // domBackup is one domain backup in progress.
 type domBackup struct {
-	d      *Driver
-	r      vmjob.Repo
-	vm     appliance.VM
-	o      *BackupOptions
-	res    *vmjob.Result
-	start  time.Time
-	dom    golibvirt.Domain
-	xml    string // the persistent definition, stored for restore
-	disks  []diskSpec
-	parent *repo.SnapshotInfo
-	sn     *repo.Snapshot
-	stats  repo.Stats
+	d     *Driver
+	r     vmjob.Repo
+	vm    appliance.VM
+	o     *BackupOptions
+	res   *vmjob.Result
+	start time.Time
+	dom   golibvirt.Domain
+	xml   string // the persistent definition, stored for restore
+	disks []diskSpec
+	// leftOut are the targets of disks not backed up (excluded, or not local): the backup job
+	// and the checkpoint leave them out too.
+	leftOut []string
+	parent  *repo.SnapshotInfo
+	sn      *repo.Snapshot
+	stats   repo.Stats
 }
 
 func (j *domBackup) warn(format string, args ...any) {
@@ -99,9 +101,11 @@ func (j *domBackup) run(ctx context.Context) error {
 		j.warn("disk %s skipped: not a local file or block device", t)
 		j.res.Partial = true
 	}
+	j.leftOut = skipped
 	for _, s := range disks {
 		if appliance.DiskExcluded(appliance.Disk{Name: s.Target, FileName: s.Path}, j.o.ExcludeDisks) {
 			j.o.logf("domain %s: disk %s excluded", j.vm.Name, s.Target)
+			j.leftOut = append(j.leftOut, s.Target)
 			continue
 		}
 		j.disks = append(j.disks, s)
@@ -311,63 +315,45 @@ func (j *domBackup) clearLeftovers(prev string) error {
 const scratchPrefix = "snapferry-scratch-"
 
 func (j *domBackup) checkpointXML(name string, plans []diskPlan) string {
-	x := libvirtxml.DomainCheckpoint{Name: name, Description: "snapferry backup " + j.o.JobID, Disks: &libvirtxml.DomainCheckpointDisks{}}
+	disks := el("disks", nil)
 	any := false
 	for _, p := range plans {
 		mode := "no"
 		if p.spec.Format == "qcow2" {
 			mode, any = "bitmap", true
 		}
-		x.Disks.Disks = append(x.Disks.Disks, libvirtxml.DomainCheckpointDisk{Name: p.spec.Target, Checkpoint: mode})
+		disks.kids = append(disks.kids, el("disk", []string{"name", p.spec.Target, "checkpoint", mode}))
 	}
 	if !any {
 		return ""
 	}
 	// Disks left out of the backup are left out of the checkpoint too.
-	if _, all, _, err := domainDisks(j.xml); err == nil {
-		for _, s := range all {
-			found := false
-			for _, p := range plans {
-				found = found || p.spec.Target == s.Target
-			}
-			if !found {
-				x.Disks.Disks = append(x.Disks.Disks, libvirtxml.DomainCheckpointDisk{Name: s.Target, Checkpoint: "no"})
-			}
-		}
+	for _, t := range j.leftOut {
+		disks.kids = append(disks.kids, el("disk", []string{"name", t, "checkpoint", "no"}))
 	}
-	s, _ := x.Marshal()
-	return s
+	n, desc := el("name", nil), el("description", nil)
+	n.setText(name)
+	desc.setText("snapferry backup " + j.o.JobID)
+	return el("domaincheckpoint", nil, n, desc, disks).String()
 }
 
 func (j *domBackup) backupXML(port int, prev string, plans []diskPlan) (string, []string) {
-	x := libvirtxml.DomainBackup{Pull: &libvirtxml.DomainBackupPull{
-		Server: &libvirtxml.DomainBackupPullServer{TCP: &libvirtxml.DomainBackupPullServerTCP{Name: "127.0.0.1", Port: uint(port)}},
-		Disks:  &libvirtxml.DomainBackupPullDisks{},
-	}}
+	disks := el("disks", nil)
 	var scratch []string
 	for _, p := range plans {
 		sf := filepath.Join(j.o.ScratchDir, scratchPrefix+j.o.JobID+"-"+p.spec.Target+".qcow2")
 		scratch = append(scratch, sf)
-		dk := libvirtxml.DomainBackupPullDisk{Name: p.spec.Target, Backup: "yes", BackupMode: "full",
-			Scratch: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: sf}}}
+		attrs := []string{"name", p.spec.Target, "backup", "yes", "type", "file", "backupmode", "full"}
 		if p.incremental {
-			dk.BackupMode, dk.Incremental = "incremental", prev
+			attrs = append(attrs[:6], "backupmode", "incremental", "incremental", prev)
 		}
-		x.Pull.Disks.Disks = append(x.Pull.Disks.Disks, dk)
+		disks.kids = append(disks.kids, el("disk", attrs, el("scratch", []string{"file", sf})))
 	}
-	if _, all, _, err := domainDisks(j.xml); err == nil {
-		for _, s := range all {
-			found := false
-			for _, p := range plans {
-				found = found || p.spec.Target == s.Target
-			}
-			if !found {
-				x.Pull.Disks.Disks = append(x.Pull.Disks.Disks, libvirtxml.DomainBackupPullDisk{Name: s.Target, Backup: "no"})
-			}
-		}
+	for _, t := range j.leftOut {
+		disks.kids = append(disks.kids, el("disk", []string{"name", t, "backup", "no"}))
 	}
-	s, _ := x.Marshal()
-	return s, scratch
+	server := el("server", []string{"transport", "tcp", "name", "127.0.0.1", "port", strconv.Itoa(port)})
+	return el("domainbackup", []string{"mode", "pull"}, server, disks).String(), scratch
 }
 
 // exports reads the running job's export and bitmap names.
@@ -376,17 +362,17 @@ func (j *domBackup) exports(plans []diskPlan) error {
 	if err != nil {
 		return fmt.Errorf("read the backup job: %w", err)
 	}
-	var x libvirtxml.DomainBackup
-	if err := x.Unmarshal(doc); err != nil {
-		return fmt.Errorf("parse the backup job: %w", err)
+	x, err := parseXML(doc)
+	if err != nil {
+		return fmt.Errorf("the backup job: %w", err)
 	}
-	if x.Pull == nil || x.Pull.Disks == nil {
+	if x.child("disks") == nil {
 		return errors.New("the backup job exports no disks")
 	}
 	for i := range plans {
-		for _, dk := range x.Pull.Disks.Disks {
-			if dk.Name == plans[i].spec.Target {
-				plans[i].exportName, plans[i].bitmap = dk.ExportName, dk.ExportBitmap
+		for _, dk := range x.child("disks").children("disk") {
+			if dk.attr("name") == plans[i].spec.Target {
+				plans[i].exportName, plans[i].bitmap = dk.attr("exportname"), dk.attr("exportbitmap")
 			}
 		}
 		if plans[i].exportName == "" {

@@ -111,3 +111,69 @@ func TestBackupShutOffAndRaw(t *testing.T) {
 	checkDisk(t, r, sn, "vda", top)
 	checkDisk(t, r, sn, "vdb", raw)
 }
+
+// An excluded disk is left out of the snapshot, the backup job and the checkpoint; --quiesce
+// without a guest agent goes on and says it did not quiesce.
+func TestBackupExcludeAndQuiesce(t *testing.T) {
+	d := needLibvirt(t)
+	dir := t.TempDir()
+	a := qemuImg(t, dir, "a.qcow2", "qcow2", 8<<20, "write -P 0x11 0 1M")
+	b := qemuImg(t, dir, "b.qcow2", "qcow2", 8<<20, "write -P 0x22 0 1M")
+	vm := testDomain(t, d, "sf-excl", true, a, b)
+	_, r := memblobs.LocalRepo(t, testBlock, repo.ChunkerParams{})
+	o := backupOpts(t, "q1")
+	o.ExcludeDisks, o.Quiesce = []string{"vdb"}, true
+	st, sn := backupOK(t, d, r, vm, o)
+	if len(sn.Disks) != 1 || sn.Disks[0].Name != "vda" || st.BytesRead != 1<<20 {
+		t.Fatalf("disks %v read %d, want only vda's 1 MiB", sn.Disks, st.BytesRead)
+	}
+	if len(sn.Warnings) != 1 || !strings.Contains(sn.Warnings[0], "not quiesced") {
+		t.Fatalf("warnings %q, want one saying the guest was not quiesced", sn.Warnings)
+	}
+	dom, _ := d.domain(vm.ID)
+	disks, ok, err := d.checkpointDisks(dom, sn.VM.Checkpoint)
+	if err != nil || !ok {
+		t.Fatalf("checkpoint %s: %v %v", sn.VM.Checkpoint, ok, err)
+	}
+	if _, has := disks["vdb"]; has || len(disks) != 1 {
+		t.Fatalf("checkpoint bitmaps %v, want vda only", disks)
+	}
+}
+
+// A domain shut down after a backup: the next backup reads its qcow2 file through qemu-nbd with
+// the checkpoint's persistent bitmap and reads only what the guest wrote before shutting down;
+// the backup after it, running again, is incremental from the same checkpoint.
+func TestBackupShutOffIncremental(t *testing.T) {
+	d := needLibvirt(t)
+	img := qemuImg(t, t.TempDir(), "offinc.qcow2", "qcow2", 32<<20, "write -P 0x11 0 2M")
+	vm := testDomain(t, d, "sf-offinc", true, img)
+	_, r := memblobs.LocalRepo(t, testBlock, repo.ChunkerParams{})
+	backupOK(t, d, r, vm, backupOpts(t, "k1"))
+	guestWrite(t, d, vm, "vda", 0x3c, 6<<20, 64<<10)
+	if err := d.Shutdown(testCtx(t), vm.ID); err != nil {
+		t.Fatal(err)
+	}
+	// No guest OS answers ACPI: stop it hard; QEMU still writes the bitmaps out on exit.
+	if err := d.PowerOff(testCtx(t), vm.ID); err != nil {
+		t.Fatal(err)
+	}
+	st, sn := backupOK(t, d, r, vm, backupOpts(t, "k2"))
+	if sn.VM.Mode != "cold" || sn.VM.Checkpoint != "snapferry-r1-k1" || len(sn.Warnings) != 0 {
+		t.Fatalf("offline snapshot %+v warnings %q", sn.VM, sn.Warnings)
+	}
+	if st.BytesRead != testBlock {
+		t.Fatalf("offline incremental read %d bytes, want the one block written", st.BytesRead)
+	}
+	checkDisk(t, r, sn, "vda", img)
+
+	if err := d.PowerOn(testCtx(t), vm.ID); err != nil {
+		t.Fatal(err)
+	}
+	guestWrite(t, d, vm, "vda", 0x4d, 9<<20, 4096)
+	st, sn = backupOK(t, d, r, vm, backupOpts(t, "k3"))
+	// Changes since k1: the block written before the shutdown and the new one.
+	if st.BytesRead != 2*testBlock || len(sn.Warnings) != 0 {
+		t.Fatalf("running incremental after the offline one read %d bytes (warnings %q)", st.BytesRead, sn.Warnings)
+	}
+	checkDisk(t, r, sn, "vda", img)
+}

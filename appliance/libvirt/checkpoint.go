@@ -2,10 +2,10 @@ package libvirt
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
-	"libvirt.org/go/libvirtxml"
 )
 
 // CheckpointPrefix starts the name of every checkpoint snapferry creates; no other checkpoint
@@ -51,16 +51,15 @@ func (d *Driver) checkpointDisks(dom golibvirt.Domain, name string) (map[string]
 			return nil, false, fmt.Errorf("read checkpoint %s of %s: %w", name, dom.Name, err)
 		}
 	}
-	var x libvirtxml.DomainCheckpoint
-	if err := x.Unmarshal(doc); err != nil {
-		return nil, false, fmt.Errorf("parse checkpoint %s of %s: %w", name, dom.Name, err)
+	x, err := parseXML(doc)
+	if err != nil {
+		return nil, false, fmt.Errorf("checkpoint %s of %s: %w", name, dom.Name, err)
 	}
 	out := map[string]uint64{}
-	if x.Disks != nil {
-		for _, dk := range x.Disks.Disks {
-			if dk.Checkpoint == "bitmap" {
-				out[dk.Name] = dk.Size
-			}
+	for _, dk := range x.child("disks").childrenSafe("disk") {
+		if dk.attr("checkpoint") == "bitmap" {
+			size, _ := strconv.ParseUint(dk.attr("size"), 10, 64)
+			out[dk.attr("name")] = size
 		}
 	}
 	return out, true, nil

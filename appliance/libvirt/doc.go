@@ -1,6 +1,7 @@
 // Package libvirt is the Linux/KVM host driver: domains of a local libvirtd (QEMU driver) behind
-// appliance.Host, through libvirt's RPC protocol in pure Go (github.com/digitalocean/go-libvirt,
-// domain XML through libvirt.org/go/libvirtxml), so the binary stays static.
+// appliance.Host, through libvirt's RPC protocol in pure Go (github.com/digitalocean/go-libvirt),
+// so the binary stays static. Domain, backup and checkpoint XML are read and edited as a generic
+// element tree (xml_tree.go) that writes back everything it does not change.
 //
 // What it adds over the ESXi driver is QEMU's dirty bitmaps. A backup of a running domain is a
 // libvirt pull-mode backup job (virDomainBackupBegin): QEMU exports each disk's state at that
@@ -17,8 +18,9 @@
 // When the checkpoint a snapshot names is gone (deleted by a user, a raw disk that keeps no
 // bitmap, a disk resized, a domain redefined) the disk is read whole once and the snapshot's
 // warnings say why. Shut-off domains are read from their disk files through
-// `qemu-nbd --read-only` (qcow2 backing chains included); their checkpoint is kept, since the
-// disk does not change while the domain is off.
+// `qemu-nbd --read-only` (qcow2 backing chains included), only the dirty extents when the
+// chain's checkpoint is the newest (its persistent bitmap exported with --bitmap); their
+// checkpoint is kept, since the disk does not change while the domain is off.
 //
 // Restore writes each disk as qcow2 or raw into a folder, rewrites the domain XML (name, UUID,
 // MAC addresses, disk paths) and defines it; an existing domain of that name is replaced only

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-
-	"libvirt.org/go/libvirtxml"
 )
 
 // maxDomainXML bounds a domain definition read back from a repository (a few KiB normally).
@@ -22,39 +20,40 @@ type diskSpec struct {
 
 // domainDisks parses a domain XML and returns its disks (device='disk' with a file or block
 // source; cdroms, floppies and network disks are left out and named in skipped).
-func domainDisks(doc string) (dom *libvirtxml.Domain, disks []diskSpec, skipped []string, err error) {
-	if len(doc) > maxDomainXML {
-		return nil, nil, nil, fmt.Errorf("domain XML of %d bytes is too large", len(doc))
+func domainDisks(doc string) (dom *xnode, disks []diskSpec, skipped []string, err error) {
+	dom, err = parseXML(doc)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("domain XML: %w", err)
 	}
-	dom = &libvirtxml.Domain{}
-	if err := dom.Unmarshal(doc); err != nil {
-		return nil, nil, nil, fmt.Errorf("parse domain XML: %w", err)
+	if dom.name != "domain" {
+		return nil, nil, nil, fmt.Errorf("domain XML: root element is <%s>, not <domain>", dom.name)
 	}
-	if dom.Devices == nil {
+	devices := dom.child("devices")
+	if devices == nil {
 		return dom, nil, nil, nil
 	}
-	for _, d := range dom.Devices.Disks {
-		if d.Target == nil || d.Target.Dev == "" {
+	for _, d := range devices.children("disk") {
+		target := d.child("target")
+		dev := target.attr("dev")
+		if dev == "" {
 			continue
 		}
-		if d.Device != "" && d.Device != "disk" {
+		if kind := d.attr("device"); kind != "" && kind != "disk" {
 			continue
 		}
-		s := diskSpec{Target: d.Target.Dev, Bus: d.Target.Bus, Format: "raw"}
-		if d.Driver != nil && d.Driver.Type != "" {
-			s.Format = d.Driver.Type
+		s := diskSpec{Target: dev, Bus: target.attr("bus"), Format: "raw"}
+		if t := d.child("driver").attr("type"); t != "" {
+			s.Format = t
 		}
-		switch {
-		case d.Source != nil && d.Source.File != nil:
-			s.Path = d.Source.File.File
-		case d.Source != nil && d.Source.Block != nil:
-			s.Path = d.Source.Block.Dev
-		default:
-			skipped = append(skipped, d.Target.Dev)
-			continue
+		src := d.child("source")
+		switch d.attr("type") {
+		case "file", "":
+			s.Path = src.attr("file")
+		case "block":
+			s.Path = src.attr("dev")
 		}
 		if s.Path == "" {
-			skipped = append(skipped, d.Target.Dev)
+			skipped = append(skipped, dev)
 			continue
 		}
 		disks = append(disks, s)
@@ -72,43 +71,50 @@ func rewriteForRestore(doc, name string, paths map[string]string, format string,
 	if err != nil {
 		return "", err
 	}
-	dom.Name = name
+	dom.ensure("name").setText(name)
+	dom.delAttr("id")
 	if !keepIdentity {
-		dom.UUID = ""
+		dom.remove(func(c *xnode) bool { return c.name == "uuid" })
 	}
-	dom.ID = nil
-	if dom.Devices != nil {
-		var kept []libvirtxml.DomainDisk
-		for _, d := range dom.Devices.Disks {
-			if d.Target == nil || (d.Device != "" && d.Device != "disk") {
-				kept = append(kept, d)
-				continue
-			}
-			p, ok := paths[d.Target.Dev]
-			if !ok {
-				continue
-			}
-			d.Source = &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: p}}
-			d.BackingStore = nil
-			if d.Driver == nil {
-				d.Driver = &libvirtxml.DomainDiskDriver{Name: "qemu"}
-			}
-			d.Driver.Type = format
-			d.Alias = nil
-			kept = append(kept, d)
+	devices := dom.child("devices")
+	if devices == nil {
+		return dom.String(), nil
+	}
+	devices.remove(func(d *xnode) bool {
+		if d.name != "disk" {
+			return false
 		}
-		dom.Devices.Disks = kept
-		if !keepIdentity {
-			for i := range dom.Devices.Interfaces {
-				mac, err := randomMAC()
-				if err != nil {
-					return "", err
-				}
-				dom.Devices.Interfaces[i].MAC = &libvirtxml.DomainInterfaceMAC{Address: mac}
+		if kind := d.attr("device"); kind != "" && kind != "disk" {
+			return false
+		}
+		_, ok := paths[d.child("target").attr("dev")]
+		return !ok
+	})
+	for _, d := range devices.children("disk") {
+		p, ok := paths[d.child("target").attr("dev")]
+		if !ok {
+			continue
+		}
+		d.setAttr("type", "file")
+		d.remove(func(c *xnode) bool { return c.name == "source" || c.name == "backingStore" || c.name == "alias" })
+		d.kids = append(d.kids, el("source", []string{"file", p}))
+		drv := d.child("driver")
+		if drv == nil {
+			drv = el("driver", []string{"name", "qemu"})
+			d.kids = append(d.kids, drv)
+		}
+		drv.setAttr("type", format)
+	}
+	if !keepIdentity {
+		for _, ifc := range devices.children("interface") {
+			mac, err := randomMAC()
+			if err != nil {
+				return "", err
 			}
+			ifc.ensure("mac").setAttr("address", mac)
 		}
 	}
-	return dom.Marshal()
+	return dom.String(), nil
 }
 
 // randomMAC is a locally administered unicast address in QEMU's 52:54:00 range.

@@ -151,6 +151,9 @@ func (a *app) stateDir() (string, error) {
 		dir = os.Getenv("SNAPFERRY_HOME")
 	}
 	if dir == "" {
+		if err := vibHomeCheck(); err != nil { // vib_home.go
+			return "", err
+		}
 		dir = besideBinary()
 	}
 	if dir == "" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/snapferry/snapferry/images/repo"
@@ -63,6 +64,10 @@ func runCopy(a *app, args []string) int {
 	src, err := repo.Open(a.ctx, srcBe, repo.Options{Password: pw})
 	if err != nil {
 		srcBe.Close()
+		if errors.Is(err, repo.ErrNoPassword) {
+			return a.fail(fmt.Errorf("source %s is encrypted: give its password in --%s, $%s or $%s: %w",
+				*from, flagFromPasswordFile, envFromPasswordFile, envFromPassword, err))
+		}
 		return a.fail(fmt.Errorf("source: %w", err))
 	}
 	defer src.Close()

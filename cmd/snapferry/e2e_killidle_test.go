@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -63,7 +62,7 @@ func throttleMain() int {
 // runningJob is a snapferry process the test started and reaps.
 type runningJob struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *sshtest.Buffer
 	done chan struct{}
 }
 
@@ -71,7 +70,7 @@ func startSF(t *testing.T, env []string, args ...string) *runningJob {
 	t.Helper()
 	cmd := exec.Command(binPath, args...)
 	cmd.Env = append(os.Environ(), env...)
-	j := &runningJob{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	j := &runningJob{cmd: cmd, out: &sshtest.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = j.out, j.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -91,24 +90,6 @@ func (j *runningJob) exited() bool {
 	default:
 		return false
 	}
-}
-
-// syncBuffer lets the test read the output of a process that is still running.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // registeredPID waits until the registry in home names a process matching want (a pid, or 0 for

@@ -71,7 +71,9 @@ func TestE2ELibvirt(t *testing.T) {
 	if len(full) != 1 || full[0].Stats.BytesRead != 4<<20 {
 		t.Fatalf("full backup: %+v", full)
 	}
-	virsh(t, lv.URI, "qemu-monitor-command", "web", "--hmp", `qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "write -P 0xab 20M 64k"`)
+	for _, c := range []string{"write -P 0xab 20M 64k", "flush"} { // flush: qemu-img compare -U below sees it
+		virsh(t, lv.URI, "qemu-monitor-command", "web", "--hmp", `qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "`+c+`"`)
+	}
 	inc := backupItems(t, mustSF(t, home, 0, "backup", "--vm=web", "--to="+repoDir, "--json", uri).stdout)
 	// 64 KiB written: one repository block (1 MiB by default) is read, not the 4 MiB of data.
 	if len(inc) != 1 || inc[0].Stats.BytesRead != 1<<20 || len(inc[0].Warnings) != 0 {
@@ -89,4 +91,25 @@ func TestE2ELibvirt(t *testing.T) {
 	if !strings.Contains(r.stderr, "running domain is never replaced") {
 		t.Fatalf("restore over the running domain: %s", r.stderr)
 	}
+
+	// Instant boot: the domain starts on overlays backed by the repository and the command
+	// returns once the disks are copied; the domain then stands alone.
+	now := filepath.Join(dir, "now")
+	r = mustSF(t, home, 0, "restore", "latest", "--source=web", "--from="+repoDir, "--disk-dir="+now, "--name=web-now", "--instant", uri)
+	t.Cleanup(func() {
+		exec.Command("virsh", "-c", lv.URI, "destroy", "web-now").Run()
+		exec.Command("virsh", "-c", lv.URI, "undefine", "web-now").Run()
+	})
+	if !strings.Contains(r.stderr, "is running from the backup") || !strings.Contains(r.stderr, "disks copied") {
+		t.Fatalf("restore --instant said:\n%s", r.stderr)
+	}
+	if !strings.Contains(virsh(t, lv.URI, "domstate", "web-now"), "running") {
+		t.Fatal("instantly restored domain is not running")
+	}
+	virsh(t, lv.URI, "destroy", "web-now")
+	overlay := filepath.Join(now, "web-now-vda.qcow2")
+	if info := mustRun(t, nil, "qemu-img", "info", overlay); strings.Contains(info, "backing file") {
+		t.Fatalf("overlay still has a backing file:\n%s", info)
+	}
+	mustRun(t, nil, "qemu-img", "compare", "-U", overlay, img)
 }

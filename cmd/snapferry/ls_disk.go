@@ -26,7 +26,7 @@ func (a *app) lsInsideDisk(r *repo.Repository, sn *repo.Snapshot, sub string, lo
 		case a.jsonOut:
 			a.printJSONLine(it)
 		case it.Kind == "partition" || it.Kind == "volume":
-			fmt.Fprintf(a.stdout, "%-24s %s\n", it.Path, it.Describe())
+			fmt.Fprintf(a.stdout, "%-24s %s\n", it.Path, describeVolume(it))
 		case long:
 			line := fmt.Sprintf("%s %10d %s %s", it.Mode, it.Size, it.ModTime.Local().Format("2006-01-02 15:04"), it.Path)
 			if it.Target != "" {
@@ -42,4 +42,17 @@ func (a *app) lsInsideDisk(r *repo.Repository, sn *repo.Snapshot, sub string, lo
 		return true, a.fail(err)
 	}
 	return true, exitOK
+}
+
+// describeVolume renders a partition or logical volume: kind, size, table type, file system,
+// label, and why it cannot be read where that is known.
+func describeVolume(it diskfiles.Item) string {
+	s := fmt.Sprintf("%-9s %-10s %-22s %-6s", it.Kind, humanBytes(it.Size), it.PartType, it.FSType)
+	if it.Label != "" {
+		s += " label=" + it.Label
+	}
+	if it.Problem != "" {
+		s += " (" + it.Problem + ")"
+	}
+	return s
 }

@@ -22,14 +22,17 @@ func (a *app) restoreInsideDisk(r *repo.Repository, sn *repo.Snapshot, sub strin
 		return true, 0, err
 	}
 	res, err := diskfiles.Restore(t, f.target, f.overwrite)
-	n = res.Files + res.Dirs + res.Symlinks + res.Unchanged
+	n = res.Files + res.HardLinks + res.Dirs + res.Symlinks + res.Unchanged
 	var kept *overwrite.NotReplaced
 	if err != nil && !errors.As(err, &kept) { // kept: exit 3 after the summary, as every restore
 		return true, n, err
 	}
 	if !a.jsonOut {
-		fmt.Fprintf(a.stdout, "from %s: %d files (%d bytes), %d folders, %d symlinks, %d unchanged, %d skipped (devices, fifos)\n",
-			sub, res.Files, res.Bytes, res.Dirs, res.Symlinks, res.Unchanged, res.Skipped)
+		st := t.Reader.Stats()
+		fmt.Fprintf(a.stdout, "from %s: %d files (%d bytes), %d hard links, %d folders, %d symlinks, %d unchanged, %d skipped (devices, fifos)\n",
+			sub, res.Files, res.Bytes, res.HardLinks, res.Dirs, res.Symlinks, res.Unchanged, res.Skipped)
+		fmt.Fprintf(a.stdout, "read from the repository: %d of the disk's blocks (%d bytes) and %d block-map chunks\n",
+			st.Blocks, st.BlockBytes, st.MapChunks)
 	}
 	return true, n, err
 }

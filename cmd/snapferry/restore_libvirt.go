@@ -13,11 +13,13 @@ type libvirtRestoreFlags struct {
 	hv      hypervisorFlags
 	diskDir string
 	format  string
+	instant bool
 }
 
 func (a *app) addLibvirtRestoreFlags(f *libvirtRestoreFlags) {
 	a.flags.StringVar(&f.diskDir, "disk-dir", "", "libvirt domain restore: folder for the disk files and the domain XML")
 	a.flags.StringVar(&f.format, "format", "qcow2", "libvirt domain restore: disk format, qcow2 or raw")
+	a.flags.BoolVar(&f.instant, "instant", false, "libvirt domain restore: start the domain at once on qcow2 overlays backed by the backup (served over NBD by this process), copy the disks in the background, and run until the copy is done")
 	a.addHypervisorFlags(&f.hv)
 }
 
@@ -47,11 +49,25 @@ func (a *app) restoreLibvirt(r *repo.Repository, si repo.SnapshotInfo, f restore
 	if err != nil {
 		return 0, err
 	}
-	res, err := lv.Restore(a.ctx, r, si.Snapshot, libvirt.RestoreOptions{
+	o := libvirt.RestoreOptions{
 		Name: f.name, DiskDir: lf.diskDir, Format: lf.format, Register: f.register, Overwrite: f.overwrite, PowerOn: f.powerOn,
 		LockDir: lockDir, LockWait: wait, Progress: prog, Log: func(m string) { fmt.Fprintln(a.stderr, m) },
-	})
-	if err != nil {
+	}
+	var res libvirt.RestoreResult
+	if lf.instant {
+		o.Format = "" // overlays are qcow2
+		in, err := lv.InstantRestore(a.ctx, r, si.Snapshot, o)
+		if err != nil {
+			return 0, err
+		}
+		fmt.Fprintf(a.stderr, "domain %s is running from the backup; copying its disks into %s (keep snapferry running until it says they are copied)\n", in.Result.Name, lf.diskDir)
+		err = in.Wait(a.ctx)
+		fmt.Fprintf(a.stderr, "served %s from the repository\n", humanBytes(in.BytesServed()))
+		if err != nil {
+			return 0, err
+		}
+		res = in.Result
+	} else if res, err = lv.Restore(a.ctx, r, si.Snapshot, o); err != nil {
 		return 0, err
 	}
 	if a.jsonOut {

@@ -88,3 +88,34 @@ func TestRestoreStateRebuildsASimulatedHost(t *testing.T) {
 		t.Errorf("unknown host:\n%s", none.stderr)
 	}
 }
+
+// A state that cannot be read (a hand-broken jobs file) costs the run a warning, never its
+// backup: the snapshot is committed, exit 0, and restore-state finds no state to use.
+func TestBackupWarnsWhenTheStateCannotBeSaved(t *testing.T) {
+	dir := t.TempDir()
+	home, repoDir, src := filepath.Join(dir, "state"), filepath.Join(dir, "repo"), filepath.Join(dir, "src")
+	t.Setenv("HOME", filepath.Join(dir, "root"))
+	if err := os.MkdirAll(filepath.Join(home, "cron"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, "cron", "jobs.json"), []byte(`{"jobs": [`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "a.txt"), []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustSF(t, home, 0, "init", repoDir)
+	r := mustSF(t, home, 0, "backup", src, "--to", repoDir)
+	if !strings.Contains(r.stderr, "warning: this host's snapferry state was not saved") || !strings.Contains(r.stderr, "jobs.json") {
+		t.Errorf("no warning naming the jobs file:\n%s", r.stderr)
+	}
+	if snaps := mustSF(t, home, 0, "snapshots", "--repo", repoDir).stdout; !strings.Contains(snaps, "1 snapshots") {
+		t.Errorf("the backup was not committed:\n%s", snaps)
+	}
+	if r := mustSF(t, home, exitFailed, "restore-state", "--from", repoDir, "--no-crontab"); !strings.Contains(r.stderr, "no host-state snapshot") {
+		t.Errorf("restore-state without a stored state:\n%s", r.stderr)
+	}
+}

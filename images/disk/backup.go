@@ -38,6 +38,9 @@ type Options struct {
 	// rewritten with a new seed. It also stores no patches: every changed block is saved whole
 	// (and becomes the base of later patches).
 	Rehash bool
+	// Warn hears about things the backup stored but the user should know: an image that grew
+	// or changed while it was read (stored as it was read; see grownWarning). nil: dropped.
+	Warn func(msg string)
 }
 
 // Backup backs up the image file at path. See BackupFile.
@@ -63,6 +66,7 @@ func BackupFile(ctx context.Context, bs repo.BlobStore, f *os.File, opts Options
 	if err != nil {
 		return repo.Disk{}, repo.Stats{}, fmt.Errorf("back up disk: %w", err)
 	}
+	before, _ := f.Stat()
 	d := repo.Disk{
 		Name:       opts.Name,
 		Path:       f.Name(),
@@ -109,6 +113,9 @@ func BackupFile(ctx context.Context, bs repo.BlobStore, f *os.File, opts Options
 	}
 	d.Map = b.chunks
 	d.Allocated = b.allocated
+	if w := changedWhileRead(f, before, size); w != "" && opts.Warn != nil {
+		opts.Warn(w)
+	}
 	st := repo.Stats{
 		BytesRead:     b.bytesRead.Load(),
 		BytesAdded:    b.bytesAdded.Load(),

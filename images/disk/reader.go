@@ -75,8 +75,12 @@ func (r *Reader) Stats() ReaderStats {
 	return r.stats
 }
 
-// ReadAt implements io.ReaderAt.
-func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
+// ReadAt implements io.ReaderAt under the context NewReader was given.
+func (r *Reader) ReadAt(p []byte, off int64) (int, error) { return r.ReadAtContext(r.ctx, p, off) }
+
+// ReadAtContext is ReadAt with its own context, for callers that bound each read (a mount
+// gives each kernel request a deadline).
+func (r *Reader) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, errors.New("disk reader: negative offset")
 	}
@@ -92,7 +96,7 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 		idx := off / bs
 		in := off % bs
 		k := min(int64(len(p)), bs-in, r.d.Size-off)
-		data, err := r.block(idx)
+		data, err := r.block(ctx, idx)
 		if err != nil {
 			return n, err
 		}
@@ -109,7 +113,7 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // block returns block idx's bytes, or nil for a hole.
-func (r *Reader) block(idx int64) ([]byte, error) {
+func (r *Reader) block(ctx context.Context, idx int64) ([]byte, error) {
 	for i := len(r.blocks) - 1; i >= 0; i-- {
 		if r.blocks[i].index == idx {
 			b := r.blocks[i]
@@ -118,7 +122,7 @@ func (r *Reader) block(idx int64) ([]byte, error) {
 			return b.data, nil
 		}
 	}
-	id, err := r.blockID(idx)
+	id, err := r.blockID(ctx, idx)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +135,7 @@ func (r *Reader) block(idx int64) ([]byte, error) {
 		buf = r.blocks[0].data // reuse the least recently used block's buffer
 		r.blocks = r.blocks[1:]
 	}
-	data, err := loadBlock(r.ctx, r.bs, r.d, idx, id, buf)
+	data, err := loadBlock(ctx, r.bs, r.d, idx, id, buf)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +146,7 @@ func (r *Reader) block(idx int64) ([]byte, error) {
 }
 
 // blockID looks block idx up in its block-map chunk; the last two chunks stay loaded.
-func (r *Reader) blockID(idx int64) (repo.ID, error) {
+func (r *Reader) blockID(ctx context.Context, idx int64) (repo.ID, error) {
 	ci := int(idx / repo.MapChunkBlocks)
 	k := int(idx % repo.MapChunkBlocks)
 	for _, c := range r.chunks {
@@ -150,7 +154,7 @@ func (r *Reader) blockID(idx int64) (repo.ID, error) {
 			return c.ids[k], nil
 		}
 	}
-	data, err := r.bs.LoadBlob(r.ctx, repo.TreeBlob, r.d.Map[ci], nil)
+	data, err := r.bs.LoadBlob(ctx, repo.TreeBlob, r.d.Map[ci], nil)
 	if err != nil {
 		return repo.ID{}, fmt.Errorf("load block map chunk %d of disk %q: %w", ci, r.d.Name, err)
 	}

@@ -1,7 +1,6 @@
 package diskfiles
 
 import (
-	"fmt"
 	"io/fs"
 	"path"
 	"time"
@@ -101,29 +100,4 @@ func entryItem(p string, e guestfs.Entry) Item {
 		kind = "symlink"
 	}
 	return Item{Path: p, Kind: kind, Size: e.Size, Mode: e.Mode, ModeStr: e.Mode.String(), ModTime: e.ModTime, Target: e.Target}
-}
-
-// Describe renders a partition line for humans: "p2  Linux filesystem  100.0 MiB  ext4 root".
-func (it Item) Describe() string {
-	s := fmt.Sprintf("%-9s %-10s %-22s %-6s", it.Kind, humanSize(it.Size), it.PartType, it.FSType)
-	if it.Label != "" {
-		s += " label=" + it.Label
-	}
-	if it.Problem != "" {
-		s += " (" + it.Problem + ")"
-	}
-	return s
-}
-
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -25,6 +25,7 @@ var ErrExists = overwrite.ErrDiffers
 // RestoreResult counts what Restore wrote.
 type RestoreResult struct {
 	Files, Dirs, Symlinks, Skipped int // Skipped: devices, fifos, sockets (not files to restore)
+	HardLinks                      int // names linked to a file restored earlier in this run
 	Unchanged                      int // already there with the same contents
 	Bytes                          int64
 }
@@ -32,8 +33,10 @@ type RestoreResult struct {
 // Restore writes what t names (a file, a folder with everything below it, or a symlink) into
 // the folder target, with modes and modification times. A file is written under a temporary
 // name and renamed when complete, zero runs left as holes; an existing file of the same name is
-// left alone when identical and otherwise only replaced with overwrite. Hard links come back as
-// separate files. A name from the guest that could leave target ("..", a slash) is refused.
+// left alone when identical and otherwise kept (listed in the *overwrite.NotReplaced returned at
+// the end, the rest goes on) unless replace. Names of one file (hard links, same inode) restored
+// in one run are hard links again. A name from the guest that could leave target ("..", a slash)
+// is refused.
 func Restore(t *Target, target string, replace bool) (RestoreResult, error) {
 	var res RestoreResult
 	if t.Volume == nil {
@@ -51,7 +54,7 @@ func Restore(t *Target, target string, replace bool) (RestoreResult, error) {
 	if t.Inner == "." {
 		name = strings.ReplaceAll(t.Volume.Name, "/", "-")
 	}
-	w := &writer{fs: f, overwrite: replace, res: &res, buf: make([]byte, 1<<20)}
+	w := &writer{fs: f, overwrite: replace, res: &res, buf: make([]byte, 1<<20), links: map[uint64]string{}}
 	if err := w.item(t.Inner, e, filepath.Join(target, name)); err != nil {
 		return res, err
 	}
@@ -63,7 +66,8 @@ type writer struct {
 	overwrite bool
 	res       *RestoreResult
 	buf       []byte
-	kept      []string // existing entries that differ, left as they were
+	kept      []string          // existing entries that differ, left as they were
+	links     map[uint64]string // inode -> the path it was restored to, for files with several names
 }
 
 func safeName(n string) error {
@@ -125,9 +129,15 @@ func (w *writer) file(src string, e guestfs.Entry, dst string) error {
 		return err
 	}
 	defer in.Close()
+	if first, ok := w.links[e.Inode]; ok && e.Nlink > 1 {
+		return w.link(first, dst)
+	}
 	if fi, err := os.Lstat(dst); err == nil {
 		if fi.Mode().IsRegular() && fi.Size() == e.Size && w.same(in, dst) {
 			w.res.Unchanged++
+			if e.Nlink > 1 && e.Inode != 0 {
+				w.links[e.Inode] = dst
+			}
 			return nil
 		}
 		if !w.overwrite {
@@ -181,6 +191,37 @@ func (w *writer) file(src string, e guestfs.Entry, dst string) error {
 	ok = true
 	w.res.Files++
 	w.res.Bytes += e.Size
+	if e.Nlink > 1 && e.Inode != 0 {
+		w.links[e.Inode] = dst
+	}
+	return nil
+}
+
+// link makes dst another name of first (restored earlier in this run), under a temporary name
+// renamed into place, so an existing dst is only replaced with overwrite.
+func (w *writer) link(first, dst string) error {
+	if a, err := os.Stat(first); err == nil {
+		if b, err := os.Lstat(dst); err == nil {
+			if os.SameFile(a, b) {
+				w.res.Unchanged++
+				return nil
+			}
+			if !w.overwrite {
+				w.kept = append(w.kept, dst)
+				return nil
+			}
+		}
+	}
+	tmp := filepath.Join(filepath.Dir(dst), overwrite.PartialName(filepath.Base(dst)))
+	_ = os.Remove(tmp)
+	if err := os.Link(first, tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	w.res.HardLinks++
 	return nil
 }
 

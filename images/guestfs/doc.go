@@ -8,11 +8,11 @@
 // gets its file-system type from its first sectors (detect.go). A volume that is an LVM2
 // physical volume lists its volume group's linear logical volumes (lvm_*.go), named VG/LV.
 //
-// Volume.OpenFS opens a volume's file system as an FS: ext2/3/4 (ext_*.go) and FAT12/16/32
-// (fat.go) are read by code here, after the pure-Go libraries failed on real images (see the
-// type comments). XFS, NTFS and exFAT are detected and labelled but not read yet; they, and
-// btrfs, ReFS, LUKS, BitLocker and swap, are listed and refused with ErrUnsupported, whose
-// message says the whole disk can still be restored.
+// Volume.OpenFS opens a volume's file system as an FS: ext2/3/4 (ext_*.go), XFS (xfs*.go),
+// FAT12/16/32 (fat.go) and exFAT (exfat.go) are read by code here, after the pure-Go libraries
+// failed on real images (see the type comments and docs/file-restore.md); NTFS through
+// Velocidex's go-ntfs (fs_ntfs.go). btrfs, ReFS, LUKS, BitLocker and swap are detected, listed
+// and refused with ErrUnsupported, whose message says the whole disk can still be restored.
 //
 // Everything here reads what a guest wrote, so every parser is fuzzed, every loop is bounded by
 // the data's own size or a fixed limit, and each call into a file system runs under a guard

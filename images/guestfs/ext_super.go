@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
-	"strings"
 	"time"
 )
 
@@ -31,6 +29,7 @@ type extFS struct {
 	groups     uint32
 	incompat   uint32
 	blockCount uint64
+	dirs       dirCache
 }
 
 // ext feature and inode flag bits used here.
@@ -210,77 +209,23 @@ func (e *extFS) readlink(in *extInode) (string, error) {
 	return string(b), nil
 }
 
-// lookup walks name from the root directory, never following symlinks.
-func (e *extFS) lookup(name string) (*extInode, error) {
-	in, err := e.inode(extRootInode)
-	if err != nil {
-		return nil, err
+// The inodeTree methods (inode_tree.go) that give ext its path lookup, Lstat and ReadDir.
+func (e *extFS) inodeOf(n uint64) (*extInode, error) {
+	if n > 1<<32-1 {
+		return nil, fmt.Errorf("inode %d out of range", n)
 	}
-	if name == "." {
-		return in, nil
-	}
-	walked := ""
-	for _, el := range strings.Split(name, "/") {
-		if in.mode&0xF000 != 0x4000 {
-			return nil, &fs.PathError{Op: "lstat", Path: name, Err: fmt.Errorf("%s is not a directory", walked)}
-		}
-		var found uint32
-		err := e.eachEntry(in, func(n string, ino uint32) bool {
-			if n == el {
-				found = ino
-				return false
-			}
-			return true
-		})
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path.Join(walked, "."), err)
-		}
-		if found == 0 {
-			return nil, &fs.PathError{Op: "lstat", Path: name, Err: fs.ErrNotExist}
-		}
-		walked = path.Join(walked, el)
-		if in, err = e.inode(found); err != nil {
-			return nil, fmt.Errorf("%s: %w", walked, err)
-		}
-	}
-	return in, nil
+	return e.inode(uint32(n))
+}
+func (e *extFS) rootNum() uint64         { return extRootInode }
+func (e *extFS) isDir(in *extInode) bool { return in.mode&0xF000 == 0x4000 }
+func (e *extFS) folderCache() *dirCache  { return &e.dirs }
+func (e *extFS) entries(dir *extInode, fn func(string, uint64) bool) error {
+	return e.eachEntry(dir, func(n string, ino uint32) bool { return fn(n, uint64(ino)) })
 }
 
-func (e *extFS) Lstat(name string) (Entry, error) {
-	in, err := e.lookup(name)
-	if err != nil {
-		return Entry{}, err
-	}
-	return e.entry(path.Base(name), in)
-}
-
-func (e *extFS) ReadDir(name string) ([]Entry, error) {
-	dir, err := e.lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	if dir.mode&0xF000 != 0x4000 {
-		return nil, fmt.Errorf("%s: not a directory", name)
-	}
-	var out []Entry
-	var ierr error
-	err = e.eachEntry(dir, func(n string, ino uint32) bool {
-		in, err := e.inode(ino)
-		if err == nil {
-			var en Entry
-			if en, err = e.entry(n, in); err == nil {
-				out = append(out, en)
-				return true
-			}
-		}
-		ierr = fmt.Errorf("%s: %w", path.Join(name, n), err)
-		return false
-	})
-	if err == nil {
-		err = ierr
-	}
-	return out, err
-}
+func (e *extFS) lookup(name string) (*extInode, error) { return lookupPath[*extInode](e, name) }
+func (e *extFS) Lstat(name string) (Entry, error)      { return lstatPath[*extInode](e, name) }
+func (e *extFS) ReadDir(name string) ([]Entry, error)  { return readDirPath[*extInode](e, name) }
 
 func (e *extFS) Open(name string) (File, error) {
 	in, err := e.lookup(name)

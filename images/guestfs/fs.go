@@ -46,12 +46,13 @@ func opener(t string) func(r io.ReaderAt, size int64) (FS, error) {
 		return openFAT
 	case "ntfs":
 		return openNTFS
+	case "xfs":
+		return openXFS
+	case "exfat":
+		return openExFAT
 	}
 	return nil
 }
-
-// Readable reports whether OpenFS reads file systems of type t.
-func Readable(t string) bool { return opener(t) != nil }
 
 // OpenFS opens the file system of v. Every call on the returned FS runs under the guard
 // (guard.go): one call at a time (the libraries share a read position) and a library panic on

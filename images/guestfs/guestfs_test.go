@@ -1,6 +1,8 @@
 package guestfs
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,4 +94,53 @@ func TestNTFS(t *testing.T) {
 		t.Fatalf("p1 = %+v", p1)
 	}
 	checkTree(t, openFS(t, p1), tr, caps{}, false)
+}
+
+func TestXFS(t *testing.T) {
+	src, tr := makeTree(t, true, 3000)
+	// One folder of 2500 names (a leaf/node directory, several data blocks) and a file of 60
+	// separate pieces (more extents than the inode holds: a B+tree data fork).
+	for i := range 2500 {
+		p := fmt.Sprintf("big dir/entry with a long name number %05d.txt", i)
+		tr.files[p] = []byte(p)
+		if i == 0 {
+			os.MkdirAll(filepath.Join(src, "big dir"), 0o755)
+		}
+		os.WriteFile(filepath.Join(src, p), []byte(p), 0o640)
+		os.Chtimes(filepath.Join(src, p), tr.mtime, tr.mtime)
+	}
+	frag := make([]byte, 120*8192)
+	for i := 0; i < 120; i += 2 {
+		copy(frag[i*8192:], bytes.Repeat([]byte{byte(i + 1)}, 4096))
+	}
+	fp := filepath.Join(src, "data/fragmented.bin")
+	f, _ := os.Create(fp)
+	for i := 0; i < 120; i += 2 {
+		f.WriteAt(frag[i*8192:i*8192+4096], int64(i*8192))
+	}
+	f.Truncate(int64(len(frag)))
+	f.Chmod(0o640)
+	f.Close()
+	os.Chtimes(fp, tr.mtime, tr.mtime)
+	tr.files["data/fragmented.bin"] = frag
+	img := mkfsImage(t, "xfs", src, 300<<20)
+	disk := mkDisk(t, "gpt", "size=310M, type=linux\n", map[int]string{1: img})
+	d := openDisk(t, disk)
+	p1 := vol(t, d, "p1")
+	if p1.FSType != "xfs" || p1.Label != "guestxfs" {
+		t.Fatalf("p1 = %+v", p1)
+	}
+	checkTree(t, openFS(t, p1), tr, caps{symlinks: true, hardlinks: true, modes: true}, false)
+}
+
+func TestExFAT(t *testing.T) {
+	src, tr := makeTree(t, false, 300)
+	img := mkfsImage(t, "exfat", src, 64<<20)
+	disk := mkDisk(t, "dos", "size=70M, type=7\n", map[int]string{1: img})
+	d := openDisk(t, disk)
+	p1 := vol(t, d, "p1")
+	if p1.FSType != "exfat" {
+		t.Fatalf("p1 = %+v", p1)
+	}
+	checkTree(t, openFS(t, p1), tr, caps{}, true)
 }

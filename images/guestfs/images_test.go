@@ -150,9 +150,16 @@ func mkfsImage(t testing.TB, kind, src string, size int64) string {
 			run(t, "mkfs.xfs", "-q", "-L", "guestxfs", img)
 			run(t, "mount", "-o", "loop", img, mnt)
 		case "exfat":
-			needTool(t, "mkfs.exfat")
+			// No kernel exFAT driver here: exfat-fuse, which wants a block device.
+			needTool(t, "mkfs.exfat", "mount.exfat-fuse", "losetup")
 			run(t, "mkfs.exfat", "-L", "GUESTEXFAT", img)
-			run(t, "mount", "-o", "loop", img, mnt)
+			out, err := exec.Command("losetup", "-f", "--show", img).Output()
+			if err != nil {
+				t.Fatalf("losetup: %v", err)
+			}
+			loop := strings.TrimSpace(string(out))
+			defer exec.Command("losetup", "-d", loop).Run()
+			run(t, "mount.exfat-fuse", loop, mnt)
 		case "ntfs":
 			needTool(t, "mkntfs", "ntfs-3g")
 			run(t, "mkntfs", "-q", "-F", "-f", "-L", "guestntfs", img)
@@ -183,7 +190,7 @@ func mkDisk(t testing.TB, label string, script string, parts map[int]string) str
 		t.Fatal(err)
 	}
 	f.Close()
-	if err := os.Truncate(disk, 256<<20); err != nil {
+	if err := os.Truncate(disk, 512<<20); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("sfdisk", "-q", disk)

@@ -27,9 +27,6 @@ type Volume struct {
 	r io.ReaderAt // the volume's bytes, offset 0 = Start on the disk
 }
 
-// ReaderAt gives the volume's bytes (offset 0 is its first byte).
-func (v *Volume) ReaderAt() io.ReaderAt { return v.r }
-
 // Disk is what Open found on a disk image.
 type Disk struct {
 	Size    int64
@@ -42,7 +39,15 @@ var ErrUnsupported = errors.New("not readable by snapferry")
 
 // Open reads the partition table of the disk r (size bytes) and the type of each partition's
 // file system. A file system with no partition table is the one volume p0.
-func Open(r io.ReaderAt, size int64) (*Disk, error) {
+func Open(r io.ReaderAt, size int64) (d *Disk, err error) {
+	err = guard("partition table", func() error {
+		d, err = open(r, size)
+		return err
+	})
+	return d, err
+}
+
+func open(r io.ReaderAt, size int64) (*Disk, error) {
 	if size < 512 {
 		return nil, fmt.Errorf("disk of %d bytes holds no partition table or file system", size)
 	}

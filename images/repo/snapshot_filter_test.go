@@ -39,6 +39,13 @@ func TestFilterLeavesOutHostStateUnlessAsked(t *testing.T) {
 	if got, err := r.FindSnapshot(ctx, "latest", SnapshotFilter{Kind: SnapshotHostState}); err != nil || got.ID != hs {
 		t.Errorf("latest host state: %v, %v", got.ID.Short(), err)
 	}
+	// An id names one snapshot whatever its kind: restoring a host-state snapshot by id works.
+	if got, err := r.FindSnapshot(ctx, hs.String()[:10], SnapshotFilter{}); err != nil || got.ID != hs {
+		t.Errorf("host state by id prefix: %v, %v", got.ID.Short(), err)
+	}
+	if _, err := r.FindSnapshot(ctx, hs.String(), SnapshotFilter{Kind: SnapshotImage}); err == nil {
+		t.Error("a host-state id matched a filter for image snapshots")
+	}
 	if rep := mustCheck(t, r, true); rep.Snapshots != 2 {
 		t.Errorf("check walked %d snapshots, want both", rep.Snapshots)
 	}

@@ -199,13 +199,19 @@ func (r *Repository) FindSnapshot(ctx context.Context, ref string, f SnapshotFil
 		if err != nil {
 			return SnapshotInfo{}, err
 		}
-		if f.match(sn) {
+		// An id names one snapshot: host-state snapshots, left out of `latest` and listings,
+		// are found by their id like any other.
+		byID := f
+		if byID.Kind == "" {
+			byID.Kind = sn.Kind
+		}
+		if byID.match(sn) {
 			matches = append(matches, SnapshotInfo{ID: id, Snapshot: sn})
 		}
 	}
 	switch len(matches) {
 	case 0:
-		return SnapshotInfo{}, fmt.Errorf("find snapshot %s%s: %w (list them with `snapferry snapshots`)", ref, f.describe(), ErrSnapshotNotFound)
+		return SnapshotInfo{}, fmt.Errorf("find snapshot %s%s: %w", ref, f.describe(), ErrSnapshotNotFound)
 	case 1:
 		return matches[0], nil
 	}

@@ -36,15 +36,6 @@ func ReadDescriptor(path string) (*Descriptor, []byte, error) {
 	return d, b, nil
 }
 
-// ExtentPath resolves an extent's file name: relative names are relative to the directory of
-// the descriptor, as ESXi resolves them.
-func ExtentPath(descriptorPath string, e Extent) string {
-	if filepath.IsAbs(e.File) {
-		return e.File
-	}
-	return filepath.Join(filepath.Dir(descriptorPath), e.File)
-}
-
 // Backup backs up the disk described by the descriptor at descriptorPath: its flat extent as
 // blocks through images/disk, the descriptor text in Disk.Descriptor, Disk.Format "vmdk".
 // The extent must be as large as the descriptor says; a mismatch means a copy in progress or
@@ -58,7 +49,10 @@ func Backup(ctx context.Context, bs repo.BlobStore, descriptorPath string, opts 
 	if err != nil {
 		return repo.Disk{}, repo.Stats{}, fmt.Errorf("back up %s: %w", descriptorPath, err)
 	}
-	flat := ExtentPath(descriptorPath, e)
+	flat, err := ExtentPath(descriptorPath, e)
+	if err != nil {
+		return repo.Disk{}, repo.Stats{}, fmt.Errorf("back up %s: %w", descriptorPath, err)
+	}
 	f, err := os.Open(flat)
 	if err != nil {
 		return repo.Disk{}, repo.Stats{}, fmt.Errorf("back up %s: open its flat extent: %w", descriptorPath, err)

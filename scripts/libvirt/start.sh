@@ -36,10 +36,14 @@ fi
 # before it reads qemu.conf and fails without them; Debian's libvirt-daemon-system package would
 # create them. Create them (system account, no login, no home) when missing; qemu.conf below then
 # runs QEMU as root.
-if ! getent group libvirt-qemu >/dev/null; then groupadd --system libvirt-qemu; fi
-if ! getent passwd libvirt-qemu >/dev/null; then
-  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin -g libvirt-qemu libvirt-qemu
-fi
+# Two harnesses may start at once (go test runs packages in parallel): one creates, under a lock.
+(
+  flock 9
+  if ! getent group libvirt-qemu >/dev/null; then groupadd --system libvirt-qemu; fi
+  if ! getent passwd libvirt-qemu >/dev/null; then
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin -g libvirt-qemu libvirt-qemu
+  fi
+) 9>/tmp/snapferry-libvirt-user.lock
 
 mkdir -p "$dir/etc" "$dir/run" "$dir/lib" "$dir/cache" "$dir/log"
 # The bind targets must exist on the host; empty folders are all that is left there.

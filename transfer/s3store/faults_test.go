@@ -276,3 +276,25 @@ func loadAll(t *testing.T, s store.Backend, h store.Handle) []byte {
 	}
 	return b
 }
+
+// TestLockConfigDeniedIsNoLock: a least-privilege key that may not read the bucket's Object Lock
+// setting (403 on ?object-lock), or a server without that API (501), still saves.
+func TestLockConfigDeniedIsNoLock(t *testing.T) {
+	srv := rgwtest.Get(t)
+	for _, f := range []fault{{status: 403, code: "AccessDenied"}, {status: 501, code: "NotImplemented"}} {
+		s, ft := faultyStore(t, srv, s3store.Options{})
+		ft.setRule(func(req *http.Request) *fault {
+			if _, ok := req.URL.Query()["object-lock"]; ok {
+				return &f
+			}
+			return nil
+		})
+		if d, err := s.Retention(context.Background()); err != nil || d != 0 {
+			t.Errorf("%s on the lock setting: retention %s, %v; want none, no error", f.code, d, err)
+		}
+		h := store.Handle{Kind: store.KindIndex, Name: storetest.Name(9)}
+		if err := s.Save(context.Background(), h, bytes.NewReader([]byte("index"))); err != nil {
+			t.Errorf("save with %s on the lock setting: %v", f.code, err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -73,7 +74,12 @@ func (s *Store) Retention(ctx context.Context) (time.Duration, error) {
 func (s *Store) bucketRetention(ctx context.Context) (time.Duration, error) {
 	_, mode, validity, unit, err := s.cl.GetObjectLockConfig(ctx, s.o.Bucket)
 	if err != nil {
-		if c := minio.ToErrorResponse(err).Code; c == "ObjectLockConfigurationNotFoundError" || c == "InvalidRequest" {
+		// A server answer other than "no such bucket" means no retention we can use: no Object
+		// Lock configured (ObjectLockConfigurationNotFoundError), a server without the API
+		// (NotImplemented), or a backup key without s3:GetBucketObjectLockConfiguration
+		// (AccessDenied) — least-privilege keys are the point of such a setup, so the store
+		// works on without it. Only failures to get an answer at all are errors.
+		if r := minio.ToErrorResponse(err); r.Code != "" && r.Code != "NoSuchBucket" {
 			return 0, nil
 		}
 		return 0, s.wrap("read the Object Lock setting of", "bucket "+s.o.Bucket, err)
@@ -114,14 +120,16 @@ func (s *Store) RetainedUntil(ctx context.Context, h store.Handle) (time.Time, e
 
 // Undelete removes the delete markers put on the repository's keys since since, bringing back
 // the versions they hid: the way back after someone with the keys removed files (or after a
-// prune that should not have run). It returns how many files came back.
+// prune that should not have run). Lock files stay removed: a lock brought back would block the
+// repository for a process long gone. It returns how many files came back.
 func (s *Store) Undelete(ctx context.Context, since time.Time) (int, error) {
 	n := 0
+	locks := s.join(string(store.KindLocks)) + "/"
 	for v := range s.cl.ListObjects(ctx, s.o.Bucket, minio.ListObjectsOptions{Prefix: s.join(""), Recursive: true, WithVersions: true}) {
 		if v.Err != nil {
 			return n, s.wrap("list versions in", "bucket "+s.o.Bucket, v.Err)
 		}
-		if !v.IsDeleteMarker || !v.IsLatest || v.LastModified.Before(since) {
+		if !v.IsDeleteMarker || !v.IsLatest || v.LastModified.Before(since) || strings.HasPrefix(v.Key, locks) {
 			continue
 		}
 		if err := s.cl.RemoveObject(ctx, s.o.Bucket, v.Key, minio.RemoveObjectOptions{VersionID: v.VersionID}); err != nil {

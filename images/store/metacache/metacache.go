@@ -40,8 +40,12 @@ func (b *Backend) Unwrap() store.Backend { return b.Backend }
 
 func (b *Backend) path(h store.Handle) string { return filepath.Join(b.dir, string(h.Kind), h.Name) }
 
-// Load serves index and snapshot files from the cache, fetching a missing or damaged copy first.
+// Load serves index and snapshot files, and small ranges of packs, from the cache, fetching a
+// missing or damaged copy first.
 func (b *Backend) Load(ctx context.Context, h store.Handle, offset, length int64) (io.ReadCloser, error) {
+	if h.Kind == store.KindData && length > 0 && length <= MaxRange && store.Validate(h) == nil {
+		return b.loadRange(ctx, h, offset, length)
+	}
 	if !cached(h.Kind) || store.Validate(h) != nil {
 		return b.Backend.Load(ctx, h, offset, length)
 	}
@@ -82,12 +86,7 @@ func matches(h store.Handle, data []byte) bool {
 // fetch loads h whole from the store and keeps a copy when it matches its name (a file that does
 // not is returned as it is, for the repository to report, and not cached).
 func (b *Backend) fetch(ctx context.Context, h store.Handle) ([]byte, error) {
-	rd, err := b.Backend.Load(ctx, h, 0, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer rd.Close()
-	data, err := io.ReadAll(rd)
+	data, err := b.loadBytes(ctx, h, 0, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -97,10 +96,23 @@ func (b *Backend) fetch(ctx context.Context, h store.Handle) ([]byte, error) {
 	return data, nil
 }
 
-// keep writes a cached copy under a temp name and renames it, so a crash leaves no torn copy.
+// loadBytes reads a range of h from the store.
+func (b *Backend) loadBytes(ctx context.Context, h store.Handle, offset, length int64) ([]byte, error) {
+	rd, err := b.Backend.Load(ctx, h, offset, length)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	return io.ReadAll(rd)
+}
+
+// keep writes a cached copy of h.
+func (b *Backend) keep(h store.Handle, data []byte) { b.keepAt(b.path(h), data) }
+
+// keepAt writes data to path under a temp name and renames it, so a crash leaves no torn copy.
 // Failing to cache is not an error: the store still has the file.
-func (b *Backend) keep(h store.Handle, data []byte) {
-	dir := filepath.Dir(b.path(h))
+func (b *Backend) keepAt(path string, data []byte) {
+	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return
 	}
@@ -113,7 +125,7 @@ func (b *Backend) keep(h store.Handle, data []byte) {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), b.path(h))
+		err = os.Rename(f.Name(), path)
 	}
 	if err != nil {
 		_ = os.Remove(f.Name())
@@ -147,6 +159,9 @@ func (b *Backend) Remove(ctx context.Context, h store.Handle) error {
 // List lists the store; after a complete listing of a cached kind, copies of files the store no
 // longer has (pruned, forgotten) are removed.
 func (b *Backend) List(ctx context.Context, k store.Kind, fn func(store.FileInfo) error) error {
+	if k == store.KindData {
+		return b.listData(ctx, fn)
+	}
 	if !cached(k) {
 		return b.Backend.List(ctx, k, fn)
 	}

@@ -42,16 +42,7 @@ func named(data string) (store.Handle, []byte) {
 
 func loadAll(t *testing.T, be store.Backend, h store.Handle) []byte {
 	t.Helper()
-	rd, err := be.Load(context.Background(), h, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	b, err := io.ReadAll(rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return loadRange(t, be, h, 0, 0)
 }
 
 // TestSecondOpenReadsNothing: a file written by another host is fetched once; later reads (a
