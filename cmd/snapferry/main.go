@@ -36,6 +36,7 @@ func commands() []command {
 		{"forget", "remove snapshots by a keep policy", runForget},
 		{"prune", "remove data no snapshot needs", runPrune},
 		{"rebuild-index", "rebuild the index from the packs", runRebuildIndex},
+		{"repair", "take damaged blobs out of the index so backups store them again", runRepair},
 		{"unlock", "remove stale repository locks", runUnlock},
 		{"pid", "the PID registry: list, cleanup, kill-idle", runPid},
 		{"jobs", "the job history", runJobs},

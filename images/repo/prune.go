@@ -121,7 +121,7 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, e
 		return rep, nil
 	}
 
-	newPacks, written, err := r.repack(ctx, repack, progress.OrNop(o.Progress))
+	newPacks, written, err := r.repack(ctx, repack, progress.OrNop(o.Progress), nil)
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
@@ -130,17 +130,47 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, e
 
 	// New index: every pack that stays, complete (the index always matches the pack headers).
 	final := newPacks
+	r.mu.Lock()
 	for _, p := range keep {
+		// Damage marks of check --read-data stay until repair (a header read drops them).
+		num := r.idx.packNum[p.id]
+		for i, b := range p.blobs {
+			if r.idx.copyDamaged(b.ID, num, b.Offset) {
+				p.blobs[i].Flags |= blobFlagDamaged
+			}
+		}
 		final = append(final, indexedPack{ID: p.id, Blobs: p.blobs})
 	}
+	r.mu.Unlock()
+	kept, n, err := r.replaceIndex(ctx, final, oldIndex, slices.Concat(remove, repack), unindexed)
+	if err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	rep.IndexFilesNew = n
+	for _, p := range kept {
+		rep.PacksDeleted--
+		rep.BytesFreed -= p.size
+	}
+	return rep, nil
+}
+
+// replaceIndex is the committing half of prune and repair: write index files naming exactly
+// final, then remove the old index files, then the packs in drop and the unindexed packs. A
+// crash between steps leaves duplicates or unindexed packs, never an index naming a missing
+// pack. It returns the packs of drop it kept because final names them (a repack that yields an
+// existing pack's exact bytes: a prune killed after its new index, then run again) and how many
+// index files it wrote.
+func (r *Repository) replaceIndex(ctx context.Context, final []indexedPack, oldIndex []ID, drop []*packPlan,
+	unindexed []ID) ([]*packPlan, int, error) {
 	fresh := map[ID]bool{} // an old file with identical content was rewritten in place: keep it
+	written := 0
 	for start := 0; start < len(final); start += 256 {
 		id, err := r.saveIndexFile(ctx, final[start:min(start+256, len(final))])
 		if err != nil {
-			return nil, fmt.Errorf("prune: %w", err)
+			return nil, written, err
 		}
 		fresh[id] = true
-		rep.IndexFilesNew++
+		written++
 	}
 	r.hook(HookPruneIndex)
 	for _, id := range oldIndex {
@@ -148,37 +178,33 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, e
 			continue
 		}
 		if err := r.removeFile(ctx, store.KindIndex, id); err != nil {
-			return nil, fmt.Errorf("prune: %w", err)
+			return nil, written, err
 		}
 	}
 	r.hook(HookPruneDelete)
-	// A pack this repack wrote may carry the name of one on the delete list: packs are named by
-	// their bytes, and repacking the same used blobs again (a prune killed after its new index,
-	// then run again) yields the same bytes, which the store kept under the existing name. The
-	// new index names it, so it must stay.
-	fromRepack := make(map[ID]bool, len(newPacks))
-	for _, np := range newPacks {
-		fromRepack[np.ID] = true
+	named := make(map[ID]bool, len(final))
+	for _, np := range final {
+		named[np.ID] = true
 	}
-	for _, p := range append(remove, repack...) {
-		if fromRepack[p.id] {
-			rep.PacksDeleted--
-			rep.BytesFreed -= p.size
+	var kept []*packPlan
+	for _, p := range drop {
+		if named[p.id] {
+			kept = append(kept, p)
 			continue
 		}
 		if err := r.removeFile(ctx, store.KindData, p.id); err != nil {
-			return nil, fmt.Errorf("prune: %w", err)
+			return nil, written, err
 		}
 	}
 	for _, id := range unindexed {
 		if err := r.removeFile(ctx, store.KindData, id); err != nil {
-			return nil, fmt.Errorf("prune: %w", err)
+			return nil, written, err
 		}
 	}
 	if err := r.loadIndex(ctx, true); err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
+		return nil, written, err
 	}
-	return rep, nil
+	return kept, written, nil
 }
 
 func (r *Repository) removeFile(ctx context.Context, k store.Kind, id ID) error {
@@ -317,7 +343,7 @@ func (r *Repository) planPacks(ctx context.Context, used []uint64) ([]*packPlan,
 		if p := planned[ip.ID]; p != nil {
 			// The same pack in two index files (an interrupted prune or rebuild) is harmless
 			// when both agree; when they do not, one of them lies and the header decides.
-			if !slices.Equal(p.blobs, ip.Blobs) {
+			if !sameBlobs(p.blobs, ip.Blobs) {
 				p.conflict = true
 			}
 			return nil
@@ -390,7 +416,11 @@ func (r *Repository) oldUnindexedPacks(ctx context.Context, plans []*packPlan, g
 // (stored bytes are copied as they are: no recompression; a patch is rebuilt from its base and
 // checked against its id, and keeps its flags in the new pack and index). It returns the new packs and their
 // total size.
-func (r *Repository) repack(ctx context.Context, plans []*packPlan, prog progress.Reporter) ([]indexedPack, int64, error) {
+//
+// skipBad, if set, hears about a used blob that does not verify, which is then left out
+// (repair salvages the rest of a damaged pack); nil stops the repack at the first one.
+func (r *Repository) repack(ctx context.Context, plans []*packPlan, prog progress.Reporter,
+	skipBad func(pack ID, b packBlob, err error)) ([]indexedPack, int64, error) {
 	var total int64
 	for _, p := range plans {
 		total += p.size
@@ -439,17 +469,19 @@ func (r *Repository) repack(ctx context.Context, plans []*packPlan, prog progres
 				return nil, 0, fmt.Errorf("repack pack %s: read blob %s: %w", plan.id.Short(), b.ID.Short(), err)
 			}
 			pos = int64(b.Offset) + int64(b.Stored)
-			if plain, err = r.decodeBlob(b.packEntry, stored, plain); err != nil {
-				rd.Close()
-				return nil, 0, fmt.Errorf("repack pack %s: blob %s: %w; nothing was deleted (run `snapferry check --read-data`)",
-					plan.id.Short(), b.ID.Short(), err)
+			e := b.packEntry
+			e.Flags &^= blobFlagDamaged // an index mark, never in a pack header
+			if plain, err = r.decodeBlob(e, stored, plain); err == nil && b.Flags&blobFlagPatch != 0 {
+				rebuilt, err = r.rebuildPatch(ctx, b.ID, plain, rebuilt)
 			}
-			if b.Flags&blobFlagPatch != 0 {
-				if rebuilt, err = r.rebuildPatch(ctx, b.ID, plain, rebuilt); err != nil {
-					rd.Close()
-					return nil, 0, fmt.Errorf("repack pack %s: patch blob %s: %w; nothing was deleted (run `snapferry check --read-data`)",
-						plan.id.Short(), b.ID.Short(), err)
-				}
+			if err != nil && skipBad != nil && isDamage(err) {
+				skipBad(plan.id, b, err)
+				continue
+			}
+			if err != nil {
+				rd.Close()
+				return nil, 0, fmt.Errorf("repack pack %s: blob %s: %w; nothing was deleted (run `snapferry check --read-data`, then `snapferry repair`)",
+					plan.id.Short(), b.ID.Short(), err)
 			}
 			if p == nil {
 				if p, err = newPackerFor(ctx, r.be, r.opts.TempDir, &r.noStream); err != nil {
@@ -457,7 +489,7 @@ func (r *Repository) repack(ctx context.Context, plans []*packPlan, prog progres
 					return nil, 0, fmt.Errorf("repack: %w", err)
 				}
 			}
-			if err := p.add(b.packEntry, stored); err != nil {
+			if err := p.add(e, stored); err != nil {
 				rd.Close()
 				return nil, 0, fmt.Errorf("repack: %w", err)
 			}
