@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/transfer/remoterun"
 )
 
@@ -34,6 +35,8 @@ type app struct {
 
 	// bwlimit (bytes per second, 0 = none) slows uploads to stores (--bwlimit).
 	bwlimit int64
+	// compression is this run's codec for new blobs (--compression; empty: the repository's).
+	compression repo.Compression
 	// cancelOnStdinEOF is set on the far side of a --host launch: the job stops (and cleans up)
 	// when the launching host closes the session's stdin.
 	cancelOnStdinEOF bool

@@ -43,6 +43,7 @@ func runBackup(a *app, args []string) int {
 	fs.BoolVar(&f.oneFS, "one-file-system", false, "stay on each PATH's file system (store mount points empty)")
 	fs.StringVar(&f.lowSpace, "low-space", "5G", "report store.low-space when the store has less free space than this (0: never)")
 	fs.BoolVar(&f.rehash, "rehash", false, "hash every disk block with BLAKE3 again instead of trusting the block fingerprint cache, and store changed blocks whole, not as patches (docs/block-cache.md)")
+	comp := a.addCompressionFlag("how to compress new data (default: the repository's, set at init)")
 	a.addSSHFlags()
 	a.addOriginFlag(&f.origin)
 	a.addVMFSFlag(&f.vmfsRoot)
@@ -62,6 +63,11 @@ func runBackup(a *app, args []string) int {
 	if f.vms == "" && len(pos) == 0 {
 		return a.fail(usagef("nothing to back up: give PATH... or --vm=NAMES|all|running"))
 	}
+	chosen, err := compressionChoice(*comp)
+	if err != nil {
+		return a.fail(err)
+	}
+	a.compression = chosen
 	low, err := lowSpaceLimit(f.lowSpace)
 	if err != nil {
 		return a.fail(err)

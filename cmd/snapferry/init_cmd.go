@@ -10,6 +10,7 @@ func runInit(a *app, args []string) int {
 	bs := a.flags.String("block-size", "1M", "disk image block size (64K..16M, a power of two)")
 	packSize := a.flags.String("pack-size", "32M", "target pack file size (4M..256M)")
 	encrypt := a.flags.Bool("encrypt", false, "encrypt the repository (password from --password-file, SNAPFERRY_PASSWORD_FILE, SNAPFERRY_PASSWORD or a prompt)")
+	comp := a.addCompressionFlag("the repository's default compression for new data")
 	a.addSSHFlags()
 	pos, code, ok := a.parse(args)
 	if !ok {
@@ -25,6 +26,10 @@ func runInit(a *app, args []string) int {
 	ps, err := parseSize(*packSize)
 	if err != nil || ps < 4<<20 || ps > 256<<20 {
 		return a.fail(usagef("--pack-size=%q: want a size from 4M to 256M", *packSize))
+	}
+	defComp, err := compressionChoice(*comp)
+	if err != nil {
+		return a.fail(err)
 	}
 	// security helper: --encrypt takes the new repository's password (secrets.go).
 	var password []byte
@@ -42,7 +47,7 @@ func runInit(a *app, args []string) int {
 		return a.fail(err)
 	}
 	defer be.Close()
-	cfg, err := repo.Init(a.ctx, be, repo.InitOptions{BlockSize: int(size), PackSize: ps, Password: password})
+	cfg, err := repo.Init(a.ctx, be, repo.InitOptions{BlockSize: int(size), PackSize: ps, Password: password, Compression: defComp})
 	if err != nil {
 		return a.fail(fmt.Errorf("init %s: %w", pos[0], err))
 	}

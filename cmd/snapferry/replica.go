@@ -26,6 +26,7 @@ func runReplica(a *app, args []string) int {
 	vms := a.flags.String("vm", "", "VMs to replicate: NAMES|IDS|all|running (replica_vm.go)")
 	bw := a.flags.String("bwlimit", "", "limit the transfer rate, e.g. 20M (bytes per second)")
 	vf := addReplicaVMFlags(a)
+	comp := a.addCompressionFlag("how to compress changed blocks on the link")
 	var origin string
 	a.addOriginFlag(&origin)
 	a.addSSHFlags()
@@ -42,6 +43,11 @@ func runReplica(a *app, args []string) int {
 	if !strings.HasPrefix(*to, "ssh://") {
 		return a.fail(usagef("--to=%q: a replica needs ssh://[user@]host[:port]/path (the far side runs snapferry serve)", *to))
 	}
+	chosen, err := compressionChoice(*comp)
+	if err != nil {
+		return a.fail(err)
+	}
+	a.compression = chosen
 	if *bw != "" {
 		bps, err := ratelimit.ParseRate(*bw)
 		if err != nil {
@@ -88,7 +94,7 @@ func (a *app) pushReplicas(to string, order []string, sets map[string][]replica.
 	var items []backupItem
 	for _, name := range order {
 		start := time.Now()
-		st, err := replica.Push(a.ctx, sess, name, sets[name], replica.Options{})
+		st, err := replica.Push(a.ctx, sess, name, sets[name], replica.Options{Compression: a.compression})
 		if err != nil {
 			return items, fmt.Errorf("replica %s to %s: %w", name, to, err)
 		}

@@ -96,7 +96,7 @@ func (a *app) pushVMReplicas(job *jobrun.Job, list, to string, f *replicaVMFlags
 	push := func(ctx context.Context, set string, files []replica.File) (replica.Stats, error) {
 		prog.Start(set, diskBytes(files))
 		var seen int64 // Progress hands running totals; the renderer counts increments
-		st, err := replica.Push(ctx, sess, set, files, replica.Options{Progress: func(s replica.Stats) {
+		st, err := replica.Push(ctx, sess, set, files, replica.Options{Compression: a.compression, Progress: func(s replica.Stats) {
 			prog.Add(s.BytesScanned - seen)
 			seen = s.BytesScanned
 		}})

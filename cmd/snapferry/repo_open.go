@@ -56,7 +56,7 @@ func (a *app) openRepo(spec string, write bool) (*repo.Repository, error) {
 	if err != nil {
 		return nil, err
 	}
-	var o repo.Options
+	o := repo.Options{Compression: a.compression}
 	if write {
 		dir, err := a.stateDir()
 		if err != nil {

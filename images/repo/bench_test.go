@@ -27,13 +27,13 @@ func benchBlock(i int, b []byte) {
 	}
 }
 
-func benchSave(b *testing.B, better bool) {
+func benchSave(b *testing.B, c Compression) {
 	ctx := context.Background()
 	dir := filepath.Join(b.TempDir(), "repo")
 	if _, err := Init(ctx, local.New(dir), InitOptions{}); err != nil {
 		b.Fatal(err)
 	}
-	r, err := Open(ctx, local.New(dir), Options{TempDir: b.TempDir(), BetterCompression: better})
+	r, err := Open(ctx, local.New(dir), Options{TempDir: b.TempDir(), Compression: c})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -82,8 +82,10 @@ func benchSave(b *testing.B, better bool) {
 
 // BenchmarkSaveBlob measures the write path (hash excluded, compression, pack files, upload to a
 // local folder) with 1 MiB blocks; -benchtime=2000x backs up ~2 GiB and reports the peak heap.
-func BenchmarkSaveBlobFastest(b *testing.B) { benchSave(b, false) }
-func BenchmarkSaveBlobBetter(b *testing.B)  { benchSave(b, true) }
+func BenchmarkSaveBlobAuto(b *testing.B) { benchSave(b, CompressionAuto) }
+func BenchmarkSaveBlobFast(b *testing.B) { benchSave(b, CompressionFast) }
+func BenchmarkSaveBlobMax(b *testing.B)  { benchSave(b, CompressionMax) }
+func BenchmarkSaveBlobOff(b *testing.B)  { benchSave(b, CompressionOff) }
 
 func BenchmarkLoadBlob(b *testing.B) {
 	ctx := context.Background()

@@ -41,14 +41,16 @@ const (
 
 // Config is the repository's "config" file (JSON). It is written once by Init and never changed.
 type Config struct {
-	Version     int           `json:"version"`
-	ID          string        `json:"id"`
-	BlockSize   int           `json:"block_size"`
-	PackSize    int64         `json:"pack_size"` // target size of new packs
-	Chunker     ChunkerParams `json:"chunker"`
-	Compression string        `json:"compression"` // "zstd"
-	Encryption  string        `json:"encryption"`  // EncryptionNone or EncryptionXChaCha
-	Created     time.Time     `json:"created"`
+	Version   int           `json:"version"`
+	ID        string        `json:"id"`
+	BlockSize int           `json:"block_size"`
+	PackSize  int64         `json:"pack_size"` // target size of new packs
+	Chunker   ChunkerParams `json:"chunker"`
+	// Compression is the writers' default: "zstd" (auto), "fast", "max" or "off". Blobs record
+	// their own codec, so this only chooses what new blobs get.
+	Compression string    `json:"compression"`
+	Encryption  string    `json:"encryption"` // EncryptionNone or EncryptionXChaCha
+	Created     time.Time `json:"created"`
 }
 
 // ChunkerParams are the content-defined chunking sizes for file contents (images/tree uses them).
@@ -68,6 +70,8 @@ type InitOptions struct {
 	// keys/, sealed under a key derived from the password with KDF (zero: the defaults).
 	Password []byte
 	KDF      KDFParams
+	// Compression is the writers' default for the new repository (empty: auto).
+	Compression Compression
 }
 
 // Init creates a new repository on be and writes its config. It fails (wrapping store.ErrExist)
@@ -78,7 +82,7 @@ func Init(ctx context.Context, be store.Backend, o InitOptions) (*Config, error)
 		BlockSize:   o.BlockSize,
 		PackSize:    o.PackSize,
 		Chunker:     o.Chunker,
-		Compression: "zstd",
+		Compression: o.Compression.configWord(),
 		Encryption:  "none",
 		Created:     clockOr(o.Clock).Now().UTC(),
 	}
@@ -139,8 +143,8 @@ func (c *Config) validate() error {
 	case c.Chunker.Min <= 0 || c.Chunker.Min > c.Chunker.Avg || c.Chunker.Avg > c.Chunker.Max ||
 		c.Chunker.Max > MaxBlobSize:
 		return fmt.Errorf("chunker sizes %+v: want 0 < min <= avg <= max <= 64 MiB", c.Chunker)
-	case c.Compression != "zstd":
-		return fmt.Errorf("compression %q: only zstd is supported", c.Compression)
+	case !validConfigCompression(c.Compression):
+		return fmt.Errorf("compression %q: want zstd, fast, max or off", c.Compression)
 	case c.Version == formatVersionPlain && c.Encryption != EncryptionNone:
 		return fmt.Errorf("encryption %q in a version 1 config: version 1 repositories are unencrypted", c.Encryption)
 	case c.Version == formatVersionEncrypted && c.Encryption == EncryptionNone:
@@ -191,4 +195,18 @@ func clockOr(c Clock) Clock {
 		return SystemClock{}
 	}
 	return c
+}
+
+// validConfigCompression: "auto" is written as "zstd" (older readers know only that word).
+func validConfigCompression(s string) bool {
+	c, err := ParseCompression(s)
+	return err == nil && c != "" && s == c.configWord()
+}
+
+// DefaultCompression is what writers do when a run does not choose.
+func (c *Config) DefaultCompression() Compression {
+	if m, err := ParseCompression(c.Compression); err == nil && m != "" {
+		return m
+	}
+	return CompressionAuto
 }

@@ -21,8 +21,6 @@ const (
 	packEntrySize     = 44
 	packTrailerSize   = 12
 	packMagic         = "SFPK"
-	compressionNone   = 0
-	compressionZstd   = 1
 	maxBlobsPerPack   = 1 << 20
 	packTailReadAhead = 64 << 10 // one Load usually fetches trailer and header together
 )
@@ -168,7 +166,7 @@ func (e *packEntry) validate() error {
 	switch {
 	case e.Type != DataBlob && e.Type != TreeBlob:
 		return fmt.Errorf("blob %s: unknown type %d: %w", e.ID.Short(), e.Type, ErrCorrupt)
-	case e.Compression != compressionNone && e.Compression != compressionZstd:
+	case !knownCodec(e.Compression):
 		return fmt.Errorf("blob %s: unknown compression %d: %w", e.ID.Short(), e.Compression, ErrCorrupt)
 	case e.Flags&^(blobFlagSealed|blobFlagPatch|blobFlagDamaged) != 0:
 		return fmt.Errorf("blob %s: flags %#x not supported: %w", e.ID.Short(), e.Flags, ErrCorrupt)

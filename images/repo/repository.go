@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
-
 	"github.com/snapferry/snapferry/images/store"
 )
 
@@ -43,11 +41,9 @@ type Options struct {
 	// IndexEvery writes an index file after this many uploaded packs (default 16), so a long
 	// backup that dies keeps most of its work.
 	IndexEvery int
-	// BetterCompression selects zstd's default level instead of its fastest. The fastest level
-	// is the default: on mixed VM data it stored within 1% of the default level's size, ran ~20%
-	// faster and needed half the encoder memory (BenchmarkSaveBlob*), and ESXi hosts are short of
-	// both CPU and memory for anything that is not a VM.
-	BetterCompression bool
+	// Compression is what this run does with new blobs (empty: the repository's default, see
+	// Config.Compression). Readers decode every codec whatever this says.
+	Compression Compression
 	// Hook is called at the Hook* points; tests use it to kill the process there.
 	Hook func(point string)
 	// Clock computes ages (lock staleness, retention, prune grace); Hostname names this host in
@@ -92,9 +88,8 @@ type Repository struct {
 	master *masterKey
 	keyID  ID
 
-	enc  *zstd.Encoder
-	dec  *zstd.Decoder
-	bufs sync.Pool // *[]byte scratch for compressed blobs
+	codec *codecs
+	bufs  sync.Pool // *[]byte scratch for compressed blobs
 
 	// At most Options.Packers packs are open. Each is either an open packer waiting in ready or
 	// a token in free (room to create one). Taking a packer gives exclusive use of it; open
@@ -156,26 +151,15 @@ func Open(ctx context.Context, be store.Backend, o Options) (*Repository, error)
 	// Each concurrent zstd coder holds its own tables and window; on a 32-core ESXi host one per
 	// core would cost more memory than the whole backup may use. Four fastest-level encoders
 	// compress faster than a datastore reads.
-	codecs := min(runtime.GOMAXPROCS(0), maxCodecs)
-	level := zstd.SpeedFastest
-	if o.BetterCompression {
-		level = zstd.SpeedDefault
+	if o.Compression == "" {
+		o.Compression = cfg.DefaultCompression()
 	}
-	// No frame checksum: every blob is verified against its id (BLAKE3, or a keyed hash) when
-	// read, so zstd's own xxhash would only cost time. Frames that carry one still decode.
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderCRC(false),
-		zstd.WithEncoderConcurrency(codecs), zstd.WithLowerEncoderMem(true))
+	codec, err := newCodecs(defaultCodecs())
 	if err != nil {
-		return nil, fmt.Errorf("open repository %s: zstd encoder: %w", be.Location(), err)
-	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(codecs),
-		zstd.WithDecoderMaxMemory(MaxBlobSize), zstd.WithDecoderLowmem(true))
-	if err != nil {
-		enc.Close()
-		return nil, fmt.Errorf("open repository %s: zstd decoder: %w", be.Location(), err)
+		return nil, fmt.Errorf("open repository %s: %w", be.Location(), err)
 	}
 	o.Password = nil // the master key is what stays in memory, not the password
-	r := &Repository{be: be, cfg: *cfg, opts: o, enc: enc, dec: dec, crypt: crypt, master: master, keyID: keyID,
+	r := &Repository{be: be, cfg: *cfg, opts: o, codec: codec, crypt: crypt, master: master, keyID: keyID,
 		ready: make(chan *packer, o.Packers), free: make(chan struct{}, o.Packers), locks: map[*Lock]struct{}{}}
 	for i := 0; i < o.Packers; i++ {
 		r.free <- struct{}{}
@@ -261,16 +245,15 @@ func (r *Repository) storeBlob(ctx context.Context, e packEntry, data []byte) (b
 	bufp := r.getBuf()
 	defer r.bufs.Put(bufp)
 	e.Raw = uint32(len(data))
-	stored := data
-	if worthCompressing(r.enc, data, (*bufp)[:0]) {
-		stored = r.enc.EncodeAll(data, (*bufp)[:0])
-		*bufp = stored[:0]
-		if len(stored) < len(data) {
-			e.Compression = compressionZstd
-		} else {
-			stored = data
-		}
+	codec, stored, err := r.codec.encode(r.opts.Compression, data, *bufp)
+	if err != nil {
+		r.unreserve([]packEntry{e})
+		return false, fmt.Errorf("save blob %s: %w", id.Short(), err)
 	}
+	if codec != compressionNone {
+		*bufp = stored[:0]
+	}
+	e.Compression = codec
 	if r.crypt != nil {
 		// Compress, then seal: ciphertext does not compress. The id is the associated data, so
 		// a blob's bytes cannot be moved under another id.
@@ -540,8 +523,7 @@ func (r *Repository) Close() error {
 		for _, p := range held {
 			r.discard(p)
 		}
-		r.enc.Close()
-		r.dec.Close()
+		r.codec.close()
 	})
 	return nil
 }
@@ -683,17 +665,9 @@ func (r *Repository) decodeBlob(e packEntry, stored, buf []byte) ([]byte, error)
 		*plainp = plain[:0]
 		stored = plain
 	}
-	var out []byte
-	switch e.Compression {
-	case compressionNone:
-		out = append(buf[:0], stored...)
-	case compressionZstd:
-		var err error
-		if out, err = r.dec.DecodeAll(stored, grow(buf, int(e.Raw))[:0]); err != nil {
-			return nil, fmt.Errorf("decompress: %v: %w", err, ErrCorrupt)
-		}
-	default:
-		return nil, fmt.Errorf("unknown compression %d: %w", e.Compression, ErrCorrupt)
+	out, err := r.codec.decode(e.Compression, stored, buf, int(e.Raw))
+	if err != nil {
+		return nil, err
 	}
 	if e.Flags&blobFlagPatch != 0 {
 		if len(out) != int(e.Raw) {

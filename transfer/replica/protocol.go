@@ -100,6 +100,7 @@ const (
 	recZstd = 1 // hash, zstd frame of the block
 	recRaw  = 2 // hash, the block as is (did not compress)
 	recZero = 3 // the block is all zeros: punch a hole
+	recS2   = 4 // hash, S2 block of the block (--compression=fast)
 )
 
 // record is one changed block in an OpRepWrite body: kind, block index (uvarint) and, for data
@@ -137,7 +138,7 @@ func readRecord(br *bufio.Reader, maxPayload int, buf []byte) (record, []byte, e
 	switch kind {
 	case recZero:
 		return r, buf, nil
-	case recZstd, recRaw:
+	case recZstd, recRaw, recS2:
 	default:
 		return record{}, buf, fmt.Errorf("%w: block record kind %d", wire.ErrMalformed, kind)
 	}

@@ -12,7 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/snapferry/snapferry/images/repo"
 
 	"github.com/snapferry/snapferry/transfer/wire"
 )
@@ -33,6 +36,9 @@ type Options struct {
 	// Level is the zstd level for changed blocks; zstd.SpeedFastest, as for repository blobs:
 	// on a LAN the link outruns the compressor at higher levels.
 	Level zstd.EncoderLevel
+	// Compression is backup's --compression word for changed blocks: "" or auto (zstd at
+	// Level), fast (S2), max (zstd's better level), off (raw).
+	Compression repo.Compression
 	// Progress, when set, gets the running totals after every 256 blocks and every file, from
 	// one goroutine at a time. It must return quickly.
 	Progress func(Stats)
@@ -65,6 +71,9 @@ func Push(ctx context.Context, sess *wire.Session, set string, files []File, opt
 	}
 	if opts.Level == 0 {
 		opts.Level = zstd.SpeedFastest
+		if opts.Compression == repo.CompressionMax {
+			opts.Level = zstd.SpeedBetterCompression
+		}
 	}
 	p := &pusher{sess: sess, set: set, opts: opts}
 	if err := p.call(ctx, wire.OpRepBegin, beginArgs{Set: set}.encode()); err != nil {
@@ -223,7 +232,7 @@ func (p *pusher) pushDisk(ctx context.Context, file File) error {
 	out := &recordSink{bw: bufio.NewWriterSize(ws, 256<<10)}
 	zeroes := newZeroHashes(head.Seed)
 	sc := &scanner{f: f, size: size, bs: bs, workers: p.opts.Workers, zeroes: zeroes}
-	bufs := sync.Pool{New: func() any { return make([]byte, 0, bs+bs/8+64) }}
+	bufs := sync.Pool{New: func() any { return make([]byte, 0, s2.MaxEncodedLen(int(bs))) }}
 	err = sc.run(ctx, func(b *block) error {
 		if p.opts.Progress != nil && b.index%256 == 255 {
 			st := p.stats() // this file's counts join the totals when it is done
@@ -250,10 +259,18 @@ func (p *pusher) pushDisk(ctx context.Context, file File) error {
 			p.zero.Add(1)
 		} else {
 			p.raw.Add(int64(b.n))
-			buf = bufs.Get().([]byte)
-			defer func() { bufs.Put(buf[:0]) }()
-			buf = enc.EncodeAll(b.data, buf[:0])
-			rec.kind, rec.hash, rec.payload = recZstd, strongSum(b.data), buf
+			pooled := bufs.Get().([]byte)
+			defer func() { bufs.Put(pooled[:0]) }()
+			rec.kind, rec.hash = recZstd, strongSum(b.data)
+			switch p.opts.Compression {
+			case repo.CompressionFast:
+				buf, rec.kind = s2.Encode(pooled[:cap(pooled)], b.data), recS2
+			case repo.CompressionOff:
+				buf = b.data
+			default:
+				buf = enc.EncodeAll(b.data, pooled[:0])
+			}
+			rec.payload = buf
 			if len(buf) >= b.n {
 				rec.kind, rec.payload = recRaw, b.data
 			}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/snapferry/snapferry/transfer/wire"
@@ -216,6 +217,16 @@ func (w *blockWriter) decode(rec record) (pendingBlock, error) {
 		var err error
 		pb.data, err = w.dec.DecodeAll(rec.payload, make([]byte, 0, n))
 		if err != nil {
+			return pb, fmt.Errorf("decompress block %d: %w", rec.index, err)
+		}
+	case recS2:
+		// The length is checked before decoding: a hostile sender cannot make us allocate more
+		// than a block.
+		if dn, err := s2.DecodedLen(rec.payload); err != nil || dn != n {
+			return pb, fmt.Errorf("%w: block %d: s2 length %d, want %d (%v)", wire.ErrMalformed, rec.index, dn, n, err)
+		}
+		var err error
+		if pb.data, err = s2.Decode(make([]byte, n), rec.payload); err != nil {
 			return pb, fmt.Errorf("decompress block %d: %w", rec.index, err)
 		}
 	}
