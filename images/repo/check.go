@@ -55,6 +55,9 @@ type CheckReport struct {
 	// again; `snapferry repair` removes them).
 	DamagedBlobs []ID `json:"damaged_blobs,omitempty"`
 	BlobsMarked  int  `json:"blobs_marked,omitempty"`
+	// TempFiles and TempBytes count temp files of interrupted uploads (stores that can tell).
+	TempFiles int   `json:"temp_files,omitempty"`
+	TempBytes int64 `json:"temp_bytes,omitempty"`
 	// StrayFiles are files whose names are not ids (KIND/NAME): ignored by every reader.
 	StrayFiles []string `json:"stray_files,omitempty"`
 }
@@ -86,6 +89,7 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 	// Index files, read one by one so a damaged one is reported instead of stopping the check.
 	idx := newIndex()
 	expect := map[ID]int64{} // indexed pack -> size implied by its index entries
+	dropped := map[ID]bool{} // packs a prune took out of the index (tombstones)
 	blobsOf := map[ID][]packBlob{}
 	listed, err := listIndexFiles(ctx, r.be)
 	if err != nil {
@@ -97,6 +101,10 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 		b, err := loadFile(ctx, r.be, store.Handle{Kind: store.KindIndex, Name: f.String()}, r.crypt)
 		if err == nil {
 			err = decodeIndexFile(b, func(p indexedPack) error {
+				if len(p.Blobs) == 0 {
+					dropped[p.ID] = true
+					return nil
+				}
 				idx.appendBase(p.ID, p.Blobs)
 				size := packTailSize(len(p.Blobs), r.crypt)
 				for _, bl := range p.Blobs {
@@ -157,8 +165,16 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 	for _, id := range sortedIDs(present) {
 		if _, ok := expect[id]; !ok {
 			rep.UnindexedPacks = append(rep.UnindexedPacks, id)
-			rep.warn("pack", id.String(), "in no index (left by an interrupted backup, or being written now); prune removes it")
 		}
+	}
+	temps, err := r.TempFiles(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+	rep.TempFiles, rep.TempBytes = temps.Found, temps.BytesFound
+	if temps.Found > 0 {
+		rep.warn("temp", "", "%d temp files (%d bytes) of interrupted uploads: prune removes them once no writer that "+
+			"started before they were last written still runs", temps.Found, temps.BytesFound)
 	}
 
 	prog := progress.OrNop(o.Progress)
@@ -222,6 +238,7 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 	}
 	rep.Snapshots = len(snaps)
 	seen := map[ID]struct{}{}
+	missing := map[ID]bool{} // blobs snapshots need that no index names
 	prog.Start("check snapshots", -1)
 	defer prog.Done()
 	for _, sid := range snaps {
@@ -243,6 +260,7 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 				e, ok := intactCopy(idx, id, damaged)
 				switch {
 				case !ok:
+					missing[id] = true
 					note(fmt.Sprintf("%s blob %s is missing", t, id.Short()))
 				case damaged[idx.packs[e.pack]]:
 					note(fmt.Sprintf("%s blob %s is in damaged pack %s", t, id.Short(), idx.packs[e.pack].Short()))
@@ -274,6 +292,9 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 		}
 	}
 
+	if err := r.judgeUnindexed(ctx, present, dropped, missing, rep); err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
 	for id := range damaged {
 		rep.DamagedPacks = append(rep.DamagedPacks, id)
 	}
@@ -417,6 +438,39 @@ func (r *Repository) readPack(ctx context.Context, id ID, size int64, indexed []
 		return 1, good, nil, fmt.Errorf("content hashes to %s, not its name: %w", sum.Short(), ErrCorrupt)
 	}
 	return 1, good, nil, nil
+}
+
+// judgeUnindexed says the right thing about each pack no index names: one that holds blobs
+// snapshots need is an error (prune must not delete it; rebuild-index indexes it again), one a
+// prune dropped waits for writers that may still use it, others are leftovers of interrupted
+// backups (or uploads in progress) that the next backup adopts or prune removes.
+func (r *Repository) judgeUnindexed(ctx context.Context, present map[ID]int64, dropped, missing map[ID]bool, rep *CheckReport) error {
+	for _, id := range rep.UnindexedPacks {
+		var needed []string
+		if len(missing) > 0 {
+			blobs, err := readPackHeader(ctx, r.be, id, present[id], r.crypt)
+			if err != nil && !isDamage(err) {
+				return err
+			}
+			for _, b := range blobs {
+				if missing[b.ID] && len(needed) < 5 {
+					needed = append(needed, b.ID.Short())
+				}
+			}
+		}
+		switch {
+		case len(needed) > 0:
+			rep.fail("pack", id.String(), "in no index but holds blobs snapshots need (%s): run `snapferry rebuild-index` "+
+				"to index it again; prune deletes nothing until then", strings.Join(needed, ", "))
+		case dropped[id]:
+			rep.warn("pack", id.String(), "dropped from the index by prune (no snapshot needs it); a later prune deletes it "+
+				"once no backup that started before then still runs")
+		default:
+			rep.warn("pack", id.String(), "in no index: left by an interrupted backup, or being written now; the next "+
+				"backup adopts it if it is complete, and prune deletes it once no writer that started before it was written still runs")
+		}
+	}
+	return nil
 }
 
 // intactCopy returns the copy of id that the index uses, or if its pack is damaged, the first

@@ -22,7 +22,9 @@ func (r *Repository) loadIndex(ctx context.Context, strict bool) error {
 		onDamage = func(_ ID, err error) { skipped = append(skipped, err) }
 	}
 	err := r.forEachIndexFile(ctx, func(id ID, p indexedPack) error {
-		idx.appendBase(p.ID, p.Blobs)
+		if len(p.Blobs) > 0 { // none: a tombstone of a dropped pack (prune_leftovers.go)
+			idx.appendBase(p.ID, p.Blobs)
+		}
 		return nil
 	}, func(id ID) { files = append(files, id) }, onDamage, idx.reserve)
 	if err != nil {

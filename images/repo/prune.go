@@ -17,10 +17,9 @@ type PruneOptions struct {
 	// RepackThreshold: a pack whose unused bytes exceed this fraction of its blob bytes is
 	// rewritten with only its used blobs (default 0.3). Packs below it keep their unused blobs.
 	RepackThreshold float64
-	// Grace spares packs that no index names if they are younger than this (default 24h): they
-	// may belong to a backup that has not written its index yet. Packs whose age the store
-	// cannot tell are always spared.
-	Grace time.Duration
+	// KeepUnindexed spares packs that no index names (and temp files) younger than this, on top
+	// of the proof that no writer can use them (prune_leftovers.go). Zero: the proof alone.
+	KeepUnindexed time.Duration
 	// DryRun computes the report without changing anything.
 	DryRun bool
 	// Progress hears about the bytes of packs being repacked; nil for none.
@@ -29,16 +28,22 @@ type PruneOptions struct {
 
 // PruneReport counts what Prune did (or would do, for a dry run).
 type PruneReport struct {
-	Snapshots        int   `json:"snapshots"`
-	BlobsUsed        int   `json:"blobs_used"`
-	BlobsUnused      int   `json:"blobs_unused"`
-	PacksKept        int   `json:"packs_kept"`
-	PacksDeleted     int   `json:"packs_deleted"`
-	PacksRepacked    int   `json:"packs_repacked"`
-	PacksWritten     int   `json:"packs_written"`
-	UnindexedDeleted int   `json:"unindexed_deleted"`
-	UnindexedKept    int   `json:"unindexed_kept"`
-	TempFilesRemoved int   `json:"temp_files_removed"` // leftovers of uploads killed midway
+	Snapshots     int `json:"snapshots"`
+	BlobsUsed     int `json:"blobs_used"`
+	BlobsUnused   int `json:"blobs_unused"`
+	PacksKept     int `json:"packs_kept"`
+	PacksDeleted  int `json:"packs_deleted"`
+	PacksRepacked int `json:"packs_repacked"`
+	PacksWritten  int `json:"packs_written"`
+	// PacksDropped left the index in this run (unused, or repacked) and are marked dropped
+	// (tombstones, docs/repository-format.md); PacksDeferred of all dropped and leftover packs
+	// stay on disk because a writer that started before they left the index may still use them
+	// (or KeepUnindexed spares them): a later prune deletes them.
+	PacksDropped     int   `json:"packs_dropped"`
+	PacksDeferred    int   `json:"packs_deferred"`
+	UnindexedDeleted int   `json:"unindexed_deleted"` // leftovers of dead writers and earlier prunes
+	TempFilesRemoved int   `json:"temp_files_removed"`
+	TempBytesRemoved int64 `json:"temp_bytes_removed"`
 	IndexFilesOld    int   `json:"index_files_old"`
 	IndexFilesNew    int   `json:"index_files_new"`
 	BytesFreed       int64 `json:"bytes_freed"`
@@ -62,18 +67,18 @@ type packPlan struct {
 	headerRead bool
 }
 
-// Prune removes data no snapshot references, under an exclusive lock. Order keeps the
-// repository valid at every step: new packs (repacked blobs) are stored, then a new index naming
-// exactly the packs that stay, then the old index files are removed, then the packs. If any
-// snapshot references a blob that is not indexed, Prune stops before changing anything.
+// Prune removes data no snapshot references. It holds a prune lock, which backups ignore: they
+// neither wait for a prune nor stop one (many writers, no waiting). Order keeps the repository
+// valid at every step: new packs (repacked blobs) are stored, then a new index naming exactly
+// the packs that stay, then the old index files are removed, then the packs that left the index
+// are marked dropped; only then are packs deleted, and only those no index names that no live
+// writer can use (prune_leftovers.go). If any snapshot references a blob that is not indexed,
+// Prune stops before changing anything.
 func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, error) {
 	if o.RepackThreshold <= 0 {
 		o.RepackThreshold = 0.3
 	}
-	if o.Grace <= 0 {
-		o.Grace = 24 * time.Hour
-	}
-	unlock, err := r.beginMaintenance(ctx, true, "prune")
+	unlock, lk, err := r.beginMaintenanceAs(ctx, false, true, "prune")
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +86,14 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, e
 	if err := r.loadIndex(ctx, true); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
+	// Only the index files loaded now are prune's to rewrite: backups running meanwhile add
+	// others, whose packs prune leaves alone.
+	r.mu.Lock()
+	loaded := make(map[ID]bool, len(r.indexFiles))
+	for _, id := range r.indexFiles {
+		loaded[id] = true
+	}
+	r.mu.Unlock()
 	rep := &PruneReport{}
 
 	used, err := r.markUsed(ctx, rep)
@@ -90,7 +103,7 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, e
 	if err := r.markPatchBases(ctx, used); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
-	plans, oldIndex, err := r.planPacks(ctx, used)
+	plans, oldIndex, tombs, err := r.planPacks(ctx, used, loaded)
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
@@ -101,55 +114,89 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, e
 		return nil, fmt.Errorf("prune: %w", err)
 	}
 	rep.PacksKept, rep.PacksDeleted, rep.PacksRepacked = len(keep), len(remove), len(repack)
-	for _, p := range append(remove, repack...) {
-		rep.BytesFreed += p.size
-	}
+	rep.PacksDropped = len(remove) + len(repack)
 
-	unindexed, err := r.oldUnindexedPacks(ctx, plans, o.Grace, rep)
+	lo, err := r.findLeftovers(ctx, plans, tombs)
+	if err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	horizon, err := r.writerHorizon(ctx, lk)
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
 	if o.DryRun {
+		now := r.storeNow(horizon)
+		for _, p := range slices.Concat(remove, repack) {
+			lo.packs = append(lo.packs, leftover{id: p.id, size: p.size, since: now, dropped: true})
+		}
+		r.judgeLeftovers(lo, horizon, o.KeepUnindexed, rep)
 		return rep, nil
 	}
-	if c, ok := r.be.(store.Cleaner); ok {
-		if rep.TempFilesRemoved, err = c.Cleanup(ctx); err != nil {
+	if n, bytes, err := r.cleanTemp(ctx, horizon, o.KeepUnindexed); err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	} else {
+		rep.TempFilesRemoved, rep.TempBytesRemoved = n, bytes
+	}
+
+	var newPacks []indexedPack
+	if len(remove) > 0 || len(repack) > 0 {
+		var written int64
+		newPacks, written, err = r.repack(ctx, repack, progress.OrNop(o.Progress), nil)
+		if err != nil {
+			return nil, fmt.Errorf("prune: %w", err)
+		}
+		rep.PacksWritten = len(newPacks)
+		rep.BytesFreed -= written
+
+		// New index: every pack that stays, complete (the index always matches the pack headers).
+		final := newPacks
+		r.mu.Lock()
+		for _, p := range keep {
+			// Damage marks of check --read-data stay until repair (a header read drops them).
+			num := r.idx.packNum[p.id]
+			for i, b := range p.blobs {
+				if r.idx.copyDamaged(b.ID, num, b.Offset) {
+					p.blobs[i].Flags |= blobFlagDamaged
+				}
+			}
+			final = append(final, indexedPack{ID: p.id, Blobs: p.blobs})
+		}
+		r.mu.Unlock()
+		var rewrite []ID // files that only mark dropped packs stay: their time is the proof's
+		for _, id := range oldIndex {
+			if _, ok := tombs.files[id]; !ok {
+				rewrite = append(rewrite, id)
+			}
+		}
+		_, n, err := r.replaceIndex(ctx, final, rewrite, nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("prune: %w", err)
+		}
+		rep.IndexFilesNew = n
+		named := map[ID]bool{}
+		for _, np := range final {
+			named[np.ID] = true
+		}
+		var dropped []ID
+		for _, p := range slices.Concat(remove, repack) {
+			if !named[p.id] {
+				dropped = append(dropped, p.id)
+				lo.packs = append(lo.packs, leftover{id: p.id, size: p.size, dropped: true})
+			}
+		}
+		if err := r.markDropped(ctx, dropped, lo); err != nil {
 			return nil, fmt.Errorf("prune: %w", err)
 		}
 	}
-	if len(remove) == 0 && len(repack) == 0 && len(unindexed) == 0 {
-		return rep, nil
-	}
-
-	newPacks, written, err := r.repack(ctx, repack, progress.OrNop(o.Progress), nil)
-	if err != nil {
+	// The writers' horizon again: a backup may have started while prune rewrote the index.
+	if horizon, err = r.writerHorizon(ctx, lk); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
-	rep.PacksWritten = len(newPacks)
-	rep.BytesFreed -= written
-
-	// New index: every pack that stays, complete (the index always matches the pack headers).
-	final := newPacks
-	r.mu.Lock()
-	for _, p := range keep {
-		// Damage marks of check --read-data stay until repair (a header read drops them).
-		num := r.idx.packNum[p.id]
-		for i, b := range p.blobs {
-			if r.idx.copyDamaged(b.ID, num, b.Offset) {
-				p.blobs[i].Flags |= blobFlagDamaged
-			}
-		}
-		final = append(final, indexedPack{ID: p.id, Blobs: p.blobs})
-	}
-	r.mu.Unlock()
-	kept, n, err := r.replaceIndex(ctx, final, oldIndex, slices.Concat(remove, repack), unindexed)
-	if err != nil {
+	if err := r.deleteLeftovers(ctx, lo, loaded, horizon, o.KeepUnindexed, rep); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
-	rep.IndexFilesNew = n
-	for _, p := range kept {
-		rep.PacksDeleted--
-		rep.BytesFreed -= p.size
+	if err := r.loadIndex(ctx, true); err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
 	}
 	return rep, nil
 }
@@ -332,14 +379,26 @@ func (r *Repository) patchBases(ctx context.Context, idx *index, id ID) ([]int, 
 
 // planPacks reads the index files again (the in-memory index keeps one copy per blob, prune
 // needs every pack's full list) and computes per pack how much of it is used.
-func (r *Repository) planPacks(ctx context.Context, used []uint64) ([]*packPlan, []ID, error) {
+//
+// Only index files in only are read (nil: all). Entries that name a pack without blobs mark
+// packs a prune dropped (tombstones): they are returned apart, by file.
+func (r *Repository) planPacks(ctx context.Context, used []uint64, only map[ID]bool) ([]*packPlan, []ID, *tombstones, error) {
 	r.mu.Lock()
 	idx := r.idx
 	r.mu.Unlock()
 	var plans []*packPlan
 	planned := map[ID]*packPlan{}
 	var files []ID
-	err := r.forEachIndexFile(ctx, func(_ ID, ip indexedPack) error {
+	tombs := &tombstones{files: map[ID][]ID{}}
+	err := r.forEachIndexFile(ctx, func(file ID, ip indexedPack) error {
+		if only != nil && !only[file] {
+			return nil
+		}
+		if len(ip.Blobs) == 0 {
+			tombs.files[file] = append(tombs.files[file], ip.ID)
+			return nil
+		}
+		delete(tombs.files, file) // a file with packs is an ordinary index file
 		if p := planned[ip.ID]; p != nil {
 			// The same pack in two index files (an interrupted prune or rebuild) is harmless
 			// when both agree; when they do not, one of them lies and the header decides.
@@ -352,14 +411,18 @@ func (r *Repository) planPacks(ctx context.Context, used []uint64) ([]*packPlan,
 		planned[ip.ID] = p
 		plans = append(plans, p)
 		return nil
-	}, func(id ID) { files = append(files, id) }, nil, nil)
+	}, func(id ID) {
+		if only == nil || only[id] {
+			files = append(files, id)
+		}
+	}, nil, nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for _, p := range plans {
 		p.mark(idx, used, nil, r.crypt)
 	}
-	return plans, files, nil
+	return plans, files, tombs, nil
 }
 
 // mark computes which blobs of the pack prune keeps: those that snapshots use and whose copy the
@@ -382,34 +445,6 @@ func (p *packPlan) mark(idx *index, used []uint64, keepAll map[ID]bool, c *crypt
 			p.usedBytes += int64(b.Stored)
 		}
 	}
-}
-
-// oldUnindexedPacks returns packs in no index that are older than grace.
-func (r *Repository) oldUnindexedPacks(ctx context.Context, plans []*packPlan, grace time.Duration, rep *PruneReport) ([]ID, error) {
-	indexed := make(map[ID]bool, len(plans))
-	for _, p := range plans {
-		indexed[p.id] = true
-	}
-	now := r.opts.Clock.Now()
-	var old []ID
-	err := r.be.List(ctx, store.KindData, func(fi store.FileInfo) error {
-		id, err := ParseID(fi.Name)
-		if err != nil || indexed[id] {
-			return nil
-		}
-		if fi.ModTime.IsZero() || now.Sub(fi.ModTime) < grace {
-			rep.UnindexedKept++
-			return nil
-		}
-		old = append(old, id)
-		rep.UnindexedDeleted++
-		rep.BytesFreed += fi.Size
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list packs in %s: %w", r.be.Location(), err)
-	}
-	return old, nil
 }
 
 // repack copies the used blobs of the given packs into new packs, verifying each blob on the way

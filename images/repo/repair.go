@@ -57,7 +57,9 @@ func (r *Repository) Repair(ctx context.Context, o RepairOptions) (*RepairReport
 	idx := r.idx
 	r.mu.Unlock()
 	rep := &RepairReport{}
-	plans, oldIndex, err := r.planPacks(ctx, make([]uint64, (len(idx.base)+63)/64))
+	// Tombstone files go with the other old index files: under the exclusive lock no writer
+	// holds a dropped pack, so the packs they mark become plain leftovers for the next prune.
+	plans, oldIndex, _, err := r.planPacks(ctx, make([]uint64, (len(idx.base)+63)/64), nil)
 	if err != nil {
 		return nil, fmt.Errorf("repair: %w", err)
 	}

@@ -56,6 +56,9 @@ func (r *Repository) SaveSnapshot(ctx context.Context, sn *Snapshot) (ID, error)
 	if sn.Tree != nil && !r.HasBlob(TreeBlob, *sn.Tree) {
 		return ID{}, fmt.Errorf("save snapshot of %s: tree %s: %w", sn.Source, sn.Tree.Short(), ErrBlobNotFound)
 	}
+	if err := r.recheckIndex(ctx, sn); err != nil {
+		return ID{}, fmt.Errorf("save snapshot of %s: %w", sn.Source, err)
+	}
 	if err := r.verifyLocks(ctx); err != nil {
 		return ID{}, fmt.Errorf("save snapshot of %s: %w", sn.Source, err)
 	}
