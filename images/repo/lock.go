@@ -20,16 +20,16 @@ import (
 
 // LockInfo is the content of a lock file (JSON in locks/, named by the hash of its bytes).
 type LockInfo struct {
-	Host      string    `json:"host"`
-	PID       int       `json:"pid"`
-	Start     string    `json:"start,omitempty"` // process start token (Linux /proc); empty on ESXi
-	Exclusive bool      `json:"exclusive"`
+	Host      string `json:"host"`
+	PID       int    `json:"pid"`
+	Start     string `json:"start,omitempty"` // process start token (Linux /proc); empty on ESXi
+	Exclusive bool   `json:"exclusive"`
 	// Prune marks the lock of a prune: it coexists with shared locks (backups never wait for a
 	// prune, nor a prune for them) but excludes other prunes and exclusive locks. Builds
 	// without the field read it as a shared lock, which their own exclusive locks respect.
 	Prune   bool      `json:"prune,omitempty"`
 	Created time.Time `json:"created"`
-	Time      time.Time `json:"time"` // last refresh
+	Time    time.Time `json:"time"` // last refresh
 	// Nonce makes every lock file unique: two locks of one process taken in the same clock tick
 	// must not share a file name (files are named by their content).
 	Nonce string `json:"nonce"`
