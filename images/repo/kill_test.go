@@ -3,12 +3,15 @@ package repo
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/snapferry/snapferry/images/store"
 )
@@ -71,7 +74,9 @@ func TestKilledBackups(t *testing.T) {
 			verifyImage(t, r2, s1, first)
 			mustCheck(t, r2, true)
 			// Prune cleans up after the dead process (its lock is stale: same host, pid gone),
-			// including the temp file of a torn upload.
+			// including the temp file of a torn upload once it is older than the 2 minutes a
+			// starting writer may need to make its lock visible (the clock runs ahead here).
+			backdateTempFiles(t, dir, 3*time.Minute)
 			prep, err := r2.Prune(ctx, PruneOptions{})
 			if err != nil {
 				t.Fatalf("prune after the kill: %v", err)
@@ -216,4 +221,18 @@ func killPruneThenFinish(t *testing.T, dir, at string, nth int, verify func(*Rep
 			t.Errorf("an unused blob survived the second prune (report %+v)", rep)
 		}
 	}
+}
+
+// backdateTempFiles moves the modification time of every temp file in the repository back by d.
+func backdateTempFiles(t *testing.T, dir string, d time.Duration) {
+	t.Helper()
+	filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() && strings.HasPrefix(e.Name(), store.TempPrefix) {
+			when := time.Now().Add(-d)
+			if err := os.Chtimes(p, when, when); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return err
+	})
 }

@@ -83,6 +83,13 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, e
 		return nil, err
 	}
 	defer unlock()
+	// Snapshots before the index: a snapshot is written after the index files it needs, so
+	// every snapshot listed now is covered by the index loaded next. Snapshots that backups
+	// commit later are looked at again before anything is deleted (rescueNewSnapshots).
+	snaps, err := listIDs(ctx, r.be, store.KindSnapshots)
+	if err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
 	if err := r.loadIndex(ctx, true); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
@@ -96,7 +103,7 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, e
 	r.mu.Unlock()
 	rep := &PruneReport{}
 
-	used, err := r.markUsed(ctx, rep)
+	used, err := r.markUsed(ctx, snaps, rep)
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
@@ -168,11 +175,17 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, e
 				rewrite = append(rewrite, id)
 			}
 		}
+		r.mu.Lock()
+		before := r.idx
+		r.mu.Unlock()
 		_, n, err := r.replaceIndex(ctx, final, rewrite, nil, nil)
 		if err != nil {
 			return nil, fmt.Errorf("prune: %w", err)
 		}
 		rep.IndexFilesNew = n
+		if err := r.rescueNewSnapshots(ctx, before, snaps); err != nil {
+			return nil, fmt.Errorf("prune: %w", err)
+		}
 		named := map[ID]bool{}
 		for _, np := range final {
 			named[np.ID] = true
@@ -192,7 +205,7 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, e
 	if horizon, err = r.writerHorizon(ctx, lk); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
-	if err := r.deleteLeftovers(ctx, lo, loaded, horizon, o.KeepUnindexed, rep); err != nil {
+	if err := r.deleteLeftovers(ctx, lo, horizon, o.KeepUnindexed, rep); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
 	if err := r.loadIndex(ctx, true); err != nil {
@@ -264,11 +277,7 @@ func (r *Repository) removeFile(ctx context.Context, k store.Kind, id ID) error 
 
 // markUsed walks every snapshot and returns a bit per base index entry: one bit per blob instead
 // of a set of ids, so marking 2M blobs costs 256 KiB.
-func (r *Repository) markUsed(ctx context.Context, rep *PruneReport) ([]uint64, error) {
-	snaps, err := listIDs(ctx, r.be, store.KindSnapshots)
-	if err != nil {
-		return nil, err
-	}
+func (r *Repository) markUsed(ctx context.Context, snaps []ID, rep *PruneReport) ([]uint64, error) {
 	rep.Snapshots = len(snaps)
 	r.mu.Lock()
 	idx := r.idx
@@ -390,6 +399,7 @@ func (r *Repository) planPacks(ctx context.Context, used []uint64, only map[ID]b
 	planned := map[ID]*packPlan{}
 	var files []ID
 	tombs := &tombstones{files: map[ID][]ID{}}
+	ordinary := map[ID]bool{} // files that name packs with blobs: not tombstone files
 	err := r.forEachIndexFile(ctx, func(file ID, ip indexedPack) error {
 		if only != nil && !only[file] {
 			return nil
@@ -398,7 +408,7 @@ func (r *Repository) planPacks(ctx context.Context, used []uint64, only map[ID]b
 			tombs.files[file] = append(tombs.files[file], ip.ID)
 			return nil
 		}
-		delete(tombs.files, file) // a file with packs is an ordinary index file
+		ordinary[file] = true
 		if p := planned[ip.ID]; p != nil {
 			// The same pack in two index files (an interrupted prune or rebuild) is harmless
 			// when both agree; when they do not, one of them lies and the header decides.
@@ -418,6 +428,9 @@ func (r *Repository) planPacks(ctx context.Context, used []uint64, only map[ID]b
 	}, nil, nil)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	for file := range ordinary {
+		delete(tombs.files, file)
 	}
 	for _, p := range plans {
 		p.mark(idx, used, nil, r.crypt)

@@ -19,6 +19,8 @@ import (
 //     files were gone) can be in the index of a live writer only if that writer's lock was
 //     created before T; and a pack or temp file last written at time M by a writer that died
 //     belongs to a lock created before M.
+//   - Temp files also need to be older than lockSkew: a writer's lock file is itself written
+//     through a temp file, before the lock can be seen.
 //   - The writers' horizon is the creation time of the oldest live lock other than prune's own
 //     (stale locks do not count), moved to the store's clock with the offset between our clock
 //     and the store's (our own lock file's mtime) and less lockSkew for other hosts' clocks.
@@ -147,15 +149,17 @@ func (h horizon) free(since time.Time, keep time.Duration) bool {
 	if since.IsZero() {
 		return h.none && keep == 0 // the store cannot tell: only when nobody writes
 	}
-	if h.storeNow.Sub(since) < keep {
+	if keep > 0 && h.storeNow.Sub(since) < keep { // (file times are coarse: compare only when asked to)
 		return false
 	}
 	return h.none || since.Before(h.limit)
 }
 
-// tempBefore is the time before which temp files are no live writer's.
+// tempBefore is the time before which temp files are no live writer's. A writer's first temp
+// file is its lock file's, written before any lock of it can be seen: temp files younger than
+// lockSkew are spared whatever the locks say.
 func (h horizon) tempBefore(keep time.Duration) time.Time {
-	t := h.storeNow.Add(-keep)
+	t := h.storeNow.Add(-max(keep, lockSkew))
 	if !h.none && h.limit.Before(t) {
 		t = h.limit
 	}
@@ -224,14 +228,15 @@ func (r *Repository) markDropped(ctx context.Context, dropped []ID, lo *leftover
 	return nil
 }
 
-// deleteLeftovers deletes the leftovers that no index names (index files written since prune
-// loaded its own are read again: a backup may have indexed a pack again) and that are free of
-// writers, then the tombstone files whose packs are all gone.
-func (r *Repository) deleteLeftovers(ctx context.Context, lo *leftovers, loaded map[ID]bool, h horizon, keep time.Duration,
+// deleteLeftovers deletes the leftovers that no index file names now (all are read again: a
+// backup may have indexed a pack again, possibly in a file whose name equals one prune loaded
+// and removed, since files are named by their content) and that are free of writers, then the
+// tombstone files whose packs are all gone.
+func (r *Repository) deleteLeftovers(ctx context.Context, lo *leftovers, h horizon, keep time.Duration,
 	rep *PruneReport) error {
 	named := map[ID]bool{}
-	err := r.forEachIndexFile(ctx, func(file ID, p indexedPack) error {
-		if !loaded[file] && len(p.Blobs) > 0 {
+	err := r.forEachIndexFile(ctx, func(_ ID, p indexedPack) error {
+		if len(p.Blobs) > 0 {
 			named[p.ID] = true
 		}
 		return nil
