@@ -43,10 +43,12 @@ type index struct {
 	// not verify, and prune deletes a copy only after the one it keeps was read and verified.
 	// Nothing in a healthy repository is duplicated for long, so this stays small.
 	dups map[ID][]indexEntry
+	// dropped are packs a prune took out of the index (tombstones): never adopted again.
+	dropped map[ID]bool
 }
 
 func newIndex() *index {
-	return &index{packNum: map[ID]uint32{}, overlay: map[ID]indexEntry{}, dups: map[ID][]indexEntry{}}
+	return &index{packNum: map[ID]uint32{}, overlay: map[ID]indexEntry{}, dups: map[ID][]indexEntry{}, dropped: map[ID]bool{}}
 }
 
 func (x *index) addPack(id ID) uint32 {

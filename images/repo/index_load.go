@@ -35,8 +35,10 @@ func (r *Repository) loadIndexOnce(ctx context.Context, strict bool) error {
 		onDamage = func(_ ID, err error) { skipped = append(skipped, err) }
 	}
 	err := r.forEachIndexFile(ctx, func(id ID, p indexedPack) error {
-		if len(p.Blobs) > 0 { // none: a tombstone of a dropped pack (prune_leftovers.go)
+		if len(p.Blobs) > 0 {
 			idx.appendBase(p.ID, p.Blobs)
+		} else { // a tombstone of a dropped pack (prune_leftovers.go)
+			idx.dropped[p.ID] = true
 		}
 		return nil
 	}, func(id ID) { files = append(files, id) }, onDamage, idx.reserve)
