@@ -6,6 +6,12 @@ import (
 	"path/filepath"
 )
 
+// WriteFileAtomic is writeFileAtomic for other packages that keep state files beside the jobs
+// file (appliance/hoststate): one implementation of the crash-safe write.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return writeFileAtomic(path, data, perm)
+}
+
 // writeFileAtomic replaces path with data so that a reader (or a crash) sees either the old or
 // the new content, never a half-written file: temp file in the same folder, fsync, rename, fsync
 // of the folder.

@@ -108,18 +108,31 @@ func (s *Store) Load(ctx context.Context) (JobsFile, error) {
 }
 
 func (s *Store) read() (JobsFile, error) {
-	var f JobsFile
 	b, err := readFileOrEmpty(s.path)
-	if err != nil || len(bytes.TrimSpace(b)) == 0 {
-		return f, err
+	if err != nil {
+		return JobsFile{}, err
+	}
+	f, err := ParseJobsFile(b)
+	if err != nil {
+		return JobsFile{}, fmt.Errorf("read jobs file %s: %w", s.path, err)
+	}
+	return f, nil
+}
+
+// ParseJobsFile decodes and validates the bytes of a jobs file (empty is an empty schedule), as
+// Load reads it; restore-state uses it on a jobs file that comes from a repository.
+func ParseJobsFile(b []byte) (JobsFile, error) {
+	var f JobsFile
+	if len(bytes.TrimSpace(b)) == 0 {
+		return f, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields() // a misspelt key in a hand edit must not be dropped silently
 	if err := dec.Decode(&f); err != nil {
-		return JobsFile{}, fmt.Errorf("read jobs file %s: %w (fix the file by hand or restore it)", s.path, err)
+		return JobsFile{}, fmt.Errorf("%w (fix the file by hand or restore it)", err)
 	}
 	if err := f.Validate(); err != nil {
-		return JobsFile{}, fmt.Errorf("read jobs file %s: %w", s.path, err)
+		return JobsFile{}, err
 	}
 	return f, nil
 }

@@ -39,6 +39,7 @@ func (r *Registry) Cleanup(ctx context.Context) (CleanupResult, error) {
 			keep = append(keep, e)
 		}
 		res.Kept = len(keep)
+		r.pruneBeats(keep)
 		res.FileDeleted = len(keep) == 0 && len(res.Removed) > 0
 		return keep, len(res.Removed) > 0, nil
 	})

@@ -65,7 +65,17 @@ func helperMain(mode string) int {
 			}
 			fmt.Printf("child %d\n", c.Process.Pid)
 		}
-		if _, err := reg.Register(ctx, Type(os.Getenv("PIDMGR_TYPE")), os.Getenv("PIDMGR_JOB"), os.Args); err != nil {
+		var pulse *Pulse
+		if cmd := os.Getenv("PIDMGR_COMMAND"); cmd != "" {
+			// A job as jobrun starts it: Begin (no kill-idle) writes the first heartbeat.
+			rep, err := reg.Begin(ctx, BeginOptions{Type: Type(os.Getenv("PIDMGR_TYPE")), JobID: os.Getenv("PIDMGR_JOB"),
+				Argv: os.Args, Command: cmd, KeepWhileBusy: os.Getenv("PIDMGR_KEEP_BUSY") == "1"})
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 2
+			}
+			pulse = rep.Pulse
+		} else if _, err := reg.Register(ctx, Type(os.Getenv("PIDMGR_TYPE")), os.Getenv("PIDMGR_JOB"), os.Args); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
 		}
@@ -79,7 +89,18 @@ func helperMain(mode string) int {
 				return 2
 			}
 		}
-		_, _ = io.Copy(io.Discard, os.Stdin)
+		// "beat N" lines make the process report progress N; it ends when stdin closes.
+		in := bufio.NewScanner(os.Stdin)
+		for in.Scan() {
+			if n, ok := strings.CutPrefix(in.Text(), "beat "); ok && pulse != nil {
+				p, _ := strconv.ParseInt(n, 10, 64)
+				if err := pulse.Beat(p); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					return 2
+				}
+				fmt.Println("beat")
+			}
+		}
 		return 0
 	case "killidle":
 		// A user launch as the CLI makes it: Begin (cleanup, kill-idle, register), then Shutdown.
@@ -267,6 +288,17 @@ func (h *helper) next(t *testing.T) string {
 		t.Fatalf("helper %d ended without output: %v", h.pid, h.lines.Err())
 	}
 	return h.lines.Text()
+}
+
+// beat makes a helper started with PIDMGR_COMMAND report progress n and waits until it has.
+func (h *helper) beat(t *testing.T, n int64) {
+	t.Helper()
+	if _, err := fmt.Fprintf(h.stdin, "beat %d\n", n); err != nil {
+		t.Fatal(err)
+	}
+	if line := h.next(t); line != "beat" {
+		t.Fatalf("helper %d: %q after beat", h.pid, line)
+	}
 }
 
 // waitExit waits for the helper to end (it must be reaped by us, else it stays a zombie).

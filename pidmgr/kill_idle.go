@@ -14,7 +14,13 @@ import (
 type KillOptions struct {
 	DryRun bool          // decide and report, signal nothing
 	Grace  time.Duration // wait between SIGTERM and SIGKILL; 0: 10s
+	// IdleAfter is how long a process that asked to be kept while busy (restore, check, prune)
+	// may go without progress before it counts as an idle leftover; 0: DefaultIdleAfter.
+	IdleAfter time.Duration
 }
+
+// DefaultIdleAfter is the default KillOptions.IdleAfter.
+const DefaultIdleAfter = 2 * time.Minute
 
 // Action is what KillIdle did, or would do, with one process.
 type Action string
@@ -64,14 +70,18 @@ const killWaitAfterSIGKILL = 5 * time.Second
 const pollEvery = 50 * time.Millisecond
 
 // KillIdle is phase 2: it stops snapferry processes a user left running so that a new user
-// launch does not fight them over the same VMs and repository. It stops every process of a
-// snapferry binary (same executable path or name) except:
-//   - processes of another executable that are not in this registry (another installation
-//     with its own state folder; only where the path is unknown, as on ESXi, the name decides),
+// launch does not fight them over the same VMs and repository. It stops the snapferry
+// processes (same executable path or name) that are live user entries of THIS registry, except:
 //   - processes that started after this one (of two launches only the newer stops the older),
 //   - this process and its ancestors (the shell or `snapferry cron run` that started it),
 //   - editors and viewers whose command line names a snapferry path,
-//   - processes registered with a type other than user (cron, remote, sshpipe keep running).
+//   - jobs that asked to be kept while busy (restore, check, prune) and whose heartbeat shows
+//     progress within opts.IdleAfter; without progress for that long they are idle leftovers.
+//
+// Everything else is kept: processes registered with a type other than user (cron, remote,
+// sshpipe), and every process without a live entry here, because only an entry in this
+// registry proves that a process is ours to judge (another state folder's jobs, a `serve` for
+// another client, another installation).
 //
 // The children of each stopped process (by ppid) are stopped too, unless protected by the same
 // rules. Each gets SIGTERM, and SIGKILL if still running after opts.Grace. Before every signal
@@ -82,6 +92,9 @@ func (r *Registry) KillIdle(ctx context.Context, opts KillOptions) (KillReport, 
 	if opts.Grace <= 0 {
 		opts.Grace = 10 * time.Second
 	}
+	if opts.IdleAfter <= 0 {
+		opts.IdleAfter = DefaultIdleAfter
+	}
 	snap, err := takeSnapshot(ctx, r.table)
 	if err != nil {
 		return KillReport{}, fmt.Errorf("kill idle: %w", err)
@@ -90,7 +103,7 @@ func (r *Registry) KillIdle(ctx context.Context, opts KillOptions) (KillReport, 
 	if err != nil {
 		return KillReport{}, fmt.Errorf("kill idle: %w", err)
 	}
-	plan := r.planKill(snap, entries, r.selfPID(ctx))
+	plan := r.planKill(snap, entries, r.selfPID(ctx), opts.IdleAfter)
 	if opts.DryRun {
 		for i := range plan {
 			if plan[i].Action == actionStop {
@@ -109,6 +122,7 @@ func (r *Registry) KillIdle(ctx context.Context, opts KillOptions) (KillReport, 
 	if len(stopped) > 0 {
 		err = r.update(ctx, func(es []Entry) ([]Entry, bool, error) {
 			out := removeWhere(es, func(e Entry) bool { tok, ok := stopped[e.PID]; return ok && tok == e.Token })
+			r.pruneBeats(out)
 			return out, len(out) != len(es), nil
 		})
 		if err != nil {
@@ -122,7 +136,7 @@ func (r *Registry) KillIdle(ctx context.Context, opts KillOptions) (KillReport, 
 const actionStop Action = "stop"
 
 // planKill decides, from one snapshot, which processes to stop and why.
-func (r *Registry) planKill(snap snapshot, entries []Entry, self int) []Decision {
+func (r *Registry) planKill(snap snapshot, entries []Entry, self int, idleAfter time.Duration) []Decision {
 	live := map[int]*Entry{}
 	for i, e := range entries {
 		if snap.entryState(e) == StateLive {
@@ -176,23 +190,33 @@ func (r *Registry) planKill(snap snapshot, entries []Entry, self int) []Decision
 		if !ours {
 			continue
 		}
-		if live[pid] == nil && p.Exe != "" && p.Exe != r.exe {
-			// Same name, another executable, not in this registry: another installation (or a
-			// test's build) with its own state folder. Its own launches look after it.
-			decide(p, ActionKeep, "another snapferry installation ("+p.Exe+"), not registered here", false)
-			continue
-		}
 		if selfOrder != 0 && p.StartOrder >= selfOrder {
 			// Two launches at once must not stop each other, and a job that started after us has
 			// not registered yet (cron) or is a newer user launch that decides about us.
 			decide(p, ActionKeep, "started after this process: the newer launch decides, not the older", false)
 			continue
 		}
-		why := "unregistered snapferry process"
-		if e := live[pid]; e != nil {
-			why = "registered as user" + jobSuffix(e.JobID) + ": a new user launch replaces it"
+		e := live[pid]
+		if e == nil {
+			// Whose it is can only be proven by a live entry here: a process of another state
+			// folder (--home), of another installation, or one that never registers belongs to
+			// someone else's launches, and an older user launch of ours is always registered.
+			why := "not registered in " + r.path + ": it belongs to another state folder (--home) or registers nowhere"
+			if p.Exe != "" && p.Exe != r.exe {
+				why = "another snapferry installation (" + p.Exe + "), not registered here"
+			}
+			decide(p, ActionKeep, why, false)
+			continue
 		}
-		decide(p, actionStop, why, false)
+		if why, busy := r.busy(*e, idleAfter); busy {
+			decide(p, ActionKeep, why, false)
+			continue
+		} else if why != "" {
+			decide(p, actionStop, why, false)
+			targets = append(targets, pid)
+			continue
+		}
+		decide(p, actionStop, "registered as user"+jobSuffix(e.JobID)+": a new user launch replaces it", false)
 		targets = append(targets, pid)
 	}
 	for _, t := range targets {
@@ -211,6 +235,27 @@ func (r *Registry) planKill(snap snapshot, entries []Entry, self int) []Decision
 		out = append(out, *decided[pid])
 	}
 	return out
+}
+
+// busy judges a live user entry by its heartbeat. A process that asked to be kept while busy
+// and made progress within idleAfter is busy (why says so); one that asked but made none is an
+// idle leftover (busy false, why says so); for every other process why is "".
+func (r *Registry) busy(e Entry, idleAfter time.Duration) (why string, busy bool) {
+	hb, ok := r.readBeat(e.PID)
+	if !ok || hb.Token != e.Token || !hb.KeepWhileBusy {
+		return "", false
+	}
+	what := hb.Command
+	if what == "" {
+		what = "process"
+	}
+	what += jobSuffix(e.JobID)
+	quiet := r.clock.Now().Sub(hb.At)
+	if quiet < idleAfter {
+		return fmt.Sprintf("%s is making progress (last %s ago); kept until it makes none for %s",
+			what, max(quiet, 0).Truncate(time.Second), idleAfter), true
+	}
+	return fmt.Sprintf("%s made no progress for %s: an idle leftover", what, quiet.Truncate(time.Second)), false
 }
 
 func jobSuffix(job string) string {
@@ -248,6 +293,10 @@ func (r *Registry) execute(ctx context.Context, plan []Decision, grace time.Dura
 			continue
 		}
 		if r.signalIfSame(ctx, d, syscall.SIGTERM) {
+			// A stopped process (Ctrl-Z, SIGSTOP) acts on SIGTERM only once it runs again: wake
+			// it so that it cleans up instead of waiting for SIGKILL. Sent right after the
+			// checked SIGTERM; SIGCONT does nothing to a running process.
+			_ = syscall.Kill(d.Process.PID, syscall.SIGCONT)
 			pending = append(pending, d)
 		}
 	}

@@ -15,13 +15,14 @@ import (
 
 // gopsutilTable reads process facts from /proc through gopsutil.
 //
-// The start token is "lx:" + the starttime field of /proc/PID/stat (clock ticks since boot),
-// read directly rather than through gopsutil's CreateTime: CreateTime adds a boot time that
-// gopsutil derives from /proc/uptime inside containers, which drifts between calls and between
-// processes, and a drifting token would make a live process look recycled. Ticks since boot
-// never change for a process, and a new process with the same pid starts at a later tick, so
-// the token is exact for the life of a boot (after a reboot the whole registry is stale anyway
-// and Cleanup drops it, barring a pid that lands on the very same tick).
+// The start token is "lx:" + the starttime field of /proc/PID/stat (clock ticks since boot) +
+// "@" + the kernel's boot id (/proc/sys/kernel/random/boot_id). The ticks are read directly
+// rather than through gopsutil's CreateTime: CreateTime adds a boot time that gopsutil derives
+// from /proc/uptime inside containers, which drifts between calls and between processes, and a
+// drifting token would make a live process look recycled. Ticks since boot never change for a
+// process, and a new process with the same pid starts at a later tick, so ticks are exact
+// within a boot; the boot id makes them exact across reboots too (a service started at boot
+// may well get the same pid at the same tick every time).
 type gopsutilTable struct{}
 
 var _ ProcessTable = gopsutilTable{}
@@ -32,8 +33,9 @@ func (gopsutilTable) Processes(ctx context.Context) ([]Process, error) {
 		return nil, fmt.Errorf("list processes in /proc: %w", err)
 	}
 	out := make([]Process, 0, len(pids))
+	boot := bootID()
 	for _, pid := range pids {
-		p, err := readLinuxProcess(ctx, int(pid))
+		p, err := readLinuxProcessOfBoot(ctx, int(pid), boot)
 		if err != nil {
 			continue // exited while we read it, or a zombie: either way not running
 		}
@@ -53,6 +55,24 @@ func (t gopsutilTable) Alive(ctx context.Context, pid int, token string) (bool, 
 // readLinuxProcess returns ErrNoProcess for a pid that does not exist or is a zombie. Facts the
 // caller may not read (the exe link of another user's process) are left empty, not errors.
 func readLinuxProcess(ctx context.Context, pid int) (Process, error) {
+	return readLinuxProcessOfBoot(ctx, pid, bootID())
+}
+
+// bootIDPath holds a random id the kernel draws at every boot.
+const bootIDPath = "/proc/sys/kernel/random/boot_id"
+
+// bootID is the kernel's boot id as a token suffix ("@" + id), or "" where it cannot be read
+// (the token then falls back to the ticks alone).
+func bootID() string {
+	b, err := os.ReadFile(bootIDPath)
+	id := strings.TrimSpace(string(b))
+	if err != nil || validToken("boot id", id) != nil || len(id) > 64 {
+		return ""
+	}
+	return "@" + id
+}
+
+func readLinuxProcessOfBoot(ctx context.Context, pid int, boot string) (Process, error) {
 	if pid <= 0 {
 		return Process{}, ErrNoProcess
 	}
@@ -67,7 +87,7 @@ func readLinuxProcess(ctx context.Context, pid int) (Process, error) {
 	if err != nil {
 		return Process{}, ErrNoProcess
 	}
-	p := Process{PID: pid, PPID: st.ppid, Name: st.comm, Token: "lx:" + st.startTicks, StartOrder: st.startOrder}
+	p := Process{PID: pid, PPID: st.ppid, Name: st.comm, Token: "lx:" + st.startTicks + boot, StartOrder: st.startOrder}
 	if name, err := gp.NameWithContext(ctx); err == nil && name != "" {
 		p.Name = name
 	}

@@ -44,6 +44,7 @@ func (r *Registry) Shutdown(ctx context.Context) error {
 		out := removeWhere(es, func(x Entry) bool {
 			return x.PID == self || x.PID == r.self || (snapErr == nil && snap.entryState(x) != StateLive)
 		})
+		r.pruneBeats(out)
 		return out, len(out) != len(es), nil
 	})
 	if err != nil {

@@ -45,6 +45,7 @@ type Options struct {
 // goroutines and by processes: each call takes the file lock for its read-modify-write.
 type Registry struct {
 	dir, path, lockPath string
+	beatDir             string // heartbeat files, one per registered process
 	table               ProcessTable
 	self                int
 	exe                 string
@@ -65,7 +66,7 @@ func New(o Options) (*Registry, error) {
 		return nil, fmt.Errorf("PID registry: state folder %s: %w", o.Dir, err)
 	}
 	r := &Registry{
-		dir: dir, path: filepath.Join(dir, FileName), lockPath: filepath.Join(dir, LockFileName),
+		dir: dir, path: filepath.Join(dir, FileName), lockPath: filepath.Join(dir, LockFileName), beatDir: filepath.Join(dir, BeatDirName),
 		table: o.Table, self: o.Self, exe: o.Exe, clock: o.Clock, warn: o.Warn, lockWait: o.Lock,
 	}
 	if r.table == nil {

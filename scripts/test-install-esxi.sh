@@ -1,8 +1,10 @@
 #!/bin/sh
 # test-install-esxi.sh: runs scripts/install-esxi.sh under Debian's busybox sh, with a PATH of
-# busybox applets only (as on ESXi) plus a stub esxcli that logs its arguments, against a fake root
-# (ROOT=...) with fake datastores and a stub snapferry binary. Asserts files, esxcli calls, exit
-# codes and messages. Prints "N passed, M failed" last; exits 1 when anything failed.
+# busybox applets only (as on ESXi) plus a stand-in esxcli that logs its arguments and answers as
+# ESXi does (acceptance level, VIB install/list/remove, Secure Boot refusing the community level),
+# a stand-in vmware -v (ESXI_VERSION) and crond, against a fake root (ROOT=...) with fake
+# datastores and a stub snapferry binary. Asserts files, esxcli calls, exit codes and messages
+# for the plain install (ESXi 6.7/7), the VIB install and upgrade (ESXi 8) and --uninstall. Prints "N passed, M failed" last; exits 1 when anything failed.
 # Needs busybox: skips when it is missing, fails when CI=true.
 #
 #   sh scripts/test-install-esxi.sh          (any POSIX sh; re-runs itself under busybox sh)
@@ -38,10 +40,54 @@ mkdir -p "$T/bb" "$T/stubs"
 }
 cat >"$T/stubs/esxcli" <<'EOF'
 #!/bin/sh
+# Stand-in esxcli: logs every call; answers the calls install-esxi.sh makes the way ESXi does
+# (appliance/esxi/sim has the same texts). ESXCLI_LEVEL is the host acceptance level,
+# ESXCLI_SECUREBOOT=1 makes lowering it fail as on a Secure Boot host, ESXCLI_REQUIRE_SB=true
+# is the TPM setting, ESXCLI_INSTALLED the installed snapferry VIB version. A VIB install puts
+# STUB_BIN and STUB_RULE where the payload would go ($ROOT/opt/snapferry).
 echo "$*" >>"$ESXCLI_LOG"
 case "$*" in *"${ESXCLI_FAIL:-@never@}"*) echo "esxcli stub: failing on purpose: $*" >&2; exit 1 ;; esac
+result() { # TITLE MESSAGE INSTALLED REMOVED SKIPPED
+  printf '%s\n   Message: %s\n   Reboot Required: false\n   VIBs Installed: %s\n   VIBs Removed: %s\n   VIBs Skipped: %s\n' "$@"
+}
+case "$*" in
+  "software acceptance get") echo "${ESXCLI_LEVEL:-PartnerSupported}" ;;
+  "software acceptance set --level=CommunitySupported")
+    if [ -n "${ESXCLI_SECUREBOOT:-}" ]; then
+      printf '[AcceptanceConfigError]\n Secure Boot enabled: Cannot change acceptance level to community.\n Please refer to the log file for more details.\n'
+      exit 1
+    fi
+    echo "Host acceptance level changed to 'CommunitySupported'." ;;
+  "system settings encryption get")
+    printf '   Mode: NONE\n   Require Executables Only From Installed VIBs: false\n   Require Secure Boot: %s\n' "${ESXCLI_REQUIRE_SB:-false}" ;;
+  "software vib list")
+    echo "Name       Version      Vendor     Acceptance Level    Install Date"
+    echo "---------  -----------  ---------  ------------------  ------------"
+    [ -n "${ESXCLI_INSTALLED:-}" ] && echo "snapferry  $ESXCLI_INSTALLED  snapferry  CommunitySupported  2026-12-01"
+    ;;
+  "software vib install -v "*" --no-sig-check")
+    v=${5##*/snapferry-}; v=${v%.vib}
+    id=snapferry_bootbank_snapferry_$v
+    # (the same version installed: its files are there already, as on a real host)
+    mkdir -p "$ROOT/opt/snapferry" && cp "$STUB_BIN" "$ROOT/opt/snapferry/snapferry" && cp "$STUB_RULE" "$ROOT/opt/snapferry/snapferry-smtp.xml"
+    if [ "$v" = "${ESXCLI_INSTALLED:-}" ]; then result "Installation Result" "Host is not changed." "" "" "$id"; exit 0; fi
+    old=; [ -n "${ESXCLI_INSTALLED:-}" ] && old=snapferry_bootbank_snapferry_$ESXCLI_INSTALLED
+    result "Installation Result" "Operation finished successfully." "$id" "$old" "" ;;
+  "software vib remove -n snapferry")
+    result "Removal Result" "Operation finished successfully." "" "snapferry_bootbank_snapferry_${ESXCLI_INSTALLED:-x}" "" ;;
+esac
 exit 0
 EOF
+cat >"$T/stubs/vmware" <<'EOF'
+#!/bin/sh
+[ "$1" = -v ] && echo "VMware ESXi ${ESXI_VERSION:-6.7.0} build-19195723"
+EOF
+chmod 755 "$T/stubs/vmware"
+cat >"$T/stubs/crond" <<'EOF'
+#!/bin/sh
+echo "crond $*" >>"$ESXCLI_LOG"
+EOF
+chmod 755 "$T/stubs/crond"
 chmod 755 "$T/stubs/esxcli"
 
 # The stub binary stands in for snapferry; STUB_MODE picks how it behaves.
@@ -49,6 +95,8 @@ mkdir -p "$T/bundle/firewall"
 cp "$scripts/install-esxi.sh" "$T/bundle/install-esxi.sh"
 cat >"$T/bundle/snapferry" <<'EOF'
 #!/bin/sh
+# The state folder the script passes (--home=DIR) is logged apart from the command.
+case ${1:-} in --home=*) echo "${1#--home=}" >>"$STUB_LOG.home"; shift ;; esac
 echo "$*" >>"$STUB_LOG"
 case ${STUB_MODE:-ok} in
   eperm) echo "-sh: $0: Operation not permitted" >&2; exit 126 ;;
@@ -79,11 +127,13 @@ new_root() {
 run_install() {
   c=$1; shift
   new_root "$c"
-  : >"$T/esxcli.$c.log"; : >"$T/stub.$c.log"
+  : >"$T/esxcli.$c.log"; : >"$T/stub.$c.log"; : >"$T/stub.$c.log.home"
   ROOT=$R PATH="$T/stubs:$T/bb" ESXCLI_LOG="$T/esxcli.$c.log" STUB_LOG="$T/stub.$c.log" \
+    STUB_BIN="$T/bundle/snapferry" STUB_RULE="$T/bundle/firewall/snapferry-smtp.xml" \
     "$bb" sh "$T/bundle/install-esxi.sh" "$@" >"$T/out.$c" 2>"$T/err.$c"
   RC=$?
   OUT=$(cat "$T/out.$c"); ERR=$(cat "$T/err.$c"); LOG=$(cat "$T/esxcli.$c.log"); SLOG=$(cat "$T/stub.$c.log")
+  HLOG=$(sort -u "$T/stub.$c.log.home")
 }
 installed() { echo "$R/vmfs/volumes/$1/snapferry/snapferry"; }
 
@@ -100,6 +150,9 @@ check "plain: exactly the sshClient ruleset call (got: $LOG)" [ "$LOG" = "networ
 check "plain: no SMTP rule installed" no_file "$R/etc/vmware/firewall/snapferry-smtp.xml"
 check "plain: prints the version it runs" contains "$OUT" "snapferry stub-1.0"
 check "plain: prints next steps" contains "$OUT" "Next steps:"
+check "plain: state folder on the datastore (got: $HLOG)" [ "$HLOG" = "$R/vmfs/volumes/datastore1/snapferry/var" ]
+check "plain: says what it changed" contains "$OUT" "changed on this host:"
+check "plain: no VIB call on ESXi 6.7 (got: $LOG)" sh -c '! grep -q "software" "$1"' _ "$T/esxcli.plain.log"
 
 echo "== datastore name with a space, two-word option form"
 run_install space --datastore "nas share"
@@ -209,6 +262,133 @@ for i in 1 2; do
   check "reinstall $i: exit 0" [ "$RC" -eq 0 ]
 done
 check "reinstall: no temporary file left" no_file "$(installed datastore1).new"
+
+
+# ---- ESXi 8: the VIB -------------------------------------------------------------------------
+printf 'pretend VIB\n' >"$T/bundle/snapferry-1.2.3-1.4.0.vib"
+vibcall="software vib install -v $T/root.CASE/vmfs/volumes/datastore1/snapferry/snapferry-1.2.3-1.4.0.vib --no-sig-check"
+vibcall_for() { echo "$vibcall" | sed "s/CASE/$1/"; }
+
+echo "== ESXi 8: VIB install, acceptance level lowered after saying so"
+ESXI_VERSION=8.0.2 run_install vib8 --datastore=datastore1
+check "vib8: exit 0 (stderr: $ERR)" [ "$RC" -eq 0 ]
+want="system settings encryption get
+software acceptance get
+software acceptance set --level=CommunitySupported
+software vib list
+$(vibcall_for vib8)
+network firewall ruleset set --ruleset-id=sshClient --enabled=true"
+check "vib8: esxcli calls in order (got: $LOG)" [ "$LOG" = "$want" ]
+check "vib8: said it lowers the level before doing it" sh -c 'grep -n "lowering it: esxcli software acceptance set" "$1" | grep -q .' _ "$T/out.vib8"
+check "vib8: names the old level" contains "$OUT" "acceptance level is PartnerSupported"
+check "vib8: VIB kept on the datastore" cmp -s "$T/bundle/snapferry-1.2.3-1.4.0.vib" "$R/vmfs/volumes/datastore1/snapferry/snapferry-1.2.3-1.4.0.vib"
+check "vib8: no plain binary on the datastore" no_file "$R/vmfs/volumes/datastore1/snapferry/snapferry"
+check "vib8: ran /opt/snapferry/snapferry version" [ "$SLOG" = version ]
+check "vib8: state folder on the datastore (got: $HLOG)" [ "$HLOG" = "$R/vmfs/volumes/datastore1/snapferry/var" ]
+check "vib8: state folder created" [ -d "$R/vmfs/volumes/datastore1/snapferry/var" ]
+check "vib8: reports the level change" contains "$OUT" "host acceptance level PartnerSupported -> CommunitySupported"
+check "vib8: reports the VIB install" contains "$OUT" "installed the VIB snapferry-1.2.3-1.4.0"
+check "vib8: tells how to set SNAPFERRY_HOME" contains "$OUT" "export SNAPFERRY_HOME=$R/vmfs/volumes/datastore1/snapferry/var"
+
+echo "== ESXi 8 at CommunitySupported already: the level is left alone"
+ESXI_VERSION=8.0.2 ESXCLI_LEVEL=CommunitySupported run_install vibcomm --datastore=datastore1
+check "vibcomm: exit 0 (stderr: $ERR)" [ "$RC" -eq 0 ]
+check "vibcomm: no acceptance set (got: $LOG)" sh -c '! grep -q "acceptance set" "$1"' _ "$T/esxcli.vibcomm.log"
+check "vibcomm: installs the VIB" contains "$LOG" "$(vibcall_for vibcomm)"
+check "vibcomm: does not claim a level change" sh -c '! grep -q "lowering" "$1"' _ "$T/out.vibcomm"
+
+echo "== ESXi 8 upgrade, with --smtp --persist"
+ESXI_VERSION=8.0.2 ESXCLI_LEVEL=CommunitySupported ESXCLI_INSTALLED=1.2.3-1.0.0 run_install vibup --datastore=datastore1 --smtp --persist
+check "vibup: exit 0 (stderr: $ERR)" [ "$RC" -eq 0 ]
+check "vibup: reports the upgrade" contains "$OUT" "upgraded the VIB snapferry 1.2.3-1.0.0 -> 1.2.3-1.4.0"
+check "vibup: SMTP rule from /opt/snapferry" cmp -s "$T/bundle/firewall/snapferry-smtp.xml" "$R/etc/vmware/firewall/snapferry-smtp.xml"
+want="version
+cron install --persist --smtp-firewall"
+check "vibup: cron install with the datastore state folder (got: $SLOG / $HLOG)" [ "$SLOG" = "$want" -a "$HLOG" = "$R/vmfs/volumes/datastore1/snapferry/var" ]
+
+echo "== ESXi 8, same version installed already"
+ESXI_VERSION=8.0.2 ESXCLI_LEVEL=CommunitySupported ESXCLI_INSTALLED=1.2.3-1.4.0 run_install vibsame --datastore=datastore1
+check "vibsame: exit 0 (stderr: $ERR)" [ "$RC" -eq 0 ]
+check "vibsame: says it is installed already" contains "$OUT" "is installed already"
+
+echo "== ESXi 8 with Secure Boot: lowering the level refused"
+ESXI_VERSION=8.0.2 ESXCLI_SECUREBOOT=1 run_install vibsb --datastore=datastore1
+check "vibsb: exit 1 (got $RC)" [ "$RC" -eq 1 ]
+check "vibsb: names Secure Boot" contains "$ERR" "UEFI Secure Boot"
+check "vibsb: shows esxcli's refusal" contains "$ERR" "Cannot change acceptance level to community"
+check "vibsb: gives the --host option" contains "$ERR" "--host=root@THIS-HOST"
+check "vibsb: gives the plain-binary option" contains "$ERR" "--binary=FILE"
+check "vibsb: no VIB install (got: $LOG)" sh -c '! grep -q "vib install" "$1"' _ "$T/esxcli.vibsb.log"
+check "vibsb: no firewall change" sh -c '! grep -q "firewall" "$1"' _ "$T/esxcli.vibsb.log"
+
+echo "== ESXi 8 with Secure Boot required by the TPM: refused before anything is asked"
+ESXI_VERSION=8.0.2 ESXCLI_REQUIRE_SB=true run_install vibtpm --datastore=datastore1
+check "vibtpm: exit 1 (got $RC)" [ "$RC" -eq 1 ]
+check "vibtpm: names the TPM setting" contains "$ERR" "Require Secure Boot: true"
+check "vibtpm: only the encryption query (got: $LOG)" [ "$LOG" = "system settings encryption get" ]
+
+echo "== ESXi 8 with Secure Boot reported by secureBoot.py"
+new_root vibsbpy
+mkdir -p "$R/usr/lib/vmware/secureboot/bin"
+printf '#!/bin/sh\necho Enabled\n' >"$R/usr/lib/vmware/secureboot/bin/secureBoot.py"
+chmod 755 "$R/usr/lib/vmware/secureboot/bin/secureBoot.py"
+: >"$T/esxcli.vibsbpy.log"
+ROOT=$R PATH="$T/stubs:$T/bb" ESXCLI_LOG="$T/esxcli.vibsbpy.log" STUB_LOG="$T/stub.vibsbpy.log" ESXI_VERSION=8.0.2 \
+  "$bb" sh "$T/bundle/install-esxi.sh" --datastore=datastore1 >"$T/out.vibsbpy" 2>"$T/err.vibsbpy"
+RC=$?
+check "vibsbpy: exit 1 (got $RC)" [ "$RC" -eq 1 ]
+check "vibsbpy: acceptance level untouched" sh -c '! grep -q "acceptance" "$1"' _ "$T/esxcli.vibsbpy.log"
+
+echo "== ESXi 8 without a VIB"
+mv "$T/bundle/snapferry-1.2.3-1.4.0.vib" "$T/vib.aside"
+ESXI_VERSION=8.0.2 run_install novib --datastore=datastore1
+mv "$T/vib.aside" "$T/bundle/snapferry-1.2.3-1.4.0.vib"
+check "novib: exit 1 (got $RC)" [ "$RC" -eq 1 ]
+check "novib: says to build or pass the VIB" contains "$ERR" "--vib=FILE"
+check "novib: nothing asked of esxcli" [ -z "$LOG" ]
+
+echo "== ESXi 8 with --binary: the plain install all the same"
+ESXI_VERSION=8.0.2 run_install vibplain --datastore=datastore1 --binary="$T/bundle/snapferry"
+check "vibplain: exit 0 (stderr: $ERR)" [ "$RC" -eq 0 ]
+check "vibplain: binary on the datastore" cmp -s "$T/bundle/snapferry" "$(installed datastore1)"
+check "vibplain: no VIB calls" sh -c '! grep -q "software" "$1"' _ "$T/esxcli.vibplain.log"
+run_install vibandbin --datastore=datastore1 --binary="$T/bundle/snapferry" --vib="$T/bundle/snapferry-1.2.3-1.4.0.vib"
+check "--vib with --binary: exit 2 (got $RC)" [ "$RC" -eq 2 ]
+
+echo "== --uninstall"
+new_root uninst
+mkdir -p "$R/var/spool/cron/crontabs" "$R/etc/rc.local.d" "$R/etc/vmware/firewall" "$R/var/run" "$R/vmfs/volumes/datastore1/snapferry/var/cron"
+printf '#min hour day mon dow command\n1 1 * * * /sbin/tmpwatch.py\n30 1 * * * /opt/snapferry/snapferry --home=/x cron run nightly #snapferry:nightly\n0 3 * * 0 /opt/snapferry/snapferry --home=/x cron run weekly #snapferry:weekly\n' >"$R/var/spool/cron/crontabs/root"
+printf '#!/bin/sh\n# >>> snapferry: managed\n/opt/snapferry/snapferry --home=/x cron install\n# <<< snapferry\nexit 0\n' >"$R/etc/rc.local.d/local.sh"
+cp "$T/bundle/firewall/snapferry-smtp.xml" "$R/etc/vmware/firewall/snapferry-smtp.xml"
+echo '{"jobs":[]}' >"$R/vmfs/volumes/datastore1/snapferry/var/cron/jobs.json"
+sleep 300 &
+crond_pid=$!
+echo "$crond_pid" >"$R/var/run/crond.pid"
+: >"$T/esxcli.uninst.log"
+ROOT=$R PATH="$T/stubs:$T/bb" ESXCLI_LOG="$T/esxcli.uninst.log" ESXCLI_INSTALLED=1.2.3-1.4.0 \
+  "$bb" sh "$T/bundle/install-esxi.sh" --uninstall --datastore=datastore1 >"$T/out.uninst" 2>"$T/err.uninst"
+RC=$?
+OUT=$(cat "$T/out.uninst"); LOG=$(cat "$T/esxcli.uninst.log")
+check "uninstall: exit 0 (stderr: $(cat "$T/err.uninst"))" [ "$RC" -eq 0 ]
+check "uninstall: removes the VIB (got: $LOG)" contains "$LOG" "software vib remove -n snapferry"
+want='#min hour day mon dow command
+1 1 * * * /sbin/tmpwatch.py'
+check "uninstall: snapferry lines gone, others kept" [ "$(cat "$R/var/spool/cron/crontabs/root")" = "$want" ]
+check "uninstall: crond restarted" contains "$LOG" "crond"
+check "uninstall: old crond stopped" sh -c '! kill -0 "$1" 2>/dev/null' _ "$crond_pid"
+kill "$crond_pid" 2>/dev/null
+check "uninstall: local.sh stanza gone" [ "$(cat "$R/etc/rc.local.d/local.sh")" = "$(printf '#!/bin/sh\nexit 0')" ]
+check "uninstall: SMTP rule removed" no_file "$R/etc/vmware/firewall/snapferry-smtp.xml"
+check "uninstall: firewall refreshed" contains "$LOG" "network firewall refresh"
+check "uninstall: state folder kept" [ -f "$R/vmfs/volumes/datastore1/snapferry/var/cron/jobs.json" ]
+check "uninstall: says what it changed" contains "$OUT" "removed 2 snapferry line(s)"
+check "uninstall: says the state is kept" contains "$OUT" "kept the state folder"
+run_install uninstagain --uninstall
+check "uninstall on a clean host: exit 0 (got $RC)" [ "$RC" -eq 0 ]
+check "uninstall on a clean host: nothing changed" contains "$OUT" "nothing changed"
+run_install uninstbad --uninstall --smtp
+check "uninstall with install options: exit 2 (got $RC)" [ "$RC" -eq 2 ]
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -94,7 +94,16 @@ func (d *Driver) readDisk(vm appliance.VM, dir string, i int, vd VMXDisk) (appli
 				if len(desc.Extents) != 1 {
 					return disk, fmt.Errorf("descriptor %s has %d extents; only single-extent disks are supported", cur, len(desc.Extents))
 				}
-				disk.Extent = filepath.Join(filepath.Dir(cur), filepath.FromSlash(desc.Extents[0].File))
+				// Confined to the descriptor's folder: a descriptor naming ../../etc/shadow is
+				// refused here, before any backup opens the file as root. An absolute
+				// /vmfs/volumes/... name is a host path, mapped like the .vmx's.
+				e := desc.Extents[0]
+				if strings.HasPrefix(e.File, "/") {
+					e.File = d.LocalPath(e.File)
+				}
+				if disk.Extent, err = vmdk.ExtentPath(cur, e); err != nil {
+					return disk, err
+				}
 			}
 			return disk, nil
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/snapferry/snapferry/appliance/notify"
@@ -15,7 +16,7 @@ import (
 // Options describe the job being started.
 type Options struct {
 	StateDir string
-	Command  string   // "backup", "replica", "restore": what the history groups by without a cron name
+	Command  string   // "backup", "replica", "restore", "check", "prune": decides the policy (policy.go) and what the history groups by without a cron name
 	Argv     []string // this process's command line
 	Origin   Origin
 	VMs      []string
@@ -37,10 +38,13 @@ type Job struct {
 	Start  time.Time
 	Begin  pidmgr.BeginReport
 
-	o    Options
-	reg  *pidmgr.Registry
-	run  *history.Run
-	done bool
+	o     Options
+	pol   policy
+	reg   *pidmgr.Registry
+	run   *history.Run
+	work  atomic.Int64 // see Work
+	pulse *pulse
+	done  bool
 }
 
 // Begin runs cleanup (and kill-idle for a user launch), registers this process and records the
@@ -56,7 +60,11 @@ func Begin(ctx context.Context, o Options) (*Job, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	j := &Job{ID: NewID(o.Now()), Origin: o.Origin, Start: o.Now(), o: o, reg: o.Registry}
+	pol, err := policyFor(o.Command)
+	if err != nil {
+		return nil, err
+	}
+	j := &Job{ID: NewID(o.Now()), Origin: o.Origin, Start: o.Now(), o: o, pol: pol, reg: o.Registry}
 	if j.reg == nil {
 		reg, err := pidmgr.New(pidmgr.Options{Dir: o.StateDir, Warn: o.Warn})
 		if err != nil {
@@ -64,8 +72,10 @@ func Begin(ctx context.Context, o Options) (*Job, error) {
 		}
 		j.reg = reg
 	}
+	idle := IdleAfter(o.Getenv, o.Warn)
 	rep, err := j.reg.Begin(ctx, pidmgr.BeginOptions{Type: o.Origin.Type, JobID: j.ID, Argv: o.Argv,
-		KillIdle: o.Origin.Type == pidmgr.TypeUser})
+		KillIdle: o.Origin.Type == pidmgr.TypeUser && pol.killIdle, Kill: pidmgr.KillOptions{IdleAfter: idle},
+		Command: o.Command, KeepWhileBusy: pol.keepWhileBusy})
 	j.Begin = rep
 	if err != nil {
 		if rep.Entry.PID == 0 {
@@ -73,10 +83,16 @@ func Begin(ctx context.Context, o Options) (*Job, error) {
 		}
 		o.Warn(err.Error())
 	}
+	if rep.Pulse != nil {
+		j.pulse = startPulse(rep.Pulse, &j.work, idle, o.Warn)
+	}
 	for _, d := range rep.Kill.Decisions {
 		if d.Action == pidmgr.ActionTerminated || d.Action == pidmgr.ActionKilled {
 			o.Warn(fmt.Sprintf("stopped an earlier snapferry process %d: %s", d.Process.PID, d.Reason))
 		}
+	}
+	if !pol.history {
+		return j, nil
 	}
 	hist := o.History
 	if hist == nil {
@@ -126,13 +142,16 @@ func (j *Job) End(o Outcome) error {
 		return nil
 	}
 	j.done = true
+	if j.pulse != nil {
+		j.pulse.close()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var errs []error
 	if j.run != nil {
 		errs = append(errs, j.run.End(ctx, o.Exit, o.Err, o.Counts))
 	}
-	if path := j.o.Getenv(notify.ReportFileEnv); path != "" {
+	if path := j.o.Getenv(notify.ReportFileEnv); path != "" && j.pol.history {
 		errs = append(errs, notify.WriteReportFile(path, j.report(o)))
 	}
 	errs = append(errs, j.reg.Shutdown(ctx))

@@ -75,7 +75,8 @@ func (j *vmBackup) copy(ctx context.Context, fz *Frozen) error {
 	before := storedBytes(j.r)
 	for _, d := range fz.Disks {
 		o.logf("VM %s: reading disk %s (%s)", vm.Name, d.Name, d.Device)
-		dopts := disk.Options{Name: d.Name, Device: d.Device, Progress: o.Progress}
+		dopts := disk.Options{Name: d.Name, Device: d.Device, Progress: o.Progress,
+			Warn: func(s string) { j.res.Warnings = append(j.res.Warnings, "disk "+d.Name+": "+s) }}
 		j.useCache(&dopts, d)
 		rd, st, err := vmdk.Backup(ctx, j.r, d.Source, dopts)
 		if err != nil {

@@ -109,7 +109,10 @@ func stageDescriptor(d FrozenDisk, name, dir string) (flat, desc replica.File, e
 	if err != nil {
 		return flat, desc, fmt.Errorf("%s: %w", d.Source, err)
 	}
-	extent := vmdk.ExtentPath(d.Source, e)
+	extent, err := vmdk.ExtentPath(d.Source, e)
+	if err != nil {
+		return flat, desc, err
+	}
 	fi, err := os.Stat(extent)
 	if err != nil {
 		return flat, desc, fmt.Errorf("flat extent of %s: %w", d.Source, err)

@@ -97,7 +97,11 @@ func TestReplicaLayoutHot(t *testing.T) {
 		if err != nil || x.File != vmdk.FlatName(d.FileName) || desc.ParentCID != vmdk.NoParentCID {
 			t.Fatalf("descriptor %s: extent %+v parent %x: %v", d.FileName, x, desc.ParentCID, err)
 		}
-		got, err := os.ReadFile(vmdk.ExtentPath(filepath.Join(dir, d.FileName), x))
+		flat, err := vmdk.ExtentPath(filepath.Join(dir, d.FileName), x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(flat)
 		if err != nil {
 			t.Fatal(err)
 		}

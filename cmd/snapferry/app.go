@@ -16,6 +16,7 @@ import (
 
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/transfer/remoterun"
+	"github.com/snapferry/snapferry/transfer/storespec"
 )
 
 // app carries what every command needs: its output streams, the global options and a context
@@ -28,6 +29,7 @@ type app struct {
 	jsonOut bool
 	home    string
 	ssh     sshOptions
+	s3      storespec.S3Options // the --s3-* flags (s3_flags.go)
 
 	ctx       context.Context
 	stop      context.CancelFunc
@@ -42,6 +44,8 @@ type app struct {
 	cancelOnStdinEOF bool
 	// jobBytes records a running job's bytes in the job history (set by beginJob).
 	jobBytes func(read int64)
+	// jobWork counts work for the running job's heartbeat (set by beginJob; pidmgr kill-idle).
+	jobWork func(n int64)
 	// state is the resolved state folder, once stateDir has found it: resolving probes the
 	// filesystem, and one command asks several times (registry, history, locks, temp files).
 	state string
@@ -74,6 +78,7 @@ func (a *app) addSSHFlags() {
 	a.flags.StringVar(&a.ssh.KnownHosts, "known-hosts", "", "known_hosts file (env SNAPFERRY_KNOWN_HOSTS)")
 	a.flags.BoolVar(&a.ssh.AcceptNewHostKey, "accept-new-host-key", false, "trust and record an unknown host key")
 	a.flags.StringVar(&a.ssh.RemotePath, "remote-path", "", "path of snapferry on the far side")
+	a.addS3Flags()
 }
 
 // parse parses flags and starts the signal-aware context. It returns the positional arguments,
@@ -146,6 +151,9 @@ func (a *app) stateDir() (string, error) {
 		dir = os.Getenv("SNAPFERRY_HOME")
 	}
 	if dir == "" {
+		if err := vibHomeCheck(); err != nil { // vib_home.go
+			return "", err
+		}
 		dir = besideBinary()
 	}
 	if dir == "" {

@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 
+	"github.com/snapferry/snapferry/appliance/libvirt"
 	"github.com/snapferry/snapferry/transfer/ratelimit"
 )
 
@@ -47,7 +48,9 @@ func runBackup(a *app, args []string) int {
 	a.addSSHFlags()
 	a.addOriginFlag(&f.origin)
 	a.addVMFSFlag(&f.vmfsRoot)
-	tf := addTapeFlags(fs) // tape: --pool, --changer, --streams, --tape-home (backup_tape.go)
+	var hv hypervisorFlags
+	a.addHypervisorFlags(&hv) // libvirt hosts: backup_libvirt.go
+	tf := addTapeFlags(fs)    // tape: --pool, --changer, --streams, --tape-home (backup_tape.go)
 	pos, code, ok := a.parse(args)
 	if !ok {
 		return code
@@ -101,7 +104,13 @@ func runBackup(a *app, args []string) int {
 	}
 	var res *backupResult
 	if f.vms != "" {
-		res, err = a.backupVMs(job, f)
+		var lv *libvirt.Driver
+		if lv, err = a.libvirtHost(hv); err == nil && lv != nil {
+			defer lv.Close()
+			res, err = a.backupLibvirt(job, f, lv)
+		} else if err == nil {
+			res, err = a.backupVMs(job, f)
+		}
 	} else {
 		res, err = a.backupPaths(pos, f)
 	}

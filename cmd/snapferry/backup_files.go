@@ -40,6 +40,9 @@ func (a *app) backupFiles(r *repo.Repository, paths []string, host string, f bac
 	for _, fe := range res.Errors {
 		warnings = append(warnings, fe.Error())
 	}
+	for _, fw := range res.Warnings { // files that changed while being read
+		warnings = append(warnings, fw.Error())
+	}
 	sn.Warnings = warnings
 	id, err := a.commit(r, sn, res.Stats, before)
 	if err != nil {

@@ -107,7 +107,8 @@ func (a *app) backupPaths(paths []string, f backupFlags) (*backupResult, error) 
 func (a *app) backupImage(r *repo.Repository, path, kind, host string, f backupFlags, prog *renderer, parents map[string]repo.SnapshotInfo, cacheDir string) (backupItem, error) {
 	start := time.Now()
 	before := r.Stats()
-	opts := disk.Options{Progress: prog, Rehash: f.rehash}
+	var warnings []string // an image that grew or changed while being read
+	opts := disk.Options{Progress: prog, Rehash: f.rehash, Warn: func(s string) { warnings = append(warnings, s) }}
 	if cacheDir != "" {
 		// Keyed by the absolute path given: the same image backed up again finds its cache.
 		id := r.Config().ID
@@ -122,7 +123,7 @@ func (a *app) backupImage(r *repo.Repository, path, kind, host string, f backupF
 		return backupItem{}, fmt.Errorf("back up %s: %w", path, err)
 	}
 	sn := &repo.Snapshot{Time: start, Host: host, Kind: repo.SnapshotImage, Source: path, Paths: []string{path},
-		Tags: f.tags, Disks: []repo.Disk{d}}
+		Tags: f.tags, Disks: []repo.Disk{d}, Warnings: warnings}
 	if p, ok := parents[path]; ok {
 		sn.Parent = &p.ID
 	}
@@ -130,7 +131,7 @@ func (a *app) backupImage(r *repo.Repository, path, kind, host string, f backupF
 	if err != nil {
 		return backupItem{}, err
 	}
-	return backupItem{Source: path, Kind: "image", Snapshot: id.String(), Stats: sn.Stats, Duration: time.Since(start)}, nil
+	return backupItem{Source: path, Kind: "image", Snapshot: id.String(), Stats: sn.Stats, Duration: time.Since(start), Warnings: warnings}, nil
 }
 
 // latestBySource lists this host's snapshots once per run and keeps the newest of each source:

@@ -251,12 +251,12 @@ func (a *app) fillTapeSet(ctx context.Context, ts *tapeSet, src tapeSource, sn *
 		}
 		root := r.Root
 		sn.Tree, sn.Stats, sn.Partial = &root, r.Stats, len(r.Errors) > 0
-		for _, fe := range r.Errors {
+		for _, fe := range append(r.Errors, r.Warnings...) {
 			sn.Warnings = append(sn.Warnings, fe.Error())
 		}
 		return nil
 	}
-	opts, data := disk.Options{Progress: prog}, src.paths[0]
+	opts, data := disk.Options{Progress: prog, Warn: func(s string) { sn.Warnings = append(sn.Warnings, s) }}, src.paths[0]
 	if src.kind == "vmdk" {
 		desc, flat, err := readDescriptorPair(src.paths[0])
 		if err != nil {

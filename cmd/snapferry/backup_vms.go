@@ -21,18 +21,7 @@ func (a *app) backupVMs(job *jobrun.Job, f backupFlags) (*backupResult, error) {
 	res := &backupResult{}
 	opts.JobID, opts.Host, opts.Progress, opts.OnLeftover = job.ID, host, prog, res.events.leftover
 	opts.CacheDir, opts.Rehash = a.blockCacheDir(), f.rehash
-	results := vmjob.Backup(a.ctx, h, r, vms, opts)
-	for _, vr := range results {
-		it := backupItem{Source: vr.VM.Name, Kind: "vm", Mode: f.mode, Stats: vr.Stats, Duration: vr.Duration, Warnings: vr.Warnings}
-		if vr.Committed {
-			it.Snapshot = vr.Snapshot.String()
-		}
-		if vr.Err != nil {
-			it.Error = vr.Err.Error()
-			res.events.vmFailed(vr.VM.Name, it.Error)
-		}
-		res.items = append(res.items, it)
-	}
+	res.addVMResults(vmjob.Backup(a.ctx, h, r, vms, opts), f.mode)
 	res.events.checkSpace(a, r, f.lowBytes)
 	return res, nil
 }

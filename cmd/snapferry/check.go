@@ -14,7 +14,9 @@ func runCheck(a *app, args []string) int {
 		return code
 	}
 	defer r.Close()
-	prog := newRenderer(a.stderr, a.jsonOut)
+	// Registered (no kill-idle of its own) so that a user launch keeps it while it makes progress.
+	defer a.beginTask("check")()
+	prog := a.renderer()
 	rep, err := r.Check(a.ctx, repo.CheckOptions{ReadData: *readData, Progress: prog})
 	prog.Close()
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/snapferry/snapferry/images/disk/memblobs"
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/images/store"
+	"github.com/snapferry/snapferry/images/store/local"
 	"github.com/snapferry/snapferry/transfer/sshtest"
 	"github.com/snapferry/snapferry/transfer/storespec"
 )
@@ -65,7 +66,7 @@ func appendOnlyAttack(t *testing.T, encrypted bool) {
 		b, _ := os.ReadFile(img)
 		os.WriteFile(v, b, 0o600)
 	}
-	snaps := sortedNames(t, filepath.Join(repoDir, "snapshots"))
+	snaps := imageSnapshots(t, repoDir, password) // host-state snapshots hold no disk.img
 	genuinePacks := disktest.TreeState(t, filepath.Join(repoDir, "data"))
 
 	plantFakeCopies(t, s, spec, repoDir, password)
@@ -208,4 +209,27 @@ func sortedNames(t *testing.T, dir string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// imageSnapshots lists the ids of the image snapshots in the repository folder.
+func imageSnapshots(t *testing.T, repoDir, password string) []string {
+	t.Helper()
+	ctx := context.Background()
+	r, err := repo.Open(ctx, local.New(repoDir), repo.Options{Password: []byte(password)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	infos, err := r.ListSnapshots(ctx, repo.SnapshotFilter{Kind: repo.SnapshotImage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, si := range infos {
+		ids = append(ids, si.ID.String())
+	}
+	if len(ids) == 0 {
+		t.Fatal("no image snapshots to attack")
+	}
+	return ids
 }

@@ -134,7 +134,10 @@ func (e *vmReplicaEnv) farDisks(t *testing.T, set, vmx string) map[string]string
 		if err != nil {
 			t.Fatal(err)
 		}
-		flat := vmdk.ExtentPath(filepath.Join(dir, d.FileName), x)
+		flat, err := vmdk.ExtentPath(filepath.Join(dir, d.FileName), x)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if fi, err := os.Stat(flat); err != nil || fi.Size() != x.Size() {
 			t.Fatalf("flat extent of %s: %v (size %v, want %d)", d.FileName, err, fi, x.Size())
 		}

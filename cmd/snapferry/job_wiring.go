@@ -33,14 +33,32 @@ func (a *app) beginJob(command, origin string, vms, paths []string) (*jobrun.Job
 	if err == nil {
 		// Running jobs show their progress in `status` and `jobs` through the history.
 		a.jobBytes = func(read int64) { j.Progress(context.Background(), history.Counts{Read: read}) }
+		a.jobWork = j.Work
 	}
 	return j, err
+}
+
+// beginTask registers a check or prune (jobrun policy: no kill-idle, no history) and returns
+// the function that ends it. A state folder that cannot be used only costs the protection of
+// the heartbeat, so it is a warning: these commands never needed one before.
+func (a *app) beginTask(command string) func() {
+	j, err := a.beginJob(command, "", nil, nil)
+	if err != nil {
+		fmt.Fprintf(a.stderr, "warning: %s runs unregistered: %v\n", command, err)
+		return func() {}
+	}
+	return func() {
+		if err := j.End(jobrun.Outcome{}); err != nil {
+			fmt.Fprintf(a.stderr, "warning: recording the end of %s: %v\n", command, err)
+		}
+	}
 }
 
 // renderer is the progress renderer of a job command: it also records the job's progress.
 func (a *app) renderer() *renderer {
 	r := newRenderer(a.stderr, a.jsonOut)
 	r.onBytes = a.jobBytes
+	r.onWork = a.jobWork
 	return r
 }
 

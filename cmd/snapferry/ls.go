@@ -36,6 +36,9 @@ func runLs(a *app, args []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
+	if handled, code := a.lsInsideDisk(r, si.Snapshot, sub, *long); handled { // IMAGE/pN/PATH (ls_disk.go)
+		return code
+	}
 	prefix := ""
 	if sub != "" {
 		prefix = path.Clean("/" + sub)

@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/snapferry/snapferry/appliance/jobrun"
 	"github.com/snapferry/snapferry/pidmgr"
 )
 
@@ -53,7 +55,8 @@ func runPid(a *app, args []string) int {
 		}
 		fmt.Fprintf(a.stdout, "%d removed, %d still running\n", len(res.Removed), res.Kept)
 	case "kill-idle":
-		rep, err := reg.KillIdle(a.ctx, pidmgr.KillOptions{DryRun: *dryRun})
+		idle := jobrun.IdleAfter(os.Getenv, func(s string) { fmt.Fprintf(a.stderr, "warning: %s\n", s) })
+		rep, err := reg.KillIdle(a.ctx, pidmgr.KillOptions{DryRun: *dryRun, IdleAfter: idle})
 		if a.jsonOut {
 			a.printJSON(rep)
 		} else {

@@ -28,8 +28,10 @@ type renderer struct {
 	files atomic.Int64
 	// total bytes over every item of the run, and where they go for `status` (the job
 	// history), at most every historyEvery.
-	cum       atomic.Int64
-	onBytes   func(total int64)
+	cum     atomic.Int64
+	onBytes func(total int64)
+	// onWork hears every byte and file counted: the job's heartbeat (jobrun.Job.Work).
+	onWork    func(n int64)
 	lastSaved time.Time
 	// active counts items between Start and Done: items that overlap (tape --streams, several
 	// disks at once) add their totals to one line instead of overwriting each other's.
@@ -77,13 +79,21 @@ func (r *renderer) Start(name string, total int64) {
 func (r *renderer) Add(n int64) {
 	r.done.Add(n)
 	r.cum.Add(n)
+	if r.onWork != nil {
+		r.onWork(n)
+	}
 }
 
 // historyEvery is how often a running job's byte count reaches the job history.
 const historyEvery = 5 * time.Second
 
 // File counts finished files or directory entries. Safe for concurrent use.
-func (r *renderer) File(n int) { r.files.Add(int64(n)) }
+func (r *renderer) File(n int) {
+	r.files.Add(int64(n))
+	if r.onWork != nil {
+		r.onWork(int64(n))
+	}
+}
 
 // Done ends an item; the final line comes when the last overlapping item is done.
 func (r *renderer) Done() {

@@ -23,7 +23,9 @@ func runPrune(a *app, args []string) int {
 // prune removes data no snapshot references; shared by `prune` and `forget --prune`.
 // keepUnindexed is prune's --keep-unindexed.
 func (a *app) prune(r *repo.Repository, keepUnindexed time.Duration) int {
-	prog := newRenderer(a.stderr, a.jsonOut)
+	// Registered (no kill-idle of its own) so that a user launch keeps it while it makes progress.
+	defer a.beginTask("prune")()
+	prog := a.renderer()
 	rep, err := r.Prune(a.ctx, repo.PruneOptions{DryRun: a.dryRun, KeepUnindexed: keepUnindexed, Progress: prog})
 	prog.Close()
 	if err != nil {

@@ -18,6 +18,7 @@ func (a *app) openRemoteBackend(spec string) (store.Backend, error) {
 		RemotePath:       a.ssh.RemotePath,
 		Version:          version,
 		Create:           a.cmd == "init" || a.cmd == "replica",
+		S3:               a.s3Options(spec),
 		// No ServeLog: the far side's routine lines (session started) would be noise on every
 		// command; storespec keeps its last words for error messages.
 	}

@@ -158,6 +158,7 @@ func (a *app) openBackupTarget(spec string) (*backupTarget, error) {
 }
 
 func (t *backupTarget) Close(a *app) {
+	t.saveHostState(a) // host_state_save.go
 	t.prog.Close()
 	t.lock.Unlock(a.ctx)
 	t.r.Close()

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/snapferry/snapferry/appliance/libvirt"
 	"github.com/snapferry/snapferry/images/disk"
+	"github.com/snapferry/snapferry/images/overwrite"
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/images/vmdk"
 )
@@ -37,6 +40,8 @@ func runRestore(a *app, args []string) int {
 	a.flags.BoolVar(&f.powerOn, "power-on", false, "VM restore: power the VM on afterwards")
 	a.flags.StringVar(&f.wait, "wait", "", "VM restore: wait this long for a VM another job is using")
 	a.addVMFSFlag(&f.vmfsRoot)
+	var lf libvirtRestoreFlags
+	a.addLibvirtRestoreFlags(&lf) // libvirt domains: restore_libvirt.go
 	a.addOriginFlag(&f.origin)
 	a.addSSHFlags()
 	tf := addTapeFlags(a.flags) // tape: --changer, --tape-home for --from=tape:// (restore_tape.go)
@@ -47,8 +52,8 @@ func runRestore(a *app, args []string) int {
 	if len(pos) != 1 {
 		return a.fail(usagef("restore takes one snapshot: snapferry restore SNAPSHOT[:PATH] --from=REPO --target=DIR"))
 	}
-	if f.target == "" && f.datastore == "" {
-		return a.fail(usagef("restore needs --target=DIR (files, images) or --datastore=DS (VMs); snapferry never overwrites the original in place"))
+	if f.target == "" && f.datastore == "" && lf.diskDir == "" {
+		return a.fail(usagef("restore needs --target=DIR (files, images), --datastore=DS (ESXi VMs) or --disk-dir=DIR (libvirt domains); snapferry never overwrites the original in place"))
 	}
 	spec, err := repoSpec(f.from, "from")
 	if err != nil {
@@ -70,6 +75,9 @@ func runRestore(a *app, args []string) int {
 		return a.fail(err)
 	}
 	sn := si.Snapshot
+	if libvirt.IsLibvirtSnapshot(sn) && f.target == "" {
+		return a.runRestoreJob(si, f, func(prog *renderer) (int, error) { return a.restoreLibvirt(r, si, f, lf, prog) })
+	}
 	if f.datastore != "" {
 		if sn.Kind != repo.SnapshotVM {
 			return a.fail(usagef("snapshot %s is a %s backup, not a VM: use --target=DIR", si.ID.Short(), sn.Kind))
@@ -83,15 +91,19 @@ func runRestore(a *app, args []string) int {
 		return a.fail(fmt.Errorf("create target %s: %w", f.target, err))
 	}
 	return a.runRestoreJob(si, f, func(prog *renderer) (int, error) {
-		n, err := a.restoreDisks(r, sn, sub, f, prog)
+		if handled, n, err := a.restoreInsideDisk(r, sn, sub, f); handled { // IMAGE/pN/PATH (restore_disk_files.go)
+			return n, err
+		}
+		n, kept, err := a.restoreDisks(r, sn, sub, f, prog)
 		if err != nil {
 			return n, err
 		}
 		if sn.Tree != nil {
-			m, err := a.restoreTree(r, sn, sub, f, prog)
+			m, keptFiles, err := a.restoreTree(r, sn, sub, f, prog)
 			n += m
+			kept = append(kept, keptFiles...)
 			if err != nil {
-				return n, err
+				return n, errors.Join(err, overwrite.Check(kept))
 			}
 		}
 		if n == 0 && sub != "" {
@@ -100,7 +112,7 @@ func runRestore(a *app, args []string) int {
 		if !a.jsonOut {
 			fmt.Fprintf(a.stdout, "restored %d items of snapshot %s to %s\n", n, si.ID.Short(), f.target)
 		}
-		return n, nil
+		return n, overwrite.Check(kept)
 	})
 }
 
@@ -129,43 +141,31 @@ func (a *app) runRestoreJob(si repo.SnapshotInfo, f restoreFlags, fn func(*rende
 }
 
 // restoreDisks writes each disk image (and a VMDK's descriptor) into the target folder,
-// sparse. An existing file is only replaced with --overwrite.
-func (a *app) restoreDisks(r *repo.Repository, sn *repo.Snapshot, sub string, f restoreFlags, prog *renderer) (int, error) {
+// sparse, by package overwrite's rule; it returns the paths kept because they differ.
+func (a *app) restoreDisks(r *repo.Repository, sn *repo.Snapshot, sub string, f restoreFlags, prog *renderer) (int, []string, error) {
 	n := 0
+	var kept []string
 	for _, d := range sn.Disks {
 		if sub != "" && sub != d.Name && sub != filepath.Base(d.Path) {
 			continue
 		}
-		opts := disk.RestoreOptions{Progress: prog}
+		opts := disk.RestoreOptions{Progress: prog, Overwrite: f.overwrite}
+		var err error
 		if d.Format == "vmdk" {
 			// The descriptor (named as the disk) plus its flat extent beside it.
-			dst := filepath.Join(f.target, d.Name)
-			if err := refuseExisting(dst, f.overwrite); err != nil {
-				return n, err
-			}
-			if err := refuseExisting(filepath.Join(f.target, vmdk.FlatName(dst)), f.overwrite); err != nil {
-				return n, err
-			}
-			if err := vmdk.Restore(a.ctx, r, d, dst, opts); err != nil {
-				return n, err
-			}
+			err = vmdk.Restore(a.ctx, r, d, filepath.Join(f.target, d.Name), opts)
 		} else {
-			dst := filepath.Join(f.target, filepath.Base(d.Path))
-			if err := refuseExisting(dst, f.overwrite); err != nil {
-				return n, err
-			}
-			if err := disk.Restore(a.ctx, r, d, dst, opts); err != nil {
-				return n, err
-			}
+			err = disk.Restore(a.ctx, r, d, filepath.Join(f.target, filepath.Base(d.Path)), opts)
+		}
+		var nr *overwrite.NotReplaced
+		if errors.As(err, &nr) {
+			kept = append(kept, nr.Paths...)
+			continue
+		}
+		if err != nil {
+			return n, kept, err
 		}
 		n++
 	}
-	return n, nil
-}
-
-func refuseExisting(path string, overwrite bool) error {
-	if _, err := os.Lstat(path); err == nil && !overwrite {
-		return usagef("%s exists; pass --overwrite to replace it or choose another --target", path)
-	}
-	return nil
+	return n, kept, nil
 }

@@ -17,5 +17,9 @@ func readDescriptorPair(path string) (desc, flat string, err error) {
 	if err != nil {
 		return "", "", fmt.Errorf("descriptor %s: %w", path, err)
 	}
-	return string(text), vmdk.ExtentPath(path, e), nil
+	flat, err = vmdk.ExtentPath(path, e)
+	if err != nil {
+		return "", "", err
+	}
+	return string(text), flat, nil
 }

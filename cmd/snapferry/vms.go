@@ -11,6 +11,8 @@ import (
 func runVms(a *app, args []string) int {
 	var vmfs string
 	a.addVMFSFlag(&vmfs)
+	var hv hypervisorFlags
+	a.addHypervisorFlags(&hv)
 	pos, code, ok := a.parse(args)
 	if !ok {
 		return code
@@ -18,9 +20,18 @@ func runVms(a *app, args []string) int {
 	if len(pos) != 0 {
 		return a.fail(usagef("vms takes no arguments, got %q", pos))
 	}
-	h, err := esxiHost(vmfs)
-	if err != nil {
+	var h appliance.Host
+	lv, err := a.libvirtHost(hv)
+	switch {
+	case err != nil:
 		return a.fail(err)
+	case lv != nil:
+		defer lv.Close()
+		h = lv
+	default:
+		if h, err = esxiHost(vmfs); err != nil {
+			return a.fail(err)
+		}
 	}
 	inv, err := appliance.Inventory(a.ctx, h)
 	if err != nil {

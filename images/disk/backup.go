@@ -38,6 +38,9 @@ type Options struct {
 	// rewritten with a new seed. It also stores no patches: every changed block is saved whole
 	// (and becomes the base of later patches).
 	Rehash bool
+	// Warn hears about things the backup stored but the user should know: an image that grew
+	// or changed while it was read (stored as it was read; see grownWarning). nil: dropped.
+	Warn func(msg string)
 }
 
 // Backup backs up the image file at path. See BackupFile.
@@ -63,6 +66,7 @@ func BackupFile(ctx context.Context, bs repo.BlobStore, f *os.File, opts Options
 	if err != nil {
 		return repo.Disk{}, repo.Stats{}, fmt.Errorf("back up disk: %w", err)
 	}
+	before, _ := f.Stat()
 	d := repo.Disk{
 		Name:       opts.Name,
 		Path:       f.Name(),
@@ -75,6 +79,7 @@ func BackupFile(ctx context.Context, bs repo.BlobStore, f *os.File, opts Options
 	if d.Name == "" {
 		d.Name = filepath.Base(f.Name())
 	}
+	recordMeta(f, &d)
 	if d.Format == "" {
 		d.Format = "raw"
 	}
@@ -82,9 +87,11 @@ func BackupFile(ctx context.Context, bs repo.BlobStore, f *os.File, opts Options
 	// costs speed (devices, VMFS), so it is not an error.
 	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_SEQUENTIAL)
 
+	m := &extentMapper{f: f, size: size}
 	b := &diskBackup{
 		bs:        bs,
-		f:         f,
+		src:       f,
+		extents:   m.next,
 		blockSize: blockSize,
 		size:      size,
 		nblocks:   (size + int64(blockSize) - 1) / int64(blockSize),
@@ -106,6 +113,9 @@ func BackupFile(ctx context.Context, bs repo.BlobStore, f *os.File, opts Options
 	}
 	d.Map = b.chunks
 	d.Allocated = b.allocated
+	if w := changedWhileRead(f, before, size); w != "" && opts.Warn != nil {
+		opts.Warn(w)
+	}
 	st := repo.Stats{
 		BytesRead:     b.bytesRead.Load(),
 		BytesAdded:    b.bytesAdded.Load(),
@@ -129,8 +139,12 @@ func defaultWorkers(n int) int {
 
 // diskBackup is the state of one BackupFile run.
 type diskBackup struct {
-	bs        repo.BlobStore
-	f         *os.File
+	bs repo.BlobStore
+	// src is read at the ranges extents finds (extentMapper.next for a file; a source's own
+	// map for BackupSource); blocks outside them are holes, or the parent's (backup_source.go).
+	src       io.ReaderAt
+	extents   func(off int64) (start, end int64, ok bool, err error)
+	parent    *parentMap
 	blockSize int
 	size      int64
 	nblocks   int64
@@ -166,6 +180,9 @@ type blockJob struct {
 	buf    []byte      // from the pool; the worker returns it
 	cached fingerprint // the old cache's entry for this block, when hasOld
 	hasOld bool
+	// carried is the parent's blob id of a block that is not read (buf nil): BackupSource
+	// with a parent, for blocks outside the ranges it reads.
+	carried repo.ID
 }
 
 // seqResult carries a blockResult with the reader's sequence number for reordering.
@@ -197,7 +214,9 @@ func (b *diskBackup) run(ctx context.Context, nworkers int) error {
 	g.GoWorkers(nworkers, func(ctx context.Context) error {
 		for j := range jobs {
 			r, err := b.store(ctx, j)
-			pool.Put(j.buf)
+			if j.buf != nil { // carried blocks have none
+				pool.Put(j.buf)
+			}
 			if err != nil {
 				return err
 			}
@@ -227,11 +246,10 @@ func (b *diskBackup) run(ctx context.Context, nworkers int) error {
 // wholly inside holes are never read.
 func (b *diskBackup) read(ctx context.Context, pool *pipeline.BufferPool, jobs chan<- blockJob) error {
 	bsz := int64(b.blockSize)
-	m := extentMapper{f: b.f, size: b.size}
 	var seq uint64
 	next := int64(0) // first block not yet sent or skipped
 	for off := int64(0); off < b.size; {
-		start, end, ok, err := m.next(off)
+		start, end, ok, err := b.extents(off)
 		if err != nil {
 			return err
 		}
@@ -239,6 +257,9 @@ func (b *diskBackup) read(ctx context.Context, pool *pipeline.BufferPool, jobs c
 			break
 		}
 		first, last := max(start/bsz, next), (end-1)/bsz
+		if err := b.carry(ctx, jobs, &seq, next, first); err != nil {
+			return err
+		}
 		b.progress.Add((first - next) * bsz) // skipped holes
 		for i := first; i <= last; i++ {
 			buf, err := pool.Get(ctx)
@@ -246,7 +267,7 @@ func (b *diskBackup) read(ctx context.Context, pool *pipeline.BufferPool, jobs c
 				return err
 			}
 			n := int(min(bsz, b.size-i*bsz))
-			if m, err := b.f.ReadAt(buf[:n], i*bsz); m < n {
+			if m, err := b.src.ReadAt(buf[:n], i*bsz); m < n {
 				pool.Put(buf)
 				if err == io.EOF {
 					err = fmt.Errorf("file ended at %d bytes, %d expected: it shrank while being read", i*bsz+int64(m), b.size)
@@ -265,6 +286,9 @@ func (b *diskBackup) read(ctx context.Context, pool *pipeline.BufferPool, jobs c
 		next = last + 1
 		off = next * bsz
 	}
+	if err := b.carry(ctx, jobs, &seq, next, b.nblocks); err != nil {
+		return err
+	}
 	if rest := b.size - next*bsz; rest > 0 {
 		b.progress.Add(rest)
 	}
@@ -276,6 +300,9 @@ func (b *diskBackup) read(ctx context.Context, pool *pipeline.BufferPool, jobs c
 // prune may have removed it since). A changed block is saved as a patch of its base when
 // savePatch finds that worth it, else whole.
 func (b *diskBackup) store(ctx context.Context, j blockJob) (blockResult, error) {
+	if j.buf == nil { // a block not read: the parent's blob (carry)
+		return blockResult{index: j.index, n: blockLen(repo.Disk{Size: b.size, BlockSize: b.blockSize}, j.index), id: j.carried}, nil
+	}
 	r := blockResult{index: j.index, n: len(j.buf)}
 	defer b.progress.Add(int64(len(j.buf)))
 	if bytes.Equal(j.buf, b.zero[:len(j.buf)]) {

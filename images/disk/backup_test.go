@@ -134,7 +134,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 
 	// Restoring over an existing, larger, fully written file leaves no old data behind.
 	makeSparse(t, dst, 2*size, region{0, memblobs.RandBytes(9, 4<<20)})
-	if err := Restore(ctx, bs, d, dst, RestoreOptions{}); err != nil {
+	if err := Restore(ctx, bs, d, dst, RestoreOptions{Overwrite: true}); err != nil {
 		t.Fatal(err)
 	}
 	if disktest.FileSum(t, dst) != disktest.FileSum(t, src) {

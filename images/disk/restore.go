@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/snapferry/snapferry/images/disk/pipeline"
+	"github.com/snapferry/snapferry/images/overwrite"
 	"github.com/snapferry/snapferry/images/progress"
 	"github.com/snapferry/snapferry/images/repo"
 )
@@ -14,23 +16,65 @@ import (
 type RestoreOptions struct {
 	Workers  int // blob-loading goroutines; default 2 per CPU (see defaultWorkers)
 	Progress progress.Reporter
+	// Overwrite replaces an existing file that differs from the disk; without it Restore keeps
+	// the file and returns *overwrite.NotReplaced (package overwrite has the rule).
+	Overwrite bool
 }
 
-// Restore writes disk d to path, creating the file or truncating an existing one. See
-// RestoreFile.
+// Restore writes disk d to the file path by package overwrite's rule: an existing file that
+// already holds d (Same) is left as it is; one that differs is kept and reported as
+// *overwrite.NotReplaced unless opts.Overwrite. The image is written under a temporary name
+// beside path (overwrite.PartialName), given d's mode, owner and times, synced and renamed to
+// path only when complete; a failed restore removes it, so nothing under path ever looks
+// finished while it is not. See RestoreFile for how blocks are written.
 func Restore(ctx context.Context, bs repo.BlobStore, d repo.Disk, path string, opts RestoreOptions) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if _, err := os.Lstat(path); err == nil {
+		same, err := Same(ctx, bs, d, path)
+		if err != nil {
+			return fmt.Errorf("restore disk %q: compare with the existing %s: %w", d.Name, path, err)
+		}
+		if same {
+			return nil
+		}
+		if !opts.Overwrite {
+			return &overwrite.NotReplaced{Paths: []string{path}}
+		}
+	}
+	tmp := filepath.Join(filepath.Dir(path), overwrite.PartialName(filepath.Base(path)))
+	_ = os.Remove(tmp) // a leftover of a killed run; never written through if it is a symlink
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("restore disk %q: %w", d.Name, err)
 	}
-	if err := RestoreFile(ctx, bs, d, f, opts); err != nil {
-		f.Close()
+	err = RestoreFile(ctx, bs, d, f, opts)
+	if err == nil {
+		if err = applyMeta(f, d); err != nil {
+			err = fmt.Errorf("restore disk %q: %s: %w", d.Name, tmp, err)
+		}
+	}
+	if cerr := f.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("restore disk %q: close %s: %w", d.Name, tmp, cerr)
+	}
+	if err == nil {
+		if err = os.Rename(tmp, path); err != nil {
+			err = fmt.Errorf("restore disk %q: %w", d.Name, err)
+		}
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("restore disk %q: close %s: %w", d.Name, path, err)
-	}
+	syncDir(filepath.Dir(path))
 	return nil
+}
+
+// syncDir makes a rename in dir durable. A failure (a filesystem that refuses fsync on a
+// directory) only loses that guarantee: the file itself was synced.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
 }
 
 // RestoreFile writes disk d into f. A regular file is emptied and set to d.Size, then only
@@ -63,50 +107,53 @@ func RestoreFile(ctx context.Context, bs repo.BlobStore, d repo.Disk, f *os.File
 	rep.Start(d.Name, d.Size)
 	defer rep.Done()
 
-	type job struct {
-		index int64
-		id    repo.ID
-	}
 	n := defaultWorkers(opts.Workers)
-	jobs := make(chan job, 2*n)
+	batches := make(chan restoreBatch, n)
 	wb := startWriteback(int(f.Fd()), syncWrite)
 	defer wb.stop()
 	zero := make([]byte, d.BlockSize)
+	write := func(index int64, data []byte) error {
+		off := index * int64(d.BlockSize)
+		var err error
+		if regular {
+			err = WriteSparse(f, data, off)
+		} else {
+			_, err = f.WriteAt(data, off)
+		}
+		if err != nil {
+			return fmt.Errorf("restore disk %q: write block %d to %s: %w", d.Name, index, f.Name(), err)
+		}
+		wb.wrote(len(data))
+		rep.Add(int64(len(data)))
+		return nil
+	}
 	g := pipeline.NewGroup(ctx)
 	g.Go(func(ctx context.Context) error {
-		defer close(jobs)
-		return walkMap(ctx, bs, d, func(i int64, id repo.ID) error {
+		defer close(batches)
+		var b restoreBatch
+		err := walkMap(ctx, bs, d, func(i int64, id repo.ID) error {
 			if id.IsZero() && regular {
 				rep.Add(int64(blockLen(d, i)))
 				return nil
 			}
-			return pipeline.Send(ctx, jobs, job{i, id})
+			b.index, b.ids = append(b.index, i), append(b.ids, id)
+			if len(b.ids) < restoreBatchBlocks(d.BlockSize) {
+				return nil
+			}
+			full := b
+			b = restoreBatch{}
+			return pipeline.Send(ctx, batches, full)
 		})
+		if err != nil || len(b.ids) == 0 {
+			return err
+		}
+		return pipeline.Send(ctx, batches, b)
 	})
 	g.GoWorkers(n, func(ctx context.Context) error {
-		var buf []byte
-		for j := range jobs {
-			want := blockLen(d, j.index)
-			data := zero[:want]
-			if !j.id.IsZero() {
-				var err error
-				if data, err = loadBlock(ctx, bs, d, j.index, j.id, buf); err != nil {
-					return err
-				}
-				buf = data
+		for b := range batches {
+			if err := b.load(ctx, bs, d, zero, write); err != nil {
+				return err
 			}
-			off := j.index * int64(d.BlockSize)
-			var err error
-			if regular {
-				err = WriteSparse(f, data, off)
-			} else {
-				_, err = f.WriteAt(data, off)
-			}
-			if err != nil {
-				return fmt.Errorf("restore disk %q: write block %d to %s: %w", d.Name, j.index, f.Name(), err)
-			}
-			wb.wrote(want)
-			rep.Add(int64(want))
 		}
 		return nil
 	}, nil)
@@ -131,4 +178,46 @@ func loadBlock(ctx context.Context, bs repo.BlobStore, d repo.Disk, index int64,
 		return nil, fmt.Errorf("block %d of disk %q has %d bytes, want %d: snapshot is corrupt", index, d.Name, len(data), want)
 	}
 	return data, nil
+}
+
+// restoreBatchBytes is how much of a disk one worker asks the store for at once. One block per
+// request left an ssh:// restore waiting a round trip per MiB; blocks backed up together sit
+// side by side in a pack, so a batch is read in a few ranged loads (repo.LoadBlobs). Memory does
+// not grow with it: a batch is delivered one blob at a time.
+const restoreBatchBytes = 16 << 20
+
+func restoreBatchBlocks(blockSize int) int { return max(1, restoreBatchBytes/blockSize) }
+
+// restoreBatch is a run of blocks of a disk map, in map order: their indexes and blob ids (zero
+// ids only for devices, which get zeros written).
+type restoreBatch struct {
+	index []int64
+	ids   []repo.ID
+}
+
+// load loads the batch's blobs and hands each block to write, checking every length so a corrupt
+// or crafted map cannot make a restore write past a block's place.
+func (b restoreBatch) load(ctx context.Context, bs repo.BlobStore, d repo.Disk, zero []byte,
+	write func(index int64, data []byte) error) error {
+	ids := make([]repo.ID, 0, len(b.ids))
+	at := make([]int, 0, len(b.ids))
+	for k, id := range b.ids {
+		if id.IsZero() {
+			if err := write(b.index[k], zero[:blockLen(d, b.index[k])]); err != nil {
+				return err
+			}
+			continue
+		}
+		ids, at = append(ids, id), append(at, k)
+	}
+	return repo.LoadBlobs(ctx, bs, repo.DataBlob, ids, func(i int, data []byte, err error) error {
+		index := b.index[at[i]]
+		if err != nil {
+			return fmt.Errorf("load block %d of disk %q: %w", index, d.Name, err)
+		}
+		if want := blockLen(d, index); len(data) != want {
+			return fmt.Errorf("block %d of disk %q has %d bytes, want %d: snapshot is corrupt", index, d.Name, len(data), want)
+		}
+		return write(index, data)
+	})
 }

@@ -84,6 +84,9 @@ func runHelper(mode string) error {
 			select {} // wait for the signal
 		}
 	}
+	if mode == "copy" { // copy_test.go: H_REPO to H_SOURCE, dying in the target's hooks
+		return runCopyHelper(ctx, die)
+	}
 	var be store.Backend = local.New(os.Getenv("H_REPO"))
 	switch killAt {
 	case "pack-upload-mid": // the spool path: a store that cannot stream, killed inside Save
@@ -262,3 +265,5 @@ func startLockHolder(t *testing.T, repoDir string) (*exec.Cmd, io.WriteCloser) {
 	}
 	return cmd, stdin
 }
+
+func localBackend(dir string) store.Backend { return local.New(dir) }

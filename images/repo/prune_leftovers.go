@@ -182,14 +182,22 @@ func (r *Repository) judgeLeftovers(lo *leftovers, h horizon, keep time.Duration
 	}
 }
 
-// cleanTemp removes temp files that no live writer can still be writing.
+// cleanTemp removes temp files that no live writer can still be writing, and lets a store with
+// other kinds of leftovers (store.Cleaner: object stores) remove those.
 func (r *Repository) cleanTemp(ctx context.Context, h horizon, keep time.Duration) (int, int64, error) {
+	n := 0
+	if c, ok := r.be.(store.Cleaner); ok {
+		var err error
+		if n, err = c.Cleanup(ctx); err != nil {
+			return n, 0, err
+		}
+	}
 	c, ok := r.be.(store.TempCleaner)
 	if !ok {
-		return 0, 0, nil
+		return n, 0, nil
 	}
 	rep, err := c.CleanTemp(ctx, h.tempBefore(keep))
-	return rep.Removed, rep.BytesRemoved, err
+	return n + rep.Removed, rep.BytesRemoved, err
 }
 
 // TempFiles counts the temp files of interrupted uploads (zero where the store cannot tell).

@@ -216,6 +216,19 @@ func (r *Repository) HasBlob(t BlobType, id ID) bool {
 	return ok && e.comp&compDamaged == 0 // a damaged copy is to be stored again
 }
 
+// BlobSize returns the plaintext length of a whole (not patch) blob the index knows, without
+// reading it: a restore uses it to compare a file already on disk with the snapshot chunk by
+// chunk. ok is false for unknown blobs, patches and blobs of this run not yet uploaded.
+func (r *Repository) BlobSize(id ID) (size int, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.idx.lookup(id)
+	if !ok || e.pack == pendingPack || e.comp&compPatch != 0 {
+		return 0, false
+	}
+	return int(e.raw), true
+}
+
 // SaveBlob compresses data in the caller's goroutine and appends it to an open pack, unless the
 // repository or a concurrent caller has the blob already. A pack that reaches the pack size is
 // uploaded by the caller that filled it. Nothing is durable before Flush returns.

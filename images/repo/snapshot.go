@@ -12,6 +12,10 @@ const (
 	SnapshotFiles = "files" // directory trees / loose files
 	SnapshotImage = "image" // raw or VMDK disk image files
 	SnapshotVM    = "vm"    // a virtual machine: disks plus its config files in Tree
+	// SnapshotHostState is a host's own snapferry state (jobs, schedules, history, known hosts;
+	// appliance/hoststate), stored beside every backup run so a dead host can be rebuilt. It is
+	// not a backup of a source: a filter with an empty Kind leaves it out (SnapshotFilter).
+	SnapshotHostState = "host-state"
 )
 
 // Snapshot is the manifest of one backup. It names everything it needs (block-map chunks and
@@ -47,6 +51,14 @@ type Disk struct {
 	BlockSize  int    `json:"block_size"`
 	Map        []ID   `json:"map"`       // block-map chunk blobs, in order
 	Allocated  int64  `json:"allocated"` // bytes in non-hole blocks
+	// The image file's permission bits (as chmod takes them, 07777), owner and times, which a
+	// restore gives the file back. Snapshots made before they were recorded have Mode 0: such
+	// images restore as 0600 with the time of the restore.
+	Mode       uint32    `json:"mode,omitempty"`
+	UID        uint32    `json:"uid,omitempty"`
+	GID        uint32    `json:"gid,omitempty"`
+	ModTime    time.Time `json:"mtime,omitzero"`
+	AccessTime time.Time `json:"atime,omitzero"`
 }
 
 // VMInfo records where a VM snapshot came from.
@@ -56,6 +68,10 @@ type VMInfo struct {
 	Datastore string `json:"datastore,omitempty"`
 	VMXPath   string `json:"vmx_path,omitempty"`
 	Mode      string `json:"mode,omitempty"` // hot, warm, cold
+	// Hypervisor is "libvirt" for libvirt domains (empty: ESXi). Checkpoint is the libvirt
+	// checkpoint this backup created (or kept): the next incremental reads what changed since.
+	Hypervisor string `json:"hypervisor,omitempty"`
+	Checkpoint string `json:"checkpoint,omitempty"`
 }
 
 // Stats are the byte counts of one backup run.

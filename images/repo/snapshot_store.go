@@ -20,7 +20,11 @@ type SnapshotInfo struct {
 	Snapshot *Snapshot
 }
 
-// SnapshotFilter narrows FindSnapshot and ListSnapshots; empty fields match everything.
+// SnapshotFilter narrows FindSnapshot and ListSnapshots; empty fields match everything, except
+// that an empty Kind leaves out host-state snapshots: `latest`, listings and forget policies
+// are about backups, and a host's state snapshot, saved after every backup run, would otherwise
+// be the latest of everything. Ask for them with Kind: SnapshotHostState. (check and prune
+// walk every snapshot file, filter or not.)
 type SnapshotFilter struct {
 	Host   string
 	Source string
@@ -29,8 +33,9 @@ type SnapshotFilter struct {
 }
 
 func (f SnapshotFilter) match(s *Snapshot) bool {
+	kind := s.Kind == f.Kind || f.Kind == "" && s.Kind != SnapshotHostState
 	return (f.Host == "" || s.Host == f.Host) && (f.Source == "" || s.Source == f.Source) &&
-		(f.Kind == "" || s.Kind == f.Kind) && (f.Tag == "" || slices.Contains(s.Tags, f.Tag))
+		kind && (f.Tag == "" || slices.Contains(s.Tags, f.Tag))
 }
 
 // SaveSnapshot commits a snapshot: it first flushes open packs and the index (crash-safety order:
@@ -204,13 +209,19 @@ func (r *Repository) FindSnapshot(ctx context.Context, ref string, f SnapshotFil
 		if err != nil {
 			return SnapshotInfo{}, err
 		}
-		if f.match(sn) {
+		// An id names one snapshot: host-state snapshots, left out of `latest` and listings,
+		// are found by their id like any other.
+		byID := f
+		if byID.Kind == "" {
+			byID.Kind = sn.Kind
+		}
+		if byID.match(sn) {
 			matches = append(matches, SnapshotInfo{ID: id, Snapshot: sn})
 		}
 	}
 	switch len(matches) {
 	case 0:
-		return SnapshotInfo{}, fmt.Errorf("find snapshot %s%s: %w (list them with `snapferry snapshots`)", ref, f.describe(), ErrSnapshotNotFound)
+		return SnapshotInfo{}, fmt.Errorf("find snapshot %s%s: %w", ref, f.describe(), ErrSnapshotNotFound)
 	case 1:
 		return matches[0], nil
 	}

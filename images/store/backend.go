@@ -89,6 +89,14 @@ type SpaceReporter interface {
 	FreeSpace(ctx context.Context) (int64, error)
 }
 
+// Cleaner is implemented by backends whose leftovers are not temp files (unfinished multipart
+// uploads of an object store, versions hidden by delete markers). Prune calls Cleanup while
+// backups may be running (its lock does not exclude them), so it must remove only what no
+// writer can still be using, judged by age; it returns how many leftovers it removed.
+type Cleaner interface {
+	Cleanup(ctx context.Context) (int, error)
+}
+
 // TempCleaner is implemented by backends that can hold leftovers of interrupted Saves: temp
 // files (TempPrefix) of a writer killed mid-upload, or of a `serve` killed with uploads open.
 // CleanTemp finds them all and removes those last written before `before`; a zero `before`

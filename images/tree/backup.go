@@ -50,6 +50,10 @@ type Result struct {
 	Root   repo.ID     // tree blob of "/": the given paths with their parent directories
 	Stats  repo.Stats  // files new/changed/unchanged, bytes read/added, blobs new/reused
 	Errors []FileError // entries that could not be read; their nodes carry Error too
+	// Warnings are files stored as they were read but that changed meanwhile: grown (stored
+	// up to the size seen), shrunk or modified. Their nodes are complete; the snapshot is not
+	// partial, but the user should hear of them.
+	Warnings []FileError
 }
 
 // Backup stores the files and directories below paths (absolute or relative to the working
@@ -125,7 +129,8 @@ func Backup(ctx context.Context, bs repo.BlobStore, paths []string, opts Options
 		return Result{}, fmt.Errorf("back up files: internal error: root tree was not saved")
 	}
 	sort.Slice(a.errors, func(i, j int) bool { return a.errors[i].Path < a.errors[j].Path })
-	return Result{Root: *a.root, Stats: a.stats(), Errors: a.errors}, nil
+	sort.Slice(a.warnings, func(i, j int) bool { return a.warnings[i].Path < a.warnings[j].Path })
+	return Result{Root: *a.root, Stats: a.stats(), Errors: a.errors, Warnings: a.warnings}, nil
 }
 
 // archiver is the state of one Backup run.
@@ -149,9 +154,10 @@ type archiver struct {
 	// finish closes it, so no send can hit a closed channel even when one of them fails.
 	senders atomic.Int32
 
-	mu     sync.Mutex
-	errors []FileError
-	root   *repo.ID
+	mu       sync.Mutex
+	errors   []FileError
+	warnings []FileError
+	root     *repo.ID
 }
 
 func (a *archiver) stats() repo.Stats {

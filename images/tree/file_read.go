@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	fastcdc "github.com/jotfs/fastcdc-go"
 	"golang.org/x/sys/unix"
@@ -54,7 +55,7 @@ func (w *worker) do(ctx context.Context, j fileJob) error {
 		return a.chunkDone(ctx, j.file)
 	}
 	n := a.node(j.dir, j.idx)
-	data, err := w.readSmall(j.path, j.size)
+	data, err := w.readSmall(j.path, j.size, n.ModTime)
 	if err != nil {
 		n.Error = err.Error()
 		a.fail(j.path, err)
@@ -72,8 +73,9 @@ func (w *worker) do(ctx context.Context, j fileJob) error {
 
 // readSmall reads up to size bytes (the size lstat saw) of a file that fits one chunk. Not
 // asking for more saves the read that would only report EOF; a file that grew since the lstat
-// is stored as it was at that size, one that shrank as it is now.
-func (w *worker) readSmall(path string, size int64) ([]byte, error) {
+// is stored as it was at that size (with a warning, see changedWhileRead), one that shrank as
+// it is now.
+func (w *worker) readSmall(path string, size int64, mtime time.Time) ([]byte, error) {
 	fd, err := openRead(path, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
@@ -96,6 +98,7 @@ func (w *worker) readSmall(path string, size int64) ([]byte, error) {
 	}
 	w.a.bytesRead.Add(int64(n))
 	w.a.progress.Add(int64(n))
+	w.a.changedWhileRead(fd, path, size, int64(n), mtime)
 	return buf[:n], nil
 }
 
@@ -186,6 +189,9 @@ func (a *archiver) chunkFile(ctx context.Context, j fileJob) error {
 		if err := pipeline.Send(ctx, a.jobs, fileJob{file: f, index: i, buf: buf}); err != nil {
 			return err
 		}
+	}
+	if f.err == nil {
+		a.changedWhileRead(fd, j.path, j.size, f.size, a.node(j.dir, j.idx).ModTime)
 	}
 	return a.chunkDone(ctx, f)
 }

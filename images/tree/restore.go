@@ -16,6 +16,7 @@ import (
 
 	"github.com/snapferry/snapferry/images/disk"
 	"github.com/snapferry/snapferry/images/disk/pipeline"
+	"github.com/snapferry/snapferry/images/overwrite"
 	"github.com/snapferry/snapferry/images/progress"
 	"github.com/snapferry/snapferry/images/repo"
 )
@@ -27,6 +28,9 @@ type RestoreOptions struct {
 	Include  []string
 	Workers  int // goroutines loading and writing file contents; default 4 per CPU
 	Progress progress.Reporter
+	// Overwrite replaces existing entries whose content differs from the snapshot; without it
+	// they are kept and reported as overwrite.ErrDiffers (package overwrite has the rule).
+	Overwrite bool
 }
 
 // Restore recreates the tree rooted at root below target (created if missing): a snapshot
@@ -48,15 +52,17 @@ func Restore(ctx context.Context, bs repo.BlobStore, root repo.ID, target string
 	}
 	nworkers := pipeline.IOWorkers(opts.Workers)
 	r := &restorer{
-		bs:       bs,
-		rootfd:   rootfd,
-		owner:    os.Geteuid() == 0,
-		include:  map[string]bool{},
-		links:    map[linkKey]string{},
-		jobs:     make(chan []restoreJob, 2*nworkers),
-		progress: progress.OrNop(opts.Progress),
-		loaders:  make(chan struct{}, prefetchLoaders),
+		bs:        bs,
+		rootfd:    rootfd,
+		owner:     os.Geteuid() == 0,
+		overwrite: opts.Overwrite,
+		include:   map[string]bool{},
+		links:     map[linkKey]*linkGroup{},
+		jobs:      make(chan []restoreJob, 2*nworkers),
+		progress:  progress.OrNop(opts.Progress),
+		loaders:   make(chan struct{}, prefetchLoaders),
 	}
+	r.sizer, _ = bs.(blobSizer)
 	for _, p := range opts.Include {
 		r.include[path.Clean("/"+p)] = false
 	}
@@ -76,7 +82,7 @@ func Restore(ctx context.Context, bs repo.BlobStore, root repo.ID, target string
 		var buf []byte
 		for jobs := range r.jobs {
 			var err error
-			if len(jobs) == 1 && jobs[0].fd >= 0 {
+			if len(jobs) == 1 && !jobs[0].batched {
 				buf, err = r.writeFile(ctx, jobs[0], buf)
 			} else {
 				err = r.writeBatch(ctx, jobs)
@@ -110,13 +116,15 @@ type linkKey struct{ dev, ino uint64 }
 
 // restorer is the state of one Restore run.
 type restorer struct {
-	bs       repo.BlobStore
-	rootfd   int
-	owner    bool
-	include  map[string]bool    // include path -> matched; walker only
-	links    map[linkKey]string // first restored path (relative to target) of a hard-linked inode; walker only
-	jobs     chan []restoreJob  // one file the walker created, or a batch of small files
-	progress progress.Reporter
+	bs        repo.BlobStore
+	sizer     blobSizer // bs, when it can tell a blob's length without loading it
+	rootfd    int
+	owner     bool
+	overwrite bool
+	include   map[string]bool        // include path -> matched; walker only
+	links     map[linkKey]*linkGroup // hard-linked inodes met so far; walker only (a group's state: mu)
+	jobs      chan []restoreJob      // one file, or a batch of small files
+	progress  progress.Reporter
 
 	batch      []restoreJob // small files waiting to be sent as one batch; walker only
 	batchBytes uint64
@@ -135,15 +143,10 @@ func (r *restorer) openedDir(d *restoreDir) *restoreDir {
 	return d
 }
 
-// closeLeftovers closes what a failed run left open: directories never finished and files
-// still queued for workers that stopped. It runs after every goroutine has returned.
+// closeLeftovers closes what a failed run left open: directories never finished. Queued files
+// hold nothing open (workers open them). It runs after every goroutine has returned.
 func (r *restorer) closeLeftovers() {
-	for jobs := range r.jobs {
-		for _, j := range jobs {
-			if j.fd >= 0 {
-				unix.Close(j.fd)
-			}
-		}
+	for range r.jobs {
 	}
 	for _, d := range r.dirs {
 		if !d.closed {
@@ -166,13 +169,16 @@ type restoreDir struct {
 	tree    repo.ID // the tree restored into it; walker only
 }
 
-// restoreJob is a regular file whose contents a worker writes: created by the walker (fd), or
-// a small file of a batch (fd -1) that the worker creates.
+// restoreJob is a regular file a worker places and fills: alone, or as a small file of a batch.
+// The worker writes it under tmp (fd) and renames it to its name once complete.
 type restoreJob struct {
-	dir  *restoreDir
-	node *repo.Node
-	fd   int
-	path string
+	dir     *restoreDir
+	node    *repo.Node
+	path    string
+	batched bool
+	group   *linkGroup // set for the first path of a hard-linked inode
+	fd      int
+	tmp     string
 }
 
 func (r *restorer) fail(p string, err error) {
@@ -257,7 +263,7 @@ func (r *restorer) restoreTree(ctx context.Context, d *restoreDir, id repo.ID, f
 func (r *restorer) restoreNode(ctx context.Context, d *restoreDir, n *repo.Node, p string, fut *treeFuture) error {
 	switch n.Type {
 	case repo.NodeDir:
-		fd, err := makeDir(d.fd, n.Name)
+		fd, err := makeDir(d.fd, n.Name, r.overwrite)
 		if err != nil {
 			r.fail(p, err)
 			return nil
@@ -272,16 +278,22 @@ func (r *restorer) restoreNode(ctx context.Context, d *restoreDir, n *repo.Node,
 	case repo.NodeFile:
 		return r.createFile(ctx, d, n, p)
 	case repo.NodeSymlink:
-		err := retryExisting(d.fd, n.Name, func() error { return unix.Symlinkat(n.LinkTarget, d.fd, n.Name) })
+		same := func(st *unix.Stat_t) bool {
+			return st.Mode&unix.S_IFMT == unix.S_IFLNK && readlinkAt(d.fd, n.Name) == n.LinkTarget
+		}
+		placed, err := r.placeEntry(d.fd, n.Name, same, func(name string) error { return unix.Symlinkat(n.LinkTarget, d.fd, name) })
 		if err != nil {
 			r.fail(p, fmt.Errorf("create symlink: %w", err))
 			return nil
 		}
-		r.setMeta(d.fd, -1, n, p)
+		if placed {
+			r.setMeta(d.fd, -1, n, n.Name, p)
+		}
 	case repo.NodeFifo, repo.NodeSocket, repo.NodeDev, repo.NodeCharDev:
 		mode := specialType(n.Type)
-		err := retryExisting(d.fd, n.Name, func() error {
-			return unix.Mknodat(d.fd, n.Name, mode|unixPerm(fs.FileMode(n.Mode)), int(n.Rdev))
+		same := func(st *unix.Stat_t) bool { return st.Mode&unix.S_IFMT == mode && st.Rdev == n.Rdev }
+		placed, err := r.placeEntry(d.fd, n.Name, same, func(name string) error {
+			return unix.Mknodat(d.fd, name, mode|unixPerm(fs.FileMode(n.Mode)), int(n.Rdev))
 		})
 		if err != nil {
 			if errors.Is(err, unix.EPERM) {
@@ -290,7 +302,9 @@ func (r *restorer) restoreNode(ctx context.Context, d *restoreDir, n *repo.Node,
 			r.fail(p, fmt.Errorf("create %s: %w", n.Type, err))
 			return nil
 		}
-		r.setMeta(d.fd, -1, n, p)
+		if placed {
+			r.setMeta(d.fd, -1, n, n.Name, p)
+		}
 	default:
 		r.fail(p, fmt.Errorf("unknown entry type %q: skipped", n.Type))
 	}
@@ -311,65 +325,38 @@ func specialType(t string) uint32 {
 	return unix.S_IFCHR
 }
 
-// createFile creates a regular file (or a hard link to one restored before) and queues its
-// contents. The walker creates the file itself so a later hard link to it can be made at once.
+// createFile queues a regular file for the workers, or links it to the first path of its
+// hard-linked inode (at once when that file is done, else when it is).
 func (r *restorer) createFile(ctx context.Context, d *restoreDir, n *repo.Node, p string) error {
 	if n.Error != "" && len(n.Content) == 0 && n.Size > 0 {
 		r.fail(p, fmt.Errorf("not in the snapshot: the backup could not read it (%s)", n.Error))
 		return nil
 	}
-	rel := strings.TrimPrefix(p, "/")
+	j := restoreJob{dir: d, node: n, path: p, fd: -1}
 	if n.Links > 1 {
 		key := linkKey{n.DeviceID, n.Inode}
-		if first, ok := r.links[key]; ok {
-			err := retryExisting(d.fd, n.Name, func() error { return unix.Linkat(r.rootfd, first, d.fd, n.Name, 0) })
-			if err != nil {
-				r.fail(p, fmt.Errorf("hard link to /%s: %w", first, err))
-			}
+		g, ok := r.links[key]
+		if !ok {
+			j.group = &linkGroup{first: strings.TrimPrefix(p, "/")}
+			r.links[key] = j.group
+		} else if r.waitForLink(g, j) {
+			return nil
+		} else {
+			r.makeLink(d.fd, n.Name, p, g)
 			r.progress.File(1)
 			return nil
 		}
-		r.links[key] = rel
 	} else if len(n.Content) <= 1 {
-		return r.batchFile(ctx, restoreJob{dir: d, node: n, fd: -1, path: p})
-	}
-	fd, err := createRegular(d.fd, n.Name)
-	if err != nil {
-		r.fail(p, fmt.Errorf("create file: %w", err))
-		return nil
+		return r.batchFile(ctx, j)
 	}
 	d.pending.Add(1)
-	return pipeline.Send(ctx, r.jobs, []restoreJob{{dir: d, node: n, fd: fd, path: p}})
-}
-
-// createRegular creates (or truncates) regular file name in dirfd for writing, replacing
-// whatever else is in the way (retryExisting) and never following a symlink.
-func createRegular(dirfd int, name string) (int, error) {
-	var fd int
-	err := retryExisting(dirfd, name, func() (err error) {
-		fd, err = unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-		return err
-	})
-	return fd, err
-}
-
-// retryExisting runs create; when an entry of that name is in the way (restoring over an older
-// restore: EEXIST, or ELOOP for a symlink where a file is opened with O_NOFOLLOW) it removes
-// that entry, never a directory, and tries once more.
-func retryExisting(dirfd int, name string, create func() error) error {
-	err := create()
-	if !errors.Is(err, unix.EEXIST) && !errors.Is(err, unix.ELOOP) {
-		return err
-	}
-	if err := unix.Unlinkat(dirfd, name, 0); err != nil {
-		return fmt.Errorf("replace existing entry: %w", err)
-	}
-	return create()
+	return pipeline.Send(ctx, r.jobs, []restoreJob{j})
 }
 
 // makeDir creates (or reuses) directory name in dirfd and opens it. An existing entry of that
-// name that is not a directory, a symlink included, is replaced rather than followed.
-func makeDir(dirfd int, name string) (int, error) {
+// name that is not a directory, a symlink included, is never followed: it is kept
+// (overwrite.ErrDiffers) or, with overwrite, replaced.
+func makeDir(dirfd int, name string, replace bool) (int, error) {
 	const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	err := unix.Mkdirat(dirfd, name, 0o700)
 	if err != nil && !errors.Is(err, unix.EEXIST) {
@@ -377,6 +364,9 @@ func makeDir(dirfd int, name string) (int, error) {
 	}
 	fd, err := unix.Openat(dirfd, name, flags, 0)
 	if errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+		if !replace {
+			return -1, overwrite.ErrDiffers
+		}
 		if err := unix.Unlinkat(dirfd, name, 0); err != nil {
 			return -1, fmt.Errorf("replace existing entry with a directory: %w", err)
 		}
@@ -391,9 +381,14 @@ func makeDir(dirfd int, name string) (int, error) {
 	return fd, nil
 }
 
-// writeFile is a worker's part: write the contents (zero pages left as holes, so sparse files
-// stay sparse), set metadata, close, release the dir.
+// writeFile is a worker's part: place the file (left alone when identical, kept when it
+// differs and overwrite is off), write the contents under the temporary name (zero pages left
+// as holes, so sparse files stay sparse), set metadata, rename, release the dir.
 func (r *restorer) writeFile(ctx context.Context, j restoreJob, buf []byte) ([]byte, error) {
+	ok, err := r.openFile(ctx, &j)
+	if err != nil || !ok {
+		return buf, err
+	}
 	f := os.NewFile(uintptr(j.fd), j.path)
 	var written uint64
 	for i, id := range j.node.Content {
@@ -401,6 +396,7 @@ func (r *restorer) writeFile(ctx context.Context, j restoreJob, buf []byte) ([]b
 		if err != nil {
 			if ctx.Err() != nil {
 				f.Close()
+				unix.Unlinkat(j.dir.fd, j.tmp, 0)
 				return buf, context.Cause(ctx)
 			}
 			r.fail(j.path, fmt.Errorf("load chunk %d: %w", i, err))
@@ -418,35 +414,57 @@ func (r *restorer) writeFile(ctx context.Context, j restoreJob, buf []byte) ([]b
 	return buf, nil
 }
 
-// finishFile sets the size of a file whose contents are written, its metadata when all of it
-// was, closes it and releases its directory.
+// finishFile completes a file whose contents are written under its temporary name: size,
+// metadata and the rename to its name when all of it was written; otherwise the temporary
+// file is removed, so nothing half-written is left. Then it releases the directory.
 func (r *restorer) finishFile(j restoreJob, f *os.File, written uint64) {
+	ok := true
 	// Zero pages were skipped, so trailing ones still need the file to reach its size.
 	if err := f.Truncate(int64(written)); err != nil {
 		r.fail(j.path, fmt.Errorf("set size: %w", err))
+		ok = false
 	}
-	if written == j.node.Size {
-		r.setMeta(j.dir.fd, j.fd, j.node, j.path)
-	} else {
+	if written != j.node.Size {
 		r.fail(j.path, fmt.Errorf("restored %d of %d bytes", written, j.node.Size))
+		ok = false
+	}
+	if ok {
+		r.setMeta(j.dir.fd, j.fd, j.node, j.tmp, j.path)
 	}
 	if err := f.Close(); err != nil {
 		r.fail(j.path, fmt.Errorf("close: %w", err))
+		ok = false
 	}
+	if ok {
+		if err := unix.Renameat(j.dir.fd, j.tmp, j.dir.fd, j.node.Name); err != nil {
+			r.fail(j.path, fmt.Errorf("rename into place: %w", err))
+			ok = false
+		}
+	}
+	if !ok {
+		unix.Unlinkat(j.dir.fd, j.tmp, 0)
+	}
+	r.fileDone(j, ok)
+}
+
+// fileDone counts a file, makes the hard links waiting for it and releases its directory.
+func (r *restorer) fileDone(j restoreJob, ok bool) {
 	r.progress.File(1)
+	r.linkDone(j.group, ok)
 	r.release(j.dir)
 }
 
-// setMeta applies ownership (as root), mode and times to entry n in dirfd; fd is the entry
-// opened, or -1. chown comes first because it clears setuid bits that chmod then sets.
-func (r *restorer) setMeta(dirfd, fd int, n *repo.Node, p string) {
+// setMeta applies ownership (as root), mode and times to entry n, which is called name in dirfd
+// (its temporary name until renamed); fd is the entry opened, or -1. chown comes first because
+// it clears setuid bits that chmod then sets.
+func (r *restorer) setMeta(dirfd, fd int, n *repo.Node, name, p string) {
 	mode := fs.FileMode(n.Mode)
 	if r.owner {
 		var err error
 		if fd >= 0 {
 			err = unix.Fchown(fd, int(n.UID), int(n.GID))
 		} else {
-			err = unix.Fchownat(dirfd, n.Name, int(n.UID), int(n.GID), unix.AT_SYMLINK_NOFOLLOW)
+			err = unix.Fchownat(dirfd, name, int(n.UID), int(n.GID), unix.AT_SYMLINK_NOFOLLOW)
 		}
 		if err != nil {
 			r.fail(p, fmt.Errorf("chown: %w", err))
@@ -457,7 +475,7 @@ func (r *restorer) setMeta(dirfd, fd int, n *repo.Node, p string) {
 		if fd >= 0 {
 			err = unix.Fchmod(fd, unixPerm(mode))
 		} else {
-			err = unix.Fchmodat(dirfd, n.Name, unixPerm(mode), 0)
+			err = unix.Fchmodat(dirfd, name, unixPerm(mode), 0)
 		}
 		if err != nil {
 			r.fail(p, fmt.Errorf("chmod: %w", err))
@@ -468,7 +486,7 @@ func (r *restorer) setMeta(dirfd, fd int, n *repo.Node, p string) {
 		atime = n.ModTime
 	}
 	ts := []unix.Timespec{unix.NsecToTimespec(atime.UnixNano()), unix.NsecToTimespec(n.ModTime.UnixNano())}
-	if err := unix.UtimesNanoAt(dirfd, n.Name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := unix.UtimesNanoAt(dirfd, name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		r.fail(p, fmt.Errorf("set times: %w", err))
 	}
 }
@@ -477,7 +495,7 @@ func (r *restorer) setMeta(dirfd, fd int, n *repo.Node, p string) {
 func (r *restorer) release(d *restoreDir) {
 	for d != nil && d.pending.Add(-1) == 0 {
 		if d.node != nil {
-			r.setMeta(d.parent.fd, d.fd, d.node, d.path)
+			r.setMeta(d.parent.fd, d.fd, d.node, d.node.Name, d.path)
 			r.progress.File(1)
 		}
 		if err := unix.Close(d.fd); err != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/snapferry/snapferry/images/disk"
 	"github.com/snapferry/snapferry/images/disk/pipeline"
 	"github.com/snapferry/snapferry/images/repo"
@@ -23,6 +25,7 @@ const (
 // creates it: a batch holds no open files while it waits.
 func (r *restorer) batchFile(ctx context.Context, j restoreJob) error {
 	j.dir.pending.Add(1)
+	j.batched = true
 	r.batch = append(r.batch, j)
 	r.batchBytes += j.node.Size
 	if len(r.batch) < restoreBatchFiles && r.batchBytes < restoreBatchBytes {
@@ -41,21 +44,33 @@ func (r *restorer) sendBatch(ctx context.Context) error {
 	return pipeline.Send(ctx, r.jobs, b)
 }
 
-// writeBatch creates the files of a batch and fills them from one LoadBlobs call. A file that
-// cannot be created or whose blob cannot be loaded is reported and the others go on.
+// writeBatch places the files of a batch and fills those to be written from one LoadBlobs
+// call. A file that cannot be created or whose blob cannot be loaded is reported and the
+// others go on.
 func (r *restorer) writeBatch(ctx context.Context, jobs []restoreJob) error {
 	files := make([]*os.File, len(jobs))
+	// Cancelled: close and remove what is still open; the directories are closed after the run.
+	abandon := func() {
+		for k, f := range files {
+			if f != nil {
+				f.Close()
+				unix.Unlinkat(jobs[k].dir.fd, jobs[k].tmp, 0)
+			}
+		}
+	}
 	var ids []repo.ID
 	var at []int // the job of each id
 	for k := range jobs {
 		j := &jobs[k]
-		fd, err := createRegular(j.dir.fd, j.node.Name)
+		ok, err := r.openFile(ctx, j)
 		if err != nil {
-			r.fail(j.path, fmt.Errorf("create file: %w", err))
-			r.release(j.dir)
+			abandon()
+			return err
+		}
+		if !ok {
 			continue
 		}
-		j.fd, files[k] = fd, os.NewFile(uintptr(fd), j.path)
+		files[k] = os.NewFile(uintptr(j.fd), j.path)
 		if len(j.node.Content) == 0 {
 			r.finishFile(*j, files[k], 0)
 			files[k] = nil
@@ -85,12 +100,7 @@ func (r *restorer) writeBatch(ctx context.Context, jobs []restoreJob) error {
 		return nil
 	})
 	if err != nil {
-		// Cancelled: close what is still open; the directories are closed after the run.
-		for _, f := range files {
-			if f != nil {
-				f.Close()
-			}
-		}
+		abandon()
 		return err
 	}
 	return nil

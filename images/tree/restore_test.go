@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/snapferry/snapferry/images/disk/memblobs"
+	"github.com/snapferry/snapferry/images/overwrite"
 	"github.com/snapferry/snapferry/images/repo"
 )
 
@@ -91,7 +92,8 @@ func TestRestoreRefusesCraftedNames(t *testing.T) {
 }
 
 // A symlink already in the target is never followed: a directory or file of that name in the
-// snapshot replaces the link instead of writing where it points.
+// snapshot keeps the link (it differs) or, with Overwrite, replaces it, never writing where it
+// points.
 func TestRestoreDoesNotFollowExistingSymlinks(t *testing.T) {
 	ctx := context.Background()
 	bs := memblobs.New(1 << 20)
@@ -109,6 +111,16 @@ func TestRestoreDoesNotFollowExistingSymlinks(t *testing.T) {
 	must(t, os.Symlink(outside, filepath.Join(target, "d")))
 	must(t, os.Symlink(filepath.Join(outside, "f"), filepath.Join(target, "f")))
 	errs, err := Restore(ctx, bs, root, target, RestoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(errs) != 2 || !errors.Is(errs[0], overwrite.ErrDiffers) || !errors.Is(errs[1], overwrite.ErrDiffers) {
+		t.Fatalf("errors %v, want both symlinks kept", errs)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Fatalf("restore wrote through a symlink into %s: %v", outside, entries)
+	}
+	errs, err = Restore(ctx, bs, root, target, RestoreOptions{Overwrite: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,6 +186,10 @@ func TestRestoreMissingBlobIsPartial(t *testing.T) {
 		errs[2].Path != "/unread" || !strings.Contains(errs[2].Error(), "could not read it") {
 		t.Fatalf("errors %v, want /bad's and /unread's", errs)
 	}
+	if _, err := os.Lstat(filepath.Join(target, "bad")); err == nil {
+		t.Fatal("a file that could not be restored was left (empty)")
+	}
+	noPartials(t, target)
 	if _, err := os.Lstat(filepath.Join(target, "unread")); err == nil {
 		t.Fatal("a file the backup could not read was restored (empty)")
 	}

@@ -116,11 +116,14 @@ func TestParseExtentForms(t *testing.T) {
 	if _, err := d.FlatExtent(); err == nil || !strings.Contains(err.Error(), "3 extents") {
 		t.Errorf("multi-extent FlatExtent: %v", err)
 	}
-	if p := ExtentPath("/vmfs/volumes/ds1/vm/x.vmdk", d.Extents[0]); p != "/vmfs/volumes/ds1/vm/my disk-f001.vmdk" {
-		t.Errorf("relative extent path %q", p)
+	if p, err := ExtentPath("/vmfs/volumes/ds1/vm/x.vmdk", d.Extents[0]); err != nil || p != "/vmfs/volumes/ds1/vm/my disk-f001.vmdk" {
+		t.Errorf("relative extent path %q, %v", p, err)
 	}
-	if p := ExtentPath("/vmfs/volumes/ds1/vm/x.vmdk", d.Extents[1]); p != "/abs/path/x-f002.vmdk" {
-		t.Errorf("absolute extent path %q", p)
+	if p, err := ExtentPath("/vmfs/volumes/ds1/vm/x.vmdk", d.Extents[1]); !errors.Is(err, ErrExtentOutside) {
+		t.Errorf("absolute extent path outside the VM's folder: %q, %v", p, err)
+	}
+	if p, err := ExtentPath("/abs/path/x.vmdk", d.Extents[1]); err != nil || p != "/abs/path/x-f002.vmdk" {
+		t.Errorf("absolute extent path in the VM's folder %q, %v", p, err)
 	}
 }
 
@@ -214,6 +217,8 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Add([]byte("version=1\nRW 10 FLAT \"a b\" 7\nNOACCESS 3 ZERO\n"))
+	f.Add([]byte("version=1\ncreateType=\"vmfs\"\nRW 8 VMFS \"../../../../etc/shadow\"\n"))
+	f.Add([]byte("version=1\ncreateType=\"vmfs\"\nRW 8 VMFS \"/etc/shadow\"\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := Parse(b)
 		if err != nil {
@@ -228,6 +233,15 @@ func FuzzParse(f *testing.F) {
 		}
 		if d2.CID != d.CID || d2.Version != d.Version || len(d2.Extents) != len(d.Extents) || d2.Size() != d.Size() {
 			t.Fatalf("re-parse differs: %+v vs %+v", d2, d)
+		}
+		// Whatever an extent names, it resolves inside the descriptor's folder or is refused.
+		// The folder does not exist, so this stays lexical and touches no file.
+		const vmDir = "/nonexistent-snapferry-fuzz/ds/vm"
+		for _, e := range d.Extents {
+			p, err := ExtentPath(vmDir+"/x.vmdk", e)
+			if err == nil && !within(vmDir, p) {
+				t.Fatalf("extent %q resolved to %s, outside %s", e.File, p, vmDir)
+			}
 		}
 		if out, err := d.ForRestore("x-flat.vmdk", 42); err == nil {
 			if _, err := Parse(out); err != nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/snapferry/snapferry/images/disk"
+	"github.com/snapferry/snapferry/images/overwrite"
 	"github.com/snapferry/snapferry/images/repo"
 )
 
@@ -35,15 +36,6 @@ func ReadDescriptor(path string) (*Descriptor, []byte, error) {
 	return d, b, nil
 }
 
-// ExtentPath resolves an extent's file name: relative names are relative to the directory of
-// the descriptor, as ESXi resolves them.
-func ExtentPath(descriptorPath string, e Extent) string {
-	if filepath.IsAbs(e.File) {
-		return e.File
-	}
-	return filepath.Join(filepath.Dir(descriptorPath), e.File)
-}
-
 // Backup backs up the disk described by the descriptor at descriptorPath: its flat extent as
 // blocks through images/disk, the descriptor text in Disk.Descriptor, Disk.Format "vmdk".
 // The extent must be as large as the descriptor says; a mismatch means a copy in progress or
@@ -57,7 +49,10 @@ func Backup(ctx context.Context, bs repo.BlobStore, descriptorPath string, opts 
 	if err != nil {
 		return repo.Disk{}, repo.Stats{}, fmt.Errorf("back up %s: %w", descriptorPath, err)
 	}
-	flat := ExtentPath(descriptorPath, e)
+	flat, err := ExtentPath(descriptorPath, e)
+	if err != nil {
+		return repo.Disk{}, repo.Stats{}, fmt.Errorf("back up %s: %w", descriptorPath, err)
+	}
 	f, err := os.Open(flat)
 	if err != nil {
 		return repo.Disk{}, repo.Stats{}, fmt.Errorf("back up %s: open its flat extent: %w", descriptorPath, err)
@@ -104,7 +99,25 @@ func Restore(ctx context.Context, bs repo.BlobStore, dk repo.Disk, descriptorPat
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", descriptorPath, err)
 	}
-	if err := disk.Restore(ctx, bs, dk, filepath.Join(filepath.Dir(descriptorPath), flat), opts); err != nil {
+	flatPath := filepath.Join(filepath.Dir(descriptorPath), flat)
+	// The pair follows package overwrite's rule as one: an existing descriptor whose flat
+	// extent holds the disk is an earlier restore (descriptors differ in CID only) and is left
+	// alone; otherwise both are kept unless opts.Overwrite.
+	if _, err := os.Lstat(descriptorPath); err == nil && !opts.Overwrite {
+		same, err := disk.Same(ctx, bs, dk, flatPath)
+		if err != nil {
+			return fmt.Errorf("restore %s: compare with the existing %s: %w", descriptorPath, flatPath, err)
+		}
+		if same {
+			return nil
+		}
+		kept := []string{descriptorPath}
+		if _, err := os.Lstat(flatPath); err == nil {
+			kept = append(kept, flatPath)
+		}
+		return &overwrite.NotReplaced{Paths: kept}
+	}
+	if err := disk.Restore(ctx, bs, dk, flatPath, opts); err != nil {
 		return fmt.Errorf("restore %s: %w", descriptorPath, err)
 	}
 	if err := writeAtomic(descriptorPath, text); err != nil {

@@ -3,6 +3,7 @@ package vmdk
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/snapferry/snapferry/images/disk"
 	"github.com/snapferry/snapferry/images/disk/memblobs"
+	"github.com/snapferry/snapferry/images/overwrite"
 	"github.com/snapferry/snapferry/images/repo"
 )
 
@@ -100,6 +102,30 @@ func testBackupRestorePair(t *testing.T, bs repo.BlobStore) {
 	}
 	if st2.BlobsNew != 0 {
 		t.Fatalf("backup of the restored pair added %d blobs", st2.BlobsNew)
+	}
+
+	// Restoring again over the same pair leaves it alone (its descriptor differs only in
+	// CID); once the flat extent changes, both are kept unless Overwrite.
+	before := readDesc(t, newDesc)
+	if err := Restore(ctx, bs, d, newDesc, disk.RestoreOptions{}); err != nil {
+		t.Fatalf("restore over an identical pair: %v", err)
+	}
+	if !bytes.Equal(readDesc(t, newDesc), before) {
+		t.Fatal("identical pair: descriptor rewritten")
+	}
+	flat := filepath.Join(dst, "web01-restored-flat.vmdk")
+	if err := os.WriteFile(flat, []byte("MY LOCAL EDIT"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var nr *overwrite.NotReplaced
+	if err := Restore(ctx, bs, d, newDesc, disk.RestoreOptions{}); !errors.As(err, &nr) || len(nr.Paths) != 2 {
+		t.Fatalf("restore over a changed pair: %v, want descriptor and flat kept", err)
+	}
+	if err := Restore(ctx, bs, d, newDesc, disk.RestoreOptions{Overwrite: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(flat); !bytes.Equal(got, data) {
+		t.Fatal("Overwrite did not replace the flat extent")
 	}
 }
 

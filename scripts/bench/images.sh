@@ -26,6 +26,7 @@ src=$run/src/disk.img
 snapferry_init() { "$SNAPFERRY" init "$1"; }
 snapferry_backup() { "$SNAPFERRY" backup "$src" --to="$1"; }
 snapferry_restore() { "$SNAPFERRY" restore latest --from="$1" --target="$2"; }
+snapferry_fast_full() { "$SNAPFERRY" init "$1" --compression=fast >/dev/null && "$SNAPFERRY" backup "$src" --to="$1"; }
 
 export BORG_PASSPHRASE= BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
 export BORG_BASE_DIR=$run/borg-base
@@ -65,9 +66,19 @@ bench_tool() {
   rm -rf "$out"
 }
 
-export -f snapferry_init snapferry_backup snapferry_restore borg_init borg_backup borg_restore restic_init restic_backup restic_restore
+export -f snapferry_fast_full snapferry_init snapferry_backup snapferry_restore borg_init borg_backup borg_restore restic_init restic_backup restic_restore
 export src run SNAPFERRY
 for t in snapferry borg restic; do bench_tool "$t"; done
+
+# --compression=fast (S2): the full backup of image.v1 into a fresh repository.
+if peer_available snapferry; then
+  ln -f "$v1" "$src"
+  cat "$v1" >/dev/null
+  rm -rf "$run/fast-repo"
+  measure snapferry.full_fast snapferry_fast_full "$run/fast-repo"
+  record snapferry.fast_repo_bytes "$(dir_bytes "$run/fast-repo")"
+  rm -rf "$run/fast-repo"
+fi
 
 # The codec floor: Debian's zstd (the C reference implementation) at level 1, on one core, over
 # the allocated bytes of image.v1 alone. Issue 2 asks for zstd; if this alone needs more CPU
@@ -126,6 +137,9 @@ fi
   floor_row "  floor: zstd -1 CPU (budget 2x0.5 borg)" "$(get zstd_cli.level1 4)" "$(get borg.full 2)"
   floor_row "  floor: zstd -1 + b3sum CPU" "$(sum_cpu zstd_cli.level1 b3sum.one_thread)" "$(get borg.full 2)"
   floor_row "  floor: snapferry's own zstd CPU (pprof)" "$(get snapferry.zstd_cpu 2)" "$(get borg.full 2)"
+  ratio_row "full --compression=fast s (vs borg)" "$(get snapferry.full_fast 2)" "$(get borg.full 2)" 0.5 ""
+  ratio_row "  same in CPU s" "$(get snapferry.full_fast 4)" "$(get borg.full 4)" 0.5 ""
+  ratio_row "  its repository (of v1) bytes (vs restic, v1+v2)" "$(get snapferry.fast_repo_bytes 2)" "$(get restic.repo_bytes 2)" "" ""
   time_rows "incremental" incremental borg 0.25
   time_rows "restore" restore restic 0.5
   ratio_row "repository bytes (vs restic)" "$(get snapferry.repo_bytes 2)" "$(get restic.repo_bytes 2)" 1 ""

@@ -2,8 +2,12 @@
 # ssh.sh: the push-over-SSH benchmark (issue 3), against a loopback OpenSSH sshd: snapferry
 # backing up to ssh:// (snapferry serve on the far side) against borg over ssh:// (borg serve) and
 # restic over sftp:, then keeping a replica of the image against `rsync --inplace --no-whole-file`.
-# Same 8 GiB / 1% workload as images.sh. Targets: full <= 0.5x borg, incremental <= 0.25x borg,
-# replica incremental <= 0.2x rsync; bytes sent and snapferry's client peak RSS are printed.
+# Same 8 GiB / 1% workload as images.sh. Targets: full <= 0.5x borg, incremental <= 0.25x borg
+# (issue 19: <= 0.2x borg and <= 1.3x snapferry's local incremental), replica incremental
+# <= 0.2x rsync, restore <= 0.5x borg and <= 1.2x the same restore from the local folder,
+# --compression=fast full <= 0.5x borg; bytes sent and snapferry's client peak RSS are printed.
+# The latency case runs the restore and an incremental of every tool through
+# latency-proxy.py (25 ms each way): snapferry's restore must keep >= 50% of its throughput.
 # The far side's peak RSS is measured too: --remote-path names a wrapper that runs the same binary
 # under GNU time, which appends each session's peak RSS to far-rss.txt.
 # Env: BENCH_SIZE, BENCH_OUT, SNAPFERRY.
@@ -31,21 +35,34 @@ printf '#!/bin/sh\ntrap "" HUP\nexec %q -f %%M -a -o %q %q "$@"\n' "$TIME_BIN" "
 chmod +x "$run/far-snapferry"
 export sf_ssh_identity="$SSH_KEY" sf_ssh_known="$SSH_KNOWN_HOSTS" sf_far="--remote-path=$run/far-snapferry"
 snapferry_init() { mkdir -p "$run/snapferry-repo"; "$SNAPFERRY" init "ssh://$far:$SSH_PORT$run/snapferry-repo" --identity="$sf_ssh_identity" --known-hosts="$sf_ssh_known" "$sf_far"; }
-snapferry_backup() { "$SNAPFERRY" backup "$src" --to="ssh://$far:$SSH_PORT$run/snapferry-repo" --identity="$sf_ssh_identity" --known-hosts="$sf_ssh_known" "$sf_far"; }
+snapferry_backup() { "$SNAPFERRY" backup "$src" --to="ssh://$far:${LINK_PORT:-$SSH_PORT}$run/snapferry-repo" --identity="$sf_ssh_identity" --known-hosts="$sf_ssh_known" "$sf_far"; }
+snapferry_restore() { "$SNAPFERRY" restore latest --source="$src" --from="ssh://$far:${LINK_PORT:-$SSH_PORT}$run/snapferry-repo" --target="$1" --identity="$sf_ssh_identity" --known-hosts="$sf_ssh_known" "$sf_far"; }
+snapferry_local_restore() { "$SNAPFERRY" restore latest --source="$src" --from="$run/snapferry-repo" --target="$1"; }
+snapferry_local_incremental() { "$SNAPFERRY" backup "$src" --to="$run/snapferry-repo"; }
+snapferry_fast_backup() { mkdir -p "$run/fast-repo"; "$SNAPFERRY" init "ssh://$far:$SSH_PORT$run/fast-repo" --compression=fast --identity="$sf_ssh_identity" --known-hosts="$sf_ssh_known" "$sf_far" &&
+  "$SNAPFERRY" backup "$src" --to="ssh://$far:$SSH_PORT$run/fast-repo" --identity="$sf_ssh_identity" --known-hosts="$sf_ssh_known" "$sf_far"; }
 export BORG_PASSPHRASE= BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
 export BORG_BASE_DIR=$run/borg-base BORG_RSH="$ssh_cmd"
 borg_init() { borg init --encryption=none "ssh://$far:$SSH_PORT$run/borg-repo"; }
-borg_backup() { (cd "$run/src" && borg create --chunker-params fixed,4194304 --sparse "ssh://$far:$SSH_PORT$run/borg-repo::$1" disk.img); }
+borg_backup() { (cd "$run/src" && borg create --chunker-params fixed,4194304 --sparse "ssh://$far:${LINK_PORT:-$SSH_PORT}$run/borg-repo::$1" disk.img); }
+borg_restore() { (cd "$1" && borg extract --sparse "ssh://$far:${LINK_PORT:-$SSH_PORT}$run/borg-repo::incremental"); }
 export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR=$run/restic-cache
 restic_repo() { echo "sftp:$far:$run/restic-repo"; }
-restic_init() { restic init --repo "$(restic_repo)" -o sftp.command="$ssh_cmd $far -s sftp"; }
-restic_backup() { (cd "$run/src" && restic backup --repo "$(restic_repo)" -o sftp.command="$ssh_cmd $far -s sftp" disk.img); }
+restic_ssh() { echo "$ssh_cmd -p ${LINK_PORT:-$SSH_PORT} $far -s sftp"; }
+restic_init() { restic init --repo "$(restic_repo)" -o sftp.command="$(restic_ssh)"; }
+restic_backup() { (cd "$run/src" && restic backup --repo "$(restic_repo)" -o sftp.command="$(restic_ssh)" disk.img); }
+restic_restore() {
+  local sparse=()
+  restic restore --help 2>/dev/null | grep -q -- '--sparse' && sparse=(--sparse)
+  restic restore --repo "$(restic_repo)" -o sftp.command="$(restic_ssh)" latest --target "$1" "${sparse[@]}"
+}
 
 # Replicas: the image kept current on the far side. snapferry prints its byte counts as JSON;
 # rsync's --stats says what it sent.
 snapferry_replica() { mkdir -p "$run/snapferry-replica"; "$SNAPFERRY" replica "$src" --to="ssh://$far:$SSH_PORT$run/snapferry-replica" --identity="$sf_ssh_identity" --known-hosts="$sf_ssh_known" "$sf_far" --json >"$run/replica-$1.json"; }
 rsync_replica() { rsync --inplace --no-whole-file --stats -e "$ssh_cmd" "$src" "$far:$run/rsync-replica/" >"$run/rsync-$1.txt"; }
 export -f snapferry_init snapferry_backup borg_init borg_backup restic_repo restic_init restic_backup snapferry_replica rsync_replica
+export -f snapferry_restore snapferry_local_restore snapferry_local_incremental snapferry_fast_backup borg_restore restic_ssh restic_restore
 export src run far SNAPFERRY SSH_PORT ssh_cmd
 mkdir -p "$run/rsync-replica"
 
@@ -72,9 +89,53 @@ bench_tool() {
   [ "$t" = snapferry ] && record snapferry.repo_full "$(dir_bytes "$run/snapferry-repo")"
   far_measure "$t.incremental" "${t}_backup" incremental
   [ "$t" = snapferry ] && record snapferry.repo_incremental "$(dir_bytes "$run/snapferry-repo")"
+  restore_check "$t.restore" "${t}_restore"
   return 0
 }
+
+# restore_check KEY FUNC: measure FUNC restoring into a fresh folder, then compare with v2.
+restore_check() {
+  local out=$run/restore-$1 got
+  rm -rf "$out"; mkdir -p "$out"
+  far_measure "$1" "$2" "$out"
+  got=$(find "$out" -name disk.img -type f | head -n 1)
+  [ -n "$got" ] || die "$1: no disk.img under $out"
+  cmp "$got" "$v2" || die "$1: $got differs from $v2"
+  rm -rf "$out"
+}
 for t in snapferry borg restic; do bench_tool "$t"; done
+
+# snapferry's own local figures on the same repository folder, for the "near local speed" rows:
+# the restore straight from the folder, and an incremental of v1 again (its blocks are all
+# stored; the 1% differ from the latest snapshot) locally and then over ssh://.
+if peer_available snapferry; then
+  restore_check snapferry.restore_local snapferry_local_restore
+  ln -f "$v1" "$src"; cat "$v1" >/dev/null
+  measure snapferry.incremental_local snapferry_local_incremental
+  ln -f "$v2" "$src"; cat "$v2" >/dev/null
+  far_measure snapferry.incremental_again snapferry_backup again
+  ln -f "$v1" "$src"; cat "$v1" >/dev/null
+  far_measure snapferry.full_fast snapferry_fast_backup
+  ln -f "$v2" "$src"
+fi
+
+# The latency case: every tool's restore and an incremental (v1 again, see above) through a
+# proxy that adds 25 ms each way. The proxy has its own port; known_hosts learns it.
+proxy_port=$((20000 + RANDOM % 40000))
+"$bench_here/latency-proxy.py" start "$run/proxy" "$proxy_port" "$SSH_PORT" 25
+trap '"$bench_here/latency-proxy.py" stop "$run/proxy"; "$bench_root/scripts/sshd/loopback-sshd.sh" stop "$run/sshd"' EXIT
+sed "s/^\[127.0.0.1\]:$SSH_PORT /[127.0.0.1]:$proxy_port /" "$SSH_KNOWN_HOSTS" >>"$SSH_KNOWN_HOSTS"
+export LINK_PORT=$proxy_port
+for t in snapferry borg restic; do
+  peer_available "$t" || continue
+  echo "bench: $t through the 25 ms proxy"
+  restore_check "$t.restore_lat" "${t}_restore"
+  ln -f "$v1" "$src"; cat "$v1" >/dev/null
+  far_measure "$t.incremental_lat" "${t}_backup" latency
+  ln -f "$v2" "$src"
+done
+unset LINK_PORT
+"$bench_here/latency-proxy.py" stop "$run/proxy"
 
 for t in snapferry rsync; do
   if ! peer_available "$t"; then echo "bench: $t: not installed"; continue; fi
@@ -115,7 +176,18 @@ record rsync.replica_sent "${rs_sent:-}"
     printf "\nssh pipe MB/s: in-process %s, OpenSSH ssh %s, ratio %.2f (higher is faster)\n", a, b, (b > 0 ? a / b : 0) }'
   table_header
   time_rows "full backup over ssh" full borg 0.5
-  time_rows "incremental over ssh" incremental borg 0.25
+  time_rows "incremental over ssh" incremental borg 0.2
+  ratio_row "incremental again: ssh:// vs local s" "$(get snapferry.incremental_again 2)" "$(get snapferry.incremental_local 2)" 1.3 ""
+  time_rows "restore over ssh" restore borg 0.5
+  ratio_row "restore: ssh:// vs local s" "$(get snapferry.restore 2)" "$(get snapferry.restore_local 2)" 1.2 ""
+  ratio_row "full --compression=fast over ssh s (vs borg)" "$(get snapferry.full_fast 2)" "$(get borg.full 2)" 0.5 ""
+  time_rows "restore through 25 ms proxy" restore_lat borg 0.5
+  time_rows "incremental through 25 ms proxy" incremental_lat borg 0.2
+  # Throughput kept = no-latency time / latency time; the target is >= 0.5, so the row shows
+  # the inverse (latency time / no-latency time) against <= 2.
+  ratio_row "restore: 25 ms proxy vs none (<=2: keeps 50%)" "$(get snapferry.restore_lat 2)" "$(get snapferry.restore 2)" 2 ""
+  ratio_row "  restic restore, same ratio" "$(get restic.restore_lat 2)" "$(get restic.restore 2)" "" ""
+  ratio_row "  borg restore, same ratio" "$(get borg.restore_lat 2)" "$(get borg.restore 2)" "" ""
   time_rows "replica incremental" replica_incremental rsync 0.2
   ratio_row "replica incremental bytes sent (vs rsync)" "$sf_sent" "${rs_sent:-}" 1 ""
   ratio_row "replica incremental bytes sent (vs changed)" "$sf_sent" "$changed" 1.2 ""

@@ -87,6 +87,32 @@ for t in "${tools[@]}"; do
   peer_available "$t" && record "$t.repo_bytes" "$(dir_bytes "$run/$t-repo")"
 done
 
+# Memory as the tree grows (issue 19: <= 64 MiB and flat): synthetic trees of 50k and 500k
+# small files (100 per folder, 1 KiB each, distinct contents), each backed up once into a fresh
+# repository; peak RSS of each. BENCH_SIZE=small uses 5k and 50k.
+synth_tree() { /usr/bin/python3 - "$1" "$2" <<'PY'
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    d = os.path.join(root, "d%04d" % (i // 100 // 100), "e%02d" % (i // 100 % 100))
+    if i % 100 == 0:
+        os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "f%02d" % (i % 100)), "wb") as f:
+        f.write(("file %d " % i).encode() * 100)
+PY
+}
+snapferry_synth() { "$SNAPFERRY" init "$1" >/dev/null && "$SNAPFERRY" backup "$2" --to="$1"; }
+export -f snapferry_synth
+if [ "$BENCH_SIZE" = small ]; then synth_sizes="5000 50000"; else synth_sizes="50000 500000"; fi
+if peer_available snapferry; then
+  for n in $synth_sizes; do
+    rm -rf "$run/synth" "$run/synth-repo"
+    synth_tree "$run/synth" "$n"
+    measure "snapferry.synth_$n" snapferry_synth "$run/synth-repo" "$run/synth"
+  done
+  rm -rf "$run/synth" "$run/synth-repo"
+fi
+
 {
   echo
   machine_info
@@ -106,4 +132,9 @@ done
   # No issue target: restoring is what the copies are for, and rsync's copy is the floor.
   time_rows "restore (no target)" restore rsync ""
   rss_row "snapferry peak RSS KiB (vs 64 MiB)" "$(peak_rss snapferry full unchanged appended restore)"
+  for n in $synth_sizes; do
+    rss_row "  synthetic $n files, peak RSS KiB" "$(get "snapferry.synth_$n" 3)"
+  done
+  set -- $synth_sizes
+  ratio_row "  RSS growth ${2} vs ${1} files (flat: <= 1.25)" "$(get "snapferry.synth_$2" 3)" "$(get "snapferry.synth_$1" 3)" 1.25 ""
 } | tee "$WORK/results-trees.txt"

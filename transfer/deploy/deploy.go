@@ -55,11 +55,17 @@ func Ensure(ctx context.Context, conn *ssh.Client, opts Options) (Result, error)
 			"or install it there and pass --remote-path): %w", err)
 	}
 	defer sc.Close()
-	final, err := remotePath(sc, opts)
+	final, err := remotePath(sc, opts, sum)
 	if err != nil {
 		return Result{}, err
 	}
 	if fi, err := sc.Stat(final); err == nil && fi.Size() == size {
+		if opts.RemotePath == "" {
+			// The default name carries the checksum, and a file only ever gets that name
+			// after its upload was verified: no need to read 20 MB back on every run (a
+			// remote sha256sum took seconds on a busy NAS).
+			return Result{Path: final}, nil
+		}
 		remote, err := remoteSum(ctx, conn, sc, final)
 		if err != nil {
 			return Result{}, fmt.Errorf("deploy: checksum of %s: %w", final, err)
@@ -76,16 +82,37 @@ func Ensure(ctx context.Context, conn *ssh.Client, opts Options) (Result, error)
 	if err := upload(ctx, conn, sc, local, final, sum); err != nil {
 		return Result{}, err
 	}
+	if opts.RemotePath == "" {
+		removeOlderBuilds(sc, final, opts.Version)
+	}
 	return Result{Path: final, Uploaded: true}, nil
 }
 
-func remotePath(sc *sftp.Client, opts Options) (string, error) {
+// removeOlderBuilds deletes other builds of the same version next to final (a development
+// version string names many builds, each under its checksum). A process still running one keeps
+// its inode; a failure only leaves a file behind, so it is not reported.
+func removeOlderBuilds(sc *sftp.Client, final, version string) {
+	dir := path.Dir(final)
+	entries, err := sc.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	prefix := "snapferry-" + version + "-"
+	for _, e := range entries {
+		name := e.Name()
+		if name != path.Base(final) && strings.HasPrefix(name, prefix) && len(name) == len(prefix)+16 && e.Mode().IsRegular() {
+			_ = sc.Remove(path.Join(dir, name))
+		}
+	}
+}
+
+func remotePath(sc *sftp.Client, opts Options, sum string) (string, error) {
 	p := opts.RemotePath
 	if p == "" {
 		if opts.Version == "" || strings.ContainsAny(opts.Version, "/\\ \t\n'\"") {
 			return "", fmt.Errorf("deploy: version %q cannot name a remote file; pass --remote-path", opts.Version)
 		}
-		p = path.Join(DefaultDir, "snapferry-"+opts.Version)
+		p = path.Join(DefaultDir, "snapferry-"+opts.Version+"-"+sum[:min(len(sum), 16)])
 	}
 	if strings.HasPrefix(p, "~/") {
 		p = p[2:] // SFTP paths without a leading slash are below the login directory already

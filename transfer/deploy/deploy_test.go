@@ -150,14 +150,47 @@ func TestFromArgv0(t *testing.T) {
 func TestDefaultPathInLoginHome(t *testing.T) {
 	s := sshtest.Start(t, sshtest.Options{NewUser: true})
 	c := s.Dial(t)
-	res, err := Ensure(context.Background(), c.Client, Options{Version: "1.2.3", LocalBinary: copyBinary(t, "/bin/echo")})
-	want := filepath.Join(s.Home, ".snapferry", "bin", "snapferry-1.2.3")
+	echo := copyBinary(t, "/bin/echo")
+	sum, _, err := fileSum(echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An older build of the same version is replaced; another version's binary stays. They are
+	// made as the login user, over SSH, as an earlier deploy would have.
+	bin := filepath.Join(s.Home, ".snapferry", "bin")
+	older := filepath.Join(bin, "snapferry-1.2.3-0123456789abcdef")
+	other := filepath.Join(bin, "snapferry-1.2.2-0123456789abcdef")
+	asUser := func(cmd string) {
+		t.Helper()
+		sess, _ := c.NewSession()
+		defer sess.Close()
+		if out, err := sess.CombinedOutput(cmd); err != nil {
+			t.Fatalf("%s: %v %s", cmd, err, out)
+		}
+	}
+	asUser("mkdir -p " + shellQuote(bin) + " && echo old > " + shellQuote(older) + " && echo old > " + shellQuote(other))
+	res, err := Ensure(context.Background(), c.Client, Options{Version: "1.2.3", LocalBinary: echo})
+	want := filepath.Join(bin, "snapferry-1.2.3-"+sum[:16])
 	if err != nil || res.Path != want || !res.Uploaded {
 		t.Fatalf("Ensure = %+v, %v; want upload to %s", res, err, want)
 	}
+	if _, err := os.Stat(older); !os.IsNotExist(err) {
+		t.Errorf("older build of the same version left behind: %v", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("another version's binary was removed: %v", err)
+	}
 	sess, _ := c.NewSession()
-	defer sess.Close()
 	if out, err := sess.Output(shellQuote(res.Path) + " as-user"); err != nil || strings.TrimSpace(string(out)) != "as-user" {
 		t.Fatalf("run deployed binary as %s: %q, %v", s.User, out, err)
+	}
+	sess.Close()
+	// The second run trusts the checksum in the name and reads nothing back: even a file of the
+	// right size with other bytes is reused (it could only get that name through a verified
+	// upload, or from someone who can write the login's home anyway).
+	asUser("head -c $(wc -c < " + shellQuote(want) + ") /dev/zero > " + shellQuote(want) + ".x && mv " + shellQuote(want) + ".x " + shellQuote(want))
+	again, err := Ensure(context.Background(), c.Client, Options{Version: "1.2.3", LocalBinary: echo})
+	if err != nil || again.Uploaded || again.Path != want {
+		t.Fatalf("second Ensure = %+v, %v; want reuse of %s", again, err, want)
 	}
 }

@@ -2,11 +2,12 @@
 // snapferry binary, so a store host or ESXi box needs no install step.
 //
 // Contract of Ensure:
-//   - The remote binary is ~/.snapferry/bin/snapferry-VERSION (relative to the login directory)
-//     or exactly Options.RemotePath (--remote-path). Versions live side by side, so hosts
-//     backing up with different releases never overwrite each other's binary mid-run.
-//   - It is reused when its size and SHA-256 equal the local binary's (so "dev" builds that
-//     share a version string are still replaced when they differ). The remote checksum comes
+//   - The remote binary is ~/.snapferry/bin/snapferry-VERSION-SUM (relative to the login
+//     directory; SUM: 16 hex digits of its SHA-256, so an existing file of the right size is
+//     reused without reading it back) and older builds of VERSION there are removed after an
+//     upload; or exactly Options.RemotePath (--remote-path). Versions live side by side, so
+//     hosts backing up with different releases never overwrite each other's binary mid-run.
+//   - At Options.RemotePath it is reused when its size and SHA-256 equal the local binary's. The remote checksum comes
 //     from `sha256sum` on the host (busybox has it) and, when that is missing, from reading
 //     the file back over SFTP.
 //   - Otherwise the local binary is uploaded over SFTP to a temp name in the same folder,

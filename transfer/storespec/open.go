@@ -43,13 +43,15 @@ type Options struct {
 	SSH sshconn.Config
 	// LocalBinary is the binary deploy uploads ("": this executable).
 	LocalBinary string
-	// DeployPath is where deploy puts it ("": ~/.snapferry/bin/snapferry-VERSION).
+	// DeployPath is where deploy puts it ("": ~/.snapferry/bin/snapferry-VERSION-SUM).
 	DeployPath string
 	// ServeLog receives the remote serve's stderr (nil: kept only for error messages).
 	ServeLog io.Writer
 	// Upload, when set, wraps what this side sends to serve (--bwlimit): it limits every
 	// upload on the link, repository packs and replica blocks alike.
 	Upload func(io.WriteCloser) io.WriteCloser
+	// S3 holds the settings of s3:// stores (the --s3-* flags).
+	S3 S3Options
 }
 
 // Open parses spec and opens its Backend.
@@ -68,6 +70,8 @@ func OpenSpec(ctx context.Context, s Spec, opts Options) (store.Backend, error) 
 		return local.New(s.Path), nil
 	case Tape:
 		return nil, fmt.Errorf("%w %q: a tape is not a repository store; use `snapferry tape` or a backup --to=tape:// job", ErrBadSpec, s)
+	case S3:
+		return openS3(s, opts.S3)
 	}
 	conn, err := Dial(ctx, s, opts)
 	if err != nil {

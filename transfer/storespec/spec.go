@@ -20,6 +20,7 @@ const (
 	SSH   Scheme = "ssh"
 	SFTP  Scheme = "sftp"
 	Tape  Scheme = "tape"
+	S3    Scheme = "s3"
 )
 
 // Spec is a parsed store spec.
@@ -50,6 +51,9 @@ func (s Spec) String() string {
 		host = s.User + "@" + host
 	}
 	p := s.Path
+	if s.Scheme == S3 {
+		return "s3://" + host + "/" + p
+	}
 	if strings.HasPrefix(p, "~") {
 		p = "/" + p
 	}
@@ -70,7 +74,7 @@ func Parse(raw string) (Spec, error) {
 	}
 	i := strings.Index(raw, "://")
 	if i < 0 {
-		if strings.HasPrefix(raw, "ssh:") || strings.HasPrefix(raw, "sftp:") || strings.HasPrefix(raw, "tape:") {
+		if strings.HasPrefix(raw, "ssh:") || strings.HasPrefix(raw, "sftp:") || strings.HasPrefix(raw, "tape:") || strings.HasPrefix(raw, "s3:") {
 			return bad("write the scheme with //, e.g. ssh://host/path")
 		}
 		return Spec{Scheme: Local, Path: raw}, nil
@@ -78,8 +82,10 @@ func Parse(raw string) (Spec, error) {
 	scheme := Scheme(strings.ToLower(raw[:i]))
 	switch scheme {
 	case SSH, SFTP, Tape:
+	case S3:
+		return parseS3(raw, raw[i+3:])
 	default:
-		return bad("unknown scheme %q; use a folder, ssh://, sftp:// or tape://", raw[:i])
+		return bad("unknown scheme %q; use a folder, ssh://, sftp://, s3:// or tape://", raw[:i])
 	}
 	rest := raw[i+3:]
 	slash := strings.Index(rest, "/")
@@ -109,6 +115,14 @@ func Parse(raw string) (Spec, error) {
 			return bad("user %q is not a user name", s.User)
 		}
 	}
+	if err := parseHostPort(&s, authority); err != nil {
+		return bad("%v", err)
+	}
+	return s, nil
+}
+
+// parseHostPort sets s.Host and s.Port from HOST[:PORT] (an IPv6 address in brackets).
+func parseHostPort(s *Spec, authority string) error {
 	host, port := authority, ""
 	if strings.HasPrefix(authority, "[") || strings.Count(authority, ":") == 1 {
 		h, pt, err := net.SplitHostPort(authority)
@@ -116,21 +130,21 @@ func Parse(raw string) (Spec, error) {
 			if strings.HasPrefix(authority, "[") && strings.HasSuffix(authority, "]") {
 				h, err = authority[1:len(authority)-1], nil
 			} else {
-				return bad("host %q: %v", authority, err)
+				return fmt.Errorf("host %q: %v", authority, err)
 			}
 		}
 		host, port = h, pt
 	}
 	if host == "" || strings.ContainsAny(host, " \t%") {
-		return bad("host %q is not a host name", host)
+		return fmt.Errorf("host %q is not a host name", host)
 	}
 	s.Host = host
 	if port != "" {
 		n, err := strconv.Atoi(port)
 		if err != nil || n < 1 || n > 65535 {
-			return bad("port %q is not a number from 1 to 65535", port)
+			return fmt.Errorf("port %q is not a number from 1 to 65535", port)
 		}
 		s.Port = n
 	}
-	return s, nil
+	return nil
 }

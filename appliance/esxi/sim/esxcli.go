@@ -9,8 +9,11 @@ import (
 // esxcli answers `esxcli storage filesystem list` with the column widths of the reference sample;
 // a longer value pushes the rest of its row right, as the sample's own rows show.
 func (h *Host) esxcli(args []string, stdout, stderr io.Writer) int {
+	if len(args) >= 2 && (args[0] == "software" || args[0] == "system" && args[1] == "settings") {
+		return h.esxcliSoftware(args, stdout, stderr) // software.go
+	}
 	if strings.Join(args, " ") != "storage filesystem list" {
-		fmt.Fprintf(stderr, "esxisim: esxcli %s is not simulated (only storage filesystem list)\n", strings.Join(args, " "))
+		fmt.Fprintf(stderr, "esxisim: esxcli %s is not simulated (only storage filesystem list, software vib/acceptance, system settings encryption get)\n", strings.Join(args, " "))
 		return 1
 	}
 	var out strings.Builder

@@ -21,6 +21,26 @@ type hostConfig struct {
 	RemoveByLevel bool `json:"remove_by_level"`
 	// RegisterSilent makes solo/registervm print nothing on success, as older hosts do.
 	RegisterSilent bool `json:"register_silent"`
+	// Acceptance is the host acceptance level (`esxcli software acceptance get`); "" means
+	// PartnerSupported, the default of an installed host.
+	Acceptance string `json:"acceptance,omitempty"`
+	// SecureBoot is UEFI Secure Boot: the host refuses to lower its acceptance level to
+	// CommunitySupported. RequireSecureBoot and ExecInstalledOnly are the TPM-enforced
+	// settings `esxcli system settings encryption get` shows.
+	SecureBoot        bool `json:"secure_boot,omitempty"`
+	RequireSecureBoot bool `json:"require_secure_boot,omitempty"`
+	ExecInstalledOnly bool `json:"exec_installed_only,omitempty"`
+}
+
+// installedVIB is a VIB `esxcli software vib install` installed.
+type installedVIB struct {
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	Version     string   `json:"version"`
+	Vendor      string   `json:"vendor"`
+	Acceptance  string   `json:"acceptance"` // host level name, e.g. CommunitySupported
+	InstallDate string   `json:"install_date"`
+	Files       []string `json:"files"`
 }
 
 // datastoreState is one simulated datastore.
@@ -64,6 +84,8 @@ type state struct {
 	EventSeq   int                 `json:"event_seq"`
 	// FaultUses counts how often a counted fault ("snapshot-remove-fail=2") has fired.
 	FaultUses map[string]int `json:"fault_uses"`
+	// VIBs are the packages installed with esxcli (the host's own VMware VIBs are not listed).
+	VIBs []installedVIB `json:"vibs,omitempty"`
 }
 
 func newState() *state {

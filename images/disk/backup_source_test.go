@@ -1,0 +1,119 @@
+package disk_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/snapferry/snapferry/images/disk"
+	"github.com/snapferry/snapferry/images/disk/memblobs"
+	"github.com/snapferry/snapferry/images/repo"
+)
+
+// memSource is a disk in memory whose Next returns the listed ranges.
+type memSource struct {
+	data   []byte
+	ranges [][2]int64
+	reads  int64
+}
+
+func (s *memSource) Size() int64 { return int64(len(s.data)) }
+func (s *memSource) ReadAt(p []byte, off int64) (int, error) {
+	s.reads += int64(len(p))
+	return copy(p, s.data[off:]), nil
+}
+func (s *memSource) Next(_ context.Context, off int64) (int64, int64, bool, error) {
+	for _, r := range s.ranges {
+		if r[1] > off {
+			return max(r[0], off), r[1], true, nil
+		}
+	}
+	return 0, 0, false, nil
+}
+
+// A full backup from a source reads only its ranges (the rest are holes); an incremental with
+// the full one as parent reads only the changed ranges and still restores to the whole new disk.
+func TestBackupSourceIncremental(t *testing.T) {
+	const bs = 64 << 10
+	st := memblobs.New(bs)
+	ctx := context.Background()
+	data := make([]byte, 40*bs+100) // a short last block
+	copy(data[0:], memblobs.RandBytes(1, 3*bs))
+	copy(data[20*bs:], memblobs.RandBytes(2, 2*bs))
+	copy(data[40*bs:], memblobs.RandBytes(3, 100))
+	src := &memSource{data: data, ranges: [][2]int64{{0, 3 * bs}, {20 * bs, 22 * bs}, {40 * bs, 40*bs + 100}}}
+	full, fst, err := disk.BackupSource(ctx, st, src, disk.SourceOptions{Name: "vda"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fst.BytesRead != 5*bs+100 || src.reads != fst.BytesRead {
+		t.Fatalf("full read %d (source saw %d), want %d", fst.BytesRead, src.reads, 5*bs+100)
+	}
+	checkStream(t, st, full, data)
+
+	next := bytes.Clone(data)
+	copy(next[1*bs+10:], []byte("changed"))        // inside a block the parent has
+	copy(next[30*bs:], memblobs.RandBytes(4, 500)) // a new block where the parent has a hole
+	copy(next[40*bs+50:], []byte("tail"))          // the short last block
+	inc := &memSource{data: next, ranges: [][2]int64{{1*bs + 10, 1*bs + 17}, {30 * bs, 30*bs + 500}, {40*bs + 50, 40*bs + 54}}}
+	d, ist, err := disk.BackupSource(ctx, st, inc, disk.SourceOptions{Name: "vda", Parent: &full})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ist.BytesRead != 2*bs+100 {
+		t.Fatalf("incremental read %d, want %d (three touched blocks)", ist.BytesRead, 2*bs+100)
+	}
+	if d.Allocated != 6*bs+100 {
+		t.Fatalf("allocated %d, want %d", d.Allocated, 6*bs+100)
+	}
+	checkStream(t, st, d, next)
+
+	// A parent of another size is refused: the caller must read the disk whole.
+	short := full
+	short.Size -= bs
+	if _, _, err := disk.BackupSource(ctx, st, inc, disk.SourceOptions{Name: "vda", Parent: &short}); err == nil {
+		t.Fatal("a parent of another size was accepted")
+	}
+}
+
+// checkStream restores d in order and compares it with want.
+func checkStream(t *testing.T, st *memblobs.Store, d repo.Disk, want []byte) {
+	t.Helper()
+	var got bytes.Buffer
+	if _, err := disk.Stream(context.Background(), st, d, &got, disk.RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Fatal("restored disk differs from the source")
+	}
+}
+
+// Reader serves any range of a snapshot's disk, across blocks, holes and the short last block.
+func TestReader(t *testing.T) {
+	const bs = 64 << 10
+	st := memblobs.New(bs)
+	data := make([]byte, 10*bs+77)
+	copy(data[bs-5:], memblobs.RandBytes(9, 2*bs))
+	copy(data[10*bs:], memblobs.RandBytes(8, 77))
+	src := &memSource{data: data, ranges: [][2]int64{{0, int64(len(data))}}}
+	d, _, err := disk.BackupSource(context.Background(), st, src, disk.SourceOptions{Name: "vda"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := disk.NewReader(context.Background(), st, d, disk.ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range [][2]int64{{0, 10}, {bs - 10, 3 * bs}, {5 * bs, bs}, {10*bs + 70, 7}, {0, int64(len(data))}} {
+		buf := make([]byte, c[1])
+		if n, err := r.ReadAt(buf, c[0]); n != len(buf) || err != nil {
+			t.Fatalf("read %v: %d %v", c, n, err)
+		}
+		if !bytes.Equal(buf, data[c[0]:c[0]+c[1]]) {
+			t.Fatalf("read %v differs", c)
+		}
+	}
+	if n, err := r.ReadAt(make([]byte, 10), int64(len(data))-4); n != 4 || err == nil {
+		t.Fatalf("read past the end: %d %v", n, err)
+	}
+}

@@ -1,0 +1,22 @@
+package s3store_test
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/snapferry/snapferry/transfer/s3store/rgwtest"
+)
+
+// TestMain runs the tests with an RGW (rgwtest.Main); with helperEnv set the test binary is
+// instead one backup process of TestConcurrentBackups.
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		if err := runBackupHelper(); err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(rgwtest.Main(m))
+}
