@@ -64,7 +64,7 @@ func runForget(a *app, args []string) int {
 		}
 	}
 	if *prune && !*dryRun {
-		return a.prune(r)
+		return a.prune(r, 0)
 	}
 	return exitOK
 }

@@ -41,6 +41,7 @@ func commands() []command {
 		{"retain", "renew S3 Object Lock retention of what recent snapshots need", runRetain},
 		{"undelete", "bring back files removed from an S3 Object Lock repository", runUndelete},
 		{"rebuild-index", "rebuild the index from the packs", runRebuildIndex},
+		{"repair", "take damaged blobs out of the index so backups store them again", runRepair},
 		{"unlock", "remove stale repository locks", runUnlock},
 		{"pid", "the PID registry: list, cleanup, kill-idle", runPid},
 		{"jobs", "the job history", runJobs},

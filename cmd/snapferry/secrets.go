@@ -34,7 +34,7 @@ const (
 // --password-file.
 func opensRepository(cmd string) bool {
 	return slices.Contains([]string{"init", "backup", "snapshots", "ls", "restore", "check", "forget", "prune",
-		"rebuild-index", "unlock", "key"}, cmd)
+		"rebuild-index", "repair", "unlock", "key"}, cmd)
 }
 
 // addPasswordFlag registers --password-file. main registers it for opensRepository commands,

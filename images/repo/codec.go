@@ -33,7 +33,8 @@ const (
 // open repositories made with the default.
 const configZstd = "zstd"
 
-// Codec bytes in pack headers and index entries. compPatch (0x80) is kept free.
+// Codec bytes in pack headers and index entries. compPatch (0x80) and compDamaged (0x40) are
+// kept free.
 const (
 	compressionNone = 0
 	compressionZstd = 1

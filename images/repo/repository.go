@@ -237,8 +237,8 @@ func (r *Repository) hook(point string) {
 func (r *Repository) HasBlob(t BlobType, id ID) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_, ok := r.idx.lookup(id)
-	return ok
+	e, ok := r.idx.lookup(id)
+	return ok && e.comp&compDamaged == 0 // a damaged copy is to be stored again
 }
 
 // BlobSize returns the plaintext length of a whole (not patch) blob the index knows, without
@@ -345,7 +345,9 @@ func (r *Repository) admitLocked(id ID) (bool, error) {
 	if r.lost != nil {
 		return false, fmt.Errorf("save blob %s: an earlier pack upload failed: %w", id.Short(), r.lost)
 	}
-	if _, ok := r.idx.lookup(id); ok {
+	// A copy check marked damaged is no copy to deduplicate against: store the blob again
+	// (lookups then give the new copy).
+	if e, ok := r.idx.lookup(id); ok && e.comp&compDamaged == 0 {
 		r.stats.blobsReused.Add(1)
 		return false, nil
 	}
@@ -703,7 +705,7 @@ func (r *Repository) decodeEntry(id ID, e indexEntry, pack ID, stored, buf []byt
 	if e.comp&compPatch != 0 {
 		flags |= blobFlagPatch
 	}
-	out, err := r.decodeBlob(packEntry{Type: e.typ, ID: id, Compression: e.comp &^ compPatch, Flags: flags, Raw: e.raw}, stored, buf)
+	out, err := r.decodeBlob(packEntry{Type: e.typ, ID: id, Compression: e.comp &^ compFlags, Flags: flags, Raw: e.raw}, stored, buf)
 	if err != nil {
 		return nil, fmt.Errorf("load blob %s from pack %s at offset %d: %w", id.Short(), pack.Short(), e.offset, err)
 	}

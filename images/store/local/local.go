@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -32,7 +33,7 @@ type Backend struct {
 var (
 	_ store.Backend       = (*Backend)(nil)
 	_ store.SpaceReporter = (*Backend)(nil)
-	_ store.Cleaner       = (*Backend)(nil)
+	_ store.TempCleaner   = (*Backend)(nil)
 )
 
 // New returns a backend for the folder root. The folder need not exist yet (Create makes it).
@@ -220,10 +221,10 @@ func (b *Backend) Remove(ctx context.Context, h store.Handle) error {
 	return nil
 }
 
-// Cleanup removes temp files left by crashed writers. Call it only while holding an exclusive
-// repository lock: no writer can be mid-Save then. It returns how many it removed.
-func (b *Backend) Cleanup(ctx context.Context) (int, error) {
-	n := 0
+// CleanTemp finds the temp files of interrupted saves and removes those last written before
+// `before` (zero: none, only count).
+func (b *Backend) CleanTemp(ctx context.Context, before time.Time) (store.TempReport, error) {
+	var rep store.TempReport
 	err := filepath.WalkDir(b.root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -231,18 +232,32 @@ func (b *Backend) Cleanup(ctx context.Context) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if !d.IsDir() && strings.HasPrefix(d.Name(), tempPrefix) {
-			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return err
-			}
-			n++
+		if d.IsDir() || !strings.HasPrefix(d.Name(), tempPrefix) {
+			return nil
 		}
+		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // committed or removed meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		rep.Found++
+		rep.BytesFound += fi.Size()
+		if before.IsZero() || !fi.ModTime().Before(before) {
+			return nil
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		rep.Removed++
+		rep.BytesRemoved += fi.Size()
 		return nil
 	})
 	if err != nil {
-		return n, fmt.Errorf("remove temp files in %s: %w", b.root, err)
+		return rep, fmt.Errorf("temp files in %s: %w", b.root, err)
 	}
-	return n, nil
+	return rep, nil
 }
 
 // FreeSpace reports the bytes available to this user on the root's file system.
