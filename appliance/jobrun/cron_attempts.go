@@ -96,3 +96,15 @@ func (h AttemptHistory) childRecorded(ctx context.Context, at cron.Attempt) (boo
 	}
 	return false, nil
 }
+
+// NoteMail records on the run's newest job that its report mail could not be sent.
+func (h AttemptHistory) NoteMail(ctx context.Context, err error) {
+	if h.log == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if e := h.log.NoteMailFailure(ctx, h.name, err.Error()); e != nil {
+		h.warn(fmt.Sprintf("job history: %v", e))
+	}
+}

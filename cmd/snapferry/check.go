@@ -58,6 +58,10 @@ func (a *app) check(r *repo.Repository, readData bool) error {
 		for _, p := range rep.DamagedPacks {
 			fmt.Fprintf(a.stdout, "damaged pack: %s\n", p)
 		}
+		if rep.BlobsMarked > 0 {
+			fmt.Fprintf(a.stdout, "marked %d damaged blob copies in the index: backups store them again instead of reusing them; "+
+				"`snapferry repair` removes them\n", rep.BlobsMarked)
+		}
 		for _, s := range rep.DamagedSnapshots {
 			fmt.Fprintf(a.stdout, "damaged snapshot: %s (restore of the damaged parts will fail)\n", s)
 		}

@@ -46,7 +46,8 @@ type attemptSummary struct {
 // process in the PID registry, runs the job's command as a child with the job's retries, and
 // leaves the job log, the history of every attempt, the hooks and the report mail behind.
 // Exit status: 0 for success and for a skipped run (suspended, or the previous run still
-// going), else the status of the last attempt's command (3 partial, 1 failed...).
+// going), else the status of the last attempt's command (3 partial, 1 failed...); 1 also when
+// the job succeeded but its report mail could not be sent.
 func newCronRunCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "run NAME",
@@ -104,6 +105,14 @@ func (a *app) cronRun(name string) error {
 		fmt.Fprintf(a.stderr, "warning: %v\n", w)
 	}
 	code := cronRunExit(a, res)
+	if res.MailErr != nil {
+		// The job's history and `status` show it; the exit status says it too (a job that
+		// succeeded but whose report nobody got needs a human).
+		hist.NoteMail(a.ctx, res.MailErr)
+		if code == exitcode.OK {
+			code = exitcode.Failed
+		}
+	}
 	if a.jsonOut {
 		a.printJSON(cronRunSummary(res, code))
 		return exitcode.New(code, nil)

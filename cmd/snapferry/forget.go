@@ -79,7 +79,7 @@ func (a *app) forget(o forgetOptions) error {
 		}
 	}
 	if o.prune && !o.dryRun {
-		return a.prune(r, false)
+		return a.prune(r, false, 0)
 	}
 	return nil
 }

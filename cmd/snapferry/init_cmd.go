@@ -73,7 +73,7 @@ func (a *app) init(spec string, o initOptions) error {
 	}
 	cfg, err := repo.Init(a.ctx, be, repo.InitOptions{BlockSize: int(size), PackSize: ps, Password: password, Compression: defComp})
 	if err != nil {
-		return fmt.Errorf("init %s: %w", spec, err)
+		return err // repo.Init's errors name the repository
 	}
 	if a.jsonOut {
 		a.printJSON(cfg)

@@ -43,8 +43,8 @@ func readmeCommands(t *testing.T) [][]string {
 	var out [][]string
 	for _, l := range lines {
 		words := shellWords(t, l)
-		if len(words) < 2 || strings.Contains(l, "COMMAND") || strings.Contains(l, "|") {
-			continue // a synopsis (`snapferry COMMAND --help`, `key add|list|remove`), not an example
+		if len(words) < 2 || strings.Contains(l, "COMMAND") || strings.Contains(l, "|") || strings.Contains(l, " [") {
+			continue // a synopsis (`snapferry COMMAND --help`, `key add|list|remove`, `repair [--dry-run]`), not an example
 		}
 		out = append(out, words[1:])
 	}

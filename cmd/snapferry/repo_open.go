@@ -149,6 +149,12 @@ func (a *app) openBackupTarget(spec string) (*backupTarget, error) {
 		r.Close()
 		return nil, err
 	}
+	// Resume instead of resend: index what a killed or failed run uploaded but never indexed.
+	if ad, err := r.AdoptUnindexed(a.ctx); err != nil {
+		fmt.Fprintf(a.stderr, "warning: %v (the backup stores that data again)\n", err)
+	} else if ad.Packs > 0 {
+		fmt.Fprintf(a.stderr, "resumed: indexed %d packs (%s) an interrupted run left\n", ad.Packs, humanBytes(ad.Bytes))
+	}
 	host, _ := os.Hostname()
 	return &backupTarget{r: r, lock: lock, host: host, prog: a.renderer()}, nil
 }

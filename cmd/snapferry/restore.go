@@ -25,6 +25,7 @@ type restoreFlags struct {
 	register  bool
 	overwrite bool
 	powerOn   bool
+	powerOff  bool
 	wait      string
 	vmfsRoot  string
 	origin    string
@@ -55,6 +56,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 	fs.BoolVar(&f.register, "register", false, "VM restore: register the VM on this host")
 	fs.BoolVar(&f.overwrite, "overwrite", false, "replace existing files or a VM of the same name")
 	fs.BoolVar(&f.powerOn, "power-on", false, "VM restore: power the VM on afterwards")
+	fs.BoolVar(&f.powerOff, "power-off", false, "VM restore with --overwrite: power off the running VM it replaces")
 	fs.StringVar(&f.wait, "wait", "", "VM restore: wait this long for a VM another job is using")
 	a.addVMFSFlag(fs, &f.vmfsRoot)
 	a.addLibvirtRestoreFlags(fs, &lf) // libvirt domains: restore_libvirt.go
@@ -127,6 +129,11 @@ func (a *app) restore(snapshot string, f restoreFlags, tf *tapeFlags, lf libvirt
 		if !a.jsonOut {
 			fmt.Fprintf(a.stdout, "restored %s of snapshot %s to %s\n", plural(n, "item"), si.ID.Short(), f.target)
 		}
+		if !overwrite.Listed(len(kept)) {
+			for _, p := range kept {
+				fmt.Fprintf(a.stderr, "kept %s: it differs from the snapshot\n", p)
+			}
+		}
 		return n, overwrite.Check(kept)
 	})
 }
@@ -148,7 +155,9 @@ func (a *app) runRestoreJob(si repo.SnapshotInfo, f restoreFlags, fn func(*rende
 	if a.jsonOut && err == nil {
 		a.printJSON(map[string]any{"snapshot": si.ID, "target": f.target, "datastore": f.datastore, "restored": n})
 	}
-	return a.endJob(job, err, []backupItem{{Source: si.Snapshot.Source, Kind: "restore", Snapshot: si.ID.String(), Duration: time.Since(start)}})
+	// The history counts what a restore wrote, as it counts what a backup read.
+	return a.endJob(job, err, []backupItem{{Source: si.Snapshot.Source, Kind: "restore", Snapshot: si.ID.String(), Duration: time.Since(start),
+		Stats: repo.Stats{BytesRead: prog.cum.Load()}}})
 }
 
 // restoreDisks writes each disk image (and a VMDK's descriptor) into the target folder,

@@ -70,6 +70,7 @@ func commands(a *app) []*cobra.Command {
 		newForgetCmd(a),
 		newPruneCmd(a),
 		newRebuildIndexCmd(a),
+		newRepairCmd(a),
 		newUnlockCmd(a),
 		newKeyCmd(a),
 		newPidCmd(a),

@@ -93,7 +93,7 @@ func Files(ctx context.Context, r *repo.Repository, paths []string, o Options) (
 	}
 	root := res.Root
 	sn := &repo.Snapshot{Time: start, Host: o.Host, Kind: repo.SnapshotFiles, Source: source, Paths: paths,
-		Tags: o.Tags, Tree: &root, Partial: len(res.Errors) > 0, Parent: parentID}
+		Tags: o.Tags, Tree: &root, Partial: len(res.Errors) > 0, Parent: parentID, Size: &res.Size}
 	for _, fe := range append(res.Errors, res.Warnings...) { // unreadable, or changed while being read
 		sn.Warnings = append(sn.Warnings, fe.Error())
 	}

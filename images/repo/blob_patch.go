@@ -27,6 +27,15 @@ const (
 	// compPatch marks a patch in the in-memory index, whose entries keep no flags (memory per
 	// blob counts): the high bit of indexEntry.comp, whose low bits are the compression.
 	compPatch uint8 = 0x80
+
+	// blobFlagDamaged (index entry flags only, never in a pack header): check --read-data
+	// found this copy bad. Readers try other copies first and backups store the blob again
+	// instead of deduplicating against it; repair removes it. compDamaged is its bit in
+	// indexEntry.comp.
+	blobFlagDamaged uint16 = 4
+	compDamaged     uint8  = 0x40
+	// compFlags are the bits of indexEntry.comp that are not the compression.
+	compFlags = compPatch | compDamaged
 )
 
 // patch is a decoded patch plaintext; list and data point into it.
@@ -135,7 +144,7 @@ func (r *Repository) IsFullBlob(id ID) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.idx.lookup(id)
-	return ok && e.comp&compPatch == 0
+	return ok && e.comp&compFlags == 0
 }
 
 var _ PatchStore = (*Repository)(nil)
@@ -158,7 +167,7 @@ func (r *Repository) SavePatch(ctx context.Context, id, base ID, block []byte, s
 	}
 	if usable {
 		b, ok := r.idx.lookup(base)
-		usable = ok && b.comp&compPatch == 0 && b.typ == DataBlob && int64(b.raw) == int64(len(block))
+		usable = ok && b.comp&compFlags == 0 && b.typ == DataBlob && int64(b.raw) == int64(len(block))
 	}
 	e := indexEntry{pack: pendingPack, typ: DataBlob, raw: uint32(len(block))}
 	if usable {

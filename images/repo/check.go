@@ -50,6 +50,14 @@ type CheckReport struct {
 	DamagedPacks     []ID      `json:"damaged_packs,omitempty"`
 	DamagedSnapshots []ID      `json:"damaged_snapshots,omitempty"`
 	UnindexedPacks   []ID      `json:"unindexed_packs,omitempty"`
+	// DamagedBlobs are the blobs of damaged packs that did not verify (ReadData); BlobsMarked
+	// counts the copies this check newly marked damaged in the index (so backups store them
+	// again; `snapferry repair` removes them).
+	DamagedBlobs []ID `json:"damaged_blobs,omitempty"`
+	BlobsMarked  int  `json:"blobs_marked,omitempty"`
+	// TempFiles and TempBytes count temp files of interrupted uploads (stores that can tell).
+	TempFiles int   `json:"temp_files,omitempty"`
+	TempBytes int64 `json:"temp_bytes,omitempty"`
 	// StrayFiles are files whose names are not ids (KIND/NAME): ignored by every reader.
 	StrayFiles []string `json:"stray_files,omitempty"`
 }
@@ -81,6 +89,7 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 	// Index files, read one by one so a damaged one is reported instead of stopping the check.
 	idx := newIndex()
 	expect := map[ID]int64{} // indexed pack -> size implied by its index entries
+	dropped := map[ID]bool{} // packs a prune took out of the index (tombstones)
 	blobsOf := map[ID][]packBlob{}
 	listed, err := listIndexFiles(ctx, r.be)
 	if err != nil {
@@ -90,8 +99,15 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 	for _, lf := range listed {
 		f := lf.ID
 		b, err := loadFile(ctx, r.be, store.Handle{Kind: store.KindIndex, Name: f.String()}, r.crypt)
+		if errors.Is(err, store.ErrNotExist) {
+			continue // replaced by a prune running beside the check: its packs are in the new files
+		}
 		if err == nil {
 			err = decodeIndexFile(b, func(p indexedPack) error {
+				if len(p.Blobs) == 0 {
+					dropped[p.ID] = true
+					return nil
+				}
 				idx.appendBase(p.ID, p.Blobs)
 				size := packTailSize(len(p.Blobs), r.crypt)
 				for _, bl := range p.Blobs {
@@ -152,8 +168,16 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 	for _, id := range sortedIDs(present) {
 		if _, ok := expect[id]; !ok {
 			rep.UnindexedPacks = append(rep.UnindexedPacks, id)
-			rep.warn("pack", id.String(), "in no index (left by an interrupted backup, or being written now); prune removes it")
 		}
+	}
+	temps, err := r.TempFiles(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+	rep.TempFiles, rep.TempBytes = temps.Found, temps.BytesFound
+	if temps.Found > 0 {
+		rep.warn("temp", "", "%d temp files (%d bytes) of interrupted uploads: prune removes them once no writer that "+
+			"started before they were last written still runs", temps.Found, temps.BytesFound)
 	}
 
 	prog := progress.OrNop(o.Progress)
@@ -165,11 +189,12 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 		}
 		prog.Start("read packs", total)
 		errs := make([]error, len(ids))
+		bads := make([][]packBlob, len(ids))
 		var mu sync.Mutex
 		err := forEachParallel(ctx, storeWorkers, len(ids), func(ctx context.Context, i int) error {
-			packs, blobs, err := r.readPack(ctx, ids[i], present[ids[i]], blobsOf[ids[i]])
+			packs, blobs, bad, err := r.readPack(ctx, ids[i], present[ids[i]], blobsOf[ids[i]])
 			prog.Add(present[ids[i]])
-			errs[i] = err
+			errs[i], bads[i] = err, bad
 			mu.Lock()
 			rep.PacksRead += packs
 			rep.BlobsRead += blobs
@@ -180,11 +205,22 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 		if err != nil {
 			return nil, fmt.Errorf("check: %w", err)
 		}
+		badOf := map[ID][]packBlob{}
 		for i, err := range errs {
 			if err != nil {
 				rep.fail("pack", ids[i].String(), "%v", err)
 				damaged[ids[i]] = true
+				badOf[ids[i]] = bads[i]
 			}
+		}
+		for _, se := range idx.base {
+			if se.e.comp&compDamaged != 0 && !damaged[idx.packs[se.e.pack]] {
+				rep.warn("blob", se.id.String(), "marked damaged by an earlier check --read-data, but pack %s reads well now; "+
+					"`snapferry repair` clears the mark", idx.packs[se.e.pack].Short())
+			}
+		}
+		if err := r.markDamaged(ctx, idx, blobsOf, damaged, badOf, rep); err != nil {
+			return nil, fmt.Errorf("check: %w", err)
 		}
 	}
 
@@ -205,6 +241,7 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 	}
 	rep.Snapshots = len(snaps)
 	seen := map[ID]struct{}{}
+	missing := map[ID]bool{} // blobs snapshots need that no index names
 	prog.Start("check snapshots", -1)
 	defer prog.Done()
 	for _, sid := range snaps {
@@ -226,9 +263,12 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 				e, ok := intactCopy(idx, id, damaged)
 				switch {
 				case !ok:
+					missing[id] = true
 					note(fmt.Sprintf("%s blob %s is missing", t, id.Short()))
 				case damaged[idx.packs[e.pack]]:
 					note(fmt.Sprintf("%s blob %s is in damaged pack %s", t, id.Short(), idx.packs[e.pack].Short()))
+				case e.comp&compDamaged != 0 && !o.ReadData: // with ReadData, this read judges
+					note(fmt.Sprintf("%s blob %s was found damaged by an earlier check --read-data (run `snapferry repair`)", t, id.Short()))
 				case badPatch[id] != "":
 					note(fmt.Sprintf("%s blob %s is a damaged patch: %s", t, id.Short(), badPatch[id]))
 				default:
@@ -255,12 +295,58 @@ func (r *Repository) Check(ctx context.Context, o CheckOptions) (*CheckReport, e
 		}
 	}
 
+	if err := r.judgeUnindexed(ctx, present, dropped, missing, rep); err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
 	for id := range damaged {
 		rep.DamagedPacks = append(rep.DamagedPacks, id)
 	}
 	slices.SortFunc(rep.DamagedPacks, compareIDs)
 
 	return rep, nil
+}
+
+// markDamaged records what check --read-data found: one index file that lists every damaged
+// indexed pack again, its bad blobs (all of them when the header is unreadable or the pack is
+// missing) flagged blobFlagDamaged. From then on readers try other copies first, backups store
+// such blobs again instead of deduplicating against them, and repair knows what to remove.
+// Copies already marked are not marked again; an index file only adds, so a shared lock is
+// enough.
+func (r *Repository) markDamaged(ctx context.Context, idx *index, blobsOf map[ID][]packBlob, damaged map[ID]bool,
+	badOf map[ID][]packBlob, rep *CheckReport) error {
+	var packs []indexedPack
+	ids := map[ID]bool{}
+	for _, pid := range sortedIDs(damaged) {
+		list, ok := blobsOf[pid]
+		if !ok {
+			continue // not indexed: nothing deduplicates against it
+		}
+		bad := badOf[pid]
+		num := idx.packNum[pid]
+		marked := slices.Clone(list)
+		fresh := false
+		for i, b := range marked {
+			isBad := bad == nil || slices.ContainsFunc(bad, func(x packBlob) bool { return x.Offset == b.Offset && x.ID == b.ID })
+			if !isBad {
+				continue
+			}
+			marked[i].Flags |= blobFlagDamaged
+			ids[b.ID] = true
+			if !idx.copyDamaged(b.ID, num, b.Offset) {
+				fresh = true
+				rep.BlobsMarked++
+			}
+		}
+		if fresh {
+			packs = append(packs, indexedPack{ID: pid, Blobs: marked})
+		}
+	}
+	rep.DamagedBlobs = sortedIDs(ids)
+	if len(packs) == 0 {
+		return nil
+	}
+	_, err := r.saveIndexFile(ctx, packs)
+	return err
 }
 
 // checkPatches reads the header of every indexed patch blob (patches are a small share of the
@@ -312,18 +398,19 @@ func (r *Repository) checkPatches(ctx context.Context, idx *index, damaged map[I
 
 // readPack streams one pack: its bytes must hash to its name, its header must decode and agree
 // with the index, and every blob must verify. Only one blob is in memory at a time. It returns
-// how many packs (0 or 1) and blobs it read to the end.
-func (r *Repository) readPack(ctx context.Context, id ID, size int64, indexed []packBlob) (packs, good int, err error) {
+// how many packs (0 or 1) and blobs it read to the end, and the blobs that did not verify when
+// the header could be read (nil otherwise: then the whole pack is suspect).
+func (r *Repository) readPack(ctx context.Context, id ID, size int64, indexed []packBlob) (packs, good int, badBlobs []packBlob, err error) {
 	blobs, err := readPackHeader(ctx, r.be, id, size, r.crypt)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
-	if indexed != nil && !slices.Equal(blobs, indexed) {
-		return 0, 0, fmt.Errorf("pack header and index disagree about its blobs: %w", ErrCorrupt)
+	if indexed != nil && !sameBlobs(blobs, indexed) {
+		return 0, 0, nil, fmt.Errorf("pack header and index disagree about its blobs: %w", ErrCorrupt)
 	}
 	rd, err := r.be.Load(ctx, store.Handle{Kind: store.KindData, Name: id.String()}, 0, 0)
 	if err != nil {
-		return 0, 0, fmt.Errorf("load: %w", err)
+		return 0, 0, nil, fmt.Errorf("load: %w", err)
 	}
 	defer rd.Close()
 	h := blake3.New(32, nil)
@@ -333,26 +420,60 @@ func (r *Repository) readPack(ctx context.Context, id ID, size int64, indexed []
 	for _, b := range blobs {
 		stored = grow(stored, int(b.Stored))
 		if _, err := io.ReadFull(tee, stored); err != nil {
-			return 0, good, fmt.Errorf("read blob %s: %w", b.ID.Short(), err)
+			return 0, good, nil, fmt.Errorf("read blob %s: %w", b.ID.Short(), err)
 		}
 		if plain, err = r.decodeBlob(b.packEntry, stored, plain); err != nil {
 			bad = append(bad, fmt.Sprintf("blob %s at offset %d: %v", b.ID.Short(), b.Offset, err))
+			badBlobs = append(badBlobs, b)
 			continue
 		}
 		good++
 	}
 	if _, err := io.Copy(io.Discard, tee); err != nil {
-		return 0, good, fmt.Errorf("read header: %w", err)
+		return 0, good, nil, fmt.Errorf("read header: %w", err)
 	}
 	if len(bad) > 0 {
-		return 1, good, fmt.Errorf("%d blobs are damaged (%s): %w", len(bad), strings.Join(bad, "; "), ErrCorrupt)
+		return 1, good, badBlobs, fmt.Errorf("%d blobs are damaged (%s): %w", len(bad), strings.Join(bad, "; "), ErrCorrupt)
 	}
 	var sum ID
 	h.Sum(sum[:0])
 	if sum != id {
-		return 1, good, fmt.Errorf("content hashes to %s, not its name: %w", sum.Short(), ErrCorrupt)
+		return 1, good, nil, fmt.Errorf("content hashes to %s, not its name: %w", sum.Short(), ErrCorrupt)
 	}
-	return 1, good, nil
+	return 1, good, nil, nil
+}
+
+// judgeUnindexed says the right thing about each pack no index names: one that holds blobs
+// snapshots need is an error (prune must not delete it; rebuild-index indexes it again), one a
+// prune dropped waits for writers that may still use it, others are leftovers of interrupted
+// backups (or uploads in progress) that the next backup adopts or prune removes.
+func (r *Repository) judgeUnindexed(ctx context.Context, present map[ID]int64, dropped, missing map[ID]bool, rep *CheckReport) error {
+	for _, id := range rep.UnindexedPacks {
+		var needed []string
+		if len(missing) > 0 {
+			blobs, err := readPackHeader(ctx, r.be, id, present[id], r.crypt)
+			if err != nil && !isDamage(err) {
+				return err
+			}
+			for _, b := range blobs {
+				if missing[b.ID] && len(needed) < 5 {
+					needed = append(needed, b.ID.Short())
+				}
+			}
+		}
+		switch {
+		case len(needed) > 0:
+			rep.fail("pack", id.String(), "in no index but holds blobs snapshots need (%s): run `snapferry rebuild-index` "+
+				"to index it again; prune deletes nothing until then", strings.Join(needed, ", "))
+		case dropped[id]:
+			rep.warn("pack", id.String(), "dropped from the index by prune (no snapshot needs it); a later prune deletes it "+
+				"once no backup that started before then still runs")
+		default:
+			rep.warn("pack", id.String(), "in no index: left by an interrupted backup, or being written now; the next "+
+				"backup adopts it if it is complete, and prune deletes it once no writer that started before it was written still runs")
+		}
+	}
+	return nil
 }
 
 // intactCopy returns the copy of id that the index uses, or if its pack is damaged, the first

@@ -43,10 +43,12 @@ type index struct {
 	// not verify, and prune deletes a copy only after the one it keeps was read and verified.
 	// Nothing in a healthy repository is duplicated for long, so this stays small.
 	dups map[ID][]indexEntry
+	// dropped are packs a prune took out of the index (tombstones): never adopted again.
+	dropped map[ID]bool
 }
 
 func newIndex() *index {
-	return &index{packNum: map[ID]uint32{}, overlay: map[ID]indexEntry{}, dups: map[ID][]indexEntry{}}
+	return &index{packNum: map[ID]uint32{}, overlay: map[ID]indexEntry{}, dups: map[ID][]indexEntry{}, dropped: map[ID]bool{}}
 }
 
 func (x *index) addPack(id ID) uint32 {
@@ -79,36 +81,97 @@ func entryOf(pack uint32, b packBlob) indexEntry {
 	if b.Flags&blobFlagPatch != 0 {
 		e.comp |= compPatch
 	}
+	if b.Flags&blobFlagDamaged != 0 {
+		e.comp |= compDamaged
+	}
 	return e
 }
 
-// sortBase sorts and moves duplicate blobs (the same blob in two packs) to dups: base keeps a
-// whole copy over a patch, then the first pack loaded (lowest number; loadIndex loads index
-// files in the order the store received them, which a client cannot choose for files already
-// there). Ties are broken by pack number so an unstable, in-place sort gives the same result as
-// a stable one.
+// sameBlobs reports whether two lists describe a pack alike, apart from damage marks.
+func sameBlobs(a, b []packBlob) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		x.Flags &^= blobFlagDamaged
+		y.Flags &^= blobFlagDamaged
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// copyDamaged reports whether the copy of id at offset in pack number num is marked damaged.
+func (x *index) copyDamaged(id ID, num, offset uint32) bool {
+	for _, e := range x.copies(id) {
+		if e.pack == num && e.offset == offset {
+			return e.comp&compDamaged != 0
+		}
+	}
+	return false
+}
+
+// sortBase sorts and moves duplicate blobs (the same blob in two packs) to dups. base keeps, in
+// this order: an undamaged copy over one check marked damaged, a whole copy over a patch, then
+// the first pack loaded (lowest number; loadIndex loads index files in the order the store
+// received them, which a client cannot choose for files already there). The same copy listed by
+// two index files is one copy, damaged if either says so.
 func (x *index) sortBase() {
 	slices.SortFunc(x.base, func(a, b sortedEntry) int {
 		if c := compareIDs(a.id, b.id); c != 0 {
 			return c
 		}
-		// A whole copy wins over a patch of the same block: a patch built on this blob (a base
-		// must be whole) stays readable after prune keeps only the copy the index uses.
-		if c := cmp.Compare(a.e.comp&compPatch, b.e.comp&compPatch); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.e.pack, b.e.pack)
+		return compareCopies(a.e, b.e)
 	})
 	out := x.base[:0]
-	for i, se := range x.base {
-		if i > 0 && se.id == x.base[i-1].id {
-			x.dups[se.id] = append(x.dups[se.id], se.e)
+	for i := 0; i < len(x.base); {
+		j := i + 1
+		for j < len(x.base) && x.base[j].id == x.base[i].id {
+			j++
+		}
+		id := x.base[i].id
+		if j-i == 1 {
+			out = append(out, x.base[i])
+			i = j
 			continue
 		}
-		out = append(out, se)
+		var group []indexEntry
+		for _, se := range x.base[i:j] {
+			k := slices.IndexFunc(group, func(e indexEntry) bool { return e.pack == se.e.pack && e.offset == se.e.offset })
+			if k < 0 {
+				group = append(group, se.e)
+			} else {
+				group[k].comp |= se.e.comp & compDamaged
+			}
+		}
+		slices.SortStableFunc(group, compareCopies)
+		out = append(out, sortedEntry{id: id, e: group[0]})
+		if len(group) > 1 {
+			x.dups[id] = group[1:]
+		}
+		i = j
 	}
 	clear(x.base[len(out):])
 	x.base = out
+}
+
+// compareCopies orders copies of one blob: undamaged first, whole before patch, then by pack
+// number (ties broken so that an unstable sort gives the same result as a stable one).
+func compareCopies(a, b indexEntry) int {
+	if c := cmp.Compare(a.comp&compDamaged, b.comp&compDamaged); c != 0 {
+		return c
+	}
+	// A whole copy wins over a patch of the same block: a patch built on this blob (a base must
+	// be whole) stays readable after prune keeps only the copy the index uses.
+	if c := cmp.Compare(a.comp&compPatch, b.comp&compPatch); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.pack, b.pack); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.offset, b.offset)
 }
 
 // copies returns every indexed copy of id: the one lookup gives first, then the others.
@@ -198,21 +261,27 @@ func (x *index) seal(packs []indexedPack) {
 	slices.SortFunc(seg, func(a, b sortedEntry) int { return compareIDs(a.id, b.id) })
 	x.segs = append(x.segs, seg)
 	for n := len(x.segs); n >= 2 && len(x.segs[n-1]) >= len(x.segs[n-2]); n = len(x.segs) {
-		x.segs = append(x.segs[:n-2], mergeSorted(x.segs[n-2], x.segs[n-1]))
+		x.segs = append(x.segs[:n-2], x.merge(x.segs[n-2], x.segs[n-1]))
 	}
 	if n := len(x.segs); n == 1 && len(x.segs[0]) >= len(x.base) {
-		x.base = mergeSorted(x.base, x.segs[0])
+		x.base = x.merge(x.base, x.segs[0])
 		x.segs = nil
 	}
 }
 
-func mergeSorted(a, b []sortedEntry) []sortedEntry {
+// merge merges two sorted runs, b the newer. A blob in both is one this run stored again because
+// the older copy was marked damaged: the new copy is the one lookups give, the old one a dup.
+func (x *index) merge(a, b []sortedEntry) []sortedEntry {
 	out := make([]sortedEntry, 0, len(a)+len(b))
 	for len(a) > 0 && len(b) > 0 {
-		if compareIDs(a[0].id, b[0].id) <= 0 {
+		switch c := compareIDs(a[0].id, b[0].id); {
+		case c < 0:
 			out, a = append(out, a[0]), a[1:]
-		} else {
+		case c > 0:
 			out, b = append(out, b[0]), b[1:]
+		default:
+			x.dups[a[0].id] = append([]indexEntry{a[0].e}, x.dups[a[0].id]...)
+			out, a, b = append(out, b[0]), a[1:], b[1:]
 		}
 	}
 	return append(append(out, a...), b...)

@@ -13,7 +13,20 @@ import (
 // index file; prune needs that, because packs of a skipped file would look unreferenced. Open is
 // lenient: a backup that misses an index file only stores some blobs again, and check must be
 // able to open the repository to report the damage. Skipped files are kept in indexSkipped.
+//
+// An index file that vanishes between listing and reading was replaced by a prune running
+// beside us (prune writes the new files before it removes the old): the load starts over.
 func (r *Repository) loadIndex(ctx context.Context, strict bool) error {
+	var err error
+	for range 10 {
+		if err = r.loadIndexOnce(ctx, strict); !errors.Is(err, store.ErrNotExist) {
+			return err
+		}
+	}
+	return err
+}
+
+func (r *Repository) loadIndexOnce(ctx context.Context, strict bool) error {
 	idx := newIndex()
 	var files []ID
 	var skipped []error
@@ -22,7 +35,11 @@ func (r *Repository) loadIndex(ctx context.Context, strict bool) error {
 		onDamage = func(_ ID, err error) { skipped = append(skipped, err) }
 	}
 	err := r.forEachIndexFile(ctx, func(id ID, p indexedPack) error {
-		idx.appendBase(p.ID, p.Blobs)
+		if len(p.Blobs) > 0 {
+			idx.appendBase(p.ID, p.Blobs)
+		} else { // a tombstone of a dropped pack (prune_leftovers.go)
+			idx.dropped[p.ID] = true
+		}
 		return nil
 	}, func(id ID) { files = append(files, id) }, onDamage, idx.reserve)
 	if err != nil {

@@ -3,12 +3,15 @@ package repo
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/snapferry/snapferry/images/store"
 )
@@ -71,7 +74,9 @@ func TestKilledBackups(t *testing.T) {
 			verifyImage(t, r2, s1, first)
 			mustCheck(t, r2, true)
 			// Prune cleans up after the dead process (its lock is stale: same host, pid gone),
-			// including the temp file of a torn upload.
+			// including the temp file of a torn upload once it is older than the 2 minutes a
+			// starting writer may need to make its lock visible (the clock runs ahead here).
+			backdateTempFiles(t, dir, 3*time.Minute)
 			prep, err := r2.Prune(ctx, PruneOptions{})
 			if err != nil {
 				t.Fatalf("prune after the kill: %v", err)
@@ -123,17 +128,21 @@ func TestTwoProcessesBackUpAtOnce(t *testing.T) {
 	mustCheck(t, r, true)
 }
 
-// TestPruneWaitsForOtherProcessLock: prune refuses while another live process holds a shared
-// lock, naming it; once that process is SIGKILLed its lock is stale and prune proceeds.
+// TestPruneVersusProcessLock: prune runs beside another live process's shared lock (backups and
+// prune never wait for each other), while rebuild-index, which needs the repository to itself,
+// refuses, naming it; once that process is SIGKILLed its lock is stale and rebuild-index proceeds.
 func TestPruneVersusProcessLock(t *testing.T) {
 	ctx := context.Background()
 	dir, r := newRepo(t)
 	backupImage(t, r, "vm", image{seed: 70, blocks: 5}, t0)
 	cmd, stdin := startLockHolder(t, dir)
-	_, err := r.Prune(ctx, PruneOptions{})
+	if _, err := r.Prune(ctx, PruneOptions{}); err != nil {
+		t.Fatalf("prune beside a process holding a shared lock: %v", err)
+	}
+	_, err := r.RebuildIndex(ctx)
 	var le *LockError
 	if !errors.As(err, &le) || le.Holder.PID != cmd.Process.Pid || !strings.Contains(err.Error(), "pid "+strconv.Itoa(cmd.Process.Pid)) {
-		t.Fatalf("prune while a process holds a lock: want a LockError naming pid %d, got %v", cmd.Process.Pid, err)
+		t.Fatalf("rebuild-index while a process holds a lock: want a LockError naming pid %d, got %v", cmd.Process.Pid, err)
 	}
 	// Released normally: prune works.
 	stdin.Close()
@@ -145,16 +154,16 @@ func TestPruneVersusProcessLock(t *testing.T) {
 	}
 	// Killed: its lock stays behind, and is broken because the pid is gone.
 	cmd2, _ := startLockHolder(t, dir)
-	if _, err := r.Prune(ctx, PruneOptions{}); !errors.Is(err, ErrLocked) {
-		t.Fatalf("prune while the second holder lives: %v", err)
+	if _, err := r.RebuildIndex(ctx); !errors.Is(err, ErrLocked) {
+		t.Fatalf("rebuild-index while the second holder lives: %v", err)
 	}
 	cmd2.Process.Signal(syscall.SIGKILL)
 	cmd2.Wait()
 	if n := countFiles(t, r.Backend(), store.KindLocks); n != 1 {
 		t.Fatalf("%d lock files after SIGKILL, want the dead holder's", n)
 	}
-	if _, err := r.Prune(ctx, PruneOptions{}); err != nil {
-		t.Fatalf("prune after the holder died: %v", err)
+	if _, err := r.RebuildIndex(ctx); err != nil {
+		t.Fatalf("rebuild-index after the holder died: %v", err)
 	}
 }
 
@@ -212,4 +221,18 @@ func killPruneThenFinish(t *testing.T, dir, at string, nth int, verify func(*Rep
 			t.Errorf("an unused blob survived the second prune (report %+v)", rep)
 		}
 	}
+}
+
+// backdateTempFiles moves the modification time of every temp file in the repository back by d.
+func backdateTempFiles(t *testing.T, dir string, d time.Duration) {
+	t.Helper()
+	filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() && strings.HasPrefix(e.Name(), store.TempPrefix) {
+			when := time.Now().Add(-d)
+			if err := os.Chtimes(p, when, when); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return err
+	})
 }

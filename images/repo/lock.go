@@ -20,12 +20,16 @@ import (
 
 // LockInfo is the content of a lock file (JSON in locks/, named by the hash of its bytes).
 type LockInfo struct {
-	Host      string    `json:"host"`
-	PID       int       `json:"pid"`
-	Start     string    `json:"start,omitempty"` // process start token (Linux /proc); empty on ESXi
-	Exclusive bool      `json:"exclusive"`
-	Created   time.Time `json:"created"`
-	Time      time.Time `json:"time"` // last refresh
+	Host      string `json:"host"`
+	PID       int    `json:"pid"`
+	Start     string `json:"start,omitempty"` // process start token (Linux /proc); empty on ESXi
+	Exclusive bool   `json:"exclusive"`
+	// Prune marks the lock of a prune: it coexists with shared locks (backups never wait for a
+	// prune, nor a prune for them) but excludes other prunes and exclusive locks. Builds
+	// without the field read it as a shared lock, which their own exclusive locks respect.
+	Prune   bool      `json:"prune,omitempty"`
+	Created time.Time `json:"created"`
+	Time    time.Time `json:"time"` // last refresh
 	// Nonce makes every lock file unique: two locks of one process taken in the same clock tick
 	// must not share a file name (files are named by their content).
 	Nonce string `json:"nonce"`
@@ -35,6 +39,8 @@ func (li LockInfo) String() string {
 	kind := "shared"
 	if li.Exclusive {
 		kind = "exclusive"
+	} else if li.Prune {
+		kind = "prune"
 	}
 	return fmt.Sprintf("%s lock of host %s pid %d", kind, li.Host, li.PID)
 }
@@ -74,6 +80,11 @@ type Lock struct {
 // Lock takes a shared or exclusive lock, removing stale locks on the way. A conflict returns a
 // *LockError (errors.Is(err, ErrLocked)).
 func (r *Repository) Lock(ctx context.Context, exclusive bool) (*Lock, error) {
+	return r.lock(ctx, exclusive, false)
+}
+
+// lock takes a shared, prune or exclusive lock (see LockInfo.Prune).
+func (r *Repository) lock(ctx context.Context, exclusive, prune bool) (*Lock, error) {
 	host, err := r.hostname()
 	if err != nil {
 		return nil, err
@@ -84,7 +95,7 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool) (*Lock, error) {
 		return nil, fmt.Errorf("lock repository: random nonce: %w", err)
 	}
 	l := &Lock{r: r, info: LockInfo{Host: host, PID: os.Getpid(), Start: processStart(os.Getpid()),
-		Exclusive: exclusive, Created: now, Time: now, Nonce: hex.EncodeToString(nonce[:])}}
+		Exclusive: exclusive, Prune: prune, Created: now, Time: now, Nonce: hex.EncodeToString(nonce[:])}}
 	// Write first, then look: a process that writes after our scan sees our lock in its own scan,
 	// so two conflicting lockers cannot both miss each other (both may back off; callers retry).
 	// Our own fresh file also tells the store's clock, which judges other locks' ages.
@@ -157,10 +168,12 @@ func (r *Repository) checkLocks(ctx context.Context, want LockInfo, own ID) erro
 			}
 			continue
 		}
-		if want.Exclusive || l.Info.Exclusive {
+		if want.Exclusive || l.Info.Exclusive || (want.Prune && l.Info.Prune) {
 			kind := "shared"
 			if want.Exclusive {
 				kind = "exclusive"
+			} else if want.Prune {
+				kind = "prune"
 			}
 			return &LockError{Holder: l.Info, Age: now.Sub(l.Info.Time), Want: kind}
 		}
@@ -394,14 +407,20 @@ func (r *Repository) verifyLocks(ctx context.Context) error {
 // value still has open, so the operation sees everything written before it. The returned func
 // releases the lock.
 func (r *Repository) beginMaintenance(ctx context.Context, exclusive bool, op string) (func(), error) {
-	lk, err := r.Lock(ctx, exclusive)
+	unlock, _, err := r.beginMaintenanceAs(ctx, exclusive, false, op)
+	return unlock, err
+}
+
+// beginMaintenanceAs is beginMaintenance for any lock kind; it also returns the lock.
+func (r *Repository) beginMaintenanceAs(ctx context.Context, exclusive, prune bool, op string) (func(), *Lock, error) {
+	lk, err := r.lock(ctx, exclusive, prune)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, nil, fmt.Errorf("%s: %w", op, err)
 	}
 	unlock := func() { _ = lk.Unlock(context.WithoutCancel(ctx)) }
 	if err := r.Flush(ctx); err != nil {
 		unlock()
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, nil, fmt.Errorf("%s: %w", op, err)
 	}
-	return unlock, nil
+	return unlock, lk, nil
 }

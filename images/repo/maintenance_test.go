@@ -2,8 +2,10 @@ package repo
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,11 +177,19 @@ func TestPruneRepacksMostlyUnusedPacks(t *testing.T) {
 	mustCheck(t, r2, true)
 }
 
-func TestPruneGraceForUnindexedPacks(t *testing.T) {
+// TestPruneReclaimsLeftoversWhenNoWriterCanUseThem: packs an interrupted backup left unindexed
+// stay while a writer that started before them still holds its lock (it may be the one writing
+// them), and go as soon as it is gone, with no age limit; --keep-unindexed adds one.
+func TestPruneReclaimsLeftoversWhenNoWriterCanUseThem(t *testing.T) {
 	ctx := context.Background()
 	dir, r := newRepo(t)
 	backupImage(t, r, "vm", image{seed: 40, blocks: 5}, t0)
-	// An interrupted backup: packs uploaded, index file lost.
+	// A writer that is still running, and an interrupted backup: packs uploaded, index file lost.
+	live := testOpen(t, dir, func(o *Options) { o.Hostname = "otherhost" })
+	lk, err := live.Lock(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	w := testOpen(t, dir, nil)
 	for i := 0; i < 12; i++ {
 		if b := (image{seed: 41}).block(i); b != nil {
@@ -197,15 +207,23 @@ func TestPruneGraceForUnindexedPacks(t *testing.T) {
 	}
 	packs := countFiles(t, r.Backend(), store.KindData)
 	rep, err := r.Prune(ctx, PruneOptions{})
-	if err != nil || rep.UnindexedKept == 0 || rep.UnindexedDeleted != 0 || countFiles(t, r.Backend(), store.KindData) != packs {
-		t.Fatalf("prune within grace: %+v, %v", rep, err)
+	if err != nil || rep.PacksDeferred == 0 || rep.UnindexedDeleted != 0 || countFiles(t, r.Backend(), store.KindData) != packs {
+		t.Fatalf("prune while a writer older than the leftovers runs: %+v, %v", rep, err)
 	}
-	later := testOpen(t, dir, func(o *Options) { o.Clock = clock.Fixed(time.Now().Add(48 * time.Hour)) })
-	rep, err = later.Prune(ctx, PruneOptions{})
+	crep := mustCheck(t, testOpen(t, dir, nil), false)
+	if len(crep.UnindexedPacks) == 0 || !strings.Contains(fmt.Sprint(crep.Warnings), "the next backup adopts it") {
+		t.Fatalf("check's word on leftovers: %v", crep.Warnings)
+	}
+	lk.Unlock(ctx)
+	rep, err = r.Prune(ctx, PruneOptions{KeepUnindexed: time.Hour})
+	if err != nil || rep.UnindexedDeleted != 0 || rep.PacksDeferred == 0 {
+		t.Fatalf("prune --keep-unindexed=1h: %+v, %v", rep, err)
+	}
+	rep, err = r.Prune(ctx, PruneOptions{})
 	if err != nil || rep.UnindexedDeleted == 0 || countFiles(t, r.Backend(), store.KindData) != packs-rep.UnindexedDeleted {
-		t.Fatalf("prune after grace: %+v, %v", rep, err)
+		t.Fatalf("prune with no writer left: %+v, %v", rep, err)
 	}
-	rep2 := mustCheck(t, later, true)
+	rep2 := mustCheck(t, testOpen(t, dir, nil), true)
 	if len(rep2.UnindexedPacks) != 0 {
 		t.Errorf("unindexed packs after prune: %v", rep2.UnindexedPacks)
 	}

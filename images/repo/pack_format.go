@@ -149,6 +149,9 @@ func decodePackTail(tail []byte, packSize int64, c *cryptor) ([]packBlob, error)
 		if err := c.checkSealed(e.Flags); err != nil {
 			return nil, fmt.Errorf("pack header entry %d: %w", i, err)
 		}
+		if e.Flags&blobFlagDamaged != 0 {
+			return nil, fmt.Errorf("pack header entry %d: the damaged flag belongs in index files: %w", i, ErrCorrupt)
+		}
 		blobs[i] = packBlob{packEntry: e, Offset: uint32(off)}
 		off += int64(e.Stored)
 	}
@@ -165,7 +168,7 @@ func (e *packEntry) validate() error {
 		return fmt.Errorf("blob %s: unknown type %d: %w", e.ID.Short(), e.Type, ErrCorrupt)
 	case !knownCodec(e.Compression):
 		return fmt.Errorf("blob %s: unknown compression %d: %w", e.ID.Short(), e.Compression, ErrCorrupt)
-	case e.Flags&^(blobFlagSealed|blobFlagPatch) != 0:
+	case e.Flags&^(blobFlagSealed|blobFlagPatch|blobFlagDamaged) != 0:
 		return fmt.Errorf("blob %s: flags %#x not supported: %w", e.ID.Short(), e.Flags, ErrCorrupt)
 	case e.Flags&blobFlagPatch != 0 && (e.Type != DataBlob || e.Raw < patchHeaderSize):
 		return fmt.Errorf("blob %s: a patch must be a data blob of at least %d bytes: %w", e.ID.Short(), patchHeaderSize, ErrCorrupt)

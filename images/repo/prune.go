@@ -17,10 +17,9 @@ type PruneOptions struct {
 	// RepackThreshold: a pack whose unused bytes exceed this fraction of its blob bytes is
 	// rewritten with only its used blobs (default 0.3). Packs below it keep their unused blobs.
 	RepackThreshold float64
-	// Grace spares packs that no index names if they are younger than this (default 24h): they
-	// may belong to a backup that has not written its index yet. Packs whose age the store
-	// cannot tell are always spared.
-	Grace time.Duration
+	// KeepUnindexed spares packs that no index names (and temp files) younger than this, on top
+	// of the proof that no writer can use them (prune_leftovers.go). Zero: the proof alone.
+	KeepUnindexed time.Duration
 	// DryRun computes the report without changing anything.
 	DryRun bool
 	// Progress hears about the bytes of packs being repacked; nil for none.
@@ -29,16 +28,22 @@ type PruneOptions struct {
 
 // PruneReport counts what Prune did (or would do, for a dry run).
 type PruneReport struct {
-	Snapshots        int   `json:"snapshots"`
-	BlobsUsed        int   `json:"blobs_used"`
-	BlobsUnused      int   `json:"blobs_unused"`
-	PacksKept        int   `json:"packs_kept"`
-	PacksDeleted     int   `json:"packs_deleted"`
-	PacksRepacked    int   `json:"packs_repacked"`
-	PacksWritten     int   `json:"packs_written"`
-	UnindexedDeleted int   `json:"unindexed_deleted"`
-	UnindexedKept    int   `json:"unindexed_kept"`
-	TempFilesRemoved int   `json:"temp_files_removed"` // leftovers of uploads killed midway
+	Snapshots     int `json:"snapshots"`
+	BlobsUsed     int `json:"blobs_used"`
+	BlobsUnused   int `json:"blobs_unused"`
+	PacksKept     int `json:"packs_kept"`
+	PacksDeleted  int `json:"packs_deleted"`
+	PacksRepacked int `json:"packs_repacked"`
+	PacksWritten  int `json:"packs_written"`
+	// PacksDropped left the index in this run (unused, or repacked) and are marked dropped
+	// (tombstones, docs/repository-format.md); PacksDeferred of all dropped and leftover packs
+	// stay on disk because a writer that started before they left the index may still use them
+	// (or KeepUnindexed spares them): a later prune deletes them.
+	PacksDropped     int   `json:"packs_dropped"`
+	PacksDeferred    int   `json:"packs_deferred"`
+	UnindexedDeleted int   `json:"unindexed_deleted"` // leftovers of dead writers and earlier prunes
+	TempFilesRemoved int   `json:"temp_files_removed"`
+	TempBytesRemoved int64 `json:"temp_bytes_removed"`
 	IndexFilesOld    int   `json:"index_files_old"`
 	IndexFilesNew    int   `json:"index_files_new"`
 	BytesFreed       int64 `json:"bytes_freed"`
@@ -62,35 +67,50 @@ type packPlan struct {
 	headerRead bool
 }
 
-// Prune removes data no snapshot references, under an exclusive lock. Order keeps the
-// repository valid at every step: new packs (repacked blobs) are stored, then a new index naming
-// exactly the packs that stay, then the old index files are removed, then the packs. If any
-// snapshot references a blob that is not indexed, Prune stops before changing anything.
+// Prune removes data no snapshot references. It holds a prune lock, which backups ignore: they
+// neither wait for a prune nor stop one (many writers, no waiting). Order keeps the repository
+// valid at every step: new packs (repacked blobs) are stored, then a new index naming exactly
+// the packs that stay, then the old index files are removed, then the packs that left the index
+// are marked dropped; only then are packs deleted, and only those no index names that no live
+// writer can use (prune_leftovers.go). If any snapshot references a blob that is not indexed,
+// Prune stops before changing anything.
 func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, error) {
 	if o.RepackThreshold <= 0 {
 		o.RepackThreshold = 0.3
 	}
-	if o.Grace <= 0 {
-		o.Grace = 24 * time.Hour
-	}
-	unlock, err := r.beginMaintenance(ctx, true, "prune")
+	unlock, lk, err := r.beginMaintenanceAs(ctx, false, true, "prune")
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	// Snapshots before the index: a snapshot is written after the index files it needs, so
+	// every snapshot listed now is covered by the index loaded next. Snapshots that backups
+	// commit later are looked at again before anything is deleted (rescueNewSnapshots).
+	snaps, err := listIDs(ctx, r.be, store.KindSnapshots)
+	if err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
 	if err := r.loadIndex(ctx, true); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
+	// Only the index files loaded now are prune's to rewrite: backups running meanwhile add
+	// others, whose packs prune leaves alone.
+	r.mu.Lock()
+	loaded := make(map[ID]bool, len(r.indexFiles))
+	for _, id := range r.indexFiles {
+		loaded[id] = true
+	}
+	r.mu.Unlock()
 	rep := &PruneReport{}
 
-	used, err := r.markUsed(ctx, rep)
+	used, err := r.markUsed(ctx, snaps, rep)
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
 	if err := r.markPatchBases(ctx, used); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
-	plans, oldIndex, err := r.planPacks(ctx, used)
+	plans, oldIndex, tombs, err := r.planPacks(ctx, used, loaded)
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
@@ -101,46 +121,116 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, e
 		return nil, fmt.Errorf("prune: %w", err)
 	}
 	rep.PacksKept, rep.PacksDeleted, rep.PacksRepacked = len(keep), len(remove), len(repack)
-	for _, p := range append(remove, repack...) {
-		rep.BytesFreed += p.size
-	}
+	rep.PacksDropped = len(remove) + len(repack)
 
-	unindexed, err := r.oldUnindexedPacks(ctx, plans, o.Grace, rep)
+	lo, err := r.findLeftovers(ctx, plans, tombs)
+	if err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	horizon, err := r.writerHorizon(ctx, lk)
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
 	if o.DryRun {
-		return rep, nil
-	}
-	if c, ok := r.be.(store.Cleaner); ok {
-		if rep.TempFilesRemoved, err = c.Cleanup(ctx); err != nil {
-			return nil, fmt.Errorf("prune: %w", err)
+		now := r.storeNow(horizon)
+		for _, p := range slices.Concat(remove, repack) {
+			lo.packs = append(lo.packs, leftover{id: p.id, size: p.size, since: now, dropped: true})
 		}
-	}
-	if len(remove) == 0 && len(repack) == 0 && len(unindexed) == 0 {
+		r.judgeLeftovers(lo, horizon, o.KeepUnindexed, rep)
 		return rep, nil
 	}
-
-	newPacks, written, err := r.repack(ctx, repack, progress.OrNop(o.Progress))
-	if err != nil {
+	if n, bytes, err := r.cleanTemp(ctx, horizon, o.KeepUnindexed); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
+	} else {
+		rep.TempFilesRemoved, rep.TempBytesRemoved = n, bytes
 	}
-	rep.PacksWritten = len(newPacks)
-	rep.BytesFreed -= written
 
-	// New index: every pack that stays, complete (the index always matches the pack headers).
-	final := newPacks
-	for _, p := range keep {
-		final = append(final, indexedPack{ID: p.id, Blobs: p.blobs})
-	}
-	fresh := map[ID]bool{} // an old file with identical content was rewritten in place: keep it
-	for start := 0; start < len(final); start += 256 {
-		id, err := r.saveIndexFile(ctx, final[start:min(start+256, len(final))])
+	var newPacks []indexedPack
+	if len(remove) > 0 || len(repack) > 0 {
+		var written int64
+		newPacks, written, err = r.repack(ctx, repack, progress.OrNop(o.Progress), nil)
 		if err != nil {
 			return nil, fmt.Errorf("prune: %w", err)
 		}
+		rep.PacksWritten = len(newPacks)
+		rep.BytesFreed -= written
+
+		// New index: every pack that stays, complete (the index always matches the pack headers).
+		final := newPacks
+		r.mu.Lock()
+		for _, p := range keep {
+			// Damage marks of check --read-data stay until repair (a header read drops them).
+			num := r.idx.packNum[p.id]
+			for i, b := range p.blobs {
+				if r.idx.copyDamaged(b.ID, num, b.Offset) {
+					p.blobs[i].Flags |= blobFlagDamaged
+				}
+			}
+			final = append(final, indexedPack{ID: p.id, Blobs: p.blobs})
+		}
+		r.mu.Unlock()
+		var rewrite []ID // files that only mark dropped packs stay: their time is the proof's
+		for _, id := range oldIndex {
+			if _, ok := tombs.files[id]; !ok {
+				rewrite = append(rewrite, id)
+			}
+		}
+		r.mu.Lock()
+		before := r.idx
+		r.mu.Unlock()
+		_, n, err := r.replaceIndex(ctx, final, rewrite, nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("prune: %w", err)
+		}
+		rep.IndexFilesNew = n
+		if err := r.rescueNewSnapshots(ctx, before, snaps); err != nil {
+			return nil, fmt.Errorf("prune: %w", err)
+		}
+		named := map[ID]bool{}
+		for _, np := range final {
+			named[np.ID] = true
+		}
+		var dropped []ID
+		for _, p := range slices.Concat(remove, repack) {
+			if !named[p.id] {
+				dropped = append(dropped, p.id)
+				lo.packs = append(lo.packs, leftover{id: p.id, size: p.size, dropped: true})
+			}
+		}
+		if err := r.markDropped(ctx, dropped, lo); err != nil {
+			return nil, fmt.Errorf("prune: %w", err)
+		}
+	}
+	// The writers' horizon again: a backup may have started while prune rewrote the index.
+	if horizon, err = r.writerHorizon(ctx, lk); err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	if err := r.deleteLeftovers(ctx, lo, horizon, o.KeepUnindexed, rep); err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	if err := r.loadIndex(ctx, true); err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	return rep, nil
+}
+
+// replaceIndex is the committing half of prune and repair: write index files naming exactly
+// final, then remove the old index files, then the packs in drop and the unindexed packs. A
+// crash between steps leaves duplicates or unindexed packs, never an index naming a missing
+// pack. It returns the packs of drop it kept because final names them (a repack that yields an
+// existing pack's exact bytes: a prune killed after its new index, then run again) and how many
+// index files it wrote.
+func (r *Repository) replaceIndex(ctx context.Context, final []indexedPack, oldIndex []ID, drop []*packPlan,
+	unindexed []ID) ([]*packPlan, int, error) {
+	fresh := map[ID]bool{} // an old file with identical content was rewritten in place: keep it
+	written := 0
+	for start := 0; start < len(final); start += 256 {
+		id, err := r.saveIndexFile(ctx, final[start:min(start+256, len(final))])
+		if err != nil {
+			return nil, written, err
+		}
 		fresh[id] = true
-		rep.IndexFilesNew++
+		written++
 	}
 	r.hook(HookPruneIndex)
 	for _, id := range oldIndex {
@@ -148,37 +238,33 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, e
 			continue
 		}
 		if err := r.removeFile(ctx, store.KindIndex, id); err != nil {
-			return nil, fmt.Errorf("prune: %w", err)
+			return nil, written, err
 		}
 	}
 	r.hook(HookPruneDelete)
-	// A pack this repack wrote may carry the name of one on the delete list: packs are named by
-	// their bytes, and repacking the same used blobs again (a prune killed after its new index,
-	// then run again) yields the same bytes, which the store kept under the existing name. The
-	// new index names it, so it must stay.
-	fromRepack := make(map[ID]bool, len(newPacks))
-	for _, np := range newPacks {
-		fromRepack[np.ID] = true
+	named := make(map[ID]bool, len(final))
+	for _, np := range final {
+		named[np.ID] = true
 	}
-	for _, p := range append(remove, repack...) {
-		if fromRepack[p.id] {
-			rep.PacksDeleted--
-			rep.BytesFreed -= p.size
+	var kept []*packPlan
+	for _, p := range drop {
+		if named[p.id] {
+			kept = append(kept, p)
 			continue
 		}
 		if err := r.removeFile(ctx, store.KindData, p.id); err != nil {
-			return nil, fmt.Errorf("prune: %w", err)
+			return nil, written, err
 		}
 	}
 	for _, id := range unindexed {
 		if err := r.removeFile(ctx, store.KindData, id); err != nil {
-			return nil, fmt.Errorf("prune: %w", err)
+			return nil, written, err
 		}
 	}
 	if err := r.loadIndex(ctx, true); err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
+		return nil, written, err
 	}
-	return rep, nil
+	return kept, written, nil
 }
 
 func (r *Repository) removeFile(ctx context.Context, k store.Kind, id ID) error {
@@ -191,11 +277,7 @@ func (r *Repository) removeFile(ctx context.Context, k store.Kind, id ID) error 
 
 // markUsed walks every snapshot and returns a bit per base index entry: one bit per blob instead
 // of a set of ids, so marking 2M blobs costs 256 KiB.
-func (r *Repository) markUsed(ctx context.Context, rep *PruneReport) ([]uint64, error) {
-	snaps, err := listIDs(ctx, r.be, store.KindSnapshots)
-	if err != nil {
-		return nil, err
-	}
+func (r *Repository) markUsed(ctx context.Context, snaps []ID, rep *PruneReport) ([]uint64, error) {
 	rep.Snapshots = len(snaps)
 	r.mu.Lock()
 	idx := r.idx
@@ -306,18 +388,31 @@ func (r *Repository) patchBases(ctx context.Context, idx *index, id ID) ([]int, 
 
 // planPacks reads the index files again (the in-memory index keeps one copy per blob, prune
 // needs every pack's full list) and computes per pack how much of it is used.
-func (r *Repository) planPacks(ctx context.Context, used []uint64) ([]*packPlan, []ID, error) {
+//
+// Only index files in only are read (nil: all). Entries that name a pack without blobs mark
+// packs a prune dropped (tombstones): they are returned apart, by file.
+func (r *Repository) planPacks(ctx context.Context, used []uint64, only map[ID]bool) ([]*packPlan, []ID, *tombstones, error) {
 	r.mu.Lock()
 	idx := r.idx
 	r.mu.Unlock()
 	var plans []*packPlan
 	planned := map[ID]*packPlan{}
 	var files []ID
-	err := r.forEachIndexFile(ctx, func(_ ID, ip indexedPack) error {
+	tombs := &tombstones{files: map[ID][]ID{}}
+	ordinary := map[ID]bool{} // files that name packs with blobs: not tombstone files
+	err := r.forEachIndexFile(ctx, func(file ID, ip indexedPack) error {
+		if only != nil && !only[file] {
+			return nil
+		}
+		if len(ip.Blobs) == 0 {
+			tombs.files[file] = append(tombs.files[file], ip.ID)
+			return nil
+		}
+		ordinary[file] = true
 		if p := planned[ip.ID]; p != nil {
 			// The same pack in two index files (an interrupted prune or rebuild) is harmless
 			// when both agree; when they do not, one of them lies and the header decides.
-			if !slices.Equal(p.blobs, ip.Blobs) {
+			if !sameBlobs(p.blobs, ip.Blobs) {
 				p.conflict = true
 			}
 			return nil
@@ -326,14 +421,21 @@ func (r *Repository) planPacks(ctx context.Context, used []uint64) ([]*packPlan,
 		planned[ip.ID] = p
 		plans = append(plans, p)
 		return nil
-	}, func(id ID) { files = append(files, id) }, nil, nil)
+	}, func(id ID) {
+		if only == nil || only[id] {
+			files = append(files, id)
+		}
+	}, nil, nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	for file := range ordinary {
+		delete(tombs.files, file)
 	}
 	for _, p := range plans {
 		p.mark(idx, used, nil, r.crypt)
 	}
-	return plans, files, nil
+	return plans, files, tombs, nil
 }
 
 // mark computes which blobs of the pack prune keeps: those that snapshots use and whose copy the
@@ -358,39 +460,15 @@ func (p *packPlan) mark(idx *index, used []uint64, keepAll map[ID]bool, c *crypt
 	}
 }
 
-// oldUnindexedPacks returns packs in no index that are older than grace.
-func (r *Repository) oldUnindexedPacks(ctx context.Context, plans []*packPlan, grace time.Duration, rep *PruneReport) ([]ID, error) {
-	indexed := make(map[ID]bool, len(plans))
-	for _, p := range plans {
-		indexed[p.id] = true
-	}
-	now := r.opts.Clock.Now()
-	var old []ID
-	err := r.be.List(ctx, store.KindData, func(fi store.FileInfo) error {
-		id, err := ParseID(fi.Name)
-		if err != nil || indexed[id] {
-			return nil
-		}
-		if fi.ModTime.IsZero() || now.Sub(fi.ModTime) < grace {
-			rep.UnindexedKept++
-			return nil
-		}
-		old = append(old, id)
-		rep.UnindexedDeleted++
-		rep.BytesFreed += fi.Size
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list packs in %s: %w", r.be.Location(), err)
-	}
-	return old, nil
-}
-
 // repack copies the used blobs of the given packs into new packs, verifying each blob on the way
 // (stored bytes are copied as they are: no recompression; a patch is rebuilt from its base and
 // checked against its id, and keeps its flags in the new pack and index). It returns the new packs and their
 // total size.
-func (r *Repository) repack(ctx context.Context, plans []*packPlan, prog progress.Reporter) ([]indexedPack, int64, error) {
+//
+// skipBad, if set, hears about a used blob that does not verify, which is then left out
+// (repair salvages the rest of a damaged pack); nil stops the repack at the first one.
+func (r *Repository) repack(ctx context.Context, plans []*packPlan, prog progress.Reporter,
+	skipBad func(pack ID, b packBlob, err error)) ([]indexedPack, int64, error) {
 	var total int64
 	for _, p := range plans {
 		total += p.size
@@ -439,17 +517,19 @@ func (r *Repository) repack(ctx context.Context, plans []*packPlan, prog progres
 				return nil, 0, fmt.Errorf("repack pack %s: read blob %s: %w", plan.id.Short(), b.ID.Short(), err)
 			}
 			pos = int64(b.Offset) + int64(b.Stored)
-			if plain, err = r.decodeBlob(b.packEntry, stored, plain); err != nil {
-				rd.Close()
-				return nil, 0, fmt.Errorf("repack pack %s: blob %s: %w; nothing was deleted (run `snapferry check --read-data`)",
-					plan.id.Short(), b.ID.Short(), err)
+			e := b.packEntry
+			e.Flags &^= blobFlagDamaged // an index mark, never in a pack header
+			if plain, err = r.decodeBlob(e, stored, plain); err == nil && b.Flags&blobFlagPatch != 0 {
+				rebuilt, err = r.rebuildPatch(ctx, b.ID, plain, rebuilt)
 			}
-			if b.Flags&blobFlagPatch != 0 {
-				if rebuilt, err = r.rebuildPatch(ctx, b.ID, plain, rebuilt); err != nil {
-					rd.Close()
-					return nil, 0, fmt.Errorf("repack pack %s: patch blob %s: %w; nothing was deleted (run `snapferry check --read-data`)",
-						plan.id.Short(), b.ID.Short(), err)
-				}
+			if err != nil && skipBad != nil && isDamage(err) {
+				skipBad(plan.id, b, err)
+				continue
+			}
+			if err != nil {
+				rd.Close()
+				return nil, 0, fmt.Errorf("repack pack %s: blob %s: %w; nothing was deleted (run `snapferry check --read-data`, then `snapferry repair`)",
+					plan.id.Short(), b.ID.Short(), err)
 			}
 			if p == nil {
 				if p, err = newPackerFor(ctx, r.be, r.opts.TempDir, &r.noStream); err != nil {
@@ -457,11 +537,11 @@ func (r *Repository) repack(ctx context.Context, plans []*packPlan, prog progres
 					return nil, 0, fmt.Errorf("repack: %w", err)
 				}
 			}
-			if err := p.add(b.packEntry, stored); err != nil {
+			if err := p.add(e, stored); err != nil {
 				rd.Close()
 				return nil, 0, fmt.Errorf("repack: %w", err)
 			}
-			if p.size >= r.opts.PackSize {
+			if r.packFull(p) {
 				if err := flush(); err != nil {
 					rd.Close()
 					return nil, 0, fmt.Errorf("repack: %w", err)

@@ -61,6 +61,9 @@ func (r *Repository) SaveSnapshot(ctx context.Context, sn *Snapshot) (ID, error)
 	if sn.Tree != nil && !r.HasBlob(TreeBlob, *sn.Tree) {
 		return ID{}, fmt.Errorf("save snapshot of %s: tree %s: %w", sn.Source, sn.Tree.Short(), ErrBlobNotFound)
 	}
+	if err := r.recheckIndex(ctx, sn); err != nil {
+		return ID{}, fmt.Errorf("save snapshot of %s: %w", sn.Source, err)
+	}
 	if err := r.verifyLocks(ctx); err != nil {
 		return ID{}, fmt.Errorf("save snapshot of %s: %w", sn.Source, err)
 	}
@@ -88,6 +91,13 @@ func (r *Repository) SaveSnapshot(ctx context.Context, sn *Snapshot) (ID, error)
 		return ID{}, fmt.Errorf("save snapshot of %s: %w", sn.Source, err)
 	}
 	r.hook(HookSnapshotSaved)
+	// Once more after the write: a prune that replaced the index between the check above and
+	// the write did not see this snapshot (rescueNewSnapshots lists snapshots after it removed
+	// the old index files), so what it dropped for lack of a user is indexed again here, while
+	// this run's lock still keeps prune from deleting it.
+	if err := r.recheckIndex(ctx, sn); err != nil {
+		return id, fmt.Errorf("save snapshot of %s: snapshot %s written, but: %w", sn.Source, id.Short(), err)
+	}
 	return id, nil
 }
 

@@ -89,9 +89,25 @@ type SpaceReporter interface {
 	FreeSpace(ctx context.Context) (int64, error)
 }
 
-// Cleaner is implemented by backends that can hold leftovers of interrupted Saves (temp files of
-// a writer killed mid-upload). The repository calls Cleanup only under an exclusive lock, when no
-// Save can be running; it returns how many leftovers it removed.
+// Cleaner is implemented by backends whose leftovers are not temp files (unfinished multipart
+// uploads of an object store, versions hidden by delete markers). Prune calls Cleanup while
+// backups may be running (its lock does not exclude them), so it must remove only what no
+// writer can still be using, judged by age; it returns how many leftovers it removed.
 type Cleaner interface {
 	Cleanup(ctx context.Context) (int, error)
+}
+
+// TempCleaner is implemented by backends that can hold leftovers of interrupted Saves: temp
+// files (TempPrefix) of a writer killed mid-upload, or of a `serve` killed with uploads open.
+// CleanTemp finds them all and removes those last written before `before`; a zero `before`
+// only counts them. The repository passes a time before which no live writer can have written
+// (prune_leftovers.go), so it never removes an upload in progress.
+type TempCleaner interface {
+	CleanTemp(ctx context.Context, before time.Time) (TempReport, error)
+}
+
+// TempReport counts temp files found and removed by CleanTemp.
+type TempReport struct {
+	Found, Removed           int
+	BytesFound, BytesRemoved int64
 }

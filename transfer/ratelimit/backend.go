@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/snapferry/snapferry/images/store"
 )
@@ -57,4 +58,12 @@ func (b *limitedBackend) FreeSpace(ctx context.Context) (int64, error) {
 		return sr.FreeSpace(ctx)
 	}
 	return -1, nil
+}
+
+// CleanTemp passes through when the wrapped store has temp files to tell about.
+func (b *limitedBackend) CleanTemp(ctx context.Context, before time.Time) (store.TempReport, error) {
+	if tc, ok := b.Backend.(store.TempCleaner); ok {
+		return tc.CleanTemp(ctx, before)
+	}
+	return store.TempReport{}, nil
 }

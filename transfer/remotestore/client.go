@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/transfer/wire"
@@ -221,6 +222,27 @@ func (c *Client) Create(ctx context.Context) error {
 		return c.wrap("create repository", nil, err)
 	}
 	return nil
+}
+
+// CleanTemp implements store.TempCleaner over the link. A server without the capability (an
+// older snapferry) has nothing to report.
+func (c *Client) CleanTemp(ctx context.Context, before time.Time) (store.TempReport, error) {
+	if !c.server.HasCap(wire.CapCleanTemp) {
+		return store.TempReport{}, nil
+	}
+	var ns uint64
+	if !before.IsZero() {
+		ns = uint64(max(before.UnixNano(), 1))
+	}
+	p, err := c.call(ctx, wire.OpCleanTemp, wire.EncodeUint(ns))
+	if err != nil {
+		return store.TempReport{}, c.wrap("clean temp files", nil, err)
+	}
+	rep, err := wire.DecodeTempReport(p)
+	if err != nil {
+		return rep, c.wrap("clean temp files", nil, err)
+	}
+	return rep, nil
 }
 
 // FreeSpace reports the bytes free below the server's root.

@@ -82,7 +82,7 @@ type server struct {
 func (s *server) answer(wire.Hello) wire.HelloReply {
 	return wire.HelloReply{
 		Program:    s.opts.Program,
-		Caps:       []string{wire.CapStore, wire.CapStream, wire.CapReplica},
+		Caps:       []string{wire.CapStore, wire.CapStream, wire.CapReplica, wire.CapCleanTemp},
 		Root:       s.jail.Root(),
 		AppendOnly: s.opts.AppendOnly,
 	}
@@ -135,6 +135,8 @@ func (s *server) handle(ctx context.Context, st *wire.Stream, req wire.Request) 
 		err = s.saveStream(ctx, st, req.Args)
 	case wire.OpCommitStream:
 		err = s.commitStream(ctx, st, req.Args)
+	case wire.OpCleanTemp:
+		err = s.cleanTemp(ctx, st, req.Args)
 	case wire.OpRepBegin, wire.OpRepHashes, wire.OpRepWrite, wire.OpRepPut, wire.OpRepCommit, wire.OpRepAbort:
 		if s.opts.AppendOnly && req.Op != wire.OpRepHashes {
 			s.logf("refused %s (append-only)", req.Op)

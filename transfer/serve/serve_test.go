@@ -171,7 +171,7 @@ func TestRefusesSymlinkEscapes(t *testing.T) {
 
 func TestRefusesUnknownOps(t *testing.T) {
 	c, _ := newRepo(t, Options{})
-	for _, op := range []wire.Op{0, 10, 19, 99, 255} {
+	for _, op := range []wire.Op{0, 11, 19, 99, 255} {
 		_, err := c.call(op, []byte{1, 2, 3}, nil)
 		if !errors.Is(err, wire.ErrRefused) || !strings.Contains(err.Error(), "does not know") {
 			t.Errorf("op %d: %v, want refused", op, err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/transfer/serve/jail"
@@ -205,6 +206,32 @@ func (s *server) create(ctx context.Context, st *wire.Stream) error {
 		return err
 	}
 	return st.Respond(wire.Response{})
+}
+
+// cleanTemp lists the temp files of killed uploads below the root and removes those last written
+// before the time the client names (prune passes one before which no live writer wrote; this
+// session's own uploads in progress are younger). An append-only server only counts them.
+func (s *server) cleanTemp(ctx context.Context, st *wire.Stream, args []byte) error {
+	ns, err := wire.DecodeUint(args)
+	if err != nil {
+		return fmt.Errorf("%s: %w", wire.OpCleanTemp, err)
+	}
+	var before time.Time
+	if ns > 0 {
+		before = time.Unix(0, int64(min(ns, 1<<62)))
+	}
+	if s.opts.AppendOnly && !before.IsZero() {
+		s.logf("refused removal of temp files (append-only); counting them")
+		before = time.Time{}
+	}
+	rep, err := s.be.CleanTemp(ctx, before)
+	if err != nil {
+		return err
+	}
+	if rep.Removed > 0 {
+		s.logf("removed %d temp files of interrupted uploads (%d bytes)", rep.Removed, rep.BytesRemoved)
+	}
+	return st.Respond(wire.Response{Body: wire.EncodeTempReport(rep)})
 }
 
 func (s *server) freeSpace(ctx context.Context, st *wire.Stream) error {

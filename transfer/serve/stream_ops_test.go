@@ -296,3 +296,42 @@ func TestStreamSessionEndDropsTempFiles(t *testing.T) {
 		t.Errorf("drop not logged:\n%s", c.log.String())
 	}
 }
+
+// TestCleanTemp: the temp files a killed upload left are counted over the link and removed when
+// last written before the time the client names; an append-only server only counts them.
+func TestCleanTemp(t *testing.T) {
+	for _, appendOnly := range []bool{false, true} {
+		c, root := newRepo(t, Options{AppendOnly: appendOnly})
+		leftover := filepath.Join(root, "data", store.TempPrefix+"killed")
+		must(t, os.WriteFile(leftover, make([]byte, 1000), 0o600))
+		old := time.Now().Add(-time.Hour)
+		must(t, os.Chtimes(leftover, old, old))
+		young := filepath.Join(root, "index", store.TempPrefix+"writing")
+		must(t, os.WriteFile(young, []byte("x"), 0o600))
+		call := func(before time.Time) store.TempReport {
+			var ns uint64
+			if !before.IsZero() {
+				ns = uint64(before.UnixNano())
+			}
+			p, err := c.call(wire.OpCleanTemp, wire.EncodeUint(ns), nil)
+			must(t, err)
+			rep, err := wire.DecodeTempReport(p)
+			must(t, err)
+			return rep
+		}
+		if rep := call(time.Time{}); rep.Found != 2 || rep.BytesFound != 1001 || rep.Removed != 0 {
+			t.Errorf("append-only %v: count: %+v", appendOnly, rep)
+		}
+		rep := call(time.Now().Add(-time.Minute))
+		_, errOld := os.Stat(leftover)
+		_, errYoung := os.Stat(young)
+		switch {
+		case errYoung != nil:
+			t.Errorf("append-only %v: a temp file written after the given time was removed", appendOnly)
+		case appendOnly && (rep.Removed != 0 || errOld != nil):
+			t.Errorf("append-only server removed temp files: %+v", rep)
+		case !appendOnly && (rep.Removed != 1 || errOld == nil):
+			t.Errorf("old temp file not removed: %+v, %v", rep, errOld)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/transfer/sshconn"
@@ -23,6 +24,7 @@ var (
 	_ store.Backend       = (*linked)(nil)
 	_ store.SpaceReporter = (*linked)(nil)
 	_ store.StreamSaver   = (*linked)(nil)
+	_ store.TempCleaner   = (*linked)(nil)
 )
 
 // Unwrap returns the Backend on the connection: a *remotestore.Client for ssh:// (whose
@@ -66,6 +68,17 @@ func (l *linked) FreeSpace(ctx context.Context) (int64, error) {
 	}
 	n, err := sr.FreeSpace(ctx)
 	return n, l.conn.Explain(err)
+}
+
+// CleanTemp passes to the backend when it can tell temp files (ssh://); elsewhere there is
+// nothing to report.
+func (l *linked) CleanTemp(ctx context.Context, before time.Time) (store.TempReport, error) {
+	tc, ok := l.Backend.(store.TempCleaner)
+	if !ok {
+		return store.TempReport{}, nil
+	}
+	rep, err := tc.CleanTemp(ctx, before)
+	return rep, l.conn.Explain(err)
 }
 
 // SaveStream streams when the backend can (ssh://); the sftp store cannot, and the caller then

@@ -18,6 +18,7 @@ const (
 	OpFreeSpace    Op = 7  // no args; result: uvarint bytes free
 	OpSaveStream   Op = 8  // args Kind; upload: a file not named yet; result after the body: token
 	OpCommitStream Op = 9  // args CommitStreamArgs: names the token's file; result: empty
+	OpCleanTemp    Op = 10 // args uvarint Unix nanoseconds (0: count only); result: TempReport
 	OpRepBegin     Op = 20 // replica: start (or resume after rollback) an update of a set
 	OpRepHashes    Op = 21 // replica: stream the block hashes of one replica file
 	OpRepWrite     Op = 22 // replica: upload changed blocks of one file, in place behind the journal
@@ -33,6 +34,9 @@ const (
 	// CapStream: OpSaveStream and OpCommitStream are served. A new capability rather than a
 	// new protocol version, so old clients and servers keep talking to new ones.
 	CapStream = "stream"
+	// CapCleanTemp: OpCleanTemp is served (temp files of killed uploads, listed and removed
+	// over the link).
+	CapCleanTemp = "clean-temp"
 )
 
 func (o Op) String() string {
@@ -55,6 +59,8 @@ func (o Op) String() string {
 		return "save-stream"
 	case OpCommitStream:
 		return "commit-stream"
+	case OpCleanTemp:
+		return "clean-temp"
 	case OpRepBegin:
 		return "replica-begin"
 	case OpRepHashes:

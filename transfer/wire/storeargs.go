@@ -202,6 +202,24 @@ func noEOF(err error) error {
 	return err
 }
 
+// EncodeTempReport encodes OpCleanTemp's result.
+func EncodeTempReport(r store.TempReport) []byte {
+	var e Encoder
+	e.Uvarint(uint64(r.Found))
+	e.Uvarint(uint64(r.Removed))
+	e.Uvarint(uint64(r.BytesFound))
+	e.Uvarint(uint64(r.BytesRemoved))
+	return e.B
+}
+
+// DecodeTempReport decodes OpCleanTemp's result.
+func DecodeTempReport(p []byte) (store.TempReport, error) {
+	d := NewDecoder(p)
+	r := store.TempReport{Found: int(min(d.Uvarint(), 1<<31)), Removed: int(min(d.Uvarint(), 1<<31)),
+		BytesFound: int64(min(d.Uvarint(), 1<<62)), BytesRemoved: int64(min(d.Uvarint(), 1<<62))}
+	return r, d.Finish()
+}
+
 // EncodeUint encodes a single unsigned result (FreeSpace).
 func EncodeUint(v uint64) []byte {
 	var e Encoder

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -32,7 +33,7 @@ type Backend struct {
 var (
 	_ store.Backend       = (*Backend)(nil)
 	_ store.SpaceReporter = (*Backend)(nil)
-	_ store.Cleaner       = (*Backend)(nil)
+	_ store.TempCleaner   = (*Backend)(nil)
 )
 
 // New returns a backend for the folder root. The folder need not exist yet (Create makes it).
@@ -56,11 +57,32 @@ func (b *Backend) dir(h store.Handle) string {
 
 func validate(h store.Handle) error { return store.Validate(h) }
 
-// Create makes the root and the folders of every kind. It fails if a config already exists, so an
-// existing repository is never initialised twice.
+// Create makes the root and the folders of every kind. It accepts only a missing or empty folder
+// (store.Found): an existing repository is never initialised twice, and nobody's files get a
+// repository written among them.
 func (b *Backend) Create(ctx context.Context) error {
-	if _, err := os.Lstat(b.Path(store.Handle{Kind: store.KindConfig})); err == nil {
-		return fmt.Errorf("create repository folders in %s: config exists: %w", b.root, store.ErrExist)
+	var found store.Found
+	err := filepath.WalkDir(b.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == b.root {
+				return filepath.SkipAll
+			}
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(b.root, p)
+		if !found.Add(filepath.ToSlash(rel)) {
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("look into %s: %w", b.root, mapErr(err))
+	}
+	if err := found.Refusal(b.root); err != nil {
+		return err
 	}
 	for _, k := range store.Kinds {
 		if k == store.KindConfig {
@@ -199,10 +221,10 @@ func (b *Backend) Remove(ctx context.Context, h store.Handle) error {
 	return nil
 }
 
-// Cleanup removes temp files left by crashed writers. Call it only while holding an exclusive
-// repository lock: no writer can be mid-Save then. It returns how many it removed.
-func (b *Backend) Cleanup(ctx context.Context) (int, error) {
-	n := 0
+// CleanTemp finds the temp files of interrupted saves and removes those last written before
+// `before` (zero: none, only count).
+func (b *Backend) CleanTemp(ctx context.Context, before time.Time) (store.TempReport, error) {
+	var rep store.TempReport
 	err := filepath.WalkDir(b.root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -210,18 +232,32 @@ func (b *Backend) Cleanup(ctx context.Context) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if !d.IsDir() && strings.HasPrefix(d.Name(), tempPrefix) {
-			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return err
-			}
-			n++
+		if d.IsDir() || !strings.HasPrefix(d.Name(), tempPrefix) {
+			return nil
 		}
+		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // committed or removed meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		rep.Found++
+		rep.BytesFound += fi.Size()
+		if before.IsZero() || !fi.ModTime().Before(before) {
+			return nil
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		rep.Removed++
+		rep.BytesRemoved += fi.Size()
 		return nil
 	})
 	if err != nil {
-		return n, fmt.Errorf("remove temp files in %s: %w", b.root, err)
+		return rep, fmt.Errorf("temp files in %s: %w", b.root, err)
 	}
-	return n, nil
+	return rep, nil
 }
 
 // FreeSpace reports the bytes available to this user on the root's file system.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/images/store/storetest"
@@ -47,8 +48,15 @@ func TestLayoutAndTempFiles(t *testing.T) {
 	if n != 1 {
 		t.Errorf("listed %d files, want 1", n)
 	}
-	if removed, err := be.Cleanup(ctx); err != nil || removed != 1 {
-		t.Errorf("Cleanup = %d, %v; want 1 temp file removed", removed, err)
+	// Counting removes nothing; a time before the file's last write spares it.
+	if rep, err := be.CleanTemp(ctx, time.Time{}); err != nil || rep.Found != 1 || rep.Removed != 0 {
+		t.Errorf("CleanTemp(zero) = %+v, %v; want 1 found, none removed", rep, err)
+	}
+	if rep, err := be.CleanTemp(ctx, time.Now().Add(-time.Hour)); err != nil || rep.Removed != 0 {
+		t.Errorf("CleanTemp(an hour ago) = %+v, %v; want the younger file spared", rep, err)
+	}
+	if rep, err := be.CleanTemp(ctx, time.Now().Add(time.Minute)); err != nil || rep.Removed != 1 {
+		t.Errorf("CleanTemp(now) = %+v, %v; want 1 temp file removed", rep, err)
 	}
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Errorf("temp file survived Cleanup: %v", err)
@@ -90,8 +98,8 @@ func TestAbandonedStreamIsCleanedUp(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := be.Cleanup(ctx); err != nil || n != 1 {
-		t.Fatalf("cleanup: %d removed, %v", n, err)
+	if rep, err := be.CleanTemp(ctx, time.Now().Add(time.Minute)); err != nil || rep.Removed != 1 {
+		t.Fatalf("cleanup: %+v, %v", rep, err)
 	}
 	if _, err := os.Stat(temps[0]); !os.IsNotExist(err) {
 		t.Errorf("temp file still there: %v", err)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"lukechampine.com/blake3"
 
@@ -28,6 +29,7 @@ var (
 	_ store.Backend       = (*Backend)(nil)
 	_ store.StreamSaver   = (*Backend)(nil)
 	_ store.Cleaner       = (*Backend)(nil)
+	_ store.TempCleaner   = (*Backend)(nil)
 	_ store.SpaceReporter = (*Backend)(nil)
 )
 
@@ -193,6 +195,13 @@ func (b *Backend) Cleanup(ctx context.Context) (int, error) {
 		return c.Cleanup(ctx)
 	}
 	return 0, nil
+}
+
+func (b *Backend) CleanTemp(ctx context.Context, before time.Time) (store.TempReport, error) {
+	if c, ok := b.Backend.(store.TempCleaner); ok {
+		return c.CleanTemp(ctx, before)
+	}
+	return store.TempReport{}, nil
 }
 
 func (b *Backend) FreeSpace(ctx context.Context) (int64, error) {
