@@ -16,6 +16,9 @@ type Job struct {
 	Mail     Mail     `json:"mail,omitzero"`
 	// Hooks are --on-event values, "EVENT[,EVENT]:COMMAND", parsed by appliance/notify.
 	Hooks []string `json:"hooks,omitempty"`
+	// Added is when the job was defined (Store.Add sets it): until a run succeeds, `status`
+	// measures the job's schedule from here. Zero in jobs files written before it existed.
+	Added time.Time `json:"added,omitzero"`
 }
 
 // Retry is the per-job retry policy (--retries, --retry-delay, --retry-window).

@@ -170,6 +170,9 @@ func (s *Store) Add(ctx context.Context, job Job, replace bool) error {
 	if err := job.Validate(); err != nil {
 		return err
 	}
+	if job.Added.IsZero() {
+		job.Added = time.Now().UTC().Truncate(time.Second)
+	}
 	return s.Update(ctx, func(f *JobsFile) error {
 		i := slices.IndexFunc(f.Jobs, func(j Job) bool { return j.Name == job.Name })
 		switch {

@@ -38,10 +38,15 @@ func Collect(ctx context.Context, o Options) *Report {
 		r.Attention = append(r.Attention, fmt.Sprintf("PID registry %s unreadable: %v", o.Registry.Path(), err))
 	}
 	running := map[string]bool{}
+	var jobs []history.Job
 	if procs != nil {
-		r.collectJobs(ctx, o, procs, running)
+		jobs = r.collectJobs(ctx, o, procs, running)
 	}
-	r.collectCron(ctx, o, procs)
+	r.collectCron(ctx, o, procs, jobs)
+	if procs != nil && !backedUp(jobs) {
+		r.Attention = append(r.Attention, "nothing has been backed up on this host yet: run `snapferry backup` "+
+			"or schedule it with `snapferry cron add` (see `snapferry jobs` for what ran)")
+	}
 	if o.Host != nil {
 		r.collectLeftovers(ctx, o, running)
 	} else {
@@ -50,11 +55,11 @@ func Collect(ctx context.Context, o Options) *Report {
 	return r
 }
 
-func (r *Report) collectJobs(ctx context.Context, o Options, alive history.Liveness, running map[string]bool) {
+func (r *Report) collectJobs(ctx context.Context, o Options, alive history.Liveness, running map[string]bool) []history.Job {
 	jobs, err := o.History.Jobs(ctx, alive)
 	if err != nil {
 		r.Attention = append(r.Attention, fmt.Sprintf("job history unreadable: %v", err))
-		return
+		return nil
 	}
 	for _, j := range jobs {
 		if j.State == history.StateActive {
@@ -72,10 +77,75 @@ func (r *Report) collectJobs(ctx context.Context, o Options, alive history.Liven
 			}
 			r.Attention = append(r.Attention, msg+" (see snapferry jobs "+s.Last.ID+")")
 		}
+		if s.Last.MailError != "" {
+			r.Attention = append(r.Attention, fmt.Sprintf("the %s report mail of run %s was not sent: %s", s.Name, s.Last.ID, oneLine(s.Last.MailError)))
+		}
 	}
+	return jobs
 }
 
-func (r *Report) collectCron(ctx context.Context, o Options, procs *pidmgr.ProcessSnapshot) {
+// backedUp reports whether any job that is not a restore ever ended ok or partial: a host
+// where none did has nothing to restore from.
+func backedUp(jobs []history.Job) bool {
+	for _, j := range jobs {
+		if res := j.Result(); j.Name != "restore" && (res == history.ResultOK || res == history.ResultPartial) {
+			return true
+		}
+	}
+	return false
+}
+
+// overdue says why a scheduled job needs a human, or "": it has had no successful run since a
+// scheduled run that a whole schedule period has passed after (so the run had its time). It
+// counts from the last ok run, else from when the job was added, else from its first run; a job
+// with none of these is not judged.
+func overdue(j cron.Job, jobs []history.Job, now time.Time) string {
+	var lastOK, first time.Time
+	for _, h := range jobs {
+		if h.Name != j.Name {
+			continue
+		}
+		if start := firstTime(h); !start.IsZero() && (first.IsZero() || start.Before(first)) {
+			first = start
+		}
+		if h.Result() == history.ResultOK && h.Ended.After(lastOK) {
+			lastOK = h.Ended
+		}
+	}
+	since := lastOK
+	for _, t := range []time.Time{j.Added, first} {
+		if since.IsZero() {
+			since = t
+		}
+	}
+	if since.IsZero() {
+		return ""
+	}
+	due, err := cron.NextRun(j, since)
+	if err != nil {
+		return ""
+	}
+	if next, err := cron.NextRun(j, due); err != nil || next.After(now) {
+		return ""
+	}
+	last := "never"
+	if !lastOK.IsZero() {
+		last = lastOK.Format(time.RFC3339)
+	}
+	return fmt.Sprintf("cron job %s has had no successful run since %s (schedule %q; last ok: %s): see `snapferry jobs`",
+		j.Name, due.Format(time.RFC3339), j.Schedule, last)
+}
+
+func firstTime(j history.Job) time.Time {
+	for _, t := range []time.Time{j.Queued, j.Started, j.Ended} {
+		if !t.IsZero() {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+func (r *Report) collectCron(ctx context.Context, o Options, procs *pidmgr.ProcessSnapshot, jobs []history.Job) {
 	f, err := o.Cron.Load(ctx)
 	if err != nil {
 		r.Attention = append(r.Attention, fmt.Sprintf("cron jobs file unreadable: %v", err))
@@ -107,6 +177,9 @@ func (r *Report) collectCron(ctx context.Context, o Options, procs *pidmgr.Proce
 		}
 		if !cj.Installed && !f.Suspended {
 			r.Attention = append(r.Attention, fmt.Sprintf("cron job %s is not in the crontab: run `snapferry cron install`", j.Name))
+		}
+		if msg := overdue(j, jobs, o.Now); msg != "" && !f.Suspended {
+			r.Attention = append(r.Attention, msg)
 		}
 		r.Cron.Jobs = append(r.Cron.Jobs, cj)
 	}

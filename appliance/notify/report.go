@@ -107,9 +107,26 @@ func (r Report) Subject() string {
 		s += " on " + r.Host
 	}
 	if len(r.Rows) > 0 {
-		s += fmt.Sprintf(" (%d of %d VMs ok)", len(r.Rows)-failed, len(r.Rows))
+		noun := "VMs"
+		if r.rowNoun() != "VM" {
+			noun = "sources"
+		}
+		s += fmt.Sprintf(" (%d of %d %s ok)", len(r.Rows)-failed, len(r.Rows), noun)
 	}
 	return s
+}
+
+// rowNoun is what the rows are: "VM" when every row is a VM (a hot, warm or cold copy), else
+// "Source" (folders, images, or a mix), so a folder job's mail never speaks of VMs.
+func (r Report) rowNoun() string {
+	for _, row := range r.Rows {
+		switch row.Mode {
+		case "hot", "warm", "cold":
+		default:
+			return "Source"
+		}
+	}
+	return "VM"
 }
 
 func upper(r Result) string {

@@ -44,8 +44,8 @@ func rowCells(v VMRow) []string {
 		HumanDuration(v.Duration), HumanSpeed(v.Speed()), res}
 }
 
-func tableHeader() []string {
-	return []string{"VM", "Mode", "Size", "Changed", "Stored", "Time", "Speed", "Result"}
+func (r Report) tableHeader() []string {
+	return []string{r.rowNoun(), "Mode", "Size", "Changed", "Stored", "Time", "Speed", "Result"}
 }
 
 func (t Totals) summary() string {
@@ -76,7 +76,7 @@ func (r Report) Text() string {
 	if len(r.Rows) > 0 {
 		b.WriteString("\n")
 		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, strings.ToUpper(strings.Join(tableHeader(), "\t")))
+		fmt.Fprintln(tw, strings.ToUpper(strings.Join(r.tableHeader(), "\t")))
 		for _, v := range r.SortedRows() {
 			fmt.Fprintln(tw, strings.Join(rowCells(v), "\t"))
 		}
@@ -129,7 +129,7 @@ func (r Report) HTML() (string, error) {
 		Header         []string
 		Rows           []htmlRow
 		Totals         string
-	}{Subject: r.Subject(), Lines: r.reportLines(), Errors: r.Errors, Header: tableHeader()}
+	}{Subject: r.Subject(), Lines: r.reportLines(), Errors: r.Errors, Header: r.tableHeader()}
 	data.Color = map[Result]string{Success: "#070", Partial: "#a60"}[r.Result]
 	if data.Color == "" {
 		data.Color = "#b00"

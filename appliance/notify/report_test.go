@@ -27,7 +27,7 @@ func TestReportTextErrorsFirst(t *testing.T) {
 	for _, want := range []string{
 		"Result:    PARTIAL", "Finished:  2026-11-22 02:41:13 UTC (41m13s)", "Attempt:   2",
 		"Errors:\n  - snapshot snapferry-old left",
-		"VM         MODE   SIZE       CHANGED   STORED     TIME  SPEED        RESULT\n" +
+		"SOURCE     MODE   SIZE       CHANGED   STORED     TIME  SPEED        RESULT\n" +
 			"db <main>  hot    100.0 GiB  0 B       0 B        30s   3.3 GiB/s    failure: snapshot.create: disk locked & busy\n" +
 			"web01      hot    40.0 GiB   1.2 GiB   512.0 MiB  5m0s  136.5 MiB/s  success\n" +
 			"files      files  2.0 GiB    10.0 MiB  3.0 MiB    20s   102.4 MiB/s  success\n",
@@ -49,9 +49,9 @@ func TestReportHTMLEscapesAndOrders(t *testing.T) {
 	}
 	for _, want := range []string{
 		"<td>db &lt;main&gt;</td>", "failure: snapshot.create: disk locked &amp; busy",
-		"<th>VM</th><th>Mode</th><th>Size</th><th>Changed</th><th>Stored</th><th>Time</th><th>Speed</th><th>Result</th>",
+		"<th>Source</th><th>Mode</th><th>Size</th><th>Changed</th><th>Stored</th><th>Time</th><th>Speed</th><th>Result</th>",
 		"<li>snapshot snapferry-old left on db &lt;main&gt; by a crashed run, removed</li>",
-		"[snapferry] PARTIAL: nightly on esx01 (2 of 3 VMs ok)",
+		"[snapferry] PARTIAL: nightly on esx01 (2 of 3 sources ok)",
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("HTML lacks %q:\n%s", want, html)
@@ -91,5 +91,20 @@ func TestReportFileRoundTrip(t *testing.T) {
 	}
 	if _, err := ReadReportFile(path + ".missing"); err == nil {
 		t.Fatal("missing file must fail")
+	}
+}
+
+// A report of a folder job speaks of sources, not VMs; a VM job's still of VMs.
+func TestReportNamesWhatWasBackedUp(t *testing.T) {
+	files := Report{Job: "nightly", Result: Success, Rows: []VMRow{{Name: "/srv/www", Mode: "files", Result: Success}}}
+	if s := files.Subject(); strings.Contains(s, "VM") || !strings.Contains(s, "(1 of 1 sources ok)") {
+		t.Fatalf("subject of a folder job: %q", s)
+	}
+	if txt := files.Text(); strings.Contains(txt, "VM") {
+		t.Fatalf("text of a folder job mentions VMs:\n%s", txt)
+	}
+	vms := Report{Job: "nightly", Result: Success, Rows: []VMRow{{Name: "web", Mode: "hot", Result: Success}, {Name: "db", Mode: "cold", Result: Success}}}
+	if s := vms.Subject(); !strings.Contains(s, "(2 of 2 VMs ok)") {
+		t.Fatalf("subject of a VM job: %q", s)
 	}
 }

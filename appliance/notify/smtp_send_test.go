@@ -26,7 +26,7 @@ func passwordFile(t *testing.T, content string) string {
 func checkReportMail(t *testing.T, raw []byte) {
 	t.Helper()
 	msg, p := smtptest.Parts(t, raw)
-	if got := msg.Header.Get("Subject"); got != "[snapferry] PARTIAL: nightly on esx01 (2 of 3 VMs ok)" {
+	if got := msg.Header.Get("Subject"); got != "[snapferry] PARTIAL: nightly on esx01 (2 of 3 sources ok)" {
 		t.Errorf("subject %q", got)
 	}
 	text := strings.ReplaceAll(p["text/plain"], "\r\n", "\n")

@@ -23,7 +23,11 @@
 // config files with the .vmx pointing at those descriptors; disks left out are disabled there.
 // The push itself is the caller's (PushFunc): this package never talks SSH.
 //
-// A restore writes thin disks and the config files into a folder on a datastore, rewrites the .vmx
-// for the new name, registers the VM and powers it on if asked, and never touches an existing VM
-// of that name unless told to overwrite it.
+// A restore writes thin disks and the config files into NAME.snapferry-partial on a datastore,
+// rewrites the .vmx for the new name, and only when all of it is written moves it to the VM's
+// folder, registers the VM and powers it on if asked; a failed restore removes the partial
+// folder. An existing VM of that name is never touched unless told to overwrite it, and a
+// running one only when also told to power it off; it stays registered and running until the new
+// VM is complete, and its files the restored VM does not use (a disk on another datastore) are
+// removed only after the new VM is in place, and listed (docs/restore.md).
 package vmjob

@@ -13,6 +13,7 @@ import (
 	"github.com/snapferry/snapferry/appliance"
 	"github.com/snapferry/snapferry/appliance/esxi"
 	"github.com/snapferry/snapferry/images/disk"
+	"github.com/snapferry/snapferry/images/overwrite"
 	"github.com/snapferry/snapferry/images/progress"
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/images/vmdk"
@@ -23,7 +24,8 @@ type RestoreOptions struct {
 	Datastore string // target datastore name
 	Name      string // new VM name; default the backed-up VM's name
 	Register  bool   // register the restored VM (solo/registervm)
-	Overwrite bool   // replace an existing VM of that name: power off, unregister, remove its folder
+	Overwrite bool   // replace an existing VM of that name (unregister it, remove its files) once the restore is written
+	PowerOff  bool   // with Overwrite: power a running VM of that name off (refused without it)
 	PowerOn   bool   // power the restored VM on (implies Register)
 	LockDir   string
 	LockWait  time.Duration
@@ -39,6 +41,7 @@ type RestoreResult struct {
 	ID       string   // inventory id when registered
 	Disks    []string // local paths of the restored descriptors
 	Warnings []string // disks that were not in the backup and are disabled in the .vmx
+	Removed  []string // files of the replaced VM that the restored VM does not use, removed (Overwrite)
 }
 
 // Restore writes a VM snapshot to a datastore as a new VM folder: thin disks named after the new
@@ -78,21 +81,28 @@ func Restore(ctx context.Context, h appliance.Host, bs repo.BlobStore, sn *repo.
 		return res, fmt.Errorf("restore VM %s: %w", name, err)
 	}
 	res.Dir = filepath.Join(ds.LocalPath, name)
-	if err := clearTarget(ctx, h, name, res.Dir, o.Overwrite, logf); err != nil {
+	old, err := findExisting(ctx, h, name, res.Dir, o)
+	if err != nil {
 		return res, fmt.Errorf("restore VM %s: %w", name, err)
 	}
 	files, err := loadConfigTree(ctx, bs, *sn.Tree)
 	if err != nil {
 		return res, fmt.Errorf("restore VM %s: %w", name, err)
 	}
-	if err := os.MkdirAll(res.Dir, 0o755); err != nil {
+	// Everything is written into a temporary folder beside the final one: until it is complete
+	// the old VM (if any) stays registered, running and untouched, and nothing on the datastore
+	// looks like a finished VM. A failed restore removes the folder.
+	partial := filepath.Join(ds.LocalPath, overwrite.PartialName(name))
+	if err := os.RemoveAll(partial); err != nil {
+		return res, fmt.Errorf("restore VM %s: remove the leftover %s: %w", name, partial, err)
+	}
+	if err := os.MkdirAll(partial, 0o755); err != nil {
 		return res, fmt.Errorf("restore VM %s: %w", name, err)
 	}
-	// A restore that fails before registering leaves no half-written VM folder behind.
 	defer func() {
-		if err != nil && res.ID == "" {
-			if rerr := os.RemoveAll(res.Dir); rerr != nil {
-				err = errors.Join(err, fmt.Errorf("remove the partial restore %s: %w", res.Dir, rerr))
+		if err != nil {
+			if rerr := os.RemoveAll(partial); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("remove the partial restore %s: %w", partial, rerr))
 			}
 		}
 	}()
@@ -103,29 +113,38 @@ func Restore(ctx context.Context, h appliance.Host, bs repo.BlobStore, sn *repo.
 		if i > 0 {
 			fn = name + "_" + strconv.Itoa(i) + ".vmdk"
 		}
-		p := filepath.Join(res.Dir, fn)
 		logf("VM %s: restoring disk %s (%s) as %s", name, d.Name, d.Device, fn)
-		if err := vmdk.Restore(ctx, bs, d, p, disk.RestoreOptions{Progress: o.Progress}); err != nil {
+		if err := vmdk.Restore(ctx, bs, d, filepath.Join(partial, fn), disk.RestoreOptions{Progress: o.Progress}); err != nil {
 			return res, fmt.Errorf("restore VM %s: disk %s: %w", name, d.Name, err)
 		}
 		newFile[strings.ToLower(d.Device)] = fn
-		res.Disks = append(res.Disks, p)
+		res.Disks = append(res.Disks, filepath.Join(res.Dir, fn))
 	}
-	vmx, err := writeConfigFiles(files, res.Dir, name, newFile, &res)
+	vmx, err := writeConfigFiles(files, partial, name, newFile, &res)
 	if err != nil {
 		return res, fmt.Errorf("restore VM %s: %w", name, err)
 	}
-	res.VMX = vmx
+	res.VMX = filepath.Join(res.Dir, filepath.Base(vmx))
+	if err := old.replaceWith(ctx, h, partial, logf); err != nil {
+		return res, fmt.Errorf("restore VM %s: %w", name, err)
+	}
 	if o.Register || o.PowerOn {
-		if res.ID, err = h.Register(ctx, vmx, name); err != nil {
-			return res, fmt.Errorf("restore VM %s: %w", name, err)
+		if res.ID, err = h.Register(ctx, res.VMX, name); err != nil {
+			return res, errors.Join(fmt.Errorf("restore VM %s: %w", name, err), old.undo(ctx, h, partial))
 		}
 		logf("VM %s: registered as %s", name, res.ID)
 	}
 	if o.PowerOn {
+		// The restore itself is done: a VM that does not start is reported, not removed.
 		if err := h.PowerOn(ctx, res.ID); err != nil {
-			return res, fmt.Errorf("restore VM %s: %w", name, err)
+			res.Removed, _ = old.removeUnused(res.Dir, logf)
+			return res, fmt.Errorf("restore VM %s: restored and registered, but power on failed: %w", name, err)
 		}
+	}
+	// Only now, with the new VM in place, do the old VM's files go.
+	res.Removed, err = old.removeUnused(res.Dir, logf)
+	if err != nil {
+		return res, fmt.Errorf("restore VM %s: the restore succeeded, but removing the replaced VM's files failed: %w", name, err)
 	}
 	return res, nil
 }
@@ -143,56 +162,6 @@ func findDatastore(ctx context.Context, h appliance.Host, name string) (applianc
 		names = append(names, strconv.Quote(d.Name))
 	}
 	return appliance.Datastore{}, fmt.Errorf("no datastore %q on this host (datastores: %s)", name, strings.Join(names, ", "))
-}
-
-// clearTarget refuses an existing VM of the name, or with overwrite powers it off, unregisters it
-// and removes its folder and the target folder.
-func clearTarget(ctx context.Context, h appliance.Host, name, dir string, overwrite bool, logf func(string, ...any)) error {
-	vms, err := h.VMs(ctx)
-	if err != nil {
-		return err
-	}
-	var existing []appliance.VM
-	for _, vm := range vms {
-		if vm.Name == name {
-			existing = append(existing, vm)
-		}
-	}
-	_, statErr := os.Stat(dir)
-	dirExists := statErr == nil
-	if len(existing) == 0 && !dirExists {
-		return nil
-	}
-	if !overwrite {
-		if len(existing) > 0 {
-			return fmt.Errorf("a VM named %q exists (id %s, %s); restore refused: use --overwrite to replace it or --name to restore beside it",
-				name, existing[0].ID, existing[0].VMXPath)
-		}
-		return fmt.Errorf("folder %s exists; restore refused: use --overwrite to replace it or --name to restore beside it", dir)
-	}
-	for _, vm := range existing {
-		cfg, err := h.Config(ctx, vm.ID)
-		if err != nil {
-			return fmt.Errorf("replace VM %s: %w", vm.ID, err)
-		}
-		if st, err := h.PowerState(ctx, vm.ID); err == nil && st != appliance.PoweredOff {
-			logf("VM %s: powering off the existing VM %s to replace it", name, vm.ID)
-			if err := h.PowerOff(ctx, vm.ID); err != nil && !errors.Is(err, appliance.ErrInvalidPowerState) {
-				return fmt.Errorf("replace VM %s: %w", vm.ID, err)
-			}
-		}
-		logf("VM %s: unregistering the existing VM %s and removing %s", name, vm.ID, cfg.Dir)
-		if err := h.Unregister(ctx, vm.ID); err != nil {
-			return fmt.Errorf("replace VM %s: %w", vm.ID, err)
-		}
-		if err := os.RemoveAll(cfg.Dir); err != nil {
-			return fmt.Errorf("replace VM %s: remove %s: %w", vm.ID, cfg.Dir, err)
-		}
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("remove %s: %w", dir, err)
-	}
-	return nil
 }
 
 // writeConfigFiles writes the config files renamed for the new VM and the rewritten .vmx (last,

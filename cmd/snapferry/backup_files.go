@@ -35,7 +35,7 @@ func (a *app) backupFiles(r *repo.Repository, paths []string, host string, f bac
 	}
 	root := res.Root
 	sn := &repo.Snapshot{Time: start, Host: host, Kind: repo.SnapshotFiles, Source: source, Paths: paths,
-		Tags: f.tags, Tree: &root, Partial: len(res.Errors) > 0, Parent: parentID}
+		Tags: f.tags, Tree: &root, Partial: len(res.Errors) > 0, Parent: parentID, Size: &res.Size}
 	var warnings []string
 	for _, fe := range res.Errors {
 		warnings = append(warnings, fe.Error())

@@ -548,7 +548,7 @@ func TestCronRunMailReport(t *testing.T) {
 		t.Fatalf("subject: %q", subj)
 	}
 	plain, html := parts["text/plain"], parts["text/html"]
-	if !regexp.MustCompile(`(?m)^VM\s+MODE\s+SIZE\s+CHANGED\s+STORED\s+TIME\s+SPEED\s+RESULT$`).MatchString(plain) {
+	if !regexp.MustCompile(`(?m)^SOURCE\s+MODE\s+SIZE\s+CHANGED\s+STORED\s+TIME\s+SPEED\s+RESULT$`).MatchString(plain) {
 		t.Fatalf("plain part has no table header:\n%s", plain)
 	}
 	for src, size := range map[string]string{img: "2.0 MiB", tree: "16.0 KiB"} {

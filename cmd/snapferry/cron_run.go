@@ -41,7 +41,8 @@ type attemptSummary struct {
 // process in the PID registry, runs the job's command as a child with the job's retries, and
 // leaves the job log, the history of every attempt, the hooks and the report mail behind.
 // Exit status: 0 for success and for a skipped run (suspended, or the previous run still
-// going), else the status of the last attempt's command (3 partial, 1 failed...).
+// going), else the status of the last attempt's command (3 partial, 1 failed...); 1 also when
+// the job succeeded but its report mail could not be sent.
 func runCronRun(a *app, args []string) int {
 	pos, code, ok := a.parse(args)
 	if !ok {
@@ -93,6 +94,14 @@ func runCronRun(a *app, args []string) int {
 		fmt.Fprintf(a.stderr, "warning: %v\n", w)
 	}
 	code = cronRunExit(a, res)
+	if res.MailErr != nil {
+		// The job's history and `status` show it; the exit status says it too (a job that
+		// succeeded but whose report nobody got needs a human).
+		hist.noteMail(a.ctx, res.MailErr)
+		if code == exitOK {
+			code = exitFailed
+		}
+	}
 	if a.jsonOut {
 		a.printJSON(cronRunSummary(res, code))
 		return code

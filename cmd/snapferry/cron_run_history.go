@@ -31,6 +31,18 @@ func (a *app) attemptHistory(home, name string) attemptHistory {
 	return attemptHistory{log: log, name: name, warn: warn}
 }
 
+// noteMail records on the run's newest job that its report mail could not be sent.
+func (h attemptHistory) noteMail(ctx context.Context, err error) {
+	if h.log == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if e := h.log.NoteMailFailure(ctx, h.name, err.Error()); e != nil {
+		h.warn(fmt.Sprintf("job history: %v", e))
+	}
+}
+
 // clockSlack covers the child's clock reading before ours: a record written during the attempt
 // may carry a time a little before the attempt's start as `cron run` measured it.
 const clockSlack = time.Second

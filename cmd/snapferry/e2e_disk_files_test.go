@@ -122,10 +122,11 @@ func TestFilesFromInsideDisk(t *testing.T) {
 			if tgt, err := os.Readlink(filepath.Join(out, "home/link")); err != nil || tgt != "../etc/hostname" {
 				t.Fatalf("symlink: %q %v", tgt, err)
 			}
-			// An existing different file is never replaced without --overwrite.
+			// An existing different file is never replaced without --overwrite: kept, listed,
+			// exit 3 (docs/restore.md).
 			os.WriteFile(filepath.Join(out, "a.conf"), []byte("mine"), 0o644)
 			r := sf(t, home, append([]string{"restore", ref + "/p2/etc/nginx/sites [prod]/a.conf", "--from", spec, "--target", out}, ssh...)...)
-			if r.code != 2 || !strings.Contains(r.stderr, "--overwrite") {
+			if r.code != exitPartial || !strings.Contains(r.stderr, "--overwrite") || !strings.Contains(r.stderr, filepath.Join(out, "a.conf")) {
 				t.Fatalf("restore over a different file: exit %d\n%s", r.code, r.stderr)
 			}
 			if got, _ := os.ReadFile(filepath.Join(out, "a.conf")); string(got) != "mine" {

@@ -29,9 +29,29 @@ func TestMain(m *testing.M) {
 		os.Stderr.Write(out)
 		panic("build snapferry: " + err.Error())
 	}
+	ownHome(dir)
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// ownHome points HOME at a folder of this test run, so nothing the tests run (the binary, the
+// serve it deploys, ssh known_hosts) ever writes into the real home of whoever runs them. The Go
+// caches keep their place: later `go build`s would otherwise start cold.
+func ownHome(dir string) {
+	for _, v := range []string{"GOCACHE", "GOMODCACHE", "GOPATH"} {
+		if os.Getenv(v) != "" {
+			continue
+		}
+		if out, err := exec.Command("go", "env", v).Output(); err == nil {
+			os.Setenv(v, strings.TrimSpace(string(out)))
+		}
+	}
+	home := filepath.Join(dir, "home")
+	if err := os.Mkdir(home, 0o700); err != nil {
+		panic(err)
+	}
+	os.Setenv("HOME", home)
 }
 
 type result struct {

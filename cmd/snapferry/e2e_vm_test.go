@@ -99,11 +99,17 @@ func TestVMBackupPartialAndRestore(t *testing.T) {
 		}
 	}
 	sfEnv(t, home, env, 0, "restore", "latest", "--source", "web 2", "--from", repoDir, "--datastore", "datastore1", "--name", "web 2 copy", "--register")
-	refused := sfEnv(t, home, env, exitFailed, "restore", "latest", "--source", "web 2", "--from", repoDir, "--datastore", "datastore1", "--name", "web 2 copy", "--register")
+	refused := sfEnv(t, home, env, exitPartial, "restore", "latest", "--source", "web 2", "--from", repoDir, "--datastore", "datastore1", "--name", "web 2 copy", "--register")
 	if !strings.Contains(refused.stderr, "--overwrite") {
 		t.Fatalf("refusal does not say what to do: %s", refused.stderr)
 	}
-	sfEnv(t, home, env, 0, "restore", "latest", "--source", "web 2", "--from", repoDir, "--datastore", "datastore1", "--name", "web 2 copy", "--register", "--overwrite")
+	sfEnv(t, home, env, 0, "restore", "latest", "--source", "web 2", "--from", repoDir, "--datastore", "datastore1", "--name", "web 2 copy", "--register", "--overwrite", "--power-on")
+	// Now it runs: replacing it needs --power-off as well.
+	running := sfEnv(t, home, env, exitFailed, "restore", "latest", "--source", "web 2", "--from", repoDir, "--datastore", "datastore1", "--name", "web 2 copy", "--register", "--overwrite")
+	if !strings.Contains(running.stderr, "--power-off") {
+		t.Fatalf("overwrite of a running VM not refused with the hint: %s", running.stderr)
+	}
+	sfEnv(t, home, env, 0, "restore", "latest", "--source", "web 2", "--from", repoDir, "--datastore", "datastore1", "--name", "web 2 copy", "--register", "--overwrite", "--power-off")
 	list := mustRun(t, env, "vim-cmd", "vmsvc/getallvms")
 	n := 0
 	for _, l := range strings.Split(list, "\n") {

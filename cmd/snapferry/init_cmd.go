@@ -49,7 +49,7 @@ func runInit(a *app, args []string) int {
 	defer be.Close()
 	cfg, err := repo.Init(a.ctx, be, repo.InitOptions{BlockSize: int(size), PackSize: ps, Password: password, Compression: defComp})
 	if err != nil {
-		return a.fail(fmt.Errorf("init %s: %w", pos[0], err))
+		return a.fail(err) // repo.Init's errors name the repository
 	}
 	if a.jsonOut {
 		a.printJSON(cfg)

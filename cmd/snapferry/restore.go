@@ -23,6 +23,7 @@ type restoreFlags struct {
 	register  bool
 	overwrite bool
 	powerOn   bool
+	powerOff  bool
 	wait      string
 	vmfsRoot  string
 	origin    string
@@ -38,6 +39,7 @@ func runRestore(a *app, args []string) int {
 	a.flags.BoolVar(&f.register, "register", false, "VM restore: register the VM on this host")
 	a.flags.BoolVar(&f.overwrite, "overwrite", false, "replace existing files or a VM of the same name")
 	a.flags.BoolVar(&f.powerOn, "power-on", false, "VM restore: power the VM on afterwards")
+	a.flags.BoolVar(&f.powerOff, "power-off", false, "VM restore with --overwrite: power off the running VM it replaces")
 	a.flags.StringVar(&f.wait, "wait", "", "VM restore: wait this long for a VM another job is using")
 	a.addVMFSFlag(&f.vmfsRoot)
 	var lf libvirtRestoreFlags
@@ -112,6 +114,11 @@ func runRestore(a *app, args []string) int {
 		if !a.jsonOut {
 			fmt.Fprintf(a.stdout, "restored %d items of snapshot %s to %s\n", n, si.ID.Short(), f.target)
 		}
+		if !overwrite.Listed(len(kept)) {
+			for _, p := range kept {
+				fmt.Fprintf(a.stderr, "kept %s: it differs from the snapshot\n", p)
+			}
+		}
 		return n, overwrite.Check(kept)
 	})
 }
@@ -133,7 +140,9 @@ func (a *app) runRestoreJob(si repo.SnapshotInfo, f restoreFlags, fn func(*rende
 	if a.jsonOut && err == nil {
 		a.printJSON(map[string]any{"snapshot": si.ID, "target": f.target, "datastore": f.datastore, "restored": n})
 	}
-	code := a.endJob(job, err, []backupItem{{Source: si.Snapshot.Source, Kind: "restore", Snapshot: si.ID.String(), Duration: time.Since(start)}})
+	// The history counts what a restore wrote, as it counts what a backup read.
+	code := a.endJob(job, err, []backupItem{{Source: si.Snapshot.Source, Kind: "restore", Snapshot: si.ID.String(), Duration: time.Since(start),
+		Stats: repo.Stats{BytesRead: prog.cum.Load()}}})
 	if err != nil {
 		a.fail(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/snapferry/snapferry/images/diskfiles"
+	"github.com/snapferry/snapferry/images/overwrite"
 	"github.com/snapferry/snapferry/images/repo"
 )
 
@@ -22,10 +23,8 @@ func (a *app) restoreInsideDisk(r *repo.Repository, sn *repo.Snapshot, sub strin
 	}
 	res, err := diskfiles.Restore(t, f.target, f.overwrite)
 	n = res.Files + res.HardLinks + res.Dirs + res.Symlinks + res.Unchanged
-	if errors.Is(err, diskfiles.ErrExists) {
-		return true, n, usagef("%v", err) // exit 2, as for a whole file or image that exists
-	}
-	if err != nil {
+	var kept *overwrite.NotReplaced
+	if err != nil && !errors.As(err, &kept) { // kept: exit 3 after the summary, as every restore
 		return true, n, err
 	}
 	if !a.jsonOut {
@@ -35,5 +34,5 @@ func (a *app) restoreInsideDisk(r *repo.Repository, sn *repo.Snapshot, sub strin
 		fmt.Fprintf(a.stdout, "read from the repository: %d of the disk's blocks (%d bytes) and %d block-map chunks\n",
 			st.Blocks, st.BlockBytes, st.MapChunks)
 	}
-	return true, n, nil
+	return true, n, err
 }

@@ -28,7 +28,7 @@ func (a *app) restoreVM(r *repo.Repository, si repo.SnapshotInfo, f restoreFlags
 		return 0, err
 	}
 	res, err := vmjob.Restore(a.ctx, h, r, si.Snapshot, vmjob.RestoreOptions{
-		Datastore: f.datastore, Name: f.name, Register: f.register, Overwrite: f.overwrite, PowerOn: f.powerOn,
+		Datastore: f.datastore, Name: f.name, Register: f.register, Overwrite: f.overwrite, PowerOn: f.powerOn, PowerOff: f.powerOff,
 		LockDir: lockDir, LockWait: wait, Progress: prog, Log: func(m string) { fmt.Fprintln(a.stderr, m) },
 	})
 	if err != nil {

@@ -34,19 +34,16 @@ func runSnapshots(a *app, args []string) int {
 	fmt.Fprintln(tw, "ID\tTIME\tHOST\tKIND\tSOURCE\tSIZE\tADDED\tTAGS")
 	for _, s := range list {
 		sn := s.Snapshot
-		var size int64
-		for _, d := range sn.Disks {
-			size += d.Size
-		}
-		if len(sn.Disks) == 0 {
-			size = sn.Stats.BytesRead
+		size := "-" // a files snapshot from before sizes were recorded
+		if n, ok := sn.LogicalSize(); ok {
+			size = humanBytes(n)
 		}
 		flag := ""
 		if sn.Partial {
 			flag = " (partial)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s%s\t%s\t%s\t%s\n", s.ID.Short(), sn.Time.Local().Format("2006-01-02 15:04:05"),
-			sn.Host, sn.Kind, sn.Source, flag, humanBytes(size), humanBytes(sn.Stats.BytesStored), strings.Join(sn.Tags, ","))
+			sn.Host, sn.Kind, sn.Source, flag, size, humanBytes(sn.Stats.BytesStored), strings.Join(sn.Tags, ","))
 	}
 	tw.Flush()
 	fmt.Fprintf(a.stdout, "%d snapshots\n", len(list))

@@ -57,8 +57,11 @@ type Result struct {
 	SkipReason string
 	Outcome    cron.Outcome
 	Report     notify.Report
-	// MailSent reports whether a report e-mail went out.
+	// MailSent reports whether a report e-mail went out; MailErr why one that was due did not
+	// (a bad mail setting, an unreachable server). `cron run` records it in the job history and
+	// exits non-zero for it.
 	MailSent bool
+	MailErr  error
 	// Warnings are problems that did not change the result: a failing hook, an unsendable mail,
 	// a bad mail or hook setting.
 	Warnings []error
@@ -149,7 +152,8 @@ func (r *run) skip(reason string) Result {
 func (r *run) configure() {
 	r.mail = notify.MailConfig(r.job.Mail)
 	if err := r.mail.Validate(); err != nil {
-		r.warn(fmt.Errorf("job %s: no report mail: %w", r.job.Name, err))
+		r.res.MailErr = fmt.Errorf("job %s: no report mail: %w", r.job.Name, err)
+		r.warn(r.res.MailErr)
 		r.mail = notify.MailConfig{}
 	}
 	hooks, err := notify.ParseHooks(r.job.Hooks)
@@ -224,6 +228,7 @@ func (r *run) finish(ctx context.Context, child *notify.Report) {
 	r.logf("cron run %s: %s after %d attempt(s)", r.job.Name, r.res.Report.Result, len(out.Attempts))
 	sent, err := notify.Mailer{Config: r.mail, Timeout: r.o.MailTimeout}.SendReport(ctx, r.res.Report)
 	if err != nil {
+		r.res.MailErr = err
 		r.warn(err)
 	}
 	r.res.MailSent = sent

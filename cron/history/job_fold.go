@@ -34,6 +34,7 @@ type Job struct {
 	BytesStored int64     `json:"bytes_stored"`
 	Exit        *int      `json:"exit,omitempty"`
 	Error       string    `json:"error,omitempty"`
+	MailError   string    `json:"mail_error,omitempty"` // its report mail could not be sent
 }
 
 // Result is a job's one-word outcome.
@@ -70,6 +71,22 @@ func (j Job) Result() Result {
 		return ResultInterrupted
 	}
 	return ResultFailed
+}
+
+// NoteMailFailure records that the report mail of the newest job named name could not be sent,
+// so `jobs` and `status` show it beside the job's result.
+func (l *Log) NoteMailFailure(ctx context.Context, name, reason string) error {
+	jobs, err := l.Jobs(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for i := len(jobs) - 1; i >= 0; i-- {
+		if j := jobs[i]; j.Name == name {
+			return l.Append(ctx, Record{Job: j.ID, Name: name, State: j.State, Attempt: j.Attempt, Exit: j.Exit,
+				MailError: "report mail not sent: " + reason})
+		}
+	}
+	return fmt.Errorf("note mail failure of %s: %w", name, ErrNoJob)
 }
 
 // ErrNoJob is returned by Job for an id the history does not hold.
@@ -156,6 +173,11 @@ func apply(j *Job, r Record) {
 		if c.v != 0 {
 			*c.dst = c.v
 		}
+	}
+	if r.MailError != "" {
+		// A note on an ended job: it changes nothing else.
+		j.MailError = r.MailError
+		return
 	}
 	j.State, j.Updated = r.State, r.Time
 	switch r.State {

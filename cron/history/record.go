@@ -56,6 +56,9 @@ type Record struct {
 	BytesStored int64  `json:"bytes_stored,omitempty"`
 	Exit        *int   `json:"exit,omitempty"`  // exit status (done); see Job.Result
 	Error       string `json:"error,omitempty"` // what went wrong (done with exit != 0, died)
+	// MailError says the job's report mail could not be sent (written by `cron run` after the
+	// job ended); it does not change the job's result.
+	MailError string `json:"mail_error,omitempty"`
 }
 
 // ExitCode is a helper for Record.Exit.

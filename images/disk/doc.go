@@ -17,6 +17,9 @@
 // the pipeline, so the cache adds two 64 KiB buffers to the memory bound, not a table per block.
 //
 // Restore recreates the file at its apparent size and writes only non-hole blocks at their
-// offsets from parallel workers, so a thin disk stays thin. Stream writes the whole image in
-// order to an io.Writer (a pipe, a device) with holes as zeros.
+// offsets from parallel workers, so a thin disk stays thin. It writes under a temporary name and
+// renames when complete, with the image's mode, owner and times; an existing file that already
+// holds the disk (Same) is left alone, one that differs is kept unless overwriting (package
+// overwrite). Stream writes the whole image in order to an io.Writer (a pipe, a device) with
+// holes as zeros.
 package disk

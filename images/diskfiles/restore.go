@@ -2,7 +2,6 @@ package diskfiles
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,11 +14,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/snapferry/snapferry/images/guestfs"
+	"github.com/snapferry/snapferry/images/overwrite"
 )
 
-// ErrExists is returned when a different file already has a restored item's name and overwrite
-// was not asked for.
-var ErrExists = errors.New("exists")
+// ErrExists marks an existing entry that differs from the restored item and was kept because
+// overwrite was not asked for: package overwrite's rule, which every restore follows (Restore
+// goes on and returns *overwrite.NotReplaced listing them).
+var ErrExists = overwrite.ErrDiffers
 
 // RestoreResult counts what Restore wrote.
 type RestoreResult struct {
@@ -32,10 +33,11 @@ type RestoreResult struct {
 // Restore writes what t names (a file, a folder with everything below it, or a symlink) into
 // the folder target, with modes and modification times. A file is written under a temporary
 // name and renamed when complete, zero runs left as holes; an existing file of the same name is
-// left alone when identical and otherwise only replaced with overwrite. Names of one file (hard
-// links, same inode) restored in one run are hard links again. A name from the guest that could
-// leave target ("..", a slash) is refused.
-func Restore(t *Target, target string, overwrite bool) (RestoreResult, error) {
+// left alone when identical and otherwise kept (listed in the *overwrite.NotReplaced returned at
+// the end, the rest goes on) unless replace. Names of one file (hard links, same inode) restored
+// in one run are hard links again. A name from the guest that could leave target ("..", a slash)
+// is refused.
+func Restore(t *Target, target string, replace bool) (RestoreResult, error) {
 	var res RestoreResult
 	if t.Volume == nil {
 		return res, fmt.Errorf("name a partition: %s holds %d (see `snapferry ls`); to restore the whole disk, name the disk alone", t.Disk.Name, len(t.Guest.Volumes))
@@ -52,9 +54,11 @@ func Restore(t *Target, target string, overwrite bool) (RestoreResult, error) {
 	if t.Inner == "." {
 		name = strings.ReplaceAll(t.Volume.Name, "/", "-")
 	}
-	w := &writer{fs: f, overwrite: overwrite, res: &res, buf: make([]byte, 1<<20), links: map[uint64]string{}}
-	err = w.item(t.Inner, e, filepath.Join(target, name))
-	return res, err
+	w := &writer{fs: f, overwrite: replace, res: &res, buf: make([]byte, 1<<20), links: map[uint64]string{}}
+	if err := w.item(t.Inner, e, filepath.Join(target, name)); err != nil {
+		return res, err
+	}
+	return res, overwrite.Check(w.kept)
 }
 
 type writer struct {
@@ -62,6 +66,7 @@ type writer struct {
 	overwrite bool
 	res       *RestoreResult
 	buf       []byte
+	kept      []string          // existing entries that differ, left as they were
 	links     map[uint64]string // inode -> the path it was restored to, for files with several names
 }
 
@@ -88,7 +93,8 @@ func (w *writer) item(src string, e guestfs.Entry, dst string) error {
 func (w *writer) dir(src string, e guestfs.Entry, dst string) error {
 	if fi, err := os.Lstat(dst); err == nil && !fi.IsDir() {
 		if !w.overwrite {
-			return fmt.Errorf("%s %w and is not a folder; pass --overwrite to replace it or choose another --target", dst, ErrExists)
+			w.kept = append(w.kept, dst)
+			return nil
 		}
 		if err := os.Remove(dst); err != nil {
 			return err
@@ -135,10 +141,13 @@ func (w *writer) file(src string, e guestfs.Entry, dst string) error {
 			return nil
 		}
 		if !w.overwrite {
-			return fmt.Errorf("%s %w with other contents; pass --overwrite to replace it or choose another --target", dst, ErrExists)
+			w.kept = append(w.kept, dst)
+			return nil
 		}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".snapferry-restore-*")
+	tmpName := filepath.Join(filepath.Dir(dst), overwrite.PartialName(filepath.Base(dst)))
+	_ = os.Remove(tmpName) // a leftover of a killed run; never written through
+	tmp, err := os.OpenFile(tmpName, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
@@ -198,11 +207,13 @@ func (w *writer) link(first, dst string) error {
 				return nil
 			}
 			if !w.overwrite {
-				return fmt.Errorf("%s %w; pass --overwrite to replace it or choose another --target", dst, ErrExists)
+				w.kept = append(w.kept, dst)
+				return nil
 			}
 		}
 	}
-	tmp := filepath.Join(filepath.Dir(dst), fmt.Sprintf(".snapferry-link-%d", time.Now().UnixNano()))
+	tmp := filepath.Join(filepath.Dir(dst), overwrite.PartialName(filepath.Base(dst)))
+	_ = os.Remove(tmp)
 	if err := os.Link(first, tmp); err != nil {
 		return err
 	}
@@ -240,9 +251,11 @@ func (w *writer) symlink(e guestfs.Entry, dst string) error {
 		w.res.Unchanged++
 		return nil
 	} else if _, err := os.Lstat(dst); err == nil && !w.overwrite {
-		return fmt.Errorf("%s %w; pass --overwrite to replace it or choose another --target", dst, ErrExists)
+		w.kept = append(w.kept, dst)
+		return nil
 	}
-	tmp := filepath.Join(filepath.Dir(dst), fmt.Sprintf(".snapferry-link-%d", time.Now().UnixNano()))
+	tmp := filepath.Join(filepath.Dir(dst), overwrite.PartialName(filepath.Base(dst)))
+	_ = os.Remove(tmp)
 	if err := os.Symlink(e.Target, tmp); err != nil {
 		return err
 	}

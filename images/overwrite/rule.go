@@ -30,17 +30,36 @@ func PartialName(name string) string {
 }
 
 // NotReplaced is the error of a restore that finished but kept existing entries that differ
-// from the snapshot. Paths names them.
-type NotReplaced struct{ Paths []string }
+// from the snapshot. Paths names them; Msg, when set, is the whole message instead of the
+// generic one (a VM restore says what it found and offers --name too).
+type NotReplaced struct {
+	Paths []string
+	Msg   string
+}
 
 func (e *NotReplaced) Error() string {
-	what := "entry"
-	if len(e.Paths) != 1 {
-		what = "entries"
+	if e.Msg != "" {
+		return e.Msg
 	}
-	return fmt.Sprintf("%d existing %s differ from the snapshot and were kept (%s): pass --overwrite to replace them",
-		len(e.Paths), what, strings.Join(e.Paths, ", "))
+	what, verb, was := "entry", "differs", "was"
+	if len(e.Paths) != 1 {
+		what, verb, was = "entries", "differ", "were"
+	}
+	shown := e.Paths
+	more := ""
+	if len(shown) > listMax {
+		shown, more = shown[:listMax], fmt.Sprintf(" and %d more", len(e.Paths)-listMax)
+	}
+	return fmt.Sprintf("%d existing %s %s from the snapshot and %s kept (%s%s): pass --overwrite to replace them",
+		len(e.Paths), what, verb, was, strings.Join(shown, ", "), more)
 }
+
+// listMax is how many paths the message of NotReplaced names; a caller that wants all of them
+// lists Paths itself.
+const listMax = 10
+
+// Listed reports whether the message of a NotReplaced for n paths names them all.
+func Listed(n int) bool { return n <= listMax }
 
 // ExitCode makes the run partial (exit 3), as documented for restores.
 func (e *NotReplaced) ExitCode() int { return 3 }

@@ -24,7 +24,7 @@ func TestNotReplacedIsPartialAndNamesTheFlag(t *testing.T) {
 	err := Check([]string{"/etc/hosts"})
 	var nr *NotReplaced
 	if !errors.As(err, &nr) || nr.ExitCode() != 3 || !errors.Is(err, ErrDiffers) ||
-		!strings.Contains(err.Error(), "1 existing entry") || !strings.Contains(err.Error(), "--overwrite") {
+		!strings.Contains(err.Error(), "1 existing entry differs") || !strings.Contains(err.Error(), "--overwrite") {
 		t.Fatalf("Check = %v", err)
 	}
 }

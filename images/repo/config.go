@@ -115,6 +115,9 @@ func Init(ctx context.Context, be store.Backend, o InitOptions) (*Config, error)
 		}
 	}
 	if err := be.Create(ctx); err != nil {
+		if errors.Is(err, store.ErrExist) {
+			return nil, err // the backend said in one line what it found there
+		}
 		return nil, fmt.Errorf("init repository %s: %w", be.Location(), err)
 	}
 	// The key goes first: the config is what makes a folder a repository, and an encrypted one

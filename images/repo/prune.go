@@ -541,7 +541,7 @@ func (r *Repository) repack(ctx context.Context, plans []*packPlan, prog progres
 				rd.Close()
 				return nil, 0, fmt.Errorf("repack: %w", err)
 			}
-			if p.size >= r.opts.PackSize {
+			if r.packFull(p) {
 				if err := flush(); err != nil {
 					rd.Close()
 					return nil, 0, fmt.Errorf("repack: %w", err)

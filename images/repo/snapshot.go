@@ -36,8 +36,28 @@ type Snapshot struct {
 	Partial  bool      `json:"partial,omitempty"`
 	Warnings []string  `json:"warnings,omitempty"`
 	Stats    Stats     `json:"stats"`
+	// Size is the logical size of a files snapshot: the bytes of every regular file in its tree
+	// (as a listing would add them up), recorded at backup. Images and VMs have it in their
+	// disks; see LogicalSize. Nil in files snapshots made before it was recorded.
+	Size *int64 `json:"size,omitempty"`
 	// VM facts for SnapshotVM (name, id on the source host, datastore).
 	VM *VMInfo `json:"vm,omitempty"`
+}
+
+// LogicalSize is what the snapshot holds, whatever its run read or stored: the apparent size of
+// its disks (an image, a VM's disks) plus, for files, the bytes of its files. ok is false for a
+// files snapshot made before the size was recorded.
+func (s *Snapshot) LogicalSize() (size int64, ok bool) {
+	for _, d := range s.Disks {
+		size += d.Size
+	}
+	if s.Kind != SnapshotFiles {
+		return size, true
+	}
+	if s.Size == nil {
+		return size, false
+	}
+	return size + *s.Size, true
 }
 
 // Disk is one disk image in a snapshot.

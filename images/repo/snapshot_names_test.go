@@ -35,3 +35,29 @@ func TestSnapshotDiskNamesMustBePlain(t *testing.T) {
 		t.Errorf("plain names refused: %v", err)
 	}
 }
+
+// LogicalSize is what a snapshot holds; a files snapshot from before sizes were recorded has
+// none (old snapshots stay readable).
+func TestLogicalSize(t *testing.T) {
+	var old Snapshot
+	if err := json.Unmarshal([]byte(`{"version":1,"kind":"files","stats":{"bytes_read":11}}`), &old); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := old.LogicalSize(); ok {
+		t.Fatal("an old files snapshot claims a size")
+	}
+	n := int64(111 << 20)
+	files := Snapshot{Kind: SnapshotFiles, Size: &n, Stats: Stats{BytesRead: 11}}
+	b, _ := json.Marshal(&files)
+	var back Snapshot
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := back.LogicalSize(); !ok || got != n {
+		t.Fatalf("files snapshot size %d %v, want %d", got, ok, n)
+	}
+	vm := Snapshot{Kind: SnapshotVM, Disks: []Disk{{Size: 4 << 20}, {Size: 1 << 20}}}
+	if got, ok := vm.LogicalSize(); !ok || got != 5<<20 {
+		t.Fatalf("VM snapshot size %d %v", got, ok)
+	}
+}

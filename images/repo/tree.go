@@ -53,10 +53,27 @@ func (t *Tree) Sort() {
 	sort.Slice(t.Nodes, func(i, j int) bool { return t.Nodes[i].Name < t.Nodes[j].Name })
 }
 
-// Marshal sorts the nodes and encodes the tree.
+// Marshal sorts the nodes and encodes the tree: the bytes of json.Marshal(t), built one node
+// at a time. encoding/json keeps the scratch buffer of each Marshal call in a pool, grown to the
+// largest value it encoded; whole trees of big directories, encoded by several workers at once,
+// left 12 MiB of such buffers live during a /usr/share backup. Per node they stay small.
 func (t *Tree) Marshal() ([]byte, error) {
 	t.Sort()
-	return json.Marshal(t)
+	if t.Nodes == nil {
+		return []byte(`{"nodes":null}`), nil
+	}
+	out := append(make([]byte, 0, 64+384*len(t.Nodes)), `{"nodes":[`...) // a node of a file is ~330 bytes
+	for i := range t.Nodes {
+		b, err := json.Marshal(&t.Nodes[i])
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, b...)
+	}
+	return append(out, "]}"...), nil
 }
 
 // UnmarshalTree decodes a tree blob.

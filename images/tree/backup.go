@@ -49,6 +49,7 @@ func (e FileError) Unwrap() error { return e.Err }
 type Result struct {
 	Root   repo.ID     // tree blob of "/": the given paths with their parent directories
 	Stats  repo.Stats  // files new/changed/unchanged, bytes read/added, blobs new/reused
+	Size   int64       // bytes of every regular file in the tree (repo.Snapshot.Size)
 	Errors []FileError // entries that could not be read; their nodes carry Error too
 	// Warnings are files stored as they were read but that changed meanwhile: grown (stored
 	// up to the size seen), shrunk or modified. Their nodes are complete; the snapshot is not
@@ -70,6 +71,7 @@ func Backup(ctx context.Context, bs repo.BlobStore, paths []string, opts Options
 	if err != nil {
 		return Result{}, fmt.Errorf("back up files: %w", err)
 	}
+	defer tightenGC()()
 	nworkers := pipeline.IOWorkers(opts.Workers)
 	a := &archiver{
 		bs:       bs,
@@ -77,10 +79,10 @@ func Backup(ctx context.Context, bs repo.BlobStore, paths []string, opts Options
 		progress: progress.OrNop(opts.Progress),
 		jobs:     make(chan fileJob, 2*nworkers),
 		large:    make(chan fileJob, 4),
-		// Chunk buffers are Max-sized. Compressing a chunk is CPU work, so one in flight per
-		// core plus one being filled and one queued keeps the cores busy; more only pins memory
-		// (4 MiB each) on a memory-starved ESXi host. The I/O workers above are for small files.
-		chunkBufs:   pipeline.NewBufferPool(min(pipeline.Workers(0), 6)+2, chunking.Max),
+		// Compressing a chunk is CPU work, so one in flight per core plus one being filled
+		// keeps the cores busy; more only pins memory on a memory-starved ESXi host. The I/O
+		// workers above are for small files.
+		chunkBufs:   newChunkPool(min(pipeline.Workers(0), 6)+1, min(2*chunking.Avg, chunking.Max)),
 		exclude:     opts.Exclude,
 		oneFS:       opts.OneFileSystem,
 		treeLoaders: make(chan struct{}, prefetchLoaders),
@@ -130,7 +132,7 @@ func Backup(ctx context.Context, bs repo.BlobStore, paths []string, opts Options
 	}
 	sort.Slice(a.errors, func(i, j int) bool { return a.errors[i].Path < a.errors[j].Path })
 	sort.Slice(a.warnings, func(i, j int) bool { return a.warnings[i].Path < a.warnings[j].Path })
-	return Result{Root: *a.root, Stats: a.stats(), Errors: a.errors, Warnings: a.warnings}, nil
+	return Result{Root: *a.root, Stats: a.stats(), Size: a.bytesTotal.Load(), Errors: a.errors, Warnings: a.warnings}, nil
 }
 
 // archiver is the state of one Backup run.
@@ -140,7 +142,7 @@ type archiver struct {
 	progress  progress.Reporter
 	jobs      chan fileJob // small files and chunks of large ones, for the workers
 	large     chan fileJob // files to cut into chunks, for the chunker goroutine
-	chunkBufs *pipeline.BufferPool
+	chunkBufs *chunkPool
 	exclude   func(string, *repo.Node) bool
 	oneFS     bool
 	// treeLoaders is the semaphore of the goroutines prefetching parent-snapshot trees.
@@ -149,6 +151,7 @@ type archiver struct {
 	filesNew, filesChanged, filesUnchanged  atomic.Int64
 	treesReused                             atomic.Int64 // unchanged directories whose parent tree id was reused
 	bytesRead, bytesAdded, blobsNew, reused atomic.Int64
+	bytesTotal                              atomic.Int64 // sizes of all regular files, read or not
 
 	// senders counts the goroutines that send to jobs (walker, chunker); the last one to
 	// finish closes it, so no send can hit a closed channel even when one of them fails.

@@ -138,6 +138,10 @@ func TestUnchangedFilesAreNotRead(t *testing.T) {
 	if same.Root != first.Root {
 		t.Fatal("unchanged tree got a different root id")
 	}
+	// The logical size counts every file, read or not.
+	if first.Size != first.Stats.BytesRead || same.Size != first.Size {
+		t.Fatalf("sizes %d then %d, want %d both times", first.Size, same.Size, first.Stats.BytesRead)
+	}
 
 	// One file changed, one new: only those two are read.
 	writeFile(t, filepath.Join(src, "a/b/other.txt"), memblobs.RandBytes(5, 9001), 0o600)

@@ -35,7 +35,10 @@ func (c Chunking) resolve() (Chunking, error) {
 // seed 0 the table stays intact but the write is a data race against any chunker running in
 // another goroutine. All chunking therefore happens in the single chunker goroutine.
 func (c Chunking) chunkerOptions(size int64) fastcdc.Options {
-	o := fastcdc.Options{MinSize: c.Min, AverageSize: c.Avg, MaxSize: c.Max}
+	// BufSize Max+1 (the library's least; it does not change the cuts) instead of its default 2x:
+	// one buffer per file is live, and 4 MiB less of it on a memory-starved host is worth a
+	// copy of the unread rest before each chunk.
+	o := fastcdc.Options{MinSize: c.Min, AverageSize: c.Avg, MaxSize: c.Max, BufSize: c.Max + 1}
 	if size < int64(c.Max) {
 		o.MaxSize = max(c.Avg+1, int(size))
 		o.BufSize = o.MaxSize + 1

@@ -13,7 +13,11 @@
 // Restore recreates the tree below a target folder with every operation relative to an open
 // directory and O_NOFOLLOW, and refuses names that could leave the target ("..", "/", empty,
 // duplicates), so a crafted snapshot cannot write elsewhere. Contents are written by parallel
-// workers; ownership (as root), modes and times are applied after contents, a directory's last.
+// workers under a temporary name (NAME.snapferry-partial) that is renamed when the file is
+// complete; ownership (as root), modes and times are applied after contents, a directory's last.
+// An entry already in the target is left alone when it has the snapshot's content and kept
+// (overwrite.ErrDiffers) when it differs, unless RestoreOptions.Overwrite: package overwrite's
+// rule, which every restore follows.
 //
 // List streams the entries of a snapshot tree to a callback for `snapferry ls`.
 package tree

@@ -47,7 +47,7 @@ func (w *worker) do(ctx context.Context, j fileJob) error {
 	a := w.a
 	if j.file != nil {
 		id, err := a.save(ctx, repo.DataBlob, j.buf)
-		a.chunkBufs.Put(j.buf)
+		a.chunkBufs.put(j.buf)
 		if err != nil {
 			return fmt.Errorf("save chunk %d of %s: %w", j.index, j.file.job.path, err)
 		}
@@ -177,11 +177,11 @@ func (a *archiver) chunkFile(ctx context.Context, j fileJob) error {
 			f.err = fmt.Errorf("read: %w", err)
 			break
 		}
-		buf, err := a.chunkBufs.Get(ctx)
+		buf, err := a.chunkBufs.get(ctx, len(c.Data))
 		if err != nil {
 			return err
 		}
-		buf = buf[:copy(buf, c.Data)]
+		copy(buf, c.Data)
 		f.size += int64(len(buf))
 		a.bytesRead.Add(int64(len(buf)))
 		a.progress.Add(int64(len(buf)))

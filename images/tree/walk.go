@@ -118,6 +118,7 @@ func (a *archiver) walkDir(ctx context.Context, d *dirState, sel *selection, old
 // for reading: small ones for any worker, larger ones for the chunker.
 func (a *archiver) scheduleFile(ctx context.Context, d *dirState, i int, p string, prev *repo.Node) error {
 	n := &d.nodes[i]
+	a.bytesTotal.Add(int64(n.Size))
 	if unchanged(prev, n) && a.haveBlobs(prev.Content) {
 		n.Content = prev.Content
 		a.filesUnchanged.Add(1)

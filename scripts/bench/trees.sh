@@ -8,7 +8,7 @@
 #                   checked against the tree with diff -r
 # Prints times, peak RSS and repository sizes, and snapferry/rsync ratios against the targets:
 #   full <= 1x rsync, unchanged and appended <= 1.5x rsync; and snapferry's peak RSS against the
-#   64 MiB of the image benchmark (not an issue target for trees; the ESXi memory pool is shared).
+#   64 MiB target of issue 19, and its growth from the smaller to the larger synthetic tree.
 # A tool that is not installed prints "not installed" and its rows read n/a.
 # Env: BENCH_SIZE (full|small), BENCH_OUT, SNAPFERRY.
 set -euo pipefail

@@ -250,9 +250,24 @@ func (s *Store) Create(ctx context.Context) error {
 			return err
 		}
 	}
-	if _, err := s.Stat(ctx, store.Handle{Kind: store.KindConfig}); err == nil {
-		return fmt.Errorf("create %s: a repository config already exists there: %w", s.location, store.ErrExist)
-	} else if !errors.Is(err, store.ErrNotExist) {
+	// Only an empty bucket or prefix takes a new repository (store.Found), as every backend.
+	var found store.Found
+	prefix := ""
+	if s.o.Prefix != "" {
+		prefix = s.o.Prefix + "/"
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	for oi := range s.cl.ListObjects(lctx, s.o.Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if oi.Err != nil {
+			cancel()
+			return s.wrap("look into", "", oi.Err)
+		}
+		if !found.Add(strings.TrimPrefix(oi.Key, prefix)) {
+			break
+		}
+	}
+	cancel() // stops minio's listing goroutine when the walk ended early
+	if err := found.Refusal(s.location); err != nil {
 		return err
 	}
 	if s.o.LockFor > 0 {

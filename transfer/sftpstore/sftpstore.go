@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -96,10 +97,27 @@ func (s *Store) filePath(h store.Handle) string { return path.Join(s.root, store
 
 func validate(h store.Handle) error { return store.Validate(h) }
 
-// Create makes the root and a folder per kind; it fails when a config exists.
+// Create makes the root and a folder per kind. It accepts only a missing or empty folder
+// (store.Found), as every backend does.
 func (s *Store) Create(ctx context.Context) error {
-	if _, err := s.c.Stat(s.filePath(store.Handle{Kind: store.KindConfig})); err == nil {
-		return fmt.Errorf("create repository in %s: config exists: %w", s.location, store.ErrExist)
+	var found store.Found
+	for w := s.c.Walk(s.root); w.Step(); {
+		if err := w.Err(); err != nil {
+			if w.Path() == s.root && errors.Is(err, fs.ErrNotExist) {
+				break
+			}
+			return fmt.Errorf("look into %s: %w", s.location, s.mapErr(w.Path(), err))
+		}
+		if w.Stat().IsDir() {
+			continue
+		}
+		rel := strings.TrimPrefix(strings.TrimPrefix(w.Path(), s.root), "/")
+		if !found.Add(rel) {
+			break
+		}
+	}
+	if err := found.Refusal(s.location); err != nil {
+		return err
 	}
 	for _, k := range store.Kinds {
 		if k == store.KindConfig {

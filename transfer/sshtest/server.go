@@ -45,7 +45,7 @@ type Server struct {
 	Port int
 	Addr string // Host:Port
 	User string // the account the client logs in as (the user running the test)
-	Home string // that account's home directory (where relative SFTP paths land)
+	Home string // the sessions' home: $HOME and where relative SFTP paths land (a folder in Dir unless NewUser)
 
 	Dir            string // temp dir holding everything below
 	ClientKey      string // private key file (ed25519, no passphrase) listed in authorized_keys
@@ -85,6 +85,19 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	if opts.NewUser {
 		s.User, s.Home = newUser(t, dir)
+	} else {
+		// The current user's sessions get a home in the test's folder: $HOME for commands and the
+		// SFTP start folder for relative paths (deploy's ~/.snapferry/bin), so no test ever
+		// writes into the real home of whoever runs it. The login directory sshd changes to is
+		// still the account's own; nothing writes relative to it.
+		// It lives outside the test's temp folder: processes a session started (a deployed
+		// serve writing its state on the way out) may outlive the test by a moment, and the
+		// folder is removed once they are done with it (removeHome).
+		var err error
+		if s.Home, err = os.MkdirTemp("", "sshtest-home-"); err != nil {
+			t.Fatalf("sshtest: create home: %v", err)
+		}
+		t.Cleanup(func() { removeHome(t, s.Home) }) // runs after Close, registered below
 	}
 	hostKeyFile := filepath.Join(dir, "host_ed25519")
 	generateKey(t, keygen, hostKeyFile, "ed25519")
@@ -159,13 +172,58 @@ func (s *Server) config(hostKeyFile string, port int, opts Options) string {
 		"MaxSessions 64",
 		"LogLevel VERBOSE",
 	)
+	if !opts.NewUser {
+		lines = append(lines, "SetEnv HOME="+s.Home)
+	}
 	if !opts.NoSFTP {
-		lines = append(lines, "Subsystem sftp internal-sftp")
+		sftp := "Subsystem sftp internal-sftp"
+		if !opts.NewUser {
+			sftp += " -d " + s.Home
+		}
+		lines = append(lines, sftp)
 	}
 	if opts.ForceCommand != "" {
 		lines = append(lines, "ForceCommand "+opts.ForceCommand)
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// removeHome removes a session home once no process runs a binary from it any more (a serve
+// deployed there writes its state on the way out, after the test's client has gone), waiting
+// for that with a deadline.
+func removeHome(t testing.TB, home string) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if n := processesFrom(home); n == 0 {
+			err := os.RemoveAll(home)
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("sshtest: remove session home %s: %v", home, err)
+				return
+			}
+		} else if time.Now().After(deadline) {
+			t.Errorf("sshtest: %d processes still run from the session home %s", n, home)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// processesFrom counts the processes whose executable lies below dir (from /proc; 0 without it).
+func processesFrom(dir string) int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && strings.HasPrefix(exe, dir+"/") {
+			n++
+		}
+	}
+	return n
 }
 
 // run starts sshd on port and waits until it answers with an SSH banner.

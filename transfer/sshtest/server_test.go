@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/pkg/sftp"
 )
 
 // TestStartServesOpenSSHClient proves the harness with OpenSSH's own client: the key, the
@@ -56,5 +58,33 @@ func TestNewUserLogsInAsThatUser(t *testing.T) {
 	}
 	if want := s.User + "\n" + s.Home + "\n"; string(out) != want {
 		t.Fatalf("got %q, want %q", out, want)
+	}
+}
+
+// Tests never write into the real home of whoever runs them: a server for the current user
+// gives its sessions a temporary home of the test's own ($HOME for commands, the SFTP start folder for
+// relative paths, which is where deploy puts ~/.snapferry/bin).
+func TestSessionsGetTheTestsHome(t *testing.T) {
+	s := Start(t, Options{})
+	if real, _ := os.UserHomeDir(); s.Home == real || strings.HasPrefix(real, s.Home) || !strings.Contains(s.Home, "sshtest-home-") {
+		t.Fatalf("Home %s is not a folder of the test's own (real home %s)", s.Home, real)
+	}
+	c := s.Dial(t)
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	out, err := sess.Output(`printf %s "$HOME"`)
+	if err != nil || string(out) != s.Home {
+		t.Fatalf("$HOME in a session: %q, %v; want %s", out, err, s.Home)
+	}
+	sc, err := sftp.NewClient(c.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	if wd, err := sc.Getwd(); err != nil || wd != s.Home {
+		t.Fatalf("SFTP start folder %q, %v; want %s", wd, err, s.Home)
 	}
 }

@@ -57,11 +57,32 @@ func (b *Backend) dir(h store.Handle) string {
 
 func validate(h store.Handle) error { return store.Validate(h) }
 
-// Create makes the root and the folders of every kind. It fails if a config already exists, so an
-// existing repository is never initialised twice.
+// Create makes the root and the folders of every kind. It accepts only a missing or empty folder
+// (store.Found): an existing repository is never initialised twice, and nobody's files get a
+// repository written among them.
 func (b *Backend) Create(ctx context.Context) error {
-	if _, err := os.Lstat(b.Path(store.Handle{Kind: store.KindConfig})); err == nil {
-		return fmt.Errorf("create repository folders in %s: config exists: %w", b.root, store.ErrExist)
+	var found store.Found
+	err := filepath.WalkDir(b.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == b.root {
+				return filepath.SkipAll
+			}
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(b.root, p)
+		if !found.Add(filepath.ToSlash(rel)) {
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("look into %s: %w", b.root, mapErr(err))
+	}
+	if err := found.Refusal(b.root); err != nil {
+		return err
 	}
 	for _, k := range store.Kinds {
 		if k == store.KindConfig {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Backend) {
 		fn   func(t *testing.T, be store.Backend)
 	}{
 		{"create", testCreate},
+		{"create-refuses-packs-without-config", testCreateRefusesLostConfig},
 		{"save-load", testSaveLoad},
 		{"offset-length", testOffsetLength},
 		{"stat", testStat},
@@ -153,6 +155,19 @@ func testCreate(t *testing.T, be store.Backend) {
 	}
 	if got := load(t, be, store.Handle{Kind: store.KindConfig}, 0, 0); string(got) != `{"version":1}` {
 		t.Errorf("config after second Create = %q", got)
+	}
+}
+
+// A location with packs but no config is a repository whose config was lost: a new config
+// there would make every old pack unreadable (another repository id, another key).
+func testCreateRefusesLostConfig(t *testing.T, be store.Backend) {
+	save(t, be, store.Handle{Kind: store.KindData, Name: Name(1)}, Data(1, 100))
+	err := be.Create(context.Background())
+	if !errors.Is(err, store.ErrExist) || !strings.Contains(err.Error(), "no config") {
+		t.Fatalf("Create over packs without a config: %v; want ErrExist saying the config is missing", err)
+	}
+	if _, err := be.Stat(context.Background(), store.Handle{Kind: store.KindConfig}); !errors.Is(err, store.ErrNotExist) {
+		t.Fatalf("config after the refused Create: %v", err)
 	}
 }
 
