@@ -55,7 +55,7 @@ func TestRepairCLI(t *testing.T) {
 	}
 	mustSF(t, home, 0, "backup", img, "--to", repoDir)
 	mustSF(t, home, 0, "check", "--repo", repoDir, "--read-data")
-	snaps := sortedNames(t, filepath.Join(repoDir, "snapshots"))
+	snaps := imageSnapshots(t, repoDir, "") // host-state snapshots hold no disk.img
 	for _, id := range snaps {
 		out := filepath.Join(dir, "out-"+id[:8])
 		mustSF(t, home, 0, "restore", id, "--from", repoDir, "--target", out)

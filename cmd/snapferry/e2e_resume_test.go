@@ -89,7 +89,7 @@ func TestResumeAfterKillOverSSH(t *testing.T) {
 			}
 			mustSF(t, home, 0, "check", "--repo", repoDir, "--read-data")
 			out := filepath.Join(dir, fmt.Sprintf("out-%d", killAfter))
-			mustSF(t, home, 0, append([]string{"restore", "latest", "--from", spec, "--target", out}, client...)...)
+			mustSF(t, home, 0, append([]string{"restore", "latest", "--source", img, "--from", spec, "--target", out}, client...)...)
 			a, _ := os.ReadFile(img)
 			b, _ := os.ReadFile(filepath.Join(out, "disk.img"))
 			if string(a) != string(b) {

@@ -120,11 +120,15 @@ func TestEncryptedRepositoryCLI(t *testing.T) {
 	}
 	keep(mustSFSecret(t, home, bySecond, 0, "check", "--repo", repoDir, "--read-data"))
 
-	// Flip one byte inside the first blob of a pack.
+	// Flip one byte inside the first blob of the largest pack: the image's data (every backup
+	// also stores a small host-state snapshot, whose pack the image's restore never reads).
 	var pack string
+	var packSize int64
 	filepath.WalkDir(filepath.Join(repoDir, "data"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && pack == "" {
-			pack = p
+		if err == nil && !d.IsDir() {
+			if fi, serr := d.Info(); serr == nil && fi.Size() > packSize {
+				pack, packSize = p, fi.Size()
+			}
 		}
 		return err
 	})
