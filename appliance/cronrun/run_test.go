@@ -233,8 +233,15 @@ func TestRunSuspendedSkips(t *testing.T) {
 	}
 	holder.Process.Kill()
 	holder.Wait()
+	// flock(1) forked its command before it was killed; wait until the lock is really free.
+	testkit.Eventually(t, 10*time.Second, "the run lock to be released", func() bool {
+		probe := flock.New(lockPath)
+		ok, err := probe.TryLock()
+		probe.Unlock()
+		return err == nil && ok
+	})
 	if res, err = Run(ctx, Options{Store: store, Name: "n", Binary: bin}); err != nil || res.Skipped || runs(t, counter) != "1" {
-		t.Fatalf("after the holder ended: err %v skipped %v runs %q", err, res.Skipped, runs(t, counter))
+		t.Fatalf("after the holder ended: err %v skipped %v (%s) runs %q", err, res.Skipped, res.SkipReason, runs(t, counter))
 	}
 	if _, err := Run(ctx, Options{Store: store, Name: "missing", Binary: bin}); err == nil {
 		t.Fatal("unknown job must fail")

@@ -1,6 +1,6 @@
 // Package rgwtest gives tests a real S3 server: the single-node Ceph RGW of scripts/rgw.
 //
-// CI starts one for the whole run and names its env file in SNAPFERRY_RGW_ENV (see .ci/run). A
+// CI starts one for the whole run and names its env file in TEST_RGW_ENV (see .ci/run). A
 // package whose tests need S3 calls Main from its TestMain: when no server is named it starts one
 // with scripts/rgw/start.sh for the package's tests and stops it by PID afterwards. Without the
 // Ceph packages the tests skip, or fail when CI is set (the project's rule for absent tools).
@@ -25,7 +25,7 @@ import (
 // EnvVar names the env file (KEY=VALUE lines) of a running RGW; errVar carries why Main could
 // not start one, for the tests to report.
 const (
-	EnvVar = "SNAPFERRY_RGW_ENV"
+	EnvVar = "TEST_RGW_ENV"
 	errVar = "SNAPFERRY_RGW_START_ERROR"
 )
 
