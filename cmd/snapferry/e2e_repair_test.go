@@ -23,10 +23,14 @@ func TestRepairCLI(t *testing.T) {
 	sparseImage(t, img, 16<<20, 1, 3, 5)
 	mustSF(t, home, 0, "init", repoDir)
 	mustSF(t, home, 0, "backup", img, "--to", repoDir)
+	// The image's data is the largest pack (a backup also stores a small host-state snapshot).
 	var packs []string
+	var largest int64
 	filepath.WalkDir(filepath.Join(repoDir, "data"), func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
-			packs = append(packs, p)
+			if fi, serr := d.Info(); serr == nil && fi.Size() > largest {
+				packs, largest = []string{p}, fi.Size()
+			}
 		}
 		return err
 	})
