@@ -80,7 +80,7 @@ func TestInitRefusesFoldersWithData(t *testing.T) {
 	repoDir := filepath.Join(dir, "repo")
 	mustSF(t, home, 0, "init", repoDir)
 	r = mustSF(t, home, 1, "init", repoDir)
-	if !strings.Contains(r.stderr, "a repository already exists") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+	if !strings.Contains(r.stderr, "repository already") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 		t.Fatalf("init over a repository:\n%s", r.stderr)
 	}
 	src := filepath.Join(dir, "src")

@@ -113,7 +113,7 @@ func TestBackupWarnsWhenTheStateCannotBeSaved(t *testing.T) {
 	if !strings.Contains(r.stderr, "warning: this host's snapferry state was not saved") || !strings.Contains(r.stderr, "jobs.json") {
 		t.Errorf("no warning naming the jobs file:\n%s", r.stderr)
 	}
-	if snaps := mustSF(t, home, 0, "snapshots", "--repo", repoDir).stdout; !strings.Contains(snaps, "1 snapshots") {
+	if snaps := mustSF(t, home, 0, "snapshots", "--repo", repoDir).stdout; !strings.Contains(snaps, "1 snapshot\n") {
 		t.Errorf("the backup was not committed:\n%s", snaps)
 	}
 	if r := mustSF(t, home, exitcode.Failed, "restore-state", "--from", repoDir, "--no-crontab"); !strings.Contains(r.stderr, "no host-state snapshot") {
