@@ -30,8 +30,11 @@ type replaced struct {
 	// host names them.
 	otherDirs []string
 	outside   []string
-	aside     string // where the old folder was moved while the new one took its place
-	done      bool   // replaceWith succeeded
+	// shared are the folders of registered VMs that are not replaced: an old VM's other folder
+	// among them is never removed, since it holds another VM's files too.
+	shared []string
+	aside  string // where the old folder was moved while the new one took its place
+	done   bool   // replaceWith succeeded
 }
 
 // findExisting looks for a VM or folder the restore would replace. Without Overwrite any is
@@ -45,6 +48,9 @@ func findExisting(ctx context.Context, h appliance.Host, name, dir string, o Res
 	r := &replaced{dir: dir, running: map[string]bool{}}
 	for _, vm := range vms {
 		if vm.Name != name {
+			if vm.LocalVMX != "" {
+				r.shared = append(r.shared, filepath.Dir(vm.LocalVMX))
+			}
 			continue
 		}
 		cfg, err := h.Config(ctx, vm.ID)
@@ -98,9 +104,15 @@ func (r *replaced) collectFiles() {
 	under := func(p, dir string) bool { return strings.HasPrefix(p, dir+string(filepath.Separator)) }
 	target := real(r.dir)
 	dirs := []string{target}
+	var shared []string
+	for _, d := range r.shared {
+		shared = append(shared, real(d))
+	}
 	for _, vm := range r.vms {
 		if d := real(vm.Dir); !slices.Contains(dirs, d) {
-			r.otherDirs = append(r.otherDirs, vm.Dir)
+			if !slices.Contains(shared, d) {
+				r.otherDirs = append(r.otherDirs, vm.Dir)
+			}
 			dirs = append(dirs, d)
 		}
 	}
