@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,4 +135,24 @@ func mustRun(t *testing.T, env []string, name string, args ...string) string {
 		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
 	}
 	return string(out)
+}
+
+// largestPack is the biggest pack file of the repository folder: a backup's data, not the small
+// host-state snapshot every backup also stores.
+func largestPack(t *testing.T, repoDir string) string {
+	t.Helper()
+	var pack string
+	var size int64
+	filepath.WalkDir(filepath.Join(repoDir, "data"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, serr := d.Info(); serr == nil && fi.Size() > size {
+				pack, size = p, fi.Size()
+			}
+		}
+		return err
+	})
+	if pack == "" {
+		t.Fatalf("no pack files in %s", repoDir)
+	}
+	return pack
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,16 +23,7 @@ func TestRepairCLI(t *testing.T) {
 	mustSF(t, home, 0, "init", repoDir)
 	mustSF(t, home, 0, "backup", img, "--to", repoDir)
 	// The image's data is the largest pack (a backup also stores a small host-state snapshot).
-	var packs []string
-	var largest int64
-	filepath.WalkDir(filepath.Join(repoDir, "data"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if fi, serr := d.Info(); serr == nil && fi.Size() > largest {
-				packs, largest = []string{p}, fi.Size()
-			}
-		}
-		return err
-	})
+	packs := []string{largestPack(t, repoDir)}
 	b, _ := os.ReadFile(packs[0])
 	b[1000] ^= 0x20
 	os.Chmod(packs[0], 0o644)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,16 +121,7 @@ func TestEncryptedRepositoryCLI(t *testing.T) {
 
 	// Flip one byte inside the first blob of the largest pack: the image's data (every backup
 	// also stores a small host-state snapshot, whose pack the image's restore never reads).
-	var pack string
-	var packSize int64
-	filepath.WalkDir(filepath.Join(repoDir, "data"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if fi, serr := d.Info(); serr == nil && fi.Size() > packSize {
-				pack, packSize = p, fi.Size()
-			}
-		}
-		return err
-	})
+	pack := largestPack(t, repoDir)
 	b, _ := os.ReadFile(pack)
 	b[100] ^= 0x10
 	os.WriteFile(pack, b, 0o600)
