@@ -684,10 +684,11 @@ func (r *Repository) loadEntry(ctx context.Context, id ID, e indexEntry, pack ID
 		return nil, fmt.Errorf("load blob %s from pack %s at offset %d: %w", id.Short(), pack.Short(), e.offset, err)
 	}
 	defer rd.Close()
-	bufp := r.getBuf()
-	defer r.bufs.Put(bufp)
+	// A blob bigger than the pooled scratch gets a buffer of its own, dropped after: pooled
+	// buffers grown to the largest chunk stayed pinned, one per concurrent load.
+	bufp, pool := r.scratchFor(int(e.stored))
+	defer pool.Put(bufp)
 	stored := grow(*bufp, int(e.stored))
-	*bufp = stored[:0]
 	if _, err := io.ReadFull(rd, stored); err != nil {
 		return nil, fmt.Errorf("read blob %s from pack %s: %w", id.Short(), pack.Short(), err)
 	}
