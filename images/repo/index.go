@@ -3,6 +3,7 @@ package repo
 import (
 	"cmp"
 	"slices"
+	"unsafe"
 )
 
 // indexEntry locates one blob: 18 bytes of payload, no pointers, so the garbage collector never
@@ -25,7 +26,7 @@ type sortedEntry struct {
 }
 
 // index is the in-memory blob index. Blobs live in sorted slices (52 bytes per blob, no pointers,
-// binary search): base holds what was loaded at Open, segs what this run has indexed since. A
+// binary search; 8 bytes with a spill file, see index_spill.go): base holds what was loaded at Open, segs what this run has indexed since. A
 // map holds only the blobs this run queued or uploaded but no index file names yet; once an
 // index file is written they move to a new segment, and segments merge whenever the newest is as
 // big as the one before (so there are O(log n) of them and each blob is copied O(log n) times).
@@ -45,6 +46,14 @@ type index struct {
 	dups map[ID][]indexEntry
 	// dropped are packs a prune took out of the index (tombstones): never adopted again.
 	dropped map[ID]bool
+
+	// spill, when set, holds the full records of cbase and csegs, which then stand in for base
+	// and segs at 8 bytes per blob in memory (index_spill.go). Open uses it when the repository
+	// has a TempDir; the strict loads of prune, repair and rebuild-index, and check, which work
+	// with positions in base, keep full entries.
+	spill *spillFile
+	cbase []spillKey
+	csegs [][]spillKey
 }
 
 func newIndex() *index {
@@ -65,6 +74,10 @@ func (x *index) addPack(id ID) uint32 {
 // file, so base is allocated once at its final size instead of growing (growth would leave up to
 // 25% slack and double the peak).
 func (x *index) reserve(total int64) {
+	if x.spill != nil {
+		x.cbase = slices.Grow(x.cbase, int(total/indexEntrySize))
+		return
+	}
 	x.base = slices.Grow(x.base, int(total/indexEntrySize))
 }
 
@@ -72,6 +85,10 @@ func (x *index) reserve(total int64) {
 func (x *index) appendBase(pack ID, blobs []packBlob) {
 	n := x.addPack(pack)
 	for _, b := range blobs {
+		if x.spill != nil {
+			x.cbase = append(x.cbase, x.keyOf(b.ID, entryOf(n, b)))
+			continue
+		}
 		x.base = append(x.base, sortedEntry{id: b.ID, e: entryOf(n, b)})
 	}
 }
@@ -119,6 +136,10 @@ func (x *index) copyDamaged(id ID, num, offset uint32) bool {
 // received them, which a client cannot choose for files already there). The same copy listed by
 // two index files is one copy, damaged if either says so.
 func (x *index) sortBase() {
+	if x.spill != nil {
+		x.sortCompactBase()
+		return
+	}
 	slices.SortFunc(x.base, func(a, b sortedEntry) int {
 		if c := compareIDs(a.id, b.id); c != 0 {
 			return c
@@ -202,7 +223,8 @@ func (x *index) setPrimary(i int, e indexEntry) {
 }
 
 // find returns the position of id in base, or -1. Prune and check use positions in base (one
-// mark bit per blob) right after a fresh load, when base holds every blob.
+// mark bit per blob) right after a fresh strict load, when base holds every blob (an index with
+// a spill file has an empty base).
 func (x *index) find(id ID) int { return findIn(x.base, id) }
 
 func findIn(s []sortedEntry, id ID) int {
@@ -225,17 +247,49 @@ func (x *index) lookup(id ID) (indexEntry, bool) {
 	if i := x.find(id); i >= 0 {
 		return x.base[i].e, true
 	}
+	if x.spill != nil {
+		for _, run := range x.csegs {
+			if e, ok := x.findRun(run, id); ok {
+				return e, true
+			}
+		}
+		return x.findRun(x.cbase, id)
+	}
 	return indexEntry{}, false
 }
 
 // len is the number of distinct blobs known (a blob is in exactly one of map, segs, base).
 func (x *index) len() int {
-	n := len(x.base) + len(x.overlay)
+	n := len(x.base) + len(x.overlay) + len(x.cbase)
 	for _, s := range x.segs {
+		n += len(s)
+	}
+	for _, s := range x.csegs {
 		n += len(s)
 	}
 	return n
 }
+
+// memBytes is what the index holds in memory for its blobs: sorted runs by capacity, the map at
+// mapEntryBytes per blob, the spill file's unwritten records. Tests check it per blob.
+func (x *index) memBytes() int {
+	const sortedBytes = int(unsafe.Sizeof(sortedEntry{}))
+	n := cap(x.base)*sortedBytes + cap(x.cbase)*spillKeySize + len(x.overlay)*mapEntryBytes
+	for _, s := range x.segs {
+		n += cap(s) * sortedBytes
+	}
+	for _, s := range x.csegs {
+		n += cap(s) * spillKeySize
+	}
+	if x.spill != nil {
+		n += cap(x.spill.tail)
+	}
+	return n
+}
+
+// mapEntryBytes is about what a blob in the map costs (key, value, Go's map overhead; measured
+// ~100 bytes).
+const mapEntryBytes = 100
 
 // seal moves the blobs of packs that an index file now names from the map to a sorted segment.
 func (x *index) seal(packs []indexedPack) {
@@ -256,6 +310,10 @@ func (x *index) seal(packs []indexedPack) {
 		x.overlay = map[ID]indexEntry{} // maps keep their peak size; start small again
 	}
 	if len(seg) == 0 {
+		return
+	}
+	if x.spill != nil {
+		x.sealCompact(seg)
 		return
 	}
 	slices.SortFunc(seg, func(a, b sortedEntry) int { return compareIDs(a.id, b.id) })

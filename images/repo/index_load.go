@@ -28,6 +28,12 @@ func (r *Repository) loadIndex(ctx context.Context, strict bool) error {
 
 func (r *Repository) loadIndexOnce(ctx context.Context, strict bool) error {
 	idx := newIndex()
+	if !strict && r.opts.TempDir != "" {
+		// A lenient load is what backups and restores work with: full records go to a spill
+		// file, 8 bytes per blob stay in memory (index_spill.go).
+		idx.spill = newSpillFile(r.opts.TempDir)
+		idx.closeSpill()
+	}
 	var files []ID
 	var skipped []error
 	var onDamage func(ID, error)

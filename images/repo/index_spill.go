@@ -1,0 +1,287 @@
+package repo
+
+import (
+	"encoding/binary"
+	"os"
+	"runtime"
+	"slices"
+)
+
+// A backup must find whether each blob it meets is stored already, so the index of every blob
+// has to be at hand; at 52 bytes per blob in memory (32 of them the id) it was what still grew
+// with the tree: ~26 MB at 500 000 files, twice that while two sorted runs merged. An index
+// with a spill file keeps in memory only 8 bytes per blob, the first 4 bytes of the id and the
+// number of its record in a file of full records (id and location, spillRecSize bytes each)
+// under Options.TempDir. A lookup binary-searches the prefixes and reads the records whose
+// prefix matches (one in a healthy index; 4 bytes leave ~n/2^32 false matches per lookup) to
+// compare the full id, so a blob is never taken for another. A lookup that misses reads nothing,
+// which is what a first backup's lookups do; one that hits costs one small pread, which the
+// page cache serves. Records go through plain file reads (no mmap: not on every system the
+// binary runs on) and are only appended, never rewritten.
+
+// spillKey is one blob of a compact run: the first 4 bytes of its id (big endian, so runs sort
+// like ids by their first bytes) and its record number in the spill file.
+type spillKey struct {
+	pfx, ref uint32
+}
+
+// spillKeySize is the memory one blob of a compact run takes.
+const spillKeySize = 8
+
+// spillRecSize is a record: 32-byte id, u32 pack, offset, stored, raw, u8 type, u8 comp.
+const spillRecSize = 50
+
+// spillTail bounds the records kept in memory before they are written to the file.
+const spillTail = 64 << 10
+
+func prefixOf(id ID) uint32 { return binary.BigEndian.Uint32(id[:4]) }
+
+// spillFile holds the full records of the blobs of compact runs. Not safe for concurrent use:
+// its index's lock (Repository.mu) guards it.
+type spillFile struct {
+	f       *os.File
+	flushed uint32 // records in the file; the records after them are in tail
+	tail    []byte
+	// broken is set when the file failed a write: records stay in memory from then on (the
+	// run goes on with the memory an index without a spill file takes for them).
+	broken bool
+	rec    [spillRecSize]byte
+}
+
+// newSpillFile creates an unnamed spill file in dir (removed at once; closed when its index is
+// garbage). nil when that fails: the index then keeps full entries in memory.
+func newSpillFile(dir string) *spillFile {
+	f, err := os.CreateTemp(dir, "index-*.spill")
+	if err != nil {
+		return nil
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil
+	}
+	return &spillFile{f: f}
+}
+
+// add appends the record of one blob and returns its number.
+func (s *spillFile) add(id ID, e indexEntry) uint32 {
+	n := s.flushed + uint32(len(s.tail)/spillRecSize)
+	s.tail = append(s.tail, id[:]...)
+	s.tail = binary.LittleEndian.AppendUint32(s.tail, e.pack)
+	s.tail = binary.LittleEndian.AppendUint32(s.tail, e.offset)
+	s.tail = binary.LittleEndian.AppendUint32(s.tail, e.stored)
+	s.tail = binary.LittleEndian.AppendUint32(s.tail, e.raw)
+	s.tail = append(s.tail, byte(e.typ), e.comp)
+	if len(s.tail) >= spillTail && !s.broken {
+		if _, err := s.f.WriteAt(s.tail, int64(s.flushed)*spillRecSize); err != nil {
+			s.broken = true
+		} else {
+			s.flushed += uint32(len(s.tail) / spillRecSize)
+			s.tail = s.tail[:0]
+		}
+	}
+	return n
+}
+
+// read returns record ref. ok is false only when the file cannot be read back; the lookup then
+// misses, which costs a blob stored again, never a wrong blob.
+func (s *spillFile) read(ref uint32) (ID, indexEntry, bool) {
+	var b []byte
+	if ref >= s.flushed {
+		at := int(ref-s.flushed) * spillRecSize
+		b = s.tail[at : at+spillRecSize]
+	} else {
+		if _, err := s.f.ReadAt(s.rec[:], int64(ref)*spillRecSize); err != nil {
+			return ID{}, indexEntry{}, false
+		}
+		b = s.rec[:]
+	}
+	var id ID
+	copy(id[:], b)
+	e := indexEntry{
+		pack:   binary.LittleEndian.Uint32(b[32:]),
+		offset: binary.LittleEndian.Uint32(b[36:]),
+		stored: binary.LittleEndian.Uint32(b[40:]),
+		raw:    binary.LittleEndian.Uint32(b[44:]),
+		typ:    BlobType(b[48]),
+		comp:   b[49],
+	}
+	return id, e, true
+}
+
+// closeSpill closes the spill file once the index x is unreachable: a reload replaces the
+// index while a caller may still hold the old one.
+func (x *index) closeSpill() {
+	if x.spill != nil {
+		runtime.AddCleanup(x, func(f *os.File) { f.Close() }, x.spill.f)
+	}
+}
+
+// forEach calls fn with every blob the index knows and the copy lookups give, in no set order.
+func (x *index) forEach(fn func(id ID, e indexEntry)) {
+	for id, e := range x.overlay {
+		fn(id, e)
+	}
+	for _, run := range append([][]sortedEntry{x.base}, x.segs...) {
+		for _, se := range run {
+			fn(se.id, se.e)
+		}
+	}
+	for _, run := range append([][]spillKey{x.cbase}, x.csegs...) {
+		for _, k := range run {
+			if id, e, ok := x.spill.read(k.ref); ok {
+				fn(id, e)
+			}
+		}
+	}
+}
+
+// findRun looks id up in a compact run.
+func (x *index) findRun(run []spillKey, id ID) (indexEntry, bool) {
+	p := prefixOf(id)
+	i, _ := slices.BinarySearchFunc(run, p, func(k spillKey, p uint32) int { return cmpU32(k.pfx, p) })
+	for ; i < len(run) && run[i].pfx == p; i++ {
+		if got, e, ok := x.spill.read(run[i].ref); ok && got == id {
+			return e, true
+		}
+	}
+	return indexEntry{}, false
+}
+
+func cmpU32(a, b uint32) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// keyOf spills one blob and returns its key.
+func (x *index) keyOf(id ID, e indexEntry) spillKey {
+	return spillKey{pfx: prefixOf(id), ref: x.spill.add(id, e)}
+}
+
+// sortRun sorts a compact run by prefix, then record number (the order blobs were loaded in).
+func sortRun(run []spillKey) {
+	slices.SortFunc(run, func(a, b spillKey) int {
+		if c := cmpU32(a.pfx, b.pfx); c != 0 {
+			return c
+		}
+		return cmpU32(a.ref, b.ref)
+	})
+}
+
+// sortCompactBase is sortBase for a compact base: the same choice of the copy lookups give
+// (see sortBase), made among the few keys that share a prefix, whose records are read.
+func (x *index) sortCompactBase() {
+	sortRun(x.cbase)
+	out := x.cbase[:0]
+	for i := 0; i < len(x.cbase); {
+		j := i + 1
+		for j < len(x.cbase) && x.cbase[j].pfx == x.cbase[i].pfx {
+			j++
+		}
+		if j-i == 1 {
+			out = append(out, x.cbase[i])
+			i = j
+			continue
+		}
+		// Several blobs share the prefix: group the copies of each id, in load order.
+		type copyOf struct {
+			id ID
+			e  indexEntry
+		}
+		var recs []copyOf
+		for _, k := range x.cbase[i:j] {
+			if id, e, ok := x.spill.read(k.ref); ok {
+				recs = append(recs, copyOf{id, e})
+			}
+		}
+		for len(recs) > 0 {
+			id := recs[0].id
+			var group []indexEntry
+			rest := recs[:0]
+			for _, r := range recs {
+				if r.id != id {
+					rest = append(rest, r)
+					continue
+				}
+				k := slices.IndexFunc(group, func(e indexEntry) bool { return e.pack == r.e.pack && e.offset == r.e.offset })
+				if k < 0 {
+					group = append(group, r.e)
+				} else {
+					group[k].comp |= r.e.comp & compDamaged
+				}
+			}
+			recs = rest
+			slices.SortStableFunc(group, compareCopies)
+			out = append(out, x.keyOf(id, group[0]))
+			if len(group) > 1 {
+				x.dups[id] = group[1:]
+			}
+		}
+		i = j
+	}
+	clear(x.cbase[len(out):])
+	x.cbase = out
+}
+
+// sealCompact is seal for an index with a spill file: the sealed blobs become a compact run.
+func (x *index) sealCompact(seg []sortedEntry) {
+	run := make([]spillKey, len(seg))
+	for i, se := range seg {
+		run[i] = x.keyOf(se.id, se.e)
+	}
+	sortRun(run)
+	x.csegs = append(x.csegs, run)
+	for n := len(x.csegs); n >= 2 && len(x.csegs[n-1]) >= len(x.csegs[n-2]); n = len(x.csegs) {
+		x.csegs = append(x.csegs[:n-2], x.mergeRuns(x.csegs[n-2], x.csegs[n-1]))
+	}
+	if n := len(x.csegs); n == 1 && len(x.csegs[0]) >= len(x.cbase) {
+		x.cbase = x.mergeRuns(x.cbase, x.csegs[0])
+		x.csegs = nil
+	}
+}
+
+// mergeRuns merges two compact runs, b the newer; as merge, a blob in both keeps b's copy for
+// lookups and a's among the duplicates. Only keys with equal prefixes have their records read.
+func (x *index) mergeRuns(a, b []spillKey) []spillKey {
+	out := make([]spillKey, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		switch {
+		case a[0].pfx < b[0].pfx:
+			out, a = append(out, a[0]), a[1:]
+		case a[0].pfx > b[0].pfx:
+			out, b = append(out, b[0]), b[1:]
+		default:
+			p := a[0].pfx
+			i, j := 0, 0
+			for i < len(a) && a[i].pfx == p {
+				i++
+			}
+			for j < len(b) && b[j].pfx == p {
+				j++
+			}
+			out = append(out, b[:j]...)
+			for _, ka := range a[:i] {
+				ida, ea, ok := x.spill.read(ka.ref)
+				replaced := false
+				for _, kb := range b[:j] {
+					if idb, _, okb := x.spill.read(kb.ref); ok && okb && idb == ida {
+						replaced = true
+						break
+					}
+				}
+				if replaced {
+					x.dups[ida] = append([]indexEntry{ea}, x.dups[ida]...)
+				} else {
+					out = append(out, ka)
+				}
+			}
+			a, b = a[i:], b[j:]
+		}
+	}
+	return append(append(out, a...), b...)
+}
