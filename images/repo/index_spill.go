@@ -285,3 +285,11 @@ func (x *index) mergeRuns(a, b []spillKey) []spillKey {
 	}
 	return append(append(out, a...), b...)
 }
+
+// IndexMemory is what the blob index holds in memory now (tree runs set their memory limit
+// above it).
+func (r *Repository) IndexMemory() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return int64(r.idx.memBytes())
+}

@@ -71,7 +71,7 @@ func Backup(ctx context.Context, bs repo.BlobStore, paths []string, opts Options
 	if err != nil {
 		return Result{}, fmt.Errorf("back up files: %w", err)
 	}
-	defer tightenGC()()
+	defer tightenGC(bs)()
 	nworkers := pipeline.IOWorkers(opts.Workers)
 	a := &archiver{
 		bs:       bs,

@@ -1,18 +1,48 @@
 package tree
 
-import "runtime/debug"
+import (
+	"runtime/debug"
 
-// treeGCPercent is the GC target while a tree backup runs. Its live heap is mostly pointer-free
-// buffers, cheap to mark, so collecting at +25% instead of the binary's +50% cost no measurable
-// CPU on /usr/share while it cut the peak RSS by ~8 MiB (78 -> 68-70 MiB, measured).
+	"github.com/snapferry/snapferry/images/repo"
+)
+
+// treeGCPercent is the GC target while a tree backup or restore runs. Its live heap is mostly
+// pointer-free buffers, cheap to mark, so collecting at +25% instead of the binary's +50% cost
+// no measurable CPU on /usr/share while it cut the peak RSS by ~8 MiB (78 -> 68-70 MiB, measured).
 const treeGCPercent = 25
 
-// tightenGC lowers the GC target to treeGCPercent for the duration of a backup and returns
-// what puts the previous one back. A tighter target already set (GOGC, or off) is kept.
-func tightenGC() (restore func()) {
+// treeMemoryLimit is the soft limit of the Go runtime's memory while a tree backup or restore
+// runs, on top of what the repository's index holds (which grows with the repository, not with
+// the run; a limit below it would make the GC run without pause). The ESXi shell shares ~800
+// MB among everything on the host and a tree run should stay near 64 MiB RSS, of which ~12 MiB
+// are the binary's own pages: a tree run's live heap is ~30 MiB at its peaks (a big folder's
+// old and new tree at once), and the GC's headroom above that, not the live heap, took the
+// /usr/share steps to 67-75 MiB RSS. With this limit the runtime collects and returns memory
+// earlier near it: 58-62 MiB on the same steps (measured, docs/benchmarks.md). Above the limit
+// it only collects more often (the runtime caps that at half the CPU), it never fails.
+const treeMemoryLimit = 44 << 20
+
+// indexSizer is a BlobStore that can say how much memory its blob index holds.
+type indexSizer interface {
+	IndexMemory() int64
+}
+
+// tightenGC lowers the GC target to treeGCPercent and the memory limit to treeMemoryLimit plus
+// bs's index for the duration of a backup or restore, and returns what puts the previous ones
+// back. A tighter target or limit already set (GOGC, GOMEMLIMIT) is kept.
+func tightenGC(bs repo.BlobStore) (restore func()) {
 	prev := debug.SetGCPercent(treeGCPercent)
 	if prev < treeGCPercent {
 		debug.SetGCPercent(prev)
 	}
-	return func() { debug.SetGCPercent(prev) }
+	limit := int64(treeMemoryLimit)
+	if s, ok := bs.(indexSizer); ok {
+		limit += s.IndexMemory()
+	}
+	prevLimit := debug.SetMemoryLimit(-1) // reads it
+	debug.SetMemoryLimit(min(prevLimit, limit))
+	return func() {
+		debug.SetGCPercent(prev)
+		debug.SetMemoryLimit(prevLimit)
+	}
 }

@@ -40,3 +40,41 @@ func TestBackupTightensGCTargetAndRestoresIt(t *testing.T) {
 		}
 	}
 }
+
+// Tree backups and restores run under treeMemoryLimit plus the index's memory and put the
+// caller's limit back after; a caller's lower limit stays.
+func TestTreeRunsLowerTheMemoryLimitAndRestoreIt(t *testing.T) {
+	orig := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(orig) })
+	_, src := makeFixture(t)
+	_, r := memblobs.LocalRepo(t, 1<<20, repo.ChunkerParams(smallChunks))
+	for _, before := range []int64{256 << 20, 8 << 20} {
+		debug.SetMemoryLimit(before)
+		var during int64 = -2
+		res, err := Backup(context.Background(), r, []string{src}, Options{
+			Chunking: smallChunks,
+			Exclude:  func(string, *repo.Node) bool { during = debug.SetMemoryLimit(-1); return false },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := min(before, treeMemoryLimit+r.IndexMemory()); during > want || during < min(before, treeMemoryLimit) {
+			t.Errorf("limit %d before: %d during the backup, want %d", before, during, want)
+		}
+		if after := debug.SetMemoryLimit(-1); after != before {
+			t.Errorf("limit %d before: %d after the backup", before, after)
+		}
+		must(t, r.Flush(context.Background()))
+		var inRestore int64 = -2
+		bs := &onDataLoad{BlobStore: r, n: 1, hook: func() { inRestore = debug.SetMemoryLimit(-1) }}
+		if _, err := Restore(context.Background(), bs, res.Root, t.TempDir(), RestoreOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if inRestore != min(before, treeMemoryLimit) { // the wrapper hides the index size
+			t.Errorf("limit %d before: %d during the restore", before, inRestore)
+		}
+		if after := debug.SetMemoryLimit(-1); after != before {
+			t.Errorf("limit %d before: %d after the restore", before, after)
+		}
+	}
+}

@@ -71,7 +71,7 @@ func Restore(ctx context.Context, bs repo.BlobStore, root repo.ID, target string
 		treeLoaded: opts.treeLoaded,
 	}
 	r.sizer, _ = bs.(blobSizer)
-	defer tightenGC()()
+	defer tightenGC(bs)()
 	for _, p := range opts.Include {
 		r.include[path.Clean("/"+p)] = false
 	}
