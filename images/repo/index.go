@@ -160,22 +160,34 @@ func (x *index) sortBase() {
 		}
 		var group []indexEntry
 		for _, se := range x.base[i:j] {
-			k := slices.IndexFunc(group, func(e indexEntry) bool { return e.pack == se.e.pack && e.offset == se.e.offset })
-			if k < 0 {
-				group = append(group, se.e)
-			} else {
-				group[k].comp |= se.e.comp & compDamaged
-			}
+			group = addCopy(group, se.e)
 		}
-		slices.SortStableFunc(group, compareCopies)
-		out = append(out, sortedEntry{id: id, e: group[0]})
-		if len(group) > 1 {
-			x.dups[id] = group[1:]
-		}
+		out = append(out, sortedEntry{id: id, e: x.rankCopies(id, group)})
 		i = j
 	}
 	clear(x.base[len(out):])
 	x.base = out
+}
+
+// addCopy adds e to the copies of one blob met so far: the same copy listed by two index files
+// is one copy, damaged if either says so.
+func addCopy(group []indexEntry, e indexEntry) []indexEntry {
+	k := slices.IndexFunc(group, func(c indexEntry) bool { return c.pack == e.pack && c.offset == e.offset })
+	if k < 0 {
+		return append(group, e)
+	}
+	group[k].comp |= e.comp & compDamaged
+	return group
+}
+
+// rankCopies orders the copies of blob id (compareCopies), keeps the others in dups and returns
+// the one lookups give.
+func (x *index) rankCopies(id ID, group []indexEntry) indexEntry {
+	slices.SortStableFunc(group, compareCopies)
+	if len(group) > 1 {
+		x.dups[id] = group[1:]
+	}
+	return group[0]
 }
 
 // compareCopies orders copies of one blob: undamaged first, whole before patch, then by pack

@@ -208,19 +208,10 @@ func (x *index) sortCompactBase() {
 					rest = append(rest, r)
 					continue
 				}
-				k := slices.IndexFunc(group, func(e indexEntry) bool { return e.pack == r.e.pack && e.offset == r.e.offset })
-				if k < 0 {
-					group = append(group, r.e)
-				} else {
-					group[k].comp |= r.e.comp & compDamaged
-				}
+				group = addCopy(group, r.e)
 			}
 			recs = rest
-			slices.SortStableFunc(group, compareCopies)
-			out = append(out, x.keyOf(id, group[0]))
-			if len(group) > 1 {
-				x.dups[id] = group[1:]
-			}
+			out = append(out, x.keyOf(id, x.rankCopies(id, group)))
 		}
 		i = j
 	}
