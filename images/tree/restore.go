@@ -364,7 +364,7 @@ func (r *restorer) createFile(ctx context.Context, d *restoreDir, n *repo.Node, 
 			r.progress.File(1)
 			return nil
 		}
-	} else if len(n.Content) <= 1 {
+	} else if len(n.Content) == 0 || (len(n.Content) == 1 && n.Size <= restoreBatchBlob) {
 		return r.batchFile(ctx, j)
 	}
 	d.pending.Add(1)
