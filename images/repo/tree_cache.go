@@ -1,6 +1,8 @@
 package repo
 
 import (
+	"bytes"
+	"context"
 	"io"
 
 	"github.com/snapferry/snapferry/images/store"
@@ -25,5 +27,43 @@ func (r *Repository) keepTrees(id ID, p *packer) {
 			r.ranges.KeepRange(h, off, io.NewSectionReader(p.f, off, int64(e.Stored)))
 		}
 		off += int64(e.Stored)
+	}
+}
+
+// loadCached delivers the blobs of a batch whose ranges the store's range cache holds, each
+// from the cache, and returns the others for ranged loads. Without this a run spanning two
+// cached trees and the data between them would be one Load of a range nobody cached: a
+// request for bytes that are on disk.
+func (r *Repository) loadCached(ctx context.Context, blobs []batchBlob, fn func(int, []byte, error) error) ([]batchBlob, error) {
+	if r.ranges == nil {
+		return blobs, nil
+	}
+	rest := blobs[:0:0]
+	var buf []byte
+	for _, b := range blobs {
+		if !r.ranges.HasRange(store.Handle{Kind: store.KindData, Name: b.pack.String()}, int64(b.e.offset), int64(b.e.stored)) {
+			rest = append(rest, b)
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		data, err := r.loadEntry(ctx, b.id, b.e, b.pack, buf[:0])
+		if err == nil {
+			buf = data
+		}
+		if err := deliver(b, data, err, fn); err != nil {
+			return nil, err
+		}
+	}
+	return rest, nil
+}
+
+// offerTree offers one tree blob read as part of a longer ranged load to the range cache, under
+// its own range: the range a later LoadBlob (or loadCached) asks for.
+func (r *Repository) offerTree(t BlobType, pack ID, offset int64, stored []byte) {
+	if r.ranges != nil && t == TreeBlob {
+		r.ranges.KeepRange(store.Handle{Kind: store.KindData, Name: pack.String()}, offset,
+			io.NewSectionReader(bytes.NewReader(stored), 0, int64(len(stored))))
 	}
 }
