@@ -13,6 +13,7 @@ import (
 
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/images/store/storetest"
+	"github.com/snapferry/snapferry/transfer/ratelimit"
 	"github.com/snapferry/snapferry/transfer/s3store"
 	"github.com/snapferry/snapferry/transfer/s3store/rgwtest"
 )
@@ -96,5 +97,27 @@ func TestSourcePartRetried(t *testing.T) {
 	assertNoUploads(t, s)
 	if _, err := s.Stat(context.Background(), h2); !errors.Is(err, store.ErrNotExist) {
 		t.Errorf("failed save left %s: %v", h2, err)
+	}
+}
+
+// TestLimitedSourceSave: under --bwlimit the store paces its request bodies (still sent from
+// the file, still rewound for a resend) and the file arrives whole.
+func TestLimitedSourceSave(t *testing.T) {
+	srv := rgwtest.Get(t)
+	s, ft := faultyStore(t, srv, s3store.Options{PartSize: 5 << 20, Limiter: ratelimit.NewLimiter(512<<20, nil)})
+	var refused atomic.Bool
+	ft.setRule(func(req *http.Request) *fault {
+		if req.Method == http.MethodPut && req.URL.Query().Get("partNumber") == "1" && refused.CompareAndSwap(false, true) {
+			return &fault{status: 500, code: "InternalError"}
+		}
+		return nil
+	})
+	data := storetest.Data(23, 11<<20)
+	h := store.Handle{Kind: store.KindData, Name: storetest.Name(23)}
+	if err := s.Save(context.Background(), h, sourceFile(t, data)); err != nil {
+		t.Fatalf("paced save through a refused part: %v", err)
+	}
+	if got := loadAll(t, s, h); !bytes.Equal(got, data) {
+		t.Errorf("stored file differs")
 	}
 }
