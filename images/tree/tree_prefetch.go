@@ -98,7 +98,10 @@ func (s *subtreeLoads) take(name string) *treeFuture {
 }
 
 // fill starts the loads of dirs up to index upto (exclusive), prefetchBatch to a loader.
+// Children the walker has passed already (it skipped more than the window) are not loaded:
+// nobody would take their trees, which would stay in futs.
 func (s *subtreeLoads) fill(upto int) {
+	s.next = max(s.next, s.done)
 	for s.next < min(upto, len(s.dirs)) {
 		end := min(upto, len(s.dirs), s.next+prefetchBatch)
 		nodes := s.dirs[s.next:end]

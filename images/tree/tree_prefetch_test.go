@@ -93,3 +93,32 @@ func (b *batchCounter) LoadBlobs(ctx context.Context, t repo.BlobType, ids []rep
 	}
 	return nil
 }
+
+// A walker that jumps far ahead (it skipped many children) starts no loads for the children it
+// passed: nobody would take them.
+func TestSubtreeLoadsSkipFarAhead(t *testing.T) {
+	ctx := context.Background()
+	var parent repo.Tree
+	for i := range 100 {
+		id := repo.ID{byte(i)}
+		parent.Nodes = append(parent.Nodes, repo.Node{Name: fmt.Sprintf("d%03d", i), Type: repo.NodeDir, Subtree: &id})
+	}
+	bs := &batchCounter{}
+	decode := func(n *repo.Node, data []byte, err error) (*repo.Tree, error) {
+		return &repo.Tree{Nodes: []repo.Node{{Name: n.Name}}}, err
+	}
+	s := prefetchSubtrees(ctx, make(chan struct{}, 2), bs, &parent, nil, decode)
+	f := s.take("d090")
+	if f == nil {
+		t.Fatal("d090: no load")
+	}
+	if tr, err := f.wait(ctx); err != nil || tr.Nodes[0].Name != "d090" {
+		t.Fatalf("d090: %v %v", tr, err)
+	}
+	if len(s.futs) > prefetchAhead {
+		t.Errorf("%d loads kept after jumping ahead, want at most %d", len(s.futs), prefetchAhead)
+	}
+	if started := s.next - s.done; started > prefetchAhead {
+		t.Errorf("%d loads ahead of the walker", started)
+	}
+}
