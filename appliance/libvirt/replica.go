@@ -69,10 +69,10 @@ func (d *Driver) Replica(ctx context.Context, vms []appliance.VM, push ReplicaPu
 // run copies the allocated extents, later ones only the blocks the dirty bitmap marks, as long
 // as the far disks are still what the last run left (their marks); otherwise, or when the
 // bitmap is gone, the disk is compared whole once and a warning says why. A shut-off domain is
-// read from its disk files through qemu-nbd and compared whole.
+// read from its disk files through qemu-nbd, with the checkpoint's persistent bitmap when it can.
 func (d *Driver) ReplicaVM(ctx context.Context, vm appliance.VM, push ReplicaPush, o ReplicaOptions) vmjob.ReplicaResult {
 	start := time.Now()
-	res := vmjob.ReplicaResult{VM: vm, Set: vm.Name}
+	res := vmjob.ReplicaResult{VM: vm, Set: vm.Name, Mode: "hot"}
 	r := &domReplica{o: o, push: push, res: &res}
 	if err := r.run(ctx, d, vm, start); err != nil {
 		res.Err = fmt.Errorf("replicate domain %s: %w", vm.Name, err)
@@ -149,13 +149,19 @@ func (r *domReplica) run(ctx context.Context, d *Driver, vm appliance.VM, start 
 	return r.offline(ctx, prev)
 }
 
-// offline replicates a shut-off domain from its disk files, each served by qemu-nbd, compared
-// whole. The disk does not change while the domain is off, so the chain's checkpoint stays
+// offline replicates a shut-off domain from its disk files, each served by qemu-nbd as backups
+// do: only the dirty extents when the replica's checkpoint is the newest (its persistent bitmap),
+// else compared whole. The disk does not change while the domain is off, so the checkpoint stays
 // valid and is recorded again.
 func (r *domReplica) offline(ctx context.Context, prev string) error {
+	r.res.Mode = "cold"
 	plans, err := r.j.plan(prev)
 	if err != nil {
 		return err
+	}
+	exists, newest := r.j.offlineCheckpoint(prev)
+	if !exists {
+		prev = ""
 	}
 	var stops []func()
 	defer func() {
@@ -163,21 +169,15 @@ func (r *domReplica) offline(ctx context.Context, prev string) error {
 			stop()
 		}
 	}()
-	addrs := make([]string, len(plans))
-	for i, p := range plans {
-		sock, stop, err := serveFile(ctx, r.j.o.QemuNBD, r.j.o.ScratchDir, p.spec.Path, p.spec.Format)
+	socks := make([]string, len(plans))
+	for i := range plans {
+		sock, stop, err := r.j.serveOffline(ctx, &plans[i], prev, newest)
 		if err != nil {
-			return fmt.Errorf("disk %s: %w", p.spec.Target, err)
+			return err
 		}
-		stops = append(stops, stop)
-		addrs[i] = sock
-		plans[i].exportName, plans[i].incremental = "disk", false
-		if plans[i].why == "" && r.rec != nil {
-			plans[i].why = "the domain is shut off (its disk files are compared whole)"
-		}
+		stops, socks[i] = append(stops, stop), sock
 	}
-	r.j.o.logf("domain %s is shut off: reading its disk files", r.j.vm.Name)
-	return r.updateEach(ctx, plans, "unix", func(i int) string { return addrs[i] }, prev)
+	return r.updateEach(ctx, plans, "unix", func(i int) string { return socks[i] }, prev)
 }
 
 // update pushes the mirror from the backup job's exports at addr and records the result.

@@ -88,8 +88,8 @@ func (e *lvReplicaEnv) mirrorDisk() string { return filepath.Join(e.far, "web", 
 // copies the allocated extents into a sparse raw file, a run after guest writes sends only the
 // blocks the replica's dirty bitmap marks, a run killed mid-update leaves the previous mirror and
 // the next one completes incrementally, a deleted checkpoint makes one run compare the disk whole
-// (saying why) and the next is incremental again, and the mirror's XML defines and boots beside
-// the original.
+// (saying why) and the next is incremental again, a shut-off domain is read through its
+// checkpoint's persistent bitmap, and the mirror's XML defines and boots beside the original.
 func TestE2ELibvirtReplica(t *testing.T) {
 	e := newLVReplicaEnv(t)
 
@@ -182,6 +182,23 @@ func TestE2ELibvirtReplica(t *testing.T) {
 		t.Fatalf("run after the whole compare: %+v, want incremental again", inc)
 	}
 	e.mirrorEqual(t, "incremental after the whole compare")
+
+	// Shut off: the next run reads the disk file through qemu-nbd with the checkpoint's
+	// persistent bitmap (only the block written before the stop); started again, the domain's
+	// next run is incremental from the same checkpoint.
+	e.guestWrite(t, "write -P 0x5a 60M 64k")
+	virsh(t, e.uri, "destroy", "web")
+	off, r := e.replica(t, 0)
+	if off.Mode != "cold" || off.Replica.BytesRead != 64<<10 || len(off.Warnings) != 0 {
+		t.Fatalf("run of the shut-off domain: %+v (mode %s, warnings %q), want the one block written before the stop\n%s", off.Replica, off.Mode, off.Warnings, r.stderr)
+	}
+	e.mirrorEqual(t, "run of the shut-off domain")
+	virsh(t, e.uri, "start", "web")
+	e.guestWrite(t, "write -P 0x6b 8M 64k")
+	if on, _ := e.replica(t, 0); on.Mode != "hot" || on.Replica.BytesRead != 128<<10 || len(on.Warnings) != 0 {
+		t.Fatalf("run after the restart: %+v %q, want both blocks changed since the checkpoint", on.Replica, on.Warnings)
+	}
+	e.mirrorEqual(t, "run after the restart")
 
 	// The mirror defines beside the original and boots.
 	virsh(t, e.uri, "define", mirrorXML)

@@ -126,6 +126,9 @@ func (a *app) replicaResults(results []vmjob.ReplicaResult, mode string) *backup
 	for _, vr := range results {
 		it := replicaItem(vr.Set, vr.Stats, vr.Duration)
 		it.Mode, it.Warnings = mode, vr.Warnings
+		if vr.Mode != "" {
+			it.Mode = vr.Mode
+		}
 		if vr.Err != nil {
 			it.Error = vr.Err.Error()
 		}
