@@ -86,7 +86,8 @@ func (e *lvReplicaEnv) mirrorDisk() string { return filepath.Join(e.far, "web", 
 
 // TestE2ELibvirtReplica keeps a mirror of a running libvirt domain over a real sshd: the first run
 // copies the allocated extents into a sparse raw file, a run after guest writes sends only the
-// blocks the replica's dirty bitmap marks, a run killed mid-update leaves the previous mirror and
+// blocks the replica's dirty bitmap marks (also with a repository's backups in between), a run
+// killed mid-update leaves the previous mirror and
 // the next one completes incrementally, a deleted checkpoint makes one run compare the disk whole
 // (saying why) and the next is incremental again, a shut-off domain is read through its
 // checkpoint's persistent bitmap, and the mirror's XML defines and boots beside the original.
@@ -125,6 +126,22 @@ func TestE2ELibvirtReplica(t *testing.T) {
 	if again, _ := os.ReadFile(mirrorXML); !bytes.Equal(again, doc) {
 		t.Errorf("the mirror's XML changed between runs of an unchanged domain:\n%s\n%s", doc, again)
 	}
+
+	// A repository's backups keep a chain of their own: a replica run after two backups still
+	// sees the write made between them.
+	repoDir := filepath.Join(filepath.Dir(e.far), "repo")
+	lvURI := "--libvirt-uri=" + e.uri
+	mustSF(t, e.home, 0, "init", repoDir)
+	mustSF(t, e.home, 0, "backup", "--vm=web", "--to="+repoDir, lvURI)
+	e.guestWrite(t, "write -P 0x77 24M 64k")
+	b := backupItems(t, mustSF(t, e.home, 0, "backup", "--vm=web", "--to="+repoDir, "--json", lvURI).stdout)
+	if len(b) != 1 || b[0].Stats.BytesRead != 1<<20 || len(b[0].Warnings) != 0 {
+		t.Fatalf("incremental backup between replica runs: %+v", b)
+	}
+	if withBackups, _ := e.replica(t, 0); withBackups.Replica.BytesRead != 64<<10 || withBackups.Replica.BlocksChanged != 1 {
+		t.Fatalf("replica run after two backups: %+v, want the 64 KiB written between them", withBackups.Replica)
+	}
+	e.mirrorEqual(t, "replica run after two backups")
 
 	// Killed mid-update: 16 MiB of writes sent uncompressed at 2 MiB/s; SIGKILL once the far
 	// disk is being written in place.
