@@ -17,23 +17,10 @@ import (
 // the pack is gone (this run's lock was lost, or a prune's proof failed) does the commit fail,
 // before the snapshot is written: nothing stored is lost, and the next run stores the data again.
 func (r *Repository) recheckIndex(ctx context.Context, sn *Snapshot) error {
-	current, err := listIDs(ctx, r.be, store.KindIndex)
-	if err != nil {
+	var old *index
+	stale, err := r.indexFilesGone(ctx, func() { old = r.idx })
+	if err != nil || !stale {
 		return err
-	}
-	present := make(map[ID]bool, len(current))
-	for _, id := range current {
-		present[id] = true
-	}
-	r.mu.Lock()
-	old := r.idx
-	stale := false
-	for _, id := range r.indexFiles {
-		stale = stale || !present[id]
-	}
-	r.mu.Unlock()
-	if !stale {
-		return nil
 	}
 	if err := r.loadIndex(ctx, false); err != nil {
 		return err
