@@ -251,20 +251,7 @@ func (x *exfatFS) lookup(name string) (*exfatNode, error) {
 
 func (x *exfatFS) Lstat(name string) (Entry, error) { return lstatFold(name, x.lookup) }
 
-func (x *exfatFS) ReadDir(name string) ([]Entry, error) {
-	n, err := x.lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	if !n.dir {
-		return nil, fmt.Errorf("%s: not a directory", name)
-	}
-	kids, err := x.list(n)
-	if err != nil {
-		return nil, err
-	}
-	return entriesOf(kids), nil
-}
+func (x *exfatFS) ReadDir(name string) ([]Entry, error) { return readDirFold(name, x.lookup, x.list) }
 
 func (x *exfatFS) Open(name string) (File, error) {
 	n, err := x.lookup(name)

@@ -334,20 +334,7 @@ func (f *fatFS) lookup(name string) (*fatNode, error) {
 
 func (f *fatFS) Lstat(name string) (Entry, error) { return lstatFold(name, f.lookup) }
 
-func (f *fatFS) ReadDir(name string) ([]Entry, error) {
-	n, err := f.lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	if !n.dir {
-		return nil, fmt.Errorf("%s: not a directory", name)
-	}
-	kids, err := f.list(n)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return entriesOf(kids), nil
-}
+func (f *fatFS) ReadDir(name string) ([]Entry, error) { return readDirFold(name, f.lookup, f.list) }
 
 func (f *fatFS) Open(name string) (File, error) {
 	n, err := f.lookup(name)

@@ -2,6 +2,7 @@ package guestfs
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"path"
 	"strings"
@@ -57,11 +58,22 @@ func lstatFold[N foldNode](name string, lookup func(string) (N, error)) (Entry, 
 	return e, nil
 }
 
-// entriesOf lists nodes as entries.
-func entriesOf[N foldNode](kids []N) []Entry {
+// readDirFold is ReadDir over lookup and list; a listing that fails names the folder.
+func readDirFold[N foldNode](name string, lookup func(string) (N, error), list func(N) ([]N, error)) ([]Entry, error) {
+	n, err := lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	if !n.isDir() {
+		return nil, fmt.Errorf("%s: not a directory", name)
+	}
+	kids, err := list(n)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	out := make([]Entry, len(kids))
 	for i, k := range kids {
 		out[i] = k.entry()
 	}
-	return out
+	return out, nil
 }
