@@ -254,13 +254,8 @@ func (x *exfatFS) Lstat(name string) (Entry, error) { return lstatFold(name, x.l
 func (x *exfatFS) ReadDir(name string) ([]Entry, error) { return readDirFold(name, x.lookup, x.list) }
 
 func (x *exfatFS) Open(name string) (File, error) {
-	n, err := x.lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	if n.dir {
-		return nil, fmt.Errorf("%s: %w", name, ErrNotRegular)
-	}
-	d := n.data
-	return &d, nil
+	return openFold(name, x.lookup, func(n *exfatNode) File {
+		d := n.data
+		return &d
+	})
 }

@@ -337,12 +337,5 @@ func (f *fatFS) Lstat(name string) (Entry, error) { return lstatFold(name, f.loo
 func (f *fatFS) ReadDir(name string) ([]Entry, error) { return readDirFold(name, f.lookup, f.list) }
 
 func (f *fatFS) Open(name string) (File, error) {
-	n, err := f.lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	if n.dir {
-		return nil, fmt.Errorf("%s: %w", name, ErrNotRegular)
-	}
-	return &chainFile{f: f, first: n.first, size: n.size}, nil
+	return openFold(name, f.lookup, func(n *fatNode) File { return &chainFile{f: f, first: n.first, size: n.size} })
 }

@@ -77,3 +77,15 @@ func readDirFold[N foldNode](name string, lookup func(string) (N, error), list f
 	}
 	return out, nil
 }
+
+// openFold is Open over lookup: the file's node, opened by open; a folder is refused.
+func openFold[N foldNode](name string, lookup func(string) (N, error), open func(N) File) (File, error) {
+	n, err := lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	if n.isDir() {
+		return nil, fmt.Errorf("%s: %w", name, ErrNotRegular)
+	}
+	return open(n), nil
+}
