@@ -1,0 +1,119 @@
+package libvirt
+
+import (
+	"fmt"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
+)
+
+// freezeMarkURI is the namespace of the live domain metadata by which a backup marks a guest
+// whose file systems it is freezing. libvirt keeps live metadata only while the domain runs,
+// which is exactly as long as a freeze can last: a run killed between freeze and thaw leaves the
+// mark, and the next backup of the domain (any repository, any --home) thaws the guest. The
+// mark also tells an administrator reading `virsh dumpxml` who froze the guest.
+const (
+	freezeMarkURI = "https://github.com/snapferry/snapferry/xmlns/libvirt/freeze/1"
+	freezeMarkKey = "snapferry"
+)
+
+// noThaw is what freezeGuest returns when nothing was frozen.
+func noThaw() {}
+
+// freezeGuest freezes the guest's file systems through the QEMU guest agent when --quiesce
+// asked for it, so the backup job starts on a consistent disk. It returns the function that
+// thaws them; call it as soon as the job has started (or failed to), and again (it does nothing
+// the second time) on every way out. When the agent does not answer the backup goes on
+// crash-consistent, with a warning: that is the documented behaviour of --quiesce on libvirt.
+func (j *domBackup) freezeGuest() (thaw func()) {
+	if !j.o.Quiesce {
+		return noThaw
+	}
+	// Mark before freezing: whatever stops this process from here on, the mark outlives it.
+	if err := j.d.markFrozen(j.dom, j.o.JobID); err != nil {
+		j.warn("not quiesced, the backup is crash-consistent: cannot mark the domain before freezing it (%v)", err)
+		return noThaw
+	}
+	n, err := j.d.l.DomainFsfreeze(j.dom, nil, 0)
+	if err != nil {
+		// The agent may still freeze after libvirt gave up waiting (libvirt's own snapshot code
+		// thaws after a failed freeze for the same reason); a thaw of a thawed guest is harmless.
+		// The mark goes only when nothing can be frozen: thawed, or no agent there at all.
+		if _, terr := j.d.l.DomainFsthaw(j.dom, nil, 0); terr == nil || agentDown(terr) {
+			_ = j.d.unmarkFrozen(j.dom)
+		} else {
+			j.warn("the guest file systems may be frozen: thaw after a failed freeze failed too (%v); run `virsh domfsthaw %s`", terr, j.vm.Name)
+		}
+		j.warn("not quiesced, the backup is crash-consistent: the QEMU guest agent did not freeze the file systems (%v); "+
+			"run qemu-guest-agent in the guest and give the domain an org.qemu.guest_agent.0 channel (docs/libvirt.md)", err)
+		return noThaw
+	}
+	j.o.logf("domain %s: froze %d guest file system(s) through the QEMU guest agent", j.vm.Name, n)
+	done := false
+	return func() {
+		if done {
+			return
+		}
+		done = true
+		if _, err := j.d.l.DomainFsthaw(j.dom, nil, 0); err != nil {
+			// The mark stays: the next backup of this domain tries again.
+			j.warn("the guest file systems may still be frozen: thaw failed (%v); run `virsh domfsthaw %s`", err, j.vm.Name)
+			return
+		}
+		if err := j.d.unmarkFrozen(j.dom); err != nil {
+			j.o.logf("domain %s: %v", j.vm.Name, err)
+		}
+		j.o.logf("domain %s: thawed the guest file systems", j.vm.Name)
+	}
+}
+
+// thawLeftover thaws a guest that an earlier run marked and froze and could not thaw (it was
+// killed in between, or its thaw failed), and says so.
+func (j *domBackup) thawLeftover() {
+	job, ok := j.d.frozenMark(j.dom)
+	if !ok {
+		return
+	}
+	if _, err := j.d.l.DomainFsthaw(j.dom, nil, 0); err != nil {
+		j.warn("snapferry job %s left the guest file systems frozen and they could not be thawed (%v); run `virsh domfsthaw %s`", job, err, j.vm.Name)
+		return
+	}
+	_ = j.d.unmarkFrozen(j.dom)
+	j.warn("thawed the guest file systems snapferry job %s left frozen (it stopped between freeze and thaw)", job)
+}
+
+// agentDown tells errors that mean no agent is there to talk to.
+func agentDown(err error) bool {
+	return isCode(err, golibvirt.ErrAgentUnresponsive) || isCode(err, golibvirt.ErrArgumentUnsupported) || isCode(err, golibvirt.ErrOperationInvalid)
+}
+
+func (d *Driver) markFrozen(dom golibvirt.Domain, job string) error {
+	x := el("frozen", []string{"job", job}).String()
+	err := d.l.DomainSetMetadata(dom, int32(golibvirt.DomainMetadataElement), golibvirt.OptString{x},
+		golibvirt.OptString{freezeMarkKey}, golibvirt.OptString{freezeMarkURI}, golibvirt.DomainAffectLive)
+	if err != nil {
+		return fmt.Errorf("set the freeze mark: %w", err)
+	}
+	return nil
+}
+
+func (d *Driver) unmarkFrozen(dom golibvirt.Domain) error {
+	err := d.l.DomainSetMetadata(dom, int32(golibvirt.DomainMetadataElement), nil, nil,
+		golibvirt.OptString{freezeMarkURI}, golibvirt.DomainAffectLive)
+	if err != nil {
+		return fmt.Errorf("remove the freeze mark: %w", err)
+	}
+	return nil
+}
+
+// frozenMark reads the mark: the job that set it ("?" when unreadable).
+func (d *Driver) frozenMark(dom golibvirt.Domain) (string, bool) {
+	x, err := d.l.DomainGetMetadata(dom, int32(golibvirt.DomainMetadataElement), golibvirt.OptString{freezeMarkURI}, golibvirt.DomainAffectLive)
+	if err != nil {
+		return "", false
+	}
+	job := "?"
+	if n, err := parseXML(x); err == nil && n.attr("job") != "" {
+		job = n.attr("job")
+	}
+	return job, true
+}
