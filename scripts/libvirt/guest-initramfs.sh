@@ -8,9 +8,9 @@
 #   scripts/libvirt/guest-initramfs.sh OUTDIR [KERNEL_ROOT]
 #
 # KERNEL_ROOT (default /, or $GUEST_KERNEL_ROOT) holds boot/vmlinuz-*-cloud-amd64 and
-# lib/modules/VERSION: the installed linux-image-cloud-amd64, or that package unpacked with
-# dpkg-deb -x (no depmod run: this script resolves module dependencies from the modules
-# themselves). qemu-ga is taken from PATH or /usr/sbin (package qemu-guest-agent), its libraries
+# lib/modules/VERSION: the installed linux-image-cloud-amd64, or that package unpacked by
+# scripts/libvirt/guest-kernel.sh (no depmod run: this script resolves module dependencies from
+# the modules themselves). qemu-ga is taken from PATH or /usr/sbin (package qemu-guest-agent), its libraries
 # from this host (ldd). Writes OUTDIR/vmlinuz and OUTDIR/initrd.gz and prints
 #   KERNEL=OUTDIR/vmlinuz
 #   INITRD=OUTDIR/initrd.gz
@@ -32,7 +32,7 @@ root=${2:-${GUEST_KERNEL_ROOT:-/}}
 
 kernel=$(ls -1 "$root"/boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n 1 || true)
 [ -n "$kernel" ] || {
-  echo "guest-initramfs: no $root/boot/vmlinuz-*-cloud-amd64; apt-get install --no-install-recommends linux-image-cloud-amd64 (or unpack it and give its folder)" >&2
+  echo "guest-initramfs: no $root/boot/vmlinuz-*-cloud-amd64; unpack Debian's cloud kernel with scripts/libvirt/guest-kernel.sh DIR and set GUEST_KERNEL_ROOT=DIR (or install linux-image-cloud-amd64)" >&2
   exit 1
 }
 kver=${kernel##*/vmlinuz-}

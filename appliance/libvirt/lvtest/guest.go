@@ -23,8 +23,9 @@ type Guest struct {
 }
 
 // BuildGuest builds the guest's kernel and initramfs into a folder of the test. It skips the
-// test when the kernel package or qemu-ga is missing, or fails it under CI (.ci/run installs
-// linux-image-cloud-amd64 and qemu-guest-agent).
+// test when the kernel (installed linux-image-cloud-amd64, or $GUEST_KERNEL_ROOT filled by
+// scripts/libvirt/guest-kernel.sh) or qemu-ga is missing, or fails it under CI (.ci/run installs
+// qemu-guest-agent and unpacks the kernel).
 func BuildGuest(t testing.TB) Guest {
 	t.Helper()
 	out, err := exec.Command("bash", filepath.Join(scripts(), "guest-initramfs.sh"), t.TempDir()).CombinedOutput()
