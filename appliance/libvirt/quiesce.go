@@ -2,6 +2,7 @@ package libvirt
 
 import (
 	"fmt"
+	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 )
@@ -48,7 +49,7 @@ func (j *domBackup) freezeGuest() (thaw func()) {
 		return noThaw
 	}
 	j.o.logf("domain %s: froze %d guest file system(s) through the QEMU guest agent", j.vm.Name, n)
-	done := false
+	frozen, done := time.Now(), false
 	return func() {
 		if done {
 			return
@@ -62,7 +63,7 @@ func (j *domBackup) freezeGuest() (thaw func()) {
 		if err := j.d.unmarkFrozen(j.dom); err != nil {
 			j.o.logf("domain %s: %v", j.vm.Name, err)
 		}
-		j.o.logf("domain %s: thawed the guest file systems", j.vm.Name)
+		j.o.logf("domain %s: thawed the guest file systems (frozen for %s)", j.vm.Name, time.Since(frozen).Round(time.Millisecond))
 	}
 }
 

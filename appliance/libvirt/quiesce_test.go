@@ -52,7 +52,7 @@ func bootGuest(t *testing.T, d *Driver, name string) agentGuest {
 	if err := d.l.DomainCreate(dom); err != nil {
 		t.Fatal(err)
 	}
-	lvtest.WaitAgent(t, daemon.uri, name, 3*time.Minute)
+	lvtest.WaitAgent(t, daemon.uri, name, 5*time.Minute)
 	t.Logf("guest %s: agent answered %s after the domain started (TCG)", name, time.Since(start).Round(100*time.Millisecond))
 	if lvtest.ConsoleLines(t, ag.console, "snapferry-guest: mounted /dev/vda on /mnt") != 1 {
 		t.Fatalf("the guest did not mount its ext4 disk; console:\n%s", run(t, "cat", ag.console))
@@ -121,6 +121,7 @@ func TestQuiesceWithGuestAgent(t *testing.T) {
 		if s := status(); s != "thawed" {
 			t.Fatalf("after the backup the guest is %s", s)
 		}
+		t.Logf("log:\n%s", &logs)
 		if !strings.Contains(logs.String(), "froze 1 guest file system(s)") || len(sn.Warnings) != 0 {
 			t.Fatalf("log:\n%s\nwarnings: %v", &logs, sn.Warnings)
 		}
@@ -134,6 +135,22 @@ func TestQuiesceWithGuestAgent(t *testing.T) {
 		}
 	})
 
+	// An application's hook may take a while to flush before the freeze (the guest's waits 8 s):
+	// libvirt waits for the agent, the backup is quiesced.
+	t.Run("slow freeze hook", func(t *testing.T) {
+		lvtest.GuestWriteFile(t, daemon.uri, "sf-agent", "/run/snapferry-slow-freeze", "8")
+		var logs logLines
+		o := backupOpts(t, "q1s")
+		o.Quiesce, o.Log = true, logs.log
+		_, sn := backupOK(t, d, r, ag.vm, o)
+		if f, th := hooks(); f != 2 || th != 2 || len(sn.Warnings) != 0 || status() != "thawed" {
+			t.Fatalf("quiesced backup with a slow hook: %d freezes, %d thaws, warnings %v; log:\n%s", f, th, sn.Warnings, &logs)
+		}
+		if _, sb := restoredSuperblock(t, r, sn); strings.Contains(sb, "needs_recovery") {
+			t.Fatalf("the backup's ext4 needs journal recovery: it was not frozen\n%s", sb)
+		}
+	})
+
 	// The control: the probe above can fail. The same mounted file system backed up without
 	// --quiesce carries the journal's recovery flag.
 	t.Run("unquiesced control", func(t *testing.T) {
@@ -141,7 +158,7 @@ func TestQuiesceWithGuestAgent(t *testing.T) {
 		if _, sb := restoredSuperblock(t, r, sn); !strings.Contains(sb, "needs_recovery") {
 			t.Fatalf("an unquiesced backup of a mounted ext4 shows no needs_recovery: the probe cannot tell\n%s", sb)
 		}
-		if f, th := hooks(); f != 1 || th != 1 {
+		if f, th := hooks(); f != 2 || th != 2 {
 			t.Fatalf("a backup without --quiesce ran the guest's hooks (%d freeze, %d thaw)", f, th)
 		}
 	})
@@ -154,8 +171,8 @@ func TestQuiesceWithGuestAgent(t *testing.T) {
 		if res.Err == nil || res.Committed || !strings.Contains(res.Err.Error(), "start the libvirt backup job") {
 			t.Fatalf("backup with a missing scratch folder: err %v, committed %v", res.Err, res.Committed)
 		}
-		if f, th := hooks(); f != 2 || th != 2 {
-			t.Fatalf("after a failed quiesced backup: %d freezes, %d thaws, want 2 and 2", f, th)
+		if f, th := hooks(); f != 3 || th != 3 {
+			t.Fatalf("after a failed quiesced backup: %d freezes, %d thaws, want 3 and 3", f, th)
 		}
 		if s := status(); s != "thawed" {
 			t.Fatalf("after a failed backup the guest is %s", s)

@@ -29,7 +29,7 @@ func TestE2EQuiesceKilled(t *testing.T) {
 	virsh(t, lv.URI, "define", xml)
 	virsh(t, lv.URI, "start", "guest")
 	t.Cleanup(func() { exec.Command("virsh", "-c", lv.URI, "destroy", "guest").Run() })
-	t.Logf("guest agent answered after %s (TCG)", lvtest.WaitAgent(t, lv.URI, "guest", 3*time.Minute).Round(100*time.Millisecond))
+	t.Logf("guest agent answered after %s (TCG)", lvtest.WaitAgent(t, lv.URI, "guest", 5*time.Minute).Round(100*time.Millisecond))
 	hooks := func() (int, int) {
 		return lvtest.ConsoleLines(t, console, "snapferry-guest: fsfreeze-hook freeze"), lvtest.ConsoleLines(t, console, "snapferry-guest: fsfreeze-hook thaw")
 	}
@@ -46,18 +46,18 @@ func TestE2EQuiesceKilled(t *testing.T) {
 		t.Fatalf("quiesced backup: %d freezes, %d thaws, guest %s; stderr:\n%s", f, th, status(), r.stderr)
 	}
 
-	// The guest's next freeze hook waits 5 s before the agent freezes: snapferry is inside the
+	// The guest's next freeze hook waits 10 s before the agent freezes: snapferry is inside the
 	// freeze call then, and is killed there.
-	lvtest.GuestWriteFile(t, lv.URI, "guest", "/run/snapferry-slow-freeze", "5")
+	lvtest.GuestWriteFile(t, lv.URI, "guest", "/run/snapferry-slow-freeze", "10")
 	j := startSF(t, []string{"SNAPFERRY_HOME=" + home}, "backup", "--vm=guest", "--to="+repoDir, "--quiesce", uri)
-	testkit.Eventually(t, time.Minute, "the guest's freeze hook to start", func() bool {
-		return lvtest.ConsoleLines(t, console, "snapferry-guest: fsfreeze-hook freeze waits 5 s") == 1
+	testkit.Eventually(t, 2*time.Minute, "the guest's freeze hook to start", func() bool {
+		return lvtest.ConsoleLines(t, console, "snapferry-guest: fsfreeze-hook freeze waits 10 s") == 1
 	})
 	if err := j.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	<-j.done
-	testkit.Eventually(t, time.Minute, "the agent to finish the freeze the killed run asked for", func() bool {
+	testkit.Eventually(t, 2*time.Minute, "the agent to finish the freeze the killed run asked for", func() bool {
 		return status() == "frozen"
 	})
 	if _, th := hooks(); th != 1 {
