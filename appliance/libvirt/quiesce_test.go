@@ -38,20 +38,8 @@ func bootGuest(t *testing.T, d *Driver, name string) agentGuest {
 	g := lvtest.BuildGuest(t)
 	dir := t.TempDir()
 	ag := agentGuest{disk: lvtest.Ext4Disk(t, dir), console: filepath.Join(dir, "console.log")}
-	dom, err := d.l.DomainDefineXMLFlags(g.DomainXML(name, ag.disk, ag.console), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if st, _, err := d.l.DomainGetState(dom, 0); err == nil && golibvirt.DomainState(st) != golibvirt.DomainShutoff {
-			_ = d.l.DomainDestroy(dom)
-		}
-		_ = d.l.DomainUndefineFlags(dom, golibvirt.DomainUndefineCheckpointsMetadata)
-	})
 	start := time.Now()
-	if err := d.l.DomainCreate(dom); err != nil {
-		t.Fatal(err)
-	}
+	dom := defineTestDomain(t, d, g.DomainXML(name, ag.disk, ag.console), true)
 	lvtest.WaitAgent(t, daemon.uri, name, 5*time.Minute)
 	t.Logf("guest %s: agent answered %s after the domain started (TCG)", name, time.Since(start).Round(100*time.Millisecond))
 	if lvtest.ConsoleLines(t, ag.console, "snapferry-guest: mounted /dev/vda on /mnt") != 1 {
@@ -222,18 +210,8 @@ func TestQuiesceWithoutAgent(t *testing.T) {
 <os><type arch='x86_64' machine='pc'>hvm</type></os><devices>
 <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='` + qemuImg(t, dir, "b.qcow2", "qcow2", 16<<20, "write -P 0x22 0 1M") + `'/><target dev='vda' bus='virtio'/></disk>
 <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel></devices></domain>`
-	dom, err := d.l.DomainDefineXMLFlags(channelXML, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = d.l.DomainDestroy(dom)
-		_ = d.l.DomainUndefineFlags(dom, golibvirt.DomainUndefineCheckpointsMetadata)
-	})
-	if err := d.l.DomainCreate(dom); err != nil {
-		t.Fatal(err)
-	}
-	for i, vm := range []appliance.VM{noChannel, vmOf(dom)} {
+	silent := defineTestDomain(t, d, channelXML, true)
+	for i, vm := range []appliance.VM{noChannel, vmOf(silent)} {
 		o := backupOpts(t, "n"+string(rune('1'+i)))
 		o.Quiesce = true
 		res := d.BackupVM(testCtx(t), r, vm, o)
