@@ -29,6 +29,7 @@ set -euo pipefail
 [ $# -ge 1 ] && [ $# -le 2 ] || { echo "usage: $0 OUTDIR [KERNEL_ROOT]" >&2; exit 2; }
 out=$(mkdir -p "$1" && cd "$1" && pwd)
 root=${2:-${GUEST_KERNEL_ROOT:-/}}
+root=${root%/} # "/" -> "": paths below read "$root/boot"
 
 kernel=$(ls -1 "$root"/boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n 1 || true)
 [ -n "$kernel" ] || {
