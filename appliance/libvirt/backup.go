@@ -211,7 +211,7 @@ func (j *domBackup) plan(prev string) ([]diskPlan, error) {
 // online backs up a running domain through a pull-mode backup job.
 func (j *domBackup) online(ctx context.Context) error {
 	prev := j.prevCheckpoint()
-	j.thawLeftover()
+	j.thawLeftover(ctx)
 	if err := j.clearLeftovers(prev); err != nil {
 		return err
 	}
@@ -231,7 +231,7 @@ func (j *domBackup) online(ctx context.Context) error {
 		cpOpt = golibvirt.OptString{cpXML}
 	}
 	// The guest is frozen only while the job starts: QEMU keeps that instant for the reads.
-	thaw := j.freezeGuest()
+	thaw := j.freezeGuest(ctx)
 	defer thaw()
 	err = j.d.l.DomainBackupBegin(j.dom, bx, cpOpt, 0)
 	thaw()

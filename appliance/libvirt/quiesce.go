@@ -1,17 +1,24 @@
 package libvirt
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
+
+	"github.com/snapferry/snapferry/pidmgr"
 )
 
 // freezeMarkURI is the namespace of the live domain metadata by which a backup marks a guest
 // whose file systems it is freezing. libvirt keeps live metadata only while the domain runs,
 // which is exactly as long as a freeze can last: a run killed between freeze and thaw leaves the
 // mark, and the next backup of the domain (any repository, any --home) thaws the guest. The
-// mark also tells an administrator reading `virsh dumpxml` who froze the guest.
+// mark also tells an administrator reading `virsh dumpxml` who froze the guest. It names the
+// process (pid and start token, as pidmgr tells them apart): a mark whose process still runs is
+// a freeze under way (another run, from another --home), not a leftover.
 const (
 	freezeMarkURI = "https://github.com/snapferry/snapferry/xmlns/libvirt/freeze/1"
 	freezeMarkKey = "snapferry"
@@ -25,12 +32,12 @@ func noThaw() {}
 // thaws them; call it as soon as the job has started (or failed to), and again (it does nothing
 // the second time) on every way out. When the agent does not answer the backup goes on
 // crash-consistent, with a warning: that is the documented behaviour of --quiesce on libvirt.
-func (j *domBackup) freezeGuest() (thaw func()) {
+func (j *domBackup) freezeGuest(ctx context.Context) (thaw func()) {
 	if !j.o.Quiesce {
 		return noThaw
 	}
 	// Mark before freezing: whatever stops this process from here on, the mark outlives it.
-	if err := j.d.markFrozen(j.dom, j.o.JobID); err != nil {
+	if err := j.d.markFrozen(j.dom, ownMark(ctx, j.o.JobID)); err != nil {
 		j.warn("not quiesced, the backup is crash-consistent: cannot mark the domain before freezing it (%v)", err)
 		return noThaw
 	}
@@ -69,10 +76,17 @@ func (j *domBackup) freezeGuest() (thaw func()) {
 
 // thawLeftover thaws a guest that an earlier run marked and froze and could not thaw (it was
 // killed in between, or its thaw failed), and says so.
-func (j *domBackup) thawLeftover() {
-	job, ok := j.d.frozenMark(j.dom)
+func (j *domBackup) thawLeftover(ctx context.Context) {
+	m, ok := j.d.frozenMark(j.dom)
 	if !ok {
 		return
+	}
+	job := m.job
+	if m.pid > 0 && m.pid != os.Getpid() {
+		if alive, err := pidmgr.NewProcessTable("", nil).Alive(ctx, m.pid, m.token); err == nil && alive {
+			j.o.logf("domain %s: snapferry job %s (pid %d) is freezing the guest right now; its thaw is its own", j.vm.Name, job, m.pid)
+			return
+		}
 	}
 	if _, err := j.d.l.DomainFsthaw(j.dom, nil, 0); err != nil {
 		j.warn("snapferry job %s left the guest file systems frozen and they could not be thawed (%v); run `virsh domfsthaw %s`", job, err, j.vm.Name)
@@ -87,8 +101,23 @@ func agentDown(err error) bool {
 	return isCode(err, golibvirt.ErrAgentUnresponsive) || isCode(err, golibvirt.ErrArgumentUnsupported) || isCode(err, golibvirt.ErrOperationInvalid)
 }
 
-func (d *Driver) markFrozen(dom golibvirt.Domain, job string) error {
-	x := el("frozen", []string{"job", job}).String()
+// freezeMark is what the mark says: the job, and the process that set it (pid 0: unknown).
+type freezeMark struct {
+	job, token string
+	pid        int
+}
+
+// ownMark is the mark of this process.
+func ownMark(ctx context.Context, job string) freezeMark {
+	m := freezeMark{job: job, pid: os.Getpid()}
+	if p, err := pidmgr.NewProcessTable("", nil).Lookup(ctx, m.pid); err == nil {
+		m.token = p.Token
+	}
+	return m
+}
+
+func (d *Driver) markFrozen(dom golibvirt.Domain, m freezeMark) error {
+	x := el("frozen", []string{"job", m.job, "pid", strconv.Itoa(m.pid), "token", m.token}).String()
 	err := d.l.DomainSetMetadata(dom, int32(golibvirt.DomainMetadataElement), golibvirt.OptString{x},
 		golibvirt.OptString{freezeMarkKey}, golibvirt.OptString{freezeMarkURI}, golibvirt.DomainAffectLive)
 	if err != nil {
@@ -106,15 +135,21 @@ func (d *Driver) unmarkFrozen(dom golibvirt.Domain) error {
 	return nil
 }
 
-// frozenMark reads the mark: the job that set it ("?" when unreadable).
-func (d *Driver) frozenMark(dom golibvirt.Domain) (string, bool) {
+// frozenMark reads the mark (job "?" and pid 0 for what it does not say).
+func (d *Driver) frozenMark(dom golibvirt.Domain) (freezeMark, bool) {
 	x, err := d.l.DomainGetMetadata(dom, int32(golibvirt.DomainMetadataElement), golibvirt.OptString{freezeMarkURI}, golibvirt.DomainAffectLive)
 	if err != nil {
-		return "", false
+		return freezeMark{}, false
 	}
-	job := "?"
-	if n, err := parseXML(x); err == nil && n.attr("job") != "" {
-		job = n.attr("job")
+	m := freezeMark{job: "?"}
+	if n, err := parseXML(x); err == nil {
+		if n.attr("job") != "" {
+			m.job = n.attr("job")
+		}
+		m.token = n.attr("token")
+		if pid, err := strconv.Atoi(n.attr("pid")); err == nil && pid > 0 {
+			m.pid = pid
+		}
 	}
-	return job, true
+	return m, true
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/snapferry/snapferry/images/disk"
 	"github.com/snapferry/snapferry/images/memblobs"
 	"github.com/snapferry/snapferry/images/repo"
+	"github.com/snapferry/snapferry/pidmgr"
 )
 
 // The console lines the guest's fsfreeze hook prints (scripts/libvirt/guest-initramfs.sh).
@@ -172,7 +173,12 @@ func TestQuiesceWithGuestAgent(t *testing.T) {
 	// TestE2EQuiesceKilled kills a real process there.)
 	t.Run("frozen by a killed run", func(t *testing.T) {
 		dom := mustDomain(t, d, ag.vm)
-		if err := d.markFrozen(dom, "killed-job"); err != nil {
+		// A process that has exited: a child run to its end.
+		gone := exec.Command("true")
+		if err := gone.Run(); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.markFrozen(dom, freezeMark{job: "killed-job", pid: gone.Process.Pid, token: "1@gone"}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := d.l.DomainFsfreeze(dom, nil, 0); err != nil {
@@ -193,6 +199,38 @@ func TestQuiesceWithGuestAgent(t *testing.T) {
 		}
 		if _, ok := d.frozenMark(dom); ok {
 			t.Fatal("the freeze mark is still there")
+		}
+	})
+
+	// A mark whose process still runs (here: a live child process of this test) is a freeze
+	// under way, another run's (from another --home): the backup leaves it alone.
+	t.Run("frozen by a live run", func(t *testing.T) {
+		dom := mustDomain(t, d, ag.vm)
+		live := exec.Command("sleep", "600")
+		if err := live.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = live.Process.Kill(); _ = live.Wait() }()
+		p, err := pidmgr.NewProcessTable("", nil).Lookup(testCtx(t), live.Process.Pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.markFrozen(dom, freezeMark{job: "live-job", pid: p.PID, token: p.Token}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.l.DomainFsfreeze(dom, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		var logs logLines
+		o := backupOpts(t, "q5")
+		o.Log = logs.log
+		res := d.BackupVM(testCtx(t), r, ag.vm, o)
+		if res.Err != nil || len(res.Warnings) != 0 || status() != "frozen" || !strings.Contains(logs.String(), "is freezing the guest right now") {
+			t.Fatalf("backup beside a live freeze: err %v, warnings %v, guest %s; log:\n%s", res.Err, res.Warnings, status(), &logs)
+		}
+		// That run's thaw, as it would do it.
+		if _, err := d.l.DomainFsthaw(dom, nil, 0); err != nil || d.unmarkFrozen(dom) != nil || status() != "thawed" {
+			t.Fatalf("thaw: %v, guest %s", err, status())
 		}
 	})
 }
