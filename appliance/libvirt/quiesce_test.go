@@ -92,147 +92,168 @@ func TestQuiesceWithGuestAgent(t *testing.T) {
 			lvtest.Unavailable(t, err)
 		}
 	}
-	ag := bootGuest(t, d, "sf-agent")
-	status := func() string { return lvtest.FreezeStatus(t, daemon.uri, "sf-agent") }
-	hooks := func() (int, int) {
-		return lvtest.ConsoleLines(t, ag.console, hookFreeze), lvtest.ConsoleLines(t, ag.console, hookThaw)
+	f := &agentFixture{d: d, ag: bootGuest(t, d, "sf-agent")}
+	_, f.r = memblobs.LocalRepo(t, testBlock, repo.ChunkerParams{})
+	// In this order: each step counts the hooks the steps before it ran.
+	t.Run("quiesced", f.quiesced)
+	t.Run("slow freeze hook", f.slowHook)
+	t.Run("unquiesced control", f.unquiescedControl)
+	t.Run("failure after the freeze thaws", f.failureThaws)
+	t.Run("frozen by a killed run", f.killedRunThawed)
+	t.Run("frozen by a live run", f.liveRunLeftAlone)
+}
+
+// agentFixture is the booted agent guest and the repository the quiesce steps back up into.
+type agentFixture struct {
+	d  *Driver
+	ag agentGuest
+	r  *repo.Repository
+}
+
+func (f *agentFixture) status(t *testing.T) string {
+	t.Helper()
+	return lvtest.FreezeStatus(t, daemon.uri, f.ag.vm.Name)
+}
+
+// hooks counts the freeze and thaw hooks the guest ran so far.
+func (f *agentFixture) hooks(t *testing.T) (int, int) {
+	t.Helper()
+	return lvtest.ConsoleLines(t, f.ag.console, hookFreeze), lvtest.ConsoleLines(t, f.ag.console, hookThaw)
+}
+
+func (f *agentFixture) quiesced(t *testing.T) {
+	var logs logLines
+	o := backupOpts(t, "q1")
+	o.Quiesce, o.Log = true, logs.log
+	_, sn := backupOK(t, f.d, f.r, f.ag.vm, o)
+	if fr, th := f.hooks(t); fr != 1 || th != 1 {
+		t.Fatalf("the guest ran its freeze hook %d times and its thaw hook %d times, want once each; log:\n%s", fr, th, &logs)
 	}
-	_, r := memblobs.LocalRepo(t, testBlock, repo.ChunkerParams{})
+	if s := f.status(t); s != "thawed" {
+		t.Fatalf("after the backup the guest is %s", s)
+	}
+	t.Logf("log:\n%s", &logs)
+	if !strings.Contains(logs.String(), "froze 1 guest file system(s)") || len(sn.Warnings) != 0 {
+		t.Fatalf("log:\n%s\nwarnings: %v", &logs, sn.Warnings)
+	}
+	raw, sb := restoredSuperblock(t, f.r, sn)
+	if strings.Contains(sb, "needs_recovery") {
+		t.Fatalf("the quiesced backup's ext4 needs journal recovery: it was not frozen\n%s", sb)
+	}
+	run(t, "e2fsck", "-fn", raw)
+	if _, ok := f.d.frozenMark(mustDomain(t, f.d, f.ag.vm)); ok {
+		t.Fatal("the freeze mark is still on the domain after the thaw")
+	}
+}
 
-	t.Run("quiesced", func(t *testing.T) {
-		var logs logLines
-		o := backupOpts(t, "q1")
-		o.Quiesce, o.Log = true, logs.log
-		_, sn := backupOK(t, d, r, ag.vm, o)
-		if f, th := hooks(); f != 1 || th != 1 {
-			t.Fatalf("the guest ran its freeze hook %d times and its thaw hook %d times, want once each; log:\n%s", f, th, &logs)
-		}
-		if s := status(); s != "thawed" {
-			t.Fatalf("after the backup the guest is %s", s)
-		}
-		t.Logf("log:\n%s", &logs)
-		if !strings.Contains(logs.String(), "froze 1 guest file system(s)") || len(sn.Warnings) != 0 {
-			t.Fatalf("log:\n%s\nwarnings: %v", &logs, sn.Warnings)
-		}
-		raw, sb := restoredSuperblock(t, r, sn)
-		if strings.Contains(sb, "needs_recovery") {
-			t.Fatalf("the quiesced backup's ext4 needs journal recovery: it was not frozen\n%s", sb)
-		}
-		run(t, "e2fsck", "-fn", raw)
-		if _, ok := d.frozenMark(mustDomain(t, d, ag.vm)); ok {
-			t.Fatal("the freeze mark is still on the domain after the thaw")
-		}
-	})
+// An application's hook may take a while to flush before the freeze (the guest's waits 8 s):
+// libvirt waits for the agent, the backup is quiesced.
+func (f *agentFixture) slowHook(t *testing.T) {
+	lvtest.GuestWriteFile(t, daemon.uri, f.ag.vm.Name, "/run/snapferry-slow-freeze", "8")
+	var logs logLines
+	o := backupOpts(t, "q1s")
+	o.Quiesce, o.Log = true, logs.log
+	_, sn := backupOK(t, f.d, f.r, f.ag.vm, o)
+	if fr, th := f.hooks(t); fr != 2 || th != 2 || len(sn.Warnings) != 0 || f.status(t) != "thawed" {
+		t.Fatalf("quiesced backup with a slow hook: %d freezes, %d thaws, warnings %v; log:\n%s", fr, th, sn.Warnings, &logs)
+	}
+	if _, sb := restoredSuperblock(t, f.r, sn); strings.Contains(sb, "needs_recovery") {
+		t.Fatalf("the backup's ext4 needs journal recovery: it was not frozen\n%s", sb)
+	}
+}
 
-	// An application's hook may take a while to flush before the freeze (the guest's waits 8 s):
-	// libvirt waits for the agent, the backup is quiesced.
-	t.Run("slow freeze hook", func(t *testing.T) {
-		lvtest.GuestWriteFile(t, daemon.uri, "sf-agent", "/run/snapferry-slow-freeze", "8")
-		var logs logLines
-		o := backupOpts(t, "q1s")
-		o.Quiesce, o.Log = true, logs.log
-		_, sn := backupOK(t, d, r, ag.vm, o)
-		if f, th := hooks(); f != 2 || th != 2 || len(sn.Warnings) != 0 || status() != "thawed" {
-			t.Fatalf("quiesced backup with a slow hook: %d freezes, %d thaws, warnings %v; log:\n%s", f, th, sn.Warnings, &logs)
-		}
-		if _, sb := restoredSuperblock(t, r, sn); strings.Contains(sb, "needs_recovery") {
-			t.Fatalf("the backup's ext4 needs journal recovery: it was not frozen\n%s", sb)
-		}
-	})
+// The control: the superblock probe can fail. The same mounted file system backed up without
+// --quiesce carries the journal's recovery flag.
+func (f *agentFixture) unquiescedControl(t *testing.T) {
+	_, sn := backupOK(t, f.d, f.r, f.ag.vm, backupOpts(t, "q2"))
+	if _, sb := restoredSuperblock(t, f.r, sn); !strings.Contains(sb, "needs_recovery") {
+		t.Fatalf("an unquiesced backup of a mounted ext4 shows no needs_recovery: the probe cannot tell\n%s", sb)
+	}
+	if fr, th := f.hooks(t); fr != 2 || th != 2 {
+		t.Fatalf("a backup without --quiesce ran the guest's hooks (%d freeze, %d thaw)", fr, th)
+	}
+}
 
-	// The control: the probe above can fail. The same mounted file system backed up without
-	// --quiesce carries the journal's recovery flag.
-	t.Run("unquiesced control", func(t *testing.T) {
-		_, sn := backupOK(t, d, r, ag.vm, backupOpts(t, "q2"))
-		if _, sb := restoredSuperblock(t, r, sn); !strings.Contains(sb, "needs_recovery") {
-			t.Fatalf("an unquiesced backup of a mounted ext4 shows no needs_recovery: the probe cannot tell\n%s", sb)
-		}
-		if f, th := hooks(); f != 2 || th != 2 {
-			t.Fatalf("a backup without --quiesce ran the guest's hooks (%d freeze, %d thaw)", f, th)
-		}
-	})
+// The backup job cannot start (its scratch folder does not exist) after the guest is frozen.
+func (f *agentFixture) failureThaws(t *testing.T) {
+	o := backupOpts(t, "q3")
+	o.Quiesce, o.ScratchDir = true, filepath.Join(t.TempDir(), "missing")
+	res := f.d.BackupVM(testCtx(t), f.r, f.ag.vm, o)
+	if res.Err == nil || res.Committed || !strings.Contains(res.Err.Error(), "start the libvirt backup job") {
+		t.Fatalf("backup with a missing scratch folder: err %v, committed %v", res.Err, res.Committed)
+	}
+	if fr, th := f.hooks(t); fr != 3 || th != 3 {
+		t.Fatalf("after a failed quiesced backup: %d freezes, %d thaws, want 3 and 3", fr, th)
+	}
+	if s := f.status(t); s != "thawed" {
+		t.Fatalf("after a failed backup the guest is %s", s)
+	}
+}
 
-	// The backup job cannot start (its scratch folder does not exist) after the guest is frozen.
-	t.Run("failure after the freeze thaws", func(t *testing.T) {
-		o := backupOpts(t, "q3")
-		o.Quiesce, o.ScratchDir = true, filepath.Join(t.TempDir(), "missing")
-		res := d.BackupVM(testCtx(t), r, ag.vm, o)
-		if res.Err == nil || res.Committed || !strings.Contains(res.Err.Error(), "start the libvirt backup job") {
-			t.Fatalf("backup with a missing scratch folder: err %v, committed %v", res.Err, res.Committed)
-		}
-		if f, th := hooks(); f != 3 || th != 3 {
-			t.Fatalf("after a failed quiesced backup: %d freezes, %d thaws, want 3 and 3", f, th)
-		}
-		if s := status(); s != "thawed" {
-			t.Fatalf("after a failed backup the guest is %s", s)
-		}
-	})
+// freezeWithMark freezes the guest as a run with mark m would have.
+func (f *agentFixture) freezeWithMark(t *testing.T, m freezeMark) golibvirt.Domain {
+	t.Helper()
+	dom := mustDomain(t, f.d, f.ag.vm)
+	if err := f.d.markFrozen(dom, m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.d.l.DomainFsfreeze(dom, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.status(t); s != "frozen" {
+		t.Fatalf("guest is %s after the freeze", s)
+	}
+	return dom
+}
 
-	// What a run killed between freeze and thaw leaves: the mark and a frozen guest. The next
-	// backup of the domain, quiesced or not, thaws it and says so. (cmd/snapferry's
-	// TestE2EQuiesceKilled kills a real process there.)
-	t.Run("frozen by a killed run", func(t *testing.T) {
-		dom := mustDomain(t, d, ag.vm)
-		// A process that has exited: a child run to its end.
-		gone := exec.Command("true")
-		if err := gone.Run(); err != nil {
-			t.Fatal(err)
-		}
-		if err := d.markFrozen(dom, freezeMark{job: "killed-job", pid: gone.Process.Pid, token: "1@gone"}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := d.l.DomainFsfreeze(dom, nil, 0); err != nil {
-			t.Fatal(err)
-		}
-		if s := status(); s != "frozen" {
-			t.Fatalf("guest is %s after the freeze", s)
-		}
-		res := d.BackupVM(testCtx(t), r, ag.vm, backupOpts(t, "q4"))
-		if res.Err != nil || !res.Committed {
-			t.Fatalf("backup: %v", res.Err)
-		}
-		if s := status(); s != "thawed" {
-			t.Fatalf("the next backup left the guest %s", s)
-		}
-		if !strings.Contains(strings.Join(res.Warnings, "\n"), "thawed the guest file systems snapferry job killed-job left frozen") {
-			t.Fatalf("warnings: %v", res.Warnings)
-		}
-		if _, ok := d.frozenMark(dom); ok {
-			t.Fatal("the freeze mark is still there")
-		}
-	})
+// What a run killed between freeze and thaw leaves: the mark and a frozen guest. The next
+// backup of the domain, quiesced or not, thaws it and says so. (cmd/snapferry's
+// TestE2EQuiesceKilled kills a real process there.)
+func (f *agentFixture) killedRunThawed(t *testing.T) {
+	gone := exec.Command("true") // a process that has exited
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dom := f.freezeWithMark(t, freezeMark{job: "killed-job", pid: gone.Process.Pid, token: "1@gone"})
+	res := f.d.BackupVM(testCtx(t), f.r, f.ag.vm, backupOpts(t, "q4"))
+	if res.Err != nil || !res.Committed {
+		t.Fatalf("backup: %v", res.Err)
+	}
+	if s := f.status(t); s != "thawed" {
+		t.Fatalf("the next backup left the guest %s", s)
+	}
+	if !strings.Contains(strings.Join(res.Warnings, "\n"), "thawed the guest file systems snapferry job killed-job left frozen") {
+		t.Fatalf("warnings: %v", res.Warnings)
+	}
+	if _, ok := f.d.frozenMark(dom); ok {
+		t.Fatal("the freeze mark is still there")
+	}
+}
 
-	// A mark whose process still runs (here: a live child process of this test) is a freeze
-	// under way, another run's (from another --home): the backup leaves it alone.
-	t.Run("frozen by a live run", func(t *testing.T) {
-		dom := mustDomain(t, d, ag.vm)
-		live := exec.Command("sleep", "600")
-		if err := live.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = live.Process.Kill(); _ = live.Wait() }()
-		p, err := pidmgr.NewProcessTable("", nil).Lookup(testCtx(t), live.Process.Pid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.markFrozen(dom, freezeMark{job: "live-job", pid: p.PID, token: p.Token}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := d.l.DomainFsfreeze(dom, nil, 0); err != nil {
-			t.Fatal(err)
-		}
-		var logs logLines
-		o := backupOpts(t, "q5")
-		o.Log = logs.log
-		res := d.BackupVM(testCtx(t), r, ag.vm, o)
-		if res.Err != nil || len(res.Warnings) != 0 || status() != "frozen" || !strings.Contains(logs.String(), "is freezing the guest right now") {
-			t.Fatalf("backup beside a live freeze: err %v, warnings %v, guest %s; log:\n%s", res.Err, res.Warnings, status(), &logs)
-		}
-		// That run's thaw, as it would do it.
-		if _, err := d.l.DomainFsthaw(dom, nil, 0); err != nil || d.unmarkFrozen(dom) != nil || status() != "thawed" {
-			t.Fatalf("thaw: %v, guest %s", err, status())
-		}
-	})
+// A mark whose process still runs (here: a live child process of this test) is a freeze under
+// way, another run's (from another --home): the backup leaves it alone.
+func (f *agentFixture) liveRunLeftAlone(t *testing.T) {
+	live := exec.Command("sleep", "600")
+	if err := live.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = live.Process.Kill(); _ = live.Wait() }()
+	p, err := pidmgr.NewProcessTable("", nil).Lookup(testCtx(t), live.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dom := f.freezeWithMark(t, freezeMark{job: "live-job", pid: p.PID, token: p.Token})
+	var logs logLines
+	o := backupOpts(t, "q5")
+	o.Log = logs.log
+	res := f.d.BackupVM(testCtx(t), f.r, f.ag.vm, o)
+	if res.Err != nil || len(res.Warnings) != 0 || f.status(t) != "frozen" || !strings.Contains(logs.String(), "is freezing the guest right now") {
+		t.Fatalf("backup beside a live freeze: err %v, warnings %v, guest %s; log:\n%s", res.Err, res.Warnings, f.status(t), &logs)
+	}
+	// That run's thaw, as it would do it.
+	if _, err := f.d.l.DomainFsthaw(dom, nil, 0); err != nil || f.d.unmarkFrozen(dom) != nil || f.status(t) != "thawed" {
+		t.Fatalf("thaw: %v, guest %s", err, f.status(t))
+	}
 }
 
 // --quiesce where no agent answers goes on crash-consistent with a warning naming what to do:
