@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -29,8 +31,10 @@ func runBackupHelper() error {
 	o := s3store.Options{Endpoint: os.Getenv("H_ENDPOINT"), Bucket: os.Getenv("H_BUCKET"), Prefix: "repo",
 		InsecureHTTP: true, PartSize: 5 << 20}
 	if os.Getenv("H_KILL_IN_PART") != "" {
-		// Dies by SIGKILL while sending the second part of a multipart upload: no abort runs.
-		o.Transport = killingTransport{rt: http.DefaultTransport, part: os.Getenv("H_KILL_IN_PART")}
+		// Dies by SIGKILL while sending the second part of a multipart upload (of the
+		// H_KILL_NTH_UPLOAD-th one to get there, default the first): no abort runs.
+		nth, _ := strconv.Atoi(os.Getenv("H_KILL_NTH_UPLOAD"))
+		o.Transport = &killingTransport{rt: http.DefaultTransport, part: os.Getenv("H_KILL_IN_PART"), nth: max(nth, 1)}
 	}
 	be, err := s3store.New(o)
 	if err != nil {
@@ -41,7 +45,8 @@ func runBackupHelper() error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	r, err := repo.Open(ctx, be, repo.Options{TempDir: tmp, Hostname: os.Getenv("H_HOST")})
+	packers, _ := strconv.Atoi(os.Getenv("H_PACKERS"))
+	r, err := repo.Open(ctx, be, repo.Options{TempDir: tmp, Hostname: os.Getenv("H_HOST"), Packers: packers})
 	if err != nil {
 		return err
 	}
@@ -51,6 +56,13 @@ func runBackupHelper() error {
 		return err
 	}
 	defer lk.Unlock(ctx)
+	if os.Getenv("H_ADOPT") != "" { // what `snapferry backup` does after taking its lock
+		if ad, err := r.AdoptUnindexed(ctx); err != nil {
+			return err
+		} else {
+			fmt.Fprintf(os.Stderr, "adopted %d packs\n", ad.Packs)
+		}
+	}
 	id, err := tryBackupFolder(ctx, r, os.Getenv("H_DIR"), os.Getenv("H_HOST"))
 	if err != nil {
 		return err
@@ -105,14 +117,17 @@ func TestConcurrentBackups(t *testing.T) {
 	}
 }
 
-// killingTransport kills the process when a request for the given part number starts.
+// killingTransport kills the process when a request for the given part number starts, the nth
+// time one does.
 type killingTransport struct {
 	rt   http.RoundTripper
 	part string
+	nth  int
+	seen atomic.Int32
 }
 
-func (k killingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method == http.MethodPut && req.URL.Query().Get("partNumber") == k.part {
+func (k *killingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPut && req.URL.Query().Get("partNumber") == k.part && int(k.seen.Add(1)) >= k.nth {
 		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {}
 	}
