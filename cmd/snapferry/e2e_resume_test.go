@@ -37,8 +37,8 @@ func dataBytes(t *testing.T, repoDir string) (n int, bytes int64) {
 func TestResumeAfterKillOverSSH(t *testing.T) { resumeAfterKill(t, "ssh") }
 
 // resumeAfterKill is TestResumeAfterKillOverSSH on a store kind with a folder on this machine
-// (ssh, sftp). After each kill, check over the store counts the temp files the killed upload
-// left in the folder (the stores that publish by rename leave one when killed mid-pack).
+// (ssh, sftp). Over sftp:// check must also count the temp files the killed upload left in the
+// folder (nothing on the far side removes them there).
 func resumeAfterKill(t *testing.T, kind string) {
 	dir := t.TempDir()
 	home := filepath.Join(dir, "state")
@@ -80,7 +80,9 @@ func resumeAfterKill(t *testing.T, kind string) {
 			if idx, _ := os.ReadDir(filepath.Join(repoDir, "index")); len(idx) != 0 {
 				t.Fatalf("an index file exists before the rerun (%d): the kill came too late to test resuming", len(idx))
 			}
-			if temps := tempFilesIn(t, repoDir); temps > 0 {
+			// Over ssh:// the far side's serve drops the temp files of a session that ended, while
+			// this looks: only sftp:// leaves them for prune (and check) to find.
+			if temps := tempFilesIn(t, repoDir); kind == "sftp" && temps > 0 {
 				chk := mustSF(t, home, 0, append([]string{"check", "--repo", spec, "--json"}, client...)...)
 				var rep struct {
 					TempFiles int `json:"temp_files"`
