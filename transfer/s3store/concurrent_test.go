@@ -28,29 +28,11 @@ const helperEnv = "SNAPFERRY_S3_BACKUP_HELPER"
 // the snapshot id.
 func runBackupHelper() error {
 	ctx := context.Background()
-	o := s3store.Options{Endpoint: os.Getenv("H_ENDPOINT"), Bucket: os.Getenv("H_BUCKET"), Prefix: "repo",
-		InsecureHTTP: true, PartSize: 5 << 20}
-	if os.Getenv("H_KILL_IN_PART") != "" {
-		// Dies by SIGKILL while sending the second part of a multipart upload (of the
-		// H_KILL_NTH_UPLOAD-th one to get there, default the first): no abort runs.
-		nth, _ := strconv.Atoi(os.Getenv("H_KILL_NTH_UPLOAD"))
-		o.Transport = &killingTransport{rt: http.DefaultTransport, part: os.Getenv("H_KILL_IN_PART"), nth: max(nth, 1)}
-	}
-	be, err := s3store.New(o)
+	r, done, err := openHelperRepo(ctx, repo.Options{})
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "s3-helper-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	packers, _ := strconv.Atoi(os.Getenv("H_PACKERS"))
-	r, err := repo.Open(ctx, be, repo.Options{TempDir: tmp, Hostname: os.Getenv("H_HOST"), Packers: packers})
-	if err != nil {
-		return err
-	}
-	defer r.Close()
+	defer done()
 	lk, err := r.Lock(ctx, false)
 	if err != nil {
 		return err
@@ -69,6 +51,33 @@ func runBackupHelper() error {
 	}
 	fmt.Println(id)
 	return nil
+}
+
+// openHelperRepo opens, in a helper process, the s3:// repository its environment names (parts
+// of 5 MiB, so test packs are multipart uploads; with H_KILL_IN_PART the process dies by SIGKILL
+// when it starts sending that part of an upload once H_KILL_AFTER_COMPLETE uploads, default
+// none, have completed: no abort runs). done closes it and removes its temp folder.
+func openHelperRepo(ctx context.Context, o repo.Options) (r *repo.Repository, done func(), err error) {
+	so := s3store.Options{Endpoint: os.Getenv("H_ENDPOINT"), Bucket: os.Getenv("H_BUCKET"), Prefix: "repo",
+		InsecureHTTP: true, PartSize: 5 << 20}
+	if os.Getenv("H_KILL_IN_PART") != "" {
+		after, _ := strconv.Atoi(os.Getenv("H_KILL_AFTER_COMPLETE"))
+		so.Transport = &killingTransport{rt: http.DefaultTransport, part: os.Getenv("H_KILL_IN_PART"), after: int32(after)}
+	}
+	be, err := s3store.New(so)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmp, err := os.MkdirTemp("", "s3-helper-")
+	if err != nil {
+		return nil, nil, err
+	}
+	o.TempDir, o.Hostname = tmp, os.Getenv("H_HOST")
+	if r, err = repo.Open(ctx, be, o); err != nil {
+		os.RemoveAll(tmp)
+		return nil, nil, err
+	}
+	return r, func() { r.Close(); os.RemoveAll(tmp) }, nil
 }
 
 // TestConcurrentBackups: eight processes back up into one s3:// repository at the same moment
@@ -117,21 +126,26 @@ func TestConcurrentBackups(t *testing.T) {
 	}
 }
 
-// killingTransport kills the process when a request for the given part number starts, the nth
-// time one does.
+// killingTransport kills the process when a request for the given part number starts after at
+// least `after` multipart uploads have completed.
 type killingTransport struct {
-	rt   http.RoundTripper
-	part string
-	nth  int
-	seen atomic.Int32
+	rt        http.RoundTripper
+	part      string
+	after     int32
+	completed atomic.Int32
 }
 
 func (k *killingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method == http.MethodPut && req.URL.Query().Get("partNumber") == k.part && int(k.seen.Add(1)) >= k.nth {
+	q := req.URL.Query()
+	if req.Method == http.MethodPut && q.Get("partNumber") == k.part && k.completed.Load() >= k.after {
 		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {}
 	}
-	return k.rt.RoundTrip(req)
+	resp, err := k.rt.RoundTrip(req)
+	if err == nil && req.Method == http.MethodPost && q.Has("uploadId") && resp.StatusCode == http.StatusOK {
+		k.completed.Add(1) // CompleteMultipartUpload answered
+	}
+	return resp, err
 }
 
 // runBackupProcess runs one backup helper for dir into s and returns its output and error.

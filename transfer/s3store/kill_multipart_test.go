@@ -30,9 +30,9 @@ func dataBytes(t *testing.T, s *s3store.Store) int64 {
 	return n
 }
 
-// TestKilledMidMultipartResumes: a backup process (one packer, so packs go one after the other)
-// is SIGKILLed as the third pack starts its second part, with two packs complete and the third
-// a multipart upload in flight. Nothing is visible under the third pack's name; check counts the
+// TestKilledMidMultipartResumes: a backup process is SIGKILLed as a pack starts sending its
+// second part after two packs completed: some packs are complete, at least one is a multipart
+// upload in flight. Nothing is visible under the third pack's name; check counts the
 // unfinished upload; the rerun adopts the complete packs (as `snapferry backup` does after taking
 // its lock) and sends less than 10% of what the killed run had stored again, compared with a
 // complete backup of the same folder; check --read-data is clean, the snapshot restores byte for
@@ -41,21 +41,21 @@ func TestKilledMidMultipartResumes(t *testing.T) {
 	srv := rgwtest.Get(t)
 	srv.SetEnv(t)
 	dir := t.TempDir()
-	// 30 MiB of incompressible data: five packs of the repository's 6 MiB, each a multipart
-	// upload of a 5 MiB and a 1 MiB part.
-	if err := os.WriteFile(filepath.Join(dir, "big"), dataOf(78, 30<<20), 0o644); err != nil {
+	// 42 MiB of incompressible data: seven packs of the repository's 6 MiB, each a multipart
+	// upload of a 5 MiB and a 1 MiB part; at most four are uploaded at once.
+	if err := os.WriteFile(filepath.Join(dir, "big"), dataOf(78, 42<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	control := newStore(t, srv, s3store.Options{})
 	initRepo(t, control, "")
-	if _, err := runBackupProcess(t, srv, control, dir, "host-a", "H_PACKERS=1"); err != nil {
+	if _, err := runBackupProcess(t, srv, control, dir, "host-a"); err != nil {
 		t.Fatalf("complete backup: %v\n%s", err, stderr(err))
 	}
 	full := dataBytes(t, control)
 
 	s := newStore(t, srv, s3store.Options{})
 	initRepo(t, s, "")
-	_, err := runBackupProcess(t, srv, s, dir, "host-a", "H_PACKERS=1", "H_KILL_IN_PART=2", "H_KILL_NTH_UPLOAD=3")
+	_, err := runBackupProcess(t, srv, s, dir, "host-a", "H_KILL_IN_PART=2", "H_KILL_AFTER_COMPLETE=2")
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("helper: %v, want death by SIGKILL", err)

@@ -20,16 +20,6 @@ import (
 // its environment and dies by SIGKILL the H_KILL_NTH time it reaches the hook point H_KILL_AT.
 func runPruneHelper() error {
 	ctx := context.Background()
-	be, err := s3store.New(s3store.Options{Endpoint: os.Getenv("H_ENDPOINT"), Bucket: os.Getenv("H_BUCKET"), Prefix: "repo",
-		InsecureHTTP: true, PartSize: 5 << 20})
-	if err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp("", "s3-helper-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
 	nth, _ := strconv.Atoi(os.Getenv("H_KILL_NTH"))
 	seen := 0
 	die := func(point string) {
@@ -40,11 +30,11 @@ func runPruneHelper() error {
 			}
 		}
 	}
-	r, err := repo.Open(ctx, be, repo.Options{TempDir: tmp, Hostname: os.Getenv("H_HOST"), Hook: die})
+	r, done, err := openHelperRepo(ctx, repo.Options{Hook: die})
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer done()
 	rep, err := r.Prune(ctx, repo.PruneOptions{})
 	if err != nil {
 		return err

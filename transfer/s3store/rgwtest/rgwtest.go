@@ -38,15 +38,6 @@ func Main(m *testing.M) int {
 	if os.Getenv(EnvVar) != "" {
 		return m.Run()
 	}
-	if _, err := exec.LookPath("radosgw"); err != nil {
-		os.Setenv(errVar, "radosgw is not installed (apt-get install radosgw ceph-mon ceph-osd ceph-common)")
-		return m.Run()
-	}
-	root, err := moduleRoot()
-	if err != nil {
-		os.Setenv(errVar, err.Error())
-		return m.Run()
-	}
 	tmp, err := os.MkdirTemp("", "rgwtest-")
 	if err != nil {
 		os.Setenv(errVar, err.Error())
@@ -54,16 +45,11 @@ func Main(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	dir := filepath.Join(tmp, "rgw")
-	out, err := exec.Command(filepath.Join(root, "scripts/rgw/start.sh"), dir).CombinedOutput()
-	if err != nil {
-		os.Setenv(errVar, fmt.Sprintf("scripts/rgw/start.sh: %v\n%s", err, out))
+	if err := start(dir); err != nil {
+		os.Setenv(errVar, err.Error())
 		return m.Run()
 	}
-	defer func() {
-		if out, err := exec.Command(filepath.Join(root, "scripts/rgw/stop.sh"), dir).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "rgwtest: stop: %v\n%s", err, out)
-		}
-	}()
+	defer stop(dir)
 	os.Setenv(EnvVar, filepath.Join(dir, "s3.env"))
 	return m.Run()
 }
@@ -82,20 +68,10 @@ func Lazy(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	os.Setenv(lazyVar, tmp)
+	dir := filepath.Join(tmp, "rgw")
 	defer func() {
-		dir := filepath.Join(tmp, "rgw")
-		if _, err := os.Stat(filepath.Join(dir, "pids")); err != nil {
-			return // never started
-		}
-		root, err := moduleRoot()
-		if err == nil {
-			var out []byte
-			if out, err = exec.Command(filepath.Join(root, "scripts/rgw/stop.sh"), dir).CombinedOutput(); err != nil {
-				err = fmt.Errorf("%w\n%s", err, out)
-			}
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "rgwtest: stop: %v\n", err)
+		if _, err := os.Stat(filepath.Join(dir, "pids")); err == nil { // started
+			stop(dir)
 		}
 	}()
 	return m.Run()
@@ -123,20 +99,40 @@ func startLazy(tmp string) {
 	if os.Getenv(errVar) != "" {
 		return // an earlier try failed: do not start again for every test
 	}
-	if _, err := exec.LookPath("radosgw"); err != nil {
-		os.Setenv(errVar, "radosgw is not installed (apt-get install radosgw ceph-mon ceph-osd ceph-common)")
-		return
-	}
-	root, err := moduleRoot()
-	if err != nil {
+	if err := start(dir); err != nil {
 		os.Setenv(errVar, err.Error())
 		return
 	}
-	if out, err := exec.Command(filepath.Join(root, "scripts/rgw/start.sh"), dir).CombinedOutput(); err != nil {
-		os.Setenv(errVar, fmt.Sprintf("scripts/rgw/start.sh: %v\n%s", err, out))
-		return
-	}
 	os.Setenv(EnvVar, env)
+}
+
+// start runs scripts/rgw/start.sh for a new server in dir.
+func start(dir string) error {
+	if _, err := exec.LookPath("radosgw"); err != nil {
+		return fmt.Errorf("radosgw is not installed (apt-get install radosgw ceph-mon ceph-osd ceph-common)")
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	if out, err := exec.Command(filepath.Join(root, "scripts/rgw/start.sh"), dir).CombinedOutput(); err != nil {
+		return fmt.Errorf("scripts/rgw/start.sh: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// stop runs scripts/rgw/stop.sh, which stops the daemons start recorded in dir by PID.
+func stop(dir string) {
+	root, err := moduleRoot()
+	if err == nil {
+		var out []byte
+		if out, err = exec.Command(filepath.Join(root, "scripts/rgw/stop.sh"), dir).CombinedOutput(); err != nil {
+			err = fmt.Errorf("%w\n%s", err, out)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "rgwtest: stop: %v\n", err)
+	}
 }
 
 // moduleRoot finds the folder holding go.mod above the working directory (a package's folder
