@@ -150,14 +150,20 @@ func (a *app) openBackupTarget(spec string) (*backupTarget, error) {
 		r.Close()
 		return nil, err
 	}
-	// Resume instead of resend: index what a killed or failed run uploaded but never indexed.
+	a.resume(r)
+	host, _ := os.Hostname()
+	return &backupTarget{r: r, lock: lock, host: host, prog: a.renderer()}, nil
+}
+
+// resume indexes what a killed or failed run (a backup or a copy) uploaded but never indexed, so
+// this run sends only what is missing instead of everything since that run's last index file.
+// Call it under a shared lock, before anything is stored.
+func (a *app) resume(r *repo.Repository) {
 	if ad, err := r.AdoptUnindexed(a.ctx); err != nil {
-		fmt.Fprintf(a.stderr, "warning: %v (the backup stores that data again)\n", err)
+		fmt.Fprintf(a.stderr, "warning: %v (this run stores that data again)\n", err)
 	} else if ad.Packs > 0 {
 		fmt.Fprintf(a.stderr, "resumed: indexed %d packs (%s) an interrupted run left\n", ad.Packs, humanBytes(ad.Bytes))
 	}
-	host, _ := os.Hostname()
-	return &backupTarget{r: r, lock: lock, host: host, prog: a.renderer()}, nil
 }
 
 func (t *backupTarget) Close(a *app) {

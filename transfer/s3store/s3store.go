@@ -79,8 +79,9 @@ type Store struct {
 }
 
 var (
-	_ store.Backend = (*Store)(nil)
-	_ store.Cleaner = (*Store)(nil)
+	_ store.Backend     = (*Store)(nil)
+	_ store.Cleaner     = (*Store)(nil)
+	_ store.TempCleaner = (*Store)(nil)
 )
 
 // New returns the store described by o. It makes no request: a wrong endpoint, bucket or key
