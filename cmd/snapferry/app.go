@@ -55,6 +55,8 @@ type app struct {
 	// state is the resolved state folder, once stateDir has found it: resolving probes the
 	// filesystem, and one command asks several times (registry, history, locks, temp files).
 	state string
+	// wireTraceFile is $SNAPFERRY_WIRE_TRACE once opened (wire_trace.go).
+	wireTraceFile io.Writer
 }
 
 // sshOptions are accepted by every command that may reach another host.

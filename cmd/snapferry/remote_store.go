@@ -28,6 +28,7 @@ func (a *app) storeOptions(spec string) storespec.Options {
 		Version:          version,
 		Create:           a.createStore,
 		S3:               a.s3Options(spec),
+		Trace:            a.wireTrace(),
 		// No ServeLog: the far side's routine lines (session started) would be noise on every
 		// command; storespec keeps its last words for error messages.
 	}

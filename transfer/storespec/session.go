@@ -3,6 +3,7 @@ package storespec
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/snapferry/snapferry/transfer/wire"
 )
@@ -22,7 +23,7 @@ func OpenSession(ctx context.Context, spec string, opts Options) (sess *wire.Ses
 	if err != nil {
 		return nil, nil, err
 	}
-	client, ssh, err := openServe(ctx, conn, s, opts)
+	client, ssh, err := openServe(ctx, conn, s, opts, tracer{w: opts.Trace, start: time.Now()})
 	if err != nil {
 		conn.Close()
 		return nil, nil, err
