@@ -58,25 +58,6 @@ func (r *Registry) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// Leave removes the entry Register returned, and nothing else: unlike Shutdown it does not read
-// the process table, which took ~1 s on a loaded host with a few hundred processes. It is for
-// short-lived sessions that a client waits for, `serve` above all (a client's every ssh:// command
-// waited for the far side's exit); other commands' Cleanup and Shutdown still clear stale entries.
-func (r *Registry) Leave(ctx context.Context, e Entry) error {
-	err := r.update(ctx, func(es []Entry) ([]Entry, bool, error) {
-		out := removeWhere(es, func(x Entry) bool { return x.PID == e.PID && x.Token == e.Token })
-		if len(out) == len(es) {
-			return es, false, nil
-		}
-		r.pruneBeats(out)
-		return out, true, nil
-	})
-	if err != nil {
-		return fmt.Errorf("leave: remove pid %d from %s: %w", e.PID, r.path, err)
-	}
-	return nil
-}
-
 // selfPID is this process's pid as the process table lists it: the same as os.Getpid() except
 // on ESXi if getpid() yields a world id rather than the cartel id.
 func (r *Registry) selfPID(ctx context.Context) int {

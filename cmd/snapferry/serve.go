@@ -49,26 +49,11 @@ func (a *app) serve(root string, appendOnly bool) error {
 		return fmt.Errorf("serve: root %s is not a folder; create it first", root)
 	}
 	// Registered as remote so a user's kill-idle on the store host never cuts a client's session.
-	// Beside the session, not before it, and without the process-table scans of Begin and
-	// Shutdown: the client waits for serve's handshake and exit, and the two scans took ~1 s of
-	// every ssh:// command on a host with a few hundred processes. Stale entries are cleared by
-	// the other commands' Begin.
 	if reg, err := a.registry(); err == nil {
-		registered := make(chan *pidmgr.Entry, 1)
-		go func() {
-			e, err := reg.Register(a.ctx, pidmgr.TypeRemote, "", os.Args)
-			if err != nil {
-				fmt.Fprintf(a.stderr, "warning: %v\n", err)
-				registered <- nil
-				return
-			}
-			registered <- &e
-		}()
-		defer func() {
-			if e := <-registered; e != nil {
-				_ = reg.Leave(context.Background(), *e)
-			}
-		}()
+		if _, err := reg.Begin(a.ctx, pidmgr.BeginOptions{Type: pidmgr.TypeRemote, Argv: os.Args}); err != nil {
+			fmt.Fprintf(a.stderr, "warning: %v\n", err)
+		}
+		defer reg.Shutdown(context.Background())
 	}
 	// A client that dies closes our stderr too: logging the rollback must not kill us (SIGPIPE)
 	// before the rollback runs, or the replica stays half-written until the next serve.
