@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/spf13/pflag"
 
@@ -135,11 +136,16 @@ type backupTarget struct {
 	lock *repo.Lock
 	host string
 	prog *renderer
+	// parents are this host's newest snapshots by source (repo.LatestBySource), when asked for.
+	parents    map[string]repo.SnapshotInfo
+	parentsErr error
 }
 
 // openBackupTarget opens the repository for writing and takes a shared lock (several backups,
 // even from several hosts, may write at once; only prune excludes them). Close releases all.
-func (a *app) openBackupTarget(spec string) (*backupTarget, error) {
+// withParents also lists this host's newest snapshots by source (t.parents), side by side with
+// the search for packs an interrupted run left: over ssh:// two round trips become one.
+func (a *app) openBackupTarget(spec string, withParents bool) (*backupTarget, error) {
 	r, err := a.openRepo(spec, true)
 	if err != nil {
 		return nil, err
@@ -149,14 +155,21 @@ func (a *app) openBackupTarget(spec string) (*backupTarget, error) {
 		r.Close()
 		return nil, err
 	}
+	host, _ := os.Hostname()
+	t := &backupTarget{r: r, lock: lock, host: host}
+	var listed sync.WaitGroup
+	if withParents {
+		listed.Go(func() { t.parents, t.parentsErr = r.LatestBySource(a.ctx, host) })
+	}
 	// Resume instead of resend: index what a killed or failed run uploaded but never indexed.
 	if ad, err := r.AdoptUnindexed(a.ctx); err != nil {
 		fmt.Fprintf(a.stderr, "warning: %v (the backup stores that data again)\n", err)
 	} else if ad.Packs > 0 {
 		fmt.Fprintf(a.stderr, "resumed: indexed %d packs (%s) an interrupted run left\n", ad.Packs, humanBytes(ad.Bytes))
 	}
-	host, _ := os.Hostname()
-	return &backupTarget{r: r, lock: lock, host: host, prog: a.renderer()}, nil
+	listed.Wait()
+	t.prog = a.renderer()
+	return t, nil
 }
 
 func (t *backupTarget) Close(a *app) {

@@ -53,6 +53,11 @@ type Options struct {
 	Upload func(io.WriteCloser) io.WriteCloser
 	// S3 holds the settings of s3:// stores (the --s3-* flags).
 	S3 S3Options
+	// MetaCache, if set, is a folder where the index and snapshot files (and small pack ranges)
+	// of ssh:// stores are cached (images/store/metacache), one subfolder per store location:
+	// a later command over the same link then fetches only files it has not seen, instead of a
+	// request each. (s3:// stores take theirs from S3.MetaCache.)
+	MetaCache string
 	// Trace, when set, receives a timestamped line per step of opening an ssh:// store and per
 	// wire request after it (wire.Session.SetTrace): $SNAPFERRY_WIRE_TRACE, for finding where a
 	// command waits on the link.
@@ -107,7 +112,7 @@ func OpenSpec(ctx context.Context, s Spec, opts Options) (store.Backend, error) 
 		var client *remotestore.Client
 		client, sess, err = openServe(ctx, conn, s, opts, tr)
 		if err == nil {
-			be, ws = client, client.Session()
+			be, ws = cached(client, s, opts.MetaCache), client.Session()
 		}
 		closeFn = func() error { return waitSession(sess, sessionCloseWait) }
 	}
