@@ -83,7 +83,7 @@ func (r *Repository) LoadBlobs(ctx context.Context, t BlobType, ids []ID, fn fun
 		blobs = blobs[n:]
 	}
 	// A patch needs its own load and then its base's: two round trips each over a link, so a
-	// few are loaded at once (an image's changed blocks are patches, one per changed block).
+	// couple are loaded at once (an image's changed blocks are patches, one per changed block).
 	return forEachInOrder(ctx, patchesAhead, len(patches), func(ctx context.Context, k int) ([]byte, error) {
 		return r.LoadBlob(ctx, t, ids[patches[k]], nil)
 	}, func(k int, data []byte, err error) error {
@@ -94,8 +94,9 @@ func (r *Repository) LoadBlobs(ctx context.Context, t BlobType, ids []ID, fn fun
 	})
 }
 
-// patchesAhead is how many patch blobs a LoadBlobs call loads at once (each a whole block).
-const patchesAhead = 4
+// patchesAhead is how many patch blobs a LoadBlobs call loads at once: each holds a whole block
+// (two while it is rebuilt), and a restore runs one LoadBlobs per worker.
+const patchesAhead = 2
 
 // placeBatch looks every blob up and returns the ones to read in runs, each once, sorted by
 // pack and offset, and the positions of patches: they need their base and go through LoadBlob.
