@@ -57,6 +57,9 @@ type app struct {
 	state string
 	// wireTraceFile is $SNAPFERRY_WIRE_TRACE once opened (wire_trace.go).
 	wireTraceFile io.Writer
+	// storeCopies makes ssh:// stores read index and snapshot files from the store, not from the
+	// local metadata cache: check, prune, repair and rebuild-index judge the store's own files.
+	storeCopies bool
 }
 
 // sshOptions are accepted by every command that may reach another host.

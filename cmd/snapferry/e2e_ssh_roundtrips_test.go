@@ -74,3 +74,41 @@ func TestIncrementalOverSSHRoundTrips(t *testing.T) {
 			requests, serial, maxIncrementalRequests, maxIncrementalSerial, b)
 	}
 }
+
+// TestCheckOverSSHReadsTheStoresIndexFiles: ssh:// commands keep index files in the local
+// metadata cache, but check judges the store's own copies: an index file damaged on the far side
+// is found although the cache holds a good copy of it.
+func TestCheckOverSSHReadsTheStoresIndexFiles(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	dir := t.TempDir()
+	home := filepath.Join(dir, "state")
+	img := filepath.Join(dir, "disk.img")
+	sparseImage(t, img, 16<<20, 1)
+	repoDir := filepath.Join(dir, "repo")
+	spec := fmt.Sprintf("ssh://%s@%s/%s", s.User, s.Addr, repoDir)
+	ssh := []string{"--identity", s.ClientKey, "--known-hosts", s.KnownHosts}
+	mustSF(t, home, 0, append([]string{"init", spec}, ssh...)...)
+	mustSF(t, home, 0, append([]string{"backup", img, "--to", spec}, ssh...)...)
+	mustSF(t, home, 0, append([]string{"check", "--repo", spec}, ssh...)...)
+	idx, err := filepath.Glob(filepath.Join(repoDir, "index", "*"))
+	if err != nil || len(idx) == 0 {
+		t.Fatalf("no index file in %s: %v", repoDir, err)
+	}
+	for _, p := range idx {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)/2] ^= 0xff
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cached, _ := filepath.Glob(filepath.Join(home, "cache", "meta", "*", "index", "*")); len(cached) == 0 {
+		t.Fatalf("the backup cached no index file under %s", filepath.Join(home, "cache", "meta"))
+	}
+	r := sf(t, home, append([]string{"check", "--repo", spec}, ssh...)...)
+	if r.code == 0 {
+		t.Fatalf("check passed with every index file damaged on the far side:\n%s\n%s", r.stdout, r.stderr)
+	}
+}

@@ -61,9 +61,10 @@ func (a *app) metaCacheDir() string {
 }
 
 // metaCacheDirFor is metaCacheDir for a spec of the given scheme prefix, "" for other specs
-// (an ssh:// store looks for the state folder, a local one does not).
+// (an ssh:// store looks for the state folder, a local one does not). Commands that judge the
+// store's own files (storeCopies) get no cache for ssh://; s3:// keeps its cache as before.
 func (a *app) metaCacheDirFor(spec, scheme string) string {
-	if !strings.HasPrefix(strings.ToLower(spec), scheme) {
+	if !strings.HasPrefix(strings.ToLower(spec), scheme) || a.storeCopies && scheme == "ssh://" {
 		return ""
 	}
 	return a.metaCacheDir()
