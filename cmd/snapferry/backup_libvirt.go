@@ -17,7 +17,7 @@ func (a *app) backupLibvirt(job *jobrun.Job, f backupFlags, lv *libvirt.Driver) 
 	if err != nil {
 		return nil, err
 	}
-	t, err := a.openBackupTarget(f.to)
+	t, err := a.openBackupTarget(f.to, false)
 	if err != nil {
 		return nil, err
 	}
