@@ -49,6 +49,9 @@ func (d *Driver) InstantRestore(ctx context.Context, bs repo.BlobStore, sn *repo
 	if o.DiskDir == "" {
 		return nil, errors.New("restore --instant: --disk-dir is required (the folder its overlays go into)")
 	}
+	if o.Pool != "" {
+		return nil, errors.New("restore --instant writes its qcow2 overlays into --disk-dir; --pool does not apply (restore into the pool without --instant)")
+	}
 	if o.Format != "" && o.Format != "qcow2" {
 		return nil, fmt.Errorf("restore --instant writes qcow2 overlays; --format=%s does not apply", o.Format)
 	}

@@ -1,6 +1,7 @@
 package libvirt
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,7 +21,8 @@ import (
 // RestoreOptions tune a domain restore. DiskDir and LockDir are required.
 type RestoreOptions struct {
 	Name      string // the restored domain's name; default the backed-up domain's
-	DiskDir   string // folder the disk files are written into
+	DiskDir   string // folder the disk files are written into (with Pool: the domain XML only)
+	Pool      string // libvirt storage pool the disks are created in as volumes (instead of DiskDir)
 	Format    string // qcow2 (default) or raw
 	Register  bool   // define the domain in libvirt
 	Overwrite bool   // replace a shut-off domain of that name and disk files of those names
@@ -37,8 +39,8 @@ type RestoreOptions struct {
 type RestoreResult struct {
 	Name    string
 	UUID    string   // when defined
-	Disks   []string // the restored disk files, in the snapshot's order
-	XML     string   // the restored domain's definition (also written beside the disks)
+	Disks   []string // the restored disk files (pool volumes' paths), in the snapshot's order
+	XML     string   // the restored domain's definition (also written into DiskDir when given)
 	Defined bool
 }
 
@@ -54,7 +56,8 @@ func IsLibvirtSnapshot(sn *repo.Snapshot) bool {
 }
 
 // Restore writes a domain snapshot's disks into DiskDir (qcow2 or raw, named
-// <name>-<target>.<format>) and its domain XML beside them, rewritten for the new name (a
+// <name>-<target>.<format>), or as volumes of those names into the storage pool Pool, and its
+// domain XML into DiskDir, rewritten for the new name (a
 // domain restored under another name gets a new UUID and new MAC addresses, so it can run
 // beside the original), and defines it when asked. An existing domain of that name is replaced
 // only with Overwrite and never while it runs; existing disk files only with Overwrite. Disks
@@ -64,8 +67,11 @@ func (d *Driver) Restore(ctx context.Context, bs repo.BlobStore, sn *repo.Snapsh
 	if !IsLibvirtSnapshot(sn) {
 		return res, fmt.Errorf("snapshot of %s is not a libvirt domain backup (restore ESXi VMs with --datastore)", sn.Source)
 	}
-	if o.DiskDir == "" {
-		return res, errors.New("restore a domain: --disk-dir is required (the folder its disk files go into)")
+	if o.DiskDir == "" && o.Pool == "" {
+		return res, errors.New("restore a domain: --disk-dir (the folder its disk files go into) or --pool (a libvirt storage pool) is required")
+	}
+	if o.Pool != "" && o.DiskDir == "" && !o.Register {
+		return res, errors.New("restore a domain into --pool: give --register to define it, or --disk-dir for its domain XML (else nothing would use the volumes)")
 	}
 	switch o.Format {
 	case "":
@@ -98,35 +104,68 @@ func (d *Driver) Restore(ctx context.Context, bs repo.BlobStore, sn *repo.Snapsh
 	if err != nil {
 		return res, err
 	}
-	if err := os.MkdirAll(o.DiskDir, 0o755); err != nil {
-		return res, fmt.Errorf("disk folder: %w", err)
+	var pool *storagePool
+	if o.Pool != "" {
+		if pool, err = d.openPool(o.Pool); err != nil {
+			return res, err
+		}
+	}
+	if o.DiskDir != "" {
+		if err := os.MkdirAll(o.DiskDir, 0o755); err != nil {
+			return res, fmt.Errorf("disk folder: %w", err)
+		}
 	}
 	paths := map[string]string{}
 	for _, dk := range sn.Disks {
-		p := filepath.Join(o.DiskDir, diskFileName(name, dk.Name, o.Format))
-		if _, err := os.Lstat(p); err == nil && !o.Overwrite {
+		file := diskFileName(name, dk.Name, o.Format)
+		p := filepath.Join(o.DiskDir, file)
+		if pool != nil {
+			if p, err = pool.check(d, file, o.Overwrite); err != nil {
+				return res, err
+			}
+		} else if _, err := os.Lstat(p); err == nil && !o.Overwrite {
 			return res, fmt.Errorf("disk file %s exists: give --overwrite to replace it, or another --name or --disk-dir: %w", p, appliance.ErrAlreadyExists)
 		}
 		paths[dk.Name] = p
 		res.Disks = append(res.Disks, p)
 	}
-	xmlPath := filepath.Join(o.DiskDir, name+".xml")
-	if _, err := os.Lstat(xmlPath); err == nil && !o.Overwrite {
-		return res, fmt.Errorf("%s exists: give --overwrite to replace it, or another --name or --disk-dir: %w", xmlPath, appliance.ErrAlreadyExists)
+	xmlPath := ""
+	if o.DiskDir != "" {
+		xmlPath = filepath.Join(o.DiskDir, name+".xml")
+		if _, err := os.Lstat(xmlPath); err == nil && !o.Overwrite {
+			return res, fmt.Errorf("%s exists: give --overwrite to replace it, or another --name or --disk-dir: %w", xmlPath, appliance.ErrAlreadyExists)
+		}
 	}
 	keep := name == sn.VM.Name
 	res.XML, err = rewriteForRestore(doc, name, paths, o.Format, keep)
 	if err != nil {
 		return res, err
 	}
-	for _, dk := range sn.Disks {
+	for i, dk := range sn.Disks {
+		if pool != nil {
+			o.logf("restoring disk %s to volume %s in storage pool %s", dk.Name, filepath.Base(paths[dk.Name]), pool.name)
+			p, err := d.restoreVolume(ctx, bs, dk, pool, filepath.Base(paths[dk.Name]), o)
+			if err != nil {
+				return res, fmt.Errorf("disk %s: %w", dk.Name, err)
+			}
+			paths[dk.Name], res.Disks[i] = p, p
+			continue
+		}
 		o.logf("restoring disk %s to %s", dk.Name, paths[dk.Name])
 		if err := restoreDisk(ctx, bs, dk, paths[dk.Name], o); err != nil {
 			return res, fmt.Errorf("disk %s: %w", dk.Name, err)
 		}
 	}
-	if err := writeFileAtomic(xmlPath, []byte(res.XML)); err != nil {
-		return res, err
+	if pool != nil {
+		// The XML names the paths the pool gave the volumes.
+		if res.XML, err = rewriteForRestore(doc, name, paths, o.Format, keep); err != nil {
+			return res, err
+		}
+	}
+	if xmlPath != "" {
+		if err := writeFileAtomic(xmlPath, []byte(res.XML)); err != nil {
+			return res, err
+		}
 	}
 	if !o.Register {
 		return res, nil
@@ -139,7 +178,7 @@ func (d *Driver) Restore(ctx context.Context, bs repo.BlobStore, sn *repo.Snapsh
 	}
 	dom, err := d.l.DomainDefineXMLFlags(res.XML, 0)
 	if err != nil {
-		return res, fmt.Errorf("define the restored domain %s: %w (its XML is in %s)", name, err, xmlPath)
+		return res, fmt.Errorf("define the restored domain %s: %w (its XML is in %s)", name, err, cmp.Or(xmlPath, "the --json output"))
 	}
 	res.Defined, res.UUID = true, formatUUID(dom.UUID)
 	if o.PowerOn {
