@@ -415,7 +415,8 @@ func (j *domBackup) readDisk(ctx context.Context, p diskPlan, network, addr stri
 		if !c.Context(contexts[1]) {
 			return fmt.Errorf("disk %s: the NBD export has no dirty bitmap %s", p.spec.Target, p.bitmap)
 		}
-		src, parent = newDirtySource(ctx, c, j.r.BlockSize(), contexts[1]), j.parentDisk(p.spec.Target)
+		parent = j.parentDisk(p.spec.Target)
+		src = newDirtySource(ctx, c, j.r.BlockSize(), contexts[1], parent != nil)
 		j.o.logf("domain %s: disk %s: reading the extents changed since the last backup", j.vm.Name, p.spec.Target)
 	case c.Context(nbd.ContextAllocation):
 		src = newFullSource(ctx, c, j.r.BlockSize())
@@ -427,6 +428,7 @@ func (j *domBackup) readDisk(ctx context.Context, p diskPlan, network, addr stri
 	}
 	rd, st, err := disk.BackupSource(ctx, j.r, src, disk.SourceOptions{
 		Name: p.spec.Target, Device: p.spec.Bus + ":" + p.spec.Target, Path: p.spec.Path, Progress: j.o.Progress, Parent: parent,
+		PartialBlocks: parent != nil, // only the dirty extents are read (nbd_source.go)
 	})
 	if err != nil {
 		return fmt.Errorf("disk %s: %w", p.spec.Target, err)

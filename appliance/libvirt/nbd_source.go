@@ -17,16 +17,19 @@ const readAheadBytes = 16 << 20
 // hole nor zeros; a dirty bitmap for an incremental: extents marked dirty; none: everything).
 //
 // disk.BackupSource reads every repository block that a range Next returns touches, in order,
-// one block at a time. The blocks it will ask for are therefore known from the ranges: ReadAt
-// keeps the next ones requested ahead (pipelined on the one connection), and serves each from
-// its read-ahead. A read that was not foreseen is served directly and restarts the read-ahead
-// there.
+// one block at a time; with partial (disk.SourceOptions.PartialBlocks, a dirty bitmap over a
+// parent) a block the ranges cover in part is read as its pieces (the ranges clipped to the
+// block), in order. The reads it will make are therefore known from the ranges: ReadAt keeps the
+// next ones requested ahead (pipelined on the one connection), and serves each from its
+// read-ahead. A read that was not foreseen restarts the read-ahead at its block, or is served
+// directly.
 type nbdSource struct {
 	ctx     context.Context
 	c       *nbd.Client
 	context string // "": every byte is wanted, no block status is asked
 	want    func(flags uint32) bool
 	block   int64 // the repository's block size: the reads BackupSource makes
+	partial bool  // BackupSource reads the pieces of blocks the ranges cover in part
 	depth   int   // reads kept in flight
 
 	mu sync.Mutex
@@ -39,6 +42,8 @@ type nbdSource struct {
 	ahead     []*pending
 	nextBlock int64
 	free      [][]byte
+	// unforeseen counts reads the read-ahead had not asked for (tests check it stays 0).
+	unforeseen int
 }
 
 type span struct{ start, end int64 }
@@ -62,8 +67,12 @@ func newFullSource(ctx context.Context, c *nbd.Client, blockSize int) *nbdSource
 	return newSource(ctx, c, blockSize, nbd.ContextAllocation, func(f uint32) bool { return f&(nbd.StateHole|nbd.StateZero) == 0 })
 }
 
-func newDirtySource(ctx context.Context, c *nbd.Client, blockSize int, bitmapContext string) *nbdSource {
-	return newSource(ctx, c, blockSize, bitmapContext, func(f uint32) bool { return f&nbd.StateDirty != 0 })
+// newDirtySource reads the extents a dirty bitmap marks; partial matches
+// disk.SourceOptions.PartialBlocks.
+func newDirtySource(ctx context.Context, c *nbd.Client, blockSize int, bitmapContext string, partial bool) *nbdSource {
+	s := newSource(ctx, c, blockSize, bitmapContext, func(f uint32) bool { return f&nbd.StateDirty != 0 })
+	s.partial = partial
+	return s
 }
 
 // newWholeSource reads every byte of an export that tells no block status.
@@ -136,55 +145,104 @@ func (s *nbdSource) add(start, end int64) {
 	s.spans = append(s.spans, span{start, end})
 }
 
-// ReadAt serves the reader's block reads from the read-ahead.
+// ReadAt serves the reader's reads from the read-ahead.
 func (s *nbdSource) ReadAt(p []byte, off int64) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.ahead) == 0 || s.ahead[0].off != off || len(s.ahead[0].buf) != len(p) {
-		// Not foreseen (the first read, or a reader that skips): drop what is in flight and go
-		// on from here when this is a block read; anything else is read directly.
-		s.drain()
-		if off%s.block != 0 || int64(len(p)) > s.block {
+	k := s.find(off, len(p))
+	if k < 0 {
+		// Not foreseen (the first read, or a reader that skips): start again at its block.
+		if len(s.ahead) > 0 {
+			s.unforeseen++
+		}
+		s.drain(len(s.ahead))
+		s.nextBlock = off / s.block
+		s.fill()
+		if k = s.find(off, len(p)); k < 0 {
 			return s.c.ReadAtContext(s.ctx, p, off)
 		}
-		s.nextBlock = off / s.block
 	}
-	s.fill()
-	if len(s.ahead) == 0 || s.ahead[0].off != off {
-		// The read-ahead found no wanted range here: the reader reads outside them.
-		return s.c.ReadAtContext(s.ctx, p, off)
-	}
+	s.drain(k)
 	pd := s.ahead[0]
 	s.ahead = s.ahead[1:]
+	s.fill()
 	err := pd.wait(s.ctx)
 	n := 0
 	if err == nil {
 		n = copy(p, pd.buf)
 	}
 	s.free = append(s.free, pd.buf[:cap(pd.buf)])
-	s.fill()
 	return n, err
 }
 
-// fill starts reads of the next blocks the reader will ask for until depth are in flight.
-// It stops quietly at a block status error: Next reports it.
+// find returns the position of the read of n bytes at off in the read-ahead, or -1.
+func (s *nbdSource) find(off int64, n int) int {
+	for k, pd := range s.ahead {
+		if pd.off == off && len(pd.buf) == n {
+			return k
+		}
+		if pd.off > off {
+			break
+		}
+	}
+	return -1
+}
+
+// fill starts the next reads the reader will make until depth are in flight. It stops quietly
+// at a block status error: Next reports it.
 func (s *nbdSource) fill() {
-	size := s.Size()
-	for len(s.ahead) < s.depth && s.nextBlock*s.block < size {
-		sp, ok, err := s.spanAt(s.ctx, s.nextBlock*s.block)
+	for len(s.ahead) < s.depth {
+		reads, ok, err := s.blockReads()
 		if err != nil || !ok {
 			return
 		}
-		i := max(s.nextBlock, sp.start/s.block)
-		s.nextBlock = i + 1
-		off := i * s.block
-		buf := s.buffer(min(s.block, size-off))
-		r, err := s.c.StartRead(s.ctx, buf, off)
-		s.ahead = append(s.ahead, &pending{off: off, buf: buf, r: r, err: err})
-		if err != nil {
-			return
+		for _, rd := range reads {
+			buf := s.buffer(rd.end - rd.start)
+			r, err := s.c.StartRead(s.ctx, buf, rd.start)
+			s.ahead = append(s.ahead, &pending{off: rd.start, buf: buf, r: r, err: err})
+			if err != nil {
+				return
+			}
 		}
 	}
+}
+
+// blockReads returns the reads the reader makes of the first block it reads at or after
+// nextBlock (the whole block, or its pieces when partial), and moves nextBlock past it.
+func (s *nbdSource) blockReads() ([]span, bool, error) {
+	size := s.Size()
+	if s.nextBlock*s.block >= size {
+		return nil, false, nil
+	}
+	sp, ok, err := s.spanAt(s.ctx, s.nextBlock*s.block)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	i := max(s.nextBlock, sp.start/s.block)
+	s.nextBlock = i + 1
+	whole := span{i * s.block, min((i+1)*s.block, size)}
+	if !s.partial {
+		return []span{whole}, true, nil
+	}
+	for s.scanned < whole.end {
+		if err := s.scan(s.ctx); err != nil {
+			return nil, false, err
+		}
+	}
+	var pieces []span
+	var covered int64
+	for _, sp := range s.spans {
+		if sp.end <= whole.start || sp.start >= whole.end {
+			continue
+		}
+		pc := span{max(sp.start, whole.start), min(sp.end, whole.end)}
+		pieces = append(pieces, pc)
+		covered += pc.end - pc.start
+	}
+	if covered == whole.end-whole.start {
+		return []span{whole}, true, nil
+	}
+	return pieces, true, nil
 }
 
 func (s *nbdSource) buffer(n int64) []byte {
@@ -196,14 +254,14 @@ func (s *nbdSource) buffer(n int64) []byte {
 	return make([]byte, n, s.block)
 }
 
-// drain waits for the reads in flight (their buffers are written until they complete) and
-// forgets them.
-func (s *nbdSource) drain() {
-	for _, pd := range s.ahead {
+// drain waits for the first k reads in flight (their buffers are written until they
+// complete) and forgets them.
+func (s *nbdSource) drain(k int) {
+	for _, pd := range s.ahead[:k] {
 		_ = pd.wait(s.ctx)
 		s.free = append(s.free, pd.buf[:cap(pd.buf)])
 	}
-	s.ahead = nil
+	s.ahead = s.ahead[k:]
 }
 
 func (pd *pending) wait(ctx context.Context) error {

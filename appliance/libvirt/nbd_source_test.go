@@ -50,14 +50,14 @@ func TestNBDSourcesReadAhead(t *testing.T) {
 		}
 		return c, func() { c.Close(); stop() }
 	}
-	backup := func(src disk.Source, parent *repo.Disk, wantRead int64) repo.Disk {
+	backup := func(src *nbdSource, parent *repo.Disk, partial bool, wantRead int64) repo.Disk {
 		t.Helper()
-		dk, st, err := disk.BackupSource(ctx, r, src, disk.SourceOptions{Name: "vda", Parent: parent})
+		dk, st, err := disk.BackupSource(ctx, r, src, disk.SourceOptions{Name: "vda", Parent: parent, PartialBlocks: partial})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.BytesRead != wantRead {
-			t.Fatalf("read %d bytes, want %d", st.BytesRead, wantRead)
+		if st.BytesRead != wantRead || src.unforeseen != 0 {
+			t.Fatalf("read %d bytes, want %d; %d reads not foreseen by the read-ahead", st.BytesRead, wantRead, src.unforeseen)
 		}
 		if err := r.Flush(ctx); err != nil {
 			t.Fatal(err)
@@ -71,10 +71,10 @@ func TestNBDSourcesReadAhead(t *testing.T) {
 	}
 
 	c, stop := dial(nil, nbd.ContextAllocation)
-	full := backup(newFullSource(ctx, c, blk), nil, 30*blk)
+	full := backup(newFullSource(ctx, c, blk), nil, false, 30*blk)
 	stop()
 	c, stop = dial(nil)
-	backup(newWholeSource(ctx, c, blk), nil, size)
+	backup(newWholeSource(ctx, c, blk), nil, false, size)
 	stop()
 
 	// 12 writes after the bitmap, in blocks of their own (1, 4, 7, ...): the incremental reads
@@ -85,7 +85,11 @@ func TestNBDSourcesReadAhead(t *testing.T) {
 	}
 	run(t, "qemu-io", append(args, img)...)
 	c, stop = dial([]string{"--bitmap=b0"}, nbd.ContextAllocation, nbd.DirtyBitmapContext("b0"))
-	backup(newDirtySource(ctx, c, blk, nbd.DirtyBitmapContext("b0")), &full, 12*blk)
+	backup(newDirtySource(ctx, c, blk, nbd.DirtyBitmapContext("b0"), false), &full, false, 12*blk)
+	stop()
+	// With PartialBlocks only the dirty 64 KiB pieces are read, over the parent's blocks.
+	c, stop = dial([]string{"--bitmap=b0"}, nbd.ContextAllocation, nbd.DirtyBitmapContext("b0"))
+	backup(newDirtySource(ctx, c, blk, nbd.DirtyBitmapContext("b0"), true), &full, true, 12*64<<10)
 	stop()
 
 	// Reads the read-ahead did not foresee (unaligned, backwards, skipping) still get the

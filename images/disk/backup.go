@@ -165,6 +165,8 @@ type diskBackup struct {
 	ps      repo.PatchStore
 	patch   bool
 	subSize int
+	// partial: BackupSource reads only the ranges of blocks they cover in part (readPartial).
+	partial bool
 
 	bytesRead, bytesAdded, blobsNew, blobsReused, blocksCached, blocksPatched atomic.Int64
 
@@ -183,6 +185,10 @@ type blockJob struct {
 	// carried is the parent's blob id of a block that is not read (buf nil): BackupSource
 	// with a parent, for blocks outside the ranges it reads.
 	carried repo.ID
+	// patchBase and changed: a block completed from its parent's whole blob (readPartial),
+	// and the sub-blocks read over it.
+	patchBase repo.ID
+	changed   []int
 }
 
 // seqResult carries a blockResult with the reader's sequence number for reordering.
@@ -207,9 +213,13 @@ func (b *diskBackup) run(ctx context.Context, nworkers int) error {
 	jobs := make(chan blockJob, nworkers)
 	results := make(chan seqResult, nworkers)
 	g := pipeline.NewGroup(ctx)
+	read := b.read
+	if b.partial {
+		read = b.readPartial
+	}
 	g.Go(func(ctx context.Context) error {
 		defer close(jobs)
-		return b.read(ctx, pool, jobs)
+		return read(ctx, pool, jobs)
 	})
 	g.GoWorkers(nworkers, func(ctx context.Context) error {
 		for j := range jobs {
@@ -318,6 +328,9 @@ func (b *diskBackup) store(ctx context.Context, j blockJob) (blockResult, error)
 		}
 	}
 	r.id = b.bs.BlobID(j.buf)
+	if done, err := b.saveSourcePatch(ctx, j, r); done || err != nil {
+		return r, err
+	}
 	var subs subHashes
 	if b.fast {
 		subs = hashSubBlocks(j.buf, b.subSize, b.seed)
