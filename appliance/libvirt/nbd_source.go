@@ -10,7 +10,7 @@ import (
 // readAheadBytes bounds the reads a source keeps in flight ahead of the backup, whatever the
 // repository's block size: memory stays flat, and QEMU's NBD server has work across the round
 // trips that made one request at a time slow.
-const readAheadBytes = 16 << 20
+const readAheadBytes = 8 << 20
 
 // nbdSource is a disk.Source over an NBD export: Next walks the export's block status in the
 // context that decides what to read (base:allocation for a full backup: data that is neither a

@@ -7,15 +7,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/snapferry/snapferry/cron/testkit"
 	"github.com/snapferry/snapferry/images/disk"
 	"github.com/snapferry/snapferry/images/memblobs"
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/transfer/nbd"
+	"github.com/snapferry/snapferry/transfer/nbd/nbdtest"
 )
 
 // The read-ahead sources give disk.BackupSource exactly the blocks of the wanted extents of a
@@ -114,34 +113,6 @@ func TestNBDSourcesReadAhead(t *testing.T) {
 	}
 }
 
-// pairReader lets its ReadAt calls through only once two are in flight at once (or after a
-// deadline, which the test then reports).
-type pairReader struct {
-	data    []byte
-	mu      sync.Mutex
-	n, most int
-	pair    chan struct{}
-	once    sync.Once
-}
-
-func (g *pairReader) ReadAt(p []byte, off int64) (int, error) {
-	g.mu.Lock()
-	g.n++
-	g.most = max(g.most, g.n)
-	if g.n >= 2 {
-		g.once.Do(func() { close(g.pair) })
-	}
-	g.mu.Unlock()
-	select {
-	case <-g.pair:
-	case <-time.After(10 * time.Second):
-	}
-	g.mu.Lock()
-	g.n--
-	g.mu.Unlock()
-	return bytes.NewReader(g.data).ReadAt(p, off)
-}
-
 // A backup through a source keeps several reads in flight on its one NBD connection: with our
 // NBD server over a reader that holds each read until a second one arrives, two reads are
 // seen at once. One request at a time would see one.
@@ -150,7 +121,7 @@ func TestNBDSourceKeepsReadsInFlight(t *testing.T) {
 	for i := range data {
 		data[i] = byte(i/4096 + i%251)
 	}
-	g := &pairReader{data: data, pair: make(chan struct{})}
+	g := &nbdtest.PairReader{Data: data}
 	sock := filepath.Join(t.TempDir(), "s.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {
@@ -175,10 +146,7 @@ func TestNBDSourceKeepsReadsInFlight(t *testing.T) {
 	if st.BytesRead != int64(len(data)) {
 		t.Fatalf("read %d bytes", st.BytesRead)
 	}
-	g.mu.Lock()
-	most := g.most
-	g.mu.Unlock()
-	if most < 2 {
+	if most := g.Most(); most < 2 {
 		t.Fatalf("at most %d reads in flight", most)
 	}
 	if err := r.Flush(ctx); err != nil {

@@ -9,9 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/snapferry/snapferry/transfer/nbd/nbdtest"
 )
 
 // serve starts a Server of data on a unix socket for the test.
@@ -158,43 +159,11 @@ func FuzzServerParsers(f *testing.F) {
 	})
 }
 
-// gateReader lets its ReadAt calls through only once two are in flight at the same time (or
-// after a deadline, which the test then reports): it proves requests are served concurrently.
-type gateReader struct {
-	data     []byte
-	mu       sync.Mutex
-	inFlight int
-	maxSeen  int
-	both     chan struct{}
-}
-
-func (g *gateReader) ReadAt(p []byte, off int64) (int, error) {
-	g.mu.Lock()
-	g.inFlight++
-	g.maxSeen = max(g.maxSeen, g.inFlight)
-	if g.inFlight == 2 {
-		select {
-		case <-g.both:
-		default:
-			close(g.both)
-		}
-	}
-	g.mu.Unlock()
-	select {
-	case <-g.both:
-	case <-time.After(10 * time.Second):
-	}
-	g.mu.Lock()
-	g.inFlight--
-	g.mu.Unlock()
-	return bytes.NewReader(g.data).ReadAt(p, off)
-}
-
 // The server answers a connection's reads concurrently: with four reads in flight from our
 // pipelined client, two reach the export's ReadAt at once, and each gets its own bytes.
 func TestServerServesConcurrently(t *testing.T) {
 	data := testData(1 << 20)
-	g := &gateReader{data: data, both: make(chan struct{})}
+	g := &nbdtest.PairReader{Data: data}
 	sock := filepath.Join(t.TempDir(), "s.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {
@@ -228,9 +197,7 @@ func TestServerServesConcurrently(t *testing.T) {
 			t.Fatalf("read %d got other bytes", i)
 		}
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.maxSeen < 2 {
-		t.Fatalf("at most %d reads served at once", g.maxSeen)
+	if g.Most() < 2 {
+		t.Fatalf("at most %d reads served at once", g.Most())
 	}
 }
