@@ -42,7 +42,9 @@ func (r *Registry) Begin(ctx context.Context, o BeginOptions) (BeginReport, erro
 	}
 	var killErr error
 	if o.KillIdle {
-		rep.Kill, killErr = r.KillIdle(ctx, o.Kill)
+		k := o.Kill
+		k.onlyStops = true
+		rep.Kill, killErr = r.KillIdle(ctx, k)
 	}
 	if rep.Entry, err = r.Register(ctx, o.Type, o.JobID, o.Argv); err != nil {
 		return rep, fmt.Errorf("begin %s job: %w", o.Type, err)

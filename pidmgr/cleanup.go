@@ -23,13 +23,13 @@ type CleanupResult struct {
 // process table cannot be read, nothing is removed: a transient failure must not forget live
 // processes.
 func (r *Registry) Cleanup(ctx context.Context) (CleanupResult, error) {
-	snap, err := takeSnapshot(ctx, r.table)
-	if err != nil {
-		return CleanupResult{}, fmt.Errorf("clean up %s: %w", r.path, err)
-	}
 	var res CleanupResult
-	err = r.update(ctx, func(es []Entry) ([]Entry, bool, error) {
+	err := r.update(ctx, func(es []Entry) ([]Entry, bool, error) {
 		res = CleanupResult{}
+		snap, err := snapshotFor(ctx, r.table, es)
+		if err != nil {
+			return nil, false, err
+		}
 		var keep []Entry
 		for _, e := range es {
 			if st := snap.entryState(e); st != StateLive {

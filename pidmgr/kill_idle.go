@@ -17,6 +17,10 @@ type KillOptions struct {
 	// IdleAfter is how long a process that asked to be kept while busy (restore, check, prune)
 	// may go without progress before it counts as an idle leftover; 0: DefaultIdleAfter.
 	IdleAfter time.Duration
+	// onlyStops (set by Begin) skips the process listing when the registry holds no user launch
+	// but this one: nothing could be stopped, and a job start needs only the stops, not the
+	// keep decisions that `pid kill-idle` shows.
+	onlyStops bool
 }
 
 // DefaultIdleAfter is the default KillOptions.IdleAfter.
@@ -95,11 +99,14 @@ func (r *Registry) KillIdle(ctx context.Context, opts KillOptions) (KillReport, 
 	if opts.IdleAfter <= 0 {
 		opts.IdleAfter = DefaultIdleAfter
 	}
-	snap, err := takeSnapshot(ctx, r.table)
+	entries, err := r.snapshotEntries(ctx)
 	if err != nil {
 		return KillReport{}, fmt.Errorf("kill idle: %w", err)
 	}
-	entries, err := r.snapshotEntries(ctx)
+	if opts.onlyStops && !r.anyOtherUser(ctx, entries) {
+		return KillReport{}, nil
+	}
+	snap, err := takeSnapshot(ctx, r.table)
 	if err != nil {
 		return KillReport{}, fmt.Errorf("kill idle: %w", err)
 	}
@@ -130,6 +137,18 @@ func (r *Registry) KillIdle(ctx context.Context, opts KillOptions) (KillReport, 
 		}
 	}
 	return KillReport{Decisions: plan}, nil
+}
+
+// anyOtherUser says whether entries hold a user launch other than this process: only those can
+// be stopped (planKill targets live user entries alone).
+func (r *Registry) anyOtherUser(ctx context.Context, entries []Entry) bool {
+	self := r.selfPID(ctx)
+	for _, e := range entries {
+		if e.Type == TypeUser && e.PID != self && e.PID != r.self {
+			return true
+		}
+	}
+	return false
 }
 
 // actionStop marks a planned stop until execute or the dry run turns it into a result.

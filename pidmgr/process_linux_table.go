@@ -44,6 +44,8 @@ func (gopsutilTable) Processes(ctx context.Context) ([]Process, error) {
 	return out, nil
 }
 
+func (gopsutilTable) lookupReadsOne() {}
+
 func (gopsutilTable) Lookup(ctx context.Context, pid int) (Process, error) {
 	return readLinuxProcess(ctx, pid)
 }

@@ -72,6 +72,37 @@ type snapshot struct {
 	children map[int][]int
 }
 
+// oneLookup marks a table whose Lookup reads one process (Linux /proc/PID) instead of listing
+// every process (ESXi's ps -c lists them all on each Lookup).
+type oneLookup interface{ lookupReadsOne() }
+
+// maxLookups bounds the per-entry lookups of snapshotFor; past it one listing is cheaper.
+const maxLookups = 32
+
+// snapshotFor reads just enough of the process table to judge the entries es: each entry's pid
+// by Lookup when the table reads one process per Lookup and the entries are few, else the whole
+// table once. Every job start judges the registry (cleanup, shutdown); with hundreds of processes
+// on the host, listing them all read ~1000 /proc files each time for a registry of one or two
+// entries, most of the wall time of a one-file restore. The result knows no parent/child
+// relations beyond the entries: callers that walk the tree (KillIdle) use takeSnapshot.
+func snapshotFor(ctx context.Context, t ProcessTable, es []Entry) (snapshot, error) {
+	if _, ok := t.(oneLookup); !ok || len(es) > maxLookups {
+		return takeSnapshot(ctx, t)
+	}
+	s := snapshot{byPID: make(map[int]Process, len(es)), children: map[int][]int{}}
+	for _, e := range es { // none: nothing to read
+		p, err := t.Lookup(ctx, e.PID)
+		if errors.Is(err, ErrNoProcess) {
+			continue
+		}
+		if err != nil {
+			return snapshot{}, err
+		}
+		s.byPID[p.PID] = p
+	}
+	return s, nil
+}
+
 func takeSnapshot(ctx context.Context, t ProcessTable) (snapshot, error) {
 	ps, err := t.Processes(ctx)
 	if err != nil {

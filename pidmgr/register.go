@@ -38,9 +38,11 @@ func (r *Registry) Register(ctx context.Context, typ Type, jobID string, argv []
 // call from a defer and from a SIGINT/SIGTERM handler at once (the second call finds nothing to
 // do). If the process table cannot be read, it still removes this process.
 func (r *Registry) Shutdown(ctx context.Context) error {
-	snap, snapErr := takeSnapshot(ctx, r.table)
 	self := r.selfPID(ctx)
+	var snapErr error
 	err := r.update(ctx, func(es []Entry) ([]Entry, bool, error) {
+		var snap snapshot
+		snap, snapErr = snapshotFor(ctx, r.table, removeWhere(es, func(x Entry) bool { return x.PID == self || x.PID == r.self }))
 		out := removeWhere(es, func(x Entry) bool {
 			return x.PID == self || x.PID == r.self || (snapErr == nil && snap.entryState(x) != StateLive)
 		})

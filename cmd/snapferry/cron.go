@@ -86,11 +86,12 @@ func (a *app) refreshCrontab(store *cron.Store, home, crontabPath string) (bool,
 }
 
 // cronJobCommands are the snapferry commands a job may run, each with the flag that names its
-// repository or target: the commands that do their work unattended. Interactive or read-only
-// commands (ls, snapshots, pid) make no sense at 2 a.m., and `cron` itself is refused by the
-// library.
+// repository or target: the commands that do their work unattended (copy: the off-site leg of
+// 3-2-1; retain: the daily Object Lock renewal). Interactive or read-only commands (ls,
+// snapshots, pid) make no sense at 2 a.m., and `cron` itself is refused by the library.
 func cronJobCommands() map[string]string {
-	return map[string]string{"backup": "to", "replica": "to", "check": "repo", "forget": "repo", "prune": "repo", "restore": "from"}
+	return map[string]string{"backup": "to", "replica": "to", "check": "repo", "forget": "repo", "prune": "repo",
+		"restore": "from", "copy": "to", "retain": "repo"}
 }
 
 // checkJobCommand parses a job's command line with this snapferry's own command definitions, so

@@ -20,13 +20,15 @@ func newCronAddCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   `add NAME "SCHEDULE" [options] -- COMMAND [ARGS...]`,
 		Short: "store a job: a snapferry command on a schedule",
-		Long: "Add stores job NAME: the snapferry COMMAND after -- (backup, replica, check, forget, prune or\n" +
-			"restore) run on SCHEDULE (5 cron fields or @daily, in the host's local time), with retries,\n" +
+		Long: "Add stores job NAME: the snapferry COMMAND after -- (backup, replica, check, forget, prune,\n" +
+			"restore, copy or retain) run on SCHEDULE (5 cron fields or @daily, in the host's local time), with retries,\n" +
 			"mail and hooks. The whole job is checked now (schedule, the command's flags and repository,\n" +
 			"mail settings, hooks), not at 2 a.m. Where crontab lines are installed they are refreshed.",
 		Example: `  snapferry cron add nightly "30 2 * * *" -- backup --vm=all --to=/vmfs/volumes/backup/repo
   snapferry cron add weekly-check "@weekly" --retries=2 --mail-to=ops@example.com \
-      --mail-from=esxi01@example.com --smtp=mail.example.com:587 -- check --repo=/vmfs/volumes/backup/repo`,
+      --mail-from=esxi01@example.com --smtp=mail.example.com:587 -- check --repo=/vmfs/volumes/backup/repo
+  snapferry cron add offsite "30 4 * * *" -- copy --from=/vmfs/volumes/backup/repo \
+      --to=s3://rgw.example.net/backups/site-a --latest=7`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error { return a.cronAdd(c.Flags(), args, o) },
 	}

@@ -28,9 +28,9 @@ func needFUSE(t *testing.T) {
 }
 
 // startMount runs `snapferry mount` and waits (bounded) until the kernel serves DIR/snapshots.
-func startMount(t *testing.T, home, repo, dir string) *exec.Cmd {
+func startMount(t *testing.T, home, repo, dir string, flags ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(binPath, "mount", repo, dir)
+	cmd := exec.Command(binPath, append([]string{"mount", repo, dir}, flags...)...)
 	cmd.Env = append(os.Environ(), "SNAPFERRY_HOME="+home)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -44,7 +44,7 @@ func startMount(t *testing.T, home, repo, dir string) *exec.Cmd {
 		}
 		exec.Command("fusermount3", "-u", "-z", dir).Run()
 	})
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute) // a hang detector; a loaded CI takes long to start it
 	for {
 		if ents, err := os.ReadDir(filepath.Join(dir, "snapshots")); err == nil && len(ents) > 0 {
 			return cmd

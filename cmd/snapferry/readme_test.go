@@ -2,17 +2,22 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 )
 
-// readmeCommands returns every snapferry command line of README.md: the lines of its code
-// blocks that run ./snapferry or snapferry (continuation lines joined), and the inline `snapferry
-// ...` examples of its prose. Each is split as sh would (quotes; no variables in the README).
-func readmeCommands(t *testing.T) [][]string {
+// exampleDocs are the documents whose examples users copy: README.md and the user guide.
+var exampleDocs = []string{"../../README.md", "../../docs/guide.md"}
+
+// docCommands returns every snapferry command line of the Markdown file path: the lines of its
+// code blocks (indented ones too) that run ./snapferry or snapferry (continuation lines joined),
+// and the inline `snapferry ...` examples of its prose. Each is split as sh would (quotes; no
+// variables in these documents).
+func docCommands(t *testing.T, path string) [][]string {
 	t.Helper()
-	b, err := os.ReadFile("../../README.md")
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,7 +25,7 @@ func readmeCommands(t *testing.T) [][]string {
 	inBlock := false
 	var cont string
 	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "```") {
+		if strings.HasPrefix(strings.TrimSpace(l), "```") {
 			inBlock = !inBlock
 			continue
 		}
@@ -49,7 +54,7 @@ func readmeCommands(t *testing.T) [][]string {
 		out = append(out, words[1:])
 	}
 	if len(out) < 10 {
-		t.Fatalf("found only %d snapferry examples in README.md", len(out))
+		t.Fatalf("found only %d snapferry examples in %s", len(out), path)
 	}
 	return out
 }
@@ -93,29 +98,38 @@ func shellWords(t *testing.T, s string) []string {
 // arguments fit; a `cron add` example is stored as a job (schedule, mail settings, the job's own
 // command line), so an example that would fail at 2 a.m. fails here.
 func TestReadmeExamplesParse(t *testing.T) {
-	t.Setenv("SNAPFERRY_HOME", t.TempDir())
-	for _, args := range readmeCommands(t) {
-		line := strings.Join(args, " ")
-		if args[0] == "cron" && len(args) > 1 && args[1] == "add" {
-			if r := runIn(t, args...); r.code != 0 {
-				t.Errorf("README example `snapferry %s` fails: exit %d\n%s", line, r.code, r.stderr)
+	for _, doc := range exampleDocs {
+		t.Run(filepath.Base(doc), func(t *testing.T) {
+			t.Setenv("SNAPFERRY_HOME", t.TempDir()) // each document's cron jobs on their own
+			for _, args := range docCommands(t, doc) {
+				checkExample(t, doc, args)
 			}
-			continue
+		})
+	}
+}
+
+// checkExample parses one example with the real command definitions, or stores it as a job.
+func checkExample(t *testing.T, doc string, args []string) {
+	line := strings.Join(args, " ")
+	if args[0] == "cron" && len(args) > 1 && args[1] == "add" {
+		if r := runIn(t, args...); r.code != 0 {
+			t.Errorf("%s example `snapferry %s` fails: exit %d\n%s", doc, line, r.code, r.stderr)
 		}
-		root := newRootCmd(&app{})
-		c, rest, err := root.Find(args)
-		if err != nil || c == root {
-			t.Errorf("README example `snapferry %s`: no such command (%v)", line, err)
-			continue
-		}
-		if err := c.ParseFlags(rest); err != nil {
-			t.Errorf("README example `snapferry %s`: %v", line, err)
-			continue
-		}
-		if c.Args != nil {
-			if err := c.Args(c, c.Flags().Args()); err != nil {
-				t.Errorf("README example `snapferry %s`: %v", line, err)
-			}
+		return
+	}
+	root := newRootCmd(&app{})
+	c, rest, err := root.Find(args)
+	if err != nil || c == root {
+		t.Errorf("%s example `snapferry %s`: no such command (%v)", doc, line, err)
+		return
+	}
+	if err := c.ParseFlags(rest); err != nil {
+		t.Errorf("%s example `snapferry %s`: %v", doc, line, err)
+		return
+	}
+	if c.Args != nil {
+		if err := c.Args(c, c.Flags().Args()); err != nil {
+			t.Errorf("%s example `snapferry %s`: %v", doc, line, err)
 		}
 	}
 }

@@ -21,6 +21,16 @@ func (f *extFile) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("negative offset")
 	}
+	if f.in.inline != nil {
+		if off >= int64(len(f.in.inline)) {
+			return 0, io.EOF
+		}
+		n := copy(p, f.in.inline[off:])
+		if n < len(p) {
+			return n, io.EOF
+		}
+		return n, nil
+	}
 	n := 0
 	bs := f.e.bs
 	for len(p) > 0 {

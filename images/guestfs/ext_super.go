@@ -100,6 +100,7 @@ type extInode struct {
 	mtime  time.Time
 	block  [60]byte // i_block: extent tree root, block map, or a fast symlink's target
 	blocks uint32   // i_blocks_lo, 512-byte units
+	inline []byte   // the data of an inline-data inode (ext_inline.go), else nil
 }
 
 func (e *extFS) inode(n uint32) (*extInode, error) {
@@ -134,6 +135,12 @@ func (e *extFS) inode(n uint32) (*extInode, error) {
 		return nil, fmt.Errorf("inode %d: size is negative", n)
 	}
 	copy(in.block[:], raw[40:100])
+	if in.flags&extFlagInline != 0 {
+		var err error
+		if in.inline, err = inlineData(n, raw, in.size); err != nil {
+			return nil, err
+		}
+	}
 	sec := int64(int32(binary.LittleEndian.Uint32(raw[16:])))
 	var nsec int64
 	if e.inodeSize > 128 {
@@ -235,17 +242,14 @@ func (e *extFS) Open(name string) (File, error) {
 	if in.mode&0xF000 != 0x8000 {
 		return nil, fmt.Errorf("%s: %w", name, ErrNotRegular)
 	}
-	if in.flags&extFlagInline != 0 {
-		return nil, fmt.Errorf("%s: inline data is not readable by snapferry yet; restore the whole disk", name)
-	}
 	return &extFile{e: e, in: in}, nil
 }
 
 // eachEntry calls fn for every live entry of directory dir ("." and ".." left out) until fn
 // returns false.
 func (e *extFS) eachEntry(dir *extInode, fn func(name string, ino uint32) bool) error {
-	if dir.flags&extFlagInline != 0 {
-		return errors.New("inline-data directory is not readable by snapferry yet; restore the whole disk")
+	if dir.inline != nil {
+		return eachInlineEntry(dir, fn)
 	}
 	if dir.size > extMaxDirBytes || dir.size > e.size {
 		return fmt.Errorf("directory inode %d claims %d bytes", dir.num, dir.size)
@@ -262,21 +266,8 @@ func (e *extFS) eachEntry(dir *extInode, fn func(name string, ino uint32) bool) 
 		if err != nil && err != io.EOF {
 			return err
 		}
-		b := blk[:n]
-		for p := 0; p+8 <= len(b); {
-			ino := binary.LittleEndian.Uint32(b[p:])
-			rec := int(binary.LittleEndian.Uint16(b[p+4:]))
-			nl := int(b[p+6])
-			if rec < 8 || rec%4 != 0 || p+rec > len(b) || 8+nl > rec {
-				return fmt.Errorf("directory inode %d: entry at byte %d is damaged", dir.num, off+int64(p))
-			}
-			if ino != 0 && nl > 0 {
-				name := string(b[p+8 : p+8+nl])
-				if name != "." && name != ".." && !fn(name, ino) {
-					return nil
-				}
-			}
-			p += rec
+		if more, err := eachDirent(dir.num, blk[:n], off, fn); err != nil || !more {
+			return err
 		}
 	}
 	return nil

@@ -62,7 +62,7 @@ func fuzzWalk(data []byte) {
 // FuzzOpen feeds hostile disk images to Open and the file-system readers. Seeds are small real
 // images (testdata/fuzz/FuzzOpen) plus the ones built here from bytes.
 func FuzzOpen(f *testing.F) {
-	for _, p := range []string{"testdata/ext2-small.img", "testdata/fat12-small.img", "testdata/lvm-label.img", "testdata/ntfs-small.img", "testdata/xfs-head.img", "testdata/exfat-small.img"} {
+	for _, p := range []string{"testdata/ext2-small.img", "testdata/ext4-inline-small.img", "testdata/fat12-small.img", "testdata/lvm-label.img", "testdata/ntfs-small.img", "testdata/xfs-head.img", "testdata/exfat-small.img"} {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)
 		}

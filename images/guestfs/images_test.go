@@ -137,6 +137,9 @@ func mkfsImage(t testing.TB, kind, src string, size int64) string {
 	case "ext2", "ext3", "ext4":
 		needTool(t, "mke2fs")
 		run(t, "mke2fs", "-q", "-F", "-t", kind, "-L", "guest-"+kind, "-d", src, img)
+	case "ext4-inline": // small files and folders inside their inodes (i_block + system.data)
+		needTool(t, "mke2fs")
+		run(t, "mke2fs", "-q", "-F", "-t", "ext4", "-O", "inline_data", "-I", "256", "-L", "guest-inline", "-d", src, img)
 	case "vfat16", "vfat32", "vfat12":
 		needTool(t, "mkfs.vfat", "mmd", "mcopy")
 		run(t, "mkfs.vfat", "-F", strings.TrimPrefix(kind, "vfat"), "-n", "GUESTFAT", img)

@@ -154,7 +154,7 @@ record snapferry.pipe_mbs "$(pipe_mbs BenchmarkPipeInProcess)"
 record openssh.pipe_mbs "$(pipe_mbs BenchmarkPipeOpenSSH)"
 
 cmp "$v2" "$run/snapferry-replica/disk.img/disk.img" 2>/dev/null || cmp "$v2" "$run/snapferry-replica/disk.img" || die "snapferry replica differs from $v2"
-sf_sent=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["stats"]["BytesSent"])' "$run/replica-incremental.json")
+sf_sent=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["items"][0]["replica"]["bytes_sent"])' "$run/replica-incremental.json")
 rs_sent=$(awk -F': ' '/Total bytes sent/ { gsub(/,/, "", $2); print $2 }' "$run/rsync-incremental.txt" 2>/dev/null || true)
 changed=$(awk '{ for (i = 1; i < NF; i++) if ($i == "rewritten_bytes") print $(i + 1) }' "$WORK/image.meta")
 record snapferry.replica_sent "$sf_sent"
