@@ -103,7 +103,7 @@ func (d *Driver) InstantRestore(ctx context.Context, bs repo.BlobStore, sn *repo
 		exports = append(exports, nbd.Export{Name: dk.Name, Size: dk.Size, Data: r})
 		p := filepath.Join(o.DiskDir, diskFileName(name, dk.Name, "qcow2"))
 		if _, err := os.Lstat(p); err == nil && !o.Overwrite {
-			return nil, fmt.Errorf("disk file %s exists: give --overwrite to replace it, or another --name or --disk-dir: %w", p, appliance.ErrAlreadyExists)
+			return nil, kept(p, fmt.Sprintf("disk file %s exists: give --overwrite to replace it, or another --name or --disk-dir", p))
 		}
 		paths[dk.Name] = p
 		in.Result.Disks = append(in.Result.Disks, p)

@@ -72,7 +72,7 @@ func (sp *storagePool) check(d *Driver, vol string, overwriteOK bool) (string, e
 		exists = true
 	}
 	if exists && !overwriteOK {
-		return "", fmt.Errorf("volume %s exists in storage pool %s: give --overwrite to replace it, or another --name: %w", vol, sp.name, appliance.ErrAlreadyExists)
+		return "", kept(path, fmt.Sprintf("volume %s exists in storage pool %s: give --overwrite to replace it, or another --name", vol, sp.name))
 	}
 	return path, nil
 }

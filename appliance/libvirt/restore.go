@@ -14,6 +14,7 @@ import (
 
 	"github.com/snapferry/snapferry/appliance"
 	"github.com/snapferry/snapferry/images/disk"
+	"github.com/snapferry/snapferry/images/overwrite"
 	"github.com/snapferry/snapferry/images/progress"
 	"github.com/snapferry/snapferry/images/repo"
 )
@@ -124,7 +125,7 @@ func (d *Driver) Restore(ctx context.Context, bs repo.BlobStore, sn *repo.Snapsh
 				return res, err
 			}
 		} else if _, err := os.Lstat(p); err == nil && !o.Overwrite {
-			return res, fmt.Errorf("disk file %s exists: give --overwrite to replace it, or another --name or --disk-dir: %w", p, appliance.ErrAlreadyExists)
+			return res, kept(p, fmt.Sprintf("disk file %s exists: give --overwrite to replace it, or another --name or --disk-dir", p))
 		}
 		paths[dk.Name] = p
 		res.Disks = append(res.Disks, p)
@@ -133,7 +134,7 @@ func (d *Driver) Restore(ctx context.Context, bs repo.BlobStore, sn *repo.Snapsh
 	if o.DiskDir != "" {
 		xmlPath = filepath.Join(o.DiskDir, name+".xml")
 		if _, err := os.Lstat(xmlPath); err == nil && !o.Overwrite {
-			return res, fmt.Errorf("%s exists: give --overwrite to replace it, or another --name or --disk-dir: %w", xmlPath, appliance.ErrAlreadyExists)
+			return res, kept(xmlPath, fmt.Sprintf("%s exists: give --overwrite to replace it, or another --name or --disk-dir", xmlPath))
 		}
 	}
 	keep := name == sn.VM.Name
@@ -207,7 +208,7 @@ func (d *Driver) checkTarget(name string, overwrite, register bool) (golibvirt.D
 		return dom, true, fmt.Errorf("domain %s exists and is running: a running domain is never replaced; shut it down first, or restore under another --name: %w", name, appliance.ErrInvalidPowerState)
 	}
 	if !overwrite {
-		return dom, true, fmt.Errorf("domain %s exists: give --overwrite to replace it (it is shut off), or restore under another --name: %w", name, appliance.ErrAlreadyExists)
+		return dom, true, kept("domain "+name, fmt.Sprintf("domain %s exists: give --overwrite to replace it (it is shut off), or restore under another --name", name))
 	}
 	return dom, true, nil
 }
@@ -230,6 +231,13 @@ func restoreDisk(ctx context.Context, bs repo.BlobStore, dk repo.Disk, path stri
 		return fmt.Errorf("qemu-img convert to qcow2: %v: %s", err, out)
 	}
 	return os.Rename(tmpQcow, path)
+}
+
+// kept is a restore's refusal to replace what exists without --overwrite: the thing is kept and
+// the restore ends with exit 3 (partial), as every snapferry restore that keeps an existing
+// entry (images/overwrite); appliance.ErrAlreadyExists for callers that ask.
+func kept(what, msg string) error {
+	return fmt.Errorf("%w: %w", &overwrite.NotReplaced{Paths: []string{what}, Msg: msg}, appliance.ErrAlreadyExists)
 }
 
 // writeFileAtomic writes a small file under a temporary name and renames it into place.

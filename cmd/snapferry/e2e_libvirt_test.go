@@ -93,6 +93,26 @@ func TestE2ELibvirt(t *testing.T) {
 		t.Fatalf("restore over the running domain: %s", r.stderr)
 	}
 
+	// Into a storage pool: the disk becomes a volume of it; again without --overwrite the volume
+	// is kept and the restore exits 3.
+	poolDir := filepath.Join(dir, "pool")
+	if err := os.MkdirAll(poolDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	virsh(t, lv.URI, "pool-create-as", "sfpool", "dir", "--target", poolDir)
+	t.Cleanup(func() { exec.Command("virsh", "-c", lv.URI, "pool-destroy", "sfpool").Run() })
+	mustSF(t, home, 0, "restore", "latest", "--source=web", "--from="+repoDir, "--pool=sfpool", "--name=web-pool", "--register", uri)
+	t.Cleanup(func() { exec.Command("virsh", "-c", lv.URI, "undefine", "web-pool").Run() })
+	if !strings.Contains(virsh(t, lv.URI, "vol-list", "sfpool"), "web-pool-vda.qcow2") {
+		t.Fatal("the restored disk is not a volume of the pool")
+	}
+	mustRun(t, nil, "qemu-img", "compare", "-U", filepath.Join(poolDir, "web-pool-vda.qcow2"), img)
+	virsh(t, lv.URI, "undefine", "web-pool")
+	r = mustSF(t, home, 3, "restore", "latest", "--source=web", "--from="+repoDir, "--pool=sfpool", "--name=web-pool", "--register", uri)
+	if !strings.Contains(r.stderr, "volume web-pool-vda.qcow2 exists in storage pool sfpool") {
+		t.Fatalf("restore over an existing volume: %s", r.stderr)
+	}
+
 	// Instant boot: the domain starts on overlays backed by the repository and the command
 	// returns once the disks are copied; the domain then stands alone.
 	now := filepath.Join(dir, "now")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 
 	"github.com/zeebo/xxh3"
@@ -165,8 +166,10 @@ type diskBackup struct {
 	ps      repo.PatchStore
 	patch   bool
 	subSize int
-	// partial: BackupSource reads only the ranges of blocks they cover in part (readPartial).
+	// partial: BackupSource reads only the ranges of blocks they cover in part (readPartial);
+	// scratch holds buffers for the parent blocks the workers load to complete them.
 	partial bool
+	scratch sync.Pool
 
 	bytesRead, bytesAdded, blobsNew, blobsReused, blocksCached, blocksPatched atomic.Int64
 
@@ -185,10 +188,14 @@ type blockJob struct {
 	// carried is the parent's blob id of a block that is not read (buf nil): BackupSource
 	// with a parent, for blocks outside the ranges it reads.
 	carried repo.ID
-	// patchBase and changed: a block completed from its parent's whole blob (readPartial),
-	// and the sub-blocks read over it.
-	patchBase repo.ID
-	changed   []int
+	// fromParent: only pieces (offsets in the block) were read (readPartial); the worker
+	// completes the rest from the parent's block parentID (zeros when it is a hole). patchBase
+	// and changed: the parent's whole blob the block may be a patch of, and the sub-blocks read.
+	fromParent bool
+	parentID   repo.ID
+	pieces     [][2]int
+	patchBase  repo.ID
+	changed    []int
 }
 
 // seqResult carries a blockResult with the reader's sequence number for reordering.
@@ -312,6 +319,11 @@ func (b *diskBackup) read(ctx context.Context, pool *pipeline.BufferPool, jobs c
 func (b *diskBackup) store(ctx context.Context, j blockJob) (blockResult, error) {
 	if j.buf == nil { // a block not read: the parent's blob (carry)
 		return blockResult{index: j.index, n: blockLen(repo.Disk{Size: b.size, BlockSize: b.blockSize}, j.index), id: j.carried}, nil
+	}
+	if j.fromParent {
+		if err := b.completeFromParent(ctx, j); err != nil {
+			return blockResult{}, err
+		}
 	}
 	r := blockResult{index: j.index, n: len(j.buf)}
 	defer b.progress.Add(int64(len(j.buf)))

@@ -91,9 +91,11 @@ func (b *diskBackup) readPartial(ctx context.Context, pool *pipeline.BufferPool,
 	return nil
 }
 
-// gather fills buf with block i: read whole when pieces cover it, else the parent's block with
-// the pieces read over it. A block patched over a whole parent blob names that blob as the
-// patch base and the sub-blocks the pieces touch.
+// gather fills buf with block i when pieces cover it whole; else it reads the pieces into their
+// places and leaves the rest to completeFromParent, run by the worker that stores the block, so
+// the loads of parent blocks (a round trip each on a remote repository) overlap. A block
+// patched over a whole parent blob names that blob as the patch base and the sub-blocks the
+// pieces touch.
 func (b *diskBackup) gather(ctx context.Context, i int64, buf []byte, pieces [][2]int64) (blockJob, error) {
 	base := i * int64(b.blockSize)
 	var covered int64
@@ -112,36 +114,55 @@ func (b *diskBackup) gather(ctx context.Context, i int64, buf []byte, pieces [][
 	if err != nil {
 		return j, err
 	}
-	if pid.IsZero() {
-		clear(buf)
-	} else {
-		data, err := b.bs.LoadBlob(ctx, repo.DataBlob, pid, buf[:0])
-		if err != nil {
-			return j, fmt.Errorf("load block %d of the parent disk to complete it: %w", i, err)
-		}
-		if len(data) != len(buf) {
-			return j, fmt.Errorf("block %d of the parent disk holds %d bytes, want %d: snapshot is corrupt", i, len(data), len(buf))
-		}
-		copy(buf, data) // a no-op when LoadBlob used buf
-	}
 	for _, p := range pieces {
 		if m, err := b.src.ReadAt(buf[p[0]-base:p[1]-base], p[0]); m < int(p[1]-p[0]) {
 			return j, fmt.Errorf("read %d bytes at %d: %w", p[1]-p[0], p[0], readErr(err, p[0]+int64(m), b.size))
 		}
+		j.pieces = append(j.pieces, [2]int{int(p[0] - base), int(p[1] - base)})
 	}
 	b.bytesRead.Add(covered)
+	j.fromParent, j.parentID = true, pid
 	if !pid.IsZero() && b.patch {
 		j.patchBase = pid
-		sub := int64(b.subSize)
-		for _, p := range pieces {
-			for k := (p[0] - base) / sub; k <= (p[1]-base-1)/sub; k++ {
-				if n := len(j.changed); n == 0 || j.changed[n-1] < int(k) {
-					j.changed = append(j.changed, int(k))
+		sub := b.subSize
+		for _, p := range j.pieces {
+			for k := p[0] / sub; k <= (p[1]-1)/sub; k++ {
+				if n := len(j.changed); n == 0 || j.changed[n-1] < k {
+					j.changed = append(j.changed, k)
 				}
 			}
 		}
 	}
 	return j, nil
+}
+
+// completeFromParent fills the bytes of j's block outside its pieces from the parent's block
+// (zeros where the parent has a hole).
+func (b *diskBackup) completeFromParent(ctx context.Context, j blockJob) error {
+	parent := b.zero[:len(j.buf)]
+	if !j.parentID.IsZero() {
+		sp, _ := b.scratch.Get().(*[]byte)
+		if sp == nil {
+			sp = new([]byte)
+		}
+		defer b.scratch.Put(sp)
+		data, err := b.bs.LoadBlob(ctx, repo.DataBlob, j.parentID, (*sp)[:0])
+		if err != nil {
+			return fmt.Errorf("load block %d of the parent disk to complete it: %w", j.index, err)
+		}
+		*sp = data[:0]
+		if len(data) != len(j.buf) {
+			return fmt.Errorf("block %d of the parent disk holds %d bytes, want %d: snapshot is corrupt", j.index, len(data), len(j.buf))
+		}
+		parent = data
+	}
+	pos := 0
+	for _, p := range j.pieces {
+		copy(j.buf[pos:p[0]], parent[pos:p[0]])
+		pos = p[1]
+	}
+	copy(j.buf[pos:], parent[pos:])
+	return nil
 }
 
 func readErr(err error, at, size int64) error {
