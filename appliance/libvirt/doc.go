@@ -27,4 +27,11 @@
 // when asked and never while it runs. Instant restore serves the snapshot's disks from the
 // repository over NBD (transfer/nbd) as backing files of local qcow2 overlays and starts the
 // domain at once.
+//
+// Replicas (replica.go) keep a ready-to-run mirror of a domain on another host through
+// transfer/replica: raw disk files and the domain XML rewritten as for a restore under a new
+// name. They read a running domain through the same pull-mode backup job, with a checkpoint
+// chain of their own (from the target and the domain), and send only the blocks its dirty
+// bitmap marks while the far disks still carry the marks the last complete update left (a
+// record per replica in the state folder); otherwise a disk is compared whole once, saying why.
 package libvirt

@@ -55,12 +55,16 @@ type pending struct {
 	err error // StartRead's
 }
 
+// newSource makes a source for a reader of blockSize blocks (disk.BackupSource); blockSize 0
+// turns the read-ahead off: each ReadAt is one request of its own (replicas read in their own
+// pattern, several goroutines at once, which the client pipelines as they come).
 func newSource(ctx context.Context, c *nbd.Client, blockSize int, cname string, want func(uint32) bool) *nbdSource {
-	b := int64(blockSize)
-	if b <= 0 {
-		b = 1 << 20
+	s := &nbdSource{ctx: ctx, c: c, context: cname, want: want, block: 1}
+	if blockSize > 0 {
+		s.block = int64(blockSize)
+		s.depth = int(max(2, min(nbd.Window, readAheadBytes/s.block)))
 	}
-	return &nbdSource{ctx: ctx, c: c, context: cname, want: want, block: b, depth: int(max(2, min(nbd.Window, readAheadBytes/b)))}
+	return s
 }
 
 func newFullSource(ctx context.Context, c *nbd.Client, blockSize int) *nbdSource {
@@ -147,6 +151,9 @@ func (s *nbdSource) add(start, end int64) {
 
 // ReadAt serves the reader's reads from the read-ahead.
 func (s *nbdSource) ReadAt(p []byte, off int64) (int, error) {
+	if s.depth == 0 {
+		return s.c.ReadAtContext(s.ctx, p, off)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := s.find(off, len(p))

@@ -118,29 +118,36 @@ func listIndexFiles(ctx context.Context, be store.Backend) ([]idFile, error) {
 // Deduplicating against them would commit snapshots with missing data. Called by Lock, so the
 // index a locked run works with is never older than its lock.
 func (r *Repository) syncIndex(ctx context.Context) error {
+	var busy bool
+	stale, err := r.indexFilesGone(ctx, func() { busy = len(r.idx.overlay) > 0 || len(r.unindexed) > 0 })
+	if err != nil || !stale {
+		return err
+	}
+	if busy {
+		return fmt.Errorf("the repository was pruned while this run had unsaved blobs; run the job again")
+	}
+	return r.loadIndex(ctx, false)
+}
+
+// indexFilesGone lists the index files and reports whether one that this value loaded is gone:
+// a prune ran since. also runs under the same lock as the comparison, for state that must be
+// read together with its answer.
+func (r *Repository) indexFilesGone(ctx context.Context, also func()) (bool, error) {
 	current, err := listIDs(ctx, r.be, store.KindIndex)
 	if err != nil {
-		return err
+		return false, err
 	}
 	present := make(map[ID]bool, len(current))
 	for _, id := range current {
 		present[id] = true
 	}
 	r.mu.Lock()
-	stale := false
+	defer r.mu.Unlock()
+	also()
 	for _, id := range r.indexFiles {
 		if !present[id] {
-			stale = true
-			break
+			return true, nil
 		}
 	}
-	busy := len(r.idx.overlay) > 0 || len(r.unindexed) > 0
-	r.mu.Unlock()
-	if !stale {
-		return nil
-	}
-	if busy {
-		return fmt.Errorf("the repository was pruned while this run had unsaved blobs; run the job again")
-	}
-	return r.loadIndex(ctx, false)
+	return false, nil
 }
