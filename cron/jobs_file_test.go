@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/snapferry/snapferry/cron/testkit"
 )
 
 func TestStoreAddListRemoveSuspend(t *testing.T) {
@@ -99,23 +100,10 @@ func TestStoreRejectsBadHandEdits(t *testing.T) {
 // would have) must all land.
 func TestStoreConcurrentAdds(t *testing.T) {
 	home := t.TempDir()
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for i := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			j := Job{Name: fmt.Sprintf("job%02d", i), Schedule: "@daily", Args: []string{"check"}}
-			errs <- NewStore(home).Add(context.Background(), j, false)
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	testkit.Concurrently(t, 16, func(i int) error {
+		j := Job{Name: fmt.Sprintf("job%02d", i), Schedule: "@daily", Args: []string{"check"}}
+		return NewStore(home).Add(context.Background(), j, false)
+	})
 	f, err := NewStore(home).Load(context.Background())
 	if err != nil || len(f.Jobs) != 16 {
 		t.Fatalf("%d jobs after 16 concurrent adds (err %v)", len(f.Jobs), err)

@@ -154,41 +154,16 @@ func (r *Registry) anyOtherUser(ctx context.Context, entries []Entry) bool {
 // actionStop marks a planned stop until execute or the dry run turns it into a result.
 const actionStop Action = "stop"
 
-// planKill decides, from one snapshot, which processes to stop and why.
+// planKill decides, from one snapshot, which processes to stop and why: our processes that are
+// older than this one and registered as idle user launches, with their children, and never a
+// protected one.
 func (r *Registry) planKill(snap snapshot, entries []Entry, self int, idleAfter time.Duration) []Decision {
-	live := map[int]*Entry{}
+	k := &killPlan{r: r, snap: snap, self: self, idleAfter: idleAfter, live: map[int]*Entry{},
+		ancestors: snap.ancestors(self), selfOrder: snap.byPID[self].StartOrder, decided: map[int]*Decision{}}
 	for i, e := range entries {
 		if snap.entryState(e) == StateLive {
-			live[e.PID] = &entries[i]
+			k.live[e.PID] = &entries[i]
 		}
-	}
-	ancestors := snap.ancestors(self)
-	selfOrder := snap.byPID[self].StartOrder
-	decided := map[int]*Decision{}
-	var order []int
-	// decide records the first verdict on p; later ones (a target that is also a child of
-	// another target) leave it as it is.
-	decide := func(p Process, action Action, reason string, child bool) {
-		if _, ok := decided[p.PID]; ok {
-			return
-		}
-		decided[p.PID] = &Decision{Process: p, Registered: live[p.PID], Action: action, Reason: reason, child: child}
-		order = append(order, p.PID)
-	}
-	// protection returns why p must not be signalled, or "".
-	protection := func(p Process) string {
-		switch {
-		case p.PID == self || p.PID == r.self:
-			return "this process"
-		case ancestors[p.PID]:
-			return "an ancestor of this process"
-		case r.isEditorOnOurFiles(p):
-			return "an editor or viewer with a snapferry file open"
-		case live[p.PID] != nil && live[p.PID].Type != TypeUser:
-			e := live[p.PID]
-			return fmt.Sprintf("registered as %s%s: %s processes keep running", e.Type, jobSuffix(e.JobID), e.Type)
-		}
-		return ""
 	}
 	pids := make([]int, 0, len(snap.byPID))
 	for pid := range snap.byPID {
@@ -197,63 +172,115 @@ func (r *Registry) planKill(snap snapshot, entries []Entry, self int, idleAfter 
 	sort.Ints(pids)
 	var targets []int
 	for _, pid := range pids {
-		p := snap.byPID[pid]
-		ours := r.isOurs(p)
-		if !ours && !r.isEditorOnOurFiles(p) {
-			continue
-		}
-		if why := protection(p); why != "" {
-			decide(p, ActionKeep, why, false)
-			continue
-		}
-		if !ours {
-			continue
-		}
-		if selfOrder != 0 && p.StartOrder >= selfOrder {
-			// Two launches at once must not stop each other, and a job that started after us has
-			// not registered yet (cron) or is a newer user launch that decides about us.
-			decide(p, ActionKeep, "started after this process: the newer launch decides, not the older", false)
-			continue
-		}
-		e := live[pid]
-		if e == nil {
-			// Whose it is can only be proven by a live entry here: a process of another state
-			// folder (--home), of another installation, or one that never registers belongs to
-			// someone else's launches, and an older user launch of ours is always registered.
-			why := "not registered in " + r.path + ": it belongs to another state folder (--home) or registers nowhere"
-			if p.Exe != "" && p.Exe != r.exe {
-				why = "another snapferry installation (" + p.Exe + "), not registered here"
-			}
-			decide(p, ActionKeep, why, false)
-			continue
-		}
-		if why, busy := r.busy(*e, idleAfter); busy {
-			decide(p, ActionKeep, why, false)
-			continue
-		} else if why != "" {
-			decide(p, actionStop, why, false)
+		if k.judge(snap.byPID[pid]) {
 			targets = append(targets, pid)
-			continue
 		}
-		decide(p, actionStop, "registered as user"+jobSuffix(e.JobID)+": a new user launch replaces it", false)
-		targets = append(targets, pid)
 	}
 	for _, t := range targets {
-		for _, c := range snap.descendants(t) {
-			p := snap.byPID[c]
-			if why := protection(p); why != "" {
-				decide(p, ActionKeep, why, false)
-				continue
-			}
-			decide(p, actionStop, fmt.Sprintf("child of pid %d, which is being stopped", p.PPID), true)
-		}
+		k.stopChildren(t)
 	}
-	sort.Ints(order)
-	out := make([]Decision, 0, len(order))
-	for _, pid := range order {
-		out = append(out, *decided[pid])
+	sort.Ints(k.order)
+	out := make([]Decision, 0, len(k.order))
+	for _, pid := range k.order {
+		out = append(out, *k.decided[pid])
 	}
 	return out
+}
+
+// killPlan is planKill's state: what it knows of the processes and what it has decided.
+type killPlan struct {
+	r         *Registry
+	snap      snapshot
+	self      int
+	idleAfter time.Duration
+	live      map[int]*Entry // live registry entries by pid
+	ancestors map[int]bool   // of this process
+	selfOrder uint64         // this process's start order (0: unknown)
+	decided   map[int]*Decision
+	order     []int // pids in the order they were decided
+}
+
+// decide records the first verdict on p; later ones (a target that is also a child of another
+// target) leave it as it is.
+func (k *killPlan) decide(p Process, action Action, reason string, child bool) {
+	if _, ok := k.decided[p.PID]; ok {
+		return
+	}
+	k.decided[p.PID] = &Decision{Process: p, Registered: k.live[p.PID], Action: action, Reason: reason, child: child}
+	k.order = append(k.order, p.PID)
+}
+
+// protection returns why p must not be signalled, or "".
+func (k *killPlan) protection(p Process) string {
+	switch {
+	case p.PID == k.self || p.PID == k.r.self:
+		return "this process"
+	case k.ancestors[p.PID]:
+		return "an ancestor of this process"
+	case k.r.isEditorOnOurFiles(p):
+		return "an editor or viewer with a snapferry file open"
+	case k.live[p.PID] != nil && k.live[p.PID].Type != TypeUser:
+		e := k.live[p.PID]
+		return fmt.Sprintf("registered as %s%s: %s processes keep running", e.Type, jobSuffix(e.JobID), e.Type)
+	}
+	return ""
+}
+
+// judge decides about one process of the snapshot that is ours (or an editor on our files) and
+// reports whether it is to be stopped.
+func (k *killPlan) judge(p Process) bool {
+	r := k.r
+	ours := r.isOurs(p)
+	if !ours && !r.isEditorOnOurFiles(p) {
+		return false
+	}
+	if why := k.protection(p); why != "" {
+		k.decide(p, ActionKeep, why, false)
+		return false
+	}
+	if !ours {
+		return false
+	}
+	if k.selfOrder != 0 && p.StartOrder >= k.selfOrder {
+		// Two launches at once must not stop each other, and a job that started after us has
+		// not registered yet (cron) or is a newer user launch that decides about us.
+		k.decide(p, ActionKeep, "started after this process: the newer launch decides, not the older", false)
+		return false
+	}
+	e := k.live[p.PID]
+	if e == nil {
+		// Whose it is can only be proven by a live entry here: a process of another state
+		// folder (--home), of another installation, or one that never registers belongs to
+		// someone else's launches, and an older user launch of ours is always registered.
+		why := "not registered in " + r.path + ": it belongs to another state folder (--home) or registers nowhere"
+		if p.Exe != "" && p.Exe != r.exe {
+			why = "another snapferry installation (" + p.Exe + "), not registered here"
+		}
+		k.decide(p, ActionKeep, why, false)
+		return false
+	}
+	if why, busy := r.busy(*e, k.idleAfter); busy {
+		k.decide(p, ActionKeep, why, false)
+		return false
+	} else if why != "" {
+		k.decide(p, actionStop, why, false)
+		return true
+	}
+	k.decide(p, actionStop, "registered as user"+jobSuffix(e.JobID)+": a new user launch replaces it", false)
+	return true
+}
+
+// stopChildren decides to stop the descendants of target along with it, unless they are
+// protected.
+func (k *killPlan) stopChildren(target int) {
+	for _, c := range k.snap.descendants(target) {
+		p := k.snap.byPID[c]
+		if why := k.protection(p); why != "" {
+			k.decide(p, ActionKeep, why, false)
+			continue
+		}
+		k.decide(p, actionStop, fmt.Sprintf("child of pid %d, which is being stopped", p.PPID), true)
+	}
 }
 
 // busy judges a live user entry by its heartbeat. A process that asked to be kept while busy

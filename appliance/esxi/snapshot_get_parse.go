@@ -35,95 +35,124 @@ func ParseSnapshotGet(out string) ([]appliance.SnapshotInfo, error) {
 	if start < 0 {
 		return nil, fmt.Errorf("parse snapshot.get: no \"Get Snapshot:\" line in %q", oneLine(out))
 	}
-	var (
-		snaps     []appliance.SnapshotInfo
-		stack     []string // ids of the current node's ancestors, by level
-		lastField string   // the field that unprefixed lines continue
-		perLevel  = map[int]int{}
-	)
-	finish := func() error {
-		if len(snaps) == 0 {
-			return nil
-		}
-		s := &snaps[len(snaps)-1]
-		if s.ID == "" || s.Name == "" {
-			return fmt.Errorf("parse snapshot.get: snapshot at level %d has no Name or Id", s.Level)
-		}
-		return nil
-	}
+	p := &snapTreeParser{perLevel: map[int]int{}}
 	for n, line := range lines[start+1:] {
-		lineNo := start + 2 + n
-		if m := snapNodeRe.FindStringSubmatch(line); m != nil {
-			if err := finish(); err != nil {
-				return nil, err
-			}
-			level := len(m[1]) / 2
-			if (level == 0) != (m[2] == "ROOT") || level > len(stack) {
-				return nil, fmt.Errorf("parse snapshot.get: line %d %q: %s at level %d does not fit the tree", lineNo, line, m[2], level)
-			}
-			s := appliance.SnapshotInfo{Level: level, Index: perLevel[level]}
-			perLevel[level]++
-			if level > 0 {
-				s.Parent = stack[level-1]
-			}
-			stack = stack[:level]
-			snaps = append(snaps, s)
-			lastField = ""
-			continue
-		}
-		if m := snapFieldRe.FindStringSubmatch(line); m != nil && len(snaps) > 0 {
-			s := &snaps[len(snaps)-1]
-			if len(m[1])/2 != s.Level+1 {
-				return nil, fmt.Errorf("parse snapshot.get: line %d %q: field prefix does not match level %d", lineNo, line, s.Level)
-			}
-			v := strings.TrimRight(m[3], " \t")
-			lastField = m[2]
-			switch m[2] {
-			case "Name":
-				s.Name = v
-			case "Id":
-				if _, err := strconv.ParseUint(v, 10, 64); err != nil {
-					return nil, fmt.Errorf("parse snapshot.get: line %d: snapshot id %q is not a number", lineNo, v)
-				}
-				s.ID = v
-				stack = append(stack[:s.Level], v)
-			case "Desciption", "Description":
-				s.Description = v
-			case "Created On":
-				t, err := ParseSnapshotTime(v)
-				if err != nil {
-					return nil, fmt.Errorf("parse snapshot.get: line %d: %w", lineNo, err)
-				}
-				s.Created = t
-			case "State":
-				s.State = v
-			}
-			continue
-		}
-		if len(snaps) == 0 || lastField == "" {
-			if strings.TrimSpace(line) == "" {
-				continue
-			}
-			return nil, fmt.Errorf("parse snapshot.get: line %d %q is not part of the tree", lineNo, line)
-		}
-		// An unprefixed line continues the last field: multi-line descriptions (and names).
-		s := &snaps[len(snaps)-1]
-		switch lastField {
-		case "Desciption", "Description":
-			s.Description += "\n" + strings.TrimRight(line, " \t")
-		case "Name":
-			s.Name += "\n" + strings.TrimRight(line, " \t")
-		default:
-			return nil, fmt.Errorf("parse snapshot.get: line %d %q continues field %s, which is one line", lineNo, line, lastField)
+		if err := p.line(start+2+n, line); err != nil {
+			return nil, err
 		}
 	}
-	if err := finish(); err != nil {
+	if err := p.finish(); err != nil {
 		return nil, err
 	}
-	for i := range snaps {
-		snaps[i].Description = strings.TrimRight(snaps[i].Description, "\n")
+	for i := range p.snaps {
+		p.snaps[i].Description = strings.TrimRight(p.snaps[i].Description, "\n")
 	}
-	return snaps, nil
+	return p.snaps, nil
+}
+
+// snapTreeParser is ParseSnapshotGet's state between lines: the snapshots so far, the node
+// being filled in being the last.
+type snapTreeParser struct {
+	snaps     []appliance.SnapshotInfo
+	stack     []string // ids of the current node's ancestors, by level
+	lastField string   // the field that unprefixed lines continue
+	perLevel  map[int]int
+}
+
+// line takes one line of the tree: a node, a field of the current node, or the continuation of
+// its last field.
+func (p *snapTreeParser) line(lineNo int, line string) error {
+	if m := snapNodeRe.FindStringSubmatch(line); m != nil {
+		return p.node(lineNo, line, m)
+	}
+	if m := snapFieldRe.FindStringSubmatch(line); m != nil && len(p.snaps) > 0 {
+		return p.field(lineNo, line, m)
+	}
+	return p.continuation(lineNo, line)
+}
+
+// finish checks the node just completed: every snapshot has a name and an id.
+func (p *snapTreeParser) finish() error {
+	if len(p.snaps) == 0 {
+		return nil
+	}
+	s := &p.snaps[len(p.snaps)-1]
+	if s.ID == "" || s.Name == "" {
+		return fmt.Errorf("parse snapshot.get: snapshot at level %d has no Name or Id", s.Level)
+	}
+	return nil
+}
+
+// node starts a snapshot at the level its "--" prefix gives; it must fit under the nodes so far.
+func (p *snapTreeParser) node(lineNo int, line string, m []string) error {
+	if err := p.finish(); err != nil {
+		return err
+	}
+	level := len(m[1]) / 2
+	if (level == 0) != (m[2] == "ROOT") || level > len(p.stack) {
+		return fmt.Errorf("parse snapshot.get: line %d %q: %s at level %d does not fit the tree", lineNo, line, m[2], level)
+	}
+	s := appliance.SnapshotInfo{Level: level, Index: p.perLevel[level]}
+	p.perLevel[level]++
+	if level > 0 {
+		s.Parent = p.stack[level-1]
+	}
+	p.stack = p.stack[:level]
+	p.snaps = append(p.snaps, s)
+	p.lastField = ""
+	return nil
+}
+
+// field sets one field of the current snapshot.
+func (p *snapTreeParser) field(lineNo int, line string, m []string) error {
+	s := &p.snaps[len(p.snaps)-1]
+	if len(m[1])/2 != s.Level+1 {
+		return fmt.Errorf("parse snapshot.get: line %d %q: field prefix does not match level %d", lineNo, line, s.Level)
+	}
+	v := strings.TrimRight(m[3], " \t")
+	p.lastField = m[2]
+	switch m[2] {
+	case "Name":
+		s.Name = v
+	case "Id":
+		if _, err := strconv.ParseUint(v, 10, 64); err != nil {
+			return fmt.Errorf("parse snapshot.get: line %d: snapshot id %q is not a number", lineNo, v)
+		}
+		s.ID = v
+		p.stack = append(p.stack[:s.Level], v)
+	case "Desciption", "Description":
+		s.Description = v
+	case "Created On":
+		t, err := ParseSnapshotTime(v)
+		if err != nil {
+			return fmt.Errorf("parse snapshot.get: line %d: %w", lineNo, err)
+		}
+		s.Created = t
+	case "State":
+		s.State = v
+	}
+	return nil
+}
+
+// continuation takes an unprefixed line: blank before the tree, or the next line of a
+// multi-line description (or name).
+func (p *snapTreeParser) continuation(lineNo int, line string) error {
+	if len(p.snaps) == 0 || p.lastField == "" {
+		if strings.TrimSpace(line) == "" {
+			return nil
+		}
+		return fmt.Errorf("parse snapshot.get: line %d %q is not part of the tree", lineNo, line)
+	}
+	s := &p.snaps[len(p.snaps)-1]
+	switch p.lastField {
+	case "Desciption", "Description":
+		s.Description += "\n" + strings.TrimRight(line, " \t")
+	case "Name":
+		s.Name += "\n" + strings.TrimRight(line, " \t")
+	default:
+		return fmt.Errorf("parse snapshot.get: line %d %q continues field %s, which is one line", lineNo, line, p.lastField)
+	}
+	return nil
 }
 
 // ParseSnapshotTime parses the host's unpadded "11/29/2017 23:59:6" (month/day/year, 24h) as a

@@ -66,6 +66,7 @@ type domBackup struct {
 	// and the checkpoint leave them out too.
 	leftOut []string
 	parent  *repo.SnapshotInfo
+	last    *earlier // the previous run when it is not a repository snapshot (replicas)
 	sn      *repo.Snapshot
 	stats   repo.Stats
 }
@@ -82,6 +83,40 @@ func (j *domBackup) run(ctx context.Context) error {
 		return err
 	}
 	defer lock.Unlock()
+	if err := j.prepare(); err != nil {
+		return err
+	}
+	if p, err := j.r.FindSnapshot(ctx, "latest", repo.SnapshotFilter{Host: j.o.Host, Source: j.vm.Name, Kind: repo.SnapshotVM}); err == nil {
+		j.parent = &p
+	}
+	st, _, err := j.d.l.DomainGetState(j.dom, 0)
+	if err != nil {
+		return fmt.Errorf("domain state: %w", err)
+	}
+	j.sn = &repo.Snapshot{
+		Time: j.start, Host: j.o.Host, Kind: repo.SnapshotVM, Source: j.vm.Name, Tags: j.o.Tags, JobID: j.o.JobID,
+		VM: &repo.VMInfo{Name: j.vm.Name, ID: j.vm.ID, Hypervisor: "libvirt", Mode: "hot"},
+	}
+	if running(st) {
+		return j.online(ctx)
+	}
+	j.sn.VM.Mode = "cold"
+	return j.offline(ctx)
+}
+
+// running tells the domain states in which QEMU runs (and a backup job can start).
+func running(st int32) bool {
+	switch golibvirt.DomainState(st) {
+	case golibvirt.DomainRunning, golibvirt.DomainPaused, golibvirt.DomainBlocked, golibvirt.DomainPmsuspended:
+		return true
+	}
+	return false
+}
+
+// prepare finds the domain, reads its definition and picks the disks to read (j.disks; the
+// others in j.leftOut, skipped ones with a warning). The caller holds the domain's lock.
+func (j *domBackup) prepare() error {
+	var err error
 	if j.dom, err = j.d.domain(j.vm.ID); err != nil {
 		return err
 	}
@@ -113,23 +148,7 @@ func (j *domBackup) run(ctx context.Context) error {
 	if len(j.disks) == 0 {
 		return errors.New("no disk to back up")
 	}
-	if p, err := j.r.FindSnapshot(ctx, "latest", repo.SnapshotFilter{Host: j.o.Host, Source: j.vm.Name, Kind: repo.SnapshotVM}); err == nil {
-		j.parent = &p
-	}
-	st, _, err := j.d.l.DomainGetState(j.dom, 0)
-	if err != nil {
-		return fmt.Errorf("domain state: %w", err)
-	}
-	j.sn = &repo.Snapshot{
-		Time: j.start, Host: j.o.Host, Kind: repo.SnapshotVM, Source: j.vm.Name, Tags: j.o.Tags, JobID: j.o.JobID,
-		VM: &repo.VMInfo{Name: j.vm.Name, ID: j.vm.ID, Hypervisor: "libvirt", Mode: "hot"},
-	}
-	switch golibvirt.DomainState(st) {
-	case golibvirt.DomainRunning, golibvirt.DomainPaused, golibvirt.DomainBlocked, golibvirt.DomainPmsuspended:
-		return j.online(ctx)
-	}
-	j.sn.VM.Mode = "cold"
-	return j.offline(ctx)
+	return nil
 }
 
 // prevCheckpoint is the checkpoint of this chain the last snapshot recorded, "" for none.
@@ -167,8 +186,30 @@ type diskPlan struct {
 	bitmap      string
 }
 
+// earlier is what the previous run of a checkpoint chain left, as plan needs it: the
+// repository's last snapshot for a backup, the replica's record for a replica.
+type earlier struct {
+	what  string           // "the last snapshot (1a2b3c4d)", for messages
+	chain string           // "this repository", for messages
+	sizes map[string]int64 // disk target -> its size then
+}
+
+// lastRun is the earlier run plan compares with: j.last when set (replicas), else the
+// repository's last snapshot; nil when there was none.
+func (j *domBackup) lastRun() *earlier {
+	if j.last != nil || j.parent == nil {
+		return j.last
+	}
+	e := &earlier{what: fmt.Sprintf("the last snapshot (%s)", j.parent.ID.Short()), chain: "this repository", sizes: map[string]int64{}}
+	for _, d := range j.parent.Snapshot.Disks {
+		e.sizes[d.Name] = d.Size
+	}
+	return e
+}
+
 // plan decides per disk whether the checkpoint prev still covers it.
 func (j *domBackup) plan(prev string) ([]diskPlan, error) {
+	last := j.lastRun()
 	var cpDisks map[string]uint64
 	exists := false
 	if prev != "" {
@@ -184,22 +225,25 @@ func (j *domBackup) plan(prev string) ([]diskPlan, error) {
 			return nil, fmt.Errorf("size of disk %s: %w", s.Target, err)
 		}
 		p := diskPlan{spec: s, size: int64(capacity)}
-		pd := j.parentDisk(s.Target)
+		lastSize, had := int64(0), false
+		if last != nil {
+			lastSize, had = last.sizes[s.Target]
+		}
 		_, hasBitmap := cpDisks[s.Target]
 		switch {
-		case j.parent == nil:
+		case last == nil:
 		case s.Format != "qcow2":
 			p.why = fmt.Sprintf("disk %s is %s: QEMU keeps dirty bitmaps only in qcow2 disks", s.Target, s.Format)
 		case prev == "":
-			p.why = fmt.Sprintf("the last snapshot (%s) has no checkpoint of this repository", j.parent.ID.Short())
+			p.why = fmt.Sprintf("%s has no checkpoint of %s", last.what, last.chain)
 		case !exists:
 			p.why = fmt.Sprintf("checkpoint %s is gone (deleted, or the domain was redefined), so its dirty bitmap is lost", prev)
 		case !hasBitmap:
 			p.why = fmt.Sprintf("checkpoint %s has no bitmap for disk %s", prev, s.Target)
-		case pd == nil:
-			p.why = fmt.Sprintf("the last snapshot has no disk %s", s.Target)
-		case pd.Size != p.size:
-			p.why = fmt.Sprintf("disk %s was resized from %d to %d bytes", s.Target, pd.Size, p.size)
+		case !had:
+			p.why = fmt.Sprintf("%s has no disk %s", last.what, s.Target)
+		case lastSize != p.size:
+			p.why = fmt.Sprintf("disk %s was resized from %d to %d bytes", s.Target, lastSize, p.size)
 		default:
 			p.incremental = true
 		}
@@ -210,7 +254,25 @@ func (j *domBackup) plan(prev string) ([]diskPlan, error) {
 
 // online backs up a running domain through a pull-mode backup job.
 func (j *domBackup) online(ctx context.Context) error {
-	prev := j.prevCheckpoint()
+	return j.pull(ctx, j.prevCheckpoint(), func(ctx context.Context, plans []diskPlan, addr, newCP string) error {
+		for _, p := range plans {
+			if err := j.readDisk(ctx, p, "tcp", addr); err != nil {
+				return err
+			}
+		}
+		j.sn.VM.Checkpoint = newCP
+		return j.commit(ctx)
+	})
+}
+
+// pull runs a pull-mode backup job of the running domain: QEMU exports each disk as it is at
+// the start over NBD on 127.0.0.1 (incremental since the chain's checkpoint prev where it still
+// covers the disk) and creates the chain's new checkpoint. consume reads the exports at addr
+// and commits what it made of them; newCP is the new checkpoint ("" when no disk keeps a
+// bitmap). After a commit prev is deleted; after a failure the new checkpoint is, so prev still
+// covers every change.
+func (j *domBackup) pull(ctx context.Context, prev string, consume func(ctx context.Context, plans []diskPlan, addr, newCP string) error) error {
+	j.thawLeftover(ctx)
 	if err := j.clearLeftovers(prev); err != nil {
 		return err
 	}
@@ -225,28 +287,17 @@ func (j *domBackup) online(ctx context.Context) error {
 		return err
 	}
 	bx, scratch := j.backupXML(port, prev, plans)
-	if j.o.Quiesce {
-		if _, err := j.d.l.DomainFsfreeze(j.dom, nil, 0); err != nil {
-			j.warn("not quiesced: the guest agent did not freeze the file systems (%v)", err)
-		} else {
-			defer func() {
-				if _, err := j.d.l.DomainFsthaw(j.dom, nil, 0); err != nil {
-					j.warn("thaw guest file systems: %v", err)
-				}
-			}()
-		}
-	}
 	var cpOpt golibvirt.OptString
 	if cpXML != "" {
 		cpOpt = golibvirt.OptString{cpXML}
 	}
-	if err := j.d.l.DomainBackupBegin(j.dom, bx, cpOpt, 0); err != nil {
+	// The guest is frozen only while the job starts: QEMU keeps that instant for the reads.
+	thaw := j.freezeGuest(ctx)
+	defer thaw()
+	err = j.d.l.DomainBackupBegin(j.dom, bx, cpOpt, 0)
+	thaw()
+	if err != nil {
 		return fmt.Errorf("start the libvirt backup job: %w", err)
-	}
-	if j.o.Quiesce {
-		if _, err := j.d.l.DomainFsthaw(j.dom, nil, 0); err == nil {
-			j.o.Quiesce = false // thawed at once: the deferred thaw has nothing to do
-		}
 	}
 	committed := false
 	defer func() {
@@ -261,15 +312,11 @@ func (j *domBackup) online(ctx context.Context) error {
 	if err := j.exports(plans); err != nil {
 		return err
 	}
-	for _, p := range plans {
-		if err := j.readDisk(ctx, p, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err != nil {
-			return err
-		}
+	made := newCP
+	if cpXML == "" {
+		made = ""
 	}
-	if cpXML != "" {
-		j.sn.VM.Checkpoint = newCP
-	}
-	if err := j.commit(ctx); err != nil {
+	if err := consume(ctx, plans, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), made); err != nil {
 		return err
 	}
 	committed = true
@@ -415,18 +462,20 @@ func (j *domBackup) readDisk(ctx context.Context, p diskPlan, network, addr stri
 		if !c.Context(contexts[1]) {
 			return fmt.Errorf("disk %s: the NBD export has no dirty bitmap %s", p.spec.Target, p.bitmap)
 		}
-		src, parent = newDirtySource(c, contexts[1]), j.parentDisk(p.spec.Target)
+		parent = j.parentDisk(p.spec.Target)
+		src = newDirtySource(ctx, c, j.r.BlockSize(), contexts[1], parent != nil)
 		j.o.logf("domain %s: disk %s: reading the extents changed since the last backup", j.vm.Name, p.spec.Target)
 	case c.Context(nbd.ContextAllocation):
-		src = newFullSource(c)
+		src = newFullSource(ctx, c, j.r.BlockSize())
 	default:
-		src = &wholeSource{c}
+		src = newWholeSource(ctx, c, j.r.BlockSize())
 	}
 	if !p.incremental && p.why != "" {
 		j.warn("disk %s read whole: %s", p.spec.Target, p.why)
 	}
 	rd, st, err := disk.BackupSource(ctx, j.r, src, disk.SourceOptions{
 		Name: p.spec.Target, Device: p.spec.Bus + ":" + p.spec.Target, Path: p.spec.Path, Progress: j.o.Progress, Parent: parent,
+		PartialBlocks: parent != nil, // only the dirty extents are read (nbd_source.go)
 	})
 	if err != nil {
 		return fmt.Errorf("disk %s: %w", p.spec.Target, err)
@@ -434,15 +483,6 @@ func (j *domBackup) readDisk(ctx context.Context, p diskPlan, network, addr stri
 	j.sn.Disks = append(j.sn.Disks, rd)
 	addStats(&j.stats, st)
 	return nil
-}
-
-// wholeSource reads every byte of an export that tells no block status.
-type wholeSource struct{ c *nbd.Client }
-
-func (s *wholeSource) Size() int64                             { return s.c.Size() }
-func (s *wholeSource) ReadAt(p []byte, off int64) (int, error) { return s.c.ReadAt(p, off) }
-func (s *wholeSource) Next(_ context.Context, off int64) (int64, int64, bool, error) {
-	return off, s.c.Size(), off < s.c.Size(), nil
 }
 
 // commit stores the domain XML and commits the snapshot.

@@ -22,9 +22,21 @@
 // chain's checkpoint is the newest (its persistent bitmap exported with --bitmap); their
 // checkpoint is kept, since the disk does not change while the domain is off.
 //
+// --quiesce freezes the guest's file systems through the QEMU guest agent only while the backup
+// job starts (quiesce.go), after marking the running domain with live metadata, so a run killed
+// while the guest is frozen is found and the guest thawed by the next backup of the domain.
+// Without an answering agent the backup goes on crash-consistent, with a warning.
+//
 // Restore writes each disk as qcow2 or raw into a folder, rewrites the domain XML (name, UUID,
 // MAC addresses, disk paths) and defines it; an existing domain of that name is replaced only
 // when asked and never while it runs. Instant restore serves the snapshot's disks from the
 // repository over NBD (transfer/nbd) as backing files of local qcow2 overlays and starts the
 // domain at once.
+//
+// Replicas (replica.go) keep a ready-to-run mirror of a domain on another host through
+// transfer/replica: raw disk files and the domain XML rewritten as for a restore under a new
+// name. They read a running domain through the same pull-mode backup job, with a checkpoint
+// chain of their own (from the target and the domain), and send only the blocks its dirty
+// bitmap marks while the far disks still carry the marks the last complete update left (a
+// record per replica in the state folder); otherwise a disk is compared whole once, saying why.
 package libvirt

@@ -23,38 +23,15 @@ func (j *domBackup) offline(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	newest := false
-	if prev != "" {
-		if cp, err := j.d.l.DomainCheckpointLookupByName(j.dom, prev, 0); err == nil {
-			j.sn.VM.Checkpoint = prev
-			kids, _, err := j.d.l.DomainListAllCheckpoints(j.dom, 1, 0)
-			newest = err == nil
-			for _, k := range kids {
-				if parent, err := j.d.l.DomainCheckpointGetParent(k, 0); err == nil && parent.Name == cp.Name {
-					newest = false
-				}
-			}
-		}
+	exists, newest := j.offlineCheckpoint(prev)
+	if exists {
+		j.sn.VM.Checkpoint = prev
 	}
 	for _, p := range plans {
-		var extra []string
-		if p.incremental && newest {
-			extra, p.bitmap = []string{"--bitmap=" + prev}, prev
-		} else if p.incremental {
-			p.incremental = false
-			p.why = fmt.Sprintf("checkpoint %s has later checkpoints, so its bitmap alone misses changes (an offline backup cannot merge them)", prev)
-		}
-		sock, stop, err := serveFile(ctx, j.o.QemuNBD, j.o.ScratchDir, p.spec.Path, p.spec.Format, extra...)
-		if err != nil && extra != nil {
-			p.incremental, p.bitmap = false, ""
-			p.why = fmt.Sprintf("qemu-nbd could not export the dirty bitmap %s (%v)", prev, err)
-			sock, stop, err = serveFile(ctx, j.o.QemuNBD, j.o.ScratchDir, p.spec.Path, p.spec.Format)
-		}
+		sock, stop, err := j.serveOffline(ctx, &p, prev, newest)
 		if err != nil {
-			return fmt.Errorf("disk %s: %w", p.spec.Target, err)
+			return err
 		}
-		j.o.logf("domain %s is shut off: reading disk %s from %s", j.vm.Name, p.spec.Target, p.spec.Path)
-		p.exportName = "disk"
 		err = j.readDisk(ctx, p, "unix", sock)
 		stop()
 		if err != nil {
@@ -62,6 +39,52 @@ func (j *domBackup) offline(ctx context.Context) error {
 		}
 	}
 	return j.commit(ctx)
+}
+
+// offlineCheckpoint reports whether the chain's checkpoint prev exists on the shut-off domain
+// and whether it is the newest (no checkpoint has it as parent): only then does its persistent
+// bitmap alone hold every change since it.
+func (j *domBackup) offlineCheckpoint(prev string) (exists, newest bool) {
+	if prev == "" {
+		return false, false
+	}
+	cp, err := j.d.l.DomainCheckpointLookupByName(j.dom, prev, 0)
+	if err != nil {
+		return false, false
+	}
+	kids, _, err := j.d.l.DomainListAllCheckpoints(j.dom, 1, 0)
+	newest = err == nil
+	for _, k := range kids {
+		if parent, err := j.d.l.DomainCheckpointGetParent(k, 0); err == nil && parent.Name == cp.Name {
+			newest = false
+		}
+	}
+	return true, newest
+}
+
+// serveOffline starts qemu-nbd for one disk of the shut-off domain (export "disk"), exporting
+// prev's persistent bitmap when p is incremental and prev is the newest checkpoint; otherwise,
+// or when qemu-nbd cannot export the bitmap, p is turned into a whole read with the reason.
+func (j *domBackup) serveOffline(ctx context.Context, p *diskPlan, prev string, newest bool) (string, func(), error) {
+	var extra []string
+	if p.incremental && newest {
+		extra, p.bitmap = []string{"--bitmap=" + prev}, prev
+	} else if p.incremental {
+		p.incremental = false
+		p.why = fmt.Sprintf("checkpoint %s has later checkpoints, so its bitmap alone misses changes (an offline backup cannot merge them)", prev)
+	}
+	sock, stop, err := serveFile(ctx, j.o.QemuNBD, j.o.ScratchDir, p.spec.Path, p.spec.Format, extra...)
+	if err != nil && extra != nil {
+		p.incremental, p.bitmap = false, ""
+		p.why = fmt.Sprintf("qemu-nbd could not export the dirty bitmap %s (%v)", prev, err)
+		sock, stop, err = serveFile(ctx, j.o.QemuNBD, j.o.ScratchDir, p.spec.Path, p.spec.Format)
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("disk %s: %w", p.spec.Target, err)
+	}
+	j.o.logf("domain %s is shut off: reading disk %s from %s", j.vm.Name, p.spec.Target, p.spec.Path)
+	p.exportName = "disk"
+	return sock, stop, nil
 }
 
 // serveFile starts `qemu-nbd --read-only` for one disk file on a unix socket in a fresh folder

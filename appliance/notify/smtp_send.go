@@ -76,13 +76,7 @@ func (m Mailer) Send(ctx context.Context, msg Message) error {
 	if err != nil {
 		return fail("TLS setup", err)
 	}
-	d := net.Dialer{Timeout: timeout}
-	var conn net.Conn
-	if c.tlsMode() == TLSImplicit {
-		conn, err = (&tls.Dialer{NetDialer: &d, Config: tlsConf}).DialContext(ctx, "tcp", addr)
-	} else {
-		conn, err = d.DialContext(ctx, "tcp", addr)
-	}
+	conn, err := m.dial(ctx, addr, timeout, tlsConf)
 	if err != nil {
 		return fail("connect", err)
 	}
@@ -97,56 +91,85 @@ func (m Mailer) Send(ctx context.Context, msg Message) error {
 		return fail("greeting", err)
 	}
 	defer cl.Close()
-	if err := cl.Hello(m.helloName()); err != nil {
-		return fail("EHLO", err)
-	}
-	if c.tlsMode() == TLSStartTLS {
-		if ok, _ := cl.Extension("STARTTLS"); !ok {
-			return fail("STARTTLS", errors.New("server does not offer STARTTLS; use --smtp-tls=tls for port 465 or --smtp-tls=none for a trusted relay"))
-		}
-		if err := cl.StartTLS(tlsConf); err != nil {
-			return fail("STARTTLS", err)
-		}
-	}
-	if c.User != "" {
-		pw, err := c.password()
-		if err != nil {
-			return fail("AUTH", err)
-		}
-		ok, mechs := cl.Extension("AUTH")
-		if !ok {
-			return fail("AUTH", errors.New("server offers no AUTH although --smtp-user is set"))
-		}
-		a, err := chooseAuth(mechs, c.User, pw, host)
-		if err != nil {
-			return fail("AUTH", err)
-		}
-		if err := cl.Auth(a); err != nil {
-			return fail("AUTH as "+c.User, err)
-		}
-	}
-	// The envelope takes bare addresses; the headers keep display names ("Backup <a@b>").
-	if err := cl.Mail(bareAddress(c.From)); err != nil {
-		return fail("MAIL FROM", err)
-	}
-	for _, rc := range msg.To {
-		if err := cl.Rcpt(bareAddress(rc)); err != nil {
-			return fail("RCPT TO "+rc, err)
-		}
-	}
-	w, err := cl.Data()
-	if err != nil {
-		return fail("DATA", err)
-	}
-	if _, err := w.Write(data); err != nil {
-		return fail("DATA", err)
-	}
-	if err := w.Close(); err != nil {
-		return fail("DATA", err)
+	if step, err := m.deliver(cl, host, tlsConf, msg.To, data); err != nil {
+		return fail(step, err)
 	}
 	// The message was accepted at the end of DATA; a failed QUIT loses nothing.
 	_ = cl.Quit()
 	return nil
+}
+
+// dial connects to the server: through TLS from the first byte for implicit TLS (port 465),
+// else in the clear (STARTTLS, if asked, comes after EHLO).
+func (m Mailer) dial(ctx context.Context, addr string, timeout time.Duration, tlsConf *tls.Config) (net.Conn, error) {
+	d := net.Dialer{Timeout: timeout}
+	if m.Config.tlsMode() == TLSImplicit {
+		return (&tls.Dialer{NetDialer: &d, Config: tlsConf}).DialContext(ctx, "tcp", addr)
+	}
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+// deliver runs the SMTP dialogue after the greeting, up to the end of DATA. On failure it names
+// the step that failed.
+func (m Mailer) deliver(cl *smtp.Client, host string, tlsConf *tls.Config, to []string, data []byte) (string, error) {
+	c := m.Config
+	if err := cl.Hello(m.helloName()); err != nil {
+		return "EHLO", err
+	}
+	if c.tlsMode() == TLSStartTLS {
+		if ok, _ := cl.Extension("STARTTLS"); !ok {
+			return "STARTTLS", errors.New("server does not offer STARTTLS; use --smtp-tls=tls for port 465 or --smtp-tls=none for a trusted relay")
+		}
+		if err := cl.StartTLS(tlsConf); err != nil {
+			return "STARTTLS", err
+		}
+	}
+	if c.User != "" {
+		if step, err := m.authenticate(cl, host); err != nil {
+			return step, err
+		}
+	}
+	// The envelope takes bare addresses; the headers keep display names ("Backup <a@b>").
+	if err := cl.Mail(bareAddress(c.From)); err != nil {
+		return "MAIL FROM", err
+	}
+	for _, rc := range to {
+		if err := cl.Rcpt(bareAddress(rc)); err != nil {
+			return "RCPT TO " + rc, err
+		}
+	}
+	w, err := cl.Data()
+	if err != nil {
+		return "DATA", err
+	}
+	if _, err := w.Write(data); err != nil {
+		return "DATA", err
+	}
+	if err := w.Close(); err != nil {
+		return "DATA", err
+	}
+	return "", nil
+}
+
+// authenticate logs in as the configured user with the best mechanism the server offers.
+func (m Mailer) authenticate(cl *smtp.Client, host string) (string, error) {
+	c := m.Config
+	pw, err := c.password()
+	if err != nil {
+		return "AUTH", err
+	}
+	ok, mechs := cl.Extension("AUTH")
+	if !ok {
+		return "AUTH", errors.New("server offers no AUTH although --smtp-user is set")
+	}
+	a, err := chooseAuth(mechs, c.User, pw, host)
+	if err != nil {
+		return "AUTH", err
+	}
+	if err := cl.Auth(a); err != nil {
+		return "AUTH as " + c.User, err
+	}
+	return "", nil
 }
 
 // bareAddress returns the address part of "Name <addr>" (Validate has parsed it already).

@@ -59,12 +59,23 @@ func Freeze(ctx context.Context, h appliance.Host, vm appliance.VM, o BackupOpti
 	return fz.run(ctx, fn)
 }
 
-// freezer is one Freeze in progress.
+// freezer is one Freeze in progress: what its steps found and the undos they registered.
 type freezer struct {
 	h  appliance.Host
 	vm appliance.VM
 	o  *BackupOptions
 	f  *Frozen
+
+	disks       []appliance.Disk
+	wasOn       bool          // the VM was powered on when Freeze began
+	poweredDown bool          // we shut the guest down (or asked to): power it on again
+	settle      time.Duration // how long a guest shutdown we asked for may still take to finish
+	// chains maps each picked disk to the descriptor chain that holds its state at the moment
+	// of consistency: the frozen files under our snapshot, or (cold) the disks themselves.
+	chains map[string][]string
+	area   *cloneArea // where chains of user snapshots are cloned, once one is
+	// undos run last first when run returns; a failing one is joined to run's error.
+	undos []func() error
 }
 
 func (z *freezer) warn(format string, args ...any) {
@@ -74,9 +85,37 @@ func (z *freezer) warn(format string, args ...any) {
 }
 
 // run freezes the VM and calls fn; every step that needs undoing registers its undo before going
-// on, and the undo runs whatever happens (errors, cancellation). err is named so the deferred
+// on, and the undos run whatever happens (errors, cancellation). err is named so the deferred
 // undos can join their failures to it.
 func (z *freezer) run(ctx context.Context, fn func(f *Frozen) error) (err error) {
+	defer z.undo(&err)
+	steps := []func(context.Context) error{
+		z.readConfig,       // leftovers of killed runs removed, disks picked
+		z.stageConfigFiles, // config files copied as they are before our snapshot
+		z.powerDown,        // warm and cold: the guest shut down
+		z.freezeDisks,      // our snapshot (hot, warm): base disks stop changing
+		z.cloneChains,      // disks spread over user snapshots cloned into one
+	}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return fn(z.f)
+}
+
+// undo runs the registered undos, last first, joining their failures to *err.
+func (z *freezer) undo(err *error) {
+	for i := len(z.undos) - 1; i >= 0; i-- {
+		if uerr := z.undos[i](); uerr != nil {
+			*err = errors.Join(*err, uerr)
+		}
+	}
+}
+
+// readConfig removes snapshots killed runs left, reads the VM's configuration and picks the
+// disks to copy; a VM with snapshots of its own is refused unless the options allow clones.
+func (z *freezer) readConfig(ctx context.Context) error {
 	h, vm, o := z.h, z.vm, z.o
 	userSnaps, err := removeLeftovers(ctx, h, vm, o)
 	if err != nil {
@@ -90,115 +129,135 @@ func (z *freezer) run(ctx context.Context, fn func(f *Frozen) error) (err error)
 	if len(userSnaps) > 0 && o.UserSnapshots == Refuse {
 		return fmt.Errorf("the VM has %d snapshot(s) of its own (first: %q); copying it needs a temporary clone of its disk chain: allow that, or consolidate the snapshots first", len(userSnaps), userSnaps[0].Name)
 	}
-	disks := z.pickDisks(cfg)
-	if len(disks) == 0 {
+	z.disks = z.pickDisks(cfg)
+	if len(z.disks) == 0 {
 		return errors.New("no disk to copy (all excluded or skipped)")
 	}
-	stageDir, staged, err := stageConfig(cfg.Files, o.TempDir)
+	return nil
+}
+
+// stageConfigFiles copies the config files before our snapshot repoints the .vmx at delta disks:
+// a restore needs the .vmx that names the base disks.
+func (z *freezer) stageConfigFiles(context.Context) error {
+	stageDir, staged, err := stageConfig(z.f.Config.Files, z.o.TempDir)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(stageDir)
+	z.undos = append(z.undos, func() error {
+		os.RemoveAll(stageDir)
+		return nil
+	})
 	z.f.ConfigFiles = staged
+	return nil
+}
 
+// powerDown shuts the guest down for warm and cold mode, after registering the power-on that
+// undoes it.
+func (z *freezer) powerDown(ctx context.Context) error {
+	h, vm, o := z.h, z.vm, z.o
 	power, err := h.PowerState(ctx, vm.ID)
 	if err != nil {
 		return err
 	}
-	wasOn := power == appliance.PoweredOn
-	poweredDown := false
-	var settle time.Duration // how long a guest shutdown we asked for may still take to finish
-	defer func() {
-		if poweredDown {
-			if perr := powerOnAgain(ctx, h, vm, settle, o.PollInterval, o.Clock); perr != nil {
-				err = errors.Join(err, perr)
-			}
+	z.wasOn = power == appliance.PoweredOn
+	z.undos = append(z.undos, func() error {
+		if z.poweredDown {
+			return powerOnAgain(ctx, h, vm, z.settle, o.PollInterval, o.Clock)
 		}
-	}()
-	if o.Mode != Hot && wasOn {
+		return nil
+	})
+	if o.Mode != Hot && z.wasOn {
 		o.logf("VM %s: shutting the guest down (%s mode)", vm.Name, o.Mode)
 		if err := shutdownGuest(ctx, h, vm, o.ShutdownTimeout, o.ForceOff, o.PollInterval, o.Clock); err != nil {
 			// The guest may be on its way down (a cancelled wait): let it finish, then power on.
 			if !errors.Is(err, appliance.ErrToolsNotRunning) {
-				poweredDown, settle = true, max(o.ShutdownTimeout, time.Minute)
+				z.poweredDown, z.settle = true, max(o.ShutdownTimeout, time.Minute)
 			}
 			return err
 		}
-		poweredDown = true
+		z.poweredDown = true
 	}
+	return nil
+}
 
-	// chains maps each picked disk to the descriptor chain that holds its state at the moment of
-	// consistency: the frozen files under our snapshot, or (cold) the disks themselves.
-	chains := map[string][]string{}
+// freezeDisks finds, per picked disk, the chain that holds its state at the moment of
+// consistency: cold mode copies the disks themselves; hot and warm take our snapshot (warm
+// powers the VM on again right after) and copy the files under it.
+func (z *freezer) freezeDisks(ctx context.Context) error {
+	h, vm, o := z.h, z.vm, z.o
+	z.chains = map[string][]string{}
 	if o.Mode == Cold {
-		for _, d := range disks {
-			chains[d.Name] = d.Chain
+		for _, d := range z.disks {
+			z.chains[d.Name] = d.Chain
 		}
-	} else {
-		var snap appliance.SnapshotInfo
-		snap, err = h.CreateSnapshot(ctx, vm.ID, SnapshotPrefix+o.JobID, "snapferry job "+o.JobID,
-			appliance.SnapshotOptions{Quiesce: o.Quiesce && wasOn && o.Mode == Hot, Memory: o.Memory && wasOn && o.Mode == Hot})
-		if err != nil {
-			// A failed create may still leave a snapshot on some hosts: the same cleanup applies.
-			z.removeOursIfPresent(ctx)
+		return nil
+	}
+	hot := z.wasOn && o.Mode == Hot
+	snap, err := h.CreateSnapshot(ctx, vm.ID, SnapshotPrefix+o.JobID, "snapferry job "+o.JobID,
+		appliance.SnapshotOptions{Quiesce: o.Quiesce && hot, Memory: o.Memory && hot})
+	if err != nil {
+		// A failed create may still leave a snapshot on some hosts: the same cleanup applies.
+		z.removeOursIfPresent(ctx)
+		return err
+	}
+	z.undos = append(z.undos, func() error {
+		if rerr := removeWithRetry(ctx, h, vm, snap, o); rerr != nil {
+			return fmt.Errorf("remove our VM snapshot %q: %w (the next run removes it; or remove it on the host)", snap.Name, rerr)
+		}
+		return nil
+	})
+	if o.Mode == Warm && z.poweredDown {
+		if err := powerOnAgain(ctx, h, vm, 0, o.PollInterval, o.Clock); err != nil {
 			return err
 		}
-		defer func() {
-			if rerr := removeWithRetry(ctx, h, vm, snap, o); rerr != nil {
-				err = errors.Join(err, fmt.Errorf("remove our VM snapshot %q: %w (the next run removes it; or remove it on the host)", snap.Name, rerr))
+		z.poweredDown = false
+	}
+	after, err := h.Config(ctx, vm.ID)
+	if err != nil {
+		return err
+	}
+	for _, d := range z.disks {
+		for _, a := range after.Disks {
+			if a.Device == d.Device && len(a.Chain) >= 2 {
+				z.chains[d.Name] = a.Chain[1:]
 			}
-		}()
-		if o.Mode == Warm && poweredDown {
-			if err := powerOnAgain(ctx, h, vm, 0, o.PollInterval, o.Clock); err != nil {
-				return err
-			}
-			poweredDown = false
 		}
-		var after *appliance.VMConfig
-		if after, err = h.Config(ctx, vm.ID); err != nil {
-			return err
-		}
-		for _, d := range disks {
-			for _, a := range after.Disks {
-				if a.Device == d.Device && len(a.Chain) >= 2 {
-					chains[d.Name] = a.Chain[1:]
-				}
-			}
-			if chains[d.Name] == nil {
-				return fmt.Errorf("disk %s (%s) has no frozen file under our snapshot", d.Name, d.Device)
-			}
+		if z.chains[d.Name] == nil {
+			return fmt.Errorf("disk %s (%s) has no frozen file under our snapshot", d.Name, d.Device)
 		}
 	}
+	return nil
+}
 
-	var area *cloneArea
-	defer func() {
-		if cerr := area.remove(); cerr != nil {
-			err = errors.Join(err, cerr)
-		}
-	}()
+// cloneChains gives every picked disk one flat source: a disk whose state is spread over user
+// snapshot deltas is cloned into a temporary thin disk (all clones in one area, sized for all).
+func (z *freezer) cloneChains(ctx context.Context) error {
+	h, vm, o := z.h, z.vm, z.o
+	z.undos = append(z.undos, func() error { return z.area.remove() })
 	var need int64 // room for the clones of all disks whose state is spread over user deltas
-	for _, d := range disks {
-		if len(chains[d.Name]) > 1 {
+	for _, d := range z.disks {
+		if len(z.chains[d.Name]) > 1 {
 			need += d.Size
 		}
 	}
-	for _, d := range disks {
-		chain := chains[d.Name]
+	for _, d := range z.disks {
+		chain := z.chains[d.Name]
 		src := chain[0]
 		if len(chain) > 1 {
-			if area == nil {
-				if area, err = openCloneArea(ctx, h, o, need); err != nil {
+			var err error
+			if z.area == nil {
+				if z.area, err = openCloneArea(ctx, h, o, need); err != nil {
 					return fmt.Errorf("disk %s: %w", d.Name, err)
 				}
 			}
 			o.logf("VM %s: cloning disk %s's snapshot chain to a temporary thin disk", vm.Name, d.Name)
-			if src, err = area.clone(ctx, h, d, src); err != nil {
+			if src, err = z.area.clone(ctx, h, d, src); err != nil {
 				return fmt.Errorf("disk %s: %w", d.Name, err)
 			}
 		}
 		z.f.Disks = append(z.f.Disks, FrozenDisk{Disk: d, Source: src})
 	}
-	return fn(z.f)
+	return nil
 }
 
 // pickDisks applies ExcludeDisks and skips what cannot be copied consistently, with warnings.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/snapferry/snapferry/appliance/esxi/simtest"
 	"github.com/snapferry/snapferry/appliance/vmjob"
 	"github.com/snapferry/snapferry/images/disk"
+	"github.com/snapferry/snapferry/images/disk/disktest"
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/images/store/local"
 )
@@ -201,10 +201,7 @@ func (e *env) restoredDisk(id repo.ID, name string) []byte {
 // including) the event that stop matches; stop nil replays everything.
 func model(t *testing.T, h *sim.Host, vmid, device string, size int64, ext []sim.Extent, stop func(sim.Event) bool) (content []byte, before, after int) {
 	t.Helper()
-	content = make([]byte, size)
-	for _, x := range ext {
-		sim.Pattern(x.Seed, x.Offset, content[x.Offset:x.Offset+x.Length])
-	}
+	content = sim.DiskContent(size, ext)
 	events, err := h.Events()
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +212,7 @@ func model(t *testing.T, h *sim.Host, vmid, device string, size int64, ext []sim
 			stopped = true
 			continue
 		}
-		if ev.Op != "write" || ev.Fields["vm"] != vmid || ev.Fields["disk"] != device {
+		if !ev.WritesTo(vmid, device) {
 			continue
 		}
 		if stopped {
@@ -223,10 +220,7 @@ func model(t *testing.T, h *sim.Host, vmid, device string, size int64, ext []sim
 			continue
 		}
 		before++
-		off, _ := strconv.ParseInt(ev.Fields["off"], 10, 64)
-		n, _ := strconv.ParseInt(ev.Fields["len"], 10, 64)
-		seed, _ := strconv.ParseUint(ev.Fields["seed"], 10, 64)
-		sim.Pattern(seed, off, content[off:off+n])
+		sim.ReplayWrite(content, ev)
 	}
 	return content, before, after
 }
@@ -234,13 +228,6 @@ func model(t *testing.T, h *sim.Host, vmid, device string, size int64, ext []sim
 func equalBytes(t *testing.T, what string, got, want []byte) {
 	t.Helper()
 	if !bytes.Equal(got, want) {
-		first := -1
-		for i := range min(len(got), len(want)) {
-			if got[i] != want[i] {
-				first = i
-				break
-			}
-		}
-		t.Errorf("%s differs (len %d vs %d, first difference at %d)", what, len(got), len(want), first)
+		t.Errorf("%s differs (len %d vs %d, first difference at %d)", what, len(got), len(want), disktest.FirstDifference(got, want))
 	}
 }

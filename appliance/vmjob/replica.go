@@ -19,6 +19,7 @@ type PushFunc func(ctx context.Context, set string, files []replica.File) (repli
 type ReplicaResult struct {
 	VM       appliance.VM
 	Set      string // the folder on the far side (the VM's name)
+	Mode     string // how the VM was read (hot, cold) when the driver decides it; "" for --mode
 	Done     bool   // the far side committed the update
 	Partial  bool   // some disks were skipped (see Warnings)
 	Warnings []string

@@ -48,18 +48,9 @@ type RestoreResult struct {
 // VM, config files renamed, the .vmx rewritten for them, no snapshots. An existing VM of the name
 // (registered or only a folder) is never touched unless Overwrite.
 func Restore(ctx context.Context, h appliance.Host, bs repo.BlobStore, sn *repo.Snapshot, o RestoreOptions) (res RestoreResult, err error) {
-	if sn.Kind != repo.SnapshotVM || sn.VM == nil || sn.Tree == nil {
-		return res, fmt.Errorf("restore VM: snapshot of %q is a %s snapshot, not a VM", sn.Source, sn.Kind)
-	}
-	name := o.Name
-	if name == "" {
-		name = sn.VM.Name
-	}
-	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
-		return res, fmt.Errorf("restore VM: %q is not a usable folder name for the VM (empty, or has '/'): give one with --name", name)
-	}
-	if o.Datastore == "" || o.LockDir == "" {
-		return res, errors.New("restore VM: Datastore and LockDir are required")
+	name, err := restoreName(sn, o)
+	if err != nil {
+		return res, err
 	}
 	if o.Progress == nil {
 		o.Progress = progress.Nop{}
@@ -93,10 +84,7 @@ func Restore(ctx context.Context, h appliance.Host, bs repo.BlobStore, sn *repo.
 	// the old VM (if any) stays registered, running and untouched, and nothing on the datastore
 	// looks like a finished VM. A failed restore removes the folder.
 	partial := filepath.Join(ds.LocalPath, overwrite.PartialName(name))
-	if err := os.RemoveAll(partial); err != nil {
-		return res, fmt.Errorf("restore VM %s: remove the leftover %s: %w", name, partial, err)
-	}
-	if err := os.MkdirAll(partial, 0o755); err != nil {
+	if err := emptyFolder(partial); err != nil {
 		return res, fmt.Errorf("restore VM %s: %w", name, err)
 	}
 	defer func() {
@@ -106,7 +94,46 @@ func Restore(ctx context.Context, h appliance.Host, bs repo.BlobStore, sn *repo.
 			}
 		}
 	}()
-	// Disks first: a .vmx on the datastore always has its disks.
+	if err := writeVMFiles(ctx, bs, sn, files, partial, o, &res, logf); err != nil {
+		return res, fmt.Errorf("restore VM %s: %w", name, err)
+	}
+	// res is filled in by putInPlace: not evaluated in the same return statement.
+	err = putInPlace(ctx, h, old, partial, o, &res, logf)
+	return res, err
+}
+
+// restoreName is the restored VM's name (its folder's too): o.Name, or the backed-up VM's.
+// It also refuses a snapshot that is not a VM's and options that lack what a restore needs.
+func restoreName(sn *repo.Snapshot, o RestoreOptions) (string, error) {
+	if sn.Kind != repo.SnapshotVM || sn.VM == nil || sn.Tree == nil {
+		return "", fmt.Errorf("restore VM: snapshot of %q is a %s snapshot, not a VM", sn.Source, sn.Kind)
+	}
+	name := o.Name
+	if name == "" {
+		name = sn.VM.Name
+	}
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return "", fmt.Errorf("restore VM: %q is not a usable folder name for the VM (empty, or has '/'): give one with --name", name)
+	}
+	if o.Datastore == "" || o.LockDir == "" {
+		return "", errors.New("restore VM: Datastore and LockDir are required")
+	}
+	return name, nil
+}
+
+// emptyFolder makes dir an empty folder, removing what a killed restore left there.
+func emptyFolder(dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove the leftover %s: %w", dir, err)
+	}
+	return os.MkdirAll(dir, 0o755)
+}
+
+// writeVMFiles writes the VM into the folder partial: disks first (a .vmx on the datastore
+// always has its disks), named after the new VM, then the config files rewritten for them.
+func writeVMFiles(ctx context.Context, bs repo.BlobStore, sn *repo.Snapshot, files []configFile, partial string,
+	o RestoreOptions, res *RestoreResult, logf func(string, ...any)) error {
+	name := res.Name
 	newFile := map[string]string{} // device -> new descriptor file name
 	for i, d := range sn.Disks {
 		fn := name + ".vmdk"
@@ -115,22 +142,32 @@ func Restore(ctx context.Context, h appliance.Host, bs repo.BlobStore, sn *repo.
 		}
 		logf("VM %s: restoring disk %s (%s) as %s", name, d.Name, d.Device, fn)
 		if err := vmdk.Restore(ctx, bs, d, filepath.Join(partial, fn), disk.RestoreOptions{Progress: o.Progress}); err != nil {
-			return res, fmt.Errorf("restore VM %s: disk %s: %w", name, d.Name, err)
+			return fmt.Errorf("disk %s: %w", d.Name, err)
 		}
 		newFile[strings.ToLower(d.Device)] = fn
 		res.Disks = append(res.Disks, filepath.Join(res.Dir, fn))
 	}
-	vmx, err := writeConfigFiles(files, partial, name, newFile, &res)
+	vmx, err := writeConfigFiles(files, partial, name, newFile, res)
 	if err != nil {
-		return res, fmt.Errorf("restore VM %s: %w", name, err)
+		return err
 	}
 	res.VMX = filepath.Join(res.Dir, filepath.Base(vmx))
+	return nil
+}
+
+// putInPlace moves the complete VM from partial to its folder (replacing an old VM of the name,
+// if any), registers and powers it on as asked, and only then removes the old VM's files that
+// the new one does not use.
+func putInPlace(ctx context.Context, h appliance.Host, old *replaced, partial string, o RestoreOptions,
+	res *RestoreResult, logf func(string, ...any)) error {
+	name := res.Name
 	if err := old.replaceWith(ctx, h, partial, logf); err != nil {
-		return res, fmt.Errorf("restore VM %s: %w", name, err)
+		return fmt.Errorf("restore VM %s: %w", name, err)
 	}
+	var err error
 	if o.Register || o.PowerOn {
 		if res.ID, err = h.Register(ctx, res.VMX, name); err != nil {
-			return res, errors.Join(fmt.Errorf("restore VM %s: %w", name, err), old.undo(ctx, h, partial))
+			return errors.Join(fmt.Errorf("restore VM %s: %w", name, err), old.undo(ctx, h, partial))
 		}
 		logf("VM %s: registered as %s", name, res.ID)
 	}
@@ -138,15 +175,15 @@ func Restore(ctx context.Context, h appliance.Host, bs repo.BlobStore, sn *repo.
 		// The restore itself is done: a VM that does not start is reported, not removed.
 		if err := h.PowerOn(ctx, res.ID); err != nil {
 			res.Removed, _ = old.removeUnused(res.Dir, logf)
-			return res, fmt.Errorf("restore VM %s: restored and registered, but power on failed: %w", name, err)
+			return fmt.Errorf("restore VM %s: restored and registered, but power on failed: %w", name, err)
 		}
 	}
 	// Only now, with the new VM in place, do the old VM's files go.
 	res.Removed, err = old.removeUnused(res.Dir, logf)
 	if err != nil {
-		return res, fmt.Errorf("restore VM %s: the restore succeeded, but removing the replaced VM's files failed: %w", name, err)
+		return fmt.Errorf("restore VM %s: the restore succeeded, but removing the replaced VM's files failed: %w", name, err)
 	}
-	return res, nil
+	return nil
 }
 
 func findDatastore(ctx context.Context, h appliance.Host, name string) (appliance.Datastore, error) {

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
-	"github.com/snapferry/snapferry/appliance"
 	"github.com/snapferry/snapferry/appliance/jobrun"
 	"github.com/snapferry/snapferry/appliance/libvirt"
 	"github.com/snapferry/snapferry/appliance/vmjob"
@@ -15,21 +13,11 @@ import (
 // backupLibvirt runs `backup --vm` on a libvirt host: each domain through a libvirt backup job
 // (dirty-bitmap incrementals, appliance/libvirt), one repository snapshot per domain.
 func (a *app) backupLibvirt(job *jobrun.Job, f backupFlags, lv *libvirt.Driver) (*backupResult, error) {
-	vms, err := appliance.SelectVMs(a.ctx, lv, f.vms, f.excludeVMs)
+	vms, wait, lockDir, err := a.libvirtSelection(lv, f.vms, f.excludeVMs, f.wait) // replica_libvirt.go
 	if err != nil {
 		return nil, err
 	}
-	var wait time.Duration
-	if f.wait != "" {
-		if wait, err = time.ParseDuration(f.wait); err != nil {
-			return nil, usagef("--wait=%q: %v (example: 10m)", f.wait, err)
-		}
-	}
-	lockDir, err := a.vmLockDir()
-	if err != nil {
-		return nil, err
-	}
-	t, err := a.openBackupTarget(f.to)
+	t, err := a.openBackupTarget(f.to, false)
 	if err != nil {
 		return nil, err
 	}

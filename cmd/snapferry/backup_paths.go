@@ -89,16 +89,15 @@ func (a *app) backupPaths(paths []string, f backupFlags) (*backupResult, error) 
 	if err != nil {
 		return nil, err
 	}
-	t, err := a.openBackupTarget(f.to)
+	t, err := a.openBackupTarget(f.to, true)
 	if err != nil {
 		return nil, err
 	}
 	defer t.Close(a)
-	r, host, prog := t.r, t.host, t.prog
+	r, host, prog, parents := t.r, t.host, t.prog, t.parents
 	cacheDir := a.blockCacheDir()
-	parents, err := r.LatestBySource(a.ctx, host)
-	if err != nil {
-		return nil, err
+	if t.parentsErr != nil {
+		return nil, t.parentsErr
 	}
 	exclude, err := excludeMatcher(f.excludes)
 	if err != nil {

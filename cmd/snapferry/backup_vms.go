@@ -12,7 +12,7 @@ func (a *app) backupVMs(job *jobrun.Job, f backupFlags) (*backupResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := a.openBackupTarget(f.to)
+	t, err := a.openBackupTarget(f.to, false)
 	if err != nil {
 		return nil, err
 	}

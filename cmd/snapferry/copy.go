@@ -72,22 +72,9 @@ func (a *app) copy(o copyOptions) error {
 		}
 	}
 
-	pw, err := passwordFrom(*fromPW, envFromPasswordFile, envFromPassword, "--"+flagFromPasswordFile)
+	src, err := a.openCopySource(*from, *fromPW)
 	if err != nil {
 		return err
-	}
-	srcBe, err := a.openBackend(*from)
-	if err != nil {
-		return err
-	}
-	src, err := repo.Open(a.ctx, srcBe, repo.Options{Password: pw})
-	if err != nil {
-		srcBe.Close()
-		if errors.Is(err, repo.ErrNoPassword) {
-			return fmt.Errorf("source %s is encrypted: give its password in --%s, $%s or $%s: %w",
-				*from, flagFromPasswordFile, envFromPasswordFile, envFromPassword, err)
-		}
-		return fmt.Errorf("source: %w", err)
 	}
 	defer src.Close()
 	dst, err := a.openRepo(toSpec, true)
@@ -106,21 +93,12 @@ func (a *app) copy(o copyOptions) error {
 		return fmt.Errorf("target: %w", err)
 	}
 	defer dstLock.Unlock(a.ctx)
+	a.resume(dst) // a killed copy's packs count as sent
 
 	rep, err := repo.Copy(a.ctx, src, dst, repo.CopyOptions{
-		Filter: repo.SnapshotFilter{Host: *host, Source: *source, Tag: *tag},
-		Latest: *latest,
-		Progress: func(p repo.CopyProgress) {
-			if a.jsonOut {
-				return
-			}
-			sn := p.Source.Snapshot
-			if p.Existing {
-				fmt.Fprintf(a.stdout, "%s %s %s: already in the target\n", p.Source.ID.Short(), sn.Time.Local().Format("2006-01-02 15:04:05"), sn.Source)
-				return
-			}
-			fmt.Fprintf(a.stdout, "%s %s %s: copied as %s\n", p.Source.ID.Short(), sn.Time.Local().Format("2006-01-02 15:04:05"), sn.Source, p.Target.Short())
-		},
+		Filter:   repo.SnapshotFilter{Host: *host, Source: *source, Tag: *tag},
+		Latest:   *latest,
+		Progress: a.printCopyProgress,
 	})
 	if err != nil {
 		return err
@@ -136,4 +114,41 @@ func (a *app) copy(o copyOptions) error {
 	fmt.Fprintf(a.stdout, "copy: %s copied, %d already there; %s sent (%s), %d present%s\n",
 		plural(rep.Snapshots, "snapshot"), rep.Existing, plural(int(rep.BlobsSent), "blob"), humanBytes(rep.BytesSent), rep.BlobsPresent, how)
 	return nil
+}
+
+// openCopySource opens the source repository from, with the password its own flag or
+// environment gives; an encrypted one without a password names where to give it.
+func (a *app) openCopySource(from, pwFile string) (*repo.Repository, error) {
+	pw, err := passwordFrom(pwFile, envFromPasswordFile, envFromPassword, "--"+flagFromPasswordFile)
+	if err != nil {
+		return nil, err
+	}
+	srcBe, err := a.openBackend(from)
+	if err != nil {
+		return nil, err
+	}
+	src, err := repo.Open(a.ctx, srcBe, repo.Options{Password: pw})
+	if err != nil {
+		srcBe.Close()
+		if errors.Is(err, repo.ErrNoPassword) {
+			return nil, fmt.Errorf("source %s is encrypted: give its password in --%s, $%s or $%s: %w",
+				from, flagFromPasswordFile, envFromPasswordFile, envFromPassword, err)
+		}
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	return src, nil
+}
+
+// printCopyProgress prints one line per snapshot copied or found in the target (none with
+// --json).
+func (a *app) printCopyProgress(p repo.CopyProgress) {
+	if a.jsonOut {
+		return
+	}
+	sn := p.Source.Snapshot
+	if p.Existing {
+		fmt.Fprintf(a.stdout, "%s %s %s: already in the target\n", p.Source.ID.Short(), sn.Time.Local().Format("2006-01-02 15:04:05"), sn.Source)
+		return
+	}
+	fmt.Fprintf(a.stdout, "%s %s %s: copied as %s\n", p.Source.ID.Short(), sn.Time.Local().Format("2006-01-02 15:04:05"), sn.Source, p.Target.Short())
 }

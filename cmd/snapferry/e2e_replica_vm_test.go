@@ -135,14 +135,7 @@ func (e *vmReplicaEnv) guestWrite(t *testing.T, vmid, dk string, off, n int64, s
 // plus the guest writes the simulator journaled before that snapshot's create event.
 func (e *vmReplicaEnv) diskAtLastSnapshot(t *testing.T, vmid, device string, size int64, ext []sim.Extent) []byte {
 	t.Helper()
-	h, err := sim.Open(e.root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	events, err := h.Events()
-	if err != nil {
-		t.Fatal(err)
-	}
+	events := e.simEvents(t)
 	last := -1
 	for i, ev := range events {
 		if ev.Op == "snapshot-create" && ev.Fields["vm"] == vmid && strings.HasPrefix(ev.Fields["name"], "snapferry-") {
@@ -152,18 +145,11 @@ func (e *vmReplicaEnv) diskAtLastSnapshot(t *testing.T, vmid, device string, siz
 	if last < 0 {
 		t.Fatalf("VM %s: no snapferry snapshot was taken", vmid)
 	}
-	content := make([]byte, size)
-	for _, x := range ext {
-		sim.Pattern(x.Seed, x.Offset, content[x.Offset:x.Offset+x.Length])
-	}
+	content := sim.DiskContent(size, ext)
 	for _, ev := range events[:last] {
-		if ev.Op != "write" || ev.Fields["vm"] != vmid || ev.Fields["disk"] != device {
-			continue
+		if ev.WritesTo(vmid, device) {
+			sim.ReplayWrite(content, ev)
 		}
-		off, _ := strconv.ParseInt(ev.Fields["off"], 10, 64)
-		n, _ := strconv.ParseInt(ev.Fields["len"], 10, 64)
-		seed, _ := strconv.ParseUint(ev.Fields["seed"], 10, 64)
-		sim.Pattern(seed, off, content[off:off+n])
 	}
 	return content
 }
@@ -250,14 +236,8 @@ func equalDisk(t *testing.T, what, path string, want []byte) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		first := -1
-		for i := range min(len(got), len(want)) {
-			if got[i] != want[i] {
-				first = i
-				break
-			}
-		}
-		t.Fatalf("%s differs from the disk at snapshot time (len %d vs %d, first difference at %d)", what, len(got), len(want), first)
+		t.Fatalf("%s differs from the disk at snapshot time (len %d vs %d, first difference at %d)", what, len(got), len(want),
+			disktest.FirstDifference(got, want))
 	}
 }
 

@@ -27,6 +27,7 @@ type replicaVMFlags struct {
 	forceOff    bool
 	wait        string
 	vmfsRoot    string
+	hv          hypervisorFlags // libvirt hosts: replica_libvirt.go
 }
 
 func addReplicaVMFlags(a *app, fs *pflag.FlagSet) *replicaVMFlags {
@@ -34,16 +35,17 @@ func addReplicaVMFlags(a *app, fs *pflag.FlagSet) *replicaVMFlags {
 	fs.StringVar(&f.excludeVMs, "exclude-vm", "", "VMs to leave out")
 	fs.StringVar(&f.excludeDisk, "exclude-disk", "", "disks to leave out: vmdk1,scsi0:2,name.vmdk")
 	fs.StringVar(&f.mode, "mode", "hot", "hot (snapshot), warm (shut down, snapshot, power on) or cold (shut down)")
-	fs.BoolVar(&f.quiesce, "quiesce", false, "quiesce the guest file system (VMware Tools)")
+	fs.BoolVar(&f.quiesce, "quiesce", false, "quiesce the guest file systems (VMware Tools on ESXi, the QEMU guest agent on libvirt)")
 	fs.BoolVar(&f.forceOff, "force-off", false, "power off hard when the guest does not shut down")
 	fs.StringVar(&f.wait, "wait", "", "wait this long for a VM another job is using (e.g. 10m)")
 	a.addVMFSFlag(fs, &f.vmfsRoot)
+	a.addHypervisorFlags(fs, &f.hv)
 	return f
 }
 
 // vmOnlyFlags refuses the VM options on a replica of PATHs, where they would mean nothing.
 func vmOnlyFlags(fs *pflag.FlagSet) error {
-	for _, name := range []string{"exclude-vm", "exclude-disk", "mode", "quiesce", "force-off", "wait", "vmfs-root"} {
+	for _, name := range []string{"exclude-vm", "exclude-disk", "mode", "quiesce", "force-off", "wait", "vmfs-root", "hypervisor", "libvirt-uri"} {
 		if fs.Changed(name) {
 			return usagef("--%s is an option of VM replicas (--vm=NAMES); leave it out when replicating PATHs", name)
 		}
@@ -69,7 +71,14 @@ func (a *app) replicaVMs(list, to, origin string, f *replicaVMFlags) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.pushVMReplicas(job, list, to, f)
+	var res *backupResult
+	lv, err := a.libvirtHost(f.hv)
+	if err == nil && lv != nil {
+		defer lv.Close()
+		res, err = a.pushLibvirtReplicas(job, list, to, f, lv)
+	} else if err == nil {
+		res, err = a.pushVMReplicas(job, list, to, f)
+	}
 	if err == nil && res.partial() {
 		err = res.outcome()
 	}
@@ -108,18 +117,25 @@ func (a *app) pushVMReplicas(job *jobrun.Job, list, to string, f *replicaVMFlags
 		return st, err
 	}
 	opts.JobID = job.ID
-	results := vmjob.Replica(a.ctx, h, vms, push, opts)
+	return a.replicaResults(vmjob.Replica(a.ctx, h, vms, push, opts), f.mode), nil
+}
+
+// replicaResults prints each VM's replica outcome and makes the run's result of them.
+func (a *app) replicaResults(results []vmjob.ReplicaResult, mode string) *backupResult {
 	res := &backupResult{}
 	for _, vr := range results {
 		it := replicaItem(vr.Set, vr.Stats, vr.Duration)
-		it.Mode, it.Warnings = f.mode, vr.Warnings
+		it.Mode, it.Warnings = mode, vr.Warnings
+		if vr.Mode != "" {
+			it.Mode = vr.Mode
+		}
 		if vr.Err != nil {
 			it.Error = vr.Err.Error()
 		}
 		a.printReplica(it, vr.Stats)
 		res.items = append(res.items, it)
 	}
-	return res, nil
+	return res
 }
 
 // replicaLink opens the wire session to the snapferry serve at to (ssh://) that replicas are

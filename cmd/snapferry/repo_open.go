@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/spf13/pflag"
 
@@ -25,8 +26,9 @@ func repoSpec(flagValue, flagName string) (string, error) {
 	return flagValue, nil
 }
 
-// openBackend opens the store named by spec (a local folder, ssh://, sftp://). With --bwlimit,
-// uploads are paced: on the SSH link itself for ssh://, per file for the others.
+// openBackend opens the store named by spec (a local folder, ssh://, sftp://, s3://). With
+// --bwlimit, uploads are paced: on the SSH link itself for ssh://, by the store's request bodies
+// for s3:// (wrapping the source would make it read packs into memory), per file for the others.
 func (a *app) openBackend(spec string) (store.Backend, error) {
 	if strings.HasPrefix(spec, "ssh://") {
 		return a.openRemoteBackend(spec)
@@ -45,7 +47,7 @@ func (a *app) openBackend(spec string) (store.Backend, error) {
 		}
 		be = local.New(abs)
 	}
-	if a.bwlimit > 0 {
+	if a.bwlimit > 0 && !strings.HasPrefix(strings.ToLower(spec), "s3://") {
 		be = ratelimit.Backend(be, ratelimit.NewLimiter(a.bwlimit, nil))
 	}
 	return be, nil
@@ -135,11 +137,16 @@ type backupTarget struct {
 	lock *repo.Lock
 	host string
 	prog *renderer
+	// parents are this host's newest snapshots by source (repo.LatestBySource), when asked for.
+	parents    map[string]repo.SnapshotInfo
+	parentsErr error
 }
 
 // openBackupTarget opens the repository for writing and takes a shared lock (several backups,
 // even from several hosts, may write at once; only prune excludes them). Close releases all.
-func (a *app) openBackupTarget(spec string) (*backupTarget, error) {
+// withParents also lists this host's newest snapshots by source (t.parents), side by side with
+// the search for packs an interrupted run left: over ssh:// two round trips become one.
+func (a *app) openBackupTarget(spec string, withParents bool) (*backupTarget, error) {
 	r, err := a.openRepo(spec, true)
 	if err != nil {
 		return nil, err
@@ -149,14 +156,27 @@ func (a *app) openBackupTarget(spec string) (*backupTarget, error) {
 		r.Close()
 		return nil, err
 	}
-	// Resume instead of resend: index what a killed or failed run uploaded but never indexed.
+	host, _ := os.Hostname()
+	t := &backupTarget{r: r, lock: lock, host: host}
+	var listed sync.WaitGroup
+	if withParents {
+		listed.Go(func() { t.parents, t.parentsErr = r.LatestBySource(a.ctx, host) })
+	}
+	a.resume(r)
+	listed.Wait()
+	t.prog = a.renderer()
+	return t, nil
+}
+
+// resume indexes what a killed or failed run (a backup or a copy) uploaded but never indexed, so
+// this run sends only what is missing instead of everything since that run's last index file.
+// Call it under a shared lock, before anything is stored.
+func (a *app) resume(r *repo.Repository) {
 	if ad, err := r.AdoptUnindexed(a.ctx); err != nil {
-		fmt.Fprintf(a.stderr, "warning: %v (the backup stores that data again)\n", err)
+		fmt.Fprintf(a.stderr, "warning: %v (this run stores that data again)\n", err)
 	} else if ad.Packs > 0 {
 		fmt.Fprintf(a.stderr, "resumed: indexed %d packs (%s) an interrupted run left\n", ad.Packs, humanBytes(ad.Bytes))
 	}
-	host, _ := os.Hostname()
-	return &backupTarget{r: r, lock: lock, host: host, prog: a.renderer()}, nil
 }
 
 func (t *backupTarget) Close(a *app) {

@@ -212,30 +212,17 @@ func TestConcurrentAppendersFromManyProcesses(t *testing.T) {
 	}
 	dir := t.TempDir()
 	const writers, each = 12, 40
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for w := 0; w < writers; w++ {
+	testkit.Concurrently(t, writers, func(w int) error {
 		cmd := exec.Command(self)
 		cmd.Env = append(os.Environ(), helperEnv+"=append", "HISTORY_DIR="+dir, "HISTORY_N="+strconv.Itoa(each),
 			"HISTORY_MAX=8192", "HISTORY_WRITER=w"+strconv.Itoa(w))
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("writer: %v: %s", err, stderr.String())
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := cmd.Wait(); err != nil {
-				errs <- fmt.Errorf("writer: %v: %s", err, stderr.String())
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+		return nil
+	})
 	l, warnings := newLog(t, Options{Dir: dir, Keep: 1000, MaxBytes: 8192})
 	recs, err := l.Records(context.Background())
 	if err != nil {

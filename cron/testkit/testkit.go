@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
 	"time"
 )
@@ -58,5 +59,28 @@ func Poll(timeout time.Duration, cond func() bool) bool {
 		}
 		time.Sleep(wait)
 		wait = min(2*wait, 50*time.Millisecond)
+	}
+}
+
+// Concurrently runs fn(0) ... fn(n-1) in n goroutines at once and waits for all. Every error is
+// reported, then the test stops if there was one. fn must not call t.Fatal (it runs on another
+// goroutine): it returns its failure.
+func Concurrently(t testing.TB, n int, fn func(i int) error) {
+	t.Helper()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = fn(i) })
+	}
+	wg.Wait()
+	failed := false
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
+			failed = true
+		}
+	}
+	if failed {
+		t.FailNow()
 	}
 }

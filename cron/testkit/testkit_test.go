@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +20,27 @@ func TestPoll(t *testing.T) {
 	}
 	if Poll(20*time.Millisecond, func() bool { return false }) {
 		t.Fatal("Poll reported a condition that never held")
+	}
+}
+
+func TestConcurrentlyRunsAllAndReportsEveryError(t *testing.T) {
+	var ran atomic.Int32
+	Concurrently(t, 8, func(int) error { ran.Add(1); return nil })
+	if ran.Load() != 8 {
+		t.Fatalf("ran %d of 8", ran.Load())
+	}
+	f := &fakeTB{TB: t}
+	func() {
+		defer func() { recover() }()
+		Concurrently(f, 4, func(i int) error {
+			if i%2 == 1 {
+				return fmt.Errorf("worker %d failed", i)
+			}
+			return nil
+		})
+	}()
+	if f.errors != 2 || !f.failedNow {
+		t.Fatalf("reported %d errors (want 2), stopped %v (want true)", f.errors, f.failedNow)
 	}
 }
 
@@ -42,9 +64,12 @@ func TestRequireSkipsOrFails(t *testing.T) {
 
 type fakeTB struct {
 	testing.TB
-	fatal, skipped bool
+	fatal, skipped, failedNow bool
+	errors                    int
 }
 
 func (f *fakeTB) Helper()               {}
 func (f *fakeTB) Fatalf(string, ...any) { f.fatal = true; panic("fatal") }
 func (f *fakeTB) Skip(...any)           { f.skipped = true; panic("skip") }
+func (f *fakeTB) Error(...any)          { f.errors++ }
+func (f *fakeTB) FailNow()              { f.failedNow = true; panic("fail now") }

@@ -8,6 +8,7 @@ import (
 
 	"lukechampine.com/blake3"
 
+	"github.com/snapferry/snapferry/images/disk/disktest"
 	"github.com/snapferry/snapferry/images/repo"
 )
 
@@ -20,22 +21,11 @@ type region struct {
 // makeSparse creates a sparse file of the given apparent size holding only the regions.
 func makeSparse(t testing.TB, path string, size int64, regions ...region) {
 	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
+	pieces := make([]disktest.Piece, len(regions))
+	for i, r := range regions {
+		pieces[i] = disktest.Piece{Off: r.off, Data: r.data}
 	}
-	defer f.Close()
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range regions {
-		if _, err := f.WriteAt(r.data, r.off); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := f.Sync(); err != nil {
-		t.Fatal(err)
-	}
+	disktest.SparseFile(t, path, size, pieces...)
 }
 
 func apparent(t testing.TB, path string) int64 {

@@ -86,22 +86,9 @@ func RestoreFile(ctx context.Context, bs repo.BlobStore, d repo.Disk, f *os.File
 	if err := checkDisk(d); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	fi, err := f.Stat()
+	regular, err := prepareTarget(d, f)
 	if err != nil {
-		return fmt.Errorf("restore disk %q: stat %s: %w", d.Name, f.Name(), err)
-	}
-	regular := fi.Mode().IsRegular()
-	if regular {
-		if err := f.Truncate(0); err != nil {
-			return fmt.Errorf("restore disk %q: truncate %s: %w", d.Name, f.Name(), err)
-		}
-		if err := f.Truncate(d.Size); err != nil {
-			return fmt.Errorf("restore disk %q: size %s to %d: %w", d.Name, f.Name(), d.Size, err)
-		}
-	} else if size, err := fileSize(f); err != nil {
 		return fmt.Errorf("restore disk %q: %w", d.Name, err)
-	} else if size < d.Size {
-		return fmt.Errorf("restore disk %q: %s holds %d bytes, the disk needs %d", d.Name, f.Name(), size, d.Size)
 	}
 	rep := progress.OrNop(opts.Progress)
 	rep.Start(d.Name, d.Size)
@@ -130,24 +117,7 @@ func RestoreFile(ctx context.Context, bs repo.BlobStore, d repo.Disk, f *os.File
 	g := pipeline.NewGroup(ctx)
 	g.Go(func(ctx context.Context) error {
 		defer close(batches)
-		var b restoreBatch
-		err := walkMap(ctx, bs, d, func(i int64, id repo.ID) error {
-			if id.IsZero() && regular {
-				rep.Add(int64(blockLen(d, i)))
-				return nil
-			}
-			b.index, b.ids = append(b.index, i), append(b.ids, id)
-			if len(b.ids) < restoreBatchBlocks(d.BlockSize) {
-				return nil
-			}
-			full := b
-			b = restoreBatch{}
-			return pipeline.Send(ctx, batches, full)
-		})
-		if err != nil || len(b.ids) == 0 {
-			return err
-		}
-		return pipeline.Send(ctx, batches, b)
+		return queueBatches(ctx, bs, d, regular, rep, batches)
 	})
 	g.GoWorkers(n, func(ctx context.Context) error {
 		for b := range batches {
@@ -165,6 +135,58 @@ func RestoreFile(ctx context.Context, bs repo.BlobStore, d repo.Disk, f *os.File
 		return fmt.Errorf("restore disk %q: sync %s: %w", d.Name, f.Name(), err)
 	}
 	return nil
+}
+
+// prepareTarget readies f for d and reports whether it is a regular file: one is emptied and
+// sized to d (so holes stay holes and no old byte shows through); anything else (a block device)
+// must be at least as large as d.
+func prepareTarget(d repo.Disk, f *os.File) (regular bool, err error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("stat %s: %w", f.Name(), err)
+	}
+	if fi.Mode().IsRegular() {
+		if err := f.Truncate(0); err != nil {
+			return true, fmt.Errorf("truncate %s: %w", f.Name(), err)
+		}
+		if err := f.Truncate(d.Size); err != nil {
+			return true, fmt.Errorf("size %s to %d: %w", f.Name(), d.Size, err)
+		}
+		return true, nil
+	}
+	size, err := fileSize(f)
+	if err != nil {
+		return false, err
+	}
+	if size < d.Size {
+		return false, fmt.Errorf("%s holds %d bytes, the disk needs %d", f.Name(), size, d.Size)
+	}
+	return false, nil
+}
+
+// queueBatches walks d's map and queues its blocks in batches of neighbours. Holes of a
+// regular file are skipped (they are holes already) and counted as done; a device gets them
+// written as zeros.
+func queueBatches(ctx context.Context, bs repo.BlobStore, d repo.Disk, regular bool, rep progress.Reporter,
+	batches chan<- restoreBatch) error {
+	var b restoreBatch
+	err := walkMap(ctx, bs, d, func(i int64, id repo.ID) error {
+		if id.IsZero() && regular {
+			rep.Add(int64(blockLen(d, i)))
+			return nil
+		}
+		b.index, b.ids = append(b.index, i), append(b.ids, id)
+		if len(b.ids) < restoreBatchBlocks(d.BlockSize) {
+			return nil
+		}
+		full := b
+		b = restoreBatch{}
+		return pipeline.Send(ctx, batches, full)
+	})
+	if err != nil || len(b.ids) == 0 {
+		return err
+	}
+	return pipeline.Send(ctx, batches, b)
 }
 
 // loadBlock loads block index of d and checks its length, so a corrupt or crafted map cannot

@@ -2,30 +2,15 @@ package disk
 
 import (
 	"context"
-	"io"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/snapferry/snapferry/images/disk/disktest"
 	"github.com/snapferry/snapferry/images/memblobs"
 	"github.com/snapferry/snapferry/images/repo"
-	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/images/store/local"
+	"github.com/snapferry/snapferry/images/store/storetest"
 )
-
-// countingBackend counts the loads of pack files: one per round trip on ssh:// or s3://.
-type countingBackend struct {
-	store.Backend
-	packLoads atomic.Int64
-}
-
-func (c *countingBackend) Load(ctx context.Context, h store.Handle, off, n int64) (io.ReadCloser, error) {
-	if h.Kind == store.KindData {
-		c.packLoads.Add(1)
-	}
-	return c.Backend.Load(ctx, h, off, n)
-}
 
 // TestImageRestoreBatchesLoads: restoring a 96-block image asks the store for its packs in a
 // handful of ranged loads, not one per block (ssh:// restores waited a round trip per block),
@@ -42,7 +27,7 @@ func TestImageRestoreBatchesLoads(t *testing.T) {
 	}
 	_, sn := memblobs.CommitAndReopen(t, r, dir, &repo.Snapshot{Time: time.Now(), Host: "test", Kind: repo.SnapshotImage,
 		Source: src, Disks: []repo.Disk{d}, Stats: st})
-	cb := &countingBackend{Backend: local.New(dir)}
+	cb := &storetest.LoadCounter{Backend: local.New(dir)}
 	r2 := memblobs.OpenRepoOn(t, cb)
 	dst := tempPath(t, "restored.img")
 	if err := Restore(ctx, r2, sn.Disks[0], dst, RestoreOptions{}); err != nil {
@@ -52,7 +37,7 @@ func TestImageRestoreBatchesLoads(t *testing.T) {
 		t.Fatal("restored image differs")
 	}
 	// Block maps and pack headers cost a few loads; the data must not cost one per block.
-	if n := cb.packLoads.Load(); n > blocks/4 {
+	if n := cb.PackLoads.Load(); n > blocks/4 {
 		t.Fatalf("restore of %d blocks made %d pack loads, want <= %d", blocks, n, blocks/4)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -227,6 +226,9 @@ func exfatTime(ts uint32, ms10, utcOff byte) time.Time {
 	return t
 }
 
+func (n *exfatNode) nodeName() string { return n.name }
+func (n *exfatNode) isDir() bool      { return n.dir }
+
 func (n *exfatNode) entry() Entry {
 	e := Entry{Name: n.name, Size: n.data.length, ModTime: n.mtime, Mode: 0o644}
 	if n.ro {
@@ -241,68 +243,19 @@ func (n *exfatNode) entry() Entry {
 // lookup walks name from the root; exFAT names match without regard to case.
 func (x *exfatFS) lookup(name string) (*exfatNode, error) {
 	n, err := x.rootNode()
-	if err != nil || name == "." {
+	if err != nil {
 		return n, err
 	}
-	for _, el := range strings.Split(name, "/") {
-		if !n.dir {
-			return nil, &fs.PathError{Op: "lstat", Path: name, Err: errors.New("not a directory")}
-		}
-		kids, err := x.list(n)
-		if err != nil {
-			return nil, err
-		}
-		var hit *exfatNode
-		for _, k := range kids {
-			if k.name == el || hit == nil && strings.EqualFold(k.name, el) {
-				hit = k
-			}
-		}
-		if hit == nil {
-			return nil, &fs.PathError{Op: "lstat", Path: name, Err: fs.ErrNotExist}
-		}
-		n = hit
-	}
-	return n, nil
+	return lookupFold(n, name, x.list)
 }
 
-func (x *exfatFS) Lstat(name string) (Entry, error) {
-	n, err := x.lookup(name)
-	if err != nil {
-		return Entry{}, err
-	}
-	e := n.entry()
-	e.Name = path.Base(name)
-	return e, nil
-}
+func (x *exfatFS) Lstat(name string) (Entry, error) { return lstatFold(name, x.lookup) }
 
-func (x *exfatFS) ReadDir(name string) ([]Entry, error) {
-	n, err := x.lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	if !n.dir {
-		return nil, fmt.Errorf("%s: not a directory", name)
-	}
-	kids, err := x.list(n)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Entry, len(kids))
-	for i, k := range kids {
-		out[i] = k.entry()
-	}
-	return out, nil
-}
+func (x *exfatFS) ReadDir(name string) ([]Entry, error) { return readDirFold(name, x.lookup, x.list) }
 
 func (x *exfatFS) Open(name string) (File, error) {
-	n, err := x.lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	if n.dir {
-		return nil, fmt.Errorf("%s: %w", name, ErrNotRegular)
-	}
-	d := n.data
-	return &d, nil
+	return openFold(name, x.lookup, func(n *exfatNode) File {
+		d := n.data
+		return &d
+	})
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -128,6 +127,9 @@ type fatNode struct {
 	mtime time.Time
 	root  bool
 }
+
+func (n *fatNode) nodeName() string { return n.name }
+func (n *fatNode) isDir() bool      { return n.dir }
 
 func (n *fatNode) entry() Entry {
 	e := Entry{Name: n.name, Size: n.size, ModTime: n.mtime, Mode: 0o644}
@@ -327,68 +329,13 @@ func fatTime(d, t uint16) time.Time {
 
 // lookup walks name from the root. FAT names match without regard to case, as Windows does.
 func (f *fatFS) lookup(name string) (*fatNode, error) {
-	n := &fatNode{name: ".", dir: true, root: true}
-	if name == "." {
-		return n, nil
-	}
-	for _, el := range strings.Split(name, "/") {
-		if !n.dir {
-			return nil, &fs.PathError{Op: "lstat", Path: name, Err: errors.New("not a directory")}
-		}
-		kids, err := f.list(n)
-		if err != nil {
-			return nil, err
-		}
-		var hit *fatNode
-		for _, k := range kids {
-			if k.name == el || hit == nil && strings.EqualFold(k.name, el) {
-				hit = k
-			}
-		}
-		if hit == nil {
-			return nil, &fs.PathError{Op: "lstat", Path: name, Err: fs.ErrNotExist}
-		}
-		n = hit
-	}
-	return n, nil
+	return lookupFold(&fatNode{name: ".", dir: true, root: true}, name, f.list)
 }
 
-func (f *fatFS) Lstat(name string) (Entry, error) {
-	n, err := f.lookup(name)
-	if err != nil {
-		return Entry{}, err
-	}
-	e := n.entry()
-	e.Name = path.Base(name)
-	return e, nil
-}
+func (f *fatFS) Lstat(name string) (Entry, error) { return lstatFold(name, f.lookup) }
 
-func (f *fatFS) ReadDir(name string) ([]Entry, error) {
-	n, err := f.lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	if !n.dir {
-		return nil, fmt.Errorf("%s: not a directory", name)
-	}
-	kids, err := f.list(n)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	out := make([]Entry, len(kids))
-	for i, k := range kids {
-		out[i] = k.entry()
-	}
-	return out, nil
-}
+func (f *fatFS) ReadDir(name string) ([]Entry, error) { return readDirFold(name, f.lookup, f.list) }
 
 func (f *fatFS) Open(name string) (File, error) {
-	n, err := f.lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	if n.dir {
-		return nil, fmt.Errorf("%s: %w", name, ErrNotRegular)
-	}
-	return &chainFile{f: f, first: n.first, size: n.size}, nil
+	return openFold(name, f.lookup, func(n *fatNode) File { return &chainFile{f: f, first: n.first, size: n.size} })
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"time"
 
@@ -83,135 +82,213 @@ func (r *Repository) Prune(ctx context.Context, o PruneOptions) (*PruneReport, e
 		return nil, err
 	}
 	defer unlock()
-	// Snapshots before the index: a snapshot is written after the index files it needs, so
-	// every snapshot listed now is covered by the index loaded next. Snapshots that backups
-	// commit later are looked at again before anything is deleted (rescueNewSnapshots).
-	snaps, err := listIDs(ctx, r.be, store.KindSnapshots)
-	if err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
+	p := &pruner{r: r, o: o, lock: lk, rep: &PruneReport{}}
+	// Deciding changes nothing in the repository.
+	if err := p.runPhases(ctx, p.loadSnapshotsAndIndex, p.decidePacks, p.findLeftovers); err != nil {
+		return nil, err
+	}
+	if o.DryRun {
+		p.judgeDryRun()
+		return p.rep, nil
+	}
+	if err := p.runPhases(ctx, p.removeTempFiles, p.rewriteIndex, p.deleteLeftovers); err != nil {
+		return nil, err
+	}
+	return p.rep, nil
+}
+
+// pruner holds what Prune's phases learn and pass on, in the order they run.
+type pruner struct {
+	r    *Repository
+	o    PruneOptions
+	lock *Lock
+	rep  *PruneReport
+
+	snaps  []ID        // the snapshots listed before the index was loaded
+	loaded map[ID]bool // the index files prune loaded: only these are its to rewrite
+
+	plans    []*packPlan // every pack those index files name
+	oldIndex []ID        // those index files
+	tombs    *tombstones // which of them only mark dropped packs
+
+	keep, remove, repack []*packPlan // settlePlans' verdicts
+
+	lo      *leftovers // packs no index names, candidates for deletion
+	horizon horizon    // before it, no live writer can have written or loaded anything
+}
+
+// runPhases runs phases in order and stops at the first error.
+func (p *pruner) runPhases(ctx context.Context, phases ...func(context.Context) error) error {
+	for _, phase := range phases {
+		if err := phase(ctx); err != nil {
+			return fmt.Errorf("prune: %w", err)
+		}
+	}
+	return nil
+}
+
+// loadSnapshotsAndIndex lists the snapshots, then loads the index. Snapshots come first: a
+// snapshot is written after the index files it needs, so every snapshot listed now is covered by
+// the index loaded next. Snapshots that backups commit later are looked at again before anything
+// is deleted (rescueNewSnapshots).
+func (p *pruner) loadSnapshotsAndIndex(ctx context.Context) error {
+	r := p.r
+	var err error
+	if p.snaps, err = listIDs(ctx, r.be, store.KindSnapshots); err != nil {
+		return err
 	}
 	if err := r.loadIndex(ctx, true); err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
+		return err
 	}
 	// Only the index files loaded now are prune's to rewrite: backups running meanwhile add
 	// others, whose packs prune leaves alone.
 	r.mu.Lock()
-	loaded := make(map[ID]bool, len(r.indexFiles))
+	p.loaded = make(map[ID]bool, len(r.indexFiles))
 	for _, id := range r.indexFiles {
-		loaded[id] = true
+		p.loaded[id] = true
 	}
 	r.mu.Unlock()
-	rep := &PruneReport{}
+	return nil
+}
 
-	used, err := r.markUsed(ctx, snaps, rep)
+// decidePacks marks the blobs snapshots use (and the bases of used patches), then sorts the
+// packs into kept, removed and repacked ones, verifying every copy it keeps in place of one it
+// drops (settlePlans).
+func (p *pruner) decidePacks(ctx context.Context) error {
+	r, rep := p.r, p.rep
+	used, err := r.markUsed(ctx, p.snaps, rep)
 	if err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
+		return err
 	}
 	if err := r.markPatchBases(ctx, used); err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
+		return err
 	}
-	plans, oldIndex, tombs, err := r.planPacks(ctx, used, loaded)
-	if err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
+	if p.plans, p.oldIndex, p.tombs, err = r.planPacks(ctx, used, p.loaded); err != nil {
+		return err
 	}
-	rep.IndexFilesOld = len(oldIndex)
+	rep.IndexFilesOld = len(p.oldIndex)
+	if p.keep, p.remove, p.repack, err = r.settlePlans(ctx, p.plans, used, p.o.RepackThreshold, rep); err != nil {
+		return err
+	}
+	rep.PacksKept, rep.PacksDeleted, rep.PacksRepacked = len(p.keep), len(p.remove), len(p.repack)
+	rep.PacksDropped = len(p.remove) + len(p.repack)
+	return nil
+}
 
-	keep, remove, repack, err := r.settlePlans(ctx, plans, used, o.RepackThreshold, rep)
-	if err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
+// findLeftovers lists the packs no index names, and when the oldest live writer started: what
+// may be deleted is decided against it.
+func (p *pruner) findLeftovers(ctx context.Context) error {
+	var err error
+	if p.lo, err = p.r.findLeftovers(ctx, p.plans, p.tombs); err != nil {
+		return err
 	}
-	rep.PacksKept, rep.PacksDeleted, rep.PacksRepacked = len(keep), len(remove), len(repack)
-	rep.PacksDropped = len(remove) + len(repack)
+	p.horizon, err = p.r.writerHorizon(ctx, p.lock)
+	return err
+}
 
-	lo, err := r.findLeftovers(ctx, plans, tombs)
-	if err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
+// judgeDryRun fills the report as if the packs leaving the index had left it now.
+func (p *pruner) judgeDryRun() {
+	now := p.r.storeNow(p.horizon)
+	for _, pl := range slices.Concat(p.remove, p.repack) {
+		p.lo.packs = append(p.lo.packs, leftover{id: pl.id, size: pl.size, since: now, dropped: true})
 	}
-	horizon, err := r.writerHorizon(ctx, lk)
+	p.r.judgeLeftovers(p.lo, p.horizon, p.o.KeepUnindexed, p.rep)
+}
+
+// removeTempFiles removes temp files of interrupted uploads that no live writer can still be
+// writing.
+func (p *pruner) removeTempFiles(ctx context.Context) error {
+	n, bytes, err := p.r.cleanTemp(ctx, p.horizon, p.o.KeepUnindexed)
 	if err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
+		return err
 	}
-	if o.DryRun {
-		now := r.storeNow(horizon)
-		for _, p := range slices.Concat(remove, repack) {
-			lo.packs = append(lo.packs, leftover{id: p.id, size: p.size, since: now, dropped: true})
+	p.rep.TempFilesRemoved, p.rep.TempBytesRemoved = n, bytes
+	return nil
+}
+
+// rewriteIndex stores the repacked blobs in new packs, replaces the index files prune loaded by
+// ones naming exactly the packs that stay, and marks the packs that left the index dropped. It
+// deletes no pack: deleteLeftovers does, once no writer can use them.
+func (p *pruner) rewriteIndex(ctx context.Context) error {
+	if len(p.remove) == 0 && len(p.repack) == 0 {
+		return nil
+	}
+	r, rep := p.r, p.rep
+	newPacks, written, err := r.repack(ctx, p.repack, progress.OrNop(p.o.Progress), nil)
+	if err != nil {
+		return err
+	}
+	rep.PacksWritten = len(newPacks)
+	rep.BytesFreed -= written
+	final := p.finalIndex(newPacks)
+	var rewrite []ID // files that only mark dropped packs stay: their time is the proof's
+	for _, id := range p.oldIndex {
+		if _, ok := p.tombs.files[id]; !ok {
+			rewrite = append(rewrite, id)
 		}
-		r.judgeLeftovers(lo, horizon, o.KeepUnindexed, rep)
-		return rep, nil
 	}
-	if n, bytes, err := r.cleanTemp(ctx, horizon, o.KeepUnindexed); err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
-	} else {
-		rep.TempFilesRemoved, rep.TempBytesRemoved = n, bytes
+	r.mu.Lock()
+	before := r.idx
+	r.mu.Unlock()
+	if _, rep.IndexFilesNew, err = r.replaceIndex(ctx, final, rewrite, nil, nil); err != nil {
+		return err
 	}
+	if err := r.rescueNewSnapshots(ctx, before, p.snaps); err != nil {
+		return err
+	}
+	return p.markDropped(ctx, final)
+}
 
-	var newPacks []indexedPack
-	if len(remove) > 0 || len(repack) > 0 {
-		var written int64
-		newPacks, written, err = r.repack(ctx, repack, progress.OrNop(o.Progress), nil)
-		if err != nil {
-			return nil, fmt.Errorf("prune: %w", err)
-		}
-		rep.PacksWritten = len(newPacks)
-		rep.BytesFreed -= written
-
-		// New index: every pack that stays, complete (the index always matches the pack headers).
-		final := newPacks
-		r.mu.Lock()
-		for _, p := range keep {
-			// Damage marks of check --read-data stay until repair (a header read drops them).
-			num := r.idx.packNum[p.id]
-			for i, b := range p.blobs {
-				if r.idx.copyDamaged(b.ID, num, b.Offset) {
-					p.blobs[i].Flags |= blobFlagDamaged
-				}
+// finalIndex is every pack that stays, complete (the index always matches the pack headers):
+// the new packs and the kept ones. Damage marks of check --read-data stay until repair (a header
+// read drops them).
+func (p *pruner) finalIndex(newPacks []indexedPack) []indexedPack {
+	r := p.r
+	final := newPacks
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, pl := range p.keep {
+		num := r.idx.packNum[pl.id]
+		for i, b := range pl.blobs {
+			if r.idx.copyDamaged(b.ID, num, b.Offset) {
+				pl.blobs[i].Flags |= blobFlagDamaged
 			}
-			final = append(final, indexedPack{ID: p.id, Blobs: p.blobs})
 		}
-		r.mu.Unlock()
-		var rewrite []ID // files that only mark dropped packs stay: their time is the proof's
-		for _, id := range oldIndex {
-			if _, ok := tombs.files[id]; !ok {
-				rewrite = append(rewrite, id)
-			}
-		}
-		r.mu.Lock()
-		before := r.idx
-		r.mu.Unlock()
-		_, n, err := r.replaceIndex(ctx, final, rewrite, nil, nil)
-		if err != nil {
-			return nil, fmt.Errorf("prune: %w", err)
-		}
-		rep.IndexFilesNew = n
-		if err := r.rescueNewSnapshots(ctx, before, snaps); err != nil {
-			return nil, fmt.Errorf("prune: %w", err)
-		}
-		named := map[ID]bool{}
-		for _, np := range final {
-			named[np.ID] = true
-		}
-		var dropped []ID
-		for _, p := range slices.Concat(remove, repack) {
-			if !named[p.id] {
-				dropped = append(dropped, p.id)
-				lo.packs = append(lo.packs, leftover{id: p.id, size: p.size, dropped: true})
-			}
-		}
-		if err := r.markDropped(ctx, dropped, lo); err != nil {
-			return nil, fmt.Errorf("prune: %w", err)
+		final = append(final, indexedPack{ID: pl.id, Blobs: pl.blobs})
+	}
+	return final
+}
+
+// markDropped writes the tombstone of the removed and repacked packs that the final index does
+// not name, and adds them to the leftovers deleteLeftovers judges.
+func (p *pruner) markDropped(ctx context.Context, final []indexedPack) error {
+	named := map[ID]bool{}
+	for _, np := range final {
+		named[np.ID] = true
+	}
+	var dropped []ID
+	for _, pl := range slices.Concat(p.remove, p.repack) {
+		if !named[pl.id] {
+			dropped = append(dropped, pl.id)
+			p.lo.packs = append(p.lo.packs, leftover{id: pl.id, size: pl.size, dropped: true})
 		}
 	}
-	// The writers' horizon again: a backup may have started while prune rewrote the index.
-	if horizon, err = r.writerHorizon(ctx, lk); err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
+	return p.r.markDropped(ctx, dropped, p.lo)
+}
+
+// deleteLeftovers deletes the packs no index names that no live writer can use, and loads the
+// index as it is now. The writers' horizon is taken again: a backup may have started while
+// prune rewrote the index.
+func (p *pruner) deleteLeftovers(ctx context.Context) error {
+	r := p.r
+	var err error
+	if p.horizon, err = r.writerHorizon(ctx, p.lock); err != nil {
+		return err
 	}
-	if err := r.deleteLeftovers(ctx, lo, horizon, o.KeepUnindexed, rep); err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
+	if err := r.deleteLeftovers(ctx, p.lo, p.horizon, p.o.KeepUnindexed, p.rep); err != nil {
+		return err
 	}
-	if err := r.loadIndex(ctx, true); err != nil {
-		return nil, fmt.Errorf("prune: %w", err)
-	}
-	return rep, nil
+	return r.loadIndex(ctx, true)
 }
 
 // replaceIndex is the committing half of prune and repair: write index files naming exactly
@@ -233,13 +310,8 @@ func (r *Repository) replaceIndex(ctx context.Context, final []indexedPack, oldI
 		written++
 	}
 	r.hook(HookPruneIndex)
-	for _, id := range oldIndex {
-		if fresh[id] {
-			continue
-		}
-		if err := r.removeFile(ctx, store.KindIndex, id); err != nil {
-			return nil, written, err
-		}
+	if err := r.removeIndexFiles(ctx, oldIndex, fresh); err != nil {
+		return nil, written, err
 	}
 	r.hook(HookPruneDelete)
 	named := make(map[ID]bool, len(final))
@@ -265,6 +337,20 @@ func (r *Repository) replaceIndex(ctx context.Context, final []indexedPack, oldI
 		return nil, written, err
 	}
 	return kept, written, nil
+}
+
+// removeIndexFiles removes the index files old except those in keep: a new index file with the
+// content of an old one has its name, so it was rewritten in place and must stay.
+func (r *Repository) removeIndexFiles(ctx context.Context, old []ID, keep map[ID]bool) error {
+	for _, id := range old {
+		if keep[id] {
+			continue
+		}
+		if err := r.removeFile(ctx, store.KindIndex, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (r *Repository) removeFile(ctx context.Context, k store.Kind, id ID) error {
@@ -458,101 +544,4 @@ func (p *packPlan) mark(idx *index, used []uint64, keepAll map[ID]bool, c *crypt
 			p.usedBytes += int64(b.Stored)
 		}
 	}
-}
-
-// repack copies the used blobs of the given packs into new packs, verifying each blob on the way
-// (stored bytes are copied as they are: no recompression; a patch is rebuilt from its base and
-// checked against its id, and keeps its flags in the new pack and index). It returns the new packs and their
-// total size.
-//
-// skipBad, if set, hears about a used blob that does not verify, which is then left out
-// (repair salvages the rest of a damaged pack); nil stops the repack at the first one.
-func (r *Repository) repack(ctx context.Context, plans []*packPlan, prog progress.Reporter,
-	skipBad func(pack ID, b packBlob, err error)) ([]indexedPack, int64, error) {
-	var total int64
-	for _, p := range plans {
-		total += p.size
-	}
-	prog.Start("repack", total)
-	defer prog.Done()
-	var out []indexedPack
-	var written int64
-	var p *packer
-	flush := func() error {
-		if p == nil {
-			return nil
-		}
-		id, blobs, size, err := r.storePack(ctx, p)
-		p = nil
-		if err != nil {
-			return err
-		}
-		out = append(out, indexedPack{ID: id, Blobs: blobs})
-		written += size
-		return nil
-	}
-	defer func() {
-		if p != nil {
-			p.close()
-		}
-	}()
-	var stored, plain, rebuilt []byte
-	for _, plan := range plans {
-		rd, err := r.be.Load(ctx, store.Handle{Kind: store.KindData, Name: plan.id.String()}, 0, 0)
-		if err != nil {
-			return nil, 0, fmt.Errorf("repack pack %s: %w", plan.id.Short(), err)
-		}
-		var pos int64
-		for i, b := range plan.blobs {
-			if !plan.used[i] {
-				continue
-			}
-			if _, err := io.CopyN(io.Discard, rd, int64(b.Offset)-pos); err != nil {
-				rd.Close()
-				return nil, 0, fmt.Errorf("repack pack %s: %w", plan.id.Short(), err)
-			}
-			stored = grow(stored, int(b.Stored))
-			if _, err := io.ReadFull(rd, stored); err != nil {
-				rd.Close()
-				return nil, 0, fmt.Errorf("repack pack %s: read blob %s: %w", plan.id.Short(), b.ID.Short(), err)
-			}
-			pos = int64(b.Offset) + int64(b.Stored)
-			e := b.packEntry
-			e.Flags &^= blobFlagDamaged // an index mark, never in a pack header
-			if plain, err = r.decodeBlob(e, stored, plain); err == nil && b.Flags&blobFlagPatch != 0 {
-				rebuilt, err = r.rebuildPatch(ctx, b.ID, plain, rebuilt)
-			}
-			if err != nil && skipBad != nil && isDamage(err) {
-				skipBad(plan.id, b, err)
-				continue
-			}
-			if err != nil {
-				rd.Close()
-				return nil, 0, fmt.Errorf("repack pack %s: blob %s: %w; nothing was deleted (run `snapferry check --read-data`, then `snapferry repair`)",
-					plan.id.Short(), b.ID.Short(), err)
-			}
-			if p == nil {
-				if p, err = newPackerFor(ctx, r.be, r.opts.TempDir, &r.noStream); err != nil {
-					rd.Close()
-					return nil, 0, fmt.Errorf("repack: %w", err)
-				}
-			}
-			if err := p.add(e, stored); err != nil {
-				rd.Close()
-				return nil, 0, fmt.Errorf("repack: %w", err)
-			}
-			if r.packFull(p) {
-				if err := flush(); err != nil {
-					rd.Close()
-					return nil, 0, fmt.Errorf("repack: %w", err)
-				}
-			}
-		}
-		rd.Close()
-		prog.Add(plan.size)
-	}
-	if err := flush(); err != nil {
-		return nil, 0, fmt.Errorf("repack: %w", err)
-	}
-	return out, written, nil
 }

@@ -21,82 +21,130 @@ import (
 // settlePlans sorts the packs into kept, removed and repacked ones, after reading the header of
 // every pack that is to lose blobs and verifying the kept copy of every needed blob whose other
 // copy is to be dropped. A kept copy that does not verify is replaced by one that does; a blob
-// with no verified copy keeps all of them (reported in DamagedBlobs).
+// with no verified copy keeps all of them (reported in DamagedBlobs). Each finding can move
+// blobs between packs, so the packs are sorted again until nothing changes.
 func (r *Repository) settlePlans(ctx context.Context, plans []*packPlan, used []uint64, threshold float64,
 	rep *PruneReport) (keep, remove, repack []*packPlan, err error) {
 	r.mu.Lock()
 	idx := r.idx
 	r.mu.Unlock()
-	verified := map[ID]bool{}
-	keepAll := map[ID]bool{}
-	for _, p := range plans {
-		if p.conflict {
-			if err := r.readPlanHeader(ctx, p, true); err != nil {
-				return nil, nil, nil, err
-			}
-			p.mark(idx, used, keepAll, r.crypt)
-		}
+	s := &settler{r: r, idx: idx, plans: plans, used: used, rep: rep, verified: map[ID]bool{}, keepAll: map[ID]bool{}}
+	if err := s.readConflictingHeaders(ctx); err != nil {
+		return nil, nil, nil, err
 	}
 	for {
 		keep, remove, repack = classifyPlans(plans, threshold)
-		changed := false
-		for _, p := range slices.Concat(remove, repack) {
-			if !p.headerRead {
-				if err := r.readPlanHeader(ctx, p, false); err != nil {
-					return nil, nil, nil, err
-				}
+		dropping := slices.Concat(remove, repack)
+		changed, err := s.readHeaders(ctx, dropping)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if !changed {
+			if changed, err = s.verifyKeptCopies(ctx, dropping); err != nil {
+				return nil, nil, nil, err
+			}
+			if !changed {
+				break
+			}
+		}
+		s.markAll()
+	}
+	s.countBlobs()
+	return keep, remove, repack, nil
+}
+
+// settler is settlePlans' state between rounds.
+type settler struct {
+	r     *Repository
+	idx   *index
+	plans []*packPlan
+	used  []uint64
+	rep   *PruneReport
+	// verified: blobs whose kept copy was read and verified; keepAll: blobs with no copy that
+	// verifies, of which every copy is kept.
+	verified, keepAll map[ID]bool
+}
+
+// markAll computes again which blobs of each pack prune keeps.
+func (s *settler) markAll() {
+	for _, p := range s.plans {
+		p.mark(s.idx, s.used, s.keepAll, s.r.crypt)
+	}
+}
+
+// readConflictingHeaders lets the header decide what a pack holds when index files describe it
+// differently: one of them lies, and prune must not drop a blob because of it.
+func (s *settler) readConflictingHeaders(ctx context.Context) error {
+	for _, p := range s.plans {
+		if p.conflict {
+			if err := s.r.readPlanHeader(ctx, p, true); err != nil {
+				return err
+			}
+			p.mark(s.idx, s.used, s.keepAll, s.r.crypt)
+		}
+	}
+	return nil
+}
+
+// readHeaders reads the header of each pack in dropping not read yet: what a pack loses is
+// decided by what it holds, not by what an index file claims. It reports whether it read any.
+func (s *settler) readHeaders(ctx context.Context, dropping []*packPlan) (bool, error) {
+	changed := false
+	for _, p := range dropping {
+		if !p.headerRead {
+			if err := s.r.readPlanHeader(ctx, p, false); err != nil {
+				return false, err
+			}
+			changed = true
+		}
+	}
+	return changed, nil
+}
+
+// verifyKeptCopies verifies the kept copy of every needed blob that a pack in dropping is about
+// to lose, once per blob. It reports whether a finding changed which copy is kept.
+func (s *settler) verifyKeptCopies(ctx context.Context, dropping []*packPlan) (bool, error) {
+	idx, changed := s.idx, false
+	for _, p := range dropping {
+		for i, b := range p.blobs {
+			pos := idx.find(b.ID)
+			if p.used[i] || pos < 0 || s.used[pos/64]&(1<<(pos%64)) == 0 || s.verified[b.ID] || s.keepAll[b.ID] {
+				continue
+			}
+			moved, err := s.r.verifyKeptCopy(ctx, idx, pos, p, b)
+			if err != nil {
+				return false, err
+			}
+			if moved == nil {
+				s.keepAll[b.ID] = true
+				s.rep.DamagedBlobs = append(s.rep.DamagedBlobs, b.ID)
+				changed = true
+				continue
+			}
+			s.verified[b.ID] = true
+			if *moved != idx.base[pos].e {
+				s.r.mu.Lock()
+				idx.setPrimary(pos, *moved)
+				s.r.mu.Unlock()
 				changed = true
 			}
 		}
-		if changed {
-			for _, p := range plans {
-				p.mark(idx, used, keepAll, r.crypt)
-			}
-			continue
-		}
-		for _, p := range slices.Concat(remove, repack) {
-			for i, b := range p.blobs {
-				pos := idx.find(b.ID)
-				if p.used[i] || pos < 0 || used[pos/64]&(1<<(pos%64)) == 0 || verified[b.ID] || keepAll[b.ID] {
-					continue
-				}
-				moved, err := r.verifyKeptCopy(ctx, idx, pos, p, b)
-				if err != nil {
-					return nil, nil, nil, err
-				}
-				if moved == nil {
-					keepAll[b.ID] = true
-					rep.DamagedBlobs = append(rep.DamagedBlobs, b.ID)
-					changed = true
-					continue
-				}
-				verified[b.ID] = true
-				if *moved != idx.base[pos].e {
-					r.mu.Lock()
-					idx.setPrimary(pos, *moved)
-					r.mu.Unlock()
-					changed = true
-				}
-			}
-		}
-		if !changed {
-			break
-		}
-		for _, p := range plans {
-			p.mark(idx, used, keepAll, r.crypt)
-		}
 	}
-	rep.BlobsUsed, rep.BlobsUnused = 0, 0
-	for _, p := range plans {
+	return changed, nil
+}
+
+// countBlobs reports how many blobs of the packs prune keeps and drops.
+func (s *settler) countBlobs() {
+	s.rep.BlobsUsed, s.rep.BlobsUnused = 0, 0
+	for _, p := range s.plans {
 		for _, u := range p.used {
 			if u {
-				rep.BlobsUsed++
+				s.rep.BlobsUsed++
 			} else {
-				rep.BlobsUnused++
+				s.rep.BlobsUnused++
 			}
 		}
 	}
-	return keep, remove, repack, nil
 }
 
 func classifyPlans(plans []*packPlan, threshold float64) (keep, remove, repack []*packPlan) {

@@ -17,6 +17,10 @@ type RebuildReport struct {
 	BadPackMessages []string `json:"bad_pack_messages,omitempty"`
 }
 
+// rebuildIndexFileBlobs bounds the index files RebuildIndex writes: a reader holds one file in
+// memory at a time.
+const rebuildIndexFileBlobs = 50_000
+
 // RebuildIndex reads the header of every pack and replaces all index files with fresh ones: the
 // repair for lost or damaged index files, possible because packs describe themselves. It holds
 // an exclusive lock so no backup writes index files meanwhile. Packs with unreadable headers are
@@ -27,10 +31,21 @@ func (r *Repository) RebuildIndex(ctx context.Context) (*RebuildReport, error) {
 		return nil, err
 	}
 	defer unlock()
+	rep, err := r.rebuildIndex(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild index: %w", err)
+	}
+	return rep, nil
+}
+
+// rebuildIndex is RebuildIndex's work under the lock: list, read every header, write the new
+// index files, then remove the old ones (new files first: a crash in between leaves duplicates,
+// never a pack no index names).
+func (r *Repository) rebuildIndex(ctx context.Context) (*RebuildReport, error) {
 	rep := &RebuildReport{}
 	old, err := listIDs(ctx, r.be, store.KindIndex)
 	if err != nil {
-		return nil, fmt.Errorf("rebuild index: %w", err)
+		return nil, err
 	}
 	rep.IndexFilesOld = len(old)
 	var packs []store.FileInfo
@@ -38,8 +53,43 @@ func (r *Repository) RebuildIndex(ctx context.Context) (*RebuildReport, error) {
 		packs = append(packs, fi)
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("rebuild index: list packs in %s: %w", r.be.Location(), err)
+		return nil, fmt.Errorf("list packs in %s: %w", r.be.Location(), err)
 	}
+	headers, problems, err := r.readPackHeaders(ctx, packs)
+	if err != nil {
+		return nil, err
+	}
+	written, err := r.indexPackHeaders(ctx, packs, headers, problems, rep)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.removeIndexFiles(ctx, old, written); err != nil {
+		return nil, err
+	}
+	return rep, r.loadIndex(ctx, true)
+}
+
+// readPackHeaders reads the header of every pack in parallel. It returns, per pack, its blobs or
+// why they could not be read; the error is for a read that could not run (a cancelled context).
+func (r *Repository) readPackHeaders(ctx context.Context, packs []store.FileInfo) ([][]packBlob, []error, error) {
+	headers := make([][]packBlob, len(packs))
+	problems := make([]error, len(packs))
+	err := forEachParallel(ctx, storeWorkers, len(packs), func(ctx context.Context, i int) error {
+		id, err := ParseID(packs[i].Name)
+		if err != nil {
+			problems[i] = fmt.Errorf("%s: not a pack name", packs[i].Name)
+			return nil
+		}
+		headers[i], problems[i] = readPackHeader(ctx, r.be, id, packs[i].Size, r.crypt)
+		return ctx.Err()
+	})
+	return headers, problems, err
+}
+
+// indexPackHeaders writes index files naming the packs whose headers were read, in listing
+// order, and reports the others. It returns the names of the files it wrote.
+func (r *Repository) indexPackHeaders(ctx context.Context, packs []store.FileInfo, headers [][]packBlob,
+	problems []error, rep *RebuildReport) (map[ID]bool, error) {
 	var batch []indexedPack
 	blobsInBatch := 0
 	written := map[ID]bool{} // an old file with identical content is rewritten in place: keep it
@@ -49,27 +99,12 @@ func (r *Repository) RebuildIndex(ctx context.Context) (*RebuildReport, error) {
 		}
 		id, err := r.saveIndexFile(ctx, batch)
 		if err != nil {
-			return fmt.Errorf("rebuild index: %w", err)
+			return err
 		}
 		written[id] = true
 		rep.IndexFilesNew++
 		batch, blobsInBatch = nil, 0
 		return nil
-	}
-	// Read headers in parallel, then index them in listing order.
-	headers := make([][]packBlob, len(packs))
-	problems := make([]error, len(packs))
-	err = forEachParallel(ctx, storeWorkers, len(packs), func(ctx context.Context, i int) error {
-		id, err := ParseID(packs[i].Name)
-		if err != nil {
-			problems[i] = fmt.Errorf("%s: not a pack name", packs[i].Name)
-			return nil
-		}
-		headers[i], problems[i] = readPackHeader(ctx, r.be, id, packs[i].Size, r.crypt)
-		return ctx.Err()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("rebuild index: %w", err)
 	}
 	for i, fi := range packs {
 		if problems[i] != nil {
@@ -86,26 +121,11 @@ func (r *Repository) RebuildIndex(ctx context.Context) (*RebuildReport, error) {
 		rep.Blobs += len(blobs)
 		batch = append(batch, indexedPack{ID: id, Blobs: blobs})
 		blobsInBatch += len(blobs)
-		// Bounded index files: a reader holds one file in memory at a time.
-		if blobsInBatch >= 50_000 {
+		if blobsInBatch >= rebuildIndexFileBlobs {
 			if err := writeBatch(); err != nil {
 				return nil, err
 			}
 		}
 	}
-	if err := writeBatch(); err != nil {
-		return nil, err
-	}
-	for _, id := range old {
-		if written[id] {
-			continue
-		}
-		if err := r.removeFile(ctx, store.KindIndex, id); err != nil {
-			return nil, fmt.Errorf("rebuild index: %w", err)
-		}
-	}
-	if err := r.loadIndex(ctx, true); err != nil {
-		return nil, fmt.Errorf("rebuild index: %w", err)
-	}
-	return rep, nil
+	return written, writeBatch()
 }

@@ -50,8 +50,18 @@ func (r *Repository) Repair(ctx context.Context, o RepairOptions) (*RepairReport
 		return nil, err
 	}
 	defer unlock()
-	if err := r.loadIndex(ctx, true); err != nil {
+	rep, err := r.repair(ctx, o)
+	if err != nil {
 		return nil, fmt.Errorf("repair: %w", err)
+	}
+	return rep, nil
+}
+
+// repair is Repair's work under the lock: find the damage, salvage what verifies, name what is
+// lost, then commit an index without the damaged packs (replaceIndex deletes them last).
+func (r *Repository) repair(ctx context.Context, o RepairOptions) (*RepairReport, error) {
+	if err := r.loadIndex(ctx, true); err != nil {
+		return nil, err
 	}
 	r.mu.Lock()
 	idx := r.idx
@@ -61,15 +71,47 @@ func (r *Repository) Repair(ctx context.Context, o RepairOptions) (*RepairReport
 	// holds a dropped pack, so the packs they mark become plain leftovers for the next prune.
 	plans, oldIndex, _, err := r.planPacks(ctx, make([]uint64, (len(idx.base)+63)/64), nil)
 	if err != nil {
-		return nil, fmt.Errorf("repair: %w", err)
+		return nil, err
 	}
 	rep.IndexFilesOld = len(oldIndex)
-
 	bad, err := r.findDamage(ctx, plans, progress.OrNop(o.Progress), rep)
 	if err != nil {
-		return nil, fmt.Errorf("repair: %w", err)
+		return nil, err
 	}
-	var keep, damaged []*packPlan
+	keep, damaged, lost := planSalvage(plans, bad, rep)
+	newPacks, err := r.salvage(ctx, damaged, lost, o, rep)
+	if err != nil {
+		return nil, err
+	}
+	rep.LostBlobs = sortedIDs(lost)
+	if rep.DamagedSnapshots, err = r.snapshotsNeeding(ctx, lost); err != nil {
+		return nil, err
+	}
+	// Marks of an earlier check on copies that read well now are cleared by the new index too.
+	marked := slices.ContainsFunc(keep, func(p *packPlan) bool {
+		return slices.ContainsFunc(p.blobs, func(b packBlob) bool { return b.Flags&blobFlagDamaged != 0 })
+	})
+	if o.DryRun || (len(damaged) == 0 && !marked) {
+		return rep, nil
+	}
+	final := newPacks
+	for _, p := range keep {
+		blobs := slices.Clone(p.blobs)
+		for i := range blobs {
+			blobs[i].Flags &^= blobFlagDamaged // read and verified just now
+		}
+		final = append(final, indexedPack{ID: p.id, Blobs: blobs})
+	}
+	if _, rep.IndexFilesNew, err = r.replaceIndex(ctx, final, oldIndex, damaged, nil); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// planSalvage sorts the packs into kept and damaged ones (those with a bad blob) and decides
+// what survives: every copy in a kept pack, and every good copy of a damaged pack that no kept
+// pack holds (marked used, for repack). It returns the blobs left with no good copy.
+func planSalvage(plans []*packPlan, bad map[ID]map[uint32]bool, rep *RepairReport) (keep, damaged []*packPlan, lost map[ID]bool) {
 	for _, p := range plans {
 		if _, ok := bad[p.id]; ok {
 			damaged = append(damaged, p)
@@ -78,7 +120,6 @@ func (r *Repository) Repair(ctx context.Context, o RepairOptions) (*RepairReport
 			keep = append(keep, p)
 		}
 	}
-	// What survives: every copy in a kept pack, and every good copy of a damaged pack.
 	intact := map[ID]bool{}
 	for _, p := range keep {
 		for _, b := range p.blobs {
@@ -93,7 +134,7 @@ func (r *Repository) Repair(ctx context.Context, o RepairOptions) (*RepairReport
 			}
 		}
 	}
-	lost := map[ID]bool{}
+	lost = map[ID]bool{}
 	for _, p := range damaged {
 		for i, b := range p.blobs {
 			if !p.used[i] && !intact[b.ID] {
@@ -101,17 +142,25 @@ func (r *Repository) Repair(ctx context.Context, o RepairOptions) (*RepairReport
 			}
 		}
 	}
+	return keep, damaged, lost
+}
 
+// salvage copies the good blobs of the damaged packs into new packs (not on a dry run) and
+// counts them. A blob found bad only now (a patch whose base went) joins lost; one the new
+// packs hold leaves it.
+func (r *Repository) salvage(ctx context.Context, damaged []*packPlan, lost map[ID]bool, o RepairOptions,
+	rep *RepairReport) ([]indexedPack, error) {
 	var newPacks []indexedPack
 	if !o.DryRun && len(damaged) > 0 {
 		var mu sync.Mutex
+		var err error
 		newPacks, _, err = r.repack(ctx, damaged, progress.OrNop(o.Progress), func(_ ID, b packBlob, _ error) {
 			mu.Lock()
 			lost[b.ID] = true // found bad only now (a patch whose base went): not salvaged
 			mu.Unlock()
 		})
 		if err != nil {
-			return nil, fmt.Errorf("repair: %w", err)
+			return nil, err
 		}
 		rep.PacksWritten = len(newPacks)
 	}
@@ -127,31 +176,7 @@ func (r *Repository) Repair(ctx context.Context, o RepairOptions) (*RepairReport
 			delete(lost, b.ID)
 		}
 	}
-	rep.LostBlobs = sortedIDs(lost)
-	if rep.DamagedSnapshots, err = r.snapshotsNeeding(ctx, lost); err != nil {
-		return nil, fmt.Errorf("repair: %w", err)
-	}
-	marked := false // marks of an earlier check on copies that read well now: cleared below
-	for _, p := range keep {
-		marked = marked || slices.ContainsFunc(p.blobs, func(b packBlob) bool { return b.Flags&blobFlagDamaged != 0 })
-	}
-	if o.DryRun || (len(damaged) == 0 && !marked) {
-		return rep, nil
-	}
-	final := newPacks
-	for _, p := range keep {
-		blobs := slices.Clone(p.blobs)
-		for i := range blobs {
-			blobs[i].Flags &^= blobFlagDamaged // read and verified just now
-		}
-		final = append(final, indexedPack{ID: p.id, Blobs: blobs})
-	}
-	_, n, err := r.replaceIndex(ctx, final, oldIndex, damaged, nil)
-	if err != nil {
-		return nil, fmt.Errorf("repair: %w", err)
-	}
-	rep.IndexFilesNew = n
-	return rep, nil
+	return newPacks, nil
 }
 
 // noOffset marks a pack damaged as a whole (no blob sits there).

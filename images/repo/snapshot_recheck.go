@@ -17,23 +17,10 @@ import (
 // the pack is gone (this run's lock was lost, or a prune's proof failed) does the commit fail,
 // before the snapshot is written: nothing stored is lost, and the next run stores the data again.
 func (r *Repository) recheckIndex(ctx context.Context, sn *Snapshot) error {
-	current, err := listIDs(ctx, r.be, store.KindIndex)
-	if err != nil {
+	var old *index
+	stale, err := r.indexFilesGone(ctx, func() { old = r.idx })
+	if err != nil || !stale {
 		return err
-	}
-	present := make(map[ID]bool, len(current))
-	for _, id := range current {
-		present[id] = true
-	}
-	r.mu.Lock()
-	old := r.idx
-	stale := false
-	for _, id := range r.indexFiles {
-		stale = stale || !present[id]
-	}
-	r.mu.Unlock()
-	if !stale {
-		return nil
 	}
 	if err := r.loadIndex(ctx, false); err != nil {
 		return err
@@ -80,53 +67,9 @@ func (r *Repository) rescueNewSnapshots(ctx context.Context, before *index, know
 func (r *Repository) indexAgainFor(ctx context.Context, sn *Snapshot, old *index) error {
 	// Trees name deeper blobs: a tree whose pack is indexed again is read in the next round.
 	for round := 0; ; round++ {
-		need := map[ID]bool{}
-		var lost error
-		var patches []ID
-		err := r.walkSnapshot(ctx, sn, map[ID]struct{}{}, refVisitor{
-			blob: func(t BlobType, id ID) {
-				if r.hasCopy(id) {
-					if t == DataBlob && r.isPatch(id) {
-						patches = append(patches, id)
-					}
-					return
-				}
-				e, ok := old.lookup(id)
-				if !ok || e.pack == pendingPack {
-					if lost == nil {
-						lost = fmt.Errorf("%s blob %s: %w", t, id.Short(), ErrBlobNotFound)
-					}
-					return
-				}
-				need[old.packs[e.pack]] = true
-			},
-			fail: func(what string, id ID, err error) {
-				if r.hasCopy(id) && lost == nil && !errors.Is(err, ErrBlobNotFound) {
-					lost = fmt.Errorf("%s (%s): %w", what, id.Short(), err)
-				}
-			},
-		})
+		need, lost, err := r.packsToIndexAgain(ctx, sn, old)
 		if err != nil {
 			return err
-		}
-		// A patch needs its base, which the snapshot does not name: the base may be a block of
-		// a snapshot forgotten meanwhile, in a pack the prune dropped.
-		for _, id := range patches {
-			base, err := r.patchBase(ctx, id)
-			if err != nil {
-				if lost == nil {
-					lost = fmt.Errorf("patch blob %s: %w", id.Short(), err)
-				}
-				continue
-			}
-			if r.hasCopy(base) {
-				continue
-			}
-			if e, ok := old.lookup(base); ok && e.pack != pendingPack {
-				need[old.packs[e.pack]] = true
-			} else if lost == nil {
-				lost = fmt.Errorf("base blob %s of patch %s: %w", base.Short(), id.Short(), ErrBlobNotFound)
-			}
 		}
 		if len(need) == 0 || round > 64 {
 			if lost != nil {
@@ -134,36 +77,96 @@ func (r *Repository) indexAgainFor(ctx context.Context, sn *Snapshot, old *index
 			}
 			return nil
 		}
-		var packs []indexedPack
-		for _, id := range sortedIDs(need) {
-			fi, err := r.be.Stat(ctx, store.Handle{Kind: store.KindData, Name: id.String()})
-			if errors.Is(err, store.ErrNotExist) {
-				return fmt.Errorf("pack %s, which this run deduplicated against, was deleted by a prune that ran meanwhile; "+
-					"run the job again (nothing stored is lost)", id.Short())
-			}
-			if err != nil {
-				return err
-			}
-			blobs, err := readPackHeader(ctx, r.be, id, fi.Size, r.crypt)
-			if err != nil {
-				return fmt.Errorf("index pack %s again: %w", id.Short(), err)
-			}
-			packs = append(packs, indexedPack{ID: id, Blobs: blobs})
-		}
-		// Plus an entry without blobs for a random pack id (a tombstone of nothing): files are
-		// named by their content, and a file naming exactly these packs may be one a running
-		// prune loaded and is about to remove as old. The nonce makes this one new.
-		var nonce ID
-		if _, err := rand.Read(nonce[:]); err != nil {
-			return err
-		}
-		if _, err := r.saveIndexFile(ctx, append(packs, indexedPack{ID: nonce})); err != nil {
-			return err
-		}
-		if err := r.loadIndex(ctx, false); err != nil {
+		if err := r.indexPacksAgain(ctx, need); err != nil {
 			return err
 		}
 	}
+}
+
+// packsToIndexAgain walks sn and returns the packs, known to old only, that hold blobs it needs
+// (and the bases of its patches), and lost: the first blob neither index knows. The error is for
+// a walk that could not run.
+func (r *Repository) packsToIndexAgain(ctx context.Context, sn *Snapshot, old *index) (need map[ID]bool, lost error, err error) {
+	need = map[ID]bool{}
+	var patches []ID
+	err = r.walkSnapshot(ctx, sn, map[ID]struct{}{}, refVisitor{
+		blob: func(t BlobType, id ID) {
+			if r.hasCopy(id) {
+				if t == DataBlob && r.isPatch(id) {
+					patches = append(patches, id)
+				}
+				return
+			}
+			e, ok := old.lookup(id)
+			if !ok || e.pack == pendingPack {
+				if lost == nil {
+					lost = fmt.Errorf("%s blob %s: %w", t, id.Short(), ErrBlobNotFound)
+				}
+				return
+			}
+			need[old.packs[e.pack]] = true
+		},
+		fail: func(what string, id ID, err error) {
+			if r.hasCopy(id) && lost == nil && !errors.Is(err, ErrBlobNotFound) {
+				lost = fmt.Errorf("%s (%s): %w", what, id.Short(), err)
+			}
+		},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	// A patch needs its base, which the snapshot does not name: the base may be a block of
+	// a snapshot forgotten meanwhile, in a pack the prune dropped.
+	for _, id := range patches {
+		base, err := r.patchBase(ctx, id)
+		if err != nil {
+			if lost == nil {
+				lost = fmt.Errorf("patch blob %s: %w", id.Short(), err)
+			}
+			continue
+		}
+		if r.hasCopy(base) {
+			continue
+		}
+		if e, ok := old.lookup(base); ok && e.pack != pendingPack {
+			need[old.packs[e.pack]] = true
+		} else if lost == nil {
+			lost = fmt.Errorf("base blob %s of patch %s: %w", base.Short(), id.Short(), ErrBlobNotFound)
+		}
+	}
+	return need, lost, nil
+}
+
+// indexPacksAgain writes an index file for the packs in need, from their own headers, and loads
+// the index again. A pack that is gone fails: a prune deleted it.
+func (r *Repository) indexPacksAgain(ctx context.Context, need map[ID]bool) error {
+	var packs []indexedPack
+	for _, id := range sortedIDs(need) {
+		fi, err := r.be.Stat(ctx, store.Handle{Kind: store.KindData, Name: id.String()})
+		if errors.Is(err, store.ErrNotExist) {
+			return fmt.Errorf("pack %s, which this run deduplicated against, was deleted by a prune that ran meanwhile; "+
+				"run the job again (nothing stored is lost)", id.Short())
+		}
+		if err != nil {
+			return err
+		}
+		blobs, err := readPackHeader(ctx, r.be, id, fi.Size, r.crypt)
+		if err != nil {
+			return fmt.Errorf("index pack %s again: %w", id.Short(), err)
+		}
+		packs = append(packs, indexedPack{ID: id, Blobs: blobs})
+	}
+	// Plus an entry without blobs for a random pack id (a tombstone of nothing): files are
+	// named by their content, and a file naming exactly these packs may be one a running
+	// prune loaded and is about to remove as old. The nonce makes this one new.
+	var nonce ID
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return err
+	}
+	if _, err := r.saveIndexFile(ctx, append(packs, indexedPack{ID: nonce})); err != nil {
+		return err
+	}
+	return r.loadIndex(ctx, false)
 }
 
 // isPatch reports whether the copy of id that lookups give is a patch.

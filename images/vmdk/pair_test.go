@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/snapferry/snapferry/images/disk"
+	"github.com/snapferry/snapferry/images/disk/disktest"
 	"github.com/snapferry/snapferry/images/memblobs"
 	"github.com/snapferry/snapferry/images/overwrite"
 	"github.com/snapferry/snapferry/images/repo"
@@ -29,19 +30,8 @@ func makePair(t *testing.T, dir string, sectors int64) (string, []byte) {
 	data := make([]byte, size)
 	copy(data[4096:], memblobs.RandBytes(1, 64<<10))
 	copy(data[size-8192:], memblobs.RandBytes(2, 8192))
-	f, err := os.Create(filepath.Join(dir, "web01-flat.vmdk"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range [][2]int64{{4096, 4096 + 64<<10}, {size - 8192, size}} {
-		if _, err := f.WriteAt(data[r[0]:r[1]], r[0]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	disktest.SparseFile(t, filepath.Join(dir, "web01-flat.vmdk"), size,
+		disktest.Piece{Off: 4096, Data: data[4096 : 4096+64<<10]}, disktest.Piece{Off: size - 8192, Data: data[size-8192:]})
 	return desc, data
 }
 

@@ -174,3 +174,36 @@ func blockCount(size, bs int64) int64 { return (size + bs - 1) / bs }
 
 // blockLen is the length of block i of a file of size bytes.
 func blockLen(i, size, bs int64) int { return int(min(bs, size-i*bs)) }
+
+// Mark identifies one replica file as an update left it: its size, its mtime on the far side
+// and the seed of its hashes. Any change to the file (the copy started on the far side, edited,
+// replaced, rolled forward by another run) changes its mtime, and a rebuilt sidecar has a new
+// seed; so a mark equal to the one an update reported means the far file is still exactly what
+// that update wrote. OpRepWrite answers with the mark of the file it wrote; OpRepMark reads it.
+type Mark struct {
+	Exists bool   `json:"exists"`
+	Size   int64  `json:"size"`
+	Mtime  int64  `json:"mtime_ns"`
+	Seed   uint64 `json:"seed"`
+}
+
+func (m Mark) encode() []byte {
+	var e wire.Encoder
+	e.Bool(m.Exists)
+	e.Uvarint(uint64(m.Size))
+	e.Varint(m.Mtime)
+	e.Uvarint(m.Seed)
+	return e.B
+}
+
+func decodeMark(p []byte) (Mark, error) {
+	d := wire.NewDecoder(p)
+	m := Mark{Exists: d.Bool(), Size: int64(d.Uvarint()), Mtime: d.Varint(), Seed: d.Uvarint()}
+	if err := d.Finish(); err != nil {
+		return Mark{}, err
+	}
+	if m.Size < 0 {
+		return Mark{}, fmt.Errorf("%w: replica mark %+v", wire.ErrMalformed, m)
+	}
+	return m, nil
+}

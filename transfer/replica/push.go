@@ -27,6 +27,44 @@ type File struct {
 	// Disk files are updated in place block by block; other files (descriptors, .vmx, .nvram)
 	// are sent whole and replaced atomically.
 	Disk bool
+	// Blocks, when set, is read instead of Source: a disk that is not a local file (a VM disk
+	// exported over NBD). Only the ranges its Next returns are read; the rest reads as zeros.
+	Blocks BlockSource
+	// Changed, when set with Blocks, lists the only ranges that may differ from the disk as it
+	// was when the update that reported Base (DiskReport.Mark) ran: a dirty bitmap. If the far
+	// file's mark is still Base, only the blocks these ranges touch are read and sent, without
+	// comparing hashes; otherwise (the far copy was started, edited or removed, the disk was
+	// resized, or the far side cannot tell) the disk is compared whole and DiskReport.Why says
+	// why.
+	Changed Extents
+	Base    Mark
+}
+
+// Extents lists ranges of a disk in increasing order: Next returns the first range [start, end)
+// that ends after off, or ok=false when none follows.
+type Extents interface {
+	Next(ctx context.Context, off int64) (start, end int64, ok bool, err error)
+}
+
+// BlockSource is a disk read through something other than a local file. Next lists where
+// its data may be (everything else reads as zeros); images/disk.Source has the same shape.
+type BlockSource interface {
+	io.ReaderAt
+	Extents
+	Size() int64
+}
+
+// DiskReport says how one disk file of a Push went (Options.DiskDone).
+type DiskReport struct {
+	Name string
+	// Mark is the far file's mark once the update commits: name it as File.Base in the next
+	// Push (with the ranges changed since this one) to send only those. Zero when the far side
+	// does not report marks (an older snapferry there).
+	Mark Mark
+	// Incremental: only the File.Changed ranges were read and sent.
+	Incremental bool
+	// Why a file with Changed ranges was compared whole.
+	Why string
 }
 
 // Options tune Push. Zero values take the defaults.
@@ -42,6 +80,12 @@ type Options struct {
 	// Progress, when set, gets the running totals after every 256 blocks and every file, from
 	// one goroutine at a time. It must return quickly.
 	Progress func(Stats)
+	// Marks: the far side announced wire.CapReplicaMark, so it answers OpRepMark and reports
+	// marks. Without it File.Changed is ignored (every disk is compared whole).
+	Marks bool
+	// DiskDone, when set, gets the report of each disk file once its blocks were written
+	// (before the update commits).
+	DiskDone func(DiskReport)
 }
 
 // Stats count what a Push did; the benchmark reports them.
@@ -191,28 +235,111 @@ func (p *pusher) putSmall(ctx context.Context, file File) error {
 	return err
 }
 
-// pushDisk compares one disk file block by block with the far side's hashes and sends the
-// blocks that differ: read the far hashes, open the block writer, scan and send, finish.
+// pushDisk brings one disk file up to date: only the blocks File.Changed touches when the far
+// copy still carries File.Base, otherwise every block whose hash differs from the far side's.
 func (p *pusher) pushDisk(ctx context.Context, file File) error {
-	f, size, mode, err := openSource(file.Source)
+	src, err := openDisk(file)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	bs := p.blockSize(size)
-	args := fileArgs{Set: p.set, Name: file.Name, BlockSize: bs, Size: size, Mode: mode}
-	hs, head, err := p.farHashes(ctx, args)
-	if err != nil {
-		return err
+	defer src.close()
+	bs := p.blockSize(src.size)
+	args := fileArgs{Set: p.set, Name: file.Name, BlockSize: bs, Size: src.size, Mode: src.mode}
+	rep := DiskReport{Name: file.Name}
+	if file.Changed != nil && file.Blocks != nil {
+		if rep.Why, err = p.checkBase(ctx, args, file.Base); err != nil {
+			return err
+		}
+		rep.Incremental = rep.Why == ""
 	}
-	defer hs.Close()
+	var hs *wire.Stream
+	var head hashesHeader
+	if !rep.Incremental {
+		if hs, head, err = p.farHashes(ctx, args); err != nil {
+			return err
+		}
+		defer hs.Close()
+	}
 	w, err := p.openBlockUpload(ctx, args, bs)
 	if err != nil {
 		return err
 	}
 	defer w.close()
-	err = p.sendChanged(ctx, f, size, bs, head, bufio.NewReaderSize(hs, 64<<10), w)
-	return w.finish(err)
+	if rep.Incremental {
+		err = p.sendDirty(ctx, src, bs, file.Changed, w)
+	} else {
+		err = p.sendChanged(ctx, src, bs, head, bufio.NewReaderSize(hs, 64<<10), w)
+	}
+	body, err := w.finish(err)
+	if err != nil {
+		return err
+	}
+	if len(body) > 0 {
+		if rep.Mark, err = decodeMark(body); err != nil {
+			return fmt.Errorf("the far side's mark of %s: %w", file.Name, err)
+		}
+	}
+	if p.opts.DiskDone != nil {
+		p.opts.DiskDone(rep)
+	}
+	return nil
+}
+
+// checkBase asks the far side for the file's mark and says why it cannot be updated from base
+// with only the changed blocks ("" when it can).
+func (p *pusher) checkBase(ctx context.Context, args fileArgs, base Mark) (string, error) {
+	if !p.opts.Marks {
+		return "the far side's snapferry does not report replica marks (update it there)", nil
+	}
+	if !base.Exists {
+		return "no earlier update of this replica was recorded", nil
+	}
+	st, err := p.sess.Open(ctx, wire.OpRepMark, args.encode(), false)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	resp, err := st.Response()
+	if err != nil {
+		return "", fmt.Errorf("read the mark of %s/%s: %w", args.Set, args.Name, err)
+	}
+	m, err := decodeMark(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("read the mark of %s/%s: %w", args.Set, args.Name, err)
+	}
+	switch {
+	case !m.Exists:
+		return fmt.Sprintf("the replica's %s is missing on the far side", args.Name), nil
+	case m != base:
+		return fmt.Sprintf("the replica's %s changed on the far side since the last update (started, edited, or written by another run)", args.Name), nil
+	case m.Size != args.Size:
+		return fmt.Sprintf("the disk was resized from %d to %d bytes", m.Size, args.Size), nil
+	}
+	return "", nil
+}
+
+// diskSource is an opened disk file or BlockSource.
+type diskSource struct {
+	r     io.ReaderAt
+	name  string
+	size  int64
+	mode  uint32
+	holes func(ctx context.Context) holeMap
+	close func()
+}
+
+func openDisk(file File) (*diskSource, error) {
+	if file.Blocks != nil {
+		b := file.Blocks
+		return &diskSource{r: b, name: file.Name, size: b.Size(), mode: 0o600, close: func() {},
+			holes: func(ctx context.Context) holeMap { return &extentCursor{ctx: ctx, x: b} }}, nil
+	}
+	f, size, mode, err := openSource(file.Source)
+	if err != nil {
+		return nil, err
+	}
+	return &diskSource{r: f, name: f.Name(), size: size, mode: mode, close: func() { f.Close() },
+		holes: func(context.Context) holeMap { return newDataMap(f, size) }}, nil
 }
 
 // farHashes opens the stream of the far side's block hashes of a file and reads its header.
@@ -264,31 +391,32 @@ func (w *blockUpload) close() {
 }
 
 // finish ends the upload after sendChanged returned err: flush and wait for the far side's
-// answer, or abort with the far side's reason when it has one.
-func (w *blockUpload) finish(err error) error {
+// answer (its body is the file's mark), or abort with the far side's reason when it has one.
+func (w *blockUpload) finish(err error) ([]byte, error) {
 	if err == nil {
 		err = w.out.flush()
 	}
 	if err != nil {
 		if _, rerr := w.ws.Response(); rerr != nil {
-			return rerr // the far side's reason explains ours
+			return nil, rerr // the far side's reason explains ours
 		}
 		w.ws.CloseWithError(err)
-		return err
+		return nil, err
 	}
 	if err := w.ws.CloseWrite(); err != nil {
-		return err
+		return nil, err
 	}
-	_, err = w.ws.Response()
-	return err
+	resp, err := w.ws.Response()
+	return resp.Body, err
 }
 
 // sendChanged scans the file, compares each block's fast hash with the far side's (read from
 // remote in block order; blocks past the far file's end compare with a hole) and writes a record
 // for each block that differs.
-func (p *pusher) sendChanged(ctx context.Context, f *os.File, size, bs int64, head hashesHeader, remote *bufio.Reader, w *blockUpload) error {
+func (p *pusher) sendChanged(ctx context.Context, src *diskSource, bs int64, head hashesHeader, remote *bufio.Reader, w *blockUpload) error {
 	zeroes := newZeroHashes(head.Seed)
-	sc := &scanner{f: f, size: size, bs: bs, workers: p.opts.Workers, zeroes: zeroes}
+	size := src.size
+	sc := &scanner{r: src.r, name: src.name, holes: src.holes(ctx), size: size, bs: bs, workers: p.opts.Workers, zeroes: zeroes}
 	err := sc.run(ctx, func(b *block) error {
 		if p.opts.Progress != nil && b.index%256 == 255 {
 			st := p.stats() // this file's counts join the totals when it is done
@@ -312,6 +440,26 @@ func (p *pusher) sendChanged(ctx context.Context, f *os.File, size, bs int64, he
 	})
 	p.read.Add(sc.bytesRead.Load())
 	p.scanned.Add(size)
+	return err
+}
+
+// sendDirty sends every block the changed ranges touch, read whole (blocks in holes of the
+// source as zero records), without asking the far side for hashes: the far copy equals the
+// source everywhere else (checkBase).
+func (p *pusher) sendDirty(ctx context.Context, src *diskSource, bs int64, changed Extents, w *blockUpload) error {
+	sc := &scanner{r: src.r, name: src.name, holes: src.holes(ctx), size: src.size, bs: bs, workers: p.opts.Workers,
+		zeroes: newZeroHashes(0), visit: visitExtents(ctx, changed, src.size, bs)}
+	err := sc.run(ctx, func(b *block) error {
+		if p.opts.Progress != nil && b.index%256 == 255 {
+			st := p.stats()
+			st.BytesScanned += b.off
+			st.BytesRead += sc.bytesRead.Load()
+			p.opts.Progress(st)
+		}
+		return nil
+	}, func(b *block) error { return p.sendBlock(b, w) })
+	p.read.Add(sc.bytesRead.Load())
+	p.scanned.Add(src.size)
 	return err
 }
 

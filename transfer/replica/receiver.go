@@ -142,7 +142,7 @@ func (r *Receiver) Handle(ctx context.Context, st *wire.Stream, req wire.Request
 			return err
 		}
 		return st.Respond(wire.Response{})
-	case wire.OpRepHashes, wire.OpRepWrite, wire.OpRepPut:
+	case wire.OpRepHashes, wire.OpRepWrite, wire.OpRepPut, wire.OpRepMark:
 		a, err := decodeFileArgs(req.Args)
 		if err != nil {
 			return fmt.Errorf("%s: %w", req.Op, err)
@@ -164,8 +164,11 @@ func (r *Receiver) Handle(ctx context.Context, st *wire.Stream, req wire.Request
 		if err != nil {
 			return err
 		}
-		if req.Op == wire.OpRepHashes {
+		switch req.Op {
+		case wire.OpRepHashes:
 			return r.hashes(ctx, st, t, p, a)
+		case wire.OpRepMark:
+			return markOf(st, t, p)
 		}
 		t.mu.Lock()
 		defer t.mu.Unlock()

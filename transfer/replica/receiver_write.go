@@ -66,7 +66,13 @@ func (r *Receiver) write(ctx context.Context, st *wire.Stream, t *tx, rel, p str
 	if err := w.run(st); err != nil {
 		return fmt.Errorf("write replica %s: %w", rel, err)
 	}
-	return st.Respond(wire.Response{})
+	fi, err = f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat replica %s: %w", rel, err)
+	}
+	// The mark the file keeps once this update commits (commit writes no data): a client
+	// that records it can later send only the blocks it knows changed (OpRepMark).
+	return st.Respond(wire.Response{Body: Mark{Exists: true, Size: fi.Size(), Mtime: fi.ModTime().UnixNano(), Seed: seed}.encode()})
 }
 
 // newSidecarFrom starts the sidecar the file will have after the update: the old entries for the

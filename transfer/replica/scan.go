@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
+	"io"
 	"sync"
 	"sync/atomic"
 )
@@ -26,7 +26,12 @@ type block struct {
 // kernel costs as much as the hashing, so both run at the speed of all cores, while the reads
 // stay nearly sequential and memory stays at a few buffers.
 type scanner struct {
-	f         *os.File
+	r     io.ReaderAt
+	name  string  // of the source, for messages
+	holes holeMap // nil: every block is read
+	// visit, when set, skips blocks: it returns the first block at or after i to scan (the
+	// block count when none is left).
+	visit     func(i int64) (int64, error)
 	size      int64
 	bs        int64
 	workers   int
@@ -56,8 +61,8 @@ func (s *scanner) run(ctx context.Context, before func(*block) error, work func(
 			defer wg.Done()
 			for b := range jobs {
 				if b.data != nil {
-					if _, err := s.f.ReadAt(b.data, b.off); err != nil {
-						cancel(fmt.Errorf("read %s at %d: %w", s.f.Name(), b.off, err))
+					if _, err := s.r.ReadAt(b.data, b.off); err != nil {
+						cancel(fmt.Errorf("read %s at %d: %w", s.name, b.off, err))
 					} else {
 						s.bytesRead.Add(int64(b.n))
 					}
@@ -102,13 +107,24 @@ func (s *scanner) hash(b *block, zeroBuf []byte) {
 }
 
 func (s *scanner) read(ctx context.Context, pool chan []byte, jobs chan<- *block, before func(*block) error) error {
-	dm := newDataMap(s.f, s.size)
 	count := blockCount(s.size, s.bs)
 	for i := int64(0); i < count; i++ {
+		if s.visit != nil {
+			next, err := s.visit(i)
+			if err != nil {
+				return err
+			}
+			if i = next; i >= count {
+				break
+			}
+		}
 		b := &block{index: i, off: i * s.bs, n: blockLen(i, s.size, s.bs)}
-		hole, err := dm.hole(b.off, b.n)
-		if err != nil {
-			return err
+		hole := false
+		if s.holes != nil {
+			var err error
+			if hole, err = s.holes.hole(b.off, b.n); err != nil {
+				return err
+			}
 		}
 		if hole {
 			b.zero = true

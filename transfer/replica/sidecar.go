@@ -136,7 +136,7 @@ func rebuildSidecar(ctx context.Context, file, sc string, bs int64) (sidecarHead
 	if _, err := tmp.WriteAt(head.encode(), 0); err != nil {
 		return sidecarHead{}, fmt.Errorf("write sidecar %s: %w", tmp.Name(), err)
 	}
-	s := &scanner{f: f, size: head.size, bs: bs, workers: min(runtime.GOMAXPROCS(0), 4), zeroes: newZeroHashes(head.seed), strong: true}
+	s := &scanner{r: f, name: f.Name(), holes: newDataMap(f, head.size), size: head.size, bs: bs, workers: min(runtime.GOMAXPROCS(0), 4), zeroes: newZeroHashes(head.seed), strong: true}
 	err = s.run(ctx, nil, func(b *block) error {
 		_, err := tmp.WriteAt(appendEntry(nil, b.fast, b.strong), entryOffset(b.index))
 		return err

@@ -82,7 +82,7 @@ type server struct {
 func (s *server) answer(wire.Hello) wire.HelloReply {
 	return wire.HelloReply{
 		Program:    s.opts.Program,
-		Caps:       []string{wire.CapStore, wire.CapStream, wire.CapReplica, wire.CapCleanTemp},
+		Caps:       []string{wire.CapStore, wire.CapStream, wire.CapReplica, wire.CapCleanTemp, wire.CapReplicaMark},
 		Root:       s.jail.Root(),
 		AppendOnly: s.opts.AppendOnly,
 	}
@@ -137,8 +137,8 @@ func (s *server) handle(ctx context.Context, st *wire.Stream, req wire.Request) 
 		err = s.commitStream(ctx, st, req.Args)
 	case wire.OpCleanTemp:
 		err = s.cleanTemp(ctx, st, req.Args)
-	case wire.OpRepBegin, wire.OpRepHashes, wire.OpRepWrite, wire.OpRepPut, wire.OpRepCommit, wire.OpRepAbort:
-		if s.opts.AppendOnly && req.Op != wire.OpRepHashes {
+	case wire.OpRepBegin, wire.OpRepHashes, wire.OpRepWrite, wire.OpRepPut, wire.OpRepCommit, wire.OpRepAbort, wire.OpRepMark:
+		if s.opts.AppendOnly && req.Op != wire.OpRepHashes && req.Op != wire.OpRepMark {
 			s.logf("refused %s (append-only)", req.Op)
 			err = fmt.Errorf("%s: %w: the server is append-only and replicas are rewritten in place", req.Op, wire.ErrRefused)
 			break

@@ -86,37 +86,9 @@ func (c Config) resolve() (target, error) {
 	}
 	home := c.home()
 	t := target{alias: c.Host, hostname: c.Host, port: c.Port, user: c.User}
-	cfgFile := c.SSHConfig
-	if cfgFile == "" {
-		cfgFile = filepath.Join(home, ".ssh", "config")
-	}
-	var fromFile []string
-	if cfgFile != "none" {
-		sc, err := loadSSHConfig(cfgFile)
-		if err != nil {
-			return target{}, &Error{Kind: KindConfig, Op: "read ssh config", Host: c.Host, Err: err}
-		}
-		if sc != nil {
-			get := func(key string) string { v, _ := sc.Get(c.Host, key); return strings.TrimSpace(v) }
-			if hn := get("HostName"); hn != "" {
-				t.hostname = strings.ReplaceAll(hn, "%h", c.Host)
-			}
-			if t.port == 0 {
-				if p := get("Port"); p != "" {
-					n, err := strconv.Atoi(p)
-					if err != nil || n <= 0 || n > 65535 {
-						return target{}, &Error{Kind: KindConfig, Op: "read ssh config", Host: c.Host,
-							Err: fmt.Errorf("%s: Port %q for %s is not a port number", cfgFile, p, c.Host)}
-					}
-					t.port = n
-				}
-			}
-			if t.user == "" {
-				t.user = get("User")
-			}
-			ids, _ := sc.GetAll(c.Host, "IdentityFile")
-			fromFile = ids
-		}
+	fromFile, err := c.applySSHConfig(&t, home)
+	if err != nil {
+		return target{}, err
 	}
 	if t.port == 0 {
 		t.port = 22
@@ -124,25 +96,15 @@ func (c Config) resolve() (target, error) {
 	if t.user == "" {
 		t.user = localUser()
 	}
-	expand := func(p string) string {
-		p = strings.NewReplacer("%d", home, "%u", localUser(), "%h", t.hostname, "%r", t.user).Replace(p)
-		if p == "~" {
-			return home
-		}
-		if strings.HasPrefix(p, "~/") {
-			return filepath.Join(home, p[2:])
-		}
-		return p
-	}
 	switch {
 	case len(c.Identity) > 0:
 		t.explicitID = true
 		for _, p := range c.Identity {
-			t.identities = append(t.identities, expand(p))
+			t.identities = append(t.identities, t.expand(p, home))
 		}
 	case len(fromFile) > 0:
 		for _, p := range fromFile {
-			t.identities = append(t.identities, expand(p))
+			t.identities = append(t.identities, t.expand(p, home))
 		}
 	default:
 		for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
@@ -156,7 +118,7 @@ func (c Config) resolve() (target, error) {
 	if t.knownHosts == "" {
 		t.knownHosts = filepath.Join(home, ".ssh", "known_hosts")
 	}
-	t.knownHosts = expand(t.knownHosts)
+	t.knownHosts = t.expand(t.knownHosts, home)
 	if !c.NoAgent {
 		t.agentSock = c.AgentSocket
 		if t.agentSock == "" {
@@ -164,6 +126,58 @@ func (c Config) resolve() (target, error) {
 		}
 	}
 	return t, nil
+}
+
+// applySSHConfig fills in what the ssh config file (SSHConfig, default ~/.ssh/config; "none"
+// for none) says about the host and t does not set yet: HostName, Port, User. It returns the
+// file's IdentityFile entries, unexpanded.
+func (c Config) applySSHConfig(t *target, home string) ([]string, error) {
+	cfgFile := c.SSHConfig
+	if cfgFile == "" {
+		cfgFile = filepath.Join(home, ".ssh", "config")
+	}
+	if cfgFile == "none" {
+		return nil, nil
+	}
+	sc, err := loadSSHConfig(cfgFile)
+	if err != nil {
+		return nil, &Error{Kind: KindConfig, Op: "read ssh config", Host: c.Host, Err: err}
+	}
+	if sc == nil {
+		return nil, nil
+	}
+	get := func(key string) string { v, _ := sc.Get(c.Host, key); return strings.TrimSpace(v) }
+	if hn := get("HostName"); hn != "" {
+		t.hostname = strings.ReplaceAll(hn, "%h", c.Host)
+	}
+	if t.port == 0 {
+		if p := get("Port"); p != "" {
+			n, err := strconv.Atoi(p)
+			if err != nil || n <= 0 || n > 65535 {
+				return nil, &Error{Kind: KindConfig, Op: "read ssh config", Host: c.Host,
+					Err: fmt.Errorf("%s: Port %q for %s is not a port number", cfgFile, p, c.Host)}
+			}
+			t.port = n
+		}
+	}
+	if t.user == "" {
+		t.user = get("User")
+	}
+	ids, _ := sc.GetAll(c.Host, "IdentityFile")
+	return ids, nil
+}
+
+// expand replaces ssh_config's tokens (%d home, %u local user, %h host name, %r remote user)
+// and a leading ~ in path p, as ssh does for IdentityFile and UserKnownHostsFile.
+func (t target) expand(p, home string) string {
+	p = strings.NewReplacer("%d", home, "%u", localUser(), "%h", t.hostname, "%r", t.user).Replace(p)
+	if p == "~" {
+		return home
+	}
+	if strings.HasPrefix(p, "~/") {
+		return filepath.Join(home, p[2:])
+	}
+	return p
 }
 
 // loadSSHConfig parses an ssh_config file; a missing file is no error (nil config).

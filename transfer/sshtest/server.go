@@ -64,6 +64,36 @@ func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	sshd := FindTool(t, "sshd", "/usr/sbin/sshd")
 	keygen := FindTool(t, "ssh-keygen", "/usr/bin/ssh-keygen")
+	s := newServer(t, opts)
+	hostKeyFile := s.makeKeys(t, keygen, opts)
+	if os.Geteuid() == 0 {
+		// sshd running as root insists on its privilege separation directory; Debian's init
+		// script creates it at boot, a container or CI box may never have run that.
+		if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+			t.Fatalf("sshtest: create sshd privilege separation dir: %v", err)
+		}
+	}
+	s.startOnFreePort(t, sshd, hostKeyFile, opts)
+	line := knownhosts.Line([]string{knownhosts.Normalize(s.Addr)}, s.HostKey)
+	if err := os.WriteFile(s.KnownHosts, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatalf("sshtest: write known_hosts: %v", err)
+	}
+	t.Cleanup(func() {
+		s.Close()
+		if opts.NewUser {
+			removeUser(t, s.User)
+		}
+		if t.Failed() {
+			t.Logf("sshtest: sshd log %s:\n%s", s.Log, s.LogText())
+		}
+	})
+	return s
+}
+
+// newServer lays out the server's files in the test's folder and picks the account sessions
+// log in as, with a home that is never the real one.
+func newServer(t testing.TB, opts Options) *Server {
+	t.Helper()
 	u, err := user.Current()
 	if err != nil {
 		t.Fatalf("sshtest: current user: %v", err)
@@ -85,21 +115,27 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	if opts.NewUser {
 		s.User, s.Home = newUser(t, dir)
-	} else {
-		// The current user's sessions get a home in the test's folder: $HOME for commands and the
-		// SFTP start folder for relative paths (deploy's ~/.snapferry/bin), so no test ever
-		// writes into the real home of whoever runs it. The login directory sshd changes to is
-		// still the account's own; nothing writes relative to it.
-		// It lives outside the test's temp folder: processes a session started (a deployed
-		// serve writing its state on the way out) may outlive the test by a moment, and the
-		// folder is removed once they are done with it (removeHome).
-		var err error
-		if s.Home, err = os.MkdirTemp("", "sshtest-home-"); err != nil {
-			t.Fatalf("sshtest: create home: %v", err)
-		}
-		t.Cleanup(func() { removeHome(t, s.Home) }) // runs after Close, registered below
+		return s
 	}
-	hostKeyFile := filepath.Join(dir, "host_ed25519")
+	// The current user's sessions get a home in the test's folder: $HOME for commands and the
+	// SFTP start folder for relative paths (deploy's ~/.snapferry/bin), so no test ever
+	// writes into the real home of whoever runs it. The login directory sshd changes to is
+	// still the account's own; nothing writes relative to it.
+	// It lives outside the test's temp folder: processes a session started (a deployed
+	// serve writing its state on the way out) may outlive the test by a moment, and the
+	// folder is removed once they are done with it (removeHome).
+	if s.Home, err = os.MkdirTemp("", "sshtest-home-"); err != nil {
+		t.Fatalf("sshtest: create home: %v", err)
+	}
+	t.Cleanup(func() { removeHome(t, s.Home) }) // runs after Close, registered later by Start
+	return s
+}
+
+// makeKeys generates the host key and the client key and authorizes the client key. It returns
+// the host key's file.
+func (s *Server) makeKeys(t testing.TB, keygen string, opts Options) string {
+	t.Helper()
+	hostKeyFile := filepath.Join(s.Dir, "host_ed25519")
 	generateKey(t, keygen, hostKeyFile, "ed25519")
 	s.HostKey = readPublicKey(t, hostKeyFile+".pub")
 	generateKey(t, keygen, s.ClientKey, "ed25519")
@@ -110,43 +146,26 @@ func Start(t testing.TB, opts Options) *Server {
 			t.Fatalf("sshtest: chmod authorized_keys: %v", err)
 		}
 	}
-	if os.Geteuid() == 0 {
-		// sshd running as root insists on its privilege separation directory; Debian's init
-		// script creates it at boot, a container or CI box may never have run that.
-		if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-			t.Fatalf("sshtest: create sshd privilege separation dir: %v", err)
-		}
-	}
+	return hostKeyFile
+}
 
+// startOnFreePort starts sshd on a free port, trying again on another (a port found free can be
+// taken before sshd binds it).
+func (s *Server) startOnFreePort(t testing.TB, sshd, hostKeyFile string, opts Options) {
+	t.Helper()
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		port := freePort(t)
 		cfg := s.config(hostKeyFile, port, opts)
-		cfgFile := filepath.Join(dir, "sshd_config")
+		cfgFile := filepath.Join(s.Dir, "sshd_config")
 		if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 			t.Fatalf("sshtest: write sshd_config: %v", err)
 		}
 		if lastErr = s.run(sshd, cfgFile, port); lastErr == nil {
-			break
+			return
 		}
 	}
-	if lastErr != nil {
-		t.Fatalf("sshtest: start sshd: %v\n--- sshd log:\n%s", lastErr, s.LogText())
-	}
-	line := knownhosts.Line([]string{knownhosts.Normalize(s.Addr)}, s.HostKey)
-	if err := os.WriteFile(s.KnownHosts, []byte(line+"\n"), 0o600); err != nil {
-		t.Fatalf("sshtest: write known_hosts: %v", err)
-	}
-	t.Cleanup(func() {
-		s.Close()
-		if opts.NewUser {
-			removeUser(t, s.User)
-		}
-		if t.Failed() {
-			t.Logf("sshtest: sshd log %s:\n%s", s.Log, s.LogText())
-		}
-	})
-	return s
+	t.Fatalf("sshtest: start sshd: %v\n--- sshd log:\n%s", lastErr, s.LogText())
 }
 
 func (s *Server) config(hostKeyFile string, port int, opts Options) string {

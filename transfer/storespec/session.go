@@ -3,6 +3,7 @@ package storespec
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/snapferry/snapferry/transfer/wire"
 )
@@ -11,22 +12,29 @@ import (
 // session itself: for protocols that talk to serve directly (replicas) instead of through a
 // repository store. closeFn ends the session and the SSH connection.
 func OpenSession(ctx context.Context, spec string, opts Options) (sess *wire.Session, closeFn func() error, err error) {
+	sess, _, closeFn, err = OpenSessionServer(ctx, spec, opts)
+	return sess, closeFn, err
+}
+
+// OpenSessionServer is OpenSession that also returns what the server announced (its absolute
+// root folder, its capabilities).
+func OpenSessionServer(ctx context.Context, spec string, opts Options) (*wire.Session, wire.HelloReply, func() error, error) {
 	s, err := Parse(spec)
 	if err != nil {
-		return nil, nil, err
+		return nil, wire.HelloReply{}, nil, err
 	}
 	if s.Scheme != SSH {
-		return nil, nil, fmt.Errorf("%w %q: a serve session needs ssh://[user@]host[:port]/path (the far side runs snapferry serve)", ErrBadSpec, spec)
+		return nil, wire.HelloReply{}, nil, fmt.Errorf("%w %q: a serve session needs ssh://[user@]host[:port]/path (the far side runs snapferry serve)", ErrBadSpec, spec)
 	}
 	conn, err := Dial(ctx, s, opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, wire.HelloReply{}, nil, err
 	}
-	client, ssh, err := openServe(ctx, conn, s, opts)
+	client, ssh, err := openServe(ctx, conn, s, opts, tracer{w: opts.Trace, start: time.Now()})
 	if err != nil {
 		conn.Close()
-		return nil, nil, err
+		return nil, wire.HelloReply{}, nil, err
 	}
 	l := &linked{Backend: client, conn: conn, closeSession: func() error { return waitSession(ssh, sessionCloseWait) }}
-	return client.Session(), l.Close, nil
+	return client.Session(), client.Server(), l.Close, nil
 }

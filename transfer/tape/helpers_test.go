@@ -42,17 +42,11 @@ func label(t *testing.T, d *tape.Drive, pool, volume string) tape.Label {
 // makeImage writes a sparse image with pseudo-random 64 KiB pieces at the given block numbers.
 func makeImage(t *testing.T, path string, size int64, seed uint64, blocks ...int64) {
 	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	f.Truncate(size)
+	var pieces []disktest.Piece
 	for _, b := range blocks {
-		if _, err := f.WriteAt(memblobs.RandBytes(seed*1000+uint64(b), testDiskBlock), b*testDiskBlock); err != nil {
-			t.Fatal(err)
-		}
+		pieces = append(pieces, disktest.Piece{Off: b * testDiskBlock, Data: memblobs.RandBytes(seed*1000+uint64(b), testDiskBlock)})
 	}
+	disktest.SparseFile(t, path, size, pieces...)
 }
 
 // writeImageSet backs up one image file into a new save set of s, as the CLI does.

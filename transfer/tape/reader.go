@@ -92,46 +92,58 @@ func (d *Drive) readPart(ctx context.Context, rd *setReader, p Part) (bool, erro
 		if rec.Stream != p.Stream {
 			continue // another set multiplexed into this file
 		}
-		switch rec.Type {
-		case RecSetHeader:
-			var h SetHeader
-			if err := json.Unmarshal(rec.Payload, &h); err != nil {
-				return false, at(fmt.Errorf("decode set header: %w", err))
-			}
-			if h.Set != rd.e.ID || h.Part != p.Part || h.Offset != rd.bytes {
-				return false, at(fmt.Errorf("stream %d holds set %s part %d at offset %d, the catalog expects set %s part %d at offset %d; rebuild the catalog with `snapferry tape scan`",
-					p.Stream, h.Set, h.Part, h.Offset, rd.e.ID, p.Part, rd.bytes))
-			}
-			sawHeader = true
-		case RecData:
-			if !sawHeader {
-				continue // a set that reused this stream number earlier in the file
-			}
-			if rec.Seq < rd.seq {
-				return false, at(fmt.Errorf("record sequence %d after %d: records out of order", rec.Seq, rd.seq))
-			}
-			rd.seq = rec.Seq + 1
-			rd.hash.Write(rec.Payload)
-			rd.bytes += int64(len(rec.Payload))
-			rd.recs++
-			if _, err := rd.w.Write(rec.Payload); err != nil {
-				return false, err
-			}
-		case RecTrailer:
-			if !sawHeader {
-				continue
-			}
-			var tr SetTrailer
-			if err := json.Unmarshal(rec.Payload, &tr); err != nil {
-				return false, at(fmt.Errorf("decode set trailer: %w", err))
-			}
-			if tr.Bytes != rd.bytes || tr.Records != rd.recs || tr.Checksum != rd.hash.Sum() {
-				return false, at(fmt.Errorf("save set %s does not match its trailer: read %d bytes in %d records, trailer says %d in %d (checksum %s vs %s)",
-					rd.e.ID, rd.bytes, rd.recs, tr.Bytes, tr.Records, rd.hash.Sum(), tr.Checksum))
-			}
-			return true, nil
-		default:
-			return false, at(fmt.Errorf("unexpected %s record in a save set's file", rec.Type))
+		done, err := rd.take(rec, p, &sawHeader, at)
+		if done || err != nil {
+			return done, err
 		}
 	}
+}
+
+// take takes one record of this set's stream: the set header (checked against the catalog),
+// data (written on, in sequence), or the trailer (checked against what was read; done). Records
+// before this set's header belong to an earlier set that used the stream number. at wraps an
+// error with the record's place.
+func (rd *setReader) take(rec Record, p Part, sawHeader *bool, at func(error) error) (done bool, err error) {
+	switch rec.Type {
+	case RecSetHeader:
+		var h SetHeader
+		if err := json.Unmarshal(rec.Payload, &h); err != nil {
+			return false, at(fmt.Errorf("decode set header: %w", err))
+		}
+		if h.Set != rd.e.ID || h.Part != p.Part || h.Offset != rd.bytes {
+			return false, at(fmt.Errorf("stream %d holds set %s part %d at offset %d, the catalog expects set %s part %d at offset %d; rebuild the catalog with `snapferry tape scan`",
+				p.Stream, h.Set, h.Part, h.Offset, rd.e.ID, p.Part, rd.bytes))
+		}
+		*sawHeader = true
+	case RecData:
+		if !*sawHeader {
+			return false, nil // a set that reused this stream number earlier in the file
+		}
+		if rec.Seq < rd.seq {
+			return false, at(fmt.Errorf("record sequence %d after %d: records out of order", rec.Seq, rd.seq))
+		}
+		rd.seq = rec.Seq + 1
+		rd.hash.Write(rec.Payload)
+		rd.bytes += int64(len(rec.Payload))
+		rd.recs++
+		if _, err := rd.w.Write(rec.Payload); err != nil {
+			return false, err
+		}
+	case RecTrailer:
+		if !*sawHeader {
+			return false, nil
+		}
+		var tr SetTrailer
+		if err := json.Unmarshal(rec.Payload, &tr); err != nil {
+			return false, at(fmt.Errorf("decode set trailer: %w", err))
+		}
+		if tr.Bytes != rd.bytes || tr.Records != rd.recs || tr.Checksum != rd.hash.Sum() {
+			return false, at(fmt.Errorf("save set %s does not match its trailer: read %d bytes in %d records, trailer says %d in %d (checksum %s vs %s)",
+				rd.e.ID, rd.bytes, rd.recs, tr.Bytes, tr.Records, rd.hash.Sum(), tr.Checksum))
+		}
+		return true, nil
+	default:
+		return false, at(fmt.Errorf("unexpected %s record in a save set's file", rec.Type))
+	}
+	return false, nil
 }

@@ -25,6 +25,7 @@ const (
 	OpRepPut       Op = 23 // replica: replace one small file atomically
 	OpRepCommit    Op = 24 // replica: make the update durable and drop the journal
 	OpRepAbort     Op = 25 // replica: roll the update back now
+	OpRepMark      Op = 26 // replica: the mark (size, mtime, hash seed) of one replica file (CapReplicaMark)
 )
 
 // Capabilities a server announces in its HelloReply.
@@ -37,6 +38,10 @@ const (
 	// CapCleanTemp: OpCleanTemp is served (temp files of killed uploads, listed and removed
 	// over the link).
 	CapCleanTemp = "clean-temp"
+	// CapReplicaMark: OpRepMark is served and OpRepWrite answers with the file's mark, so a
+	// client that knows which blocks changed since its last update can check that the far copy
+	// is still the one that update left, and send only those blocks.
+	CapReplicaMark = "replica-mark"
 )
 
 func (o Op) String() string {
@@ -73,6 +78,8 @@ func (o Op) String() string {
 		return "replica-commit"
 	case OpRepAbort:
 		return "replica-abort"
+	case OpRepMark:
+		return "replica-mark"
 	}
 	return fmt.Sprintf("op-%d", uint8(o))
 }

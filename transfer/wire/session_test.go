@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/cron/testkit"
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/transfer/wire/wiretest"
 )
@@ -113,89 +113,64 @@ func TestConcurrentUploadsKeepTheirBytes(t *testing.T) {
 	l := wiretest.Pipes(t)
 	c, _ := startPair(t, l, testHandler)
 	ctx := context.Background()
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for i := 0; i < 8; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			want := pattern(1<<20 + 4099*i)
-			for j := range want {
-				want[j] ^= byte(i * 31)
+	testkit.Concurrently(t, 8, func(i int) error {
+		want := pattern(1<<20 + 4099*i)
+		for j := range want {
+			want[j] ^= byte(i * 31)
+		}
+		st, err := c.Open(ctx, OpSave, nil, true)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if _, err := st.Write(want); err != nil {
+			return err
+		}
+		if err := st.CloseWrite(); err != nil {
+			return err
+		}
+		var got []byte
+		buf := make([]byte, 1000+i*333)
+		for {
+			n, err := st.Read(buf)
+			got = append(got, buf[:n]...)
+			if err == io.EOF {
+				break
 			}
-			st, err := c.Open(ctx, OpSave, nil, true)
 			if err != nil {
-				errs <- err
-				return
+				return err
 			}
-			defer st.Close()
-			if _, err := st.Write(want); err != nil {
-				errs <- err
-				return
-			}
-			if err := st.CloseWrite(); err != nil {
-				errs <- err
-				return
-			}
-			var got []byte
-			buf := make([]byte, 1000+i*333)
-			for {
-				n, err := st.Read(buf)
-				got = append(got, buf[:n]...)
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-			if !bytes.Equal(got, want) {
-				errs <- fmt.Errorf("stream %d: echo of %d bytes differs (got %d bytes)", i, len(want), len(got))
-			}
-		}(i)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+		}
+		if !bytes.Equal(got, want) {
+			return fmt.Errorf("stream %d: echo of %d bytes differs (got %d bytes)", i, len(want), len(got))
+		}
+		return nil
+	})
 }
 
 func TestPipelinedRequests(t *testing.T) {
 	l := wiretest.Pipes(t)
 	c, _ := startPair(t, l, testHandler)
 	ctx := context.Background()
-	var wg sync.WaitGroup
-	errs := make(chan error, 64)
-	for i := 0; i < 64; i++ { // more than MaxStreams: Open must queue, not break the server's limit
-		wg.Add(1)
-		go func(n int) {
-			defer wg.Done()
-			var e Encoder
-			e.Uvarint(uint64(n * 1000))
-			st, err := c.Open(ctx, OpLoad, e.B, false)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer st.Close()
-			resp, err := st.Response()
-			if err != nil || string(resp.Body) != "ok" || !resp.Streamed {
-				errs <- fmt.Errorf("response %+v, %v", resp, err)
-				return
-			}
-			got, err := io.ReadAll(st)
-			if err != nil || !bytes.Equal(got, pattern(n*1000)) {
-				errs <- fmt.Errorf("load %d: %d bytes, %v", n*1000, len(got), err)
-			}
-		}(i)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	// More than MaxStreams: Open must queue, not break the server's limit.
+	testkit.Concurrently(t, 64, func(n int) error {
+		var e Encoder
+		e.Uvarint(uint64(n * 1000))
+		st, err := c.Open(ctx, OpLoad, e.B, false)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		resp, err := st.Response()
+		if err != nil || string(resp.Body) != "ok" || !resp.Streamed {
+			return fmt.Errorf("response %+v, %v", resp, err)
+		}
+		got, err := io.ReadAll(st)
+		if err != nil || !bytes.Equal(got, pattern(n*1000)) {
+			return fmt.Errorf("load %d: %d bytes, %v", n*1000, len(got), err)
+		}
+		return nil
+	})
 }
 
 func TestErrorClassesMapToStoreErrors(t *testing.T) {

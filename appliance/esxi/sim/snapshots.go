@@ -159,49 +159,7 @@ func (s *session) removeSnapshot(vmid, uid string) error {
 		}
 	}
 	for _, nd := range snap.Disks {
-		node, frozenName := nd[0], nd[1]
-		frozen, err := s.h.resolveFile(v.dir, frozenName)
-		if err != nil {
-			return err
-		}
-		d, err := v.findDisk(node)
-		if err != nil {
-			return err
-		}
-		layers, err := s.chainOf(v, d)
-		if err != nil {
-			return err
-		}
-		k := -1 // layers[k] is the delta right above the frozen file
-		for j := 1; j < len(layers); j++ {
-			if sameFile(layers[j].desc, frozen) {
-				k = j - 1
-			}
-		}
-		if k < 0 {
-			return fmt.Errorf("remove snapshot %s of VM %s: %s is not in the chain of %s", uid, v.id, frozenName, node)
-		}
-		if err := mergeInto(layers[k+1], layers[k]); err != nil {
-			return fmt.Errorf("remove snapshot %s of VM %s: %w", uid, v.id, err)
-		}
-		if k > 0 {
-			if err := s.relink(layers[k-1].desc, layers[k+1]); err != nil {
-				return err
-			}
-		} else if err := setVMXValue(v.vmx, node+".fileName", frozenName); err != nil {
-			return err
-		}
-		if child >= 0 {
-			for j, cd := range vmsd.Snaps[child].Disks {
-				if cd[0] == node {
-					vmsd.Snaps[child].Disks[j][1] = frozenName
-				}
-			}
-		}
-		if err := os.Remove(layers[k].data); err != nil {
-			return err
-		}
-		if err := os.Remove(layers[k].desc); err != nil {
+		if err := s.consolidate(v, vmsd, uid, child, nd[0], nd[1]); err != nil {
 			return err
 		}
 	}
@@ -218,6 +176,57 @@ func (s *session) removeSnapshot(vmid, uid string) error {
 	_ = os.Remove(filepath.Join(v.dir, v.stem()+"-Snapshot"+uid+".vmsn"))
 	delete(s.st.VMs[v.id].SnapStates, uid)
 	return s.event("snapshot-remove", "vm", v.id, "id", uid, "name", snap.Name)
+}
+
+// consolidate removes snapshot uid from disk node: the delta above frozenName (the file the
+// snapshot froze) is merged into it and dropped, and what pointed at the delta (the descriptor
+// above, or the .vmx; the child snapshot's record) points at frozenName instead.
+func (s *session) consolidate(v *simVM, vmsd *vmsdFile, uid string, child int, node, frozenName string) error {
+	frozen, err := s.h.resolveFile(v.dir, frozenName)
+	if err != nil {
+		return err
+	}
+	d, err := v.findDisk(node)
+	if err != nil {
+		return err
+	}
+	layers, err := s.chainOf(v, d)
+	if err != nil {
+		return err
+	}
+	k := -1 // layers[k] is the delta right above the frozen file
+	for j := 1; j < len(layers); j++ {
+		if sameFile(layers[j].desc, frozen) {
+			k = j - 1
+		}
+	}
+	if k < 0 {
+		return fmt.Errorf("remove snapshot %s of VM %s: %s is not in the chain of %s", uid, v.id, frozenName, node)
+	}
+	if err := mergeInto(layers[k+1], layers[k]); err != nil {
+		return fmt.Errorf("remove snapshot %s of VM %s: %w", uid, v.id, err)
+	}
+	if k > 0 {
+		if err := s.relink(layers[k-1].desc, layers[k+1]); err != nil {
+			return err
+		}
+	} else if err := setVMXValue(v.vmx, node+".fileName", frozenName); err != nil {
+		return err
+	}
+	if child >= 0 {
+		for j, cd := range vmsd.Snaps[child].Disks {
+			if cd[0] == node {
+				vmsd.Snaps[child].Disks[j][1] = frozenName
+			}
+		}
+	}
+	if err := os.Remove(layers[k].data); err != nil {
+		return err
+	}
+	if err := os.Remove(layers[k].desc); err != nil {
+		return err
+	}
+	return nil
 }
 
 // mergeInto copies the grains a delta holds into its parent's extent.

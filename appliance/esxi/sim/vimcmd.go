@@ -109,11 +109,7 @@ func (s *session) vimCmd(cmd string, args []string, out *strings.Builder) error 
 		if err := need(1, "power.getstate vmid"); err != nil {
 			return err
 		}
-		if _, err := s.vm(args[0]); err != nil {
-			return err
-		}
-		out.WriteString("Retrieved runtime info\n" + powerLabel(s.st.VMs[args[0]].Power) + "\n")
-		return nil
+		return s.powerGetState(args[0], out)
 	case "vmsvc/power.on", "vmsvc/power.off":
 		if err := need(1, strings.TrimPrefix(cmd, "vmsvc/")+" vmid"); err != nil {
 			return err
@@ -150,38 +146,57 @@ func (s *session) vimCmd(cmd string, args []string, out *strings.Builder) error 
 		if err := need(1, "unregister vmid"); err != nil {
 			return err
 		}
-		if _, err := s.vm(args[0]); err != nil {
-			return err
-		}
-		for i, e := range s.inv.Entries {
-			if e.ObjID == args[0] {
-				s.inv.Entries = append(s.inv.Entries[:i], s.inv.Entries[i+1:]...)
-				break
-			}
-		}
-		delete(s.st.VMs, args[0])
-		return s.event("unregister", "vm", args[0])
+		return s.unregister(args[0])
 	case "vmsvc/get.tasklist":
 		if err := need(1, "get.tasklist vmid"); err != nil {
 			return err
 		}
-		if _, err := s.vm(args[0]); err != nil {
-			return err
-		}
-		var ids []string
-		for _, t := range s.st.Tasks {
-			if t.VMID == args[0] {
-				ids = append(ids, fmt.Sprintf("'vim.Task:haTask-%s-vim.VirtualMachine.%s-%d'", t.VMID, t.Op, t.ID))
-			}
-		}
-		if len(ids) == 0 {
-			out.WriteString("(ManagedObjectReference) []\n")
-			return nil
-		}
-		out.WriteString("(ManagedObjectReference) [\n  " + strings.Join(ids, ",\n  ") + "\n]\n")
-		return nil
+		return s.taskList(args[0], out)
 	}
 	return usageError(fmt.Sprintf("Unknown command: '%s'\n", cmd))
+}
+
+// powerGetState answers vmsvc/power.getstate.
+func (s *session) powerGetState(vmid string, out *strings.Builder) error {
+	if _, err := s.vm(vmid); err != nil {
+		return err
+	}
+	out.WriteString("Retrieved runtime info\n" + powerLabel(s.st.VMs[vmid].Power) + "\n")
+	return nil
+}
+
+// unregister answers vmsvc/unregister: the VM leaves the inventory, its files stay.
+func (s *session) unregister(vmid string) error {
+	if _, err := s.vm(vmid); err != nil {
+		return err
+	}
+	for i, e := range s.inv.Entries {
+		if e.ObjID == vmid {
+			s.inv.Entries = append(s.inv.Entries[:i], s.inv.Entries[i+1:]...)
+			break
+		}
+	}
+	delete(s.st.VMs, vmid)
+	return s.event("unregister", "vm", vmid)
+}
+
+// taskList answers vmsvc/get.tasklist: the VM's running tasks as managed object references.
+func (s *session) taskList(vmid string, out *strings.Builder) error {
+	if _, err := s.vm(vmid); err != nil {
+		return err
+	}
+	var ids []string
+	for _, t := range s.st.Tasks {
+		if t.VMID == vmid {
+			ids = append(ids, fmt.Sprintf("'vim.Task:haTask-%s-vim.VirtualMachine.%s-%d'", t.VMID, t.Op, t.ID))
+		}
+	}
+	if len(ids) == 0 {
+		out.WriteString("(ManagedObjectReference) []\n")
+		return nil
+	}
+	out.WriteString("(ManagedObjectReference) [\n  " + strings.Join(ids, ",\n  ") + "\n]\n")
+	return nil
 }
 
 // getallvms headers: 6.x hosts pad the header; newer ones print it with plain 3-blank gaps.

@@ -13,7 +13,43 @@ import (
 // describes, its snapshot chain consolidated, into a new thin (sparse) disk. Progress is one line
 // rewritten with "\r", as on a host.
 func (h *Host) vmkfstools(args []string, stdout, stderr io.Writer) int {
-	var src, dst, format, adapter string
+	c, problem := parseVmkfstools(args)
+	if problem != "" {
+		fmt.Fprintln(stderr, problem)
+		return 1
+	}
+	version, slow, failure, err := h.cloneDisk(c)
+	if err != nil {
+		fmt.Fprintln(stderr, "esxisim: vmkfstools:", err)
+		return 1
+	}
+	if c.adapter != "" && !strings.HasPrefix(version, "5.") && !strings.HasPrefix(version, "6.0") && !strings.HasPrefix(version, "6.5") {
+		fmt.Fprintln(stdout, "Option --adaptertype is deprecated and hence will be ignored")
+	}
+	fmt.Fprintln(stdout, "Destination disk format: VMFS thin-provisioned")
+	fmt.Fprintf(stdout, "Cloning disk '%s'...\n", c.src)
+	if failure != "" {
+		fmt.Fprintln(stdout, failure)
+		return 1
+	}
+	for p := 0; p <= 100; p++ {
+		fmt.Fprintf(stdout, "\rClone: %d%% done.", p)
+		if slow > 0 {
+			time.Sleep(slow / 100)
+		}
+	}
+	fmt.Fprintln(stdout)
+	return 0
+}
+
+// vmkClone is a parsed `vmkfstools -i` command line.
+type vmkClone struct {
+	src, dst, format, adapter string
+}
+
+// parseVmkfstools reads the simulated subset of vmkfstools' arguments; problem is the line to
+// print when they are outside it.
+func parseVmkfstools(args []string) (c vmkClone, problem string) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		next := func() string {
@@ -25,40 +61,40 @@ func (h *Host) vmkfstools(args []string, stdout, stderr io.Writer) int {
 		}
 		switch a {
 		case "-i", "--clonevirtualdisk":
-			src = next()
+			c.src = next()
 		case "-d", "--diskformat":
-			format = next()
+			c.format = next()
 		case "-a", "--adaptertype":
-			adapter = next()
+			c.adapter = next()
 		default:
-			if strings.HasPrefix(a, "-") || dst != "" {
-				fmt.Fprintf(stderr, "esxisim: vmkfstools %s is not simulated (only -i SRC [-a ADAPTER] -d thin DST)\n", a)
-				return 1
+			if strings.HasPrefix(a, "-") || c.dst != "" {
+				return c, fmt.Sprintf("esxisim: vmkfstools %s is not simulated (only -i SRC [-a ADAPTER] -d thin DST)", a)
 			}
-			dst = a
+			c.dst = a
 		}
 	}
-	if src == "" || dst == "" {
-		fmt.Fprintln(stderr, "esxisim: usage: vmkfstools -i SRC.vmdk -d thin DST.vmdk")
-		return 1
+	if c.src == "" || c.dst == "" {
+		return c, "esxisim: usage: vmkfstools -i SRC.vmdk -d thin DST.vmdk"
 	}
-	if format != "" && format != "thin" {
-		fmt.Fprintf(stderr, "esxisim: vmkfstools -d %s is not simulated (only thin)\n", format)
-		return 1
+	if c.format != "" && c.format != "thin" {
+		return c, fmt.Sprintf("esxisim: vmkfstools -d %s is not simulated (only thin)", c.format)
 	}
-	var slow time.Duration
-	var version string
-	var failure string
-	var layers []layer
-	var dstLocal string
-	err := h.do(func(s *session) error {
+	return c, ""
+}
+
+// cloneDisk clones c.src to c.dst in the simulated host's state. failure is the host's message
+// for a clone it refuses (missing source, existing target, no space); err is for the simulator
+// itself failing. version and slow are the host's, for the output.
+func (h *Host) cloneDisk(c vmkClone) (version string, slow time.Duration, failure string, err error) {
+	err = h.do(func(s *session) error {
 		version = s.st.Config.Version
 		slow = s.faults.SlowTasks
-		srcLocal, err := h.local(src)
+		srcLocal, err := h.local(c.src)
 		if err != nil {
 			return err
 		}
-		if dstLocal, err = h.local(dst); err != nil {
+		dstLocal, err := h.local(c.dst)
+		if err != nil {
 			return err
 		}
 		switch {
@@ -76,7 +112,8 @@ func (h *Host) vmkfstools(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return err
 		}
-		if layers, err = h.chain(srcLocal); err != nil {
+		layers, err := h.chain(srcLocal)
+		if err != nil {
 			return err
 		}
 		free, err := s.free(ds)
@@ -90,29 +127,9 @@ func (h *Host) vmkfstools(args []string, stdout, stderr io.Writer) int {
 		if err := h.cloneChain(layers, dstLocal); err != nil {
 			return err
 		}
-		return s.event("clone", "src", src, "dst", dst)
+		return s.event("clone", "src", c.src, "dst", c.dst)
 	})
-	if err != nil {
-		fmt.Fprintln(stderr, "esxisim: vmkfstools:", err)
-		return 1
-	}
-	if adapter != "" && !strings.HasPrefix(version, "5.") && !strings.HasPrefix(version, "6.0") && !strings.HasPrefix(version, "6.5") {
-		fmt.Fprintln(stdout, "Option --adaptertype is deprecated and hence will be ignored")
-	}
-	fmt.Fprintln(stdout, "Destination disk format: VMFS thin-provisioned")
-	fmt.Fprintf(stdout, "Cloning disk '%s'...\n", src)
-	if failure != "" {
-		fmt.Fprintln(stdout, failure)
-		return 1
-	}
-	for p := 0; p <= 100; p++ {
-		fmt.Fprintf(stdout, "\rClone: %d%% done.", p)
-		if slow > 0 {
-			time.Sleep(slow / 100)
-		}
-	}
-	fmt.Fprintln(stdout)
-	return 0
+	return version, slow, failure, err
 }
 
 // allocatedBytes estimates what a clone of the chain allocates: the data of every layer.

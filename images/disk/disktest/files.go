@@ -1,6 +1,7 @@
 // Package disktest holds what the disk-image, replica, repository, VM-job and end-to-end tests
-// share: the ESXi shell profile (esxi_profile.go), and file checks: what a file or a folder
-// holds (hash, TreeState) and what a file occupies (sparse or not).
+// share: the ESXi shell profile (esxi_profile.go), file checks: what a file or a folder holds
+// (hash, TreeState) and what a file occupies (sparse or not), and sparse test images
+// (sparse.go: SparseFile, FirstDifference).
 package disktest
 
 import (
