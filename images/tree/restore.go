@@ -63,10 +63,10 @@ func Restore(ctx context.Context, bs repo.BlobStore, root repo.ID, target string
 		jobs:      make(chan []restoreJob, 2*nworkers),
 		progress:  progress.OrNop(opts.Progress),
 		loaders:   make(chan struct{}, prefetchLoaders),
-		// Decoding chunks is CPU work: one per core plus two waiting on the store keep the
-		// cores busy. Every I/O worker holding a chunk-sized buffer of its own pinned ~15 MiB
-		// (8 workers, chunks up to 4 MiB) in a /usr/share restore, measured.
-		chunkBufs:  newChunkPool(min(pipeline.Workers(0), 6)+2, 2*DefaultChunking.Avg),
+		// Decoding chunks is CPU work: one per core plus one waiting on the store keep the
+		// cores busy, as in backup. Every I/O worker holding a chunk-sized buffer of its own
+		// pinned ~15 MiB (8 workers, chunks up to 4 MiB) in a /usr/share restore, measured.
+		chunkBufs:  newChunkPool(min(pipeline.Workers(0), 6)+1, 2*DefaultChunking.Avg),
 		open:       map[*restoreDir]struct{}{},
 		treeLoaded: opts.treeLoaded,
 	}
