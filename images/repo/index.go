@@ -329,14 +329,21 @@ func (x *index) seal(packs []indexedPack) {
 		return
 	}
 	slices.SortFunc(seg, func(a, b sortedEntry) int { return compareIDs(a.id, b.id) })
-	x.segs = append(x.segs, seg)
-	for n := len(x.segs); n >= 2 && len(x.segs[n-1]) >= len(x.segs[n-2]); n = len(x.segs) {
-		x.segs = append(x.segs[:n-2], x.merge(x.segs[n-2], x.segs[n-1]))
+	x.base, x.segs = addRun(x.base, x.segs, seg, x.merge)
+}
+
+// addRun adds a new sorted run to segs, merging the newest two whenever the newer is as big as
+// the one before (so there are O(log n) runs and each blob is copied O(log n) times), and segs
+// into base once a single run is as big as base. It returns the new base and segs.
+func addRun[T any](base []T, segs [][]T, run []T, merge func(a, b []T) []T) ([]T, [][]T) {
+	segs = append(segs, run)
+	for n := len(segs); n >= 2 && len(segs[n-1]) >= len(segs[n-2]); n = len(segs) {
+		segs = append(segs[:n-2], merge(segs[n-2], segs[n-1]))
 	}
-	if n := len(x.segs); n == 1 && len(x.segs[0]) >= len(x.base) {
-		x.base = x.merge(x.base, x.segs[0])
-		x.segs = nil
+	if n := len(segs); n == 1 && len(segs[0]) >= len(base) {
+		return merge(base, segs[0]), nil
 	}
+	return base, segs
 }
 
 // merge merges two sorted runs, b the newer. A blob in both is one this run stored again because

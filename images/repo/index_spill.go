@@ -226,14 +226,7 @@ func (x *index) sealCompact(seg []sortedEntry) {
 		run[i] = x.keyOf(se.id, se.e)
 	}
 	sortRun(run)
-	x.csegs = append(x.csegs, run)
-	for n := len(x.csegs); n >= 2 && len(x.csegs[n-1]) >= len(x.csegs[n-2]); n = len(x.csegs) {
-		x.csegs = append(x.csegs[:n-2], x.mergeRuns(x.csegs[n-2], x.csegs[n-1]))
-	}
-	if n := len(x.csegs); n == 1 && len(x.csegs[0]) >= len(x.cbase) {
-		x.cbase = x.mergeRuns(x.cbase, x.csegs[0])
-		x.csegs = nil
-	}
+	x.cbase, x.csegs = addRun(x.cbase, x.csegs, run, x.mergeRuns)
 }
 
 // mergeRuns merges two compact runs, b the newer; as merge, a blob in both keeps b's copy for
