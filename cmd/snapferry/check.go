@@ -36,13 +36,7 @@ func (a *app) check(r *repo.Repository, readData bool) error {
 	defer a.beginTask("check")()
 	prog := a.renderer()
 	rep, err := r.Check(a.ctx, repo.CheckOptions{ReadData: readData, Progress: prog})
-	prog.Close()
-	if err != nil {
-		return err
-	}
-	if a.jsonOut {
-		a.printJSON(rep)
-	} else {
+	err = a.printReport(prog, rep, err, func() {
 		fmt.Fprintf(a.stdout, "checked %s, %s, %s, %s", plural(rep.Snapshots, "snapshot"), plural(rep.IndexFiles, "index file"),
 			plural(rep.Packs, "pack"), plural(rep.Blobs, "blob"))
 		if readData {
@@ -65,6 +59,9 @@ func (a *app) check(r *repo.Repository, readData bool) error {
 		for _, s := range rep.DamagedSnapshots {
 			fmt.Fprintf(a.stdout, "damaged snapshot: %s (restore of the damaged parts will fail)\n", s)
 		}
+	})
+	if err != nil {
+		return err
 	}
 	if !rep.OK() {
 		return fmt.Errorf("repository %s has %s", r.Backend().Location(), plural(len(rep.Errors), "error"))
