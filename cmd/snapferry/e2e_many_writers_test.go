@@ -28,8 +28,8 @@ func TestManyWritersAcrossPrune(t *testing.T) {
 		s := sshtest.Start(t, sshtest.Options{})
 		repoDir := filepath.Join(dir, "repo")
 		os.MkdirAll(repoDir, 0o755) // serve behind --remote-path creates no folder
-		spec := fmt.Sprintf("ssh://%s@%s/%s", s.User, s.Addr, repoDir)
-		manyWriters(t, dir, spec, []string{"--identity", s.ClientKey, "--known-hosts", s.KnownHosts, "--remote-path", binPath})
+		spec := s.Spec("ssh", repoDir)
+		manyWriters(t, dir, spec, s.Flags("--remote-path", binPath))
 	})
 }
 

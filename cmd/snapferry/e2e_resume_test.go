@@ -48,12 +48,12 @@ func TestResumeAfterKillOverSSH(t *testing.T) {
 	_, full := dataBytes(t, control)
 
 	s := sshtest.Start(t, sshtest.Options{})
-	client := []string{"--identity", s.ClientKey, "--known-hosts", s.KnownHosts, "--remote-path", binPath}
+	client := s.Flags("--remote-path", binPath)
 	for _, killAfter := range []int{2, 5, 8} {
 		t.Run(fmt.Sprintf("killed-after-%d-packs", killAfter), func(t *testing.T) {
 			repoDir := filepath.Join(dir, fmt.Sprintf("repo-%d", killAfter))
 			mustSF(t, home, 0, "init", repoDir, "--pack-size", "4M")
-			spec := fmt.Sprintf("ssh://%s@%s/%s", s.User, s.Addr, repoDir)
+			spec := s.Spec("ssh", repoDir)
 			cmd := exec.Command(binPath, append([]string{"backup", img, "--to", spec, "--bwlimit", "8M"}, client...)...)
 			cmd.Env = append(os.Environ(), "SNAPFERRY_HOME="+home)
 			if err := cmd.Start(); err != nil {
