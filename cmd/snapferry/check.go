@@ -43,22 +43,14 @@ func (a *app) check(r *repo.Repository, readData bool) error {
 			fmt.Fprintf(a.stdout, " (read %s, %s)", plural(rep.PacksRead, "pack"), plural(rep.BlobsRead, "blob"))
 		}
 		fmt.Fprintln(a.stdout)
-		for _, w := range rep.Warnings {
-			fmt.Fprintf(a.stdout, "warning: %s\n", w)
-		}
-		for _, e := range rep.Errors {
-			fmt.Fprintf(a.stdout, "error: %s\n", e)
-		}
-		for _, p := range rep.DamagedPacks {
-			fmt.Fprintf(a.stdout, "damaged pack: %s\n", p)
-		}
+		printEach(a.stdout, "warning: %s\n", rep.Warnings)
+		printEach(a.stdout, "error: %s\n", rep.Errors)
+		printEach(a.stdout, "damaged pack: %s\n", rep.DamagedPacks)
 		if rep.BlobsMarked > 0 {
 			fmt.Fprintf(a.stdout, "marked %d damaged blob copies in the index: backups store them again instead of reusing them; "+
 				"`snapferry repair` removes them\n", rep.BlobsMarked)
 		}
-		for _, s := range rep.DamagedSnapshots {
-			fmt.Fprintf(a.stdout, "damaged snapshot: %s (restore of the damaged parts will fail)\n", s)
-		}
+		printEach(a.stdout, "damaged snapshot: %s (restore of the damaged parts will fail)\n", rep.DamagedSnapshots)
 	})
 	if err != nil {
 		return err

@@ -1,5 +1,10 @@
 package main
 
+import (
+	"fmt"
+	"io"
+)
+
 // printReport ends a repository operation that returns a report (check, prune, repair): prog is
 // closed first, so that no progress line lands inside the report; then the operation's error is
 // returned as it is, or the report printed, as JSON with --json, else by text.
@@ -22,4 +27,11 @@ func dryRunVerb(cmd string, dryRun bool) string {
 		return cmd + " --dry-run (nothing changed)"
 	}
 	return cmd
+}
+
+// printEach prints one line per item of a report's list: format holds one verb, for the item.
+func printEach[T any](w io.Writer, format string, items []T) {
+	for _, it := range items {
+		fmt.Fprintf(w, format, it)
+	}
 }
