@@ -272,6 +272,7 @@ func (j *domBackup) online(ctx context.Context) error {
 // bitmap). After a commit prev is deleted; after a failure the new checkpoint is, so prev still
 // covers every change.
 func (j *domBackup) pull(ctx context.Context, prev string, consume func(ctx context.Context, plans []diskPlan, addr, newCP string) error) error {
+	j.thawLeftover(ctx)
 	if err := j.clearLeftovers(prev); err != nil {
 		return err
 	}
@@ -286,28 +287,17 @@ func (j *domBackup) pull(ctx context.Context, prev string, consume func(ctx cont
 		return err
 	}
 	bx, scratch := j.backupXML(port, prev, plans)
-	if j.o.Quiesce {
-		if _, err := j.d.l.DomainFsfreeze(j.dom, nil, 0); err != nil {
-			j.warn("not quiesced: the guest agent did not freeze the file systems (%v)", err)
-		} else {
-			defer func() {
-				if _, err := j.d.l.DomainFsthaw(j.dom, nil, 0); err != nil {
-					j.warn("thaw guest file systems: %v", err)
-				}
-			}()
-		}
-	}
 	var cpOpt golibvirt.OptString
 	if cpXML != "" {
 		cpOpt = golibvirt.OptString{cpXML}
 	}
-	if err := j.d.l.DomainBackupBegin(j.dom, bx, cpOpt, 0); err != nil {
+	// The guest is frozen only while the job starts: QEMU keeps that instant for the reads.
+	thaw := j.freezeGuest(ctx)
+	defer thaw()
+	err = j.d.l.DomainBackupBegin(j.dom, bx, cpOpt, 0)
+	thaw()
+	if err != nil {
 		return fmt.Errorf("start the libvirt backup job: %w", err)
-	}
-	if j.o.Quiesce {
-		if _, err := j.d.l.DomainFsthaw(j.dom, nil, 0); err == nil {
-			j.o.Quiesce = false // thawed at once: the deferred thaw has nothing to do
-		}
 	}
 	committed := false
 	defer func() {

@@ -22,6 +22,11 @@
 // chain's checkpoint is the newest (its persistent bitmap exported with --bitmap); their
 // checkpoint is kept, since the disk does not change while the domain is off.
 //
+// --quiesce freezes the guest's file systems through the QEMU guest agent only while the backup
+// job starts (quiesce.go), after marking the running domain with live metadata, so a run killed
+// while the guest is frozen is found and the guest thawed by the next backup of the domain.
+// Without an answering agent the backup goes on crash-consistent, with a warning.
+//
 // Restore writes each disk as qcow2 or raw into a folder, rewrites the domain XML (name, UUID,
 // MAC addresses, disk paths) and defines it; an existing domain of that name is replaced only
 // when asked and never while it runs. Instant restore serves the snapshot's disks from the

@@ -98,6 +98,13 @@ func testDomain(t *testing.T, d *Driver, name string, start bool, images ...stri
 	xml := fmt.Sprintf(`<domain type='qemu'><name>%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
 <os><type arch='x86_64' machine='pc'>hvm</type></os>
 <devices>%s<interface type='user'><mac address='52:54:00:aa:bb:cc'/><model type='virtio'/></interface></devices></domain>`, name, disks.String())
+	return vmOf(defineTestDomain(t, d, xml, start))
+}
+
+// defineTestDomain defines a domain from its XML and, when start, starts it; it is destroyed
+// and undefined with the test.
+func defineTestDomain(t *testing.T, d *Driver, xml string, start bool) golibvirt.Domain {
+	t.Helper()
 	dom, err := d.l.DomainDefineXMLFlags(xml, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +120,7 @@ func testDomain(t *testing.T, d *Driver, name string, start bool, images ...stri
 			t.Fatal(err)
 		}
 	}
-	return vmOf(dom)
+	return dom
 }
 
 // guestWrite writes pattern bytes into a running domain's disk through QEMU's monitor

@@ -93,6 +93,7 @@ func (a *app) copy(o copyOptions) error {
 		return fmt.Errorf("target: %w", err)
 	}
 	defer dstLock.Unlock(a.ctx)
+	a.resume(dst) // a killed copy's packs count as sent
 
 	rep, err := repo.Copy(a.ctx, src, dst, repo.CopyOptions{
 		Filter:   repo.SnapshotFilter{Host: *host, Source: *source, Tag: *tag},

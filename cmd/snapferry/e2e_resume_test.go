@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -11,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snapferry/snapferry/transfer/sshtest"
+	"github.com/snapferry/snapferry/images/store"
 )
 
 // dataBytes sums the sizes of the pack files under repo/data.
@@ -33,7 +34,12 @@ func dataBytes(t *testing.T, repoDir string) (n int, bytes int64) {
 // it stored 2, 5 and 8 of its packs, before any index file named them; the rerun indexes what
 // the killed run left and sends less than 10% of it again. Compared with a complete backup of
 // the same image into a fresh repository.
-func TestResumeAfterKillOverSSH(t *testing.T) {
+func TestResumeAfterKillOverSSH(t *testing.T) { resumeAfterKill(t, "ssh") }
+
+// resumeAfterKill is TestResumeAfterKillOverSSH on a store kind with a folder on this machine
+// (ssh, sftp). Over sftp:// check must also count the temp files the killed upload left in the
+// folder (nothing on the far side removes them there).
+func resumeAfterKill(t *testing.T, kind string) {
 	dir := t.TempDir()
 	home := filepath.Join(dir, "state")
 	img := filepath.Join(dir, "disk.img")
@@ -47,13 +53,12 @@ func TestResumeAfterKillOverSSH(t *testing.T) {
 	mustSF(t, home, 0, "backup", img, "--to", control)
 	_, full := dataBytes(t, control)
 
-	s := sshtest.Start(t, sshtest.Options{})
-	client := s.Flags("--remote-path", binPath)
 	for _, killAfter := range []int{2, 5, 8} {
 		t.Run(fmt.Sprintf("killed-after-%d-packs", killAfter), func(t *testing.T) {
-			repoDir := filepath.Join(dir, fmt.Sprintf("repo-%d", killAfter))
+			repo := newTestRepo(t, kind, filepath.Join(dir, fmt.Sprint(killAfter)))
+			repoDir := repo.dir
 			mustSF(t, home, 0, "init", repoDir, "--pack-size", "4M")
-			spec := s.Spec("ssh", repoDir)
+			spec, client := repo.spec, repo.client
 			cmd := exec.Command(binPath, append([]string{"backup", img, "--to", spec, "--bwlimit", "8M"}, client...)...)
 			cmd.Env = append(os.Environ(), "SNAPFERRY_HOME="+home)
 			if err := cmd.Start(); err != nil {
@@ -74,6 +79,18 @@ func TestResumeAfterKillOverSSH(t *testing.T) {
 			cmd.Wait()
 			if idx, _ := os.ReadDir(filepath.Join(repoDir, "index")); len(idx) != 0 {
 				t.Fatalf("an index file exists before the rerun (%d): the kill came too late to test resuming", len(idx))
+			}
+			// Over ssh:// the far side's serve drops the temp files of a session that ended, while
+			// this looks: only sftp:// leaves them for prune (and check) to find.
+			if temps := tempFilesIn(t, repoDir); kind == "sftp" && temps > 0 {
+				chk := mustSF(t, home, 0, append([]string{"check", "--repo", spec, "--json"}, client...)...)
+				var rep struct {
+					TempFiles int `json:"temp_files"`
+				}
+				if err := json.Unmarshal([]byte(chk.stdout), &rep); err != nil || rep.TempFiles != temps {
+					t.Fatalf("the killed run left %d temp files; check over %s counted %d (%v)", temps, kind, rep.TempFiles, err)
+				}
+				t.Logf("the killed run left %d temp files; check over %s counted them", temps, kind)
 			}
 			_, stored := dataBytes(t, repoDir)
 			r := mustSF(t, home, 0, append([]string{"backup", img, "--to", spec}, client...)...)
@@ -97,4 +114,17 @@ func TestResumeAfterKillOverSSH(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tempFilesIn counts the temp files (store.TempPrefix) below a repository folder.
+func tempFilesIn(t *testing.T, repoDir string) int {
+	t.Helper()
+	n := 0
+	filepath.WalkDir(repoDir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), store.TempPrefix) {
+			n++
+		}
+		return nil
+	})
+	return n
 }

@@ -33,6 +33,7 @@ func (a *app) storeOptions(spec string) storespec.Options {
 	}
 	if a.bwlimit > 0 {
 		l := ratelimit.NewLimiter(a.bwlimit, nil)
+		o.S3.Limiter = l // s3:// paces its request bodies (a pack is sent in place, see openBackend)
 		o.Upload = func(w io.WriteCloser) io.WriteCloser {
 			return struct {
 				io.Writer

@@ -32,7 +32,7 @@ func addReplicaVMFlags(a *app, fs *pflag.FlagSet) *replicaVMFlags {
 	fs.StringVar(&f.excludeVMs, "exclude-vm", "", "VMs to leave out")
 	fs.StringVar(&f.excludeDisk, "exclude-disk", "", "disks to leave out: vmdk1,scsi0:2,name.vmdk")
 	fs.StringVar(&f.mode, "mode", "hot", "hot (snapshot), warm (shut down, snapshot, power on) or cold (shut down)")
-	fs.BoolVar(&f.quiesce, "quiesce", false, "quiesce the guest file system (VMware Tools)")
+	fs.BoolVar(&f.quiesce, "quiesce", false, "quiesce the guest file systems (VMware Tools on ESXi, the QEMU guest agent on libvirt)")
 	fs.BoolVar(&f.forceOff, "force-off", false, "power off hard when the guest does not shut down")
 	fs.StringVar(&f.wait, "wait", "", "wait this long for a VM another job is using (e.g. 10m)")
 	a.addVMFSFlag(fs, &f.vmfsRoot)

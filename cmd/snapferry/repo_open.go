@@ -25,8 +25,9 @@ func repoSpec(flagValue, flagName string) (string, error) {
 	return flagValue, nil
 }
 
-// openBackend opens the store named by spec (a local folder, ssh://, sftp://). With --bwlimit,
-// uploads are paced: on the SSH link itself for ssh://, per file for the others.
+// openBackend opens the store named by spec (a local folder, ssh://, sftp://, s3://). With
+// --bwlimit, uploads are paced: on the SSH link itself for ssh://, by the store's request bodies
+// for s3:// (wrapping the source would make it read packs into memory), per file for the others.
 func (a *app) openBackend(spec string) (store.Backend, error) {
 	if strings.HasPrefix(spec, "ssh://") {
 		return a.openRemoteBackend(spec)
@@ -45,7 +46,7 @@ func (a *app) openBackend(spec string) (store.Backend, error) {
 		}
 		be = local.New(abs)
 	}
-	if a.bwlimit > 0 {
+	if a.bwlimit > 0 && !strings.HasPrefix(strings.ToLower(spec), "s3://") {
 		be = ratelimit.Backend(be, ratelimit.NewLimiter(a.bwlimit, nil))
 	}
 	return be, nil
@@ -149,14 +150,20 @@ func (a *app) openBackupTarget(spec string) (*backupTarget, error) {
 		r.Close()
 		return nil, err
 	}
-	// Resume instead of resend: index what a killed or failed run uploaded but never indexed.
+	a.resume(r)
+	host, _ := os.Hostname()
+	return &backupTarget{r: r, lock: lock, host: host, prog: a.renderer()}, nil
+}
+
+// resume indexes what a killed or failed run (a backup or a copy) uploaded but never indexed, so
+// this run sends only what is missing instead of everything since that run's last index file.
+// Call it under a shared lock, before anything is stored.
+func (a *app) resume(r *repo.Repository) {
 	if ad, err := r.AdoptUnindexed(a.ctx); err != nil {
-		fmt.Fprintf(a.stderr, "warning: %v (the backup stores that data again)\n", err)
+		fmt.Fprintf(a.stderr, "warning: %v (this run stores that data again)\n", err)
 	} else if ad.Packs > 0 {
 		fmt.Fprintf(a.stderr, "resumed: indexed %d packs (%s) an interrupted run left\n", ad.Packs, humanBytes(ad.Bytes))
 	}
-	host, _ := os.Hostname()
-	return &backupTarget{r: r, lock: lock, host: host, prog: a.renderer()}, nil
 }
 
 // backupInto opens the repository of --to for a backup run and has fill back up into it; when

@@ -75,9 +75,12 @@ func (r *Repository) LoadBlobs(ctx context.Context, t BlobType, ids []ID, fn fun
 	if err != nil {
 		return err
 	}
+	if blobs, err = r.loadCached(ctx, blobs, fn); err != nil {
+		return err
+	}
 	for len(blobs) > 0 {
 		n := batchRun(blobs)
-		if err := r.loadRun(ctx, blobs[:n], fn); err != nil {
+		if err := r.loadRun(ctx, t, blobs[:n], fn); err != nil {
 			return err
 		}
 		blobs = blobs[n:]
@@ -146,7 +149,7 @@ func batchRun(blobs []batchBlob) int {
 // loadRun reads one run with a single ranged Load and delivers its blobs in order. A failed
 // Load or read gives the blobs not yet delivered that error; each blob is decoded and checked
 // on its own, so one damaged blob spoils only itself.
-func (r *Repository) loadRun(ctx context.Context, run []batchBlob, fn func(int, []byte, error) error) error {
+func (r *Repository) loadRun(ctx context.Context, t BlobType, run []batchBlob, fn func(int, []byte, error) error) error {
 	start, end := int64(run[0].e.offset), int64(0)
 	for _, b := range run {
 		end = max(end, int64(b.e.offset)+int64(b.e.stored))
@@ -190,6 +193,9 @@ func (r *Repository) loadRun(ctx context.Context, run []batchBlob, fn func(int, 
 		data, err := r.decodeEntry(b.id, b.e, pack, stored, (*plainp)[:0])
 		if err == nil {
 			*plainp = data[:0]
+			if len(run) > 1 {
+				r.offerTree(t, pack, off, stored)
+			}
 		}
 		if err := deliver(b, data, err, fn); err != nil {
 			return err

@@ -25,16 +25,16 @@ type CopyProgress struct {
 
 // CopyReport counts what Copy did.
 type CopyReport struct {
-	Snapshots int // copied now
-	Existing  int // already in the target (an earlier, maybe killed, run copied them)
+	Snapshots int `json:"snapshots"` // copied now
+	Existing  int `json:"existing"`  // already in the target (an earlier, maybe killed, run copied them)
 	// BlobsSent are blobs the target lacked; BlobsPresent the ones it had. BytesSent is their
 	// plaintext.
-	BlobsSent    int64
-	BlobsPresent int64
-	BytesSent    int64
+	BlobsSent    int64 `json:"blobs_sent"`
+	BlobsPresent int64 `json:"blobs_present"`
+	BytesSent    int64 `json:"bytes_sent"`
 	// Reencoded is set when the repositories hash blob ids differently (different keys, or one
 	// encrypted): every tree and block map was rewritten with the target's ids.
-	Reencoded bool
+	Reencoded bool `json:"reencoded"`
 }
 
 // Copy sends snapshots of src to dst: only the blobs dst lacks, each snapshot committed after all

@@ -114,6 +114,8 @@ type Repository struct {
 	// packers are preferred so sequential callers fill one pack instead of several.
 	ready chan *packer
 	free  chan struct{}
+	// ranges is the store's cache of small pack ranges, if it has one (keepTrees).
+	ranges store.RangeCache
 	// noStream is set once the store answered that it cannot stream packs (sftp://):
 	// later packs spool to a temp file without asking again.
 	noStream atomic.Bool
@@ -190,6 +192,7 @@ func Open(ctx context.Context, be store.Backend, o Options) (*Repository, error)
 	for i := 0; i < o.Packers; i++ {
 		r.free <- struct{}{}
 	}
+	r.ranges, _ = store.RangeCacheOf(be)
 	if err := r.loadIndex(ctx, false); err != nil {
 		r.Close()
 		return nil, err
@@ -498,6 +501,7 @@ func (r *Repository) storePack(ctx context.Context, p *packer) (ID, []packBlob, 
 		r.unreserve(p.entries)
 		return id, nil, 0, fmt.Errorf("upload pack %s to %s: %w", id.Short(), r.be.Location(), err)
 	}
+	r.keepTrees(id, p)
 	r.hook(HookPackUploaded)
 	return id, blobs, p.size, nil
 }

@@ -89,8 +89,8 @@ type SpaceReporter interface {
 	FreeSpace(ctx context.Context) (int64, error)
 }
 
-// Cleaner is implemented by backends whose leftovers are not temp files (unfinished multipart
-// uploads of an object store, versions hidden by delete markers). Prune calls Cleanup while
+// Cleaner is implemented by backends with leftovers that are neither temp files nor unfinished
+// uploads (versions hidden by delete markers on an Object Lock bucket). Prune calls Cleanup while
 // backups may be running (its lock does not exclude them), so it must remove only what no
 // writer can still be using, judged by age; it returns how many leftovers it removed.
 type Cleaner interface {
@@ -98,7 +98,8 @@ type Cleaner interface {
 }
 
 // TempCleaner is implemented by backends that can hold leftovers of interrupted Saves: temp
-// files (TempPrefix) of a writer killed mid-upload, or of a `serve` killed with uploads open.
+// files (TempPrefix) of a writer killed mid-upload, or of a `serve` killed with uploads open;
+// on an object store, unfinished multipart uploads (their time: when the upload started).
 // CleanTemp finds them all and removes those last written before `before`; a zero `before`
 // only counts them. The repository passes a time before which no live writer can have written
 // (prune_leftovers.go), so it never removes an upload in progress.

@@ -5,7 +5,8 @@
 // and runs on the client; a Backend only stores named, immutable files. Keeping it this small is
 // what lets one conformance suite (storetest) prove every implementation equal.
 //
-// Optional abilities are one-method interfaces a backend may add: SpaceReporter (free bytes) and
-// Cleaner (remove leftovers of interrupted saves). Implementations: store/local here; SFTP and
-// the remote store over the wire protocol live in transfer/.
+// Optional abilities are one-method interfaces a backend may add: SpaceReporter (free bytes),
+// TempCleaner (count and remove leftovers of interrupted saves; CleanTempFolders does it for the
+// folder layout) and Cleaner (other leftovers of object stores). Implementations: store/local
+// here; SFTP, S3 and the remote store over the wire protocol live in transfer/.
 package store

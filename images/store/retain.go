@@ -21,16 +21,4 @@ type Unwrapper interface {
 }
 
 // RetainerOf finds a Retainer in be or below its wrappers.
-func RetainerOf(be Backend) (Retainer, bool) {
-	for be != nil {
-		if r, ok := be.(Retainer); ok {
-			return r, true
-		}
-		u, ok := be.(Unwrapper)
-		if !ok {
-			return nil, false
-		}
-		be = u.Unwrap()
-	}
-	return nil, false
-}
+func RetainerOf(be Backend) (Retainer, bool) { return findAbility[Retainer](be) }

@@ -41,8 +41,8 @@ func (l *lister) tree(ctx context.Context, dir string, id repo.ID, ancestors []r
 	if err != nil {
 		return err
 	}
-	loads := prefetchSubtrees(ctx, l.sem, t, nil, func(ctx context.Context, n *repo.Node) (*repo.Tree, error) {
-		return readTree(ctx, l.bs, path.Join(dir, n.Name), *n.Subtree)
+	loads := prefetchSubtrees(ctx, l.sem, l.bs, t, nil, func(n *repo.Node, data []byte, err error) (*repo.Tree, error) {
+		return decodeTree(path.Join(dir, n.Name), *n.Subtree, data, err)
 	})
 	for i := range t.Nodes {
 		n := &t.Nodes[i]

@@ -46,6 +46,11 @@ func checkNotCycle(dir string, id repo.ID, ancestors []repo.ID) error {
 // readTree loads, decodes and checks the tree of directory dir.
 func readTree(ctx context.Context, bs repo.BlobStore, dir string, id repo.ID) (*repo.Tree, error) {
 	data, err := bs.LoadBlob(ctx, repo.TreeBlob, id, nil)
+	return decodeTree(dir, id, data, err)
+}
+
+// decodeTree is readTree after the load: data is tree id's blob, or err the error loading it.
+func decodeTree(dir string, id repo.ID, data []byte, err error) (*repo.Tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load tree %s of %s: %w", id.Short(), dir, err)
 	}

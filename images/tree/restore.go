@@ -234,9 +234,9 @@ func (r *restorer) restoreTree(ctx context.Context, d *restoreDir, id repo.ID, f
 		r.release(d)
 		return nil
 	}
-	futs := prefetchSubtrees(ctx, r.loaders, t, func(n *repo.Node) bool { return r.selected(path.Join(d.path, n.Name)) },
-		func(ctx context.Context, n *repo.Node) (*repo.Tree, error) {
-			return readTree(ctx, r.bs, path.Join(d.path, n.Name), *n.Subtree)
+	futs := prefetchSubtrees(ctx, r.loaders, r.bs, t, func(n *repo.Node) bool { return r.selected(path.Join(d.path, n.Name)) },
+		func(n *repo.Node, data []byte, err error) (*repo.Tree, error) {
+			return decodeTree(path.Join(d.path, n.Name), *n.Subtree, data, err)
 		})
 	for i := range t.Nodes {
 		if err := ctx.Err(); err != nil {

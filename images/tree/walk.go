@@ -210,6 +210,12 @@ func (a *archiver) saveDirTree(ctx context.Context, d *dirState) (repo.ID, error
 // speed (everything below is read again), so errors give nil.
 func (a *archiver) loadTree(ctx context.Context, id repo.ID) *repo.Tree {
 	data, err := a.bs.LoadBlob(ctx, repo.TreeBlob, id, nil)
+	return decodeParentTree(data, err)
+}
+
+// decodeParentTree decodes a loaded tree of the parent snapshot; nil when it could not be
+// loaded or decoded.
+func decodeParentTree(data []byte, err error) *repo.Tree {
 	if err != nil {
 		return nil
 	}

@@ -29,6 +29,21 @@ func (r *Reader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// ReadSeeker paces reads like Reader and passes Seek through: an upload body that an HTTP
+// client rewinds to send again after a failed try (s3:// parts), paying again for bytes resent.
+type ReadSeeker struct {
+	Reader
+	s io.Seeker
+}
+
+// NewReadSeeker returns rs paced by l; waits end when ctx does.
+func NewReadSeeker(ctx context.Context, rs io.ReadSeeker, l *Limiter) *ReadSeeker {
+	return &ReadSeeker{Reader: Reader{ctx: ctx, r: rs, l: l}, s: rs}
+}
+
+// Seek moves the underlying reader.
+func (r *ReadSeeker) Seek(offset int64, whence int) (int64, error) { return r.s.Seek(offset, whence) }
+
 // Writer paces writes to an io.Writer.
 type Writer struct {
 	ctx context.Context

@@ -5,43 +5,74 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/snapferry/snapferry/images/store"
 )
 
-// staleUpload is how old an unfinished multipart upload must be before Cleanup aborts it. The
-// repository calls Cleanup under its exclusive lock, so no Save of this repository runs; the
-// margin covers clocks that disagree.
-const staleUpload = time.Hour
-
-// Cleanup aborts multipart uploads under the repository's prefix left by writers that were killed
-// (their parts are billed and invisible), and on an Object Lock bucket removes for good the
-// versions hidden by a delete marker whose retention has passed. It returns how many it removed.
-func (s *Store) Cleanup(ctx context.Context) (int, error) {
-	n := 0
-	prefix := s.join("")
-	for u := range s.cl.ListIncompleteUploads(ctx, s.o.Bucket, prefix, true) {
+// CleanTemp is store.TempCleaner for an object store: the leftovers of interrupted uploads are
+// the unfinished multipart uploads under the repository's prefix (a writer killed mid-pack: its
+// parts are billed and invisible, nothing shows under the pack's name). It counts them with the
+// bytes of their parts and aborts those the server started before `before` (zero: only count).
+// The repository passes a time before which no live writer can have started one (its lock
+// horizon, prune_leftovers.go), so an upload in progress is never aborted, and the times compared
+// are the server's: Initiated here, the lock files' LastModified there.
+func (s *Store) CleanTemp(ctx context.Context, before time.Time) (store.TempReport, error) {
+	var rep store.TempReport
+	for u := range s.cl.ListIncompleteUploads(ctx, s.o.Bucket, s.join(""), true) {
 		if u.Err != nil {
-			return n, s.wrap("list unfinished uploads in", "bucket "+s.o.Bucket, u.Err)
+			return rep, s.wrap("list unfinished uploads in", "bucket "+s.o.Bucket, u.Err)
 		}
-		if s.o.Now().Sub(u.Initiated) < staleUpload {
+		size, err := s.uploadSize(ctx, u.Key, u.UploadID)
+		if minio.ToErrorResponse(err).Code == "NoSuchUpload" {
+			continue // finished or aborted meanwhile
+		}
+		if err != nil {
+			return rep, s.wrap("list the parts of the unfinished upload of", u.Key, err)
+		}
+		rep.Found++
+		rep.BytesFound += size
+		if before.IsZero() || !u.Initiated.Before(before) {
 			continue
 		}
-		if err := s.core.AbortMultipartUpload(ctx, s.o.Bucket, u.Key, u.UploadID); err != nil {
-			return n, s.wrap("abort the unfinished upload of", u.Key, err)
+		err = s.core.AbortMultipartUpload(ctx, s.o.Bucket, u.Key, u.UploadID)
+		if err != nil && minio.ToErrorResponse(err).Code != "NoSuchUpload" { // finished or aborted meanwhile
+			return rep, s.wrap("abort the unfinished upload of", u.Key, err)
 		}
-		n++
+		if err == nil {
+			rep.Removed++
+			rep.BytesRemoved += size
+		}
 	}
-	lockFor, err := s.Retention(ctx)
-	if err != nil {
-		return n, err
-	}
-	if lockFor > 0 {
-		m, err := s.expireHidden(ctx, prefix)
-		n += m
+	return rep, nil
+}
+
+// uploadSize adds up the parts an unfinished upload holds (a listing of uploads tells none).
+func (s *Store) uploadSize(ctx context.Context, key, id string) (int64, error) {
+	var size int64
+	for marker := 0; ; {
+		res, err := s.core.ListObjectParts(ctx, s.o.Bucket, key, id, marker, 1000)
 		if err != nil {
-			return n, err
+			return size, err
 		}
+		for _, p := range res.ObjectParts {
+			size += p.Size
+		}
+		if !res.IsTruncated || res.NextPartNumberMarker <= marker {
+			return size, nil
+		}
+		marker = res.NextPartNumberMarker
 	}
-	return n, nil
+}
+
+// Cleanup removes for good, on an Object Lock bucket, the versions hidden by a delete marker
+// whose retention has passed, and returns how many it removed. (Unfinished uploads are
+// CleanTemp's.)
+func (s *Store) Cleanup(ctx context.Context) (int, error) {
+	lockFor, err := s.Retention(ctx)
+	if err != nil || lockFor <= 0 {
+		return 0, err
+	}
+	return s.expireHidden(ctx, s.join(""))
 }
 
 // expireHidden deletes the noncurrent versions (and delete markers) under prefix whose key's

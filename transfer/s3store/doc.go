@@ -11,7 +11,9 @@
 // gets store.ErrExist. A larger file (only packs are larger, and packs are named by the hash of
 // their bytes, so two writers of one pack name write the same bytes) is a multipart upload under
 // its final name, checked for existence before it starts and before it completes; a failed or
-// cancelled upload is aborted, so no part stays billed and nothing is visible under the name.
+// cancelled upload is aborted, so no part stays billed and nothing is visible under the name. The
+// upload of a writer killed by SIGKILL stays unfinished: CleanTemp (store.TempCleaner) counts such
+// uploads for check and aborts the ones prune proves no live writer can own.
 //
 // Errors: transient ones (5xx, timeouts, SlowDown/throttling, cut connections) are retried with
 // exponential backoff by minio-go, and a read cut mid-object resumes where it stopped; permanent

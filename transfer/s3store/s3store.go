@@ -18,6 +18,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/snapferry/snapferry/images/store"
+	"github.com/snapferry/snapferry/transfer/ratelimit"
 )
 
 // Defaults of Options.
@@ -42,7 +43,8 @@ type Options struct {
 	// AWS_SESSION_TOKEN), then the shared credentials file (AWS_SHARED_CREDENTIALS_FILE or
 	// ~/.aws/credentials, profile AWS_PROFILE).
 	Credentials *credentials.Credentials
-	// Connections bounds the requests in flight at once (default 8).
+	// Connections bounds the requests in flight at once (default 8): sockets, and the parts of
+	// all uploads sent at once (a part sent from its source costs no buffer, see save_source.go).
 	Connections int
 	// PartSize is the multipart part size and the largest file sent in one request
 	// (default 16 MiB; at least 5 MiB).
@@ -53,6 +55,8 @@ type Options struct {
 	// LockFor, when positive, makes Create set up Object Lock: the bucket made with it (or
 	// checked to have it) and its default retention set to this long (see lock.go).
 	LockFor time.Duration
+	// Limiter, when set, paces the bytes of every request body (--bwlimit), resends included.
+	Limiter *ratelimit.Limiter
 	// Transport, when set, carries the requests instead of a fresh http.Transport (tests inject
 	// faults here). Connections still bounds it.
 	Transport http.RoundTripper
@@ -75,8 +79,9 @@ type Store struct {
 }
 
 var (
-	_ store.Backend = (*Store)(nil)
-	_ store.Cleaner = (*Store)(nil)
+	_ store.Backend     = (*Store)(nil)
+	_ store.Cleaner     = (*Store)(nil)
+	_ store.TempCleaner = (*Store)(nil)
 )
 
 // New returns the store described by o. It makes no request: a wrong endpoint, bucket or key

@@ -2,7 +2,6 @@ package s3store
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -18,12 +16,14 @@ import (
 	"github.com/snapferry/snapferry/images/store"
 )
 
-// partsInFlight is how many parts of one multipart upload are sent at once. With the default part
-// size a 32 MiB pack is two parts sent together; more would only hold more memory per pack.
+// partsInFlight is how many parts of one multipart upload from a source read into memory (one
+// that cannot be read in place, see save_source.go) are sent at once: each holds a part's bytes.
 const partsInFlight = 2
 
-// Save writes h from rd: one conditional PutObject when rd ends within one part, otherwise a
+// Save writes h from rd: one conditional PutObject when rd holds less than one part, otherwise a
 // multipart upload. Either way nothing is visible under h's name unless the whole file arrived.
+// A source that can be read in place (a file, a bytes.Reader: see save_source.go) is sent from
+// where it is; any other is read a part at a time into memory.
 func (s *Store) Save(ctx context.Context, h store.Handle, rd io.Reader) error {
 	if err := store.Validate(h); err != nil {
 		return fmt.Errorf("save %s: %w", h, err)
@@ -31,32 +31,59 @@ func (s *Store) Save(ctx context.Context, h store.Handle, rd io.Reader) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("save %s: %w", h, err)
 	}
+	if src, off, size, ok := sizedSource(rd); ok {
+		return s.saveSource(ctx, h, src, off, size)
+	}
 	first, err := readPart(rd, s.o.PartSize)
 	if err != nil {
 		return fmt.Errorf("save %s: read source: %w", h, err)
 	}
 	if int64(len(first)) < s.o.PartSize {
-		// RGW ignores If-None-Match on a versioned bucket (every Object Lock bucket is one):
-		// there the name is checked first. Two writers racing past the check both store a
-		// version; repository files are named by the hash of their bytes, so both hold the
-		// same bytes (docs/object-storage.md).
-		if d, err := s.Retention(ctx); err != nil {
+		if err := s.refuseOnLockedBucket(ctx, h); err != nil {
 			return err
-		} else if d > 0 {
-			if err := s.refuseExisting(ctx, h); err != nil {
-				return err
-			}
 		}
-		return s.putSmall(ctx, h, first)
+		return s.putSmall(ctx, h, s.body(ctx, section{src: bytes.NewReader(first), size: int64(len(first))}), int64(len(first)), sha256Hex(first))
 	}
-	return s.putMultipart(ctx, h, first, rd)
+	return s.multipart(ctx, h, func(ctx context.Context, id string) ([]minio.CompletePart, error) {
+		return s.sendParts(ctx, h, id, first, rd)
+	})
 }
 
-// readPart reads up to n bytes; a short result means rd ended.
+// refuseOnLockedBucket checks that h does not exist on an Object Lock bucket before a single
+// PutObject: RGW ignores If-None-Match on a versioned bucket (every Object Lock bucket is one).
+// Two writers racing past the check both store a version; repository files are named by the
+// hash of their bytes, so both hold the same bytes (docs/object-storage.md).
+func (s *Store) refuseOnLockedBucket(ctx context.Context, h store.Handle) error {
+	d, err := s.Retention(ctx)
+	if err != nil {
+		return err
+	}
+	if d > 0 {
+		return s.refuseExisting(ctx, h)
+	}
+	return nil
+}
+
+// readPart reads up to n bytes; a short result means rd ended. The buffer grows to what rd
+// holds (a lock file is a few hundred bytes) and is never more than n: bytes.Buffer would
+// double a full part to 2n.
 func readPart(rd io.Reader, n int64) ([]byte, error) {
-	var buf bytes.Buffer
-	_, err := io.Copy(&buf, io.LimitReader(rd, n))
-	return buf.Bytes(), err
+	const step = 256 << 10
+	var buf []byte
+	for int64(len(buf)) < n {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, int(min(n, max(int64(2*cap(buf)), step)))-len(buf))
+		}
+		m, err := rd.Read(buf[len(buf):min(int64(cap(buf)), n)])
+		buf = buf[:len(buf)+m]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 // putOptions are the options of every object write. Retention needs none: an Object Lock
@@ -67,18 +94,18 @@ func (s *Store) putOptions() minio.PutObjectOptions {
 	return minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true, DisableContentSha256: true}
 }
 
-// putSmall stores b as h in one request, refused by the server if h exists (If-None-Match: *),
-// so concurrent writers of one name cannot both win.
-func (s *Store) putSmall(ctx context.Context, h store.Handle, b []byte) error {
+// putSmall stores body (size bytes with SHA-256 sum) as h in one request, refused by the server
+// if h exists (If-None-Match: *), so concurrent writers of one name cannot both win.
+func (s *Store) putSmall(ctx context.Context, h store.Handle, body io.Reader, size int64, sum string) error {
 	o := s.putOptions()
 	o.SetMatchETagExcept("*")
-	_, err := s.core.PutObject(ctx, s.o.Bucket, s.key(h), bytes.NewReader(b), int64(len(b)), "", sha256Hex(b), o)
+	_, err := s.core.PutObject(ctx, s.o.Bucket, s.key(h), body, size, "", sum, o)
 	return s.wrap("save", h.String(), err)
 }
 
-// putMultipart sends first and the rest of rd as the parts of a multipart upload of h, and aborts
-// the upload on any failure (also a cancelled context), so the server keeps no orphan parts.
-func (s *Store) putMultipart(ctx context.Context, h store.Handle, first []byte, rd io.Reader) error {
+// multipart runs a multipart upload of h whose parts send uploads, and aborts it on any failure
+// (also a cancelled context), so the server keeps no orphan parts.
+func (s *Store) multipart(ctx context.Context, h store.Handle, send func(ctx context.Context, id string) ([]minio.CompletePart, error)) error {
 	key := s.key(h)
 	if err := s.refuseExisting(ctx, h); err != nil {
 		return err
@@ -89,7 +116,7 @@ func (s *Store) putMultipart(ctx context.Context, h store.Handle, first []byte, 
 	if err != nil {
 		return s.wrap("start upload of", h.String(), err)
 	}
-	parts, err := s.sendParts(ctx, h, id, first, rd)
+	parts, err := send(ctx, id)
 	if err == nil {
 		err = s.refuseExisting(ctx, h)
 	}
@@ -127,72 +154,30 @@ func (s *Store) abort(key, id string) {
 	_ = s.core.AbortMultipartUpload(ctx, s.o.Bucket, key, id)
 }
 
-// sendParts uploads first and then rd in parts of PartSize, partsInFlight at a time. Each part
-// is a byte slice, so minio-go can resend it when a try fails transiently.
+// sendParts uploads first and then the rest of rd in parts of PartSize, partsInFlight at a
+// time. Each part is a byte slice, so minio-go can resend it when a try fails transiently.
 func (s *Store) sendParts(ctx context.Context, h store.Handle, id string, first []byte, rd io.Reader) ([]minio.CompletePart, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		mu       sync.Mutex
-		parts    []minio.CompletePart
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	fail := func(err error) {
-		mu.Lock()
-		if firstErr == nil {
-			firstErr = err
-			cancel()
-		}
-		mu.Unlock()
-	}
-	slots := make(chan struct{}, partsInFlight)
-	key := s.key(h)
-	buf := first
-	for n := 1; ; n++ {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func(n int, b []byte) {
-			defer wg.Done()
-			defer func() { <-slots }()
-			p, err := s.core.PutObjectPart(ctx, s.o.Bucket, key, id, n, bytes.NewReader(b), int64(len(b)),
-				minio.PutObjectPartOptions{Sha256Hex: sha256Hex(b), DisableContentSha256: true})
-			if err != nil {
-				fail(s.wrap(fmt.Sprintf("upload part %d of", n), h.String(), err))
-				return
+	buf, ended := first, false
+	next := func() (section, bool, error) {
+		if buf == nil {
+			if ended {
+				return section{}, false, nil
 			}
-			mu.Lock()
-			parts = append(parts, minio.CompletePart{PartNumber: n, ETag: p.ETag})
-			mu.Unlock()
-		}(n, buf)
-		if int64(len(buf)) < s.o.PartSize {
-			break
+			b, err := readPart(rd, s.o.PartSize)
+			if err != nil {
+				return section{}, false, fmt.Errorf("save %s: read source: %w", h, err)
+			}
+			if len(b) == 0 {
+				return section{}, false, nil
+			}
+			buf = b
 		}
-		next, err := readPart(rd, s.o.PartSize)
-		if err != nil {
-			fail(fmt.Errorf("save %s: read source: %w", h, err))
-			break
-		}
-		if len(next) == 0 {
-			break
-		}
-		buf = next
+		sec := section{src: bytes.NewReader(buf), size: int64(len(buf))}
+		ended = int64(len(buf)) < s.o.PartSize
+		buf = nil
+		return sec, true, nil
 	}
-	wg.Wait()
-	if firstErr == nil && ctx.Err() != nil {
-		firstErr = fmt.Errorf("save %s on %s: %w", h, s.location, ctx.Err())
-	}
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	slices.SortFunc(parts, func(a, b minio.CompletePart) int { return cmp.Compare(a.PartNumber, b.PartNumber) })
-	return parts, nil
+	return s.sendSections(ctx, h, id, partsInFlight, next)
 }
 
 func sha256Hex(b []byte) string {

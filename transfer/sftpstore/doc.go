@@ -17,5 +17,8 @@
 //     when the file system has (almost) no room left.
 //   - Writes and whole-file reads are pipelined (many requests in flight per file), which is
 //     what makes SFTP fast on links with latency.
+//   - Temp files a killed writer left are never listed, but CleanTemp (store.TempCleaner) counts
+//     them for check and removes those prune proves no live writer is using, in the same folders
+//     and by the same rule as a local repository (store.CleanTempFolders).
 //   - A Store is safe for concurrent use: pkg/sftp multiplexes requests on one channel.
 package sftpstore

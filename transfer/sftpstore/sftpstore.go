@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -50,6 +51,7 @@ type Store struct {
 var (
 	_ store.Backend       = (*Store)(nil)
 	_ store.SpaceReporter = (*Store)(nil)
+	_ store.TempCleaner   = (*Store)(nil)
 )
 
 // New starts an SFTP session on conn for the repository at root. location names it in
@@ -291,6 +293,29 @@ func (s *Store) Remove(ctx context.Context, h store.Handle) error {
 		return fmt.Errorf("remove %s from %s: %w", h, s.location, err)
 	}
 	return nil
+}
+
+// CleanTemp finds the temp files of uploads that never finished (a writer killed mid-Save, a
+// link cut while a pack was sent) and removes those the server last wrote before `before` (zero:
+// only count). The times are the server's, as are the lock times prune derives `before` from.
+func (s *Store) CleanTemp(ctx context.Context, before time.Time) (store.TempReport, error) {
+	rep, err := store.CleanTempFolders(ctx, s, before)
+	if err != nil {
+		return rep, fmt.Errorf("temp files in %s: %w", s.location, err)
+	}
+	return rep, nil
+}
+
+// RemoveRel deletes the file at a slash path below the root (store.TempFolders).
+func (s *Store) RemoveRel(ctx context.Context, rel string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p := path.Join(s.root, rel)
+	if _, err := s.c.Lstat(p); err != nil { // see Remove: a missing file must read as ErrNotExist
+		return err
+	}
+	return s.c.Remove(p)
 }
 
 // FreeSpace asks the server's file system (statvfs@openssh.com).

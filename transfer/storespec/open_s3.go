@@ -8,6 +8,7 @@ import (
 
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/images/store/metacache"
+	"github.com/snapferry/snapferry/transfer/ratelimit"
 	"github.com/snapferry/snapferry/transfer/s3store"
 )
 
@@ -18,6 +19,8 @@ type S3Options struct {
 	CAFile       string // --s3-ca-file: PEM certificates to trust besides the system's
 	Region       string // --s3-region ("" = us-east-1)
 	Connections  int    // --s3-connections: requests in flight at once (0 = 8)
+	// Limiter paces the bytes sent (--bwlimit), request body by request body; nil = no limit.
+	Limiter *ratelimit.Limiter
 	// LockFor is init's --s3-object-lock: every object is written with this retention.
 	LockFor time.Duration
 	// MetaCache, if set, is a folder where index and snapshot files are cached (images/store/
@@ -35,6 +38,7 @@ func openS3(s Spec, o S3Options) (store.Backend, error) {
 		Region:       o.Region,
 		Connections:  o.Connections,
 		LockFor:      o.LockFor,
+		Limiter:      o.Limiter,
 	})
 	if err != nil || o.MetaCache == "" {
 		return be, err

@@ -204,6 +204,15 @@ func createBehindProxy(t *testing.T, s *sshtest.Server, scheme string) (store.Ba
 	if err := os.WriteFile(opts.SSH.KnownHosts, []byte(s.KnownHostsLine(p.Addr)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if scheme == "ssh" {
+		// Deploy the far binary (this 20 MB test binary) first over a direct link with the
+		// default keepalive: on a loaded machine the upload can starve the 1 s keepalive below,
+		// and the link would be declared dead before the test starts. The proxied open then
+		// finds the binary in place, as every run after the first does.
+		direct := options(t, s)
+		direct.Create = true
+		open(t, spec("ssh", s, filepath.Join(t.TempDir(), "predeploy")), direct).Close()
+	}
 	opts.SSH.KeepaliveInterval, opts.SSH.KeepaliveMax = 250*time.Millisecond, 4
 	be := open(t, scheme+"://"+s.User+"@"+p.Addr+filepath.Join(t.TempDir(), "repo"), opts)
 	t.Cleanup(func() { be.Close() })

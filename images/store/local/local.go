@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -222,42 +221,18 @@ func (b *Backend) Remove(ctx context.Context, h store.Handle) error {
 }
 
 // CleanTemp finds the temp files of interrupted saves and removes those last written before
-// `before` (zero: none, only count).
+// `before` (zero: none, only count), in the folders every folder-layout store writes into.
 func (b *Backend) CleanTemp(ctx context.Context, before time.Time) (store.TempReport, error) {
-	var rep store.TempReport
-	err := filepath.WalkDir(b.root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if d.IsDir() || !strings.HasPrefix(d.Name(), tempPrefix) {
-			return nil
-		}
-		fi, err := d.Info()
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // committed or removed meanwhile
-		}
-		if err != nil {
-			return err
-		}
-		rep.Found++
-		rep.BytesFound += fi.Size()
-		if before.IsZero() || !fi.ModTime().Before(before) {
-			return nil
-		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		rep.Removed++
-		rep.BytesRemoved += fi.Size()
-		return nil
-	})
+	rep, err := store.CleanTempFolders(ctx, b, before)
 	if err != nil {
 		return rep, fmt.Errorf("temp files in %s: %w", b.root, err)
 	}
 	return rep, nil
+}
+
+// RemoveRel deletes the file at a slash path below the root (store.TempFolders).
+func (b *Backend) RemoveRel(ctx context.Context, rel string) error {
+	return os.Remove(filepath.Join(b.root, filepath.FromSlash(rel)))
 }
 
 // FreeSpace reports the bytes available to this user on the root's file system.

@@ -19,10 +19,12 @@ import (
 // read whole by every open of the repository.
 func cached(k store.Kind) bool { return k == store.KindIndex || k == store.KindSnapshots }
 
-// Backend is a store with a local cache of its index and snapshot files.
+// Backend is a store with a local cache of its index and snapshot files and of small ranges of
+// its packs.
 type Backend struct {
 	store.Backend
-	dir string
+	dir    string
+	ranges *rangeBudget
 }
 
 var (
@@ -31,11 +33,18 @@ var (
 	_ store.Cleaner       = (*Backend)(nil)
 	_ store.TempCleaner   = (*Backend)(nil)
 	_ store.SpaceReporter = (*Backend)(nil)
+	_ store.RangeCache    = (*Backend)(nil)
 )
 
-// New caches be's index and snapshot files in dir (one folder per repository: the caller keys it
-// by the repository's location). The folder is made when first written.
-func New(be store.Backend, dir string) *Backend { return &Backend{Backend: be, dir: dir} }
+// New caches be's index and snapshot files and small ranges of its packs in dir (one folder per
+// repository: the caller keys it by the repository's location), the ranges bounded by
+// DefaultRangeBytes. The folder is made when first written.
+func New(be store.Backend, dir string) *Backend { return NewBounded(be, dir, DefaultRangeBytes) }
+
+// NewBounded is New with the pack ranges kept bounded by rangeBytes.
+func NewBounded(be store.Backend, dir string, rangeBytes int64) *Backend {
+	return &Backend{Backend: be, dir: dir, ranges: &rangeBudget{limit: rangeBytes}}
+}
 
 // Unwrap returns the cached store.
 func (b *Backend) Unwrap() store.Backend { return b.Backend }
@@ -45,7 +54,7 @@ func (b *Backend) path(h store.Handle) string { return filepath.Join(b.dir, stri
 // Load serves index and snapshot files, and small ranges of packs, from the cache, fetching a
 // missing or damaged copy first.
 func (b *Backend) Load(ctx context.Context, h store.Handle, offset, length int64) (io.ReadCloser, error) {
-	if h.Kind == store.KindData && length > 0 && length <= MaxRange && store.Validate(h) == nil {
+	if cachedRange(h, length) {
 		return b.loadRange(ctx, h, offset, length)
 	}
 	if !cached(h.Kind) || store.Validate(h) != nil {
@@ -109,18 +118,18 @@ func (b *Backend) loadBytes(ctx context.Context, h store.Handle, offset, length 
 }
 
 // keep writes a cached copy of h.
-func (b *Backend) keep(h store.Handle, data []byte) { b.keepAt(b.path(h), data) }
+func (b *Backend) keep(h store.Handle, data []byte) { _ = b.keepAt(b.path(h), data) }
 
-// keepAt writes data to path under a temp name and renames it, so a crash leaves no torn copy.
-// Failing to cache is not an error: the store still has the file.
-func (b *Backend) keepAt(path string, data []byte) {
+// keepAt writes data to path under a temp name and renames it, so a crash leaves no torn copy,
+// and reports whether it did. Failing to cache is not an error: the store still has the file.
+func (b *Backend) keepAt(path string, data []byte) bool {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return
+		return false
 	}
 	f, err := os.CreateTemp(dir, store.TempPrefix+"*")
 	if err != nil {
-		return
+		return false
 	}
 	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil {
@@ -132,19 +141,25 @@ func (b *Backend) keepAt(path string, data []byte) {
 	if err != nil {
 		_ = os.Remove(f.Name())
 	}
+	return err == nil
 }
 
-// Save stores the file and keeps a copy of index and snapshot files this host wrote.
+// Save stores the file and keeps a copy of index and snapshot files this host wrote. Those are
+// read into memory first (they are small) and handed on as a bytes.Reader, which the store can
+// send in place and resend on a retry.
 func (b *Backend) Save(ctx context.Context, h store.Handle, rd io.Reader) error {
 	if !cached(h.Kind) {
 		return b.Backend.Save(ctx, h, rd)
 	}
-	var buf bytes.Buffer
-	if err := b.Backend.Save(ctx, h, io.TeeReader(rd, &buf)); err != nil {
+	data, err := io.ReadAll(rd)
+	if err != nil {
+		return fmt.Errorf("save %s: read source: %w", h, err)
+	}
+	if err := b.Backend.Save(ctx, h, bytes.NewReader(data)); err != nil {
 		return err
 	}
-	if matches(h, buf.Bytes()) {
-		b.keep(h, buf.Bytes())
+	if matches(h, data) {
+		b.keep(h, data)
 	}
 	return nil
 }

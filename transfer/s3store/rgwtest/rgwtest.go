@@ -2,7 +2,8 @@
 //
 // CI starts one for the whole run and names its env file in TEST_RGW_ENV (see .ci/run). A
 // package whose tests need S3 calls Main from its TestMain: when no server is named it starts one
-// with scripts/rgw/start.sh for the package's tests and stops it by PID afterwards. Without the
+// with scripts/rgw/start.sh for the package's tests and stops it by PID afterwards. A package
+// where few tests need S3 calls Lazy instead: the server starts only when a test asks for it. Without the
 // Ceph packages the tests skip, or fail when CI is set (the project's rule for absent tools).
 package rgwtest
 
@@ -16,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
@@ -27,20 +29,13 @@ import (
 const (
 	EnvVar = "TEST_RGW_ENV"
 	errVar = "SNAPFERRY_RGW_START_ERROR"
+	// lazyVar names the folder where Lazy lets the first Get start a server.
+	lazyVar = "TEST_RGW_LAZY_DIR" // not SNAPFERRY_*: hooks pass those on
 )
 
 // Main runs the package's tests with an RGW: the one EnvVar names, else one it starts.
 func Main(m *testing.M) int {
 	if os.Getenv(EnvVar) != "" {
-		return m.Run()
-	}
-	if _, err := exec.LookPath("radosgw"); err != nil {
-		os.Setenv(errVar, "radosgw is not installed (apt-get install radosgw ceph-mon ceph-osd ceph-common)")
-		return m.Run()
-	}
-	root, err := moduleRoot()
-	if err != nil {
-		os.Setenv(errVar, err.Error())
 		return m.Run()
 	}
 	tmp, err := os.MkdirTemp("", "rgwtest-")
@@ -50,18 +45,94 @@ func Main(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 	dir := filepath.Join(tmp, "rgw")
-	out, err := exec.Command(filepath.Join(root, "scripts/rgw/start.sh"), dir).CombinedOutput()
-	if err != nil {
-		os.Setenv(errVar, fmt.Sprintf("scripts/rgw/start.sh: %v\n%s", err, out))
+	if err := start(dir); err != nil {
+		os.Setenv(errVar, err.Error())
 		return m.Run()
 	}
-	defer func() {
-		if out, err := exec.Command(filepath.Join(root, "scripts/rgw/stop.sh"), dir).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "rgwtest: stop: %v\n%s", err, out)
-		}
-	}()
+	defer stop(dir)
 	os.Setenv(EnvVar, filepath.Join(dir, "s3.env"))
 	return m.Run()
+}
+
+// Lazy is Main for a package where few tests need S3 (cmd/snapferry): no server starts unless a
+// test calls Get; the first Get starts one with scripts/rgw/start.sh and Lazy stops it by PID
+// when the tests end. With EnvVar set (CI) that server is used and nothing starts.
+func Lazy(m *testing.M) int {
+	if os.Getenv(EnvVar) != "" {
+		return m.Run()
+	}
+	tmp, err := os.MkdirTemp("", "rgwtest-")
+	if err != nil {
+		os.Setenv(errVar, err.Error())
+		return m.Run()
+	}
+	defer os.RemoveAll(tmp)
+	os.Setenv(lazyVar, tmp)
+	dir := filepath.Join(tmp, "rgw")
+	defer func() {
+		if _, err := os.Stat(filepath.Join(dir, "pids")); err == nil { // started
+			stop(dir)
+		}
+	}()
+	return m.Run()
+}
+
+// startLazy starts the server of Lazy once (a file lock orders the tests that ask at once) and
+// names its env file in EnvVar; on failure it names the reason in errVar.
+func startLazy(tmp string) {
+	lock, err := os.OpenFile(filepath.Join(tmp, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		os.Setenv(errVar, err.Error())
+		return
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		os.Setenv(errVar, err.Error())
+		return
+	}
+	dir := filepath.Join(tmp, "rgw")
+	env := filepath.Join(dir, "s3.env")
+	if _, err := os.Stat(env); err == nil {
+		os.Setenv(EnvVar, env)
+		return
+	}
+	if os.Getenv(errVar) != "" {
+		return // an earlier try failed: do not start again for every test
+	}
+	if err := start(dir); err != nil {
+		os.Setenv(errVar, err.Error())
+		return
+	}
+	os.Setenv(EnvVar, env)
+}
+
+// start runs scripts/rgw/start.sh for a new server in dir.
+func start(dir string) error {
+	if _, err := exec.LookPath("radosgw"); err != nil {
+		return fmt.Errorf("radosgw is not installed (apt-get install radosgw ceph-mon ceph-osd ceph-common)")
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	if out, err := exec.Command(filepath.Join(root, "scripts/rgw/start.sh"), dir).CombinedOutput(); err != nil {
+		return fmt.Errorf("scripts/rgw/start.sh: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// stop runs scripts/rgw/stop.sh, which stops the daemons start recorded in dir by PID.
+func stop(dir string) {
+	root, err := moduleRoot()
+	if err == nil {
+		var out []byte
+		if out, err = exec.Command(filepath.Join(root, "scripts/rgw/stop.sh"), dir).CombinedOutput(); err != nil {
+			err = fmt.Errorf("%w\n%s", err, out)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "rgwtest: stop: %v\n", err)
+	}
 }
 
 // moduleRoot finds the folder holding go.mod above the working directory (a package's folder
@@ -94,6 +165,10 @@ type Server struct {
 func Get(t testing.TB) Server {
 	t.Helper()
 	file := os.Getenv(EnvVar)
+	if tmp := os.Getenv(lazyVar); file == "" && tmp != "" {
+		startLazy(tmp)
+		file = os.Getenv(EnvVar)
+	}
 	if file == "" {
 		why := os.Getenv(errVar)
 		if why == "" {
