@@ -462,18 +462,20 @@ func (j *domBackup) readDisk(ctx context.Context, p diskPlan, network, addr stri
 		if !c.Context(contexts[1]) {
 			return fmt.Errorf("disk %s: the NBD export has no dirty bitmap %s", p.spec.Target, p.bitmap)
 		}
-		src, parent = newDirtySource(c, contexts[1]), j.parentDisk(p.spec.Target)
+		parent = j.parentDisk(p.spec.Target)
+		src = newDirtySource(ctx, c, j.r.BlockSize(), contexts[1], parent != nil)
 		j.o.logf("domain %s: disk %s: reading the extents changed since the last backup", j.vm.Name, p.spec.Target)
 	case c.Context(nbd.ContextAllocation):
-		src = newFullSource(c)
+		src = newFullSource(ctx, c, j.r.BlockSize())
 	default:
-		src = &wholeSource{c}
+		src = newWholeSource(ctx, c, j.r.BlockSize())
 	}
 	if !p.incremental && p.why != "" {
 		j.warn("disk %s read whole: %s", p.spec.Target, p.why)
 	}
 	rd, st, err := disk.BackupSource(ctx, j.r, src, disk.SourceOptions{
 		Name: p.spec.Target, Device: p.spec.Bus + ":" + p.spec.Target, Path: p.spec.Path, Progress: j.o.Progress, Parent: parent,
+		PartialBlocks: parent != nil, // only the dirty extents are read (nbd_source.go)
 	})
 	if err != nil {
 		return fmt.Errorf("disk %s: %w", p.spec.Target, err)
@@ -481,15 +483,6 @@ func (j *domBackup) readDisk(ctx context.Context, p diskPlan, network, addr stri
 	j.sn.Disks = append(j.sn.Disks, rd)
 	addStats(&j.stats, st)
 	return nil
-}
-
-// wholeSource reads every byte of an export that tells no block status.
-type wholeSource struct{ c *nbd.Client }
-
-func (s *wholeSource) Size() int64                             { return s.c.Size() }
-func (s *wholeSource) ReadAt(p []byte, off int64) (int, error) { return s.c.ReadAt(p, off) }
-func (s *wholeSource) Next(_ context.Context, off int64) (int64, int64, bool, error) {
-	return off, s.c.Size(), off < s.c.Size(), nil
 }
 
 // commit stores the domain XML and commits the snapshot.

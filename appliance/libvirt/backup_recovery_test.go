@@ -37,8 +37,8 @@ func TestBackupBitmapLost(t *testing.T) {
 
 	guestWrite(t, d, vm, "vda", 0x6b, 5<<20, 4096)
 	st, sn = backupOK(t, d, r, vm, backupOpts(t, "j3"))
-	if st.BytesRead != testBlock || len(sn.Warnings) != 0 {
-		t.Fatalf("the backup after recovery read %d bytes (warnings %q), want one block", st.BytesRead, sn.Warnings)
+	if st.BytesRead != granule || len(sn.Warnings) != 0 {
+		t.Fatalf("the backup after recovery read %d bytes (warnings %q), want the one dirty granule", st.BytesRead, sn.Warnings)
 	}
 	checkDisk(t, r, sn, "vda", img)
 }
@@ -59,14 +59,14 @@ func TestBackupTwoChains(t *testing.T) {
 	guestWrite(t, d, vm, "vda", 0x22, 12<<20, 4096)
 	o1.JobID = "a2"
 	st, sn := backupOK(t, d, r1, vm, o1)
-	if st.BytesRead != 2*testBlock {
-		t.Fatalf("r1's incremental read %d bytes, want both blocks written since its last backup (%d)", st.BytesRead, 2*testBlock)
+	if st.BytesRead != 2*granule {
+		t.Fatalf("r1's incremental read %d bytes, want both granules written since its last backup (%d)", st.BytesRead, 2*granule)
 	}
 	checkDisk(t, r1, sn, "vda", img)
 	o2.JobID = "b2"
 	st, sn = backupOK(t, d, r2, vm, o2)
-	if st.BytesRead != testBlock {
-		t.Fatalf("r2's incremental read %d bytes, want the one block written since its last backup", st.BytesRead)
+	if st.BytesRead != granule {
+		t.Fatalf("r2's incremental read %d bytes, want the one granule written since its last backup", st.BytesRead)
 	}
 	checkDisk(t, r2, sn, "vda", img)
 	if a, b := chainOf(t, d, vm, "r1"), chainOf(t, d, vm, "r2"); len(a) != 1 || len(b) != 1 {
@@ -161,8 +161,8 @@ func TestBackupShutOffIncremental(t *testing.T) {
 	if sn.VM.Mode != "cold" || sn.VM.Checkpoint != "snapferry-r1-k1" || len(sn.Warnings) != 0 {
 		t.Fatalf("offline snapshot %+v warnings %q", sn.VM, sn.Warnings)
 	}
-	if st.BytesRead != testBlock {
-		t.Fatalf("offline incremental read %d bytes, want the one block written", st.BytesRead)
+	if st.BytesRead != granule {
+		t.Fatalf("offline incremental read %d bytes, want the one granule written", st.BytesRead)
 	}
 	checkDisk(t, r, sn, "vda", img)
 
@@ -172,7 +172,7 @@ func TestBackupShutOffIncremental(t *testing.T) {
 	guestWrite(t, d, vm, "vda", 0x4d, 9<<20, 4096)
 	st, sn = backupOK(t, d, r, vm, backupOpts(t, "k3"))
 	// Changes since k1: the block written before the shutdown and the new one.
-	if st.BytesRead != 2*testBlock || len(sn.Warnings) != 0 {
+	if st.BytesRead != 2*granule || len(sn.Warnings) != 0 {
 		t.Fatalf("running incremental after the offline one read %d bytes (warnings %q)", st.BytesRead, sn.Warnings)
 	}
 	checkDisk(t, r, sn, "vda", img)

@@ -12,6 +12,10 @@ import (
 
 const testBlock = 256 << 10
 
+// granule is what an incremental reads for each write: QEMU's dirty bitmaps mark 64 KiB pieces
+// (the qcow2 cluster size), and only those are read (disk.SourceOptions.PartialBlocks).
+const granule = 64 << 10
+
 func backupOpts(t *testing.T, job string) BackupOptions {
 	return BackupOptions{JobID: job, Chain: "r1", Host: "kvm1", LockDir: filepath.Join(t.TempDir(), "locks"), ScratchDir: t.TempDir()}
 }
@@ -67,8 +71,8 @@ func TestBackupFullThenIncremental(t *testing.T) {
 	guestWrite(t, d, vm, "vda", 0xab, 1<<20, 64<<10)  // one block
 	guestWrite(t, d, vm, "vda", 0xcd, 40<<20, 64<<10) // another, where the disk had a hole
 	st, inc := backupOK(t, d, r, vm, backupOpts(t, "j2"))
-	if st.BytesRead != 2*testBlock {
-		t.Fatalf("incremental read %d bytes for 128 KiB written in two blocks, want %d", st.BytesRead, 2*testBlock)
+	if st.BytesRead != 2*granule {
+		t.Fatalf("incremental read %d bytes for 128 KiB written in two blocks, want %d", st.BytesRead, 2*granule)
 	}
 	if inc.VM.Checkpoint != "snapferry-r1-j2" || len(inc.Warnings) != 0 || inc.Parent == nil {
 		t.Fatalf("incremental snapshot: %+v warnings %v", inc.VM, inc.Warnings)

@@ -1,6 +1,7 @@
 package libvirt
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -43,25 +44,12 @@ func (in *Instant) BytesServed() int64 { return in.srv.BytesServed() }
 // overlays in o.DiskDir backed by NBD exports of the snapshot, and starts copying the disks
 // into the overlays (block pull). Call Wait to serve the exports until the copy is complete.
 func (d *Driver) InstantRestore(ctx context.Context, bs repo.BlobStore, sn *repo.Snapshot, o RestoreOptions) (_ *Instant, err error) {
-	if !IsLibvirtSnapshot(sn) {
-		return nil, fmt.Errorf("snapshot of %s is not a libvirt domain backup: --instant needs one", sn.Source)
-	}
-	if o.DiskDir == "" {
-		return nil, errors.New("restore --instant: --disk-dir is required (the folder its overlays go into)")
-	}
-	if o.Format != "" && o.Format != "qcow2" {
-		return nil, fmt.Errorf("restore --instant writes qcow2 overlays; --format=%s does not apply", o.Format)
-	}
-	if o.QemuImg == "" {
-		o.QemuImg = "qemu-img"
-	}
-	name := o.Name
-	if name == "" {
-		name = sn.VM.Name
+	if err := o.normalizeInstant(sn); err != nil {
+		return nil, err
 	}
 	in := &Instant{d: d, o: o, served: make(chan error, 1)}
-	in.Result.Name = name
-	if in.lock, err = appliance.LockVM(ctx, o.LockDir, "name:"+name, o.LockWait); err != nil {
+	in.Result.Name = o.Name
+	if in.lock, err = appliance.LockVM(ctx, o.LockDir, "name:"+o.Name, o.LockWait); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -73,59 +61,21 @@ func (d *Driver) InstantRestore(ctx context.Context, bs repo.BlobStore, sn *repo
 	if err != nil {
 		return nil, err
 	}
-	existing, exists, err := d.checkTarget(name, o.Overwrite, true)
+	existing, exists, err := d.checkTarget(o.Name, o.Overwrite, true)
 	if err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(o.DiskDir, 0o755); err != nil {
 		return nil, fmt.Errorf("disk folder: %w", err)
 	}
-	// Socket paths are limited to 107 bytes: a short folder of its own. QEMU may run as another
-	// user (libvirt-qemu), so the folder is searchable and the socket connectable by others on
-	// the host for as long as the restore runs, like QEMU's own NBD exports on 127.0.0.1.
-	if in.sockDir, err = os.MkdirTemp("", "sfnbd"); err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(in.sockDir, 0o755); err != nil {
-		return nil, err
-	}
-	sock := filepath.Join(in.sockDir, "nbd.sock")
-	var exports []nbd.Export
-	paths := map[string]string{}
-	for _, dk := range sn.Disks {
-		r, err := disk.NewReader(context.WithoutCancel(ctx), bs, dk, disk.ReaderOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("disk %s: %w", dk.Name, err)
-		}
-		exports = append(exports, nbd.Export{Name: dk.Name, Size: dk.Size, Data: r})
-		p := filepath.Join(o.DiskDir, diskFileName(name, dk.Name, "qcow2"))
-		if _, err := os.Lstat(p); err == nil && !o.Overwrite {
-			return nil, fmt.Errorf("disk file %s exists: give --overwrite to replace it, or another --name or --disk-dir: %w", p, appliance.ErrAlreadyExists)
-		}
-		paths[dk.Name] = p
-		in.Result.Disks = append(in.Result.Disks, p)
-	}
-	l, err := net.Listen("unix", sock)
+	paths, sock, err := in.serve(ctx, bs, sn)
 	if err != nil {
-		return nil, fmt.Errorf("listen for the NBD exports: %w", err)
+		return nil, err
 	}
-	_ = os.Chmod(sock, 0o666)
-	in.srv = nbd.NewServer(exports...)
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	in.stop = cancel
-	go func() { in.served <- in.srv.Serve(sctx, l) }()
-
-	for _, dk := range sn.Disks {
-		backing := "nbd+unix:///" + dk.Name + "?socket=" + sock
-		out, err := exec.CommandContext(ctx, o.QemuImg, "create", "-q", "-f", "qcow2", "-F", "raw", "-b", backing, "-u", paths[dk.Name]+".snapferry-tmp", fmt.Sprint(dk.Size)).CombinedOutput()
-		if err != nil {
-			return nil, fmt.Errorf("create overlay for disk %s: %v: %s", dk.Name, err, out)
-		}
-		if err := os.Rename(paths[dk.Name]+".snapferry-tmp", paths[dk.Name]); err != nil {
-			return nil, err
-		}
+	if err := in.createOverlays(ctx, sn, paths, sock); err != nil {
+		return nil, err
 	}
-	x, err := rewriteForRestore(doc, name, paths, "qcow2", name == sn.VM.Name)
+	x, err := rewriteForRestore(doc, o.Name, paths, "qcow2", o.Name == sn.VM.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -133,25 +83,113 @@ func (d *Driver) InstantRestore(ctx context.Context, bs repo.BlobStore, sn *repo
 		return nil, err
 	}
 	in.Result.XML = x
-	if exists {
-		if err := d.l.DomainUndefineFlags(existing, golibvirt.DomainUndefineCheckpointsMetadata|golibvirt.DomainUndefineSnapshotsMetadata|golibvirt.DomainUndefineManagedSave); err != nil {
-			return nil, fmt.Errorf("undefine the domain %s being replaced: %w", name, err)
+	if err := in.start(sn, existing, exists); err != nil {
+		return nil, err
+	}
+	o.logf("domain %s runs from the backup; copying its disks into %s", o.Name, o.DiskDir)
+	return in, nil
+}
+
+// normalizeInstant checks the options of an instant restore and fills the defaults.
+func (o *RestoreOptions) normalizeInstant(sn *repo.Snapshot) error {
+	if !IsLibvirtSnapshot(sn) {
+		return fmt.Errorf("snapshot of %s is not a libvirt domain backup: --instant needs one", sn.Source)
+	}
+	if o.DiskDir == "" {
+		return errors.New("restore --instant: --disk-dir is required (the folder its overlays go into)")
+	}
+	if o.Pool != "" {
+		return errors.New("restore --instant writes its qcow2 overlays into --disk-dir; --pool does not apply (restore into the pool without --instant)")
+	}
+	if o.Format != "" && o.Format != "qcow2" {
+		return fmt.Errorf("restore --instant writes qcow2 overlays; --format=%s does not apply", o.Format)
+	}
+	o.QemuImg = cmp.Or(o.QemuImg, "qemu-img")
+	o.Name = cmp.Or(o.Name, sn.VM.Name)
+	return nil
+}
+
+// serve checks that no overlay file exists (without Overwrite) and starts serving the
+// snapshot's disks over NBD on a unix socket; it returns the overlay paths and the socket.
+func (in *Instant) serve(ctx context.Context, bs repo.BlobStore, sn *repo.Snapshot) (map[string]string, string, error) {
+	o := in.o
+	var err error
+	// Socket paths are limited to 107 bytes: a short folder of its own. QEMU may run as another
+	// user (libvirt-qemu), so the folder is searchable and the socket connectable by others on
+	// the host for as long as the restore runs, like QEMU's own NBD exports on 127.0.0.1.
+	if in.sockDir, err = os.MkdirTemp("", "sfnbd"); err != nil {
+		return nil, "", err
+	}
+	if err := os.Chmod(in.sockDir, 0o755); err != nil {
+		return nil, "", err
+	}
+	sock := filepath.Join(in.sockDir, "nbd.sock")
+	var exports []nbd.Export
+	paths := map[string]string{}
+	for _, dk := range sn.Disks {
+		r, err := disk.NewReader(context.WithoutCancel(ctx), bs, dk, disk.ReaderOptions{})
+		if err != nil {
+			return nil, "", fmt.Errorf("disk %s: %w", dk.Name, err)
+		}
+		exports = append(exports, nbd.Export{Name: dk.Name, Size: dk.Size, Data: r})
+		p := filepath.Join(o.DiskDir, diskFileName(o.Name, dk.Name, "qcow2"))
+		if _, err := os.Lstat(p); err == nil && !o.Overwrite {
+			return nil, "", kept(p, fmt.Sprintf("disk file %s exists: give --overwrite to replace it, or another --name or --disk-dir", p))
+		}
+		paths[dk.Name] = p
+		in.Result.Disks = append(in.Result.Disks, p)
+	}
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		return nil, "", fmt.Errorf("listen for the NBD exports: %w", err)
+	}
+	_ = os.Chmod(sock, 0o666)
+	in.srv = nbd.NewServer(exports...)
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	in.stop = cancel
+	go func() { in.served <- in.srv.Serve(sctx, l) }()
+	return paths, sock, nil
+}
+
+// createOverlays creates each disk's qcow2 overlay over its NBD export, under a temporary name
+// renamed when created.
+func (in *Instant) createOverlays(ctx context.Context, sn *repo.Snapshot, paths map[string]string, sock string) error {
+	for _, dk := range sn.Disks {
+		backing := "nbd+unix:///" + dk.Name + "?socket=" + sock
+		out, err := exec.CommandContext(ctx, in.o.QemuImg, "create", "-q", "-f", "qcow2", "-F", "raw", "-b", backing, "-u", paths[dk.Name]+".snapferry-tmp", fmt.Sprint(dk.Size)).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("create overlay for disk %s: %v: %s", dk.Name, err, out)
+		}
+		if err := os.Rename(paths[dk.Name]+".snapferry-tmp", paths[dk.Name]); err != nil {
+			return err
 		}
 	}
-	if in.dom, err = d.l.DomainDefineXMLFlags(x, 0); err != nil {
-		return nil, fmt.Errorf("define %s: %w", name, err)
+	return nil
+}
+
+// start defines the domain (after undefining the shut-off one it replaces), starts it and
+// starts the block pulls that copy the backup into the overlays.
+func (in *Instant) start(sn *repo.Snapshot, existing golibvirt.Domain, exists bool) error {
+	d, name := in.d, in.o.Name
+	if exists {
+		if err := d.l.DomainUndefineFlags(existing, golibvirt.DomainUndefineCheckpointsMetadata|golibvirt.DomainUndefineSnapshotsMetadata|golibvirt.DomainUndefineManagedSave); err != nil {
+			return fmt.Errorf("undefine the domain %s being replaced: %w", name, err)
+		}
+	}
+	var err error
+	if in.dom, err = d.l.DomainDefineXMLFlags(in.Result.XML, 0); err != nil {
+		return fmt.Errorf("define %s: %w", name, err)
 	}
 	in.Result.Defined, in.Result.UUID = true, formatUUID(in.dom.UUID)
 	if err := d.l.DomainCreate(in.dom); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
+		return fmt.Errorf("start %s: %w", name, err)
 	}
 	for _, dk := range sn.Disks {
 		if err := d.l.DomainBlockPull(in.dom, dk.Name, 0, 0); err != nil {
-			return nil, fmt.Errorf("start copying disk %s into its overlay: %w", dk.Name, err)
+			return fmt.Errorf("start copying disk %s into its overlay: %w", dk.Name, err)
 		}
 	}
-	o.logf("domain %s runs from the backup; copying its disks into %s", name, o.DiskDir)
-	return in, nil
+	return nil
 }
 
 // withNBDBacking gives each restored disk an explicit backing store: the NBD export of the

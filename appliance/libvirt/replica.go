@@ -199,14 +199,14 @@ func (r *domReplica) updateEach(ctx context.Context, plans []diskPlan, network s
 			return fmt.Errorf("disk %s: %w", p.spec.Target, err)
 		}
 		defer c.Close()
-		f := replica.File{Name: diskFileName(r.j.vm.Name, p.spec.Target, "raw"), Disk: true, Blocks: &wholeSource{c}}
+		f := replica.File{Name: diskFileName(r.j.vm.Name, p.spec.Target, "raw"), Disk: true, Blocks: newWholeSource(ctx, c, 0)}
 		if c.Context(nbd.ContextAllocation) {
-			f.Blocks = newFullSource(c)
+			f.Blocks = newFullSource(ctx, c, 0)
 		}
 		last, had := r.recorded(p.spec.Target)
 		switch {
 		case p.incremental && had && c.Context(nbd.DirtyBitmapContext(p.bitmap)):
-			f.Changed, f.Base = newDirtySource(c, nbd.DirtyBitmapContext(p.bitmap)), last.Mark
+			f.Changed, f.Base = newDirtySource(ctx, c, 0, nbd.DirtyBitmapContext(p.bitmap), false), last.Mark
 		case p.incremental:
 			r.j.warn("disk %s compared whole: the export has no dirty bitmap %s", p.spec.Target, p.bitmap)
 		case p.why != "":

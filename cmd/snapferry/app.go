@@ -55,6 +55,11 @@ type app struct {
 	// state is the resolved state folder, once stateDir has found it: resolving probes the
 	// filesystem, and one command asks several times (registry, history, locks, temp files).
 	state string
+	// wireTraceFile is $SNAPFERRY_WIRE_TRACE once opened (wire_trace.go).
+	wireTraceFile io.Writer
+	// storeCopies makes ssh:// stores read index and snapshot files from the store, not from the
+	// local metadata cache: check, prune, repair and rebuild-index judge the store's own files.
+	storeCopies bool
 }
 
 // sshOptions are accepted by every command that may reach another host.

@@ -21,7 +21,7 @@ func (a *app) backupLibvirt(job *jobrun.Job, f backupFlags, lv *libvirt.Driver) 
 	if f.excludeDisk != "" {
 		excl = strings.Split(f.excludeDisk, ",")
 	}
-	return a.backupInto(f, func(t *backupTarget) (*backupResult, error) {
+	return a.backupInto(f, false, func(t *backupTarget) (*backupResult, error) {
 		id := t.r.Config().ID
 		o := libvirt.BackupOptions{
 			JobID: job.ID, Chain: id[:min(12, len(id))], Host: t.host, Tags: f.tags, ExcludeDisks: excl,

@@ -89,17 +89,16 @@ func (a *app) backupPaths(paths []string, f backupFlags) (*backupResult, error) 
 	if err != nil {
 		return nil, err
 	}
-	return a.backupInto(f, func(t *backupTarget) (*backupResult, error) {
+	return a.backupInto(f, true, func(t *backupTarget) (*backupResult, error) {
 		cacheDir := a.blockCacheDir()
-		parents, err := t.r.LatestBySource(a.ctx, t.host)
-		if err != nil {
-			return nil, err
+		if t.parentsErr != nil {
+			return nil, t.parentsErr
 		}
 		exclude, err := excludeMatcher(f.excludes)
 		if err != nil {
 			return nil, err
 		}
-		o := backupjob.Options{Host: t.host, Tags: f.tags, Parents: parents, CacheDir: cacheDir, Rehash: f.rehash,
+		o := backupjob.Options{Host: t.host, Tags: f.tags, Parents: t.parents, CacheDir: cacheDir, Rehash: f.rehash,
 			Progress: t.prog, Exclude: exclude, OneFileSystem: f.oneFS}
 		res := &backupResult{items: failed}
 		for _, im := range images {

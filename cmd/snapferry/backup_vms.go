@@ -12,7 +12,7 @@ func (a *app) backupVMs(job *jobrun.Job, f backupFlags) (*backupResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	return a.backupInto(f, func(t *backupTarget) (*backupResult, error) {
+	return a.backupInto(f, false, func(t *backupTarget) (*backupResult, error) {
 		res := &backupResult{}
 		opts.JobID, opts.Host, opts.Progress, opts.OnLeftover = job.ID, t.host, t.prog, res.events.leftover
 		opts.CacheDir, opts.Rehash = a.blockCacheDir(), f.rehash

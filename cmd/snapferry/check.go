@@ -20,6 +20,7 @@ func newCheckCmd(a *app) *cobra.Command {
 		Example: "  snapferry check --repo=/backup/repo\n  snapferry check --repo=ssh://nas/backup/repo --read-data",
 		Args:    noArgs,
 		RunE: func(*cobra.Command, []string) error {
+			a.storeCopies = true
 			return a.withRepo(*repoFlag, false, func(r *repo.Repository) error {
 				return a.check(r, readData)
 			})

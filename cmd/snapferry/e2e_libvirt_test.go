@@ -75,8 +75,9 @@ func TestE2ELibvirt(t *testing.T) {
 		virsh(t, lv.URI, "qemu-monitor-command", "web", "--hmp", `qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "`+c+`"`)
 	}
 	inc := backupItems(t, mustSF(t, home, 0, "backup", "--vm=web", "--to="+repoDir, "--json", uri).stdout)
-	// 64 KiB written: one repository block (1 MiB by default) is read, not the 4 MiB of data.
-	if len(inc) != 1 || inc[0].Stats.BytesRead != 1<<20 || len(inc[0].Warnings) != 0 {
+	// 64 KiB written: only that dirty 64 KiB is read (QEMU's bitmap granularity), not its 1 MiB
+	// repository block nor the 4 MiB of data.
+	if len(inc) != 1 || inc[0].Stats.BytesRead != 64<<10 || len(inc[0].Warnings) != 0 {
 		t.Fatalf("incremental backup: %+v", inc)
 	}
 
@@ -90,6 +91,26 @@ func TestE2ELibvirt(t *testing.T) {
 	r := mustSF(t, home, 1, "restore", "latest", "--source=web", "--from="+repoDir, "--disk-dir="+filepath.Join(dir, "again"), "--register", "--overwrite", uri)
 	if !strings.Contains(r.stderr, "running domain is never replaced") {
 		t.Fatalf("restore over the running domain: %s", r.stderr)
+	}
+
+	// Into a storage pool: the disk becomes a volume of it; again without --overwrite the volume
+	// is kept and the restore exits 3.
+	poolDir := filepath.Join(dir, "pool")
+	if err := os.MkdirAll(poolDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	virsh(t, lv.URI, "pool-create-as", "sfpool", "dir", "--target", poolDir)
+	t.Cleanup(func() { exec.Command("virsh", "-c", lv.URI, "pool-destroy", "sfpool").Run() })
+	mustSF(t, home, 0, "restore", "latest", "--source=web", "--from="+repoDir, "--pool=sfpool", "--name=web-pool", "--register", uri)
+	t.Cleanup(func() { exec.Command("virsh", "-c", lv.URI, "undefine", "web-pool").Run() })
+	if !strings.Contains(virsh(t, lv.URI, "vol-list", "sfpool"), "web-pool-vda.qcow2") {
+		t.Fatal("the restored disk is not a volume of the pool")
+	}
+	mustRun(t, nil, "qemu-img", "compare", "-U", filepath.Join(poolDir, "web-pool-vda.qcow2"), img)
+	virsh(t, lv.URI, "undefine", "web-pool")
+	r = mustSF(t, home, 3, "restore", "latest", "--source=web", "--from="+repoDir, "--pool=sfpool", "--name=web-pool", "--register", uri)
+	if !strings.Contains(r.stderr, "volume web-pool-vda.qcow2 exists in storage pool sfpool") {
+		t.Fatalf("restore over an existing volume: %s", r.stderr)
 	}
 
 	// Instant boot: the domain starts on overlays backed by the repository and the command

@@ -51,6 +51,7 @@ func (a *app) forget(o forgetOptions) error {
 	if o.policy.Empty() {
 		return usagef("forget needs a policy (--keep-last, --keep-daily, ...): without one it would remove every snapshot")
 	}
+	a.storeCopies = o.prune // prune judges the store's own files
 	r, err := a.openRepoFlag(*o.repo, o.prune)
 	if err != nil {
 		return err

@@ -21,6 +21,7 @@ func newPruneCmd(a *app) *cobra.Command {
 		Example: "  snapferry prune --repo=/backup/repo --dry-run\n  snapferry prune --repo=/backup/repo",
 		Args:    noArgs,
 		RunE: func(*cobra.Command, []string) error {
+			a.storeCopies = true
 			return a.withRepo(*repoFlag, true, func(r *repo.Repository) error {
 				return a.prune(r, dryRun, keep)
 			})

@@ -18,6 +18,7 @@ func newRebuildIndexCmd(a *app) *cobra.Command {
 		Example: "  snapferry rebuild-index --repo=/backup/repo",
 		Args:    noArgs,
 		RunE: func(*cobra.Command, []string) error {
+			a.storeCopies = true
 			return a.withRepo(*repoFlag, true, func(r *repo.Repository) error {
 				rep, err := r.RebuildIndex(a.ctx)
 				if err != nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"io"
+	"path/filepath"
+	"strings"
 
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/transfer/ratelimit"
@@ -28,6 +30,8 @@ func (a *app) storeOptions(spec string) storespec.Options {
 		Version:          version,
 		Create:           a.createStore,
 		S3:               a.s3Options(spec),
+		Trace:            a.wireTrace(),
+		MetaCache:        a.metaCacheDirFor(spec, "ssh://"),
 		// No ServeLog: the far side's routine lines (session started) would be noise on every
 		// command; storespec keeps its last words for error messages.
 	}
@@ -45,4 +49,24 @@ func (a *app) storeOptions(spec string) storespec.Options {
 		o.Identity = []string{a.ssh.Identity}
 	}
 	return o
+}
+
+// metaCacheDir is the folder of the index/snapshot caches of remote stores in the state folder,
+// or "" without a state folder (the stores then work uncached).
+func (a *app) metaCacheDir() string {
+	dir, err := a.stateDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "cache", "meta")
+}
+
+// metaCacheDirFor is metaCacheDir for a spec of the given scheme prefix, "" for other specs
+// (an ssh:// store looks for the state folder, a local one does not). Commands that judge the
+// store's own files (storeCopies) get no cache for ssh://; s3:// keeps its cache as before.
+func (a *app) metaCacheDirFor(spec, scheme string) string {
+	if !strings.HasPrefix(strings.ToLower(spec), scheme) || a.storeCopies && scheme == "ssh://" {
+		return ""
+	}
+	return a.metaCacheDir()
 }

@@ -20,6 +20,7 @@ func newRepairCmd(a *app) *cobra.Command {
 		Example: "  snapferry repair --repo=/backup/repo --dry-run",
 		Args:    noArgs,
 		RunE: func(*cobra.Command, []string) error {
+			a.storeCopies = true
 			return a.withRepo(*repoFlag, true, func(r *repo.Repository) error { return a.repair(r, dryRun) })
 		},
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/spf13/pflag"
 
@@ -136,11 +137,16 @@ type backupTarget struct {
 	lock *repo.Lock
 	host string
 	prog *renderer
+	// parents are this host's newest snapshots by source (repo.LatestBySource), when asked for.
+	parents    map[string]repo.SnapshotInfo
+	parentsErr error
 }
 
 // openBackupTarget opens the repository for writing and takes a shared lock (several backups,
 // even from several hosts, may write at once; only prune excludes them). Close releases all.
-func (a *app) openBackupTarget(spec string) (*backupTarget, error) {
+// withParents also lists this host's newest snapshots by source (t.parents), side by side with
+// the search for packs an interrupted run left: over ssh:// two round trips become one.
+func (a *app) openBackupTarget(spec string, withParents bool) (*backupTarget, error) {
 	r, err := a.openRepo(spec, true)
 	if err != nil {
 		return nil, err
@@ -150,9 +156,16 @@ func (a *app) openBackupTarget(spec string) (*backupTarget, error) {
 		r.Close()
 		return nil, err
 	}
-	a.resume(r)
 	host, _ := os.Hostname()
-	return &backupTarget{r: r, lock: lock, host: host, prog: a.renderer()}, nil
+	t := &backupTarget{r: r, lock: lock, host: host}
+	var listed sync.WaitGroup
+	if withParents {
+		listed.Go(func() { t.parents, t.parentsErr = r.LatestBySource(a.ctx, host) })
+	}
+	a.resume(r)
+	listed.Wait()
+	t.prog = a.renderer()
+	return t, nil
 }
 
 // resume indexes what a killed or failed run (a backup or a copy) uploaded but never indexed, so
@@ -166,10 +179,10 @@ func (a *app) resume(r *repo.Repository) {
 	}
 }
 
-// backupInto opens the repository of --to for a backup run and has fill back up into it; when
-// fill succeeds, it reports low space on the store.
-func (a *app) backupInto(f backupFlags, fill func(t *backupTarget) (*backupResult, error)) (*backupResult, error) {
-	t, err := a.openBackupTarget(f.to)
+// backupInto opens the repository of --to for a backup run (withParents: as openBackupTarget) and
+// has fill back up into it; when fill succeeds, it reports low space on the store.
+func (a *app) backupInto(f backupFlags, withParents bool, fill func(t *backupTarget) (*backupResult, error)) (*backupResult, error) {
+	t, err := a.openBackupTarget(f.to, withParents)
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ func newRestoreCmd(a *app) *cobra.Command {
 	var tf *tapeFlags
 	var lf libvirtRestoreFlags
 	c := &cobra.Command{
-		Use:   "restore SNAPSHOT[:PATH] --from=REPO (--target=DIR | --datastore=DS | --disk-dir=DIR) [options]",
+		Use:   "restore SNAPSHOT[:PATH] --from=REPO (--target=DIR | --datastore=DS | --disk-dir=DIR | --pool=NAME) [options]",
 		Short: "restore a snapshot",
 		Long: "Restore writes a snapshot (or the part below PATH) into --target=DIR: disk images sparse, files\n" +
 			"with their metadata. A VM snapshot with --datastore=DS is recreated as a VM on this host. snapferry\n" +
@@ -69,8 +69,8 @@ func newRestoreCmd(a *app) *cobra.Command {
 }
 
 func (a *app) restore(snapshot string, f restoreFlags, tf *tapeFlags, lf libvirtRestoreFlags) error {
-	if f.target == "" && f.datastore == "" && lf.diskDir == "" {
-		return usagef("restore needs --target=DIR (files, images), --datastore=DS (ESXi VMs) or --disk-dir=DIR (libvirt domains); snapferry never overwrites the original in place")
+	if f.target == "" && f.datastore == "" && lf.diskDir == "" && lf.pool == "" {
+		return usagef("restore needs --target=DIR (files, images), --datastore=DS (ESXi VMs) or --disk-dir=DIR / --pool=NAME (libvirt domains); snapferry never overwrites the original in place")
 	}
 	spec, err := repoSpec(f.from, "from")
 	if err != nil {

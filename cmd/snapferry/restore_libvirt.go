@@ -14,22 +14,25 @@ import (
 type libvirtRestoreFlags struct {
 	hv      hypervisorFlags
 	diskDir string
+	pool    string
 	format  string
 	instant bool
 }
 
 func (a *app) addLibvirtRestoreFlags(fs *pflag.FlagSet, f *libvirtRestoreFlags) {
 	fs.StringVar(&f.diskDir, "disk-dir", "", "libvirt domain restore: folder for the disk files and the domain XML")
+	fs.StringVar(&f.pool, "pool", "", "libvirt domain restore: storage pool to create the disks in as volumes (a dir pool; with --register, or --disk-dir for the domain XML)")
 	fs.StringVar(&f.format, "format", "qcow2", "libvirt domain restore: disk format, qcow2 or raw")
 	fs.BoolVar(&f.instant, "instant", false, "libvirt domain restore: start the domain at once on qcow2 overlays backed by the backup (served over NBD by this process), copy the disks in the background, and run until the copy is done")
 	a.addHypervisorFlags(fs, &f.hv)
 }
 
-// restoreLibvirt recreates a libvirt domain snapshot on this host: disks into --disk-dir, the
-// domain XML rewritten for --name and defined with --register, started with --power-on.
+// restoreLibvirt recreates a libvirt domain snapshot on this host: disks into --disk-dir or the
+// storage pool --pool, the domain XML rewritten for --name and defined with --register, started
+// with --power-on.
 func (a *app) restoreLibvirt(r *repo.Repository, si repo.SnapshotInfo, f restoreFlags, lf libvirtRestoreFlags, prog *renderer) (int, error) {
-	if lf.diskDir == "" {
-		return 0, usagef("snapshot %s is a libvirt domain: give --disk-dir=DIR for its disks (and --register to define it)", si.ID.Short())
+	if lf.diskDir == "" && lf.pool == "" {
+		return 0, usagef("snapshot %s is a libvirt domain: give --disk-dir=DIR or --pool=NAME for its disks (and --register to define it)", si.ID.Short())
 	}
 	var wait time.Duration
 	if f.wait != "" {
@@ -52,7 +55,7 @@ func (a *app) restoreLibvirt(r *repo.Repository, si repo.SnapshotInfo, f restore
 		return 0, err
 	}
 	o := libvirt.RestoreOptions{
-		Name: f.name, DiskDir: lf.diskDir, Format: lf.format, Register: f.register, Overwrite: f.overwrite, PowerOn: f.powerOn,
+		Name: f.name, DiskDir: lf.diskDir, Pool: lf.pool, Format: lf.format, Register: f.register, Overwrite: f.overwrite, PowerOn: f.powerOn,
 		LockDir: lockDir, LockWait: wait, Progress: prog, Log: func(m string) { fmt.Fprintln(a.stderr, m) },
 	}
 	var res libvirt.RestoreResult
@@ -75,7 +78,11 @@ func (a *app) restoreLibvirt(r *repo.Repository, si repo.SnapshotInfo, f restore
 	if a.jsonOut {
 		a.printJSON(res)
 	} else {
-		fmt.Fprintf(a.stdout, "restored domain %s to %s", res.Name, lf.diskDir)
+		where := lf.diskDir
+		if lf.pool != "" {
+			where = "storage pool " + lf.pool
+		}
+		fmt.Fprintf(a.stdout, "restored domain %s to %s", res.Name, where)
 		if res.Defined {
 			fmt.Fprintf(a.stdout, ", defined as %s", res.UUID)
 		}

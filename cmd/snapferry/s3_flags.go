@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -31,12 +30,7 @@ func (a *app) addS3LockFlag(fs *pflag.FlagSet) {
 // (without a state folder the store works uncached). Only an s3:// spec looks for the folder.
 func (a *app) s3Options(spec string) storespec.S3Options {
 	o := a.s3
-	if !strings.HasPrefix(strings.ToLower(spec), "s3://") {
-		return o
-	}
-	if dir, err := a.stateDir(); err == nil {
-		o.MetaCache = filepath.Join(dir, "cache", "meta")
-	}
+	o.MetaCache = a.metaCacheDirFor(spec, "s3://")
 	return o
 }
 

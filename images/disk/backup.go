@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 
 	"github.com/zeebo/xxh3"
@@ -165,6 +166,10 @@ type diskBackup struct {
 	ps      repo.PatchStore
 	patch   bool
 	subSize int
+	// partial: BackupSource reads only the ranges of blocks they cover in part (readPartial);
+	// scratch holds buffers for the parent blocks the workers load to complete them.
+	partial bool
+	scratch sync.Pool
 
 	bytesRead, bytesAdded, blobsNew, blobsReused, blocksCached, blocksPatched atomic.Int64
 
@@ -183,6 +188,14 @@ type blockJob struct {
 	// carried is the parent's blob id of a block that is not read (buf nil): BackupSource
 	// with a parent, for blocks outside the ranges it reads.
 	carried repo.ID
+	// fromParent: only pieces (offsets in the block) were read (readPartial); the worker
+	// completes the rest from the parent's block parentID (zeros when it is a hole). patchBase
+	// and changed: the parent's whole blob the block may be a patch of, and the sub-blocks read.
+	fromParent bool
+	parentID   repo.ID
+	pieces     [][2]int
+	patchBase  repo.ID
+	changed    []int
 }
 
 // seqResult carries a blockResult with the reader's sequence number for reordering.
@@ -207,9 +220,13 @@ func (b *diskBackup) run(ctx context.Context, nworkers int) error {
 	jobs := make(chan blockJob, nworkers)
 	results := make(chan seqResult, nworkers)
 	g := pipeline.NewGroup(ctx)
+	read := b.read
+	if b.partial {
+		read = b.readPartial
+	}
 	g.Go(func(ctx context.Context) error {
 		defer close(jobs)
-		return b.read(ctx, pool, jobs)
+		return read(ctx, pool, jobs)
 	})
 	g.GoWorkers(nworkers, func(ctx context.Context) error {
 		for j := range jobs {
@@ -303,6 +320,11 @@ func (b *diskBackup) store(ctx context.Context, j blockJob) (blockResult, error)
 	if j.buf == nil { // a block not read: the parent's blob (carry)
 		return blockResult{index: j.index, n: blockLen(repo.Disk{Size: b.size, BlockSize: b.blockSize}, j.index), id: j.carried}, nil
 	}
+	if j.fromParent {
+		if err := b.completeFromParent(ctx, j); err != nil {
+			return blockResult{}, err
+		}
+	}
 	r := blockResult{index: j.index, n: len(j.buf)}
 	defer b.progress.Add(int64(len(j.buf)))
 	if bytes.Equal(j.buf, b.zero[:len(j.buf)]) {
@@ -318,6 +340,9 @@ func (b *diskBackup) store(ctx context.Context, j blockJob) (blockResult, error)
 		}
 	}
 	r.id = b.bs.BlobID(j.buf)
+	if done, err := b.saveSourcePatch(ctx, j, r); done || err != nil {
+		return r, err
+	}
 	var subs subHashes
 	if b.fast {
 		subs = hashSubBlocks(j.buf, b.subSize, b.seed)

@@ -32,6 +32,12 @@ type SourceOptions struct {
 	// not return keep the parent's blob ids (an incremental that reads only changed extents).
 	// Its size must equal the source's. Nil: a full backup, unread blocks are holes.
 	Parent *repo.Disk
+	// PartialBlocks (with Parent, for a source whose ranges are exact, such as a dirty bitmap):
+	// a block the ranges cover only in part is not read whole; its ranges are read over the
+	// parent's block, loaded from the repository, and the block is stored as a patch of it when
+	// the parent's block is a whole blob. Reads then cost about what changed; the repository
+	// pays one block load per such block instead.
+	PartialBlocks bool
 }
 
 // BackupSource stores src as BackupFile stores a file, reading only the ranges src.Next
@@ -68,6 +74,10 @@ func BackupSource(ctx context.Context, bs repo.BlobStore, src Source, opts Sourc
 			return repo.Disk{}, repo.Stats{}, err
 		}
 		b.parent = &parentMap{bs: bs, d: p, chunk: -1}
+		b.partial = opts.PartialBlocks
+		if ps, ok := bs.(repo.PatchStore); ok && b.partial {
+			b.ps, b.patch = ps, ps.PatchesEnabled()
+		}
 	}
 	b.progress.Start(d.Name, size)
 	defer b.progress.Done()
@@ -77,10 +87,11 @@ func BackupSource(ctx context.Context, bs repo.BlobStore, src Source, opts Sourc
 	d.Map = b.chunks
 	d.Allocated = b.allocated
 	return d, repo.Stats{
-		BytesRead:   b.bytesRead.Load(),
-		BytesAdded:  b.bytesAdded.Load(),
-		BlobsNew:    int(b.blobsNew.Load()),
-		BlobsReused: int(b.blobsReused.Load()),
+		BytesRead:     b.bytesRead.Load(),
+		BytesAdded:    b.bytesAdded.Load(),
+		BlobsNew:      int(b.blobsNew.Load()),
+		BlobsReused:   int(b.blobsReused.Load()),
+		BlocksPatched: int(b.blocksPatched.Load()),
 	}, nil
 }
 

@@ -77,7 +77,7 @@ func TestBackupSourceIncremental(t *testing.T) {
 }
 
 // checkStream restores d in order and compares it with want.
-func checkStream(t *testing.T, st *memblobs.Store, d repo.Disk, want []byte) {
+func checkStream(t *testing.T, st repo.BlobStore, d repo.Disk, want []byte) {
 	t.Helper()
 	var got bytes.Buffer
 	if _, err := disk.Stream(context.Background(), st, d, &got, disk.RestoreOptions{}); err != nil {
@@ -116,4 +116,69 @@ func TestReader(t *testing.T) {
 	if n, err := r.ReadAt(make([]byte, 10), int64(len(data))-4); n != 4 || err == nil {
 		t.Fatalf("read past the end: %d %v", n, err)
 	}
+}
+
+// With PartialBlocks an incremental reads only its ranges' bytes: a block they cover in part is
+// completed from the parent's block (loaded from the repository, zeros where the parent has a
+// hole) and stored as a patch of it; a block they cover whole is read whole. Both incrementals
+// (the second over a parent whose blocks are patches) restore to the new disk.
+func TestBackupSourcePartialBlocks(t *testing.T) {
+	const bs = 64 << 10
+	_, r := memblobs.LocalRepo(t, bs, repo.ChunkerParams{})
+	ctx := context.Background()
+	data := memblobs.RandBytes(1, 12*bs+100)
+	clear(data[10*bs : 11*bs]) // a hole in the parent
+	full, _, err := disk.BackupSource(ctx, r, &memSource{data: data, ranges: [][2]int64{{0, int64(len(data))}}}, disk.SourceOptions{Name: "vda"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ranges := [][2]int64{
+		{bs + 10, bs + 17}, {bs + 17, bs + 30}, // adjacent pieces of one block
+		{3*bs + 5000, 3*bs + 5100}, {3*bs + 40000, 3*bs + 40010}, // two pieces of one block
+		{5 * bs, 6 * bs},            // a whole block
+		{7*bs + 60000, 8*bs + 3000}, // across two blocks
+		{10*bs + 100, 10*bs + 200},  // over the parent's hole
+		{12*bs + 50, 12*bs + 54},    // the short last block
+	}
+	next := bytes.Clone(data)
+	var want int64
+	for i, rg := range ranges {
+		copy(next[rg[0]:rg[1]], memblobs.RandBytes(uint64(10+i), int(rg[1]-rg[0])))
+		want += rg[1] - rg[0]
+	}
+	inc := &memSource{data: next, ranges: ranges}
+	d, st, err := disk.BackupSource(ctx, r, inc, disk.SourceOptions{Name: "vda", Parent: &full, PartialBlocks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.BytesRead != want || inc.reads != want {
+		t.Fatalf("read %d bytes (source saw %d), want the ranges' %d", st.BytesRead, inc.reads, want)
+	}
+	// Blocks 1, 3, 7 and 8 are patches of the parent's; 5 was read whole, 10 had no parent
+	// blob, the last block is one sub-block.
+	if st.BlocksPatched != 4 {
+		t.Fatalf("%d blocks stored as patches, want 4", st.BlocksPatched)
+	}
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkStream(t, r, d, next)
+
+	// Again on top: the parent's block 1 is a patch now, so it is stored whole.
+	third := bytes.Clone(next)
+	copy(third[bs+20:], "again")
+	d3, st3, err := disk.BackupSource(ctx, r, &memSource{data: third, ranges: [][2]int64{{bs + 20, bs + 25}}}, disk.SourceOptions{Name: "vda", Parent: &d, PartialBlocks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st3.BytesRead != 5 || st3.BlocksPatched != 0 {
+		t.Fatalf("third: read %d, %d patches", st3.BytesRead, st3.BlocksPatched)
+	}
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkStream(t, r, d3, third)
 }

@@ -71,7 +71,7 @@ func (r *Repository) LoadBlobs(ctx context.Context, t BlobType, ids []ID, fn fun
 		}
 		return deliverTo(i, data, err)
 	}
-	blobs, err := r.placeBatch(ctx, t, ids, fn)
+	blobs, patches, err := r.placeBatch(ctx, t, ids, fn)
 	if err != nil {
 		return err
 	}
@@ -85,15 +85,29 @@ func (r *Repository) LoadBlobs(ctx context.Context, t BlobType, ids []ID, fn fun
 		}
 		blobs = blobs[n:]
 	}
-	return nil
+	// A patch needs its own load and then its base's: two round trips each over a link, so a
+	// couple are loaded at once (an image's changed blocks are patches, one per changed block).
+	return forEachInOrder(ctx, patchesAhead, len(patches), func(ctx context.Context, k int) ([]byte, error) {
+		return r.LoadBlob(ctx, t, ids[patches[k]], nil)
+	}, func(k int, data []byte, err error) error {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		return fn(patches[k], data, err)
+	})
 }
 
+// patchesAhead is how many patch blobs a LoadBlobs call loads at once: each holds a whole block
+// (two while it is rebuilt), and a restore runs one LoadBlobs per worker.
+const patchesAhead = 2
+
 // placeBatch looks every blob up and returns the ones to read in runs, each once, sorted by
-// pack and offset. Blobs it cannot place (not in the index) get their error at once; patches
-// need their base and go through LoadBlob one by one.
-func (r *Repository) placeBatch(ctx context.Context, t BlobType, ids []ID, fn func(int, []byte, error) error) ([]batchBlob, error) {
+// pack and offset, and the positions of patches: they need their base and go through LoadBlob.
+// Blobs it cannot place (not in the index) get their error at once.
+func (r *Repository) placeBatch(ctx context.Context, t BlobType, ids []ID, fn func(int, []byte, error) error) ([]batchBlob, []int, error) {
 	seen := make(map[ID]int, len(ids))
 	blobs := make([]batchBlob, 0, len(ids))
+	var patches []int
 	for i, id := range ids {
 		if k, ok := seen[id]; ok {
 			blobs[k].at = append(blobs[k].at, i)
@@ -101,19 +115,12 @@ func (r *Repository) placeBatch(ctx context.Context, t BlobType, ids []ID, fn fu
 		}
 		e, pack, err := r.locate(t, id)
 		if err == nil && e.comp&compPatch != 0 {
-			var data []byte
-			data, err = r.LoadBlob(ctx, t, id, nil)
-			if ctx.Err() != nil {
-				return nil, context.Cause(ctx)
-			}
-			if err := fn(i, data, err); err != nil {
-				return nil, err
-			}
+			patches = append(patches, i)
 			continue
 		}
 		if err != nil {
 			if err := fn(i, nil, err); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			continue
 		}
@@ -126,7 +133,7 @@ func (r *Repository) placeBatch(ctx context.Context, t BlobType, ids []ID, fn fu
 		}
 		return cmp.Compare(a.e.offset, b.e.offset)
 	})
-	return blobs, nil
+	return blobs, patches, nil
 }
 
 // batchRun is how many of the sorted blobs one ranged Load reads: same pack, gaps of at most

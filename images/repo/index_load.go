@@ -17,16 +17,23 @@ import (
 // An index file that vanishes between listing and reading was replaced by a prune running
 // beside us (prune writes the new files before it removes the old): the load starts over.
 func (r *Repository) loadIndex(ctx context.Context, strict bool) error {
+	return r.loadIndexListed(ctx, strict, nil)
+}
+
+// loadIndexListed is loadIndex whose first attempt uses listed, the index files as
+// listIndexFiles returned them (Open lists them while it reads the config); nil lists them.
+func (r *Repository) loadIndexListed(ctx context.Context, strict bool, listed []idFile) error {
 	var err error
 	for range 10 {
-		if err = r.loadIndexOnce(ctx, strict); !errors.Is(err, store.ErrNotExist) {
+		if err = r.loadIndexOnce(ctx, strict, listed); !errors.Is(err, store.ErrNotExist) {
 			return err
 		}
+		listed = nil
 	}
 	return err
 }
 
-func (r *Repository) loadIndexOnce(ctx context.Context, strict bool) error {
+func (r *Repository) loadIndexOnce(ctx context.Context, strict bool, listed []idFile) error {
 	idx := newIndex()
 	var files []ID
 	var skipped []error
@@ -34,7 +41,13 @@ func (r *Repository) loadIndexOnce(ctx context.Context, strict bool) error {
 	if !strict {
 		onDamage = func(_ ID, err error) { skipped = append(skipped, err) }
 	}
-	err := r.forEachIndexFile(ctx, func(id ID, p indexedPack) error {
+	if listed == nil {
+		var err error
+		if listed, err = listIndexFiles(ctx, r.be); err != nil {
+			return err
+		}
+	}
+	err := r.forEachListedIndexFile(ctx, listed, func(id ID, p indexedPack) error {
 		if len(p.Blobs) > 0 {
 			idx.appendBase(p.ID, p.Blobs)
 		} else { // a tombstone of a dropped pack (prune_leftovers.go)
@@ -70,6 +83,12 @@ func (r *Repository) forEachIndexFile(ctx context.Context, fn func(file ID, p in
 	if err != nil {
 		return err
 	}
+	return r.forEachListedIndexFile(ctx, files, fn, done, onDamage, sizeHint)
+}
+
+// forEachListedIndexFile is forEachIndexFile over files as listIndexFiles returned them.
+func (r *Repository) forEachListedIndexFile(ctx context.Context, files []idFile, fn func(file ID, p indexedPack) error,
+	done func(ID), onDamage func(ID, error), sizeHint func(int64)) error {
 	if sizeHint != nil {
 		var total int64
 		for _, f := range files {
@@ -77,9 +96,11 @@ func (r *Repository) forEachIndexFile(ctx context.Context, fn func(file ID, p in
 		}
 		sizeHint(total)
 	}
-	for _, f := range files {
-		id := f.ID
-		b, err := loadFile(ctx, r.be, store.Handle{Kind: store.KindIndex, Name: id.String()}, r.crypt)
+	// Loaded ahead over the link, used in the listing's order (see listIndexFiles).
+	return forEachInOrder(ctx, storeAhead, len(files), func(ctx context.Context, i int) ([]byte, error) {
+		return loadFile(ctx, r.be, store.Handle{Kind: store.KindIndex, Name: files[i].ID.String()}, r.crypt)
+	}, func(i int, b []byte, err error) error {
+		id := files[i].ID
 		if err == nil {
 			err = decodeIndexFile(b, func(p indexedPack) error { return fn(id, p) })
 		}
@@ -89,13 +110,13 @@ func (r *Repository) forEachIndexFile(ctx context.Context, fn func(file ID, p in
 				return err
 			}
 			onDamage(id, err)
-			continue
+			return nil
 		}
 		if done != nil {
 			done(id)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // listIndexFiles lists the index files in the order the store received them (modification

@@ -102,13 +102,18 @@ func (r *Repository) lock(ctx context.Context, exclusive, prune bool) (*Lock, er
 	if l.name, err = r.writeLock(ctx, l.info); err != nil {
 		return nil, err
 	}
-	if err := r.checkLocks(ctx, l.info, l.name); err != nil {
+	// The index check goes out with the lock listing: over a link the two cost one round trip.
+	var syncErr error
+	var synced sync.WaitGroup
+	synced.Go(func() { syncErr = r.syncIndex(ctx) })
+	err = r.checkLocks(ctx, l.info, l.name)
+	synced.Wait()
+	if err == nil && syncErr != nil {
+		err = fmt.Errorf("lock repository: %w", syncErr)
+	}
+	if err != nil {
 		_ = r.be.Remove(context.WithoutCancel(ctx), store.Handle{Kind: store.KindLocks, Name: l.name.String()})
 		return nil, err
-	}
-	if err := r.syncIndex(ctx); err != nil {
-		_ = r.be.Remove(context.WithoutCancel(ctx), store.Handle{Kind: store.KindLocks, Name: l.name.String()})
-		return nil, fmt.Errorf("lock repository: %w", err)
 	}
 	l.stop, l.done = make(chan struct{}), make(chan struct{})
 	go l.refreshLoop()
@@ -144,7 +149,7 @@ func (r *Repository) writeLock(ctx context.Context, li LockInfo) (ID, error) {
 // checkLocks removes stale locks and fails if one that remains conflicts with want; own is our
 // own, just written lock file.
 func (r *Repository) checkLocks(ctx context.Context, want LockInfo, own ID) error {
-	locks, err := r.ListLocks(ctx)
+	locks, err := r.listLocks(ctx, map[ID]LockInfo{own: want})
 	if err != nil {
 		return err
 	}
@@ -191,28 +196,42 @@ type StoredLock struct {
 // ListLocks returns every lock file. Undecodable lock files are reported as exclusive locks of
 // an unknown holder, so they block prune rather than being ignored; they go stale like others.
 func (r *Repository) ListLocks(ctx context.Context) ([]StoredLock, error) {
+	return r.listLocks(ctx, nil)
+}
+
+// listLocks is ListLocks with the content of lock files the caller wrote itself (known): those
+// are not read back, which over a link is a round trip after the listing.
+func (r *Repository) listLocks(ctx context.Context, known map[ID]LockInfo) ([]StoredLock, error) {
 	files, err := listFiles(ctx, r.be, store.KindLocks)
 	if err != nil {
 		return nil, err
 	}
 	var out []StoredLock
-	for _, fi := range files {
-		id := fi.ID
-		h := store.Handle{Kind: store.KindLocks, Name: id.String()}
-		b, err := loadFile(ctx, r.be, h, r.crypt)
+	err = forEachInOrder(ctx, storeAhead, len(files), func(ctx context.Context, i int) ([]byte, error) {
+		if _, ok := known[files[i].ID]; ok {
+			return nil, nil
+		}
+		return loadFile(ctx, r.be, store.Handle{Kind: store.KindLocks, Name: files[i].ID.String()}, r.crypt)
+	}, func(i int, b []byte, err error) error {
+		fi := files[i]
+		if li, ok := known[fi.ID]; ok {
+			out = append(out, StoredLock{ID: fi.ID, Info: li, ModTime: fi.ModTime})
+			return nil
+		}
 		if errors.Is(err, store.ErrNotExist) {
-			continue // released meanwhile
+			return nil // released meanwhile
 		}
 		var li LockInfo
 		if err == nil {
 			err = json.Unmarshal(b, &li)
 		}
 		if err != nil {
-			li = LockInfo{Host: "unknown (damaged lock file " + id.Short() + ")", Exclusive: true, Time: fi.ModTime}
+			li = LockInfo{Host: "unknown (damaged lock file " + fi.ID.Short() + ")", Exclusive: true, Time: fi.ModTime}
 		}
-		out = append(out, StoredLock{ID: id, Info: li, ModTime: fi.ModTime})
-	}
-	return out, nil
+		out = append(out, StoredLock{ID: fi.ID, Info: li, ModTime: fi.ModTime})
+		return nil
+	})
+	return out, err
 }
 
 // staleReason says why a lock is abandoned, or "" if it is live. Age counts by the holder's

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -146,12 +147,25 @@ var _ BlobStore = (*Repository)(nil)
 
 // Open reads the config and all index files of the repository on be.
 func Open(ctx context.Context, be store.Backend, o Options) (*Repository, error) {
+	// The index files are listed while the config is read: over a link that is one round trip
+	// instead of two. Their names need no key; they are read once the keys are open.
+	type listing struct {
+		files []idFile
+		err   error
+	}
+	listed := make(chan listing, 1)
+	go func() {
+		files, err := listIndexFiles(ctx, be)
+		listed <- listing{files, err}
+	}()
 	cfg, err := LoadConfig(ctx, be)
 	if err != nil {
+		<-listed // the caller closes be next: nothing may still use it
 		return nil, err
 	}
 	crypt, master, keyID, err := openKeys(ctx, be, cfg, o.Password)
 	if err != nil {
+		<-listed
 		return nil, err
 	}
 	if o.PackSize == 0 {
@@ -184,6 +198,7 @@ func Open(ctx context.Context, be store.Backend, o Options) (*Repository, error)
 	}
 	codec, err := newCodecs(defaultCodecs())
 	if err != nil {
+		<-listed
 		return nil, fmt.Errorf("open repository %s: %w", be.Location(), err)
 	}
 	o.Password = nil // the master key is what stays in memory, not the password
@@ -193,7 +208,12 @@ func Open(ctx context.Context, be store.Backend, o Options) (*Repository, error)
 		r.free <- struct{}{}
 	}
 	r.ranges, _ = store.RangeCacheOf(be)
-	if err := r.loadIndex(ctx, false); err != nil {
+	index := <-listed
+	if index.err != nil {
+		r.Close()
+		return nil, index.err
+	}
+	if err := r.loadIndexListed(ctx, false, index.files); err != nil {
 		r.Close()
 		return nil, err
 	}
@@ -542,12 +562,15 @@ func (r *Repository) Flush(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("flush: %w", err)
 	}
-	var errs []error
-	for _, p := range held {
-		if err := r.upload(ctx, p); err != nil {
-			errs = append(errs, err)
-		}
+	// The open packs are finished and committed side by side: over a link each commit waits for
+	// its answers, and one after the other they would add their round trips up.
+	errs := make([]error, len(held))
+	var uploads sync.WaitGroup
+	for i, p := range held {
+		uploads.Go(func() { errs[i] = r.upload(ctx, p) })
 	}
+	uploads.Wait()
+	errs = slices.DeleteFunc(errs, func(err error) bool { return err == nil })
 	for i := 0; i < n; i++ {
 		r.putPacker(nil)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/snapferry/snapferry/images/store"
 )
@@ -61,11 +62,17 @@ func (r *Repository) SaveSnapshot(ctx context.Context, sn *Snapshot) (ID, error)
 	if sn.Tree != nil && !r.HasBlob(TreeBlob, *sn.Tree) {
 		return ID{}, fmt.Errorf("save snapshot of %s: tree %s: %w", sn.Source, sn.Tree.Short(), ErrBlobNotFound)
 	}
-	if err := r.recheckIndex(ctx, sn); err != nil {
+	// Both checks ask the store; over a link they share one round trip.
+	var lockErr error
+	var verified sync.WaitGroup
+	verified.Go(func() { lockErr = r.verifyLocks(ctx) })
+	err := r.recheckIndex(ctx, sn)
+	verified.Wait()
+	if err != nil {
 		return ID{}, fmt.Errorf("save snapshot of %s: %w", sn.Source, err)
 	}
-	if err := r.verifyLocks(ctx); err != nil {
-		return ID{}, fmt.Errorf("save snapshot of %s: %w", sn.Source, err)
+	if lockErr != nil {
+		return ID{}, fmt.Errorf("save snapshot of %s: %w", sn.Source, lockErr)
 	}
 	if sn.Version == 0 {
 		sn.Version = SnapshotVersion

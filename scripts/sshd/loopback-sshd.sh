@@ -69,6 +69,11 @@ MaxStartups 64
 MaxSessions 64
 LogLevel VERBOSE
 Subsystem sftp internal-sftp
+# A store host's login, not this machine's: bash sources ~/.bashrc for every command sshd runs
+# (Debian's SSH_SOURCE_BASHRC) unless SHLVL says it is not a top-level shell, and a developer's
+# .bashrc (here root's: pyenv init) took 0.5 s quiet, 5-7 s at load 20, before each far command
+# (snapferry serve, borg serve) could start. sftp (restic) runs without a shell.
+SetEnv SHLVL=1
 CFG
   # Without -D sshd detaches once it listens, so a zero exit means it is serving.
   if "$sshd_bin" -f "$dir/sshd_config" -E "$dir/sshd.log"; then

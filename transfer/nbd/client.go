@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"time"
 )
 
@@ -22,27 +21,14 @@ type Options struct {
 }
 
 // Client is one NBD connection in transmission phase. Its methods may be called from several
-// goroutines; requests go one at a time.
+// goroutines: requests are pipelined (up to Window in flight, see pipeline.go) and their replies,
+// which the server may send in any order with chunks of different requests interleaved, are
+// matched to them by handle.
 type Client struct {
-	mu       sync.Mutex
 	conn     net.Conn
 	info     exportInfo
 	contexts map[string]uint32
-	cookie   uint64
-	hdr      [28]byte
-	// broken is the first error that left the connection out of step (a short read, a
-	// protocol error, a cancelled request): every later request fails with it.
-	broken error
-}
-
-// fail records err as breaking the connection unless the server only reported an error for
-// the request (the stream is still in step then), and returns it.
-func (c *Client) fail(err error) error {
-	var se *ServerError
-	if !errors.As(err, &se) && c.broken == nil {
-		c.broken = err
-	}
-	return err
+	p        pipe
 }
 
 // Dial connects to an NBD server ("tcp", "127.0.0.1:10809" or "unix", "/path/sock") and
@@ -69,6 +55,11 @@ func NewClient(ctx context.Context, conn net.Conn, o Options) (*Client, error) {
 	if err := c.handshake(o); err != nil {
 		return nil, fmt.Errorf("nbd: handshake with %s for export %q: %w", conn.RemoteAddr(), o.Export, err)
 	}
+	ids := make([]uint32, 0, len(c.contexts))
+	for _, id := range c.contexts {
+		ids = append(ids, id)
+	}
+	c.p.start(conn, ids)
 	return c, nil
 }
 
@@ -95,14 +86,9 @@ func (c *Client) ReadOnly() bool { return c.info.flags&TransReadOnly != 0 }
 // Context tells whether the server selected a metadata context.
 func (c *Client) Context(name string) bool { _, ok := c.contexts[name]; return ok }
 
-// Close says goodbye (NBD_CMD_DISC) and closes the connection.
-func (c *Client) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_ = c.conn.SetDeadline(time.Now().Add(2 * time.Second))
-	_ = c.send(cmdDisc, 0, 0, 0)
-	return c.conn.Close()
-}
+// Close says goodbye (NBD_CMD_DISC) and closes the connection. Requests still in flight fail;
+// once Close returns nothing writes into their buffers any more.
+func (c *Client) Close() error { return c.p.close() }
 
 func (c *Client) handshake(o Options) error {
 	var b [18]byte
@@ -245,211 +231,4 @@ func optError(typ uint32, p []byte) error {
 		msg += ": " + string(p)
 	}
 	return &optionError{typ: typ, msg: msg}
-}
-
-// send writes one request header (no payload).
-func (c *Client) send(cmd uint16, flags uint16, off uint64, n uint32) error {
-	c.cookie++
-	b := c.hdr[:]
-	binary.BigEndian.PutUint32(b, magicRequest)
-	binary.BigEndian.PutUint16(b[4:], flags)
-	binary.BigEndian.PutUint16(b[6:], cmd)
-	binary.BigEndian.PutUint64(b[8:], c.cookie)
-	binary.BigEndian.PutUint64(b[16:], off)
-	binary.BigEndian.PutUint32(b[24:], n)
-	_, err := c.conn.Write(b)
-	return err
-}
-
-// ReadAt reads len(p) bytes at off (io.ReaderAt), in requests of at most MaxRequest bytes.
-// Holes the server reports read as zeros.
-func (c *Client) ReadAt(p []byte, off int64) (int, error) {
-	return c.ReadAtContext(context.Background(), p, off)
-}
-
-// ReadAtContext is ReadAt that gives up when ctx ends.
-func (c *Client) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, fmt.Errorf("nbd: read at negative offset %d", off)
-	}
-	done := 0
-	for done < len(p) {
-		if off+int64(done) >= c.Size() {
-			return done, io.EOF
-		}
-		n := min(len(p)-done, MaxRequest, int(c.Size()-off-int64(done)))
-		if err := c.read(ctx, p[done:done+n], uint64(off)+uint64(done)); err != nil {
-			return done, err
-		}
-		done += n
-	}
-	return done, nil
-}
-
-func (c *Client) read(ctx context.Context, p []byte, off uint64) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	stop := c.watch(ctx)
-	defer stop()
-	if c.broken != nil {
-		return fmt.Errorf("nbd: connection unusable after an earlier error: %w", c.broken)
-	}
-	if err := c.send(cmdRead, 0, off, uint32(len(p))); err != nil {
-		c.fail(err)
-		return fmt.Errorf("nbd: send read: %w", err)
-	}
-	var covered uint64
-	err := c.replies(func(h replyHeader, payload []byte) error {
-		switch h.typ {
-		case chunkOffsetData:
-			o, data, err := parseOffsetData(payload)
-			if err != nil {
-				return err
-			}
-			if o < off || o-off+uint64(len(data)) > uint64(len(p)) {
-				return fmt.Errorf("read reply data at %d+%d outside the request %d+%d", o, len(data), off, len(p))
-			}
-			copy(p[o-off:], data)
-			covered += uint64(len(data))
-		case chunkOffsetHole:
-			o, n, err := parseOffsetHole(payload)
-			if err != nil {
-				return err
-			}
-			if o < off || o-off+uint64(n) > uint64(len(p)) {
-				return fmt.Errorf("read reply hole at %d+%d outside the request %d+%d", o, n, off, len(p))
-			}
-			clear(p[o-off : o-off+uint64(n)])
-			covered += uint64(n)
-		case chunkNone:
-		default:
-			return fmt.Errorf("unexpected reply chunk type %d to a read", h.typ)
-		}
-		return nil
-	}, p)
-	if errors.Is(err, errSimpleDone) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("nbd: read %d bytes at %d: %w", len(p), off, c.fail(err))
-	}
-	if covered != uint64(len(p)) {
-		return fmt.Errorf("nbd: read %d bytes at %d: the server's chunks covered %d", len(p), off, covered)
-	}
-	return nil
-}
-
-// replies reads the replies to the request just sent, up to the final one, handing each
-// structured chunk's payload to fn. A simple reply to a read fills readBuf and ends it.
-func (c *Client) replies(fn func(h replyHeader, payload []byte) error, readBuf []byte) error {
-	var hb [20]byte
-	var payload []byte
-	var firstErr error
-	for {
-		if _, err := io.ReadFull(c.conn, hb[:4]); err != nil {
-			return err
-		}
-		n := replyHeaderLen(binary.BigEndian.Uint32(hb[:4]))
-		if n == 0 {
-			return fmt.Errorf("reply magic %#x is neither simple nor structured", binary.BigEndian.Uint32(hb[:4]))
-		}
-		if _, err := io.ReadFull(c.conn, hb[4:n]); err != nil {
-			return err
-		}
-		h, err := parseReplyHeader(hb[:n])
-		if err != nil {
-			return err
-		}
-		if h.cookie != c.cookie {
-			return fmt.Errorf("reply for request %d while waiting for %d", h.cookie, c.cookie)
-		}
-		if !h.structured {
-			if h.errno != 0 {
-				return &ServerError{Errno: h.errno}
-			}
-			if readBuf != nil {
-				if _, err := io.ReadFull(c.conn, readBuf); err != nil {
-					return err
-				}
-				if fn != nil {
-					// Tell read that the buffer is full.
-					return errSimpleDone
-				}
-			}
-			return nil
-		}
-		if cap(payload) < int(h.length) {
-			payload = make([]byte, h.length)
-		}
-		payload = payload[:h.length]
-		if _, err := io.ReadFull(c.conn, payload); err != nil {
-			return err
-		}
-		if h.typ&chunkErrBit != 0 {
-			if firstErr == nil {
-				firstErr = parseErrorChunk(h.typ, payload)
-			}
-		} else if firstErr == nil {
-			firstErr = fn(h, payload)
-		}
-		if h.flags&replyFlagDone != 0 {
-			return firstErr
-		}
-	}
-}
-
-var errSimpleDone = errors.New("simple reply")
-
-// BlockStatus asks for the extents of context (a name selected at Dial) in [off, off+length)
-// and returns them in order, clipped to the range. The server may answer for less than the
-// whole range; the caller asks again from the end of the last extent.
-func (c *Client) BlockStatus(ctx context.Context, cname string, off, length uint64) ([]Extent, error) {
-	id, ok := c.contexts[cname]
-	if !ok {
-		return nil, fmt.Errorf("nbd: block status: metadata context %q was not selected by the server", cname)
-	}
-	length = min(length, 1<<31)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	stop := c.watch(ctx)
-	defer stop()
-	if c.broken != nil {
-		return nil, fmt.Errorf("nbd: connection unusable after an earlier error: %w", c.broken)
-	}
-	if err := c.send(cmdBlockStatus, 0, off, uint32(length)); err != nil {
-		c.fail(err)
-		return nil, fmt.Errorf("nbd: send block status: %w", err)
-	}
-	var out []Extent
-	err := c.replies(func(h replyHeader, payload []byte) error {
-		switch h.typ {
-		case chunkBlockStatus:
-			got, ext, err := parseBlockStatus(payload, off)
-			if err != nil {
-				return err
-			}
-			if got == id {
-				out = ext
-			}
-		case chunkNone:
-		default:
-			return fmt.Errorf("unexpected reply chunk type %d to block status", h.typ)
-		}
-		return nil
-	}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("nbd: block status of %s at %d+%d: %w", cname, off, length, c.fail(err))
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("nbd: block status of %s at %d+%d: no extents in the reply", cname, off, length)
-	}
-	end := off + length
-	for i := range out {
-		if out[i].Offset+out[i].Length >= end {
-			out[i].Length = end - out[i].Offset
-			out = out[:i+1]
-			break
-		}
-	}
-	return out, nil
 }

@@ -2,7 +2,10 @@ package nbd
 
 import (
 	"bytes"
+	"fmt"
+	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -119,4 +122,83 @@ func sameRanges(got, want []Extent) bool {
 		}
 	}
 	return true
+}
+
+// Many reads and block status requests in flight at once from several goroutines on one
+// connection to a real qemu-nbd: every read gets the image's bytes at its offset.
+func TestPipelinedAgainstQemuNBD(t *testing.T) {
+	qimg, qio := needTool(t, "qemu-img"), needTool(t, "qemu-io")
+	dir := t.TempDir()
+	img := filepath.Join(dir, "d.qcow2")
+	run(t, qimg, "create", "-q", "-f", "qcow2", img, "48M")
+	args := []string{"-f", "qcow2"}
+	for i := range 40 {
+		args = append(args, "-c", fmt.Sprintf("write -P 0x%02x %d 192k", i+1, int64(i)*1200<<10))
+	}
+	run(t, qio, append(args, img)...)
+	raw := filepath.Join(dir, "d.raw")
+	run(t, qimg, "convert", "-f", "qcow2", "-O", "raw", img, raw)
+	want, err := os.ReadFile(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := serveQemuNBD(t, img, "qcow2")
+	ctx := testCtx(t)
+	c, err := Dial(ctx, "unix", sock, Options{Export: "disk", MetaContexts: []string{ContextAllocation}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Each goroutine keeps up to 8 reads of odd sizes in flight over its quarter.
+			var reads []*Read
+			var bufs [][]byte
+			var offs []int64
+			for off := int64(w) * 12 << 20; off < int64(w+1)*12<<20; off += 300 << 10 {
+				n := min(300<<10-int(off%7)*512, int(int64(w+1)*12<<20-off))
+				b := make([]byte, n)
+				r, err := c.StartRead(ctx, b, off)
+				if err != nil {
+					errs <- err
+					return
+				}
+				reads, bufs, offs = append(reads, r), append(bufs, b), append(offs, off)
+			}
+			for i, r := range reads {
+				if err := r.Wait(ctx); err != nil {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(bufs[i], want[offs[i]:offs[i]+int64(len(bufs[i]))]) {
+					errs <- fmt.Errorf("read at %d differs", offs[i])
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range 20 {
+			if _, err := c.BlockStatus(ctx, ContextAllocation, 0, uint64(c.Size())); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// One ReadAt larger than MaxRequest goes out as several requests at once.
+	all := make([]byte, c.Size())
+	if _, err := c.ReadAtContext(ctx, all, 0); err != nil || !bytes.Equal(all, want) {
+		t.Fatalf("whole read: %v", err)
+	}
 }

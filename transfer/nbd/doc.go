@@ -9,7 +9,15 @@
 // the peer is parsed by functions over byte slices (parse.go) that the fuzz tests drive; lengths
 // the peer announces are bounded before anything is allocated.
 //
-// The client sends one request at a time (a mutex orders them); a disk backup opens one client
-// per reader when it wants more in flight. Context cancellation closes the connection's deadline
-// so a stuck server never hangs a backup.
+// The client pipelines: up to Window requests are in flight on one connection (StartRead, or
+// several goroutines calling ReadAt and BlockStatus), one goroutine reads the replies and matches
+// them to their requests by handle, so a server may answer out of order and interleave the
+// chunks of different requests. Read data goes straight into the caller's buffer: memory does not
+// grow with the window. A reply that breaks the protocol (an unknown handle, a chunk outside its
+// request or larger than allowed, more chunks than a request can have) ends the connection with
+// an error naming it; every request in flight fails with that error. Context cancellation closes
+// the connection, so a stuck server never hangs a backup.
+//
+// The server answers the requests of a connection concurrently (a bounded number at a time), as
+// QEMU sends several when a guest and a block job read at once.
 package nbd

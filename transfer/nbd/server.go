@@ -21,7 +21,7 @@ type Export struct {
 // Server serves read-only exports over the NBD protocol (fixed newstyle; NBD_OPT_GO, INFO and
 // EXPORT_NAME; simple replies). Writes are refused with EPERM: a client that wants to write
 // puts an overlay on top (qemu-img create -b). Each connection is served in its own goroutine,
-// its requests in order.
+// several of its reads at once (Export.Data must allow concurrent ReadAt, as io.ReaderAt says).
 type Server struct {
 	exports map[string]Export
 	served  atomic.Int64
@@ -162,10 +162,28 @@ func optReplyTo(w io.Writer, opt, typ uint32, data []byte) error {
 	return err
 }
 
-// transmit answers requests until the client disconnects.
+// A connection's requests are served concurrently, at most serverWindow at once and reads of
+// at most serverWindowBytes together (one larger read runs alone), so a client that sends many
+// large reads cannot make the server hold much.
+const (
+	serverWindow      = 8
+	serverWindowBytes = 16 << 20
+)
+
+// transmit answers requests until the client disconnects: it reads them in order and serves
+// each read in its own goroutine within the window; replies go out as they are ready (the
+// handle tells the client which is which), one at a time.
 func (s *Server) transmit(conn net.Conn, e Export) error {
+	var wmu sync.Mutex
+	reply := func(cookie uint64, errno uint32, data []byte) error {
+		wmu.Lock()
+		defer wmu.Unlock()
+		return simpleReply(conn, cookie, errno, data)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	budget := newBudget(serverWindow, serverWindowBytes)
 	var hb [28]byte
-	var buf []byte
 	for {
 		if _, err := io.ReadFull(conn, hb[:]); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -180,30 +198,31 @@ func (s *Server) transmit(conn net.Conn, e Export) error {
 		switch req.typ {
 		case cmdRead:
 			if req.length > MaxRequest || req.offset > uint64(e.Size) || uint64(req.length) > uint64(e.Size)-req.offset {
-				if err := simpleReply(conn, req.cookie, errInvalid, nil); err != nil {
+				if err := reply(req.cookie, errInvalid, nil); err != nil {
 					return err
 				}
 				continue
 			}
-			if cap(buf) < int(req.length) {
-				buf = make([]byte, req.length)
-			}
-			buf = buf[:req.length]
-			if n, err := e.Data.ReadAt(buf, int64(req.offset)); n < len(buf) {
-				_ = err
-				if err := simpleReply(conn, req.cookie, errIO, nil); err != nil {
-					return err
+			budget.acquire(int64(req.length))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer budget.release(int64(req.length))
+				buf := make([]byte, req.length)
+				errno := uint32(0)
+				if n, _ := e.Data.ReadAt(buf, int64(req.offset)); n < len(buf) {
+					errno, buf = errIO, nil
 				}
-				continue
-			}
-			if err := simpleReply(conn, req.cookie, 0, buf); err != nil {
-				return err
-			}
-			s.served.Add(int64(len(buf)))
+				if err := reply(req.cookie, errno, buf); err != nil {
+					conn.Close() // the read loop ends with it
+					return
+				}
+				s.served.Add(int64(len(buf)))
+			}()
 		case cmdDisc:
 			return nil
 		case cmdFlush:
-			if err := simpleReply(conn, req.cookie, 0, nil); err != nil {
+			if err := reply(req.cookie, 0, nil); err != nil {
 				return err
 			}
 		case cmdWrite:
@@ -213,15 +232,50 @@ func (s *Server) transmit(conn net.Conn, e Export) error {
 			if _, err := io.CopyN(io.Discard, conn, int64(req.length)); err != nil {
 				return err
 			}
-			if err := simpleReply(conn, req.cookie, errPerm, nil); err != nil {
+			if err := reply(req.cookie, errPerm, nil); err != nil {
 				return err
 			}
 		default:
-			if err := simpleReply(conn, req.cookie, errInvalid, nil); err != nil {
+			if err := reply(req.cookie, errInvalid, nil); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// budget bounds the requests a connection serves at once, by count and by bytes. Only the
+// connection's read loop acquires; the goroutines serving requests release.
+type budget struct {
+	mu         sync.Mutex
+	cond       *sync.Cond
+	n, max     int
+	used, maxB int64
+}
+
+func newBudget(n int, bytes int64) *budget {
+	b := &budget{max: n, maxB: bytes}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+// acquire waits until one more request of size bytes fits; a request larger than the whole
+// byte budget waits until it runs alone.
+func (b *budget) acquire(size int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for b.n >= b.max || (b.n > 0 && b.used+size > b.maxB) {
+		b.cond.Wait()
+	}
+	b.n++
+	b.used += size
+}
+
+func (b *budget) release(size int64) {
+	b.mu.Lock()
+	b.n--
+	b.used -= size
+	b.mu.Unlock()
+	b.cond.Signal()
 }
 
 func simpleReply(w io.Writer, cookie uint64, errno uint32, data []byte) error {

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/snapferry/snapferry/transfer/nbd/nbdtest"
 )
 
 // serve starts a Server of data on a unix socket for the test.
@@ -63,12 +65,10 @@ func TestServerWithClient(t *testing.T) {
 	if s.BytesServed() != int64(len(data)) {
 		t.Fatalf("served %d", s.BytesServed())
 	}
-	c.mu.Lock()
-	err = c.send(cmdRead, 0, uint64(len(data)), 10) // past the end
+	cl, err := c.p.send(ctx, cmdRead, uint64(len(data)), 10, make([]byte, 10), 0) // past the end
 	if err == nil {
-		err = c.replies(func(replyHeader, []byte) error { return nil }, make([]byte, 10))
+		err = c.p.wait(ctx, cl)
 	}
-	c.mu.Unlock()
 	var se *ServerError
 	if !errorsAs(err, &se) || se.Errno != errInvalid {
 		t.Fatalf("read past the end: %v", err)
@@ -157,4 +157,47 @@ func FuzzServerParsers(f *testing.F) {
 			t.Fatal("GO request lengths do not add up")
 		}
 	})
+}
+
+// The server answers a connection's reads concurrently: with four reads in flight from our
+// pipelined client, two reach the export's ReadAt at once, and each gets its own bytes.
+func TestServerServesConcurrently(t *testing.T) {
+	data := testData(1 << 20)
+	g := &nbdtest.PairReader{Data: data}
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(Export{Name: "disk", Size: int64(len(data)), Data: g})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, l) }()
+	defer func() { cancel(); <-done }()
+	c, err := Dial(testCtx(t), "unix", sock, Options{Export: "disk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	bufs := make([][]byte, 4)
+	var reads []*Read
+	for i := range bufs {
+		bufs[i] = make([]byte, 64<<10)
+		r, err := c.StartRead(testCtx(t), bufs[i], int64(i)*200<<10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reads = append(reads, r)
+	}
+	for i, r := range reads {
+		if err := r.Wait(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(bufs[i], data[i*200<<10:i*200<<10+64<<10]) {
+			t.Fatalf("read %d got other bytes", i)
+		}
+	}
+	if g.Most() < 2 {
+		t.Fatalf("at most %d reads served at once", g.Most())
+	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/transfer/sshconn"
+	"github.com/snapferry/snapferry/transfer/wire"
 )
 
 // linked is a remote Backend together with the SSH connection it runs on. It owns the
@@ -18,6 +19,8 @@ type linked struct {
 	store.Backend
 	conn         *sshconn.Client
 	closeSession func() error
+	tr           tracer
+	wire         *wire.Session // ssh:// only: its request counts close the trace
 }
 
 var (
@@ -109,10 +112,17 @@ func (p *linkedPending) Commit(ctx context.Context, h store.Handle) error {
 
 // Close closes the backend, then the session it ran in, then the connection.
 func (l *linked) Close() error {
+	if l.wire != nil {
+		st := l.wire.Stats()
+		l.tr.printf("closing the store after %d requests, %d of them serial round trips", st.Requests, st.Serial)
+	} else {
+		l.tr.printf("closing the store")
+	}
 	err := l.Backend.Close()
 	if serr := l.closeSession(); err == nil {
 		err = serr
 	}
+	l.tr.printf("far side ended")
 	if cerr := l.conn.Close(); err == nil && cerr != nil && !errors.Is(cerr, io.EOF) && l.conn.Err() == nil {
 		err = fmt.Errorf("close connection of %s: %w", l.Location(), cerr)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/snapferry/snapferry/transfer/remotestore"
 	"github.com/snapferry/snapferry/transfer/sftpstore"
 	"github.com/snapferry/snapferry/transfer/sshconn"
+	"github.com/snapferry/snapferry/transfer/wire"
 )
 
 // Options for Open. The SSH fields map to the CLI's --identity, --known-hosts,
@@ -52,6 +53,27 @@ type Options struct {
 	Upload func(io.WriteCloser) io.WriteCloser
 	// S3 holds the settings of s3:// stores (the --s3-* flags).
 	S3 S3Options
+	// MetaCache, if set, is a folder where the index and snapshot files (and small pack ranges)
+	// of ssh:// stores are cached (images/store/metacache), one subfolder per store location:
+	// a later command over the same link then fetches only files it has not seen, instead of a
+	// request each. (s3:// stores take theirs from S3.MetaCache.)
+	MetaCache string
+	// Trace, when set, receives a timestamped line per step of opening an ssh:// store and per
+	// wire request after it (wire.Session.SetTrace): $SNAPFERRY_WIRE_TRACE, for finding where a
+	// command waits on the link.
+	Trace io.Writer
+}
+
+// tracer writes Options.Trace lines in milliseconds since the store was asked for.
+type tracer struct {
+	w     io.Writer
+	start time.Time
+}
+
+func (t tracer) printf(format string, args ...any) {
+	if t.w != nil {
+		fmt.Fprintf(t.w, "%10.3f ms   %s\n", float64(time.Since(t.start).Microseconds())/1000, fmt.Sprintf(format, args...))
+	}
 }
 
 // Open parses spec and opens its Backend.
@@ -73,24 +95,32 @@ func OpenSpec(ctx context.Context, s Spec, opts Options) (store.Backend, error) 
 	case S3:
 		return openS3(s, opts.S3)
 	}
+	tr := tracer{w: opts.Trace, start: time.Now()}
+	tr.printf("dial %s", s)
 	conn, err := Dial(ctx, s, opts)
 	if err != nil {
 		return nil, err
 	}
+	tr.printf("ssh connected and authenticated")
 	var be store.Backend
+	var ws *wire.Session
 	closeFn := func() error { return nil }
 	if s.Scheme == SFTP {
 		be, err = sftpstore.New(conn.Client, servePath(s.Path), s.String(), sftpstore.Options{})
 	} else {
 		var sess *ssh.Session
-		be, sess, err = openServe(ctx, conn, s, opts)
+		var client *remotestore.Client
+		client, sess, err = openServe(ctx, conn, s, opts, tr)
+		if err == nil {
+			be, ws = cached(client, s, opts.MetaCache), client.Session()
+		}
 		closeFn = func() error { return waitSession(sess, sessionCloseWait) }
 	}
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	return &linked{Backend: be, conn: conn, closeSession: closeFn}, nil
+	return &linked{Backend: be, conn: conn, closeSession: closeFn, tr: tr, wire: ws}, nil
 }
 
 // sessionCloseWait bounds how long closing a store waits for the far serve to end.
@@ -126,13 +156,14 @@ func servePath(p string) string {
 	return strings.TrimPrefix(p, "~/")
 }
 
-func openServe(ctx context.Context, conn *sshconn.Client, s Spec, opts Options) (*remotestore.Client, *ssh.Session, error) {
+func openServe(ctx context.Context, conn *sshconn.Client, s Spec, opts Options, tr tracer) (*remotestore.Client, *ssh.Session, error) {
 	root := servePath(s.Path)
 	binary, err := deploy.Locate(ctx, conn.Client, opts.RemotePath, deploy.Options{
 		Version: opts.Version, RemotePath: opts.DeployPath, LocalBinary: opts.LocalBinary})
 	if err != nil {
 		return nil, nil, fmt.Errorf("open store %s: %w", s, err)
 	}
+	tr.printf("far binary located: %s", binary)
 	if opts.Create && opts.RemotePath == "" {
 		var out strings.Builder
 		res, err := remoterun.Run(ctx, conn.Client, remoterun.ShellQuote("mkdir", "-p", "--", root),
@@ -172,6 +203,7 @@ func openServe(ctx context.Context, conn *sshconn.Client, s Spec, opts Options) 
 		sess.Close()
 		return nil, nil, fmt.Errorf("open store %s: start %s: %w", s, cmd, err)
 	}
+	tr.printf("far command started: %s", cmd)
 	if opts.Upload != nil {
 		stdin = opts.Upload(stdin)
 	}
@@ -184,6 +216,10 @@ func openServe(ctx context.Context, conn *sshconn.Client, s Spec, opts Options) 
 			return nil, nil, fmt.Errorf("open store %s: %w; the remote %s said: %s", s, err, cmd, msg)
 		}
 		return nil, nil, fmt.Errorf("open store %s: %w", s, conn.Explain(err))
+	}
+	tr.printf("wire handshake done (server %s)", client.Server().Program)
+	if tr.w != nil {
+		client.Session().SetTrace(tr.w, tr.start)
 	}
 	return client, sess, nil
 }

@@ -40,9 +40,18 @@ func openS3(s Spec, o S3Options) (store.Backend, error) {
 		LockFor:      o.LockFor,
 		Limiter:      o.Limiter,
 	})
-	if err != nil || o.MetaCache == "" {
-		return be, err
+	if err != nil {
+		return nil, err
+	}
+	return cached(be, s, o.MetaCache), nil
+}
+
+// cached puts be behind a metadata cache in a subfolder of dir named by the store's location
+// (be itself when dir is "").
+func cached(be store.Backend, s Spec, dir string) store.Backend {
+	if dir == "" {
+		return be
 	}
 	sum := sha256.Sum256([]byte(s.String()))
-	return metacache.New(be, filepath.Join(o.MetaCache, hex.EncodeToString(sum[:8]))), nil
+	return metacache.New(be, filepath.Join(dir, hex.EncodeToString(sum[:8])))
 }

@@ -48,6 +48,8 @@ type Session struct {
 
 	readerDone chan struct{}
 	writerDone chan struct{} // closed when writeLoop has returned
+
+	stats sessionStats // client: requests opened, round trips waited for, the trace
 }
 
 func newSession(r *bufio.Reader, w io.Writer, server bool, window, maxStreams int) *Session {
@@ -322,6 +324,7 @@ func (s *Session) Open(ctx context.Context, op Op, args []byte, upload bool) (*S
 	st.upload = upload
 	s.streams[st.id] = st
 	s.mu.Unlock()
+	s.noteOpen(st, op, args)
 	if err := s.send(ctx, Frame{Type: FrameRequest, Stream: st.id, Payload: EncodeRequest(Request{Op: op, Upload: upload, Args: args})}); err != nil {
 		st.forget()
 		return nil, err

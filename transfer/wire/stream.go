@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 )
 
 // errPeerCanceled is what a server handler's reads and writes return after the client
@@ -47,6 +48,12 @@ type Stream struct {
 	closed     bool      // client: Close was called
 	released   bool      // client: the stream slot was given back
 	cancelSent bool
+
+	// For Stats and the trace (client): when the request went out, body bytes received, and
+	// whether the stream was counted as finished.
+	opened      time.Time
+	received    int64
+	finishNoted bool
 }
 
 func newStream(s *Session, id uint32, parent context.Context) *Stream {
@@ -107,6 +114,7 @@ func (st *Stream) deliverData(p []byte) error {
 		return fmt.Errorf("%w: stream %d sent %d bytes with a window of %d", ErrMalformed, st.id, len(p), st.inAllowed)
 	}
 	st.inAllowed -= len(p)
+	st.received += int64(len(p))
 	if len(p) > 0 {
 		st.inBuf = append(st.inBuf, p)
 	} else {
@@ -129,6 +137,9 @@ func (st *Stream) deliverEnd(re *RemoteError) error {
 	if re != nil {
 		st.inErr = re
 	}
+	if st.finishedLocked() {
+		st.noteFinishedLocked("end")
+	}
 	st.wakeLocked()
 	st.maybeReleaseLocked()
 	return nil
@@ -142,6 +153,11 @@ func (st *Stream) deliverResponse(r Response) error {
 	}
 	st.resp = &r
 	st.inExpected = r.Err == nil && r.Streamed
+	if st.finishedLocked() {
+		st.noteFinishedLocked("done")
+	} else {
+		st.s.tracef("  resp  #%-5d after %.3f ms", st.id, float64(time.Since(st.opened).Microseconds())/1000)
+	}
 	st.wakeLocked()
 	st.maybeReleaseLocked()
 	return nil
@@ -222,6 +238,26 @@ func (st *Stream) grantLocked(n int) {
 	// Queue without blocking the reader of this stream on a full queue for long: the writer
 	// drains it continuously, and a dead session makes send return at once.
 	go st.s.send(context.Background(), Frame{Type: FrameWindow, Stream: st.id, Payload: EncodeWindow(uint32(inc))}) //nolint:errcheck // a lost grant only matters on a dead link
+}
+
+// GrantAhead lets the peer send up to n more body bytes on this client stream than the session's
+// window, before any of them is read: a large download over a link with latency is then not held
+// to one window per round trip. It is a plain Window frame, which every server takes (the
+// protocol lets a receiver widen a window whenever it likes), so it needs no capability. It costs
+// at most n more bytes buffered for the stream when the reader is slower than the link.
+func (st *Stream) GrantAhead(n int) error {
+	if n <= 0 || st.s.server {
+		return nil
+	}
+	n = min(n, maxWindow)
+	st.mu.Lock()
+	if st.closed || st.inEnded {
+		st.mu.Unlock()
+		return nil
+	}
+	st.inAllowed += n
+	st.mu.Unlock()
+	return st.sendErr(st.s.send(st.ctx, Frame{Type: FrameWindow, Stream: st.id, Payload: EncodeWindow(uint32(n))}))
 }
 
 // --- writing ---
@@ -374,6 +410,7 @@ func (st *Stream) Close() error {
 func (st *Stream) forget() {
 	st.mu.Lock()
 	st.closed, st.released = true, true
+	st.noteFinishedLocked("unsent")
 	st.mu.Unlock()
 	st.s.remove(st)
 	<-st.s.sem
