@@ -17,25 +17,21 @@ func (a *app) backupLibvirt(job *jobrun.Job, f backupFlags, lv *libvirt.Driver) 
 	if err != nil {
 		return nil, err
 	}
-	t, err := a.openBackupTarget(f.to, false)
-	if err != nil {
-		return nil, err
-	}
-	defer t.Close(a)
 	var excl []string
 	if f.excludeDisk != "" {
 		excl = strings.Split(f.excludeDisk, ",")
 	}
-	id := t.r.Config().ID
-	o := libvirt.BackupOptions{
-		JobID: job.ID, Chain: id[:min(12, len(id))], Host: t.host, Tags: f.tags, ExcludeDisks: excl,
-		Quiesce: f.quiesce, ScratchDir: os.TempDir(), LockDir: lockDir, LockWait: wait, Progress: t.prog,
-		Log: func(m string) { fmt.Fprintln(a.stderr, m) },
-	}
-	res := &backupResult{}
-	res.addVMResults(lv.Backup(a.ctx, t.r, vms, o), f.mode)
-	res.events.checkSpace(a, t.r, f.lowBytes)
-	return res, nil
+	return a.backupInto(f, false, func(t *backupTarget) (*backupResult, error) {
+		id := t.r.Config().ID
+		o := libvirt.BackupOptions{
+			JobID: job.ID, Chain: id[:min(12, len(id))], Host: t.host, Tags: f.tags, ExcludeDisks: excl,
+			Quiesce: f.quiesce, ScratchDir: os.TempDir(), LockDir: lockDir, LockWait: wait, Progress: t.prog,
+			Log: func(m string) { fmt.Fprintln(a.stderr, m) },
+		}
+		res := &backupResult{}
+		res.addVMResults(lv.Backup(a.ctx, t.r, vms, o), f.mode)
+		return res, nil
+	})
 }
 
 // addVMResults adds one item per VM backup (ESXi or libvirt) and its failure event.

@@ -89,39 +89,34 @@ func (a *app) backupPaths(paths []string, f backupFlags) (*backupResult, error) 
 	if err != nil {
 		return nil, err
 	}
-	t, err := a.openBackupTarget(f.to, true)
-	if err != nil {
-		return nil, err
-	}
-	defer t.Close(a)
-	r, host, prog, parents := t.r, t.host, t.prog, t.parents
-	cacheDir := a.blockCacheDir()
-	if t.parentsErr != nil {
-		return nil, t.parentsErr
-	}
-	exclude, err := excludeMatcher(f.excludes)
-	if err != nil {
-		return nil, err
-	}
-	o := backupjob.Options{Host: host, Tags: f.tags, Parents: parents, CacheDir: cacheDir, Rehash: f.rehash,
-		Progress: prog, Exclude: exclude, OneFileSystem: f.oneFS}
-	res := &backupResult{items: failed}
-	for _, im := range images {
-		br, err := backupjob.Image(a.ctx, r, im.path, im.kind == "vmdk", o)
-		if err != nil {
-			return res, err
+	return a.backupInto(f, true, func(t *backupTarget) (*backupResult, error) {
+		cacheDir := a.blockCacheDir()
+		if t.parentsErr != nil {
+			return nil, t.parentsErr
 		}
-		res.items = append(res.items, resultItem("image", br))
-	}
-	if len(files) > 0 {
-		br, err := backupjob.Files(a.ctx, r, files, o)
+		exclude, err := excludeMatcher(f.excludes)
 		if err != nil {
-			return res, err
+			return nil, err
 		}
-		res.items = append(res.items, resultItem("files", br))
-	}
-	res.events.checkSpace(a, r, f.lowBytes)
-	return res, nil
+		o := backupjob.Options{Host: t.host, Tags: f.tags, Parents: t.parents, CacheDir: cacheDir, Rehash: f.rehash,
+			Progress: t.prog, Exclude: exclude, OneFileSystem: f.oneFS}
+		res := &backupResult{items: failed}
+		for _, im := range images {
+			br, err := backupjob.Image(a.ctx, t.r, im.path, im.kind == "vmdk", o)
+			if err != nil {
+				return res, err
+			}
+			res.items = append(res.items, resultItem("image", br))
+		}
+		if len(files) > 0 {
+			br, err := backupjob.Files(a.ctx, t.r, files, o)
+			if err != nil {
+				return res, err
+			}
+			res.items = append(res.items, resultItem("files", br))
+		}
+		return res, nil
+	})
 }
 
 // resultItem is the report row of an image or files backup.

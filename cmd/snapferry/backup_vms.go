@@ -12,16 +12,11 @@ func (a *app) backupVMs(job *jobrun.Job, f backupFlags) (*backupResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := a.openBackupTarget(f.to, false)
-	if err != nil {
-		return nil, err
-	}
-	defer t.Close(a)
-	r, host, prog := t.r, t.host, t.prog
-	res := &backupResult{}
-	opts.JobID, opts.Host, opts.Progress, opts.OnLeftover = job.ID, host, prog, res.events.leftover
-	opts.CacheDir, opts.Rehash = a.blockCacheDir(), f.rehash
-	res.addVMResults(vmjob.Backup(a.ctx, h, r, vms, opts), f.mode)
-	res.events.checkSpace(a, r, f.lowBytes)
-	return res, nil
+	return a.backupInto(f, false, func(t *backupTarget) (*backupResult, error) {
+		res := &backupResult{}
+		opts.JobID, opts.Host, opts.Progress, opts.OnLeftover = job.ID, t.host, t.prog, res.events.leftover
+		opts.CacheDir, opts.Rehash = a.blockCacheDir(), f.rehash
+		res.addVMResults(vmjob.Backup(a.ctx, h, t.r, vms, opts), f.mode)
+		return res, nil
+	})
 }

@@ -37,35 +37,24 @@ func (a *app) check(r *repo.Repository, readData bool) error {
 	defer a.beginTask("check")()
 	prog := a.renderer()
 	rep, err := r.Check(a.ctx, repo.CheckOptions{ReadData: readData, Progress: prog})
-	prog.Close()
-	if err != nil {
-		return err
-	}
-	if a.jsonOut {
-		a.printJSON(rep)
-	} else {
+	err = a.printReport(prog, rep, err, func() {
 		fmt.Fprintf(a.stdout, "checked %s, %s, %s, %s", plural(rep.Snapshots, "snapshot"), plural(rep.IndexFiles, "index file"),
 			plural(rep.Packs, "pack"), plural(rep.Blobs, "blob"))
 		if readData {
 			fmt.Fprintf(a.stdout, " (read %s, %s)", plural(rep.PacksRead, "pack"), plural(rep.BlobsRead, "blob"))
 		}
 		fmt.Fprintln(a.stdout)
-		for _, w := range rep.Warnings {
-			fmt.Fprintf(a.stdout, "warning: %s\n", w)
-		}
-		for _, e := range rep.Errors {
-			fmt.Fprintf(a.stdout, "error: %s\n", e)
-		}
-		for _, p := range rep.DamagedPacks {
-			fmt.Fprintf(a.stdout, "damaged pack: %s\n", p)
-		}
+		printEach(a.stdout, "warning: %s\n", rep.Warnings)
+		printEach(a.stdout, "error: %s\n", rep.Errors)
+		printEach(a.stdout, "damaged pack: %s\n", rep.DamagedPacks)
 		if rep.BlobsMarked > 0 {
 			fmt.Fprintf(a.stdout, "marked %d damaged blob copies in the index: backups store them again instead of reusing them; "+
 				"`snapferry repair` removes them\n", rep.BlobsMarked)
 		}
-		for _, s := range rep.DamagedSnapshots {
-			fmt.Fprintf(a.stdout, "damaged snapshot: %s (restore of the damaged parts will fail)\n", s)
-		}
+		printEach(a.stdout, "damaged snapshot: %s (restore of the damaged parts will fail)\n", rep.DamagedSnapshots)
+	})
+	if err != nil {
+		return err
 	}
 	if !rep.OK() {
 		return fmt.Errorf("repository %s has %s", r.Backend().Location(), plural(len(rep.Errors), "error"))

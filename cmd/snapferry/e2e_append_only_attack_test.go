@@ -49,8 +49,8 @@ func appendOnlyAttack(t *testing.T, encrypted bool) {
 		initArgs = append(initArgs, "--encrypt")
 	}
 	mustSFSecret(t, home, env, 0, initArgs...) // on the store host
-	spec := fmt.Sprintf("ssh://%s@%s/%s", s.User, s.Addr, repoDir)
-	client := []string{"--identity", s.ClientKey, "--known-hosts", s.KnownHosts, "--remote-path", binPath}
+	spec := s.Spec("ssh", repoDir)
+	client := s.Flags("--remote-path", binPath)
 
 	// Two snapshots of an image, kept as files to compare restores with.
 	img := filepath.Join(dir, "disk.img")

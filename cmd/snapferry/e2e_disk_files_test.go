@@ -83,8 +83,8 @@ func TestFilesFromInsideDisk(t *testing.T) {
 			spec := filepath.Join(dir, "repo")
 			var ssh []string
 			if scheme != "local" {
-				spec = fmt.Sprintf("%s://%s@%s/%s", scheme, s.User, s.Addr, spec)
-				ssh = []string{"--identity", s.ClientKey, "--known-hosts", s.KnownHosts}
+				spec = s.Spec(scheme, spec)
+				ssh = s.Flags()
 			}
 			mustSF(t, home, 0, append([]string{"init", spec}, ssh...)...)
 			mustSF(t, home, 0, append([]string{"backup", img, "--to", spec}, ssh...)...)

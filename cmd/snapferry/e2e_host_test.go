@@ -19,7 +19,7 @@ import (
 
 // hostArgs are the flags that reach the loopback sshd for --host.
 func hostArgs(s *sshtest.Server) []string {
-	return []string{"--host", fmt.Sprintf("%s@%s", s.User, s.Addr), "--identity", s.ClientKey, "--known-hosts", s.KnownHosts}
+	return append([]string{"--host", fmt.Sprintf("%s@%s", s.User, s.Addr)}, s.Flags()...)
 }
 
 // TestHostLaunchStreamsAndReturnsStatus: --host runs the command on the far side (this binary,

@@ -222,9 +222,9 @@ func TestKillIdleSparesServeOfAnotherClient(t *testing.T) {
 	sparseImage(t, imgA, 8<<20, 0, 1, 2)
 	sparseImage(t, imgB, 4<<20, 0)
 
-	spec := fmt.Sprintf("ssh://%s@%s/%s", s.User, s.Addr, repoA)
-	client := startSF(t, nil, "backup", imgA, "--to", spec, "--home", homeA, "--bwlimit", "16K",
-		"--identity", s.ClientKey, "--known-hosts", s.KnownHosts, "--remote-path", remote)
+	spec := s.Spec("ssh", repoA)
+	client := startSF(t, nil, append([]string{"backup", imgA, "--to", spec, "--home", homeA, "--bwlimit", "16K"},
+		s.Flags("--remote-path", remote)...)...)
 	registeredPID(t, homeA, client.cmd.Process.Pid, "user", client)
 	servePID := registeredPID(t, serveHome, 0, "remote", client)
 
@@ -258,8 +258,8 @@ func TestKillIdleKeepsBusyRestoreAndCheckStopsIdleLeftover(t *testing.T) {
 
 	const idleAfter = "SNAPFERRY_IDLE_AFTER=4s"
 	slow := wrapperScript(t, filepath.Join(dir, "slow-snapferry"), true, "SNAPFERRY_HOME="+filepath.Join(dir, "serve-home"))
-	spec := fmt.Sprintf("ssh://%s@%s/%s", s.User, s.Addr, repoDir)
-	ssh := []string{"--identity", s.ClientKey, "--known-hosts", s.KnownHosts, "--remote-path", slow, "--home", home}
+	spec := s.Spec("ssh", repoDir)
+	ssh := s.Flags("--remote-path", slow, "--home", home)
 
 	busy := startSF(t, []string{idleAfter}, append([]string{"restore", "latest", "--from", spec, "--target", filepath.Join(dir, "out1")}, ssh...)...)
 	registeredPID(t, home, busy.cmd.Process.Pid, "user", busy)

@@ -23,7 +23,7 @@ func TestMountDeadLinkGivesEIO(t *testing.T) {
 	s := sshtest.Start(t, sshtest.Options{})
 	home := filepath.Join(dir, "state")
 	repoPath := filepath.Join(dir, "repo")
-	ssh := []string{"--identity", s.ClientKey, "--known-hosts", s.KnownHosts}
+	ssh := s.Flags()
 	direct := fmt.Sprintf("ssh://%s@%s%s", s.User, s.Addr, repoPath)
 	mustSF(t, home, 0, append([]string{"init", direct}, ssh...)...)
 	mustSF(t, home, 0, append([]string{"backup", img, "--to", direct}, ssh...)...)

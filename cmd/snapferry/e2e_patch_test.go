@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,8 +22,8 @@ func TestPatchedBlocksOverSSH(t *testing.T) {
 	home, img := filepath.Join(dir, "state"), filepath.Join(dir, "disk.img")
 	repoDir := filepath.Join(dir, "repo")
 	os.MkdirAll(repoDir, 0o755)
-	spec := fmt.Sprintf("ssh://%s@%s/%s", s.User, s.Addr, repoDir)
-	ssh := []string{"--identity", s.ClientKey, "--known-hosts", s.KnownHosts}
+	spec := s.Spec("ssh", repoDir)
+	ssh := s.Flags()
 	sparseImage(t, img, 64<<20, 0, 5, 30, 40)
 	mustSF(t, home, 0, append([]string{"init", spec}, ssh...)...)
 	backupStats(t, home, img, spec, ssh...)

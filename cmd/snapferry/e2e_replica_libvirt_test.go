@@ -46,8 +46,8 @@ func newLVReplicaEnv(t *testing.T) *lvReplicaEnv {
 	virsh(t, e.uri, "define", xml)
 	virsh(t, e.uri, "start", "web")
 	t.Cleanup(func() { exec.Command("virsh", "-c", e.uri, "destroy", "web").Run() })
-	e.args = []string{"replica", "--vm=web", "--to", fmt.Sprintf("ssh://%s@%s/%s", s.User, s.Addr, e.far), "--json",
-		"--libvirt-uri=" + e.uri, "--identity", s.ClientKey, "--known-hosts", s.KnownHosts}
+	e.args = append([]string{"replica", "--vm=web", "--to", s.Spec("ssh", e.far), "--json",
+		"--libvirt-uri=" + e.uri}, s.Flags()...)
 	return e
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,8 +25,8 @@ func TestReplicaSendsOnlyChangedBlocks(t *testing.T) {
 	sparseImage(t, img, 512<<20, 0, 1, 2, 200, 400)
 	os.WriteFile(filepath.Join(src, "vm.vmx"), []byte("displayName = \"vm\"\n"), 0o644)
 	far := filepath.Join(dir, "far", "replicas") // missing: the first run creates it
-	to := fmt.Sprintf("ssh://%s@%s/%s", s.User, s.Addr, far)
-	ssh := []string{"--identity", s.ClientKey, "--known-hosts", s.KnownHosts}
+	to := s.Spec("ssh", far)
+	ssh := s.Flags()
 
 	push := func() map[string]int64 {
 		r := mustSF(t, home, 0, append([]string{"replica", src, "--to", to, "--json"}, ssh...)...)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,8 +41,8 @@ func newVMReplicaEnv(t *testing.T, vms ...sim.VMSpec) *vmReplicaEnv {
 		t.Fatal(err)
 	}
 	return &vmReplicaEnv{root: root, home: filepath.Join(dir, "state"), far: far, env: env, ids: ids,
-		ssh: []string{"--identity", s.ClientKey, "--known-hosts", s.KnownHosts},
-		to:  fmt.Sprintf("ssh://%s@%s/%s", s.User, s.Addr, far)}
+		ssh: s.Flags(),
+		to:  s.Spec("ssh", far)}
 }
 
 // replica runs `snapferry replica --vm=NAME` and returns the stats of its replica events by set.

@@ -171,8 +171,8 @@ func TestAppendOnlyStoreOverSSH(t *testing.T) {
 	mustSFSecret(t, home, env, 0, "init", repoDir, "--encrypt") // on the store host
 	img := filepath.Join(dir, "disk.img")
 	sparseImage(t, img, 32<<20, 1, 5)
-	spec := fmt.Sprintf("ssh://%s@%s/%s", s.User, s.Addr, repoDir)
-	client := []string{"--identity", s.ClientKey, "--known-hosts", s.KnownHosts, "--remote-path", binPath}
+	spec := s.Spec("ssh", repoDir)
+	client := s.Flags("--remote-path", binPath)
 
 	mustSFSecret(t, home, env, 0, append([]string{"backup", img, "--to", spec}, client...)...)
 	f, _ := os.OpenFile(img, os.O_RDWR, 0)

@@ -32,7 +32,7 @@ func TestIncrementalOverSSHRoundTrips(t *testing.T) {
 	img := filepath.Join(dir, "disk.img")
 	sparseImage(t, img, 64<<20, 1, 2, 9, 30)
 	spec := fmt.Sprintf("ssh://%s@%s/%s", s.User, s.Addr, filepath.Join(dir, "repo"))
-	ssh := []string{"--identity", s.ClientKey, "--known-hosts", s.KnownHosts}
+	ssh := s.Flags()
 	mustSF(t, home, 0, append([]string{"init", spec}, ssh...)...)
 	mustSF(t, home, 0, append([]string{"backup", img, "--to", spec}, ssh...)...)
 	f, err := os.OpenFile(img, os.O_RDWR, 0)
@@ -86,7 +86,7 @@ func TestCheckOverSSHReadsTheStoresIndexFiles(t *testing.T) {
 	sparseImage(t, img, 16<<20, 1)
 	repoDir := filepath.Join(dir, "repo")
 	spec := fmt.Sprintf("ssh://%s@%s/%s", s.User, s.Addr, repoDir)
-	ssh := []string{"--identity", s.ClientKey, "--known-hosts", s.KnownHosts}
+	ssh := s.Flags()
 	mustSF(t, home, 0, append([]string{"init", spec}, ssh...)...)
 	mustSF(t, home, 0, append([]string{"backup", img, "--to", spec}, ssh...)...)
 	mustSF(t, home, 0, append([]string{"check", "--repo", spec}, ssh...)...)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,8 +26,8 @@ func TestRemoteStoresRoundTrip(t *testing.T) {
 			home := filepath.Join(dir, "state")
 			img := filepath.Join(dir, "disk.img")
 			sparseImage(t, img, 256<<20, 1, 2, 100)
-			spec := fmt.Sprintf("%s://%s@%s/%s", scheme, s.User, s.Addr, filepath.Join(dir, "repo"))
-			ssh := []string{"--identity", s.ClientKey, "--known-hosts", s.KnownHosts}
+			spec := s.Spec(scheme, filepath.Join(dir, "repo"))
+			ssh := s.Flags()
 			mustSF(t, home, 0, append([]string{"init", spec}, ssh...)...)
 			mustSF(t, home, 0, append([]string{"backup", img, "--to", spec}, ssh...)...)
 			f, _ := os.OpenFile(img, os.O_RDWR, 0)
@@ -55,7 +54,7 @@ func TestUnknownHostKeyRefused(t *testing.T) {
 	dir := t.TempDir()
 	home := filepath.Join(dir, "state")
 	kh := filepath.Join(dir, "known_hosts")
-	spec := fmt.Sprintf("ssh://%s@%s/%s", s.User, s.Addr, filepath.Join(dir, "repo"))
+	spec := s.Spec("ssh", filepath.Join(dir, "repo"))
 	r := sf(t, home, "init", spec, "--identity", s.ClientKey, "--known-hosts", kh)
 	if r.code == 0 || !strings.Contains(r.stderr, "SHA256:") || !strings.Contains(r.stderr, "--accept-new-host-key") {
 		t.Fatalf("unknown host: exit %d, stderr %s", r.code, r.stderr)
@@ -72,8 +71,8 @@ func TestInterruptOverSSHSaysInterrupted(t *testing.T) {
 	home := filepath.Join(dir, "state")
 	img := filepath.Join(dir, "disk.img")
 	sparseImage(t, img, 512<<20, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
-	spec := fmt.Sprintf("ssh://%s@%s/%s", s.User, s.Addr, filepath.Join(dir, "repo"))
-	ssh := []string{"--identity", s.ClientKey, "--known-hosts", s.KnownHosts}
+	spec := s.Spec("ssh", filepath.Join(dir, "repo"))
+	ssh := s.Flags()
 	mustSF(t, home, 0, append([]string{"init", spec}, ssh...)...)
 	cmd := exec.Command(binPath, append([]string{"backup", img, "--to", spec, "--bwlimit=256K"}, ssh...)...)
 	cmd.Env = append(os.Environ(), "SNAPFERRY_HOME="+home)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,8 +32,8 @@ func TestFilesFromInsideVMDisk(t *testing.T) {
 			spec := filepath.Join(dir, "repo")
 			var ssh []string
 			if scheme != "local" {
-				spec = fmt.Sprintf("ssh://%s@%s/%s", s.User, s.Addr, spec)
-				ssh = []string{"--identity", s.ClientKey, "--known-hosts", s.KnownHosts}
+				spec = s.Spec("ssh", spec)
+				ssh = s.Flags()
 			}
 			sfEnv(t, home, env, 0, append([]string{"init", spec}, ssh...)...)
 			sfEnv(t, home, env, 0, append([]string{"backup", "--vm=web 01", "--to", spec}, ssh...)...)

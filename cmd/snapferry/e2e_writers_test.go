@@ -45,8 +45,7 @@ func newTestRepo(t *testing.T, kind, dir string) testRepo {
 		return testRepo{spec: repoDir, dir: repoDir}
 	case "ssh", "sftp":
 		s := sshtest.Start(t, sshtest.Options{})
-		r := testRepo{spec: fmt.Sprintf("%s://%s@%s/%s", kind, s.User, s.Addr, repoDir), dir: repoDir,
-			client: []string{"--identity", s.ClientKey, "--known-hosts", s.KnownHosts}}
+		r := testRepo{spec: s.Spec(kind, repoDir), dir: repoDir, client: s.Flags()}
 		if kind == "ssh" {
 			os.MkdirAll(repoDir, 0o755) // serve behind --remote-path creates no folder
 			r.client = append(r.client, "--remote-path", binPath)

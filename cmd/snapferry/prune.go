@@ -42,36 +42,19 @@ func (a *app) prune(r *repo.Repository, dryRun bool, keepUnindexed time.Duration
 	defer a.beginTask("prune")()
 	prog := a.renderer()
 	rep, err := r.Prune(a.ctx, repo.PruneOptions{DryRun: dryRun, KeepUnindexed: keepUnindexed, Progress: prog})
-	prog.Close()
-	if err != nil {
-		return err
-	}
-	if a.jsonOut {
-		a.printJSON(rep)
-		return nil
-	}
-	verb := "prune"
-	if dryRun {
-		verb = "prune --dry-run (nothing changed)"
-	}
-	fmt.Fprintf(a.stdout, "%s: %d snapshots, %d blobs used, %d unused; packs: %d kept, %d deleted, %d repacked into %d; freed %s\n", verb,
-		rep.Snapshots, rep.BlobsUsed, rep.BlobsUnused, rep.PacksKept, rep.PacksDeleted, rep.PacksRepacked, rep.PacksWritten, humanBytes(rep.BytesFreed))
-	if rep.PacksDeferred > 0 {
-		fmt.Fprintf(a.stdout, "%d packs in no index stay for now: a writer that started before they left the index still runs "+
-			"(or --keep-unindexed spares them); a later prune deletes them\n", rep.PacksDeferred)
-	}
-	if rep.TempFilesRemoved > 0 {
-		fmt.Fprintf(a.stdout, "removed %d temp files of interrupted uploads (%s)\n", rep.TempFilesRemoved, humanBytes(rep.TempBytesRemoved))
-	}
-	if rep.PacksDeferred > 0 {
-		fmt.Fprintf(a.stdout, "%d packs in no index stay for now: a writer that started before they left the index still runs "+
-			"(or --keep-unindexed spares them); a later prune deletes them\n", rep.PacksDeferred)
-	}
-	if rep.TempFilesRemoved > 0 {
-		fmt.Fprintf(a.stdout, "removed %d temp files of interrupted uploads (%s)\n", rep.TempFilesRemoved, humanBytes(rep.TempBytesRemoved))
-	}
-	for _, id := range rep.DamagedBlobs {
-		fmt.Fprintf(a.stdout, "blob %s: no copy verified, every copy kept (run `snapferry check --read-data`, then `snapferry repair`)\n", id.Short())
-	}
-	return nil
+	return a.printReport(prog, rep, err, func() {
+		fmt.Fprintf(a.stdout, "%s: %d snapshots, %d blobs used, %d unused; packs: %d kept, %d deleted, %d repacked into %d; freed %s\n",
+			dryRunVerb("prune", dryRun), rep.Snapshots, rep.BlobsUsed, rep.BlobsUnused, rep.PacksKept, rep.PacksDeleted,
+			rep.PacksRepacked, rep.PacksWritten, humanBytes(rep.BytesFreed))
+		if rep.PacksDeferred > 0 {
+			fmt.Fprintf(a.stdout, "%d packs in no index stay for now: a writer that started before they left the index still runs "+
+				"(or --keep-unindexed spares them); a later prune deletes them\n", rep.PacksDeferred)
+		}
+		if rep.TempFilesRemoved > 0 {
+			fmt.Fprintf(a.stdout, "removed %d temp files of interrupted uploads (%s)\n", rep.TempFilesRemoved, humanBytes(rep.TempBytesRemoved))
+		}
+		for _, id := range rep.DamagedBlobs {
+			fmt.Fprintf(a.stdout, "blob %s: no copy verified, every copy kept (run `snapferry check --read-data`, then `snapferry repair`)\n", id.Short())
+		}
+	})
 }

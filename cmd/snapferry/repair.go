@@ -34,31 +34,14 @@ func newRepairCmd(a *app) *cobra.Command {
 func (a *app) repair(r *repo.Repository, dryRun bool) error {
 	prog := newRenderer(a.stderr, a.jsonOut)
 	rep, err := r.Repair(a.ctx, repo.RepairOptions{DryRun: dryRun, Progress: prog})
-	prog.Close()
-	if err != nil {
-		return err
-	}
-	if a.jsonOut {
-		a.printJSON(rep)
-		return nil
-	}
-	verb := "repair"
-	if dryRun {
-		verb = "repair --dry-run (nothing changed)"
-	}
-	fmt.Fprintf(a.stdout, "%s: read %d packs; %d damaged, %d good blobs salvaged into %d new packs, %d blobs lost\n", verb,
-		rep.PacksRead, len(rep.DamagedPacks), rep.BlobsSalvaged, rep.PacksWritten, len(rep.LostBlobs))
-	for _, p := range rep.DamagedPacks {
-		fmt.Fprintf(a.stdout, "damaged pack: %s\n", p)
-	}
-	for _, b := range rep.LostBlobs {
-		fmt.Fprintf(a.stdout, "lost blob: %s (the next backup of the same data stores it again)\n", b)
-	}
-	for _, s := range rep.DamagedSnapshots {
-		fmt.Fprintf(a.stdout, "damaged snapshot: %s (mended if a backup stores the lost data again; otherwise restore what is left, or forget it)\n", s)
-	}
-	if len(rep.DamagedPacks) == 0 && len(rep.DamagedSnapshots) == 0 {
-		fmt.Fprintln(a.stdout, "no damage was found")
-	}
-	return nil
+	return a.printReport(prog, rep, err, func() {
+		fmt.Fprintf(a.stdout, "%s: read %d packs; %d damaged, %d good blobs salvaged into %d new packs, %d blobs lost\n",
+			dryRunVerb("repair", dryRun), rep.PacksRead, len(rep.DamagedPacks), rep.BlobsSalvaged, rep.PacksWritten, len(rep.LostBlobs))
+		printEach(a.stdout, "damaged pack: %s\n", rep.DamagedPacks)
+		printEach(a.stdout, "lost blob: %s (the next backup of the same data stores it again)\n", rep.LostBlobs)
+		printEach(a.stdout, "damaged snapshot: %s (mended if a backup stores the lost data again; otherwise restore what is left, or forget it)\n", rep.DamagedSnapshots)
+		if len(rep.DamagedPacks) == 0 && len(rep.DamagedSnapshots) == 0 {
+			fmt.Fprintln(a.stdout, "no damage was found")
+		}
+	})
 }

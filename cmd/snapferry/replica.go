@@ -107,7 +107,7 @@ func (a *app) replica(fs *pflag.FlagSet, pos []string, o replicaOptions) error {
 }
 
 func (a *app) pushReplicas(to string, order []string, sets map[string][]replica.File) ([]backupItem, error) {
-	sess, closeLink, err := a.replicaLink(to)
+	sess, _, closeLink, err := a.replicaLink(to)
 	if err != nil {
 		return nil, err
 	}

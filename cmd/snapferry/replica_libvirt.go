@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"github.com/snapferry/snapferry/appliance/jobrun"
 	"github.com/snapferry/snapferry/appliance/libvirt"
 	"github.com/snapferry/snapferry/transfer/replica"
-	"github.com/snapferry/snapferry/transfer/storespec"
 	"github.com/snapferry/snapferry/transfer/wire"
 )
 
@@ -32,10 +30,7 @@ func (a *app) pushLibvirtReplicas(job *jobrun.Job, list, to string, f *replicaVM
 	if err != nil {
 		return nil, err
 	}
-	sess, server, closeLink, err := storespec.OpenSessionServer(a.ctx, to, a.storeOptions(to))
-	if errors.Is(err, storespec.ErrBadSpec) {
-		return nil, asUsage(err)
-	}
+	sess, server, closeLink, err := a.replicaLink(to)
 	if err != nil {
 		return nil, err
 	}
@@ -49,17 +44,8 @@ func (a *app) pushLibvirtReplicas(job *jobrun.Job, list, to string, f *replicaVM
 				total += f.Blocks.Size()
 			}
 		}
-		prog.Start(set, total)
-		var seen int64
-		st, err := replica.Push(ctx, sess, set, files, replica.Options{Compression: a.compression,
-			Marks: server.HasCap(wire.CapReplicaMark), DiskDone: onDisk, Progress: func(s replica.Stats) {
-				prog.Add(s.BytesScanned - seen)
-				seen = s.BytesScanned
-			}})
-		if err == nil {
-			prog.Done()
-		}
-		return st, err
+		return pushSet(ctx, prog, sess, set, files, total, replica.Options{Compression: a.compression,
+			Marks: server.HasCap(wire.CapReplicaMark), DiskDone: onDisk})
 	}
 	var excl []string
 	if f.excludeDisk != "" {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -14,8 +13,6 @@ import (
 	"github.com/snapferry/snapferry/appliance/jobrun"
 	"github.com/snapferry/snapferry/appliance/vmjob"
 	"github.com/snapferry/snapferry/transfer/replica"
-	"github.com/snapferry/snapferry/transfer/storespec"
-	"github.com/snapferry/snapferry/transfer/wire"
 )
 
 // replicaVMFlags are the VM options of `snapferry replica --vm` (their meanings are backup's).
@@ -97,7 +94,7 @@ func (a *app) pushVMReplicas(job *jobrun.Job, list, to string, f *replicaVMFlags
 	if err := distinctNames(vms); err != nil {
 		return nil, err
 	}
-	sess, closeLink, err := a.replicaLink(to)
+	sess, _, closeLink, err := a.replicaLink(to)
 	if err != nil {
 		return nil, err
 	}
@@ -105,16 +102,7 @@ func (a *app) pushVMReplicas(job *jobrun.Job, list, to string, f *replicaVMFlags
 	prog := a.renderer()
 	defer prog.Close()
 	push := func(ctx context.Context, set string, files []replica.File) (replica.Stats, error) {
-		prog.Start(set, diskBytes(files))
-		var seen int64 // Progress hands running totals; the renderer counts increments
-		st, err := replica.Push(ctx, sess, set, files, replica.Options{Compression: a.compression, Progress: func(s replica.Stats) {
-			prog.Add(s.BytesScanned - seen)
-			seen = s.BytesScanned
-		}})
-		if err == nil {
-			prog.Done()
-		}
-		return st, err
+		return pushSet(ctx, prog, sess, set, files, diskBytes(files), replica.Options{Compression: a.compression})
 	}
 	opts.JobID = job.ID
 	return a.replicaResults(vmjob.Replica(a.ctx, h, vms, push, opts), f.mode), nil
@@ -136,16 +124,6 @@ func (a *app) replicaResults(results []vmjob.ReplicaResult, mode string) *backup
 		res.items = append(res.items, it)
 	}
 	return res
-}
-
-// replicaLink opens the wire session to the snapferry serve at to (ssh://) that replicas are
-// pushed over; closeLink ends it.
-func (a *app) replicaLink(to string) (sess *wire.Session, closeLink func() error, err error) {
-	sess, closeLink, err = storespec.OpenSession(a.ctx, to, a.storeOptions(to))
-	if errors.Is(err, storespec.ErrBadSpec) {
-		return nil, nil, asUsage(err)
-	}
-	return sess, closeLink, err
 }
 
 // diskBytes is the apparent size of the disk files of a replica set, the total its progress

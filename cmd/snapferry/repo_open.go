@@ -179,6 +179,21 @@ func (a *app) resume(r *repo.Repository) {
 	}
 }
 
+// backupInto opens the repository of --to for a backup run (withParents: as openBackupTarget) and
+// has fill back up into it; when fill succeeds, it reports low space on the store.
+func (a *app) backupInto(f backupFlags, withParents bool, fill func(t *backupTarget) (*backupResult, error)) (*backupResult, error) {
+	t, err := a.openBackupTarget(f.to, withParents)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close(a)
+	res, err := fill(t)
+	if err == nil {
+		res.events.checkSpace(a, t.r, f.lowBytes)
+	}
+	return res, err
+}
+
 func (t *backupTarget) Close(a *app) {
 	t.saveHostState(a) // host_state_save.go
 	t.prog.Close()

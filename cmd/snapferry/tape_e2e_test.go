@@ -159,7 +159,7 @@ func (h tapeHost) spec(dev string) string {
 }
 
 func (h tapeHost) args(extra ...string) []string {
-	return append(extra, "--identity", h.s.ClientKey, "--known-hosts", h.s.KnownHosts, "--tape-home", h.home)
+	return append(extra, h.s.Flags("--tape-home", h.home)...)
 }
 
 // TestTapeVMsOverSSH backs up three VMs of the ESXi simulator over the loopback sshd to a
