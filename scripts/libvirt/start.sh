@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # start.sh: a private libvirtd (QEMU driver, TCG) for tests, demos and benchmarks, without systemd.
 #
-#   scripts/libvirt/start.sh DIR   # prints shell assignments; also written to DIR/env
+#   scripts/libvirt/start.sh DIR [OWNER_PID]   # prints shell assignments; also written to DIR/env
 #   scripts/libvirt/stop.sh DIR
+#
+# With OWNER_PID, a watcher runs stop.sh DIR as soon as that process is gone: a test binary that
+# dies without its cleanup (go test's -timeout panic, a SIGKILL) leaves no libvirtd or QEMU behind.
 #
 # libvirtd runs as root in its own mount namespace, where DIR/etc, DIR/run, DIR/lib, DIR/cache
 # and DIR/log are bound over /etc/libvirt, /run/libvirt, /var/lib/libvirt, /var/cache/libvirt
@@ -16,8 +19,10 @@
 # (recorded per domain in DIR/run/qemu/*.pid), nothing else.
 set -euo pipefail
 
-[ $# -eq 1 ] || { echo "usage: $0 DIR" >&2; exit 2; }
+[ $# -ge 1 ] && [ $# -le 2 ] || { echo "usage: $0 DIR [OWNER_PID]" >&2; exit 2; }
 dir=$(mkdir -p "$1" && cd "$1" && pwd)
+owner=${2:-}
+case $owner in *[!0-9]*) echo "libvirt harness: OWNER_PID must be a number" >&2; exit 2 ;; esac
 
 for bin in libvirtd qemu-system-x86_64 unshare; do
   command -v "$bin" >/dev/null || [ -x "/usr/sbin/$bin" ] || {
@@ -95,6 +100,13 @@ if ! [ -S "$sock" ]; then
   exit 1
 fi
 uri="qemu:///system?socket=$sock"
+if [ -n "$owner" ]; then
+  # The watcher ends by itself once libvirtd is gone (a normal stop.sh), so nothing else has to
+  # stop it; it never signals anything but through stop.sh, which acts on DIR's PIDs only.
+  stop=$(cd "$(dirname "$0")" && pwd)/stop.sh
+  setsid sh -c 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done
+    kill -0 "$2" 2>/dev/null && exec bash "$3" "$4"' sh "$owner" "$pid" "$stop" "$dir" >/dev/null 2>&1 </dev/null &
+fi
 cat > "$dir/env" <<ENV
 LIBVIRT_URI='$uri'
 LIBVIRT_SOCK='$sock'

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"testing"
 )
 
@@ -21,14 +22,18 @@ func scripts() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "..", "scripts", "libvirt")
 }
 
-// StartIn starts a daemon with its state in dir (short: unix socket paths are limited).
-func StartIn(dir string) (*Daemon, error) {
+// StartIn starts a daemon with its state in dir (short: unix socket paths are limited), owned
+// by this process: if it dies without calling Stop (a go test -timeout panic skips every
+// cleanup), start.sh's watcher stops the daemon and its QEMUs.
+func StartIn(dir string) (*Daemon, error) { return startOwned(dir, os.Getpid()) }
+
+func startOwned(dir string, owner int) (*Daemon, error) {
 	for _, tool := range []string{"qemu-img", "qemu-nbd", "qemu-io", "qemu-system-x86_64", "virsh"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return nil, fmt.Errorf("%s not found", tool)
 		}
 	}
-	out, err := exec.Command("bash", filepath.Join(scripts(), "start.sh"), dir).CombinedOutput()
+	out, err := exec.Command("bash", filepath.Join(scripts(), "start.sh"), dir, strconv.Itoa(owner)).CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("scripts/libvirt/start.sh: %v\n%s", err, out)
 	}
