@@ -373,6 +373,12 @@ func (r *Repository) markUsed(ctx context.Context, snaps []ID, rep *PruneReport)
 	seen := map[ID]struct{}{}
 	for _, sid := range snaps {
 		sn, err := r.LoadSnapshot(ctx, sid)
+		if errors.Is(err, ErrSnapshotNotFound) {
+			// Removed since the listing (a forget, or a host-state save replacing its older
+			// snapshot): it uses nothing any more.
+			rep.Snapshots--
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w; nothing was deleted (run `snapferry check`)", err)
 		}

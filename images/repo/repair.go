@@ -271,6 +271,9 @@ func (r *Repository) snapshotsNeeding(ctx context.Context, lost map[ID]bool) ([]
 		seen := map[ID]struct{}{} // per snapshot: a shared tree's blobs count for each
 		sn, err := r.LoadSnapshot(ctx, sid)
 		if err != nil {
+			if errors.Is(err, ErrSnapshotNotFound) {
+				continue // removed since the listing: it needs nothing
+			}
 			if errors.Is(err, ErrCorrupt) {
 				out = append(out, sid)
 				continue
