@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -109,22 +110,12 @@ func (l *Laned) Load(ctx context.Context, h store.Handle, offset, length int64) 
 	return &laneBody{ReadCloser: rc, release: func() { l.release(ln) }}, nil
 }
 
-// pick counts a large load, starts opening a lane when it is due, and takes the session with the
-// fewest large loads open (the primary on a tie: lanes are only there to add window).
+// pick counts a large load, takes the session with the fewest large loads open (the primary on
+// a tie: lanes are only there to add window) and starts opening lanes when they are due.
 func (l *Laned) pick(length int64) *lane {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.asked += max(length, LaneLoadMin)
-	inFlight := 1 // this one
-	for _, ln := range l.lanes {
-		inFlight += ln.busy
-	}
-	if !l.opening && !l.closed && l.openErr == nil && len(l.lanes)-1 < l.opts.Max &&
-		l.asked >= l.opts.After && inFlight > len(l.lanes) {
-		l.opening = true
-		l.wg.Add(1)
-		go l.open(len(l.lanes))
-	}
 	best := l.lanes[0]
 	for _, ln := range l.lanes[1:] {
 		if ln.busy < best.busy {
@@ -133,7 +124,25 @@ func (l *Laned) pick(length int64) *lane {
 	}
 	best.busy++
 	best.loads++
+	if !l.opening && l.due() {
+		l.opening = true
+		l.wg.Add(1)
+		go l.open(len(l.lanes))
+	}
 	return best
+}
+
+// due reports whether another lane should open: enough was read, and more large loads are in
+// flight than sessions are open. l.mu is held.
+func (l *Laned) due() bool {
+	if l.closed || l.openErr != nil || len(l.lanes)-1 >= l.opts.Max || l.asked < l.opts.After {
+		return false
+	}
+	inFlight := 0
+	for _, ln := range l.lanes {
+		inFlight += ln.busy
+	}
+	return inFlight > len(l.lanes)
 }
 
 func (l *Laned) release(ln *lane) {
@@ -142,30 +151,39 @@ func (l *Laned) release(ln *lane) {
 	l.mu.Unlock()
 }
 
-// open starts lane n. Loads meanwhile go to the sessions already open; a lane that cannot open
-// (a host allowing fewer sessions per connection) only means fewer lanes.
+// open starts lanes from n on, one after the other while they are due: a restore's loads stay
+// open long, so it does not wait for the next load to ask. Loads meanwhile go to the sessions
+// already open; a lane that cannot open (a host allowing fewer sessions per connection) only
+// means fewer lanes.
 func (l *Laned) open(n int) {
 	defer l.wg.Done()
-	ctx, cancel := context.WithTimeout(l.ctx, laneOpenWait)
-	start := time.Now()
-	c, end, err := l.opts.Open(ctx, n)
-	cancel()
-	l.mu.Lock()
-	l.opening = false
-	if err != nil {
-		l.openErr = err
+	for ; ; n++ {
+		ctx, cancel := context.WithTimeout(l.ctx, laneOpenWait)
+		start := time.Now()
+		c, end, err := l.opts.Open(ctx, n)
+		cancel()
+		l.mu.Lock()
+		if err != nil {
+			l.openErr, l.opening = err, false
+			l.mu.Unlock()
+			l.trace("read lane %d not opened, reads stay on %d session(s): %v", n, n, err)
+			return
+		}
+		if l.closed {
+			l.opening = false
+			l.mu.Unlock()
+			closeLane(c, end)
+			return
+		}
+		l.lanes = append(l.lanes, &lane{n: n, c: c, end: end})
+		more := l.due()
+		l.opening = more
 		l.mu.Unlock()
-		l.trace("read lane %d not opened, reads stay on %d session(s): %v", n, n, err)
-		return
+		l.trace("read lane %d opened in %v", n, time.Since(start).Round(time.Millisecond))
+		if !more {
+			return
+		}
 	}
-	if l.closed {
-		l.mu.Unlock()
-		closeLane(c, end)
-		return
-	}
-	l.lanes = append(l.lanes, &lane{n: n, c: c, end: end})
-	l.mu.Unlock()
-	l.trace("read lane %d opened in %v", n, time.Since(start).Round(time.Millisecond))
 }
 
 func (l *Laned) trace(format string, args ...any) {
@@ -191,6 +209,20 @@ func (l *Laned) LaneStats() []LaneStat {
 	return out
 }
 
+// FormatLaneStats writes stats as "primary 12 loads, lane 1 10, lane 2 9".
+func FormatLaneStats(stats []LaneStat) string {
+	var b strings.Builder
+	for i, st := range stats {
+		switch {
+		case i == 0:
+			fmt.Fprintf(&b, "primary %d loads", st.Loads)
+		default:
+			fmt.Fprintf(&b, ", lane %d %d", st.Lane, st.Loads)
+		}
+	}
+	return b.String()
+}
+
 // Close ends the lanes (each far serve exits on its closed input), then the primary session.
 func (l *Laned) Close() error {
 	l.mu.Lock()
@@ -198,9 +230,8 @@ func (l *Laned) Close() error {
 	l.mu.Unlock()
 	l.cancel()
 	l.wg.Wait() // a lane opening now sees closed and ends itself
-	stats := l.LaneStats()
-	if len(stats) > 1 {
-		l.trace("read lanes (lane: large loads): %v", stats)
+	if stats := l.LaneStats(); len(stats) > 1 {
+		l.trace("read lanes: %s", FormatLaneStats(stats))
 	}
 	errs := make([]error, len(l.lanes))
 	var wg sync.WaitGroup
