@@ -16,6 +16,7 @@ import (
 	"github.com/snapferry/snapferry/cron/executable"
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/transfer/remoterun"
+	"github.com/snapferry/snapferry/transfer/remotestore"
 	"github.com/snapferry/snapferry/transfer/storespec"
 )
 
@@ -68,6 +69,7 @@ type sshOptions struct {
 	KnownHosts       string
 	AcceptNewHostKey bool
 	RemotePath       string
+	ReadLanes        int
 }
 
 // addSSHFlags registers the SSH options on commands that reach other hosts.
@@ -76,6 +78,7 @@ func (a *app) addSSHFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&a.ssh.KnownHosts, "known-hosts", "", "known_hosts file (env SNAPFERRY_KNOWN_HOSTS)")
 	fs.BoolVar(&a.ssh.AcceptNewHostKey, "accept-new-host-key", false, "trust and record an unknown host key")
 	fs.StringVar(&a.ssh.RemotePath, "remote-path", "", "path of snapferry on the far side")
+	fs.IntVar(&a.ssh.ReadLanes, "read-lanes", remotestore.DefaultLanes, "extra SSH sessions large reads of an ssh:// repository may spread over (0: none)")
 	a.addS3Flags(fs)
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/transfer/ratelimit"
+	"github.com/snapferry/snapferry/transfer/remotestore"
 	"github.com/snapferry/snapferry/transfer/storespec"
 )
 
@@ -27,6 +28,7 @@ func (a *app) storeOptions(spec string) storespec.Options {
 		KnownHosts:       a.ssh.KnownHosts,
 		AcceptNewHostKey: a.ssh.AcceptNewHostKey,
 		RemotePath:       a.ssh.RemotePath,
+		Lanes:            remotestore.LaneOptions{Max: readLanes(a.ssh.ReadLanes)},
 		Version:          version,
 		Create:           a.createStore,
 		S3:               a.s3Options(spec),
@@ -49,6 +51,14 @@ func (a *app) storeOptions(spec string) storespec.Options {
 		o.Identity = []string{a.ssh.Identity}
 	}
 	return o
+}
+
+// readLanes maps --read-lanes (0: none) to remotestore.LaneOptions.Max (0: the default).
+func readLanes(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
 
 // metaCacheDir is the folder of the index/snapshot caches of remote stores in the state folder,

@@ -36,7 +36,9 @@ chmod +x "$run/far-snapferry"
 export sf_ssh_identity="$SSH_KEY" sf_ssh_known="$SSH_KNOWN_HOSTS" sf_far="--remote-path=$run/far-snapferry"
 snapferry_init() { mkdir -p "$run/snapferry-repo"; "$SNAPFERRY" init "ssh://$far:$SSH_PORT$run/snapferry-repo" --identity="$sf_ssh_identity" --known-hosts="$sf_ssh_known" "$sf_far"; }
 snapferry_backup() { "$SNAPFERRY" backup "$src" --to="ssh://$far:${LINK_PORT:-$SSH_PORT}$run/snapferry-repo" --identity="$sf_ssh_identity" --known-hosts="$sf_ssh_known" "$sf_far"; }
-snapferry_restore() { "$SNAPFERRY" restore latest --source="$src" --from="ssh://$far:${LINK_PORT:-$SSH_PORT}$run/snapferry-repo" --target="$1" --identity="$sf_ssh_identity" --known-hosts="$sf_ssh_known" "$sf_far"; }
+# The restore's wire trace says how many read lanes (extra SSH sessions, docs/wire-protocol.md)
+# it opened and how many large loads each took.
+snapferry_restore() { SNAPFERRY_WIRE_TRACE="$run/restore-trace.txt" "$SNAPFERRY" restore latest --source="$src" --from="ssh://$far:${LINK_PORT:-$SSH_PORT}$run/snapferry-repo" --target="$1" --identity="$sf_ssh_identity" --known-hosts="$sf_ssh_known" "$sf_far"; }
 snapferry_local_restore() { "$SNAPFERRY" restore latest --source="$src" --from="$run/snapferry-repo" --target="$1"; }
 snapferry_local_incremental() { "$SNAPFERRY" backup "$src" --to="$run/snapferry-repo"; }
 snapferry_fast_backup() { mkdir -p "$run/fast-repo"; "$SNAPFERRY" init "ssh://$far:$SSH_PORT$run/fast-repo" --compression=fast --identity="$sf_ssh_identity" --known-hosts="$sf_ssh_known" "$sf_far" &&
@@ -76,6 +78,10 @@ far_measure() {
   for i in $(seq 100); do pgrep -f "$SNAPFERRY serve --root=$run/" >/dev/null || break; sleep 0.1; done
   r=$(awk '/^[0-9]+$/ && $1 > m { m = $1 } END { print m }' "$far_rss")
   [ -z "$r" ] || [[ $1 != snapferry.* ]] || record "$1.far" "$r"
+  # A restore's read lanes are far serves of their own, alive at the same time: their sum is
+  # what the store host holds.
+  r=$(awk '/^[0-9]+$/ { s += $1; n++ } END { if (n) print n " serves, " s }' "$far_rss")
+  [ -z "$r" ] || [[ $1 != snapferry.* ]] || record "$1.far_sum" "$r"
 }
 
 bench_tool() {
@@ -95,9 +101,13 @@ bench_tool() {
 
 # restore_check KEY FUNC: measure FUNC restoring into a fresh folder, then compare with v2.
 restore_check() {
-  local out=$run/restore-$1 got
-  rm -rf "$out"; mkdir -p "$out"
+  local out=$run/restore-$1 got lanes
+  rm -rf "$out" "$run/restore-trace.txt"; mkdir -p "$out"
   far_measure "$1" "$2" "$out"
+  if [[ $1 == snapferry.* ]] && [ -f "$run/restore-trace.txt" ]; then
+    lanes=$(grep -o 'read lanes: .*' "$run/restore-trace.txt" | tail -n 1)
+    record "$1.lanes" "${lanes:-no read lane opened}"
+  fi
   got=$(find "$out" -name disk.img -type f | head -n 1)
   [ -n "$got" ] || die "$1: no disk.img under $out"
   cmp "$got" "$v2" || die "$1: $got differs from $v2"
@@ -188,6 +198,8 @@ record rsync.replica_sent "${rs_sent:-}"
   ratio_row "restore: 25 ms proxy vs none (<=2: keeps 50%)" "$(get snapferry.restore_lat 2)" "$(get snapferry.restore 2)" 2 ""
   ratio_row "  restic restore, same ratio" "$(get restic.restore_lat 2)" "$(get restic.restore 2)" "" ""
   ratio_row "  borg restore, same ratio" "$(get borg.restore_lat 2)" "$(get borg.restore 2)" "" ""
+  echo "snapferry restore over ssh://: $(get snapferry.restore.lanes 2); far serves (count, sum of peak RSS KiB) $(get snapferry.restore.far_sum 2)"
+  echo "snapferry restore through the proxy: $(get snapferry.restore_lat.lanes 2); far serves $(get snapferry.restore_lat.far_sum 2)"
   time_rows "replica incremental" replica_incremental rsync 0.2
   ratio_row "replica incremental bytes sent (vs rsync)" "$sf_sent" "${rs_sent:-}" 1 ""
   ratio_row "replica incremental bytes sent (vs changed)" "$sf_sent" "$changed" 1.2 ""

@@ -28,6 +28,13 @@ const (
 	// DefaultLanesAfter is how many bytes of large loads a store serves before its first lane
 	// opens: a command reading a few files never starts another far process.
 	DefaultLanesAfter = 32 << 20
+	// DefaultLaneMinRoundTrip is the shortest round trip (the primary session's quickest
+	// answer, wire.Stats.MinRoundTrip) with which lanes open. Below it one session's 2 MiB
+	// window per round trip (~150 MB/s at 10 ms, measured ~1.5 MiB per round trip) is about
+	// what a restore can decompress and write on a small host, and lanes would only cost far
+	// processes and CPU: on loopback they cost ~0.8 CPU s of far serves and ~38 MiB of far
+	// memory in a 900 MB restore. (A loaded loopback answered in 3.5-5 ms at best.)
+	DefaultLaneMinRoundTrip = 10 * time.Millisecond
 	// LaneLoadMin is the shortest Load a lane may take: shorter ones are round trips, not
 	// window, and stay on the primary.
 	LaneLoadMin = 1 << 20
@@ -44,6 +51,9 @@ type LaneOptions struct {
 	Open  LaneOpener
 	Max   int   // lanes besides the primary at most; 0: DefaultLanes; negative: none
 	After int64 // large-load bytes before the first lane opens; 0: DefaultLanesAfter
+	// MinRoundTrip: lanes open only on a link with a round trip at least this long; 0:
+	// DefaultLaneMinRoundTrip; negative: whatever the round trip.
+	MinRoundTrip time.Duration
 	// Trace, if set, gets a line when a lane opens, fails to open, and at Close.
 	Trace func(format string, args ...any)
 }
@@ -91,6 +101,9 @@ func NewLaned(c *Client, opts LaneOptions) *Laned {
 	if opts.After <= 0 {
 		opts.After = DefaultLanesAfter
 	}
+	if opts.MinRoundTrip == 0 {
+		opts.MinRoundTrip = DefaultLaneMinRoundTrip
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Laned{Client: c, opts: opts, ctx: ctx, cancel: cancel, lanes: []*lane{{c: c}}}
 }
@@ -132,10 +145,15 @@ func (l *Laned) pick(length int64) *lane {
 	return best
 }
 
-// due reports whether another lane should open: enough was read, and more large loads are in
-// flight than sessions are open. l.mu is held.
+// due reports whether another lane should open: enough was read, the link's round trip is long
+// enough for one session's window to be the limit, and more large loads are in flight than
+// sessions are open. l.mu is held.
 func (l *Laned) due() bool {
 	if l.closed || l.openErr != nil || len(l.lanes)-1 >= l.opts.Max || l.asked < l.opts.After {
+		return false
+	}
+	// A session that has had no answer yet says nothing about the link: lanes may open.
+	if rtt := l.Client.Session().Stats().MinRoundTrip; rtt > 0 && rtt < l.opts.MinRoundTrip {
 		return false
 	}
 	inFlight := 0

@@ -122,7 +122,7 @@ func loadAll(ctx context.Context, be store.Backend, h store.Handle, pack []byte,
 func TestLanesSpreadLargeLoads(t *testing.T) {
 	c, root, h, pack := testPack(t, 8<<20)
 	p := newPipeLanes(t, root)
-	l := NewLaned(c, LaneOptions{Open: p.open, After: 1})
+	l := NewLaned(c, LaneOptions{Open: p.open, After: 1, MinRoundTrip: -1})
 	ctx := context.Background()
 	ranges := [][2]int64{{0, 2 << 20}, {2 << 20, 2 << 20}, {4 << 20, 2 << 20}, {6 << 20, 2 << 20}}
 	deadline := time.Now().Add(time.Minute)
@@ -156,13 +156,13 @@ func TestLanesSpreadLargeLoads(t *testing.T) {
 	}
 }
 
-// TestNoLanesForSmallOrFewLoads: loads under LaneLoadMin, a store read one load at a time, and
-// Max < 0 never start a lane.
+// TestNoLanesForSmallOrFewLoads: loads under LaneLoadMin, a store read one load at a time,
+// Max < 0, and a link whose round trip is under MinRoundTrip never start a lane.
 func TestNoLanesForSmallOrFewLoads(t *testing.T) {
 	c, root, h, pack := testPack(t, 8<<20)
 	ctx := context.Background()
 	p := newPipeLanes(t, root)
-	l := NewLaned(c, LaneOptions{Open: p.open, After: 1})
+	l := NewLaned(c, LaneOptions{Open: p.open, After: 1, MinRoundTrip: -1})
 	var small [][2]int64
 	for i := range int64(16) {
 		small = append(small, [2]int64{i << 19, 64 << 10})
@@ -175,12 +175,23 @@ func TestNoLanesForSmallOrFewLoads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	off := NewLaned(c, LaneOptions{Open: p.open, After: 1, Max: -1})
+	off := NewLaned(c, LaneOptions{Open: p.open, After: 1, Max: -1, MinRoundTrip: -1})
 	if err := loadAll(ctx, off, h, pack, [][2]int64{{0, 4 << 20}, {4 << 20, 4 << 20}}); err != nil {
 		t.Fatal(err)
 	}
+	// Pipes answer in far less than an hour: a link that short needs no lanes.
+	short := NewLaned(c, LaneOptions{Open: p.open, After: 1, MinRoundTrip: time.Hour})
+	if err := loadAll(ctx, short, h, pack, [][2]int64{{0, 4 << 20}, {4 << 20, 4 << 20}, {0, 2 << 20}}); err != nil {
+		t.Fatal(err)
+	}
+	if rtt := c.Session().Stats().MinRoundTrip; rtt <= 0 || rtt >= time.Hour {
+		t.Fatalf("the primary session's min round trip is %v after many answers", rtt)
+	}
+	for _, x := range []*Laned{l, off, short} {
+		x.wg.Wait() // a lane opening in the background would have started by now
+	}
 	if n := p.started.Load(); n != 0 {
-		t.Fatalf("%d lanes opened for small loads, loads one at a time, or with Max < 0", n)
+		t.Fatalf("%d lanes opened for small loads, loads one at a time, Max < 0 or a short round trip", n)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -192,7 +203,7 @@ func TestNoLanesForSmallOrFewLoads(t *testing.T) {
 func TestLaneDeathFailsTheLoad(t *testing.T) {
 	c, root, h, pack := testPack(t, 16<<20)
 	p := newPipeLanes(t, root)
-	l := NewLaned(c, LaneOptions{Open: p.open, After: 1, Max: 1})
+	l := NewLaned(c, LaneOptions{Open: p.open, After: 1, Max: 1, MinRoundTrip: -1})
 	defer l.Close()
 	ctx := context.Background()
 	first, err := l.Load(ctx, h, 0, 0) // held open: the primary is busy, so lane 1 opens

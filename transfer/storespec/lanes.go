@@ -70,9 +70,10 @@ func laneOpener(conn *sshconn.Client, s Spec, cmd string, opts Options, tr trace
 	}
 }
 
-// withLanes puts read lanes on the primary client of an ssh:// store, unless opts.ReadLanes
-// turns them off.
+// withLanes puts read lanes on the primary client of an ssh:// store (opts.Lanes.Max < 0: none
+// will open).
 func withLanes(c *remotestore.Client, open remotestore.LaneOpener, opts Options, tr tracer) *remotestore.Laned {
-	return remotestore.NewLaned(c, remotestore.LaneOptions{Open: open, Max: opts.ReadLanes,
-		After: opts.ReadLanesAfter, Trace: tr.printf})
+	lo := opts.Lanes
+	lo.Open, lo.Trace = open, tr.printf
+	return remotestore.NewLaned(c, lo)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/snapferry/snapferry/images/disk"
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/images/store"
+	"github.com/snapferry/snapferry/transfer/remotestore"
 	"github.com/snapferry/snapferry/transfer/sshtest"
 	"github.com/snapferry/snapferry/transfer/storespec"
 )
@@ -156,6 +157,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// anyLink opens lanes on the loopback link (its round trip is far under the default minimum)
+// as soon as loads wait.
+var anyLink = remotestore.LaneOptions{After: 1, MinRoundTrip: -1}
+
 var laneLine = regexp.MustCompile(`read lanes: primary (\d+) loads((?:, lane \d+ \d+)*)`)
 
 // TestRestoreThroughReadLanes: a restore over ssh:// with a key pinned by authorized_keys to
@@ -170,7 +175,7 @@ func TestRestoreThroughReadLanes(t *testing.T) {
 	key := g.s.AddClientKey(t, "ed25519", `command="`+self+` serve --root=`+g.root+` --append-only",restrict`)
 	trace := &syncBuffer{}
 	opts := storespec.Options{SSH: g.s.ConnConfig(), Version: "test", RemotePath: "/opt/snapferry/snapferry",
-		ReadLanesAfter: 1, Trace: trace}
+		Lanes: anyLink, Trace: trace}
 	opts.SSH.Identity = []string{key}
 	g.forget(t)
 	be := open(t, spec("ssh", g.s, "/ignored/by/forced/command"), opts)
@@ -219,7 +224,7 @@ func TestReadLaneKilledFailsTheRestore(t *testing.T) {
 	g := newLaneRig(t)
 	trace := &syncBuffer{}
 	opts := options(t, g.s)
-	opts.ReadLanesAfter, opts.Trace = 1, trace
+	opts.Lanes, opts.Trace = anyLink, trace
 	g.forget(t)
 	be := open(t, spec("ssh", g.s, g.root), opts)
 	defer be.Close()

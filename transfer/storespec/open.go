@@ -58,12 +58,10 @@ type Options struct {
 	// a later command over the same link then fetches only files it has not seen, instead of a
 	// request each. (s3:// stores take theirs from S3.MetaCache.)
 	MetaCache string
-	// ReadLanes is how many more SSH sessions, each running the far serve, large reads of an
-	// ssh:// store may spread over (remotestore.Laned): 0 is remotestore.DefaultLanes,
-	// negative none. ReadLanesAfter is how many bytes of large reads come first (0: the
-	// default); tests lower it.
-	ReadLanes      int
-	ReadLanesAfter int64
+	// Lanes tunes the read lanes of ssh:// stores: more SSH sessions, each running the far
+	// serve, that large reads spread over (remotestore.Laned). Max, After and MinRoundTrip
+	// apply (zero: the defaults; Max < 0: no lanes); Open and Trace are filled in here.
+	Lanes remotestore.LaneOptions
 	// Trace, when set, receives a timestamped line per step of opening an ssh:// store and per
 	// wire request after it (wire.Session.SetTrace): $SNAPFERRY_WIRE_TRACE, for finding where a
 	// command waits on the link.

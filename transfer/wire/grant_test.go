@@ -109,3 +109,35 @@ func TestStatsCountSerialRoundTrips(t *testing.T) {
 		t.Fatalf("after 4 loads at once: %+v, want 4 requests, 1 serial", s)
 	}
 }
+
+// TestStatsMinRoundTrip: a client session keeps the shortest request-to-answer time, which can
+// be no shorter than the server took to answer and no longer than the caller waited.
+func TestStatsMinRoundTrip(t *testing.T) {
+	const serverTakes = 20 * time.Millisecond
+	slow := func(ctx context.Context, st *Stream, req Request) {
+		time.Sleep(serverTakes) // the answer's delay under test, not synchronisation
+		testHandler(ctx, st, req)
+	}
+	c, _ := startPair(t, wiretest.Pipes(t), slow)
+	if s := c.Stats(); s.MinRoundTrip != 0 {
+		t.Fatalf("min round trip %v before any request", s.MinRoundTrip)
+	}
+	var e Encoder
+	e.Uvarint(10)
+	waited := time.Duration(1 << 62)
+	for range 3 {
+		start := time.Now()
+		st, err := c.Open(context.Background(), OpLoad, e.B, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Response(); err != nil {
+			t.Fatal(err)
+		}
+		waited = min(waited, time.Since(start))
+		st.Close()
+	}
+	if got := c.Stats().MinRoundTrip; got < serverTakes || got > waited {
+		t.Fatalf("min round trip %v; the server took %v per answer and the caller waited at least %v", got, serverTakes, waited)
+	}
+}

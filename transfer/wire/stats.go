@@ -18,6 +18,11 @@ type Stats struct {
 	// trip of its own, so on a link with a round-trip time of R a command needs at least
 	// Serial x R however fast the link is; requests sent together count once.
 	Serial int64
+	// MinRoundTrip is the shortest time from a request going out to its answer arriving (0:
+	// none answered yet): about the link's round trip, taken from small requests sent before
+	// bulk downloads queue up in front of the answers. remotestore's read lanes open only on a
+	// link whose round trip makes one SSH channel's window the limit.
+	MinRoundTrip time.Duration
 }
 
 // sessionStats is the live counter set behind Stats.
@@ -25,6 +30,7 @@ type sessionStats struct {
 	requests   atomic.Int64
 	serial     atomic.Int64
 	unfinished atomic.Int64 // opened and not yet finished (or forgotten)
+	minRTT     atomic.Int64 // nanoseconds; 0: no answer yet
 
 	traceMu sync.Mutex
 	trace   io.Writer
@@ -33,7 +39,19 @@ type sessionStats struct {
 
 // Stats returns the session's counters so far (client sessions; a server's stay zero).
 func (s *Session) Stats() Stats {
-	return Stats{Requests: s.stats.requests.Load(), Serial: s.stats.serial.Load()}
+	return Stats{Requests: s.stats.requests.Load(), Serial: s.stats.serial.Load(),
+		MinRoundTrip: time.Duration(s.stats.minRTT.Load())}
+}
+
+// noteAnswer keeps the shortest request-to-answer time of a client session.
+func (s *Session) noteAnswer(took time.Duration) {
+	ns := max(int64(took), 1)
+	for {
+		old := s.stats.minRTT.Load()
+		if old != 0 && old <= ns || s.stats.minRTT.CompareAndSwap(old, ns) {
+			return
+		}
+	}
 }
 
 // SetTrace makes a client session write one line per request event to w: when each request went

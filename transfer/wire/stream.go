@@ -153,6 +153,9 @@ func (st *Stream) deliverResponse(r Response) error {
 	}
 	st.resp = &r
 	st.inExpected = r.Err == nil && r.Streamed
+	if !st.s.server && !st.opened.IsZero() {
+		st.s.noteAnswer(time.Since(st.opened))
+	}
 	if st.finishedLocked() {
 		st.noteFinishedLocked("done")
 	} else {
