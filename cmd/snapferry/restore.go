@@ -86,6 +86,9 @@ func (a *app) restore(snapshot string, f restoreFlags, tf *tapeFlags, lf libvirt
 	if err != nil {
 		return err
 	}
+	// Closing the store ends an ssh:// store's far serves (and read lanes) cleanly, before the
+	// connection goes with the process.
+	defer r.Backend().Close()
 	defer r.Close()
 	si, err := a.findSnapshot(r, ref, repo.SnapshotFilter{Source: f.source})
 	if err != nil {

@@ -106,7 +106,7 @@ restore_check() {
   far_measure "$1" "$2" "$out"
   if [[ $1 == snapferry.* ]] && [ -f "$run/restore-trace.txt" ]; then
     lanes=$(grep -o 'read lanes: .*' "$run/restore-trace.txt" | tail -n 1)
-    record "$1.lanes" "${lanes:-no read lane opened}"
+    record "$1.lanes" "$(grep -c 'read lane [0-9]* opened' "$run/restore-trace.txt") read lanes opened${lanes:+ ($lanes)}"
   fi
   got=$(find "$out" -name disk.img -type f | head -n 1)
   [ -n "$got" ] || die "$1: no disk.img under $out"
