@@ -32,7 +32,7 @@ const (
 	// answer, wire.Stats.MinRoundTrip) with which lanes open. Below it one session's 2 MiB
 	// window per round trip (~150 MB/s at 10 ms, measured ~1.5 MiB per round trip) is about
 	// what a restore can decompress and write on a small host, and lanes would only cost far
-	// processes and CPU: on loopback they cost ~0.8 CPU s of far serves and ~38 MiB of far
+	// processes and CPU: on loopback they cost ~0.6 CPU s of far serves and ~38 MiB of far
 	// memory in a 900 MB restore. (A loaded loopback answered in 3.5-5 ms at best.)
 	DefaultLaneMinRoundTrip = 10 * time.Millisecond
 	// LaneLoadMin is the shortest Load a lane may take: shorter ones are round trips, not
