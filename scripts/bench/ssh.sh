@@ -101,12 +101,13 @@ bench_tool() {
 
 # restore_check KEY FUNC: measure FUNC restoring into a fresh folder, then compare with v2.
 restore_check() {
-  local out=$run/restore-$1 got lanes
+  local out=$run/restore-$1 got lanes opened
   rm -rf "$out" "$run/restore-trace.txt"; mkdir -p "$out"
   far_measure "$1" "$2" "$out"
   if [[ $1 == snapferry.* ]] && [ -f "$run/restore-trace.txt" ]; then
-    lanes=$(grep -o 'read lanes: .*' "$run/restore-trace.txt" | tail -n 1)
-    record "$1.lanes" "$(grep -c 'read lane [0-9]* opened' "$run/restore-trace.txt") read lanes opened${lanes:+ ($lanes)}"
+    lanes=$(grep -o 'read lanes: .*' "$run/restore-trace.txt" | tail -n 1 || true)
+    opened=$(grep -c 'read lane [0-9]* opened' "$run/restore-trace.txt" || true)
+    record "$1.lanes" "$opened read lanes opened${lanes:+ ($lanes)}"
   fi
   got=$(find "$out" -name disk.img -type f | head -n 1)
   [ -n "$got" ] || die "$1: no disk.img under $out"

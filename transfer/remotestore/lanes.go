@@ -73,6 +73,7 @@ type Laned struct {
 	lanes   []*lane // [0] is the primary
 	asked   int64   // bytes of large loads so far
 	opening bool
+	next    int   // the number of the next lane to open
 	openErr error // a lane failed to open: no more are tried
 	closed  bool
 }
@@ -105,7 +106,7 @@ func NewLaned(c *Client, opts LaneOptions) *Laned {
 		opts.MinRoundTrip = DefaultLaneMinRoundTrip
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Laned{Client: c, opts: opts, ctx: ctx, cancel: cancel, lanes: []*lane{{c: c}}}
+	return &Laned{Client: c, opts: opts, ctx: ctx, cancel: cancel, lanes: []*lane{{c: c}}, next: 1}
 }
 
 // Load sends a large range (or a whole file) to the least busy session, opening another lane
@@ -137,30 +138,30 @@ func (l *Laned) pick(length int64) *lane {
 	}
 	best.busy++
 	best.loads++
-	if !l.opening && l.due() {
+	if !l.opening && l.wanted() > 0 {
 		l.opening = true
 		l.wg.Add(1)
-		go l.open(len(l.lanes))
+		go l.open()
 	}
 	return best
 }
 
-// due reports whether another lane should open: enough was read, the link's round trip is long
-// enough for one session's window to be the limit, and more large loads are in flight than
-// sessions are open. l.mu is held.
-func (l *Laned) due() bool {
+// wanted is how many more lanes should open now: none before enough was read or on a link whose
+// round trip is short enough for one session's window, else one per large load in flight beyond
+// the sessions open, up to Max. l.mu is held.
+func (l *Laned) wanted() int {
 	if l.closed || l.openErr != nil || len(l.lanes)-1 >= l.opts.Max || l.asked < l.opts.After {
-		return false
+		return 0
 	}
 	// A session that has had no answer yet says nothing about the link: lanes may open.
 	if rtt := l.Client.Session().Stats().MinRoundTrip; rtt > 0 && rtt < l.opts.MinRoundTrip {
-		return false
+		return 0
 	}
 	inFlight := 0
 	for _, ln := range l.lanes {
 		inFlight += ln.busy
 	}
-	return inFlight > len(l.lanes)
+	return max(0, min(inFlight-len(l.lanes), l.opts.Max-(len(l.lanes)-1)))
 }
 
 func (l *Laned) release(ln *lane) {
@@ -169,39 +170,54 @@ func (l *Laned) release(ln *lane) {
 	l.mu.Unlock()
 }
 
-// open starts lanes from n on, one after the other while they are due: a restore's loads stay
-// open long, so it does not wait for the next load to ask. Loads meanwhile go to the sessions
-// already open; a lane that cannot open (a host allowing fewer sessions per connection) only
-// means fewer lanes.
-func (l *Laned) open(n int) {
+// open starts the lanes that are due side by side (each costs about three round trips and a
+// far process start), and again while more are due: a restore's loads stay open long, so it does
+// not wait for the next load to ask. Loads meanwhile go to the sessions already open; a lane
+// that cannot open (a host allowing fewer sessions per connection) only means fewer lanes.
+func (l *Laned) open() {
 	defer l.wg.Done()
-	for ; ; n++ {
-		ctx, cancel := context.WithTimeout(l.ctx, laneOpenWait)
-		start := time.Now()
-		c, end, err := l.opts.Open(ctx, n)
-		cancel()
+	for {
 		l.mu.Lock()
-		if err != nil {
-			l.openErr, l.opening = err, false
-			l.mu.Unlock()
-			l.trace("read lane %d not opened, reads stay on %d session(s): %v", n, n, err)
-			return
-		}
-		if l.closed {
-			l.opening = false
-			l.mu.Unlock()
-			closeLane(c, end)
-			return
-		}
-		l.lanes = append(l.lanes, &lane{n: n, c: c, end: end})
-		more := l.due()
-		l.opening = more
+		k := l.wanted()
+		first := l.next
+		l.next += k
+		l.opening = k > 0
 		l.mu.Unlock()
-		l.trace("read lane %d opened in %v", n, time.Since(start).Round(time.Millisecond))
-		if !more {
+		if k == 0 {
 			return
 		}
+		var wg sync.WaitGroup
+		for n := first; n < first+k; n++ {
+			wg.Go(func() { l.openLane(n) })
+		}
+		wg.Wait()
 	}
+}
+
+// openLane starts lane n and adds it to the sessions loads go to.
+func (l *Laned) openLane(n int) {
+	ctx, cancel := context.WithTimeout(l.ctx, laneOpenWait)
+	defer cancel()
+	start := time.Now()
+	c, end, err := l.opts.Open(ctx, n)
+	l.mu.Lock()
+	if err != nil {
+		if l.openErr == nil {
+			l.openErr = err
+		}
+		open := len(l.lanes)
+		l.mu.Unlock()
+		l.trace("read lane %d not opened, reads stay on %d session(s): %v", n, open, err)
+		return
+	}
+	if l.closed {
+		l.mu.Unlock()
+		closeLane(c, end)
+		return
+	}
+	l.lanes = append(l.lanes, &lane{n: n, c: c, end: end})
+	l.mu.Unlock()
+	l.trace("read lane %d opened in %v", n, time.Since(start).Round(time.Millisecond))
 }
 
 func (l *Laned) trace(format string, args ...any) {
