@@ -55,6 +55,8 @@ type app struct {
 	// state is the resolved state folder, once stateDir has found it: resolving probes the
 	// filesystem, and one command asks several times (registry, history, locks, temp files).
 	state string
+	// early is an ssh:// store opening in the background (early_store.go), until taken.
+	early *storespec.Early
 	// wireTraceFile is $SNAPFERRY_WIRE_TRACE once opened (wire_trace.go).
 	wireTraceFile io.Writer
 	// storeCopies makes ssh:// stores read index and snapshot files from the store, not from the

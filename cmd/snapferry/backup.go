@@ -115,6 +115,9 @@ func (a *app) backup(pos []string, f backupFlags, tf *tapeFlags) error {
 	var vmList []string
 	if f.vms != "" {
 		vmList = strings.Split(f.vms, ",")
+	} else {
+		// PATH backups open f.to first thing after registering the job (early_store.go).
+		defer a.startEarlyStore(f.to)()
 	}
 	job, err := a.beginJob("backup", f.origin, vmList, pos)
 	if err != nil {
