@@ -15,11 +15,12 @@ import (
 	"github.com/snapferry/snapferry/transfer/sshtest"
 )
 
-// TestBackupDialsWhileItRegisters: a backup to ssh:// connects, starts the far serve and
-// finishes the wire handshake while its local start-up work (here: registering the job, held up
-// by the test holding the pid registry's lock) is still going, and sends no request before that
-// work is done. It failed when the link was opened only once the repository was needed: the
-// trace showed no handshake until the registration gave up on the lock.
+// TestBackupDialsWhileItRegisters: an incremental backup to ssh:// connects, starts the far
+// serve, finishes the wire handshake and reads its image against the block fingerprint cache
+// (the prehash pass) while its local start-up work (here: registering the job, held up by the
+// test holding the pid registry's lock) is still going, and sends no request before that work is
+// done. It failed when the link was opened only once the repository was needed: the trace showed
+// no handshake until the registration gave up on the lock, and no pass at all.
 func TestBackupDialsWhileItRegisters(t *testing.T) {
 	s := sshtest.Start(t, sshtest.Options{})
 	dir := t.TempDir()
@@ -29,6 +30,7 @@ func TestBackupDialsWhileItRegisters(t *testing.T) {
 	spec := fmt.Sprintf("ssh://%s@%s/%s", s.User, s.Addr, filepath.Join(dir, "repo"))
 	ssh := s.Flags()
 	mustSF(t, home, 0, append([]string{"init", spec}, ssh...)...)
+	mustSF(t, home, 0, append([]string{"backup", img, "--to", spec}, ssh...)...) // writes the cache
 
 	held := flock.New(filepath.Join(home, pidmgr.LockFileName))
 	if err := held.Lock(); err != nil {
@@ -54,7 +56,9 @@ func TestBackupDialsWhileItRegisters(t *testing.T) {
 
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		if b, _ := os.ReadFile(trace); strings.Contains(string(b), "wire handshake done") {
+		// The image has two data blocks (MiB 1 and 5), unchanged since the full backup.
+		if b, _ := os.ReadFile(trace); strings.Contains(string(b), "wire handshake done") &&
+			strings.Contains(string(b), "blocks looked at, 2 of them unchanged") {
 			if strings.Contains(string(b), " open  #") {
 				t.Fatalf("a request went out before the job was registered:\n%s", b)
 			}
@@ -62,12 +66,12 @@ func TestBackupDialsWhileItRegisters(t *testing.T) {
 		}
 		select {
 		case err := <-exited:
-			t.Fatalf("backup ended (%v) without a handshake while its job registration waited:\n%s\n%s",
+			t.Fatalf("backup ended (%v) without a handshake and a prehash pass while its job registration waited:\n%s\n%s",
 				err, readFile(t, trace), readFile(t, errPath))
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no handshake in the trace while the job registration waited:\n%s", readFile(t, trace))
+			t.Fatalf("no handshake and prehash pass in the trace while the job registration waited:\n%s", readFile(t, trace))
 		}
 	}
 	if logged := readFile(t, errPath); strings.Contains(logged, "still held") {
