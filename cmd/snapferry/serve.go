@@ -56,6 +56,7 @@ func (a *app) serve(root string, appendOnly bool) error {
 	// A client that dies closes our stderr too: logging the rollback must not kill us (SIGPIPE)
 	// before the rollback runs, or the replica stays half-written until the next serve.
 	signal.Ignore(syscall.SIGPIPE)
+	serve.GrowPipes(os.Stdin, os.Stdout)
 	err := serve.Serve(a.ctx, os.Stdin, os.Stdout, serve.Options{Root: root, AppendOnly: appendOnly, Log: a.stderr, Program: version})
 	if err != nil {
 		return err
