@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/snapferry/snapferry/images/memblobs"
-	"github.com/snapferry/snapferry/images/repo"
 )
 
 // prehashDone starts the pass for fx's image and waits until it has looked at the whole image
@@ -127,15 +126,7 @@ func TestPrehashedBlockWhoseBlobIsGoneIsStoredAgain(t *testing.T) {
 	fx := newCacheFixture(t)
 	first := backupCounted(t, fx.r, fx.src, fx.opts())
 	id := fx.commit(t, first.d)
-	ctx := context.Background()
-	if err := fx.r.RemoveSnapshot(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fx.r.Prune(ctx, repo.PruneOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	fx.r.Close()
-	fx.r = memblobs.OpenRepo(t, fx.dir)
+	fx.forgetAndPrune(t, id)
 	o := fx.opts()
 	o.Workers = 1
 	o.Prehash = prehashDone(t, fx)
