@@ -278,17 +278,10 @@ func (b *diskBackup) read(ctx context.Context, pool *pipeline.BufferPool, jobs c
 	bsz := int64(b.blockSize)
 	var seq uint64
 	next := int64(0) // first block not yet sent or skipped
-	for off := int64(0); off < b.size; {
-		start, end, ok, err := b.extents(off)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
+	err := b.eachExtent(func(start, end int64) (int64, error) {
 		first, last := max(start/bsz, next), (end-1)/bsz
 		if err := b.carry(ctx, jobs, &seq, next, first); err != nil {
-			return err
+			return 0, err
 		}
 		b.progress.Add((first - next) * bsz) // skipped holes
 		for i := first; i <= last; i++ {
@@ -297,7 +290,7 @@ func (b *diskBackup) read(ctx context.Context, pool *pipeline.BufferPool, jobs c
 				if c, ok := b.old.lookup(i, n); ok {
 					b.bytesRead.Add(int64(n)) // read by the pass, in this run
 					if err := pipeline.Send(ctx, jobs, blockJob{seq: seq, index: i, cached: c, hasOld: true, prehashed: true}); err != nil {
-						return err
+						return 0, err
 					}
 					seq++
 					continue
@@ -305,7 +298,7 @@ func (b *diskBackup) read(ctx context.Context, pool *pipeline.BufferPool, jobs c
 			}
 			buf, err := pool.Get(ctx)
 			if err != nil {
-				return err
+				return 0, err
 			}
 			n := int(min(bsz, b.size-i*bsz))
 			if m, err := b.src.ReadAt(buf[:n], i*bsz); m < n {
@@ -313,27 +306,24 @@ func (b *diskBackup) read(ctx context.Context, pool *pipeline.BufferPool, jobs c
 				if err == io.EOF {
 					err = fmt.Errorf("file ended at %d bytes, %d expected: it shrank while being read", i*bsz+int64(m), b.size)
 				}
-				return fmt.Errorf("read block %d: %w", i, err)
+				return 0, fmt.Errorf("read block %d: %w", i, err)
 			}
 			b.bytesRead.Add(int64(n))
 			j := blockJob{seq: seq, index: i, buf: buf[:n]}
 			j.cached, j.hasOld = b.old.lookup(i, n)
 			if err := pipeline.Send(ctx, jobs, j); err != nil {
 				pool.Put(buf)
-				return err
+				return 0, err
 			}
 			seq++
 		}
 		next = last + 1
-		off = next * bsz
-	}
-	if err := b.carry(ctx, jobs, &seq, next, b.nblocks); err != nil {
+		return next * bsz, nil
+	})
+	if err != nil {
 		return err
 	}
-	if rest := b.size - next*bsz; rest > 0 {
-		b.progress.Add(rest)
-	}
-	return nil
+	return b.carryRest(ctx, jobs, &seq, next)
 }
 
 // store hashes one block and saves it unless it is all zeros, or unless the fingerprint cache

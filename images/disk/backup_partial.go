@@ -49,24 +49,13 @@ func (b *diskBackup) readPartial(ctx context.Context, pool *pipeline.BufferPool,
 		next, cur, pieces = cur+1, -1, pieces[:0]
 		return nil
 	}
-	for off := int64(0); off < b.size; {
-		start, end, ok, err := b.extents(off)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
-		start, end = max(start, off), min(end, b.size)
-		if end <= start {
-			return fmt.Errorf("the source returned the empty range %d-%d after %d", start, end, off)
-		}
+	err := b.eachExtent(func(start, end int64) (int64, error) {
 		for s := start; s < end; {
 			i := s / bsz
 			e := min(end, (i+1)*bsz)
 			if i != cur {
 				if err := emit(); err != nil {
-					return err
+					return 0, err
 				}
 				cur = i
 			}
@@ -77,18 +66,15 @@ func (b *diskBackup) readPartial(ctx context.Context, pool *pipeline.BufferPool,
 			}
 			s = e
 		}
-		off = end
+		return end, nil
+	})
+	if err != nil {
+		return err
 	}
 	if err := emit(); err != nil {
 		return err
 	}
-	if err := b.carry(ctx, jobs, &seq, next, b.nblocks); err != nil {
-		return err
-	}
-	if rest := b.size - next*bsz; rest > 0 {
-		b.progress.Add(rest)
-	}
-	return nil
+	return b.carryRest(ctx, jobs, &seq, next)
 }
 
 // gather fills buf with block i when pieces cover it whole; else it reads the pieces into their

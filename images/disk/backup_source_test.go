@@ -3,7 +3,9 @@ package disk_test
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/snapferry/snapferry/images/disk"
 	"github.com/snapferry/snapferry/images/memblobs"
@@ -181,4 +183,57 @@ func TestBackupSourcePartialBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkStream(t, r, d3, third)
+}
+
+// badSource answers Next with a fixed range whatever is asked: a source that misreports its map.
+type badSource struct {
+	memSource
+	start, end int64
+}
+
+func (s *badSource) Next(_ context.Context, off int64) (int64, int64, bool, error) {
+	return s.start, s.end, true, nil
+}
+
+// A source that answers with an empty range, or a range past the end of the disk, fails the
+// backup with an error naming the range, for a full backup and for an incremental over a parent
+// alike: it neither reads past the disk nor asks for the same offset for ever.
+func TestBackupSourceBadRanges(t *testing.T) {
+	const bs = 64 << 10
+	data := memblobs.RandBytes(5, 4*bs)
+	st := memblobs.New(bs)
+	ctx := context.Background()
+	parent, _, err := disk.BackupSource(ctx, st, &memSource{data: data, ranges: [][2]int64{{0, 4 * bs}}}, disk.SourceOptions{Name: "vda"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name       string
+		start, end int64
+		want       string
+	}{
+		{"empty range", 2 * bs, 2 * bs, "empty range"},
+		{"backwards range", 2 * bs, bs, "empty range"},
+		{"past the end", 5 * bs, 6 * bs, "empty range"},
+	} {
+		for _, inc := range []bool{false, true} {
+			opts := disk.SourceOptions{Name: "vda"}
+			if inc {
+				opts.Parent, opts.PartialBlocks = &parent, true
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, _, err := disk.BackupSource(ctx, st, &badSource{memSource: memSource{data: data}, start: c.start, end: c.end}, opts)
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), c.want) {
+					t.Errorf("%s (incremental %v): err %v, want one naming the %s", c.name, inc, err, c.want)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("%s (incremental %v): the backup did not end", c.name, inc)
+			}
+		}
+	}
 }

@@ -135,8 +135,8 @@ func (p *Prehash) pass(ctx context.Context, f *os.File, old *fpReader) {
 	buf := make([]byte, bsz)
 	for off := int64(0); off < p.size; {
 		start, end, ok, err := m.next(off)
-		if err != nil || !ok {
-			break
+		if start, end = max(start, off), min(end, p.size); err != nil || !ok || end <= start {
+			break // the end, or a range the backup's own walk refuses (eachExtent)
 		}
 		first, last := max(start/bsz, p.frontier), (end-1)/bsz
 		p.frontier = first
