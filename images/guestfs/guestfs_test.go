@@ -3,7 +3,9 @@ package guestfs
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -131,6 +133,23 @@ func TestXFS(t *testing.T) {
 		t.Fatalf("p1 = %+v", p1)
 	}
 	checkTree(t, openFS(t, p1), tr, caps{symlinks: true, hardlinks: true, modes: true}, false)
+	if t.Failed() {
+		// Which side is wrong: the kernel's view of the same image, read-only.
+		mnt := t.TempDir()
+		if out, err := exec.Command("mount", "-o", "ro,norecovery,loop", img, mnt).CombinedOutput(); err != nil {
+			t.Logf("mount the image again to compare: %v %s", err, out)
+			return
+		}
+		defer exec.Command("umount", mnt).Run()
+		n := 0
+		filepath.WalkDir(mnt, func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				n++
+			}
+			return nil
+		})
+		t.Logf("the kernel sees %d regular files in the image; the test wrote %d", n, len(tr.files))
+	}
 }
 
 func TestExFAT(t *testing.T) {

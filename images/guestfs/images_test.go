@@ -147,6 +147,7 @@ func mkfsImage(t testing.TB, kind, src string, size int64) string {
 	case "xfs", "exfat", "ntfs":
 		needRoot(t)
 		mnt := t.TempDir()
+		detach := func() {} // the exFAT case attaches its own loop device
 		switch kind {
 		case "xfs":
 			needTool(t, "mkfs.xfs")
@@ -161,7 +162,8 @@ func mkfsImage(t testing.TB, kind, src string, size int64) string {
 				t.Fatalf("losetup: %v", err)
 			}
 			loop := strings.TrimSpace(string(out))
-			defer exec.Command("losetup", "-d", loop).Run()
+			detach = func() { exec.Command("losetup", "-d", loop).Run() }
+			defer detach()
 			run(t, "mount.exfat-fuse", loop, mnt)
 		case "ntfs":
 			needTool(t, "mkntfs", "ntfs-3g")
@@ -176,6 +178,8 @@ func mkfsImage(t testing.TB, kind, src string, size int64) string {
 		}
 		run(t, "cp", append(cp, src+"/.", mnt)...)
 		run(t, "umount", mnt)
+		detach()
+		settleImage(t, img)
 	default:
 		t.Fatalf("unknown kind %s", kind)
 	}
@@ -273,4 +277,50 @@ func mtoolsCopy(t testing.TB, img, src string) {
 		}
 	}
 	walk("")
+}
+
+// settleImage waits until nothing writes img any more after its file system was unmounted: no
+// loop device is attached to it (mount -o loop detaches on umount, but the kernel may finish
+// that after umount returns) and no process (ntfs-3g, exfat-fuse: FUSE daemons still flushing
+// after umount returned) holds it open. Reading it earlier may see a file system in the middle
+// of being written.
+func settleImage(t testing.TB, img string) {
+	t.Helper()
+	abs, err := filepath.Abs(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, _ := exec.Command("losetup", "-j", abs).Output()
+		holder := imageHolder(abs)
+		if len(bytes.TrimSpace(out)) == 0 && holder == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is still in use 60 s after umount: loop %q, process %s", img, bytes.TrimSpace(out), holder)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	f, err := os.Open(abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// imageHolder returns "pid (command)" of a process that has path open, or "".
+func imageHolder(path string) string {
+	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	for _, fd := range fds {
+		if target, err := os.Readlink(fd); err == nil && target == path {
+			pid := strings.Split(fd, "/")[2]
+			comm, _ := os.ReadFile("/proc/" + pid + "/comm")
+			return pid + " (" + strings.TrimSpace(string(comm)) + ")"
+		}
+	}
+	return ""
 }

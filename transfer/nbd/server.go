@@ -213,11 +213,14 @@ func (s *Server) transmit(conn net.Conn, e Export) error {
 				if n, _ := e.Data.ReadAt(buf, int64(req.offset)); n < len(buf) {
 					errno, buf = errIO, nil
 				}
+				// Counted before the reply goes out: a client that has its bytes must find them
+				// counted (the count is read after a read returns); taken back if the reply fails.
+				s.served.Add(int64(len(buf)))
 				if err := reply(req.cookie, errno, buf); err != nil {
+					s.served.Add(-int64(len(buf)))
 					conn.Close() // the read loop ends with it
 					return
 				}
-				s.served.Add(int64(len(buf)))
 			}()
 		case cmdDisc:
 			return nil
