@@ -54,24 +54,19 @@ func (a *app) openBackend(spec string) (store.Backend, error) {
 }
 
 // openRepo opens an existing repository. Writers get a temp folder for pack building inside the
-// state folder: on ESXi /tmp is a small ramdisk, the state folder lives on a datastore.
+// state folder: on ESXi /tmp is a small ramdisk, the state folder lives on a datastore. Readers
+// get it too when it can be had, for the index's spill file (8 bytes per blob in memory instead
+// of 52: a restore of 500 000 files peaked at 78 MiB without it); a reader without a writable
+// state folder still works, with the index in memory.
 func (a *app) openRepo(spec string, write bool) (*repo.Repository, error) {
 	be, err := a.openBackend(spec)
 	if err != nil {
 		return nil, err
 	}
 	o := repo.Options{Compression: a.compression}
-	if write {
-		dir, err := a.stateDir()
-		if err != nil {
-			be.Close()
-			return nil, err
-		}
-		o.TempDir = filepath.Join(dir, "tmp")
-		if err := os.MkdirAll(o.TempDir, 0o700); err != nil {
-			be.Close()
-			return nil, fmt.Errorf("create temp folder %s: %w", o.TempDir, err)
-		}
+	if o.TempDir, err = a.tempDir(); err != nil && write {
+		be.Close()
+		return nil, err
 	}
 	r, err := a.openWithPassword(be, o)
 	if err != nil {
@@ -79,6 +74,19 @@ func (a *app) openRepo(spec string, write bool) (*repo.Repository, error) {
 		return nil, err // repo.Open names the location
 	}
 	return r, nil
+}
+
+// tempDir is the folder for temporary files inside the state folder, created if needed.
+func (a *app) tempDir() (string, error) {
+	dir, err := a.stateDir()
+	if err != nil {
+		return "", err
+	}
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return "", fmt.Errorf("create temp folder %s: %w", tmp, err)
+	}
+	return tmp, nil
 }
 
 // openWithPassword opens with the password from --password-file or the environment (secrets.go),

@@ -3,6 +3,7 @@ package repo
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 )
 
 // Index file layout (little endian), name = BLAKE3-256 of the whole file:
@@ -75,7 +76,7 @@ func decodeIndexFile(b []byte, fn func(p indexedPack) error) error {
 		if uint64(len(b)) < count*indexEntrySize {
 			return fmt.Errorf("index file: pack %s: %d blobs truncated: %w", p.ID.Short(), count, ErrCorrupt)
 		}
-		blobs = blobs[:0]
+		blobs = slices.Grow(blobs[:0], int(count)) // count is bounded by the bytes checked above
 		for j := uint64(0); j < count; j++ {
 			e := b[j*indexEntrySize:]
 			bl := packBlob{Offset: binary.LittleEndian.Uint32(e[4:])}

@@ -127,25 +127,13 @@ func (x *index) forEach(fn func(id ID, e indexEntry)) {
 			fn(se.id, se.e)
 		}
 	}
-	for _, run := range append([][]spillKey{x.cbase}, x.csegs...) {
-		for _, k := range run {
-			if id, e, ok := x.spill.read(k.ref); ok {
+	for _, run := range append([]keyRun{x.cbase}, x.csegs...) {
+		for i := range run.n {
+			if id, e, ok := x.spill.read(run.at(i).ref); ok {
 				fn(id, e)
 			}
 		}
 	}
-}
-
-// findRun looks id up in a compact run.
-func (x *index) findRun(run []spillKey, id ID) (indexEntry, bool) {
-	p := prefixOf(id)
-	i, _ := slices.BinarySearchFunc(run, p, func(k spillKey, p uint32) int { return cmpU32(k.pfx, p) })
-	for ; i < len(run) && run[i].pfx == p; i++ {
-		if got, e, ok := x.spill.read(run[i].ref); ok && got == id {
-			return e, true
-		}
-	}
-	return indexEntry{}, false
 }
 
 func cmpU32(a, b uint32) int {
@@ -176,15 +164,17 @@ func sortRun(run []spillKey) {
 // sortCompactBase is sortBase for a compact base: the same choice of the copy lookups give
 // (see sortBase), made among the few keys that share a prefix, whose records are read.
 func (x *index) sortCompactBase() {
-	sortRun(x.cbase)
-	out := x.cbase[:0]
-	for i := 0; i < len(x.cbase); {
+	keys := x.cload
+	x.cload = nil
+	sortRun(keys)
+	out := keys[:0]
+	for i := 0; i < len(keys); {
 		j := i + 1
-		for j < len(x.cbase) && x.cbase[j].pfx == x.cbase[i].pfx {
+		for j < len(keys) && keys[j].pfx == keys[i].pfx {
 			j++
 		}
 		if j-i == 1 {
-			out = append(out, x.cbase[i])
+			out = append(out, keys[i])
 			i = j
 			continue
 		}
@@ -194,7 +184,7 @@ func (x *index) sortCompactBase() {
 			e  indexEntry
 		}
 		var recs []copyOf
-		for _, k := range x.cbase[i:j] {
+		for _, k := range keys[i:j] {
 			if id, e, ok := x.spill.read(k.ref); ok {
 				recs = append(recs, copyOf{id, e})
 			}
@@ -215,59 +205,23 @@ func (x *index) sortCompactBase() {
 		}
 		i = j
 	}
-	clear(x.cbase[len(out):])
-	x.cbase = out
+	clear(keys[len(out):])
+	x.cbase = x.flatRun(out)
 }
 
 // sealCompact is seal for an index with a spill file: the sealed blobs become a compact run.
 func (x *index) sealCompact(seg []sortedEntry) {
-	run := make([]spillKey, len(seg))
+	keys := make([]spillKey, len(seg))
 	for i, se := range seg {
-		run[i] = x.keyOf(se.id, se.e)
+		keys[i] = x.keyOf(se.id, se.e)
 	}
-	sortRun(run)
-	x.cbase, x.csegs = addRun(x.cbase, x.csegs, run, x.mergeRuns)
-}
-
-// mergeRuns merges two compact runs, b the newer; as merge, a blob in both keeps b's copy for
-// lookups and a's among the duplicates. Only keys with equal prefixes have their records read.
-func (x *index) mergeRuns(a, b []spillKey) []spillKey {
-	out := make([]spillKey, 0, len(a)+len(b))
-	for len(a) > 0 && len(b) > 0 {
-		switch {
-		case a[0].pfx < b[0].pfx:
-			out, a = append(out, a[0]), a[1:]
-		case a[0].pfx > b[0].pfx:
-			out, b = append(out, b[0]), b[1:]
-		default:
-			p := a[0].pfx
-			i, j := 0, 0
-			for i < len(a) && a[i].pfx == p {
-				i++
-			}
-			for j < len(b) && b[j].pfx == p {
-				j++
-			}
-			out = append(out, b[:j]...)
-			for _, ka := range a[:i] {
-				ida, ea, ok := x.spill.read(ka.ref)
-				replaced := false
-				for _, kb := range b[:j] {
-					if idb, _, okb := x.spill.read(kb.ref); ok && okb && idb == ida {
-						replaced = true
-						break
-					}
-				}
-				if replaced {
-					x.dups[ida] = append([]indexEntry{ea}, x.dups[ida]...)
-				} else {
-					out = append(out, ka)
-				}
-			}
-			a, b = a[i:], b[j:]
-		}
+	sortRun(keys)
+	var run keyRun
+	for _, k := range keys {
+		x.push(&run, k)
 	}
-	return append(append(out, a...), b...)
+	x.trim(&run)
+	x.cbase, x.csegs = addRun(x.cbase, x.csegs, run, x.mergeRuns, func(r keyRun) int { return r.n })
 }
 
 // IndexMemory is what the blob index holds in memory now (tree runs set their memory limit

@@ -1,6 +1,7 @@
 package tree
 
 import (
+	"os"
 	"runtime/debug"
 
 	"github.com/snapferry/snapferry/images/repo"
@@ -29,7 +30,9 @@ type indexSizer interface {
 
 // tightenGC lowers the GC target to treeGCPercent and the memory limit to treeMemoryLimit plus
 // bs's index for the duration of a backup or restore, and returns what puts the previous ones
-// back. A tighter target or limit already set (GOGC, GOMEMLIMIT) is kept.
+// back. A tighter target or limit already set is kept (GOGC, debug.SetMemoryLimit), and a limit
+// set with GOMEMLIMIT is the user's choice either way: a host with memory to spare may raise it
+// (fewer collections), a tighter pool lower it.
 func tightenGC(bs repo.BlobStore) (restore func()) {
 	prev := debug.SetGCPercent(treeGCPercent)
 	if prev < treeGCPercent {
@@ -40,7 +43,9 @@ func tightenGC(bs repo.BlobStore) (restore func()) {
 		limit += s.IndexMemory()
 	}
 	prevLimit := debug.SetMemoryLimit(-1) // reads it
-	debug.SetMemoryLimit(min(prevLimit, limit))
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(min(prevLimit, limit))
+	}
 	return func() {
 		debug.SetGCPercent(prev)
 		debug.SetMemoryLimit(prevLimit)

@@ -44,6 +44,7 @@ func TestBackupTightensGCTargetAndRestoresIt(t *testing.T) {
 // Tree backups and restores run under treeMemoryLimit plus the index's memory and put the
 // caller's limit back after; a caller's lower limit stays.
 func TestTreeRunsLowerTheMemoryLimitAndRestoreIt(t *testing.T) {
+	t.Setenv("GOMEMLIMIT", "") // a user's GOMEMLIMIT is kept as it is (next test)
 	orig := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetMemoryLimit(orig) })
 	_, src := makeFixture(t)
@@ -76,5 +77,25 @@ func TestTreeRunsLowerTheMemoryLimitAndRestoreIt(t *testing.T) {
 		if after := debug.SetMemoryLimit(-1); after != before {
 			t.Errorf("limit %d before: %d after the restore", before, after)
 		}
+	}
+}
+
+// A limit the user set with GOMEMLIMIT is kept as it is, even above the tree runs' own.
+func TestGOMEMLIMITOverridesTheTreeLimit(t *testing.T) {
+	orig := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(orig) })
+	t.Setenv("GOMEMLIMIT", "300MiB") // the runtime read it at start; tests set both
+	debug.SetMemoryLimit(300 << 20)
+	_, src := makeFixture(t)
+	var during int64 = -2
+	_, err := Backup(context.Background(), memblobs.New(1<<20), []string{src}, Options{
+		Chunking: smallChunks,
+		Exclude:  func(string, *repo.Node) bool { during = debug.SetMemoryLimit(-1); return false },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if during != 300<<20 {
+		t.Errorf("GOMEMLIMIT=300MiB: limit %d during the backup, want %d", during, 300<<20)
 	}
 }
