@@ -10,6 +10,7 @@ import (
 	"github.com/snapferry/snapferry/images/pipeline"
 	"github.com/snapferry/snapferry/images/progress"
 	"github.com/snapferry/snapferry/images/repo"
+	"github.com/snapferry/snapferry/images/store"
 )
 
 // RestoreOptions tune a restore. The zero value uses one worker per CPU.
@@ -94,7 +95,7 @@ func RestoreFile(ctx context.Context, bs repo.BlobStore, d repo.Disk, f *os.File
 	rep.Start(d.Name, d.Size)
 	defer rep.Done()
 
-	n := defaultWorkers(opts.Workers)
+	n := restoreWorkers(bs, opts.Workers)
 	batches := make(chan restoreBatch, n)
 	wb := startWriteback(int(f.Fd()), syncWrite)
 	defer wb.stop()
@@ -135,6 +136,20 @@ func RestoreFile(ctx context.Context, bs repo.BlobStore, d repo.Disk, f *os.File
 		return fmt.Errorf("restore disk %q: sync %s: %w", d.Name, f.Name(), err)
 	}
 	return nil
+}
+
+// restoreWorkers is how many batches load at once: the caller's number, else 2 per CPU, or more
+// when the repository's store says more loads in flight fill its link (an ssh:// store with read
+// lanes on a long round trip, store.LoadParallelism).
+func restoreWorkers(bs repo.BlobStore, asked int) int {
+	n := defaultWorkers(asked)
+	if asked > 0 {
+		return n
+	}
+	if b, ok := bs.(interface{ Backend() store.Backend }); ok {
+		n = max(n, store.LoadParallelismOf(b.Backend()))
+	}
+	return n
 }
 
 // prepareTarget readies f for d and reports whether it is a regular file: one is emptied and

@@ -79,10 +79,11 @@ type Laned struct {
 }
 
 var (
-	_ store.Backend       = (*Laned)(nil)
-	_ store.SpaceReporter = (*Laned)(nil)
-	_ store.StreamSaver   = (*Laned)(nil)
-	_ store.TempCleaner   = (*Laned)(nil)
+	_ store.Backend         = (*Laned)(nil)
+	_ store.LoadParallelism = (*Laned)(nil)
+	_ store.SpaceReporter   = (*Laned)(nil)
+	_ store.StreamSaver     = (*Laned)(nil)
+	_ store.TempCleaner     = (*Laned)(nil)
 )
 
 // lane is one session's share of the large loads.
@@ -224,6 +225,19 @@ func (l *Laned) trace(format string, args ...any) {
 	if l.opts.Trace != nil {
 		l.opts.Trace(format, args...)
 	}
+}
+
+// LoadParallelism implements store.LoadParallelism: on a link long enough for lanes (by the
+// round trip measured so far), two large loads per session the store may open, so that each
+// session has its next load on the way while a reader works through the last one; else 0.
+func (l *Laned) LoadParallelism() int {
+	if l.opts.Max < 0 {
+		return 0
+	}
+	if rtt := l.Client.Session().Stats().MinRoundTrip; rtt <= 0 || rtt < l.opts.MinRoundTrip {
+		return 0
+	}
+	return 2 * (1 + l.opts.Max)
 }
 
 // LaneStat is one session's share of a Laned store's large loads.

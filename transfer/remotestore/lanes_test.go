@@ -187,6 +187,15 @@ func TestNoLanesForSmallOrFewLoads(t *testing.T) {
 	if rtt := c.Session().Stats().MinRoundTrip; rtt <= 0 || rtt >= time.Hour {
 		t.Fatalf("the primary session's min round trip is %v after many answers", rtt)
 	}
+	if n := short.LoadParallelism(); n != 0 {
+		t.Fatalf("a link under MinRoundTrip asks for %d loads in flight, want 0 (no advice)", n)
+	}
+	if n := l.LoadParallelism(); n != 2*(1+DefaultLanes) {
+		t.Fatalf("a link that gets lanes asks for %d loads in flight, want %d", n, 2*(1+DefaultLanes))
+	}
+	if n := off.LoadParallelism(); n != 0 {
+		t.Fatalf("lanes turned off, yet %d loads in flight asked for", n)
+	}
 	for _, x := range []*Laned{l, off, short} {
 		x.wg.Wait() // a lane opening in the background would have started by now
 	}
