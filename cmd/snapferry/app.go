@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/snapferry/snapferry/cron/executable"
+	"github.com/snapferry/snapferry/images/disk"
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/transfer/remoterun"
 	"github.com/snapferry/snapferry/transfer/storespec"
@@ -55,6 +56,11 @@ type app struct {
 	// state is the resolved state folder, once stateDir has found it: resolving probes the
 	// filesystem, and one command asks several times (registry, history, locks, temp files).
 	state string
+	// early is an ssh:// store opening in the background (early_store.go), until taken.
+	early *storespec.Early
+	// prehash holds the cache passes of images started before the repository was open
+	// (backup_prehash.go), by path.
+	prehash map[string]*disk.Prehash
 	// wireTraceFile is $SNAPFERRY_WIRE_TRACE once opened (wire_trace.go).
 	wireTraceFile io.Writer
 	// storeCopies makes ssh:// stores read index and snapshot files from the store, not from the

@@ -115,6 +115,11 @@ func (a *app) backup(pos []string, f backupFlags, tf *tapeFlags) error {
 	var vmList []string
 	if f.vms != "" {
 		vmList = strings.Split(f.vms, ",")
+	} else {
+		// PATH backups open f.to first thing after registering the job (early_store.go), and
+		// their first image is read against its cache meanwhile (backup_prehash.go).
+		defer a.startEarlyStore(f.to)()
+		defer a.startPrehash(f, pos)()
 	}
 	job, err := a.beginJob("backup", f.origin, vmList, pos)
 	if err != nil {

@@ -99,7 +99,7 @@ func (a *app) backupPaths(paths []string, f backupFlags) (*backupResult, error) 
 			return nil, err
 		}
 		o := backupjob.Options{Host: t.host, Tags: f.tags, Parents: t.parents, CacheDir: cacheDir, Rehash: f.rehash,
-			Progress: t.prog, Exclude: exclude, OneFileSystem: f.oneFS}
+			Progress: t.prog, Exclude: exclude, OneFileSystem: f.oneFS, Prehash: a.prehash}
 		res := &backupResult{items: failed}
 		for _, im := range images {
 			br, err := backupjob.Image(a.ctx, t.r, im.path, im.kind == "vmdk", o)

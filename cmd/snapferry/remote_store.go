@@ -14,7 +14,13 @@ import (
 // openRemoteBackend opens ssh:// and sftp:// stores: ssh:// deploys this binary when the far
 // side lacks it and runs `snapferry serve` there; sftp:// runs the repository logic here.
 func (a *app) openRemoteBackend(spec string) (store.Backend, error) {
-	be, err := storespec.Open(a.ctx, spec, a.storeOptions(spec))
+	var be store.Backend
+	var err error
+	if e := a.takeEarlyStore(spec); e != nil {
+		be, err = e.Take()
+	} else {
+		be, err = storespec.Open(a.ctx, spec, a.storeOptions(spec))
+	}
 	if errors.Is(err, storespec.ErrBadSpec) {
 		return nil, asUsage(err)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/snapferry/snapferry/pidmgr"
 	"github.com/snapferry/snapferry/transfer/serve"
 )
 
@@ -49,15 +47,16 @@ func (a *app) serve(root string, appendOnly bool) error {
 		return fmt.Errorf("serve: root %s is not a folder; create it first", root)
 	}
 	// Registered as remote so a user's kill-idle on the store host never cuts a client's session.
-	if reg, err := a.registry(); err == nil {
-		if _, err := reg.Begin(a.ctx, pidmgr.BeginOptions{Type: pidmgr.TypeRemote, Argv: os.Args}); err != nil {
-			fmt.Fprintf(a.stderr, "warning: %v\n", err)
-		}
-		defer reg.Shutdown(context.Background())
-	}
+	// The registration (a flock, process-table reads, two fsyncs) runs beside the session, not
+	// before the handshake: every ssh:// command waited for it, 20-170 ms by the host's load,
+	// and up to the registry's 30 s lock wait behind a stuck writer. Being registered a moment
+	// after the first request instead of before it is the same as having started a moment later:
+	// the registry protects this process from kill-idle, it guards nothing in the repository.
+	defer registerServe(a)()
 	// A client that dies closes our stderr too: logging the rollback must not kill us (SIGPIPE)
 	// before the rollback runs, or the replica stays half-written until the next serve.
 	signal.Ignore(syscall.SIGPIPE)
+	serve.GrowPipes(os.Stdin, os.Stdout)
 	err := serve.Serve(a.ctx, os.Stdin, os.Stdout, serve.Options{Root: root, AppendOnly: appendOnly, Log: a.stderr, Program: version})
 	if err != nil {
 		return err

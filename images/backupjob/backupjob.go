@@ -24,6 +24,9 @@ type Options struct {
 	CacheDir string
 	Rehash   bool // hash every block again, store changed blocks whole (docs/block-cache.md)
 	Progress progress.Reporter
+	// Prehash holds cache passes started before the repository was open, by image path
+	// (disk.StartPrehash); Image hands its image's to disk.Backup, which stops it.
+	Prehash map[string]*disk.Prehash
 	// Exclude and OneFileSystem are the file tree's options (tree.Options).
 	Exclude       func(path string, n *repo.Node) bool
 	OneFileSystem bool
@@ -49,6 +52,9 @@ func Image(ctx context.Context, r *repo.Repository, path string, vmdkPair bool, 
 	if o.CacheDir != "" {
 		id := r.Config().ID
 		opts.Cache, opts.RepoID = disk.CachePath(o.CacheDir, id, path), id
+	}
+	if !vmdkPair {
+		opts.Prehash = o.Prehash[path]
 	}
 	backup := disk.Backup
 	if vmdkPair {

@@ -42,6 +42,10 @@ type Options struct {
 	// Warn hears about things the backup stored but the user should know: an image that grew
 	// or changed while it was read (stored as it was read; see grownWarning). nil: dropped.
 	Warn func(msg string)
+	// Prehash is this image's cache pass started before the repository was open
+	// (StartPrehash); Backup stops it and skips the blocks it found unchanged, when its marks
+	// hold for this run (same cache file and seed, same image). nil: none.
+	Prehash *Prehash
 }
 
 // Backup backs up the image file at path. See BackupFile.
@@ -59,6 +63,7 @@ func Backup(ctx context.Context, bs repo.BlobStore, path string, opts Options) (
 // saved. The file must not change while it is read (back up a frozen snapshot base).
 // Stats count bytes read and new/reused blobs (data blocks and map chunks).
 func BackupFile(ctx context.Context, bs repo.BlobStore, f *os.File, opts Options) (repo.Disk, repo.Stats, error) {
+	defer opts.Prehash.Stop() // on every return; stopping twice is fine
 	blockSize := bs.BlockSize()
 	if blockSize <= 0 {
 		return repo.Disk{}, repo.Stats{}, fmt.Errorf("back up %s: repository block size %d is invalid", f.Name(), blockSize)
@@ -105,6 +110,9 @@ func BackupFile(ctx context.Context, bs repo.BlobStore, f *os.File, opts Options
 		b.patch = ps.PatchesEnabled() && !opts.Rehash
 	}
 	b.openCache(opts)
+	if b.pre = prehashFor(opts.Prehash, f, opts, b.old, blockSize, size); b.pre != nil {
+		before = b.pre.before // the read began with the pass
+	}
 	b.progress.Start(d.Name, size)
 	defer b.progress.Done()
 	err = b.run(ctx, defaultWorkers(opts.Workers))
@@ -159,6 +167,9 @@ type diskBackup struct {
 	out  *fpWriter
 	seed uint64
 	fast bool
+	// pre marks blocks a pass before the repository was open found unchanged (prehash.go);
+	// read sends them unread.
+	pre *Prehash
 
 	// Patches (patch.go): ps is bs when it is a repo.PatchStore; patch is set when this run may
 	// store changed blocks as patches (PatchesEnabled, not Rehash, and a cache to learn the
@@ -196,6 +207,8 @@ type blockJob struct {
 	pieces     [][2]int
 	patchBase  repo.ID
 	changed    []int
+	// prehashed: not read (buf nil); the prehash pass found it unchanged against cached.
+	prehashed bool
 }
 
 // seqResult carries a blockResult with the reader's sequence number for reordering.
@@ -272,6 +285,17 @@ func (b *diskBackup) read(ctx context.Context, pool *pipeline.BufferPool, jobs c
 		}
 		b.progress.Add((first - next) * bsz) // skipped holes
 		for i := first; i <= last; i++ {
+			if b.pre.Unchanged(i) {
+				n := int(min(bsz, b.size-i*bsz))
+				if c, ok := b.old.lookup(i, n); ok {
+					b.bytesRead.Add(int64(n)) // read by the pass, in this run
+					if err := pipeline.Send(ctx, jobs, blockJob{seq: seq, index: i, cached: c, hasOld: true, prehashed: true}); err != nil {
+						return 0, err
+					}
+					seq++
+					continue
+				}
+			}
 			buf, err := pool.Get(ctx)
 			if err != nil {
 				return 0, err
@@ -307,6 +331,13 @@ func (b *diskBackup) read(ctx context.Context, pool *pipeline.BufferPool, jobs c
 // prune may have removed it since). A changed block is saved as a patch of its base when
 // savePatch finds that worth it, else whole.
 func (b *diskBackup) store(ctx context.Context, j blockJob) (blockResult, error) {
+	if j.prehashed {
+		r, buf, err := b.prehashedBlock(j)
+		if err != nil || buf == nil {
+			return r, err
+		}
+		j.buf = buf // its blob is gone: stored as a changed block
+	}
 	if j.buf == nil { // a block not read: the parent's blob (carry)
 		return blockResult{index: j.index, n: blockLen(repo.Disk{Size: b.size, BlockSize: b.blockSize}, j.index), id: j.carried}, nil
 	}

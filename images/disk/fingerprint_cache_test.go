@@ -94,6 +94,21 @@ func (fx *cacheFixture) commit(t *testing.T, d repo.Disk) repo.ID {
 	return id
 }
 
+// forgetAndPrune removes snapshot id, prunes and reopens the repository: the blobs only it used
+// are gone, while the cache file still names them.
+func (fx *cacheFixture) forgetAndPrune(t *testing.T, id repo.ID) {
+	t.Helper()
+	ctx := context.Background()
+	if err := fx.r.RemoveSnapshot(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fx.r.Prune(ctx, repo.PruneOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	fx.r.Close()
+	fx.r = memblobs.OpenRepo(t, fx.dir)
+}
+
 // restoreSame restores d from the repository and compares it with the source image.
 func (fx *cacheFixture) restoreSame(t *testing.T, d repo.Disk) {
 	t.Helper()
@@ -174,15 +189,7 @@ func TestCacheBlobLostToPruneIsSavedAgain(t *testing.T) {
 	fx := newCacheFixture(t)
 	first := backupCounted(t, fx.r, fx.src, fx.opts())
 	id := fx.commit(t, first.d)
-	ctx := context.Background()
-	if err := fx.r.RemoveSnapshot(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fx.r.Prune(ctx, repo.PruneOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	fx.r.Close()
-	fx.r = memblobs.OpenRepo(t, fx.dir)
+	fx.forgetAndPrune(t, id)
 	if n := fx.r.BlobCount(); n != 0 {
 		t.Fatalf("%d blobs left after the prune; the test needs them gone", n)
 	}

@@ -58,6 +58,12 @@ type Options struct {
 	// a later command over the same link then fetches only files it has not seen, instead of a
 	// request each. (s3:// stores take theirs from S3.MetaCache.)
 	MetaCache string
+	// ReadLanes is how many more SSH sessions, each running the far serve, large reads of an
+	// ssh:// store may spread over (remotestore.Laned): 0 is remotestore.DefaultLanes,
+	// negative none. ReadLanesAfter is how many bytes of large reads come first (0: the
+	// default); tests lower it.
+	ReadLanes      int
+	ReadLanesAfter int64
 	// Trace, when set, receives a timestamped line per step of opening an ssh:// store and per
 	// wire request after it (wire.Session.SetTrace): $SNAPFERRY_WIRE_TRACE, for finding where a
 	// command waits on the link.
@@ -110,9 +116,10 @@ func OpenSpec(ctx context.Context, s Spec, opts Options) (store.Backend, error) 
 	} else {
 		var sess *ssh.Session
 		var client *remotestore.Client
-		client, sess, err = openServe(ctx, conn, s, opts, tr)
+		var lanes remotestore.LaneOpener
+		client, sess, lanes, err = openServe(ctx, conn, s, opts, tr)
 		if err == nil {
-			be, ws = cached(client, s, opts.MetaCache), client.Session()
+			be, ws = cached(withLanes(client, lanes, opts, tr), s, opts.MetaCache), client.Session()
 		}
 		closeFn = func() error { return waitSession(sess, sessionCloseWait) }
 	}
@@ -156,12 +163,12 @@ func servePath(p string) string {
 	return strings.TrimPrefix(p, "~/")
 }
 
-func openServe(ctx context.Context, conn *sshconn.Client, s Spec, opts Options, tr tracer) (*remotestore.Client, *ssh.Session, error) {
+func openServe(ctx context.Context, conn *sshconn.Client, s Spec, opts Options, tr tracer) (*remotestore.Client, *ssh.Session, remotestore.LaneOpener, error) {
 	root := servePath(s.Path)
 	binary, err := deploy.Locate(ctx, conn.Client, opts.RemotePath, deploy.Options{
 		Version: opts.Version, RemotePath: opts.DeployPath, LocalBinary: opts.LocalBinary})
 	if err != nil {
-		return nil, nil, fmt.Errorf("open store %s: %w", s, err)
+		return nil, nil, nil, fmt.Errorf("open store %s: %w", s, err)
 	}
 	tr.printf("far binary located: %s", binary)
 	if opts.Create && opts.RemotePath == "" {
@@ -172,56 +179,23 @@ func openServe(ctx context.Context, conn *sshconn.Client, s Spec, opts Options, 
 			err = errors.New(strings.TrimSpace(out.String()))
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("open store %s: create folder %s: %w", s, root, err)
+			return nil, nil, nil, fmt.Errorf("open store %s: create folder %s: %w", s, root, err)
 		}
-	}
-	sess, err := conn.NewSession()
-	if err != nil {
-		return nil, nil, fmt.Errorf("open store %s: ssh session: %w", s, conn.Explain(err))
-	}
-	stdin, err := sess.StdinPipe()
-	if err != nil {
-		sess.Close()
-		return nil, nil, fmt.Errorf("open store %s: %w", s, err)
-	}
-	stdout, err := sess.StdoutPipe()
-	if err != nil {
-		sess.Close()
-		return nil, nil, fmt.Errorf("open store %s: %w", s, err)
-	}
-	tail := &tailBuffer{max: 4096}
-	sess.Stderr = tail
-	if opts.ServeLog != nil {
-		sess.Stderr = io.MultiWriter(tail, opts.ServeLog)
 	}
 	args := []string{binary, "serve", "--root=" + root}
 	if opts.AppendOnly {
 		args = append(args, "--append-only")
 	}
 	cmd := remoterun.ShellQuote(args...)
-	if err := sess.Start(cmd); err != nil {
-		sess.Close()
-		return nil, nil, fmt.Errorf("open store %s: start %s: %w", s, cmd, err)
-	}
-	tr.printf("far command started: %s", cmd)
-	if opts.Upload != nil {
-		stdin = opts.Upload(stdin)
-	}
-	client, err := remotestore.New(ctx, stdout, stdin, remotestore.Options{Location: s.String(), Program: opts.Version})
+	client, sess, err := startServe(ctx, conn, cmd, opts, s.String(), tr)
 	if err != nil {
-		// Let the session finish first: its stderr is copied by another goroutine, and the
-		// remote's last words usually explain the failed handshake.
-		_ = waitSession(sess, 5*time.Second)
-		if msg := tail.String(); msg != "" {
-			return nil, nil, fmt.Errorf("open store %s: %w; the remote %s said: %s", s, err, cmd, msg)
-		}
-		return nil, nil, fmt.Errorf("open store %s: %w", s, conn.Explain(err))
+		return nil, nil, nil, err
 	}
 	tr.printf("wire handshake done (server %s)", client.Server().Program)
 	if tr.w != nil {
 		client.Session().SetTrace(tr.w, tr.start)
 	}
-	return client, sess, nil
+	return client, sess, laneOpener(conn, s, cmd, opts, tr), nil
 }
 
 // waitSession gives serve time to exit after the wire session closed its stdin, then cuts the

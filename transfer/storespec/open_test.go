@@ -28,12 +28,22 @@ func TestMain(m *testing.M) {
 		root := fs.String("root", "", "")
 		appendOnly := fs.Bool("append-only", false, "")
 		_ = fs.Parse(os.Args[2:])
+		// A test that made ROOT/../serve-pids learns which far serves ran and which ended
+		// (read lanes are far serves of their own): PID.start now, PID.end on a clean exit.
+		pids := filepath.Join(filepath.Dir(*root), "serve-pids")
+		mark := func(what string) {
+			if _, err := os.Stat(pids); err == nil {
+				_ = os.WriteFile(filepath.Join(pids, fmt.Sprintf("%d.%s", os.Getpid(), what)), nil, 0o600)
+			}
+		}
+		mark("start")
 		err := serve.Serve(context.Background(), os.Stdin, os.Stdout,
 			serve.Options{Root: *root, AppendOnly: *appendOnly, Log: os.Stderr, Program: "storespec-test"})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "serve:", err)
 			os.Exit(1)
 		}
+		mark("end")
 		os.Exit(0)
 	}
 	os.Exit(m.Run())

@@ -30,7 +30,7 @@ func OpenSessionServer(ctx context.Context, spec string, opts Options) (*wire.Se
 	if err != nil {
 		return nil, wire.HelloReply{}, nil, err
 	}
-	client, ssh, err := openServe(ctx, conn, s, opts, tracer{w: opts.Trace, start: time.Now()})
+	client, ssh, _, err := openServe(ctx, conn, s, opts, tracer{w: opts.Trace, start: time.Now()})
 	if err != nil {
 		conn.Close()
 		return nil, wire.HelloReply{}, nil, err

@@ -1,0 +1,265 @@
+package remotestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/snapferry/snapferry/images/store"
+)
+
+// Read lanes. An SSH channel carries at most its receive window per round trip, and
+// golang.org/x/crypto/ssh fixes that window at 2 MiB (OpenSSH's ssh uses the same): at a 50 ms
+// round trip one session moves ~33 MB/s however many wire streams it multiplexes, measured
+// through scripts/bench/latency-proxy.py (docs/benchmarks.md). A second session on the same
+// SSH connection has a window of its own, so large reads spread over a few sessions, each
+// running its own far `serve` with the very command line of the first (a forced-command or
+// append-only key runs the same thing for every session), fill a long link. Lanes only Load;
+// everything else, the lock included, stays on the primary session.
+const (
+	// DefaultLanes is how many lanes a store opens at most besides its primary session: with
+	// a restore's four loads in flight, one each. Each costs a far serve process (~20-30 MiB
+	// on the store host) for as long as the store is open.
+	DefaultLanes = 3
+	// DefaultLanesAfter is how many bytes of large loads a store serves before its first lane
+	// opens: a command reading a few files never starts another far process.
+	DefaultLanesAfter = 32 << 20
+	// LaneLoadMin is the shortest Load a lane may take: shorter ones are round trips, not
+	// window, and stay on the primary.
+	LaneLoadMin = 1 << 20
+	// laneOpenWait bounds opening one lane (SSH session, far command, handshake).
+	laneOpenWait = 30 * time.Second
+)
+
+// LaneOpener starts lane n (1, 2, ...): another far serve on the same link. It returns the
+// lane's client and a function that ends its session once the client is closed.
+type LaneOpener func(ctx context.Context, n int) (*Client, func() error, error)
+
+// LaneOptions configure NewLaned.
+type LaneOptions struct {
+	Open  LaneOpener
+	Max   int   // lanes besides the primary at most; 0: DefaultLanes; negative: none
+	After int64 // large-load bytes before the first lane opens; 0: DefaultLanesAfter
+	// Trace, if set, gets a line when a lane opens, fails to open, and at Close.
+	Trace func(format string, args ...any)
+}
+
+// Laned is a Client (the primary session) whose large Loads are spread over up to Max extra
+// sessions opened as the read volume calls for them. Like a Client it is safe for concurrent
+// use. A lane that breaks fails the loads on it with an error naming the lane; the store's
+// callers treat that as any failed load (a restore fails and publishes nothing).
+type Laned struct {
+	*Client
+	opts   LaneOptions
+	ctx    context.Context // lanes opening; cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // lanes opening
+
+	mu      sync.Mutex
+	lanes   []*lane // [0] is the primary
+	asked   int64   // bytes of large loads so far
+	opening bool
+	openErr error // a lane failed to open: no more are tried
+	closed  bool
+}
+
+var (
+	_ store.Backend       = (*Laned)(nil)
+	_ store.SpaceReporter = (*Laned)(nil)
+	_ store.StreamSaver   = (*Laned)(nil)
+	_ store.TempCleaner   = (*Laned)(nil)
+)
+
+// lane is one session's share of the large loads.
+type lane struct {
+	n     int // 0: the primary
+	c     *Client
+	end   func() error
+	busy  int   // large loads open on it
+	loads int64 // large loads it took
+}
+
+// NewLaned puts read lanes on c. Close closes the lanes and c.
+func NewLaned(c *Client, opts LaneOptions) *Laned {
+	if opts.Max == 0 {
+		opts.Max = DefaultLanes
+	}
+	if opts.After <= 0 {
+		opts.After = DefaultLanesAfter
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Laned{Client: c, opts: opts, ctx: ctx, cancel: cancel, lanes: []*lane{{c: c}}}
+}
+
+// Load sends a large range (or a whole file) to the least busy session, opening another lane
+// first when more large loads are in flight than sessions are open.
+func (l *Laned) Load(ctx context.Context, h store.Handle, offset, length int64) (io.ReadCloser, error) {
+	if length > 0 && length < LaneLoadMin {
+		return l.Client.Load(ctx, h, offset, length)
+	}
+	ln := l.pick(length)
+	rc, err := ln.c.Load(ctx, h, offset, length)
+	if err != nil {
+		l.release(ln)
+		return nil, err
+	}
+	return &laneBody{ReadCloser: rc, release: func() { l.release(ln) }}, nil
+}
+
+// pick counts a large load, takes the session with the fewest large loads open (the primary on
+// a tie: lanes are only there to add window) and starts opening lanes when they are due.
+func (l *Laned) pick(length int64) *lane {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.asked += max(length, LaneLoadMin)
+	best := l.lanes[0]
+	for _, ln := range l.lanes[1:] {
+		if ln.busy < best.busy {
+			best = ln
+		}
+	}
+	best.busy++
+	best.loads++
+	if !l.opening && l.due() {
+		l.opening = true
+		l.wg.Add(1)
+		go l.open(len(l.lanes))
+	}
+	return best
+}
+
+// due reports whether another lane should open: enough was read, and more large loads are in
+// flight than sessions are open. l.mu is held.
+func (l *Laned) due() bool {
+	if l.closed || l.openErr != nil || len(l.lanes)-1 >= l.opts.Max || l.asked < l.opts.After {
+		return false
+	}
+	inFlight := 0
+	for _, ln := range l.lanes {
+		inFlight += ln.busy
+	}
+	return inFlight > len(l.lanes)
+}
+
+func (l *Laned) release(ln *lane) {
+	l.mu.Lock()
+	ln.busy--
+	l.mu.Unlock()
+}
+
+// open starts lanes from n on, one after the other while they are due: a restore's loads stay
+// open long, so it does not wait for the next load to ask. Loads meanwhile go to the sessions
+// already open; a lane that cannot open (a host allowing fewer sessions per connection) only
+// means fewer lanes.
+func (l *Laned) open(n int) {
+	defer l.wg.Done()
+	for ; ; n++ {
+		ctx, cancel := context.WithTimeout(l.ctx, laneOpenWait)
+		start := time.Now()
+		c, end, err := l.opts.Open(ctx, n)
+		cancel()
+		l.mu.Lock()
+		if err != nil {
+			l.openErr, l.opening = err, false
+			l.mu.Unlock()
+			l.trace("read lane %d not opened, reads stay on %d session(s): %v", n, n, err)
+			return
+		}
+		if l.closed {
+			l.opening = false
+			l.mu.Unlock()
+			closeLane(c, end)
+			return
+		}
+		l.lanes = append(l.lanes, &lane{n: n, c: c, end: end})
+		more := l.due()
+		l.opening = more
+		l.mu.Unlock()
+		l.trace("read lane %d opened in %v", n, time.Since(start).Round(time.Millisecond))
+		if !more {
+			return
+		}
+	}
+}
+
+func (l *Laned) trace(format string, args ...any) {
+	if l.opts.Trace != nil {
+		l.opts.Trace(format, args...)
+	}
+}
+
+// LaneStat is one session's share of a Laned store's large loads.
+type LaneStat struct {
+	Lane  int // 0: the primary session
+	Loads int64
+}
+
+// LaneStats reports the sessions open and the large loads each took.
+func (l *Laned) LaneStats() []LaneStat {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]LaneStat, len(l.lanes))
+	for i, ln := range l.lanes {
+		out[i] = LaneStat{Lane: ln.n, Loads: ln.loads}
+	}
+	return out
+}
+
+// FormatLaneStats writes stats as "primary 12 loads, lane 1 10, lane 2 9".
+func FormatLaneStats(stats []LaneStat) string {
+	var b strings.Builder
+	for i, st := range stats {
+		switch {
+		case i == 0:
+			fmt.Fprintf(&b, "primary %d loads", st.Loads)
+		default:
+			fmt.Fprintf(&b, ", lane %d %d", st.Lane, st.Loads)
+		}
+	}
+	return b.String()
+}
+
+// Close ends the lanes (each far serve exits on its closed input), then the primary session.
+func (l *Laned) Close() error {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.cancel()
+	l.wg.Wait() // a lane opening now sees closed and ends itself
+	if stats := l.LaneStats(); len(stats) > 1 {
+		l.trace("read lanes: %s", FormatLaneStats(stats))
+	}
+	errs := make([]error, len(l.lanes))
+	var wg sync.WaitGroup
+	for i, ln := range l.lanes[1:] {
+		wg.Go(func() { errs[i] = closeLane(ln.c, ln.end) })
+	}
+	wg.Wait()
+	errs[len(errs)-1] = l.Client.Close()
+	return errors.Join(errs...)
+}
+
+func closeLane(c *Client, end func() error) error {
+	err := c.Close()
+	if eerr := end(); err == nil && eerr != nil {
+		err = fmt.Errorf("end session of %s: %w", c.Location(), eerr)
+	}
+	return err
+}
+
+// laneBody gives its load's place on the lane back once closed.
+type laneBody struct {
+	io.ReadCloser
+	once    sync.Once
+	release func()
+}
+
+func (b *laneBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.release)
+	return err
+}
