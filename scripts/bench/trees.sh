@@ -8,7 +8,8 @@
 #                   checked against the tree with diff -r
 # Prints times, peak RSS and repository sizes, and snapferry/rsync ratios against the targets:
 #   full <= 1x rsync, unchanged and appended <= 1.5x rsync; and snapferry's peak RSS against the
-#   64 MiB target of issue 19, and its growth from the smaller to the larger synthetic tree.
+#   64 MiB target of issue 19, and its growth from the smaller to the larger synthetic tree
+#   (first backup, appended backup and restore of each).
 # A tool that is not installed prints "not installed" and its rows read n/a.
 # Env: BENCH_SIZE (full|small), BENCH_OUT, SNAPFERRY.
 set -euo pipefail
@@ -88,8 +89,9 @@ for t in "${tools[@]}"; do
 done
 
 # Memory as the tree grows (issue 19: <= 64 MiB and flat): synthetic trees of 50k and 500k
-# small files (100 per folder, 1 KiB each, distinct contents), each backed up once into a fresh
-# repository; peak RSS of each. BENCH_SIZE=small uses 5k and 50k.
+# small files (100 per folder, 1 KiB each, distinct contents), each backed up into a fresh
+# repository, backed up again after 1% of its files got 4 KiB appended (the same seeded choice
+# as above), and restored; peak RSS of each step. BENCH_SIZE=small uses 5k and 50k.
 synth_tree() { /usr/bin/python3 - "$1" "$2" <<'PY'
 import os, sys
 root, n = sys.argv[1], int(sys.argv[2])
@@ -101,16 +103,36 @@ for i in range(n):
         f.write(("file %d " % i).encode() * 100)
 PY
 }
+synth_append() { /usr/bin/python3 - "$1" <<'PY'
+import os, random, sys
+files = []
+for root, dirs, names in os.walk(sys.argv[1]):
+    dirs.sort()
+    files += [os.path.join(root, n) for n in sorted(names)]
+rng = random.Random(3)
+for p in rng.sample(files, max(1, len(files) // 100)):
+    with open(p, "ab") as f:
+        f.write(rng.randbytes(4096))
+PY
+}
 snapferry_synth() { "$SNAPFERRY" init "$1" >/dev/null && "$SNAPFERRY" backup "$2" --to="$1"; }
-export -f snapferry_synth
+snapferry_synth_again() { "$SNAPFERRY" backup "$2" --to="$1"; }
+export -f snapferry_synth snapferry_synth_again
 if [ "$BENCH_SIZE" = small ]; then synth_sizes="5000 50000"; else synth_sizes="50000 500000"; fi
 if peer_available snapferry; then
   for n in $synth_sizes; do
-    rm -rf "$run/synth" "$run/synth-repo"
+    rm -rf "$run/synth" "$run/synth-repo" "$run/synth-restore"
     synth_tree "$run/synth" "$n"
     measure "snapferry.synth_$n" snapferry_synth "$run/synth-repo" "$run/synth"
+    synth_append "$run/synth"
+    measure "snapferry.synth_appended_$n" snapferry_synth_again "$run/synth-repo" "$run/synth"
+    rm -rf "$run/synth" # the restore's room (500k files take ~2 GB of 4 KiB blocks each)
+    mkdir -p "$run/synth-restore"
+    measure "snapferry.synth_restore_$n" snapferry_restore "$run/synth-repo" "$run/synth-restore"
+    got=$(find "$run/synth-restore" -type f | wc -l)
+    [ "$got" = "$n" ] || die "synthetic restore: $got files, want $n"
   done
-  rm -rf "$run/synth" "$run/synth-repo"
+  rm -rf "$run/synth" "$run/synth-repo" "$run/synth-restore"
 fi
 
 {
@@ -132,9 +154,15 @@ fi
   # No issue target: restoring is what the copies are for, and rsync's copy is the floor.
   time_rows "restore (no target)" restore rsync ""
   rss_row "snapferry peak RSS KiB (vs 64 MiB)" "$(peak_rss snapferry full unchanged appended restore)"
-  for n in $synth_sizes; do
-    rss_row "  synthetic $n files, peak RSS KiB" "$(get "snapferry.synth_$n" 3)"
-  done
   set -- $synth_sizes
-  ratio_row "  RSS growth ${2} vs ${1} files (flat: <= 1.25)" "$(get "snapferry.synth_$2" 3)" "$(get "snapferry.synth_$1" 3)" 1.25 ""
+  for step in "" appended_ restore_; do
+    label=${step%_}; label=${label:-full}
+    for n in $synth_sizes; do
+      rss_row "  synthetic $n files, $label, peak RSS KiB" "$(get "snapferry.synth_$step$n" 3)"
+    done
+    ratio_row "  $label: RSS growth ${2} vs ${1} (flat: <= 1.25)" "$(get "snapferry.synth_$step$2" 3)" "$(get "snapferry.synth_$step$1" 3)" 1.25 ""
+  done
+  for n in $synth_sizes; do
+    echo "  synthetic $n files, wall s (CPU s): full $(wall_cpu "snapferry.synth_$n"), appended $(wall_cpu "snapferry.synth_appended_$n"), restore $(wall_cpu "snapferry.synth_restore_$n")"
+  done
 } | tee "$WORK/results-trees.txt"
