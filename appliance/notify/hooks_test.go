@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,24 +41,6 @@ func TestParseHook(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log the hooks write to while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestHookGetsEnvironmentAndOutputIsLogged(t *testing.T) {
 	dir := t.TempDir()
 	envFile := filepath.Join(dir, "env")
@@ -71,7 +51,7 @@ func TestHookGetsEnvironmentAndOutputIsLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var log syncBuffer
+	var log testkit.SyncBuffer
 	r := HookRunner{Hooks: hooks, Log: &log, Timeout: 10 * time.Second}
 	warnings := r.Fire(context.Background(), EventData{
 		Event: JobFailure, JobID: "20261122-0200-7f3a", JobName: "nightly", Host: "esx01", Result: Failure, Attempt: 2,
@@ -100,7 +80,7 @@ func TestHookGetsEnvironmentAndOutputIsLogged(t *testing.T) {
 }
 
 func TestFailingHookIsOnlyAWarning(t *testing.T) {
-	var log syncBuffer
+	var log testkit.SyncBuffer
 	hooks, _ := ParseHooks([]string{"job.failure:echo broken; exit 7", "job.failure:echo second ran"})
 	warnings := HookRunner{Hooks: hooks, Log: &log}.Fire(context.Background(), EventData{Event: JobFailure})
 	if len(warnings) != 1 || !strings.Contains(warnings[0].Error(), "exit status 7") {
@@ -169,7 +149,7 @@ func TestHookLeavingBackgroundChildDoesNotHang(t *testing.T) {
 }
 
 func TestHookOutputIsBounded(t *testing.T) {
-	var log syncBuffer
+	var log testkit.SyncBuffer
 	hooks, _ := ParseHooks([]string{"job.success:head -c 200000 /dev/zero | tr '\\0' x"})
 	if w := (HookRunner{Hooks: hooks, Log: &log}).Fire(context.Background(), EventData{Event: JobSuccess}); len(w) != 0 {
 		t.Fatal(w)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/cron/testkit"
 	"github.com/snapferry/snapferry/images/disk"
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/images/store"
@@ -139,24 +140,6 @@ func (g *laneRig) restore(t *testing.T, be store.Backend, out string, at func())
 	return disk.Restore(ctx, r, g.d, out, disk.RestoreOptions{Workers: 4, Progress: &gate{at: at}})
 }
 
-// syncBuffer is a trace sink written from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // anyLink opens lanes on the loopback link (its round trip is far under the default minimum)
 // as soon as loads wait.
 var anyLink = remotestore.LaneOptions{After: 1, MinRoundTrip: -1}
@@ -173,7 +156,7 @@ func TestRestoreThroughReadLanes(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := g.s.AddClientKey(t, "ed25519", `command="`+self+` serve --root=`+g.root+` --append-only",restrict`)
-	trace := &syncBuffer{}
+	trace := &testkit.SyncBuffer{}
 	opts := storespec.Options{SSH: g.s.ConnConfig(), Version: "test", RemotePath: "/opt/snapferry/snapferry",
 		Lanes: anyLink, Trace: trace}
 	opts.SSH.Identity = []string{key}
@@ -222,7 +205,7 @@ func TestRestoreThroughReadLanes(t *testing.T) {
 // or as a temp file beside it.
 func TestReadLaneKilledFailsTheRestore(t *testing.T) {
 	g := newLaneRig(t)
-	trace := &syncBuffer{}
+	trace := &testkit.SyncBuffer{}
 	opts := options(t, g.s)
 	opts.Lanes, opts.Trace = anyLink, trace
 	g.forget(t)
