@@ -43,10 +43,22 @@ func (r *Repository) rescueNewSnapshots(ctx context.Context, before *index, know
 	if err != nil {
 		return err
 	}
+	var added []ID
 	for _, sid := range now {
-		if seen[sid] {
-			continue
+		if !seen[sid] {
+			added = append(added, sid)
 		}
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	// A backup writes its index file before its snapshot: one that wrote both after prune last
+	// loaded the index (at the end of replaceIndex) has blobs only that file names. Loading the
+	// index again now, after the listing, finds every blob the snapshots listed above need.
+	if err := r.loadIndex(ctx, true); err != nil {
+		return err
+	}
+	for _, sid := range added {
 		sn, err := r.LoadSnapshot(ctx, sid)
 		if errors.Is(err, ErrSnapshotNotFound) {
 			continue

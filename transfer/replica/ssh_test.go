@@ -54,6 +54,8 @@ func remoteClient(t testing.TB, be store.Backend) *remotestore.Client {
 		switch b := be.(type) {
 		case *remotestore.Client:
 			return b
+		case *remotestore.Laned: // read lanes around the primary session
+			return b.Client
 		case interface{ Unwrap() store.Backend }:
 			be = b.Unwrap()
 		default:
