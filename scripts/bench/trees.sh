@@ -126,11 +126,14 @@ if peer_available snapferry; then
     measure "snapferry.synth_$n" snapferry_synth "$run/synth-repo" "$run/synth"
     synth_append "$run/synth"
     measure "snapferry.synth_appended_$n" snapferry_synth_again "$run/synth-repo" "$run/synth"
-    rm -rf "$run/synth" # the restore's room (500k files take ~2 GB of 4 KiB blocks each)
+    # The source stays until after the restore (500k files take ~2 GB of 4 KiB blocks each, twice
+    # then): deleted just before, ext4 spent most of the restore allocating inodes among the ones
+    # freed moments earlier (openat 10.9 of 14.3 system s at 50k files; docs/benchmarks.md).
     mkdir -p "$run/synth-restore"
     measure "snapferry.synth_restore_$n" snapferry_restore "$run/synth-repo" "$run/synth-restore"
     got=$(find "$run/synth-restore" -type f | wc -l)
     [ "$got" = "$n" ] || die "synthetic restore: $got files, want $n"
+    rm -rf "$run/synth" "$run/synth-restore"
   done
   rm -rf "$run/synth" "$run/synth-repo" "$run/synth-restore"
 fi
