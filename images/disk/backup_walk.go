@@ -11,15 +11,22 @@ import (
 // answers with a range past the end or an empty range fails here instead of reading past the
 // image or looking at the same offset for ever.
 func (b *diskBackup) eachExtent(fn func(start, end int64) (next int64, err error)) error {
-	for off := int64(0); off < b.size; {
-		start, end, ok, err := b.extents(off)
+	return walkExtents(b.size, b.extents, fn)
+}
+
+// walkExtents is eachExtent for any map of a disk of size bytes: the backup's readers and the
+// prehash pass (prehash.go) walk an image the same way.
+func walkExtents(size int64, extents func(off int64) (start, end int64, ok bool, err error),
+	fn func(start, end int64) (next int64, err error)) error {
+	for off := int64(0); off < size; {
+		start, end, ok, err := extents(off)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return nil
 		}
-		start, end = max(start, off), min(end, b.size)
+		start, end = max(start, off), min(end, size)
 		if end <= start {
 			return fmt.Errorf("the source returned the empty range %d-%d after %d", start, end, off)
 		}

@@ -2,6 +2,7 @@ package disk
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"math/bits"
 	"os"
@@ -127,29 +128,24 @@ func readFPHeader(path string) (fpHeader, bool) {
 	return h, err == nil && h.blockSize > 0
 }
 
-// pass walks the allocated extents in order, as diskBackup.read does, and marks the blocks
-// whose fast hash matches their cache entry, until the image ends or ctx is cancelled.
+// pass walks the allocated extents in order, as diskBackup.read does (walkExtents), and marks
+// the blocks whose fast hash matches their cache entry, until the image ends or ctx is
+// cancelled. Any error just ends the pass: the backup reads on from its frontier and reports it.
 func (p *Prehash) pass(ctx context.Context, f *os.File, old *fpReader) {
 	bsz := int64(p.blockSize)
 	m := &extentMapper{f: f, size: p.size}
 	buf := make([]byte, bsz)
-	for off := int64(0); off < p.size; {
-		start, end, ok, err := m.next(off)
-		if start, end = max(start, off), min(end, p.size); err != nil || !ok || end <= start {
-			break // the end, or a range the backup's own walk refuses (eachExtent)
-		}
+	_ = walkExtents(p.size, m.next, func(start, end int64) (int64, error) {
 		first, last := max(start/bsz, p.frontier), (end-1)/bsz
 		p.frontier = first
 		for i := first; i <= last; i++ {
-			if ctx.Err() != nil {
-				return
+			if err := ctx.Err(); err != nil {
+				return 0, err
 			}
 			n := int(min(bsz, p.size-i*bsz))
-			e, has := old.lookup(i, n)
-			if has {
+			if e, has := old.lookup(i, n); has {
 				if m, err := f.ReadAt(buf[:n], i*bsz); m < n {
-					_ = err // the backup reads it again and reports what it finds
-					return
+					return 0, fmt.Errorf("read block %d: %w", i, err)
 				}
 				if fastHash(buf[:n], p.seed) == e.fast {
 					p.mark(i)
@@ -157,8 +153,8 @@ func (p *Prehash) pass(ctx context.Context, f *os.File, old *fpReader) {
 			}
 			p.frontier = i + 1
 		}
-		off = p.frontier * bsz
-	}
+		return p.frontier * bsz, nil
+	})
 }
 
 func (p *Prehash) mark(i int64) {
