@@ -158,7 +158,11 @@ func (c *Client) Load(ctx context.Context, h store.Handle, offset, length int64)
 		return nil, c.wrap("load", h, err)
 	}
 	// A large range (a restore's run of blocks) may arrive faster than one window per round trip.
-	if extra := min(length, LoadWindow) - int64(c.server.Window); extra > 0 {
+	want := int64(LoadWindow) // length <= 0: the whole file, large as a rule (a pack)
+	if length > 0 {
+		want = min(length, LoadWindow)
+	}
+	if extra := want - int64(c.server.Window); extra > 0 {
 		if err := st.GrantAhead(int(extra)); err != nil {
 			st.Close()
 			return nil, c.wrap("load", h, err)

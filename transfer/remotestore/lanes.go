@@ -133,7 +133,9 @@ func (l *Laned) pick(length int64) *lane {
 	l.asked += max(length, LaneLoadMin)
 	best := l.lanes[0]
 	for _, ln := range l.lanes[1:] {
-		if ln.busy < best.busy {
+		// A lane whose session ended fails every load at once, so it would always look idle:
+		// it takes no more loads (its earlier ones have failed with its name).
+		if ln.busy < best.busy && ln.alive() {
 			best = ln
 		}
 	}
@@ -163,6 +165,16 @@ func (l *Laned) wanted() int {
 		inFlight += ln.busy
 	}
 	return max(0, min(inFlight-len(l.lanes), l.opts.Max-(len(l.lanes)-1)))
+}
+
+// alive reports whether the lane's session still runs.
+func (ln *lane) alive() bool {
+	select {
+	case <-ln.c.Session().Done():
+		return false
+	default:
+		return true
+	}
 }
 
 func (l *Laned) release(ln *lane) {

@@ -33,6 +33,7 @@ type sessionStats struct {
 	minRTT     atomic.Int64 // nanoseconds; 0: no answer yet
 
 	traceMu sync.Mutex
+	tracing atomic.Bool // trace != nil: checked before any line is formatted
 	trace   io.Writer
 	start   time.Time
 }
@@ -60,6 +61,7 @@ func (s *Session) noteAnswer(took time.Duration) {
 func (s *Session) SetTrace(w io.Writer, since time.Time) {
 	s.stats.traceMu.Lock()
 	s.stats.trace, s.stats.start = w, since
+	s.stats.tracing.Store(w != nil)
 	s.stats.traceMu.Unlock()
 }
 
@@ -71,6 +73,9 @@ func (s *Session) noteOpen(st *Stream, op Op, args []byte) {
 		s.stats.serial.Add(1)
 	}
 	st.opened = time.Now()
+	if !s.stats.tracing.Load() {
+		return // no formatting, no lock on the path of every request
+	}
 	mark := " "
 	if alone {
 		mark = "*" // a round trip of its own
@@ -90,6 +95,9 @@ func (st *Stream) noteFinishedLocked(why string) {
 }
 
 func (s *Session) tracef(format string, args ...any) {
+	if !s.stats.tracing.Load() {
+		return
+	}
 	s.stats.traceMu.Lock()
 	defer s.stats.traceMu.Unlock()
 	if s.stats.trace == nil {
