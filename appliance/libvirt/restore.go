@@ -254,15 +254,17 @@ func (d *Driver) checkTarget(name string, overwrite, register bool) (golibvirt.D
 // restoreDisk writes one disk to path through a temporary file: raw straight from the
 // repository (sparse), qcow2 converted from that by qemu-img (zeros stay unallocated).
 func restoreDisk(ctx context.Context, bs repo.BlobStore, dk repo.Disk, path string, o RestoreOptions) error {
-	tmpRaw := path + ".snapferry-tmp"
+	// The temp names are the restores' own partial names (images/overwrite): a file left by a
+	// killed run is ours to write over, and never taken for something a user made.
+	tmpRaw := filepath.Join(filepath.Dir(path), overwrite.PartialName(filepath.Base(path)))
 	defer os.Remove(tmpRaw)
-	if err := disk.Restore(ctx, bs, dk, tmpRaw, disk.RestoreOptions{Progress: o.Progress}); err != nil {
+	if err := disk.Restore(ctx, bs, dk, tmpRaw, disk.RestoreOptions{Progress: o.Progress, Overwrite: true}); err != nil {
 		return err
 	}
 	if o.Format == "raw" {
 		return os.Rename(tmpRaw, path)
 	}
-	tmpQcow := path + ".snapferry-tmp.qcow2"
+	tmpQcow := tmpRaw + ".qcow2"
 	defer os.Remove(tmpQcow)
 	cmd := exec.CommandContext(ctx, o.QemuImg, "convert", "-q", "-f", "raw", "-O", "qcow2", tmpRaw, tmpQcow)
 	if out, err := cmd.CombinedOutput(); err != nil {
