@@ -2,6 +2,7 @@ package libvirt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -83,7 +84,14 @@ func (j *domBackup) thawLeftover(ctx context.Context) {
 	}
 	job := m.job
 	if m.pid > 0 && m.pid != os.Getpid() {
-		if alive, err := pidmgr.NewProcessTable("", nil).Alive(ctx, m.pid, m.token); err == nil && alive {
+		alive, err := markerAlive(ctx, m)
+		if err != nil {
+			// Not knowing is not "gone": thawing a freeze under way would make that run's backup
+			// crash-consistent without a word.
+			j.warn("the guest file systems are marked frozen by snapferry job %s (pid %d), and whether it still runs is unknown (%v): left as they are; if no snapferry runs, `virsh domfsthaw %s`", job, m.pid, err, j.vm.Name)
+			return
+		}
+		if alive {
 			j.o.logf("domain %s: snapferry job %s (pid %d) is freezing the guest right now; its thaw is its own", j.vm.Name, job, m.pid)
 			return
 		}
@@ -94,6 +102,20 @@ func (j *domBackup) thawLeftover(ctx context.Context) {
 	}
 	_ = j.d.unmarkFrozen(j.dom)
 	j.warn("thawed the guest file systems snapferry job %s left frozen (it stopped between freeze and thaw)", job)
+}
+
+// markerAlive reports whether the process that set m still runs. A mark without a token (its
+// process could not read its own) is matched by pid alone: a live pid is taken as that run.
+func markerAlive(ctx context.Context, m freezeMark) (bool, error) {
+	table := pidmgr.NewProcessTable("", nil)
+	if m.token != "" {
+		return table.Alive(ctx, m.pid, m.token)
+	}
+	_, err := table.Lookup(ctx, m.pid)
+	if errors.Is(err, pidmgr.ErrNoProcess) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // agentDown tells errors that mean no agent is there to talk to.

@@ -254,6 +254,18 @@ func (f *agentFixture) liveRunLeftAlone(t *testing.T) {
 	if _, err := f.d.l.DomainFsthaw(dom, nil, 0); err != nil || f.d.unmarkFrozen(dom) != nil || f.status(t) != "thawed" {
 		t.Fatalf("thaw: %v, guest %s", err, f.status(t))
 	}
+	// A mark without a token (its run could not read its own) and a live pid: left alone too.
+	dom = f.freezeWithMark(t, freezeMark{job: "tokenless-job", pid: p.PID})
+	var logs2 logLines
+	o = backupOpts(t, "q6")
+	o.Log = logs2.log
+	res = f.d.BackupVM(testCtx(t), f.r, f.ag.vm, o)
+	if res.Err != nil || f.status(t) != "frozen" || !strings.Contains(logs2.String(), "is freezing the guest right now") {
+		t.Fatalf("backup beside a live tokenless freeze: err %v, guest %s; log:\n%s", res.Err, f.status(t), &logs2)
+	}
+	if _, err := f.d.l.DomainFsthaw(dom, nil, 0); err != nil || f.d.unmarkFrozen(dom) != nil || f.status(t) != "thawed" {
+		t.Fatalf("thaw: %v, guest %s", err, f.status(t))
+	}
 }
 
 // --quiesce where no agent answers goes on crash-consistent with a warning naming what to do:
