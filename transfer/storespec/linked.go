@@ -30,8 +30,9 @@ var (
 	_ store.TempCleaner   = (*linked)(nil)
 )
 
-// Unwrap returns the Backend on the connection: a *remotestore.Client for ssh:// (whose
-// Session carries the replica protocol too), a *sftpstore.Store for sftp://.
+// Unwrap returns the Backend on the connection: for ssh:// the wire client (*remotestore.Client,
+// whose Session carries the replica protocol too), possibly inside the metadata cache and the
+// read lanes (*remotestore.Laned embeds the client); a *sftpstore.Store for sftp://.
 func (l *linked) Unwrap() store.Backend { return l.Backend }
 
 // Conn is the SSH connection under the store.

@@ -8,16 +8,10 @@ import (
 	"github.com/snapferry/snapferry/transfer/wire"
 )
 
-// OpenSession starts `snapferry serve` at an ssh:// spec, as Open does, and hands out its wire
-// session itself: for protocols that talk to serve directly (replicas) instead of through a
-// repository store. closeFn ends the session and the SSH connection.
-func OpenSession(ctx context.Context, spec string, opts Options) (sess *wire.Session, closeFn func() error, err error) {
-	sess, _, closeFn, err = OpenSessionServer(ctx, spec, opts)
-	return sess, closeFn, err
-}
-
-// OpenSessionServer is OpenSession that also returns what the server announced (its absolute
-// root folder, its capabilities).
+// OpenSessionServer starts `snapferry serve` at an ssh:// spec, as Open does, and hands out its
+// wire session itself, for protocols that talk to serve directly (replicas) instead of through a
+// repository store, with what the server announced (its absolute root folder, its
+// capabilities). The returned func ends the session and the SSH connection.
 func OpenSessionServer(ctx context.Context, spec string, opts Options) (*wire.Session, wire.HelloReply, func() error, error) {
 	s, err := Parse(spec)
 	if err != nil {
