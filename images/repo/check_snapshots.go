@@ -91,16 +91,14 @@ func (c *checker) checkSnapshots(ctx context.Context) error {
 // something it references is missing or has no intact copy. The error is for a walk that could
 // not run (a cancelled context).
 func (c *checker) checkSnapshot(ctx context.Context, sid ID, seen map[ID]struct{}) error {
-	sn, err := c.r.LoadSnapshot(ctx, sid)
-	if errors.Is(err, ErrSnapshotNotFound) {
-		// Removed since the listing (a forget, a host-state save replacing its older
-		// snapshot): gone, not damaged.
-		c.rep.Snapshots--
-		return nil
-	}
+	sn, err := c.r.loadListedSnapshot(ctx, sid)
 	if err != nil {
 		c.rep.fail("snapshot", sid.String(), "%v", err)
 		c.rep.DamagedSnapshots = append(c.rep.DamagedSnapshots, sid)
+		return nil
+	}
+	if sn == nil {
+		c.rep.Snapshots--
 		return nil
 	}
 	var why []string

@@ -372,15 +372,13 @@ func (r *Repository) markUsed(ctx context.Context, snaps []ID, rep *PruneReport)
 	var problem error
 	seen := map[ID]struct{}{}
 	for _, sid := range snaps {
-		sn, err := r.LoadSnapshot(ctx, sid)
-		if errors.Is(err, ErrSnapshotNotFound) {
-			// Removed since the listing (a forget, or a host-state save replacing its older
-			// snapshot): it uses nothing any more.
-			rep.Snapshots--
-			continue
-		}
+		sn, err := r.loadListedSnapshot(ctx, sid)
 		if err != nil {
 			return nil, fmt.Errorf("%w; nothing was deleted (run `snapferry check`)", err)
+		}
+		if sn == nil {
+			rep.Snapshots--
+			continue
 		}
 		err = r.walkSnapshot(ctx, sn, seen, refVisitor{
 			blob: func(t BlobType, id ID) {

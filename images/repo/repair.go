@@ -269,11 +269,11 @@ func (r *Repository) snapshotsNeeding(ctx context.Context, lost map[ID]bool) ([]
 	var out []ID
 	for _, sid := range snaps {
 		seen := map[ID]struct{}{} // per snapshot: a shared tree's blobs count for each
-		sn, err := r.LoadSnapshot(ctx, sid)
+		sn, err := r.loadListedSnapshot(ctx, sid)
+		if sn == nil && err == nil {
+			continue
+		}
 		if err != nil {
-			if errors.Is(err, ErrSnapshotNotFound) {
-				continue // removed since the listing: it needs nothing
-			}
 			if errors.Is(err, ErrCorrupt) {
 				out = append(out, sid)
 				continue

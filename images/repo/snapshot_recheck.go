@@ -59,12 +59,12 @@ func (r *Repository) rescueNewSnapshots(ctx context.Context, before *index, know
 		return err
 	}
 	for _, sid := range added {
-		sn, err := r.LoadSnapshot(ctx, sid)
-		if errors.Is(err, ErrSnapshotNotFound) {
-			continue
-		}
+		sn, err := r.loadListedSnapshot(ctx, sid)
 		if err != nil {
 			return err
+		}
+		if sn == nil {
+			continue
 		}
 		if err := r.indexAgainFor(ctx, sn, before); err != nil {
 			return fmt.Errorf("snapshot %s, committed during the prune: %w", sid.Short(), err)

@@ -145,6 +145,17 @@ func (r *Repository) LoadSnapshot(ctx context.Context, id ID) (*Snapshot, error)
 	return sn, nil
 }
 
+// loadListedSnapshot loads a snapshot a listing named. One removed since the listing (a forget,
+// or a host-state save replacing its older snapshot) gives nil and no error: it needs nothing
+// any more and is not damaged, for every walk over listed snapshots (list, check, prune, repair).
+func (r *Repository) loadListedSnapshot(ctx context.Context, id ID) (*Snapshot, error) {
+	sn, err := r.LoadSnapshot(ctx, id)
+	if errors.Is(err, ErrSnapshotNotFound) {
+		return nil, nil
+	}
+	return sn, err
+}
+
 // ListSnapshots loads every snapshot matching f, oldest first.
 func (r *Repository) ListSnapshots(ctx context.Context, f SnapshotFilter) ([]SnapshotInfo, error) {
 	ids, err := listIDs(ctx, r.be, store.KindSnapshots)
@@ -153,10 +164,7 @@ func (r *Repository) ListSnapshots(ctx context.Context, f SnapshotFilter) ([]Sna
 	}
 	loaded := make([]*Snapshot, len(ids))
 	err = forEachParallel(ctx, storeWorkers, len(ids), func(ctx context.Context, i int) error {
-		sn, err := r.LoadSnapshot(ctx, ids[i])
-		if errors.Is(err, ErrSnapshotNotFound) {
-			return nil // removed by a concurrent forget
-		}
+		sn, err := r.loadListedSnapshot(ctx, ids[i])
 		loaded[i] = sn
 		return err
 	})
