@@ -63,7 +63,7 @@ func (a *app) openRepo(spec string, write bool) (*repo.Repository, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := repo.Options{Compression: a.compression}
+	o := repo.Options{Compression: a.compression, CloseBackend: true}
 	if o.TempDir, err = a.tempDir(); err != nil && write {
 		be.Close()
 		return nil, err

@@ -86,10 +86,7 @@ func (a *app) restore(snapshot string, f restoreFlags, tf *tapeFlags, lf libvirt
 	if err != nil {
 		return err
 	}
-	// Closing the store ends an ssh:// store's far serves (and read lanes) cleanly, before the
-	// connection goes with the process.
-	defer r.Backend().Close()
-	defer r.Close()
+	defer r.Close() // closes the store too (openRepo)
 	si, err := a.findSnapshot(r, ref, repo.SnapshotFilter{Source: f.source})
 	if err != nil {
 		return err

@@ -63,6 +63,9 @@ type Options struct {
 	Compression Compression
 	// Hook is called at the Hook* points; tests use it to kill the process there.
 	Hook func(point string)
+	// CloseBackend makes Close close the store too: the caller handed it over (an ssh:// store's
+	// far serves and read lanes then end cleanly when the command is done with the repository).
+	CloseBackend bool
 	// Clock computes ages (lock staleness, retention, prune grace); Hostname names this host in
 	// lock files (defaults: the system clock and hostname).
 	Clock    clock.Clock
@@ -616,6 +619,9 @@ func (r *Repository) Close() error {
 			r.discard(p)
 		}
 		r.codec.close()
+		if r.opts.CloseBackend {
+			_ = r.be.Close()
+		}
 	})
 	return nil
 }
