@@ -403,16 +403,19 @@ func makeDir(dirfd int, name string, replace bool) (int, error) {
 // differs and overwrite is off), write the contents under the temporary name (zero pages left
 // as holes, so sparse files stay sparse), set metadata, rename, release the dir.
 func (r *restorer) writeFile(ctx context.Context, j restoreJob) error {
-	pooled, err := r.chunkBufs.get(ctx, 0)
-	if err != nil {
-		return err
-	}
-	defer r.chunkBufs.put(pooled)
 	ok, err := r.openFile(ctx, &j)
 	if err != nil || !ok {
 		return err
 	}
 	f := os.NewFile(uintptr(j.fd), j.path)
+	// A buffer only for a file that is written: one left alone or kept holds none.
+	pooled, err := r.chunkBufs.get(ctx, 0)
+	if err != nil {
+		f.Close()
+		unix.Unlinkat(j.dir.fd, j.tmp, 0)
+		return err
+	}
+	defer r.chunkBufs.put(pooled)
 	var written uint64
 	buf := pooled
 	for i, id := range j.node.Content {
