@@ -403,19 +403,27 @@ func (b *diskBackup) savePatch(ctx context.Context, j blockJob, r *blockResult, 
 	if !worthPatching(changed, n, b.subSize) {
 		return false, nil
 	}
-	added, err := b.ps.SavePatch(ctx, r.id, j.cached.base, j.buf, b.subSize, changed)
-	if err != nil {
-		return true, fmt.Errorf("save block %d as a patch: %w", j.index, err)
-	}
-	if added {
-		b.blocksPatched.Add(1)
-		// The plaintext this run added is what the patch keeps of the block.
-		b.count(true, min(n, len(changed)*b.subSize))
-	} else {
-		b.count(false, n)
+	if err := b.storePatch(ctx, j, r.id, j.cached.base, changed); err != nil {
+		return true, err
 	}
 	r.base, r.baseSubs = j.cached.base, j.cached.baseSubs
 	return true, nil
+}
+
+// storePatch saves block j (id) as a patch of base over the changed sub-blocks and counts it:
+// the plaintext this run added is what the patch keeps of the block.
+func (b *diskBackup) storePatch(ctx context.Context, j blockJob, id, base repo.ID, changed []int) error {
+	added, err := b.ps.SavePatch(ctx, id, base, j.buf, b.subSize, changed)
+	if err != nil {
+		return fmt.Errorf("save block %d as a patch: %w", j.index, err)
+	}
+	if added {
+		b.blocksPatched.Add(1)
+		b.count(true, min(len(j.buf), len(changed)*b.subSize))
+	} else {
+		b.count(false, len(j.buf))
+	}
+	return nil
 }
 
 func (b *diskBackup) count(added bool, n int) {

@@ -167,15 +167,5 @@ func (b *diskBackup) saveSourcePatch(ctx context.Context, j blockJob, r blockRes
 	if j.patchBase.IsZero() || !worthPatching(j.changed, len(j.buf), b.subSize) || !b.ps.IsFullBlob(j.patchBase) {
 		return false, nil
 	}
-	added, err := b.ps.SavePatch(ctx, r.id, j.patchBase, j.buf, b.subSize, j.changed)
-	if err != nil {
-		return true, fmt.Errorf("save block %d as a patch: %w", j.index, err)
-	}
-	if added {
-		b.blocksPatched.Add(1)
-		b.count(true, min(len(j.buf), len(j.changed)*b.subSize))
-	} else {
-		b.count(false, len(j.buf))
-	}
-	return true, nil
+	return true, b.storePatch(ctx, j, r.id, j.patchBase, j.changed)
 }
