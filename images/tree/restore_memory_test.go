@@ -23,6 +23,14 @@ type onDataLoad struct {
 	hook  func()
 }
 
+// IndexMemory passes the wrapped store's index size on, as tightenGC asks it.
+func (s *onDataLoad) IndexMemory() int64 {
+	if is, ok := s.BlobStore.(indexSizer); ok {
+		return is.IndexMemory()
+	}
+	return 0
+}
+
 func (s *onDataLoad) LoadBlob(ctx context.Context, t repo.BlobType, id repo.ID, buf []byte) ([]byte, error) {
 	if t == repo.DataBlob {
 		s.mu.Lock()
