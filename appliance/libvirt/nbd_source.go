@@ -42,8 +42,9 @@ type nbdSource struct {
 	ahead     []*pending
 	nextBlock int64
 	free      [][]byte
-	// unforeseen counts reads the read-ahead had not asked for (tests check it stays 0).
-	unforeseen int
+	// unforeseen counts reads the read-ahead had not asked for, fromAhead the reads it served
+	// (tests check the first stays 0 and the second is not).
+	unforeseen, fromAhead int
 }
 
 type span struct{ start, end int64 }
@@ -172,6 +173,7 @@ func (s *nbdSource) ReadAt(p []byte, off int64) (int, error) {
 	s.drain(k)
 	pd := s.ahead[0]
 	s.ahead = s.ahead[1:]
+	s.fromAhead++
 	s.fill()
 	err := pd.wait(s.ctx)
 	n := 0
