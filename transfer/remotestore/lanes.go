@@ -133,9 +133,10 @@ func (l *Laned) pick(length int64) *lane {
 	l.asked += max(length, LaneLoadMin)
 	best := l.lanes[0]
 	for _, ln := range l.lanes[1:] {
-		// A lane whose session ended fails every load at once, so it would always look idle:
-		// it takes no more loads (its earlier ones have failed with its name).
-		if ln.busy < best.busy && ln.alive() {
+		// A lane whose session ended still takes loads, which fail at once naming it: a lost
+		// lane fails the command clearly rather than moving its share to the others unseen
+		// (TestReadLaneKilledFailsTheRestore).
+		if ln.busy < best.busy {
 			best = ln
 		}
 	}
@@ -157,7 +158,7 @@ func (l *Laned) wanted() int {
 		return 0
 	}
 	// A session that has had no answer yet says nothing about the link: lanes may open.
-	if rtt := l.Client.Session().Stats().MinRoundTrip; rtt > 0 && rtt < l.opts.MinRoundTrip {
+	if long, measured := l.longLink(); measured && !long {
 		return 0
 	}
 	inFlight := 0
@@ -167,14 +168,18 @@ func (l *Laned) wanted() int {
 	return max(0, min(inFlight-len(l.lanes), l.opts.Max-(len(l.lanes)-1)))
 }
 
-// alive reports whether the lane's session still runs.
-func (ln *lane) alive() bool {
-	select {
-	case <-ln.c.Session().Done():
-		return false
-	default:
-		return true
+// longLink reports whether the link is long enough for lanes (the primary session's quickest
+// answer at least MinRoundTrip; a negative MinRoundTrip takes any link), and whether that was
+// measured: before the first answer it was not.
+func (l *Laned) longLink() (long, measured bool) {
+	if l.opts.MinRoundTrip < 0 {
+		return true, true
 	}
+	rtt := l.Client.Session().Stats().MinRoundTrip
+	if rtt <= 0 {
+		return false, false
+	}
+	return rtt >= l.opts.MinRoundTrip, true
 }
 
 func (l *Laned) release(ln *lane) {
@@ -246,8 +251,8 @@ func (l *Laned) LoadParallelism() int {
 	if l.opts.Max < 0 {
 		return 0
 	}
-	if rtt := l.Client.Session().Stats().MinRoundTrip; rtt <= 0 || rtt < l.opts.MinRoundTrip {
-		return 0
+	if long, _ := l.longLink(); !long {
+		return 0 // a short link, or one not measured yet: no advice
 	}
 	return 2 * (1 + l.opts.Max)
 }
