@@ -3,7 +3,7 @@ package replica
 import "testing"
 
 // FuzzDecodeMark feeds arbitrary bytes (a far side's answer) to the mark decoder: it never
-// panics, and what it accepts encodes back to the same bytes.
+// panics, and what it accepts encodes to bytes that decode to the same mark.
 func FuzzDecodeMark(f *testing.F) {
 	f.Add(Mark{Exists: true, Size: 64 << 20, Mtime: 1765000000123456789, Seed: 0xdeadbeef}.encode())
 	f.Add(Mark{}.encode())
