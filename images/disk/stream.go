@@ -21,7 +21,7 @@ func Stream(ctx context.Context, bs repo.BlobStore, d repo.Disk, w io.Writer, op
 	rep.Start(d.Name, d.Size)
 	defer rep.Done()
 
-	n := defaultWorkers(opts.Workers)
+	n := restoreWorkers(bs, opts.Workers) // a long link's store asks for more loads in flight
 	s := &streamer{bs: bs, d: d, w: w, rep: rep, pool: pipeline.NewBufferPool(2*n+2, d.BlockSize)}
 	jobs := make(chan streamJob, n)
 	results := make(chan streamJob, n)
