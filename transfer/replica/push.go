@@ -410,6 +410,18 @@ func (w *blockUpload) finish(err error) ([]byte, error) {
 	return resp.Body, err
 }
 
+// progressAt reports progress every 256 blocks of a file's scan: the totals so far plus this
+// file's counts (they join the totals when the file is done).
+func (p *pusher) progressAt(sc *scanner, b *block) {
+	if p.opts.Progress == nil || b.index%256 != 255 {
+		return
+	}
+	st := p.stats()
+	st.BytesScanned += b.off
+	st.BytesRead += sc.bytesRead.Load()
+	p.opts.Progress(st)
+}
+
 // sendChanged scans the file, compares each block's fast hash with the far side's (read from
 // remote in block order; blocks past the far file's end compare with a hole) and writes a record
 // for each block that differs.
@@ -418,12 +430,7 @@ func (p *pusher) sendChanged(ctx context.Context, src *diskSource, bs int64, hea
 	size := src.size
 	sc := &scanner{r: src.r, name: src.name, holes: src.holes(ctx), size: size, bs: bs, workers: p.opts.Workers, zeroes: zeroes}
 	err := sc.run(ctx, func(b *block) error {
-		if p.opts.Progress != nil && b.index%256 == 255 {
-			st := p.stats() // this file's counts join the totals when it is done
-			st.BytesScanned += b.off
-			st.BytesRead += sc.bytesRead.Load()
-			p.opts.Progress(st)
-		}
+		p.progressAt(sc, b)
 		if b.index < head.Count {
 			if _, err := io.ReadFull(remote, b.remote[:]); err != nil {
 				return fmt.Errorf("read hashes of the replica: %w", err)
@@ -450,12 +457,7 @@ func (p *pusher) sendDirty(ctx context.Context, src *diskSource, bs int64, chang
 	sc := &scanner{r: src.r, name: src.name, holes: src.holes(ctx), size: src.size, bs: bs, workers: p.opts.Workers,
 		zeroes: newZeroHashes(0), visit: visitExtents(ctx, changed, src.size, bs)}
 	err := sc.run(ctx, func(b *block) error {
-		if p.opts.Progress != nil && b.index%256 == 255 {
-			st := p.stats()
-			st.BytesScanned += b.off
-			st.BytesRead += sc.bytesRead.Load()
-			p.opts.Progress(st)
-		}
+		p.progressAt(sc, b)
 		return nil
 	}, func(b *block) error { return p.sendBlock(b, w) })
 	p.read.Add(sc.bytesRead.Load())
