@@ -76,6 +76,7 @@ func (r *Repository) LoadBlobs(ctx context.Context, t BlobType, ids []ID, fn fun
 	if err != nil {
 		return err
 	}
+	r.fetchTreePacks(ctx, t, blobs)
 	if blobs, err = r.loadCached(ctx, blobs, fn); err != nil {
 		return err
 	}

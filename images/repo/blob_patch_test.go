@@ -534,9 +534,10 @@ func TestPruneKeepsPatchBases(t *testing.T) {
 			if err := r.RemoveSnapshot(ctx, s1); err != nil {
 				t.Fatal(err)
 			}
-			// Two packs: orphans with bases, orphans with patches; both are repacked.
-			if n := countFiles(t, r.Backend(), store.KindData); n != 2 {
-				t.Fatalf("%d packs, want 2", n)
+			// Two data packs: orphans with bases, orphans with patches; both are repacked. Each
+			// snapshot's block maps are in a tree pack of their own: four packs.
+			if n := countFiles(t, r.Backend(), store.KindData); n != 4 {
+				t.Fatalf("%d packs, want 4", n)
 			}
 			rep, err := r.Prune(ctx, PruneOptions{})
 			if err != nil {

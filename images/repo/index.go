@@ -46,6 +46,8 @@ type index struct {
 	dups map[ID][]indexEntry
 	// dropped are packs a prune took out of the index (tombstones): never adopted again.
 	dropped map[ID]bool
+	// trees maps the packs holding tree blobs only to their blobs' end (tree_packs.go).
+	trees map[uint32]uint32
 
 	// spill, when set, holds the full records of cbase and csegs, which then stand in for base
 	// and segs at 8 bytes per blob in memory (index_spill.go). Open uses it when the repository
@@ -89,6 +91,7 @@ func (x *index) reserve(total int64) {
 // appendBase adds loaded entries; call sortBase once after the last.
 func (x *index) appendBase(pack ID, blobs []packBlob) {
 	n := x.addPack(pack)
+	x.noteTreePack(n, blobs)
 	for _, b := range blobs {
 		if x.spill != nil {
 			x.cload = append(x.cload, x.keyOf(b.ID, entryOf(n, b)))

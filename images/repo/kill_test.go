@@ -82,10 +82,11 @@ func TestKilledBackups(t *testing.T) {
 				t.Fatalf("prune after the kill: %v", err)
 			}
 			// A pack being written when the process died is a temp file in the store: torn in
-			// Save (spool path), torn while streaming, or whole but not yet named.
+			// Save (spool path), torn while streaming, or whole but not yet named. The tree pack
+			// being filled (block maps) may be streaming into a temp file of its own too.
 			torn := p.at == "pack-upload-mid" || p.at == "pack-stream-mid" || p.at == HookPackUpload
-			if want := btoi(torn); prep.TempFilesRemoved != want {
-				t.Errorf("prune removed %d temp files, want %d", prep.TempFilesRemoved, want)
+			if want := btoi(torn); prep.TempFilesRemoved != want && prep.TempFilesRemoved != want+1 {
+				t.Errorf("prune removed %d temp files, want %d (or %d with an open tree pack)", prep.TempFilesRemoved, want, want+1)
 			}
 			verifyImage(t, r2, s2, second)
 		})

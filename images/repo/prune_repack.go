@@ -44,7 +44,10 @@ type repacker struct {
 	r       *Repository
 	skipBad func(pack ID, b packBlob, err error)
 
-	p       *packer // nil until a blob needs one, and after each flush
+	// p holds the new packs being filled, one per blob type (packIndex): a repack keeps tree
+	// blobs apart from data blobs as SaveBlob does, and sorts those of old mixed packs apart.
+	// Each is nil until a blob needs one, and after each flush.
+	p       [2]*packer
 	out     []indexedPack
 	written int64
 
@@ -97,29 +100,40 @@ func (rp *repacker) copyBlob(ctx context.Context, pack ID, b packBlob) error {
 		return fmt.Errorf("repack pack %s: blob %s: %w; nothing was deleted (run `snapferry check --read-data`, then `snapferry repair`)",
 			pack.Short(), b.ID.Short(), err)
 	}
-	if rp.p == nil {
-		if rp.p, err = newPackerFor(ctx, r.be, r.opts.TempDir, &r.noStream); err != nil {
+	k := packIndex(e.Type)
+	if rp.p[k] == nil {
+		if rp.p[k], err = newPackerFor(ctx, r.be, r.opts.TempDir, &r.noStream); err != nil {
 			return fmt.Errorf("repack: %w", err)
 		}
 	}
-	if err := rp.p.add(e, rp.stored); err != nil {
+	if err := rp.p[k].add(e, rp.stored); err != nil {
 		return fmt.Errorf("repack: %w", err)
 	}
-	if r.packFull(rp.p) {
-		if err := rp.flush(ctx); err != nil {
+	if r.packFull(rp.p[k]) {
+		if err := rp.flushOne(ctx, k); err != nil {
 			return fmt.Errorf("repack: %w", err)
 		}
 	}
 	return nil
 }
 
-// flush stores the pack being filled, if any.
+// flush stores the packs being filled, if any.
 func (rp *repacker) flush(ctx context.Context) error {
-	if rp.p == nil {
+	for k := range rp.p {
+		if err := rp.flushOne(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flushOne stores the pack rp.p[k], if any.
+func (rp *repacker) flushOne(ctx context.Context, k int) error {
+	if rp.p[k] == nil {
 		return nil
 	}
-	id, blobs, size, err := rp.r.storePack(ctx, rp.p)
-	rp.p = nil
+	id, blobs, size, err := rp.r.storePack(ctx, rp.p[k])
+	rp.p[k] = nil
 	if err != nil {
 		return err
 	}
@@ -130,7 +144,9 @@ func (rp *repacker) flush(ctx context.Context) error {
 
 // abandon drops a pack left half filled by an error.
 func (rp *repacker) abandon() {
-	if rp.p != nil {
-		rp.p.close()
+	for _, p := range rp.p {
+		if p != nil {
+			p.close()
+		}
 	}
 }

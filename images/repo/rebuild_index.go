@@ -2,7 +2,9 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/snapferry/snapferry/images/store"
 )
@@ -59,7 +61,7 @@ func (r *Repository) rebuildIndex(ctx context.Context) (*RebuildReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	written, err := r.indexPackHeaders(ctx, packs, headers, problems, rep)
+	written, err := r.indexPackHeaders(ctx, packs, headers, problems, old, rep)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +91,7 @@ func (r *Repository) readPackHeaders(ctx context.Context, packs []store.FileInfo
 // indexPackHeaders writes index files naming the packs whose headers were read, in listing
 // order, and reports the others. It returns the names of the files it wrote.
 func (r *Repository) indexPackHeaders(ctx context.Context, packs []store.FileInfo, headers [][]packBlob,
-	problems []error, rep *RebuildReport) (map[ID]bool, error) {
+	problems []error, old []ID, rep *RebuildReport) (map[ID]bool, error) {
 	var batch []indexedPack
 	blobsInBatch := 0
 	written := map[ID]bool{} // an old file with identical content is rewritten in place: keep it
@@ -97,7 +99,7 @@ func (r *Repository) indexPackHeaders(ctx context.Context, packs []store.FileInf
 		if len(batch) == 0 {
 			return nil
 		}
-		id, err := r.saveIndexFile(ctx, batch)
+		id, err := r.saveRebuiltIndexFile(ctx, batch, old)
 		if err != nil {
 			return err
 		}
@@ -128,4 +130,22 @@ func (r *Repository) indexPackHeaders(ctx context.Context, packs []store.FileInf
 		}
 	}
 	return written, writeBatch()
+}
+
+// saveRebuiltIndexFile saves an index file for packs. Saving keeps a file of the same name as
+// it is (identical bytes, in a healthy store), so when the new file is named like an old one,
+// the old one is read back: a damaged copy (the very file the rebuild is for) is replaced.
+func (r *Repository) saveRebuiltIndexFile(ctx context.Context, packs []indexedPack, old []ID) (ID, error) {
+	id, err := r.saveIndexFile(ctx, packs)
+	if err != nil || !slices.Contains(old, id) {
+		return id, err
+	}
+	h := store.Handle{Kind: store.KindIndex, Name: id.String()}
+	if _, err := loadFile(ctx, r.be, h, r.crypt); !errors.Is(err, ErrCorrupt) {
+		return id, nil
+	}
+	if err := r.be.Remove(ctx, h); err != nil {
+		return id, fmt.Errorf("replace damaged index file %s: %w", id.Short(), err)
+	}
+	return r.saveIndexFile(ctx, packs)
 }

@@ -113,13 +113,14 @@ type Repository struct {
 	// smallBufs is scratch for storing blobs of at most smallBlob bytes (see scratchFor).
 	smallBufs sync.Pool
 
-	// At most Options.Packers packs are open. Each is either an open packer waiting in ready or
-	// a token in free (room to create one). Taking a packer gives exclusive use of it; open
-	// packers are preferred so sequential callers fill one pack instead of several.
-	ready chan *packer
-	free  chan struct{}
-	// ranges is the store's cache of small pack ranges, if it has one (keepTrees).
-	ranges store.RangeCache
+	// packs are the open packs of data blobs and of tree blobs (pack_slots.go, packIndex): tree
+	// blobs go into packs of their own, so a host without a cache fetches a parent's trees from
+	// a few small packs instead of a ranged read each scattered over the data packs.
+	packs [2]packSlots
+	// ranges is the store's cache of small pack ranges, if it has one (keepTrees,
+	// fetchTreePack), and wholeTrees the tree packs fetched whole into it.
+	ranges     store.RangeCache
+	wholeTrees treePackSet
 	// noStream is set once the store answered that it cannot stream packs (sftp://):
 	// later packs spool to a temp file without asking again.
 	noStream atomic.Bool
@@ -206,10 +207,7 @@ func Open(ctx context.Context, be store.Backend, o Options) (*Repository, error)
 	}
 	o.Password = nil // the master key is what stays in memory, not the password
 	r := &Repository{be: be, cfg: *cfg, opts: o, codec: codec, crypt: crypt, master: master, keyID: keyID,
-		ready: make(chan *packer, o.Packers), free: make(chan struct{}, o.Packers), locks: map[*Lock]struct{}{}}
-	for i := 0; i < o.Packers; i++ {
-		r.free <- struct{}{}
-	}
+		packs: [2]packSlots{newPackSlots(o.Packers), newPackSlots(treePackers)}, locks: map[*Lock]struct{}{}}
 	r.ranges, _ = store.RangeCacheOf(be)
 	index := <-listed
 	if index.err != nil {
@@ -330,7 +328,8 @@ func (r *Repository) storeBlob(ctx context.Context, e packEntry, data []byte) (b
 	}
 	e.Stored = uint32(len(stored))
 
-	p, err := r.takePacker(ctx)
+	slots := r.slotsFor(e.Type)
+	p, err := r.takePacker(ctx, slots)
 	if err != nil {
 		r.unreserve([]packEntry{e})
 		return false, fmt.Errorf("save blob %s: %w", id.Short(), err)
@@ -338,7 +337,7 @@ func (r *Repository) storeBlob(ctx context.Context, e packEntry, data []byte) (b
 	if err := p.add(e, stored); err != nil {
 		// A streamed pack fails here, not at upload: the run is lost just the same.
 		r.lose(err)
-		r.putPacker(nil)
+		slots.put(nil)
 		r.discard(p)
 		r.unreserve([]packEntry{e})
 		return false, fmt.Errorf("save blob %s: %w", id.Short(), err)
@@ -346,10 +345,10 @@ func (r *Repository) storeBlob(ctx context.Context, e packEntry, data []byte) (b
 	r.stats.blobsNew.Add(1)
 	r.stats.bytesAdded.Add(int64(len(data)))
 	if !r.packFull(p) {
-		r.putPacker(p)
+		slots.put(p)
 		return true, nil
 	}
-	r.putPacker(nil)
+	slots.put(nil)
 	if err := r.upload(ctx, p); err != nil {
 		return false, fmt.Errorf("save blob %s: %w", id.Short(), err)
 	}
@@ -379,59 +378,6 @@ func (r *Repository) admitLocked(id ID) (bool, error) {
 		return false, nil
 	}
 	return true, nil
-}
-
-// takePacker returns an open packer, or a new one if fewer than Options.Packers are open.
-func (r *Repository) takePacker(ctx context.Context) (*packer, error) {
-	select {
-	case p := <-r.ready:
-		return p, nil
-	default:
-	}
-	select {
-	case p := <-r.ready:
-		return p, nil
-	case <-r.free:
-		p, err := newPackerFor(ctx, r.be, r.opts.TempDir, &r.noStream)
-		if err != nil {
-			r.free <- struct{}{}
-			return nil, err
-		}
-		return p, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// putPacker gives a packer back for others to fill, or (nil) returns its room after it was
-// uploaded or discarded.
-func (r *Repository) putPacker(p *packer) {
-	if p == nil {
-		r.free <- struct{}{}
-		return
-	}
-	r.ready <- p
-}
-
-// takeAll takes every packer and every free slot, so no SaveBlob runs until they are put back.
-func (r *Repository) takeAll(ctx context.Context) ([]*packer, int, error) {
-	var held []*packer
-	for n := 0; n < r.opts.Packers; n++ {
-		select {
-		case p := <-r.ready:
-			held = append(held, p)
-		case <-r.free:
-		case <-ctx.Done():
-			for _, p := range held {
-				r.putPacker(p)
-			}
-			for i := len(held); i < n; i++ {
-				r.putPacker(nil)
-			}
-			return nil, 0, ctx.Err()
-		}
-	}
-	return held, r.opts.Packers, nil
 }
 
 // packFull says whether p is done: big enough, or holding as many blobs as one should.
@@ -493,6 +439,7 @@ func (r *Repository) upload(ctx context.Context, p *packer) error {
 
 	r.mu.Lock()
 	n := r.idx.addPack(id)
+	r.idx.noteTreePack(n, blobs)
 	for _, b := range blobs {
 		r.idx.overlay[b.ID] = entryOf(n, b)
 	}
@@ -561,7 +508,7 @@ func (r *Repository) saveIndexFile(ctx context.Context, packs []indexedPack) (ID
 // Flush uploads every open pack and writes an index file naming all uploaded packs. After Flush
 // returns nil, every blob saved before it is durable and findable by a new Open.
 func (r *Repository) Flush(ctx context.Context) error {
-	held, n, err := r.takeAll(ctx)
+	held, err := r.takeAll(ctx)
 	if err != nil {
 		return fmt.Errorf("flush: %w", err)
 	}
@@ -574,9 +521,7 @@ func (r *Repository) Flush(ctx context.Context) error {
 	}
 	uploads.Wait()
 	errs = slices.DeleteFunc(errs, func(err error) bool { return err == nil })
-	for i := 0; i < n; i++ {
-		r.putPacker(nil)
-	}
+	r.putAll()
 	if len(errs) > 0 {
 		return fmt.Errorf("flush: %w", errors.Join(errs...))
 	}
@@ -614,7 +559,7 @@ func (r *Repository) Close() error {
 		for _, l := range locks {
 			_ = l.Unlock(context.Background())
 		}
-		held, _, _ := r.takeAll(context.Background())
+		held, _ := r.takeAll(context.Background())
 		for _, p := range held {
 			r.discard(p)
 		}
@@ -633,6 +578,7 @@ func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID, buf []byte
 	if err != nil {
 		return nil, err
 	}
+	r.fetchTreePack(ctx, e, pack)
 	return r.tryCopies(ctx, id, e, pack, func(e indexEntry, pack ID) ([]byte, error) {
 		return r.loadCopy(ctx, t, id, e, pack, buf)
 	})
