@@ -71,8 +71,10 @@ func (r *Repository) fetchTreePack(ctx context.Context, e indexEntry, pack ID) {
 	if r.ranges == nil || e.typ != TreeBlob {
 		return
 	}
+	// A tree longer than the cache keeps is never found there: fetching its pack for it would
+	// happen again every run.
 	h := store.Handle{Kind: store.KindData, Name: pack.String()}
-	if r.ranges.HasRange(h, int64(e.offset), int64(e.stored)) {
+	if int64(e.stored) > r.ranges.RangeLimit() || r.ranges.HasRange(h, int64(e.offset), int64(e.stored)) {
 		return
 	}
 	r.mu.Lock()

@@ -2,7 +2,9 @@ package repo
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"sync"
 	"testing"
 
@@ -60,38 +62,61 @@ func TestMixedPacksStillWork(t *testing.T) {
 }
 
 // A tree pack is fetched whole once by a cold cache, and its trees are served from the cache
-// after; a data pack never is.
+// after; a data pack never is, nor is a tree pack for a tree longer than the cache keeps (that
+// would repeat every run). Plain and encrypted (the pack header is sealed).
 func TestTreePackFetchedWholeOnce(t *testing.T) {
-	dir, r := newRepo(t)
-	ims := []image{{seed: 70, blocks: 30}, {seed: 71, blocks: 30}}
-	var snaps []ID
-	for i, im := range ims {
-		snaps = append(snaps, backupImage(t, r, "vm"+string(rune('a'+i)), im, t0))
-	}
-	kinds := packKinds(t, r)
-	r.Close()
+	for _, enc := range []bool{false, true} {
+		t.Run(fmt.Sprintf("encrypted=%v", enc), func(t *testing.T) {
+			ctx := context.Background()
+			dir, r, mod := newRepoEncryptedIf(t, enc)
+			ims := []image{{seed: 70, blocks: 30}, {seed: 71, blocks: 30}}
+			var snaps []ID
+			for i, im := range ims {
+				snaps = append(snaps, backupImage(t, r, fmt.Sprintf("vm%d", i), im, t0))
+			}
+			kinds := packKinds(t, r)                  // before the big tree, which goes into a tree pack of its own
+			big := make([]byte, metacache.MaxRange+1) // random: as long when stored
+			_, _ = rand.NewChaCha8([32]byte{72}).Read(big)
+			bigID := mustSave(t, r, TreeBlob, big)
+			if err := r.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			r.Close()
 
-	inner := &loadLog{Backend: local.New(dir)}
-	cold := testOpenOn(t, metacache.New(inner, t.TempDir()), nil)
-	for i, im := range ims {
-		verifyImage(t, cold, snaps[i], im)
-	}
-	whole := 0
-	for _, n := range inner.lengths() {
-		if n == 0 {
-			whole++
-		}
-	}
-	trees := 0
-	for _, k := range kinds {
-		if k == 2 {
-			trees++
-		}
-	}
-	// Each image reads its block maps (trees) and its blocks: the tree packs come whole, one
-	// load each; the data blobs by range.
-	if trees == 0 || whole != trees {
-		t.Errorf("%d whole pack loads for %d tree packs (kinds %v), want one each", whole, trees, kinds)
+			inner := &loadLog{Backend: local.New(dir)}
+			cacheDir := t.TempDir()
+			cold := testOpenOn(t, metacache.New(inner, cacheDir), mod)
+			for i, im := range ims {
+				verifyImage(t, cold, snaps[i], im)
+			}
+			whole := 0
+			for _, n := range inner.lengths() {
+				if n == 0 {
+					whole++
+				}
+			}
+			trees := 0
+			for _, k := range kinds {
+				if k == 2 {
+					trees++
+				}
+			}
+			// Each image reads its block maps (trees) and its blocks: the tree packs come whole,
+			// one load each; the data blobs by range.
+			if trees == 0 || whole != trees {
+				t.Errorf("%d whole pack loads for %d tree packs (kinds %v), want one each", whole, trees, kinds)
+			}
+			cold.Close()
+
+			inner.reset()
+			warm := testOpenOn(t, metacache.New(inner, cacheDir), mod)
+			if _, err := warm.LoadBlob(ctx, TreeBlob, bigID, nil); err != nil {
+				t.Fatal(err)
+			}
+			if got := inner.lengths(); len(got) != 1 || got[0] == 0 || got[0] > int64(len(big))+64 {
+				t.Errorf("loading a tree the cache does not keep: pack loads of %v bytes, want one of the tree alone", got)
+			}
+		})
 	}
 }
 
@@ -125,6 +150,12 @@ func (l *loadLog) Load(ctx context.Context, h store.Handle, off, n int64) (io.Re
 		l.mu.Unlock()
 	}
 	return l.Backend.Load(ctx, h, off, n)
+}
+
+func (l *loadLog) reset() {
+	l.mu.Lock()
+	l.lens = nil
+	l.mu.Unlock()
 }
 
 func (l *loadLog) lengths() []int64 {

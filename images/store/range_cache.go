@@ -14,6 +14,9 @@ type RangeCache interface {
 	KeepRange(h Handle, offset int64, src *io.SectionReader)
 	// HasRange reports whether Load(h, offset, length) would be served from the cache.
 	HasRange(h Handle, offset, length int64) bool
+	// RangeLimit is the longest range the cache keeps: HasRange is false for longer ones
+	// whatever was offered.
+	RangeLimit() int64
 }
 
 // RangeCacheOf finds a RangeCache in be or below its wrappers.

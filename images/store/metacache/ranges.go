@@ -88,6 +88,9 @@ func (b *Backend) HasRange(h store.Handle, offset, length int64) bool {
 	return err == nil
 }
 
+// RangeLimit is MaxRange (store.RangeCache).
+func (b *Backend) RangeLimit() int64 { return MaxRange }
+
 // keepRangeAt writes a range's copy, prefixed by the BLAKE3 hash of data, and counts it
 // against the bound.
 func (b *Backend) keepRangeAt(path string, data []byte) {
