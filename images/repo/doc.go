@@ -17,8 +17,9 @@
 // Concurrency: Repository methods are safe for concurrent use, except Close; Check, Prune and
 // RebuildIndex reload the in-memory index, so they must not overlap SaveBlob calls on the same
 // value (separate processes, as in practice, are fine). SaveBlob compresses in the caller's
-// goroutine and appends to one of a few open packs in temp files; the caller that fills a pack
-// uploads it, which paces producers to the store's speed.
+// goroutine and appends to one of a few open packs in temp files (tree blobs to a pack of their
+// own, pack_slots.go, so a cold cache fetches a snapshot's trees whole: tree_packs.go); the caller
+// that fills a pack uploads it, which paces producers to the store's speed.
 //
 // Patch blobs (format version 3, blob_patch.go): SavePatch stores a changed disk block as the
 // sub-blocks that differ from a whole base blob; LoadBlob rebuilds and verifies it, prune keeps
