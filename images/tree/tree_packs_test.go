@@ -4,18 +4,16 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/snapferry/snapferry/images/memblobs"
 	"github.com/snapferry/snapferry/images/repo"
-	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/images/store/local"
 	"github.com/snapferry/snapferry/images/store/metacache"
+	"github.com/snapferry/snapferry/images/store/storetest"
 )
 
 // A file backup writes its directory trees into packs that hold no file data, so a host
@@ -61,7 +59,7 @@ func TestColdCacheParentTreesFewLoads(t *testing.T) {
 	must(t, r.Flush(ctx))
 	r.Close()
 
-	inner := &dataLoads{Backend: local.New(repoDir)}
+	inner := &storetest.LoadCounter{Backend: local.New(repoDir)}
 	cold := memblobs.OpenRepoOn(t, metacache.New(inner, t.TempDir()))
 	again, err := Backup(ctx, cold, []string{src}, Options{Chunking: chunking, Parent: &first.Root})
 	if err != nil {
@@ -71,15 +69,15 @@ func TestColdCacheParentTreesFewLoads(t *testing.T) {
 		t.Fatalf("backup with parent: %+v, want every file unchanged and unread", again.Stats)
 	}
 	// The trees of this run fit one tree pack; a second allows for the folders above src.
-	if n := inner.loads.Load(); n > 2 {
+	if n := inner.PackLoads.Load(); n > 2 {
 		t.Errorf("reading the parent's %d+ trees with a cold cache took %d pack loads, want at most 2", dirs, n)
 	}
 	// A second cold host reading the same trees through the first one's cache: no pack load.
-	inner.loads.Store(0)
+	inner.PackLoads.Store(0)
 	if _, err := Backup(ctx, cold, []string{src}, Options{Chunking: chunking, Parent: &first.Root}); err != nil {
 		t.Fatal(err)
 	}
-	if n := inner.loads.Load(); n != 0 {
+	if n := inner.PackLoads.Load(); n != 0 {
 		t.Errorf("with the trees cached, %d pack loads, want none", n)
 	}
 }
@@ -100,19 +98,6 @@ func manyDirs(t *testing.T, src string, n int) {
 		return os.Chtimes(p, old, old)
 	}))
 	must(t, os.Chtimes(src, old, old))
-}
-
-// dataLoads is a store that counts the Loads of packs reaching it.
-type dataLoads struct {
-	store.Backend
-	loads atomic.Int64
-}
-
-func (d *dataLoads) Load(ctx context.Context, h store.Handle, off, n int64) (io.ReadCloser, error) {
-	if h.Kind == store.KindData {
-		d.loads.Add(1)
-	}
-	return d.Backend.Load(ctx, h, off, n)
 }
 
 // packTypes reads the header of every pack of the unencrypted repository in dir as
