@@ -46,7 +46,8 @@ type Options struct {
 	TempDir string
 	// PackSize overrides the config's target pack size (tests use small packs).
 	PackSize int64
-	// Packers is how many packs are filled at once (default: GOMAXPROCS, at most 4).
+	// Packers is how many data packs are filled at once (default: GOMAXPROCS, at most 4); tree
+	// blobs fill one pack of their own besides (pack_slots.go).
 	Packers int
 	// IndexEvery writes an index file after this many uploaded packs (default 16), so a long
 	// backup that dies keeps most of its work.
