@@ -28,6 +28,7 @@ type Handler func(ctx context.Context, st *Stream, req Request)
 type Session struct {
 	br      *bufio.Reader
 	bw      *bufio.Writer
+	files   *fileWriter // writes the data frames of SendFile
 	out     chan Frame
 	done    chan struct{} // closed once the session is dead; err is set before
 	errOnce sync.Once
@@ -57,6 +58,7 @@ func newSession(r *bufio.Reader, w io.Writer, server bool, window, maxStreams in
 	s := &Session{
 		br:         r,
 		bw:         bufio.NewWriterSize(w, 64<<10),
+		files:      newFileWriter(w),
 		out:        make(chan Frame, 64),
 		done:       make(chan struct{}),
 		ctx:        ctx,
@@ -158,10 +160,17 @@ func (s *Session) send(ctx context.Context, f Frame) error {
 // frames sent together share one write and a lone frame is never held back.
 func (s *Session) writeLoop() {
 	defer close(s.writerDone)
+	defer s.files.close()
 	for {
 		select {
 		case f := <-s.out:
-			if err := WriteFrame(s.bw, f); err != nil {
+			var err error
+			if f.file != nil {
+				err = s.files.write(s.bw, f)
+			} else {
+				err = WriteFrame(s.bw, f)
+			}
+			if err != nil {
 				s.fail(fmt.Errorf("write to peer: %w", err))
 				return
 			}
