@@ -51,31 +51,18 @@ func (st *Stream) SendFile(f *os.File, off, n int64) error {
 		case <-st.s.writerDone:
 		}
 	}()
-	st.mu.Lock()
 	for n > 0 {
-		if err := st.writableLocked(); err != nil {
-			st.mu.Unlock()
+		k, err := st.takeCredit(int(min(n, ChunkSize)))
+		if err != nil {
 			return err
 		}
-		if st.outCredit <= 0 {
-			if err := st.wait(); err != nil {
-				st.mu.Unlock()
-				return err
-			}
-			continue
-		}
-		k := int(min(n, int64(st.outCredit), ChunkSize))
-		st.outCredit -= k
-		st.mu.Unlock()
 		c := &fileChunk{f: f, off: off, n: k, done: make(chan struct{})}
 		if err := st.s.send(st.ctx, Frame{Type: FrameData, Stream: st.id, file: c}); err != nil {
 			return st.sendErr(err)
 		}
 		last = c
 		off, n = off+int64(k), n-int64(k)
-		st.mu.Lock()
 	}
-	st.mu.Unlock()
 	return nil
 }
 
