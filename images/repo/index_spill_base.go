@@ -1,0 +1,168 @@
+package repo
+
+import (
+	"math/bits"
+	"os"
+	"slices"
+)
+
+// The base an index loads at Open holds every blob of the repository, and it is what a backup
+// with a parent and a restore keep in memory for the whole run (8 bytes per blob as a compact
+// run of prefix and record number: 4 MB at 500 000 files, the part of their memory that grew
+// with the tree). Its records are written to the spill file in sorted order instead, so the
+// record of the i-th blob of the base is record pos0+i and the base keeps only the 4-byte
+// prefix per blob (keyRun.pfx): 4 bytes per blob. Writing them sorted must not cost a random
+// read per blob: while the index files load, records are staged in buckets by their first
+// bits (chunks of a fixed size in a staging file, one small buffer per bucket), and finishing
+// the base reads, sorts and writes one bucket at a time, so the load holds the buffers, the
+// chunk numbers and one bucket at a time instead of 8 bytes per blob for all of them.
+
+// stageChunkRecs is the records per staged chunk (4 000 bytes: one read per chunk at finish).
+const stageChunkRecs = 80
+
+// stageBucketRecs is about the records per bucket: the one bucket sorted at a time (~440 KB).
+const stageBucketRecs = 8192
+
+// stageMaxBuckets bounds the buckets, and with them the buffers (256 x 4 000 bytes).
+const stageMaxBuckets = 256
+
+// baseLoad stages the records of the base while index files load. Not safe for concurrent use.
+type baseLoad struct {
+	shift   uint       // a prefix's bucket is pfx >> shift
+	pending [][]byte   // per bucket: records not staged yet (less than a chunk)
+	chunks  [][]uint32 // per bucket: its staged chunks, in load order
+	stage   *os.File   // nil when it could not be created: chunks stay in held
+	staged  uint32
+	held    map[uint32][]byte // chunks not in the staging file (no file, or its write failed)
+	n       int               // records loaded
+}
+
+// newBaseLoad prepares the staging of about n records, in a temp file in dir.
+func newBaseLoad(dir string, n int) *baseLoad {
+	buckets := min(stageMaxBuckets, max(1, n/stageBucketRecs))
+	b := bits.Len(uint(buckets - 1)) // buckets rounded up to a power of two: 2^b
+	l := &baseLoad{shift: uint(32 - b), pending: make([][]byte, 1<<b), chunks: make([][]uint32, 1<<b), held: map[uint32][]byte{}}
+	if f, err := os.CreateTemp(dir, "index-*.stage"); err == nil {
+		if os.Remove(f.Name()) == nil {
+			l.stage = f
+		} else {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}
+	return l
+}
+
+// add stages the record of one blob.
+func (l *baseLoad) add(id ID, e indexEntry) {
+	k := prefixOf(id) >> l.shift
+	if l.shift == 32 {
+		k = 0
+	}
+	if l.pending[k] == nil {
+		l.pending[k] = make([]byte, 0, stageChunkRecs*spillRecSize)
+	}
+	l.pending[k] = appendSpillRec(l.pending[k], id, e)
+	l.n++
+	if len(l.pending[k]) < stageChunkRecs*spillRecSize {
+		return
+	}
+	c := l.staged
+	l.staged++
+	l.chunks[k] = append(l.chunks[k], c)
+	if l.stage == nil {
+		l.held[c] = l.pending[k]
+		l.pending[k] = nil
+		return
+	}
+	if _, err := l.stage.WriteAt(l.pending[k], int64(c)*stageChunkRecs*spillRecSize); err != nil {
+		l.held[c] = l.pending[k]
+		l.pending[k] = nil
+		return
+	}
+	l.pending[k] = l.pending[k][:0]
+}
+
+// memBytes is what the staging holds in memory.
+func (l *baseLoad) memBytes() int {
+	n := 0
+	for k := range l.pending {
+		n += cap(l.pending[k]) + 4*cap(l.chunks[k])
+	}
+	for _, c := range l.held {
+		n += cap(c)
+	}
+	return n
+}
+
+// finish writes the staged records to x's spill file sorted by id, one copy per blob (the one
+// sortBase would pick; the others go to dups), and returns them as a positional run. A chunk
+// that cannot be read back is left out: its blobs are then not found (stored again by a
+// backup), never taken for others. One bucket at a time is in memory: its records and the
+// order of them, 54 bytes per record, in buffers sized once for the biggest bucket.
+func (l *baseLoad) finish(x *index) keyRun {
+	if l.stage != nil {
+		defer l.stage.Close()
+	}
+	most := 0
+	for k := range l.pending {
+		most = max(most, len(l.chunks[k])*stageChunkRecs*spillRecSize+len(l.pending[k]))
+	}
+	buf := make([]byte, 0, most)
+	order := make([]uint32, 0, most/spillRecSize)
+	keys := make([]uint32, 0, l.n)
+	first := x.spill.next()
+	for k := range l.pending {
+		buf = buf[:0]
+		for _, c := range l.chunks[k] {
+			buf = l.readChunk(buf, c)
+		}
+		buf = append(buf, l.pending[k]...)
+		l.pending[k], l.chunks[k] = nil, nil
+		rec := func(i uint32) []byte { return buf[int(i)*spillRecSize:][:spillRecSize] }
+		order = order[:0]
+		for i := range len(buf) / spillRecSize {
+			order = append(order, uint32(i))
+		}
+		// By id, then load order (the copies of one blob in the order addCopy expects).
+		slices.SortFunc(order, func(a, b uint32) int {
+			if c := compareIDs(ID(rec(a)[:32]), ID(rec(b)[:32])); c != 0 {
+				return c
+			}
+			return cmpU32(a, b)
+		})
+		for i := 0; i < len(order); {
+			id, e := decodeSpillRec(rec(order[i]))
+			j := i + 1
+			var group []indexEntry
+			for ; j < len(order) && ID(rec(order[j])[:32]) == id; j++ {
+				if group == nil {
+					group = addCopy(nil, e)
+				}
+				_, ej := decodeSpillRec(rec(order[j]))
+				group = addCopy(group, ej)
+			}
+			if group != nil {
+				e = x.rankCopies(id, group)
+			}
+			x.spill.add(id, e)
+			keys = append(keys, prefixOf(id))
+			i = j
+		}
+	}
+	l.held = nil
+	return x.positionalRun(keys, first)
+}
+
+// readChunk appends staged chunk c to buf (nothing when it cannot be read).
+func (l *baseLoad) readChunk(buf []byte, c uint32) []byte {
+	if h, ok := l.held[c]; ok {
+		return append(buf, h...)
+	}
+	n := len(buf)
+	buf = slices.Grow(buf, stageChunkRecs*spillRecSize)[:n+stageChunkRecs*spillRecSize]
+	if _, err := l.stage.ReadAt(buf[n:], int64(c)*stageChunkRecs*spillRecSize); err != nil {
+		return buf[:n]
+	}
+	return buf
+}

@@ -1,0 +1,98 @@
+package repo
+
+import (
+	"encoding/binary"
+	"path/filepath"
+	"testing"
+)
+
+// loadBase loads n blobs into a fresh index with a spill file the way Open does (reserve,
+// appendBase per pack of 4096, sortBase); the first dups blobs are listed by a second pack too.
+// stageDir, if set, is where the staging file is to go instead of the spill file's folder. It
+// returns the index, the ids and the staging memory (bytes) at the end of the load.
+func loadBase(t *testing.T, n, dups int, stageDir string) (*index, []ID, int) {
+	t.Helper()
+	x := newIndex()
+	if x.spill = newSpillFile(t.TempDir()); x.spill == nil {
+		t.Fatal("no spill file")
+	}
+	x.closeSpill()
+	if stageDir != "" {
+		x.spill.dir = stageDir
+	}
+	ids := make([]ID, n)
+	for i := range ids {
+		binary.BigEndian.PutUint64(ids[i][:], uint64(i)*0x9e3779b97f4a7c15) // spread prefixes
+		binary.LittleEndian.PutUint64(ids[i][8:], uint64(i))
+	}
+	x.reserve(int64((n + dups) * indexEntrySize))
+	add := func(p int, from, to int) {
+		var pack ID
+		binary.LittleEndian.PutUint64(pack[:], uint64(p))
+		var blobs []packBlob
+		for i := from; i < to; i++ {
+			blobs = append(blobs, packBlob{packEntry: packEntry{Type: DataBlob, ID: ids[i]}, Offset: uint32(i)})
+		}
+		x.appendBase(pack, blobs)
+	}
+	p := 0
+	for from := 0; from < n; from += 4096 {
+		add(p, from, min(n, from+4096))
+		p++
+	}
+	add(p, 0, dups)
+	loading := x.load.memBytes()
+	x.sortBase()
+	return x, ids, loading
+}
+
+// The base that a backup with a parent and a restore load at Open keeps 4 bytes per blob in
+// memory, at 50 000 and at 500 000 blobs: its records go to the spill file in the base's order,
+// so a key's place gives its record and only the 4-byte id prefix is kept (8 bytes before: the
+// prefix and a record number, 4 MB of what grew from 50 000 to 500 000 files). The load stages
+// records in buckets: well under a byte per blob of buffers while index files load. Every blob
+// is found with the copy sortBase picks; counted with the index's own accounting, not RSS.
+func TestLoadedBaseBytesPerBlob(t *testing.T) {
+	for _, n := range []int{50000, 500000} {
+		x, ids, loading := loadBase(t, n, 100, "")
+		// 4 bytes per blob, and a slot for each duplicate listing the load counted.
+		if got, most := float64(x.cbase.bytes())/float64(n), 4*float64(n+100)/float64(n); got > most {
+			t.Errorf("%d blobs loaded: the base holds %.3f bytes per blob, want at most %.3f", n, got, most)
+		}
+		if got := float64(loading) / float64(n); got > 1 {
+			t.Errorf("%d blobs loading: staging held %.2f bytes per blob, want at most 1", n, got)
+		}
+		if x.len() != n || x.keyBytes != x.cbase.bytes() {
+			t.Fatalf("%d blobs: %d indexed, %d key bytes counted for %d held", n, x.len(), x.keyBytes, x.cbase.bytes())
+		}
+		for i := 0; i < n; i += 37 {
+			e, ok := x.lookup(ids[i])
+			if !ok || e.offset != uint32(i) || e.pack != uint32(i/4096) {
+				t.Fatalf("%d blobs: blob %d: %+v %v", n, i, e, ok)
+			}
+			if want := 1 + btoi(i < 100); len(x.copies(ids[i])) != want {
+				t.Fatalf("%d blobs: blob %d has %d copies, want %d", n, i, len(x.copies(ids[i])), want)
+			}
+		}
+		var other ID
+		other[31] = 1
+		if _, ok := x.lookup(other); ok {
+			t.Fatal("a blob never stored is found")
+		}
+	}
+}
+
+// Without a staging file (its folder cannot take one) the staged chunks stay in memory and the
+// base is the same.
+func TestLoadedBaseWithoutStagingFile(t *testing.T) {
+	const n = 30000
+	x, ids, _ := loadBase(t, n, 10, filepath.Join(t.TempDir(), "missing"))
+	if x.len() != n {
+		t.Fatalf("%d blobs indexed, want %d", x.len(), n)
+	}
+	for i := range ids {
+		if e, ok := x.lookup(ids[i]); !ok || e.offset != uint32(i) {
+			t.Fatalf("blob %d: %+v %v", i, e, ok)
+		}
+	}
+}
