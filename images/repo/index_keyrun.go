@@ -11,8 +11,8 @@ import "sort"
 type keyRun struct {
 	blocks [][]spillKey
 	n      int
-	// pfx, for a positional run, is the prefix of each key; key i's record is pos0+i.
-	pfx  []uint32
+	// pre, for a positional run, are the prefixes of its keys; key i's record is pos0+i.
+	pre  *basePrefixes
 	pos0 uint32
 	// flat is the bytes of a positional run's array (0: blocks of their own).
 	flat int
@@ -23,15 +23,15 @@ type keyRun struct {
 const runBlock = 4096
 
 // positionalRun wraps sorted prefixes whose records are first, first+1, ... in the spill file.
-func (x *index) positionalRun(pfx []uint32, first uint32) keyRun {
-	r := keyRun{n: len(pfx), pfx: pfx, pos0: first, flat: cap(pfx) * 4}
+func (x *index) positionalRun(pre *basePrefixes, first uint32) keyRun {
+	r := keyRun{n: pre.len(), pre: pre, pos0: first, flat: pre.bytes()}
 	x.keyBytesHeld(r.flat)
 	return r
 }
 
 func (r *keyRun) at(i int) spillKey {
-	if r.pfx != nil {
-		return spillKey{pfx: r.pfx[i], ref: r.pos0 + uint32(i)}
+	if r.pre != nil {
+		return spillKey{pfx: r.pre.at(i), ref: r.pos0 + uint32(i)}
 	}
 	return r.blocks[i/runBlock][i%runBlock]
 }
@@ -168,7 +168,13 @@ func (x *index) replacedBy(ka spillKey, newer []spillKey) bool {
 // findRun looks id up in a compact run.
 func (x *index) findRun(run *keyRun, id ID) (indexEntry, bool) {
 	p := prefixOf(id)
-	for i := sort.Search(run.n, func(i int) bool { return run.at(i).pfx >= p }); i < run.n && run.at(i).pfx == p; i++ {
+	var i int
+	if run.pre != nil {
+		i = run.pre.first(p)
+	} else {
+		i = sort.Search(run.n, func(i int) bool { return run.at(i).pfx >= p })
+	}
+	for ; i < run.n && run.at(i).pfx == p; i++ {
 		if got, e, ok := x.spill.read(run.at(i).ref); ok && got == id {
 			return e, true
 		}

@@ -76,18 +76,25 @@ func TestCompactIndexPeakFlat(t *testing.T) {
 // A positional run (the base loaded at Open) merges like one made of blocks, and merging frees
 // both inputs' accounting.
 func TestKeyRunPositionalMerge(t *testing.T) {
+	for _, split := range []bool{false, true} {
+		testKeyRunPositionalMerge(t, split)
+	}
+}
+
+func testKeyRunPositionalMerge(t *testing.T, split bool) {
 	x := newIndex()
 	x.spill = newSpillFile(t.TempDir())
 	x.closeSpill()
-	var pfx []uint32
+	pre := newBasePrefixes(3*runBlock+5, split)
 	first := x.spill.next()
 	for i := range 3*runBlock + 5 {
 		var id ID
 		binary.BigEndian.PutUint32(id[:], uint32(2*i))
 		x.spill.add(id, indexEntry{offset: uint32(i)})
-		pfx = append(pfx, prefixOf(id))
+		pre.add(prefixOf(id))
 	}
-	a := x.positionalRun(pfx, first)
+	pre.done()
+	a := x.positionalRun(pre, first)
 	var b keyRun
 	for i := range runBlock + 1 {
 		var id ID

@@ -4,6 +4,7 @@ import (
 	"math/bits"
 	"os"
 	"slices"
+	"sort"
 )
 
 // The base an index loads at Open holds every blob of the repository, and it is what a backup
@@ -11,7 +12,7 @@ import (
 // run of prefix and record number: 4 MB at 500 000 files, the part of their memory that grew
 // with the tree). Its records are written to the spill file in sorted order instead, so the
 // record of the i-th blob of the base is record pos0+i and the base keeps only the 4-byte
-// prefix per blob (keyRun.pfx): 4 bytes per blob. Writing them sorted must not cost a random
+// prefix per blob (keyRun.pre): 4 bytes per blob, 2.5 from 262 144 blobs (splitPrefixesFrom). Writing them sorted must not cost a random
 // read per blob: while the index files load, records are staged in buckets by their first
 // bits (chunks of a fixed size in a staging file, one small buffer per bucket), and finishing
 // the base reads, sorts and writes one bucket at a time, so the load holds the buffers, the
@@ -110,7 +111,7 @@ func (l *baseLoad) finish(x *index) keyRun {
 	}
 	buf := make([]byte, 0, most)
 	order := make([]uint32, 0, most/spillRecSize)
-	keys := make([]uint32, 0, l.n)
+	keys := newBasePrefixes(l.n, l.n >= splitPrefixesFrom)
 	first := x.spill.next()
 	for k := range l.pending {
 		buf = buf[:0]
@@ -146,11 +147,12 @@ func (l *baseLoad) finish(x *index) keyRun {
 				e = x.rankCopies(id, group)
 			}
 			x.spill.add(id, e)
-			keys = append(keys, prefixOf(id))
+			keys.add(prefixOf(id))
 			i = j
 		}
 	}
 	l.held = nil
+	keys.done()
 	return x.positionalRun(keys, first)
 }
 
@@ -165,4 +167,71 @@ func (l *baseLoad) readChunk(buf []byte, c uint32) []byte {
 		return buf[:n]
 	}
 	return buf
+}
+
+// splitPrefixesFrom is the base size from which prefixes keep only their low half (2 bytes per
+// blob) and a table of 65 537 positions gives the high half (256 KiB: half a byte per blob
+// here, 4 at 65 536 blobs, so small bases keep whole prefixes).
+const splitPrefixesFrom = 1 << 18
+
+// basePrefixes are the sorted prefixes of a positional run: whole (4 bytes each), or split, the
+// low halves with hi[h] the first key whose high half is h or more.
+type basePrefixes struct {
+	full []uint32
+	lo   []uint16
+	hi   []uint32 // split: 1<<16+1 entries, hi[1<<16] = n
+	next int      // split, while adding: the first high half whose position is not set yet
+}
+
+func newBasePrefixes(n int, split bool) *basePrefixes {
+	if split {
+		return &basePrefixes{lo: make([]uint16, 0, n), hi: make([]uint32, 1<<16+1)}
+	}
+	return &basePrefixes{full: make([]uint32, 0, n)}
+}
+
+// add appends the next prefix (in sorted order).
+func (p *basePrefixes) add(v uint32) {
+	if p.hi == nil {
+		p.full = append(p.full, v)
+		return
+	}
+	for ; p.next <= int(v>>16); p.next++ {
+		p.hi[p.next] = uint32(len(p.lo))
+	}
+	p.lo = append(p.lo, uint16(v))
+}
+
+// done sets the positions of the high halves after the last prefix added.
+func (p *basePrefixes) done() {
+	for ; p.hi != nil && p.next <= 1<<16; p.next++ {
+		p.hi[p.next] = uint32(len(p.lo))
+	}
+}
+
+func (p *basePrefixes) len() int {
+	if p.hi != nil {
+		return len(p.lo)
+	}
+	return len(p.full)
+}
+
+func (p *basePrefixes) bytes() int { return 4*cap(p.full) + 2*cap(p.lo) + 4*cap(p.hi) }
+
+// at is prefix i.
+func (p *basePrefixes) at(i int) uint32 {
+	if p.hi == nil {
+		return p.full[i]
+	}
+	h := sort.Search(1<<16, func(h int) bool { return int(p.hi[h+1]) > i })
+	return uint32(h)<<16 | uint32(p.lo[i])
+}
+
+// first is the position of the first prefix >= v.
+func (p *basePrefixes) first(v uint32) int {
+	if p.hi == nil {
+		return sort.Search(len(p.full), func(i int) bool { return p.full[i] >= v })
+	}
+	from, to := int(p.hi[v>>16]), int(p.hi[v>>16+1])
+	return from + sort.Search(to-from, func(k int) bool { return uint32(p.lo[from+k]) >= v&0xffff })
 }

@@ -47,16 +47,22 @@ func loadBase(t *testing.T, n, dups int, stageDir string) (*index, []ID, int) {
 }
 
 // The base that a backup with a parent and a restore load at Open keeps 4 bytes per blob in
-// memory, at 50 000 and at 500 000 blobs: its records go to the spill file in the base's order,
-// so a key's place gives its record and only the 4-byte id prefix is kept (8 bytes before: the
+// memory at 50 000 blobs and 2.5 at 500 000: its records go to the spill file in the base's
+// order, so a key's place gives its record and only the 4-byte id prefix is kept, from 262 144
+// blobs only its low half beside a table of 65 537 positions (8 bytes per blob before: the
 // prefix and a record number, 4 MB of what grew from 50 000 to 500 000 files). The load stages
 // records in buckets: well under a byte per blob of buffers while index files load. Every blob
 // is found with the copy sortBase picks; counted with the index's own accounting, not RSS.
 func TestLoadedBaseBytesPerBlob(t *testing.T) {
 	for _, n := range []int{50000, 500000} {
 		x, ids, loading := loadBase(t, n, 100, "")
-		// 4 bytes per blob, and a slot for each duplicate listing the load counted.
-		if got, most := float64(x.cbase.bytes())/float64(n), 4*float64(n+100)/float64(n); got > most {
+		// 4 or 2 bytes per blob and a slot for each duplicate listing the load counted, and
+		// the table of the split prefixes.
+		most := 4 * float64(n+100) / float64(n)
+		if n >= splitPrefixesFrom {
+			most = (2*float64(n+100) + 4*(1<<16+1)) / float64(n)
+		}
+		if got := float64(x.cbase.bytes()) / float64(n); got > most {
 			t.Errorf("%d blobs loaded: the base holds %.3f bytes per blob, want at most %.3f", n, got, most)
 		}
 		if got := float64(loading) / float64(n); got > 1 {
@@ -93,6 +99,39 @@ func TestLoadedBaseWithoutStagingFile(t *testing.T) {
 	for i := range ids {
 		if e, ok := x.lookup(ids[i]); !ok || e.offset != uint32(i) {
 			t.Fatalf("blob %d: %+v %v", i, e, ok)
+		}
+	}
+}
+
+// Split prefixes give back every prefix, the edges of the high and low halves included, and
+// find the first prefix at or above any value.
+func TestBasePrefixesSplit(t *testing.T) {
+	vals := []uint32{0, 0, 1, 0xffff, 0x10000, 0x10000, 0x1ffff, 0x7fff8000, 0xfffe0000, 0xffff0000, 0xffffffff, 0xffffffff}
+	for _, split := range []bool{false, true} {
+		p := newBasePrefixes(len(vals), split)
+		for _, v := range vals {
+			p.add(v)
+		}
+		p.done()
+		if p.len() != len(vals) {
+			t.Fatalf("split %v: %d prefixes, want %d", split, p.len(), len(vals))
+		}
+		for i, v := range vals {
+			if got := p.at(i); got != v {
+				t.Fatalf("split %v: prefix %d is %#x, want %#x", split, i, got, v)
+			}
+		}
+		for _, v := range append(vals, 2, 0xfffe, 0x20000, 0x80000000, 0xfffeffff, 0xfffffffe) {
+			want := len(vals)
+			for i, w := range vals {
+				if w >= v {
+					want = i
+					break
+				}
+			}
+			if got := p.first(v); got != want {
+				t.Fatalf("split %v: first(%#x) = %d, want %d", split, v, got, want)
+			}
 		}
 	}
 }
