@@ -211,7 +211,7 @@ func TestIndexLoadAllocatesFilesOnce(t *testing.T) {
 	}
 	runtime.ReadMemStats(&after)
 	got := int64(after.TotalAlloc - before.TotalAlloc)
-	// The files once, 4 bytes per blob of index, one bucket of staged records (54 bytes per
+	// The files once, 4 bytes per blob of index, one bucket of staged records (58 bytes per
 	// record of ~8192) and 1 MiB for the listing and each file's decoded pack list (4096 blobs).
 	// Before: 6.8 MB, buffers doubling from 512 bytes and pack lists growing blob by blob.
 	want := indexBytes*5/4 + 16*n + 1<<20

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"cmp"
 	"math/bits"
 	"os"
 	"slices"
@@ -100,7 +101,7 @@ func (l *baseLoad) memBytes() int {
 // sortBase would pick; the others go to dups), and returns them as a positional run. A chunk
 // that cannot be read back is left out: its blobs are then not found (stored again by a
 // backup), never taken for others. One bucket at a time is in memory: its records and the
-// order of them, 54 bytes per record, in buffers sized once for the biggest bucket.
+// order of them, 58 bytes per record, in buffers sized once for the biggest bucket.
 func (l *baseLoad) finish(x *index) keyRun {
 	if l.stage != nil {
 		defer l.stage.Close()
@@ -110,7 +111,7 @@ func (l *baseLoad) finish(x *index) keyRun {
 		most = max(most, len(l.chunks[k])*stageChunkRecs*spillRecSize+len(l.pending[k]))
 	}
 	buf := make([]byte, 0, most)
-	order := make([]uint32, 0, most/spillRecSize)
+	order := make([]uint64, 0, most/spillRecSize)
 	keys := newBasePrefixes(l.n, l.n >= splitPrefixesFrom)
 	first := x.spill.next()
 	for k := range l.pending {
@@ -121,26 +122,39 @@ func (l *baseLoad) finish(x *index) keyRun {
 		buf = append(buf, l.pending[k]...)
 		l.pending[k], l.chunks[k] = nil, nil
 		rec := func(i uint32) []byte { return buf[int(i)*spillRecSize:][:spillRecSize] }
+		// By id, then load order (the copies of one blob in the order addCopy expects):
+		// integers of prefix and place sort fast, and the few runs of one prefix are then
+		// sorted by the whole id.
 		order = order[:0]
 		for i := range len(buf) / spillRecSize {
-			order = append(order, uint32(i))
+			order = append(order, uint64(prefixOf(ID(rec(uint32(i))[:32])))<<32|uint64(i))
 		}
-		// By id, then load order (the copies of one blob in the order addCopy expects).
-		slices.SortFunc(order, func(a, b uint32) int {
-			if c := compareIDs(ID(rec(a)[:32]), ID(rec(b)[:32])); c != 0 {
+		slices.Sort(order)
+		byID := func(a, b uint64) int {
+			if c := compareIDs(ID(rec(uint32(a))[:32]), ID(rec(uint32(b))[:32])); c != 0 {
 				return c
 			}
-			return cmpU32(a, b)
-		})
+			return cmp.Compare(uint32(a), uint32(b))
+		}
 		for i := 0; i < len(order); {
-			id, e := decodeSpillRec(rec(order[i]))
+			j := i + 1
+			for j < len(order) && order[j]>>32 == order[i]>>32 {
+				j++
+			}
+			if j-i > 1 {
+				slices.SortFunc(order[i:j], byID)
+			}
+			i = j
+		}
+		for i := 0; i < len(order); {
+			id, e := decodeSpillRec(rec(uint32(order[i])))
 			j := i + 1
 			var group []indexEntry
-			for ; j < len(order) && ID(rec(order[j])[:32]) == id; j++ {
+			for ; j < len(order) && ID(rec(uint32(order[j]))[:32]) == id; j++ {
 				if group == nil {
 					group = addCopy(nil, e)
 				}
-				_, ej := decodeSpillRec(rec(order[j]))
+				_, ej := decodeSpillRec(rec(uint32(order[j])))
 				group = addCopy(group, ej)
 			}
 			if group != nil {
