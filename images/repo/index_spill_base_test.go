@@ -135,3 +135,61 @@ func TestBasePrefixesSplit(t *testing.T) {
 		}
 	}
 }
+
+// The staged base picks the same copy of every blob as the full entries prune and check load
+// (sortBase), and keeps the same others: copies in several packs, one marked damaged, a patch
+// beside a whole copy, one copy listed by two index files.
+func TestLoadedBaseMatchesFullEntries(t *testing.T) {
+	full, staged := newIndex(), newIndex()
+	if staged.spill = newSpillFile(t.TempDir()); staged.spill == nil {
+		t.Fatal("no spill file")
+	}
+	staged.closeSpill()
+	const n = 3000
+	ids := make([]ID, n)
+	for i := range ids {
+		binary.BigEndian.PutUint32(ids[i][:], uint32(i%700)*0x9e3779b9) // shared prefixes too
+		binary.LittleEndian.PutUint32(ids[i][28:], uint32(i))
+	}
+	staged.reserve(4 * n * indexEntrySize)
+	for p := range 4 {
+		var pack ID
+		pack[0] = byte(p + 1)
+		var blobs []packBlob
+		for i := range ids {
+			if (i+p)%3 == 0 {
+				continue // each pack holds two thirds of the blobs
+			}
+			b := packBlob{packEntry: packEntry{Type: DataBlob, ID: ids[i]}, Offset: uint32(i)}
+			switch {
+			case p == 0 && i%5 == 0:
+				b.Flags |= blobFlagDamaged
+			case p == 1 && i%7 == 0:
+				b.Flags |= blobFlagPatch
+			}
+			blobs = append(blobs, b)
+		}
+		for _, x := range []*index{full, staged} {
+			x.appendBase(pack, blobs)
+			if p == 2 {
+				x.appendBase(pack, blobs[:50]) // the same copies listed again
+			}
+		}
+	}
+	full.sortBase()
+	staged.sortBase()
+	if full.len() != staged.len() {
+		t.Fatalf("%d blobs with full entries, %d staged", full.len(), staged.len())
+	}
+	for i, id := range ids {
+		a, b := full.copies(id), staged.copies(id)
+		if len(a) == 0 || len(a) != len(b) {
+			t.Fatalf("blob %d: copies %+v with full entries, %+v staged", i, a, b)
+		}
+		for k := range a {
+			if a[k] != b[k] {
+				t.Fatalf("blob %d: copies %+v with full entries, %+v staged", i, a, b)
+			}
+		}
+	}
+}
