@@ -11,6 +11,7 @@ import (
 	"github.com/snapferry/snapferry/images/progress"
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/images/store"
+	"github.com/snapferry/snapferry/images/writeback"
 )
 
 // RestoreOptions tune a restore. The zero value uses one worker per CPU.
@@ -78,6 +79,11 @@ func syncDir(dir string) {
 	}
 }
 
+// writebackEvery is how many bytes a restore writes between two requests to the kernel to start
+// writing them out (package writeback): restoring the 1.7 GiB benchmark image kept all of it
+// dirty until the fsync, which then took 1.06 of the restore's 3.05 s while the CPUs idled.
+const writebackEvery = 64 << 20
+
 // RestoreFile writes disk d into f. A regular file is emptied and set to d.Size, then only
 // non-hole blocks are written (and within them only the non-zero 4 KiB pages), so the result
 // is at least as sparse as the source. Anything else (a block device) must be at least
@@ -97,8 +103,8 @@ func RestoreFile(ctx context.Context, bs repo.BlobStore, d repo.Disk, f *os.File
 
 	n := restoreWorkers(bs, opts.Workers)
 	batches := make(chan restoreBatch, n)
-	wb := startWriteback(int(f.Fd()), syncWrite)
-	defer wb.stop()
+	wb := writeback.Start(int(f.Fd()), writebackEvery, writeback.SyncWrite)
+	defer wb.Stop()
 	zero := make([]byte, d.BlockSize)
 	write := func(index int64, data []byte) error {
 		off := index * int64(d.BlockSize)
@@ -111,7 +117,7 @@ func RestoreFile(ctx context.Context, bs repo.BlobStore, d repo.Disk, f *os.File
 		if err != nil {
 			return fmt.Errorf("restore disk %q: write block %d to %s: %w", d.Name, index, f.Name(), err)
 		}
-		wb.wrote(len(data))
+		wb.Wrote(len(data))
 		rep.Add(int64(len(data)))
 		return nil
 	}
@@ -131,7 +137,7 @@ func RestoreFile(ctx context.Context, bs repo.BlobStore, d repo.Disk, f *os.File
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	wb.stop()
+	wb.Stop()
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("restore disk %q: sync %s: %w", d.Name, f.Name(), err)
 	}

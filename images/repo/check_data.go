@@ -8,8 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"lukechampine.com/blake3"
-
+	"github.com/snapferry/snapferry/images/blobhash"
 	"github.com/snapferry/snapferry/images/store"
 )
 
@@ -135,7 +134,7 @@ func (r *Repository) readPack(ctx context.Context, id ID, size int64, indexed []
 		return 0, 0, nil, fmt.Errorf("load: %w", err)
 	}
 	defer rd.Close()
-	h := blake3.New(32, nil)
+	h := blobhash.New()
 	tee := io.TeeReader(rd, h)
 	var stored, plain []byte
 	var bad []string

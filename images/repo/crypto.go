@@ -7,8 +7,8 @@ import (
 	"slices"
 
 	"golang.org/x/crypto/chacha20poly1305"
-	"lukechampine.com/blake3"
 
+	"github.com/snapferry/snapferry/images/blobhash"
 	"github.com/snapferry/snapferry/images/store"
 )
 
@@ -68,16 +68,13 @@ func (c *cryptor) overhead() int {
 }
 
 // blobID is the id of a plaintext blob: keyed BLAKE3 when encrypted, so a store host cannot
-// confirm that a repository holds a known file by hashing it.
+// confirm that a repository holds a known file by hashing it. It is computed on the caller's
+// goroutine (blobhash): the callers are a backup's workers, one or two per core already.
 func (c *cryptor) blobID(data []byte) ID {
 	if c == nil {
-		return blake3.Sum256(data)
+		return blobhash.Sum256(data)
 	}
-	h := blake3.New(32, c.idKey)
-	_, _ = h.Write(data)
-	var id ID
-	h.Sum(id[:0])
-	return id
+	return blobhash.SumKeyed256(c.idKey, data)
 }
 
 // seal appends the envelope nonce|ciphertext|tag of plain to dst. plain must not overlap dst's

@@ -9,8 +9,7 @@ import (
 	"os"
 	"sync/atomic"
 
-	"lukechampine.com/blake3"
-
+	"github.com/snapferry/snapferry/images/blobhash"
 	"github.com/snapferry/snapferry/images/store"
 )
 
@@ -23,7 +22,7 @@ type packer struct {
 	pend    store.Pending // the store's pending file, or nil when spooling to f
 	f       *os.File
 	w       *bufio.Writer
-	h       *blake3.Hasher
+	h       *blobhash.Hasher // the pack's name: BLAKE3 of its bytes
 	entries []packEntry
 	size    int64
 }
@@ -42,7 +41,7 @@ func newPackerFor(ctx context.Context, be store.Backend, dir string, noStream *a
 		pend, err := store.StartStream(context.WithoutCancel(ctx), be, store.KindData)
 		switch {
 		case err == nil:
-			return &packer{pend: pend, w: bufio.NewWriterSize(pend, packWriteBuffer), h: blake3.New(32, nil)}, nil
+			return &packer{pend: pend, w: bufio.NewWriterSize(pend, packWriteBuffer), h: blobhash.New()}, nil
 		case errors.Is(err, errors.ErrUnsupported):
 			noStream.Store(true)
 		default:
@@ -65,7 +64,7 @@ func newPacker(dir string) (*packer, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("unlink pack temp file %s: %w", f.Name(), err)
 	}
-	return &packer{f: f, w: bufio.NewWriterSize(f, packWriteBuffer), h: blake3.New(32, nil)}, nil
+	return &packer{f: f, w: bufio.NewWriterSize(f, packWriteBuffer), h: blobhash.New()}, nil
 }
 
 // add appends one blob's stored bytes.

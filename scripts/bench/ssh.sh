@@ -31,7 +31,8 @@ ssh_cmd="ssh -i $SSH_KEY -p $SSH_PORT -o UserKnownHostsFile=$SSH_KNOWN_HOSTS -o 
 far_rss=$run/far-rss.txt
 # The wrapper ignores SIGHUP (and so do time and serve after exec): sshd hangs up on the session
 # when the client leaves, which would kill time before it writes the figure.
-printf '#!/bin/sh\ntrap "" HUP\nexec %q -f %%M -a -o %q %q "$@"\n' "$TIME_BIN" "$far_rss" "$SNAPFERRY" >"$run/far-snapferry"
+# Each session appends its peak RSS (KiB) and a "cpu USER SYSTEM" line.
+printf '#!/bin/sh\ntrap "" HUP\nexec %q -f "%%M\ncpu %%U %%S" -a -o %q %q "$@"\n' "$TIME_BIN" "$far_rss" "$SNAPFERRY" >"$run/far-snapferry"
 chmod +x "$run/far-snapferry"
 export sf_ssh_identity="$SSH_KEY" sf_ssh_known="$SSH_KNOWN_HOSTS" sf_far="--remote-path=$run/far-snapferry"
 snapferry_init() { mkdir -p "$run/snapferry-repo"; "$SNAPFERRY" init "ssh://$far:$SSH_PORT$run/snapferry-repo" --identity="$sf_ssh_identity" --known-hosts="$sf_ssh_known" "$sf_far"; }
@@ -68,14 +69,25 @@ export -f snapferry_restore snapferry_local_restore snapferry_local_incremental 
 export src run far SNAPFERRY SSH_PORT ssh_cmd
 mkdir -p "$run/rsync-replica"
 
+# sshd_children_cpu: the CPU seconds of the loopback sshd's finished sessions and everything they
+# ran (the far serves among them), from its cutime and cstime.
+sshd_children_cpu() { awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($16 + $17) / t }' "/proc/$SSHD_PID/stat"; }
+
 # far_measure KEY CMD...: measure, then record the largest far-side peak RSS of the step's
-# sessions as KEY.far (snapferry only; other tools' far sides are not wrapped).
+# sessions as KEY.far (snapferry only; other tools' far sides are not wrapped), and the CPU
+# seconds of the far serves (KEY.far_cpu) and of sshd itself (KEY.sshd_cpu): on the loopback
+# they share the client's cores.
 far_measure() {
   : >"$far_rss"
+  local r i before
+  before=$(sshd_children_cpu)
   measure "$@"
-  local r i
   # The client may be gone before its far side has finished exiting (and time has written).
   for i in $(seq 100); do pgrep -f "$SNAPFERRY serve --root=$run/" >/dev/null || break; sleep 0.1; done
+  for i in $(seq 30); do pgrep -P "$SSHD_PID" >/dev/null || break; sleep 0.1; done
+  r=$(awk '/^cpu / { s += $2 + $3 } END { printf "%.2f", s }' "$far_rss")
+  [[ $1 != snapferry.* ]] || record "$1.far_cpu" "$r"
+  [[ $1 != snapferry.* ]] || record "$1.sshd_cpu" "$(awk -v a="$before" -v b="$(sshd_children_cpu)" -v f="$r" 'BEGIN { printf "%.2f", b - a - f }')"
   r=$(awk '/^[0-9]+$/ && $1 > m { m = $1 } END { print m }' "$far_rss")
   [ -z "$r" ] || [[ $1 != snapferry.* ]] || record "$1.far" "$r"
   # A restore's read lanes are far serves of their own, alive at the same time: their sum is
@@ -192,6 +204,7 @@ record rsync.replica_sent "${rs_sent:-}"
   time_rows "restore over ssh" restore borg 0.5
   ratio_row "restore: ssh:// vs local s" "$(get snapferry.restore 2)" "$(get snapferry.restore_local 2)" 1.2 ""
   ratio_row "full --compression=fast over ssh s (vs borg)" "$(get snapferry.full_fast 2)" "$(get borg.full 2)" 0.5 ""
+  echo "  CPU s on the shared cores: client $(get snapferry.full_fast 4), far serve $(get snapferry.full_fast.far_cpu 2), sshd $(get snapferry.full_fast.sshd_cpu 2) (full zstd: $(get snapferry.full 4), $(get snapferry.full.far_cpu 2), $(get snapferry.full.sshd_cpu 2))"
   time_rows "restore through 25 ms proxy" restore_lat borg 0.5
   time_rows "incremental through 25 ms proxy" incremental_lat borg 0.2
   # Throughput kept = no-latency time / latency time; the target is >= 0.5, so the row shows

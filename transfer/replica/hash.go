@@ -6,7 +6,8 @@ import (
 	"sync"
 
 	"github.com/zeebo/xxh3"
-	"lukechampine.com/blake3"
+
+	"github.com/snapferry/snapferry/images/blobhash"
 )
 
 // Two hashes describe a block:
@@ -34,7 +35,8 @@ func fastSum(b []byte, seed uint64) fastHash {
 	return out
 }
 
-func strongSum(b []byte) [StrongSize]byte { return blake3.Sum256(b) }
+// strongSum runs on the caller's goroutine (blobhash): the callers are already one per core.
+func strongSum(b []byte) [StrongSize]byte { return blobhash.Sum256(b) }
 
 // newSeed draws the fast-hash seed of a new sidecar.
 func newSeed() uint64 {

@@ -2,15 +2,14 @@ package tape
 
 import (
 	"encoding/hex"
-	"hash"
 
-	"lukechampine.com/blake3"
+	"github.com/snapferry/snapferry/images/blobhash"
 )
 
 // streamHash is the BLAKE3-256 of a save set's stream, carried in its trailer.
-type streamHash struct{ h hash.Hash }
+type streamHash struct{ h *blobhash.Hasher }
 
-func newStreamHash() *streamHash { return &streamHash{h: blake3.New(32, nil)} }
+func newStreamHash() *streamHash { return &streamHash{h: blobhash.New()} }
 
 func (s *streamHash) Write(p []byte) { s.h.Write(p) }
 

@@ -12,8 +12,8 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
-	"lukechampine.com/blake3"
 
+	"github.com/snapferry/snapferry/images/blobhash"
 	"github.com/snapferry/snapferry/images/repo"
 )
 
@@ -84,7 +84,7 @@ func NewEncoder(w io.Writer, blockSize int) (*Encoder, error) {
 }
 
 func (e *Encoder) BlockSize() int             { return e.blockSize }
-func (e *Encoder) BlobID(data []byte) repo.ID { return blake3.Sum256(data) }
+func (e *Encoder) BlobID(data []byte) repo.ID { return blobhash.Sum256(data) }
 
 func (e *Encoder) HasBlob(t repo.BlobType, id repo.ID) bool {
 	e.mu.Lock()
@@ -149,7 +149,7 @@ func (e *Encoder) Finish(sn *repo.Snapshot) (repo.ID, SetInfo, error) {
 	if err != nil {
 		return repo.ID{}, SetInfo{}, fmt.Errorf("encode snapshot of %s: %w", sn.Source, err)
 	}
-	id := repo.ID(blake3.Sum256(b))
+	id := repo.ID(blobhash.Sum256(b))
 	var h [5]byte
 	h[0] = entrySnapshot
 	binary.LittleEndian.PutUint32(h[1:], uint32(len(b)))
@@ -233,7 +233,7 @@ func Unpack(ctx context.Context, r io.Reader, dst repo.BlobStore) (*repo.Snapsho
 			default:
 				return nil, fmt.Errorf("unpack save set: blob %s: unknown compression %d", id.Short(), comp)
 			}
-			if len(plain) != int(raw) || repo.ID(blake3.Sum256(plain)) != id {
+			if len(plain) != int(raw) || repo.ID(blobhash.Sum256(plain)) != id {
 				return nil, fmt.Errorf("unpack save set: blob %s: content does not match its id", id.Short())
 			}
 			if _, err := dst.SaveBlob(ctx, t, id, plain); err != nil {

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/snapferry/snapferry/images/store"
+	"github.com/snapferry/snapferry/images/writeback"
 )
 
 // tempPrefix marks files that are being written; List skips them (store.TempPrefix).
@@ -27,6 +28,9 @@ type Backend struct {
 	// bufs holds Save's copy buffers: 256 KiB writes instead of io.Copy's 32 KiB cut the
 	// syscalls for a 32 MiB pack from 1024 to 128.
 	bufs sync.Pool
+	// writeOut queues the write-out of a streamed file's dirty pages (writeback.SyncWrite; tests
+	// count the calls).
+	writeOut func(fd int) error
 }
 
 var (
@@ -37,7 +41,7 @@ var (
 
 // New returns a backend for the folder root. The folder need not exist yet (Create makes it).
 func New(root string) *Backend {
-	b := &Backend{root: filepath.Clean(root)}
+	b := &Backend{root: filepath.Clean(root), writeOut: writeback.SyncWrite}
 	b.bufs.New = func() any { buf := make([]byte, 256<<10); return &buf }
 	return b
 }

@@ -5,11 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/images/store/storetest"
+	"github.com/snapferry/snapferry/images/writeback"
 )
 
 func TestConformance(t *testing.T) {
@@ -103,5 +105,39 @@ func TestAbandonedStreamIsCleanedUp(t *testing.T) {
 	}
 	if _, err := os.Stat(temps[0]); !os.IsNotExist(err) {
 		t.Errorf("temp file still there: %v", err)
+	}
+}
+
+// TestStreamWritesOutAsItGoes: a streamed pack asks the kernel to write it out every
+// writebackEvery bytes, so its Commit's fsync waits for the last stretch only, and Commit
+// waits for a request still running before it fsyncs.
+func TestStreamWritesOutAsItGoes(t *testing.T) {
+	ctx := context.Background()
+	be := New(t.TempDir())
+	if err := be.Create(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int64
+	be.writeOut = func(fd int) error {
+		calls.Add(1)
+		return writeback.SyncWrite(fd)
+	}
+	p, err := be.SaveStream(ctx, store.KindData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := storetest.Data(2, 3*writebackEvery+1000)
+	for off := 0; off < len(data); off += 256 << 10 { // the pack writer's write size
+		if _, err := p.Write(data[off:min(len(data), off+256<<10)]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := store.Handle{Kind: store.KindData, Name: strings.Repeat("ab", 32)}
+	if err := p.Commit(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	// A request made while the last one still runs is dropped (that one covers the pages).
+	if got := calls.Load(); got < 1 || got > 3 {
+		t.Fatalf("%d write-out requests for a stream of 3 stretches and a bit, want 1 to 3", got)
 	}
 }

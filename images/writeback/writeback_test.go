@@ -1,4 +1,4 @@
-package disk
+package writeback
 
 import (
 	"os"
@@ -12,27 +12,30 @@ import (
 	"github.com/snapferry/snapferry/cron/testkit"
 )
 
+// every is the stretch the tests use.
+const every = 64 << 20
+
 // drained waits until w's run loop has taken the pending request.
-func drained(t *testing.T, w *writeback) {
+func drained(t *testing.T, w *Writer) {
 	t.Helper()
 	testkit.Eventually(t, 5*time.Second, "the write-out request to be taken", func() bool { return len(w.kick) == 0 })
 }
 
 func TestWritebackEveryStretch(t *testing.T) {
 	var calls atomic.Int64
-	w := startWriteback(-1, func(int) error { calls.Add(1); return nil })
-	w.wrote(writebackEvery - 1)
+	w := Start(-1, every, func(int) error { calls.Add(1); return nil })
+	w.Wrote(every - 1)
 	if len(w.kick) != 0 {
 		t.Fatal("write-out requested before a whole stretch was written")
 	}
-	w.wrote(1)
+	w.Wrote(1)
 	drained(t, w)
 	for range 9 {
-		w.wrote(writebackEvery)
+		w.Wrote(every)
 		drained(t, w)
 	}
-	w.stop()
-	w.stop() // a second stop, as the deferred one after the explicit one, does nothing
+	w.Stop()
+	w.Stop() // a second stop, as the deferred one after the explicit one, does nothing
 	if got := calls.Load(); got != 10 {
 		t.Fatalf("%d write-out requests for 10 stretches", got)
 	}
@@ -40,12 +43,12 @@ func TestWritebackEveryStretch(t *testing.T) {
 
 func TestWritebackOffWhereUnsupported(t *testing.T) {
 	var calls atomic.Int64
-	w := startWriteback(-1, func(int) error { calls.Add(1); return unix.ENOSYS })
+	w := Start(-1, every, func(int) error { calls.Add(1); return unix.ENOSYS })
 	for range 10 {
-		w.wrote(writebackEvery)
+		w.Wrote(every)
 		drained(t, w)
 	}
-	w.stop()
+	w.Stop()
 	if got := calls.Load(); got != 1 {
 		t.Fatalf("%d calls of a missing system call, want 1 then none", got)
 	}
@@ -61,7 +64,7 @@ func TestSyncWriteOnAFile(t *testing.T) {
 	if _, err := f.Write(make([]byte, 1<<20)); err != nil {
 		t.Fatal(err)
 	}
-	if err := syncWrite(int(f.Fd())); err != nil {
+	if err := SyncWrite(int(f.Fd())); err != nil {
 		t.Fatalf("sync_file_range on a regular file of this filesystem: %v", err)
 	}
 }
