@@ -161,12 +161,6 @@ func servePath(p string) string {
 
 func openServe(ctx context.Context, conn *sshconn.Client, s Spec, opts Options, tr tracer) (*remotestore.Client, *sshconn.Command, remotestore.LaneOpener, error) {
 	root := servePath(s.Path)
-	binary, err := deploy.Locate(ctx, conn.Client, opts.RemotePath, deploy.Options{
-		Version: opts.Version, RemotePath: opts.DeployPath, LocalBinary: opts.LocalBinary})
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("open store %s: %w", s, err)
-	}
-	tr.printf("far binary located: %s", binary)
 	if opts.Create && opts.RemotePath == "" {
 		var out strings.Builder
 		res, err := remoterun.Run(ctx, conn.Client, remoterun.ShellQuote("mkdir", "-p", "--", root),
@@ -178,17 +172,44 @@ func openServe(ctx context.Context, conn *sshconn.Client, s Spec, opts Options, 
 			return nil, nil, nil, fmt.Errorf("open store %s: create folder %s: %w", s, root, err)
 		}
 	}
-	args := []string{binary, "serve", "--root=" + root}
-	if opts.AppendOnly {
-		args = append(args, "--append-only")
+	dopts := deploy.Options{Version: opts.Version, RemotePath: opts.DeployPath, LocalBinary: opts.LocalBinary}
+	if opts.RemotePath == "" && opts.DeployPath == "" {
+		// Run the binary where deploy puts it before asking the host whether it is there: after
+		// the first run it is, and the SFTP check's ~5 round trips are saved. Whatever goes wrong
+		// (not there yet, another failure) is left to the checked path below.
+		if guess, err := deploy.Expected(dopts); err == nil {
+			// Below $HOME, where SFTP's relative paths (deploy's) land: the login shell's folder
+			// may be another one.
+			cmd := `"$HOME"/` + serveCommand(guess, root, opts)
+			client, sess, err := startServe(ctx, conn, cmd, opts, s.String(), tr, true)
+			if err == nil {
+				tr.printf("wire handshake done (server %s; the binary deploy put there)", client.Server().Program)
+				return client, sess, laneOpener(conn, s, cmd, opts, tr), nil
+			}
+			tr.printf("no deployed binary answered at %s: checking over SFTP (%v)", guess, err)
+		}
 	}
-	cmd := remoterun.ShellQuote(args...)
+	binary, err := deploy.Locate(ctx, conn.Client, opts.RemotePath, dopts)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("open store %s: %w", s, err)
+	}
+	tr.printf("far binary located: %s", binary)
+	cmd := serveCommand(binary, root, opts)
 	client, sess, err := startServe(ctx, conn, cmd, opts, s.String(), tr, true)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	tr.printf("wire handshake done (server %s)", client.Server().Program)
 	return client, sess, laneOpener(conn, s, cmd, opts, tr), nil
+}
+
+// serveCommand is the far command line of serve at root.
+func serveCommand(binary, root string, opts Options) string {
+	args := []string{binary, "serve", "--root=" + root}
+	if opts.AppendOnly {
+		args = append(args, "--append-only")
+	}
+	return remoterun.ShellQuote(args...)
 }
 
 // waitSession gives serve time to exit after the wire session closed its stdin, then cuts the
