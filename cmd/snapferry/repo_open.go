@@ -56,9 +56,9 @@ func (a *app) openBackend(spec string) (store.Backend, error) {
 
 // openRepo opens an existing repository. Writers get a temp folder for pack building inside the
 // state folder: on ESXi /tmp is a small ramdisk, the state folder lives on a datastore. Readers
-// get it too when it can be had, for the index's spill file (8 bytes per blob in memory instead
-// of 52: a restore of 500 000 files peaked at 78 MiB without it); a reader without a writable
-// state folder still works, with the index in memory.
+// get it too when it can be had, for the index's spill file (4 bytes per loaded blob in memory
+// instead of 52: a restore of 500 000 files peaked at 78 MiB without it); a reader without a
+// writable state folder still works, with the index in memory.
 func (a *app) openRepo(spec string, write bool) (*repo.Repository, error) {
 	be, err := a.openBackend(spec)
 	if err != nil {
