@@ -43,6 +43,12 @@ type Session struct {
 	handlers   sync.WaitGroup
 	sem        chan struct{} // client: one token per open stream
 
+	// ready is closed once the HelloAck of a DialEarly session was read (nil: Dial read it
+	// before the session existed); reply and handshakeErr are set before (under mu).
+	ready        chan struct{}
+	reply        HelloReply
+	handshakeErr error
+
 	mu      sync.Mutex
 	streams map[uint32]*Stream
 	nextID  uint32
@@ -161,6 +167,12 @@ func (s *Session) send(ctx context.Context, f Frame) error {
 func (s *Session) writeLoop() {
 	defer close(s.writerDone)
 	defer s.files.close()
+	if s.bw.Buffered() > 0 { // a client's Hello (DialEarly)
+		if err := s.bw.Flush(); err != nil {
+			s.fail(fmt.Errorf("write to peer: %w", err))
+			return
+		}
+	}
 	for {
 		select {
 		case f := <-s.out:
@@ -319,6 +331,16 @@ func (s *Session) startHandler(id uint32, req Request) error {
 func (s *Session) Open(ctx context.Context, op Op, args []byte, upload bool) (*Stream, error) {
 	if s.server {
 		return nil, errors.New("open stream: not a client session")
+	}
+	if upload && s.ready != nil {
+		// An upload's window is known only from the server's answer.
+		select {
+		case <-s.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-s.done:
+			return nil, s.err
+		}
 	}
 	select {
 	case s.sem <- struct{}{}:
