@@ -19,7 +19,8 @@ import (
 // serve, finishes the wire handshake and reads its image against the block fingerprint cache
 // (the prehash pass) while its local start-up work (here: registering the job, held up by the
 // test holding the pid registry's lock) is still going, and sends no request before that work is
-// done. It failed when the link was opened only once the repository was needed: the trace showed
+// done, except the two reads that go out with the wire Hello (config, index listing: they
+// change nothing; docs/wire-protocol.md, "Handshake"). It failed when the link was opened only once the repository was needed: the trace showed
 // no handshake until the registration gave up on the lock, and no pass at all.
 func TestBackupDialsWhileItRegisters(t *testing.T) {
 	s := sshtest.Start(t, sshtest.Options{})
@@ -59,8 +60,11 @@ func TestBackupDialsWhileItRegisters(t *testing.T) {
 		// The image has two data blocks (MiB 1 and 5), unchanged since the full backup.
 		if b, _ := os.ReadFile(trace); strings.Contains(string(b), "wire handshake done") &&
 			strings.Contains(string(b), "blocks looked at, 2 of them unchanged") {
-			if strings.Contains(string(b), " open  #") {
-				t.Fatalf("a request went out before the job was registered:\n%s", b)
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.Contains(line, " open  #") && !strings.Contains(line, "load          config @0+0") &&
+					!strings.Contains(line, "list          index") {
+					t.Fatalf("a request went out before the job was registered:\n%s", b)
+				}
 			}
 			break
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -12,13 +13,33 @@ import (
 	"github.com/snapferry/snapferry/transfer/wire"
 )
 
-// saveHostState stores this host's snapferry state (jobs, schedule, history, known hosts; see
-// appliance/hoststate) as a host-state snapshot in the repository a backup run just wrote, so
-// `restore-state` can rebuild the host. It is called when the run closes its repository. A
-// failure is a warning: the run's backups are committed and matter more.
-func (t *backupTarget) saveHostState(a *app) {
+// startHostState stores this host's snapferry state (jobs, schedule, history, known hosts; see
+// appliance/hoststate) as a host-state snapshot in the repository the run writes, so
+// `restore-state` can rebuild the host. It runs beside the run's backups, from the moment the
+// repository is locked: over ssh:// its ~7 round trips (pack, index, snapshot, trim) then overlap
+// the backups' work instead of adding to the end of the run. waitHostState waits for it and
+// prints its warning. A failure is a warning: the run's backups matter more.
+func (t *backupTarget) startHostState(a *app) {
+	done := make(chan string, 1)
+	t.hostState = done
+	go func() { done <- t.saveHostState(a) }()
+}
+
+// waitHostState waits for the save startHostState began (once; later calls return at once).
+func (t *backupTarget) waitHostState(a *app) {
+	if t.hostState == nil {
+		return
+	}
+	if warning := <-t.hostState; warning != "" {
+		a.warnf("%s", warning)
+	}
+	t.hostState = nil
+}
+
+// saveHostState saves the host-state snapshot and trims old ones; it returns a warning, or "".
+func (t *backupTarget) saveHostState(a *app) string {
 	if a.ctx == nil || a.ctx.Err() != nil {
-		return // interrupted: clean up, do not start more writes
+		return "" // interrupted: clean up, do not start more writes
 	}
 	src, err := a.hostStateSources(t.host)
 	if err == nil {
@@ -29,13 +50,13 @@ func (t *backupTarget) saveHostState(a *app) {
 		}
 	}
 	if err != nil {
-		a.warnf("this host's snapferry state was not saved in the repository (restore-state will find an older one): %v", err)
-		return
+		return fmt.Sprintf("this host's snapferry state was not saved in the repository (restore-state will find an older one): %v", err)
 	}
 	// An append-only store refuses removals; its owner prunes there.
 	if _, err := hoststate.Trim(a.ctx, t.r, t.host, hoststate.KeepPerHost); err != nil && !errors.Is(err, wire.ErrRefused) {
-		a.warnf("removing old host-state snapshots: %v", err)
+		return fmt.Sprintf("removing old host-state snapshots: %v", err)
 	}
+	return ""
 }
 
 // hostStateSources says where this host keeps its state: the state folder, the binary the

@@ -25,6 +25,27 @@ type AdoptReport struct {
 // A pack a running backup has uploaded but not yet indexed may be adopted too; two index
 // entries for one pack are harmless.
 func (r *Repository) AdoptUnindexed(ctx context.Context) (AdoptReport, error) {
+	packs, err := r.ListPacks(ctx)
+	if err != nil {
+		return AdoptReport{}, err
+	}
+	return r.AdoptListed(ctx, packs)
+}
+
+// ListPacks lists the data folder for AdoptListed. A backup lists it while its lock is being
+// checked (LockAnd): over a link the listing then costs no round trip of its own.
+func (r *Repository) ListPacks(ctx context.Context) ([]store.FileInfo, error) {
+	var files []store.FileInfo
+	err := r.be.List(ctx, store.KindData, func(fi store.FileInfo) error {
+		files = append(files, fi)
+		return nil
+	})
+	return files, err
+}
+
+// AdoptListed is AdoptUnindexed on a listing of the data folder taken by ListPacks (under the
+// lock, or while it was being taken): packs it names that the index, as loaded now, does not.
+func (r *Repository) AdoptListed(ctx context.Context, files []store.FileInfo) (AdoptReport, error) {
 	var rep AdoptReport
 	r.mu.Lock()
 	known := make(map[ID]bool, len(r.idx.packNum)+len(r.idx.dropped))
@@ -36,17 +57,16 @@ func (r *Repository) AdoptUnindexed(ctx context.Context) (AdoptReport, error) {
 	}
 	r.mu.Unlock()
 	var cand []store.FileInfo
-	err := r.be.List(ctx, store.KindData, func(fi store.FileInfo) error {
+	for _, fi := range files {
 		if id, err := ParseID(fi.Name); err == nil && !known[id] {
 			cand = append(cand, fi)
 		}
-		return nil
-	})
-	if err != nil || len(cand) == 0 {
-		return rep, err
+	}
+	if len(cand) == 0 {
+		return rep, nil
 	}
 	headers := make([][]packBlob, len(cand))
-	err = forEachParallel(ctx, storeWorkers, len(cand), func(ctx context.Context, i int) error {
+	err := forEachParallel(ctx, storeWorkers, len(cand), func(ctx context.Context, i int) error {
 		id, _ := ParseID(cand[i].Name)
 		blobs, err := readPackHeader(ctx, r.be, id, cand[i].Size, r.crypt)
 		if err == nil {

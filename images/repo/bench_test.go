@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"encoding/binary"
 	"math/rand/v2"
 	"path/filepath"
 	"runtime"
@@ -162,5 +163,38 @@ func BenchmarkIndexMemory(b *testing.B) {
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(x.len()), "heap-bytes/blob")
 		runtime.KeepAlive(x)
+	}
+}
+
+// BenchmarkIndexLoadSpill loads 500 000 blobs into an index with a spill file as Open does
+// (reserve, appendBase per pack of 4096, sortBase): the CPU a backup or restore spends on it
+// (with the staged, sorted base: ~40 ms more system time than 8-byte keys, writing the
+// records twice; user time alike).
+func BenchmarkIndexLoadSpill(b *testing.B) {
+	const n = 500000
+	var packs [][]packBlob
+	for from := 0; from < n; from += 4096 {
+		var blobs []packBlob
+		for i := from; i < min(n, from+4096); i++ {
+			var id ID
+			binary.BigEndian.PutUint64(id[:], uint64(i)*0x9e3779b97f4a7c15)
+			binary.LittleEndian.PutUint64(id[8:], uint64(i))
+			blobs = append(blobs, packBlob{packEntry: packEntry{Type: DataBlob, ID: id}, Offset: uint32(i)})
+		}
+		packs = append(packs, blobs)
+	}
+	dir := b.TempDir()
+	b.ResetTimer()
+	for range b.N {
+		x := newIndex()
+		x.spill = newSpillFile(dir)
+		x.reserve(n * indexEntrySize)
+		for p, blobs := range packs {
+			var pack ID
+			binary.LittleEndian.PutUint64(pack[:], uint64(p))
+			x.appendBase(pack, blobs)
+		}
+		x.sortBase()
+		x.spill.f.Close()
 	}
 }

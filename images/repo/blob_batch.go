@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sync"
 
 	"github.com/snapferry/snapferry/images/store"
 )
@@ -89,13 +88,21 @@ func (r *Repository) LoadBlobs(ctx context.Context, t BlobType, ids []ID, fn fun
 	}
 	// A patch needs its own load and then its base's: two round trips each over a link, so a
 	// couple are loaded at once (an image's changed blocks are patches, one per changed block).
-	return forEachInOrder(ctx, patchesAhead, len(patches), func(ctx context.Context, k int) ([]byte, error) {
-		return r.LoadBlob(ctx, t, ids[patches[k]], nil)
-	}, func(k int, data []byte, err error) error {
+	// Each rebuilt block goes into pooled block scratch, given back once delivered.
+	type rebuilt struct {
+		buf  *[]byte
+		data []byte
+	}
+	return forEachInOrder(ctx, patchesAhead, len(patches), func(ctx context.Context, k int) (rebuilt, error) {
+		buf := r.getBuf()
+		data, err := r.LoadBlob(ctx, t, ids[patches[k]], (*buf)[:0])
+		return rebuilt{buf, data}, err
+	}, func(k int, v rebuilt, err error) error {
+		defer r.bufs.Put(v.buf)
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
-		return fn(patches[k], data, err)
+		return fn(patches[k], v.data, err)
 	})
 }
 
@@ -169,23 +176,12 @@ func (r *Repository) loadRun(ctx context.Context, t BlobType, run []batchBlob, f
 		return r.failRun(ctx, run, fmt.Errorf("load %d blobs from pack %s at offset %d: %w", len(run), pack.Short(), start, err), fn)
 	}
 	defer rd.Close()
-	// Runs of small blobs (most files of a tree) share pooled small scratch; a run with a bigger
-	// blob gets scratch of its own, dropped after. Two block-sized pooled buffers per worker,
-	// grown to the largest file met, pinned ~16 MiB in a /usr/share restore (measured).
 	most := 0
 	for _, b := range run {
 		most = max(most, int(b.e.stored), int(b.e.raw))
 	}
-	storedp, plainp := new([]byte), new([]byte)
-	if most <= smallBlob {
-		var storedPool, plainPool *sync.Pool
-		storedp, storedPool = r.scratchFor(most)
-		plainp, plainPool = r.scratchFor(most)
-		defer storedPool.Put(storedp)
-		defer plainPool.Put(plainp)
-	} else {
-		*storedp, *plainp = make([]byte, 0, most), make([]byte, 0, most)
-	}
+	storedp, plainp, release := r.runScratch(most)
+	defer release()
 	pos := start
 	for k, b := range run {
 		if ctx.Err() != nil {
@@ -225,6 +221,25 @@ func (r *Repository) loadRun(ctx context.Context, t BlobType, run []batchBlob, f
 		}
 	}
 	return nil
+}
+
+// runScratch returns the two buffers a run whose largest blob has most bytes is read and decoded
+// in, and the func that gives them back. Runs of small blobs (most files of a tree) share pooled
+// small scratch, runs of blocks (every block of a disk image) pooled block-sized scratch: a
+// restore read gigabytes through two fresh buffers per run (a MiB each), and that garbage made
+// the collector run and the kernel fault pages in again for every run. A run with a blob larger
+// than a pooled buffer (a big chunk of a tree) gets scratch of its own, dropped after: pooled
+// buffers grown to the largest file met, two per worker, pinned ~16 MiB in a /usr/share restore.
+func (r *Repository) runScratch(most int) (stored, plain *[]byte, release func()) {
+	stored, storedPool := r.scratchFor(most)
+	plain, plainPool := r.scratchFor(most)
+	if cap(*stored) >= most && cap(*plain) >= most {
+		return stored, plain, func() { storedPool.Put(stored); plainPool.Put(plain) }
+	}
+	storedPool.Put(stored)
+	plainPool.Put(plain)
+	s, p := make([]byte, 0, most), make([]byte, 0, most)
+	return &s, &p, func() {}
 }
 
 // failRun gives every blob of run the error err, unless the load was cancelled.

@@ -26,7 +26,7 @@ type sortedEntry struct {
 }
 
 // index is the in-memory blob index. Blobs live in sorted slices (52 bytes per blob, no pointers,
-// binary search; 8 bytes with a spill file, see index_spill.go): base holds what was loaded at Open, segs what this run has indexed since. A
+// binary search; with a spill file 8 bytes, 4 for the base loaded at Open, see index_spill.go): base holds what was loaded at Open, segs what this run has indexed since. A
 // map holds only the blobs this run queued or uploaded but no index file names yet; once an
 // index file is written they move to a new segment, and segments merge whenever the newest is as
 // big as the one before (so there are O(log n) of them and each blob is copied O(log n) times).
@@ -50,14 +50,16 @@ type index struct {
 	trees map[uint32]uint32
 
 	// spill, when set, holds the full records of cbase and csegs, which then stand in for base
-	// and segs at 8 bytes per blob in memory (index_spill.go). Open uses it when the repository
+	// and segs at 8 bytes per blob in memory, 4 for the base loaded at Open (index_spill.go,
+	// index_spill_base.go). Open uses it when the repository
 	// has a TempDir; the strict loads of prune, repair and rebuild-index, and check, which work
 	// with positions in base, keep full entries.
 	spill *spillFile
 	cbase keyRun
 	csegs []keyRun
-	// cload collects the compact base while index files load; sortBase turns it into cbase.
-	cload []spillKey
+	// load stages the compact base while index files load; sortBase turns it into cbase
+	// (index_spill_base.go).
+	load *baseLoad
 	// keyBytes is the memory of the compact runs' keys, merges in progress included, and
 	// peakKeyBytes its highest value (index_keyrun.go).
 	keyBytes, peakKeyBytes int
@@ -82,7 +84,7 @@ func (x *index) addPack(id ID) uint32 {
 // 25% slack and double the peak).
 func (x *index) reserve(total int64) {
 	if x.spill != nil {
-		x.cload = slices.Grow(x.cload, int(total/indexEntrySize))
+		x.load = newBaseLoad(x.spill.dir, int(total/indexEntrySize))
 		return
 	}
 	x.base = slices.Grow(x.base, int(total/indexEntrySize))
@@ -94,7 +96,10 @@ func (x *index) appendBase(pack ID, blobs []packBlob) {
 	x.noteTreePack(n, blobs)
 	for _, b := range blobs {
 		if x.spill != nil {
-			x.cload = append(x.cload, x.keyOf(b.ID, entryOf(n, b)))
+			if x.load == nil {
+				x.load = newBaseLoad(x.spill.dir, 0)
+			}
+			x.load.add(b.ID, entryOf(n, b))
 			continue
 		}
 		x.base = append(x.base, sortedEntry{id: b.ID, e: entryOf(n, b)})
@@ -145,7 +150,10 @@ func (x *index) copyDamaged(id ID, num, offset uint32) bool {
 // two index files is one copy, damaged if either says so.
 func (x *index) sortBase() {
 	if x.spill != nil {
-		x.sortCompactBase()
+		if x.load != nil {
+			x.cbase = x.load.finish(x)
+			x.load = nil
+		}
 		return
 	}
 	slices.SortFunc(x.base, func(a, b sortedEntry) int {
@@ -280,7 +288,10 @@ func (x *index) lookup(id ID) (indexEntry, bool) {
 
 // len is the number of distinct blobs known (a blob is in exactly one of map, segs, base).
 func (x *index) len() int {
-	n := len(x.base) + len(x.overlay) + x.cbase.n + len(x.cload)
+	n := len(x.base) + len(x.overlay) + x.cbase.n
+	if x.load != nil {
+		n += x.load.n
+	}
 	for _, s := range x.segs {
 		n += len(s)
 	}
@@ -294,7 +305,10 @@ func (x *index) len() int {
 // mapEntryBytes per blob, the spill file's unwritten records. Tests check it per blob.
 func (x *index) memBytes() int {
 	const sortedBytes = int(unsafe.Sizeof(sortedEntry{}))
-	n := cap(x.base)*sortedBytes + x.cbase.bytes() + cap(x.cload)*spillKeySize + len(x.overlay)*mapEntryBytes
+	n := cap(x.base)*sortedBytes + x.cbase.bytes() + len(x.overlay)*mapEntryBytes
+	if x.load != nil {
+		n += x.load.memBytes()
+	}
 	for _, s := range x.segs {
 		n += cap(s) * sortedBytes
 	}

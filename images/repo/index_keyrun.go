@@ -5,12 +5,16 @@ import "sort"
 // keyRun is a compact run (index_spill.go) kept in blocks of runBlock keys instead of one array.
 // Merging two runs into a third then frees the inputs block by block as it consumes them: with
 // one array per run, the biggest merge of a first backup held both inputs and the output at
-// once, twice the index (16 bytes per blob at 500 000 files, the peak of the run). A run made
-// from the sorted base at Open shares that one array (flat): it is freed only once merged whole.
+// once, twice the index (16 bytes per blob at 500 000 files, the peak of the run). The base
+// loaded at Open is positional instead (index_spill_base.go): its records are in the spill file
+// in its order, so it keeps only the prefixes, in one array freed once merged whole.
 type keyRun struct {
 	blocks [][]spillKey
 	n      int
-	// flat is the bytes of the one array a flat run's blocks share (0: blocks of their own).
+	// pre, for a positional run, are the prefixes of its keys; key i's record is pos0+i.
+	pre  *basePrefixes
+	pos0 uint32
+	// flat is the bytes of a positional run's array (0: blocks of their own).
 	flat int
 }
 
@@ -18,19 +22,19 @@ type keyRun struct {
 // a million blobs has only 245 blocks.
 const runBlock = 4096
 
-// flatRun wraps a sorted array as a run without copying it.
-func (x *index) flatRun(keys []spillKey) keyRun {
-	r := keyRun{n: len(keys), flat: cap(keys) * spillKeySize}
+// positionalRun wraps sorted prefixes whose records are first, first+1, ... in the spill file.
+func (x *index) positionalRun(pre *basePrefixes, first uint32) keyRun {
+	r := keyRun{n: pre.len(), pre: pre, pos0: first, flat: pre.bytes()}
 	x.keyBytesHeld(r.flat)
-	for len(keys) > 0 {
-		k := min(len(keys), runBlock)
-		r.blocks = append(r.blocks, keys[:k:k])
-		keys = keys[k:]
-	}
 	return r
 }
 
-func (r *keyRun) at(i int) spillKey { return r.blocks[i/runBlock][i%runBlock] }
+func (r *keyRun) at(i int) spillKey {
+	if r.pre != nil {
+		return spillKey{pfx: r.pre.at(i), ref: r.pos0 + uint32(i)}
+	}
+	return r.blocks[i/runBlock][i%runBlock]
+}
 
 // bytes is the memory the run's keys take (blocks by capacity).
 func (r *keyRun) bytes() int {
@@ -76,7 +80,7 @@ func (x *index) keyBytesHeld(d int) {
 	x.peakKeyBytes = max(x.peakKeyBytes, x.keyBytes)
 }
 
-// runReader consumes a run in order, dropping each block once read past (a flat run's
+// runReader consumes a run in order, dropping each block once read past (a positional run's
 // array is dropped whole, by the merge, at its end).
 type runReader struct {
 	x *index
@@ -92,8 +96,8 @@ func (c *runReader) next() (k spillKey) {
 	if c.i%runBlock == 0 || c.i == c.r.n {
 		if c.r.flat == 0 {
 			c.x.keyBytesHeld(-cap(c.r.blocks[(c.i-1)/runBlock]) * spillKeySize)
+			c.r.blocks[(c.i-1)/runBlock] = nil
 		}
-		c.r.blocks[(c.i-1)/runBlock] = nil
 	}
 	return k
 }
@@ -106,7 +110,7 @@ func (c *runReader) group(p uint32, buf []spillKey) []spillKey {
 	return buf
 }
 
-// release ends the reading of a consumed run: a flat run's array is counted free now.
+// release ends the reading of a consumed run: a positional run's array is counted free now.
 func (c *runReader) release() {
 	c.x.keyBytesHeld(-c.r.flat)
 	*c.r = keyRun{}
@@ -164,7 +168,13 @@ func (x *index) replacedBy(ka spillKey, newer []spillKey) bool {
 // findRun looks id up in a compact run.
 func (x *index) findRun(run *keyRun, id ID) (indexEntry, bool) {
 	p := prefixOf(id)
-	for i := sort.Search(run.n, func(i int) bool { return run.at(i).pfx >= p }); i < run.n && run.at(i).pfx == p; i++ {
+	var i int
+	if run.pre != nil {
+		i = run.pre.first(p)
+	} else {
+		i = sort.Search(run.n, func(i int) bool { return run.at(i).pfx >= p })
+	}
+	for ; i < run.n && run.at(i).pfx == p; i++ {
 		if got, e, ok := x.spill.read(run.at(i).ref); ok && got == id {
 			return e, true
 		}

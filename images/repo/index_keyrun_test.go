@@ -73,19 +73,28 @@ func TestCompactIndexPeakFlat(t *testing.T) {
 	}
 }
 
-// A run wrapped around the sorted base array (flatRun) merges like one made of blocks, and
-// merging frees both inputs' accounting.
-func TestKeyRunFlatMerge(t *testing.T) {
+// A positional run (the base loaded at Open) merges like one made of blocks, and merging frees
+// both inputs' accounting.
+func TestKeyRunPositionalMerge(t *testing.T) {
+	for _, split := range []bool{false, true} {
+		testKeyRunPositionalMerge(t, split)
+	}
+}
+
+func testKeyRunPositionalMerge(t *testing.T, split bool) {
 	x := newIndex()
 	x.spill = newSpillFile(t.TempDir())
 	x.closeSpill()
-	var keys []spillKey
+	pre := newBasePrefixes(3*runBlock+5, split)
+	first := x.spill.next()
 	for i := range 3*runBlock + 5 {
 		var id ID
 		binary.BigEndian.PutUint32(id[:], uint32(2*i))
-		keys = append(keys, x.keyOf(id, indexEntry{offset: uint32(i)}))
+		x.spill.add(id, indexEntry{offset: uint32(i)})
+		pre.add(prefixOf(id))
 	}
-	a := x.flatRun(keys)
+	pre.done()
+	a := x.positionalRun(pre, first)
 	var b keyRun
 	for i := range runBlock + 1 {
 		var id ID
@@ -100,6 +109,12 @@ func TestKeyRunFlatMerge(t *testing.T) {
 	for i := 1; i < out.n; i++ {
 		if out.at(i-1).pfx >= out.at(i).pfx {
 			t.Fatalf("key %d out of order", i)
+		}
+	}
+	for i := range out.n {
+		id, e, ok := x.spill.read(out.at(i).ref)
+		if want := out.at(i).pfx / 2; !ok || prefixOf(id) != out.at(i).pfx || e.offset != want {
+			t.Fatalf("key %d: record %x offset %d, want offset %d", i, id[:4], e.offset, want)
 		}
 	}
 }

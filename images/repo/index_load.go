@@ -37,7 +37,8 @@ func (r *Repository) loadIndexOnce(ctx context.Context, strict bool, listed []id
 	idx := newIndex()
 	if !strict && r.opts.TempDir != "" {
 		// A lenient load is what backups and restores work with: full records go to a spill
-		// file, 8 bytes per blob stay in memory (index_spill.go).
+		// file, 4 bytes per loaded blob stay in memory (index_spill_base.go), 8 per blob this
+		// run adds (index_spill.go).
 		idx.spill = newSpillFile(r.opts.TempDir)
 		idx.closeSpill()
 	}

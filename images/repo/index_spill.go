@@ -17,7 +17,8 @@ import (
 // compare the full id, so a blob is never taken for another. A lookup that misses reads nothing,
 // which is what a first backup's lookups do; one that hits costs one small pread, which the
 // page cache serves. Records go through plain file reads (no mmap: not on every system the
-// binary runs on) and are only appended, never rewritten.
+// binary runs on) and are only appended, never rewritten. The base loaded at Open goes further,
+// to 4 bytes per blob: its records are written in its order (index_spill_base.go).
 
 // spillKey is one blob of a compact run: the first 4 bytes of its id (big endian, so runs sort
 // like ids by their first bytes) and its record number in the spill file.
@@ -40,6 +41,7 @@ func prefixOf(id ID) uint32 { return binary.BigEndian.Uint32(id[:4]) }
 // its index's lock (Repository.mu) guards it.
 type spillFile struct {
 	f       *os.File
+	dir     string // where it lives: the base's staging file goes there too
 	flushed uint32 // records in the file; the records after them are in tail
 	tail    []byte
 	// broken is set when the file failed a write: records stay in memory from then on (the
@@ -60,18 +62,16 @@ func newSpillFile(dir string) *spillFile {
 		os.Remove(f.Name())
 		return nil
 	}
-	return &spillFile{f: f}
+	return &spillFile{f: f, dir: dir}
 }
+
+// next is the number the next record added gets.
+func (s *spillFile) next() uint32 { return s.flushed + uint32(len(s.tail)/spillRecSize) }
 
 // add appends the record of one blob and returns its number.
 func (s *spillFile) add(id ID, e indexEntry) uint32 {
-	n := s.flushed + uint32(len(s.tail)/spillRecSize)
-	s.tail = append(s.tail, id[:]...)
-	s.tail = binary.LittleEndian.AppendUint32(s.tail, e.pack)
-	s.tail = binary.LittleEndian.AppendUint32(s.tail, e.offset)
-	s.tail = binary.LittleEndian.AppendUint32(s.tail, e.stored)
-	s.tail = binary.LittleEndian.AppendUint32(s.tail, e.raw)
-	s.tail = append(s.tail, byte(e.typ), e.comp)
+	n := s.next()
+	s.tail = appendSpillRec(s.tail, id, e)
 	if len(s.tail) >= spillTail && !s.broken {
 		if _, err := s.f.WriteAt(s.tail, int64(s.flushed)*spillRecSize); err != nil {
 			s.broken = true
@@ -81,6 +81,30 @@ func (s *spillFile) add(id ID, e indexEntry) uint32 {
 		}
 	}
 	return n
+}
+
+// appendSpillRec appends the record of one blob to b.
+func appendSpillRec(b []byte, id ID, e indexEntry) []byte {
+	b = append(b, id[:]...)
+	b = binary.LittleEndian.AppendUint32(b, e.pack)
+	b = binary.LittleEndian.AppendUint32(b, e.offset)
+	b = binary.LittleEndian.AppendUint32(b, e.stored)
+	b = binary.LittleEndian.AppendUint32(b, e.raw)
+	return append(b, byte(e.typ), e.comp)
+}
+
+// decodeSpillRec decodes the record at the start of b.
+func decodeSpillRec(b []byte) (ID, indexEntry) {
+	var id ID
+	copy(id[:], b)
+	return id, indexEntry{
+		pack:   binary.LittleEndian.Uint32(b[32:]),
+		offset: binary.LittleEndian.Uint32(b[36:]),
+		stored: binary.LittleEndian.Uint32(b[40:]),
+		raw:    binary.LittleEndian.Uint32(b[44:]),
+		typ:    BlobType(b[48]),
+		comp:   b[49],
+	}
 }
 
 // read returns record ref. ok is false only when the file cannot be read back; the lookup then
@@ -96,16 +120,7 @@ func (s *spillFile) read(ref uint32) (ID, indexEntry, bool) {
 		}
 		b = s.rec[:]
 	}
-	var id ID
-	copy(id[:], b)
-	e := indexEntry{
-		pack:   binary.LittleEndian.Uint32(b[32:]),
-		offset: binary.LittleEndian.Uint32(b[36:]),
-		stored: binary.LittleEndian.Uint32(b[40:]),
-		raw:    binary.LittleEndian.Uint32(b[44:]),
-		typ:    BlobType(b[48]),
-		comp:   b[49],
-	}
+	id, e := decodeSpillRec(b)
 	return id, e, true
 }
 
@@ -159,54 +174,6 @@ func sortRun(run []spillKey) {
 		}
 		return cmpU32(a.ref, b.ref)
 	})
-}
-
-// sortCompactBase is sortBase for a compact base: the same choice of the copy lookups give
-// (see sortBase), made among the few keys that share a prefix, whose records are read.
-func (x *index) sortCompactBase() {
-	keys := x.cload
-	x.cload = nil
-	sortRun(keys)
-	out := keys[:0]
-	for i := 0; i < len(keys); {
-		j := i + 1
-		for j < len(keys) && keys[j].pfx == keys[i].pfx {
-			j++
-		}
-		if j-i == 1 {
-			out = append(out, keys[i])
-			i = j
-			continue
-		}
-		// Several blobs share the prefix: group the copies of each id, in load order.
-		type copyOf struct {
-			id ID
-			e  indexEntry
-		}
-		var recs []copyOf
-		for _, k := range keys[i:j] {
-			if id, e, ok := x.spill.read(k.ref); ok {
-				recs = append(recs, copyOf{id, e})
-			}
-		}
-		for len(recs) > 0 {
-			id := recs[0].id
-			var group []indexEntry
-			rest := recs[:0]
-			for _, r := range recs {
-				if r.id != id {
-					rest = append(rest, r)
-					continue
-				}
-				group = addCopy(group, r.e)
-			}
-			recs = rest
-			out = append(out, x.keyOf(id, x.rankCopies(id, group)))
-		}
-		i = j
-	}
-	clear(keys[len(out):])
-	x.cbase = x.flatRun(out)
 }
 
 // sealCompact is seal for an index with a spill file: the sealed blobs become a compact run.

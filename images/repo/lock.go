@@ -80,11 +80,20 @@ type Lock struct {
 // Lock takes a shared or exclusive lock, removing stale locks on the way. A conflict returns a
 // *LockError (errors.Is(err, ErrLocked)).
 func (r *Repository) Lock(ctx context.Context, exclusive bool) (*Lock, error) {
-	return r.lock(ctx, exclusive, false)
+	return r.lock(ctx, exclusive, false, nil)
 }
 
-// lock takes a shared, prune or exclusive lock (see LockInfo.Prune).
-func (r *Repository) lock(ctx context.Context, exclusive, prune bool) (*Lock, error) {
+// LockAnd is Lock that also runs also once this lock's file is stored, beside the check of the
+// other locks, and returns when both are done: work that must happen under the lock but only
+// reads (a backup's listings of its parents and of packs to adopt) then shares the check's
+// round trip on a link. also's results must be dropped when LockAnd fails.
+func (r *Repository) LockAnd(ctx context.Context, exclusive bool, also func(context.Context)) (*Lock, error) {
+	return r.lock(ctx, exclusive, false, also)
+}
+
+// lock takes a shared, prune or exclusive lock (see LockInfo.Prune); also, if not nil, runs
+// beside the lock check (LockAnd).
+func (r *Repository) lock(ctx context.Context, exclusive, prune bool, also func(context.Context)) (*Lock, error) {
 	host, err := r.hostname()
 	if err != nil {
 		return nil, err
@@ -106,6 +115,9 @@ func (r *Repository) lock(ctx context.Context, exclusive, prune bool) (*Lock, er
 	var syncErr error
 	var synced sync.WaitGroup
 	synced.Go(func() { syncErr = r.syncIndex(ctx) })
+	if also != nil {
+		synced.Go(func() { also(ctx) })
+	}
 	err = r.checkLocks(ctx, l.info, l.name)
 	synced.Wait()
 	if err == nil && syncErr != nil {
@@ -432,7 +444,7 @@ func (r *Repository) beginMaintenance(ctx context.Context, exclusive bool, op st
 
 // beginMaintenanceAs is beginMaintenance for any lock kind; it also returns the lock.
 func (r *Repository) beginMaintenanceAs(ctx context.Context, exclusive, prune bool, op string) (func(), *Lock, error) {
-	lk, err := r.lock(ctx, exclusive, prune)
+	lk, err := r.lock(ctx, exclusive, prune, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", op, err)
 	}

@@ -141,6 +141,7 @@ type Repository struct {
 	lost error
 
 	closeOnce sync.Once
+	flushMu   sync.Mutex // held by Flush
 
 	stats struct {
 		blobsNew, blobsReused, bytesAdded, bytesStored, packs, indexFiles atomic.Int64
@@ -509,6 +510,10 @@ func (r *Repository) saveIndexFile(ctx context.Context, packs []indexedPack) (ID
 // Flush uploads every open pack and writes an index file naming all uploaded packs. After Flush
 // returns nil, every blob saved before it is durable and findable by a new Open.
 func (r *Repository) Flush(ctx context.Context) error {
+	// One Flush at a time: two would each take some of the packers and wait for the others' for
+	// good (a backup commits while the host state is saved beside it).
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
 	held, err := r.takeAll(ctx)
 	if err != nil {
 		return fmt.Errorf("flush: %w", err)

@@ -111,10 +111,10 @@ func removeOlderBuilds(sc *sftp.Client, final, version string) {
 func remotePath(sc *sftp.Client, opts Options, sum string) (string, error) {
 	p := opts.RemotePath
 	if p == "" {
-		if opts.Version == "" || strings.ContainsAny(opts.Version, "/\\ \t\n'\"") {
-			return "", fmt.Errorf("deploy: version %q cannot name a remote file; pass --remote-path", opts.Version)
+		var err error
+		if p, err = defaultName(opts.Version, sum); err != nil {
+			return "", err
 		}
-		p = path.Join(DefaultDir, "snapferry-"+opts.Version+"-"+sum[:min(len(sum), 16)])
 	}
 	if strings.HasPrefix(p, "~/") {
 		p = p[2:] // SFTP paths without a leading slash are below the login directory already
@@ -127,6 +127,36 @@ func remotePath(sc *sftp.Client, opts Options, sum string) (string, error) {
 		p = path.Join(home, p)
 	}
 	return p, nil
+}
+
+// defaultName is where Ensure puts a binary of version with checksum sum, relative to the login
+// folder.
+func defaultName(version, sum string) (string, error) {
+	if version == "" || strings.ContainsAny(version, "/\\ \t\n'\"") {
+		return "", fmt.Errorf("deploy: version %q cannot name a remote file; pass --remote-path", version)
+	}
+	return path.Join(DefaultDir, "snapferry-"+version+"-"+sum[:min(len(sum), 16)]), nil
+}
+
+// Expected is where Ensure puts the local binary by default, relative to the login folder (where
+// a remote command starts), found without asking the host: a caller may run it there at once
+// and call Ensure only when that fails, which saves the SFTP check's round trips on every run
+// after the first. A file only ever gets this name after its upload was verified (Ensure), and
+// the name carries the binary's checksum.
+func Expected(opts Options) (string, error) {
+	local := opts.LocalBinary
+	if local == "" {
+		p, err := executable.Path()
+		if err != nil {
+			return "", err
+		}
+		local = p
+	}
+	sum, _, err := fileSum(local)
+	if err != nil {
+		return "", fmt.Errorf("deploy: %w", err)
+	}
+	return defaultName(opts.Version, sum)
 }
 
 func upload(ctx context.Context, conn *ssh.Client, sc *sftp.Client, local, final, sum string) error {

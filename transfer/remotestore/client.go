@@ -19,6 +19,14 @@ type Options struct {
 	Location string
 	// Program is this program's version, announced in the handshake.
 	Program string
+	// PrefetchOpen sends the requests a repository open starts with (load the config, list the
+	// index files) right behind the handshake, so their answers come back with the server's:
+	// one round trip less (see prefetch.go).
+	PrefetchOpen bool
+	// Trace, when set, receives the session's trace from the first request on
+	// (wire.Session.SetTrace, with TraceStart as time zero).
+	Trace      io.Writer
+	TraceStart time.Time
 }
 
 // LoadWindow is how many bytes of a large Load may be on their way at once (the session's window
@@ -34,6 +42,8 @@ type Client struct {
 	w        io.WriteCloser
 	server   wire.HelloReply
 	location string
+
+	pre prefetched // requests sent with the handshake, waiting for their caller
 }
 
 var (
@@ -45,23 +55,29 @@ var (
 // ctx bounds the handshake. Close closes w, which ends the server; the caller still owns r and
 // closes it after Close (closing an SSH session does both).
 func New(ctx context.Context, r io.Reader, w io.WriteCloser, opts Options) (*Client, error) {
-	sess, reply, err := wire.Dial(ctx, r, w, wire.Hello{Program: opts.Program, Caps: []string{wire.CapStore}})
+	where := opts.Location
+	if where == "" {
+		where = "remote store"
+	}
+	sess := wire.DialEarly(r, w, wire.Hello{Program: opts.Program, Caps: []string{wire.CapStore}}, opts.Trace, opts.TraceStart)
+	c := &Client{sess: sess, w: w}
+	if opts.PrefetchOpen {
+		c.prefetchOpen(ctx)
+	}
+	reply, err := sess.Handshake(ctx)
 	if err != nil {
-		where := opts.Location
-		if where == "" {
-			where = "remote store"
-		}
+		sess.Close()
 		return nil, fmt.Errorf("connect to %s: %w", where, err)
 	}
 	if !reply.HasCap(wire.CapStore) {
 		sess.Close()
 		return nil, fmt.Errorf("connect to %s: server (version %s) does not serve repository files", opts.Location, reply.Program)
 	}
-	loc := opts.Location
-	if loc == "" {
-		loc = "serve:" + reply.Root
+	c.server, c.location = reply, opts.Location
+	if c.location == "" {
+		c.location = "serve:" + reply.Root
 	}
-	return &Client{sess: sess, w: w, server: reply, location: loc}, nil
+	return c, nil
 }
 
 // Server returns what the server announced in the handshake (version, root, append-only).
@@ -84,7 +100,7 @@ func (c *Client) Close() error {
 
 // call runs a request without bodies and returns the result body.
 func (c *Client) call(ctx context.Context, op wire.Op, args []byte) ([]byte, error) {
-	st, err := c.sess.Open(ctx, op, args, false)
+	st, err := c.open(ctx, op, args, false)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +122,7 @@ func (c *Client) Save(ctx context.Context, h store.Handle, rd io.Reader) error {
 	if err := ctx.Err(); err != nil {
 		return c.wrap("save", h, err)
 	}
-	st, err := c.sess.Open(ctx, wire.OpSave, wire.EncodeHandle(h), true)
+	st, err := c.open(ctx, wire.OpSave, wire.EncodeHandle(h), true)
 	if err != nil {
 		return c.wrap("save", h, err)
 	}
@@ -153,7 +169,7 @@ func (c *Client) Load(ctx context.Context, h store.Handle, offset, length int64)
 	if offset < 0 {
 		return nil, c.wrap("load", h, fmt.Errorf("negative offset %d", offset))
 	}
-	st, err := c.sess.Open(ctx, wire.OpLoad, wire.EncodeLoadArgs(wire.LoadArgs{Handle: h, Offset: offset, Length: length}), false)
+	st, err := c.open(ctx, wire.OpLoad, wire.EncodeLoadArgs(wire.LoadArgs{Handle: h, Offset: offset, Length: length}), false)
 	if err != nil {
 		return nil, c.wrap("load", h, err)
 	}
@@ -206,7 +222,7 @@ func (c *Client) Stat(ctx context.Context, h store.Handle) (store.FileInfo, erro
 
 // List calls fn for each file of kind k as the entries stream in.
 func (c *Client) List(ctx context.Context, k store.Kind, fn func(store.FileInfo) error) error {
-	st, err := c.sess.Open(ctx, wire.OpList, wire.EncodeKind(k), false)
+	st, err := c.open(ctx, wire.OpList, wire.EncodeKind(k), false)
 	if err != nil {
 		return c.wrap("list", k, err)
 	}

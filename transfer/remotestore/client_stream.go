@@ -32,7 +32,7 @@ func (c *Client) SaveStream(ctx context.Context, k store.Kind) (store.Pending, e
 	if err := store.ValidateStreamKind(k); err != nil {
 		return nil, c.wrap("stream save", k, err)
 	}
-	st, err := c.sess.Open(ctx, wire.OpSaveStream, wire.EncodeKind(k), true)
+	st, err := c.open(ctx, wire.OpSaveStream, wire.EncodeKind(k), true)
 	if err != nil {
 		return nil, c.wrap("stream save", k, err)
 	}

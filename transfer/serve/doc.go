@@ -20,5 +20,7 @@
 //     it ends, are dropped with their temp files.
 //   - On start, replica updates that a cut-off run left behind are rolled back, so a replica is
 //     never left torn.
+//   - A load of a pack range is sent with wire.Stream.SendFile: spliced into sshd's pipe, not
+//     read into the process.
 //   - EOF on the input ends the session: work still running is canceled, Serve returns nil.
 package serve

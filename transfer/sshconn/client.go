@@ -23,6 +23,10 @@ var preferredCiphers = []string{
 type Client struct {
 	*ssh.Client
 	Target string // user@host:port actually dialled
+	// HandshakeRoundTrips is how many times the SSH handshake (version exchange, key exchange,
+	// authentication) waited for the server's answer: on a link with a round trip of R the
+	// connection took at least that many times R after the TCP connection (see turnConn).
+	HandshakeRoundTrips int
 
 	conn      net.Conn
 	done      chan struct{} // closed when the connection has ended
@@ -69,7 +73,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	// the socket under it.
 	_ = conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	cc, chans, reqs, err := ssh.NewClientConn(conn, addr, sc)
+	counted := &turnConn{Conn: conn}
+	cc, chans, reqs, err := ssh.NewClientConn(counted, addr, sc)
+	handshakeTurns := counted.stop()
 	cancelled := !stop()
 	if err != nil {
 		conn.Close()
@@ -84,10 +90,11 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	_ = conn.SetDeadline(time.Time{})
 	c := &Client{
-		Client: ssh.NewClient(cc, chans, reqs),
-		Target: t.user + "@" + addr,
-		conn:   conn,
-		done:   make(chan struct{}),
+		Client:              ssh.NewClient(cc, chans, reqs),
+		Target:              t.user + "@" + addr,
+		HandshakeRoundTrips: handshakeTurns,
+		conn:                conn,
+		done:                make(chan struct{}),
 	}
 	go func() { _ = c.Client.Wait(); c.closeOnce.Do(func() { close(c.done) }) }()
 	if interval := orDuration(cfg.KeepaliveInterval, DefaultKeepaliveInterval); interval > 0 {

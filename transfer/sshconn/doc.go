@@ -19,6 +19,9 @@
 //     KeepaliveInterval; after KeepaliveMax unanswered ones the connection is closed, so a dead
 //     link fails every pending operation within seconds instead of hanging on TCP for hours.
 //   - Ciphers: AES-GCM first (hardware AES on every x86 ESXi host), chacha20-poly1305 next.
+//   - Round trips: StartCommand sends a command's exec without waiting for its answer, so its
+//     input can follow at once; Client.HandshakeRoundTrips says how many round trips the
+//     handshake waited for (the wire trace prints it).
 //   - Errors are *Error with a Kind (network, auth, host key, config) so callers can choose
 //     an exit code and decide whether to retry (only network errors are worth retrying).
 package sshconn

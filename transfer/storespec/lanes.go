@@ -6,8 +6,6 @@ import (
 	"io"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/snapferry/snapferry/transfer/remotestore"
 	"github.com/snapferry/snapferry/transfer/sshconn"
 )
@@ -15,35 +13,30 @@ import (
 // startServe runs cmd (the far `snapferry serve ...`) in a new session on conn and shakes hands
 // with it; location names the store (or the lane) in the client's errors. The caller owns the
 // session: waitSession ends it after the client is closed.
-func startServe(ctx context.Context, conn *sshconn.Client, cmd string, opts Options, location string, tr tracer) (*remotestore.Client, *ssh.Session, error) {
-	sess, err := conn.NewSession()
-	if err != nil {
-		return nil, nil, fmt.Errorf("open store %s: ssh session: %w", location, conn.Explain(err))
-	}
-	stdin, err := sess.StdinPipe()
-	if err != nil {
-		sess.Close()
-		return nil, nil, fmt.Errorf("open store %s: %w", location, err)
-	}
-	stdout, err := sess.StdoutPipe()
-	if err != nil {
-		sess.Close()
-		return nil, nil, fmt.Errorf("open store %s: %w", location, err)
-	}
+func startServe(ctx context.Context, conn *sshconn.Client, cmd string, opts Options, location string, tr tracer, primary bool) (*remotestore.Client, *sshconn.Command, error) {
 	tail := &tailBuffer{max: 4096}
-	sess.Stderr = tail
+	var stderr io.Writer = tail
 	if opts.ServeLog != nil {
-		sess.Stderr = io.MultiWriter(tail, opts.ServeLog)
+		stderr = io.MultiWriter(tail, opts.ServeLog)
 	}
-	if err := sess.Start(cmd); err != nil {
-		sess.Close()
-		return nil, nil, fmt.Errorf("open store %s: start %s: %w", location, cmd, err)
+	// The exec goes out without waiting for its answer, and the wire handshake right behind it
+	// (sshconn.StartCommand): one round trip less than ssh.Session.Start.
+	sess, err := conn.StartCommand(cmd, stderr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open store %s: start %s: %w", location, cmd, conn.Explain(err))
 	}
-	tr.printf("far command started: %s", cmd)
+	tr.printf("far command started (1 round trip: the session channel): %s", cmd)
+	var stdin io.WriteCloser = sess.Stdin
 	if opts.Upload != nil {
 		stdin = opts.Upload(stdin)
 	}
-	client, err := remotestore.New(ctx, stdout, stdin, remotestore.Options{Location: location, Program: opts.Version})
+	ro := remotestore.Options{Location: location, Program: opts.Version}
+	if primary {
+		// The primary session traces its requests, and sends a repository open's first ones
+		// with the handshake. Lanes only ever get loads.
+		ro.PrefetchOpen, ro.Trace, ro.TraceStart = true, tr.w, tr.start
+	}
+	client, err := remotestore.New(ctx, sess.Stdout, stdin, ro)
 	if err != nil {
 		// Let the session finish first: its stderr is copied by another goroutine, and the
 		// remote's last words usually explain the failed handshake.
@@ -62,7 +55,7 @@ func startServe(ctx context.Context, conn *sshconn.Client, cmd string, opts Opti
 func laneOpener(conn *sshconn.Client, s Spec, cmd string, opts Options, tr tracer) remotestore.LaneOpener {
 	return func(ctx context.Context, n int) (*remotestore.Client, func() error, error) {
 		location := fmt.Sprintf("%s (read lane %d)", s, n)
-		client, sess, err := startServe(ctx, conn, cmd, opts, location, tr)
+		client, sess, err := startServe(ctx, conn, cmd, opts, location, tr, false)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/images/store/local"
 	"github.com/snapferry/snapferry/transfer/deploy"
@@ -105,14 +103,14 @@ func OpenSpec(ctx context.Context, s Spec, opts Options) (store.Backend, error) 
 	if err != nil {
 		return nil, err
 	}
-	tr.printf("ssh connected and authenticated")
+	tr.printf("ssh connected and authenticated (%d round trips)", conn.HandshakeRoundTrips)
 	var be store.Backend
 	var ws *wire.Session
 	closeFn := func() error { return nil }
 	if s.Scheme == SFTP {
 		be, err = sftpstore.New(conn.Client, servePath(s.Path), s.String(), sftpstore.Options{})
 	} else {
-		var sess *ssh.Session
+		var sess *sshconn.Command
 		var client *remotestore.Client
 		var lanes remotestore.LaneOpener
 		client, sess, lanes, err = openServe(ctx, conn, s, opts, tr)
@@ -161,14 +159,8 @@ func servePath(p string) string {
 	return strings.TrimPrefix(p, "~/")
 }
 
-func openServe(ctx context.Context, conn *sshconn.Client, s Spec, opts Options, tr tracer) (*remotestore.Client, *ssh.Session, remotestore.LaneOpener, error) {
+func openServe(ctx context.Context, conn *sshconn.Client, s Spec, opts Options, tr tracer) (*remotestore.Client, *sshconn.Command, remotestore.LaneOpener, error) {
 	root := servePath(s.Path)
-	binary, err := deploy.Locate(ctx, conn.Client, opts.RemotePath, deploy.Options{
-		Version: opts.Version, RemotePath: opts.DeployPath, LocalBinary: opts.LocalBinary})
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("open store %s: %w", s, err)
-	}
-	tr.printf("far binary located: %s", binary)
 	if opts.Create && opts.RemotePath == "" {
 		var out strings.Builder
 		res, err := remoterun.Run(ctx, conn.Client, remoterun.ShellQuote("mkdir", "-p", "--", root),
@@ -180,29 +172,51 @@ func openServe(ctx context.Context, conn *sshconn.Client, s Spec, opts Options, 
 			return nil, nil, nil, fmt.Errorf("open store %s: create folder %s: %w", s, root, err)
 		}
 	}
-	args := []string{binary, "serve", "--root=" + root}
-	if opts.AppendOnly {
-		args = append(args, "--append-only")
+	dopts := deploy.Options{Version: opts.Version, RemotePath: opts.DeployPath, LocalBinary: opts.LocalBinary}
+	if opts.RemotePath == "" && opts.DeployPath == "" {
+		// Run the binary where deploy puts it before asking the host whether it is there: after
+		// the first run it is, and the SFTP check's ~5 round trips are saved. Whatever goes wrong
+		// (not there yet, another failure) is left to the checked path below.
+		if guess, err := deploy.Expected(dopts); err == nil {
+			// Below $HOME, where SFTP's relative paths (deploy's) land: the login shell's folder
+			// may be another one.
+			cmd := `"$HOME"/` + serveCommand(guess, root, opts)
+			client, sess, err := startServe(ctx, conn, cmd, opts, s.String(), tr, true)
+			if err == nil {
+				tr.printf("wire handshake done (server %s; the binary deploy put there)", client.Server().Program)
+				return client, sess, laneOpener(conn, s, cmd, opts, tr), nil
+			}
+			tr.printf("no deployed binary answered at %s: checking over SFTP (%v)", guess, err)
+		}
 	}
-	cmd := remoterun.ShellQuote(args...)
-	client, sess, err := startServe(ctx, conn, cmd, opts, s.String(), tr)
+	binary, err := deploy.Locate(ctx, conn.Client, opts.RemotePath, dopts)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("open store %s: %w", s, err)
+	}
+	tr.printf("far binary located: %s", binary)
+	cmd := serveCommand(binary, root, opts)
+	client, sess, err := startServe(ctx, conn, cmd, opts, s.String(), tr, true)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	tr.printf("wire handshake done (server %s)", client.Server().Program)
-	if tr.w != nil {
-		client.Session().SetTrace(tr.w, tr.start)
-	}
 	return client, sess, laneOpener(conn, s, cmd, opts, tr), nil
+}
+
+// serveCommand is the far command line of serve at root.
+func serveCommand(binary, root string, opts Options) string {
+	args := []string{binary, "serve", "--root=" + root}
+	if opts.AppendOnly {
+		args = append(args, "--append-only")
+	}
+	return remoterun.ShellQuote(args...)
 }
 
 // waitSession gives serve time to exit after the wire session closed its stdin, then cuts the
 // session (closing the connection afterwards ends a stuck serve anyway).
-func waitSession(sess *ssh.Session, limit time.Duration) error {
-	done := make(chan struct{})
-	go func() { _ = sess.Wait(); close(done) }()
+func waitSession(sess *sshconn.Command, limit time.Duration) error {
 	select {
-	case <-done:
+	case <-sess.Done():
 	case <-time.After(limit):
 	}
 	_ = sess.Close()

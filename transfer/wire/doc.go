@@ -7,7 +7,9 @@
 // stream id, so many requests are in flight at once and the link never waits on a round trip.
 // A request may stream an upload after it and its response may stream a download; streamed data
 // is cut into chunks and bounded by a per-stream window the receiver widens as it consumes, so
-// memory stays flat however large the files are.
+// memory stays flat however large the files are. A server may stream a file range as a body
+// with Stream.SendFile: on a pipe link the bytes are spliced from the page cache into the link
+// and never enter the process (sendfile.go); the bytes on the link are the same.
 //
 // The package knows nothing of stores or replicas beyond the op numbers and the error classes
 // that let a client map a failure back to store.ErrNotExist, store.ErrExist or store.ErrNoSpace.

@@ -60,7 +60,8 @@ type Frame struct {
 	Type    FrameType
 	Stream  uint32
 	Payload []byte
-	pooled  bool // Payload comes from chunkPool; the writer gives it back once written
+	pooled  bool       // Payload comes from chunkPool; the writer gives it back once written
+	file    *fileChunk // the body is in a file, not in Payload (SendFile)
 }
 
 // AppendFrame appends the encoding of f to b.

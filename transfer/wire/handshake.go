@@ -3,47 +3,152 @@ package wire
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"time"
 )
 
 // Dial runs the client half of the handshake over r and w and starts a client session. ctx
 // bounds the handshake only. On error the caller closes r and w (which also ends the goroutine
 // still blocked reading a silent peer).
 func Dial(ctx context.Context, r io.Reader, w io.Writer, h Hello) (*Session, HelloReply, error) {
+	s := DialEarly(r, w, h, nil, time.Time{})
+	reply, err := s.Handshake(ctx)
+	if err != nil {
+		s.Close()
+		return nil, HelloReply{}, err
+	}
+	return s, reply, nil
+}
+
+// EarlyStreams is how many requests a client opens before the server's HelloAck arrived
+// (DialEarly): every server announces at least this many streams (all builds announce
+// DefaultMaxStreams).
+const EarlyStreams = 4
+
+// DialEarly writes the magic and the Hello and returns the client session at once: requests
+// without an upload body opened before the server's HelloAck arrived (at most EarlyStreams) go
+// out right behind the Hello, so their answers come back with the handshake's, one round trip
+// earlier. The server reads frames after the Hello from the same buffer, so servers of every
+// version take them (docs/wire-protocol.md, "Handshake"); a server that refuses the handshake
+// never runs them. Handshake waits for the answer; requests with an upload wait for it too
+// (the window is not known before). When the handshake fails the session fails with its error.
+//
+// trace, if not nil, gets the session's trace (SetTrace) from the Hello on. The Hello counts as
+// a serial round trip in Stats (the requests sent with it do not add one).
+func DialEarly(r io.Reader, w io.Writer, h Hello, trace io.Writer, since time.Time) *Session {
 	if h.MinVersion == 0 {
 		h.MinVersion, h.MaxVersion = MinVersion, MaxVersion
 	}
-	type result struct {
-		br    *bufio.Reader
-		reply HelloReply
-		err   error
+	br := bufio.NewReaderSize(r, 256<<10)
+	s := newSession(br, w, false, 0, maxStreamsLimit)
+	// The writer sends the Hello first (a write error fails the session, and Handshake with it).
+	_, _ = s.bw.Write(AppendFrame([]byte(Magic), Frame{Type: FrameHello, Payload: EncodeHello(h)}))
+	s.ready = make(chan struct{})
+	if trace != nil {
+		s.SetTrace(trace, since)
 	}
-	ch := make(chan result, 1)
+	sent := time.Now()
+	s.stats.serial.Add(1)
+	s.stats.unfinished.Add(1) // the Hello is in flight: requests sent with it wait no round trip of their own
+	s.tracef("* hello         %s", Magic[:len(Magic)-1])
+	// Until the answer says how many streams the server allows, only EarlyStreams slots are
+	// free: the others hold a reserved token (see acceptReply).
+	for range maxStreamsLimit - EarlyStreams {
+		s.sem <- struct{}{}
+	}
+	go s.writeLoop()
 	go func() {
-		br := bufio.NewReaderSize(r, 256<<10)
-		reply, err := clientHandshake(br, w, h)
-		ch <- result{br, reply, err}
+		reply, err := readHelloReply(br, h)
+		if err == nil {
+			err = s.acceptReply(reply)
+		}
+		s.mu.Lock()
+		s.reply, s.handshakeErr = reply, err
+		s.mu.Unlock()
+		s.stats.unfinished.Add(-1)
+		s.tracef("  hello #0     after %.3f ms (server %s)", float64(time.Since(sent).Microseconds())/1000, reply.Program)
+		if err != nil {
+			close(s.ready) // before fail: Handshake reports this error, not the session's
+			s.fail(fmt.Errorf("wire handshake: %w", err))
+			return
+		}
+		close(s.ready)
+		if s.Err() == nil { // not given up meanwhile (Dial's ctx ended)
+			s.readLoop()
+		}
 	}()
-	var res result
-	select {
-	case res = <-ch:
-	case <-ctx.Done():
-		return nil, HelloReply{}, fmt.Errorf("wire handshake: %w", ctx.Err())
-	}
-	if res.err != nil {
-		return nil, HelloReply{}, fmt.Errorf("wire handshake: %w", res.err)
-	}
-	s := newSession(res.br, w, false, int(res.reply.Window), int(res.reply.MaxStreams))
-	s.start()
-	return s, res.reply, nil
+	return s
 }
 
-func clientHandshake(br *bufio.Reader, w io.Writer, h Hello) (HelloReply, error) {
-	msg := AppendFrame([]byte(Magic), Frame{Type: FrameHello, Payload: EncodeHello(h)})
-	if _, err := w.Write(msg); err != nil {
-		return HelloReply{}, fmt.Errorf("send hello: %w", err)
+// acceptReply applies the server's flow-control parameters to the session and to the streams
+// opened before they were known. No frame of those streams has been read yet: the reader starts
+// after this.
+func (s *Session) acceptReply(reply HelloReply) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.streams); n > int(reply.MaxStreams) {
+		return fmt.Errorf("server allows %d streams, %d requests were sent before its answer", reply.MaxStreams, n)
 	}
+	s.window, s.maxStreams = int(reply.Window), int(reply.MaxStreams)
+	for _, st := range s.streams {
+		st.mu.Lock()
+		st.inAllowed += s.window
+		st.outCredit += s.window
+		st.mu.Unlock()
+	}
+	// Free the reserved slots up to the server's limit, or take back the early ones it does
+	// not allow (those not in use now; the others as their streams end).
+	for range int(reply.MaxStreams) - EarlyStreams {
+		<-s.sem
+	}
+	for i := range EarlyStreams - int(reply.MaxStreams) {
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			go func(n int) {
+				for range n {
+					select {
+					case s.sem <- struct{}{}:
+					case <-s.done:
+						return
+					}
+				}
+			}(EarlyStreams - int(reply.MaxStreams) - i)
+			return nil
+		}
+	}
+	return nil
+}
+
+// Handshake waits for the server's HelloAck of a DialEarly session and returns it. Without
+// DialEarly (a session from Dial) it returns the reply at once.
+func (s *Session) Handshake(ctx context.Context) (HelloReply, error) {
+	if s.ready == nil {
+		return HelloReply{}, errors.New("wire handshake: not an early client session")
+	}
+	select {
+	case <-s.ready:
+	case <-s.done: // the Hello could not be sent
+		select {
+		case <-s.ready:
+		default:
+			return HelloReply{}, fmt.Errorf("wire handshake: %w", s.err)
+		}
+	case <-ctx.Done():
+		return HelloReply{}, fmt.Errorf("wire handshake: %w", ctx.Err())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.handshakeErr != nil {
+		return HelloReply{}, fmt.Errorf("wire handshake: %w", s.handshakeErr)
+	}
+	return s.reply, nil
+}
+
+// readHelloReply reads the server's magic and HelloAck and checks it against the Hello sent.
+func readHelloReply(br *bufio.Reader, h Hello) (HelloReply, error) {
 	if err := readMagic(br); err != nil {
 		return HelloReply{}, err
 	}

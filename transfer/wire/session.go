@@ -28,6 +28,7 @@ type Handler func(ctx context.Context, st *Stream, req Request)
 type Session struct {
 	br      *bufio.Reader
 	bw      *bufio.Writer
+	files   *fileWriter // writes the data frames of SendFile
 	out     chan Frame
 	done    chan struct{} // closed once the session is dead; err is set before
 	errOnce sync.Once
@@ -41,6 +42,12 @@ type Session struct {
 	handler    Handler
 	handlers   sync.WaitGroup
 	sem        chan struct{} // client: one token per open stream
+
+	// ready is closed once the HelloAck of a DialEarly session was read (nil: Dial read it
+	// before the session existed); reply and handshakeErr are set before (under mu).
+	ready        chan struct{}
+	reply        HelloReply
+	handshakeErr error
 
 	mu      sync.Mutex
 	streams map[uint32]*Stream
@@ -57,6 +64,7 @@ func newSession(r *bufio.Reader, w io.Writer, server bool, window, maxStreams in
 	s := &Session{
 		br:         r,
 		bw:         bufio.NewWriterSize(w, 64<<10),
+		files:      newFileWriter(w),
 		out:        make(chan Frame, 64),
 		done:       make(chan struct{}),
 		ctx:        ctx,
@@ -158,10 +166,23 @@ func (s *Session) send(ctx context.Context, f Frame) error {
 // frames sent together share one write and a lone frame is never held back.
 func (s *Session) writeLoop() {
 	defer close(s.writerDone)
+	defer s.files.close()
+	if s.bw.Buffered() > 0 { // a client's Hello (DialEarly)
+		if err := s.bw.Flush(); err != nil {
+			s.fail(fmt.Errorf("write to peer: %w", err))
+			return
+		}
+	}
 	for {
 		select {
 		case f := <-s.out:
-			if err := WriteFrame(s.bw, f); err != nil {
+			var err error
+			if f.file != nil {
+				err = s.files.write(s.bw, f)
+			} else {
+				err = WriteFrame(s.bw, f)
+			}
+			if err != nil {
 				s.fail(fmt.Errorf("write to peer: %w", err))
 				return
 			}
@@ -310,6 +331,16 @@ func (s *Session) startHandler(id uint32, req Request) error {
 func (s *Session) Open(ctx context.Context, op Op, args []byte, upload bool) (*Stream, error) {
 	if s.server {
 		return nil, errors.New("open stream: not a client session")
+	}
+	if upload && s.ready != nil {
+		// An upload's window is known only from the server's answer.
+		select {
+		case <-s.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-s.done:
+			return nil, s.err
+		}
 	}
 	select {
 	case s.sem <- struct{}{}:

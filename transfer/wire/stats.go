@@ -16,7 +16,9 @@ type Stats struct {
 	// Serial counts the requests opened while no other request of the session was unfinished
 	// (answered, and its download ended). Each of them made the caller wait at least one round
 	// trip of its own, so on a link with a round-trip time of R a command needs at least
-	// Serial x R however fast the link is; requests sent together count once.
+	// Serial x R however fast the link is; requests sent together count once. The client's
+	// Hello counts too: a round trip of its own, or shared with the requests sent behind it
+	// (DialEarly).
 	Serial int64
 	// MinRoundTrip is the shortest time from a request going out to its answer arriving (0:
 	// none answered yet): about the link's round trip, taken from small requests sent before

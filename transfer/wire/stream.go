@@ -269,22 +269,11 @@ func (st *Stream) GrantAhead(n int) error {
 // answered (the server stopped reading the upload); on a server it needs a streamed Respond first.
 func (st *Stream) Write(p []byte) (int, error) {
 	written := 0
-	st.mu.Lock()
 	for len(p) > 0 {
-		if err := st.writableLocked(); err != nil {
-			st.mu.Unlock()
+		n, err := st.takeCredit(len(p))
+		if err != nil {
 			return written, err
 		}
-		if st.outCredit <= 0 {
-			if err := st.wait(); err != nil {
-				st.mu.Unlock()
-				return written, err
-			}
-			continue
-		}
-		n := min(len(p), st.outCredit, ChunkSize)
-		st.outCredit -= n
-		st.mu.Unlock()
 		chunk := getChunk(n)
 		copy(chunk, p[:n])
 		if err := st.s.send(st.ctx, Frame{Type: FrameData, Stream: st.id, Payload: chunk, pooled: true}); err != nil {
@@ -293,10 +282,28 @@ func (st *Stream) Write(p []byte) (int, error) {
 		}
 		written += n
 		p = p[n:]
-		st.mu.Lock()
 	}
-	st.mu.Unlock()
 	return written, nil
+}
+
+// takeCredit waits until the stream may send body bytes and takes up to want of its credit (at
+// most a chunk): the size of the data frame Write or SendFile sends next.
+func (st *Stream) takeCredit(want int) (int, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for {
+		if err := st.writableLocked(); err != nil {
+			return 0, err
+		}
+		if st.outCredit > 0 {
+			n := min(want, st.outCredit, ChunkSize)
+			st.outCredit -= n
+			return n, nil
+		}
+		if err := st.wait(); err != nil {
+			return 0, err
+		}
+	}
 }
 
 func (st *Stream) writableLocked() error {

@@ -174,6 +174,40 @@ type limitedFile struct {
 	io.Closer
 }
 
+// FileRange tells which bytes of which open file a reader from Load would read: the file, its
+// current offset and how many bytes from there (up to the end of the file when the load asked
+// for all). A server hands them to the kernel instead of reading them (wire.Stream.SendFile).
+// ok is false for a reader that is not a file of this package.
+func FileRange(rc io.Reader) (f *os.File, off, n int64, ok bool) {
+	limit := int64(-1)
+	switch r := rc.(type) {
+	case *os.File:
+		f = r
+	case limitedFile:
+		lr, isLimited := r.Reader.(*io.LimitedReader)
+		file, isFile := r.Closer.(*os.File)
+		if !isLimited || !isFile {
+			return nil, 0, 0, false
+		}
+		f, limit = file, lr.N
+	default:
+		return nil, 0, 0, false
+	}
+	off, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, 0, 0, false
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, 0, false
+	}
+	n = max(fi.Size()-off, 0)
+	if limit >= 0 {
+		n = min(n, limit)
+	}
+	return f, off, n, true
+}
+
 // Stat reports the file's size and modification time.
 func (b *Backend) Stat(ctx context.Context, h store.Handle) (store.FileInfo, error) {
 	if err := validate(h); err != nil {
