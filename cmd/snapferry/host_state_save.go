@@ -15,11 +15,12 @@ import (
 
 // startHostState stores this host's snapferry state (jobs, schedule, history, known hosts; see
 // appliance/hoststate) as a host-state snapshot in the repository the run writes, so
-// `restore-state` can rebuild the host. It runs beside the run's backups, from the moment the
-// repository is locked: over ssh:// its ~7 round trips (pack, index, snapshot, trim) then overlap
-// the backups' work instead of adding to the end of the run. waitHostState waits for it and
+// `restore-state` can rebuild the host. It starts once the run's backups are committed (beside
+// them, its pack, index and commit raced theirs and another writer's prune: a snapshot could
+// name blobs no index held yet), beside the low-space question. waitHostState waits for it and
 // prints its warning. A failure is a warning: the run's backups matter more.
 func (t *backupTarget) startHostState(a *app) {
+	t.stateStarted = true
 	done := make(chan string, 1)
 	t.hostState = done
 	go func() { done <- t.saveHostState(a) }()

@@ -151,7 +151,8 @@ type backupTarget struct {
 	parentsErr error
 	// hostState is the host-state snapshot being saved beside the run (startHostState): its
 	// warning, if any, once it is done.
-	hostState chan string
+	hostState    chan string
+	stateStarted bool
 }
 
 // openBackupTarget opens the repository for writing and takes a shared lock (several backups,
@@ -183,7 +184,6 @@ func (a *app) openBackupTarget(spec string, withParents bool) (*backupTarget, er
 	}
 	t.lock = lock
 	a.resumeListed(r, packs, packsErr)
-	t.startHostState(a)
 	t.prog = a.renderer()
 	return t, nil
 }
@@ -219,10 +219,12 @@ func (a *app) backupInto(f backupFlags, withParents bool, fill func(t *backupTar
 	defer t.Close(a)
 	res, err := fill(t)
 	if err == nil {
-		// Beside the end of the host-state save: over ssh:// the question costs no round trip
-		// of its own.
+		// The host-state save follows the run's backups (saved beside them, its index and
+		// commit raced theirs: TestManyWritersAcrossPrune); the low-space question goes out
+		// beside it, so over ssh:// it costs no round trip of its own.
 		var checked sync.WaitGroup
 		checked.Go(func() { res.events.checkSpace(a, t.r, f.lowBytes) })
+		t.startHostState(a)
 		t.waitHostState(a)
 		checked.Wait()
 	}
@@ -230,6 +232,9 @@ func (a *app) backupInto(f backupFlags, withParents bool, fill func(t *backupTar
 }
 
 func (t *backupTarget) Close(a *app) {
+	if !t.stateStarted { // a failed run still saves the host's state, as before
+		t.startHostState(a)
+	}
 	t.waitHostState(a)
 	t.prog.Close()
 	t.lock.Unlock(a.ctx)
