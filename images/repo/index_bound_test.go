@@ -214,7 +214,10 @@ func TestIndexLoadAllocatesFilesOnce(t *testing.T) {
 	// The files once, 4 bytes per blob of index, one bucket of staged records (58 bytes per
 	// record of ~8192) and 1 MiB for the listing and each file's decoded pack list (4096 blobs).
 	// Before: 6.8 MB, buffers doubling from 512 bytes and pack lists growing blob by blob.
-	want := indexBytes*5/4 + 16*n + 1<<20
+	// 64 KiB more for what varies from run to run (parallel loaders, the runtime's own): 4.068-
+	// 4.090 MB measured in ten runs, where the bound without it (4.089 MB) failed one in eight.
+	want := indexBytes*5/4 + 16*n + 1<<20 + 64<<10
+	t.Logf("loading %d index files allocated %d bytes (limit %d)", len(files), got, want)
 	if got > want {
 		t.Fatalf("loading %d index files (%d bytes, %d blobs) allocated %d bytes, want at most %d",
 			len(files), indexBytes, n, got, want)
