@@ -34,7 +34,8 @@ type indexSizer interface {
 // bs's index for the duration of a restore, and returns what puts the previous ones back. A
 // user's GOGC or GOMEMLIMIT is their choice: with either set nothing changes (a higher target
 // without the limit would let the heap grow unbounded). A lower limit already set is kept, and
-// so is a higher target.
+// so is a higher target. The settings are the process's: restores run one at a time (the
+// callers restore a VM's disks in turn), so each puts back what it found.
 func paceGC(bs repo.BlobStore) (restore func()) {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		return func() {}
