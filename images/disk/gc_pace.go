@@ -11,7 +11,7 @@ import (
 // (cmd/snapferry) keeps backups near 50 MiB RSS, but a restore from an ssh:// store turns every
 // byte it receives into garbage in golang.org/x/crypto/ssh (a fresh slice per 32 KiB packet,
 // ~1 GB in the 1.7 GB benchmark restore): against a live heap of ~17 MiB that was a collection
-// every ~8 MiB, 180-230 of them per restore (6 locally), each also emptying the sync.Pools of
+// every ~8 MiB, 175-233 of them per restore (6 locally), each also emptying the sync.Pools of
 // block scratch and wire chunks so they were allocated afresh (~200 MB more). The memory limit
 // below, not this target, bounds the heap.
 const restoreGCPercent = 400
@@ -20,7 +20,7 @@ const restoreGCPercent = 400
 // on top of what the repository's index holds (which grows with the repository, not with the
 // run; a limit below it would make the GC run without pause). The GC then runs when the heap
 // reaches this limit instead of +50% of the live heap: half the collections over ssh:// at the
-// same or a lower peak RSS (54-55 MiB against 56-57 MiB measured, docs/benchmarks.md), since the
+// same or a lower peak RSS (55-57 MB against 54-65 MB measured, docs/benchmarks.md), since the
 // limit also makes the runtime return freed pages sooner. Above the limit it only collects more
 // often (the runtime caps that at half the CPU), it never fails.
 const restoreMemoryLimit = 40 << 20
