@@ -21,5 +21,7 @@
 // renames when complete, with the image's mode, owner and times; an existing file that already
 // holds the disk (Same) is left alone, one that differs is kept unless overwriting (package
 // overwrite). Stream writes the whole image in order to an io.Writer (a pipe, a device) with
-// holes as zeros.
+// holes as zeros. While a restore runs, the garbage collector waits for a soft memory limit
+// instead of +50% of the live heap (gc_pace.go): an ssh:// store turns everything it receives
+// into garbage in golang.org/x/crypto/ssh.
 package disk

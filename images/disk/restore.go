@@ -100,6 +100,7 @@ func RestoreFile(ctx context.Context, bs repo.BlobStore, d repo.Disk, f *os.File
 	rep := progress.OrNop(opts.Progress)
 	rep.Start(d.Name, d.Size)
 	defer rep.Done()
+	defer paceGC(bs)()
 
 	n := restoreWorkers(bs, opts.Workers)
 	batches := make(chan restoreBatch, n)

@@ -9,7 +9,9 @@
 // is cut into chunks and bounded by a per-stream window the receiver widens as it consumes, so
 // memory stays flat however large the files are. A server may stream a file range as a body
 // with Stream.SendFile: on a pipe link the bytes are spliced from the page cache into the link
-// and never enter the process (sendfile.go); the bytes on the link are the same.
+// and never enter the process (sendfile.go); the bytes on the link are the same. On the reading
+// side a data frame's payload is read from the link straight into the chunk the stream hands
+// out, past the session's read buffer (frame.go, readFrameDirect).
 //
 // The package knows nothing of stores or replicas beyond the op numbers and the error classes
 // that let a client map a failure back to store.ErrNotExist, store.ErrExist or store.ErrNoSpace.

@@ -101,6 +101,19 @@ func ReadFrame(r *bufio.Reader) (Frame, error) {
 
 // readFrame is ReadFrame with the payload buffer taken from alloc(type, size).
 func readFrame(r *bufio.Reader, alloc func(FrameType, int) []byte) (Frame, error) {
+	return readFrameDirect(r, nil, alloc)
+}
+
+// directRead is the least payload remainder read from the link straight into the payload
+// buffer: a smaller one goes through r, whose read also picks up the frames behind it.
+const directRead = 16 << 10
+
+// readFrameDirect is readFrame where link, if not nil, is what r reads from: a payload's bytes
+// beyond those r already holds are read from link straight into the payload buffer when at
+// least directRead of them are left. Through r every byte of a download was copied twice on the
+// way from an SSH channel to the stream (channel -> r's buffer -> chunk); r's own Read only
+// bypasses its buffer for reads as large as the buffer (256 KiB), and chunks are 128 KiB.
+func readFrameDirect(r *bufio.Reader, link io.Reader, alloc func(FrameType, int) []byte) (Frame, error) {
 	var hdr [HeaderSize]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return Frame{}, err
@@ -111,7 +124,7 @@ func readFrame(r *bufio.Reader, alloc func(FrameType, int) []byte) (Frame, error
 	}
 	if n > 0 {
 		f.Payload = alloc(f.Type, n)
-		if _, err := io.ReadFull(r, f.Payload); err != nil {
+		if err := readPayload(r, link, f.Payload); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
@@ -119,6 +132,23 @@ func readFrame(r *bufio.Reader, alloc func(FrameType, int) []byte) (Frame, error
 		}
 	}
 	return f, nil
+}
+
+// readPayload fills p with what r holds and then, see readFrameDirect, from link or r.
+func readPayload(r *bufio.Reader, link io.Reader, p []byte) error {
+	if link == nil || len(p)-r.Buffered() < directRead {
+		_, err := io.ReadFull(r, p)
+		return err
+	}
+	held := 0
+	if k := r.Buffered(); k > 0 {
+		held, _ = r.Read(p[:k]) // copies only what r holds; it cannot fail while r holds bytes
+	}
+	_, err := io.ReadFull(link, p[held:])
+	if err == io.EOF && held > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // DecodeFrame decodes exactly one frame from b (no trailing bytes allowed).

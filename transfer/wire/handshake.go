@@ -42,7 +42,7 @@ func DialEarly(r io.Reader, w io.Writer, h Hello, trace io.Writer, since time.Ti
 		h.MinVersion, h.MaxVersion = MinVersion, MaxVersion
 	}
 	br := bufio.NewReaderSize(r, 256<<10)
-	s := newSession(br, w, false, 0, maxStreamsLimit)
+	s := newSession(br, r, w, false, 0, maxStreamsLimit)
 	// The writer sends the Hello first (a write error fails the session, and Handshake with it).
 	_, _ = s.bw.Write(AppendFrame([]byte(Magic), Frame{Type: FrameHello, Payload: EncodeHello(h)}))
 	s.ready = make(chan struct{})
@@ -217,7 +217,7 @@ func Accept(r io.Reader, w io.Writer, answer func(Hello) HelloReply, handler Han
 	if reply.Version == 0 {
 		return nil, h, fmt.Errorf("wire handshake: %s", reply.Error)
 	}
-	s := newSession(br, w, true, int(reply.Window), int(reply.MaxStreams))
+	s := newSession(br, r, w, true, int(reply.Window), int(reply.MaxStreams))
 	s.handler = handler
 	s.start()
 	return s, h, nil

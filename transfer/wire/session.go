@@ -27,6 +27,7 @@ type Handler func(ctx context.Context, st *Stream, req Request)
 // runs a Handler per request. Both are safe for concurrent use.
 type Session struct {
 	br      *bufio.Reader
+	link    io.Reader // what br reads from: large payloads are read from it directly
 	bw      *bufio.Writer
 	files   *fileWriter // writes the data frames of SendFile
 	out     chan Frame
@@ -59,10 +60,11 @@ type Session struct {
 	stats sessionStats // client: requests opened, round trips waited for, the trace
 }
 
-func newSession(r *bufio.Reader, w io.Writer, server bool, window, maxStreams int) *Session {
+func newSession(r *bufio.Reader, link io.Reader, w io.Writer, server bool, window, maxStreams int) *Session {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Session{
 		br:         r,
+		link:       link,
 		bw:         bufio.NewWriterSize(w, 64<<10),
 		files:      newFileWriter(w),
 		out:        make(chan Frame, 64),
@@ -206,7 +208,7 @@ func (s *Session) writeLoop() {
 func (s *Session) readLoop() {
 	defer close(s.readerDone)
 	for {
-		f, err := readFrame(s.br, framePayload)
+		f, err := readFrameDirect(s.br, s.link, framePayload)
 		if err != nil {
 			if err == io.EOF {
 				err = fmt.Errorf("peer closed the link: %w", io.EOF)

@@ -1,0 +1,57 @@
+package disk
+
+import (
+	"os"
+	"runtime/debug"
+
+	"github.com/snapferry/snapferry/images/repo"
+)
+
+// restoreGCPercent is the GC target while an image restore runs. The binary's default of 50
+// (cmd/snapferry) keeps backups near 50 MiB RSS, but a restore from an ssh:// store turns every
+// byte it receives into garbage in golang.org/x/crypto/ssh (a fresh slice per 32 KiB packet,
+// ~1 GB in the 1.7 GB benchmark restore): against a live heap of ~17 MiB that was a collection
+// every ~8 MiB, 175-233 of them per restore (6 locally), each also emptying the sync.Pools of
+// block scratch and wire chunks so they were allocated afresh (~200 MB more). The memory limit
+// below, not this target, bounds the heap.
+const restoreGCPercent = 400
+
+// restoreMemoryLimit is the soft limit of the Go runtime's memory while an image restore runs,
+// on top of what the repository's index holds (which grows with the repository, not with the
+// run; a limit below it would make the GC run without pause). The GC then runs when the heap
+// reaches this limit instead of +50% of the live heap: half the collections over ssh:// at the
+// same or a lower peak RSS (55-57 MB against 54-65 MB measured, docs/benchmarks.md), since the
+// limit also makes the runtime return freed pages sooner. Above the limit it only collects more
+// often (the runtime caps that at half the CPU), it never fails.
+const restoreMemoryLimit = 40 << 20
+
+// indexSizer is a BlobStore that can say how much memory its blob index holds.
+type indexSizer interface {
+	IndexMemory() int64
+}
+
+// paceGC sets the GC target to restoreGCPercent and the memory limit to restoreMemoryLimit plus
+// bs's index for the duration of a restore, and returns what puts the previous ones back. A
+// user's GOGC or GOMEMLIMIT is their choice: with either set nothing changes (a higher target
+// without the limit would let the heap grow unbounded). A lower limit already set is kept, and
+// so is a higher target. The settings are the process's: restores run one at a time (the
+// callers restore a VM's disks in turn), so each puts back what it found.
+func paceGC(bs repo.BlobStore) (restore func()) {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return func() {}
+	}
+	limit := int64(restoreMemoryLimit)
+	if s, ok := bs.(indexSizer); ok {
+		limit += s.IndexMemory()
+	}
+	prevLimit := debug.SetMemoryLimit(-1) // reads it
+	debug.SetMemoryLimit(min(prevLimit, limit))
+	prev := debug.SetGCPercent(restoreGCPercent)
+	if prev < 0 || prev > restoreGCPercent {
+		debug.SetGCPercent(prev)
+	}
+	return func() {
+		debug.SetGCPercent(prev)
+		debug.SetMemoryLimit(prevLimit)
+	}
+}

@@ -1,0 +1,137 @@
+package disk
+
+import (
+	"context"
+	"io"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/snapferry/snapferry/images/memblobs"
+	"github.com/snapferry/snapferry/images/repo"
+	"github.com/snapferry/snapferry/images/store"
+	"github.com/snapferry/snapferry/images/store/local"
+)
+
+// garbageBackend is a store whose loads leave garbage behind the way an ssh:// store's do:
+// golang.org/x/crypto/ssh copies every 32 KiB packet it receives into a fresh slice. It leaves
+// perByte bytes of garbage per byte loaded.
+type garbageBackend struct {
+	store.Backend
+	perByte int
+	mu      sync.Mutex
+	sink    []byte // keeps the allocations from being optimized away
+}
+
+func (b *garbageBackend) Load(ctx context.Context, h store.Handle, off, n int64) (io.ReadCloser, error) {
+	rc, err := b.Backend.Load(ctx, h, off, n)
+	if err != nil {
+		return nil, err
+	}
+	return &garbageReader{ReadCloser: rc, b: b}, nil
+}
+
+type garbageReader struct {
+	io.ReadCloser
+	b *garbageBackend
+}
+
+func (r *garbageReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	for left := n * r.b.perByte; left > 0; left -= 32 << 10 {
+		pkt := make([]byte, min(left, 32<<10))
+		r.b.mu.Lock()
+		r.b.sink = pkt
+		r.b.mu.Unlock()
+	}
+	return n, err
+}
+
+// setGC sets the binary's defaults (cmd/snapferry: GOGC 50, a 256 MiB soft limit) for the test
+// and puts the test process's settings back after it. The user has set neither variable.
+func setGC(t *testing.T) {
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	prevPercent, prevLimit := debug.SetGCPercent(50), debug.SetMemoryLimit(256<<20)
+	t.Cleanup(func() { debug.SetGCPercent(prevPercent); debug.SetMemoryLimit(prevLimit) })
+}
+
+// restoreWithGarbage backs up a 4 MiB image and restores it through a garbageBackend that leaves
+// 16 bytes of garbage per byte loaded (64 MiB), and returns how many collections the restore ran.
+func restoreWithGarbage(t *testing.T) uint32 {
+	ctx := context.Background()
+	const blocks = 256
+	src := tempPath(t, "disk.img")
+	makeSparse(t, src, blocks*testBlock, region{0, memblobs.RandBytes(12, blocks*testBlock)})
+	dir, r := memblobs.LocalRepo(t, testBlock, repo.ChunkerParams{})
+	d, st, err := Backup(ctx, r, src, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sn := memblobs.CommitAndReopen(t, r, dir, &repo.Snapshot{Time: time.Now(), Host: "test", Kind: repo.SnapshotImage,
+		Source: src, Disks: []repo.Disk{d}, Stats: st})
+	r2 := memblobs.OpenRepoOn(t, &garbageBackend{Backend: local.New(dir), perByte: 16})
+	dst := tempPath(t, "restored.img")
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if err := Restore(ctx, r2, sn.Disks[0], dst, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	t.Logf("restore: %d collections, %d MiB allocated", after.NumGC-before.NumGC, (after.TotalAlloc-before.TotalAlloc)>>20)
+	return after.NumGC - before.NumGC
+}
+
+// TestRestoreCollectsRarelyOnGarbage: an image restore from a store that turns what it receives
+// into garbage (ssh://) runs few collections: the heap grows to restoreMemoryLimit before one
+// runs, not to +50% of a small live heap (180-230 collections in the full-size ssh:// restore
+// before, counted in collections per 64 MiB of garbage here).
+func TestRestoreCollectsRarelyOnGarbage(t *testing.T) {
+	setGC(t)
+	if n := restoreWithGarbage(t); n > 10 {
+		t.Fatalf("the restore ran %d collections over 64 MiB of garbage, want <= 10", n)
+	}
+}
+
+// TestPaceGCAndPutBack: during a restore the GC target is restoreGCPercent and the
+// limit restoreMemoryLimit plus the index (a lower limit stays); after it the caller's settings
+// are back. A user's GOGC or GOMEMLIMIT leaves both as they are.
+func TestPaceGCAndPutBack(t *testing.T) {
+	setGC(t)
+	_, r := memblobs.LocalRepo(t, testBlock, repo.ChunkerParams{})
+	for _, c := range []struct {
+		name              string
+		env               string
+		limit             int64
+		wantGC            int
+		wantLimitAtMostUp int64
+	}{
+		{"defaults", "", 256 << 20, restoreGCPercent, restoreMemoryLimit + r.IndexMemory()},
+		{"a lower limit stays", "", 8 << 20, restoreGCPercent, 8 << 20},
+		{"the user's GOGC", "GOGC", 256 << 20, 50, 256 << 20},
+		{"the user's GOMEMLIMIT", "GOMEMLIMIT", 256 << 20, 50, 256 << 20},
+	} {
+		if c.env != "" {
+			t.Setenv(c.env, "77")
+		}
+		debug.SetGCPercent(50)
+		debug.SetMemoryLimit(c.limit)
+		undo := paceGC(r)
+		gotGC := debug.SetGCPercent(-1)
+		debug.SetGCPercent(gotGC)
+		gotLimit := debug.SetMemoryLimit(-1)
+		undo()
+		if gotGC != c.wantGC || gotLimit != c.wantLimitAtMostUp {
+			t.Errorf("%s: GC target %d and limit %d during the restore, want %d and %d", c.name, gotGC, gotLimit, c.wantGC, c.wantLimitAtMostUp)
+		}
+		if p, l := debug.SetGCPercent(50), debug.SetMemoryLimit(-1); p != 50 || l != c.limit {
+			t.Errorf("%s: GC target %d and limit %d after the restore, want 50 and %d", c.name, p, l, c.limit)
+		}
+		if c.env != "" {
+			t.Setenv(c.env, "")
+		}
+	}
+}
