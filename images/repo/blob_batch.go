@@ -79,12 +79,8 @@ func (r *Repository) LoadBlobs(ctx context.Context, t BlobType, ids []ID, fn fun
 	if blobs, err = r.loadCached(ctx, blobs, fn); err != nil {
 		return err
 	}
-	for len(blobs) > 0 {
-		n := batchRun(blobs)
-		if err := r.loadRun(ctx, t, blobs[:n], fn); err != nil {
-			return err
-		}
-		blobs = blobs[n:]
+	if err := r.loadRuns(ctx, t, blobs, fn); err != nil {
+		return err
 	}
 	// A patch needs its own load and then its base's: two round trips each over a link, so a
 	// couple are loaded at once (an image's changed blocks are patches, one per changed block).
@@ -162,16 +158,27 @@ func batchRun(blobs []batchBlob) int {
 	return n
 }
 
-// loadRun reads one run with a single ranged Load and delivers its blobs in order. A failed
-// Load or read gives the blobs not yet delivered that error; each blob is decoded and checked
-// on its own, so one damaged blob spoils only itself.
-func (r *Repository) loadRun(ctx context.Context, t BlobType, run []batchBlob, fn func(int, []byte, error) error) error {
-	start, end := int64(run[0].e.offset), int64(0)
+// runRange is the byte range of its pack one ranged Load of run reads.
+func runRange(run []batchBlob) (start, end int64) {
+	start = int64(run[0].e.offset)
 	for _, b := range run {
 		end = max(end, int64(b.e.offset)+int64(b.e.stored))
 	}
+	return start, end
+}
+
+// openRun sends run's ranged Load.
+func (r *Repository) openRun(ctx context.Context, run []batchBlob) (io.ReadCloser, error) {
+	start, end := runRange(run)
+	return r.be.Load(ctx, store.Handle{Kind: store.KindData, Name: run[0].pack.String()}, start, end-start)
+}
+
+// loadRun reads one run from its ranged Load (rd, or the error opening it) and delivers its
+// blobs in order. A failed Load or read gives the blobs not yet delivered that error; each blob
+// is decoded and checked on its own, so one damaged blob spoils only itself.
+func (r *Repository) loadRun(ctx context.Context, t BlobType, run []batchBlob, rd io.ReadCloser, err error, fn func(int, []byte, error) error) error {
+	start, _ := runRange(run)
 	pack := run[0].pack
-	rd, err := r.be.Load(ctx, store.Handle{Kind: store.KindData, Name: pack.String()}, start, end-start)
 	if err != nil {
 		return r.failRun(ctx, run, fmt.Errorf("load %d blobs from pack %s at offset %d: %w", len(run), pack.Short(), start, err), fn)
 	}

@@ -86,13 +86,15 @@ var (
 	_ store.TempCleaner     = (*Laned)(nil)
 )
 
-// lane is one session's share of the large loads.
+// lane is one session's share of the loads.
 type lane struct {
 	n     int // 0: the primary
 	c     *Client
 	end   func() error
-	busy  int   // large loads open on it
+	large int   // large loads open on it
+	owed  int64 // bytes of its open loads not read yet (see owedFor)
 	loads int64 // large loads it took
+	small int64 // small loads it took
 }
 
 // NewLaned puts read lanes on c. Close closes the lanes and c.
@@ -110,44 +112,62 @@ func NewLaned(c *Client, opts LaneOptions) *Laned {
 	return &Laned{Client: c, opts: opts, ctx: ctx, cancel: cancel, lanes: []*lane{{c: c}}, next: 1}
 }
 
-// Load sends a large range (or a whole file) to the least busy session, opening another lane
-// first when more large loads are in flight than sessions are open.
+// Load sends a load to the session with the fewest bytes still owed on its open loads (the
+// primary on a tie), opening another lane first when more large loads are in flight than
+// sessions are open. Only large loads count towards opening lanes; once lanes are open, small
+// loads spread too: a restore's patches and their bases (a few hundred KiB each) all on the
+// primary waited ~120 ms for their first byte behind its full window through 25 ms each way,
+// while the lanes idled (docs/benchmarks.md, "Read lanes, filled").
 func (l *Laned) Load(ctx context.Context, h store.Handle, offset, length int64) (io.ReadCloser, error) {
-	if length > 0 && length < LaneLoadMin {
-		return l.Client.Load(ctx, h, offset, length)
-	}
-	ln := l.pick(length)
+	ln, owed, large := l.pick(length)
 	rc, err := ln.c.Load(ctx, h, offset, length)
 	if err != nil {
-		l.release(ln)
+		l.release(ln, owed, large)
 		return nil, err
 	}
-	return &laneBody{ReadCloser: rc, release: func() { l.release(ln) }}, nil
+	return &laneBody{ReadCloser: rc, l: l, ln: ln, owed: owed, large: large}, nil
 }
 
-// pick counts a large load, takes the session with the fewest large loads open (the primary on
-// a tie: lanes are only there to add window) and starts opening lanes when they are due.
-func (l *Laned) pick(length int64) *lane {
+// owedFor is what a load of length bytes counts towards its session's owed bytes: a load to the
+// end of a file (length <= 0, large as a rule: a pack) counts as much as may be on its way.
+func owedFor(length int64) int64 {
+	if length <= 0 {
+		return LoadWindow
+	}
+	return length
+}
+
+// pick returns the session a load of length bytes goes to and what it counts there: the one
+// with the fewest bytes owed (the primary on a tie: lanes are only there to add window). A
+// large load counts towards opening lanes and starts opening them when they are due.
+func (l *Laned) pick(length int64) (ln *lane, owed int64, large bool) {
+	owed = owedFor(length)
+	large = length <= 0 || length >= LaneLoadMin
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.asked += max(length, LaneLoadMin)
 	best := l.lanes[0]
 	for _, ln := range l.lanes[1:] {
 		// A lane whose session ended still takes loads, which fail at once naming it: a lost
 		// lane fails the command clearly rather than moving its share to the others unseen
 		// (TestReadLaneKilledFailsTheRestore).
-		if ln.busy < best.busy {
+		if ln.owed < best.owed {
 			best = ln
 		}
 	}
-	best.busy++
-	best.loads++
-	if !l.opening && l.wanted() > 0 {
-		l.opening = true
-		l.wg.Add(1)
-		go l.open()
+	best.owed += owed
+	if !large {
+		best.small++
+	} else {
+		best.large++
+		best.loads++
+		l.asked += max(length, LaneLoadMin)
+		if !l.opening && l.wanted() > 0 {
+			l.opening = true
+			l.wg.Add(1)
+			go l.open()
+		}
 	}
-	return best
+	return best, owed, large
 }
 
 // wanted is how many more lanes should open now: none before enough was read or on a link whose
@@ -163,7 +183,7 @@ func (l *Laned) wanted() int {
 	}
 	inFlight := 0
 	for _, ln := range l.lanes {
-		inFlight += ln.busy
+		inFlight += ln.large
 	}
 	return max(0, min(inFlight-len(l.lanes), l.opts.Max-(len(l.lanes)-1)))
 }
@@ -182,9 +202,20 @@ func (l *Laned) longLink() (long, measured bool) {
 	return rtt >= l.opts.MinRoundTrip, true
 }
 
-func (l *Laned) release(ln *lane) {
+// release gives back a load's place on ln: its count and the bytes it still owed.
+func (l *Laned) release(ln *lane, owed int64, large bool) {
 	l.mu.Lock()
-	ln.busy--
+	if large {
+		ln.large--
+	}
+	ln.owed -= owed
+	l.mu.Unlock()
+}
+
+// received counts n bytes of a load read from ln: they are no longer owed.
+func (l *Laned) received(ln *lane, n int64) {
+	l.mu.Lock()
+	ln.owed -= n
 	l.mu.Unlock()
 }
 
@@ -257,32 +288,34 @@ func (l *Laned) LoadParallelism() int {
 	return 2 * (1 + l.opts.Max)
 }
 
-// LaneStat is one session's share of a Laned store's large loads.
+// LaneStat is one session's share of a Laned store's loads.
 type LaneStat struct {
-	Lane  int // 0: the primary session
-	Loads int64
+	Lane  int   // 0: the primary session
+	Loads int64 // large loads (LaneLoadMin or more, or to the end of a file)
+	Small int64 // smaller loads
 }
 
-// LaneStats reports the sessions open and the large loads each took.
+// LaneStats reports the sessions open and the loads each took.
 func (l *Laned) LaneStats() []LaneStat {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := make([]LaneStat, len(l.lanes))
 	for i, ln := range l.lanes {
-		out[i] = LaneStat{Lane: ln.n, Loads: ln.loads}
+		out[i] = LaneStat{Lane: ln.n, Loads: ln.loads, Small: ln.small}
 	}
 	return out
 }
 
-// FormatLaneStats writes stats as "primary 12 loads, lane 1 10, lane 2 9".
+// FormatLaneStats writes stats as "primary 12+30 loads, lane 1 10+28, lane 2 9+31": large and
+// small loads per session.
 func FormatLaneStats(stats []LaneStat) string {
 	var b strings.Builder
 	for i, st := range stats {
 		switch {
 		case i == 0:
-			fmt.Fprintf(&b, "primary %d loads", st.Loads)
+			fmt.Fprintf(&b, "primary %d+%d loads", st.Loads, st.Small)
 		default:
-			fmt.Fprintf(&b, ", lane %d %d", st.Lane, st.Loads)
+			fmt.Fprintf(&b, ", lane %d %d+%d", st.Lane, st.Loads, st.Small)
 		}
 	}
 	return b.String()
@@ -316,15 +349,28 @@ func closeLane(c *Client, end func() error) error {
 	return err
 }
 
-// laneBody gives its load's place on the lane back once closed.
+// laneBody counts its load's bytes off its session's owed bytes as they are read, and gives
+// the rest and its place back once closed.
 type laneBody struct {
 	io.ReadCloser
-	once    sync.Once
-	release func()
+	l     *Laned
+	ln    *lane
+	owed  int64 // what is still counted on ln for this load
+	large bool
+	once  sync.Once
+}
+
+func (b *laneBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if k := min(int64(n), b.owed); k > 0 {
+		b.owed -= k
+		b.l.received(b.ln, k)
+	}
+	return n, err
 }
 
 func (b *laneBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.once.Do(b.release)
+	b.once.Do(func() { b.l.release(b.ln, b.owed, b.large) })
 	return err
 }

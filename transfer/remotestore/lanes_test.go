@@ -225,13 +225,7 @@ func TestLaneDeathFailsTheLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	second.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for len(l.LaneStats()) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("lane 1 did not open with two large loads in flight")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	openedLanes(t, l, 1)
 	onLane, err := l.Load(ctx, h, 0, 0) // the primary still has one open: this goes to lane 1
 	if err != nil {
 		t.Fatal(err)
