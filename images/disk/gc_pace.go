@@ -5,6 +5,7 @@ import (
 	"runtime/debug"
 
 	"github.com/snapferry/snapferry/images/repo"
+	"github.com/snapferry/snapferry/images/store"
 )
 
 // restoreGCPercent is the GC target while an image restore runs. The binary's default of 50
@@ -17,13 +18,20 @@ import (
 const restoreGCPercent = 400
 
 // restoreMemoryLimit is the soft limit of the Go runtime's memory while an image restore runs,
-// on top of what the repository's index holds (which grows with the repository, not with the
-// run; a limit below it would make the GC run without pause). The GC then runs when the heap
-// reaches this limit instead of +50% of the live heap: half the collections over ssh:// at the
-// same or a lower peak RSS (55-57 MB against 54-65 MB measured, docs/benchmarks.md), since the
-// limit also makes the runtime return freed pages sooner. Above the limit it only collects more
-// often (the runtime caps that at half the CPU), it never fails.
-const restoreMemoryLimit = 40 << 20
+// before what the workers hold and what the repository's index holds (which grows with the
+// repository, not with the run; a limit below it would make the GC run without pause). The GC
+// then runs when the heap reaches the limit instead of +50% of the live heap: half the
+// collections over ssh:// at the same or a lower peak RSS (55-57 MB against 54-65 MB measured
+// with 4 workers of 1 MiB blocks, docs/benchmarks.md), since the limit also makes the runtime
+// return freed pages sooner. A limit under the live heap makes the GC run back to back (the
+// runtime caps it at half the CPU: a restore through read lanes took 16 CPU s instead of 6 with a
+// fixed limit), so the limit grows with what the run holds live: workerHeldBlocks blocks per
+// worker.
+const restoreMemoryLimit = 32 << 20
+
+// workerHeldBlocks is how many blocks' worth of memory one restore worker holds live: the
+// compressed blob being delivered and the block it decompresses into.
+const workerHeldBlocks = 2
 
 // indexSizer is a BlobStore that can say how much memory its blob index holds.
 type indexSizer interface {
@@ -31,16 +39,19 @@ type indexSizer interface {
 }
 
 // paceGC sets the GC target to restoreGCPercent and the memory limit to restoreMemoryLimit plus
-// bs's index for the duration of a restore, and returns what puts the previous ones back. A
-// user's GOGC or GOMEMLIMIT is their choice: with either set nothing changes (a higher target
-// without the limit would let the heap grow unbounded). A lower limit already set is kept, and
-// so is a higher target. The settings are the process's: restores run one at a time (the
-// callers restore a VM's disks in turn), so each puts back what it found.
-func paceGC(bs repo.BlobStore) (restore func()) {
-	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+// what workers restore workers of blockSize hold plus bs's index for the duration of a restore,
+// and returns what puts the previous ones back. A user's GOGC or GOMEMLIMIT is their choice: with
+// either set nothing changes (a higher target without the limit would let the heap grow
+// unbounded). A store that asks for more loads in flight (read lanes on a long link) keeps the
+// defaults too: there the restore waits on the link, not the CPU, and its session buffers and
+// loads sent ahead hold more than the workers do. A lower limit already set is kept, and so is
+// a higher target. The settings are the process's: restores run one at a time (the callers
+// restore a VM's disks in turn), so each puts back what it found.
+func paceGC(bs repo.BlobStore, workers, blockSize int) (restore func()) {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" || storeLoadParallelism(bs) > 0 {
 		return func() {}
 	}
-	limit := int64(restoreMemoryLimit)
+	limit := int64(restoreMemoryLimit) + int64(workers)*workerHeldBlocks*int64(blockSize)
 	if s, ok := bs.(indexSizer); ok {
 		limit += s.IndexMemory()
 	}
@@ -54,4 +65,13 @@ func paceGC(bs repo.BlobStore) (restore func()) {
 		debug.SetGCPercent(prev)
 		debug.SetMemoryLimit(prevLimit)
 	}
+}
+
+// storeLoadParallelism is how many large loads in flight bs's store asks for, 0 when it gives
+// no advice (store.LoadParallelism: an ssh:// store with read lanes on a long round trip asks).
+func storeLoadParallelism(bs repo.BlobStore) int {
+	if b, ok := bs.(interface{ Backend() store.Backend }); ok {
+		return store.LoadParallelismOf(b.Backend())
+	}
+	return 0
 }

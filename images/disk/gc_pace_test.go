@@ -97,7 +97,7 @@ func TestRestoreCollectsRarelyOnGarbage(t *testing.T) {
 }
 
 // TestPaceGCAndPutBack: during a restore the GC target is restoreGCPercent and the
-// limit restoreMemoryLimit plus the index (a lower limit stays); after it the caller's settings
+// limit restoreMemoryLimit plus the workers' blocks plus the index (a lower limit stays); after it the caller's settings
 // are back. A user's GOGC or GOMEMLIMIT leaves both as they are.
 func TestPaceGCAndPutBack(t *testing.T) {
 	setGC(t)
@@ -109,7 +109,7 @@ func TestPaceGCAndPutBack(t *testing.T) {
 		wantGC            int
 		wantLimitAtMostUp int64
 	}{
-		{"defaults", "", 256 << 20, restoreGCPercent, restoreMemoryLimit + r.IndexMemory()},
+		{"defaults", "", 256 << 20, restoreGCPercent, restoreMemoryLimit + 4*workerHeldBlocks*testBlock + r.IndexMemory()},
 		{"a lower limit stays", "", 8 << 20, restoreGCPercent, 8 << 20},
 		{"the user's GOGC", "GOGC", 256 << 20, 50, 256 << 20},
 		{"the user's GOMEMLIMIT", "GOMEMLIMIT", 256 << 20, 50, 256 << 20},
@@ -119,7 +119,7 @@ func TestPaceGCAndPutBack(t *testing.T) {
 		}
 		debug.SetGCPercent(50)
 		debug.SetMemoryLimit(c.limit)
-		undo := paceGC(r)
+		undo := paceGC(r, 4, testBlock)
 		gotGC := debug.SetGCPercent(-1)
 		debug.SetGCPercent(gotGC)
 		gotLimit := debug.SetMemoryLimit(-1)
@@ -133,5 +133,30 @@ func TestPaceGCAndPutBack(t *testing.T) {
 		if c.env != "" {
 			t.Setenv(c.env, "")
 		}
+	}
+}
+
+// TestPaceGCFollowsTheRun: the limit grows with the workers and their block size (a fixed limit
+// under the live heap of many workers made the GC run back to back: 16 CPU s instead of 6 in a
+// restore through read lanes), and a store that asks for more loads in flight keeps the
+// defaults (that restore waits on the link, and holds loads sent ahead).
+func TestPaceGCFollowsTheRun(t *testing.T) {
+	setGC(t)
+	dir, r := memblobs.LocalRepo(t, testBlock, repo.ChunkerParams{})
+	limitDuring := func(bs repo.BlobStore, workers, blockSize int) int64 {
+		undo := paceGC(bs, workers, blockSize)
+		defer undo()
+		return debug.SetMemoryLimit(-1)
+	}
+	few, many := limitDuring(r, 4, 1<<20), limitDuring(r, 64, 1<<20)
+	if want := int64(60 * workerHeldBlocks << 20); many-few != want {
+		t.Errorf("64 workers of 1 MiB blocks got a limit %d bytes above 4 workers', want %d", many-few, want)
+	}
+	if big := limitDuring(r, 4, 4<<20); big-few != 4*workerHeldBlocks*3<<20 {
+		t.Errorf("4 MiB blocks got a limit %d bytes above 1 MiB blocks', want %d", big-few, 4*workerHeldBlocks*3<<20)
+	}
+	advised := memblobs.OpenRepoOn(t, advisingBackend{Backend: local.New(dir), n: 8})
+	if got := limitDuring(advised, 8, 1<<20); got != 256<<20 {
+		t.Errorf("a store advising more loads in flight got a limit of %d during the restore, want the default %d", got, 256<<20)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/snapferry/snapferry/images/pipeline"
 	"github.com/snapferry/snapferry/images/progress"
 	"github.com/snapferry/snapferry/images/repo"
-	"github.com/snapferry/snapferry/images/store"
 	"github.com/snapferry/snapferry/images/writeback"
 )
 
@@ -100,9 +99,8 @@ func RestoreFile(ctx context.Context, bs repo.BlobStore, d repo.Disk, f *os.File
 	rep := progress.OrNop(opts.Progress)
 	rep.Start(d.Name, d.Size)
 	defer rep.Done()
-	defer paceGC(bs)()
-
 	n := restoreWorkers(bs, opts.Workers)
+	defer paceGC(bs, n, d.BlockSize)()
 	batches := make(chan restoreBatch, n)
 	wb := writeback.Start(int(f.Fd()), writebackEvery, writeback.SyncWrite)
 	defer wb.Stop()
@@ -153,10 +151,7 @@ func restoreWorkers(bs repo.BlobStore, asked int) int {
 	if asked > 0 {
 		return n
 	}
-	if b, ok := bs.(interface{ Backend() store.Backend }); ok {
-		n = max(n, store.LoadParallelismOf(b.Backend()))
-	}
-	return n
+	return max(n, storeLoadParallelism(bs))
 }
 
 // prepareTarget readies f for d and reports whether it is a regular file: one is emptied and

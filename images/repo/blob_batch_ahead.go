@@ -34,6 +34,7 @@ func (r *Repository) loadRuns(ctx context.Context, t BlobType, blobs []batchBlob
 	var next chan openedRun // the Load of the run at the head of blobs, sent ahead
 	defer func() {
 		if next != nil { // a load stopped early: the run sent ahead is not read
+			cancel() // first, so that a Load waiting on a stuck link gives up rather than hold us
 			if o := <-next; o.rd != nil {
 				o.rd.Close()
 			}
