@@ -7,7 +7,6 @@ import (
 	"runtime/debug"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/snapferry/snapferry/images/memblobs"
 	"github.com/snapferry/snapferry/images/repo"
@@ -62,22 +61,13 @@ func setGC(t *testing.T) {
 // 16 bytes of garbage per byte loaded (64 MiB), and returns how many collections the restore ran.
 func restoreWithGarbage(t *testing.T) uint32 {
 	ctx := context.Background()
-	const blocks = 256
-	src := tempPath(t, "disk.img")
-	makeSparse(t, src, blocks*testBlock, region{0, memblobs.RandBytes(12, blocks*testBlock)})
-	dir, r := memblobs.LocalRepo(t, testBlock, repo.ChunkerParams{})
-	d, st, err := Backup(ctx, r, src, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, sn := memblobs.CommitAndReopen(t, r, dir, &repo.Snapshot{Time: time.Now(), Host: "test", Kind: repo.SnapshotImage,
-		Source: src, Disks: []repo.Disk{d}, Stats: st})
+	dir, _, disk := backedUpRandomImage(t, 256, 12)
 	r2 := memblobs.OpenRepoOn(t, &garbageBackend{Backend: local.New(dir), perByte: 16})
 	dst := tempPath(t, "restored.img")
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	if err := Restore(ctx, r2, sn.Disks[0], dst, RestoreOptions{}); err != nil {
+	if err := Restore(ctx, r2, disk, dst, RestoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	runtime.ReadMemStats(&after)
