@@ -335,7 +335,7 @@ func (j *domBackup) clearLeftovers(prev string) error {
 	if x, err := j.d.l.DomainBackupGetXMLDesc(j.dom, 0); err == nil {
 		if strings.Contains(x, scratchPrefix) {
 			j.warn("ended a backup job an earlier snapferry run left")
-			if err := j.d.l.DomainAbortJob(j.dom); err != nil {
+			if err := j.d.abortBackupJob(j.dom); err != nil {
 				return fmt.Errorf("end the leftover backup job: %w", err)
 			}
 		} else {
@@ -435,7 +435,7 @@ func (j *domBackup) exports(plans []diskPlan) error {
 // endJob ends the backup job (pull-mode jobs run until told) and removes the scratch files.
 func (j *domBackup) endJob(scratch []string) {
 	if _, err := j.d.l.DomainBackupGetXMLDesc(j.dom, 0); err == nil {
-		if err := j.d.l.DomainAbortJob(j.dom); err != nil {
+		if err := j.d.abortBackupJob(j.dom); err != nil {
 			j.o.logf("domain %s: end backup job: %v", j.vm.Name, err)
 		}
 	}

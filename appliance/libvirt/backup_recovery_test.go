@@ -177,3 +177,27 @@ func TestBackupShutOffIncremental(t *testing.T) {
 	}
 	checkDisk(t, r, sn, "vda", img)
 }
+
+// Ending a backup job that is already gone is no error, and after a backup the domain lists no
+// backup job: the next run (another chain's, moments later) must not take ours for one a killed
+// run left (CI once saw it find the job still being torn down, whose abort then failed with "no
+// job is active on the domain").
+func TestBackupJobGoneWhenBackupReturns(t *testing.T) {
+	d := needLibvirt(t)
+	img := qemuImg(t, t.TempDir(), "gone.qcow2", "qcow2", 16<<20, "write -P 0x11 0 1M")
+	vm := testDomain(t, d, "sf-gone", true, img)
+	dom, err := d.domain(vm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.abortBackupJob(dom); err != nil {
+		t.Fatalf("ending a backup job of a domain that has none: %v", err)
+	}
+	_, r := memblobs.LocalRepo(t, testBlock, repo.ChunkerParams{})
+	for _, job := range []string{"g1", "g2"} {
+		backupOK(t, d, r, vm, backupOpts(t, job))
+		if x, err := d.l.DomainBackupGetXMLDesc(dom, 0); err == nil {
+			t.Fatalf("after backup %s the domain still lists a backup job:\n%s", job, x)
+		}
+	}
+}
