@@ -2,8 +2,8 @@ package disk
 
 import (
 	"os"
-	"runtime/debug"
 
+	"github.com/snapferry/snapferry/images/gcpace"
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/images/store"
 )
@@ -33,11 +33,6 @@ const restoreMemoryLimit = 32 << 20
 // compressed blob being delivered and the block it decompresses into.
 const workerHeldBlocks = 2
 
-// indexSizer is a BlobStore that can say how much memory its blob index holds.
-type indexSizer interface {
-	IndexMemory() int64
-}
-
 // paceGC sets the GC target to restoreGCPercent and the memory limit to restoreMemoryLimit plus
 // what workers restore workers of blockSize hold plus bs's index for the duration of a restore,
 // and returns what puts the previous ones back. A user's GOGC or GOMEMLIMIT is their choice: with
@@ -51,20 +46,9 @@ func paceGC(bs repo.BlobStore, workers, blockSize int) (restore func()) {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" || storeLoadParallelism(bs) > 0 {
 		return func() {}
 	}
-	limit := int64(restoreMemoryLimit) + int64(workers)*workerHeldBlocks*int64(blockSize)
-	if s, ok := bs.(indexSizer); ok {
-		limit += s.IndexMemory()
-	}
-	prevLimit := debug.SetMemoryLimit(-1) // reads it
-	debug.SetMemoryLimit(min(prevLimit, limit))
-	prev := debug.SetGCPercent(restoreGCPercent)
-	if prev < 0 || prev > restoreGCPercent {
-		debug.SetGCPercent(prev)
-	}
-	return func() {
-		debug.SetGCPercent(prev)
-		debug.SetMemoryLimit(prevLimit)
-	}
+	limit := restoreMemoryLimit + int64(workers)*workerHeldBlocks*int64(blockSize) + gcpace.IndexMemory(bs)
+	// A target above this one, or the GC turned off, was set on purpose: it stays.
+	return gcpace.Set(restoreGCPercent, func(prev int) bool { return prev < 0 || prev > restoreGCPercent }, limit)
 }
 
 // storeLoadParallelism is how many large loads in flight bs's store asks for, 0 when it gives

@@ -2,8 +2,8 @@ package tree
 
 import (
 	"os"
-	"runtime/debug"
 
+	"github.com/snapferry/snapferry/images/gcpace"
 	"github.com/snapferry/snapferry/images/repo"
 )
 
@@ -23,31 +23,15 @@ const treeGCPercent = 25
 // it only collects more often (the runtime caps that at half the CPU), it never fails.
 const treeMemoryLimit = 44 << 20
 
-// indexSizer is a BlobStore that can say how much memory its blob index holds.
-type indexSizer interface {
-	IndexMemory() int64
-}
-
 // tightenGC lowers the GC target to treeGCPercent and the memory limit to treeMemoryLimit plus
 // bs's index for the duration of a backup or restore, and returns what puts the previous ones
 // back. A tighter target or limit already set is kept (GOGC, debug.SetMemoryLimit), and a limit
 // set with GOMEMLIMIT is the user's choice either way: a host with memory to spare may raise it
 // (fewer collections), a tighter pool lower it.
 func tightenGC(bs repo.BlobStore) (restore func()) {
-	prev := debug.SetGCPercent(treeGCPercent)
-	if prev < treeGCPercent {
-		debug.SetGCPercent(prev)
-	}
-	limit := int64(treeMemoryLimit)
-	if s, ok := bs.(indexSizer); ok {
-		limit += s.IndexMemory()
-	}
-	prevLimit := debug.SetMemoryLimit(-1) // reads it
+	limit := int64(0) // the user's GOMEMLIMIT stays
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(min(prevLimit, limit))
+		limit = treeMemoryLimit + gcpace.IndexMemory(bs)
 	}
-	return func() {
-		debug.SetGCPercent(prev)
-		debug.SetMemoryLimit(prevLimit)
-	}
+	return gcpace.Set(treeGCPercent, func(prev int) bool { return prev < treeGCPercent }, limit)
 }

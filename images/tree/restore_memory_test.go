@@ -10,6 +10,7 @@ import (
 	"time"
 	"weak"
 
+	"github.com/snapferry/snapferry/images/gcpace"
 	"github.com/snapferry/snapferry/images/memblobs"
 	"github.com/snapferry/snapferry/images/repo"
 )
@@ -25,10 +26,7 @@ type onDataLoad struct {
 
 // IndexMemory passes the wrapped store's index size on, as tightenGC asks it.
 func (s *onDataLoad) IndexMemory() int64 {
-	if is, ok := s.BlobStore.(indexSizer); ok {
-		return is.IndexMemory()
-	}
-	return 0
+	return gcpace.IndexMemory(s.BlobStore)
 }
 
 func (s *onDataLoad) LoadBlob(ctx context.Context, t repo.BlobType, id repo.ID, buf []byte) ([]byte, error) {
