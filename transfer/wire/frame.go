@@ -144,10 +144,7 @@ func readPayload(r *bufio.Reader, link io.Reader, p []byte) error {
 	if k := r.Buffered(); k > 0 {
 		held, _ = r.Read(p[:k]) // copies only what r holds; it cannot fail while r holds bytes
 	}
-	_, err := io.ReadFull(link, p[held:])
-	if err == io.EOF && held > 0 {
-		err = io.ErrUnexpectedEOF
-	}
+	_, err := io.ReadFull(link, p[held:]) // an EOF here is a cut payload: readFrameDirect says so
 	return err
 }
 
