@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/snapferry/snapferry/images/gcpace"
 	"github.com/snapferry/snapferry/images/memblobs"
 	"github.com/snapferry/snapferry/images/repo"
 	"github.com/snapferry/snapferry/images/store"
@@ -110,9 +111,7 @@ func TestPaceGCAndPutBack(t *testing.T) {
 		debug.SetGCPercent(50)
 		debug.SetMemoryLimit(c.limit)
 		undo := paceGC(r, 4, testBlock)
-		gotGC := debug.SetGCPercent(-1)
-		debug.SetGCPercent(gotGC)
-		gotLimit := debug.SetMemoryLimit(-1)
+		gotGC, gotLimit := gcpace.Current()
 		undo()
 		if gotGC != c.wantGC || gotLimit != c.wantLimitAtMostUp {
 			t.Errorf("%s: GC target %d and limit %d during the restore, want %d and %d", c.name, gotGC, gotLimit, c.wantGC, c.wantLimitAtMostUp)

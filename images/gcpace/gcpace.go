@@ -34,3 +34,11 @@ func Set(percent int, keep func(prev int) bool, limit int64) (restore func()) {
 		debug.SetMemoryLimit(prevLimit)
 	}
 }
+
+// Current reports the GC target and soft memory limit in force, changing neither (a run's
+// report, a test of what a run set).
+func Current() (percent int, limit int64) {
+	percent = debug.SetGCPercent(-1) // reads it, and turns the GC off until the next line
+	debug.SetGCPercent(percent)
+	return percent, debug.SetMemoryLimit(-1)
+}

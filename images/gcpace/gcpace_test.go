@@ -29,9 +29,7 @@ func TestSetAndPutBack(t *testing.T) {
 		{"the target kept", 25, func(prev int) bool { return prev < 100 }, 40 << 20, 50, 40 << 20},
 	} {
 		undo := Set(c.percent, c.keep, c.limit)
-		gotPct := debug.SetGCPercent(-1)
-		debug.SetGCPercent(gotPct)
-		gotLimit := debug.SetMemoryLimit(-1)
+		gotPct, gotLimit := Current()
 		undo()
 		if gotPct != c.wantPct || gotLimit != c.wantLimit {
 			t.Errorf("%s: target %d and limit %d during the run, want %d and %d", c.name, gotPct, gotLimit, c.wantPct, c.wantLimit)
