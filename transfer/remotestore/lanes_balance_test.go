@@ -5,6 +5,8 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"github.com/snapferry/snapferry/images/store"
 )
 
 // openedLanes waits until l has n sessions besides the primary.
@@ -38,19 +40,8 @@ func TestLanesBalanceOwedBytes(t *testing.T) {
 	l := NewLaned(c, LaneOptions{Open: p.open, After: 1, Max: 1, MinRoundTrip: -1})
 	defer l.Close()
 	ctx := context.Background()
-	// One load to the end of the pack held open unread on the primary, and a second one while
-	// it is: lane 1 opens.
-	held, err := l.Load(ctx, h, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	held := openOneLane(t, l, h) // a load to the end of the pack, unread, on the primary
 	defer held.Close()
-	second, err := l.Load(ctx, h, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	second.Close()
-	openedLanes(t, l, 1)
 	base := requestsOn(l, 1)
 
 	// A small load goes to the lane: the primary owes a whole window.
@@ -107,4 +98,22 @@ func TestLanesBalanceOwedBytes(t *testing.T) {
 		}
 		rc.Close()
 	}
+}
+
+// openOneLane holds a load to the end of h open unread on the primary and sends a second one
+// while it is, so that lane 1 opens; it returns the held load (the primary stays busy with it).
+func openOneLane(t *testing.T, l *Laned, h store.Handle) io.ReadCloser {
+	t.Helper()
+	held, err := l.Load(context.Background(), h, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := l.Load(context.Background(), h, 0, 0)
+	if err != nil {
+		held.Close()
+		t.Fatal(err)
+	}
+	second.Close()
+	openedLanes(t, l, 1)
+	return held
 }

@@ -215,17 +215,7 @@ func TestLaneDeathFailsTheLoad(t *testing.T) {
 	l := NewLaned(c, LaneOptions{Open: p.open, After: 1, Max: 1, MinRoundTrip: -1})
 	defer l.Close()
 	ctx := context.Background()
-	first, err := l.Load(ctx, h, 0, 0) // held open: the primary is busy, so lane 1 opens
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
-	second, err := l.Load(ctx, h, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	second.Close()
-	openedLanes(t, l, 1)
+	defer openOneLane(t, l, h).Close()
 	onLane, err := l.Load(ctx, h, 0, 0) // the primary still has one open: this goes to lane 1
 	if err != nil {
 		t.Fatal(err)
