@@ -79,8 +79,9 @@ func child(t *testing.T, op, path string, wrapper ...string) (childResult, int64
 	return r, ru.Maxrss * 1024
 }
 
-// A 2 TiB thin disk with a few MiB of data backs up fast and in the same memory as a 2 GiB one:
-// nothing in the pipeline grows with the apparent size.
+// A 2 TiB thin disk with a few MiB of data backs up reading only its data and in the same
+// memory as a 2 GiB one: nothing in the pipeline grows with the apparent size. (How long it
+// takes is logged, not asserted: speed belongs in `make bench`.)
 func TestHugeSparseDiskMemoryIsFlat(t *testing.T) {
 	const mib = 1 << 20
 	regions := []region{
@@ -111,9 +112,6 @@ func TestHugeSparseDiskMemoryIsFlat(t *testing.T) {
 	}
 	if hugeRSS > smallRSS+slack || hugeRSS > limit {
 		t.Fatalf("peak RSS %d MiB for 2 TiB vs %d MiB for 2 GiB: memory grows with the disk size", hugeRSS>>20, smallRSS>>20)
-	}
-	if elapsed > 15*time.Second {
-		t.Fatalf("2 TiB sparse backup took %v", elapsed)
 	}
 }
 
