@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/snapferry/snapferry/images/repo"
+	"github.com/snapferry/snapferry/images/tree"
 	"github.com/snapferry/snapferry/transfer/s3store"
 	"github.com/snapferry/snapferry/transfer/s3store/rgwtest"
 )
@@ -45,7 +46,7 @@ func runBackupHelper() error {
 			fmt.Fprintf(os.Stderr, "adopted %d packs\n", ad.Packs)
 		}
 	}
-	id, err := tryBackupFolder(ctx, r, os.Getenv("H_DIR"), os.Getenv("H_HOST"))
+	id, err := tryBackupFolder(ctx, r, os.Getenv("H_DIR"), os.Getenv("H_HOST"), tree.Options{})
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/snapferry/snapferry/images/repo"
+	"github.com/snapferry/snapferry/images/tree"
 	"github.com/snapferry/snapferry/transfer/s3store"
 	"github.com/snapferry/snapferry/transfer/s3store/rgwtest"
 )
@@ -61,9 +62,14 @@ func TestKilledPrune(t *testing.T) {
 			initRepo(t, s, "")
 			gone, kept := makeFolder(t, 1), makeFolder(t, 2)
 			r := openRepo(t, s, "")
-			g := backupFolder(t, r, gone, "test")
-			k := backupFolder(t, r, kept, "test")
 			// The forgotten snapshot's packs hold blobs the kept one shares: they are repacked.
+			// One worker, so one pack fills at a time: with several, a busy machine could put
+			// the forgotten snapshot's own blobs in a pack of their own and the shared ones in a
+			// pack under the repack threshold, and prune would delete and keep, never repack
+			// (it did so once in a -count=2 run of every package at once).
+			one := tree.Options{Workers: 1}
+			g := backupFolderWith(t, r, gone, "test", one)
+			k := backupFolderWith(t, r, kept, "test", one)
 			if err := r.RemoveSnapshot(ctx, g); err != nil {
 				t.Fatal(err)
 			}

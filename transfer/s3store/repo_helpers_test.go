@@ -68,15 +68,22 @@ func makeFolder(t *testing.T, seed int) string {
 // backupFolder stores dir as a files snapshot and returns its id.
 func backupFolder(t *testing.T, r *repo.Repository, dir, host string) repo.ID {
 	t.Helper()
-	id, err := tryBackupFolder(context.Background(), r, dir, host)
+	return backupFolderWith(t, r, dir, host, tree.Options{})
+}
+
+// backupFolderWith is backupFolder with the tree backup's options (a test that needs blobs in
+// packs in a known order backs up with one worker).
+func backupFolderWith(t *testing.T, r *repo.Repository, dir, host string, o tree.Options) repo.ID {
+	t.Helper()
+	id, err := tryBackupFolder(context.Background(), r, dir, host, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return id
 }
 
-func tryBackupFolder(ctx context.Context, r *repo.Repository, dir, host string) (repo.ID, error) {
-	res, err := tree.Backup(ctx, r, []string{dir}, tree.Options{})
+func tryBackupFolder(ctx context.Context, r *repo.Repository, dir, host string, o tree.Options) (repo.ID, error) {
+	res, err := tree.Backup(ctx, r, []string{dir}, o)
 	if err != nil {
 		return repo.ID{}, err
 	}
