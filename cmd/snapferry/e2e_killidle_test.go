@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snapferry/snapferry/cron/testkit"
 	"github.com/snapferry/snapferry/transfer/sshtest"
 )
 
@@ -195,7 +196,19 @@ func wrapperScript(t *testing.T, path string, throttle bool, env ...string) stri
 	if throttle {
 		run = fmt.Sprintf("%s=1 exec %q %q", throttleEnv, self, binPath)
 	}
-	script := "#!/bin/sh\n"
+	// The far side (sshd's session, the throttle, serve) outlives the test's clients: serve
+	// rewrites its registry in the test's folder when its client's link drops, after the client
+	// was killed. The test's folder may only be removed once they are gone, or its removal races
+	// them ("directory not empty", seen once in a CI-like run). Every process the script starts
+	// carries marker in its environment; the cleanup (which runs before the folder's) waits for
+	// them.
+	marker := "SNAPFERRY_TEST_WRAPPER=" + path
+	t.Cleanup(func() {
+		testkit.Eventually(t, 30*time.Second, "the far side started by "+path+" to end", func() bool {
+			return processesWithEnv(marker) == 0
+		})
+	})
+	script := "#!/bin/sh\nexport " + marker + "\n"
 	for _, e := range env {
 		script += "export " + e + "\n"
 	}
@@ -204,6 +217,29 @@ func wrapperScript(t *testing.T, path string, throttle bool, env ...string) stri
 		t.Fatal(err)
 	}
 	return path
+}
+
+// processesWithEnv counts the live processes (zombies aside) with entry in their environment.
+func processesWithEnv(entry string) int {
+	procs, _ := os.ReadDir("/proc")
+	n := 0
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", p.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		for _, e := range strings.Split(string(b), "\x00") {
+			if e == entry && alive(pid) {
+				n++
+				break
+			}
+		}
+	}
+	return n
 }
 
 // TestKillIdleSparesServeOfAnotherClient: a client backs up over ssh:// through a real sshd on
