@@ -94,11 +94,11 @@ func TestPaceGCAndPutBack(t *testing.T) {
 	setGC(t)
 	_, r := memblobs.LocalRepo(t, testBlock, repo.ChunkerParams{})
 	for _, c := range []struct {
-		name              string
-		env               string
-		limit             int64
-		wantGC            int
-		wantLimitAtMostUp int64
+		name      string
+		env       string
+		limit     int64
+		wantGC    int
+		wantLimit int64
 	}{
 		{"defaults", "", 256 << 20, restoreGCPercent, restoreMemoryLimit + 4*workerHeldBlocks*testBlock + r.IndexMemory()},
 		{"a lower limit stays", "", 8 << 20, restoreGCPercent, 8 << 20},
@@ -113,8 +113,8 @@ func TestPaceGCAndPutBack(t *testing.T) {
 		undo := paceGC(r, 4, testBlock)
 		gotGC, gotLimit := gcpace.Current()
 		undo()
-		if gotGC != c.wantGC || gotLimit != c.wantLimitAtMostUp {
-			t.Errorf("%s: GC target %d and limit %d during the restore, want %d and %d", c.name, gotGC, gotLimit, c.wantGC, c.wantLimitAtMostUp)
+		if gotGC != c.wantGC || gotLimit != c.wantLimit {
+			t.Errorf("%s: GC target %d and limit %d during the restore, want %d and %d", c.name, gotGC, gotLimit, c.wantGC, c.wantLimit)
 		}
 		if p, l := debug.SetGCPercent(50), debug.SetMemoryLimit(-1); p != 50 || l != c.limit {
 			t.Errorf("%s: GC target %d and limit %d after the restore, want 50 and %d", c.name, p, l, c.limit)

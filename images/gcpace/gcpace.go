@@ -35,8 +35,8 @@ func Set(percent int, keep func(prev int) bool, limit int64) (restore func()) {
 	}
 }
 
-// Current reports the GC target and soft memory limit in force, changing neither (a run's
-// report, a test of what a run set).
+// Current reports the GC target and soft memory limit in force, changing neither: the tests of
+// what a run set read them with it.
 func Current() (percent int, limit int64) {
 	percent = debug.SetGCPercent(-1) // reads it, and turns the GC off until the next line
 	debug.SetGCPercent(percent)
